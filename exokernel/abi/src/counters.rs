@@ -1,0 +1,63 @@
+//! The kernel's event counters: every kernel event is counted somewhere.
+//!
+//! The numbering is part of the ABI because library OSes will read the
+//! counters from their read-only facts page (a later step) and tools print
+//! them by name.
+
+/// One countable kernel event.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Periodic timer interrupts.
+    TimerTicks,
+    /// Device interrupts other than the timer.
+    DeviceInterrupts,
+    /// Spurious interrupts from the local APIC (no end-of-interrupt needed).
+    SpuriousInterrupts,
+    /// CPU exceptions (faults, traps, aborts), from any privilege level.
+    Exceptions,
+}
+
+impl Counter {
+    /// How many counters there are.
+    pub const COUNT: usize = 4;
+
+    /// Every counter, in numbering order.
+    pub const ALL: [Counter; Self::COUNT] = [
+        Self::TimerTicks,
+        Self::DeviceInterrupts,
+        Self::SpuriousInterrupts,
+        Self::Exceptions,
+    ];
+
+    /// A short, stable name for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::TimerTicks => "timer_ticks",
+            Self::DeviceInterrupts => "device_interrupts",
+            Self::SpuriousInterrupts => "spurious_interrupts",
+            Self::Exceptions => "exceptions",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering_is_dense_and_in_order() {
+        for (index, counter) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*counter as usize, index);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for a in Counter::ALL {
+            for b in Counter::ALL {
+                assert_eq!(a == b, a.name() == b.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The exo kernel's pure logic: bookkeeping that needs no hardware.
+//!
+//! Everything here is `no_std`, free of `unsafe`, and tested by `cargo test`
+//! on the host. The kernel (`exokernel/kernel`) wraps these types with locks
+//! and hardware access; it should hold no algorithm that could live here.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod cmdline;
+pub mod frames;
+pub mod memory_map;
