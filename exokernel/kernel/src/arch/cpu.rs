@@ -1,0 +1,89 @@
+//! Per-CPU state and small CPU instructions.
+//!
+//! Each CPU's `PerCpu` is reached through the GS segment base: `gs:[0]`
+//! holds the structure's own address, so `current()` is one load, with no
+//! lock. This is the one accessor for per-CPU state; when more CPUs start,
+//! each gets its own `PerCpu` and nothing else changes.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use exo_abi::counters::Counter;
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{GsBase, KernelGsBase};
+
+/// State private to one CPU.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PerCpu {
+    /// The structure's own address; must stay first (read as `gs:[0]`).
+    self_address: AtomicU64,
+    /// Small number naming this CPU (0 for the boot CPU).
+    pub id: u32,
+    counters: [AtomicU64; Counter::COUNT],
+}
+
+impl PerCpu {
+    const fn new(id: u32) -> Self {
+        Self {
+            self_address: AtomicU64::new(0),
+            id,
+            counters: [const { AtomicU64::new(0) }; Counter::COUNT],
+        }
+    }
+
+    /// Adds one to `counter`.
+    pub fn count(&self, counter: Counter) {
+        self.counters[counter as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current value of `counter` on this CPU.
+    pub fn counter(&self, counter: Counter) -> u64 {
+        self.counters[counter as usize].load(Ordering::Relaxed)
+    }
+}
+
+static BOOT_CPU: PerCpu = PerCpu::new(0);
+
+/// Points GS at the boot CPU's state. Must run before anything calls `current()`.
+pub fn init_boot_cpu() {
+    let address = &BOOT_CPU as *const PerCpu as u64;
+    BOOT_CPU.self_address.store(address, Ordering::Relaxed);
+    // The kernel runs with GS_BASE = its PerCpu; user code's GS base waits in
+    // KERNEL_GS_BASE until `swapgs` exchanges them on entry and exit.
+    GsBase::write(VirtAddr::new(address));
+    KernelGsBase::write(VirtAddr::zero());
+}
+
+/// This CPU's state.
+pub fn current() -> &'static PerCpu {
+    let address: u64;
+    // SAFETY: reads gs:[0], which `init_boot_cpu` made the address of a
+    // 'static PerCpu; it has no other effect.
+    unsafe {
+        asm!("mov {}, gs:[0]", out(reg) address, options(nostack, readonly, preserves_flags))
+    };
+    // SAFETY: the address is that of a 'static PerCpu (see above).
+    unsafe { &*(address as *const PerCpu) }
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Stops this CPU for good: interrupts off, halt forever.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Waits for the next interrupt with interrupts enabled, then disables them
+/// again: the kernel itself always runs with interrupts off.
+pub fn wait_for_interrupt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+    x86_64::instructions::interrupts::disable();
+}

@@ -1,0 +1,22 @@
+//! Everything specific to x86_64: boot entry, descriptor tables, trap entry,
+//! interrupt controllers, timers and the serial port. The rest of the kernel
+//! talks to the machine only through these modules.
+
+pub mod apic;
+pub mod boot;
+pub mod cpu;
+pub mod gdt;
+pub mod idt;
+pub mod pic;
+pub mod pit;
+pub mod serial;
+pub mod trap;
+mod trap_entry;
+
+/// Interrupt vectors the kernel uses (0–31 are CPU exceptions).
+pub mod vectors {
+    /// The local APIC timer.
+    pub const TIMER: u8 = 32;
+    /// The local APIC's spurious-interrupt vector.
+    pub const SPURIOUS: u8 = 0xff;
+}

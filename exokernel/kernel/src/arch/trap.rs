@@ -1,0 +1,188 @@
+//! Where every interrupt and exception lands: the trap frame and the dispatcher.
+//!
+//! The kernel runs with interrupts off, so a trap from kernel mode is either
+//! a fault (a kernel bug: report and stop) or an interrupt taken while idle
+//! in `cpu::wait_for_interrupt`.
+
+use core::fmt::Write;
+
+use exo_abi::counters::Counter;
+use x86_64::registers::control::Cr2;
+
+use super::{apic, cpu, vectors};
+use crate::console::FatalWriter;
+use crate::qemu;
+
+/// The registers at the moment of the trap, as `trap_entry.rs` saves them
+/// (general registers) and the CPU pushes them (`rip` onward).
+#[repr(C)]
+#[derive(Clone, Debug, Default)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    pub fn is_from_user_mode(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+/// Called by `trap_common` with the saved frame.
+#[unsafe(no_mangle)]
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    let this_cpu = cpu::current();
+    match vector {
+        0..=31 => {
+            this_cpu.count(Counter::Exceptions);
+            fatal_exception(frame)
+        }
+        vectors::TIMER => {
+            this_cpu.count(Counter::TimerTicks);
+            apic::end_of_interrupt();
+        }
+        // A spurious interrupt is not in service: it must not be acknowledged.
+        vectors::SPURIOUS => this_cpu.count(Counter::SpuriousInterrupts),
+        _ => {
+            this_cpu.count(Counter::DeviceInterrupts);
+            log::warn!("unexpected interrupt on vector {vector}");
+            apic::end_of_interrupt();
+        }
+    }
+}
+
+/// Names of the architectural exceptions (Intel SDM vol. 3, table 6-1).
+const EXCEPTIONS: [(&str, &str); 32] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection"),
+    ("#PF", "page fault"),
+    ("", "reserved (15)"),
+    ("#MF", "x87 floating-point error"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point"),
+    ("#VE", "virtualization"),
+    ("#CP", "control protection"),
+    ("", "reserved (22)"),
+    ("", "reserved (23)"),
+    ("", "reserved (24)"),
+    ("", "reserved (25)"),
+    ("", "reserved (26)"),
+    ("", "reserved (27)"),
+    ("#HV", "hypervisor injection"),
+    ("#VC", "VMM communication"),
+    ("#SX", "security"),
+    ("", "reserved (31)"),
+];
+
+const PAGE_FAULT: u64 = 14;
+
+/// Prints a report of an exception the kernel cannot handle and ends the run
+/// with the failure exit code.
+fn fatal_exception(frame: &TrapFrame) -> ! {
+    let mut out = FatalWriter::new();
+    let (mnemonic, name) = EXCEPTIONS[frame.vector as usize];
+    let mode = if frame.is_from_user_mode() {
+        "user"
+    } else {
+        "kernel"
+    };
+    let _ = writeln!(
+        out,
+        "\nEXCEPTION {mnemonic} {name} (vector {}) in {mode} mode",
+        frame.vector
+    );
+    let _ = write!(out, "  error={:#018x}", frame.error_code);
+    if frame.vector == PAGE_FAULT {
+        let _ = write!(out, " ({})", PageFaultCause(frame.error_code));
+    }
+    let cr2 = Cr2::read_raw();
+    let _ = writeln!(out, "\n  cr2={cr2:#018x}");
+    write_registers(&mut out, frame);
+    crate::panic::write_backtrace(&mut out, frame.rbp);
+    qemu::exit(qemu::ExitCode::Failure)
+}
+
+/// Writes every register of `frame`, a few to a line.
+pub fn write_registers(out: &mut impl Write, frame: &TrapFrame) {
+    let lines: [&[(&str, u64)]; 7] = [
+        &[
+            ("rip", frame.rip),
+            ("cs", frame.cs),
+            ("rflags", frame.rflags),
+        ],
+        &[("rsp", frame.rsp), ("ss", frame.ss), ("rbp", frame.rbp)],
+        &[("rax", frame.rax), ("rbx", frame.rbx), ("rcx", frame.rcx)],
+        &[("rdx", frame.rdx), ("rsi", frame.rsi), ("rdi", frame.rdi)],
+        &[("r8", frame.r8), ("r9", frame.r9), ("r10", frame.r10)],
+        &[("r11", frame.r11), ("r12", frame.r12), ("r13", frame.r13)],
+        &[("r14", frame.r14), ("r15", frame.r15)],
+    ];
+    for line in lines {
+        let _ = write!(out, " ");
+        for (name, value) in line.iter() {
+            let _ = write!(out, " {name:>3}={value:#018x}");
+        }
+        let _ = writeln!(out);
+    }
+}
+
+/// The page-fault error code in words (Intel SDM vol. 3, "Interrupt 14").
+struct PageFaultCause(u64);
+
+impl core::fmt::Display for PageFaultCause {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let bit = |n: u32| self.0 & (1 << n) != 0;
+        let access = if bit(4) {
+            "instruction fetch"
+        } else if bit(1) {
+            "write"
+        } else {
+            "read"
+        };
+        let page = if bit(0) {
+            "protection violation"
+        } else {
+            "page not present"
+        };
+        let mode = if bit(2) { "user" } else { "kernel" };
+        write!(f, "{access}, {page}, {mode} access")?;
+        if bit(3) {
+            write!(f, ", reserved bit set")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The console: `print!`/`println!`, the `log` back end, and a lock-free
+//! writer for fatal paths.
+//!
+//! Everything goes to the serial port. Ordinary output takes a lock so lines
+//! from different CPUs do not interleave; a panic or fatal exception uses
+//! `FatalWriter`, which takes no lock, so it cannot deadlock on a lock held
+//! by the code that failed.
+
+use core::fmt::{Arguments, Write};
+
+use log::{LevelFilter, Metadata, Record};
+use spin::Mutex;
+
+use crate::arch::serial::SerialPort;
+
+static CONSOLE: Mutex<Option<SerialPort>> = Mutex::new(None);
+
+/// Programs the serial port. Output before this is dropped.
+pub fn init() {
+    *CONSOLE.lock() = Some(SerialPort::init());
+}
+
+/// Starts `log` records at `level` and above going to the console.
+pub fn init_logger(level: LevelFilter) {
+    // Only fails if a logger is already set, and then that one stays.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}
+
+#[doc(hidden)]
+pub fn print(arguments: Arguments<'_>) {
+    if let Some(port) = CONSOLE.lock().as_mut() {
+        let _ = port.write_fmt(arguments);
+    }
+}
+
+#[macro_export]
+macro_rules! print {
+    ($($argument:tt)*) => { $crate::console::print(format_args!($($argument)*)) };
+}
+
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($argument:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($argument)*))) };
+}
+
+/// Writes straight to the serial port, without the console lock: only for
+/// reports on the way to stopping the machine.
+#[derive(Debug)]
+pub struct FatalWriter(SerialPort);
+
+impl FatalWriter {
+    pub fn new() -> Self {
+        Self(SerialPort)
+    }
+}
+
+impl Write for FatalWriter {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        self.0.write_str(text)
+    }
+}
+
+struct Logger;
+
+static LOGGER: Logger = Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let level = record.level().as_str().to_ascii_lowercase();
+            println!("[{level:>5}] {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}

@@ -1,0 +1,106 @@
+//! The exo exokernel.
+//!
+//! `arch::boot` brings the CPU from QEMU's PVH entry to `kernel_main` below,
+//! which sets up, in order: per-CPU state, the console, descriptor tables,
+//! the boot information, physical memory (frames, page tables, heap),
+//! interrupt controllers and the timer. Then it runs what the command line
+//! asks for. `docs/01-boot.md` walks through it.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot_info;
+mod console;
+mod memory;
+mod panic;
+mod qemu;
+mod selftest;
+mod time;
+
+use exo_abi::counters::Counter;
+use exo_kernel_core::cmdline::CommandLine;
+use log::LevelFilter;
+
+use crate::arch::{apic, cpu, gdt, idt, pic};
+use crate::memory::{frames, heap, paging};
+
+/// The periodic timer's default rate; `timer_hz=N` changes it.
+const DEFAULT_TIMER_HZ: u64 = 1000;
+
+/// Entered from `arch::boot` on the boot stack, with interrupts off.
+/// `start_info` is the physical address of the PVH start-info structure.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(start_info: u64) -> ! {
+    cpu::init_boot_cpu();
+    console::init();
+    gdt::init();
+    idt::init();
+
+    // SAFETY: this is the address the PVH loader passed in `ebx`, and
+    // nothing has touched memory outside the kernel image yet.
+    let boot = unsafe { boot_info::init(start_info) };
+    let command_line = CommandLine::new(boot.command_line());
+    let level = command_line.get("log").and_then(|level| level.parse().ok());
+    console::init_logger(level.unwrap_or(LevelFilter::Info));
+
+    println!("exo exokernel {} (x86_64)", env!("CARGO_PKG_VERSION"));
+    println!("command line: {:?}", command_line.as_str());
+    println!("memory map:");
+    for region in boot.regions() {
+        println!(
+            "  {:#014x}-{:#014x} {:?}",
+            region.start, region.end, region.kind
+        );
+    }
+    if boot.regions_truncated() {
+        log::warn!("memory map truncated: later entries ignored");
+    }
+
+    frames::init(boot);
+    paging::init(boot);
+    let (heap_start, heap_size) = heap::init();
+    let counts = frames::counts();
+    println!(
+        "frames: {} free of {} usable ({} MiB), {} tracked",
+        counts.free,
+        counts.usable,
+        (counts.usable * 4096) >> 20,
+        counts.total
+    );
+    println!("heap: {} MiB at {heap_start:#x}", heap_size >> 20);
+
+    pic::disable();
+    apic::init();
+    let hz = match command_line.get_u64("timer_hz") {
+        Some(Ok(hz)) if (1..=10_000).contains(&hz) => hz,
+        None => DEFAULT_TIMER_HZ,
+        Some(_) => {
+            log::warn!("timer_hz must be 1..=10000; using {DEFAULT_TIMER_HZ}");
+            DEFAULT_TIMER_HZ
+        }
+    };
+    time::init(hz);
+    println!(
+        "timer: local APIC at {hz} Hz (APIC timer {} kHz, TSC {} MHz, measured against the PIT)",
+        time::apic_timer_hz() / 1000,
+        time::tsc_hz() / 1_000_000
+    );
+
+    if let Some(test) = command_line.get("test") {
+        selftest::run(test);
+    }
+
+    println!("no programs to run yet: powering off");
+    report_counters();
+    qemu::exit(qemu::ExitCode::Success)
+}
+
+/// Logs every kernel event counter, for the record at power-off.
+fn report_counters() {
+    let this_cpu = cpu::current();
+    for counter in Counter::ALL {
+        log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));
+    }
+}
