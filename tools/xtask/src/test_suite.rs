@@ -1,0 +1,237 @@
+//! `cargo xtask test`: runs the host checks and the in-QEMU scenarios in a fixed order,
+//! prints one line per check and ends with the `N passed, N failed` total.
+//!
+//! Nothing else may print between the check lines, so failures show their details indented
+//! under their own line, and the total is always the last line.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
+use crate::checks::{self, CommandCheck};
+use crate::guest::{self, GuestRun};
+use crate::scenarios::{self, Scenario};
+use crate::{artifacts, qemu};
+
+/// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
+/// guests starved of CPU drift towards their hang timeouts.
+const DEFAULT_MAX_JOBS: usize = 2;
+/// Lines of a failed cargo command's output to show.
+const COMMAND_TAIL_LINES: usize = 40;
+/// Lines of a failed scenario's serial output to show.
+const SERIAL_TAIL_LINES: usize = 25;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TestOptions {
+    /// Run only the scenarios whose name contains this.
+    pub filter: Option<String>,
+    /// Unit tests, clippy and rustfmt.
+    pub host_checks: bool,
+    /// Scenarios run at once; `None` picks from the machine's parallelism.
+    pub jobs: Option<usize>,
+}
+
+/// Counts for the final line: a check counts once, each host unit test once.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, passed: bool) {
+        if passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+/// The one line a check prints; `note` follows the verdict.
+fn print_verdict(name: &str, passed: bool, note: &str) {
+    let verdict = if passed { "ok" } else { "FAILED" };
+    println!("test {name} ... {verdict}{note}");
+}
+
+pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
+    let selected = scenarios::matching(options.filter.as_deref());
+    if let Some(filter) = &options.filter
+        && selected.is_empty()
+    {
+        let names: Vec<_> = scenarios::SCENARIOS.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "no scenario name contains `{filter}`; scenarios: {}",
+            names.join(", ")
+        ));
+    }
+    // Before the long host checks, so a missing QEMU is reported at once.
+    qemu::ensure_installed()?;
+
+    let mut tally = Tally::default();
+    if options.host_checks {
+        run_unit_tests(&mut tally)?;
+        for check in checks::lint_checks() {
+            run_command_check(check, &mut tally)?;
+        }
+    }
+    let kernel_build = CommandCheck {
+        name: "kernel build",
+        command: artifacts::KERNEL.cargo("build"),
+    };
+    if run_command_check(kernel_build, &mut tally)? {
+        let jobs = options.jobs.unwrap_or_else(default_jobs);
+        run_scenarios(&selected, &artifacts::KERNEL.binary(), jobs, &mut tally);
+    } else {
+        println!(
+            "({} scenarios not run: the kernel did not build)",
+            selected.len()
+        );
+    }
+
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn default_jobs() -> usize {
+    thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(DEFAULT_MAX_JOBS)
+}
+
+/// Each host unit test counts on its own in the total.
+fn run_unit_tests(tally: &mut Tally) -> Result<(), String> {
+    let captured = checks::run_captured(checks::unit_tests_command())?;
+    let mut counts = checks::libtest_counts(&captured.output);
+    if !captured.succeeded && counts.failed == 0 {
+        // Nothing ran (a build error, say): still one failure.
+        counts.failed = 1;
+    }
+    let passed = counts.failed == 0;
+    let name = if passed {
+        format!("host unit tests ({} passed)", counts.passed)
+    } else {
+        format!(
+            "host unit tests ({} passed, {} failed)",
+            counts.passed, counts.failed
+        )
+    };
+    print_verdict(&name, passed, "");
+    tally.passed += counts.passed;
+    tally.failed += counts.failed;
+    if !passed {
+        print_tail(&captured.output, COMMAND_TAIL_LINES);
+    }
+    Ok(())
+}
+
+fn run_command_check(check: CommandCheck, tally: &mut Tally) -> Result<bool, String> {
+    let captured = checks::run_captured(check.command)?;
+    print_verdict(check.name, captured.succeeded, "");
+    tally.count(captured.succeeded);
+    if !captured.succeeded {
+        print_tail(&captured.output, COMMAND_TAIL_LINES);
+    }
+    Ok(captured.succeeded)
+}
+
+/// Runs up to `jobs` guests at once but reports in table order, each as soon as it and all
+/// scenarios before it have finished.
+fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut Tally) {
+    let next_index = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel();
+    thread::scope(|scope| {
+        for _ in 0..jobs.min(selected.len()) {
+            let sender = sender.clone();
+            let next_index = &next_index;
+            scope.spawn(move || {
+                loop {
+                    let index = next_index.fetch_add(1, Ordering::Relaxed);
+                    let Some(scenario) = selected.get(index) else {
+                        break;
+                    };
+                    let config = scenario.qemu_config(kernel);
+                    let run = guest::run_unattended(&config, scenario.timeout);
+                    if sender.send((index, run)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // The workers hold the only senders left, so `recv` fails only if one panicked.
+        drop(sender);
+
+        let mut finished: Vec<Option<Result<GuestRun, String>>> =
+            selected.iter().map(|_| None).collect();
+        for (index, scenario) in selected.iter().enumerate() {
+            let run = loop {
+                if let Some(run) = finished[index].take() {
+                    break run;
+                }
+                let (done, run) = receiver.recv().expect("a scenario worker panicked");
+                finished[done] = Some(run);
+            };
+            report_scenario(scenario, run, tally);
+        }
+    });
+}
+
+fn report_scenario(scenario: &Scenario, run: Result<GuestRun, String>, tally: &mut Tally) {
+    let name = format!("scenario {}", scenario.name);
+    let run = match run {
+        Ok(run) => run,
+        Err(error) => {
+            print_verdict(&name, false, "");
+            tally.count(false);
+            println!("    {error}");
+            return;
+        }
+    };
+    let failure = scenario.failure_reason(&run);
+    let elapsed = format!(" ({:.1} s)", run.elapsed.as_secs_f64());
+    print_verdict(&name, failure.is_none(), &elapsed);
+    tally.count(failure.is_none());
+    if let Some(reason) = failure {
+        println!("    {reason}");
+        println!("    last serial lines:");
+        print_tail(&run.serial, SERIAL_TAIL_LINES);
+        if !run.qemu_messages.trim().is_empty() {
+            println!("    QEMU said:");
+            print_tail(&run.qemu_messages, SERIAL_TAIL_LINES);
+        }
+    }
+}
+
+fn print_tail(text: &str, count: usize) {
+    let lines = last_lines(text, count);
+    if lines.is_empty() {
+        println!("        (nothing)");
+    }
+    for line in lines {
+        println!("        {line}");
+    }
+}
+
+fn last_lines(text: &str, count: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\nb\r\nc\n", 2), ["b", "c"]);
+        assert_eq!(last_lines("a\nb", 5), ["a", "b"]);
+        assert!(last_lines("", 3).is_empty());
+    }
+}
