@@ -6,9 +6,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 #[cfg(test)]
 extern crate std;
 
+pub mod caps;
 pub mod cmdline;
 pub mod frames;
+pub mod mappings;
 pub mod memory_map;

@@ -1,0 +1,1540 @@
+//! Every environment's capability table, and the derivation tree that links them.
+//!
+//! An environment names what it holds by a [`Handle`] into its own table: a
+//! slot index plus the slot's generation, so a handle kept after its slot was
+//! emptied, or a guessed one, is refused. Every capability is also a node in
+//! one kernel-wide tree: deriving (same table, fewer rights) and granting
+//! (into another table) add children; revoking or dropping a capability
+//! removes all its descendants, in whichever tables they sit. Each removal is
+//! reported, children before parents, so the kernel can undo what it built on
+//! them (mappings first, then the resource a root owned).
+//!
+//! This module never interprets the objects it stores (the kernel's `O` is
+//! opaque here) and never allocates or frees a hardware resource: it only
+//! says which capabilities exist and which went away. It never recurses,
+//! because trees can be much deeper than the kernel stack, and removal never
+//! allocates, so tearing an environment down cannot fail for want of memory.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use exo_abi::{Error, Handle, Rights};
+
+/// The most slots one environment's capability table may have.
+pub const MAX_TABLE_CAPACITY: u32 = 4096;
+
+/// An environment (protection domain), as the capability space knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvironmentId(pub u32);
+
+/// A capability's node in the derivation tree, whichever table holds it.
+///
+/// The kernel keeps these to find a capability again without a handle (an
+/// environment's root capability, a frame's original capability) and may
+/// index its own side tables by [`NodeId::index`]. An id also carries the
+/// arena entry's generation, so one kept after its node was removed names
+/// nothing even when the index has been reused by a newer node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId {
+    index: u32,
+    generation: u32,
+}
+
+impl NodeId {
+    /// A small number, unique among live nodes and reused after a node is
+    /// removed: an index for the kernel's side tables.
+    pub const fn index(self) -> u32 {
+        self.index
+    }
+}
+
+/// A capability as a lookup finds it.
+#[derive(Debug)]
+pub struct Capability<'a, O> {
+    /// What it names.
+    pub object: &'a O,
+    /// What it allows.
+    pub rights: Rights,
+    /// Its node in the derivation tree.
+    pub node: NodeId,
+}
+
+// Derived `Clone` would demand `O: Clone`; a view of a borrowed object never needs it.
+impl<O> Clone for Capability<'_, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O> Copy for Capability<'_, O> {}
+
+/// Everything known about a live node, by [`CapabilitySpace::node`].
+#[derive(Debug)]
+pub struct NodeInfo<'a, O> {
+    /// The environment whose table holds it.
+    pub owner: EnvironmentId,
+    /// Its handle in that table.
+    pub handle: Handle,
+    /// What it names.
+    pub object: &'a O,
+    /// What it allows.
+    pub rights: Rights,
+    /// The capability it was derived or granted from; `None` for a root.
+    pub parent: Option<NodeId>,
+}
+
+/// A capability that was just removed, handed to the caller's callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removed<O> {
+    /// Its node id, dead from now on.
+    pub node: NodeId,
+    /// The environment whose table held it.
+    pub owner: EnvironmentId,
+    /// The handle that named it, stale from now on.
+    pub handle: Handle,
+    /// What it named, given back to the kernel.
+    pub object: O,
+    /// What it allowed.
+    pub rights: Rights,
+    /// It was a tree root: the original capability to its resource.
+    pub was_root: bool,
+}
+
+/// The capability tables of all environments and the tree across them.
+#[derive(Debug)]
+pub struct CapabilitySpace<O> {
+    tables: BTreeMap<EnvironmentId, Table>,
+    /// The node arena. Vacant entries are chained into a free list through
+    /// themselves, so removing a node never allocates.
+    entries: Vec<Entry<O>>,
+    /// The most recently vacated entry, reused first.
+    free_head: Option<u32>,
+    live_nodes: usize,
+}
+
+#[derive(Debug)]
+struct Table {
+    /// Exactly the table's capacity; it never grows.
+    slots: Vec<Slot>,
+    occupied: u32,
+    /// Every slot below this index is occupied, so the search for the lowest
+    /// free slot starts here instead of at 0.
+    scan_from: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// Changes every time the slot is emptied.
+    generation: u32,
+    node: Option<NodeId>,
+}
+
+#[derive(Debug)]
+struct Entry<O> {
+    /// Changes every time the entry is vacated, like a slot's.
+    generation: u32,
+    state: EntryState<O>,
+}
+
+#[derive(Debug)]
+enum EntryState<O> {
+    Live(Node<O>),
+    Vacant { next_free: Option<u32> },
+}
+
+#[derive(Debug)]
+struct Node<O> {
+    object: O,
+    rights: Rights,
+    owner: EnvironmentId,
+    /// Its slot index and that slot's generation: the handle that names it.
+    handle: Handle,
+    parent: Option<NodeId>,
+    first_child: Option<NodeId>,
+    next_sibling: Option<NodeId>,
+    /// Kept so a node leaves its parent's child list in O(1).
+    previous_sibling: Option<NodeId>,
+}
+
+impl<O> Default for CapabilitySpace<O> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<O> CapabilitySpace<O> {
+    /// No tables and no capabilities. `const`, so it can sit in a `static`.
+    pub const fn new() -> Self {
+        Self {
+            tables: BTreeMap::new(),
+            entries: Vec::new(),
+            free_head: None,
+            live_nodes: 0,
+        }
+    }
+
+    /// Gives `env` an empty table of `capacity` slots.
+    ///
+    /// `InvalidState` if it already has one; `InvalidArgument` if `capacity`
+    /// is 0 or above [`MAX_TABLE_CAPACITY`]; `OutOfMemory` if the slots cannot
+    /// be allocated.
+    pub fn create_table(&mut self, env: EnvironmentId, capacity: u32) -> Result<(), Error> {
+        if self.tables.contains_key(&env) {
+            return Err(Error::InvalidState);
+        }
+        if capacity == 0 || capacity > MAX_TABLE_CAPACITY {
+            return Err(Error::InvalidArgument);
+        }
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(capacity as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        slots.resize(
+            capacity as usize,
+            Slot {
+                generation: 0,
+                node: None,
+            },
+        );
+        let table = Table {
+            slots,
+            occupied: 0,
+            scan_from: 0,
+        };
+        self.tables.insert(env, table);
+        Ok(())
+    }
+
+    /// Puts a new tree root, the original capability to `object`, in the
+    /// lowest free slot of `env`'s table (index 0 in a fresh table, which is
+    /// how every environment finds itself at [`Handle::SELF_ENVIRONMENT`]).
+    ///
+    /// `InvalidState` if `env` has no table; `TableFull`.
+    pub fn insert_root(
+        &mut self,
+        env: EnvironmentId,
+        object: O,
+        rights: Rights,
+    ) -> Result<Handle, Error> {
+        self.add(env, object, rights, None)
+    }
+
+    /// The capability `handle` names in `env`'s table.
+    ///
+    /// `InvalidState` if `env` has no table. `InvalidHandle` if the index is
+    /// out of range, or the slot is empty at the handle's generation (nothing
+    /// was ever issued there with it). `StaleHandle` if the slot's generation
+    /// differs: what the handle named was removed since, or it was guessed.
+    pub fn lookup(&self, env: EnvironmentId, handle: Handle) -> Result<Capability<'_, O>, Error> {
+        let id = self.resolve(env, handle)?;
+        Ok(self.capability(id))
+    }
+
+    /// Removes every descendant of the capability, in any table, reporting
+    /// each to `removed` children first. The capability itself stays.
+    ///
+    /// Lookup errors as for [`Self::lookup`]; `MissingRights` without
+    /// [`Rights::REVOKE`].
+    pub fn revoke(
+        &mut self,
+        env: EnvironmentId,
+        handle: Handle,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Result<(), Error> {
+        let id = self.resolve(env, handle)?;
+        if !self.node_ref(id).rights.contains(Rights::REVOKE) {
+            return Err(Error::MissingRights);
+        }
+        while let Some(child) = self.node_ref(id).first_child {
+            self.remove_subtree(child, removed);
+        }
+        Ok(())
+    }
+
+    /// Removes the capability and all its descendants, reporting each to
+    /// `removed`, descendants first. No right is needed: giving up what one
+    /// holds is always allowed.
+    ///
+    /// Lookup errors as for [`Self::lookup`].
+    pub fn drop_capability(
+        &mut self,
+        env: EnvironmentId,
+        handle: Handle,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Result<(), Error> {
+        let id = self.resolve(env, handle)?;
+        self.remove_subtree(id, removed);
+        Ok(())
+    }
+
+    /// Removes `node` and all its descendants, as [`Self::drop_capability`]
+    /// does, for the kernel's own use (destroying an environment through its
+    /// root capability, taking a frame back by force).
+    ///
+    /// An id whose node was already removed is ignored, even if its index
+    /// now belongs to a newer node: the id's generation tells them apart.
+    pub fn remove_node(&mut self, node: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+        if self.live(node).is_some() {
+            self.remove_subtree(node, removed);
+        }
+    }
+
+    /// Removes every capability in `env`'s table with all its descendants,
+    /// wherever they are, then the table itself; `env` may get a new table
+    /// afterwards. Capabilities in other tables that this table's were
+    /// derived from stay. Without a table, nothing happens.
+    pub fn destroy_table(
+        &mut self,
+        env: EnvironmentId,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) {
+        let Some(capacity) = self.tables.get(&env).map(|table| table.slots.len()) else {
+            return;
+        };
+        // Read each slot afresh: removing one subtree may empty later slots.
+        for index in 0..capacity {
+            if let Some(node) = self.tables[&env].slots[index].node {
+                self.remove_subtree(node, removed);
+            }
+        }
+        debug_assert_eq!(self.tables[&env].occupied, 0);
+        self.tables.remove(&env);
+    }
+
+    /// Everything about `node`, or `None` if it is no longer live.
+    pub fn node(&self, node: NodeId) -> Option<NodeInfo<'_, O>> {
+        self.live(node).map(|live| NodeInfo {
+            owner: live.owner,
+            handle: live.handle,
+            object: &live.object,
+            rights: live.rights,
+            parent: live.parent,
+        })
+    }
+
+    /// The capabilities in `env`'s table, in slot order; none if it has no table.
+    pub fn capabilities(
+        &self,
+        env: EnvironmentId,
+    ) -> impl Iterator<Item = (Handle, Capability<'_, O>)> {
+        self.tables
+            .get(&env)
+            .into_iter()
+            .flat_map(|table| table.slots.iter())
+            .filter_map(move |slot| {
+                let id = slot.node?;
+                Some((self.node_ref(id).handle, self.capability(id)))
+            })
+    }
+
+    /// How many capabilities `env`'s table holds (0 if it has none).
+    pub fn len(&self, env: EnvironmentId) -> usize {
+        self.tables
+            .get(&env)
+            .map_or(0, |table| table.occupied as usize)
+    }
+
+    /// How many capabilities exist, in all tables.
+    pub fn node_count(&self) -> usize {
+        self.live_nodes
+    }
+
+    /// Whether `env` has a table.
+    pub fn has_table(&self, env: EnvironmentId) -> bool {
+        self.tables.contains_key(&env)
+    }
+
+    /// The live node `handle` names in `env`'s table.
+    fn resolve(&self, env: EnvironmentId, handle: Handle) -> Result<NodeId, Error> {
+        let table = self.tables.get(&env).ok_or(Error::InvalidState)?;
+        let slot = table
+            .slots
+            .get(handle.index() as usize)
+            .ok_or(Error::InvalidHandle)?;
+        if slot.generation != handle.generation() {
+            return Err(Error::StaleHandle);
+        }
+        slot.node.ok_or(Error::InvalidHandle)
+    }
+
+    fn capability(&self, id: NodeId) -> Capability<'_, O> {
+        let node = self.node_ref(id);
+        Capability {
+            object: &node.object,
+            rights: node.rights,
+            node: id,
+        }
+    }
+
+    /// Puts a new node in `owner`'s lowest free slot, under `parent`. Every
+    /// check happens before the first change, so a refusal changes nothing.
+    fn add(
+        &mut self,
+        owner: EnvironmentId,
+        object: O,
+        rights: Rights,
+        parent: Option<NodeId>,
+    ) -> Result<Handle, Error> {
+        let table = self.tables.get(&owner).ok_or(Error::InvalidState)?;
+        let index = table.lowest_free().ok_or(Error::TableFull)?;
+        let handle = Handle::new(index, table.slots[index as usize].generation);
+        let id = self.allocate_node(Node {
+            object,
+            rights,
+            owner,
+            handle,
+            parent,
+            first_child: None,
+            next_sibling: None,
+            previous_sibling: None,
+        })?;
+        self.tables
+            .get_mut(&owner)
+            .expect("the table was found above")
+            .occupy(index, id);
+        if let Some(parent) = parent {
+            let old_first = self.node_mut(parent).first_child.replace(id);
+            if let Some(old_first) = old_first {
+                self.node_mut(old_first).previous_sibling = Some(id);
+            }
+            self.node_mut(id).next_sibling = old_first;
+        }
+        Ok(handle)
+    }
+
+    /// Stores `node` in a vacant arena entry, or a new one. Fails (with no
+    /// change) only if memory for a new entry cannot be had.
+    fn allocate_node(&mut self, node: Node<O>) -> Result<NodeId, Error> {
+        let index = match self.free_head {
+            Some(index) => {
+                let entry = &mut self.entries[index as usize];
+                let EntryState::Vacant { next_free } = entry.state else {
+                    unreachable!("the free list names a live node");
+                };
+                self.free_head = next_free;
+                entry.state = EntryState::Live(node);
+                index
+            }
+            None => {
+                let index = u32::try_from(self.entries.len()).map_err(|_| Error::OutOfMemory)?;
+                self.entries
+                    .try_reserve(1)
+                    .map_err(|_| Error::OutOfMemory)?;
+                self.entries.push(Entry {
+                    generation: 0,
+                    state: EntryState::Live(node),
+                });
+                index
+            }
+        };
+        self.live_nodes += 1;
+        Ok(NodeId {
+            index,
+            generation: self.entries[index as usize].generation,
+        })
+    }
+
+    /// Removes `top` and everything below it, reporting children before
+    /// their parents.
+    ///
+    /// Rather than a stack, it walks the tree's own links: go down to a leaf,
+    /// remove it, go back up to its parent and repeat. Removing a leaf
+    /// unlinks it, so the parent's next child (or, once none is left, the
+    /// parent itself) comes next. Each node is descended into once, so this
+    /// is linear in the subtree, and needs no memory at all.
+    fn remove_subtree(&mut self, top: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+        let mut current = top;
+        loop {
+            while let Some(child) = self.node_ref(current).first_child {
+                current = child;
+            }
+            let parent = self.node_ref(current).parent;
+            self.remove_leaf(current, removed);
+            if current == top {
+                return;
+            }
+            current = parent.expect("a node below the top has a parent");
+        }
+    }
+
+    fn remove_leaf(&mut self, id: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+        let entry = &mut self.entries[id.index as usize];
+        let vacant = EntryState::Vacant {
+            next_free: self.free_head,
+        };
+        let EntryState::Live(node) = core::mem::replace(&mut entry.state, vacant) else {
+            unreachable!("removing a vacant node");
+        };
+        debug_assert!(node.first_child.is_none(), "only leaves are removed");
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free_head = Some(id.index);
+        self.live_nodes -= 1;
+
+        match node.previous_sibling {
+            Some(previous) => self.node_mut(previous).next_sibling = node.next_sibling,
+            None => {
+                if let Some(parent) = node.parent {
+                    self.node_mut(parent).first_child = node.next_sibling;
+                }
+            }
+        }
+        if let Some(next) = node.next_sibling {
+            self.node_mut(next).previous_sibling = node.previous_sibling;
+        }
+        self.tables
+            .get_mut(&node.owner)
+            .expect("a live node's table exists")
+            .vacate(node.handle.index());
+
+        removed(Removed {
+            node: id,
+            owner: node.owner,
+            handle: node.handle,
+            object: node.object,
+            rights: node.rights,
+            was_root: node.parent.is_none(),
+        });
+    }
+
+    fn live(&self, id: NodeId) -> Option<&Node<O>> {
+        let entry = self.entries.get(id.index as usize)?;
+        match &entry.state {
+            EntryState::Live(node) if entry.generation == id.generation => Some(node),
+            _ => None,
+        }
+    }
+
+    /// A node the tree's own links (or a slot) name, which must be live.
+    fn node_ref(&self, id: NodeId) -> &Node<O> {
+        self.live(id).expect("a linked node is live")
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> &mut Node<O> {
+        match self.entries.get_mut(id.index as usize) {
+            Some(Entry {
+                generation,
+                state: EntryState::Live(node),
+            }) if *generation == id.generation => node,
+            _ => panic!("a linked node is live"),
+        }
+    }
+}
+
+impl<O: Clone> CapabilitySpace<O> {
+    /// A child of the capability in the same table, with `rights`, which
+    /// must be a subset of its own (`RightsEscalation` otherwise). No right is
+    /// needed: deriving only ever gives up rights.
+    ///
+    /// Lookup errors as for [`Self::lookup`]; `TableFull`.
+    pub fn derive(
+        &mut self,
+        env: EnvironmentId,
+        handle: Handle,
+        rights: Rights,
+    ) -> Result<Handle, Error> {
+        let parent = self.resolve(env, handle)?;
+        let node = self.node_ref(parent);
+        if !node.rights.contains(rights) {
+            return Err(Error::RightsEscalation);
+        }
+        let object = node.object.clone();
+        self.add(env, object, rights, Some(parent))
+    }
+
+    /// A child of the capability `from` holds, put in `to`'s table with
+    /// `rights`. Whether `from` may give to `to` at all is the kernel's check.
+    ///
+    /// Lookup errors (in `from`'s table) as for [`Self::lookup`];
+    /// `MissingRights` without [`Rights::GRANT`]; `RightsEscalation` if
+    /// `rights` is not a subset of the capability's; `InvalidState` if `to`
+    /// has no table; `TableFull` if it has no free slot.
+    pub fn grant(
+        &mut self,
+        from: EnvironmentId,
+        handle: Handle,
+        to: EnvironmentId,
+        rights: Rights,
+    ) -> Result<Handle, Error> {
+        let parent = self.resolve(from, handle)?;
+        let node = self.node_ref(parent);
+        if !node.rights.contains(Rights::GRANT) {
+            return Err(Error::MissingRights);
+        }
+        if !node.rights.contains(rights) {
+            return Err(Error::RightsEscalation);
+        }
+        let object = node.object.clone();
+        self.add(to, object, rights, Some(parent))
+    }
+}
+
+impl Table {
+    fn lowest_free(&self) -> Option<u32> {
+        if self.occupied as usize == self.slots.len() {
+            return None;
+        }
+        let offset = self.slots[self.scan_from as usize..]
+            .iter()
+            .position(|slot| slot.node.is_none())?;
+        Some(self.scan_from + offset as u32)
+    }
+
+    /// Fills `index`, which must be what [`Self::lowest_free`] returned.
+    fn occupy(&mut self, index: u32, node: NodeId) {
+        let slot = &mut self.slots[index as usize];
+        debug_assert!(slot.node.is_none());
+        slot.node = Some(node);
+        self.occupied += 1;
+        self.scan_from = index + 1;
+    }
+
+    fn vacate(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        debug_assert!(slot.node.is_some());
+        slot.node = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.occupied -= 1;
+        self.scan_from = self.scan_from.min(index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::format;
+    use std::vec;
+    use std::vec::Vec;
+
+    const A: EnvironmentId = EnvironmentId(1);
+    const B: EnvironmentId = EnvironmentId(2);
+    const C: EnvironmentId = EnvironmentId(3);
+    const ALL: Rights = Rights::all();
+
+    fn space(envs: &[EnvironmentId], capacity: u32) -> CapabilitySpace<u32> {
+        let mut space = CapabilitySpace::new();
+        for &env in envs {
+            space.create_table(env, capacity).unwrap();
+        }
+        space
+    }
+
+    /// Runs a removing call and returns what it reported, in order. The
+    /// callback is a `&mut dyn FnMut`, which is itself `FnMut` and sized.
+    fn removing<T>(
+        call: impl FnOnce(&mut &mut dyn FnMut(Removed<u32>)) -> T,
+    ) -> (T, Vec<Removed<u32>>) {
+        let mut reports = Vec::new();
+        let mut push = |removed| reports.push(removed);
+        let mut sink: &mut dyn FnMut(Removed<u32>) = &mut push;
+        let result = call(&mut sink);
+        (result, reports)
+    }
+
+    fn node_of(space: &CapabilitySpace<u32>, env: EnvironmentId, handle: Handle) -> NodeId {
+        space.lookup(env, handle).unwrap().node
+    }
+
+    /// Checks every structural invariant, reading the private fields.
+    fn check_structure<O>(space: &CapabilitySpace<O>) {
+        let mut occupied = 0;
+        for (&env, table) in &space.tables {
+            let mut count = 0;
+            for (index, slot) in table.slots.iter().enumerate() {
+                match slot.node {
+                    Some(id) => {
+                        let node = space.live(id).expect("an occupied slot names a live node");
+                        assert_eq!(node.owner, env);
+                        assert_eq!(node.handle, Handle::new(index as u32, slot.generation));
+                        count += 1;
+                    }
+                    None => assert!(index as u32 >= table.scan_from, "free slot below scan_from"),
+                }
+            }
+            assert_eq!(count, table.occupied);
+            occupied += count as usize;
+        }
+        assert_eq!(occupied, space.node_count(), "every node sits in one slot");
+
+        let (mut live, mut non_roots, mut linked_children) = (0, 0, 0);
+        for (index, entry) in space.entries.iter().enumerate() {
+            let EntryState::Live(node) = &entry.state else {
+                continue;
+            };
+            live += 1;
+            let id = NodeId {
+                index: index as u32,
+                generation: entry.generation,
+            };
+            let slot = &space.tables[&node.owner].slots[node.handle.index() as usize];
+            assert_eq!(slot.node, Some(id), "the node's slot names it back");
+            match node.parent {
+                Some(parent) => {
+                    non_roots += 1;
+                    let parent = space.live(parent).expect("a parent is live");
+                    assert!(parent.rights.contains(node.rights), "rights only shrink");
+                }
+                None => assert!(node.previous_sibling.is_none() && node.next_sibling.is_none()),
+            }
+            let mut previous = None;
+            let mut child = node.first_child;
+            while let Some(current) = child {
+                let child_node = space.live(current).expect("a child is live");
+                assert_eq!(child_node.parent, Some(id));
+                assert_eq!(child_node.previous_sibling, previous);
+                linked_children += 1;
+                assert!(linked_children <= space.entries.len(), "sibling cycle");
+                previous = Some(current);
+                child = child_node.next_sibling;
+            }
+        }
+        assert_eq!(live, space.node_count());
+        assert_eq!(
+            linked_children, non_roots,
+            "each non-root is in one child list"
+        );
+
+        let mut vacant = 0;
+        let mut next = space.free_head;
+        while let Some(index) = next {
+            let EntryState::Vacant { next_free } = space.entries[index as usize].state else {
+                panic!("the free list names a live entry");
+            };
+            vacant += 1;
+            assert!(vacant <= space.entries.len(), "free list cycle");
+            next = next_free;
+        }
+        assert_eq!(vacant + live, space.entries.len());
+    }
+
+    /// Each reported node's parent, if also reported, comes later.
+    fn assert_post_order(reports: &[Removed<u32>], parents: &BTreeMap<NodeId, Option<NodeId>>) {
+        let position: BTreeMap<NodeId, usize> = reports
+            .iter()
+            .enumerate()
+            .map(|(index, report)| (report.node, index))
+            .collect();
+        assert_eq!(position.len(), reports.len(), "each node reported once");
+        for (index, report) in reports.iter().enumerate() {
+            if let Some(parent) = parents[&report.node]
+                && let Some(&parent_index) = position.get(&parent)
+            {
+                assert!(index < parent_index, "a child is reported after its parent");
+            }
+        }
+    }
+
+    #[test]
+    fn first_insert_gets_the_self_environment_handle() {
+        let mut space = space(&[A], 8);
+        let handle = space.insert_root(A, 7, ALL).unwrap();
+        assert_eq!(handle, Handle::SELF_ENVIRONMENT);
+        let capability = space.lookup(A, handle).unwrap();
+        assert_eq!((*capability.object, capability.rights), (7, ALL));
+        assert!(space.node(capability.node).unwrap().parent.is_none());
+    }
+
+    #[test]
+    fn slots_are_reused_lowest_first_and_old_handles_go_stale() {
+        let mut space = space(&[A], 8);
+        let handles: Vec<Handle> = (0..4)
+            .map(|i| space.insert_root(A, i, ALL).unwrap())
+            .collect();
+        assert_eq!(
+            handles.iter().map(|h| h.index()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        space.drop_capability(A, handles[2], &mut |_| {}).unwrap();
+        space.drop_capability(A, handles[1], &mut |_| {}).unwrap();
+        let reused = space.insert_root(A, 10, ALL).unwrap();
+        assert_eq!(
+            reused,
+            Handle::new(1, 1),
+            "lowest free slot, next generation"
+        );
+        assert_eq!(space.insert_root(A, 11, ALL).unwrap(), Handle::new(2, 1));
+        assert_eq!(space.insert_root(A, 12, ALL).unwrap(), Handle::new(4, 0));
+        assert_eq!(space.lookup(A, handles[1]).unwrap_err(), Error::StaleHandle);
+        assert_eq!(*space.lookup(A, reused).unwrap().object, 10);
+    }
+
+    #[test]
+    fn out_of_range_and_never_used_handles_are_invalid() {
+        let mut space = space(&[A], 4);
+        space.insert_root(A, 0, ALL).unwrap();
+        assert_eq!(
+            space.lookup(A, Handle::new(4, 0)).unwrap_err(),
+            Error::InvalidHandle
+        );
+        assert_eq!(
+            space.lookup(A, Handle::new(u32::MAX, 0)).unwrap_err(),
+            Error::InvalidHandle
+        );
+        assert_eq!(
+            space.lookup(A, Handle::new(3, 0)).unwrap_err(),
+            Error::InvalidHandle
+        );
+        // Emptied and not reused: the handle at the new generation was never issued.
+        space
+            .drop_capability(A, Handle::new(0, 0), &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            space.lookup(A, Handle::new(0, 1)).unwrap_err(),
+            Error::InvalidHandle
+        );
+        assert_eq!(
+            space.lookup(A, Handle::new(0, 0)).unwrap_err(),
+            Error::StaleHandle
+        );
+        assert_eq!(
+            space.lookup(B, Handle::new(0, 0)).unwrap_err(),
+            Error::InvalidState
+        );
+    }
+
+    #[test]
+    fn guessed_generations_are_refused() {
+        let mut space = space(&[A], 4);
+        let handle = space.insert_root(A, 0, ALL).unwrap();
+        for generation in [1, 2, u32::MAX] {
+            let guess = Handle::new(handle.index(), generation);
+            assert_eq!(space.lookup(A, guess).unwrap_err(), Error::StaleHandle);
+            assert_eq!(
+                space.derive(A, guess, Rights::READ).unwrap_err(),
+                Error::StaleHandle
+            );
+        }
+        // An empty slot at another generation than the guess is stale too.
+        assert_eq!(
+            space.lookup(A, Handle::new(1, 5)).unwrap_err(),
+            Error::StaleHandle
+        );
+    }
+
+    #[test]
+    fn tables_are_created_once_with_a_sane_capacity() {
+        let mut space = space(&[A], 4);
+        assert_eq!(space.create_table(A, 4), Err(Error::InvalidState));
+        assert_eq!(space.create_table(B, 0), Err(Error::InvalidArgument));
+        assert_eq!(
+            space.create_table(B, MAX_TABLE_CAPACITY + 1),
+            Err(Error::InvalidArgument)
+        );
+        assert!(!space.has_table(B));
+        space.create_table(B, MAX_TABLE_CAPACITY).unwrap();
+        assert!(space.has_table(B));
+        assert_eq!(space.insert_root(C, 0, ALL), Err(Error::InvalidState));
+    }
+
+    #[test]
+    fn derive_takes_a_subset_of_rights() {
+        let mut space = space(&[A], 4);
+        let root = space
+            .insert_root(A, 5, Rights::READ | Rights::WRITE)
+            .unwrap();
+        let child = space.derive(A, root, Rights::READ).unwrap();
+        let capability = space.lookup(A, child).unwrap();
+        assert_eq!((*capability.object, capability.rights), (5, Rights::READ));
+        let info = space.node(capability.node).unwrap();
+        assert_eq!(info.parent, Some(node_of(&space, A, root)));
+
+        let before = format!("{space:?}");
+        assert_eq!(
+            space.derive(A, root, Rights::READ | Rights::EXECUTE),
+            Err(Error::RightsEscalation)
+        );
+        assert_eq!(
+            space.derive(A, child, Rights::WRITE),
+            Err(Error::RightsEscalation)
+        );
+        assert_eq!(
+            format!("{space:?}"),
+            before,
+            "a refused derive changes nothing"
+        );
+        // Deriving needs no right, only gives some up.
+        let bare = space.derive(A, child, Rights::empty()).unwrap();
+        assert_eq!(space.derive(A, bare, Rights::empty()).unwrap().index(), 3);
+        check_structure(&space);
+    }
+
+    #[test]
+    fn grant_needs_the_grant_right() {
+        let mut space = space(&[A, B], 4);
+        let root = space
+            .insert_root(A, 5, Rights::READ | Rights::REVOKE)
+            .unwrap();
+        let before = format!("{space:?}");
+        assert_eq!(
+            space.grant(A, root, B, Rights::READ),
+            Err(Error::MissingRights)
+        );
+        assert_eq!(format!("{space:?}"), before);
+    }
+
+    #[test]
+    fn grant_puts_a_child_in_the_other_table() {
+        let mut space = space(&[A, B], 4);
+        let root = space
+            .insert_root(A, 5, Rights::READ | Rights::GRANT)
+            .unwrap();
+        let granted = space.grant(A, root, B, Rights::READ).unwrap();
+        assert_eq!(granted, Handle::new(0, 0));
+        let capability = space.lookup(B, granted).unwrap();
+        assert_eq!((*capability.object, capability.rights), (5, Rights::READ));
+        let info = space.node(capability.node).unwrap();
+        assert_eq!(info.owner, B);
+        assert_eq!(info.parent, Some(node_of(&space, A, root)));
+        assert_eq!(space.grant(A, root, B, ALL), Err(Error::RightsEscalation));
+        // Granting to oneself is allowed.
+        let own = space.grant(A, root, A, Rights::GRANT).unwrap();
+        assert_eq!(space.node(node_of(&space, A, own)).unwrap().owner, A);
+        assert_eq!((space.len(A), space.len(B)), (2, 1));
+        check_structure(&space);
+    }
+
+    #[test]
+    fn grant_into_a_missing_table_is_refused() {
+        let mut space = space(&[A], 4);
+        let root = space.insert_root(A, 5, ALL).unwrap();
+        let before = format!("{space:?}");
+        assert_eq!(
+            space.grant(A, root, B, Rights::READ),
+            Err(Error::InvalidState)
+        );
+        assert_eq!(
+            space.grant(B, root, A, Rights::READ),
+            Err(Error::InvalidState)
+        );
+        assert_eq!(format!("{space:?}"), before);
+    }
+
+    /// A: root ─ a1 ─ (B) b1 ─ (C) c1
+    ///             └─ a2 ─ (C) c2
+    ///        root ─ (B) b2
+    /// plus an unrelated root in each table.
+    struct Forest {
+        space: CapabilitySpace<u32>,
+        root: Handle,
+        a1: Handle,
+        descendants: Vec<(EnvironmentId, Handle)>,
+        unrelated: Vec<(EnvironmentId, Handle)>,
+    }
+
+    fn forest() -> Forest {
+        let mut space = space(&[A, B, C], 8);
+        let keep = Rights::READ | Rights::GRANT | Rights::REVOKE;
+        let root = space.insert_root(A, 1, ALL).unwrap();
+        let a1 = space.derive(A, root, keep).unwrap();
+        let b1 = space.grant(A, a1, B, keep).unwrap();
+        let c1 = space.grant(B, b1, C, Rights::READ).unwrap();
+        let a2 = space.derive(A, a1, keep).unwrap();
+        let c2 = space.grant(A, a2, C, Rights::READ).unwrap();
+        let b2 = space.grant(A, root, B, Rights::READ).unwrap();
+        let unrelated = [A, B, C]
+            .into_iter()
+            .map(|env| (env, space.insert_root(env, 9, ALL).unwrap()))
+            .collect();
+        Forest {
+            space,
+            root,
+            a1,
+            descendants: vec![(A, a1), (B, b1), (C, c1), (A, a2), (C, c2), (B, b2)],
+            unrelated,
+        }
+    }
+
+    #[test]
+    fn revoke_removes_exactly_the_descendants_children_first() {
+        let Forest {
+            mut space,
+            root,
+            descendants,
+            unrelated,
+            ..
+        } = forest();
+        let parents: BTreeMap<NodeId, Option<NodeId>> = descendants
+            .iter()
+            .map(|&(env, handle)| {
+                let node = node_of(&space, env, handle);
+                (node, space.node(node).unwrap().parent)
+            })
+            .collect();
+        let count = space.node_count();
+
+        let (result, reports) = removing(|removed| space.revoke(A, root, removed));
+        result.unwrap();
+        let reported: BTreeSet<(EnvironmentId, Handle)> =
+            reports.iter().map(|r| (r.owner, r.handle)).collect();
+        assert_eq!(reported, descendants.iter().copied().collect());
+        assert_post_order(&reports, &parents);
+        assert!(reports.iter().all(|r| !r.was_root && r.object == 1));
+        assert_eq!(space.node_count(), count - descendants.len());
+
+        assert!(
+            space.lookup(A, root).is_ok(),
+            "the revoked capability stays"
+        );
+        for (env, handle) in descendants {
+            assert_eq!(space.lookup(env, handle).unwrap_err(), Error::StaleHandle);
+        }
+        for (env, handle) in unrelated {
+            assert_eq!(*space.lookup(env, handle).unwrap().object, 9);
+        }
+        check_structure(&space);
+    }
+
+    #[test]
+    fn revoke_needs_the_revoke_right() {
+        let mut space = space(&[A], 4);
+        let root = space
+            .insert_root(A, 1, Rights::READ | Rights::GRANT)
+            .unwrap();
+        space.derive(A, root, Rights::READ).unwrap();
+        let before = format!("{space:?}");
+        let (result, reports) = removing(|removed| space.revoke(A, root, removed));
+        assert_eq!(result, Err(Error::MissingRights));
+        assert!(reports.is_empty());
+        assert_eq!(format!("{space:?}"), before);
+    }
+
+    #[test]
+    fn drop_removes_the_capability_and_its_subtree() {
+        let Forest {
+            mut space,
+            root,
+            a1,
+            unrelated,
+            ..
+        } = forest();
+        let (result, reports) = removing(|removed| space.drop_capability(A, a1, removed));
+        result.unwrap();
+        assert_eq!(reports.len(), 5, "a1, b1, c1, a2, c2");
+        assert_eq!(reports.last().unwrap().handle, a1, "itself last");
+        assert!(reports.iter().all(|r| !r.was_root));
+        assert_eq!(space.lookup(A, a1).unwrap_err(), Error::StaleHandle);
+        assert_eq!(space.len(B), 2, "b2 and the unrelated root stay");
+        assert_eq!(space.len(C), 1);
+
+        let (result, reports) = removing(|removed| space.drop_capability(A, root, removed));
+        result.unwrap();
+        let roots: Vec<Handle> = reports
+            .iter()
+            .filter(|r| r.was_root)
+            .map(|r| r.handle)
+            .collect();
+        assert_eq!(roots, [root], "only the root is reported as one");
+        assert_eq!(space.node_count(), unrelated.len());
+        check_structure(&space);
+    }
+
+    #[test]
+    fn remove_node_ignores_dead_ids_even_when_the_index_is_reused() {
+        let mut space = space(&[A], 4);
+        let first = space.insert_root(A, 1, ALL).unwrap();
+        let dead = node_of(&space, A, first);
+        space.drop_capability(A, first, &mut |_| {}).unwrap();
+        let second = space.insert_root(A, 2, ALL).unwrap();
+        let live = node_of(&space, A, second);
+        assert_eq!(live.index(), dead.index(), "the arena entry was reused");
+        assert!(space.node(dead).is_none());
+
+        let ((), reports) = removing(|removed| space.remove_node(dead, removed));
+        assert!(reports.is_empty());
+        assert_eq!(*space.lookup(A, second).unwrap().object, 2);
+
+        let ((), reports) = removing(|removed| space.remove_node(live, removed));
+        assert_eq!(reports.len(), 1);
+        assert_eq!(space.node_count(), 0);
+    }
+
+    #[test]
+    fn destroy_table_takes_descendants_elsewhere_and_leaves_ancestors() {
+        let mut space = space(&[A, C], 8);
+        let unrelated = space.insert_root(C, 0, ALL).unwrap();
+        let count = space.node_count();
+
+        space.create_table(B, 8).unwrap();
+        let a_root = space.insert_root(A, 1, ALL).unwrap();
+        let into_b = space.grant(A, a_root, B, ALL).unwrap();
+        let b_own = space.insert_root(B, 2, ALL).unwrap();
+        let b_child = space.derive(B, into_b, ALL).unwrap();
+        let to_a = space.grant(B, b_child, A, Rights::READ).unwrap();
+        let to_c = space.grant(B, b_own, C, Rights::READ).unwrap();
+        let from_c = space.grant(C, to_c, C, Rights::empty());
+        assert_eq!(from_c, Err(Error::MissingRights));
+
+        let ((), reports) = removing(|removed| space.destroy_table(B, removed));
+        assert_eq!(reports.len(), 5, "B's three, and what they gave A and C");
+        assert_eq!(reports.iter().filter(|r| r.was_root).count(), 1, "b_own");
+        assert_eq!(space.lookup(A, to_a).unwrap_err(), Error::StaleHandle);
+        assert_eq!(space.lookup(C, to_c).unwrap_err(), Error::StaleHandle);
+        assert!(space.lookup(A, a_root).is_ok(), "the ancestor in A stays");
+        assert!(space.lookup(C, unrelated).is_ok());
+        assert_eq!(space.lookup(B, b_own).unwrap_err(), Error::InvalidState);
+        assert_eq!(space.capabilities(B).count(), 0);
+        check_structure(&space);
+
+        space.drop_capability(A, a_root, &mut |_| {}).unwrap();
+        assert_eq!(space.node_count(), count);
+        space.create_table(B, 2).unwrap();
+        assert_eq!(
+            space.insert_root(B, 3, ALL).unwrap(),
+            Handle::SELF_ENVIRONMENT
+        );
+        // Destroying a table that is not there does nothing.
+        let ((), reports) = removing(|removed| space.destroy_table(EnvironmentId(99), removed));
+        assert!(reports.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_refuses_and_leaves_nothing_behind() {
+        let mut space = space(&[A, B], 2);
+        let root = space.insert_root(A, 1, ALL).unwrap();
+        space.derive(A, root, ALL).unwrap();
+        space.grant(A, root, B, ALL).unwrap();
+        space.insert_root(B, 2, ALL).unwrap();
+        let before = format!("{space:?}");
+        let count = space.node_count();
+        assert_eq!(space.insert_root(A, 3, ALL), Err(Error::TableFull));
+        assert_eq!(space.derive(A, root, Rights::READ), Err(Error::TableFull));
+        assert_eq!(space.grant(A, root, B, Rights::READ), Err(Error::TableFull));
+        assert_eq!(space.node_count(), count);
+        assert_eq!(format!("{space:?}"), before);
+    }
+
+    #[test]
+    fn capabilities_lists_occupied_slots_in_order() {
+        let mut space = space(&[A], 8);
+        let handles: Vec<Handle> = (0..5)
+            .map(|i| space.insert_root(A, i, ALL).unwrap())
+            .collect();
+        space.drop_capability(A, handles[1], &mut |_| {}).unwrap();
+        space.drop_capability(A, handles[3], &mut |_| {}).unwrap();
+        let listed: Vec<(Handle, u32)> = space
+            .capabilities(A)
+            .map(|(handle, capability)| (handle, *capability.object))
+            .collect();
+        assert_eq!(listed, [(handles[0], 0), (handles[2], 2), (handles[4], 4)]);
+        assert_eq!(space.len(A), 3);
+        assert_eq!(space.capabilities(B).count(), 0);
+        assert_eq!(space.len(B), 0);
+    }
+
+    #[test]
+    fn a_deep_chain_is_removed_without_recursion() {
+        // 100,000 grants, each from the previous table to the next, through
+        // 25 tables: deeper than any stack would allow a recursive walk.
+        const LENGTH: usize = 100_000;
+        let envs: Vec<EnvironmentId> = (0..25).map(EnvironmentId).collect();
+        let mut space = space(&envs, MAX_TABLE_CAPACITY);
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let build = |space: &mut CapabilitySpace<u32>| {
+            let mut chain = vec![(envs[0], space.insert_root(envs[0], 1, keep).unwrap())];
+            for step in 1..LENGTH {
+                let (from, handle) = chain[step - 1];
+                let to = envs[step % envs.len()];
+                chain.push((to, space.grant(from, handle, to, keep).unwrap()));
+            }
+            chain
+        };
+
+        let chain = build(&mut space);
+        let (result, reports) = removing(|removed| space.revoke(envs[0], chain[0].1, removed));
+        result.unwrap();
+        assert_eq!(reports.len(), LENGTH - 1);
+        assert_eq!(
+            (reports[0].owner, reports[0].handle),
+            chain[LENGTH - 1],
+            "deepest first"
+        );
+        assert_eq!(
+            (reports[LENGTH - 2].owner, reports[LENGTH - 2].handle),
+            chain[1]
+        );
+        assert_eq!(space.node_count(), 1);
+
+        space
+            .drop_capability(envs[0], chain[0].1, &mut |_| {})
+            .unwrap();
+        build(&mut space);
+        let ((), reports) = removing(|removed| space.destroy_table(envs[0], removed));
+        assert_eq!(reports.len(), LENGTH);
+        assert_eq!(space.node_count(), 0);
+        check_structure(&space);
+    }
+
+    /// xorshift64: deterministic, so a failure replays exactly.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, bound: u64) -> u64 {
+            self.next() % bound
+        }
+
+        fn chance(&mut self, percent: u64) -> bool {
+            self.below(100) < percent
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+            (!items.is_empty()).then(|| items[self.below(items.len() as u64) as usize])
+        }
+
+        fn rights(&mut self) -> Rights {
+            Rights::from_bits_truncate(self.next() as u32)
+        }
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct ModelNode {
+        owner: EnvironmentId,
+        handle: Handle,
+        parent: Option<NodeId>,
+        rights: Rights,
+        object: u32,
+    }
+
+    /// The same state kept the naive way: slots as (generation, occupant),
+    /// nodes with parent pointers only, descendants found by search.
+    #[derive(Default)]
+    struct Model {
+        tables: BTreeMap<EnvironmentId, Vec<(u32, Option<NodeId>)>>,
+        nodes: BTreeMap<NodeId, ModelNode>,
+        dead: Vec<NodeId>,
+    }
+
+    impl Model {
+        fn lookup(&self, env: EnvironmentId, handle: Handle) -> Result<NodeId, Error> {
+            let slots = self.tables.get(&env).ok_or(Error::InvalidState)?;
+            let &(generation, occupant) = slots
+                .get(handle.index() as usize)
+                .ok_or(Error::InvalidHandle)?;
+            match occupant {
+                _ if generation != handle.generation() => Err(Error::StaleHandle),
+                Some(node) => Ok(node),
+                None => Err(Error::InvalidHandle),
+            }
+        }
+
+        fn next_handle(&self, env: EnvironmentId) -> Result<Handle, Error> {
+            let slots = self.tables.get(&env).ok_or(Error::InvalidState)?;
+            let index = slots
+                .iter()
+                .position(|(_, occupant)| occupant.is_none())
+                .ok_or(Error::TableFull)?;
+            Ok(Handle::new(index as u32, slots[index].0))
+        }
+
+        fn add(&mut self, id: NodeId, node: ModelNode) {
+            self.tables.get_mut(&node.owner).unwrap()[node.handle.index() as usize].1 = Some(id);
+            assert!(self.nodes.insert(id, node).is_none(), "a fresh node id");
+        }
+
+        /// `top` and everything below it.
+        fn subtree(&self, top: NodeId) -> BTreeSet<NodeId> {
+            self.nodes
+                .keys()
+                .copied()
+                .filter(|&node| {
+                    let mut current = Some(node);
+                    while let Some(id) = current {
+                        if id == top {
+                            return true;
+                        }
+                        current = self.nodes[&id].parent;
+                    }
+                    false
+                })
+                .collect()
+        }
+
+        /// Checks the reports against the expected set, then removes it.
+        fn remove(&mut self, expected: BTreeSet<NodeId>, reports: &[Removed<u32>]) {
+            let reported: BTreeSet<NodeId> = reports.iter().map(|r| r.node).collect();
+            assert_eq!(reported, expected);
+            let parents = expected
+                .iter()
+                .map(|id| (*id, self.nodes[id].parent))
+                .collect();
+            assert_post_order(reports, &parents);
+            for report in reports {
+                let node = self.nodes[&report.node];
+                assert_eq!(report.owner, node.owner);
+                assert_eq!(report.handle, node.handle);
+                assert_eq!(report.rights, node.rights);
+                assert_eq!(report.object, node.object);
+                assert_eq!(report.was_root, node.parent.is_none());
+            }
+            for id in expected {
+                let node = self.nodes.remove(&id).unwrap();
+                let slot =
+                    &mut self.tables.get_mut(&node.owner).unwrap()[node.handle.index() as usize];
+                *slot = (slot.0.wrapping_add(1), None);
+                self.dead.push(id);
+            }
+        }
+
+        /// A handle worth trying in `env`: usually a live one, else any
+        /// index (some out of range) near the slot's generation.
+        fn pick_handle(&self, random: &mut Random, env: EnvironmentId) -> Handle {
+            let live: Vec<Handle> = self
+                .nodes
+                .values()
+                .filter(|node| node.owner == env)
+                .map(|node| node.handle)
+                .collect();
+            match (random.chance(75), random.pick(&live)) {
+                (true, Some(handle)) => handle,
+                _ => {
+                    let size = self.tables.get(&env).map_or(2, Vec::len);
+                    let index = random.below(size as u64 + 2) as u32;
+                    let generation = self
+                        .tables
+                        .get(&env)
+                        .and_then(|slots| slots.get(index as usize))
+                        .map_or(0, |slot| slot.0);
+                    let generation = match random.below(4) {
+                        0 => generation.wrapping_sub(1),
+                        1 => generation.wrapping_add(1),
+                        _ => generation,
+                    };
+                    Handle::new(index, generation)
+                }
+            }
+        }
+
+        /// Rights for a child: usually a subset of `parent`'s.
+        fn child_rights(&self, random: &mut Random, parent: Result<NodeId, Error>) -> Rights {
+            match parent {
+                Ok(parent) if random.chance(75) => self.nodes[&parent].rights & random.rights(),
+                _ => random.rights(),
+            }
+        }
+    }
+
+    fn check_against_model(space: &CapabilitySpace<u32>, model: &Model, envs: &[EnvironmentId]) {
+        check_structure(space);
+        assert_eq!(space.node_count(), model.nodes.len());
+        for (&id, node) in &model.nodes {
+            let info = space.node(id).expect("a model node is live");
+            assert_eq!(info.owner, node.owner);
+            assert_eq!(info.handle, node.handle);
+            assert_eq!(info.parent, node.parent);
+            assert_eq!(info.rights, node.rights);
+            assert_eq!(*info.object, node.object);
+        }
+        for &id in &model.dead {
+            assert!(space.node(id).is_none());
+        }
+        for &env in envs {
+            assert_eq!(space.has_table(env), model.tables.contains_key(&env));
+            let listed: Vec<(Handle, NodeId)> = space
+                .capabilities(env)
+                .map(|(handle, capability)| (handle, capability.node))
+                .collect();
+            let expected: Vec<(Handle, NodeId)> = model
+                .tables
+                .get(&env)
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(index, &(generation, occupant))| {
+                    occupant.map(|id| (Handle::new(index as u32, generation), id))
+                })
+                .collect();
+            assert_eq!(listed, expected);
+            assert_eq!(space.len(env), expected.len());
+        }
+    }
+
+    /// One random operation on both; returns its kind and whether it succeeded.
+    fn random_step(
+        space: &mut CapabilitySpace<u32>,
+        model: &mut Model,
+        random: &mut Random,
+        envs: &[EnvironmentId],
+        next_object: &mut u32,
+    ) -> (usize, bool) {
+        let env = random.pick(envs).unwrap();
+        let other = random.pick(envs).unwrap();
+        let handle = model.pick_handle(random, env);
+        let target = model.lookup(env, handle);
+        match random.below(100) {
+            0..=14 => {
+                let rights = random.rights() | Rights::GRANT | Rights::REVOKE;
+                let rights = if random.chance(30) {
+                    random.rights()
+                } else {
+                    rights
+                };
+                *next_object += 1;
+                let result = space.insert_root(env, *next_object, rights);
+                assert_eq!(result, model.next_handle(env));
+                if let Ok(handle) = result {
+                    let node = ModelNode {
+                        owner: env,
+                        handle,
+                        parent: None,
+                        rights,
+                        object: *next_object,
+                    };
+                    model.add(space.lookup(env, handle).unwrap().node, node);
+                }
+                (0, result.is_ok())
+            }
+            15..=59 => {
+                let granting = random.chance(50);
+                let to = if granting { other } else { env };
+                let rights = model.child_rights(random, target);
+                let expected = target.and_then(|parent| {
+                    let parent_rights = model.nodes[&parent].rights;
+                    if granting && !parent_rights.contains(Rights::GRANT) {
+                        Err(Error::MissingRights)
+                    } else if !parent_rights.contains(rights) {
+                        Err(Error::RightsEscalation)
+                    } else {
+                        model.next_handle(to)
+                    }
+                });
+                let result = if granting {
+                    space.grant(env, handle, to, rights)
+                } else {
+                    space.derive(env, handle, rights)
+                };
+                assert_eq!(result, expected);
+                if let Ok(handle) = result {
+                    let parent = target.unwrap();
+                    let node = ModelNode {
+                        owner: to,
+                        handle,
+                        parent: Some(parent),
+                        rights,
+                        object: model.nodes[&parent].object,
+                    };
+                    model.add(space.lookup(to, handle).unwrap().node, node);
+                }
+                (1 + usize::from(granting), result.is_ok())
+            }
+            60..=74 => {
+                let expected = target.and_then(|node| {
+                    if model.nodes[&node].rights.contains(Rights::REVOKE) {
+                        Ok(node)
+                    } else {
+                        Err(Error::MissingRights)
+                    }
+                });
+                let (result, reports) = removing(|removed| space.revoke(env, handle, removed));
+                assert_eq!(result, expected.map(|_| ()));
+                match expected {
+                    Ok(node) => {
+                        let mut below = model.subtree(node);
+                        below.remove(&node);
+                        model.remove(below, &reports);
+                    }
+                    Err(_) => assert!(reports.is_empty()),
+                }
+                (3, result.is_ok() && !reports.is_empty())
+            }
+            75..=84 => {
+                let (result, reports) =
+                    removing(|removed| space.drop_capability(env, handle, removed));
+                assert_eq!(result, target.map(|_| ()));
+                let expected = target.map_or_else(|_| BTreeSet::new(), |node| model.subtree(node));
+                model.remove(expected, &reports);
+                (4, result.is_ok())
+            }
+            85..=89 => {
+                let live: Vec<NodeId> = model.nodes.keys().copied().collect();
+                let node = match random.chance(70) {
+                    true => random.pick(&live),
+                    false => random.pick(&model.dead),
+                };
+                let Some(node) = node else { return (5, false) };
+                let ((), reports) = removing(|removed| space.remove_node(node, removed));
+                let live = model.nodes.contains_key(&node);
+                let expected = if live {
+                    model.subtree(node)
+                } else {
+                    BTreeSet::new()
+                };
+                model.remove(expected, &reports);
+                (5, live)
+            }
+            90..=94 => {
+                let ((), reports) = removing(|removed| space.destroy_table(env, removed));
+                let existed = model.tables.contains_key(&env);
+                let expected: BTreeSet<NodeId> = model
+                    .nodes
+                    .iter()
+                    .filter(|(_, node)| node.owner == env)
+                    .flat_map(|(&id, _)| model.subtree(id))
+                    .collect();
+                model.remove(expected, &reports);
+                model.tables.remove(&env);
+                (6, existed)
+            }
+            _ => {
+                let capacity = match random.below(10) {
+                    0 => 0,
+                    1 => MAX_TABLE_CAPACITY + 1,
+                    _ => 1 + random.below(12) as u32,
+                };
+                let expected = if model.tables.contains_key(&env) {
+                    Err(Error::InvalidState)
+                } else if capacity == 0 || capacity > MAX_TABLE_CAPACITY {
+                    Err(Error::InvalidArgument)
+                } else {
+                    Ok(())
+                };
+                let result = space.create_table(env, capacity);
+                assert_eq!(result, expected);
+                if result.is_ok() {
+                    model.tables.insert(env, vec![(0, None); capacity as usize]);
+                }
+                (7, result.is_ok())
+            }
+        }
+    }
+
+    #[test]
+    fn random_operations_agree_with_a_naive_model() {
+        let envs: Vec<EnvironmentId> = (0..4).map(EnvironmentId).collect();
+        for seed in [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d, 42] {
+            let mut random = Random(seed);
+            let mut space = CapabilitySpace::new();
+            let mut model = Model::default();
+            for &env in &envs {
+                space.create_table(env, 8).unwrap();
+                model.tables.insert(env, vec![(0, None); 8]);
+            }
+            let mut next_object = 0;
+            let mut outcomes = [[0u32; 2]; 8];
+            for _ in 0..3000 {
+                let before = format!("{space:?}");
+                let (kind, changed) =
+                    random_step(&mut space, &mut model, &mut random, &envs, &mut next_object);
+                outcomes[kind][usize::from(changed)] += 1;
+                if !changed {
+                    assert_eq!(
+                        format!("{space:?}"),
+                        before,
+                        "a refused call changes nothing"
+                    );
+                }
+                check_against_model(&space, &model, &envs);
+            }
+            for (kind, [refused, done]) in outcomes.into_iter().enumerate() {
+                assert!(
+                    refused > 0 && done > 0,
+                    "operation {kind} was not fully exercised"
+                );
+            }
+        }
+    }
+}
