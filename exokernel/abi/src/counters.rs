@@ -16,11 +16,23 @@ pub enum Counter {
     SpuriousInterrupts,
     /// CPU exceptions (faults, traps, aborts), from any privilege level.
     Exceptions,
+    /// System calls.
+    SystemCalls,
+    /// Upcalls delivered to environments (faults, revocation requests).
+    Upcalls,
+    /// Switches from one environment to another.
+    EnvironmentSwitches,
+    /// Environments created (the first one included).
+    EnvironmentsCreated,
+    /// Environments destroyed, for any reason.
+    EnvironmentsDestroyed,
+    /// Frames taken back by force after a revocation deadline passed.
+    FramesTakenByForce,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 10;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -28,6 +40,12 @@ impl Counter {
         Self::DeviceInterrupts,
         Self::SpuriousInterrupts,
         Self::Exceptions,
+        Self::SystemCalls,
+        Self::Upcalls,
+        Self::EnvironmentSwitches,
+        Self::EnvironmentsCreated,
+        Self::EnvironmentsDestroyed,
+        Self::FramesTakenByForce,
     ];
 
     /// A short, stable name for reports.
@@ -37,6 +55,12 @@ impl Counter {
             Self::DeviceInterrupts => "device_interrupts",
             Self::SpuriousInterrupts => "spurious_interrupts",
             Self::Exceptions => "exceptions",
+            Self::SystemCalls => "system_calls",
+            Self::Upcalls => "upcalls",
+            Self::EnvironmentSwitches => "environment_switches",
+            Self::EnvironmentsCreated => "environments_created",
+            Self::EnvironmentsDestroyed => "environments_destroyed",
+            Self::FramesTakenByForce => "frames_taken_by_force",
         }
     }
 }

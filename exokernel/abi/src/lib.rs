@@ -2,11 +2,27 @@
 //!
 //! The kernel and every library OS depend on this crate, so a number or a
 //! layout is written exactly once. It has no dependencies on the kernel and
-//! builds (and tests) on the host. Later steps add system call numbers,
-//! typed errors, capability handles and the shared-memory layouts.
+//! builds (and tests) on the host.
+//!
+//! The kernel uses the types; user code also enables the `user` feature,
+//! which adds the system-call wrappers and the upcall entry (`user`), the
+//! only `unsafe` code a library OS needs.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod counters;
 pub mod debug_exit;
+pub mod error;
+pub mod handle;
 pub mod layout;
+pub mod mapping;
+pub mod rights;
+pub mod start_info;
+pub mod syscall;
+pub mod upcall;
+#[cfg(feature = "user")]
+pub mod user;
+
+pub use error::Error;
+pub use handle::Handle;
+pub use rights::Rights;

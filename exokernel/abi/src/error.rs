@@ -1,0 +1,113 @@
+//! Typed errors: every refusal says why.
+//!
+//! A system call returns 0 in `rax` on success, or one of these codes. The
+//! codes are stable ABI; never reuse a number.
+
+/// Why the kernel refused a system call.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// No system call has this number.
+    UnknownSystemCall = 1,
+    /// The handle's slot is empty or out of range: it names nothing.
+    InvalidHandle = 2,
+    /// The handle's slot was emptied and reused since the handle was issued.
+    StaleHandle = 3,
+    /// The capability is of another kind than the call needs.
+    WrongKind = 4,
+    /// The capability lacks a right the call needs (other than the two below).
+    MissingRights = 5,
+    /// Mapping a frame through a capability without the `MAP` right.
+    NotMappable = 6,
+    /// A writable (or executable) mapping through a capability without `WRITE` (or `EXECUTE`).
+    ReadOnly = 7,
+    /// Derive or grant asked for rights the capability does not have.
+    RightsEscalation = 8,
+    /// An address in the kernel half, or in the window the kernel reserves in the user half.
+    KernelAddress = 9,
+    /// An address that is not canonical (bits 63..47 differ).
+    NonCanonicalAddress = 10,
+    /// An address or length that is not page-aligned where it must be.
+    Misaligned = 11,
+    /// A user buffer that is not mapped (or not with the access the call needs).
+    BadUserBuffer = 12,
+    /// Something is already mapped at that address.
+    AlreadyMapped = 13,
+    /// Nothing is mapped at that address.
+    NotMapped = 14,
+    /// No free physical memory is left (or no free aligned run of that size).
+    OutOfMemory = 15,
+    /// The environment's frame quota does not allow it.
+    QuotaExceeded = 16,
+    /// The specific frame asked for is allocated, or is not RAM.
+    FrameUnavailable = 17,
+    /// The capability table, or the kernel's environment table, is full.
+    TableFull = 18,
+    /// An argument is out of its range (a flag, a count, an order).
+    InvalidArgument = 19,
+    /// The environment is not in a state that allows this (e.g. started twice).
+    InvalidState = 20,
+}
+
+impl Error {
+    /// Every error, in numbering order.
+    pub const ALL: [Error; 20] = [
+        Error::UnknownSystemCall,
+        Error::InvalidHandle,
+        Error::StaleHandle,
+        Error::WrongKind,
+        Error::MissingRights,
+        Error::NotMappable,
+        Error::ReadOnly,
+        Error::RightsEscalation,
+        Error::KernelAddress,
+        Error::NonCanonicalAddress,
+        Error::Misaligned,
+        Error::BadUserBuffer,
+        Error::AlreadyMapped,
+        Error::NotMapped,
+        Error::OutOfMemory,
+        Error::QuotaExceeded,
+        Error::FrameUnavailable,
+        Error::TableFull,
+        Error::InvalidArgument,
+        Error::InvalidState,
+    ];
+
+    pub const fn code(self) -> u64 {
+        self as u64
+    }
+}
+
+impl TryFrom<u64> for Error {
+    /// The code, when it is not an error number (0 means success).
+    type Error = u64;
+
+    fn try_from(code: u64) -> Result<Self, u64> {
+        Error::ALL
+            .into_iter()
+            .find(|error| error.code() == code)
+            .ok_or(code)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_dense() {
+        for (index, error) in Error::ALL.into_iter().enumerate() {
+            assert_eq!(error.code(), index as u64 + 1);
+            assert_eq!(Error::try_from(error.code()), Ok(error));
+        }
+        assert_eq!(Error::try_from(0), Err(0));
+        assert_eq!(Error::try_from(9999), Err(9999));
+    }
+}

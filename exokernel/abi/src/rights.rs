@@ -1,0 +1,60 @@
+//! What a capability lets its holder do.
+//!
+//! Rights only ever shrink: a derived or granted capability has a subset of
+//! its parent's rights.
+
+bitflags::bitflags! {
+    /// Rights carried by a capability. Which ones matter depends on its kind.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Rights: u32 {
+        /// Frame: may be mapped readable.
+        const READ = 1 << 0;
+        /// Frame: may be mapped writable.
+        const WRITE = 1 << 1;
+        /// Frame: may be mapped executable.
+        const EXECUTE = 1 << 2;
+        /// Frame: may be mapped at all. Environment: frames may be mapped
+        /// into, unmapped from and re-protected in its address space.
+        const MAP = 1 << 3;
+        /// May be granted (copied) to another environment.
+        const GRANT = 1 << 4;
+        /// May revoke everything derived from it.
+        const REVOKE = 1 << 5;
+        /// Environment: may give capabilities to it (the target of a grant).
+        const GIVE = 1 << 6;
+        /// Environment: may set its entry points, start it, read its
+        /// accounts and ask it to give frames back.
+        const CONTROL = 1 << 7;
+        /// Environment: may destroy it.
+        const DESTROY = 1 << 8;
+    }
+}
+
+impl Rights {
+    /// Rights that mean something on a frame capability.
+    pub const FRAME: Rights = Rights::READ
+        .union(Rights::WRITE)
+        .union(Rights::EXECUTE)
+        .union(Rights::MAP)
+        .union(Rights::GRANT)
+        .union(Rights::REVOKE);
+
+    /// Rights that mean something on an environment capability.
+    pub const ENVIRONMENT: Rights = Rights::MAP
+        .union(Rights::GRANT)
+        .union(Rights::REVOKE)
+        .union(Rights::GIVE)
+        .union(Rights::CONTROL)
+        .union(Rights::DESTROY);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_share_only_generic_rights() {
+        let shared = Rights::FRAME & Rights::ENVIRONMENT;
+        assert_eq!(shared, Rights::MAP | Rights::GRANT | Rights::REVOKE);
+    }
+}

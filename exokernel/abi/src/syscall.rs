@@ -1,0 +1,213 @@
+//! System call numbers and the register convention.
+//!
+//! `syscall` with the number in `rax` and up to six arguments in `rdi`,
+//! `rsi`, `rdx`, `r10`, `r8`, `r9` (the System V order, with `r10` for `rcx`,
+//! which `syscall` overwrites). On return `rax` holds 0 or an
+//! [`Error`](crate::Error) code, and `rdx` and `rsi` hold up to two results;
+//! `rcx` and `r11` are clobbered, every other register is preserved.
+//!
+//! `docs/02-environments.md` has the table of what each call takes and returns.
+
+/// A system call number.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sysnum {
+    /// `(address, length)` → bytes written. Writes to the kernel console.
+    ConsoleWrite = 0,
+    /// `(status)`: destroys the calling environment.
+    Exit = 1,
+    /// Gives up the CPU to the next runnable environment.
+    Yield = 2,
+
+    /// `(handle, rights)` → new handle: a child capability with fewer rights.
+    CapabilityDerive = 10,
+    /// `(handle, environment, rights)` → handle in the target's table.
+    CapabilityGrant = 11,
+    /// `(handle)`: removes everything derived from the capability, in every table.
+    CapabilityRevoke = 12,
+    /// `(handle)`: removes the capability and everything derived from it.
+    CapabilityDrop = 13,
+    /// `(handle)` → (kind and rights packed by [`CapabilityInfo`](crate::syscall::CapabilityInfo), value):
+    /// the value is the first frame number of a frame capability, the id of an environment.
+    CapabilityIdentify = 14,
+
+    /// `(order)` → (handle, first frame number): `2^order` free frames, aligned to their size.
+    FrameAllocate = 20,
+    /// `(frame number, order)` → handle: exactly those frames.
+    FrameAllocateAt = 21,
+    /// `(frame, environment, address, flags)`: maps the frame(s) at `address` in that environment.
+    Map = 22,
+    /// `(environment, address)`: removes the page mapped at `address`.
+    Unmap = 23,
+    /// `(environment, address, flags)`: changes the permissions of a mapped page.
+    Protect = 24,
+    /// `(environment, requests address, count)` → (how many were applied, the
+    /// error code of the first that failed or 0): one
+    /// [`MapRequest`](crate::mapping::MapRequest) after another, stopping at the first error.
+    MapBatch = 25,
+
+    /// `(frame quota)` → handle: a new, empty environment, not yet running.
+    EnvironmentCreate = 30,
+    /// `(environment, entry, stack, argument)`: starts it at `entry` with `rsp = stack`, `rdi = argument`.
+    EnvironmentStart = 31,
+    /// `(environment)`: destroys it, returning everything it held.
+    EnvironmentDestroy = 32,
+    /// `(environment, entry, stack top, stack size)`: where upcalls (faults, revocation) enter it.
+    SetUpcall = 33,
+    /// `(environment, frame count, deadline in ticks)`: asks it to give frames back.
+    RequestFrames = 34,
+    /// `(environment, which)` → value: one of its accounts, see [`EnvironmentAccount`].
+    EnvironmentInfo = 35,
+    /// → (free frames, usable frames): the kernel's frame counts.
+    FrameCounts = 36,
+}
+
+impl Sysnum {
+    /// Every system call, for tables and tests.
+    pub const ALL: [Sysnum; 21] = [
+        Sysnum::ConsoleWrite,
+        Sysnum::Exit,
+        Sysnum::Yield,
+        Sysnum::CapabilityDerive,
+        Sysnum::CapabilityGrant,
+        Sysnum::CapabilityRevoke,
+        Sysnum::CapabilityDrop,
+        Sysnum::CapabilityIdentify,
+        Sysnum::FrameAllocate,
+        Sysnum::FrameAllocateAt,
+        Sysnum::Map,
+        Sysnum::Unmap,
+        Sysnum::Protect,
+        Sysnum::MapBatch,
+        Sysnum::EnvironmentCreate,
+        Sysnum::EnvironmentStart,
+        Sysnum::EnvironmentDestroy,
+        Sysnum::SetUpcall,
+        Sysnum::RequestFrames,
+        Sysnum::EnvironmentInfo,
+        Sysnum::FrameCounts,
+    ];
+}
+
+impl TryFrom<u64> for Sysnum {
+    type Error = crate::Error;
+
+    fn try_from(number: u64) -> Result<Self, crate::Error> {
+        Sysnum::ALL
+            .into_iter()
+            .find(|sysnum| *sysnum as u64 == number)
+            .ok_or(crate::Error::UnknownSystemCall)
+    }
+}
+
+/// What kind of resource a capability names.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CapabilityKind {
+    /// A naturally aligned run of `2^order` physical frames.
+    Frame = 1,
+    /// An environment.
+    Environment = 2,
+}
+
+/// What `CapabilityIdentify` says about a capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapabilityInfo {
+    pub kind: CapabilityKind,
+    pub rights: crate::Rights,
+    /// For frames: log2 of the number of frames. 0 otherwise.
+    pub order: u8,
+    /// For frames: the first frame number. For environments: the id.
+    pub value: u64,
+}
+
+impl CapabilityInfo {
+    /// Packs kind, order and rights into one register: rights in bits 0–31,
+    /// order in 32–39, kind in 40–47.
+    pub const fn pack(&self) -> u64 {
+        self.rights.bits() as u64 | (self.order as u64) << 32 | (self.kind as u64) << 40
+    }
+
+    /// The inverse of [`pack`](Self::pack), with the value from the second register.
+    pub fn unpack(packed: u64, value: u64) -> Option<Self> {
+        let kind = match packed >> 40 {
+            1 => CapabilityKind::Frame,
+            2 => CapabilityKind::Environment,
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            rights: crate::Rights::from_bits(packed as u32)?,
+            order: (packed >> 32) as u8,
+            value,
+        })
+    }
+}
+
+/// Which account `EnvironmentInfo` reads.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvironmentAccount {
+    /// Its numeric id.
+    Id = 0,
+    /// Frames charged to it: its own allocations, page tables, and quota lent to its children.
+    FramesCharged = 1,
+    /// Its frame quota.
+    FrameQuota = 2,
+    /// Frames the kernel has taken from it by force after a revocation deadline passed.
+    FramesTakenByForce = 3,
+    /// Frames it gave back (dropped) while a revocation request was open.
+    FramesGivenBack = 4,
+}
+
+impl TryFrom<u64> for EnvironmentAccount {
+    type Error = crate::Error;
+
+    fn try_from(value: u64) -> Result<Self, crate::Error> {
+        Ok(match value {
+            0 => Self::Id,
+            1 => Self::FramesCharged,
+            2 => Self::FrameQuota,
+            3 => Self::FramesTakenByForce,
+            4 => Self::FramesGivenBack,
+            _ => return Err(crate::Error::InvalidArgument),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rights;
+
+    #[test]
+    fn numbers_round_trip() {
+        for sysnum in Sysnum::ALL {
+            assert_eq!(Sysnum::try_from(sysnum as u64), Ok(sysnum));
+        }
+        assert_eq!(Sysnum::try_from(9), Err(crate::Error::UnknownSystemCall));
+        assert_eq!(
+            Sysnum::try_from(u64::MAX),
+            Err(crate::Error::UnknownSystemCall)
+        );
+    }
+
+    #[test]
+    fn numbers_are_unique() {
+        for (index, a) in Sysnum::ALL.iter().enumerate() {
+            assert!(!Sysnum::ALL[index + 1..].contains(a), "{a:?} listed twice");
+        }
+    }
+
+    #[test]
+    fn capability_info_round_trips() {
+        let info = CapabilityInfo {
+            kind: CapabilityKind::Frame,
+            rights: Rights::READ | Rights::MAP,
+            order: 9,
+            value: 0x1234,
+        };
+        assert_eq!(CapabilityInfo::unpack(info.pack(), 0x1234), Some(info));
+        assert_eq!(CapabilityInfo::unpack(0, 0), None, "kind 0 is no kind");
+    }
+}

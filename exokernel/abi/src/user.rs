@@ -1,0 +1,410 @@
+//! The user side of the ABI: system-call wrappers, the upcall entry and
+//! resume path, and reads of the page-table view.
+//!
+//! This is the one module of user code that needs `unsafe`: it issues the
+//! `syscall` instruction, reads the kernel-provided pages, and restores
+//! registers from an upcall frame. Library OSes and programs call the safe
+//! functions here and forbid `unsafe` themselves.
+#![allow(unsafe_code)]
+
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::layout::{self, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
+use crate::mapping::{MapFlags, MapRequest};
+use crate::start_info::{self, StartInfo};
+use crate::syscall::{CapabilityInfo, EnvironmentAccount, Sysnum};
+use crate::upcall::{UpcallFrame, offsets};
+use crate::{Error, Handle, Rights};
+
+/// Issues system call `number` with six arguments; returns (`rax`, `rdx`, `rsi`).
+///
+/// # Safety
+/// The arguments must be valid for that call: in particular, a call that
+/// changes the caller's own mappings must not remove memory Rust code still
+/// refers to.
+#[inline(always)]
+pub unsafe fn syscall(number: Sysnum, arguments: [u64; 6]) -> (u64, u64, u64) {
+    let status: u64;
+    let first: u64;
+    let second: u64;
+    // SAFETY: the kernel preserves every register but rax, rdx, rsi (results)
+    // and rcx, r11 (clobbered by `syscall`); memory effects are the caller's
+    // responsibility as stated above.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") number as u64 => status,
+            inlateout("rdi") arguments[0] => _,
+            inlateout("rsi") arguments[1] => second,
+            inlateout("rdx") arguments[2] => first,
+            in("r10") arguments[3],
+            in("r8") arguments[4],
+            in("r9") arguments[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (status, first, second)
+}
+
+/// Turns the status register into a `Result`.
+fn check(status: u64) -> Result<(), Error> {
+    match status {
+        0 => Ok(()),
+        code => Err(Error::try_from(code).unwrap_or(Error::UnknownSystemCall)),
+    }
+}
+
+/// A call that only adds or reads: safe for any argument values.
+fn call(number: Sysnum, arguments: [u64; 6]) -> Result<(u64, u64), Error> {
+    // SAFETY: used only for calls that cannot take memory away from the
+    // caller (every call except Unmap, Protect and CapabilityRevoke/Drop of
+    // frames the caller has mapped, which have their own unsafe wrappers).
+    let (status, first, second) = unsafe { syscall(number, arguments) };
+    check(status).map(|()| (first, second))
+}
+
+fn args(values: &[u64]) -> [u64; 6] {
+    let mut arguments = [0; 6];
+    arguments[..values.len()].copy_from_slice(values);
+    arguments
+}
+
+/// Writes `bytes` to the kernel console; returns how many were written.
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    call(
+        Sysnum::ConsoleWrite,
+        args(&[bytes.as_ptr() as u64, bytes.len() as u64]),
+    )
+    .map(|(written, _)| written as usize)
+}
+
+/// Destroys the calling environment.
+pub fn exit(status: u64) -> ! {
+    let _ = call(Sysnum::Exit, args(&[status]));
+    unreachable!("the kernel never returns from Exit")
+}
+
+/// Gives up the CPU.
+pub fn yield_now() {
+    let _ = call(Sysnum::Yield, [0; 6]);
+}
+
+/// A child capability with `rights` (a subset of the capability's).
+pub fn capability_derive(capability: Handle, rights: Rights) -> Result<Handle, Error> {
+    call(
+        Sysnum::CapabilityDerive,
+        args(&[capability.to_raw(), u64::from(rights.bits())]),
+    )
+    .map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Copies `capability` (with `rights`) into `environment`'s table; returns
+/// the handle there.
+pub fn capability_grant(
+    capability: Handle,
+    environment: Handle,
+    rights: Rights,
+) -> Result<Handle, Error> {
+    let raw = [
+        capability.to_raw(),
+        environment.to_raw(),
+        u64::from(rights.bits()),
+    ];
+    call(Sysnum::CapabilityGrant, args(&raw)).map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Removes everything derived from `capability`, in every environment,
+/// with every page mapped through those capabilities (the caller's too).
+///
+/// # Safety
+/// No live reference of the caller may point into a page mapped through a
+/// capability derived from `capability`.
+pub unsafe fn capability_revoke(capability: Handle) -> Result<(), Error> {
+    call(Sysnum::CapabilityRevoke, args(&[capability.to_raw()])).map(drop)
+}
+
+/// Removes `capability` and everything derived from it.
+///
+/// # Safety
+/// As for [`capability_revoke`], and the pages mapped through `capability`
+/// itself go as well.
+pub unsafe fn capability_drop(capability: Handle) -> Result<(), Error> {
+    call(Sysnum::CapabilityDrop, args(&[capability.to_raw()])).map(drop)
+}
+
+/// What `capability` names and what it allows.
+pub fn capability_identify(capability: Handle) -> Result<CapabilityInfo, Error> {
+    let (packed, value) = call(Sysnum::CapabilityIdentify, args(&[capability.to_raw()]))?;
+    CapabilityInfo::unpack(packed, value).ok_or(Error::InvalidArgument)
+}
+
+/// `2^order` free frames aligned to their size: (capability, first frame number).
+pub fn frame_allocate(order: u32) -> Result<(Handle, u64), Error> {
+    call(Sysnum::FrameAllocate, args(&[u64::from(order)]))
+        .map(|(handle, frame)| (Handle::from_raw(handle), frame))
+}
+
+/// Exactly the `2^order` frames starting at frame number `frame`.
+pub fn frame_allocate_at(frame: u64, order: u32) -> Result<Handle, Error> {
+    call(Sysnum::FrameAllocateAt, args(&[frame, u64::from(order)]))
+        .map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Maps `frame` at `address` in `environment` (the caller's own:
+/// [`Handle::SELF_ENVIRONMENT`]).
+pub fn map(frame: Handle, environment: Handle, address: u64, flags: MapFlags) -> Result<(), Error> {
+    let raw = [frame.to_raw(), environment.to_raw(), address, flags.bits()];
+    call(Sysnum::Map, args(&raw)).map(drop)
+}
+
+/// Applies `requests` in order in `environment`; returns how many succeeded
+/// and, if one failed, its error.
+pub fn map_batch(environment: Handle, requests: &[MapRequest]) -> (usize, Result<(), Error>) {
+    let raw = [
+        environment.to_raw(),
+        requests.as_ptr() as u64,
+        requests.len() as u64,
+    ];
+    match call(Sysnum::MapBatch, args(&raw)) {
+        Ok((done, failure)) => (done as usize, check(failure)),
+        Err(error) => (0, Err(error)),
+    }
+}
+
+/// Removes the page at `address` from `environment`.
+///
+/// # Safety
+/// When `environment` is the caller, no live reference may point into the page.
+pub unsafe fn unmap(environment: Handle, address: u64) -> Result<(), Error> {
+    call(Sysnum::Unmap, args(&[environment.to_raw(), address])).map(drop)
+}
+
+/// Changes the permissions of the page at `address` in `environment`.
+///
+/// # Safety
+/// When `environment` is the caller and the page loses write access, no
+/// live `&mut` may point into it.
+pub unsafe fn protect(environment: Handle, address: u64, flags: MapFlags) -> Result<(), Error> {
+    call(
+        Sysnum::Protect,
+        args(&[environment.to_raw(), address, flags.bits()]),
+    )
+    .map(drop)
+}
+
+/// A new, empty environment that may hold `frame_quota` frames (lent from
+/// the caller's quota until it is destroyed).
+pub fn environment_create(frame_quota: u64) -> Result<Handle, Error> {
+    call(Sysnum::EnvironmentCreate, args(&[frame_quota]))
+        .map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Starts `environment` at `entry` with `rsp = stack` and `rdi = argument`.
+pub fn environment_start(
+    environment: Handle,
+    entry: u64,
+    stack: u64,
+    argument: u64,
+) -> Result<(), Error> {
+    call(
+        Sysnum::EnvironmentStart,
+        args(&[environment.to_raw(), entry, stack, argument]),
+    )
+    .map(drop)
+}
+
+/// Destroys `environment` and returns everything it held.
+pub fn environment_destroy(environment: Handle) -> Result<(), Error> {
+    call(Sysnum::EnvironmentDestroy, args(&[environment.to_raw()])).map(drop)
+}
+
+/// Asks `environment` to give back `frames` frames within `deadline_ticks`.
+pub fn request_frames(environment: Handle, frames: u64, deadline_ticks: u64) -> Result<(), Error> {
+    call(
+        Sysnum::RequestFrames,
+        args(&[environment.to_raw(), frames, deadline_ticks]),
+    )
+    .map(drop)
+}
+
+/// One of `environment`'s accounts.
+pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Result<u64, Error> {
+    call(
+        Sysnum::EnvironmentInfo,
+        args(&[environment.to_raw(), account as u64]),
+    )
+    .map(|(value, _)| value)
+}
+
+/// The kernel's (free, usable) frame counts.
+pub fn frame_counts() -> (u64, u64) {
+    call(Sysnum::FrameCounts, [0; 6]).unwrap_or((0, 0))
+}
+
+/// The start-info page. Only the first environment has one (elsewhere the
+/// read faults); a child learns what it needs from its parent.
+pub fn start_info() -> &'static StartInfo {
+    // SAFETY: the kernel maps the page read-only at START_INFO in the first
+    // environment for its whole life; it is never written after start.
+    let info = unsafe { &*(layout::START_INFO as *const StartInfo) };
+    assert_eq!(
+        info.magic,
+        start_info::MAGIC,
+        "no start-info page in this environment"
+    );
+    info
+}
+
+// ---------------------------------------------------------------------------
+// Upcalls
+
+/// The library OS's upcall handler; 0 until registered.
+static UPCALL_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers `handler` to receive every upcall, on the exception stack at
+/// `stack_top - stack_size .. stack_top` (which must be mapped writable).
+/// When the handler returns, the interrupted code resumes from the frame.
+pub fn set_upcall_handler(
+    handler: fn(&mut UpcallFrame),
+    stack_top: u64,
+    stack_size: u64,
+) -> Result<(), Error> {
+    UPCALL_HANDLER.store(handler as usize, Ordering::Release);
+    let entry = exo_upcall_entry as *const () as u64;
+    let raw = [
+        Handle::SELF_ENVIRONMENT.to_raw(),
+        entry,
+        stack_top,
+        stack_size,
+    ];
+    call(Sysnum::SetUpcall, args(&raw)).map(drop)
+}
+
+/// Called by `exo_upcall_entry` with the frame the kernel wrote.
+extern "C" fn dispatch_upcall(frame: &mut UpcallFrame) {
+    let handler = UPCALL_HANDLER.load(Ordering::Acquire);
+    if handler == 0 {
+        let _ = console_write(b"upcall with no handler registered\n");
+        exit(1);
+    }
+    // SAFETY: only `set_upcall_handler` stores here, and it stores a `fn(&mut UpcallFrame)`.
+    let handler: fn(&mut UpcallFrame) = unsafe { core::mem::transmute(handler) };
+    handler(frame);
+}
+
+unsafe extern "C" {
+    fn exo_upcall_entry();
+    fn exo_resume(frame: *const UpcallFrame) -> !;
+}
+
+/// Resumes the code described by `frame.registers` (all general registers,
+/// `rip`, `rsp`, `rflags`), without entering the kernel.
+pub fn resume(frame: &UpcallFrame) -> ! {
+    // SAFETY: `exo_resume` reads the frame and jumps; what it resumes is the
+    // caller's choice, in its own address space and ring 3.
+    unsafe { exo_resume(frame) }
+}
+
+// The kernel enters here with rsp = rdi = the frame, 16-byte aligned. The
+// handler runs on the exception stack below the frame; then the registers
+// are restored with `iretq`, which ring 3 may use to return to ring 3: it
+// restores rip, rflags and rsp together, so no register and no byte of the
+// interrupted stack is disturbed.
+global_asm!(
+    r#"
+    .section .text.exo_upcall, "ax"
+    .global exo_upcall_entry
+exo_upcall_entry:
+    call {dispatch}
+    mov rdi, rsp
+    .global exo_resume
+exo_resume:
+    push {user_data}
+    push qword ptr [rdi + {rsp}]
+    push qword ptr [rdi + {rflags}]
+    push {user_code}
+    push qword ptr [rdi + {rip}]
+    mov rax, [rdi + {rax}]
+    mov rbx, [rdi + {rbx}]
+    mov rcx, [rdi + {rcx}]
+    mov rdx, [rdi + {rdx}]
+    mov rsi, [rdi + {rsi}]
+    mov rbp, [rdi + {rbp}]
+    mov r8, [rdi + {r8}]
+    mov r9, [rdi + {r9}]
+    mov r10, [rdi + {r10}]
+    mov r11, [rdi + {r11}]
+    mov r12, [rdi + {r12}]
+    mov r13, [rdi + {r13}]
+    mov r14, [rdi + {r14}]
+    mov r15, [rdi + {r15}]
+    mov rdi, [rdi + {rdi}]
+    iretq
+"#,
+    dispatch = sym dispatch_upcall,
+    user_data = const USER_DATA_SELECTOR,
+    user_code = const USER_CODE_SELECTOR,
+    rax = const offsets::RAX,
+    rbx = const offsets::RBX,
+    rcx = const offsets::RCX,
+    rdx = const offsets::RDX,
+    rsi = const offsets::RSI,
+    rdi = const offsets::RDI,
+    rbp = const offsets::RBP,
+    rsp = const offsets::RSP,
+    r8 = const offsets::R8,
+    r9 = const offsets::R9,
+    r10 = const offsets::R10,
+    r11 = const offsets::R11,
+    r12 = const offsets::R12,
+    r13 = const offsets::R13,
+    r14 = const offsets::R14,
+    r15 = const offsets::R15,
+    rip = const offsets::RIP,
+    rflags = const offsets::RFLAGS,
+);
+
+// ---------------------------------------------------------------------------
+// The page-table view
+
+/// Page-table entry bits (Intel SDM vol. 3, "Paging").
+pub mod entry {
+    pub const PRESENT: u64 = 1 << 0;
+    pub const WRITABLE: u64 = 1 << 1;
+    pub const USER: u64 = 1 << 2;
+    pub const NO_EXECUTE: u64 = 1 << 63;
+    /// Bits 12–51: the physical address of the frame or next table.
+    pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+}
+
+/// The page-table entry that maps user address `address`, read through the
+/// environment's read-only view of its own page tables, without a system
+/// call. `None` if any level of the walk is not present (the entry is
+/// returned even if it is not present itself).
+pub fn page_table_entry(address: u64) -> Option<u64> {
+    if !layout::is_user_range(address, 1) {
+        return None;
+    }
+    for level in (2..=4).rev() {
+        if read_view(layout::page_table_entry_address(address, level)) & entry::PRESENT == 0 {
+            return None;
+        }
+    }
+    Some(read_view(layout::page_table_entry_address(address, 1)))
+}
+
+/// The physical address `address` maps to, if it is mapped.
+pub fn translate(address: u64) -> Option<u64> {
+    let entry = page_table_entry(address)?;
+    (entry & entry::PRESENT != 0).then_some((entry & entry::ADDRESS) | (address & 0xfff))
+}
+
+fn read_view(address: u64) -> u64 {
+    // SAFETY: the kernel maps the page-table view read-only in every
+    // environment; callers read a level only after the level above it was
+    // found present, so the address is mapped.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
