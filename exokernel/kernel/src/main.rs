@@ -13,17 +13,19 @@ extern crate alloc;
 mod arch;
 mod boot_info;
 mod console;
+mod environment;
 mod memory;
 mod panic;
 mod qemu;
 mod selftest;
+mod syscalls;
 mod time;
 
 use exo_abi::counters::Counter;
 use exo_kernel_core::cmdline::CommandLine;
 use log::LevelFilter;
 
-use crate::arch::{apic, cpu, gdt, idt, pic};
+use crate::arch::{apic, cpu, gdt, idt, pic, syscall};
 use crate::memory::{frames, heap, paging};
 
 /// The periodic timer's default rate; `timer_hz=N` changes it.
@@ -33,10 +35,11 @@ const DEFAULT_TIMER_HZ: u64 = 1000;
 /// `start_info` is the physical address of the PVH start-info structure.
 #[unsafe(no_mangle)]
 extern "C" fn kernel_main(start_info: u64) -> ! {
-    cpu::init_boot_cpu();
+    cpu::init_boot_cpu(memory::image_layout().stack_top);
     console::init();
     gdt::init();
     idt::init();
+    syscall::init();
 
     // SAFETY: this is the address the PVH loader passed in `ebx`, and
     // nothing has touched memory outside the kernel image yet.
@@ -92,13 +95,32 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         selftest::run(test);
     }
 
-    println!("no programs to run yet: powering off");
-    report_counters();
-    qemu::exit(qemu::ExitCode::Success)
+    let Some(module) = boot.modules().first() else {
+        println!("no program given (boot module): powering off");
+        report_counters();
+        qemu::exit(qemu::ExitCode::Success)
+    };
+    // SAFETY: the loader placed the module there; the frame allocator never
+    // hands out module memory, so it stays intact and unaliased.
+    let program = unsafe {
+        core::slice::from_raw_parts(
+            memory::phys_to_virt(module.start).as_ptr::<u8>(),
+            (module.end - module.start) as usize,
+        )
+    };
+    match environment::start_first_program(program) {
+        Ok(id) => println!(
+            "environment {}: first program loaded ({} KiB)",
+            id.0,
+            program.len() / 1024
+        ),
+        Err(error) => println!("the first program could not be loaded: {error}"),
+    }
+    environment::run()
 }
 
 /// Logs every kernel event counter, for the record at power-off.
-fn report_counters() {
+pub fn report_counters() {
     let this_cpu = cpu::current();
     for counter in Counter::ALL {
         log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));

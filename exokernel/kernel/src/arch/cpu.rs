@@ -6,7 +6,8 @@
 //! each gets its own `PerCpu` and nothing else changes.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use exo_abi::counters::Counter;
 use x86_64::VirtAddr;
@@ -18,18 +19,40 @@ use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 pub struct PerCpu {
     /// The structure's own address; must stay first (read as `gs:[0]`).
     self_address: AtomicU64,
+    /// Where the `syscall` entry switches the stack to (`syscall` does not).
+    kernel_stack_top: AtomicU64,
+    /// Where the `syscall` entry parks the user's `rsp` while it switches.
+    user_stack_scratch: AtomicU64,
     /// Small number naming this CPU (0 for the boot CPU).
     pub id: u32,
+    /// The environment running on this CPU, or 0 for none.
+    environment: AtomicU32,
     counters: [AtomicU64; Counter::COUNT],
 }
+
+/// Offsets the `syscall` entry stub reads and writes through `gs`.
+pub const KERNEL_STACK_TOP_OFFSET: usize = offset_of!(PerCpu, kernel_stack_top);
+pub const USER_STACK_SCRATCH_OFFSET: usize = offset_of!(PerCpu, user_stack_scratch);
 
 impl PerCpu {
     const fn new(id: u32) -> Self {
         Self {
             self_address: AtomicU64::new(0),
+            kernel_stack_top: AtomicU64::new(0),
+            user_stack_scratch: AtomicU64::new(0),
             id,
+            environment: AtomicU32::new(0),
             counters: [const { AtomicU64::new(0) }; Counter::COUNT],
         }
+    }
+
+    /// The id of the environment running on this CPU (0: none).
+    pub fn environment(&self) -> u32 {
+        self.environment.load(Ordering::Relaxed)
+    }
+
+    pub fn set_environment(&self, id: u32) {
+        self.environment.store(id, Ordering::Relaxed);
     }
 
     /// Adds one to `counter`.
@@ -46,9 +69,13 @@ impl PerCpu {
 static BOOT_CPU: PerCpu = PerCpu::new(0);
 
 /// Points GS at the boot CPU's state. Must run before anything calls `current()`.
-pub fn init_boot_cpu() {
+/// `kernel_stack_top` is where every entry from user mode starts.
+pub fn init_boot_cpu(kernel_stack_top: u64) {
     let address = &BOOT_CPU as *const PerCpu as u64;
     BOOT_CPU.self_address.store(address, Ordering::Relaxed);
+    BOOT_CPU
+        .kernel_stack_top
+        .store(kernel_stack_top, Ordering::Relaxed);
     // The kernel runs with GS_BASE = its PerCpu; user code's GS base waits in
     // KERNEL_GS_BASE until `swapgs` exchanges them on entry and exit.
     GsBase::write(VirtAddr::new(address));

@@ -22,9 +22,10 @@ use crate::memory::image_layout;
 pub mod selectors {
     pub const KERNEL_CODE: u16 = 0x08;
     pub const KERNEL_DATA: u16 = 0x10;
-    /// User selectors carry requested privilege level 3.
-    pub const USER_DATA: u16 = 0x18 | 3;
-    pub const USER_CODE: u16 = 0x20 | 3;
+    /// User selectors carry requested privilege level 3; the ABI names them
+    /// because user code builds `iretq` frames with them.
+    pub const USER_DATA: u16 = exo_abi::layout::USER_DATA_SELECTOR;
+    pub const USER_CODE: u16 = exo_abi::layout::USER_CODE_SELECTOR;
     pub const TSS: u16 = 0x28;
 }
 

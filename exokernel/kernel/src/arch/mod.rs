@@ -10,8 +10,9 @@ pub mod idt;
 pub mod pic;
 pub mod pit;
 pub mod serial;
+pub mod syscall;
 pub mod trap;
-mod trap_entry;
+pub mod trap_entry;
 
 /// Interrupt vectors the kernel uses (0–31 are CPU exceptions).
 pub mod vectors {

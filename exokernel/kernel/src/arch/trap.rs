@@ -2,7 +2,9 @@
 //!
 //! The kernel runs with interrupts off, so a trap from kernel mode is either
 //! a fault (a kernel bug: report and stop) or an interrupt taken while idle
-//! in `cpu::wait_for_interrupt`.
+//! in `cpu::wait_for_interrupt`. A trap from user mode belongs to the
+//! running environment: `environment::after_trap` decides, once per trap,
+//! which environment the frame returns to.
 
 use core::fmt::Write;
 
@@ -11,7 +13,13 @@ use x86_64::registers::control::Cr2;
 
 use super::{apic, cpu, vectors};
 use crate::console::FatalWriter;
-use crate::qemu;
+use crate::{environment, qemu, syscalls};
+
+/// The `vector` of a frame built by the `syscall` entry: not a hardware vector.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+/// The `vector` of a frame rewritten to enter an upcall or a fresh
+/// environment: it must leave through `iretq`, which restores every register.
+pub const RESUME_VECTOR: u64 = 0x101;
 
 /// The registers at the moment of the trap, as `trap_entry.rs` saves them
 /// (general registers) and the CPU pushes them (`rip` onward).
@@ -51,25 +59,45 @@ impl TrapFrame {
 /// Called by `trap_common` with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
-    let vector = frame.vector as u8;
     let this_cpu = cpu::current();
-    match vector {
+    let from_user = frame.is_from_user_mode();
+    match frame.vector {
+        SYSCALL_VECTOR => {
+            this_cpu.count(Counter::SystemCalls);
+            syscalls::dispatch(frame);
+        }
         0..=31 => {
             this_cpu.count(Counter::Exceptions);
-            fatal_exception(frame)
+            if !from_user {
+                fatal_exception(frame)
+            }
+            environment::user_exception(frame, Cr2::read_raw());
         }
-        vectors::TIMER => {
+        vector if vector == u64::from(vectors::TIMER) => {
             this_cpu.count(Counter::TimerTicks);
             apic::end_of_interrupt();
+            if from_user {
+                environment::timer_tick();
+            }
         }
         // A spurious interrupt is not in service: it must not be acknowledged.
-        vectors::SPURIOUS => this_cpu.count(Counter::SpuriousInterrupts),
-        _ => {
+        vector if vector == u64::from(vectors::SPURIOUS) => {
+            this_cpu.count(Counter::SpuriousInterrupts)
+        }
+        vector => {
             this_cpu.count(Counter::DeviceInterrupts);
             log::warn!("unexpected interrupt on vector {vector}");
             apic::end_of_interrupt();
         }
     }
+    if from_user {
+        environment::after_trap(frame);
+    }
+}
+
+/// The mnemonic and name of CPU exception `vector` (0–31).
+pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
+    EXCEPTIONS[(vector as usize) % EXCEPTIONS.len()]
 }
 
 /// Names of the architectural exceptions (Intel SDM vol. 3, table 6-1).
@@ -108,7 +136,7 @@ const EXCEPTIONS: [(&str, &str); 32] = [
     ("", "reserved (31)"),
 ];
 
-const PAGE_FAULT: u64 = 14;
+pub const PAGE_FAULT: u64 = 14;
 
 /// Prints a report of an exception the kernel cannot handle and ends the run
 /// with the failure exit code.
@@ -161,7 +189,7 @@ pub fn write_registers(out: &mut impl Write, frame: &TrapFrame) {
 }
 
 /// The page-fault error code in words (Intel SDM vol. 3, "Interrupt 14").
-struct PageFaultCause(u64);
+pub struct PageFaultCause(pub u64);
 
 impl core::fmt::Display for PageFaultCause {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

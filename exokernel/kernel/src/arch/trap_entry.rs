@@ -1,15 +1,27 @@
-//! Entry stubs for all 256 vectors, and the common path into Rust.
+//! Entry stubs for all 256 vectors and for `syscall`, and the one path back
+//! to user mode.
 //!
-//! Each stub is 16 bytes, so stub `v` is at `trap_stubs + 16 * v`. It pushes
-//! a zero where the CPU pushes no error code (so every frame has the same
-//! shape), then the vector number, and jumps to `trap_common`, which saves
-//! the general registers to complete a `TrapFrame` (see `trap.rs`), calls
-//! `trap_dispatch`, and returns with `iretq`.
+//! Each vector's stub is 16 bytes, so stub `v` is at `trap_stubs + 16 * v`.
+//! It pushes a zero where the CPU pushes no error code (so every frame has
+//! the same shape), then the vector number, and jumps to `trap_common`,
+//! which saves the general registers to complete a `TrapFrame` (see
+//! `trap.rs`) and calls `trap_dispatch`.
 //!
-//! `swapgs` runs only when the trap came from ring 3, so GS always points
-//! at the per-CPU data inside the kernel.
+//! `syscall` pushes nothing and does not switch stacks, so `syscall_entry`
+//! builds the same frame by hand on the CPU's kernel stack, with the
+//! pseudo-vector `SYSCALL_VECTOR`; from there the path is shared.
+//!
+//! `trap_return` leaves through `sysretq` when the frame is a system call's
+//! (cheaper; `rcx` and `r11` are clobbered, as the ABI says) and through
+//! `iretq` otherwise. `swapgs` runs exactly when crossing between ring 3 and
+//! ring 0, so GS always points at the per-CPU data inside the kernel.
 
 use core::arch::global_asm;
+
+use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR};
+
+use super::cpu::{KERNEL_STACK_TOP_OFFSET, USER_STACK_SCRATCH_OFFSET};
+use super::trap::{SYSCALL_VECTOR, TrapFrame};
 
 global_asm!(
     r#"
@@ -30,12 +42,27 @@ trap_stubs:
     .set vector, vector + 1
     .endr
 
+    .global syscall_entry
+syscall_entry:
+    swapgs
+    mov gs:[{user_stack}], rsp
+    mov rsp, gs:[{kernel_stack}]
+    push {user_data}                // ss
+    push qword ptr gs:[{user_stack}] // rsp
+    push r11                        // rflags, saved by `syscall`
+    push {user_code}                // cs
+    push rcx                        // rip, saved by `syscall`
+    push 0                          // error code
+    push {syscall_vector}
+    jmp trap_save_registers
+
 trap_common:
     // Stack: vector, error, rip, cs, rflags, rsp, ss. CS is at rsp+24.
     test byte ptr [rsp + 24], 3
-    jz 1f
+    jz trap_save_registers
     swapgs
-1:  push rax
+trap_save_registers:
+    push rax
     push rbx
     push rcx
     push rdx
@@ -53,6 +80,9 @@ trap_common:
     mov rdi, rsp                // &mut TrapFrame; rsp is 16-byte aligned here
     cld
     call trap_dispatch
+
+    .global trap_return
+trap_return:
     pop r15
     pop r14
     pop r13
@@ -68,19 +98,65 @@ trap_common:
     pop rcx
     pop rbx
     pop rax
+    // Stack: vector, error, rip, cs, rflags, rsp, ss.
     test byte ptr [rsp + 24], 3
-    jz 2f
+    jz 2f                       // back to the kernel: no swapgs
+    cmp qword ptr [rsp], {syscall_vector}
+    jne 1f
+    // sysret, but only to a canonical lower-half rip: on Intel CPUs sysret
+    // with a non-canonical rcx faults in ring 0 on the user's stack.
+    mov rcx, [rsp + 16]
+    mov r11, rcx
+    shr r11, 47
+    jnz 1f
+    mov r11, [rsp + 32]
+    mov rsp, [rsp + 40]
     swapgs
+    sysretq
+1:  swapgs
 2:  add rsp, 16                 // vector and error code
     iretq
-"#
+"#,
+    user_stack = const USER_STACK_SCRATCH_OFFSET,
+    kernel_stack = const KERNEL_STACK_TOP_OFFSET,
+    user_data = const USER_DATA_SELECTOR,
+    user_code = const USER_CODE_SELECTOR,
+    syscall_vector = const SYSCALL_VECTOR,
 );
 
 unsafe extern "C" {
     static trap_stubs: u8;
+    fn syscall_entry();
+    fn trap_return() -> !;
 }
 
 /// The address of the entry stub for `vector`.
 pub fn stub_address(vector: u8) -> u64 {
     &raw const trap_stubs as u64 + 16 * u64::from(vector)
+}
+
+/// The address `syscall` jumps to (for the LSTAR register).
+pub fn syscall_entry_address() -> u64 {
+    syscall_entry as *const () as u64
+}
+
+/// Leaves the kernel into the context in `frame`, as if returning from a
+/// trap. Used once, to enter the first environment; every later entry to
+/// user mode is the return of a trap.
+///
+/// # Safety
+/// `frame` must describe a valid ring-3 context of the address space that is loaded.
+pub unsafe fn enter(frame: &TrapFrame) -> ! {
+    // SAFETY: `trap_return` pops a TrapFrame from rsp and returns to it; the
+    // caller vouches for the frame. The kernel stack below is abandoned,
+    // which is fine: the next trap starts again at the stack top.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {frame}",
+            "jmp {trap_return}",
+            frame = in(reg) frame as *const TrapFrame,
+            trap_return = sym trap_return,
+            options(noreturn),
+        )
+    }
 }

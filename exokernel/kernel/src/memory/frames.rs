@@ -99,6 +99,11 @@ pub fn allocate_run(order: u32) -> Result<u64, FrameError> {
     with(|frames| frames.allocate_run(order)).map(|frame| frame * FRAME_SIZE)
 }
 
+/// Allocates the `2^order` frames starting at physical address `address`.
+pub fn allocate_run_at(address: u64, order: u32) -> Result<(), FrameError> {
+    with(|frames| frames.allocate_run_at(address / FRAME_SIZE, order))
+}
+
 /// Frees the frame at physical address `address`.
 pub fn free(address: u64) -> Result<(), FrameError> {
     with(|frames| frames.free(address / FRAME_SIZE))

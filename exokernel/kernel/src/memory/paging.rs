@@ -56,7 +56,7 @@ unsafe impl FrameAllocator<Size4KiB> for TableFrames {
 /// # Safety
 /// `pml4` must be a page table that nothing else is modifying, and every
 /// table it reaches must be inside the direct map.
-unsafe fn mapper(pml4: u64) -> OffsetPageTable<'static> {
+pub unsafe fn mapper(pml4: u64) -> OffsetPageTable<'static> {
     // SAFETY: the caller's promises are exactly OffsetPageTable's.
     unsafe {
         OffsetPageTable::new(
@@ -166,6 +166,23 @@ pub fn map_device(physical: u64, length: u64) -> VirtAddr {
             .unwrap_or_else(|error| map_failed(error));
     }
     VirtAddr::new(base + (physical - first))
+}
+
+/// Switches to the kernel's own page tables (no user half), e.g. before the
+/// loaded address space is destroyed.
+pub fn load_kernel_tables() {
+    // SAFETY: the kernel's tables map everything the kernel uses.
+    unsafe {
+        Cr3::write(
+            PhysFrame::containing_address(PhysAddr::new(kernel_pml4())),
+            Cr3Flags::empty(),
+        )
+    };
+}
+
+/// Physical address of the kernel's PML4, whose upper half every address space shares.
+pub fn kernel_pml4() -> u64 {
+    *KERNEL_PML4.get().expect("paging::init has not run")
 }
 
 fn map_failed<S: PageSize + core::fmt::Debug>(error: MapToError<S>) -> ! {

@@ -1,0 +1,72 @@
+//! The capability system calls: derive, grant, revoke, drop, identify.
+//!
+//! The capability space (`exo_kernel_core::caps`) keeps the tables and the
+//! derivation tree; here each operation is checked against the caller's
+//! capabilities and removals are carried out (`System::removing`).
+
+use exo_abi::syscall::{CapabilityInfo, CapabilityKind};
+use exo_abi::{Error, Handle, Rights};
+
+use super::{EnvironmentId, Object, System};
+
+fn rights(bits: u64) -> Result<Rights, Error> {
+    u32::try_from(bits)
+        .ok()
+        .and_then(Rights::from_bits)
+        .ok_or(Error::InvalidArgument)
+}
+
+impl System {
+    pub fn derive(
+        &mut self,
+        caller: EnvironmentId,
+        handle: Handle,
+        bits: u64,
+    ) -> Result<Handle, Error> {
+        self.capabilities.derive(caller, handle, rights(bits)?)
+    }
+
+    /// Copies `handle` into the table of the environment `to` names, which
+    /// needs `Rights::GIVE`.
+    pub fn grant(
+        &mut self,
+        caller: EnvironmentId,
+        handle: Handle,
+        to: Handle,
+        bits: u64,
+    ) -> Result<Handle, Error> {
+        let rights = rights(bits)?;
+        let to = self.target(caller, to, Rights::GIVE)?;
+        self.capabilities.grant(caller, handle, to, rights)
+    }
+
+    pub fn revoke(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
+        self.removing(false, |capabilities, on_removed| {
+            capabilities.revoke(caller, handle, on_removed)
+        })
+    }
+
+    pub fn drop_capability(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
+        self.removing(false, |capabilities, on_removed| {
+            capabilities.drop_capability(caller, handle, on_removed)
+        })
+    }
+
+    pub fn identify(&self, caller: EnvironmentId, handle: Handle) -> Result<CapabilityInfo, Error> {
+        let capability = self.capabilities.lookup(caller, handle)?;
+        Ok(match *capability.object {
+            Object::Frame { first, order } => CapabilityInfo {
+                kind: CapabilityKind::Frame,
+                rights: capability.rights,
+                order,
+                value: first,
+            },
+            Object::Environment(id) => CapabilityInfo {
+                kind: CapabilityKind::Environment,
+                rights: capability.rights,
+                order: 0,
+                value: u64::from(id.0),
+            },
+        })
+    }
+}

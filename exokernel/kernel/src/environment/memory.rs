@@ -1,0 +1,209 @@
+//! Frames and mappings: physical memory as environments see it.
+//!
+//! An environment allocates frames by number (any, or a specific one), is
+//! charged for them against its quota, and holds a root capability for
+//! them. It maps a frame into an address space through a capability that
+//! allows it — the binding is checked here, once; afterwards the hardware
+//! page tables are the fast path. Every mapping is recorded against the
+//! capability that authorised it, so removing the capability unmaps it.
+
+use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
+use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::caps::NodeId;
+use exo_kernel_core::frames::FrameError;
+use exo_kernel_core::memory_map::FRAME_SIZE;
+
+use super::user_memory::UserRange;
+use super::{EnvironmentId, Object, System};
+use crate::memory::{frames, phys_to_virt};
+
+/// The largest run one capability names: 2^10 frames = 4 MiB.
+const MAX_ORDER: u64 = 10;
+
+impl System {
+    /// Allocates `2^order` zeroed frames for `owner`, charged to its quota.
+    /// `at` asks for the run starting at that frame number.
+    pub fn allocate_frames(
+        &mut self,
+        owner: EnvironmentId,
+        order: u64,
+        at: Option<u64>,
+    ) -> Result<(Handle, u64), Error> {
+        if order > MAX_ORDER {
+            return Err(Error::InvalidArgument);
+        }
+        let count = 1 << order;
+        self.environment(owner).charge(count)?;
+        let allocated = match at {
+            None => frames::allocate_run(order as u32).map_err(|_| Error::OutOfMemory),
+            Some(first) => frames::allocate_run_at(first.saturating_mul(FRAME_SIZE), order as u32)
+                .map(|()| first * FRAME_SIZE)
+                .map_err(|error| match error {
+                    FrameError::Misaligned => Error::Misaligned,
+                    _ => Error::FrameUnavailable,
+                }),
+        };
+        let address = match allocated {
+            Ok(address) => address,
+            Err(error) => {
+                self.environment(owner).frames_charged -= count;
+                return Err(error);
+            }
+        };
+        // A frame may have held another environment's data: never hand it on unzeroed.
+        // SAFETY: the run was just allocated to `owner` and nothing maps it yet.
+        unsafe {
+            core::ptr::write_bytes(
+                phys_to_virt(address).as_mut_ptr::<u8>(),
+                0,
+                (count * FRAME_SIZE) as usize,
+            )
+        };
+        let object = Object::Frame {
+            first: address / FRAME_SIZE,
+            order: order as u8,
+        };
+        match self.capabilities.insert_root(owner, object, Rights::FRAME) {
+            Ok(handle) => Ok((handle, address / FRAME_SIZE)),
+            Err(error) => {
+                frames::free_run(address, order as u32).expect("just allocated");
+                self.environment(owner).frames_charged -= count;
+                Err(error)
+            }
+        }
+    }
+
+    /// Maps the frames `frame` names at `address` in the environment
+    /// `target` names, both capabilities in `caller`'s table.
+    pub fn map(
+        &mut self,
+        caller: EnvironmentId,
+        frame: Handle,
+        target: Handle,
+        address: u64,
+        flags: u64,
+    ) -> Result<(), Error> {
+        let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
+        let capability = self.capabilities.lookup(caller, frame)?;
+        let Object::Frame { first, order } = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        let node = capability.node;
+        Self::check_map_rights(capability.rights, flags)?;
+        let target = self.target(caller, target, Rights::MAP)?;
+        let pages = 1 << order;
+        Self::check_user_pages(address, pages)?;
+        self.map_pages(target, node, first * FRAME_SIZE, pages, address, flags)
+    }
+
+    /// Maps `pages` frames from physical `physical` at `address` in
+    /// `target`, recorded against capability `node`, all or nothing. The
+    /// caller has checked rights and addresses.
+    pub(super) fn map_pages(
+        &mut self,
+        target: EnvironmentId,
+        node: NodeId,
+        physical: u64,
+        pages: u64,
+        address: u64,
+        flags: MapFlags,
+    ) -> Result<(), Error> {
+        let environment = self.environment(target);
+        let page = |index: u64| address + index * FRAME_SIZE;
+        if (0..pages).any(|index| environment.space.translate(page(index)).is_some()) {
+            return Err(Error::AlreadyMapped);
+        }
+        for index in 0..pages {
+            let environment = self.environment(target);
+            let budget = environment.frames_available();
+            match environment
+                .space
+                .map(page(index), physical + index * FRAME_SIZE, flags, budget)
+            {
+                Ok(tables) => environment.frames_charged += tables,
+                Err(error) => {
+                    for done in 0..index {
+                        self.mappings.remove_page(target, page(done));
+                        let _ = self.environment(target).space.unmap(page(done));
+                    }
+                    return Err(error);
+                }
+            }
+            self.mappings.insert(node, target, page(index));
+        }
+        Ok(())
+    }
+
+    /// Removes the page at `address` from the environment `target` names.
+    pub fn unmap(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        address: u64,
+    ) -> Result<(), Error> {
+        let target = self.target(caller, target, Rights::MAP)?;
+        Self::check_user_pages(address, 1)?;
+        self.mappings
+            .remove_page(target, address)
+            .ok_or(Error::NotMapped)?;
+        self.environment(target).space.unmap(address).map(drop)
+    }
+
+    /// Changes the permissions of the page at `address` in `target`, within
+    /// the rights of the capability it was mapped through.
+    pub fn protect(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        address: u64,
+        flags: u64,
+    ) -> Result<(), Error> {
+        let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
+        let target = self.target(caller, target, Rights::MAP)?;
+        Self::check_user_pages(address, 1)?;
+        let node = self
+            .mappings
+            .node_of(target, address)
+            .ok_or(Error::NotMapped)?;
+        let rights = self
+            .capabilities
+            .node(node)
+            .expect("mapping records name live capabilities")
+            .rights;
+        Self::check_map_rights(rights, flags)?;
+        self.environment(target).space.protect(address, flags)
+    }
+
+    /// Applies the `count` requests at user address `requests` in order;
+    /// returns how many succeeded and the code of the first failure (0 if none).
+    pub fn map_batch(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        requests: u64,
+        count: u64,
+    ) -> Result<(u64, u64), Error> {
+        if count > MAX_BATCH {
+            return Err(Error::InvalidArgument);
+        }
+        const SIZE: usize = size_of::<MapRequest>();
+        let mut bytes = alloc::vec![0u8; count as usize * SIZE];
+        let range = UserRange::new(requests, bytes.len() as u64)?;
+        range.read(&self.environment(caller).space, &mut bytes)?;
+        for (done, chunk) in bytes.chunks_exact(SIZE).enumerate() {
+            let field = |index: usize| {
+                u64::from_le_bytes(chunk[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
+            };
+            let request = MapRequest {
+                frame: field(0),
+                address: field(1),
+                flags: field(2),
+            };
+            let frame = Handle::from_raw(request.frame);
+            if let Err(error) = self.map(caller, frame, target, request.address, request.flags) {
+                return Ok((done as u64, error.code()));
+            }
+        }
+        Ok((count, 0))
+    }
+}

@@ -1,0 +1,318 @@
+//! Environments: the exokernel's protection domains, and the state that
+//! binds them to resources.
+//!
+//! An environment is an address space, a capability table, a saved user
+//! context and an upcall entry — nothing more. What runs inside it, and how
+//! it manages the memory it holds, is its library OS's business.
+//!
+//! All of it lives in one `System` behind one lock: environments, the
+//! capability space (every table and the derivation tree) and the index of
+//! which capability authorised each mapped page. The kernel runs with
+//! interrupts off and never blocks, so the lock is only ever contended by
+//! other CPUs (later).
+//!
+//! The operations are split by subject: `lifecycle.rs` (create, start,
+//! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
+//! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`
+//! and `schedule.rs` (which environment runs next).
+
+pub mod address_space;
+mod capabilities;
+mod first;
+mod lifecycle;
+mod memory;
+mod revocation;
+mod schedule;
+mod upcall;
+pub mod user_memory;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::EnvironmentAccount;
+use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
+use exo_kernel_core::mappings::MappingIndex;
+use exo_kernel_core::memory_map::FRAME_SIZE;
+use spin::Mutex;
+
+use self::address_space::AddressSpace;
+use crate::arch::cpu;
+use crate::arch::trap::TrapFrame;
+use crate::memory::frames;
+
+pub use exo_kernel_core::caps::EnvironmentId;
+pub use first::start_first_program;
+pub use schedule::{after_trap, run, timer_tick, user_exception};
+
+/// What a capability names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// `2^order` frames starting at frame number `first`.
+    Frame {
+        first: u64,
+        order: u8,
+    },
+    Environment(EnvironmentId),
+}
+
+/// Slots in each environment's capability table.
+const TABLE_CAPACITY: u32 = 1024;
+/// The most environments that may exist at once.
+const MAX_ENVIRONMENTS: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Built by its parent, not started yet.
+    Created,
+    /// May run.
+    Runnable,
+}
+
+/// Where upcalls enter an environment.
+#[derive(Clone, Copy, Debug)]
+struct UpcallEntry {
+    entry: u64,
+    stack_top: u64,
+    stack_size: u64,
+}
+
+impl UpcallEntry {
+    /// Whether `rsp` is on the exception stack, i.e. the handler is running.
+    fn is_handling(&self, rsp: u64) -> bool {
+        rsp <= self.stack_top && rsp > self.stack_top - self.stack_size
+    }
+}
+
+/// An open request to give frames back (visible revocation).
+#[derive(Clone, Copy, Debug)]
+struct Revocation {
+    wanted: u64,
+    /// Tick count after which the kernel takes what is missing by force.
+    deadline: u64,
+    /// `frames_given_back` when the request was made.
+    given_back_before: u64,
+    /// Whether the upcall announcing it has been delivered.
+    delivered: bool,
+}
+
+#[derive(Debug)]
+struct Environment {
+    id: EnvironmentId,
+    parent: Option<EnvironmentId>,
+    state: State,
+    space: AddressSpace,
+    /// The user context while it is not running.
+    saved: TrapFrame,
+    upcall: Option<UpcallEntry>,
+    /// The capability whose removal destroys this environment: the one its
+    /// creator holds, or for the first environment its own.
+    root: NodeId,
+    frame_quota: u64,
+    /// Frames charged: its allocations, its page tables, quota lent to children.
+    frames_charged: u64,
+    frames_taken_by_force: u64,
+    frames_given_back: u64,
+    revocation: Option<Revocation>,
+}
+
+impl Environment {
+    fn frames_available(&self) -> u64 {
+        self.frame_quota.saturating_sub(self.frames_charged)
+    }
+
+    fn charge(&mut self, frames: u64) -> Result<(), Error> {
+        if frames > self.frames_available() {
+            return Err(Error::QuotaExceeded);
+        }
+        self.frames_charged += frames;
+        Ok(())
+    }
+
+    fn account(&self, account: EnvironmentAccount) -> u64 {
+        match account {
+            EnvironmentAccount::Id => u64::from(self.id.0),
+            EnvironmentAccount::FramesCharged => self.frames_charged,
+            EnvironmentAccount::FrameQuota => self.frame_quota,
+            EnvironmentAccount::FramesTakenByForce => self.frames_taken_by_force,
+            EnvironmentAccount::FramesGivenBack => self.frames_given_back,
+        }
+    }
+}
+
+/// Everything the kernel knows about environments and what they hold.
+#[derive(Debug)]
+pub struct System {
+    environments: BTreeMap<EnvironmentId, Environment>,
+    capabilities: CapabilitySpace<Object>,
+    mappings: MappingIndex,
+    /// Runnable environments waiting for the CPU (the running one is not here).
+    run_queue: VecDeque<EnvironmentId>,
+    /// Environments whose root capability is gone, to be destroyed.
+    doomed: Vec<EnvironmentId>,
+    next_id: u32,
+    first: Option<EnvironmentId>,
+    /// The first environment's exit status, once it has exited.
+    first_exit_status: Option<u64>,
+    yield_requested: bool,
+    /// Timer ticks the running environment has used of its quantum.
+    quantum_used: u64,
+}
+
+pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
+
+impl System {
+    const fn new() -> Self {
+        Self {
+            environments: BTreeMap::new(),
+            capabilities: CapabilitySpace::new(),
+            mappings: MappingIndex::new(),
+            run_queue: VecDeque::new(),
+            doomed: Vec::new(),
+            next_id: 1,
+            first: None,
+            first_exit_status: None,
+            yield_requested: false,
+            quantum_used: 0,
+        }
+    }
+
+    fn environment(&mut self, id: EnvironmentId) -> &mut Environment {
+        self.environments
+            .get_mut(&id)
+            .expect("capability names a live environment")
+    }
+
+    /// Asks for the running environment to give up the CPU at the end of this trap.
+    pub fn request_yield(&mut self) {
+        self.yield_requested = true;
+    }
+
+    /// Reads `range` of `caller`'s memory into `out`.
+    pub fn read_user(
+        &mut self,
+        caller: EnvironmentId,
+        range: user_memory::UserRange,
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        range.read(&self.environment(caller).space, out)
+    }
+
+    /// One account of the environment `target` names (needs `CONTROL`).
+    pub fn account(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        account: EnvironmentAccount,
+    ) -> Result<u64, Error> {
+        let target = self.target(caller, target, Rights::CONTROL)?;
+        Ok(self.environment(target).account(account))
+    }
+
+    /// The environment `handle` (in `caller`'s table) names, if it is an
+    /// environment capability with `needed` rights.
+    pub fn target(
+        &self,
+        caller: EnvironmentId,
+        handle: Handle,
+        needed: Rights,
+    ) -> Result<EnvironmentId, Error> {
+        let capability = self.capabilities.lookup(caller, handle)?;
+        let Object::Environment(id) = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(needed) {
+            return Err(Error::MissingRights);
+        }
+        Ok(id)
+    }
+
+    /// Runs a capability-space operation that may remove capabilities, and
+    /// carries out what each removal means: pages mapped through it are
+    /// unmapped everywhere, a root frame capability's frames go back to the
+    /// allocator, a root environment capability's environment is doomed.
+    /// `forced` says the kernel is taking frames back after a deadline.
+    fn removing<T>(
+        &mut self,
+        forced: bool,
+        operation: impl FnOnce(&mut CapabilitySpace<Object>, &mut dyn FnMut(Removed<Object>)) -> T,
+    ) -> T {
+        let System {
+            capabilities,
+            environments,
+            mappings,
+            doomed,
+            ..
+        } = self;
+        let mut on_removed = |removed: Removed<Object>| {
+            for (id, page) in mappings.take_node(removed.node) {
+                if let Some(environment) = environments.get_mut(&id) {
+                    let _ = environment.space.unmap(page);
+                }
+            }
+            if !removed.was_root {
+                return;
+            }
+            match removed.object {
+                Object::Frame { first, order } => {
+                    frames::free_run(first * FRAME_SIZE, u32::from(order))
+                        .expect("a root frame capability owns its frames");
+                    if let Some(owner) = environments.get_mut(&removed.owner) {
+                        let count = 1 << order;
+                        owner.frames_charged -= count;
+                        if forced {
+                            owner.frames_taken_by_force += count;
+                        } else if owner.revocation.is_some() {
+                            owner.frames_given_back += count;
+                        }
+                    }
+                }
+                Object::Environment(id) => doomed.push(id),
+            }
+        };
+        let result = operation(capabilities, &mut on_removed);
+        self.reap();
+        result
+    }
+
+    /// The page-aligned user addresses `address .. + pages` pages, checked.
+    fn check_user_pages(address: u64, pages: u64) -> Result<(), Error> {
+        use exo_abi::layout::{USER_MAP_END, is_canonical};
+        if !is_canonical(address) {
+            return Err(Error::NonCanonicalAddress);
+        }
+        if !address.is_multiple_of(FRAME_SIZE) {
+            return Err(Error::Misaligned);
+        }
+        match address.checked_add(pages * FRAME_SIZE) {
+            Some(end) if end <= USER_MAP_END => Ok(()),
+            _ => Err(Error::KernelAddress),
+        }
+    }
+
+    /// Whether a capability with `rights` allows a mapping with `flags`.
+    fn check_map_rights(rights: Rights, flags: MapFlags) -> Result<(), Error> {
+        if !rights.contains(Rights::MAP) {
+            return Err(Error::NotMappable);
+        }
+        if !rights.contains(Rights::READ) {
+            return Err(Error::MissingRights);
+        }
+        if flags.contains(MapFlags::WRITE) && !rights.contains(Rights::WRITE) {
+            return Err(Error::ReadOnly);
+        }
+        if flags.contains(MapFlags::EXECUTE) && !rights.contains(Rights::EXECUTE) {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+}
+
+/// The environment running on this CPU, if any.
+fn current() -> Option<EnvironmentId> {
+    match cpu::current().environment() {
+        0 => None,
+        id => Some(EnvironmentId(id)),
+    }
+}

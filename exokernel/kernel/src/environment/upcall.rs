@@ -1,0 +1,104 @@
+//! Upcalls: entering an environment at its registered entry to tell it
+//! something (a fault, a revocation request).
+//!
+//! The kernel writes an `UpcallFrame` — the interrupted registers and the
+//! reason — at the top of the environment's exception stack, through its
+//! own page tables, and rewrites the trap frame to start the entry there.
+//! The library OS resumes the interrupted code itself.
+
+use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR, USER_MAP_END};
+use exo_abi::upcall::{Registers, UpcallFrame, UpcallReason};
+use exo_abi::{Error, Handle, Rights};
+
+use super::lifecycle::USER_RFLAGS;
+use super::user_memory::UserRange;
+use super::{Environment, EnvironmentId, System, UpcallEntry};
+use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
+
+/// The smallest exception stack accepted: the frame plus room to run.
+const MIN_STACK: u64 = 1024;
+
+impl System {
+    /// Registers where upcalls enter the environment `target` names.
+    pub fn set_upcall(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        entry: u64,
+        stack_top: u64,
+        stack_size: u64,
+    ) -> Result<(), Error> {
+        let target = self.target(caller, target, Rights::CONTROL)?;
+        if stack_size < MIN_STACK || stack_size > stack_top {
+            return Err(Error::InvalidArgument);
+        }
+        if entry >= USER_MAP_END || stack_top > USER_MAP_END {
+            return Err(Error::KernelAddress);
+        }
+        self.environment(target).upcall = Some(UpcallEntry {
+            entry,
+            stack_top,
+            stack_size,
+        });
+        Ok(())
+    }
+}
+
+impl Environment {
+    /// Rewrites `frame` (this environment's interrupted context) to enter
+    /// its upcall entry with `reason`. Fails if it has no entry, is already
+    /// in its handler, or its exception stack is not mapped writable.
+    pub(super) fn enter_upcall(
+        &mut self,
+        frame: &mut TrapFrame,
+        reason: UpcallReason,
+        info: [u64; 3],
+    ) -> Result<(), Error> {
+        let upcall = self.upcall.ok_or(Error::InvalidState)?;
+        if upcall.is_handling(frame.rsp) {
+            return Err(Error::InvalidState);
+        }
+        let record = UpcallFrame {
+            reason: reason as u64,
+            info,
+            registers: Registers {
+                rax: frame.rax,
+                rbx: frame.rbx,
+                rcx: frame.rcx,
+                rdx: frame.rdx,
+                rsi: frame.rsi,
+                rdi: frame.rdi,
+                rbp: frame.rbp,
+                rsp: frame.rsp,
+                r8: frame.r8,
+                r9: frame.r9,
+                r10: frame.r10,
+                r11: frame.r11,
+                r12: frame.r12,
+                r13: frame.r13,
+                r14: frame.r14,
+                r15: frame.r15,
+                rip: frame.rip,
+                rflags: frame.rflags,
+            },
+        };
+        let size = size_of::<UpcallFrame>() as u64;
+        let address = (upcall.stack_top - size) & !15;
+        // SAFETY: UpcallFrame is repr(C) and made only of u64s: no padding,
+        // every byte initialised.
+        let bytes =
+            unsafe { core::slice::from_raw_parts((&raw const record).cast::<u8>(), size as usize) };
+        UserRange::new(address, size)?.write(&self.space, bytes)?;
+        *frame = TrapFrame {
+            rip: upcall.entry,
+            rsp: address,
+            rdi: address,
+            rflags: USER_RFLAGS,
+            cs: u64::from(USER_CODE_SELECTOR),
+            ss: u64::from(USER_DATA_SELECTOR),
+            vector: RESUME_VECTOR,
+            ..TrapFrame::default()
+        };
+        Ok(())
+    }
+}

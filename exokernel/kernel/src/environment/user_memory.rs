@@ -1,0 +1,94 @@
+//! Memory that belongs to an environment, as the kernel may touch it.
+//!
+//! The kernel never dereferences a user pointer. A `UserRange` is checked to
+//! lie in the user half; each access then translates page by page through
+//! the environment's own page tables, requires the user-accessible (and, to
+//! write, writable) bits, and copies through the direct map. A bad pointer
+//! yields `Error::BadUserBuffer` and changes nothing the caller can see.
+
+use exo_abi::Error;
+use exo_abi::layout::{PAGE_SIZE, is_user_range};
+use x86_64::structures::paging::PageTableFlags as Flags;
+
+use super::address_space::AddressSpace;
+use crate::memory::phys_to_virt;
+
+/// A byte range in an environment's address space, checked to lie in the user half.
+#[derive(Clone, Copy, Debug)]
+pub struct UserRange {
+    address: u64,
+    length: u64,
+}
+
+impl UserRange {
+    pub fn new(address: u64, length: u64) -> Result<Self, Error> {
+        if is_user_range(address, length) {
+            Ok(Self { address, length })
+        } else {
+            Err(Error::BadUserBuffer)
+        }
+    }
+
+    /// Calls `chunk(offset, physical, length)` for each page-sized piece,
+    /// after checking the piece is mapped with `required` flags. Stops at
+    /// the first piece that is not.
+    fn for_each_piece(
+        &self,
+        space: &AddressSpace,
+        required: Flags,
+        mut chunk: impl FnMut(u64, u64, u64),
+    ) -> Result<(), Error> {
+        let mut offset = 0;
+        while offset < self.length {
+            let address = self.address + offset;
+            let in_page = (PAGE_SIZE - address % PAGE_SIZE).min(self.length - offset);
+            match space.translate(address) {
+                Some((physical, flags)) if flags.contains(required) => {
+                    chunk(offset, physical, in_page)
+                }
+                _ => return Err(Error::BadUserBuffer),
+            }
+            offset += in_page;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole range first, so a failed copy writes nothing.
+    fn check(&self, space: &AddressSpace, required: Flags) -> Result<(), Error> {
+        self.for_each_piece(space, required, |_, _, _| {})
+    }
+
+    /// Copies the range into `out` (which must be as long as the range).
+    pub fn read(&self, space: &AddressSpace, out: &mut [u8]) -> Result<(), Error> {
+        assert_eq!(out.len() as u64, self.length);
+        self.check(space, Flags::PRESENT | Flags::USER_ACCESSIBLE)?;
+        self.for_each_piece(
+            space,
+            Flags::PRESENT | Flags::USER_ACCESSIBLE,
+            |offset, physical, length| {
+                let source = phys_to_virt(physical).as_ptr::<u8>();
+                let target = &mut out[offset as usize..(offset + length) as usize];
+                // SAFETY: `physical` is a frame mapped user-accessible in this
+                // address space (checked just now), reached through the direct
+                // map; `length` stays within its page.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(source, target.as_mut_ptr(), length as usize)
+                };
+            },
+        )
+    }
+
+    /// Copies `bytes` (as long as the range) into the range.
+    pub fn write(&self, space: &AddressSpace, bytes: &[u8]) -> Result<(), Error> {
+        assert_eq!(bytes.len() as u64, self.length);
+        let writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
+        self.check(space, writable)?;
+        self.for_each_piece(space, writable, |offset, physical, length| {
+            let target = phys_to_virt(physical).as_mut_ptr::<u8>();
+            let source = &bytes[offset as usize..(offset + length) as usize];
+            // SAFETY: as in `read`, and the page is mapped writable for the
+            // environment, so it is the environment's to have written.
+            unsafe { core::ptr::copy_nonoverlapping(source.as_ptr(), target, length as usize) };
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! The system-call table: decoding registers into a call and its result back.
+//!
+//! Arguments arrive in `rdi, rsi, rdx, r10, r8, r9`; the result goes back as
+//! `rax` = 0 or an error code, `rdx` and `rsi` = up to two values
+//! (`exo_abi::syscall`). Each call is a few lines here that name what it
+//! checks; the work is in `environment`. Every argument is untrusted: a bad
+//! one gets a typed error, never a kernel fault.
+
+use alloc::vec;
+
+use exo_abi::syscall::{EnvironmentAccount, Sysnum};
+use exo_abi::{Error, Handle, Rights};
+
+use crate::arch::trap::TrapFrame;
+use crate::environment::user_memory::UserRange;
+use crate::environment::{EnvironmentId, SYSTEM, System};
+use crate::memory::frames;
+use crate::{arch::cpu, print};
+
+/// The longest console write taken in one call.
+const MAX_CONSOLE_WRITE: u64 = 4096;
+
+/// Handles the system call in `frame` for the running environment.
+pub fn dispatch(frame: &mut TrapFrame) {
+    let caller = EnvironmentId(cpu::current().environment());
+    let arguments = [
+        frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+    ];
+    let result = Sysnum::try_from(frame.rax)
+        .and_then(|number| call(&mut SYSTEM.lock(), caller, number, arguments));
+    let (status, first, second) = match result {
+        Ok((first, second)) => (0, first, second),
+        Err(error) => (error.code(), 0, 0),
+    };
+    frame.rax = status;
+    frame.rdx = first;
+    frame.rsi = second;
+}
+
+fn handle(raw: u64) -> Handle {
+    Handle::from_raw(raw)
+}
+
+fn call(
+    system: &mut System,
+    caller: EnvironmentId,
+    number: Sysnum,
+    [a, b, c, d, _, _]: [u64; 6],
+) -> Result<(u64, u64), Error> {
+    let none = |()| (0, 0);
+    let one = |value: u64| (value, 0);
+    match number {
+        Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
+        Sysnum::Exit => {
+            system.exit(caller, a);
+            Ok((0, 0))
+        }
+        Sysnum::Yield => {
+            system.request_yield();
+            Ok((0, 0))
+        }
+        Sysnum::CapabilityDerive => system.derive(caller, handle(a), b).map(|h| one(h.to_raw())),
+        Sysnum::CapabilityGrant => system
+            .grant(caller, handle(a), handle(b), c)
+            .map(|h| one(h.to_raw())),
+        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a)).map(none),
+        Sysnum::CapabilityDrop => system.drop_capability(caller, handle(a)).map(none),
+        Sysnum::CapabilityIdentify => system
+            .identify(caller, handle(a))
+            .map(|info| (info.pack(), info.value)),
+        Sysnum::FrameAllocate => system
+            .allocate_frames(caller, a, None)
+            .map(|(h, frame)| (h.to_raw(), frame)),
+        Sysnum::FrameAllocateAt => system
+            .allocate_frames(caller, b, Some(a))
+            .map(|(h, frame)| (h.to_raw(), frame)),
+        Sysnum::Map => system.map(caller, handle(a), handle(b), c, d).map(none),
+        Sysnum::Unmap => system.unmap(caller, handle(a), b).map(none),
+        Sysnum::Protect => system.protect(caller, handle(a), b, c).map(none),
+        Sysnum::MapBatch => system.map_batch(caller, handle(a), b, c),
+        Sysnum::EnvironmentCreate => system
+            .create_environment(Some(caller), a)
+            .map(|(_, h)| one(h.to_raw())),
+        Sysnum::EnvironmentStart => {
+            let target = system.target(caller, handle(a), Rights::CONTROL)?;
+            system.start_environment(target, b, c, d).map(none)
+        }
+        Sysnum::EnvironmentDestroy => {
+            let target = system.target(caller, handle(a), Rights::DESTROY)?;
+            let reason = alloc::format!("destroyed by environment {}", caller.0);
+            system.destroy(target, &reason);
+            Ok((0, 0))
+        }
+        Sysnum::SetUpcall => system.set_upcall(caller, handle(a), b, c, d).map(none),
+        Sysnum::RequestFrames => system.request_frames(caller, handle(a), b, c).map(none),
+        Sysnum::EnvironmentInfo => {
+            let account = EnvironmentAccount::try_from(b)?;
+            system.account(caller, handle(a), account).map(one)
+        }
+        Sysnum::FrameCounts => {
+            let counts = frames::counts();
+            Ok((counts.free, counts.usable))
+        }
+    }
+}
+
+/// Copies up to `MAX_CONSOLE_WRITE` bytes from the caller and prints them.
+fn console_write(
+    system: &mut System,
+    caller: EnvironmentId,
+    address: u64,
+    length: u64,
+) -> Result<u64, Error> {
+    if length > MAX_CONSOLE_WRITE {
+        return Err(Error::InvalidArgument);
+    }
+    let range = UserRange::new(address, length)?;
+    let mut bytes = vec![0; length as usize];
+    system.read_user(caller, range, &mut bytes)?;
+    print!("{}", alloc::string::String::from_utf8_lossy(&bytes));
+    Ok(length)
+}
