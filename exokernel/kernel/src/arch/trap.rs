@@ -68,7 +68,8 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         }
         0..=31 => {
             this_cpu.count(Counter::Exceptions);
-            if !from_user {
+            // NMI and machine check report the machine, not the code running.
+            if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
                 fatal_exception(frame)
             }
             environment::user_exception(frame, Cr2::read_raw());
@@ -137,6 +138,8 @@ const EXCEPTIONS: [(&str, &str); 32] = [
 ];
 
 pub const PAGE_FAULT: u64 = 14;
+const NMI: u64 = 2;
+const MACHINE_CHECK: u64 = 18;
 
 /// Prints a report of an exception the kernel cannot handle and ends the run
 /// with the failure exit code.

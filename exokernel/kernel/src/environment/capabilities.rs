@@ -41,15 +41,19 @@ impl System {
     }
 
     pub fn revoke(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
-        self.removing(false, |capabilities, on_removed| {
+        let result = self.removing(false, |capabilities, on_removed| {
             capabilities.revoke(caller, handle, on_removed)
-        })
+        });
+        self.reap();
+        result
     }
 
     pub fn drop_capability(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
-        self.removing(false, |capabilities, on_removed| {
+        let result = self.removing(false, |capabilities, on_removed| {
             capabilities.drop_capability(caller, handle, on_removed)
-        })
+        });
+        self.reap();
+        result
     }
 
     pub fn identify(&self, caller: EnvironmentId, handle: Handle) -> Result<CapabilityInfo, Error> {

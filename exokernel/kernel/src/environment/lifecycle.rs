@@ -7,9 +7,6 @@
 //! `Exit`, a fatal fault, or removal of that capability — returns every
 //! frame and capability it held, and destroys the environments it created.
 
-use alloc::format;
-use alloc::string::String;
-
 use exo_abi::counters::Counter;
 use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use exo_abi::{Error, Handle, Rights};
@@ -176,15 +173,24 @@ impl System {
         }
     }
 
-    /// Destroys every doomed environment (removals may doom more).
+    /// `id` ends itself with `status`.
+    pub fn exit(&mut self, id: EnvironmentId, status: u64) {
+        if Some(id) == self.first {
+            self.first_exit_status = Some(status);
+        }
+        println!("environment {} exited with status {status}", id.0);
+        self.doomed.push(id);
+        self.reap();
+    }
+
+    /// Destroys every doomed environment. Removing what one held may doom
+    /// more (its children); the loop takes them in turn, never recursing.
     pub(super) fn reap(&mut self) {
         while let Some(id) = self.doomed.pop() {
             let Some(environment) = self.environments.remove(&id) else {
                 continue; // already gone: doomed twice
             };
-            if environment.state == State::Runnable || environment.state == State::Created {
-                self.run_queue.retain(|&queued| queued != id);
-            }
+            self.run_queue.retain(|&queued| queued != id);
             if cpu::current().environment() == id.0 {
                 cpu::current().set_environment(0);
             }
@@ -209,14 +215,5 @@ impl System {
             }
             cpu::current().count(Counter::EnvironmentsDestroyed);
         }
-    }
-
-    /// The first environment exits with `status`, or another environment exits.
-    pub fn exit(&mut self, id: EnvironmentId, status: u64) {
-        if Some(id) == self.first {
-            self.first_exit_status = Some(status);
-        }
-        let reason: String = format!("exited with status {status}");
-        self.destroy(id, &reason);
     }
 }

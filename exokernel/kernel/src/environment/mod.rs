@@ -41,6 +41,7 @@ use self::address_space::AddressSpace;
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
 use crate::memory::frames;
+use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first::start_first_program;
@@ -158,6 +159,9 @@ pub struct System {
     yield_requested: bool,
     /// Timer ticks the running environment has used of its quantum.
     quantum_used: u64,
+    /// The earliest open revocation deadline (`u64::MAX`: none), so the
+    /// trap path looks at every request only when one may have expired.
+    earliest_deadline: u64,
 }
 
 pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
@@ -175,6 +179,7 @@ impl System {
             first_exit_status: None,
             yield_requested: false,
             quantum_used: 0,
+            earliest_deadline: u64::MAX,
         }
     }
 
@@ -233,6 +238,10 @@ impl System {
     /// unmapped everywhere, a root frame capability's frames go back to the
     /// allocator, a root environment capability's environment is doomed.
     /// `forced` says the kernel is taking frames back after a deadline.
+    ///
+    /// Doomed environments are left for `reap`, which the caller runs: a
+    /// removal inside `reap` must not start another `reap`, or a long chain
+    /// of environments would recurse as deep as it is long.
     fn removing<T>(
         &mut self,
         forced: bool,
@@ -268,12 +277,18 @@ impl System {
                         }
                     }
                 }
-                Object::Environment(id) => doomed.push(id),
+                Object::Environment(id) => {
+                    if environments.contains_key(&id) {
+                        println!(
+                            "environment {} destroyed: its root capability was removed",
+                            id.0
+                        );
+                        doomed.push(id);
+                    }
+                }
             }
         };
-        let result = operation(capabilities, &mut on_removed);
-        self.reap();
-        result
+        operation(capabilities, &mut on_removed)
     }
 
     /// The page-aligned user addresses `address .. + pages` pages, checked.

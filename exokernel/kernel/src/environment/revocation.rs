@@ -34,19 +34,24 @@ impl System {
             return Err(Error::InvalidArgument);
         }
         let target = self.target(caller, target, Rights::CONTROL)?;
+        let deadline = time::ticks() + deadline_ticks;
         let environment = self.environment(target);
         environment.revocation = Some(Revocation {
             wanted,
-            deadline: time::ticks() + deadline_ticks,
+            deadline,
             given_back_before: environment.frames_given_back,
             delivered: false,
         });
+        self.earliest_deadline = self.earliest_deadline.min(deadline);
         Ok(())
     }
 
     /// Closes every request whose deadline has passed, taking what is missing.
     pub(super) fn enforce_deadlines(&mut self) {
         let now = time::ticks();
+        if now < self.earliest_deadline {
+            return;
+        }
         let expired: alloc::vec::Vec<(EnvironmentId, u64)> = self
             .environments
             .values_mut()
@@ -60,6 +65,12 @@ impl System {
                 Some((environment.id, request.wanted.saturating_sub(given)))
             })
             .collect();
+        self.earliest_deadline = self
+            .environments
+            .values()
+            .filter_map(|environment| environment.revocation.map(|request| request.deadline))
+            .min()
+            .unwrap_or(u64::MAX);
         for (id, missing) in expired {
             if missing > 0 {
                 self.take_frames_by_force(id, missing);
@@ -95,6 +106,7 @@ impl System {
                 capabilities.remove_node(node, on_removed);
             }
         });
+        self.reap();
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
         }
