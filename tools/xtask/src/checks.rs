@@ -2,8 +2,8 @@
 //! output captured, and reading libtest's summary lines.
 //!
 //! Host commands name no packages: the workspace's `default-members` (the host crates) are
-//! what they cover, because the kernel only builds for bare metal. The kernel is linted
-//! through its own [`CrossBuild`](crate::artifacts::CrossBuild).
+//! what they cover, because the kernel and the user programs only build for bare metal.
+//! Those two are linted through their own [`CrossBuild`](crate::artifacts::CrossBuild)s.
 
 use std::process::{Command, Stdio};
 
@@ -23,6 +23,8 @@ pub fn lint_checks() -> Vec<CommandCheck> {
     host_clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
     let mut kernel_clippy = artifacts::KERNEL.cargo("clippy");
     kernel_clippy.args(["--", "-D", "warnings"]);
+    let mut user_clippy = artifacts::USER_PROGRAMS.cargo("clippy");
+    user_clippy.args(["--", "-D", "warnings"]);
     let mut format = workspace::cargo();
     // rustfmt colours its diff even into a pipe; captured output is shown indented.
     format.args(["fmt", "--all", "--", "--check", "--color", "never"]);
@@ -34,6 +36,10 @@ pub fn lint_checks() -> Vec<CommandCheck> {
         CommandCheck {
             name: "clippy (kernel)",
             command: kernel_clippy,
+        },
+        CommandCheck {
+            name: "clippy (user programs)",
+            command: user_clippy,
         },
         CommandCheck {
             name: "rustfmt",

@@ -2,7 +2,6 @@
 //!
 //! The exit status tells whether the guest reported success, so scripts can use `run` too.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use crate::qemu::{self, Accelerator, GuestExit, QemuConfig};
@@ -10,36 +9,60 @@ use crate::{accelerator, artifacts};
 
 const DEFAULT_KERNEL_COMMAND_LINE: &str = "log=info";
 
-pub fn run(want_kvm: bool, kernel_command_line: Option<String>) -> Result<ExitCode, String> {
-    let kernel = artifacts::build(&artifacts::KERNEL)?;
+/// Boots `program` (a user program's name; `None`: the kernel alone).
+pub fn run(
+    want_kvm: bool,
+    program: Option<&str>,
+    kernel_command_line: Option<String>,
+) -> Result<ExitCode, String> {
+    let mut config = build_config(program, kernel_command_line)?;
     qemu::ensure_installed()?;
-    let accelerator = accelerator::choose(want_kvm, &kernel);
-    println!("accelerator: {accelerator}");
-    let mut config = QemuConfig::new(&kernel, &command_line_or_default(kernel_command_line));
-    config.accelerator = accelerator;
+    config.accelerator = accelerator::choose(want_kvm, &config.kernel);
+    println!("accelerator: {}", config.accelerator);
     boot_on_terminal(&config)
 }
 
 /// Always TCG: QEMU then handles gdb's breakpoints itself, and KVM is unreliable on our
 /// development machines.
-pub fn gdb(kernel_command_line: Option<String>) -> Result<ExitCode, String> {
-    let kernel = artifacts::build(&artifacts::KERNEL)?;
+pub fn gdb(program: Option<&str>, kernel_command_line: Option<String>) -> Result<ExitCode, String> {
+    let mut config = build_config(program, kernel_command_line)?;
     qemu::ensure_installed()?;
-    let mut config = QemuConfig::new(&kernel, &command_line_or_default(kernel_command_line));
     config.accelerator = Accelerator::Tcg;
     config.wait_for_debugger = true;
-    print_attach_hint(&kernel);
+    print_attach_hint(&config);
     boot_on_terminal(&config)
+}
+
+/// Builds the kernel (and the user programs, if one is to boot) and describes the boot.
+fn build_config(
+    program: Option<&str>,
+    kernel_command_line: Option<String>,
+) -> Result<QemuConfig, String> {
+    // The program name is checked before anything is built.
+    let boot_module = program.map(artifacts::build_user_program).transpose()?;
+    let kernel = artifacts::build_kernel()?;
+    let mut config = QemuConfig::new(&kernel, &command_line_or_default(kernel_command_line));
+    config.boot_module = boot_module;
+    Ok(config)
 }
 
 fn command_line_or_default(kernel_command_line: Option<String>) -> String {
     kernel_command_line.unwrap_or_else(|| DEFAULT_KERNEL_COMMAND_LINE.to_string())
 }
 
-fn print_attach_hint(kernel: &Path) {
+fn print_attach_hint(config: &QemuConfig) {
     println!("QEMU starts paused, with a gdb stub on :1234. Attach from another terminal:");
-    println!("    gdb {} -ex 'target remote :1234'", kernel.display());
+    println!(
+        "    gdb {} -ex 'target remote :1234'",
+        config.kernel.display()
+    );
     println!("To stop at the kernel's Rust entry, add: -ex 'break kernel_main' -ex continue");
+    if let Some(program) = &config.boot_module {
+        println!(
+            "For the program's symbols as well, add: -ex 'add-symbol-file {}'",
+            program.display()
+        );
+    }
 }
 
 fn boot_on_terminal(config: &QemuConfig) -> Result<ExitCode, String> {

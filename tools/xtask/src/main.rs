@@ -23,15 +23,26 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  build                                 build the kernel
-  run [--kvm] [-- <kernel args>...]     build and boot in QEMU, serial on this terminal
+  build                                 build the kernel and the user programs
+  run [--kvm] [--program NAME] [-- <kernel args>...]
+                                        build and boot in QEMU, serial on this terminal;
+                                        the kernel runs user program NAME (default: hello;
+                                        `none` boots the kernel alone)
                                         (default kernel command line: log=info)
   test [FILTER] [--no-host] [--jobs N]  host unit tests, clippy and rustfmt, then the
                                         QEMU scenarios; a FILTER or --no-host runs only
                                         the scenarios (those whose name contains FILTER)
-  gdb [-- <kernel args>...]             boot paused, waiting for gdb on :1234
+  gdb [--program NAME] [-- <kernel args>...]
+                                        boot paused, waiting for gdb on :1234
   help                                  show this text
+
+user programs are the files in userapps/src/bin/.
 ";
+
+/// The program `run` and `gdb` boot unless told otherwise.
+const DEFAULT_PROGRAM: &str = "hello";
+/// What `--program` takes to boot without a program.
+const NO_PROGRAM: &str = "none";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -39,10 +50,13 @@ enum Command {
     Build,
     Run {
         kvm: bool,
+        /// The user program to boot; `None` boots the kernel alone.
+        program: Option<String>,
         kernel_command_line: Option<String>,
     },
     Test(TestOptions),
     Gdb {
+        program: Option<String>,
         kernel_command_line: Option<String>,
     },
 }
@@ -61,23 +75,32 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build => artifacts::build(&artifacts::KERNEL).map(|kernel| {
-            println!("kernel: {}", kernel.display());
-            ExitCode::SUCCESS
-        }),
+        Command::Build => build_everything(),
         Command::Run {
             kvm,
+            program,
             kernel_command_line,
-        } => interactive::run(kvm, kernel_command_line),
+        } => interactive::run(kvm, program.as_deref(), kernel_command_line),
         Command::Test(options) => test_suite::run(&options),
         Command::Gdb {
+            program,
             kernel_command_line,
-        } => interactive::gdb(kernel_command_line),
+        } => interactive::gdb(program.as_deref(), kernel_command_line),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
         ExitCode::FAILURE
     })
+}
+
+fn build_everything() -> Result<ExitCode, String> {
+    let kernel = artifacts::build_kernel()?;
+    artifacts::build(&artifacts::USER_PROGRAMS)?;
+    println!("kernel: {}", kernel.display());
+    for name in artifacts::user_program_names() {
+        println!("program: {}", artifacts::user_program(&name).display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse(arguments: &[String]) -> Result<Command, String> {
@@ -105,18 +128,17 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             Ok(Command::Build)
         }
         "run" => {
-            let kvm = match options {
-                [] => false,
-                [flag] if flag == "--kvm" => true,
-                _ => {
-                    return Err(format!(
-                        "`run` accepts only --kvm, not {}",
-                        options.join(" ")
-                    ));
+            let mut kvm = false;
+            let program = parse_program_options(name, options, |flag| match flag {
+                "--kvm" => {
+                    kvm = true;
+                    true
                 }
-            };
+                _ => false,
+            })?;
             Ok(Command::Run {
                 kvm,
+                program,
                 kernel_command_line,
             })
         }
@@ -125,8 +147,9 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             parse_test_options(options).map(Command::Test)
         }
         "gdb" => {
-            expect_no_options(name, options)?;
+            let program = parse_program_options(name, options, |_| false)?;
             Ok(Command::Gdb {
+                program,
                 kernel_command_line,
             })
         }
@@ -142,6 +165,37 @@ fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
             options.join(" ")
         )),
     }
+}
+
+/// Reads `--program NAME` (or `--program=NAME`) from `options`, offering every other word
+/// to `other_flag`, which says whether it took it. Returns the program to boot.
+fn parse_program_options(
+    command: &str,
+    options: &[String],
+    mut other_flag: impl FnMut(&str) -> bool,
+) -> Result<Option<String>, String> {
+    let mut program = None;
+    let mut words = options.iter();
+    while let Some(word) = words.next() {
+        let name = if word == "--program" {
+            words.next().ok_or("--program needs a program name")?
+        } else if let Some(name) = word.strip_prefix("--program=") {
+            name
+        } else if other_flag(word) {
+            continue;
+        } else {
+            return Err(format!("unknown option `{word}` for `{command}`"));
+        };
+        if program.is_some() {
+            return Err("--program given twice".to_string());
+        }
+        if name.is_empty() || name.starts_with('-') {
+            return Err(format!("--program needs a program name, got `{name}`"));
+        }
+        program = Some(name.to_string());
+    }
+    let program = program.unwrap_or_else(|| DEFAULT_PROGRAM.to_string());
+    Ok((program != NO_PROGRAM).then_some(program))
 }
 
 fn parse_test_options(options: &[String]) -> Result<TestOptions, String> {
@@ -202,6 +256,7 @@ mod tests {
             parse_words("run"),
             Ok(Command::Run {
                 kvm: false,
+                program: Some("hello".to_string()),
                 kernel_command_line: None
             })
         );
@@ -209,6 +264,7 @@ mod tests {
             parse_words("run --kvm -- test=timer log=debug"),
             Ok(Command::Run {
                 kvm: true,
+                program: Some("hello".to_string()),
                 kernel_command_line: Some("test=timer log=debug".to_string())
             })
         );
@@ -216,10 +272,38 @@ mod tests {
     }
 
     #[test]
+    fn run_and_gdb_take_a_program() {
+        let program = |line: &str| match parse_words(line) {
+            Ok(Command::Run { program, .. } | Command::Gdb { program, .. }) => Ok(program),
+            Ok(other) => panic!("`{line}` parsed as {other:?}"),
+            Err(message) => Err(message),
+        };
+        assert_eq!(
+            program("run --program fault-test"),
+            Ok(Some("fault-test".to_string()))
+        );
+        assert_eq!(
+            program("run --kvm --program=memory-test"),
+            Ok(Some("memory-test".to_string()))
+        );
+        assert_eq!(program("run --program none --kvm"), Ok(None));
+        assert_eq!(
+            program("gdb --program lifecycle-test"),
+            Ok(Some("lifecycle-test".to_string()))
+        );
+        assert_eq!(program("gdb"), Ok(Some("hello".to_string())));
+        assert!(program("run --program").is_err());
+        assert!(program("run --program --kvm").is_err());
+        assert!(program("run --program a --program b").is_err());
+        assert!(program("gdb --kvm").is_err());
+    }
+
+    #[test]
     fn kernel_words_after_separator_are_not_options() {
         assert_eq!(
             parse_words("gdb -- --kvm"),
             Ok(Command::Gdb {
+                program: Some("hello".to_string()),
                 kernel_command_line: Some("--kvm".to_string())
             })
         );

@@ -38,11 +38,14 @@ impl fmt::Display for Accelerator {
     }
 }
 
-/// One boot of the kernel. Network devices and boot modules will be further fields.
+/// One boot of the kernel. Network devices will be further fields.
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
     pub kernel: PathBuf,
     pub kernel_command_line: String,
+    /// The program the kernel loads as its first environment (QEMU's `-initrd`, which PVH
+    /// hands over as the one boot module); without one the kernel powers off after booting.
+    pub boot_module: Option<PathBuf>,
     pub accelerator: Accelerator,
     /// Start paused, with a gdb stub on tcp port 1234.
     pub wait_for_debugger: bool,
@@ -54,6 +57,7 @@ impl QemuConfig {
         QemuConfig {
             kernel: kernel.to_path_buf(),
             kernel_command_line: kernel_command_line.to_string(),
+            boot_module: None,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
         }
@@ -77,6 +81,9 @@ impl QemuConfig {
             .arg("-kernel")
             .arg(&self.kernel)
             .args(["-append", &self.kernel_command_line]);
+        if let Some(module) = &self.boot_module {
+            command.arg("-initrd").arg(module);
+        }
         if self.wait_for_debugger {
             command.args(["-s", "-S"]);
         }
@@ -232,5 +239,19 @@ mod tests {
         assert_eq!(after("-device"), "isa-debug-exit,iobase=0xf4,iosize=0x04");
         assert!(arguments.contains(&"-no-reboot"));
         assert!(arguments.ends_with(&["-s", "-S"]));
+        assert!(
+            !arguments.contains(&"-initrd"),
+            "no boot module unless asked for"
+        );
+    }
+
+    #[test]
+    fn a_boot_module_is_passed_as_initrd() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        config.boot_module = Some(PathBuf::from("/u/hello"));
+        let command = config.command();
+        let arguments: Vec<&str> = command.get_args().map(|a| a.to_str().unwrap()).collect();
+        let position = arguments.iter().position(|a| *a == "-initrd").unwrap();
+        assert_eq!(arguments[position + 1], "/u/hello");
     }
 }

@@ -7,11 +7,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::artifacts;
 use crate::guest::{Ending, GuestRun};
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 
 /// Generous, because TCG is slow and several guests may share the machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// For the scenario that creates and destroys a thousand environments.
+const LONG_TIMEOUT: Duration = Duration::from_secs(120);
+/// The kernel command line of the scenarios that boot a program.
+const PROGRAM_COMMAND_LINE: &str = "log=info";
 
 /// What a scenario expects the kernel to report through `isa-debug-exit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +46,9 @@ impl ExpectedExit {
 pub struct Scenario {
     pub name: &'static str,
     pub kernel_command_line: &'static str,
+    /// The user program booted as the first environment (`userapps/src/bin/<name>.rs`);
+    /// `None` for the kernel's own self-tests.
+    pub program: Option<&'static str>,
     pub expected_exit: ExpectedExit,
     /// Must appear in the serial output in this order, each after the previous one.
     pub serial_must_show: &'static [&'static str],
@@ -52,6 +60,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "boot",
         kernel_command_line: "test=boot log=info",
+        program: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "exo exokernel",
@@ -65,6 +74,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "timer",
         kernel_command_line: "test=timer log=info",
+        program: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["timer:", "test timer: ok"],
         timeout: DEFAULT_TIMEOUT,
@@ -72,6 +82,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "page-fault",
         kernel_command_line: "test=page-fault log=info",
+        program: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #PF page fault", "cr2=0x00000000deadbeef", "rip="],
         timeout: DEFAULT_TIMEOUT,
@@ -79,6 +90,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "panic",
         kernel_command_line: "test=panic log=info",
+        program: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["KERNEL PANIC", "deliberate panic"],
         timeout: DEFAULT_TIMEOUT,
@@ -86,9 +98,116 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "double-fault",
         kernel_command_line: "test=stack-overflow log=info",
+        program: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #DF double fault"],
         timeout: DEFAULT_TIMEOUT,
+    },
+    // The first environment's exit status decides the verdict: 0 powers off with the pass
+    // code, anything else (a failed check panics with status 101) with the failure code.
+    Scenario {
+        name: "hello",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("hello"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "exo exokernel",
+            "hello from environment",
+            "start-info lists",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
+        name: "memory-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("memory-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: map/write/read back",
+            "ok: translate() through the page-table view",
+            "ok: protect read-only, then writable again",
+            "ok: unmap",
+            "ok: map_batch of 4 frames",
+            "ok: map_batch stops at the first failing request",
+            "refused (NotMappable)",
+            "a writable mapping through a read-only capability refused (ReadOnly)",
+            "refused (KernelAddress)",
+            "refused (NonCanonicalAddress)",
+            "refused (Misaligned)",
+            "refused (AlreadyMapped)",
+            "refused (NotMapped)",
+            "refused (WrongKind)",
+            "unknown mapping flags refused (InvalidArgument)",
+            "a dropped handle whose slot was reused refused (StaleHandle)",
+            "refused (InvalidHandle)",
+            "the right index with a wrong generation refused (StaleHandle)",
+            "ok: derive with fewer rights",
+            "refused (RightsEscalation)",
+            "mapping into an environment through a capability without MAP refused",
+            "granting to an environment through a capability without GIVE refused",
+            "holder: granted capability valid",
+            "ok: grant into a child environment's table",
+            "holder: granted capability revoked: StaleHandle",
+            "ok: recursive revoke",
+            "ok: frame_allocate_at",
+            "memory-test: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
+        name: "fault-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("fault-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "fault-test: 32 page faults handled at user level",
+            "fault-test: demand-zero paging ok",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
+        name: "isolation-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("isolation-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "worker: tick 1",
+            "faulter: reading unmapped address",
+            "destroyed:",
+            "#PF page fault",
+            "isolation-test: the faulting child is gone",
+            "faulty-handler: upcall for address",
+            "destroyed:",
+            "#PF page fault",
+            "isolation-test: the child whose handler faulted is gone",
+            "worker: tick 3",
+            "worker: tick 5",
+            "isolation-test: parent still running",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
+        name: "revocation-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("revocation-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "revocation-test: frames taken by force = 4",
+            "revocation-test: the stubborn child was asked first",
+            "revocation-test: the stubborn child still maps 4 of its 8 pages",
+            "revocation-test: cooperative child gave back 4 frames, 0 taken by force",
+            "revocation-test: the cooperative child still maps 4 of its 8 pages",
+            "revocation-test: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
+        name: "lifecycle-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("lifecycle-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &["lifecycle-test: 1000 cycles, free frames before="],
+        timeout: LONG_TIMEOUT,
     },
 ];
 
@@ -102,7 +221,9 @@ pub fn matching(filter: Option<&str>) -> Vec<&'static Scenario> {
 
 impl Scenario {
     pub fn qemu_config(&self, kernel: &Path) -> QemuConfig {
-        QemuConfig::new(kernel, self.kernel_command_line)
+        let mut config = QemuConfig::new(kernel, self.kernel_command_line);
+        config.boot_module = self.program.map(artifacts::user_program);
+        config
     }
 
     /// Why `run` does not satisfy this scenario, or `None` if it does.
@@ -194,8 +315,23 @@ mod tests {
     fn filter_selects_by_name_substring() {
         assert_eq!(matching(None).len(), SCENARIOS.len());
         let names: Vec<_> = matching(Some("fault")).iter().map(|s| s.name).collect();
-        assert_eq!(names, ["page-fault", "double-fault"]);
+        assert_eq!(names, ["page-fault", "double-fault", "fault-test"]);
         assert!(matching(Some("nothing-matches")).is_empty());
+    }
+
+    #[test]
+    fn programs_exist_and_are_boot_modules() {
+        let programs = artifacts::user_program_names();
+        for scenario in SCENARIOS {
+            let config = scenario.qemu_config(Path::new("/k/exo-kernel"));
+            match scenario.program {
+                Some(program) => {
+                    assert!(programs.iter().any(|name| name == program), "{program}");
+                    assert_eq!(config.boot_module, Some(artifacts::user_program(program)));
+                }
+                None => assert_eq!(config.boot_module, None),
+            }
+        }
     }
 
     #[test]

@@ -80,16 +80,17 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     }
     let kernel_build = CommandCheck {
         name: "kernel build",
-        command: artifacts::KERNEL.cargo("build"),
+        command: artifacts::KERNEL.cargo_build(),
     };
-    if run_command_check(kernel_build, &mut tally)? {
-        let jobs = options.jobs.unwrap_or_else(default_jobs);
-        run_scenarios(&selected, &artifacts::KERNEL.binary(), jobs, &mut tally);
-    } else {
+    if !run_command_check(kernel_build, &mut tally)? {
         println!(
             "({} scenarios not run: the kernel did not build)",
             selected.len()
         );
+    } else {
+        let runnable = build_user_programs_if_needed(selected, &mut tally)?;
+        let jobs = options.jobs.unwrap_or_else(default_jobs);
+        run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
     }
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
@@ -98,6 +99,32 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Builds the user programs once if a selected scenario boots one; returns the scenarios
+/// that can run (all of them, unless the programs did not build).
+fn build_user_programs_if_needed(
+    selected: Vec<&'static Scenario>,
+    tally: &mut Tally,
+) -> Result<Vec<&'static Scenario>, String> {
+    if selected.iter().all(|scenario| scenario.program.is_none()) {
+        return Ok(selected);
+    }
+    let user_build = CommandCheck {
+        name: "user programs build",
+        command: artifacts::USER_PROGRAMS.cargo_build(),
+    };
+    if run_command_check(user_build, tally)? {
+        return Ok(selected);
+    }
+    let (runnable, stranded): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|scenario| scenario.program.is_none());
+    println!(
+        "({} scenarios not run: the user programs did not build)",
+        stranded.len()
+    );
+    Ok(runnable)
 }
 
 fn default_jobs() -> usize {

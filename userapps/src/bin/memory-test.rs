@@ -1,0 +1,547 @@
+//! Step 2's memory and capability checks, one `ok:` line each: map, unmap, protect and
+//! batched map of its own pages; every bad mapping refused with its own error; stale and
+//! guessed handles; derive, grant into a child, recursive revoke; a frame asked for by number.
+//!
+//! The first failure panics with what was expected and what happened (exit status 101).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use core::fmt::Debug;
+
+use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
+use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
+use exo_abi::syscall::CapabilityKind;
+use exo_abi::user::{self, entry};
+use exo_abi::{Error, Handle, Rights};
+use userapps::layout::MANAGED_START;
+use userapps::memory::{self, read_u64, write_u64};
+use userapps::println;
+use userapps::spawn::Child;
+
+userapps::entry!(main);
+
+const SELF: Handle = Handle::SELF_ENVIRONMENT;
+const READ_ONLY: MapFlags = MapFlags::empty();
+
+/// The `index`th page of the managed window: each check uses pages of its own.
+const fn page(index: u64) -> u64 {
+    MANAGED_START + index * PAGE_SIZE
+}
+
+/// Where the grant-and-revoke check's parent and child share a page.
+const SHARED_PAGE: u64 = page(200);
+/// What the child writes to the shared page.
+const HOLDER_SAW_VALID: u64 = 1;
+const HOLDER_SAW_STALE: u64 = 2;
+const HOLDER_FAILED: u64 = 3;
+/// Yields before giving up on the child.
+const PATIENCE: u64 = 1_000_000;
+
+fn main(_argument: u64) -> u64 {
+    map_write_read_protect_unmap();
+    batched_map();
+    bad_mappings_are_refused();
+    bad_arguments_are_refused();
+    stale_and_guessed_handles();
+    derive_rights();
+    grant_and_recursive_revoke();
+    specific_frames();
+    println!("memory-test: all checks passed");
+    0
+}
+
+fn ok(what: &str) {
+    println!("ok: {what}");
+}
+
+fn expect_error<T: Debug>(what: &str, result: Result<T, Error>, expected: Error) {
+    match result {
+        Err(error) if error == expected => println!("ok: {what} refused ({expected:?})"),
+        other => panic!("{what}: expected Err({expected:?}), got {other:?}"),
+    }
+}
+
+fn allocate() -> (Handle, u64) {
+    user::frame_allocate(0).expect("allocate a frame")
+}
+
+fn physical(frame: u64) -> u64 {
+    frame * PAGE_SIZE
+}
+
+fn map_write_read_protect_unmap() {
+    let address = page(0);
+    let (frame, number) = allocate();
+    assert_eq!(
+        user::translate(address),
+        None,
+        "nothing is mapped before map"
+    );
+
+    user::map(frame, SELF, address, MapFlags::WRITE).expect("map writable");
+    assert_eq!(read_u64(address), 0, "a fresh frame reads as zeros");
+    assert_eq!(
+        read_u64(address + PAGE_SIZE - 8),
+        0,
+        "a fresh frame reads as zeros"
+    );
+    write_u64(address, 0x0123_4567_89ab_cdef);
+    write_u64(address + PAGE_SIZE - 8, !0x0123_4567_89ab_cdef);
+    assert_eq!(read_u64(address), 0x0123_4567_89ab_cdef);
+    assert_eq!(read_u64(address + PAGE_SIZE - 8), !0x0123_4567_89ab_cdef);
+    ok("map/write/read back (a fresh frame reads as zeros)");
+
+    assert_eq!(
+        user::translate(address + 0x123),
+        Some(physical(number) + 0x123),
+        "the page-table view shows frame {number:#x}"
+    );
+    let entry = user::page_table_entry(address).expect("page-table entry");
+    assert_ne!(entry & entry::WRITABLE, 0, "writable in the page table");
+    assert_ne!(entry & entry::NO_EXECUTE, 0, "no-execute in the page table");
+    println!("ok: translate() through the page-table view: frame {number:#x}");
+
+    memory::protect(SELF, address, READ_ONLY).expect("protect read-only");
+    let entry = user::page_table_entry(address).expect("page-table entry");
+    assert_eq!(
+        entry & entry::WRITABLE,
+        0,
+        "read-only in the page table after protect"
+    );
+    assert_eq!(read_u64(address), 0x0123_4567_89ab_cdef, "still readable");
+    memory::protect(SELF, address, MapFlags::WRITE).expect("protect writable again");
+    let entry = user::page_table_entry(address).expect("page-table entry");
+    assert_ne!(
+        entry & entry::WRITABLE,
+        0,
+        "writable again in the page table"
+    );
+    write_u64(address, 42);
+    assert_eq!(read_u64(address), 42);
+    ok("protect read-only, then writable again");
+
+    memory::unmap(SELF, address).expect("unmap");
+    assert_eq!(
+        user::translate(address),
+        None,
+        "unmapped in the page-table view"
+    );
+    user::map(frame, SELF, address, READ_ONLY).expect("map the frame again");
+    assert_eq!(
+        read_u64(address),
+        42,
+        "the frame kept its contents while unmapped"
+    );
+    memory::unmap(SELF, address).expect("unmap again");
+    ok("unmap, and the frame keeps its contents for the next mapping");
+    memory::drop_capability(frame).expect("drop the frame");
+}
+
+fn batched_map() {
+    let mut requests = [MapRequest {
+        frame: 0,
+        address: 0,
+        flags: 0,
+    }; 4];
+    let mut numbers = [0; 4];
+    for (index, request) in requests.iter_mut().enumerate() {
+        let (frame, number) = allocate();
+        numbers[index] = number;
+        *request = MapRequest {
+            frame: frame.to_raw(),
+            address: page(10 + index as u64),
+            flags: MapFlags::WRITE.bits(),
+        };
+    }
+    let (applied, result) = user::map_batch(SELF, &requests);
+    assert_eq!((applied, result), (4, Ok(())), "map_batch of 4 frames");
+    for (request, number) in requests.iter().zip(numbers) {
+        assert_eq!(user::translate(request.address), Some(physical(number)));
+        write_u64(request.address, number);
+    }
+    for (request, number) in requests.iter().zip(numbers) {
+        assert_eq!(
+            read_u64(request.address),
+            number,
+            "each page is its own frame"
+        );
+    }
+    ok("map_batch of 4 frames");
+
+    // The second request is misaligned: the first is applied, the third never tried.
+    let (frame, _) = allocate();
+    let batch = [
+        MapRequest {
+            frame: frame.to_raw(),
+            address: page(20),
+            flags: 0,
+        },
+        MapRequest {
+            frame: frame.to_raw(),
+            address: page(21) + 8,
+            flags: 0,
+        },
+        MapRequest {
+            frame: frame.to_raw(),
+            address: page(22),
+            flags: 0,
+        },
+    ];
+    let (applied, result) = user::map_batch(SELF, &batch);
+    assert_eq!(
+        (applied, result),
+        (1, Err(Error::Misaligned)),
+        "map_batch stops at the error"
+    );
+    assert!(user::translate(page(20)).is_some() && user::translate(page(22)).is_none());
+    ok("map_batch stops at the first failing request (1 applied, then Misaligned)");
+}
+
+fn bad_mappings_are_refused() {
+    let (frame, _) = allocate();
+    let target = page(30);
+
+    let unmappable = user::capability_derive(frame, Rights::READ | Rights::WRITE).unwrap();
+    expect_error(
+        "mapping through a capability without MAP",
+        user::map(unmappable, SELF, target, READ_ONLY),
+        Error::NotMappable,
+    );
+
+    let read_only = user::capability_derive(frame, Rights::READ | Rights::MAP).unwrap();
+    expect_error(
+        "a writable mapping through a read-only capability",
+        user::map(read_only, SELF, target, MapFlags::WRITE),
+        Error::ReadOnly,
+    );
+    let no_execute = user::capability_derive(frame, Rights::READ | Rights::WRITE | Rights::MAP);
+    expect_error(
+        "an executable mapping through a capability without EXECUTE",
+        user::map(no_execute.unwrap(), SELF, target, MapFlags::EXECUTE),
+        Error::ReadOnly,
+    );
+    user::map(read_only, SELF, target, READ_ONLY).expect("a read-only mapping is allowed");
+    expect_error(
+        "protect making a read-only capability's page writable",
+        memory::protect(SELF, target, MapFlags::WRITE),
+        Error::ReadOnly,
+    );
+
+    let kernel_addresses = [
+        ("a kernel-half address", KERNEL_HALF_START),
+        ("the kernel image's address", 0xffff_ffff_8000_0000),
+        ("the kernel's window in the user half", USER_MAP_END),
+    ];
+    for (what, address) in kernel_addresses {
+        let result = user::map(frame, SELF, address, READ_ONLY);
+        expect_error(what, result, Error::KernelAddress);
+    }
+    let non_canonical = [
+        ("the first non-canonical address", USER_END),
+        ("a non-canonical address", 0x1234_0000_0000_0000),
+    ];
+    for (what, address) in non_canonical {
+        let result = user::map(frame, SELF, address, READ_ONLY);
+        expect_error(what, result, Error::NonCanonicalAddress);
+    }
+    expect_error(
+        "a misaligned address",
+        user::map(frame, SELF, page(31) + 0x800, READ_ONLY),
+        Error::Misaligned,
+    );
+    expect_error(
+        "mapping over a mapped page",
+        user::map(frame, SELF, target, READ_ONLY),
+        Error::AlreadyMapped,
+    );
+    expect_error(
+        "unmapping an unmapped page",
+        memory::unmap(SELF, page(32)),
+        Error::NotMapped,
+    );
+    expect_error(
+        "protecting an unmapped page",
+        memory::protect(SELF, page(32), READ_ONLY),
+        Error::NotMapped,
+    );
+    memory::drop_capability(frame).expect("drop the frame and its derived capabilities");
+    assert_eq!(
+        user::translate(target),
+        None,
+        "dropping unmapped what was derived"
+    );
+    ok("dropping a capability unmaps the pages of its derived capabilities");
+}
+
+fn bad_arguments_are_refused() {
+    let (frame, _) = allocate();
+    let target = page(35);
+    expect_error(
+        "an environment capability used as a frame",
+        user::map(SELF, SELF, target, READ_ONLY),
+        Error::WrongKind,
+    );
+    expect_error(
+        "a frame capability used as an environment",
+        user::map(frame, frame, target, READ_ONLY),
+        Error::WrongKind,
+    );
+    expect_error(
+        "unknown mapping flags",
+        user::map(frame, SELF, target, MapFlags::from_bits_retain(1 << 40)),
+        Error::InvalidArgument,
+    );
+    let too_many = [MapRequest {
+        frame: frame.to_raw(),
+        address: target,
+        flags: 0,
+    }; MAX_BATCH as usize + 1];
+    let (applied, result) = user::map_batch(SELF, &too_many);
+    expect_error(
+        "a batch over MAX_BATCH requests",
+        result,
+        Error::InvalidArgument,
+    );
+    assert_eq!(applied, 0);
+    assert_eq!(user::translate(target), None, "nothing was mapped");
+    memory::drop_capability(frame).expect("drop");
+}
+
+fn stale_and_guessed_handles() {
+    let (first, _) = allocate();
+    memory::drop_capability(first).expect("drop");
+    expect_error(
+        "a dropped handle",
+        user::capability_identify(first),
+        Error::StaleHandle,
+    );
+    let (second, _) = allocate();
+    assert_eq!(
+        second.index(),
+        first.index(),
+        "the lowest free slot is reused"
+    );
+    assert_ne!(second.generation(), first.generation());
+    expect_error(
+        "a dropped handle whose slot was reused",
+        user::map(first, SELF, page(40), READ_ONLY),
+        Error::StaleHandle,
+    );
+    user::capability_identify(second).expect("the new handle works");
+
+    let guessed = Handle::new(4000, 0);
+    expect_error(
+        "a guessed handle (index 4000)",
+        user::capability_identify(guessed),
+        Error::InvalidHandle,
+    );
+    expect_error(
+        "a guessed handle (index 4000) used to map",
+        user::map(guessed, SELF, page(40), READ_ONLY),
+        Error::InvalidHandle,
+    );
+    expect_error(
+        "a handle beyond any table",
+        user::capability_identify(Handle::new(u32::MAX, 0)),
+        Error::InvalidHandle,
+    );
+    let wrong_generation = Handle::new(second.index(), second.generation().wrapping_add(1));
+    expect_error(
+        "the right index with a wrong generation",
+        user::capability_identify(wrong_generation),
+        Error::StaleHandle,
+    );
+    expect_error(
+        "the right index with a wrong generation used to map",
+        user::map(wrong_generation, SELF, page(40), READ_ONLY),
+        Error::StaleHandle,
+    );
+    memory::drop_capability(second).expect("drop");
+}
+
+fn derive_rights() {
+    let (frame, number) = allocate();
+    let root = user::capability_identify(frame).expect("identify");
+    assert_eq!(
+        (root.kind, root.value, root.order),
+        (CapabilityKind::Frame, number, 0)
+    );
+    assert!(
+        root.rights
+            .contains(Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT)
+    );
+    let fewer = user::capability_derive(frame, Rights::READ | Rights::MAP).expect("derive");
+    let derived = user::capability_identify(fewer).expect("identify");
+    assert_eq!(
+        (derived.rights, derived.value),
+        (Rights::READ | Rights::MAP, number)
+    );
+    ok("derive with fewer rights");
+    expect_error(
+        "deriving more rights than the capability has",
+        user::capability_derive(fewer, Rights::READ | Rights::WRITE | Rights::MAP),
+        Error::RightsEscalation,
+    );
+    memory::drop_capability(frame).expect("drop");
+    expect_error(
+        "a derived handle after its parent was dropped",
+        user::capability_identify(fewer),
+        Error::StaleHandle,
+    );
+}
+
+/// The child of the grant check: holds a granted frame capability until it goes stale.
+fn holder(granted: u64) -> u64 {
+    let granted = Handle::from_raw(granted);
+    match user::capability_identify(granted) {
+        Ok(info) => println!(
+            "holder: granted capability valid (frame {:#x}, {:?})",
+            info.value, info.rights
+        ),
+        Err(error) => {
+            println!("holder: granted capability unusable: {error:?}");
+            write_u64(SHARED_PAGE, HOLDER_FAILED);
+            return 1;
+        }
+    }
+    write_u64(SHARED_PAGE, HOLDER_SAW_VALID);
+    loop {
+        match user::capability_identify(granted) {
+            Ok(_) => user::yield_now(),
+            Err(Error::StaleHandle) => {
+                println!("holder: granted capability revoked: StaleHandle");
+                write_u64(SHARED_PAGE, HOLDER_SAW_STALE);
+                return 0;
+            }
+            Err(error) => {
+                println!("holder: unexpected {error:?}");
+                write_u64(SHARED_PAGE, HOLDER_FAILED);
+                return 1;
+            }
+        }
+    }
+}
+
+fn wait_for_shared_value(unwanted: u64) -> u64 {
+    for _ in 0..PATIENCE {
+        let value = read_u64(SHARED_PAGE);
+        if value != unwanted {
+            return value;
+        }
+        user::yield_now();
+    }
+    panic!("the holder child never wrote to the shared page");
+}
+
+fn grant_and_recursive_revoke() {
+    let (root, number) = allocate();
+    let all = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT;
+    let first = user::capability_derive(root, all).expect("derive");
+    let second =
+        user::capability_derive(first, Rights::READ | Rights::MAP | Rights::GRANT).unwrap();
+    let mapped_through_second = page(50);
+    user::map(second, SELF, mapped_through_second, READ_ONLY).expect("map the derived capability");
+
+    // A page both environments map, for the child to report through.
+    let (shared, _) = allocate();
+    user::map(shared, SELF, SHARED_PAGE, MapFlags::WRITE).expect("map the shared page");
+    write_u64(SHARED_PAGE, 0);
+    let child = Child::create(64).expect("create the holder child");
+    user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
+
+    let cannot_map_into =
+        user::capability_derive(child.environment(), Rights::CONTROL | Rights::GIVE);
+    expect_error(
+        "mapping into an environment through a capability without MAP",
+        user::map(shared, cannot_map_into.unwrap(), page(201), READ_ONLY),
+        Error::MissingRights,
+    );
+    let cannot_give_to =
+        user::capability_derive(child.environment(), Rights::CONTROL | Rights::MAP);
+    expect_error(
+        "granting to an environment through a capability without GIVE",
+        user::capability_grant(second, cannot_give_to.unwrap(), Rights::READ),
+        Error::MissingRights,
+    );
+    let no_grant = user::capability_derive(root, Rights::READ | Rights::MAP).unwrap();
+    expect_error(
+        "granting a capability without GRANT",
+        user::capability_grant(no_grant, child.environment(), Rights::READ),
+        Error::MissingRights,
+    );
+    expect_error(
+        "granting more rights than the capability has",
+        user::capability_grant(second, child.environment(), Rights::READ | Rights::WRITE),
+        Error::RightsEscalation,
+    );
+    let granted = user::capability_grant(second, child.environment(), Rights::READ | Rights::MAP)
+        .expect("grant into the child");
+    child
+        .start(holder, granted.to_raw())
+        .expect("start the holder");
+    assert_eq!(
+        wait_for_shared_value(0),
+        HOLDER_SAW_VALID,
+        "the child saw its granted capability"
+    );
+    println!("ok: grant into a child environment's table (handle {granted:?} there)");
+
+    memory::revoke_capability(root).expect("revoke the root");
+    for (name, handle) in [
+        ("derived", first),
+        ("derived twice", second),
+        ("no-grant", no_grant),
+    ] {
+        match user::capability_identify(handle) {
+            Err(Error::StaleHandle) => {}
+            other => panic!("{name} handle after revoke: expected StaleHandle, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        user::translate(mapped_through_second),
+        None,
+        "revoke unmapped the derived page"
+    );
+    let survivor = user::capability_identify(root).expect("the revoked capability itself stays");
+    assert_eq!(survivor.value, number);
+    assert_eq!(
+        wait_for_shared_value(HOLDER_SAW_VALID),
+        HOLDER_SAW_STALE,
+        "the child saw it go stale"
+    );
+    child.wait();
+    ok("recursive revoke: derived handles here and the granted one in the child are stale");
+    child.destroy();
+    memory::drop_capability(root).expect("drop");
+    memory::unmap(SELF, SHARED_PAGE).expect("unmap the shared page");
+    memory::drop_capability(shared).expect("drop");
+}
+
+fn specific_frames() {
+    let (frame, number) = allocate();
+    memory::drop_capability(frame).expect("drop");
+    let again = user::frame_allocate_at(number, 0).expect("allocate that frame by number");
+    assert_eq!(
+        user::capability_identify(again).map(|info| info.value),
+        Ok(number)
+    );
+    expect_error(
+        "allocating a frame that is taken",
+        user::frame_allocate_at(number, 0),
+        Error::FrameUnavailable,
+    );
+    user::map(again, SELF, page(60), READ_ONLY).expect("map");
+    assert_eq!(user::translate(page(60)), Some(physical(number)));
+    println!("ok: frame_allocate_at({number:#x}) got exactly that frame back");
+
+    let (run, first) = user::frame_allocate(2).expect("allocate an aligned run of 4 frames");
+    assert_eq!(first % 4, 0, "a run of 4 frames is 4-frame aligned");
+    user::map(run, SELF, page(64), MapFlags::WRITE).expect("map the run");
+    for index in 0..4 {
+        let address = page(64 + index);
+        assert_eq!(user::translate(address), Some(physical(first + index)));
+        write_u64(address, index);
+    }
+    println!("ok: an aligned run of 4 frames ({first:#x}..), mapped by one call");
+}
