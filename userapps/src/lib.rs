@@ -13,6 +13,7 @@
 
 pub mod console;
 mod entry;
+pub mod hostile;
 pub mod layout;
 pub mod memory;
 pub mod spawn;

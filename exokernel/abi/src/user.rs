@@ -25,6 +25,18 @@ use crate::{Error, Handle, Rights};
 /// refers to.
 #[inline(always)]
 pub unsafe fn syscall(number: Sysnum, arguments: [u64; 6]) -> (u64, u64, u64) {
+    // SAFETY: the caller's promise covers this call.
+    unsafe { syscall_raw(number as u64, arguments) }
+}
+
+/// Issues system call `number` — any value, valid or not — with six
+/// arguments; returns (`rax`, `rdx`, `rsi`). For programs that test the
+/// kernel with bad input.
+///
+/// # Safety
+/// As for [`syscall`]; an unknown number is refused by the kernel and safe.
+#[inline(always)]
+pub unsafe fn syscall_raw(number: u64, arguments: [u64; 6]) -> (u64, u64, u64) {
     let status: u64;
     let first: u64;
     let second: u64;
@@ -34,7 +46,7 @@ pub unsafe fn syscall(number: Sysnum, arguments: [u64; 6]) -> (u64, u64, u64) {
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") number as u64 => status,
+            inlateout("rax") number => status,
             inlateout("rdi") arguments[0] => _,
             inlateout("rsi") arguments[1] => second,
             inlateout("rdx") arguments[2] => first,

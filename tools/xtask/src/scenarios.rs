@@ -202,6 +202,19 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: DEFAULT_TIMEOUT,
     },
     Scenario {
+        name: "hostile-syscalls",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("hostile-syscalls"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "garbage calls:",
+            "refused with typed errors",
+            "chaos children ran and ended; parent unharmed",
+            "hostile-syscalls: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
         name: "lifecycle-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("lifecycle-test"),

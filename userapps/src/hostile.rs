@@ -1,0 +1,141 @@
+//! System calls with arbitrary numbers and arguments, for programs that
+//! test the kernel with bad input.
+//!
+//! Garbage in must give a typed error back and hurt nobody but the caller.
+//! [`call`] issues any number with any arguments, except the few calls that
+//! can take memory or the environment itself away from the caller — Rust
+//! code cannot survive losing its own stack. Those are exercised by
+//! [`spawn_chaos`]: a child environment that issues everything, including
+//! them, against itself, and is expected to be destroyed by what it does.
+#![allow(unsafe_code)] // the raw `syscall` instruction
+
+use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, START_INFO, USER_END, USER_MAP_END};
+use exo_abi::syscall::Sysnum;
+use exo_abi::user;
+use exo_abi::{Error, Handle};
+
+use crate::spawn::{self, Child};
+
+/// The calls that can unmap, re-protect or free the caller's own memory, or end it.
+const TAKES_AWAY: [Sysnum; 8] = [
+    Sysnum::Exit,
+    Sysnum::Unmap,
+    Sysnum::Protect,
+    Sysnum::CapabilityRevoke,
+    Sysnum::CapabilityDrop,
+    Sysnum::EnvironmentDestroy,
+    Sysnum::RequestFrames,
+    Sysnum::SetUpcall,
+];
+
+/// Whether [`call`] refuses `number`.
+pub fn takes_away(number: u64) -> bool {
+    TAKES_AWAY.iter().any(|sysnum| *sysnum as u64 == number)
+}
+
+/// What a raw call returned: `Ok` values, or the error code the kernel gave.
+pub type Outcome = Result<(u64, u64), u64>;
+
+fn outcome((status, first, second): (u64, u64, u64)) -> Outcome {
+    if status == 0 {
+        Ok((first, second))
+    } else {
+        Err(status)
+    }
+}
+
+/// Whether `code` is one of the ABI's error codes (a kernel answer, not noise).
+pub fn is_typed_error(code: u64) -> bool {
+    Error::try_from(code).is_ok()
+}
+
+/// Issues system call `number` with `arguments`; `None` if it is one that
+/// could take the caller's memory away.
+pub fn call(number: u64, arguments: [u64; 6]) -> Option<Outcome> {
+    if takes_away(number) {
+        return None;
+    }
+    // SAFETY: every call left can only add to the caller's address space or
+    // capabilities, read memory it names (checked by the kernel), or fail.
+    Some(outcome(unsafe { user::syscall_raw(number, arguments) }))
+}
+
+/// A small, fast, deterministic generator of hostile values (xorshift64*).
+#[derive(Clone, Debug)]
+pub struct Garbage(u64);
+
+impl Garbage {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A system-call number: mostly valid ones, some just past them, some wild.
+    pub fn number(&mut self) -> u64 {
+        match self.next_u64() % 8 {
+            0 => self.next_u64(),
+            1 => self.next_u64() % 64,
+            _ => Sysnum::ALL[(self.next_u64() % Sysnum::ALL.len() as u64) as usize] as u64,
+        }
+    }
+
+    /// An argument: the values kernels get wrong — zero, small numbers,
+    /// boundaries of the address space, misaligned and non-canonical
+    /// addresses, plausible handles with wrong generations, and noise.
+    pub fn argument(&mut self) -> u64 {
+        let page = (self.next_u64() % (USER_MAP_END / PAGE_SIZE)) * PAGE_SIZE;
+        match self.next_u64() % 14 {
+            0 => 0,
+            1 => self.next_u64() % 16,
+            2 => u64::MAX,
+            3 => USER_END,
+            4 => USER_MAP_END - PAGE_SIZE,
+            5 => KERNEL_HALF_START + (self.next_u64() % (1 << 40)),
+            6 => USER_END + (self.next_u64() % (1 << 40)), // non-canonical
+            7 => page,
+            8 => page + 1 + self.next_u64() % (PAGE_SIZE - 1), // misaligned
+            9 => START_INFO,
+            10 => Handle::new((self.next_u64() % 8) as u32, (self.next_u64() % 4) as u32).to_raw(),
+            11 => 1 << (self.next_u64() % 64),
+            _ => self.next_u64(),
+        }
+    }
+
+    pub fn arguments(&mut self) -> [u64; 6] {
+        core::array::from_fn(|_| self.argument())
+    }
+}
+
+/// Spawns a child that issues `calls` random system calls from `seed`
+/// against itself — including unmapping its own pages, dropping its own
+/// capabilities and destroying itself — and exits 0 if it survives them
+/// all. Whether it ends by exiting or by being destroyed, only it may be hurt.
+pub fn spawn_chaos(seed: u64, calls: u64, frame_quota: u64) -> Result<Child, Error> {
+    spawn::spawn(chaos, seed ^ (calls << 40), frame_quota)
+}
+
+/// The chaos child's body. It runs in its own environment, which exists to
+/// be destroyed: what it does to itself is the test.
+fn chaos(seed_and_count: u64) -> u64 {
+    let calls = seed_and_count >> 40;
+    let mut garbage = Garbage::new(seed_and_count);
+    for _ in 0..calls {
+        let number = garbage.number();
+        let arguments = garbage.arguments();
+        // SAFETY: not sound for Rust code in general: this environment may
+        // lose the memory it runs on, and then it faults and is destroyed
+        // (it has no upcall handler). That is the point; no other
+        // environment's memory is reachable from here.
+        let (status, _, _) = unsafe { user::syscall_raw(number, arguments) };
+        if status != 0 && !is_typed_error(status) {
+            return 1;
+        }
+    }
+    0
+}
