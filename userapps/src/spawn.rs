@@ -119,10 +119,11 @@ impl Child {
         user::environment_info(self.environment, EnvironmentAccount::Id).is_ok()
     }
 
-    /// Gives up the CPU until the environment no longer exists.
+    /// Sleeps, a tick at a time, until the environment no longer exists
+    /// (yielding instead would spin whenever the child itself is asleep).
     pub fn wait(&self) {
         while self.is_alive() {
-            user::yield_now();
+            let _ = user::wait(exo_abi::syscall::Event::TIMER, 1);
         }
     }
 

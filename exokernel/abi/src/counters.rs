@@ -28,11 +28,15 @@ pub enum Counter {
     EnvironmentsDestroyed,
     /// Frames taken back by force after a revocation deadline passed.
     FramesTakenByForce,
+    /// Protected control transfers: calls through endpoints.
+    ProtectedCalls,
+    /// Directed yields (`YieldTo`).
+    DirectedYields,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -46,6 +50,8 @@ impl Counter {
         Self::EnvironmentsCreated,
         Self::EnvironmentsDestroyed,
         Self::FramesTakenByForce,
+        Self::ProtectedCalls,
+        Self::DirectedYields,
     ];
 
     /// A short, stable name for reports.
@@ -61,6 +67,8 @@ impl Counter {
             Self::EnvironmentsCreated => "environments_created",
             Self::EnvironmentsDestroyed => "environments_destroyed",
             Self::FramesTakenByForce => "frames_taken_by_force",
+            Self::ProtectedCalls => "protected_calls",
+            Self::DirectedYields => "directed_yields",
         }
     }
 }

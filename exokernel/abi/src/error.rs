@@ -9,9 +9,11 @@
 pub enum Error {
     /// No system call has this number.
     UnknownSystemCall = 1,
-    /// The handle's slot is empty or out of range: it names nothing.
+    /// The handle's index is out of range, or its slot is empty and was never
+    /// used at the handle's generation: it names nothing and never did.
     InvalidHandle = 2,
-    /// The handle's slot was emptied and reused since the handle was issued.
+    /// The handle's generation is not its slot's: the capability it named
+    /// was dropped or revoked (the slot may have been reused since).
     StaleHandle = 3,
     /// The capability is of another kind than the call needs.
     WrongKind = 4,
@@ -27,9 +29,11 @@ pub enum Error {
     KernelAddress = 9,
     /// An address that is not canonical (bits 63..47 differ).
     NonCanonicalAddress = 10,
-    /// An address or length that is not page-aligned where it must be.
+    /// An address that is not page-aligned where it must be, or a frame
+    /// number not aligned to the run asked for.
     Misaligned = 11,
-    /// A user buffer that is not mapped (or not with the access the call needs).
+    /// A user buffer that is not mapped below `USER_MAP_END` with the access
+    /// the call needs (kernel-half pointers included).
     BadUserBuffer = 12,
     /// Something is already mapped at that address.
     AlreadyMapped = 13,
@@ -47,11 +51,19 @@ pub enum Error {
     InvalidArgument = 19,
     /// The environment is not in a state that allows this (e.g. started twice).
     InvalidState = 20,
+    /// The slot asked for is held by another environment, or none is free.
+    SlotUnavailable = 21,
+    /// The target is not waiting for calls (or not runnable, for `YieldTo`).
+    NotReceiving = 22,
+    /// `Reply` with no call being served.
+    NoCaller = 23,
+    /// The environment on the other side of a call went away.
+    PeerGone = 24,
 }
 
 impl Error {
     /// Every error, in numbering order.
-    pub const ALL: [Error; 20] = [
+    pub const ALL: [Error; 24] = [
         Error::UnknownSystemCall,
         Error::InvalidHandle,
         Error::StaleHandle,
@@ -72,6 +84,10 @@ impl Error {
         Error::TableFull,
         Error::InvalidArgument,
         Error::InvalidState,
+        Error::SlotUnavailable,
+        Error::NotReceiving,
+        Error::NoCaller,
+        Error::PeerGone,
     ];
 
     pub const fn code(self) -> u64 {

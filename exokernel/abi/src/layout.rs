@@ -21,6 +21,10 @@ pub const USER_MAP_END: u64 = 0x0000_7f00_0000_0000;
 /// (`crate::start_info::StartInfo`).
 pub const START_INFO: u64 = 0x0000_7f00_0000_0000;
 
+/// The facts page: read-only, in every environment, kept current by the
+/// kernel (`crate::facts::Facts`): time, slot, counters, its own id.
+pub const FACTS: u64 = 0x0000_7f00_0000_1000;
+
 /// Where the first environment's stack ends (it grows down from here).
 pub const INITIAL_STACK_TOP: u64 = 0x0000_7000_0000_0000;
 /// Pages of stack the kernel gives the first environment.

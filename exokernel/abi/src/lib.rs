@@ -13,6 +13,7 @@
 pub mod counters;
 pub mod debug_exit;
 pub mod error;
+pub mod facts;
 pub mod handle;
 pub mod layout;
 pub mod mapping;

@@ -27,6 +27,8 @@ bitflags::bitflags! {
         const CONTROL = 1 << 7;
         /// Environment: may destroy it.
         const DESTROY = 1 << 8;
+        /// Endpoint: may call through it. Environment: may donate the CPU to it (`YieldTo`).
+        const CALL = 1 << 9;
     }
 }
 
@@ -45,7 +47,14 @@ impl Rights {
         .union(Rights::REVOKE)
         .union(Rights::GIVE)
         .union(Rights::CONTROL)
-        .union(Rights::DESTROY);
+        .union(Rights::DESTROY)
+        .union(Rights::CALL);
+
+    /// Rights that mean something on a slot capability.
+    pub const SLOT: Rights = Rights::GRANT.union(Rights::REVOKE);
+
+    /// Rights that mean something on an endpoint capability.
+    pub const ENDPOINT: Rights = Rights::CALL.union(Rights::GRANT).union(Rights::REVOKE);
 }
 
 #[cfg(test)]
@@ -56,5 +65,6 @@ mod tests {
     fn kinds_share_only_generic_rights() {
         let shared = Rights::FRAME & Rights::ENVIRONMENT;
         assert_eq!(shared, Rights::MAP | Rights::GRANT | Rights::REVOKE);
+        assert!(Rights::ENVIRONMENT.contains(Rights::SLOT | Rights::ENDPOINT));
     }
 }

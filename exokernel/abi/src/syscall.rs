@@ -19,7 +19,7 @@ pub enum Sysnum {
     /// Gives up the CPU to the next runnable environment.
     Yield = 2,
 
-    /// `(handle, rights)` → new handle: a child capability with fewer rights.
+    /// `(handle, rights)` → new handle: a child capability with a subset of the rights.
     CapabilityDerive = 10,
     /// `(handle, environment, rights)` → handle in the target's table.
     CapabilityGrant = 11,
@@ -33,7 +33,7 @@ pub enum Sysnum {
 
     /// `(order)` → (handle, first frame number): `2^order` free frames, aligned to their size.
     FrameAllocate = 20,
-    /// `(frame number, order)` → handle: exactly those frames.
+    /// `(frame number, order)` → (handle, frame number): exactly those frames.
     FrameAllocateAt = 21,
     /// `(frame, environment, address, flags)`: maps the frame(s) at `address` in that environment.
     Map = 22,
@@ -52,7 +52,8 @@ pub enum Sysnum {
     EnvironmentStart = 31,
     /// `(environment)`: destroys it, returning everything it held.
     EnvironmentDestroy = 32,
-    /// `(environment, entry, stack top, stack size)`: where upcalls (faults, revocation) enter it.
+    /// `(environment, entry, stack top, stack size, options)`: where upcalls
+    /// (faults, revocation, slot starts) enter it; [`UpcallOptions`].
     SetUpcall = 33,
     /// `(environment, frame count, deadline in ticks)`: asks it to give frames back.
     RequestFrames = 34,
@@ -60,11 +61,30 @@ pub enum Sysnum {
     EnvironmentInfo = 35,
     /// → (free frames, usable frames): the kernel's frame counts.
     FrameCounts = 36,
+
+    /// `(environment, slot)` → (handle, slot index): a slot of the slice
+    /// vector for that environment (`slot = ANY_SLOT` for any free one).
+    SlotAllocate = 40,
+    /// `(environment)`: gives the rest of the current slot to that environment.
+    YieldTo = 41,
+    /// `(events, timeout in ticks)` → (event, detail): sleeps until one of
+    /// `events` happens ([`Event`] bits). For `Event::CALL`, see `Call`.
+    Wait = 42,
+    /// `(entry tag)` → handle: an endpoint others can `Call` to reach the
+    /// caller; each call hands the server the endpoint's entry tag.
+    EndpointCreate = 43,
+    /// `(endpoint, argument 0, argument 1, capability or NO_CAPABILITY)` →
+    /// (result 0, result 1): runs the endpoint's environment at once, on the
+    /// caller's slot, and returns when it replies.
+    Call = 44,
+    /// `(result 0, result 1, capability or NO_CAPABILITY)`: returns to the
+    /// environment whose call is being served.
+    Reply = 45,
 }
 
 impl Sysnum {
     /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 21] = [
+    pub const ALL: [Sysnum; 27] = [
         Sysnum::ConsoleWrite,
         Sysnum::Exit,
         Sysnum::Yield,
@@ -86,6 +106,12 @@ impl Sysnum {
         Sysnum::RequestFrames,
         Sysnum::EnvironmentInfo,
         Sysnum::FrameCounts,
+        Sysnum::SlotAllocate,
+        Sysnum::YieldTo,
+        Sysnum::Wait,
+        Sysnum::EndpointCreate,
+        Sysnum::Call,
+        Sysnum::Reply,
     ];
 }
 
@@ -100,6 +126,35 @@ impl TryFrom<u64> for Sysnum {
     }
 }
 
+/// `SlotAllocate`'s slot argument for "any free slot".
+pub const ANY_SLOT: u64 = u64::MAX;
+
+/// `Call`'s and `Reply`'s capability argument when no capability is passed.
+pub const NO_CAPABILITY: u64 = u64::MAX;
+
+bitflags::bitflags! {
+    /// Events `Wait` can wait for; it returns the one that happened.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Event: u64 {
+        /// The timeout passed.
+        const TIMER = 1 << 0;
+        /// A call arrived on one of the caller's endpoints: `Wait` returns
+        /// (`CALL`, entry tag) and the call's arguments in `rdi`, `r8` and its
+        /// capability (or `NO_CAPABILITY`) in `r9`; answer with `Reply`.
+        const CALL = 1 << 1;
+    }
+}
+
+bitflags::bitflags! {
+    /// `SetUpcall` options.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct UpcallOptions: u64 {
+        /// Enter the upcall at the start of each slot the environment gets
+        /// (reason `SliceStart`), so its library OS schedules its own threads.
+        const SCHEDULER = 1 << 0;
+    }
+}
+
 /// What kind of resource a capability names.
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,6 +163,10 @@ pub enum CapabilityKind {
     Frame = 1,
     /// An environment.
     Environment = 2,
+    /// A slot of the slice vector (value: its index).
+    Slot = 3,
+    /// A call endpoint (value: the entry tag).
+    Endpoint = 4,
 }
 
 /// What `CapabilityIdentify` says about a capability.
@@ -133,6 +192,8 @@ impl CapabilityInfo {
         let kind = match packed >> 40 {
             1 => CapabilityKind::Frame,
             2 => CapabilityKind::Environment,
+            3 => CapabilityKind::Slot,
+            4 => CapabilityKind::Endpoint,
             _ => return None,
         };
         Some(Self {

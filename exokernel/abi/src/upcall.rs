@@ -19,6 +19,10 @@ pub enum UpcallReason {
     /// The kernel asks for frames back: `info = [frames wanted, deadline tick, 0]`.
     /// Frames not given back (dropped) by the deadline are taken by force.
     RevokeFrames = 2,
+    /// A slot of the environment's starts (with `UpcallOptions::SCHEDULER`):
+    /// `info = [slot index, tick, 0]`; the registers are the context that was
+    /// interrupted when it last lost the CPU.
+    SliceStart = 3,
 }
 
 /// The general registers of the interrupted code, as an upcall sees them.
@@ -62,6 +66,7 @@ impl UpcallFrame {
         match self.reason {
             1 => Some(UpcallReason::Fault),
             2 => Some(UpcallReason::RevokeFrames),
+            3 => Some(UpcallReason::SliceStart),
             _ => None,
         }
     }

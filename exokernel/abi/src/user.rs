@@ -26,20 +26,24 @@ use crate::{Error, Handle, Rights};
 #[inline(always)]
 pub unsafe fn syscall(number: Sysnum, arguments: [u64; 6]) -> (u64, u64, u64) {
     // SAFETY: the caller's promise covers this call.
-    unsafe { syscall_raw(number as u64, arguments) }
+    let [status, first, second, ..] = unsafe { syscall_raw(number as u64, arguments) };
+    (status, first, second)
 }
 
 /// Issues system call `number` — any value, valid or not — with six
-/// arguments; returns (`rax`, `rdx`, `rsi`). For programs that test the
-/// kernel with bad input.
+/// arguments; returns `[rax, rdx, rsi, rdi, r8, r9]` (most calls return
+/// only the first three; `Wait` and `Call` use them all).
 ///
 /// # Safety
 /// As for [`syscall`]; an unknown number is refused by the kernel and safe.
 #[inline(always)]
-pub unsafe fn syscall_raw(number: u64, arguments: [u64; 6]) -> (u64, u64, u64) {
+pub unsafe fn syscall_raw(number: u64, arguments: [u64; 6]) -> [u64; 6] {
     let status: u64;
     let first: u64;
     let second: u64;
+    let third: u64;
+    let fourth: u64;
+    let fifth: u64;
     // SAFETY: the kernel preserves every register but rax, rdx, rsi (results)
     // and rcx, r11 (clobbered by `syscall`); memory effects are the caller's
     // responsibility as stated above.
@@ -47,18 +51,18 @@ pub unsafe fn syscall_raw(number: u64, arguments: [u64; 6]) -> (u64, u64, u64) {
         asm!(
             "syscall",
             inlateout("rax") number => status,
-            inlateout("rdi") arguments[0] => _,
+            inlateout("rdi") arguments[0] => third,
             inlateout("rsi") arguments[1] => second,
             inlateout("rdx") arguments[2] => first,
             in("r10") arguments[3],
-            in("r8") arguments[4],
-            in("r9") arguments[5],
+            inlateout("r8") arguments[4] => fourth,
+            inlateout("r9") arguments[5] => fifth,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),
         );
     }
-    (status, first, second)
+    [status, first, second, third, fourth, fifth]
 }
 
 /// Turns the status register into a `Result`.
@@ -72,8 +76,10 @@ fn check(status: u64) -> Result<(), Error> {
 /// A call that only adds or reads: safe for any argument values.
 fn call(number: Sysnum, arguments: [u64; 6]) -> Result<(u64, u64), Error> {
     // SAFETY: used only for calls that cannot take memory away from the
-    // caller (every call except Unmap, Protect and CapabilityRevoke/Drop of
-    // frames the caller has mapped, which have their own unsafe wrappers).
+    // caller at once: Unmap, Protect, CapabilityRevoke and CapabilityDrop
+    // have unsafe wrappers. (RequestFrames on oneself can, after its
+    // deadline, take frames by force; the kernel then unmaps them, and a
+    // later access faults rather than reading freed memory.)
     let (status, first, second) = unsafe { syscall(number, arguments) };
     check(status).map(|()| (first, second))
 }
@@ -242,6 +248,92 @@ pub fn request_frames(environment: Handle, frames: u64, deadline_ticks: u64) -> 
     .map(drop)
 }
 
+/// Allocates slot `slot` of the slice vector (or any free one, with
+/// `syscall::ANY_SLOT`) for `environment`; returns the capability and the index.
+pub fn slot_allocate(environment: Handle, slot: u64) -> Result<(Handle, u64), Error> {
+    call(Sysnum::SlotAllocate, args(&[environment.to_raw(), slot]))
+        .map(|(handle, index)| (Handle::from_raw(handle), index))
+}
+
+/// Gives the rest of the current slot to `environment` (directed yield).
+pub fn yield_to(environment: Handle) -> Result<(), Error> {
+    call(Sysnum::YieldTo, args(&[environment.to_raw()])).map(drop)
+}
+
+/// What `wait` woke up for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// The timeout passed.
+    Timer,
+    /// A call arrived: answer it with [`reply`].
+    Call(IncomingCall),
+}
+
+/// A call being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// The entry tag of the endpoint it came through.
+    pub entry: u64,
+    pub arguments: [u64; 2],
+    /// A capability the caller passed, now in this environment's table.
+    pub capability: Option<Handle>,
+}
+
+fn optional_handle(raw: u64) -> Option<Handle> {
+    (raw != crate::syscall::NO_CAPABILITY).then_some(Handle::from_raw(raw))
+}
+
+/// Sleeps until one of `events` happens; `timeout_ticks` matters with `Event::TIMER`.
+pub fn wait(events: crate::syscall::Event, timeout_ticks: u64) -> Result<Wakeup, Error> {
+    // SAFETY: Wait only blocks and reports; it takes nothing away.
+    let [status, event, entry, first, second, capability] =
+        unsafe { syscall_raw(Sysnum::Wait as u64, args(&[events.bits(), timeout_ticks])) };
+    check(status)?;
+    match crate::syscall::Event::from_bits(event) {
+        Some(crate::syscall::Event::CALL) => Ok(Wakeup::Call(IncomingCall {
+            entry,
+            arguments: [first, second],
+            capability: optional_handle(capability),
+        })),
+        _ => Ok(Wakeup::Timer),
+    }
+}
+
+/// A new endpoint into this environment; calls through it carry `entry`.
+pub fn endpoint_create(entry: u64) -> Result<Handle, Error> {
+    call(Sysnum::EndpointCreate, args(&[entry])).map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Calls through `endpoint` with two arguments and optionally a capability
+/// (granted to the callee with its rights); returns the two results and any
+/// capability the callee passed back.
+pub fn call_endpoint(
+    endpoint: Handle,
+    arguments: [u64; 2],
+    capability: Option<Handle>,
+) -> Result<([u64; 2], Option<Handle>), Error> {
+    let passed = capability.map_or(crate::syscall::NO_CAPABILITY, Handle::to_raw);
+    let raw = [endpoint.to_raw(), arguments[0], arguments[1], passed];
+    // SAFETY: Call only transfers control and values; it takes nothing away.
+    let [status, first, second, returned, ..] =
+        unsafe { syscall_raw(Sysnum::Call as u64, args(&raw)) };
+    check(status)?;
+    Ok(([first, second], optional_handle(returned)))
+}
+
+/// Answers the call being served with two results and optionally a capability.
+pub fn reply(results: [u64; 2], capability: Option<Handle>) -> Result<(), Error> {
+    let passed = capability.map_or(crate::syscall::NO_CAPABILITY, Handle::to_raw);
+    call(Sysnum::Reply, args(&[results[0], results[1], passed])).map(drop)
+}
+
+/// The facts page, kept current by the kernel.
+pub fn facts() -> &'static crate::facts::Facts {
+    // SAFETY: the kernel maps the facts page read-only at FACTS in every
+    // environment for its whole life; the kernel only writes whole u64s.
+    unsafe { &*(layout::FACTS as *const crate::facts::Facts) }
+}
+
 /// One of `environment`'s accounts.
 pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Result<u64, Error> {
     call(
@@ -284,6 +376,22 @@ pub fn set_upcall_handler(
     stack_top: u64,
     stack_size: u64,
 ) -> Result<(), Error> {
+    set_upcall_handler_with(
+        handler,
+        stack_top,
+        stack_size,
+        crate::syscall::UpcallOptions::empty(),
+    )
+}
+
+/// [`set_upcall_handler`] with options, e.g. `UpcallOptions::SCHEDULER` to
+/// be entered at the start of every slot.
+pub fn set_upcall_handler_with(
+    handler: fn(&mut UpcallFrame),
+    stack_top: u64,
+    stack_size: u64,
+    options: crate::syscall::UpcallOptions,
+) -> Result<(), Error> {
     UPCALL_HANDLER.store(handler as usize, Ordering::Release);
     let entry = exo_upcall_entry as *const () as u64;
     let raw = [
@@ -291,6 +399,7 @@ pub fn set_upcall_handler(
         entry,
         stack_top,
         stack_size,
+        options.bits(),
     ];
     call(Sysnum::SetUpcall, args(&raw)).map(drop)
 }

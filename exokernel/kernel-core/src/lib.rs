@@ -16,3 +16,4 @@ pub mod cmdline;
 pub mod frames;
 pub mod mappings;
 pub mod memory_map;
+pub mod slices;

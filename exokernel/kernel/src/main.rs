@@ -28,8 +28,10 @@ use log::LevelFilter;
 use crate::arch::{apic, cpu, gdt, idt, pic, syscall};
 use crate::memory::{frames, heap, paging};
 
-/// The periodic timer's default rate; `timer_hz=N` changes it.
-const DEFAULT_TIMER_HZ: u64 = 1000;
+/// Slots in the slice vector by default; `slots=N` changes it.
+const DEFAULT_SLOTS: u64 = 64;
+/// A slot's length in microseconds by default (one timer tick); `slot_us=N` changes it.
+const DEFAULT_SLOT_US: u64 = 1000;
 
 /// Entered from `arch::boot` on the boot stack, with interrupts off.
 /// `start_info` is the physical address of the PVH start-info structure.
@@ -76,20 +78,17 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     pic::disable();
     apic::init();
-    let hz = match command_line.get_u64("timer_hz") {
-        Some(Ok(hz)) if (1..=10_000).contains(&hz) => hz,
-        None => DEFAULT_TIMER_HZ,
-        Some(_) => {
-            log::warn!("timer_hz must be 1..=10000; using {DEFAULT_TIMER_HZ}");
-            DEFAULT_TIMER_HZ
-        }
-    };
+    let slots = setting(&command_line, "slots", DEFAULT_SLOTS, 1..=4096);
+    let slot_us = setting(&command_line, "slot_us", DEFAULT_SLOT_US, 100..=1_000_000);
+    let hz = 1_000_000 / slot_us;
     time::init(hz);
+    environment::init(slots as usize);
     println!(
         "timer: local APIC at {hz} Hz (APIC timer {} kHz, TSC {} MHz, measured against the PIT)",
         time::apic_timer_hz() / 1000,
         time::tsc_hz() / 1_000_000
     );
+    println!("slice vector: {slots} slots of {slot_us} us");
 
     if let Some(test) = command_line.get("test") {
         selftest::run(test);
@@ -117,6 +116,23 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         Err(error) => println!("the first program could not be loaded: {error}"),
     }
     environment::run()
+}
+
+/// The number `key=N` on the command line, if it is in `range`; else `default`.
+fn setting(
+    command_line: &CommandLine<'_>,
+    key: &str,
+    default: u64,
+    range: core::ops::RangeInclusive<u64>,
+) -> u64 {
+    match command_line.get_u64(key) {
+        None => default,
+        Some(Ok(value)) if range.contains(&value) => value,
+        Some(_) => {
+            log::warn!("{key} must be a number in {range:?}; using {default}");
+            default
+        }
+    }
 }
 
 /// Logs every kernel event counter, for the record at power-off.

@@ -45,7 +45,7 @@ fn call(
     system: &mut System,
     caller: EnvironmentId,
     number: Sysnum,
-    [a, b, c, d, _, _]: [u64; 6],
+    [a, b, c, d, e, _]: [u64; 6],
 ) -> Result<(u64, u64), Error> {
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
@@ -91,7 +91,7 @@ fn call(
             system.destroy(target, &reason);
             Ok((0, 0))
         }
-        Sysnum::SetUpcall => system.set_upcall(caller, handle(a), b, c, d).map(none),
+        Sysnum::SetUpcall => system.set_upcall(caller, handle(a), [b, c, d, e]).map(none),
         Sysnum::RequestFrames => system.request_frames(caller, handle(a), b, c).map(none),
         Sysnum::EnvironmentInfo => {
             let account = EnvironmentAccount::try_from(b)?;
@@ -101,6 +101,14 @@ fn call(
             let counts = frames::counts();
             Ok((counts.free, counts.usable))
         }
+        Sysnum::SlotAllocate => system
+            .slot_allocate(caller, handle(a), b)
+            .map(|(h, index)| (h.to_raw(), index)),
+        Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
+        Sysnum::Wait => system.wait(caller, a, b).map(none),
+        Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
+        Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
+        Sysnum::Reply => system.reply(caller, [a, b], c).map(none),
     }
 }
 

@@ -77,9 +77,8 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         vector if vector == u64::from(vectors::TIMER) => {
             this_cpu.count(Counter::TimerTicks);
             apic::end_of_interrupt();
-            if from_user {
-                environment::timer_tick();
-            }
+            // Also while idle in the kernel: a tick starts the next slot.
+            environment::timer_tick();
         }
         // A spurious interrupt is not in service: it must not be acknowledged.
         vector if vector == u64::from(vectors::SPURIOUS) => {

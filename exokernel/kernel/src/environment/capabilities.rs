@@ -71,6 +71,18 @@ impl System {
                 order: 0,
                 value: u64::from(id.0),
             },
+            Object::Slot(slot) => CapabilityInfo {
+                kind: CapabilityKind::Slot,
+                rights: capability.rights,
+                order: 0,
+                value: u64::from(slot.index),
+            },
+            Object::Endpoint { entry, .. } => CapabilityInfo {
+                kind: CapabilityKind::Endpoint,
+                rights: capability.rights,
+                order: 0,
+                value: entry,
+            },
         })
     }
 }

@@ -1,21 +1,23 @@
 //! Creating, starting and destroying environments.
 //!
-//! A new environment is empty: kernel half shared, user half unmapped, one
-//! capability (its own, in slot 0). Its creator holds the root capability
+//! A new environment is empty: kernel half shared, nothing of its own mapped
+//! (only the page-table view and the kernel's window), one capability (its
+//! own, in slot 0). Its creator holds the root capability
 //! for it and lends it `quota` frames of its own quota. An environment lives
 //! as long as its root capability: destroying it — by `EnvironmentDestroy`,
 //! `Exit`, a fatal fault, or removal of that capability — returns every
 //! frame and capability it held, and destroys the environments it created.
 
 use exo_abi::counters::Counter;
-use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR};
+use exo_abi::layout::{FACTS, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
+use exo_abi::mapping::MapFlags;
 use exo_abi::{Error, Handle, Rights};
 
 use super::address_space::AddressSpace;
 use super::{Environment, EnvironmentId, MAX_ENVIRONMENTS, State, System, TABLE_CAPACITY};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
-use crate::memory::paging;
+use crate::memory::{frames, paging};
 use crate::println;
 
 /// RFLAGS for user code: interrupts enabled (bit 9), reserved bit 1.
@@ -34,7 +36,7 @@ impl System {
         if quota == 0 {
             return Err(Error::InvalidArgument);
         }
-        if self.environments.len() >= MAX_ENVIRONMENTS {
+        if self.environments.len() >= MAX_ENVIRONMENTS || self.next_id == u32::MAX {
             return Err(Error::TableFull);
         }
         if let Some(creator) = creator {
@@ -45,8 +47,8 @@ impl System {
                 system.environment(creator).frames_charged -= quota;
             }
         };
-        let space = match AddressSpace::new() {
-            Ok(space) => space,
+        let (space, facts) = match new_address_space(quota) {
+            Ok(made) => made,
             Err(error) => {
                 uncharge_creator(self);
                 return Err(error);
@@ -58,6 +60,7 @@ impl System {
             Ok(root) => root,
             Err(error) => {
                 space.destroy();
+                frames::free(facts).expect("facts frame was allocated");
                 uncharge_creator(self);
                 return Err(error);
             }
@@ -68,7 +71,8 @@ impl System {
             .expect("just inserted")
             .node;
         self.next_id += 1;
-        let table_frames = space.table_frames();
+        // Charged: its page tables and its facts page.
+        let charged = space.table_frames() + 1;
         self.environments.insert(
             id,
             Environment {
@@ -80,10 +84,14 @@ impl System {
                 upcall: None,
                 root: root_node,
                 frame_quota: quota,
-                frames_charged: table_frames,
+                frames_charged: charged,
                 frames_taken_by_force: 0,
                 frames_given_back: 0,
                 revocation: None,
+                facts,
+                slots_held: 0,
+                slots_run: 0,
+                serving: None,
             },
         );
         cpu::current().count(Counter::EnvironmentsCreated);
@@ -136,11 +144,11 @@ impl System {
         argument: u64,
     ) -> Result<(), Error> {
         use exo_abi::layout::{USER_MAP_END, is_canonical};
-        for address in [entry, stack] {
+        for (address, limit) in [(entry, USER_MAP_END - 1), (stack, USER_MAP_END)] {
             if !is_canonical(address) {
                 return Err(Error::NonCanonicalAddress);
             }
-            if address > USER_MAP_END {
+            if address > limit {
                 return Err(Error::KernelAddress);
             }
         }
@@ -159,7 +167,6 @@ impl System {
             ..TrapFrame::default()
         };
         environment.state = State::Runnable;
-        self.run_queue.push_back(id);
         Ok(())
     }
 
@@ -190,7 +197,18 @@ impl System {
             let Some(environment) = self.environments.remove(&id) else {
                 continue; // already gone: doomed twice
             };
-            self.run_queue.retain(|&queued| queued != id);
+            // Its slots are free again (the capabilities naming them are
+            // stale by generation), and whoever is blocked calling it is told.
+            self.slices.release_all(id);
+            if self.donation == Some(id) {
+                self.donation = None;
+            }
+            for waiting in self.environments.values_mut() {
+                if waiting.state == (State::Calling { server: id }) {
+                    waiting.state = State::Runnable;
+                    waiting.saved.rax = Error::PeerGone.code();
+                }
+            }
             if cpu::current().environment() == id.0 {
                 cpu::current().set_environment(0);
             }
@@ -207,6 +225,7 @@ impl System {
                 paging::load_kernel_tables();
             }
             environment.space.destroy();
+            frames::free(environment.facts).expect("facts frame was allocated");
             if let Some(parent) = environment
                 .parent
                 .and_then(|parent| self.environments.get_mut(&parent))
@@ -216,4 +235,25 @@ impl System {
             cpu::current().count(Counter::EnvironmentsDestroyed);
         }
     }
+}
+
+/// A fresh address space with a facts page (allocated and mapped read-only
+/// at `FACTS`) whose page tables fit in `quota` frames with the page itself.
+/// Returns the space and the facts page's physical address.
+fn new_address_space(quota: u64) -> Result<(AddressSpace, u64), Error> {
+    let mut space = AddressSpace::new()?;
+    let facts = match frames::allocate_zeroed() {
+        Ok(facts) => facts,
+        Err(_) => {
+            space.destroy();
+            return Err(Error::OutOfMemory);
+        }
+    };
+    let budget = quota.saturating_sub(space.table_frames() + 1);
+    if let Err(error) = space.map(FACTS, facts, MapFlags::empty(), budget) {
+        space.destroy();
+        frames::free(facts).expect("just allocated");
+        return Err(error);
+    }
+    Ok((space, facts))
 }

@@ -13,11 +13,15 @@
 //!
 //! The operations are split by subject: `lifecycle.rs` (create, start,
 //! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
-//! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`
-//! and `schedule.rs` (which environment runs next).
+//! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`,
+//! `control.rs` (slots, yield, wait, protected control transfer),
+//! `schedule.rs` (which environment runs next) and `facts.rs` (the
+//! read-only facts page).
 
 pub mod address_space;
 mod capabilities;
+mod control;
+mod facts;
 mod first;
 mod lifecycle;
 mod memory;
@@ -26,15 +30,16 @@ mod schedule;
 mod upcall;
 pub mod user_memory;
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::syscall::EnvironmentAccount;
+use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
 use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
+use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
 use self::address_space::AddressSpace;
@@ -45,7 +50,7 @@ use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first::start_first_program;
-pub use schedule::{after_trap, run, timer_tick, user_exception};
+pub use schedule::{after_trap, init, run, timer_tick, user_exception};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +61,13 @@ pub enum Object {
         order: u8,
     },
     Environment(EnvironmentId),
+    /// A slot of the slice vector.
+    Slot(SlotId),
+    /// A way to call `server`; each call hands it `entry`.
+    Endpoint {
+        server: EnvironmentId,
+        entry: u64,
+    },
 }
 
 /// Slots in each environment's capability table.
@@ -69,6 +81,10 @@ enum State {
     Created,
     /// May run.
     Runnable,
+    /// Blocked in `Wait` until one of `events` (the timer: at tick `deadline`).
+    Waiting { events: Event, deadline: u64 },
+    /// Blocked in `Call` until `server` replies.
+    Calling { server: EnvironmentId },
 }
 
 /// Where upcalls enter an environment.
@@ -77,6 +93,8 @@ struct UpcallEntry {
     entry: u64,
     stack_top: u64,
     stack_size: u64,
+    /// Also enter at the start of each slot it gets (`UpcallOptions::SCHEDULER`).
+    at_slot_start: bool,
 }
 
 impl UpcallEntry {
@@ -92,6 +110,8 @@ struct Revocation {
     wanted: u64,
     /// Tick count after which the kernel takes what is missing by force.
     deadline: u64,
+    /// Ticks the environment is given, from the request and again from the upcall.
+    allowed_ticks: u64,
     /// `frames_given_back` when the request was made.
     given_back_before: u64,
     /// Whether the upcall announcing it has been delivered.
@@ -116,6 +136,14 @@ struct Environment {
     frames_taken_by_force: u64,
     frames_given_back: u64,
     revocation: Option<Revocation>,
+    /// Physical address of its facts page (the kernel's frame, not a capability).
+    facts: u64,
+    /// Slots of the slice vector it holds.
+    slots_held: u64,
+    /// Slots in which it has had the CPU.
+    slots_run: u64,
+    /// The environment whose call it is serving.
+    serving: Option<EnvironmentId>,
 }
 
 impl Environment {
@@ -129,6 +157,10 @@ impl Environment {
         }
         self.frames_charged += frames;
         Ok(())
+    }
+
+    fn is_runnable(&self) -> bool {
+        self.state == State::Runnable
     }
 
     fn account(&self, account: EnvironmentAccount) -> u64 {
@@ -148,17 +180,22 @@ pub struct System {
     environments: BTreeMap<EnvironmentId, Environment>,
     capabilities: CapabilitySpace<Object>,
     mappings: MappingIndex,
-    /// Runnable environments waiting for the CPU (the running one is not here).
-    run_queue: VecDeque<EnvironmentId>,
+    /// Who owns each slot of the CPU.
+    slices: SliceVector,
     /// Environments whose root capability is gone, to be destroyed.
     doomed: Vec<EnvironmentId>,
     next_id: u32,
     first: Option<EnvironmentId>,
     /// The first environment's exit status, once it has exited.
     first_exit_status: Option<u64>,
+    /// A new slot has started since the last scheduling decision.
+    slot_started: bool,
+    /// The running environment gave up the rest of its slot.
     yield_requested: bool,
-    /// Timer ticks the running environment has used of its quantum.
-    quantum_used: u64,
+    /// Who the rest of the current slot was given to (`YieldTo`, `Call`, `Reply`).
+    donation: Option<EnvironmentId>,
+    /// The best-effort pool's round-robin position: the last pool environment run.
+    pool_cursor: EnvironmentId,
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
@@ -172,13 +209,15 @@ impl System {
             environments: BTreeMap::new(),
             capabilities: CapabilitySpace::new(),
             mappings: MappingIndex::new(),
-            run_queue: VecDeque::new(),
+            slices: SliceVector::empty(),
             doomed: Vec::new(),
             next_id: 1,
             first: None,
             first_exit_status: None,
+            slot_started: false,
             yield_requested: false,
-            quantum_used: 0,
+            donation: None,
+            pool_cursor: EnvironmentId(0),
             earliest_deadline: u64::MAX,
         }
     }
@@ -252,6 +291,7 @@ impl System {
             environments,
             mappings,
             doomed,
+            slices,
             ..
         } = self;
         let mut on_removed = |removed: Removed<Object>| {
@@ -286,6 +326,13 @@ impl System {
                         doomed.push(id);
                     }
                 }
+                Object::Slot(slot) => {
+                    let owner = slices.free(slot);
+                    if let Some(owner) = owner.and_then(|owner| environments.get_mut(&owner)) {
+                        owner.slots_held -= 1;
+                    }
+                }
+                Object::Endpoint { .. } => {}
             }
         };
         operation(capabilities, &mut on_removed)

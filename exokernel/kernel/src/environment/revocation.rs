@@ -1,11 +1,13 @@
 //! Visible revocation and the abort protocol (Engler et al., SOSP 1995, §3.3).
 //!
 //! To take frames back, the kernel first asks: `RequestFrames` records how
-//! many frames an environment should give back and by when, and an upcall
-//! tells it (if it registered an entry). The library OS chooses which frames
-//! to give up and drops their capabilities. If the deadline passes with
-//! frames still missing, the kernel takes them by force — the environment's
-//! most recently allocated frames first — unmapping them wherever they are
+//! many frames an environment should give back and within how many ticks,
+//! and an upcall tells it (if it registered an entry); the time allowed
+//! counts again from that upcall, so a request never expires before the
+//! environment could act on it. The library OS chooses which frames to give
+//! up and drops their capabilities. If the deadline passes with frames still
+//! missing, the kernel takes them by force — the root frame capabilities in
+//! the highest slots of its table first — unmapping them wherever they are
 //! mapped and invalidating every capability derived from them, and records
 //! that it did. Nothing is ever lost to the system.
 
@@ -30,7 +32,7 @@ impl System {
         wanted: u64,
         deadline_ticks: u64,
     ) -> Result<(), Error> {
-        if wanted == 0 || deadline_ticks > MAX_DEADLINE_TICKS {
+        if wanted == 0 || deadline_ticks == 0 || deadline_ticks > MAX_DEADLINE_TICKS {
             return Err(Error::InvalidArgument);
         }
         let target = self.target(caller, target, Rights::CONTROL)?;
@@ -39,6 +41,7 @@ impl System {
         environment.revocation = Some(Revocation {
             wanted,
             deadline,
+            allowed_ticks: deadline_ticks,
             given_back_before: environment.frames_given_back,
             delivered: false,
         });
@@ -79,7 +82,7 @@ impl System {
     }
 
     /// Takes at least `wanted` frames from `id`: the root frame
-    /// capabilities it allocated, newest (highest slot) first.
+    /// capabilities in the highest slots of its table first.
     fn take_frames_by_force(&mut self, id: EnvironmentId, wanted: u64) {
         let mut chosen: alloc::vec::Vec<NodeId> = alloc::vec::Vec::new();
         let mut frames = 0;
@@ -91,7 +94,7 @@ impl System {
                     let is_root = self.capabilities.node(capability.node)?.parent.is_none();
                     is_root.then_some((capability.node, 1u64 << order))
                 }
-                Object::Environment(_) => None,
+                _ => None,
             })
             .collect();
         for (node, count) in roots.into_iter().rev() {

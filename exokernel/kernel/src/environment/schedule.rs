@@ -1,33 +1,50 @@
 //! Which environment runs next, and what happens at the end of every trap.
 //!
-//! Every trap from user mode ends in `after_trap`: it enforces revocation
-//! deadlines, picks the environment to return to (the current one until its
-//! quantum is used or it yields; then the next in the run queue, round
-//! robin), switches the trap frame and address space if that is another
-//! one, and delivers a pending upcall. With nothing runnable the CPU idles;
-//! with no environments left the machine powers off.
+//! The CPU is a slice vector of N slots, one timer tick each, run in order
+//! round after round. At the start of a slot:
+//! - its owner runs, if it is runnable;
+//! - otherwise (a free slot, or an owner blocked in `Wait` or `Call`) the
+//!   slot goes to the **best-effort pool**: the runnable environments that
+//!   hold no slots, round-robin, one per slot; with none, the CPU idles.
 //!
-//! This is a stand-in: step 3 replaces the quantum with the slice vector
-//! of CPU slots that environments hold by capability.
+//! So an environment holding k slots gets k/N of the CPU however busy the
+//! others are, and a program holding none still runs whenever the CPU would
+//! otherwise idle. Within a slot, the running environment keeps the CPU
+//! until it yields (the rest goes to the pool), donates it (`YieldTo`,
+//! `Call`, `Reply`: the target runs at once), or blocks.
+//!
+//! Every trap from user mode ends in `after_trap`, which applies these rules,
+//! switches the trap frame and address space if another environment is to
+//! run, and delivers a pending upcall (slot start, revocation request).
 
 use alloc::format;
 
 use exo_abi::counters::Counter;
 use exo_abi::upcall::UpcallReason;
 
-use super::{EnvironmentId, SYSTEM, State, System, current};
+use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::{PAGE_FAULT, PageFaultCause, TrapFrame, exception_name};
 use crate::arch::trap_entry;
 use crate::qemu::{self, ExitCode};
-use crate::{println, report_counters};
+use crate::{println, report_counters, time};
 
-/// Timer ticks an environment runs before the next one gets the CPU.
-const QUANTUM_TICKS: u64 = 10;
+/// Gives the slice vector its `slots` slots, once, at boot.
+pub fn init(slots: usize) {
+    SYSTEM.lock().slices.resize(slots);
+}
 
-/// Counts a timer tick against the running environment's quantum.
+/// A timer tick: the current slot ends and the next begins.
 pub fn timer_tick() {
-    SYSTEM.lock().quantum_used += 1;
+    let mut system = SYSTEM.lock();
+    if system.slices.is_empty() {
+        return; // not initialised: a kernel self-test runs
+    }
+    system.slices.advance();
+    system.slot_started = true;
+    if let Some(id) = current() {
+        system.update_facts(id);
+    }
 }
 
 /// A CPU exception in user mode: an upcall to the environment's handler,
@@ -66,12 +83,12 @@ pub fn after_trap(frame: &mut TrapFrame) {
     loop {
         let mut system = SYSTEM.lock();
         system.enforce_deadlines();
-        if let Some(next) = system.choose_next() {
+        if let Some((next, slot_start)) = system.choose_next() {
             system.switch_to(next, frame);
-            if system.deliver_revocation_request(next, frame) {
+            if system.deliver_upcalls(next, slot_start, frame) {
                 return;
             }
-            continue; // it died receiving the upcall: choose again
+            continue; // it died receiving an upcall: choose again
         }
         if system.environments.is_empty() {
             let status = system.first_exit_status;
@@ -93,46 +110,121 @@ pub fn run() -> ! {
 }
 
 impl System {
-    /// The environment to run now, or `None` if none can.
-    fn choose_next(&mut self) -> Option<EnvironmentId> {
-        let running = current().filter(|id| {
-            self.environments
-                .get(id)
-                .is_some_and(|environment| environment.state == State::Runnable)
-        });
-        let wants_switch = self.yield_requested || self.quantum_used >= QUANTUM_TICKS;
-        if let Some(running) = running
-            && (!wants_switch || self.run_queue.is_empty())
-        {
-            if wants_switch {
-                self.yield_requested = false;
-                self.quantum_used = 0;
+    fn is_runnable(&self, id: EnvironmentId) -> bool {
+        self.environments
+            .get(&id)
+            .is_some_and(|environment| environment.is_runnable())
+    }
+
+    /// The environment to run now and whether it starts a slot, or `None`
+    /// if none can run.
+    fn choose_next(&mut self) -> Option<(EnvironmentId, bool)> {
+        let running = current().filter(|&id| self.is_runnable(id));
+        if self.slot_started {
+            self.slot_started = false;
+            self.yield_requested = false;
+            self.donation = None;
+            self.wake_timers();
+            let owner = self.slices.owner(self.slices.current());
+            if let Some(owner) = owner.filter(|&owner| self.is_runnable(owner)) {
+                return Some((owner, true));
             }
-            return Some(running);
+            return self.pool_next(None).map(|id| (id, true));
         }
-        let next = self.run_queue.pop_front()?;
-        if let Some(running) = running {
-            self.run_queue.push_back(running);
+        if let Some(target) = self.donation {
+            if self.is_runnable(target) && (running != Some(target) || !self.yield_requested) {
+                self.yield_requested = false;
+                return Some((target, false));
+            }
+            self.donation = None; // the target gave it up, or cannot run
+        }
+        if let Some(running) = running
+            && !self.yield_requested
+        {
+            return Some((running, false));
         }
         self.yield_requested = false;
-        self.quantum_used = 0;
+        // The rest of the slot goes to the pool, to someone else if possible.
+        self.pool_next(running).or(running).map(|id| (id, false))
+    }
+
+    /// The next runnable environment of the best-effort pool (those holding
+    /// no slots) after the last one run, other than `except`.
+    fn pool_next(&mut self, except: Option<EnvironmentId>) -> Option<EnvironmentId> {
+        let cursor = self.pool_cursor;
+        let in_pool = |(&id, environment): (&EnvironmentId, &super::Environment)| {
+            (environment.is_runnable() && environment.slots_held == 0 && Some(id) != except)
+                .then_some(id)
+        };
+        let after = self
+            .environments
+            .range(EnvironmentId(cursor.0 + 1)..)
+            .find_map(in_pool);
+        let next = after.or_else(|| self.environments.range(..=cursor).find_map(in_pool))?;
+        self.pool_cursor = next;
         Some(next)
     }
 
     /// Makes `next` the running environment, saving the current one's context.
     fn switch_to(&mut self, next: EnvironmentId, frame: &mut TrapFrame) {
         let previous = current();
-        if previous == Some(next) {
-            return;
+        if previous != Some(next) {
+            if let Some(environment) = previous.and_then(|id| self.environments.get_mut(&id)) {
+                environment.saved = frame.clone();
+            }
+            let environment = self.environment(next);
+            *frame = environment.saved.clone();
+            environment.space.activate();
+            cpu::current().set_environment(next.0);
+            cpu::current().count(Counter::EnvironmentSwitches);
         }
-        if let Some(environment) = previous.and_then(|id| self.environments.get_mut(&id)) {
-            environment.saved = frame.clone();
+        self.update_facts(next);
+    }
+
+    /// Delivers what `id` must hear before it runs: the start of a slot (if
+    /// it asked) and an open revocation request. Returns false if that
+    /// destroyed it.
+    fn deliver_upcalls(
+        &mut self,
+        id: EnvironmentId,
+        slot_start: bool,
+        frame: &mut TrapFrame,
+    ) -> bool {
+        if slot_start {
+            self.environment(id).slots_run += 1;
+            let environment = self.environment(id);
+            let wants = environment
+                .upcall
+                .is_some_and(|upcall| upcall.at_slot_start && !upcall.is_handling(frame.rsp));
+            if wants {
+                let info = [self.slices.current() as u64, time::ticks(), 0];
+                if !self.enter_or_destroy(id, frame, UpcallReason::SliceStart, info) {
+                    return false;
+                }
+            }
         }
-        let environment = self.environment(next);
-        *frame = environment.saved.clone();
-        environment.space.activate();
-        cpu::current().set_environment(next.0);
-        cpu::current().count(Counter::EnvironmentSwitches);
+        self.deliver_revocation_request(id, frame)
+    }
+
+    /// Enters `id`'s upcall with `reason`; destroys it if its exception
+    /// stack cannot take the frame. Returns whether it is still alive.
+    fn enter_or_destroy(
+        &mut self,
+        id: EnvironmentId,
+        frame: &mut TrapFrame,
+        reason: UpcallReason,
+        info: [u64; 3],
+    ) -> bool {
+        match self.environment(id).enter_upcall(frame, reason, info) {
+            Ok(()) => {
+                cpu::current().count(Counter::Upcalls);
+                true
+            }
+            Err(_) => {
+                self.destroy(id, "its exception stack is not mapped writable");
+                false
+            }
+        }
     }
 
     /// Enters `id`'s upcall entry for an open revocation request it has not
@@ -148,19 +240,12 @@ impl System {
         if upcall.is_handling(frame.rsp) {
             return true; // busy in its handler: ask when it is done
         }
-        let info = [request.wanted, request.deadline, 0];
+        request.deadline = request.deadline.max(time::ticks() + request.allowed_ticks);
         request.delivered = true;
         environment.revocation = Some(request);
-        match environment.enter_upcall(frame, UpcallReason::RevokeFrames, info) {
-            Ok(()) => {
-                cpu::current().count(Counter::Upcalls);
-                true
-            }
-            Err(_) => {
-                self.destroy(id, "its exception stack is not mapped writable");
-                false
-            }
-        }
+        self.earliest_deadline = self.earliest_deadline.min(request.deadline);
+        let info = [request.wanted, request.deadline, 0];
+        self.enter_or_destroy(id, frame, UpcallReason::RevokeFrames, info)
     }
 }
 

@@ -7,6 +7,7 @@
 //! The library OS resumes the interrupted code itself.
 
 use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR, USER_MAP_END};
+use exo_abi::syscall::UpcallOptions;
 use exo_abi::upcall::{Registers, UpcallFrame, UpcallReason};
 use exo_abi::{Error, Handle, Rights};
 
@@ -19,15 +20,15 @@ use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 const MIN_STACK: u64 = 1024;
 
 impl System {
-    /// Registers where upcalls enter the environment `target` names.
+    /// Registers where upcalls enter the environment `target` names, and
+    /// whether they also enter at the start of each of its slots.
     pub fn set_upcall(
         &mut self,
         caller: EnvironmentId,
         target: Handle,
-        entry: u64,
-        stack_top: u64,
-        stack_size: u64,
+        [entry, stack_top, stack_size, options]: [u64; 4],
     ) -> Result<(), Error> {
+        let options = UpcallOptions::from_bits(options).ok_or(Error::InvalidArgument)?;
         let target = self.target(caller, target, Rights::CONTROL)?;
         if stack_size < MIN_STACK || stack_size > stack_top {
             return Err(Error::InvalidArgument);
@@ -35,10 +36,12 @@ impl System {
         if entry >= USER_MAP_END || stack_top > USER_MAP_END {
             return Err(Error::KernelAddress);
         }
+        let at_slot_start = options.contains(UpcallOptions::SCHEDULER);
         self.environment(target).upcall = Some(UpcallEntry {
             entry,
             stack_top,
             stack_size,
+            at_slot_start,
         });
         Ok(())
     }

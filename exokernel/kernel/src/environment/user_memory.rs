@@ -1,19 +1,22 @@
 //! Memory that belongs to an environment, as the kernel may touch it.
 //!
 //! The kernel never dereferences a user pointer. A `UserRange` is checked to
-//! lie in the user half; each access then translates page by page through
+//! lie below `USER_MAP_END`, where every translation ends in a page the
+//! environment mapped (above it lie the kernel's window and the page-table
+//! view, whose leaf flags would not tell the truth about access); each
+//! access then translates page by page through
 //! the environment's own page tables, requires the user-accessible (and, to
 //! write, writable) bits, and copies through the direct map. A bad pointer
 //! yields `Error::BadUserBuffer` and changes nothing the caller can see.
 
 use exo_abi::Error;
-use exo_abi::layout::{PAGE_SIZE, is_user_range};
+use exo_abi::layout::{PAGE_SIZE, USER_MAP_END};
 use x86_64::structures::paging::PageTableFlags as Flags;
 
 use super::address_space::AddressSpace;
 use crate::memory::phys_to_virt;
 
-/// A byte range in an environment's address space, checked to lie in the user half.
+/// A byte range in an environment's address space, checked to lie below `USER_MAP_END`.
 #[derive(Clone, Copy, Debug)]
 pub struct UserRange {
     address: u64,
@@ -22,7 +25,10 @@ pub struct UserRange {
 
 impl UserRange {
     pub fn new(address: u64, length: u64) -> Result<Self, Error> {
-        if is_user_range(address, length) {
+        if address
+            .checked_add(length)
+            .is_some_and(|end| end <= USER_MAP_END)
+        {
             Ok(Self { address, length })
         } else {
             Err(Error::BadUserBuffer)

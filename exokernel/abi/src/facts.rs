@@ -1,0 +1,38 @@
+//! The facts page: what an environment may know without a system call.
+//!
+//! The kernel maps one read-only page at [`FACTS`](crate::layout::FACTS) in
+//! every environment and keeps it current: it rewrites the page when the
+//! environment is switched in and at every timer tick while it runs. A
+//! library OS reads the time, which slot it is in and the kernel's event
+//! counters from it (Engler et al.: "expose information").
+
+use crate::counters::Counter;
+
+/// `Facts::magic`: "exofacts" in little-endian bytes.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"exofacts");
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Facts {
+    pub magic: u64,
+    /// The environment's own id.
+    pub environment_id: u64,
+    /// Timer ticks since boot (one tick is one slot).
+    pub ticks: u64,
+    /// Timer ticks per second.
+    pub ticks_per_second: u64,
+    /// The time-stamp counter's rate, in Hz.
+    pub tsc_hz: u64,
+    /// Slots in the slice vector.
+    pub slots: u64,
+    /// The slot running now.
+    pub current_slot: u64,
+    /// Slots the environment holds.
+    pub slots_held: u64,
+    /// Slots the environment has been given the CPU in (its own, free slots, donations).
+    pub slots_run: u64,
+    /// The kernel's event counters, indexed by [`Counter`].
+    pub counters: [u64; Counter::COUNT],
+}
+
+const _: () = assert!(size_of::<Facts>() <= 4096);

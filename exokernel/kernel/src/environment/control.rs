@@ -1,0 +1,194 @@
+//! Control of the CPU: slots, directed yield, waiting, and protected
+//! control transfer.
+//!
+//! - A slot capability binds one slot of the slice vector to an
+//!   environment (`SlotAllocate`); the binding is checked once, then each
+//!   round the slot simply runs its owner.
+//! - `YieldTo` donates the rest of the current slot; `Wait` blocks until an
+//!   event and gives the slot away meanwhile.
+//! - An endpoint names a server environment and an entry tag. `Call` runs
+//!   the server at once, on the caller's slot, with two register arguments
+//!   and optionally one capability; `Reply` runs the caller again the same
+//!   way (Engler et al., SOSP 1995: protected control transfer). Nothing is
+//!   buffered in the kernel: a server receives only while it waits for calls.
+
+use exo_abi::counters::Counter;
+use exo_abi::syscall::{ANY_SLOT, Event, NO_CAPABILITY};
+use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::slices::SlotError;
+
+use super::{EnvironmentId, Object, State, System};
+use crate::arch::cpu;
+use crate::time;
+
+impl System {
+    /// Binds slot `slot` (or any free one) to the environment `target` names;
+    /// the capability goes into `caller`'s table.
+    pub fn slot_allocate(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        slot: u64,
+    ) -> Result<(Handle, u64), Error> {
+        let owner = self.target(caller, target, Rights::CONTROL)?;
+        let wanted = match slot {
+            ANY_SLOT => None,
+            index => Some(u32::try_from(index).map_err(|_| Error::InvalidArgument)?),
+        };
+        let id = self
+            .slices
+            .allocate(owner, wanted)
+            .map_err(|error| match error {
+                SlotError::OutOfRange => Error::InvalidArgument,
+                SlotError::Taken | SlotError::NoneFree => Error::SlotUnavailable,
+            })?;
+        match self
+            .capabilities
+            .insert_root(caller, Object::Slot(id), Rights::SLOT)
+        {
+            Ok(handle) => {
+                self.environment(owner).slots_held += 1;
+                Ok((handle, u64::from(id.index)))
+            }
+            Err(error) => {
+                self.slices.free(id);
+                Err(error)
+            }
+        }
+    }
+
+    /// Gives the rest of the current slot to the environment `target` names.
+    pub fn yield_to(&mut self, caller: EnvironmentId, target: Handle) -> Result<(), Error> {
+        let target = self.target(caller, target, Rights::CALL)?;
+        if !self.environment(target).is_runnable() {
+            return Err(Error::NotReceiving);
+        }
+        if target != caller {
+            self.donation = Some(target);
+            self.yield_requested = true;
+            cpu::current().count(Counter::DirectedYields);
+        }
+        Ok(())
+    }
+
+    /// Blocks `caller` until one of `events`; the results arrive when it wakes.
+    pub fn wait(&mut self, caller: EnvironmentId, events: u64, timeout: u64) -> Result<(), Error> {
+        let events = Event::from_bits(events)
+            .filter(|events| !events.is_empty())
+            .ok_or(Error::InvalidArgument)?;
+        let deadline = match events.contains(Event::TIMER) {
+            true => time::ticks().saturating_add(timeout),
+            false => u64::MAX,
+        };
+        self.environment(caller).state = State::Waiting { events, deadline };
+        self.yield_requested = true;
+        Ok(())
+    }
+
+    /// Wakes every environment whose timer has passed.
+    pub(super) fn wake_timers(&mut self) {
+        let now = time::ticks();
+        for environment in self.environments.values_mut() {
+            if let State::Waiting { events, deadline } = environment.state
+                && events.contains(Event::TIMER)
+                && deadline <= now
+            {
+                environment.state = State::Runnable;
+                environment.saved.rax = 0;
+                environment.saved.rdx = Event::TIMER.bits();
+                environment.saved.rsi = 0;
+            }
+        }
+    }
+
+    /// A new endpoint into `caller`; calls through it carry `entry`.
+    pub fn endpoint_create(&mut self, caller: EnvironmentId, entry: u64) -> Result<Handle, Error> {
+        let endpoint = Object::Endpoint {
+            server: caller,
+            entry,
+        };
+        self.capabilities
+            .insert_root(caller, endpoint, Rights::ENDPOINT)
+    }
+
+    /// Copies the capability `raw` (unless `NO_CAPABILITY`) from `from` to
+    /// `to` with its rights; returns the new handle, raw.
+    fn pass_capability(
+        &mut self,
+        from: EnvironmentId,
+        raw: u64,
+        to: EnvironmentId,
+    ) -> Result<u64, Error> {
+        if raw == NO_CAPABILITY {
+            return Ok(NO_CAPABILITY);
+        }
+        let handle = Handle::from_raw(raw);
+        let rights = self.capabilities.lookup(from, handle)?.rights;
+        self.capabilities
+            .grant(from, handle, to, rights)
+            .map(Handle::to_raw)
+    }
+
+    /// Calls the server of `endpoint` with `arguments` and capability `passed`.
+    pub fn call(
+        &mut self,
+        caller: EnvironmentId,
+        endpoint: Handle,
+        arguments: [u64; 2],
+        passed: u64,
+    ) -> Result<(), Error> {
+        let capability = self.capabilities.lookup(caller, endpoint)?;
+        let Object::Endpoint { server, entry } = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::CALL) {
+            return Err(Error::MissingRights);
+        }
+        let receiving = matches!(
+            self.environment(server).state,
+            State::Waiting { events, .. } if events.contains(Event::CALL)
+        );
+        if !receiving {
+            return Err(Error::NotReceiving);
+        }
+        let passed = self.pass_capability(caller, passed, server)?;
+        let target = self.environment(server);
+        target.state = State::Runnable;
+        target.serving = Some(caller);
+        let saved = &mut target.saved;
+        (saved.rax, saved.rdx, saved.rsi) = (0, Event::CALL.bits(), entry);
+        (saved.rdi, saved.r8, saved.r9) = (arguments[0], arguments[1], passed);
+        self.environment(caller).state = State::Calling { server };
+        self.donation = Some(server);
+        self.yield_requested = true;
+        cpu::current().count(Counter::ProtectedCalls);
+        Ok(())
+    }
+
+    /// Answers the call `server` is serving with `results` and capability `passed`.
+    pub fn reply(
+        &mut self,
+        server: EnvironmentId,
+        results: [u64; 2],
+        passed: u64,
+    ) -> Result<(), Error> {
+        let client = self.environment(server).serving.ok_or(Error::NoCaller)?;
+        let waiting = self
+            .environments
+            .get(&client)
+            .is_some_and(|environment| environment.state == State::Calling { server });
+        if !waiting {
+            self.environment(server).serving = None;
+            return Err(Error::PeerGone);
+        }
+        let passed = self.pass_capability(server, passed, client)?;
+        self.environment(server).serving = None;
+        let caller = self.environment(client);
+        caller.state = State::Runnable;
+        let saved = &mut caller.saved;
+        (saved.rax, saved.rdx, saved.rsi, saved.rdi) = (0, results[0], results[1], passed);
+        self.donation = Some(client);
+        self.yield_requested = true;
+        Ok(())
+    }
+}

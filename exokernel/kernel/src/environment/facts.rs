@@ -1,0 +1,44 @@
+//! Each environment's facts page: time, slot and counters without a system call.
+//!
+//! The page is a frame the kernel owns (not a capability, so it cannot be
+//! dropped while the kernel writes it), mapped read-only at `layout::FACTS`.
+//! The kernel rewrites it when the environment is switched in and at every
+//! tick while it runs, so what the environment reads is at most one tick old.
+
+use exo_abi::counters::Counter;
+use exo_abi::facts::{self, Facts};
+
+use super::{EnvironmentId, System};
+use crate::arch::cpu;
+use crate::memory::phys_to_virt;
+use crate::time;
+
+impl System {
+    /// Rewrites `id`'s facts page.
+    pub(super) fn update_facts(&self, id: EnvironmentId) {
+        let Some(environment) = self.environments.get(&id) else {
+            return;
+        };
+        let this_cpu = cpu::current();
+        let page = Facts {
+            magic: facts::MAGIC,
+            environment_id: u64::from(id.0),
+            ticks: time::ticks(),
+            ticks_per_second: time::timer_hz(),
+            tsc_hz: time::tsc_hz(),
+            slots: self.slices.len() as u64,
+            current_slot: self.slices.current() as u64,
+            slots_held: environment.slots_held,
+            slots_run: environment.slots_run,
+            counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
+        };
+        // SAFETY: `facts` is the frame the kernel allocated for this
+        // environment's facts page; it is freed only after the environment
+        // is gone. The environment maps it read-only, so only the kernel writes.
+        unsafe {
+            phys_to_virt(environment.facts)
+                .as_mut_ptr::<Facts>()
+                .write_volatile(page)
+        };
+    }
+}
