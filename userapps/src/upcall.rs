@@ -8,6 +8,7 @@
 use core::sync::atomic::AtomicU64;
 
 use exo_abi::Error;
+use exo_abi::syscall::UpcallOptions;
 use exo_abi::upcall::UpcallFrame;
 use exo_abi::user;
 
@@ -22,7 +23,17 @@ static STACK: UpcallStack = UpcallStack([const { AtomicU64::new(0) }; STACK_SIZE
 
 /// Registers `handler` for every upcall to this environment, on the runtime's exception stack.
 pub fn register(handler: fn(&mut UpcallFrame)) -> Result<(), Error> {
+    register_with(handler, UpcallOptions::empty())
+}
+
+/// Registers `handler` as [`register`] does, and also to be entered at the start of every
+/// slot the environment gets (`UpcallReason::SliceStart`): a library OS's scheduler entry.
+pub fn register_scheduler(handler: fn(&mut UpcallFrame)) -> Result<(), Error> {
+    register_with(handler, UpcallOptions::SCHEDULER)
+}
+
+fn register_with(handler: fn(&mut UpcallFrame), options: UpcallOptions) -> Result<(), Error> {
     let bottom = STACK.0.as_ptr() as u64;
     let size = STACK_SIZE as u64;
-    user::set_upcall_handler(handler, bottom + size, size)
+    user::set_upcall_handler_with(handler, bottom + size, size, options)
 }

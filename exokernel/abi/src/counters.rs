@@ -1,8 +1,8 @@
 //! The kernel's event counters: every kernel event is counted somewhere.
 //!
-//! The numbering is part of the ABI because library OSes will read the
-//! counters from their read-only facts page (a later step) and tools print
-//! them by name.
+//! The numbering is part of the ABI because library OSes read the counters
+//! from their read-only facts page (`crate::facts`) and tools print them by
+//! name.
 
 /// One countable kernel event.
 #[repr(usize)]
@@ -18,7 +18,7 @@ pub enum Counter {
     Exceptions,
     /// System calls.
     SystemCalls,
-    /// Upcalls delivered to environments (faults, revocation requests).
+    /// Upcalls delivered to environments (faults, revocation requests, slot starts).
     Upcalls,
     /// Switches from one environment to another.
     EnvironmentSwitches,

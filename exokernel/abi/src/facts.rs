@@ -1,8 +1,9 @@
 //! The facts page: what an environment may know without a system call.
 //!
 //! The kernel maps one read-only page at [`FACTS`](crate::layout::FACTS) in
-//! every environment and keeps it current: it rewrites the page when the
-//! environment is switched in and at every timer tick while it runs. A
+//! every environment and keeps it current: it rewrites the page at the end
+//! of every trap that returns to the environment and at every timer tick
+//! while it runs. A
 //! library OS reads the time, which slot it is in and the kernel's event
 //! counters from it (Engler et al.: "expose information").
 
@@ -29,7 +30,8 @@ pub struct Facts {
     pub current_slot: u64,
     /// Slots the environment holds.
     pub slots_held: u64,
-    /// Slots the environment has been given the CPU in (its own, free slots, donations).
+    /// Slot starts at which the environment got the CPU (its own slots and
+    /// pool slots; donated remainders of others' slots do not count).
     pub slots_run: u64,
     /// The kernel's event counters, indexed by [`Counter`].
     pub counters: [u64; Counter::COUNT],

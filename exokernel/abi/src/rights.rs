@@ -22,8 +22,8 @@ bitflags::bitflags! {
         const REVOKE = 1 << 5;
         /// Environment: may give capabilities to it (the target of a grant).
         const GIVE = 1 << 6;
-        /// Environment: may set its entry points, start it, read its
-        /// accounts and ask it to give frames back.
+                /// Environment: may set its entry points, start it, read its
+        /// accounts, ask it to give frames back and allocate slots for it.
         const CONTROL = 1 << 7;
         /// Environment: may destroy it.
         const DESTROY = 1 << 8;

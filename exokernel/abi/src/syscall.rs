@@ -3,10 +3,12 @@
 //! `syscall` with the number in `rax` and up to six arguments in `rdi`,
 //! `rsi`, `rdx`, `r10`, `r8`, `r9` (the System V order, with `r10` for `rcx`,
 //! which `syscall` overwrites). On return `rax` holds 0 or an
-//! [`Error`](crate::Error) code, and `rdx` and `rsi` hold up to two results;
-//! `rcx` and `r11` are clobbered, every other register is preserved.
+//! [`Error`](crate::Error) code, and `rdx` and `rsi` hold up to two results
+//! (`Wait` and `Call` also return values in `rdi`, `r8`, `r9`); `rcx` and
+//! `r11` are clobbered, every other register is preserved.
 //!
-//! `docs/02-environments.md` has the table of what each call takes and returns.
+//! `docs/02-environments.md` (calls 0–36) and `docs/03-cpu.md` (40–45) have
+//! the tables of what each call takes and returns.
 
 /// A system call number.
 #[repr(u64)]
@@ -16,7 +18,8 @@ pub enum Sysnum {
     ConsoleWrite = 0,
     /// `(status)`: destroys the calling environment.
     Exit = 1,
-    /// Gives up the CPU to the next runnable environment.
+    /// Gives the rest of the slot to the best-effort pool (the caller keeps
+    /// running if nobody there can run).
     Yield = 2,
 
     /// `(handle, rights)` → new handle: a child capability with a subset of the rights.
@@ -28,7 +31,8 @@ pub enum Sysnum {
     /// `(handle)`: removes the capability and everything derived from it.
     CapabilityDrop = 13,
     /// `(handle)` → (kind and rights packed by [`CapabilityInfo`](crate::syscall::CapabilityInfo), value):
-    /// the value is the first frame number of a frame capability, the id of an environment.
+    /// the value is the first frame number of a frame capability, the id of an
+    /// environment, the index of a slot, the entry tag of an endpoint.
     CapabilityIdentify = 14,
 
     /// `(order)` → (handle, first frame number): `2^order` free frames, aligned to their size.

@@ -144,10 +144,11 @@ impl System {
         if !capability.rights.contains(Rights::CALL) {
             return Err(Error::MissingRights);
         }
-        let receiving = matches!(
-            self.environment(server).state,
-            State::Waiting { events, .. } if events.contains(Event::CALL)
-        );
+        // A server receives while it waits for calls and is not still
+        // serving one: each call gets its reply before the next is taken.
+        let target = self.environment(server);
+        let receiving = target.serving.is_none()
+            && matches!(target.state, State::Waiting { events, .. } if events.contains(Event::CALL));
         if !receiving {
             return Err(Error::NotReceiving);
         }

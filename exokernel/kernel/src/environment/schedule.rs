@@ -37,9 +37,6 @@ pub fn init(slots: usize) {
 /// A timer tick: the current slot ends and the next begins.
 pub fn timer_tick() {
     let mut system = SYSTEM.lock();
-    if system.slices.is_empty() {
-        return; // not initialised: a kernel self-test runs
-    }
     system.slices.advance();
     system.slot_started = true;
     if let Some(id) = current() {
@@ -83,7 +80,13 @@ pub fn after_trap(frame: &mut TrapFrame) {
     loop {
         let mut system = SYSTEM.lock();
         system.enforce_deadlines();
-        if let Some((next, slot_start)) = system.choose_next() {
+        let choice = system.choose_next();
+        if choice.map(|(next, _)| next) != current() {
+            // Whoever ran stops here: its context moves from the trap frame
+            // to its environment, where wake-ups and replies write results.
+            system.park_current(frame);
+        }
+        if let Some((next, slot_start)) = choice {
             system.switch_to(next, frame);
             if system.deliver_upcalls(next, slot_start, frame) {
                 return;
@@ -165,13 +168,18 @@ impl System {
         Some(next)
     }
 
-    /// Makes `next` the running environment, saving the current one's context.
+    /// Saves the running environment's context from `frame` and leaves the
+    /// CPU with no running environment.
+    fn park_current(&mut self, frame: &TrapFrame) {
+        if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {
+            environment.saved = frame.clone();
+        }
+        cpu::current().set_environment(0);
+    }
+
+    /// Makes `next` the running environment (the previous one is parked).
     fn switch_to(&mut self, next: EnvironmentId, frame: &mut TrapFrame) {
-        let previous = current();
-        if previous != Some(next) {
-            if let Some(environment) = previous.and_then(|id| self.environments.get_mut(&id)) {
-                environment.saved = frame.clone();
-            }
+        if current() != Some(next) {
             let environment = self.environment(next);
             *frame = environment.saved.clone();
             environment.space.activate();
