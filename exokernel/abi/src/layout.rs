@@ -25,6 +25,10 @@ pub const START_INFO: u64 = 0x0000_7f00_0000_0000;
 /// kernel (`crate::facts::Facts`): time, slot, counters, its own id.
 pub const FACTS: u64 = 0x0000_7f00_0000_1000;
 
+/// Where the kernel maps the boot file system (`crate::bootfs`) read-only in
+/// the first environment: frames it owns, like any others.
+pub const BOOTFS: u64 = 0x0000_7e00_0000_0000;
+
 /// Where the first environment's stack ends (it grows down from here).
 pub const INITIAL_STACK_TOP: u64 = 0x0000_7000_0000_0000;
 /// Pages of stack the kernel gives the first environment.

@@ -10,6 +10,7 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod bootfs;
 pub mod counters;
 pub mod debug_exit;
 pub mod error;

@@ -4,7 +4,9 @@
 //! this page read-only at [`START_INFO`](crate::layout::START_INFO). It lists
 //! every page the kernel mapped for it (program image, stack, this page)
 //! with the capability that names the frame, so the environment knows all
-//! it holds — and can map its own code into the children it builds.
+//! it holds — and can map its own code into the children it builds — and
+//! the runs of frames holding the boot file system at
+//! [`BOOTFS`](crate::layout::BOOTFS).
 
 use crate::Handle;
 
@@ -12,7 +14,9 @@ use crate::Handle;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"exostart");
 
 /// How many pages the list holds (the page is 4 KiB).
-pub const MAX_PAGES: usize = 168;
+pub const MAX_PAGES: usize = 160;
+/// How many runs of frames may hold the boot file system (each up to 4 MiB).
+pub const MAX_BOOTFS_RUNS: usize = 8;
 
 /// One page the kernel mapped for the environment.
 #[repr(C)]
@@ -34,6 +38,12 @@ pub struct StartInfo {
     pub environment_id: u64,
     /// Its frame quota.
     pub frame_quota: u64,
+    /// Bytes of the boot file system mapped at `BOOTFS`.
+    pub bootfs_size: u64,
+    /// How many entries of `bootfs_runs` are used.
+    pub bootfs_run_count: u64,
+    /// The runs of frames holding it: address, capability (one per run).
+    pub bootfs_runs: [StartPage; MAX_BOOTFS_RUNS],
     /// How many entries of `pages` are used.
     pub page_count: u64,
     pub pages: [StartPage; MAX_PAGES],
@@ -43,6 +53,11 @@ impl StartInfo {
     /// The pages in use.
     pub fn pages(&self) -> &[StartPage] {
         &self.pages[..(self.page_count as usize).min(MAX_PAGES)]
+    }
+
+    /// The boot file system's runs of frames.
+    pub fn bootfs_runs(&self) -> &[StartPage] {
+        &self.bootfs_runs[..(self.bootfs_run_count as usize).min(MAX_BOOTFS_RUNS)]
     }
 
     /// The frame capability mapped at `address`, if the kernel mapped one there.

@@ -95,25 +95,22 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
 
     let Some(module) = boot.modules().first() else {
-        println!("no program given (boot module): powering off");
+        println!("no boot file system given (boot module): powering off");
         report_counters();
         qemu::exit(qemu::ExitCode::Success)
     };
     // SAFETY: the loader placed the module there; the frame allocator never
     // hands out module memory, so it stays intact and unaliased.
-    let program = unsafe {
+    let archive = unsafe {
         core::slice::from_raw_parts(
             memory::phys_to_virt(module.start).as_ptr::<u8>(),
             (module.end - module.start) as usize,
         )
     };
-    match environment::start_first_program(program) {
-        Ok(id) => println!(
-            "environment {}: first program loaded ({} KiB)",
-            id.0,
-            program.len() / 1024
-        ),
-        Err(error) => println!("the first program could not be loaded: {error}"),
+    let init = command_line.get("init").unwrap_or("init");
+    match environment::start_first_program(archive, init) {
+        Ok(id) => println!("environment {}: first program {init:?} loaded", id.0),
+        Err(error) => println!("the first program {init:?} could not be loaded: {error}"),
     }
     environment::run()
 }

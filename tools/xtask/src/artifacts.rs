@@ -31,15 +31,25 @@ const KERNEL_RUSTFLAGS: &[&str] = &[
 ///   `userapps/user.ld`) and the kernel loads them there without applying relocations;
 ///   the target's default, position-independent code, would need a loader that does.
 /// - `force-frame-pointers=yes`: as for the kernel, readable backtraces.
+/// - `debuginfo=0`, `strip=debuginfo`: programs travel in the boot file system, which the
+///   kernel copies into memory; debug information (the prebuilt `core`'s too) would make it
+///   twenty times larger. Symbols stay, so gdb's `add-symbol-file` still names functions.
 ///
 /// No `code-model=kernel`: programs live in the lower half, where the default (small) code
 /// model reaches them.
-const USER_RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Cforce-frame-pointers=yes"];
+const USER_RUSTFLAGS: &[&str] = &[
+    "-Crelocation-model=static",
+    "-Cforce-frame-pointers=yes",
+    "-Cdebuginfo=0",
+    "-Cstrip=debuginfo",
+];
 
 /// How one package's bare-metal binaries are built.
 #[derive(Debug)]
 pub struct CrossBuild {
     pub package: &'static str,
+    /// Further packages built (and linted) together with `package`.
+    more_packages: &'static [&'static str],
     /// Relative to the workspace root.
     target_dir: &'static str,
     rustflags: &'static [&'static str],
@@ -49,21 +59,24 @@ pub struct CrossBuild {
 
 pub const KERNEL: CrossBuild = CrossBuild {
     package: "exo-kernel",
+    more_packages: &[],
     target_dir: "target/kernel",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &[],
 };
 
-/// Every program in `userapps/src/bin/`, one binary each, named after its file.
+/// Every program in `userapps/src/bin/` (on the bare runtime) and
+/// `userapps/posix/src/bin/` (on libos-posixish), one binary each, named after its file.
 pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     package: "userapps",
+    more_packages: &["userapps-posix"],
     target_dir: "target/user",
     rustflags: USER_RUSTFLAGS,
     build_arguments: &["--bins"],
 };
 
 /// Where the user programs' sources are, relative to the workspace root.
-const USER_PROGRAM_SOURCES: &str = "userapps/src/bin";
+const USER_PROGRAM_SOURCES: [&str; 2] = ["userapps/src/bin", "userapps/posix/src/bin"];
 
 impl CrossBuild {
     /// `cargo <subcommand>` (e.g. `build`, `clippy`) for this artifact; callers may append
@@ -73,6 +86,11 @@ impl CrossBuild {
         command
             .arg(subcommand)
             .args(["--release", "--package", self.package])
+            .args(
+                self.more_packages
+                    .iter()
+                    .flat_map(|package| ["--package", package]),
+            )
             .args(["--target", BARE_METAL_TARGET])
             .arg("--target-dir")
             .arg(workspace::root().join(self.target_dir))
@@ -131,9 +149,9 @@ pub fn user_program(name: &str) -> PathBuf {
 
 /// The names of all user programs, sorted: the files in `userapps/src/bin/`.
 pub fn user_program_names() -> Vec<String> {
-    let directory = workspace::root().join(USER_PROGRAM_SOURCES);
-    let mut names: Vec<String> = std::fs::read_dir(directory)
-        .into_iter()
+    let mut names: Vec<String> = USER_PROGRAM_SOURCES
+        .iter()
+        .flat_map(|directory| std::fs::read_dir(workspace::root().join(directory)))
         .flatten()
         .filter_map(|entry| {
             let path = entry.ok()?.path();
@@ -145,7 +163,8 @@ pub fn user_program_names() -> Vec<String> {
     names
 }
 
-/// Builds the user programs and returns the path of program `name`, which must be one.
+/// Checks that `name` is a user program, builds them all and packs the boot file system;
+/// returns its path.
 pub fn build_user_program(name: &str) -> Result<PathBuf, String> {
     let names = user_program_names();
     if !names.iter().any(|known| known == name) {
@@ -155,12 +174,83 @@ pub fn build_user_program(name: &str) -> Result<PathBuf, String> {
         ));
     }
     build(&USER_PROGRAMS)?;
-    Ok(user_program(name))
+    pack_bootfs()
+}
+
+/// Where the boot file system is written.
+pub fn bootfs() -> PathBuf {
+    workspace::root().join("target/user/bootfs.img")
+}
+
+/// Packs every built user program into the boot file system (`exo_abi::bootfs`), the
+/// kernel's boot module; returns its path.
+pub fn pack_bootfs() -> Result<PathBuf, String> {
+    let mut files = Vec::new();
+    for name in user_program_names() {
+        let path = user_program(&name);
+        let contents = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        files.push((name, contents));
+    }
+    let archive = pack(&files)?;
+    let path = bootfs();
+    std::fs::write(&path, archive)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
+}
+
+/// The boot file system holding `files`, laid out as `exo_abi::bootfs` describes.
+fn pack(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+    use exo_abi::bootfs::{ENTRY_SIZE, FILE_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ENTRIES, NAME_SIZE};
+    if files.len() > MAX_ENTRIES {
+        return Err(format!(
+            "more than {MAX_ENTRIES} files for the boot file system"
+        ));
+    }
+    let mut archive = Vec::new();
+    archive.extend_from_slice(&MAGIC);
+    archive.extend_from_slice(&(files.len() as u64).to_le_bytes());
+    let mut offset = (HEADER_SIZE + files.len() * ENTRY_SIZE).next_multiple_of(FILE_ALIGNMENT);
+    for (name, contents) in files {
+        if name.is_empty() || name.len() > NAME_SIZE || name.contains('\0') {
+            return Err(format!("`{name}` cannot be a boot file system name"));
+        }
+        let mut field = [0u8; NAME_SIZE];
+        field[..name.len()].copy_from_slice(name.as_bytes());
+        archive.extend_from_slice(&field);
+        archive.extend_from_slice(&(offset as u64).to_le_bytes());
+        archive.extend_from_slice(&(contents.len() as u64).to_le_bytes());
+        offset = (offset + contents.len()).next_multiple_of(FILE_ALIGNMENT);
+    }
+    for (_, contents) in files {
+        archive.resize(archive.len().next_multiple_of(FILE_ALIGNMENT), 0);
+        archive.extend_from_slice(contents);
+    }
+    Ok(archive)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_archives_read_back_with_the_abi_reader() {
+        let files = vec![
+            ("init".to_string(), b"\x7fELF first".to_vec()),
+            ("empty".to_string(), Vec::new()),
+            ("tools".to_string(), vec![7; 5000]),
+        ];
+        let archive = pack(&files).unwrap();
+        let bootfs = exo_abi::bootfs::BootFs::parse(&archive).unwrap();
+        assert_eq!(bootfs.len(), 3);
+        for (name, contents) in &files {
+            assert_eq!(bootfs.find(name).unwrap().contents, &contents[..]);
+        }
+        assert!(
+            pack(&[("a".repeat(49), Vec::new())]).is_err(),
+            "name too long"
+        );
+    }
 
     #[test]
     fn the_kernel_is_the_package_binary() {

@@ -43,6 +43,7 @@ fn build_config(
     let kernel = artifacts::build_kernel()?;
     let mut config = QemuConfig::new(&kernel, &command_line_or_default(kernel_command_line));
     config.boot_module = boot_module;
+    config.first_program = program.map(String::from);
     Ok(config)
 }
 
@@ -57,10 +58,10 @@ fn print_attach_hint(config: &QemuConfig) {
         config.kernel.display()
     );
     println!("To stop at the kernel's Rust entry, add: -ex 'break kernel_main' -ex continue");
-    if let Some(program) = &config.boot_module {
+    if let Some(program) = &config.first_program {
         println!(
             "For the program's symbols as well, add: -ex 'add-symbol-file {}'",
-            program.display()
+            artifacts::user_program(program).display()
         );
     }
 }

@@ -96,10 +96,12 @@ fn main() -> ExitCode {
 fn build_everything() -> Result<ExitCode, String> {
     let kernel = artifacts::build_kernel()?;
     artifacts::build(&artifacts::USER_PROGRAMS)?;
+    let bootfs = artifacts::pack_bootfs()?;
     println!("kernel: {}", kernel.display());
     for name in artifacts::user_program_names() {
         println!("program: {}", artifacts::user_program(&name).display());
     }
+    println!("boot file system: {}", bootfs.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -46,6 +46,8 @@ pub struct QemuConfig {
     /// The program the kernel loads as its first environment (QEMU's `-initrd`, which PVH
     /// hands over as the one boot module); without one the kernel powers off after booting.
     pub boot_module: Option<PathBuf>,
+    /// The program of the boot file system the kernel starts first (`init=NAME`).
+    pub first_program: Option<String>,
     pub accelerator: Accelerator,
     /// Start paused, with a gdb stub on tcp port 1234.
     pub wait_for_debugger: bool,
@@ -58,12 +60,21 @@ impl QemuConfig {
             kernel: kernel.to_path_buf(),
             kernel_command_line: kernel_command_line.to_string(),
             boot_module: None,
+            first_program: None,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
         }
     }
 
     /// The QEMU command for this boot; the serial port is QEMU's standard output.
+    /// The kernel command line, with `init=NAME` when a first program is named.
+    fn full_command_line(&self) -> String {
+        match &self.first_program {
+            Some(program) => format!("{} init={program}", self.kernel_command_line),
+            None => self.kernel_command_line.clone(),
+        }
+    }
+
     pub fn command(&self) -> Command {
         let mut command = Command::new(QEMU);
         command
@@ -80,7 +91,7 @@ impl QemuConfig {
             ])
             .arg("-kernel")
             .arg(&self.kernel)
-            .args(["-append", &self.kernel_command_line]);
+            .args(["-append", &self.full_command_line()]);
         if let Some(module) = &self.boot_module {
             command.arg("-initrd").arg(module);
         }
@@ -246,12 +257,14 @@ mod tests {
     }
 
     #[test]
-    fn a_boot_module_is_passed_as_initrd() {
+    fn the_boot_file_system_is_the_initrd_and_init_names_the_program() {
         let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
-        config.boot_module = Some(PathBuf::from("/u/hello"));
+        config.boot_module = Some(PathBuf::from("/u/bootfs.img"));
+        config.first_program = Some("hello".to_string());
         let command = config.command();
         let arguments: Vec<&str> = command.get_args().map(|a| a.to_str().unwrap()).collect();
-        let position = arguments.iter().position(|a| *a == "-initrd").unwrap();
-        assert_eq!(arguments[position + 1], "/u/hello");
+        let after = |flag: &str| arguments[arguments.iter().position(|a| *a == flag).unwrap() + 1];
+        assert_eq!(after("-initrd"), "/u/bootfs.img");
+        assert_eq!(after("-append"), "log=info init=hello");
     }
 }

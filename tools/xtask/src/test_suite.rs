@@ -115,6 +115,7 @@ fn build_user_programs_if_needed(
         command: artifacts::USER_PROGRAMS.cargo_build(),
     };
     if run_command_check(user_build, tally)? {
+        artifacts::pack_bootfs()?;
         return Ok(selected);
     }
     let (runnable, stranded): (Vec<_>, Vec<_>) = selected

@@ -1,15 +1,19 @@
 //! The first environment: the one program the kernel loads itself.
 //!
-//! The boot module is an ELF executable. Its loadable segments are copied
-//! into frames the new environment owns (it holds a root capability for
-//! each), mapped with the segments' permissions, a stack is mapped below
-//! `INITIAL_STACK_TOP`, and the start-info page — listing every page and the
+//! The boot module is a boot file system (`exo_abi::bootfs`) holding every
+//! program; `init=NAME` on the command line names the first. Its loadable
+//! segments are copied into frames the new environment owns (it holds a root
+//! capability for each), mapped with the segments' permissions; a stack is
+//! mapped below `INITIAL_STACK_TOP`; the whole archive is copied into frames
+//! it owns and mapped read-only at `BOOTFS`, so its library OS can load the
+//! other programs; and the start-info page — listing every page and the
 //! capability behind it — is mapped read-only at `START_INFO`. Every later
 //! environment is built by user code; the kernel parses no other program.
 
-use exo_abi::layout::{INITIAL_STACK_PAGES, INITIAL_STACK_TOP, START_INFO, USER_MAP_END};
+use exo_abi::bootfs::{BootFs, BootFsError};
+use exo_abi::layout::{BOOTFS, INITIAL_STACK_PAGES, INITIAL_STACK_TOP, START_INFO, USER_MAP_END};
 use exo_abi::mapping::MapFlags;
-use exo_abi::start_info::{self, MAX_PAGES, StartInfo, StartPage};
+use exo_abi::start_info::{self, MAX_BOOTFS_RUNS, MAX_PAGES, StartInfo, StartPage};
 use exo_abi::{Error, Handle};
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
@@ -23,6 +27,9 @@ use crate::memory::{frames, phys_to_virt};
 /// Why the first program could not be loaded.
 #[derive(Debug)]
 pub enum LoadError {
+    BootFs(BootFsError),
+    NoSuchProgram,
+    ArchiveTooLarge,
     Elf(elf::ParseError),
     NotAnExecutable,
     BadSegment(u64),
@@ -33,6 +40,11 @@ pub enum LoadError {
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            Self::BootFs(error) => {
+                write!(f, "the boot module is not a boot file system: {error:?}")
+            }
+            Self::NoSuchProgram => write!(f, "the boot file system has no such program"),
+            Self::ArchiveTooLarge => write!(f, "the boot file system is larger than 32 MiB"),
             Self::Elf(error) => write!(f, "not a valid ELF file: {error}"),
             Self::NotAnExecutable => write!(f, "not an x86_64 executable"),
             Self::BadSegment(address) => write!(
@@ -57,21 +69,28 @@ impl From<elf::ParseError> for LoadError {
     }
 }
 
-/// Builds the first environment from the ELF image `program` and makes it
-/// runnable. Its frame quota is every frame free now.
-pub fn start_first_program(program: &[u8]) -> Result<EnvironmentId, LoadError> {
+/// Builds the first environment from program `init` of the boot file system
+/// `archive` and makes it runnable. Its frame quota is every frame free now.
+pub fn start_first_program(archive: &[u8], init: &str) -> Result<EnvironmentId, LoadError> {
+    let bootfs = BootFs::parse(archive).map_err(LoadError::BootFs)?;
+    let program = bootfs.find(init).ok_or(LoadError::NoSuchProgram)?.contents;
     let mut system = SYSTEM.lock();
     let quota = frames::counts().free;
     let (id, _) = system.create_environment(None, quota)?;
     system.first = Some(id);
-    let result = load(&mut system, id, program);
+    let result = load(&mut system, id, program, archive);
     if result.is_err() {
         system.destroy(id, "its program could not be loaded");
     }
     result.map(|()| id)
 }
 
-fn load(system: &mut System, id: EnvironmentId, program: &[u8]) -> Result<(), LoadError> {
+fn load(
+    system: &mut System,
+    id: EnvironmentId,
+    program: &[u8],
+    archive: &[u8],
+) -> Result<(), LoadError> {
     let file = ElfBytes::<LittleEndian>::minimal_parse(program)?;
     if file.ehdr.e_type != ET_EXEC || file.ehdr.e_machine != EM_X86_64 {
         return Err(LoadError::NotAnExecutable);
@@ -118,6 +137,8 @@ fn load(system: &mut System, id: EnvironmentId, program: &[u8]) -> Result<(), Lo
         pages.push(map_new_frame(system, id, page, MapFlags::WRITE, &[])?)?;
     }
 
+    let bootfs_runs = copy_archive(system, id, archive)?;
+
     // The start-info page lists itself too, so it is filled after allocating it.
     let (handle, frame) = system.allocate_frames(id, 0, None)?;
     pages.push(StartPage {
@@ -129,6 +150,9 @@ fn load(system: &mut System, id: EnvironmentId, program: &[u8]) -> Result<(), Lo
         magic: start_info::MAGIC,
         environment_id: u64::from(id.0),
         frame_quota: system.environment(id).frame_quota,
+        bootfs_size: archive.len() as u64,
+        bootfs_run_count: bootfs_runs.count as u64,
+        bootfs_runs: bootfs_runs.entries,
         page_count: pages.count as u64,
         pages: pages.entries,
     };
@@ -160,6 +184,38 @@ fn load(system: &mut System, id: EnvironmentId, program: &[u8]) -> Result<(), Lo
     Ok(())
 }
 
+/// Copies the archive into runs of frames `id` owns (at most 4 MiB each),
+/// mapped read-only at `BOOTFS`.
+fn copy_archive(
+    system: &mut System,
+    id: EnvironmentId,
+    archive: &[u8],
+) -> Result<PageList<MAX_BOOTFS_RUNS>, LoadError> {
+    const MAX_ORDER: u32 = 10;
+    let mut runs = PageList::default();
+    let mut copied = 0;
+    while copied < archive.len() {
+        let pages = (archive.len() - copied).div_ceil(FRAME_SIZE as usize);
+        let order = pages.next_power_of_two().trailing_zeros().min(MAX_ORDER);
+        let (handle, frame) = system.allocate_frames(id, u64::from(order), None)?;
+        let length = (archive.len() - copied).min((FRAME_SIZE as usize) << order);
+        let target = phys_to_virt(frame * FRAME_SIZE).as_mut_ptr::<u8>();
+        // SAFETY: a fresh run of frames owned by `id`, not yet mapped, at
+        // least `length` bytes long.
+        unsafe { core::ptr::copy_nonoverlapping(archive[copied..].as_ptr(), target, length) };
+        let address = BOOTFS + copied as u64;
+        system.map(id, handle, Handle::SELF_ENVIRONMENT, address, 0)?;
+        runs.push(StartPage {
+            address,
+            frame: handle.to_raw(),
+            flags: 0,
+        })
+        .map_err(|_| LoadError::ArchiveTooLarge)?;
+        copied += length;
+    }
+    Ok(runs)
+}
+
 /// Allocates a frame for `id`, fills it with `contents` (the rest zero),
 /// maps it at `page` with `flags`, and describes it for the start-info page.
 fn map_new_frame(
@@ -182,26 +238,26 @@ fn map_new_frame(
     })
 }
 
-/// The start-info page list, filled as pages are mapped.
-struct PageList {
-    entries: [StartPage; MAX_PAGES],
+/// A start-info list of pages (or runs), filled as they are mapped.
+struct PageList<const N: usize = MAX_PAGES> {
+    entries: [StartPage; N],
     count: usize,
 }
 
-impl Default for PageList {
+impl<const N: usize> Default for PageList<N> {
     fn default() -> Self {
         Self {
             entries: [StartPage {
                 address: 0,
                 frame: 0,
                 flags: 0,
-            }; MAX_PAGES],
+            }; N],
             count: 0,
         }
     }
 }
 
-impl PageList {
+impl<const N: usize> PageList<N> {
     fn push(&mut self, page: StartPage) -> Result<(), LoadError> {
         let slot = self
             .entries
