@@ -214,6 +214,120 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
         timeout: DEFAULT_TIMEOUT,
     },
+    // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
+    // from the facts page rather than time, and get the long timeout.
+    Scenario {
+        name: "slices-test",
+        // Slots of 10 ms: under TCG the host's own scheduling, and the emulated timer firing
+        // late, move a 1 ms slot's end by a good part of it; they matter less to 10 ms.
+        kernel_command_line: "log=info slots=20 slot_us=10000",
+        program: Some("slices-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "slices-test: worker 2 holds 4 slots",
+            "ok: each worker ran in its slots, every round, and only in them",
+            "ok: CPU shares follow holdings 1:2:4 within 10 %",
+            "ok: the slots of destroyed workers can be allocated again",
+            "ok: an infinite loop on 4 slots does not stop a 1-slot child or the parent",
+            "allocating a slot held by another refused (SlotUnavailable)",
+            "allocating slot N of N refused (InvalidArgument)",
+            "allocating a slot for a frame capability refused (WrongKind)",
+            "without CONTROL refused (MissingRights)",
+            "dropping a dropped slot capability refused (StaleHandle)",
+            "ok: a dropped slot can be allocated again",
+            "allocating any slot refused (SlotUnavailable)",
+            "ok: destroying the owner frees all its slots",
+            "slices-test: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "yield-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("yield-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "yield-test: 1000 round trips in",
+            "ok: 1000 round trips of directed-yield ping-pong",
+            "yield_to an environment blocked in wait refused (NotReceiving)",
+            "without CALL refused (MissingRights)",
+            "yield_to a frame capability refused (WrongKind)",
+            "yield_to a destroyed environment refused (StaleHandle)",
+            "yield-test: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "call-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("call-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: call/reply round trip",
+            "ok: a frame capability passed with a call",
+            "ok: a frame capability passed back with the reply",
+            "ok: 1000 call/reply round trips",
+            "a call to a server that is not waiting refused (NotReceiving)",
+            "a reply with no call being served refused (NoCaller)",
+            "a call through a frame capability refused (WrongKind)",
+            "a call through an environment capability refused (WrongKind)",
+            "passing a capability without GRANT refused (MissingRights)",
+            "a call through a revoked endpoint refused (StaleHandle)",
+            "a call whose server exits before replying refused (PeerGone)",
+            "a call through the endpoint of a server that is gone refused (StaleHandle)",
+            "call-test: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "wait-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("wait-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: wait(TIMER, 50) woke after",
+            "with no caller woke on the timer",
+            "ok: a child waiting for calls only slept through",
+            "ok: the call woke it, and it answered",
+            "ok: a child waiting for a call or a far timeout woke on the call",
+            "a call to a child waiting on the timer only refused (NotReceiving)",
+            "ok: the child waiting on the timer woke after",
+            "wait for no event refused (InvalidArgument)",
+            "wait for an unknown event refused (InvalidArgument)",
+            "wait-test: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "threads-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("threads-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "threads-test: thread B starts at",
+            "slot-start upcalls in",
+            "ok: a scheduler entry switched between two user threads at every slot start",
+            "threads-test: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "spawn-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("spawn-test"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "hello from a child",
+            "ok: echo exits with its argument count",
+            "ok: heap and stack grow on demand",
+            "segmentation fault",
+            "ok: a stack overflow ends the child with status 139",
+            "ok: a killed child is reported killed",
+            "ok: twenty children at once",
+            "spawn-test: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
     Scenario {
         name: "lifecycle-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
@@ -235,7 +349,8 @@ pub fn matching(filter: Option<&str>) -> Vec<&'static Scenario> {
 impl Scenario {
     pub fn qemu_config(&self, kernel: &Path) -> QemuConfig {
         let mut config = QemuConfig::new(kernel, self.kernel_command_line);
-        config.boot_module = self.program.map(artifacts::user_program);
+        config.boot_module = self.program.map(|_| artifacts::bootfs());
+        config.first_program = self.program.map(String::from);
         config
     }
 
@@ -340,7 +455,8 @@ mod tests {
             match scenario.program {
                 Some(program) => {
                     assert!(programs.iter().any(|name| name == program), "{program}");
-                    assert_eq!(config.boot_module, Some(artifacts::user_program(program)));
+                    assert_eq!(config.boot_module, Some(artifacts::bootfs()));
+                    assert_eq!(config.first_program.as_deref(), Some(program));
                 }
                 None => assert_eq!(config.boot_module, None),
             }

@@ -1,0 +1,50 @@
+//! Where a process's memory lives. The library OS decides this, not the
+//! kernel: another library OS may lay its programs out differently.
+//!
+//! | address                 | what                                              |
+//! |-------------------------|---------------------------------------------------|
+//! | `0x40_0000`             | the program image (linked there by `user.ld`)     |
+//! | `HEAP_START`            | the heap, demand-zero, grown by the allocator      |
+//! | `SCRATCH`               | where a parent maps a child's frame to fill it    |
+//! | `PROCESS_INFO`          | arguments and handles a parent gives its child     |
+//! | `EXCEPTION_STACK_TOP`   | the upcall (fault) stack                           |
+//! | `STACK_TOP`             | the main stack, growing down to `STACK_LIMIT`      |
+//! | `exo_abi::layout::BOOTFS` | the boot file system, read-only                  |
+
+use exo_abi::layout::{INITIAL_STACK_TOP, PAGE_SIZE};
+
+/// The heap starts here and grows up to `HEAP_END`.
+pub const HEAP_START: u64 = 0x0000_1000_0000_0000;
+/// The most the heap may grow to: 1 GiB.
+pub const HEAP_END: u64 = HEAP_START + (1 << 30);
+
+/// A page where a parent maps a frame for a moment to fill it for a child.
+pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
+
+/// The process-info page a parent maps read-only into its child.
+pub const PROCESS_INFO: u64 = 0x0000_6ffe_0000_0000;
+/// The page where a process writes its exit status for its parent.
+pub const EXIT_STATUS: u64 = PROCESS_INFO + PAGE_SIZE;
+
+/// The upcall stack: faults are handled here.
+pub const EXCEPTION_STACK_TOP: u64 = 0x0000_6fff_0000_0000;
+pub const EXCEPTION_STACK_PAGES: u64 = 8;
+
+/// The main stack's top (the kernel's choice for the first environment;
+/// the library OS uses the same for the processes it spawns).
+pub const STACK_TOP: u64 = INITIAL_STACK_TOP;
+/// Pages mapped at start; the rest grows on demand.
+pub const STACK_INITIAL_PAGES: u64 = 4;
+/// How far the stack may grow: 8 MiB, like Linux's default. The page below
+/// is never mapped: a guard.
+pub const STACK_LIMIT: u64 = STACK_TOP - (8 << 20);
+
+/// Whether `address` is in the heap's range.
+pub fn in_heap(address: u64) -> bool {
+    (HEAP_START..HEAP_END).contains(&address)
+}
+
+/// Whether `address` is where the stack may grow (not the guard below it).
+pub fn in_stack(address: u64) -> bool {
+    (STACK_LIMIT..STACK_TOP).contains(&address)
+}

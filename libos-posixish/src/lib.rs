@@ -1,0 +1,47 @@
+//! libos-posixish: a POSIX-ish library OS for exo.
+//!
+//! Everything an operating system usually does for a program — a heap,
+//! stack growth, loading and running other programs, exit statuses — is
+//! done here, in the program's own environment, with the exokernel's raw
+//! resources: frames it allocates by number, mappings it makes itself,
+//! faults it handles itself, environments it builds for its children. The
+//! kernel only checks that it may.
+//!
+//! A program on this library OS names its `main` with [`main!`] and gets
+//! its arguments as a slice of strings; it returns its exit status.
+//!
+//! Modules: `runtime` (start, exit, console), `heap` (the allocator),
+//! `paging` (the fault handler: demand-zero heap and stack), `process`
+//! (spawn, wait, kill, getpid), `bootfs` (programs to spawn), `layout`
+//! (where everything lives). `sys` holds the only `unsafe` code.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod bootfs;
+pub mod errno;
+pub mod heap;
+pub mod layout;
+pub mod paging;
+pub mod process;
+pub mod runtime;
+mod sys;
+
+pub use errno::Errno;
+pub use runtime::{exit, getpid};
+
+/// Names the program's `main`, a `fn(&[&str]) -> i32` taking its arguments
+/// (the program's name first) and returning its exit status:
+/// `libos_posixish::main!(main);`.
+#[macro_export]
+macro_rules! main {
+    ($main:path) => {
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        fn libos_program_main(arguments: &[&str]) -> i32 {
+            let main: fn(&[&str]) -> i32 = $main;
+            main(arguments)
+        }
+    };
+}

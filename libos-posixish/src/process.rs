@@ -1,0 +1,345 @@
+//! Processes: spawning a program of the boot file system, waiting for it,
+//! killing it.
+//!
+//! A process is an environment this library OS built. `spawn` does what an
+//! operating system's exec does, in the parent: it creates an empty
+//! environment, loads the program's ELF segments into fresh frames, gives it
+//! a stack, the boot file system and a process-info page with its
+//! arguments, and starts it. The parent holds the capabilities of the frames
+//! it loaded (so they return when it reaps the child) and the child's root
+//! environment capability (so the child ends if the parent does).
+//!
+//! A child reports its exit status by writing it to its exit-status page
+//! before it exits; a child that was killed, or died of a fault it did not
+//! survive, never writes it, and `wait` says so.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use elf::ElfBytes;
+use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use exo_abi::layout::{BOOTFS, PAGE_SIZE};
+use exo_abi::mapping::MapFlags;
+use exo_abi::start_info::{MAX_BOOTFS_RUNS, StartPage};
+use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::{Handle, Rights, user};
+
+use crate::layout::{EXIT_STATUS, PROCESS_INFO, SCRATCH, STACK_INITIAL_PAGES, STACK_TOP};
+use crate::{Errno, bootfs, sys};
+
+/// Frames a child may use for its own heap, stacks and page tables, unless the
+/// caller says otherwise: 4 MiB.
+pub const DEFAULT_QUOTA: u64 = 1024;
+
+/// The process-info page, as parent and child lay it out (little-endian u64s):
+/// magic, parent id, boot file system size, run count, the runs (address,
+/// capability in the child's table), argument count, argument bytes, then
+/// the arguments, each followed by a NUL.
+mod info_page {
+    pub const MAGIC: u64 = u64::from_le_bytes(*b"exoproc1");
+    pub const PARENT: usize = 8;
+    pub const BOOTFS_SIZE: usize = 16;
+    pub const RUN_COUNT: usize = 24;
+    pub const RUNS: usize = 32;
+    pub const RUN_SIZE: usize = 16;
+    pub const ARGUMENT_COUNT: usize = RUNS + super::MAX_BOOTFS_RUNS * RUN_SIZE;
+    pub const ARGUMENT_BYTES: usize = ARGUMENT_COUNT + 8;
+    pub const ARGUMENTS: usize = ARGUMENT_BYTES + 8;
+}
+
+/// `EXIT_STATUS` word 0 once the child has exited; word 1 is the status.
+const EXITED: u64 = u64::from_le_bytes(*b"exited\0\0");
+
+/// What a process's parent knows of it once it has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit` (or returned from `main`) with this status.
+    Exited(i32),
+    /// It was destroyed without exiting: killed, or a fault it did not survive.
+    Killed,
+}
+
+/// What a process learns from its parent.
+#[derive(Debug)]
+pub struct ProcessInfo {
+    pub parent: u64,
+    pub bootfs_size: u64,
+    pub bootfs_runs: Vec<StartPage>,
+    pub arguments: Vec<String>,
+}
+
+fn word(page: &[u8], offset: usize) -> u64 {
+    u64::from_le_bytes(page[offset..offset + 8].try_into().expect("8 bytes"))
+}
+
+/// This process's info page, if a parent gave it one (the first process,
+/// which the kernel started, has none).
+pub fn info() -> Option<ProcessInfo> {
+    // The page-table view says whether the page is there, without a fault.
+    user::translate(PROCESS_INFO)?;
+    let page = sys::mapped_bytes(PROCESS_INFO, PAGE_SIZE as usize);
+    if word(page, 0) != info_page::MAGIC {
+        return None;
+    }
+    let runs = (word(page, info_page::RUN_COUNT) as usize).min(MAX_BOOTFS_RUNS);
+    let bootfs_runs = (0..runs)
+        .map(|index| {
+            let at = info_page::RUNS + index * info_page::RUN_SIZE;
+            StartPage {
+                address: word(page, at),
+                frame: word(page, at + 8),
+                flags: 0,
+            }
+        })
+        .collect();
+    let count = word(page, info_page::ARGUMENT_COUNT) as usize;
+    let length =
+        (word(page, info_page::ARGUMENT_BYTES) as usize).min(page.len() - info_page::ARGUMENTS);
+    let bytes = &page[info_page::ARGUMENTS..info_page::ARGUMENTS + length];
+    let arguments = bytes
+        .split(|&byte| byte == 0)
+        .take(count)
+        .map(|argument| String::from_utf8_lossy(argument).into_owned())
+        .collect();
+    Some(ProcessInfo {
+        parent: word(page, info_page::PARENT),
+        bootfs_size: word(page, info_page::BOOTFS_SIZE),
+        bootfs_runs,
+        arguments,
+    })
+}
+
+/// The arguments this process was started with (its name first).
+pub fn arguments() -> Vec<String> {
+    match info() {
+        Some(info) => info.arguments,
+        None => alloc::vec!["init".to_string()],
+    }
+}
+
+/// Tells the parent, through the exit-status page, that this process exits.
+pub(crate) fn report_exit(status: i32) {
+    if user::translate(EXIT_STATUS).is_some() {
+        sys::write_shared(EXIT_STATUS + 8, status as u32 as u64);
+        sys::write_shared(EXIT_STATUS, EXITED);
+    }
+}
+
+/// A child this process spawned and has not reaped yet.
+#[derive(Debug)]
+struct Child {
+    pid: u64,
+    environment: Handle,
+    /// Capabilities this process holds for the child: its frames, and the
+    /// read-only copies of the boot file system's capabilities it granted.
+    frames: Vec<Handle>,
+    exit_status_page: Handle,
+}
+
+impl Child {
+    /// Frees what this process held for the child (the environment is gone
+    /// or about to be).
+    fn release(self) {
+        let _ = user::environment_destroy(self.environment);
+        for frame in self.frames {
+            let _ = sys::drop_child_frame(frame);
+        }
+    }
+
+    /// A zeroed frame holding `contents`, owned by this process for the child.
+    fn fresh_page(&mut self, contents: &[u8]) -> Result<Handle, Errno> {
+        let (frame, _) = user::frame_allocate(0)?;
+        self.frames.push(frame);
+        user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
+        sys::fill_page(SCRATCH, 0, contents);
+        sys::unmap_scratch()?;
+        Ok(frame)
+    }
+
+    /// Maps a fresh page holding `contents` at `address` in the child.
+    fn map_page(
+        &mut self,
+        address: u64,
+        contents: &[u8],
+        flags: MapFlags,
+    ) -> Result<Handle, Errno> {
+        let frame = self.fresh_page(contents)?;
+        user::map(frame, self.environment, address, flags)?;
+        Ok(frame)
+    }
+}
+
+static CHILDREN: spin::Mutex<Vec<Child>> = spin::Mutex::new(Vec::new());
+
+/// Starts program `program` of the boot file system with `arguments` (its
+/// name is added in front) and the default quota; returns its process id.
+pub fn spawn(program: &str, arguments: &[&str]) -> Result<u64, Errno> {
+    spawn_with_quota(program, arguments, DEFAULT_QUOTA)
+}
+
+/// [`spawn`] with a frame quota of `quota` lent from this process's.
+pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result<u64, Errno> {
+    let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
+    let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
+    if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
+        return Err(Errno::ENOEXEC);
+    }
+    let info = info_page(program, arguments)?;
+    let environment = user::environment_create(quota)?;
+    let exit_status_page = Handle::SELF_ENVIRONMENT; // replaced below
+    let mut child = Child {
+        pid: 0,
+        environment,
+        frames: Vec::new(),
+        exit_status_page,
+    };
+    match build(&mut child, &elf, image, info) {
+        Ok(()) => {
+            let pid = child.pid;
+            CHILDREN.lock().push(child);
+            Ok(pid)
+        }
+        Err(error) => {
+            child.release();
+            Err(error)
+        }
+    }
+}
+
+/// Loads the program into the child and starts it.
+fn build(
+    child: &mut Child,
+    elf: &ElfBytes<'_, LittleEndian>,
+    image: &[u8],
+    mut info: [u8; PAGE_SIZE as usize],
+) -> Result<(), Errno> {
+    let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
+    for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
+        let file = usize::try_from(segment.p_offset)
+            .ok()
+            .zip(usize::try_from(segment.p_filesz).ok())
+            .and_then(|(offset, size)| image.get(offset..offset.checked_add(size)?))
+            .ok_or(Errno::ENOEXEC)?;
+        if !segment.p_vaddr.is_multiple_of(PAGE_SIZE) || segment.p_filesz > segment.p_memsz {
+            return Err(Errno::ENOEXEC);
+        }
+        let mut flags = MapFlags::empty();
+        if segment.p_flags & PF_W != 0 {
+            flags |= MapFlags::WRITE;
+        }
+        if segment.p_flags & PF_X != 0 {
+            flags |= MapFlags::EXECUTE;
+        }
+        for (index, page) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
+            let start = (index * PAGE_SIZE as usize).min(file.len());
+            let end = (start + PAGE_SIZE as usize).min(file.len());
+            child.map_page(segment.p_vaddr + page, &file[start..end], flags)?;
+        }
+    }
+    for page in 1..=STACK_INITIAL_PAGES {
+        child.map_page(STACK_TOP - page * PAGE_SIZE, &[], MapFlags::WRITE)?;
+    }
+    share_bootfs(child, &mut info)?;
+    child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
+    child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
+    child.pid = user::capability_identify(child.environment)?.value;
+    user::environment_start(child.environment, elf.ehdr.e_entry, STACK_TOP, 0)?;
+    Ok(())
+}
+
+/// Maps the boot file system into the child and grants it read-only
+/// capabilities for it, recorded in its info page.
+fn share_bootfs(child: &mut Child, info: &mut [u8; PAGE_SIZE as usize]) -> Result<(), Errno> {
+    let (_, runs) = bootfs::runs();
+    let read_only = Rights::READ | Rights::MAP | Rights::GRANT;
+    for (index, run) in runs.iter().enumerate() {
+        let ours = Handle::from_raw(run.frame);
+        user::map(ours, child.environment, run.address, MapFlags::empty())?;
+        let copy = user::capability_derive(ours, read_only)?;
+        child.frames.push(copy);
+        let theirs = user::capability_grant(copy, child.environment, read_only)?;
+        let at = info_page::RUNS + index * info_page::RUN_SIZE;
+        info[at..at + 8].copy_from_slice(&run.address.to_le_bytes());
+        info[at + 8..at + 16].copy_from_slice(&theirs.to_raw().to_le_bytes());
+    }
+    debug_assert!(runs.iter().all(|run| run.address >= BOOTFS));
+    info[info_page::RUN_COUNT..][..8].copy_from_slice(&(runs.len() as u64).to_le_bytes());
+    Ok(())
+}
+
+/// The info page for `program` run with `arguments`, without the boot file system's runs.
+fn info_page(program: &str, arguments: &[&str]) -> Result<[u8; PAGE_SIZE as usize], Errno> {
+    let mut page = [0u8; PAGE_SIZE as usize];
+    let put = |page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
+        page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    };
+    put(&mut page, 0, info_page::MAGIC);
+    put(&mut page, info_page::PARENT, crate::getpid());
+    put(&mut page, info_page::BOOTFS_SIZE, bootfs::runs().0);
+    let mut used = 0;
+    for argument in core::iter::once(&program).chain(arguments) {
+        let at = info_page::ARGUMENTS + used;
+        let end = at + argument.len() + 1;
+        if end > page.len() || argument.contains('\0') {
+            return Err(Errno::E2BIG);
+        }
+        page[at..end - 1].copy_from_slice(argument.as_bytes());
+        used += argument.len() + 1;
+    }
+    put(
+        &mut page,
+        info_page::ARGUMENT_COUNT,
+        arguments.len() as u64 + 1,
+    );
+    put(&mut page, info_page::ARGUMENT_BYTES, used as u64);
+    Ok(page)
+}
+
+/// Waits (sleeping, a tick at a time) until child `pid` has ended, reaps it
+/// and returns how it ended.
+pub fn wait(pid: u64) -> Result<ExitStatus, Errno> {
+    let environment = CHILDREN
+        .lock()
+        .iter()
+        .find(|child| child.pid == pid)
+        .map(|child| child.environment)
+        .ok_or(Errno::ECHILD)?;
+    while user::environment_info(environment, EnvironmentAccount::Id).is_ok() {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let child = {
+        let mut children = CHILDREN.lock();
+        let index = children
+            .iter()
+            .position(|child| child.pid == pid)
+            .ok_or(Errno::ECHILD)?;
+        children.swap_remove(index)
+    };
+    let status = read_exit_status(child.exit_status_page);
+    child.release();
+    Ok(status)
+}
+
+fn read_exit_status(page: Handle) -> ExitStatus {
+    if user::map(page, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::empty()).is_err() {
+        return ExitStatus::Killed;
+    }
+    let status = match sys::read_shared(SCRATCH) {
+        EXITED => ExitStatus::Exited(sys::read_shared(SCRATCH + 8) as u32 as i32),
+        _ => ExitStatus::Killed,
+    };
+    let _ = sys::unmap_scratch();
+    status
+}
+
+/// Ends child `pid` at once; `wait` then reports it as killed.
+pub fn kill(pid: u64) -> Result<(), Errno> {
+    let children = CHILDREN.lock();
+    let child = children
+        .iter()
+        .find(|child| child.pid == pid)
+        .ok_or(Errno::ESRCH)?;
+    user::environment_destroy(child.environment).map_err(Errno::from)
+}

@@ -1,0 +1,87 @@
+//! Processes on the library OS: spawn programs of the boot file system with
+//! arguments, wait for their exit statuses, see faults and kills reported.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use libos_posixish::process::{self, ExitStatus};
+use libos_posixish::{Errno, getpid, println};
+
+libos_posixish::main!(main);
+
+fn check(what: &str, ok: bool) -> bool {
+    if ok {
+        println!("ok: {what}");
+    } else {
+        println!("FAIL: {what}");
+    }
+    ok
+}
+
+fn main(_arguments: &[&str]) -> i32 {
+    println!("spawn-test: process {} starts", getpid());
+    let mut ok = true;
+
+    let echo = process::spawn("echo", &["hello", "from", "a", "child"]).expect("spawn echo");
+    ok &= check(
+        "echo exits with its argument count",
+        process::wait(echo) == Ok(ExitStatus::Exited(4)),
+    );
+
+    // 16 MiB of quota: more than the 8 MiB the heap test uses and the stack limit.
+    let grow = process::spawn_with_quota("grow", &[], 4096).expect("spawn grow");
+    ok &= check(
+        "heap and stack grow on demand",
+        process::wait(grow) == Ok(ExitStatus::Exited(0)),
+    );
+
+    let segv = process::spawn_with_quota("segv", &[], 4096).expect("spawn segv");
+    ok &= check(
+        "a stack overflow ends the child with status 139",
+        process::wait(segv) == Ok(ExitStatus::Exited(139)),
+    );
+
+    let sleeper = process::spawn("spawn-test", &["child"]).expect("spawn a second spawn-test");
+    ok &= check("kill", process::kill(sleeper).is_ok());
+    ok &= check(
+        "a killed child is reported killed",
+        process::wait(sleeper) == Ok(ExitStatus::Killed),
+    );
+
+    ok &= check(
+        "no such program: ENOENT",
+        process::spawn("no-such-program", &[]) == Err(Errno::ENOENT),
+    );
+    ok &= check(
+        "waiting for a non-child: ECHILD",
+        process::wait(12345) == Err(Errno::ECHILD),
+    );
+    ok &= check(
+        "killing a non-child: ESRCH",
+        process::kill(12345) == Err(Errno::ESRCH),
+    );
+
+    let mut pids = alloc::vec::Vec::new();
+    for round in 0..20 {
+        pids.push(
+            process::spawn(
+                "echo",
+                &["round", if round % 2 == 0 { "even" } else { "odd" }],
+            )
+            .expect("spawn"),
+        );
+    }
+    let all_exited = pids
+        .into_iter()
+        .all(|pid| process::wait(pid) == Ok(ExitStatus::Exited(2)));
+    ok &= check("twenty children at once", all_exited);
+
+    if ok {
+        println!("spawn-test: all checks passed");
+        0
+    } else {
+        1
+    }
+}
