@@ -2,17 +2,22 @@
 //! otherwise.
 //!
 //! KVM on the development machines is nested and unreliable (guests hang or die with KVM
-//! internal errors), so an openable `/dev/kvm` is not enough: a short test boot must pass.
+//! internal errors, or fault in ways TCG never shows), so an openable `/dev/kvm` is not
+//! enough: a short test boot must pass, through user mode and system calls when a boot file
+//! system is there to boot `hello` from.
 
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::artifacts;
 use crate::guest::{self, Ending};
 use crate::qemu::{Accelerator, GuestExit, QemuConfig};
 
 const KVM_DEVICE: &str = "/dev/kvm";
 const PROBE_COMMAND_LINE: &str = "test=boot";
+/// The program the probe boots when the boot file system has been built.
+const PROBE_PROGRAM: &str = "hello";
 /// Far longer than a healthy KVM boot takes; a hung guest is what this guards against.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -35,8 +40,17 @@ fn kvm_problem(kernel: &Path) -> Option<String> {
     if let Err(error) = device {
         return Some(format!("cannot open {KVM_DEVICE} read-write ({error})"));
     }
-    println!("checking kvm with a short `{PROBE_COMMAND_LINE}` boot");
-    let mut probe = QemuConfig::new(kernel, PROBE_COMMAND_LINE);
+    let bootfs = artifacts::bootfs();
+    let mut probe = if bootfs.exists() {
+        println!("checking kvm with a short boot of `{PROBE_PROGRAM}`");
+        let mut probe = QemuConfig::new(kernel, "log=warn");
+        probe.boot_module = Some(bootfs);
+        probe.first_program = Some(PROBE_PROGRAM.to_string());
+        probe
+    } else {
+        println!("checking kvm with a short `{PROBE_COMMAND_LINE}` boot");
+        QemuConfig::new(kernel, PROBE_COMMAND_LINE)
+    };
     probe.accelerator = Accelerator::Kvm;
     match guest::run_unattended(&probe, PROBE_TIMEOUT) {
         Err(error) => Some(format!("probe boot did not start ({error})")),

@@ -51,6 +51,10 @@ pub struct QemuConfig {
     pub accelerator: Accelerator,
     /// Start paused, with a gdb stub on tcp port 1234.
     pub wait_for_debugger: bool,
+    /// Virtual time advances with instructions executed (`-icount`), not with the host's
+    /// clock: a timer tick is then a fixed amount of guest work, whatever else the host is
+    /// doing, and an idle guest skips ahead instead of sleeping. For tests (TCG only).
+    pub instruction_clock: bool,
 }
 
 impl QemuConfig {
@@ -61,6 +65,7 @@ impl QemuConfig {
             kernel_command_line: kernel_command_line.to_string(),
             boot_module: None,
             first_program: None,
+            instruction_clock: false,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
         }
@@ -97,6 +102,10 @@ impl QemuConfig {
         }
         if self.wait_for_debugger {
             command.args(["-s", "-S"]);
+        }
+        if self.instruction_clock && self.accelerator == Accelerator::Tcg {
+            // 2^3 = 8 ns of virtual time per instruction: a 1 ms slot is 125,000 instructions.
+            command.args(["-icount", "shift=3,sleep=off"]);
         }
         command
     }
