@@ -12,6 +12,7 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod check;
 pub mod console;
 mod entry;
 pub mod facts;

@@ -15,7 +15,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::fmt::Debug;
 
 use exo_abi::counters::Counter;
 use exo_abi::layout::PAGE_SIZE;
@@ -23,6 +22,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Error, Handle, Rights};
+use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::Child;
@@ -89,17 +89,6 @@ fn main(_argument: u64) -> u64 {
     a_server_that_goes_away(&client, arithmetic, control, server);
     println!("call-test: all checks passed");
     0
-}
-
-fn ok(what: &str) {
-    println!("ok: {what}");
-}
-
-fn expect_error<T: Debug>(what: &str, result: Result<T, Error>, expected: Error) {
-    match result {
-        Err(error) if error == expected => println!("ok: {what} refused ({expected:?})"),
-        other => panic!("{what}: expected Err({expected:?}), got {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------

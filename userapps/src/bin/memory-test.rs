@@ -7,13 +7,13 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::fmt::Debug;
 
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::CapabilityKind;
 use exo_abi::user::{self, entry};
 use exo_abi::{Error, Handle, Rights};
+use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::println;
@@ -49,17 +49,6 @@ fn main(_argument: u64) -> u64 {
     specific_frames();
     println!("memory-test: all checks passed");
     0
-}
-
-fn ok(what: &str) {
-    println!("ok: {what}");
-}
-
-fn expect_error<T: Debug>(what: &str, result: Result<T, Error>, expected: Error) {
-    match result {
-        Err(error) if error == expected => println!("ok: {what} refused ({expected:?})"),
-        other => panic!("{what}: expected Err({expected:?}), got {other:?}"),
-    }
 }
 
 fn allocate() -> (Handle, u64) {

@@ -20,12 +20,12 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::fmt::Debug;
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{ANY_SLOT, CapabilityKind};
 use exo_abi::user;
 use exo_abi::{Error, Handle, Rights};
+use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::Child;
@@ -68,17 +68,6 @@ fn main(_argument: u64) -> u64 {
     bad_slot_requests_are_refused();
     println!("slices-test: all checks passed");
     0
-}
-
-fn ok(what: &str) {
-    println!("ok: {what}");
-}
-
-fn expect_error<T: Debug>(what: &str, result: Result<T, Error>, expected: Error) {
-    match result {
-        Err(error) if error == expected => println!("ok: {what} refused ({expected:?})"),
-        other => panic!("{what}: expected Err({expected:?}), got {other:?}"),
-    }
 }
 
 /// A fresh page mapped at `SHARED_PAGE`, for the children to map too.

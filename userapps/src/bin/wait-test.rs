@@ -12,12 +12,12 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::fmt::Debug;
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
+use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
 use userapps::spawn::Child;
@@ -57,17 +57,6 @@ fn main(_argument: u64) -> u64 {
     bad_events_are_refused();
     println!("wait-test: all checks passed");
     0
-}
-
-fn ok(what: &str) {
-    println!("ok: {what}");
-}
-
-fn expect_error<T: Debug>(what: &str, result: Result<T, Error>, expected: Error) {
-    match result {
-        Err(error) if error == expected => println!("ok: {what} refused ({expected:?})"),
-        other => panic!("{what}: expected Err({expected:?}), got {other:?}"),
-    }
 }
 
 /// Sleeps on the timer; returns the ticks that went by.
