@@ -21,6 +21,9 @@ pub enum Sysnum {
     /// Gives the rest of the slot to the best-effort pool (the caller keeps
     /// running if nobody there can run).
     Yield = 2,
+    /// `(address, length)` → bytes read: what has arrived on the kernel
+    /// console, without waiting (0 if nothing has).
+    ConsoleRead = 3,
 
     /// `(handle, rights)` → new handle: a child capability with a subset of the rights.
     CapabilityDerive = 10,
@@ -88,10 +91,11 @@ pub enum Sysnum {
 
 impl Sysnum {
     /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 27] = [
+    pub const ALL: [Sysnum; 28] = [
         Sysnum::ConsoleWrite,
         Sysnum::Exit,
         Sysnum::Yield,
+        Sysnum::ConsoleRead,
         Sysnum::CapabilityDerive,
         Sysnum::CapabilityGrant,
         Sysnum::CapabilityRevoke,

@@ -99,6 +99,16 @@ pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
     .map(|(written, _)| written as usize)
 }
 
+/// Reads what has arrived on the console into `buffer`, without waiting;
+/// returns how many bytes (0 if none).
+pub fn console_read(buffer: &mut [u8]) -> Result<usize, Error> {
+    call(
+        Sysnum::ConsoleRead,
+        args(&[buffer.as_mut_ptr() as u64, buffer.len() as u64]),
+    )
+    .map(|(read, _)| read as usize)
+}
+
 /// Destroys the calling environment.
 pub fn exit(status: u64) -> ! {
     let _ = call(Sysnum::Exit, args(&[status]));

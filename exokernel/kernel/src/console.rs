@@ -34,6 +34,23 @@ pub fn print(arguments: Arguments<'_>) {
     }
 }
 
+/// Moves what has arrived on the console into `buffer`, without waiting;
+/// returns how many bytes.
+pub fn read(buffer: &mut [u8]) -> usize {
+    let console = CONSOLE.lock();
+    let Some(port) = console.as_ref() else {
+        return 0;
+    };
+    let mut read = 0;
+    while read < buffer.len()
+        && let Some(byte) = port.read_byte()
+    {
+        buffer[read] = byte;
+        read += 1;
+    }
+    read
+}
+
 #[macro_export]
 macro_rules! print {
     ($($argument:tt)*) => { $crate::console::print(format_args!($($argument)*)) };

@@ -15,7 +15,7 @@ use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
 use crate::environment::{EnvironmentId, SYSTEM, System};
 use crate::memory::frames;
-use crate::{arch::cpu, print};
+use crate::{arch::cpu, console, print};
 
 /// The longest console write taken in one call.
 const MAX_CONSOLE_WRITE: u64 = 4096;
@@ -51,6 +51,7 @@ fn call(
     let one = |value: u64| (value, 0);
     match number {
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
+        Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
         Sysnum::Exit => {
             system.exit(caller, a);
             Ok((0, 0))
@@ -110,6 +111,24 @@ fn call(
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),
     }
+}
+
+/// Copies what has arrived on the console (up to `length`, at most
+/// `MAX_CONSOLE_WRITE` bytes) to the caller's buffer; never waits.
+fn console_read(
+    system: &mut System,
+    caller: EnvironmentId,
+    address: u64,
+    length: u64,
+) -> Result<u64, Error> {
+    let range = UserRange::new(address, length.min(MAX_CONSOLE_WRITE))?;
+    let mut bytes = vec![0; length.min(MAX_CONSOLE_WRITE) as usize];
+    // Check the buffer before taking input, so a bad buffer loses no byte.
+    system.write_user(caller, range, &bytes)?;
+    let read = console::read(&mut bytes);
+    let range = UserRange::new(address, read as u64)?;
+    system.write_user(caller, range, &bytes[..read])?;
+    Ok(read as u64)
 }
 
 /// Copies up to `MAX_CONSOLE_WRITE` bytes from the caller and prints them.

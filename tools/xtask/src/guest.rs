@@ -4,7 +4,7 @@
 //! This module only reports what happened; judging the output is the caller's business.
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,13 +48,26 @@ pub struct GuestRun {
 /// Boots `config` with no terminal attached and waits at most `timeout` for it to exit.
 pub fn run_unattended(config: &QemuConfig, timeout: Duration) -> Result<GuestRun, String> {
     let started = Instant::now();
+    let input = if config.serial_input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let mut child = config
         .command()
-        .stdin(Stdio::null())
+        .stdin(input)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
+    if let (Some(text), Some(mut stdin)) = (config.serial_input.clone(), child.stdin.take()) {
+        thread::spawn(move || {
+            // QEMU takes the bytes as the guest's UART can accept them; a write error means
+            // the guest is gone, which the exit status reports.
+            let _ = stdin.write_all(text.as_bytes());
+            let _ = stdin.write_all(&[crate::qemu::END_OF_INPUT]);
+        });
+    }
     // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
     let serial = read_on_thread(child.stdout.take());
     let qemu_messages = read_on_thread(child.stderr.take());

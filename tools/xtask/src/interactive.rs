@@ -2,7 +2,8 @@
 //!
 //! The exit status tells whether the guest reported success, so scripts can use `run` too.
 
-use std::process::ExitCode;
+use std::io::{IsTerminal, Write};
+use std::process::{ExitCode, Stdio};
 
 use crate::qemu::{self, Accelerator, GuestExit, QemuConfig};
 use crate::{accelerator, artifacts};
@@ -66,11 +67,28 @@ fn print_attach_hint(config: &QemuConfig) {
     }
 }
 
+/// Boots with the serial console on this process's standard streams. When standard input is
+/// not a terminal (a script piped in, or nothing at all), it is passed on followed by Ctrl-D,
+/// so the guest sees where it ends.
 fn boot_on_terminal(config: &QemuConfig) -> Result<ExitCode, String> {
-    let status = config
-        .command()
-        .status()
+    let mut command = config.command();
+    let piped = !std::io::stdin().is_terminal();
+    if piped {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command
+        .spawn()
         .map_err(|error| format!("cannot start {}: {error}", qemu::QEMU))?;
+    if let Some(mut guest_input) = child.stdin.take() {
+        std::thread::spawn(move || {
+            // A write error means the guest is gone; its exit status says how.
+            let _ = std::io::copy(&mut std::io::stdin(), &mut guest_input);
+            let _ = guest_input.write_all(&[qemu::END_OF_INPUT]);
+        });
+    }
+    let status = child
+        .wait()
+        .map_err(|error| format!("cannot wait for {}: {error}", qemu::QEMU))?;
     let exit = GuestExit::from_status(status);
     println!("{exit}");
     Ok(if exit == GuestExit::Passed {

@@ -40,7 +40,7 @@ user programs are the files in userapps/src/bin/.
 ";
 
 /// The program `run` and `gdb` boot unless told otherwise.
-const DEFAULT_PROGRAM: &str = "hello";
+const DEFAULT_PROGRAM: &str = "sh";
 /// What `--program` takes to boot without a program.
 const NO_PROGRAM: &str = "none";
 
@@ -258,7 +258,7 @@ mod tests {
             parse_words("run"),
             Ok(Command::Run {
                 kvm: false,
-                program: Some("hello".to_string()),
+                program: Some("sh".to_string()),
                 kernel_command_line: None
             })
         );
@@ -266,7 +266,7 @@ mod tests {
             parse_words("run --kvm -- test=timer log=debug"),
             Ok(Command::Run {
                 kvm: true,
-                program: Some("hello".to_string()),
+                program: Some("sh".to_string()),
                 kernel_command_line: Some("test=timer log=debug".to_string())
             })
         );
@@ -293,7 +293,7 @@ mod tests {
             program("gdb --program lifecycle-test"),
             Ok(Some("lifecycle-test".to_string()))
         );
-        assert_eq!(program("gdb"), Ok(Some("hello".to_string())));
+        assert_eq!(program("gdb"), Ok(Some("sh".to_string())));
         assert!(program("run --program").is_err());
         assert!(program("run --program --kvm").is_err());
         assert!(program("run --program a --program b").is_err());
@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(
             parse_words("gdb -- --kvm"),
             Ok(Command::Gdb {
-                program: Some("hello".to_string()),
+                program: Some("sh".to_string()),
                 kernel_command_line: Some("--kvm".to_string())
             })
         );

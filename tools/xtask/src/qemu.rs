@@ -55,7 +55,13 @@ pub struct QemuConfig {
     /// clock: a timer tick is then a fixed amount of guest work, whatever else the host is
     /// doing, and an idle guest skips ahead instead of sleeping. For tests (TCG only).
     pub instruction_clock: bool,
+    /// Typed into the serial console, followed by Ctrl-D (end of input); `None`: nothing.
+    pub serial_input: Option<String>,
 }
+
+/// What a program on exo reads as the end of input (ASCII EOT, Ctrl-D): sent after the
+/// last byte of input that does not come from a terminal.
+pub const END_OF_INPUT: u8 = 0x04;
 
 impl QemuConfig {
     /// A TCG boot without debugger: what every use starts from.
@@ -66,6 +72,7 @@ impl QemuConfig {
             boot_module: None,
             first_program: None,
             instruction_clock: false,
+            serial_input: None,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
         }

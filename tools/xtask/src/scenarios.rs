@@ -49,6 +49,8 @@ pub struct Scenario {
     /// The user program booted as the first environment (`userapps/src/bin/<name>.rs`);
     /// `None` for the kernel's own self-tests.
     pub program: Option<&'static str>,
+    /// Typed into the serial console (then Ctrl-D), for programs that read it.
+    pub serial_input: Option<&'static str>,
     pub expected_exit: ExpectedExit,
     /// Must appear in the serial output in this order, each after the previous one.
     pub serial_must_show: &'static [&'static str],
@@ -61,6 +63,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "boot",
         kernel_command_line: "test=boot log=info",
         program: None,
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "exo exokernel",
@@ -75,6 +78,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "timer",
         kernel_command_line: "test=timer log=info",
         program: None,
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["timer:", "test timer: ok"],
         timeout: DEFAULT_TIMEOUT,
@@ -83,6 +87,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "page-fault",
         kernel_command_line: "test=page-fault log=info",
         program: None,
+        serial_input: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #PF page fault", "cr2=0x00000000deadbeef", "rip="],
         timeout: DEFAULT_TIMEOUT,
@@ -91,6 +96,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "panic",
         kernel_command_line: "test=panic log=info",
         program: None,
+        serial_input: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["KERNEL PANIC", "deliberate panic"],
         timeout: DEFAULT_TIMEOUT,
@@ -99,6 +105,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "double-fault",
         kernel_command_line: "test=stack-overflow log=info",
         program: None,
+        serial_input: None,
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #DF double fault"],
         timeout: DEFAULT_TIMEOUT,
@@ -109,6 +116,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "hello",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("hello"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "exo exokernel",
@@ -121,6 +129,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "memory-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("memory-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "ok: map/write/read back",
@@ -158,6 +167,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "fault-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("fault-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "fault-test: 32 page faults handled at user level",
@@ -169,6 +179,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "isolation-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("isolation-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "worker: tick 1",
@@ -190,6 +201,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "revocation-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("revocation-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "revocation-test: frames taken by force = 4",
@@ -205,6 +217,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "hostile-syscalls",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("hostile-syscalls"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "garbage calls:",
@@ -222,6 +235,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // amount of guest work and the shares come out exact, whatever the host is doing.
         kernel_command_line: "log=info slots=20 slot_us=1000",
         program: Some("slices-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "slices-test: worker 2 holds 4 slots",
@@ -245,6 +259,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "yield-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("yield-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "yield-test: 1000 round trips in",
@@ -261,6 +276,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "call-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("call-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "ok: call/reply round trip",
@@ -283,6 +299,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "wait-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("wait-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "ok: wait(TIMER, 50) woke after",
@@ -302,6 +319,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "threads-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("threads-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "threads-test: thread B starts at",
@@ -315,6 +333,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "spawn-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("spawn-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "hello from a child",
@@ -329,9 +348,30 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: DEFAULT_TIMEOUT,
     },
     Scenario {
+        name: "shell",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("echo hello   shell\npid\nnosuch\nspawn-test\nexit 0\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "exo shell",
+            "$ echo hello   shell",
+            "hello shell",
+            "$ pid",
+            "$ nosuch",
+            "nosuch: command not found",
+            "$ spawn-test",
+            "spawn-test: all checks passed",
+            "$ exit 0",
+            "environment 1 exited with status 0",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+    },
+    Scenario {
         name: "lifecycle-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("lifecycle-test"),
+        serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["lifecycle-test: 1000 cycles, free frames before="],
         timeout: LONG_TIMEOUT,
@@ -353,6 +393,7 @@ impl Scenario {
         config.first_program = self.program.map(String::from);
         // Verdicts must not depend on how busy the host is.
         config.instruction_clock = true;
+        config.serial_input = self.serial_input.map(String::from);
         config
     }
 

@@ -1,7 +1,8 @@
 //! The 16550 UART on COM1: the kernel's console.
 //!
 //! Ten lines of port I/O do the job, so no crate: 115200 baud, 8N1, FIFOs
-//! on, polled (no interrupts). The port has no software state, so a fatal
+//! off, polled both ways (no interrupts): output waits for the transmitter,
+//! input is read when a program asks (`ConsoleRead`). The port has no software state, so a fatal
 //! path may write to it without taking the console lock.
 
 use x86_64::instructions::port::Port;
@@ -16,6 +17,7 @@ const LINE_CONTROL: u16 = 3;
 const MODEM_CONTROL: u16 = 4;
 const LINE_STATUS: u16 = 5;
 
+const LINE_STATUS_DATA_READY: u8 = 1 << 0;
 const LINE_STATUS_TRANSMIT_EMPTY: u8 = 1 << 5;
 
 /// A handle on COM1. Copying it is free; all state is in the hardware.
@@ -29,10 +31,19 @@ impl SerialPort {
         write(DATA, 1); // 115200 / 1
         write(INTERRUPT_ENABLE, 0);
         write(LINE_CONTROL, 0x03); // 8 data bits, no parity, 1 stop bit
-        write(FIFO_CONTROL, 0xc7); // enable and clear FIFOs
+        // FIFOs stay off: turning them on resets the receive side, losing input
+        // that arrived before the kernel started (a script piped into QEMU).
+        // Without them the UART holds one byte, and QEMU hands over the next
+        // only once it is read: nothing is lost, only batched less.
+        write(FIFO_CONTROL, 0);
         write(MODEM_CONTROL, 0x03); // DTR, RTS
         write(INTERRUPT_ENABLE, 0);
         Self
+    }
+
+    /// A byte that has arrived, if any (never waits).
+    pub fn read_byte(&self) -> Option<u8> {
+        (read(LINE_STATUS) & LINE_STATUS_DATA_READY != 0).then(|| read(DATA))
     }
 
     pub fn write_byte(&self, byte: u8) {

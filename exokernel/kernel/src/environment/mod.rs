@@ -243,6 +243,16 @@ impl System {
         range.read(&self.environment(caller).space, out)
     }
 
+    /// Copies `bytes` into `range` of `caller`'s memory.
+    pub fn write_user(
+        &mut self,
+        caller: EnvironmentId,
+        range: user_memory::UserRange,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        range.write(&self.environment(caller).space, bytes)
+    }
+
     /// One account of the environment `target` names (needs `CONTROL`).
     pub fn account(
         &mut self,
