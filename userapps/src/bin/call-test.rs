@@ -15,7 +15,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-
 use exo_abi::counters::Counter;
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
