@@ -7,7 +7,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::CapabilityKind;

@@ -20,7 +20,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{ANY_SLOT, CapabilityKind};
 use exo_abi::user;

@@ -12,7 +12,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, Wakeup};

@@ -11,7 +11,6 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-
 use exo_abi::counters::Counter;
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
