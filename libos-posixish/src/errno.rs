@@ -24,6 +24,10 @@ pub enum Errno {
     EINVAL = 22,
     /// Argument list too long.
     E2BIG = 7,
+    /// Permission denied.
+    EACCES = 13,
+    /// Operation not supported.
+    ENOTSUP = 95,
     /// Operation not permitted.
     EPERM = 1,
 }

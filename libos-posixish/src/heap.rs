@@ -44,3 +44,10 @@ fn grow(heap: &mut Heap<32>, layout: &Layout) {
 pub fn size() -> u64 {
     BREAK.load(Ordering::Relaxed) - HEAP_START
 }
+
+/// Whether some code is inside the allocator now (its lock is held). The
+/// thread scheduler does not preempt a thread then (`thread::switch`): the
+/// thread it would switch to might allocate and spin for ever on the lock.
+pub(crate) fn busy() -> bool {
+    HEAP.is_locked()
+}

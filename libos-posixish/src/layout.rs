@@ -5,6 +5,9 @@
 //! |-------------------------|---------------------------------------------------|
 //! | `0x40_0000`             | the program image (linked there by `user.ld`)     |
 //! | `HEAP_START`            | the heap, demand-zero, grown by the allocator      |
+//! | `MMAP_START`            | anonymous `mmap` regions                           |
+//! | `FORK_STACK_TOP`        | a private stack `fork` marks pages from            |
+//! | `PAGER_WINDOW`          | where the fault handler copies a shared run        |
 //! | `SCRATCH`               | where a parent maps a child's frame to fill it    |
 //! | `PROCESS_INFO`          | arguments and handles a parent gives its child     |
 //! | `EXCEPTION_STACK_TOP`   | the upcall (fault) stack                           |
@@ -18,6 +21,22 @@ pub const HEAP_START: u64 = 0x0000_1000_0000_0000;
 /// The most the heap may grow to: 1 GiB.
 pub const HEAP_END: u64 = HEAP_START + (1 << 30);
 
+/// Where the program image starts (`user.ld`); its pages follow without a gap.
+pub const IMAGE_START: u64 = 0x40_0000;
+
+/// Anonymous `mmap` regions are placed in this range.
+pub const MMAP_START: u64 = 0x0000_2000_0000_0000;
+pub const MMAP_END: u64 = 0x0000_3000_0000_0000;
+
+/// A private stack (never shared with a child) on which `fork` write-protects
+/// the pages it shares, so that none of its own writes can hit one of them.
+pub const FORK_STACK_TOP: u64 = 0x0000_6ffb_0000_0000;
+pub const FORK_STACK_PAGES: u64 = 4;
+
+/// Where the fault handler maps a fresh run for a moment to copy a shared
+/// one into it (16 pages; the scratch page belongs to the main code).
+pub const PAGER_WINDOW: u64 = 0x0000_6ffc_0000_0000;
+
 /// A page where a parent maps a frame for a moment to fill it for a child.
 pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
 
@@ -25,6 +44,11 @@ pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
 pub const PROCESS_INFO: u64 = 0x0000_6ffe_0000_0000;
 /// The page where a process writes its exit status for its parent.
 pub const EXIT_STATUS: u64 = PROCESS_INFO + PAGE_SIZE;
+
+/// The pages (up to `HANDOVER_PAGES`) where a forked child finds the
+/// capabilities its parent granted it for the memory they share.
+pub const HANDOVER: u64 = PROCESS_INFO + 0x10_0000;
+pub const HANDOVER_PAGES: u64 = 16;
 
 /// The upcall stack: faults are handled here.
 pub const EXCEPTION_STACK_TOP: u64 = 0x0000_6fff_0000_0000;
@@ -47,4 +71,9 @@ pub fn in_heap(address: u64) -> bool {
 /// Whether `address` is where the stack may grow (not the guard below it).
 pub fn in_stack(address: u64) -> bool {
     (STACK_LIMIT..STACK_TOP).contains(&address)
+}
+
+/// Whether `address` is in the range where `mmap` places regions.
+pub fn in_mmap_area(address: u64) -> bool {
+    (MMAP_START..MMAP_END).contains(&address)
 }

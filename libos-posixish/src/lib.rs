@@ -12,21 +12,28 @@
 //!
 //! Modules: `runtime` (start, exit, console), `heap` (the allocator),
 //! `paging` (the fault handler: demand-zero heap and stack), `process`
-//! (spawn, wait, kill, getpid), `bootfs` (programs to spawn), `layout`
-//! (where everything lives). `sys` holds the only `unsafe` code.
+//! (spawn, wait, kill, getpid), `thread` (user-level threads, their
+//! scheduling policies, mutexes and condition variables), `bootfs`
+//! (programs to spawn), `layout` (where everything lives). `sys` holds the only `unsafe` code.
 #![no_std]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
 pub mod bootfs;
+pub mod colour;
 pub mod errno;
+pub mod fork;
 pub mod heap;
 pub mod layout;
+pub mod mmap;
 pub mod paging;
 pub mod process;
+pub mod regions;
 pub mod runtime;
 mod sys;
+pub mod thread;
+mod units;
 
 pub use errno::Errno;
 pub use runtime::{exit, getpid};

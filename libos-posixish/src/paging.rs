@@ -1,38 +1,53 @@
-//! The library OS's pager: the fault handler that makes the heap and the
-//! stack appear as they are used.
+//! The library OS's pager: the fault handler that makes the heap, the stack
+//! and `mmap` regions appear as they are used, and resolves copy-on-write.
 //!
 //! The kernel delivers every fault of the process here (an upcall on the
 //! exception stack). A page fault on a not-present page in the heap's range
 //! or in the stack's growth range is answered with zeroed memory mapped
 //! writable — a whole aligned 64 KiB run where it fits (one capability and
-//! one fault for sixteen pages), else the one page — and the faulting code
-//! resumes without entering the kernel.
+//! one fault for sixteen pages), else the one page; in an `mmap` region,
+//! with a zeroed page mapped with the region's protection. A write to a page
+//! `fork` shared copies its unit (`units`) into fresh frames, or, if no
+//! other process can still hold it, just makes it writable again. The
+//! faulting code then resumes without entering the kernel.
 //! Anything else — the guard page below the stack, a null pointer, a write
-//! to code — ends the process like a segmentation fault (status 139).
+//! to code or to a read-only mapping — ends the process like a segmentation
+//! fault (status 139).
+//!
+//! What the pager holds is in one `Pager` behind a lock. Main code holds the
+//! lock only in short sections that cannot fault (they touch the stack they
+//! probed beforehand, the data segment, which is never shared, and system
+//! calls), so the handler never finds it held; if it ever did, it would end
+//! the process rather than wait forever.
 //!
 //! Which frame backs a page is a policy (`FramePolicy`): a library OS may
-//! ask for frames of a given colour, or a specific frame.
+//! ask for frames of a given colour (`colour`), or a specific frame.
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Error, Handle, user};
 
 use crate::layout::{
-    EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, HEAP_END, HEAP_START, STACK_LIMIT, STACK_TOP,
-    in_heap, in_stack,
+    EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, HANDOVER, HANDOVER_PAGES, HEAP_END, HEAP_START,
+    IMAGE_START, PAGER_WINDOW, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
+use crate::regions::{Protection, Regions};
+use crate::units::{Unit, Units, flags};
 use crate::{println, runtime, sys};
 
 const PAGE_FAULT: u64 = 14;
 /// Page-fault error code bit 0: the page was present (a protection fault).
 const PROTECTION: u64 = 1;
+/// Page-fault error code bit 1: the access was a write.
+const WRITE_ACCESS: u64 = 2;
 /// The exit status of a process ended by a bad memory access (128 + SIGSEGV).
 pub const SEGFAULT_STATUS: i32 = 139;
 
 /// log2 of the pages the pager maps at once where it can.
-const RUN_ORDER: u32 = 4;
+pub const RUN_ORDER: u32 = 4;
 /// Bytes in such a run.
 const RUN_BYTES: u64 = exo_abi::layout::PAGE_SIZE << RUN_ORDER;
+const PAGE_SIZE: u64 = exo_abi::layout::PAGE_SIZE;
 
 /// Where new frames come from.
 pub trait FramePolicy: Sync {
@@ -50,75 +65,322 @@ impl FramePolicy for AnyFrame {
     }
 }
 
-static POLICY: spin::Once<&'static dyn FramePolicy> = spin::Once::new();
+/// Everything the pager knows and decides.
+pub(crate) struct Pager {
+    pub(crate) units: Units,
+    pub(crate) regions: Regions,
+    policy: &'static dyn FramePolicy,
+}
 
-/// Chooses where the pager's frames come from (before the first fault).
+static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
+    units: Units::new(),
+    regions: Regions::new(),
+    policy: &AnyFrame,
+});
+
+/// The pager, for a main-code section that must not fault (see the module
+/// docs): the stack it will use is touched first, so it is mapped and private.
+/// Whether some code holds the pager's lock (then a thread must not be
+/// preempted: another thread's fault would find the lock taken).
+pub(crate) fn busy() -> bool {
+    PAGER.is_locked()
+}
+
+pub(crate) fn lock() -> spin::MutexGuard<'static, Pager> {
+    let mut probe = [0u8; 4096];
+    core::hint::black_box(&mut probe);
+    PAGER.lock()
+}
+
+/// The pager, when the caller runs on a stack that is never shared (the
+/// exception stack, the fork stack).
+pub(crate) fn lock_on_private_stack() -> spin::MutexGuard<'static, Pager> {
+    PAGER.lock()
+}
+
+/// Chooses where the pager's frames come from from now on (frames already
+/// mapped stay where they are). Call it first thing in `main`.
 pub fn set_frame_policy(policy: &'static dyn FramePolicy) {
-    POLICY.call_once(|| policy);
+    lock().policy = policy;
 }
 
-fn policy() -> &'static dyn FramePolicy {
-    *POLICY.call_once(|| &AnyFrame)
-}
-
-/// Maps a zeroed frame writable at `page` in this process.
+/// Maps a zeroed frame writable at `page` in this process; not recorded as
+/// a unit (for private pages: the exception stack, the fork stack).
 pub fn map_zeroed(page: u64) -> Result<(), Error> {
-    let (frame, _) = policy().allocate(0)?;
+    let (frame, _) = lock().policy.allocate(0)?;
     user::map(frame, Handle::SELF_ENVIRONMENT, page, MapFlags::WRITE)
 }
 
-/// Maps zeroed memory writable around `address`, which lies in a range the
-/// process may grow into (`within`): the aligned run containing it if the
-/// whole run is in the range and free, else its page.
-fn grow_at(address: u64, within: core::ops::Range<u64>) -> Result<(), Error> {
-    let run = address & !(RUN_BYTES - 1);
-    let run_fits = within.contains(&run) && within.contains(&(run + RUN_BYTES - 1));
-    if run_fits && let Ok((frame, _)) = policy().allocate(RUN_ORDER) {
-        match user::map(frame, Handle::SELF_ENVIRONMENT, run, MapFlags::WRITE) {
-            Ok(()) => return Ok(()),
-            // Part of the run is mapped already (e.g. the first stack pages).
-            Err(_) => sys::drop_unmapped_frame(frame),
+impl Pager {
+    pub(crate) fn allocate(&self, order: u32) -> Result<(Handle, u64), Error> {
+        self.policy.allocate(order)
+    }
+
+    fn record(&mut self, handle: Handle, address: u64, order: u32, unit_flags: u8) {
+        // A handle beyond the table cannot happen (the kernel's table has
+        // MAX_UNITS slots); such a page would simply never be shared or freed.
+        let _ = self.units.insert(Unit {
+            handle,
+            address,
+            order: order as u8,
+            flags: flags::MAPPED | unit_flags,
+            children: 0,
+        });
+    }
+
+    /// Maps a fresh unit of `2^order` zeroed frames at `address` and records it.
+    pub(crate) fn map_new(
+        &mut self,
+        address: u64,
+        order: u32,
+        map: MapFlags,
+        unit_flags: u8,
+    ) -> Result<(), Error> {
+        let (frame, _) = self.allocate(order)?;
+        if let Err(error) = user::map(frame, Handle::SELF_ENVIRONMENT, address, map) {
+            sys::drop_unmapped_frame(frame);
+            return Err(error);
+        }
+        self.record(frame, address, order, unit_flags);
+        Ok(())
+    }
+
+    /// Maps zeroed memory writable around `address`, which lies in a range
+    /// the process may grow into (`within`): the aligned run containing it if
+    /// the whole run is in the range and free, else its page.
+    fn grow_at(&mut self, address: u64, within: core::ops::Range<u64>) -> Result<(), Error> {
+        let run = address & !(RUN_BYTES - 1);
+        let run_fits = within.contains(&run) && within.contains(&(run + RUN_BYTES - 1));
+        // Part of the run may be mapped already (e.g. the first stack pages).
+        if run_fits && self.map_new(run, RUN_ORDER, MapFlags::WRITE, 0).is_ok() {
+            return Ok(());
+        }
+        self.map_new(address & !(PAGE_SIZE - 1), 0, MapFlags::WRITE, 0)
+    }
+
+    /// How a unit is mapped when this process may write it, or `None` if it may not.
+    fn writable_flags(&self, unit: &Unit) -> Option<MapFlags> {
+        if unit.has(flags::IMAGE) {
+            None
+        } else if in_mmap_area(unit.address) {
+            let protection = self.regions.find(unit.address)?.protection;
+            protection
+                .allows(Protection::WRITE)
+                .then(|| protection.map_flags())
+        } else {
+            Some(MapFlags::WRITE)
         }
     }
-    map_zeroed(address & !(exo_abi::layout::PAGE_SIZE - 1))
+
+    /// Answers a page fault at `address`; `Err` says why it is a segfault.
+    fn resolve(&mut self, address: u64, error: u64) -> Result<(), &'static str> {
+        if error & PROTECTION == 0 {
+            if in_heap(address) {
+                return self
+                    .grow_at(address, HEAP_START..HEAP_END)
+                    .map_err(|_| "out of memory growing the heap");
+            }
+            if in_stack(address) {
+                return self
+                    .grow_at(address, STACK_LIMIT..STACK_TOP)
+                    .map_err(|_| "out of memory growing the stack");
+            }
+            let region = self.regions.find(address).ok_or("no mapping there")?;
+            if region.protection == Protection::NONE {
+                return Err("the mapping allows no access");
+            }
+            let page = address & !(PAGE_SIZE - 1);
+            return self
+                .map_new(page, 0, region.protection.map_flags(), 0)
+                .map_err(|_| "out of memory for an mmap page");
+        }
+        if error & WRITE_ACCESS == 0 {
+            return Err("protection fault");
+        }
+        let unit = self
+            .units
+            .mapped_at(address)
+            .ok_or("write to a read-only page")?;
+        let map = self
+            .writable_flags(&unit)
+            .ok_or("write to a read-only mapping")?;
+        if !unit.has(flags::COPY_ON_WRITE) {
+            return Err("write to a read-only mapping");
+        }
+        self.copy_on_write(unit, map)
+            .map_err(|_| "out of memory copying a shared page")
+    }
+
+    /// Gives this process a private, writable copy of `unit`.
+    fn copy_on_write(&mut self, unit: Unit, map: MapFlags) -> Result<(), Error> {
+        // No child holds it and it is not the parent's: this process is the
+        // last that can map these frames, so they need no copy.
+        if unit.children == 0 && !unit.has(flags::INHERITED) {
+            for page in unit.page_addresses() {
+                sys::protect_own_page(page, map)?;
+            }
+            if let Some(unit) = self.units.get_mut(unit.handle) {
+                unit.flags &= !flags::COPY_ON_WRITE;
+            }
+            return Ok(());
+        }
+        // A run the policy cannot give (a coloured policy gives single
+        // frames) is copied a page at a time.
+        let (order, first) = match self.allocate(unit.order.into()) {
+            Ok(run) => (u32::from(unit.order), Some(run)),
+            Err(_) => (0, None),
+        };
+        let mut fresh = first;
+        for chunk in (0..unit.pages()).step_by(1 << order) {
+            let (frame, _) = match fresh.take() {
+                Some(run) => run,
+                None => self.allocate(order)?,
+            };
+            let address = unit.address + chunk * PAGE_SIZE;
+            let pages = 1u64 << order;
+            if let Err(error) = user::map(
+                frame,
+                Handle::SELF_ENVIRONMENT,
+                PAGER_WINDOW,
+                MapFlags::WRITE,
+            ) {
+                sys::drop_unmapped_frame(frame);
+                return Err(error);
+            }
+            sys::copy_pages(address, PAGER_WINDOW, pages);
+            for page in 0..pages {
+                sys::unmap_private_page(PAGER_WINDOW + page * PAGE_SIZE)?;
+                sys::unmap_remapped_page(address + page * PAGE_SIZE)?;
+            }
+            user::map(frame, Handle::SELF_ENVIRONMENT, address, map)?;
+            let execute = unit.flags & flags::EXECUTE;
+            self.record(frame, address, order, execute);
+        }
+        self.forget_mapping(unit.handle);
+        Ok(())
+    }
+
+    /// The unit `handle` is no longer mapped here: its capability goes,
+    /// unless children still hold capabilities derived from it.
+    pub(crate) fn forget_mapping(&mut self, handle: Handle) {
+        let Some(unit) = self.units.get_mut(handle) else {
+            return;
+        };
+        if unit.children > 0 {
+            unit.flags &= !(flags::MAPPED | flags::COPY_ON_WRITE);
+        } else {
+            self.units.remove(handle);
+            sys::drop_frame_no_longer_mapped(handle);
+        }
+    }
 }
 
-/// Maps the exception stack and registers the fault handler.
+/// A child that shared `handles` has been reaped: they are one holder fewer.
+pub(crate) fn release_shared(handles: &[Handle]) {
+    let mut pager = lock();
+    for &handle in handles {
+        let Some(unit) = pager.units.get_mut(handle) else {
+            continue;
+        };
+        unit.children = unit.children.saturating_sub(1);
+        if unit.children == 0 && !unit.has(flags::MAPPED) {
+            pager.forget_mapping(handle);
+        }
+    }
+}
+
+/// Maps the exception stack, registers the fault handler, and records the
+/// pages the kernel mapped for the first process (so `fork` can share its
+/// code and stack instead of copying them).
 pub fn init() {
-    let bottom = EXCEPTION_STACK_TOP - EXCEPTION_STACK_PAGES * exo_abi::layout::PAGE_SIZE;
-    for page in (bottom..EXCEPTION_STACK_TOP).step_by(exo_abi::layout::PAGE_SIZE as usize) {
+    let bottom = EXCEPTION_STACK_TOP - EXCEPTION_STACK_PAGES * PAGE_SIZE;
+    for page in (bottom..EXCEPTION_STACK_TOP).step_by(PAGE_SIZE as usize) {
         map_zeroed(page).expect("map the exception stack");
     }
-    let size = EXCEPTION_STACK_TOP - bottom;
+    register_handler();
+    if crate::process::info().is_none() {
+        let start = user::start_info();
+        let mut pager = lock();
+        for page in start.pages() {
+            let map = MapFlags::from_bits_truncate(page.flags);
+            let handle = Handle::from_raw(page.frame);
+            if in_stack(page.address) {
+                pager.record(handle, page.address, 0, 0);
+            } else if (IMAGE_START..HEAP_START).contains(&page.address)
+                && !map.contains(MapFlags::WRITE)
+            {
+                let execute = if map.contains(MapFlags::EXECUTE) {
+                    flags::EXECUTE
+                } else {
+                    0
+                };
+                pager.record(handle, page.address, 0, flags::IMAGE | execute);
+            }
+        }
+    }
+}
+
+/// In a forked child, before anything can fault: forgets the parent's units
+/// (the data segment came as a copy) and records the capabilities the
+/// parent granted, listed on the handover page.
+pub(crate) fn adopt_handover() {
+    let mut pager = lock_on_private_stack();
+    pager.units.clear();
+    if user::translate(HANDOVER).is_none() {
+        return;
+    }
+    let word = |bytes: &[u8], index: usize| {
+        u64::from_le_bytes(bytes[8 * index..8 * index + 8].try_into().expect("8 bytes"))
+    };
+    let limit = (HANDOVER_PAGES * PAGE_SIZE) as usize;
+    let count = word(sys::mapped_bytes(HANDOVER, 8), 0) as usize;
+    let length = (8 + 24 * count).min(limit);
+    let bytes = sys::mapped_bytes(HANDOVER, length);
+    for entry in 0..(length - 8) / 24 {
+        let [address, handle, packed] = [0, 1, 2].map(|at| word(bytes, 1 + 3 * entry + at));
+        let unit_flags = (packed >> 8) as u8 & !flags::MAPPED;
+        pager.record(
+            Handle::from_raw(handle),
+            address,
+            packed as u8 as u32,
+            unit_flags,
+        );
+    }
+}
+
+/// Registers the fault handler on the exception stack (which must be mapped).
+pub(crate) fn register_handler() {
+    let size = EXCEPTION_STACK_PAGES * PAGE_SIZE;
     user::set_upcall_handler(on_upcall, EXCEPTION_STACK_TOP, size).expect("register upcalls");
 }
 
-fn on_upcall(frame: &mut UpcallFrame) {
+/// Every upcall of the process enters here (the thread library registers
+/// it again with slot-start upcalls turned on).
+pub(crate) fn on_upcall(frame: &mut UpcallFrame) {
     match frame.reason() {
         Some(UpcallReason::Fault) => on_fault(frame),
+        Some(UpcallReason::SliceStart) => crate::thread::on_slice_start(frame),
         // The kernel asks for frames back; this pager gives none up yet, so
         // the kernel takes them at the deadline (see the chapter's notes).
-        Some(UpcallReason::RevokeFrames | UpcallReason::SliceStart) | None => {}
+        Some(UpcallReason::RevokeFrames) | None => {}
     }
 }
 
 fn on_fault(frame: &UpcallFrame) {
     let [vector, error, address] = frame.info;
-    let range = if in_heap(address) {
-        Some(HEAP_START..HEAP_END)
-    } else if in_stack(address) {
-        Some(STACK_LIMIT..STACK_TOP)
-    } else {
-        None
-    };
-    if let Some(range) = range.filter(|_| vector == PAGE_FAULT && error & PROTECTION == 0) {
-        match grow_at(address, range) {
-            Ok(()) => return,
-            Err(error) => println!("out of memory growing to {address:#x}: {error}"),
+    let why = if vector == PAGE_FAULT {
+        match PAGER.try_lock() {
+            Some(mut pager) => match pager.resolve(address, error) {
+                Ok(()) => return,
+                Err(why) => why,
+            },
+            None => "fault while the pager was busy",
         }
-    }
+    } else {
+        "not a page fault"
+    };
     println!(
-        "segmentation fault: vector {vector}, address {address:#x}, rip {:#x}",
+        "segmentation fault: {why}: vector {vector}, address {address:#x}, rip {:#x}",
         frame.registers.rip
     );
     runtime::exit(SEGFAULT_STATUS)

@@ -126,29 +126,42 @@ pub(crate) fn report_exit(status: i32) {
     }
 }
 
-/// A child this process spawned and has not reaped yet.
+/// A child this process spawned or forked and has not reaped yet.
 #[derive(Debug)]
-struct Child {
-    pid: u64,
-    environment: Handle,
+pub(crate) struct Child {
+    pub(crate) pid: u64,
+    pub(crate) environment: Handle,
     /// Capabilities this process holds for the child: its frames, and the
     /// read-only copies of the boot file system's capabilities it granted.
-    frames: Vec<Handle>,
-    exit_status_page: Handle,
+    pub(crate) frames: Vec<Handle>,
+    pub(crate) exit_status_page: Handle,
+    /// The pager's units a forked child shares (`paging::release_shared`).
+    pub(crate) shared: Vec<Handle>,
 }
 
 impl Child {
+    pub(crate) fn new(environment: Handle) -> Self {
+        Self {
+            pid: 0,
+            environment,
+            frames: Vec::new(),
+            exit_status_page: Handle::SELF_ENVIRONMENT, // replaced when built
+            shared: Vec::new(),
+        }
+    }
+
     /// Frees what this process held for the child (the environment is gone
     /// or about to be).
-    fn release(self) {
+    pub(crate) fn release(self) {
         let _ = user::environment_destroy(self.environment);
         for frame in self.frames {
             let _ = sys::drop_child_frame(frame);
         }
+        crate::paging::release_shared(&self.shared);
     }
 
     /// A zeroed frame holding `contents`, owned by this process for the child.
-    fn fresh_page(&mut self, contents: &[u8]) -> Result<Handle, Errno> {
+    pub(crate) fn fresh_page(&mut self, contents: &[u8]) -> Result<Handle, Errno> {
         let (frame, _) = user::frame_allocate(0)?;
         self.frames.push(frame);
         user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
@@ -158,7 +171,7 @@ impl Child {
     }
 
     /// Maps a fresh page holding `contents` at `address` in the child.
-    fn map_page(
+    pub(crate) fn map_page(
         &mut self,
         address: u64,
         contents: &[u8],
@@ -171,6 +184,18 @@ impl Child {
 }
 
 static CHILDREN: spin::Mutex<Vec<Child>> = spin::Mutex::new(Vec::new());
+
+/// Records a child built elsewhere (`fork`).
+pub(crate) fn adopt(child: Child) {
+    CHILDREN.lock().push(child);
+}
+
+/// In a forked child: the parent's list of children came with the copy of
+/// its memory, but those children are not this process's.
+pub(crate) fn forget_inherited_children() {
+    let inherited = core::mem::take(&mut *CHILDREN.lock());
+    drop(inherited);
+}
 
 /// Starts program `program` of the boot file system with `arguments` (its
 /// name is added in front) and the default quota; returns its process id.
@@ -188,13 +213,7 @@ pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result
     }
     let info = info_page(program, arguments)?;
     let environment = user::environment_create(quota)?;
-    let exit_status_page = Handle::SELF_ENVIRONMENT; // replaced below
-    let mut child = Child {
-        pid: 0,
-        environment,
-        frames: Vec::new(),
-        exit_status_page,
-    };
+    let mut child = Child::new(environment);
     match build(&mut child, &elf, image, info) {
         Ok(()) => {
             let pid = child.pid;
@@ -251,7 +270,10 @@ fn build(
 
 /// Maps the boot file system into the child and grants it read-only
 /// capabilities for it, recorded in its info page.
-fn share_bootfs(child: &mut Child, info: &mut [u8; PAGE_SIZE as usize]) -> Result<(), Errno> {
+pub(crate) fn share_bootfs(
+    child: &mut Child,
+    info: &mut [u8; PAGE_SIZE as usize],
+) -> Result<(), Errno> {
     let (_, runs) = bootfs::runs();
     let read_only = Rights::READ | Rights::MAP | Rights::GRANT;
     for (index, run) in runs.iter().enumerate() {
@@ -270,7 +292,10 @@ fn share_bootfs(child: &mut Child, info: &mut [u8; PAGE_SIZE as usize]) -> Resul
 }
 
 /// The info page for `program` run with `arguments`, without the boot file system's runs.
-fn info_page(program: &str, arguments: &[&str]) -> Result<[u8; PAGE_SIZE as usize], Errno> {
+pub(crate) fn info_page(
+    program: &str,
+    arguments: &[&str],
+) -> Result<[u8; PAGE_SIZE as usize], Errno> {
     let mut page = [0u8; PAGE_SIZE as usize];
     let put = |page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
         page[at..at + 8].copy_from_slice(&value.to_le_bytes());

@@ -27,7 +27,7 @@ pub fn fill_page(page: u64, offset: usize, bytes: &[u8]) {
 
 /// The `length` bytes at `address`, in a region the library OS mapped
 /// read-only for the process's whole life (the boot file system, the
-/// process-info page).
+/// process-info page, a forked child's handover pages).
 pub fn mapped_bytes(address: u64, length: usize) -> &'static [u8] {
     // SAFETY: callers pass only the boot file system and the process-info
     // page, which stay mapped, unchanged and read-only while the process lives.
@@ -75,6 +75,130 @@ pub fn drop_child_frame(frame: exo_abi::Handle) -> Result<(), exo_abi::Error> {
     unsafe { exo_abi::user::capability_drop(frame) }
 }
 
+/// Changes the protection of this process's page at `page` to `map`.
+pub fn protect_own_page(page: u64, map: exo_abi::mapping::MapFlags) -> Result<(), exo_abi::Error> {
+    // SAFETY: a page losing write access here is one the pager shares
+    // copy-on-write or one `mprotect` was asked to protect: a later write
+    // faults and the pager copies it, or ends the process (a segmentation
+    // fault, as POSIX wants) — no write is ever silently lost or misdirected.
+    unsafe { exo_abi::user::protect(exo_abi::Handle::SELF_ENVIRONMENT, page, map) }
+}
+
+/// Copies `pages` pages from `from` to `to` (both mapped, page-aligned, apart).
+pub fn copy_pages(from: u64, to: u64, pages: u64) {
+    let bytes = (pages * PAGE_SIZE) as usize;
+    assert!(from.is_multiple_of(PAGE_SIZE) && to.is_multiple_of(PAGE_SIZE));
+    assert!(from.abs_diff(to) >= bytes as u64);
+    // SAFETY: callers copy from pages mapped readable in this process to a
+    // window (`PAGER_WINDOW`, `SCRATCH`) they just mapped writable, where no
+    // Rust object lives; raw pointers, so no reference to either exists.
+    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, bytes) }
+}
+
+/// Unmaps one of the library OS's private window pages (`PAGER_WINDOW`).
+pub fn unmap_private_page(page: u64) -> Result<(), exo_abi::Error> {
+    // SAFETY: window pages hold no Rust object; they are mapped only to be
+    // filled through raw pointers.
+    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+}
+
+/// Unmaps a page the pager maps again at once with the same contents (a
+/// copy-on-write copy).
+pub fn unmap_remapped_page(page: u64) -> Result<(), exo_abi::Error> {
+    // SAFETY: only the fault handler runs until the page is mapped again, with
+    // a copy of the same bytes; the interrupted code's references into it
+    // see the same memory when it resumes.
+    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+}
+
+/// Unmaps a page of an `mmap` region (`munmap`).
+pub fn unmap_mmap_page(page: u64) -> Result<(), exo_abi::Error> {
+    assert!(crate::layout::in_mmap_area(page));
+    // SAFETY: safe code reaches the mmap area only through `mmap::load` and
+    // `mmap::store`, raw accesses that hold no reference; an access after
+    // `munmap` faults and ends the process.
+    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+}
+
+/// Drops a frame capability through which nothing is mapped in this process
+/// any more and from which no live child holds a derived capability.
+pub fn drop_frame_no_longer_mapped(frame: exo_abi::Handle) {
+    // SAFETY: the pager unmapped every page it mapped through `frame`; the
+    // children it granted derived capabilities to are gone.
+    let _ = unsafe { exo_abi::user::capability_drop(frame) };
+}
+
+/// Reads the `u64` at `address` in the mmap area.
+pub fn mmap_load(address: u64) -> u64 {
+    assert!(crate::layout::in_mmap_area(address) && address.is_multiple_of(8));
+    // SAFETY: no Rust object lives in the mmap area; an address not mapped
+    // (or not readable) faults, and the pager maps it or ends the process.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// Writes the `u64` at `address` in the mmap area.
+pub fn mmap_store(address: u64, value: u64) {
+    assert!(crate::layout::in_mmap_area(address) && address.is_multiple_of(8));
+    // SAFETY: as for `mmap_load`; a write to a read-only page ends the process.
+    unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+}
+
+unsafe extern "C" {
+    fn exo_capture_registers(registers: *mut exo_abi::upcall::Registers) -> u64;
+    fn exo_fork_child();
+    fn exo_call_on_stack(top: u64, function: extern "C" fn(*mut ()), data: *mut ());
+}
+
+/// Saves the callee-saved registers, the stack pointer, the flags and the
+/// return address into `registers`, with `rax = 1`, and returns false. A
+/// child resumed from them returns from this call a second time, with true.
+///
+/// The caller must be a small `#[inline(never)]` function that, on the
+/// `true` path, reads nothing it wrote to its frame after this call (the
+/// child's copy of the stack is taken later): `fork::fork` is. Always
+/// inlined, so that the child resumes in that caller's frame, not in a frame
+/// of this wrapper the parent has since overwritten.
+#[inline(always)]
+pub fn capture_registers(registers: &mut exo_abi::upcall::Registers) -> bool {
+    // SAFETY: the assembly writes only `*registers` and preserves every
+    // callee-saved register.
+    unsafe { exo_capture_registers(registers) != 0 }
+}
+
+/// Where a forked child starts: `rsp = rdi =` an `UpcallFrame` its parent
+/// wrote on the child's exception stack.
+pub fn fork_child_entry() -> u64 {
+    exo_fork_child as *const () as u64
+}
+
+/// Runs `function` on the stack whose top is `top` (mapped, private).
+pub fn call_on_stack(top: u64, function: &mut dyn FnMut()) {
+    extern "C" fn trampoline(data: *mut ()) {
+        // SAFETY: `data` is the `&mut &mut dyn FnMut()` passed below, alive
+        // for the whole call.
+        let function = unsafe { &mut *(data as *mut &mut dyn FnMut()) };
+        function();
+    }
+    let mut function = function;
+    // SAFETY: the assembly switches to `top`, calls the trampoline, and
+    // restores the stack pointer; the caller maps the stack (16-byte
+    // aligned top) and nothing else uses it.
+    unsafe {
+        exo_call_on_stack(
+            top,
+            trampoline,
+            &mut function as *mut &mut dyn FnMut() as *mut (),
+        )
+    }
+}
+
+extern "C" fn fork_child_start(frame: *const exo_abi::upcall::UpcallFrame) -> ! {
+    // SAFETY: the parent wrote a whole `UpcallFrame` at this address on the
+    // child's exception stack, the stack we run on, below the frame.
+    let frame = unsafe { frame.read() };
+    crate::fork::child_start(&frame)
+}
+
 unsafe extern "Rust" {
     /// The program's `main`, defined by [`crate::main!`].
     safe fn libos_program_main(arguments: &[&str]) -> i32;
@@ -100,4 +224,134 @@ _start:
     .popsection
 "#,
     start = sym crate::runtime::start,
+);
+
+// ---------------------------------------------------------------------------
+// Threads (`crate::thread`): the clock, and switching stacks.
+
+/// Timer ticks since boot, read from the facts page as it is now.
+pub fn ticks() -> u64 {
+    let word: *const u64 = &exo_abi::user::facts().ticks;
+    // SAFETY: the kernel maps the facts page read-only in every environment
+    // for its whole life and writes it only as whole aligned `u64`s. The load
+    // is volatile because the kernel changes the page behind the program's
+    // back: a loop waiting for the tick must read it each time round.
+    unsafe { word.read_volatile() }
+}
+
+unsafe extern "C" {
+    /// Pushes the callee-saved registers, stores `rsp` at `save`, loads
+    /// `next` into `rsp`, pops the callee-saved registers and returns on the
+    /// new stack.
+    fn exo_thread_switch(save: *mut u64, next: u64);
+}
+
+/// Words a new thread's stack needs for its first [`switch_threads`]: the
+/// six callee-saved registers, then the address `ret` jumps to.
+pub const NEW_STACK_WORDS: usize = 7;
+
+/// Switches from the running thread to another: saves the running thread's
+/// callee-saved registers on its own stack and its stack pointer in `save`,
+/// and continues the thread whose stack pointer is `next`. Returns when some
+/// thread switches back to the stack pointer stored in `save`.
+///
+/// `next` must be a stack pointer a `switch_threads` stored for a thread that
+/// has not run since, or the `rsp` of a fresh stack laid out as
+/// [`NEW_STACK_WORDS`] says; and that stack must stay allocated until its
+/// thread switches away for the last time. `crate::thread::switch` keeps both
+/// promises (it is the only caller) and calls this with preemption off, so
+/// no slot-start upcall sees a half-switched thread.
+pub fn switch_threads(save: &core::sync::atomic::AtomicU64, next: u64) {
+    // SAFETY: by the contract above, `next` points at six saved registers
+    // and a return address on a live stack, so the pops and `ret` resume
+    // that thread exactly where it switched away (or at its entry); `save`
+    // is a live atomic the asm writes one aligned word to. Everything the
+    // System V ABI lets a call clobber, the caller of this `extern "C"`
+    // function already assumes clobbered.
+    unsafe { exo_thread_switch(save.as_ptr(), next) }
+}
+
+// rdi = where to save rsp, rsi = the next rsp. The order of pops is the
+// reverse of the pushes, and a new stack holds six zeros (rbp = 0 ends
+// frame-pointer backtraces) under the thread's entry.
+global_asm!(
+    r#"
+    .pushsection .text.exo_thread_switch, "ax"
+    .global exo_thread_switch
+exo_thread_switch:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rdi], rsp
+    mov rsp, rsi
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+    .popsection
+"#
+);
+
+// `exo_capture_registers(registers)`: what a forked child needs to return
+// from this call a second time. `exo_fork_child`: the child's first
+// instruction. `exo_call_on_stack(top, function, data)`: calls
+// `function(data)` on another stack, keeping the old one in rbp.
+global_asm!(
+    r#"
+    .pushsection .text.exo_fork, "ax"
+    .global exo_capture_registers
+exo_capture_registers:
+    mov [rdi + {rbx}], rbx
+    mov [rdi + {rbp}], rbp
+    mov [rdi + {r12}], r12
+    mov [rdi + {r13}], r13
+    mov [rdi + {r14}], r14
+    mov [rdi + {r15}], r15
+    lea rax, [rsp + 8]
+    mov [rdi + {rsp}], rax
+    mov rax, [rsp]
+    mov [rdi + {rip}], rax
+    pushfq
+    pop rax
+    mov [rdi + {rflags}], rax
+    mov qword ptr [rdi + {rax}], 1
+    xor eax, eax
+    ret
+
+    .global exo_fork_child
+exo_fork_child:
+    xor ebp, ebp
+    and rsp, -16
+    call {child_start}
+    ud2
+
+    .global exo_call_on_stack
+exo_call_on_stack:
+    push rbp
+    mov rbp, rsp
+    mov rsp, rdi
+    mov rdi, rdx
+    call rsi
+    mov rsp, rbp
+    pop rbp
+    ret
+    .popsection
+"#,
+    rax = const core::mem::offset_of!(exo_abi::upcall::Registers, rax),
+    rbx = const core::mem::offset_of!(exo_abi::upcall::Registers, rbx),
+    rbp = const core::mem::offset_of!(exo_abi::upcall::Registers, rbp),
+    rsp = const core::mem::offset_of!(exo_abi::upcall::Registers, rsp),
+    r12 = const core::mem::offset_of!(exo_abi::upcall::Registers, r12),
+    r13 = const core::mem::offset_of!(exo_abi::upcall::Registers, r13),
+    r14 = const core::mem::offset_of!(exo_abi::upcall::Registers, r14),
+    r15 = const core::mem::offset_of!(exo_abi::upcall::Registers, r15),
+    rip = const core::mem::offset_of!(exo_abi::upcall::Registers, rip),
+    rflags = const core::mem::offset_of!(exo_abi::upcall::Registers, rflags),
+    child_start = sym fork_child_start,
 );

@@ -1,0 +1,344 @@
+//! `fork`: a child process with a copy-on-write copy of this one's memory,
+//! built by this process, resolved by each process's own fault handler.
+//!
+//! **What the child gets.** For every unit (`units`) this process maps —
+//! heap, stack, `mmap` pages — the child gets a capability derived from
+//! ours (a grant), the same frames mapped read-only at the same address, and
+//! a record marking them copy-on-write and inherited; our own mapping turns
+//! read-only and copy-on-write too. Read-only image pages we hold a
+//! capability for are shared as they are. Everything else is copied now:
+//! the data segment (the statics, among them the pager's own tables, which
+//! the fault handler must always be able to write), and image or stack
+//! pages we hold no capability for (those a parent mapped for us). The
+//! child also gets its own exception stack, exit-status page, process-info
+//! page (the same arguments, its own boot file system capabilities), and a
+//! handover page listing its capabilities for what it shares.
+//!
+//! **Who owns shared frames.** The root capability stays with whoever
+//! allocated the frames; a child's capability derives from its parent's, so
+//! it cannot outlive it — nor does the child, whose environment the parent
+//! holds. A process keeps a unit's capability while it maps the unit or
+//! while a live child it shared it with may (`Unit::children`, lowered when
+//! `wait` reaps the child). On a write fault, a process copies the unit into
+//! fresh frames and lets go of the old capability (dropped, or kept unmapped
+//! for its children); if it is the last that can map the frames — it shared
+//! them with no live child and did not inherit them — it only makes them
+//! writable again.
+//!
+//! **How the child starts.** `fork` saves its callee-saved registers, stack
+//! pointer and return address (`sys::capture_registers`); the parent writes
+//! them as an `UpcallFrame` at the top of the child's exception stack and
+//! starts the child there. The child records its handover, registers its
+//! fault handler and resumes from the frame: `capture_registers` returns a
+//! second time, and `fork` returns 0.
+//!
+//! **Limits.** A write to any page of a shared 64 KiB run copies the run.
+//! The child's memory is frozen while the parent marks it: what the parent
+//! allocated for the fork itself is leaked in the child (a few KiB of heap).
+//! A child dies with its parent (chapter 2.7): a process must `wait` for the
+//! children it forks before it exits. Threads: call `fork` from a program
+//! with one thread.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
+use exo_abi::syscall::EnvironmentAccount;
+use exo_abi::upcall::{Registers, UpcallFrame};
+use exo_abi::user::entry;
+use exo_abi::{Handle, Rights, user};
+
+use crate::layout::{
+    EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
+    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, SCRATCH, STACK_LIMIT,
+    STACK_TOP,
+};
+use crate::process::{self, Child};
+use crate::units::flags;
+use crate::{Errno, paging, sys};
+
+/// Where the child's start frame sits below the top of its exception stack.
+const FRAME_OFFSET: u64 = 256;
+/// Units the fault handler may add while `fork` prepares (its stack growing).
+const SLACK: usize = 64;
+
+/// The most frames `fork` lends a child by default: 32 MiB.
+pub const MAX_DEFAULT_QUOTA: u64 = 8192;
+
+/// Creates a child process running the same program from this point, with
+/// a copy-on-write copy of this process's memory. Returns the child's
+/// process id in the parent and 0 in the child. The child may hold half of
+/// the frames this process may still allocate, at most `MAX_DEFAULT_QUOTA`:
+/// so a tree of forks fits in its root's quota.
+pub fn fork() -> Result<u64, Errno> {
+    let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
+    let free = account(EnvironmentAccount::FrameQuota)
+        .saturating_sub(account(EnvironmentAccount::FramesCharged));
+    fork_with_quota((free / 2).clamp(1, MAX_DEFAULT_QUOTA))
+}
+
+/// [`fork`], lending the child a quota of `quota` frames.
+#[inline(never)]
+pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
+    let mut registers = Registers::default();
+    if sys::capture_registers(&mut registers) {
+        // The child: it resumes here, with its own memory, and as POSIX
+        // says only the thread that forked exists in it.
+        process::forget_inherited_children();
+        crate::thread::after_fork_in_child();
+        return Ok(0);
+    }
+    parent(&registers, quota)
+}
+
+#[inline(never)]
+fn parent(registers: &Registers, quota: u64) -> Result<u64, Errno> {
+    let environment = user::environment_create(quota)?;
+    let mut child = Child::new(environment);
+    match build(&mut child, registers) {
+        Ok(()) => {
+            let pid = child.pid;
+            process::adopt(child);
+            Ok(pid)
+        }
+        Err(error) => {
+            child.release();
+            Err(error)
+        }
+    }
+}
+
+/// The buffers `share` fills, allocated (and written, so their pages are
+/// private) before: `share` runs with the pager locked and must not fault.
+struct Sharing {
+    requests: Vec<MapRequest>,
+    requests_used: usize,
+    /// Entries of three words: address, the child's handle, order | flags << 8.
+    handover: Vec<u64>,
+    handover_entries: usize,
+    shared: Vec<Handle>,
+    shared_used: usize,
+}
+
+fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
+    ensure_fork_stack()?;
+    // Everything that allocates comes first.
+    let copies = pages_to_copy();
+    let units = paging::lock().units.count() + SLACK;
+    let mut sharing = Sharing {
+        requests: vec![
+            MapRequest {
+                frame: 0,
+                address: 0,
+                flags: 0
+            };
+            copies.len() + units
+        ],
+        requests_used: 0,
+        handover: vec![0; 3 * units],
+        handover_entries: 0,
+        shared: vec![Handle::SELF_ENVIRONMENT; units],
+        shared_used: 0,
+    };
+    child.frames.reserve(copies.len());
+
+    // From here until `share` has marked the shared pages, nothing may
+    // allocate or free: the child's allocator state (in the data segment,
+    // copied now) must match its heap (frozen by `share`).
+    for &(page, map) in &copies {
+        let frame = copy_of(child, page)?;
+        sharing.requests[sharing.requests_used] = MapRequest {
+            frame: frame.to_raw(),
+            address: page,
+            flags: map.bits(),
+        };
+        sharing.requests_used += 1;
+    }
+    let mut outcome = Ok(());
+    let environment = child.environment;
+    sys::call_on_stack(FORK_STACK_TOP, &mut || {
+        outcome = share(environment, &mut sharing);
+    });
+    sharing.shared.truncate(sharing.shared_used);
+    child.shared = core::mem::take(&mut sharing.shared);
+    outcome?;
+
+    hand_over(child, &sharing)?;
+    let arguments = process::arguments();
+    let names: Vec<&str> = arguments.iter().map(|name| name.as_str()).collect();
+    let (program, rest) = names.split_first().map_or(("?", &[][..]), |(p, r)| (*p, r));
+    let mut info = process::info_page(program, rest)?;
+    process::share_bootfs(child, &mut info)?;
+    child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
+    child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
+
+    let bottom = EXCEPTION_STACK_TOP - EXCEPTION_STACK_PAGES * PAGE_SIZE;
+    for page in (bottom..EXCEPTION_STACK_TOP - PAGE_SIZE).step_by(PAGE_SIZE as usize) {
+        child.map_page(page, &[], MapFlags::WRITE)?;
+    }
+    let mut top = vec![0u8; PAGE_SIZE as usize];
+    let at = (PAGE_SIZE - FRAME_OFFSET) as usize;
+    for (index, word) in frame_words(registers).iter().enumerate() {
+        top[at + 8 * index..at + 8 * index + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    child.map_page(EXCEPTION_STACK_TOP - PAGE_SIZE, &top, MapFlags::WRITE)?;
+
+    child.pid = user::capability_identify(child.environment)?.value;
+    let frame = EXCEPTION_STACK_TOP - FRAME_OFFSET;
+    user::environment_start(child.environment, sys::fork_child_entry(), frame, frame)?;
+    Ok(())
+}
+
+/// Grants the child a capability for every unit, maps them into it, and
+/// turns the shared ones copy-on-write here. Runs on the fork stack with the
+/// pager locked: it writes only that stack, the pager's table and the
+/// buffers in `sharing`, and protects pages only after its last write to them.
+fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
+    let mut pager = paging::lock_on_private_stack();
+    for unit in pager.units.iter_mut() {
+        if !unit.has(flags::MAPPED) {
+            continue;
+        }
+        let entry = sharing.handover_entries;
+        if 3 * entry >= sharing.handover.len() || sharing.requests_used >= sharing.requests.len() {
+            return Err(Errno::ENOMEM);
+        }
+        let image = unit.has(flags::IMAGE);
+        let execute = unit.flags & flags::EXECUTE;
+        let (rights, child_flags) = if image {
+            let rights = Rights::READ | Rights::MAP | Rights::GRANT;
+            let rights = if execute != 0 {
+                rights | Rights::EXECUTE
+            } else {
+                rights
+            };
+            (rights, flags::IMAGE | execute)
+        } else {
+            let rights = Rights::READ | Rights::WRITE | Rights::MAP | Rights::GRANT;
+            (rights, flags::COPY_ON_WRITE)
+        };
+        let theirs = user::capability_grant(unit.handle, environment, rights)?;
+        let child_flags = flags::MAPPED | flags::INHERITED | child_flags;
+        sharing.handover[3 * entry..3 * entry + 3].copy_from_slice(&[
+            unit.address,
+            theirs.to_raw(),
+            u64::from(unit.order) | u64::from(child_flags) << 8,
+        ]);
+        sharing.handover_entries += 1;
+        let map = if execute != 0 {
+            MapFlags::EXECUTE
+        } else {
+            MapFlags::empty()
+        };
+        sharing.requests[sharing.requests_used] = MapRequest {
+            frame: unit.handle.to_raw(),
+            address: unit.address,
+            flags: map.bits(),
+        };
+        sharing.requests_used += 1;
+        if !image {
+            unit.flags |= flags::COPY_ON_WRITE;
+            unit.children += 1;
+            sharing.shared[sharing.shared_used] = unit.handle;
+            sharing.shared_used += 1;
+        }
+    }
+    // The last write to the heap is done: from now on a write there copies.
+    for unit in pager.units.iter() {
+        if unit.has(flags::MAPPED) && unit.has(flags::COPY_ON_WRITE) {
+            for page in unit.page_addresses() {
+                sys::protect_own_page(page, MapFlags::empty())?;
+            }
+        }
+    }
+    drop(pager);
+    for batch in sharing.requests[..sharing.requests_used].chunks(MAX_BATCH as usize) {
+        user::map_batch(environment, batch).1?;
+    }
+    Ok(())
+}
+
+/// Maps the handover pages into the child: a count, then its entries.
+fn hand_over(child: &mut Child, sharing: &Sharing) -> Result<(), Errno> {
+    let words = &sharing.handover[..3 * sharing.handover_entries];
+    let mut bytes = Vec::with_capacity(8 + 8 * words.len());
+    bytes.extend_from_slice(&(sharing.handover_entries as u64).to_le_bytes());
+    for word in words {
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    if bytes.len() as u64 > HANDOVER_PAGES * PAGE_SIZE {
+        return Err(Errno::ENOMEM);
+    }
+    for (index, page) in bytes.chunks(PAGE_SIZE as usize).enumerate() {
+        child.map_page(HANDOVER + index as u64 * PAGE_SIZE, page, MapFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// The pages to copy rather than share: the data segment, and image and
+/// stack pages this process holds no capability for.
+fn pages_to_copy() -> Vec<(u64, MapFlags)> {
+    let covered = |page| paging::lock().units.mapped_at(page).is_some();
+    let present = |page| user::page_table_entry(page).filter(|e| e & entry::PRESENT != 0);
+    let mut pages = Vec::new();
+    let mut page = IMAGE_START;
+    while let Some(pte) = present(page).filter(|_| page < HEAP_START) {
+        let writable = pte & entry::WRITABLE != 0;
+        let map = if writable {
+            MapFlags::WRITE
+        } else if pte & entry::NO_EXECUTE == 0 {
+            MapFlags::EXECUTE
+        } else {
+            MapFlags::empty()
+        };
+        if writable || !covered(page) {
+            pages.push((page, map));
+        }
+        page += PAGE_SIZE;
+    }
+    for page in (STACK_LIMIT..STACK_TOP).step_by(PAGE_SIZE as usize) {
+        if present(page).is_some() && !covered(page) {
+            pages.push((page, MapFlags::WRITE));
+        }
+    }
+    pages
+}
+
+/// A fresh frame, held for the child, holding a copy of our page `page`.
+fn copy_of(child: &mut Child, page: u64) -> Result<Handle, Errno> {
+    let (frame, _) = user::frame_allocate(0)?;
+    child.frames.push(frame);
+    user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
+    sys::copy_pages(page, SCRATCH, 1);
+    sys::unmap_scratch()?;
+    Ok(frame)
+}
+
+/// Maps the fork stack the first time this process forks.
+fn ensure_fork_stack() -> Result<(), Errno> {
+    let bottom = FORK_STACK_TOP - FORK_STACK_PAGES * PAGE_SIZE;
+    for page in (bottom..FORK_STACK_TOP).step_by(PAGE_SIZE as usize) {
+        if user::translate(page).is_none() {
+            paging::map_zeroed(page)?;
+        }
+    }
+    Ok(())
+}
+
+/// The child's start frame, word by word as `UpcallFrame` lays it out.
+fn frame_words(r: &Registers) -> [u64; 22] {
+    [
+        0, 0, 0, 0, // reason, info
+        r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12,
+        r.r13, r.r14, r.r15, r.rip, r.rflags,
+    ]
+}
+
+/// The forked child's first Rust code, on its exception stack: it learns
+/// what it holds, registers its fault handler and returns from `fork`.
+pub(crate) fn child_start(frame: &UpcallFrame) -> ! {
+    paging::adopt_handover();
+    paging::register_handler();
+    user::resume(frame)
+}

@@ -1,0 +1,140 @@
+//! What the pager holds: one record per frame capability it maps, the
+//! *unit* of mapping, sharing and copying.
+//!
+//! A unit is a run of `2^order` frames (one page, or the pager's 64 KiB run)
+//! named by one capability and mapped at one address. Sharing with a forked
+//! child is per unit, because the kernel maps a capability's run whole: a
+//! write to any page of a shared run copies the run.
+//!
+//! The table lives in the data segment, which `fork` copies rather than
+//! shares, so the fault handler can always write it; it is indexed by the
+//! capability's slot in this environment's table (1024 slots), so recording
+//! a new unit never searches and never allocates.
+
+use exo_abi::Handle;
+use exo_abi::layout::PAGE_SIZE;
+
+/// Slots in an environment's capability table (chapter 2.1).
+pub const MAX_UNITS: usize = 1024;
+
+/// `Unit::flags` bits.
+pub mod flags {
+    /// Mapped at `address` in this process. A unit that is not is kept
+    /// only because children hold capabilities derived from it.
+    pub const MAPPED: u8 = 1 << 0;
+    /// Mapped read-only because another process shares the frames: a
+    /// write fault copies it (or, if no one else can hold it, unprotects it).
+    pub const COPY_ON_WRITE: u8 = 1 << 1;
+    /// The capability derives from the parent's, who may still map the frames.
+    pub const INHERITED: u8 = 1 << 2;
+    /// A read-only page of the program image: shared as it is, never copied.
+    pub const IMAGE: u8 = 1 << 3;
+    /// Mapped executable (image text).
+    pub const EXECUTE: u8 = 1 << 4;
+}
+
+/// One capability the pager maps, and who else may use its frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub handle: Handle,
+    pub address: u64,
+    pub order: u8,
+    pub flags: u8,
+    /// Live children given a capability derived from this one.
+    pub children: u16,
+}
+
+impl Unit {
+    pub fn pages(&self) -> u64 {
+        1 << self.order
+    }
+
+    pub fn bytes(&self) -> u64 {
+        PAGE_SIZE << self.order
+    }
+
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn contains(&self, address: u64) -> bool {
+        (self.address..self.address + self.bytes()).contains(&address)
+    }
+
+    /// The addresses of its pages.
+    pub fn page_addresses(&self) -> impl Iterator<Item = u64> {
+        let address = self.address;
+        (0..self.pages()).map(move |page| address + page * PAGE_SIZE)
+    }
+}
+
+/// The units of this process, by capability slot.
+#[derive(Debug)]
+pub struct Units {
+    slots: [Option<Unit>; MAX_UNITS],
+}
+
+impl Units {
+    pub const fn new() -> Self {
+        Self {
+            slots: [None; MAX_UNITS],
+        }
+    }
+
+    /// Records `unit`; false if its handle's slot is beyond the table.
+    pub fn insert(&mut self, unit: Unit) -> bool {
+        match self.slots.get_mut(unit.handle.index() as usize) {
+            Some(slot) => {
+                *slot = Some(unit);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn get_mut(&mut self, handle: Handle) -> Option<&mut Unit> {
+        self.slots
+            .get_mut(handle.index() as usize)?
+            .as_mut()
+            .filter(|unit| unit.handle == handle)
+    }
+
+    pub fn remove(&mut self, handle: Handle) -> Option<Unit> {
+        let slot = self.slots.get_mut(handle.index() as usize)?;
+        if slot.is_some_and(|unit| unit.handle == handle) {
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    /// The unit mapped over `address`, if any.
+    pub fn mapped_at(&self, address: u64) -> Option<Unit> {
+        self.iter()
+            .find(|unit| unit.has(flags::MAPPED) && unit.contains(address))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Unit> + '_ {
+        self.slots.iter().flatten().copied()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Unit> {
+        self.slots.iter_mut().flatten()
+    }
+
+    pub fn count(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// Forgets every unit (a forked child, whose copy of the table names
+    /// its parent's capabilities, starts again from its handover).
+    pub fn clear(&mut self) {
+        self.slots = [None; MAX_UNITS];
+    }
+}
+
+impl Default for Units {
+    fn default() -> Self {
+        Self::new()
+    }
+}

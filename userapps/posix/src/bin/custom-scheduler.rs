@@ -1,0 +1,92 @@
+//! A custom thread policy in a program: lottery scheduling (Waldspurger and
+//! Weihl, OSDI 1994). A thread's priority is its number of tickets; each
+//! pick draws one ticket at random, so a thread gets the CPU in proportion
+//! to its tickets. See `docs/tutorial-scheduler.md`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use libos_posixish::println;
+use libos_posixish::thread::{self, Scheduler, ThreadId};
+
+libos_posixish::main!(main);
+
+/// The ready threads with their tickets, and a xorshift random generator.
+struct Lottery {
+    ready: Vec<(ThreadId, u64)>,
+    random: u64,
+}
+
+impl Scheduler for Lottery {
+    fn add(&mut self, thread: ThreadId, priority: u8) {
+        self.ready.push((thread, u64::from(priority).max(1)));
+    }
+
+    fn pick(&mut self) -> Option<ThreadId> {
+        let total: u64 = self.ready.iter().map(|&(_, tickets)| tickets).sum();
+        if total == 0 {
+            return None;
+        }
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        let mut winner = self.random % total;
+        let index = self.ready.iter().position(|&(_, tickets)| {
+            let won = winner < tickets;
+            winner = winner.saturating_sub(tickets);
+            won
+        })?;
+        let (thread, _) = self.ready.swap_remove(index);
+        WINS[thread.0 as usize % WINS.len()].fetch_add(1, Ordering::Relaxed);
+        Some(thread)
+    }
+}
+
+/// Lotteries won, by thread id (the demonstration's threads are 1 to 3).
+static WINS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static STOP: AtomicBool = AtomicBool::new(false);
+const TICKETS: [u8; 3] = [1, 3, 9];
+
+fn main(_arguments: &[&str]) -> i32 {
+    let lottery = Lottery {
+        ready: Vec::new(),
+        random: 0x2545_f491_4f6c_dd1d,
+    };
+    thread::set_scheduler(Box::new(lottery)).expect("set before the first spawn");
+    // Three busy threads that never yield, with 1, 3 and 9 tickets.
+    let workers: Vec<_> = TICKETS
+        .iter()
+        .map(|&tickets| {
+            thread::spawn_with_priority(tickets, || {
+                while !STOP.load(Ordering::Relaxed) {
+                    core::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    // Main holds 128 tickets but sleeps; each slot start holds a lottery.
+    thread::sleep(200);
+    STOP.store(true, Ordering::Relaxed);
+    let ids: Vec<ThreadId> = workers.iter().map(|worker| worker.id()).collect();
+    workers.into_iter().for_each(|worker| worker.join());
+    let wins: Vec<u64> = ids
+        .iter()
+        .map(|id| WINS[id.0 as usize % WINS.len()].load(Ordering::Relaxed))
+        .collect();
+    println!("custom-scheduler: tickets {TICKETS:?} won {wins:?} lotteries");
+    let ordered = wins[0] < wins[1] && wins[1] < wins[2];
+    if ordered {
+        println!("ok: more tickets, more lotteries won");
+        println!("custom-scheduler: all checks passed");
+        0
+    } else {
+        println!("FAIL: lotteries won do not follow tickets");
+        1
+    }
+}
