@@ -185,7 +185,8 @@ impl System {
         if Some(id) == self.first {
             self.first_exit_status = Some(status);
         }
-        println!("environment {} exited with status {status}", id.0);
+        // A normal end is the program's business: the log, not the console.
+        log::debug!("environment {} exited with status {status}", id.0);
         self.doomed.push(id);
         self.reap();
     }

@@ -132,7 +132,7 @@ impl System {
             if let Some(owner) = owner.filter(|&owner| self.is_runnable(owner)) {
                 return Some((owner, true));
             }
-            return self.pool_next(None).map(|id| (id, true));
+            return self.pool_next(None, true).map(|id| (id, true));
         }
         if let Some(target) = self.donation {
             if self.is_runnable(target) && (running != Some(target) || !self.yield_requested) {
@@ -148,12 +148,21 @@ impl System {
         }
         self.yield_requested = false;
         // The rest of the slot goes to the pool, to someone else if possible.
-        self.pool_next(running).or(running).map(|id| (id, false))
+        // This does not move the pool's turn: whoever gets a remainder still
+        // gets its own slot start when its turn comes.
+        self.pool_next(running, false)
+            .or(running)
+            .map(|id| (id, false))
     }
 
     /// The next runnable environment of the best-effort pool (those holding
-    /// no slots) after the last one run, other than `except`.
-    fn pool_next(&mut self, except: Option<EnvironmentId>) -> Option<EnvironmentId> {
+    /// no slots) after the last one given a slot start, other than `except`;
+    /// `take_turn` makes it the last one.
+    fn pool_next(
+        &mut self,
+        except: Option<EnvironmentId>,
+        take_turn: bool,
+    ) -> Option<EnvironmentId> {
         let cursor = self.pool_cursor;
         let in_pool = |(&id, environment): (&EnvironmentId, &super::Environment)| {
             (environment.is_runnable() && environment.slots_held == 0 && Some(id) != except)
@@ -164,7 +173,9 @@ impl System {
             .range(EnvironmentId(cursor.0 + 1)..)
             .find_map(in_pool);
         let next = after.or_else(|| self.environments.range(..=cursor).find_map(in_pool))?;
-        self.pool_cursor = next;
+        if take_turn {
+            self.pool_cursor = next;
+        }
         Some(next)
     }
 
