@@ -30,6 +30,59 @@ pub enum Errno {
     ENOTSUP = 95,
     /// Operation not permitted.
     EPERM = 1,
+    /// Bad file descriptor.
+    EBADF = 9,
+    /// File exists.
+    EEXIST = 17,
+    /// Not a directory.
+    ENOTDIR = 20,
+    /// Is a directory.
+    EISDIR = 21,
+    /// Too many open files.
+    EMFILE = 24,
+    /// Read-only file system.
+    EROFS = 30,
+    /// Broken pipe.
+    EPIPE = 32,
+    /// Function not implemented.
+    ENOSYS = 38,
+    /// Directory not empty.
+    ENOTEMPTY = 39,
+}
+
+impl Errno {
+    /// Every errno, to decode a number.
+    const ALL: [Errno; 21] = [
+        Errno::ESRCH,
+        Errno::ECHILD,
+        Errno::EAGAIN,
+        Errno::ENOMEM,
+        Errno::ENOENT,
+        Errno::ENOEXEC,
+        Errno::EFAULT,
+        Errno::EINVAL,
+        Errno::E2BIG,
+        Errno::EACCES,
+        Errno::ENOTSUP,
+        Errno::EPERM,
+        Errno::EBADF,
+        Errno::EEXIST,
+        Errno::ENOTDIR,
+        Errno::EISDIR,
+        Errno::EMFILE,
+        Errno::EROFS,
+        Errno::EPIPE,
+        Errno::ENOSYS,
+        Errno::ENOTEMPTY,
+    ];
+
+    /// The errno numbered `code` (e.g. a file server's answer); `EINVAL` if none is.
+    pub fn from_code(code: u64) -> Errno {
+        Errno::ALL
+            .into_iter()
+            .find(|errno| *errno as u64 == code)
+            .unwrap_or(Errno::EINVAL)
+    }
 }
 
 impl From<Error> for Errno {

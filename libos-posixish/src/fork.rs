@@ -87,6 +87,7 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
         // says only the thread that forked exists in it.
         process::forget_inherited_children();
         crate::thread::after_fork_in_child();
+        crate::fs::after_fork_in_child();
         return Ok(0);
     }
     parent(&registers, quota)
@@ -170,6 +171,8 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     let (program, rest) = names.split_first().map_or(("?", &[][..]), |(p, r)| (*p, r));
     let mut info = process::info_page(program, rest)?;
     process::share_bootfs(child, &mut info)?;
+    // The child's descriptors are its copy of ours: each pipe end gains a holder.
+    process::share_services(child, &mut info, None)?;
     child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
     child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
 

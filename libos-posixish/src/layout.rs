@@ -40,6 +40,11 @@ pub const PAGER_WINDOW: u64 = 0x0000_6ffc_0000_0000;
 /// A page where a parent maps a frame for a moment to fill it for a child.
 pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
 
+/// Where a process maps its file-system transfer page, and where the file
+/// server maps a client's for the length of one request.
+pub const FS_TRANSFER: u64 = 0x0000_6ffa_0000_0000;
+pub const FS_WINDOW: u64 = FS_TRANSFER + 0x10_0000;
+
 /// The process-info page a parent maps read-only into its child.
 pub const PROCESS_INFO: u64 = 0x0000_6ffe_0000_0000;
 /// The page where a process writes its exit status for its parent.

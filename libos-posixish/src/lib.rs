@@ -24,6 +24,7 @@ pub mod bootfs;
 pub mod colour;
 pub mod errno;
 pub mod fork;
+pub mod fs;
 pub mod heap;
 pub mod layout;
 pub mod mmap;

@@ -22,7 +22,7 @@ use elf::endian::LittleEndian;
 use exo_abi::layout::{BOOTFS, PAGE_SIZE};
 use exo_abi::mapping::MapFlags;
 use exo_abi::start_info::{MAX_BOOTFS_RUNS, StartPage};
-use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::syscall::{EnvironmentAccount, Event, NO_CAPABILITY};
 use exo_abi::{Handle, Rights, user};
 
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, SCRATCH, STACK_INITIAL_PAGES, STACK_TOP};
@@ -43,13 +43,21 @@ mod info_page {
     pub const RUN_COUNT: usize = 24;
     pub const RUNS: usize = 32;
     pub const RUN_SIZE: usize = 16;
-    pub const ARGUMENT_COUNT: usize = RUNS + super::MAX_BOOTFS_RUNS * RUN_SIZE;
+    /// The file server's endpoint in the child's table, or `NO_CAPABILITY`.
+    pub const FS_ENDPOINT: usize = RUNS + super::MAX_BOOTFS_RUNS * RUN_SIZE;
+    /// A capability for the parent with `GIVE`, so a server can hand it its endpoint.
+    pub const PARENT_ENVIRONMENT: usize = FS_ENDPOINT + 8;
+    /// Descriptors 0–2: three words each (`fs::Descriptor::encode`).
+    pub const STDIO: usize = PARENT_ENVIRONMENT + 8;
+    pub const ARGUMENT_COUNT: usize = STDIO + 3 * 24;
     pub const ARGUMENT_BYTES: usize = ARGUMENT_COUNT + 8;
     pub const ARGUMENTS: usize = ARGUMENT_BYTES + 8;
 }
 
-/// `EXIT_STATUS` word 0 once the child has exited; word 1 is the status.
+/// `EXIT_STATUS` word 0 once the child has exited; word 1 is the status;
+/// word 2, a value a server publishes for its parent (its endpoint's handle).
 const EXITED: u64 = u64::from_le_bytes(*b"exited\0\0");
+const PUBLISHED: u64 = 16;
 
 /// What a process's parent knows of it once it has ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +75,12 @@ pub struct ProcessInfo {
     pub bootfs_size: u64,
     pub bootfs_runs: Vec<StartPage>,
     pub arguments: Vec<String>,
+    /// The file server's endpoint, if the parent had one.
+    pub fs_endpoint: Option<Handle>,
+    /// A capability to give the parent capabilities (`GIVE` only).
+    pub parent_environment: Option<Handle>,
+    /// Descriptors 0–2, encoded.
+    pub stdio: [[u64; 3]; 3],
 }
 
 fn word(page: &[u8], offset: usize) -> u64 {
@@ -102,11 +116,22 @@ pub fn info() -> Option<ProcessInfo> {
         .take(count)
         .map(|argument| String::from_utf8_lossy(argument).into_owned())
         .collect();
+    let handle = |at| {
+        Some(word(page, at))
+            .filter(|&raw| raw != NO_CAPABILITY)
+            .map(Handle::from_raw)
+    };
+    let stdio = core::array::from_fn(|index| {
+        core::array::from_fn(|part| word(page, info_page::STDIO + index * 24 + part * 8))
+    });
     Some(ProcessInfo {
         parent: word(page, info_page::PARENT),
         bootfs_size: word(page, info_page::BOOTFS_SIZE),
         bootfs_runs,
         arguments,
+        fs_endpoint: handle(info_page::FS_ENDPOINT),
+        parent_environment: handle(info_page::PARENT_ENVIRONMENT),
+        stdio,
     })
 }
 
@@ -116,6 +141,39 @@ pub fn arguments() -> Vec<String> {
         Some(info) => info.arguments,
         None => alloc::vec!["init".to_string()],
     }
+}
+
+/// Leaves `value` for the parent in the report (exit-status) page; a server
+/// tells its parent its endpoint this way.
+pub fn publish(value: u64) {
+    if user::translate(EXIT_STATUS).is_some() {
+        sys::write_shared(EXIT_STATUS + PUBLISHED, value);
+    }
+}
+
+/// What child `pid` has published, if anything yet.
+pub fn published(pid: u64) -> Option<u64> {
+    let page = CHILDREN
+        .lock()
+        .iter()
+        .find(|child| child.pid == pid)?
+        .exit_status_page;
+    user::map(page, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::empty()).ok()?;
+    let value = sys::read_shared(SCRATCH + PUBLISHED);
+    let _ = sys::unmap_scratch();
+    Some(value).filter(|&value| value != 0)
+}
+
+/// Whether child `pid` still runs.
+pub fn is_running(pid: u64) -> bool {
+    let environment = CHILDREN
+        .lock()
+        .iter()
+        .find(|child| child.pid == pid)
+        .map(|child| child.environment);
+    environment.is_some_and(|environment| {
+        user::environment_info(environment, EnvironmentAccount::Id).is_ok()
+    })
 }
 
 /// Tells the parent, through the exit-status page, that this process exits.
@@ -205,6 +263,17 @@ pub fn spawn(program: &str, arguments: &[&str]) -> Result<u64, Errno> {
 
 /// [`spawn`] with a frame quota of `quota` lent from this process's.
 pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result<u64, Errno> {
+    spawn_with(program, arguments, quota, [None; 3])
+}
+
+/// [`spawn_with_quota`], with the child's descriptors 0–2 taken from this
+/// process's descriptors `stdio` (`None`: the same number, as usual).
+pub fn spawn_with(
+    program: &str,
+    arguments: &[&str],
+    quota: u64,
+    stdio: [Option<usize>; 3],
+) -> Result<u64, Errno> {
     let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
     let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
     let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
@@ -214,7 +283,7 @@ pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result
     let info = info_page(program, arguments)?;
     let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
-    match build(&mut child, &elf, image, info) {
+    match build(&mut child, &elf, image, info, stdio) {
         Ok(()) => {
             let pid = child.pid;
             CHILDREN.lock().push(child);
@@ -233,6 +302,7 @@ fn build(
     elf: &ElfBytes<'_, LittleEndian>,
     image: &[u8],
     mut info: [u8; PAGE_SIZE as usize],
+    stdio: [Option<usize>; 3],
 ) -> Result<(), Errno> {
     let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
     for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
@@ -261,6 +331,7 @@ fn build(
         child.map_page(STACK_TOP - page * PAGE_SIZE, &[], MapFlags::WRITE)?;
     }
     share_bootfs(child, &mut info)?;
+    share_services(child, &mut info, Some(stdio))?;
     child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
     child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
     child.pid = user::capability_identify(child.environment)?.value;
@@ -288,6 +359,42 @@ pub(crate) fn share_bootfs(
     }
     debug_assert!(runs.iter().all(|run| run.address >= BOOTFS));
     info[info_page::RUN_COUNT..][..8].copy_from_slice(&(runs.len() as u64).to_le_bytes());
+    Ok(())
+}
+
+/// Gives the child what it needs beyond memory, recorded in its info page:
+/// the file server's endpoint (if this process has one), a capability to
+/// hand its parent capabilities, and descriptors 0–2 (`stdio`; `None` for a
+/// forked child, which has a copy of this process's whole table).
+pub(crate) fn share_services(
+    child: &mut Child,
+    info: &mut [u8; PAGE_SIZE as usize],
+    stdio: Option<[Option<usize>; 3]>,
+) -> Result<(), Errno> {
+    let put = |info: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
+        info[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    };
+    let endpoint = match crate::fs::endpoint_for_child(child.environment)? {
+        Some((ours, theirs)) => {
+            child.frames.push(ours);
+            theirs.to_raw()
+        }
+        None => NO_CAPABILITY,
+    };
+    put(info, info_page::FS_ENDPOINT, endpoint);
+    // GRANT to pass it on, GIVE for what the child receives.
+    let give = user::capability_derive(Handle::SELF_ENVIRONMENT, Rights::GIVE | Rights::GRANT)?;
+    child.frames.push(give);
+    let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
+    put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
+    let Some(stdio) = stdio else {
+        return crate::fs::count_pipes_for_fork();
+    };
+    for (index, words) in crate::fs::stdio_for_child(stdio)?.iter().enumerate() {
+        for (part, value) in words.iter().enumerate() {
+            put(info, info_page::STDIO + index * 24 + part * 8, *value);
+        }
+    }
     Ok(())
 }
 

@@ -25,6 +25,8 @@ pub(crate) extern "C" fn start() -> ! {
 
 /// Ends the process with `status`, which its parent's `wait` returns.
 pub fn exit(status: i32) -> ! {
+    // Pipe readers see the end of input once every writer has closed.
+    crate::fs::close_all();
     process::report_exit(status);
     user::exit(status as u64)
 }
@@ -53,7 +55,7 @@ impl Default for Console {
 impl Console {
     pub fn flush(&mut self) {
         if self.used > 0 {
-            let _ = user::console_write(&self.buffer[..self.used]);
+            crate::fs::write_stdout(&self.buffer[..self.used]);
             self.used = 0;
         }
     }

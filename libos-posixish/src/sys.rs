@@ -355,3 +355,22 @@ exo_call_on_stack:
     rflags = const core::mem::offset_of!(exo_abi::upcall::Registers, rflags),
     child_start = sym fork_child_start,
 );
+
+/// The page at `address`, where the file system maps a transfer page (its
+/// own, or a client's) while it uses it.
+pub fn window_page(address: u64) -> &'static mut [u8] {
+    assert!(address == crate::layout::FS_TRANSFER || address == crate::layout::FS_WINDOW);
+    // SAFETY: the caller mapped the page writable at one of the two
+    // file-system addresses, where no Rust object lives, and uses the slice
+    // only until it unmaps the page again; one user at a time (the client
+    // holds its transfer lock, the server serves one call at a time).
+    unsafe { core::slice::from_raw_parts_mut(address as *mut u8, PAGE_SIZE as usize) }
+}
+
+/// Unmaps a client's transfer page from the file server's window.
+pub fn unmap_window(address: u64) -> Result<(), exo_abi::Error> {
+    assert_eq!(address, crate::layout::FS_WINDOW);
+    // SAFETY: the slice from `window_page` is no longer used (the request
+    // has been answered).
+    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, address) }
+}

@@ -337,7 +337,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "hello from a child",
-            "ok: echo exits with its argument count",
+            "ok: arguments arrive: argc exits with their count",
             "ok: heap and stack grow on demand",
             "segmentation fault",
             "ok: a stack overflow ends the child with status 139",
@@ -351,19 +351,58 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "shell",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("sh"),
-        serial_input: Some("echo hello   shell\npid\nnosuch\nspawn-test\nexit 0\n"),
+        serial_input: Some(
+            "echo hello   shell\n\
+             echo one two three > /tmp/f\n\
+             cat /tmp/f\n\
+             ls /bin | grep fs\n\
+             cat < /tmp/f | wc\n\
+             echo more >> /tmp/f\n\
+             cat /tmp/f | head -n 1\n\
+             nosuch\n\
+             spawn-test\n\
+             exit 0\n",
+        ),
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
             "exo shell",
             "$ echo hello   shell",
             "hello shell",
-            "$ pid",
+            "$ cat /tmp/f",
+            "one two three",
+            "$ ls /bin | grep fs",
+            "fsd",
+            "$ cat < /tmp/f | wc",
+            "1 3 14",
+            "$ cat /tmp/f | head -n 1",
+            "one two three",
             "$ nosuch",
             "nosuch: command not found",
             "$ spawn-test",
             "spawn-test: all checks passed",
             "$ exit 0",
-            "environment 1 exited with status 0",
+            "all environments have ended",
+        ],
+        timeout: LONG_TIMEOUT,
+    },
+    Scenario {
+        name: "fs-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("fs-test"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: read back what was written",
+            "ok: append adds at the end",
+            "ok: rename moves the file",
+            "ok: a missing file: ENOENT",
+            "ok: writing a program: EROFS",
+            "ok: a closed descriptor: EBADF",
+            "ok: echo's output went to the file",
+            "ok: the file holds it",
+            "ok: a pipe takes more than it holds at once",
+            "ok: wc counted every line, word and byte",
+            "fs-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
     },

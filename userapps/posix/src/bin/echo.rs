@@ -1,4 +1,4 @@
-//! Prints its arguments, separated by spaces; exits with how many there were.
+//! Prints its arguments, separated by spaces.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -15,5 +15,5 @@ fn main(arguments: &[&str]) -> i32 {
         print!("{argument}");
     }
     println!();
-    arguments.len() as i32 - 1
+    0
 }

@@ -1,5 +1,7 @@
 //! The shell: reads commands from the console, runs programs of the boot
-//! file system with arguments, and has a few builtins.
+//! file system with arguments, connects them with pipes (`a | b`),
+//! redirects their input and output (`< file`, `> file`, `>> file`), runs
+//! them in the background (`&`), and has a few builtins.
 //!
 //! Input comes a byte at a time from the console; the shell echoes what it
 //! reads (the terminal is in raw mode), handles backspace, and takes
@@ -12,18 +14,20 @@
 
 extern crate alloc;
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
+use libos_posixish::fs::{self, OpenOptions};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, print, println};
 
 libos_posixish::main!(main);
 
 /// Ctrl-D: the end of input.
-const END_OF_INPUT: u8 = 0x04;
+const END_OF_INPUT: u8 = fs::END_OF_INPUT;
 const BACKSPACE: u8 = 0x08;
 const DELETE: u8 = 0x7f;
 
@@ -32,14 +36,24 @@ builtins:
   help                 this text
   echo WORDS...        print the words
   pid                  this shell's process id
-  kill PID             end a child started with &
+  ps                   this shell and its background jobs
+  kill PID             end a background job
   exit [STATUS], poweroff
                        leave the shell (the first program's exit ends the run)
-anything else runs the program of that name with the words as arguments;
-end a line with & to run it in the background";
+anything else runs the program of that name with the words as arguments
+(ls, cat, echo, wc, grep, head, ...: `ls /bin` lists them);
+  a | b | c            connects a's output to b's input, and so on
+  < FILE, > FILE, >> FILE
+                       reads input from, writes output to, appends to a file
+  ... &                runs the command in the background
+files live in one tree shared by every program: /bin (the programs), /tmp";
 
 fn main(_arguments: &[&str]) -> i32 {
     println!("exo shell: type `help` for the builtins");
+    // Start the file server first, so that everything the shell runs shares it.
+    if let Err(error) = fs::start() {
+        println!("sh: no file server ({error:?}): files, pipes and redirection will fail");
+    }
     let mut input = Input::default();
     let mut background: Vec<u64> = Vec::new();
     loop {
@@ -53,21 +67,40 @@ fn main(_arguments: &[&str]) -> i32 {
         if in_background {
             words.pop();
         }
-        let Some((&command, arguments)) = words.split_first() else {
+        if words.is_empty() {
             continue;
+        }
+        let stages = match parse(&words) {
+            Ok(stages) => stages,
+            Err(message) => {
+                println!("sh: {message}");
+                continue;
+            }
         };
-        match command {
-            "help" => println!("{HELP}"),
-            "echo" => println!("{}", arguments.join(" ")),
-            "pid" => println!("{}", getpid()),
-            "exit" | "poweroff" => {
+        let builtin = match &stages[..] {
+            [stage] if stage.input.is_none() && stage.output.is_none() && !in_background => {
+                Some((stage.words[0], &stage.words[1..]))
+            }
+            _ => None,
+        };
+        match builtin {
+            Some(("help", _)) => println!("{HELP}"),
+            Some(("echo", arguments)) => println!("{}", arguments.join(" ")),
+            Some(("pid", _)) => println!("{}", getpid()),
+            Some(("ps", _)) => {
+                println!("{} sh", getpid());
+                for job in &background {
+                    println!("{job} (background)");
+                }
+            }
+            Some(("exit" | "poweroff", arguments)) => {
                 return arguments
                     .first()
                     .and_then(|status| status.parse().ok())
                     .unwrap_or(0);
             }
-            "kill" => kill(arguments, &mut background),
-            program => run(program, arguments, in_background, &mut background),
+            Some(("kill", arguments)) => kill(arguments, &mut background),
+            _ => run(&stages, in_background, &mut background),
         }
     }
 }
@@ -81,22 +114,124 @@ fn command_quota() -> u64 {
     (available / 4).max(process::DEFAULT_QUOTA)
 }
 
-fn run(program: &str, arguments: &[&str], in_background: bool, background: &mut Vec<u64>) {
-    let pid = match process::spawn_with_quota(program, arguments, command_quota()) {
-        Ok(pid) => pid,
-        Err(Errno::ENOENT) => return println!("{program}: command not found"),
-        Err(error) => return println!("{program}: cannot run it: {error:?}"),
-    };
-    if in_background {
-        println!("[{pid}]");
-        background.push(pid);
-        return;
+/// One program of a pipeline, with its redirections.
+struct Stage<'a> {
+    words: Vec<&'a str>,
+    input: Option<&'a str>,
+    /// The file, and whether to append to it.
+    output: Option<(&'a str, bool)>,
+}
+
+/// Splits `words` into the stages of a pipeline.
+fn parse<'a>(words: &[&'a str]) -> Result<Vec<Stage<'a>>, &'static str> {
+    let mut stages = Vec::new();
+    for part in words.split(|&word| word == "|") {
+        let mut stage = Stage {
+            words: Vec::new(),
+            input: None,
+            output: None,
+        };
+        let mut rest = part.iter();
+        while let Some(&word) = rest.next() {
+            match word {
+                "<" => stage.input = Some(*rest.next().ok_or("< needs a file")?),
+                ">" => stage.output = Some((*rest.next().ok_or("> needs a file")?, false)),
+                ">>" => stage.output = Some((*rest.next().ok_or(">> needs a file")?, true)),
+                word => stage.words.push(word),
+            }
+        }
+        if stage.words.is_empty() {
+            return Err("a command is missing (around | or a redirection)");
+        }
+        stages.push(stage);
     }
-    match process::wait(pid) {
-        Ok(ExitStatus::Exited(0)) => {}
-        Ok(ExitStatus::Exited(status)) => println!("{program}: exit status {status}"),
-        Ok(ExitStatus::Killed) => println!("{program}: killed"),
-        Err(error) => println!("{program}: {error:?}"),
+    Ok(stages)
+}
+
+/// Opens what a stage reads from and writes to, other than pipes.
+fn redirections(stage: &Stage<'_>) -> Result<(Option<usize>, Option<usize>), String> {
+    let input = match stage.input {
+        None => None,
+        Some(path) => {
+            let options = OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            };
+            Some(fs::open(path, options).map_err(|error| format!("{path}: {error:?}"))?)
+        }
+    };
+    let output = match stage.output {
+        None => None,
+        Some((path, append)) => {
+            let options = OpenOptions {
+                write: true,
+                create: true,
+                truncate: !append,
+                append,
+                ..OpenOptions::default()
+            };
+            Some(fs::open(path, options).map_err(|error| format!("{path}: {error:?}"))?)
+        }
+    };
+    Ok((input, output))
+}
+
+/// Runs a pipeline: every stage at once, each reading the one before.
+fn run(stages: &[Stage<'_>], in_background: bool, background: &mut Vec<u64>) {
+    let mut opened: Vec<usize> = Vec::new();
+    let mut started: Vec<(u64, &str)> = Vec::new();
+    let mut previous_read: Option<usize> = None;
+    for (index, stage) in stages.iter().enumerate() {
+        let program = stage.words[0];
+        let (input, output) = match redirections(stage) {
+            Ok(files) => files,
+            Err(message) => {
+                println!("sh: {message}");
+                break;
+            }
+        };
+        opened.extend(input.iter().chain(output.iter()));
+        let mut stdout = output;
+        let mut next_read = None;
+        if index + 1 < stages.len() && stdout.is_none() {
+            match fs::pipe() {
+                Ok((read, write)) => {
+                    opened.extend([read, write]);
+                    stdout = Some(write);
+                    next_read = Some(read);
+                }
+                Err(error) => {
+                    println!("sh: pipe: {error:?}");
+                    break;
+                }
+            }
+        }
+        let stdin = input.or(previous_read);
+        let arguments = &stage.words[1..];
+        match process::spawn_with(program, arguments, command_quota(), [stdin, stdout, None]) {
+            Ok(pid) => started.push((pid, program)),
+            Err(Errno::ENOENT) => println!("{program}: command not found"),
+            Err(error) => println!("{program}: cannot run it: {error:?}"),
+        }
+        previous_read = next_read;
+    }
+    // The children hold their own ends now. Without the shell's, each stage
+    // sees the end of its input once the stage before it has exited.
+    for fd in opened {
+        let _ = fs::close(fd);
+    }
+    for (pid, program) in started {
+        if in_background {
+            println!("[{pid}]");
+            background.push(pid);
+            continue;
+        }
+        match process::wait(pid) {
+            Ok(ExitStatus::Exited(0)) => {}
+            Ok(ExitStatus::Exited(status)) => println!("{program}: exit status {status}"),
+            Ok(ExitStatus::Killed) => println!("{program}: killed"),
+            Err(error) => println!("{program}: {error:?}"),
+        }
     }
 }
 

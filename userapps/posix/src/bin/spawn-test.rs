@@ -26,8 +26,13 @@ fn main(_arguments: &[&str]) -> i32 {
 
     let echo = process::spawn("echo", &["hello", "from", "a", "child"]).expect("spawn echo");
     ok &= check(
-        "echo exits with its argument count",
-        process::wait(echo) == Ok(ExitStatus::Exited(4)),
+        "echo exits 0",
+        process::wait(echo) == Ok(ExitStatus::Exited(0)),
+    );
+    let argc = process::spawn("argc", &["four", "words", "for", "it"]).expect("spawn argc");
+    ok &= check(
+        "arguments arrive: argc exits with their count",
+        process::wait(argc) == Ok(ExitStatus::Exited(4)),
     );
 
     // 16 MiB of quota: more than the 8 MiB the heap test uses and the stack limit.
@@ -67,7 +72,7 @@ fn main(_arguments: &[&str]) -> i32 {
     for round in 0..20 {
         pids.push(
             process::spawn(
-                "echo",
+                "argc",
                 &["round", if round % 2 == 0 { "even" } else { "odd" }],
             )
             .expect("spawn"),

@@ -1,0 +1,621 @@
+//! Files: descriptors, the console, files shared between processes, pipes.
+//!
+//! The file tree and the pipes live in one environment, the file server
+//! (`server.rs`, the program `fsd`), which every process of the library OS
+//! calls through protected control transfer (`protocol.rs`). What is
+//! private to a process stays here: its descriptor table, with each open
+//! file's offset. The console needs no server: descriptors 0, 1 and 2 start
+//! as the console, which this module reads and writes with system calls.
+//!
+//! The first process starts the server when it first needs it; every
+//! process it starts after that gets the server's endpoint, and its own
+//! descriptors 0–2 as the parent chose (`spawn_with`: redirection, pipes).
+//!
+//! Reading an empty pipe, or the console with nothing typed, sleeps a tick
+//! at a time (`Wait`): a process waiting for input does not spin.
+
+pub mod protocol;
+pub mod server;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::Event;
+use exo_abi::{Handle, Rights, user};
+
+use self::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
+use crate::layout::FS_TRANSFER;
+use crate::{Errno, process, sys};
+
+/// What a console read takes as the end of input (ASCII EOT, Ctrl-D).
+pub const END_OF_INPUT: u8 = 0x04;
+/// The most descriptors a process may have open.
+const MAX_DESCRIPTORS: usize = 64;
+
+/// An open descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Descriptor {
+    Console,
+    File {
+        inode: u64,
+        offset: u64,
+        readable: bool,
+        writable: bool,
+        append: bool,
+    },
+    PipeRead(u64),
+    PipeWrite(u64),
+}
+
+impl Descriptor {
+    /// Three words for a child's info page: kind, then two values.
+    pub(crate) fn encode(self) -> [u64; 3] {
+        match self {
+            Descriptor::Console => [0, 0, 0],
+            Descriptor::File {
+                inode,
+                offset,
+                readable,
+                writable,
+                append,
+            } => {
+                let flags = u64::from(readable) | u64::from(writable) << 1 | u64::from(append) << 2;
+                [1 | flags << 8, inode, offset]
+            }
+            Descriptor::PipeRead(pipe) => [2, pipe, 0],
+            Descriptor::PipeWrite(pipe) => [3, pipe, 0],
+        }
+    }
+
+    pub(crate) fn decode([kind, a, b]: [u64; 3]) -> Descriptor {
+        let flag = |bit: u64| (kind >> 8) & (1 << bit) != 0;
+        match kind & 0xff {
+            1 => Descriptor::File {
+                inode: a,
+                offset: b,
+                readable: flag(0),
+                writable: flag(1),
+                append: flag(2),
+            },
+            2 => Descriptor::PipeRead(a),
+            3 => Descriptor::PipeWrite(a),
+            _ => Descriptor::Console,
+        }
+    }
+
+    /// The pipe and end (0 read, 1 write) this descriptor holds, if a pipe.
+    fn pipe_end(self) -> Option<(u64, u64)> {
+        match self {
+            Descriptor::PipeRead(pipe) => Some((pipe, 0)),
+            Descriptor::PipeWrite(pipe) => Some((pipe, 1)),
+            _ => None,
+        }
+    }
+}
+
+/// How `open` opens a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    pub read: bool,
+    pub write: bool,
+    pub create: bool,
+    pub truncate: bool,
+    pub append: bool,
+}
+
+/// What `stat` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub is_directory: bool,
+    pub size: u64,
+}
+
+/// The process's side of the file system: the server's endpoint, the
+/// transfer page, and the descriptor table.
+struct State {
+    endpoint: Option<Handle>,
+    transfer: Option<Handle>,
+    descriptors: Vec<Option<Descriptor>>,
+}
+
+/// Held only for short, non-reentrant moments: never across a request.
+static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
+/// Held while the transfer page carries a request and its answer.
+static TRANSFER: spin::Mutex<()> = spin::Mutex::new(());
+/// Held while the first process starts the server.
+static STARTING: spin::Mutex<()> = spin::Mutex::new(());
+
+fn with_state<T>(action: impl FnOnce(&mut State) -> T) -> T {
+    action(STATE.lock().get_or_insert_with(initial_state))
+}
+
+/// The state a process starts with: what its parent gave it, or for the
+/// first process the console on 0–2 and no server yet.
+fn initial_state() -> State {
+    let info = process::info();
+    let descriptors = match &info {
+        Some(info) => info
+            .stdio
+            .iter()
+            .map(|&words| Some(Descriptor::decode(words)))
+            .collect(),
+        None => alloc::vec![Some(Descriptor::Console); 3],
+    };
+    State {
+        endpoint: info.and_then(|info| info.fs_endpoint),
+        transfer: None,
+        descriptors,
+    }
+}
+
+/// The file server's endpoint, starting the server if this is the first process.
+fn endpoint() -> Result<Handle, Errno> {
+    if let Some(endpoint) = with_state(|state| state.endpoint) {
+        return Ok(endpoint);
+    }
+    if process::info().is_some() {
+        return Err(Errno::ENOSYS); // a parent without files started us
+    }
+    let _starting = STARTING.lock();
+    if let Some(endpoint) = with_state(|state| state.endpoint) {
+        return Ok(endpoint); // another thread started it meanwhile
+    }
+    let pid = process::spawn("fsd", &[])?;
+    let endpoint = loop {
+        match process::published(pid) {
+            Some(handle) => break Handle::from_raw(handle),
+            None if process::is_running(pid) => {
+                let _ = user::wait(Event::TIMER, 1);
+            }
+            None => return Err(Errno::ENOSYS),
+        }
+    };
+    with_state(|state| state.endpoint = Some(endpoint));
+    Ok(endpoint)
+}
+
+/// This process's transfer page, allocated and mapped at first use.
+fn transfer() -> Result<Handle, Errno> {
+    with_state(|state| {
+        if let Some(transfer) = state.transfer {
+            return Ok(transfer);
+        }
+        let (frame, _) = user::frame_allocate(0)?;
+        user::map(
+            frame,
+            Handle::SELF_ENVIRONMENT,
+            FS_TRANSFER,
+            MapFlags::WRITE,
+        )?;
+        state.transfer = Some(frame);
+        Ok(frame)
+    })
+}
+
+/// The file server's endpoint if this process has one (without starting it).
+pub(crate) fn current_endpoint() -> Option<Handle> {
+    STATE
+        .lock()
+        .as_ref()
+        .and_then(|state| state.endpoint)
+        .or_else(|| process::info()?.fs_endpoint)
+}
+
+/// Makes sure the file server runs (a shell does this first, so that
+/// everything it starts shares one file tree).
+pub fn start() -> Result<(), Errno> {
+    endpoint().map(drop)
+}
+
+/// What a request's answer holds.
+struct Answer {
+    value: u64,
+    second: u64,
+    payload: Vec<u8>,
+}
+
+/// Sends one request to the file server and returns its answer.
+fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno> {
+    let endpoint = endpoint()?;
+    let transfer = transfer()?;
+    let _transfer = TRANSFER.lock();
+    {
+        let page = sys::window_page(FS_TRANSFER);
+        let length = payload.len().min(MAX_PAYLOAD);
+        for (index, value) in [op, a, b, c, length as u64].into_iter().enumerate() {
+            set_word(page, index, value);
+        }
+        page[PAYLOAD..PAYLOAD + length].copy_from_slice(&payload[..length]);
+        // The server takes one call at a time: while it serves another
+        // process (or has not started waiting yet), try again a tick later.
+        let status = loop {
+            match user::call_endpoint(endpoint, [op, 0], Some(transfer)) {
+                Ok(([status, _], _)) => break status,
+                Err(exo_abi::Error::NotReceiving) => {
+                    let _ = user::wait(Event::TIMER, 1);
+                }
+                Err(error) => return Err(Errno::from(error)),
+            }
+        };
+        if status != 0 {
+            return Err(Errno::from_code(status));
+        }
+        let length = (word(page, 3) as usize).min(MAX_PAYLOAD);
+        let payload = page[PAYLOAD..PAYLOAD + length].to_vec();
+        Ok(Answer {
+            value: word(page, 1),
+            second: word(page, 2),
+            payload,
+        })
+    }
+}
+
+fn path_request(op: u64, a: u64, path: &str) -> Result<Answer, Errno> {
+    if path.len() > MAX_PAYLOAD {
+        return Err(Errno::E2BIG);
+    }
+    request(op, [a, 0, 0], path.as_bytes())
+}
+
+fn install(descriptor: Descriptor) -> Result<usize, Errno> {
+    with_state(|state| {
+        let free = state.descriptors.iter().position(Option::is_none);
+        let fd = match free {
+            Some(fd) => fd,
+            None if state.descriptors.len() < MAX_DESCRIPTORS => {
+                state.descriptors.push(None);
+                state.descriptors.len() - 1
+            }
+            None => return Err(Errno::EMFILE),
+        };
+        state.descriptors[fd] = Some(descriptor);
+        Ok(fd)
+    })
+}
+
+fn descriptor(fd: usize) -> Result<Descriptor, Errno> {
+    with_state(|state| {
+        state
+            .descriptors
+            .get(fd)
+            .copied()
+            .flatten()
+            .ok_or(Errno::EBADF)
+    })
+}
+
+fn set_offset(fd: usize, new_offset: u64) {
+    with_state(|state| {
+        if let Some(Some(Descriptor::File { offset, .. })) = state.descriptors.get_mut(fd) {
+            *offset = new_offset;
+        }
+    });
+}
+
+/// Opens `path`; returns the new descriptor.
+pub fn open(path: &str, options: OpenOptions) -> Result<usize, Errno> {
+    let inode = match options.create {
+        true => match path_request(operation::CREATE, u64::from(options.truncate), path) {
+            // Creating without truncating opens a file that is already there.
+            Err(Errno::EEXIST) if !options.truncate => path_request(operation::LOOKUP, 0, path)?,
+            created => created?,
+        },
+        false => path_request(operation::LOOKUP, 0, path)?,
+    }
+    .value;
+    let stat = request(operation::STAT, [inode, 0, 0], &[])?;
+    if stat.value == 2 && options.write {
+        return Err(Errno::EISDIR);
+    }
+    let offset = if options.append { stat.second } else { 0 };
+    install(Descriptor::File {
+        inode,
+        offset,
+        readable: options.read,
+        writable: options.write || options.append,
+        append: options.append,
+    })
+}
+
+/// Reads into `buffer` from `fd`; 0 at the end of the file, pipe or input.
+pub fn read(fd: usize, buffer: &mut [u8]) -> Result<usize, Errno> {
+    match descriptor(fd)? {
+        Descriptor::Console => read_console(buffer),
+        Descriptor::File {
+            inode,
+            offset,
+            readable,
+            ..
+        } => {
+            if !readable {
+                return Err(Errno::EBADF);
+            }
+            let wanted = buffer.len().min(MAX_PAYLOAD) as u64;
+            let answer = request(operation::READ, [inode, offset, wanted], &[])?;
+            buffer[..answer.payload.len()].copy_from_slice(&answer.payload);
+            set_offset(fd, offset + answer.payload.len() as u64);
+            Ok(answer.payload.len())
+        }
+        Descriptor::PipeRead(pipe) => loop {
+            let wanted = buffer.len().min(MAX_PAYLOAD) as u64;
+            match request(operation::PIPE_READ, [pipe, 0, wanted], &[]) {
+                Ok(answer) => {
+                    buffer[..answer.payload.len()].copy_from_slice(&answer.payload);
+                    return Ok(answer.payload.len());
+                }
+                Err(Errno::EAGAIN) => {
+                    let _ = user::wait(Event::TIMER, 1);
+                }
+                Err(error) => return Err(error),
+            }
+        },
+        Descriptor::PipeWrite(_) => Err(Errno::EBADF),
+    }
+}
+
+/// Waits for console input; 0 at Ctrl-D.
+fn read_console(buffer: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        let count = user::console_read(buffer)?;
+        if count > 0 {
+            return Ok(if buffer[0] == END_OF_INPUT { 0 } else { count });
+        }
+        let _ = user::wait(Event::TIMER, 1);
+    }
+}
+
+/// Writes all of `bytes` to `fd`.
+pub fn write(fd: usize, bytes: &[u8]) -> Result<usize, Errno> {
+    let mut written = 0;
+    while written < bytes.len() {
+        written += write_some(fd, &bytes[written..])?;
+    }
+    Ok(written)
+}
+
+fn write_some(fd: usize, bytes: &[u8]) -> Result<usize, Errno> {
+    let chunk = &bytes[..bytes.len().min(MAX_PAYLOAD)];
+    match descriptor(fd)? {
+        Descriptor::Console => user::console_write(chunk).map_err(Errno::from),
+        Descriptor::File {
+            inode,
+            offset,
+            writable,
+            append,
+            ..
+        } => {
+            if !writable {
+                return Err(Errno::EBADF);
+            }
+            let offset = if append {
+                stat_inode(inode)?.size
+            } else {
+                offset
+            };
+            let count = request(operation::WRITE, [inode, offset, 0], chunk)?.value;
+            set_offset(fd, offset + count);
+            Ok(count as usize)
+        }
+        Descriptor::PipeWrite(pipe) => loop {
+            match request(operation::PIPE_WRITE, [pipe, 0, 0], chunk) {
+                Ok(answer) => return Ok(answer.value as usize),
+                Err(Errno::EAGAIN) => {
+                    let _ = user::wait(Event::TIMER, 1);
+                }
+                Err(error) => return Err(error),
+            }
+        },
+        Descriptor::PipeRead(_) => Err(Errno::EBADF),
+    }
+}
+
+/// Writes to standard output as well as it can: a program's printing must
+/// never fail it. Falls back to the console when the descriptor state is busy
+/// (printing from the fault handler while the interrupted code held it).
+pub(crate) fn write_stdout(bytes: &[u8]) {
+    let stdout = STATE.try_lock().map(|mut state| {
+        state
+            .get_or_insert_with(initial_state)
+            .descriptors
+            .get(1)
+            .copied()
+            .flatten()
+    });
+    match stdout {
+        Some(Some(Descriptor::Console)) | None => {
+            let _ = user::console_write(bytes);
+        }
+        Some(Some(_)) => {
+            let _ = write(1, bytes);
+        }
+        Some(None) => {}
+    }
+}
+
+/// Closes `fd`.
+pub fn close(fd: usize) -> Result<(), Errno> {
+    let closed = with_state(|state| state.descriptors.get_mut(fd).and_then(Option::take))
+        .ok_or(Errno::EBADF)?;
+    if let Some((pipe, end)) = closed.pipe_end() {
+        request(operation::PIPE_CLOSE, [pipe, end, 0], &[])?;
+    }
+    Ok(())
+}
+
+/// Closes every descriptor (at exit, so pipe readers see the end).
+pub(crate) fn close_all() {
+    let count = match STATE.try_lock() {
+        Some(state) => state.as_ref().map_or(0, |state| state.descriptors.len()),
+        None => return,
+    };
+    for fd in 0..count {
+        let _ = close(fd);
+    }
+}
+
+/// Moves `fd`'s offset: `whence` 0 from the start, 1 from the current
+/// offset, 2 from the end. Returns the new offset.
+pub fn lseek(fd: usize, offset: i64, whence: u32) -> Result<u64, Errno> {
+    let Descriptor::File {
+        inode,
+        offset: current,
+        ..
+    } = descriptor(fd)?
+    else {
+        return Err(Errno::EINVAL); // ESPIPE in POSIX
+    };
+    let base = match whence {
+        0 => 0,
+        1 => current,
+        2 => stat_inode(inode)?.size,
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
+    set_offset(fd, new);
+    Ok(new)
+}
+
+/// Makes `to` refer to what `from` does (closing what `to` held).
+pub fn dup2(from: usize, to: usize) -> Result<usize, Errno> {
+    let descriptor = descriptor(from)?;
+    if to >= MAX_DESCRIPTORS {
+        return Err(Errno::EBADF);
+    }
+    if from == to {
+        return Ok(to);
+    }
+    let _ = close(to);
+    if let Some((pipe, end)) = descriptor.pipe_end() {
+        request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+    }
+    with_state(|state| {
+        if state.descriptors.len() <= to {
+            state.descriptors.resize(to + 1, None);
+        }
+        state.descriptors[to] = Some(descriptor);
+    });
+    Ok(to)
+}
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> Result<(usize, usize), Errno> {
+    let pipe = request(operation::PIPE, [0; 3], &[])?.value;
+    Ok((
+        install(Descriptor::PipeRead(pipe))?,
+        install(Descriptor::PipeWrite(pipe))?,
+    ))
+}
+
+fn stat_inode(inode: u64) -> Result<Stat, Errno> {
+    let answer = request(operation::STAT, [inode, 0, 0], &[])?;
+    Ok(Stat {
+        is_directory: answer.value == 2,
+        size: answer.second,
+    })
+}
+
+pub fn stat(path: &str) -> Result<Stat, Errno> {
+    stat_inode(path_request(operation::LOOKUP, 0, path)?.value)
+}
+
+pub fn mkdir(path: &str) -> Result<(), Errno> {
+    path_request(operation::MKDIR, 0, path).map(drop)
+}
+
+pub fn unlink(path: &str) -> Result<(), Errno> {
+    path_request(operation::UNLINK, 0, path).map(drop)
+}
+
+pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
+    let mut both = String::from(from);
+    both.push('\0');
+    both.push_str(to);
+    path_request(operation::RENAME, 0, &both).map(drop)
+}
+
+/// The names in directory `path`, sorted.
+pub fn readdir(path: &str) -> Result<Vec<String>, Errno> {
+    let answer = path_request(operation::READDIR, 0, path)?;
+    Ok(answer
+        .payload
+        .split(|&byte| byte == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect())
+}
+
+/// Calls `line` with each line of `fd` (without its newline) until it
+/// returns false or the input ends: the text tools' reading loop.
+pub fn for_each_line(fd: usize, mut line: impl FnMut(&str) -> bool) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0; 1024];
+    loop {
+        let count = read(fd, &mut buffer).unwrap_or(0);
+        if count == 0 {
+            break;
+        }
+        pending.extend_from_slice(&buffer[..count]);
+        while let Some(end) = pending.iter().position(|&byte| byte == b'\n') {
+            let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+            pending.drain(..=end);
+            if !line(&text) {
+                return;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        line(&String::from_utf8_lossy(&pending));
+    }
+}
+
+/// Descriptors 0–2 for a child, as `process` writes them in its info page:
+/// `stdio[i]` (a descriptor of this process) or this process's own `i`.
+/// A pipe end handed on counts one holder more at the server.
+pub(crate) fn stdio_for_child(stdio: [Option<usize>; 3]) -> Result<[[u64; 3]; 3], Errno> {
+    let mut words = [[0; 3]; 3];
+    for (index, choice) in stdio.iter().enumerate() {
+        let descriptor = descriptor(choice.unwrap_or(index)).unwrap_or(Descriptor::Console);
+        if let Some((pipe, end)) = descriptor.pipe_end() {
+            request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+        }
+        words[index] = descriptor.encode();
+    }
+    Ok(words)
+}
+
+/// A capability to the file server for a child, if this process has one.
+pub(crate) fn endpoint_for_child(child: Handle) -> Result<Option<(Handle, Handle)>, Errno> {
+    let Some(ours) = current_endpoint() else {
+        return Ok(None);
+    };
+    let copy = user::capability_derive(ours, Rights::CALL | Rights::GRANT)?;
+    let theirs = user::capability_grant(copy, child, Rights::CALL | Rights::GRANT)?;
+    Ok(Some((copy, theirs)))
+}
+
+/// After fork, in the child: the endpoint and transfer page it inherited
+/// are the parent's handles, which mean nothing here; its own arrive in its
+/// info page. Its descriptors stay (the parent counted its pipe ends).
+pub(crate) fn after_fork_in_child() {
+    if let Some(state) = STATE.lock().as_mut() {
+        state.endpoint = process::info().and_then(|info| info.fs_endpoint);
+        state.transfer = None;
+    }
+}
+
+/// Before fork, in the parent: every pipe end it holds gains a holder.
+pub(crate) fn count_pipes_for_fork() -> Result<(), Errno> {
+    let ends: Vec<(u64, u64)> = with_state(|state| {
+        state
+            .descriptors
+            .iter()
+            .flatten()
+            .filter_map(|descriptor| descriptor.pipe_end())
+            .collect()
+    });
+    for (pipe, end) in ends {
+        request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! How processes talk to the file server.
+//!
+//! One request is one protected control transfer: the client passes its
+//! transfer page (a frame it owns) as the call's capability; the server maps
+//! it, reads the request from it, writes the answer into it, unmaps it,
+//! drops the capability it was granted, and replies with the status. No
+//! byte is buffered in the kernel, and the server needs no state per client.
+//!
+//! The page, as little-endian `u64` words: a request is
+//! `[operation, a, b, c, payload length]`, an answer
+//! `[status (0 or an errno), value, second value, payload length]`; the
+//! payload (paths, data, directory names) starts at byte `PAYLOAD`.
+
+use exo_abi::layout::PAGE_SIZE;
+
+/// Where the payload starts in the transfer page.
+pub const PAYLOAD: usize = 64;
+/// The most payload one request or answer carries.
+pub const MAX_PAYLOAD: usize = PAGE_SIZE as usize - PAYLOAD;
+
+/// What a request asks for.
+pub mod operation {
+    /// payload: path → inode.
+    pub const LOOKUP: u64 = 1;
+    /// payload: path → inode of a new empty file (`a` = 1: truncate an existing one instead).
+    pub const CREATE: u64 = 2;
+    /// payload: path → inode of a new directory.
+    pub const MKDIR: u64 = 3;
+    /// payload: path.
+    pub const UNLINK: u64 = 4;
+    /// payload: two paths separated by a NUL.
+    pub const RENAME: u64 = 5;
+    /// `a` = inode → (kind: 1 file / 2 directory, size).
+    pub const STAT: u64 = 6;
+    /// `a` = inode, `b` = offset, `c` = length → payload: the bytes.
+    pub const READ: u64 = 7;
+    /// `a` = inode, `b` = offset, payload: the bytes → count.
+    pub const WRITE: u64 = 8;
+    /// payload: path → payload: the names, each followed by a NUL.
+    pub const READDIR: u64 = 10;
+    /// → (pipe id): a new pipe with one reader and one writer.
+    pub const PIPE: u64 = 11;
+    /// `a` = pipe, `c` = length → payload: bytes; `EAGAIN` if empty with writers left.
+    pub const PIPE_READ: u64 = 12;
+    /// `a` = pipe, payload: bytes → count; `EAGAIN` if full; `EPIPE` with no reader.
+    pub const PIPE_WRITE: u64 = 13;
+    /// `a` = pipe, `b` = end (0 read, 1 write): one holder fewer.
+    pub const PIPE_CLOSE: u64 = 14;
+    /// `a` = pipe, `b` = end: one holder more (handed to a child).
+    pub const PIPE_DUP: u64 = 15;
+}
+
+/// Reads word `index` of a page.
+pub fn word(page: &[u8], index: usize) -> u64 {
+    u64::from_le_bytes(page[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
+}
+
+/// Writes word `index` of a page.
+pub fn set_word(page: &mut [u8], index: usize, value: u64) {
+    page[index * 8..index * 8 + 8].copy_from_slice(&value.to_le_bytes());
+}

@@ -1,0 +1,272 @@
+//! The file server: one environment holding the file tree and the pipes,
+//! serving every process of the library OS through protected control
+//! transfer (`protocol.rs`).
+//!
+//! The first process that needs files starts it (`fs::endpoint`). At start
+//! it fills `/bin` with the programs of the boot file system (read-only),
+//! makes `/tmp`, creates its endpoint, grants it to its parent, and
+//! publishes the handle through its report page. Then it waits for calls,
+//! forever. It trusts its clients with nothing but their own transfer page:
+//! a malformed request gets `EINVAL`.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::Event;
+use exo_abi::user::{self, IncomingCall, Wakeup};
+use exo_abi::{Handle, Rights};
+use posixish_memfs::{FileSystem, FsError, Kind};
+
+use super::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
+use crate::layout::FS_WINDOW;
+use crate::{Errno, bootfs, process, sys};
+
+/// A pipe holds at most this many bytes; a writer then waits.
+const PIPE_CAPACITY: usize = 16 * 1024;
+
+#[derive(Debug, Default)]
+struct Pipe {
+    bytes: VecDeque<u8>,
+    readers: u64,
+    writers: u64,
+}
+
+struct Server {
+    tree: FileSystem,
+    pipes: Vec<Option<Pipe>>,
+}
+
+/// Runs the file server; never returns.
+pub fn run() -> ! {
+    let mut server = Server {
+        tree: FileSystem::new(),
+        pipes: Vec::new(),
+    };
+    server.populate();
+    let endpoint = user::endpoint_create(0).expect("create the file server's endpoint");
+    publish(endpoint);
+    loop {
+        match user::wait(Event::CALL, 0) {
+            Ok(Wakeup::Call(call)) => {
+                let status = server.serve(&call);
+                let _ = user::reply([status, 0], None);
+            }
+            Ok(Wakeup::Timer) | Err(_) => {}
+        }
+    }
+}
+
+/// Grants the endpoint to the parent and tells it the handle through the report page.
+fn publish(endpoint: Handle) {
+    let parent = process::info().and_then(|info| info.parent_environment);
+    let granted = parent.and_then(|parent| {
+        user::capability_grant(endpoint, parent, Rights::CALL | Rights::GRANT).ok()
+    });
+    match granted {
+        Some(handle) => process::publish(handle.to_raw()),
+        None => crate::println!("fsd: no parent to serve; files are unavailable"),
+    }
+}
+
+impl Server {
+    /// `/bin/NAME` for every program of the boot file system, and an empty `/tmp`.
+    fn populate(&mut self) {
+        let _ = self.tree.mkdir("/bin");
+        let _ = self.tree.mkdir("/tmp");
+        if let Some(filesystem) = bootfs::open() {
+            for file in filesystem.files() {
+                let mut path = String::from("/bin/");
+                path.push_str(file.name);
+                let _ = self.tree.add_read_only(&path, file.contents);
+            }
+        }
+    }
+
+    /// Serves one call; returns its status (0 or an errno).
+    fn serve(&mut self, call: &IncomingCall) -> u64 {
+        let Some(page_capability) = call.capability else {
+            return Errno::EINVAL as u64;
+        };
+        let status = match user::map(
+            page_capability,
+            Handle::SELF_ENVIRONMENT,
+            FS_WINDOW,
+            MapFlags::WRITE,
+        ) {
+            Ok(()) => {
+                let page = sys::window_page(FS_WINDOW);
+                let status = match self.handle(page) {
+                    Ok(()) => 0,
+                    Err(errno) => errno as u64,
+                };
+                set_word(page, 0, status);
+                let _ = sys::unmap_window(FS_WINDOW);
+                status
+            }
+            Err(_) => Errno::EFAULT as u64,
+        };
+        sys::drop_unmapped_frame(page_capability);
+        status
+    }
+
+    fn handle(&mut self, page: &mut [u8]) -> Result<(), Errno> {
+        let [op, a, b, c] = [word(page, 0), word(page, 1), word(page, 2), word(page, 3)];
+        let length = (word(page, 4) as usize).min(MAX_PAYLOAD);
+        let payload = page[PAYLOAD..PAYLOAD + length].to_vec();
+        let path = || core::str::from_utf8(&payload).map_err(|_| Errno::EINVAL);
+        let answer = |page: &mut [u8], value: u64, second: u64, bytes: &[u8]| {
+            set_word(page, 1, value);
+            set_word(page, 2, second);
+            set_word(page, 3, bytes.len() as u64);
+            page[PAYLOAD..PAYLOAD + bytes.len()].copy_from_slice(bytes);
+        };
+        match op {
+            operation::LOOKUP => answer(
+                page,
+                self.tree.lookup(path()?).map_err(errno)? as u64,
+                0,
+                &[],
+            ),
+            operation::CREATE => {
+                let inode = match self.tree.create(path()?) {
+                    Err(FsError::Exists) if a == 1 => {
+                        let inode = self.tree.lookup(path()?).map_err(errno)?;
+                        self.tree.truncate(inode, 0).map_err(errno)?;
+                        inode
+                    }
+                    other => other.map_err(errno)?,
+                };
+                answer(page, inode as u64, 0, &[]);
+            }
+            operation::MKDIR => answer(
+                page,
+                self.tree.mkdir(path()?).map_err(errno)? as u64,
+                0,
+                &[],
+            ),
+            operation::UNLINK => {
+                self.tree.unlink(path()?).map_err(errno)?;
+                answer(page, 0, 0, &[]);
+            }
+            operation::RENAME => {
+                let both = path()?;
+                let (from, to) = both.split_once('\0').ok_or(Errno::EINVAL)?;
+                self.tree.rename(from, to).map_err(errno)?;
+                answer(page, 0, 0, &[]);
+            }
+            operation::STAT => {
+                let stat = self.tree.stat(a as usize).map_err(errno)?;
+                let kind = if stat.kind == Kind::Directory { 2 } else { 1 };
+                answer(page, kind, stat.size, &[]);
+            }
+            operation::READ => {
+                let mut bytes = alloc::vec![0; (c as usize).min(MAX_PAYLOAD)];
+                let count = self.tree.read(a as usize, b, &mut bytes).map_err(errno)?;
+                answer(page, count as u64, 0, &bytes[..count]);
+            }
+            operation::WRITE => {
+                let count = self.tree.write(a as usize, b, &payload).map_err(errno)?;
+                answer(page, count as u64, 0, &[]);
+            }
+            operation::READDIR => {
+                let mut names = Vec::new();
+                for name in self.tree.readdir(path()?).map_err(errno)? {
+                    if names.len() + name.len() + 1 > MAX_PAYLOAD {
+                        break;
+                    }
+                    names.extend_from_slice(name.as_bytes());
+                    names.push(0);
+                }
+                answer(page, 0, 0, &names);
+            }
+            operation::PIPE => {
+                let id = self.new_pipe();
+                answer(page, id as u64, 0, &[]);
+            }
+            operation::PIPE_READ => {
+                let pipe = self.pipe(a)?;
+                if pipe.bytes.is_empty() && pipe.writers > 0 {
+                    return Err(Errno::EAGAIN);
+                }
+                // Empty with no writer left: the end of the pipe, 0 bytes.
+                let count = (c as usize).min(MAX_PAYLOAD).min(pipe.bytes.len());
+                let bytes: Vec<u8> = pipe.bytes.drain(..count).collect();
+                answer(page, count as u64, 0, &bytes);
+            }
+            operation::PIPE_WRITE => {
+                let pipe = self.pipe(a)?;
+                if pipe.readers == 0 {
+                    return Err(Errno::EPIPE);
+                }
+                let room = PIPE_CAPACITY - pipe.bytes.len();
+                if room == 0 {
+                    return Err(Errno::EAGAIN);
+                }
+                let count = payload.len().min(room);
+                pipe.bytes.extend(&payload[..count]);
+                answer(page, count as u64, 0, &[]);
+            }
+            operation::PIPE_CLOSE | operation::PIPE_DUP => {
+                let step = |count: &mut u64| {
+                    *count = if op == operation::PIPE_DUP {
+                        *count + 1
+                    } else {
+                        count.saturating_sub(1)
+                    }
+                };
+                let pipe = self.pipe(a)?;
+                match b {
+                    0 => step(&mut pipe.readers),
+                    1 => step(&mut pipe.writers),
+                    _ => return Err(Errno::EINVAL),
+                }
+                if pipe.readers == 0 && pipe.writers == 0 {
+                    self.pipes[a as usize] = None;
+                }
+                answer(page, 0, 0, &[]);
+            }
+            _ => return Err(Errno::ENOSYS),
+        }
+        Ok(())
+    }
+
+    fn new_pipe(&mut self) -> usize {
+        let pipe = Pipe {
+            bytes: VecDeque::new(),
+            readers: 1,
+            writers: 1,
+        };
+        match self.pipes.iter().position(Option::is_none) {
+            Some(free) => {
+                self.pipes[free] = Some(pipe);
+                free
+            }
+            None => {
+                self.pipes.push(Some(pipe));
+                self.pipes.len() - 1
+            }
+        }
+    }
+
+    fn pipe(&mut self, id: u64) -> Result<&mut Pipe, Errno> {
+        self.pipes
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::EBADF)
+    }
+}
+
+/// The errno for a tree error.
+pub fn errno(error: FsError) -> Errno {
+    match error {
+        FsError::NotFound => Errno::ENOENT,
+        FsError::NotADirectory => Errno::ENOTDIR,
+        FsError::IsADirectory => Errno::EISDIR,
+        FsError::Exists => Errno::EEXIST,
+        FsError::NotEmpty => Errno::ENOTEMPTY,
+        FsError::ReadOnly => Errno::EROFS,
+        FsError::InvalidPath => Errno::EINVAL,
+    }
+}

@@ -1,0 +1,43 @@
+//! Prints the lines of standard input (or a file) that contain a pattern;
+//! exits 1 if none does, as POSIX grep does.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::println;
+
+libos_posixish::main!(main);
+
+fn main(arguments: &[&str]) -> i32 {
+    let Some(pattern) = arguments.get(1) else {
+        println!("usage: grep PATTERN [FILE]");
+        return 2;
+    };
+    let fd = match arguments.get(2) {
+        None => 0,
+        Some(path) => match fs::open(
+            path,
+            OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            },
+        ) {
+            Ok(fd) => fd,
+            Err(error) => {
+                println!("grep: {path}: {error:?}");
+                return 2;
+            }
+        },
+    };
+    let mut found = false;
+    fs::for_each_line(fd, |line| {
+        if line.contains(pattern) {
+            found = true;
+            let _ = fs::write(1, line.as_bytes());
+            let _ = fs::write(1, b"\n");
+        }
+        true
+    });
+    if found { 0 } else { 1 }
+}

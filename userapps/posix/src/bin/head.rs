@@ -1,0 +1,50 @@
+//! Prints the first lines of standard input (or a file): `head [-n N] [FILE]`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::println;
+
+libos_posixish::main!(main);
+
+fn main(arguments: &[&str]) -> i32 {
+    let (count, rest) = match arguments.get(1..) {
+        Some(["-n", number, rest @ ..]) => match number.parse::<usize>() {
+            Ok(count) => (count, rest),
+            Err(_) => {
+                println!("head: bad line count {number}");
+                return 2;
+            }
+        },
+        Some(rest) => (10, rest),
+        None => (10, &[][..]),
+    };
+    let fd = match rest.first() {
+        None => 0,
+        Some(path) => match fs::open(
+            path,
+            OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            },
+        ) {
+            Ok(fd) => fd,
+            Err(error) => {
+                println!("head: {path}: {error:?}");
+                return 1;
+            }
+        },
+    };
+    let mut printed = 0;
+    fs::for_each_line(fd, |line| {
+        if printed == count {
+            return false;
+        }
+        let _ = fs::write(1, line.as_bytes());
+        let _ = fs::write(1, b"\n");
+        printed += 1;
+        true
+    });
+    0
+}
