@@ -11,10 +11,13 @@
 //! its arguments as a slice of strings; it returns its exit status.
 //!
 //! Modules: `runtime` (start, exit, console), `heap` (the allocator),
-//! `paging` (the fault handler: demand-zero heap and stack), `process`
-//! (spawn, wait, kill, getpid), `thread` (user-level threads, their
-//! scheduling policies, mutexes and condition variables), `bootfs`
-//! (programs to spawn), `layout` (where everything lives). `sys` holds the only `unsafe` code.
+//! `paging` with `units` (the fault handler: demand-zero heap and stack,
+//! copy-on-write) and `colour` (a frame policy), `mmap` with `regions`
+//! (anonymous mappings), `process` (spawn, wait, kill, getpid), `fork`,
+//! `thread` (user-level threads, their scheduling policies, mutexes and
+//! condition variables), `fs` (descriptors, files through the file
+//! server, pipes), `bootfs` (programs to spawn), `layout` (where everything
+//! lives). `sys` holds the only `unsafe` code.
 #![no_std]
 #![deny(unsafe_code)]
 

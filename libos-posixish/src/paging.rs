@@ -78,14 +78,14 @@ static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
     policy: &AnyFrame,
 });
 
-/// The pager, for a main-code section that must not fault (see the module
-/// docs): the stack it will use is touched first, so it is mapped and private.
 /// Whether some code holds the pager's lock (then a thread must not be
 /// preempted: another thread's fault would find the lock taken).
 pub(crate) fn busy() -> bool {
     PAGER.is_locked()
 }
 
+/// The pager, for a main-code section that must not fault (see the module
+/// docs): the stack it will use is touched first, so it is mapped and private.
 pub(crate) fn lock() -> spin::MutexGuard<'static, Pager> {
     let mut probe = [0u8; 4096];
     core::hint::black_box(&mut probe);

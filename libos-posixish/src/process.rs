@@ -429,6 +429,18 @@ pub(crate) fn info_page(
     Ok(page)
 }
 
+/// Reaps child `pid` if it has ended and returns how; `Ok(None)` while it runs.
+pub fn try_wait(pid: u64) -> Result<Option<ExitStatus>, Errno> {
+    if !CHILDREN.lock().iter().any(|child| child.pid == pid) {
+        return Err(Errno::ECHILD);
+    }
+    if is_running(pid) {
+        Ok(None)
+    } else {
+        wait(pid).map(Some)
+    }
+}
+
 /// Waits (sleeping, a tick at a time) until child `pid` has ended, reaps it
 /// and returns how it ended.
 pub fn wait(pid: u64) -> Result<ExitStatus, Errno> {

@@ -2,7 +2,8 @@
 //! and the program entry.
 //!
 //! Everything here is small and says why it holds. The rest of the library
-//! OS, and the programs on it, are `#![forbid(unsafe_code)]`.
+//! OS denies `unsafe` code (`#![deny(unsafe_code)]`, so that this module
+//! alone may allow it), and the programs on it forbid it.
 #![allow(unsafe_code)]
 
 use core::arch::global_asm;
@@ -29,8 +30,9 @@ pub fn fill_page(page: u64, offset: usize, bytes: &[u8]) {
 /// read-only for the process's whole life (the boot file system, the
 /// process-info page, a forked child's handover pages).
 pub fn mapped_bytes(address: u64, length: usize) -> &'static [u8] {
-    // SAFETY: callers pass only the boot file system and the process-info
-    // page, which stay mapped, unchanged and read-only while the process lives.
+    // SAFETY: callers pass only the boot file system, the process-info page
+    // and a forked child's handover pages, which stay mapped, unchanged and
+    // read-only while they are read.
     unsafe { core::slice::from_raw_parts(address as *const u8, length) }
 }
 

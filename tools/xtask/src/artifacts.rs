@@ -147,7 +147,8 @@ pub fn user_program(name: &str) -> PathBuf {
     USER_PROGRAMS.binary_named(name)
 }
 
-/// The names of all user programs, sorted: the files in `userapps/src/bin/`.
+/// The names of all user programs, sorted: the files in `userapps/src/bin/` and
+/// `userapps/posix/src/bin/`.
 pub fn user_program_names() -> Vec<String> {
     let mut names: Vec<String> = USER_PROGRAM_SOURCES
         .iter()

@@ -26,8 +26,8 @@ commands:
   build                                 build the kernel and the user programs
   run [--kvm] [--program NAME] [-- <kernel args>...]
                                         build and boot in QEMU, serial on this terminal;
-                                        the kernel runs user program NAME (default: hello;
-                                        `none` boots the kernel alone)
+                                        the kernel runs user program NAME (default: sh,
+                                        the shell; `none` boots the kernel alone)
                                         (default kernel command line: log=info)
   test [FILTER] [--no-host] [--jobs N]  host unit tests, clippy and rustfmt, then the
                                         QEMU scenarios; a FILTER or --no-host runs only
@@ -36,7 +36,8 @@ commands:
                                         boot paused, waiting for gdb on :1234
   help                                  show this text
 
-user programs are the files in userapps/src/bin/.
+user programs are the files in userapps/src/bin/ (on the bare runtime) and
+userapps/posix/src/bin/ (on the library OS); all go into the boot file system.
 ";
 
 /// The program `run` and `gdb` boot unless told otherwise.

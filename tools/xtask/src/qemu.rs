@@ -43,8 +43,8 @@ impl fmt::Display for Accelerator {
 pub struct QemuConfig {
     pub kernel: PathBuf,
     pub kernel_command_line: String,
-    /// The program the kernel loads as its first environment (QEMU's `-initrd`, which PVH
-    /// hands over as the one boot module); without one the kernel powers off after booting.
+    /// The boot file system holding every program (QEMU's `-initrd`, which PVH hands over
+    /// as the one boot module); without one the kernel powers off after booting.
     pub boot_module: Option<PathBuf>,
     /// The program of the boot file system the kernel starts first (`init=NAME`).
     pub first_program: Option<String>,

@@ -1,5 +1,5 @@
-//! Reads a null pointer's page (through the guard below the stack, which
-//! the pager never maps): the process ends with status 139, alone.
+//! Recurses until the stack reaches its guard page, which the pager never
+//! maps: the process ends with status 139, alone.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]

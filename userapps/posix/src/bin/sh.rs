@@ -57,6 +57,7 @@ fn main(_arguments: &[&str]) -> i32 {
     let mut input = Input::default();
     let mut background: Vec<u64> = Vec::new();
     loop {
+        reap_finished(&mut background);
         print!("$ ");
         let Some(line) = input.line() else {
             println!();
@@ -233,6 +234,22 @@ fn run(stages: &[Stage<'_>], in_background: bool, background: &mut Vec<u64>) {
             Err(error) => println!("{program}: {error:?}"),
         }
     }
+}
+
+/// Reports, and reaps, the background jobs that have ended.
+fn reap_finished(background: &mut Vec<u64>) {
+    background.retain(|&pid| match process::try_wait(pid) {
+        Ok(None) => true,
+        Ok(Some(ExitStatus::Exited(status))) => {
+            println!("[{pid}] done, exit status {status}");
+            false
+        }
+        Ok(Some(ExitStatus::Killed)) => {
+            println!("[{pid}] killed");
+            false
+        }
+        Err(_) => false,
+    });
 }
 
 fn kill(arguments: &[&str], background: &mut Vec<u64>) {

@@ -48,7 +48,8 @@ fn main(_arguments: &[&str]) -> i32 {
         process::wait(segv) == Ok(ExitStatus::Exited(139)),
     );
 
-    let sleeper = process::spawn("spawn-test", &["child"]).expect("spawn a second spawn-test");
+    // cat waits, asleep, for console input that never comes: a process to kill.
+    let sleeper = process::spawn("cat", &[]).expect("spawn cat");
     ok &= check("kill", process::kill(sleeper).is_ok());
     ok &= check(
         "a killed child is reported killed",
