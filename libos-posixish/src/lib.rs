@@ -25,6 +25,7 @@ extern crate alloc;
 
 pub mod bootfs;
 pub mod colour;
+pub mod env;
 pub mod errno;
 pub mod fork;
 pub mod fs;

@@ -13,6 +13,7 @@
 //! before it exits; a child that was killed, or died of a fault it did not
 //! survive, never writes it, and `wait` says so.
 
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -50,8 +51,10 @@ mod info_page {
     /// Descriptors 0–2: three words each (`fs::Descriptor::encode`).
     pub const STDIO: usize = PARENT_ENVIRONMENT + 8;
     pub const ARGUMENT_COUNT: usize = STDIO + 3 * 24;
+    /// Bytes of the strings: the arguments, then the environment (`KEY=VALUE`).
     pub const ARGUMENT_BYTES: usize = ARGUMENT_COUNT + 8;
-    pub const ARGUMENTS: usize = ARGUMENT_BYTES + 8;
+    pub const ENVIRONMENT_COUNT: usize = ARGUMENT_BYTES + 8;
+    pub const ARGUMENTS: usize = ENVIRONMENT_COUNT + 8;
 }
 
 /// `EXIT_STATUS` word 0 once the child has exited; word 1 is the status;
@@ -75,6 +78,8 @@ pub struct ProcessInfo {
     pub bootfs_size: u64,
     pub bootfs_runs: Vec<StartPage>,
     pub arguments: Vec<String>,
+    /// The environment variables the parent passed.
+    pub environment: Vec<(String, String)>,
     /// The file server's endpoint, if the parent had one.
     pub fs_endpoint: Option<Handle>,
     /// A capability to give the parent capabilities (`GIVE` only).
@@ -111,10 +116,17 @@ pub fn info() -> Option<ProcessInfo> {
     let length =
         (word(page, info_page::ARGUMENT_BYTES) as usize).min(page.len() - info_page::ARGUMENTS);
     let bytes = &page[info_page::ARGUMENTS..info_page::ARGUMENTS + length];
-    let arguments = bytes
+    let mut strings = bytes
         .split(|&byte| byte == 0)
-        .take(count)
-        .map(|argument| String::from_utf8_lossy(argument).into_owned())
+        .map(|string| String::from_utf8_lossy(string).into_owned());
+    let arguments = strings.by_ref().take(count).collect();
+    let environment = strings
+        .take(word(page, info_page::ENVIRONMENT_COUNT) as usize)
+        .filter_map(|entry| {
+            entry
+                .split_once('=')
+                .map(|(key, value)| (key.into(), value.into()))
+        })
         .collect();
     let handle = |at| {
         Some(word(page, at))
@@ -129,6 +141,7 @@ pub fn info() -> Option<ProcessInfo> {
         bootfs_size: word(page, info_page::BOOTFS_SIZE),
         bootfs_runs,
         arguments,
+        environment,
         fs_endpoint: handle(info_page::FS_ENDPOINT),
         parent_environment: handle(info_page::PARENT_ENVIRONMENT),
         stdio,
@@ -410,16 +423,26 @@ pub(crate) fn info_page(
     put(&mut page, 0, info_page::MAGIC);
     put(&mut page, info_page::PARENT, crate::getpid());
     put(&mut page, info_page::BOOTFS_SIZE, bootfs::runs().0);
+    let variables: Vec<String> = crate::env::vars()
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
     let mut used = 0;
-    for argument in core::iter::once(&program).chain(arguments) {
+    let strings = core::iter::once(program).chain(arguments.iter().copied());
+    for string in strings.chain(variables.iter().map(String::as_str)) {
         let at = info_page::ARGUMENTS + used;
-        let end = at + argument.len() + 1;
-        if end > page.len() || argument.contains('\0') {
+        let end = at + string.len() + 1;
+        if end > page.len() || string.contains('\0') {
             return Err(Errno::E2BIG);
         }
-        page[at..end - 1].copy_from_slice(argument.as_bytes());
-        used += argument.len() + 1;
+        page[at..end - 1].copy_from_slice(string.as_bytes());
+        used += string.len() + 1;
     }
+    put(
+        &mut page,
+        info_page::ENVIRONMENT_COUNT,
+        variables.len() as u64,
+    );
     put(
         &mut page,
         info_page::ARGUMENT_COUNT,
@@ -427,6 +450,23 @@ pub(crate) fn info_page(
     );
     put(&mut page, info_page::ARGUMENT_BYTES, used as u64);
     Ok(page)
+}
+
+/// Waits until any child has ended (POSIX `wait`), reaps it, and returns its
+/// id and how it ended; `ECHILD` if there is no child.
+pub fn wait_any() -> Result<(u64, ExitStatus), Errno> {
+    loop {
+        let pids: Vec<u64> = CHILDREN.lock().iter().map(|child| child.pid).collect();
+        if pids.is_empty() {
+            return Err(Errno::ECHILD);
+        }
+        for pid in pids {
+            if let Some(status) = try_wait(pid)? {
+                return Ok((pid, status));
+            }
+        }
+        let _ = user::wait(Event::TIMER, 1);
+    }
 }
 
 /// Reaps child `pid` if it has ended and returns how; `Ok(None)` while it runs.

@@ -251,7 +251,9 @@ fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno
     }
 }
 
+/// A request naming a path; a relative path is taken from the working directory.
 fn path_request(op: u64, a: u64, path: &str) -> Result<Answer, Errno> {
+    let path = crate::env::absolute(path);
     if path.len() > MAX_PAYLOAD {
         return Err(Errno::E2BIG);
     }
@@ -528,9 +530,9 @@ pub fn unlink(path: &str) -> Result<(), Errno> {
 }
 
 pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
-    let mut both = String::from(from);
+    let mut both = crate::env::absolute(from);
     both.push('\0');
-    both.push_str(to);
+    both.push_str(&crate::env::absolute(to));
     path_request(operation::RENAME, 0, &both).map(drop)
 }
 

@@ -359,6 +359,17 @@ pub const SCENARIOS: &[Scenario] = &[
              cat < /tmp/f | wc\n\
              echo more >> /tmp/f\n\
              cat /tmp/f | head -n 1\n\
+             mkdir /tmp/d\n\
+             cd /tmp/d\n\
+             echo inside > a\n\
+             mv a b\n\
+             ls\n\
+             export GREETING=hello\n\
+             printenv GREETING PWD\n\
+             cd ..\n\
+             rm d/b\n\
+             rm d\n\
+             ls /tmp\n\
              nosuch\n\
              spawn-test\n\
              exit 0\n",
@@ -376,6 +387,14 @@ pub const SCENARIOS: &[Scenario] = &[
             "1 3 14",
             "$ cat /tmp/f | head -n 1",
             "one two three",
+            "/tmp/d $ ls",
+            "b",
+            "$ printenv GREETING PWD",
+            "hello",
+            "/tmp/d",
+            "/tmp $ rm d",
+            "/tmp $ ls /tmp",
+            "f",
             "$ nosuch",
             "nosuch: command not found",
             "$ spawn-test",

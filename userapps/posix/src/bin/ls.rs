@@ -1,4 +1,5 @@
-//! Lists a directory (`/` without an argument); directories end in `/`.
+//! Lists a directory (the working directory without an argument);
+//! directories end in `/`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -7,13 +8,17 @@ extern crate alloc;
 
 use alloc::format;
 
-use libos_posixish::fs;
 use libos_posixish::println;
+use libos_posixish::{env, fs};
 
 libos_posixish::main!(main);
 
 fn main(arguments: &[&str]) -> i32 {
-    let directory = arguments.get(1).copied().unwrap_or("/");
+    let directory = match arguments.get(1) {
+        Some(directory) => env::absolute(directory),
+        None => env::current_dir(),
+    };
+    let directory = directory.as_str();
     let names = match fs::readdir(directory) {
         Ok(names) => names,
         Err(error) => {

@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
+use libos_posixish::env;
 use libos_posixish::fs::{self, OpenOptions};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, print, println};
@@ -36,6 +37,9 @@ builtins:
   help                 this text
   echo WORDS...        print the words
   pid                  this shell's process id
+  cd [DIR]             change the working directory (relative paths start there)
+  env                  the environment variables
+  export KEY=VALUE     set one, for the shell and what it runs
   ps                   this shell and its background jobs
   kill PID             end a background job
   exit [STATUS], poweroff
@@ -58,7 +62,7 @@ fn main(_arguments: &[&str]) -> i32 {
     let mut background: Vec<u64> = Vec::new();
     loop {
         reap_finished(&mut background);
-        print!("$ ");
+        print!("{} $ ", env::current_dir());
         let Some(line) = input.line() else {
             println!();
             return 0;
@@ -88,6 +92,18 @@ fn main(_arguments: &[&str]) -> i32 {
             Some(("help", _)) => println!("{HELP}"),
             Some(("echo", arguments)) => println!("{}", arguments.join(" ")),
             Some(("pid", _)) => println!("{}", getpid()),
+            Some(("cd", arguments)) => change_directory(arguments.first().copied().unwrap_or("/")),
+            Some(("env", _)) => {
+                for (key, value) in env::vars() {
+                    println!("{key}={value}");
+                }
+            }
+            Some(("export", arguments)) => {
+                match arguments.first().and_then(|word| word.split_once('=')) {
+                    Some((key, value)) => env::set_var(key, value),
+                    None => println!("usage: export KEY=VALUE"),
+                }
+            }
             Some(("ps", _)) => {
                 println!("{} sh", getpid());
                 for job in &background {
@@ -233,6 +249,40 @@ fn run(stages: &[Stage<'_>], in_background: bool, background: &mut Vec<u64>) {
             Ok(ExitStatus::Killed) => println!("{program}: killed"),
             Err(error) => println!("{program}: {error:?}"),
         }
+    }
+}
+
+/// `cd`: the new directory must exist; `PWD` holds it, normalised.
+fn change_directory(path: &str) {
+    let target = env::absolute(path);
+    match fs::stat(&target) {
+        Ok(stat) if stat.is_directory => env::set_var("PWD", &normalise(&target)),
+        Ok(_) => println!("cd: {path}: not a directory"),
+        Err(error) => println!("cd: {path}: {error:?}"),
+    }
+}
+
+/// `path` without `.`, `..` and empty components.
+fn normalise(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut normal = String::new();
+    for part in &parts {
+        normal.push('/');
+        normal.push_str(part);
+    }
+    if normal.is_empty() {
+        String::from("/")
+    } else {
+        normal
     }
 }
 
