@@ -547,6 +547,21 @@ pub fn readdir(path: &str) -> Result<Vec<String>, Errno> {
         .collect())
 }
 
+/// The input of a text tool: the file named by its argument, or standard
+/// input (descriptor 0) without one.
+pub fn open_input(path: Option<&str>) -> Result<usize, Errno> {
+    match path {
+        None => Ok(0),
+        Some(path) => open(
+            path,
+            OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            },
+        ),
+    }
+}
+
 /// Calls `line` with each line of `fd` (without its newline) until it
 /// returns false or the input ends: the text tools' reading loop.
 pub fn for_each_line(fd: usize, mut line: impl FnMut(&str) -> bool) {

@@ -4,7 +4,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::fs;
 use libos_posixish::println;
 
 libos_posixish::main!(main);
@@ -14,21 +14,12 @@ fn main(arguments: &[&str]) -> i32 {
         println!("usage: grep PATTERN [FILE]");
         return 2;
     };
-    let fd = match arguments.get(2) {
-        None => 0,
-        Some(path) => match fs::open(
-            path,
-            OpenOptions {
-                read: true,
-                ..OpenOptions::default()
-            },
-        ) {
-            Ok(fd) => fd,
-            Err(error) => {
-                println!("grep: {path}: {error:?}");
-                return 2;
-            }
-        },
+    let fd = match fs::open_input(arguments.get(2).copied()) {
+        Ok(fd) => fd,
+        Err(error) => {
+            println!("grep: {error:?}");
+            return 2;
+        }
     };
     let mut found = false;
     fs::for_each_line(fd, |line| {

@@ -3,7 +3,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::fs;
 use libos_posixish::println;
 
 libos_posixish::main!(main);
@@ -20,21 +20,12 @@ fn main(arguments: &[&str]) -> i32 {
         Some(rest) => (10, rest),
         None => (10, &[][..]),
     };
-    let fd = match rest.first() {
-        None => 0,
-        Some(path) => match fs::open(
-            path,
-            OpenOptions {
-                read: true,
-                ..OpenOptions::default()
-            },
-        ) {
-            Ok(fd) => fd,
-            Err(error) => {
-                println!("head: {path}: {error:?}");
-                return 1;
-            }
-        },
+    let fd = match fs::open_input(rest.first().copied()) {
+        Ok(fd) => fd,
+        Err(error) => {
+            println!("head: {error:?}");
+            return 1;
+        }
     };
     let mut printed = 0;
     fs::for_each_line(fd, |line| {

@@ -3,27 +3,18 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::fs;
 use libos_posixish::println;
 
 libos_posixish::main!(main);
 
 fn main(arguments: &[&str]) -> i32 {
-    let fd = match arguments.get(1) {
-        None => 0,
-        Some(path) => match fs::open(
-            path,
-            OpenOptions {
-                read: true,
-                ..OpenOptions::default()
-            },
-        ) {
-            Ok(fd) => fd,
-            Err(error) => {
-                println!("wc: {path}: {error:?}");
-                return 1;
-            }
-        },
+    let fd = match fs::open_input(arguments.get(1).copied()) {
+        Ok(fd) => fd,
+        Err(error) => {
+            println!("wc: {error:?}");
+            return 1;
+        }
     };
     let (mut lines, mut words, mut bytes, mut in_word) = (0u64, 0u64, 0u64, false);
     let mut buffer = [0; 1024];
