@@ -1,9 +1,9 @@
 //! The facts page: what an environment may know without a system call.
 //!
 //! The kernel maps one read-only page at [`FACTS`](crate::layout::FACTS) in
-//! every environment and keeps it current: it rewrites the page at the end
-//! of every trap that returns to the environment and at every timer tick
-//! while it runs. A
+//! every environment and keeps it current: it rewrites the page when the
+//! environment is switched in, at every timer tick while it runs, and at
+//! each slot start, so it is at most one tick old. A
 //! library OS reads the time, which slot it is in and the kernel's event
 //! counters from it (Engler et al.: "expose information").
 

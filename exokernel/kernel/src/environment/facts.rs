@@ -2,9 +2,9 @@
 //!
 //! The page is a frame the kernel owns (not a capability, so it cannot be
 //! dropped while the kernel writes it), mapped read-only at `layout::FACTS`.
-//! The kernel rewrites it at the end of every trap that returns to the
-//! environment and at every tick while it runs, so what the environment
-//! reads is at most one tick old.
+//! The kernel rewrites it when the environment is switched in, at every tick
+//! while it runs, and when it starts a slot — never on the plain system-call
+//! path — so what the environment reads is at most one tick old.
 
 use exo_abi::counters::Counter;
 use exo_abi::facts::{self, Facts};

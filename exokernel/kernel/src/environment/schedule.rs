@@ -196,8 +196,8 @@ impl System {
             environment.space.activate();
             cpu::current().set_environment(next.0);
             cpu::current().count(Counter::EnvironmentSwitches);
+            self.update_facts(next);
         }
-        self.update_facts(next);
     }
 
     /// Delivers what `id` must hear before it runs: the start of a slot (if
@@ -211,6 +211,8 @@ impl System {
     ) -> bool {
         if slot_start {
             self.environment(id).slots_run += 1;
+            // Once per slot, not on every trap: the system-call path stays short.
+            self.update_facts(id);
             let environment = self.environment(id);
             let wants = environment
                 .upcall
