@@ -123,6 +123,9 @@ struct Sharing {
 }
 
 fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
+    // The descriptor table must exist before memory is copied: the child
+    // finds its descriptors in its copy of it.
+    crate::fs::prepare_for_fork();
     ensure_fork_stack()?;
     // Everything that allocates comes first.
     let copies = pages_to_copy();

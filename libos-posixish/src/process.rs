@@ -35,8 +35,10 @@ pub const DEFAULT_QUOTA: u64 = 1024;
 
 /// The process-info page, as parent and child lay it out (little-endian u64s):
 /// magic, parent id, boot file system size, run count, the runs (address,
-/// capability in the child's table), argument count, argument bytes, then
-/// the arguments, each followed by a NUL.
+/// capability in the child's table), the file server's endpoint, a
+/// capability for the parent (GIVE), descriptors 0–2 (three words each),
+/// argument count, bytes of strings, variable count, then the strings —
+/// the arguments, then the environment as `KEY=VALUE` — each followed by a NUL.
 mod info_page {
     pub const MAGIC: u64 = u64::from_le_bytes(*b"exoproc1");
     pub const PARENT: usize = 8;
@@ -401,7 +403,7 @@ pub(crate) fn share_services(
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
     let Some(stdio) = stdio else {
-        return crate::fs::count_pipes_for_fork();
+        return crate::fs::count_holders_for_fork();
     };
     for (index, words) in crate::fs::stdio_for_child(stdio)?.iter().enumerate() {
         for (part, value) in words.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! Where a program starts and how it ends, and the console.
+//! Where a program starts and how it ends, and printing (to descriptor 1).
 //!
 //! `start` (entered from `_start`) registers the fault handler, reads the
 //! arguments its parent left in the process-info page, calls the program's
@@ -36,7 +36,8 @@ pub fn getpid() -> u64 {
     user::facts().environment_id
 }
 
-/// Writes to the console, a line at a time where possible.
+/// Writes to standard output (descriptor 1: the console unless redirected),
+/// a line at a time where possible.
 #[derive(Debug)]
 pub struct Console {
     buffer: [u8; 256],
@@ -88,13 +89,13 @@ pub fn print(arguments: fmt::Arguments<'_>) {
     let _ = Console::default().write_fmt(arguments);
 }
 
-/// Prints to the console.
+/// Prints to standard output.
 #[macro_export]
 macro_rules! print {
     ($($argument:tt)*) => { $crate::runtime::print(format_args!($($argument)*)) };
 }
 
-/// Prints a line to the console.
+/// Prints a line to standard output.
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };

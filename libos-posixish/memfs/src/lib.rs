@@ -198,7 +198,7 @@ impl FileSystem {
     }
 
     /// Removes the name `path`: a file, or an empty directory. An open file
-    /// stays readable through its inode until the tree forgets it.
+    /// stays readable through its inode (nodes are never reclaimed).
     pub fn unlink(&mut self, path: &str) -> Result<(), FsError> {
         let (directory, name) = self.parent_of(path)?;
         let inode = *self

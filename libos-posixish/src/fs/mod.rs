@@ -1,11 +1,13 @@
 //! Files: descriptors, the console, files shared between processes, pipes.
 //!
-//! The file tree and the pipes live in one environment, the file server
-//! (`server.rs`, the program `fsd`), which every process of the library OS
-//! calls through protected control transfer (`protocol.rs`). What is
-//! private to a process stays here: its descriptor table, with each open
-//! file's offset. The console needs no server: descriptors 0, 1 and 2 start
-//! as the console, which this module reads and writes with system calls.
+//! The file tree, the open files (with their offsets) and the pipes live in
+//! one environment, the file server (`server.rs`, the program `fsd`), which
+//! every process of the library OS calls through protected control transfer
+//! (`protocol.rs`). What is private to a process stays here: its descriptor
+//! table, naming the server's open files and pipes, so that a parent and
+//! the children it hands a descriptor share one offset, as POSIX says. The
+//! console needs no server: descriptors 0, 1 and 2 start as the console,
+//! which this module reads and writes with system calls.
 //!
 //! The first process starts the server when it first needs it; every
 //! process it starts after that gets the server's endpoint, and its own
@@ -37,12 +39,11 @@ const MAX_DESCRIPTORS: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Descriptor {
     Console,
+    /// An open file of the server (its offset lives there, shared).
     File {
-        inode: u64,
-        offset: u64,
+        open: u64,
         readable: bool,
         writable: bool,
-        append: bool,
     },
     PipeRead(u64),
     PipeWrite(u64),
@@ -54,29 +55,25 @@ impl Descriptor {
         match self {
             Descriptor::Console => [0, 0, 0],
             Descriptor::File {
-                inode,
-                offset,
+                open,
                 readable,
                 writable,
-                append,
             } => {
-                let flags = u64::from(readable) | u64::from(writable) << 1 | u64::from(append) << 2;
-                [1 | flags << 8, inode, offset]
+                let flags = u64::from(readable) | u64::from(writable) << 1;
+                [1 | flags << 8, open, 0]
             }
             Descriptor::PipeRead(pipe) => [2, pipe, 0],
             Descriptor::PipeWrite(pipe) => [3, pipe, 0],
         }
     }
 
-    pub(crate) fn decode([kind, a, b]: [u64; 3]) -> Descriptor {
+    pub(crate) fn decode([kind, a, _]: [u64; 3]) -> Descriptor {
         let flag = |bit: u64| (kind >> 8) & (1 << bit) != 0;
         match kind & 0xff {
             1 => Descriptor::File {
-                inode: a,
-                offset: b,
+                open: a,
                 readable: flag(0),
                 writable: flag(1),
-                append: flag(2),
             },
             2 => Descriptor::PipeRead(a),
             3 => Descriptor::PipeWrite(a),
@@ -84,12 +81,20 @@ impl Descriptor {
         }
     }
 
-    /// The pipe and end (0 read, 1 write) this descriptor holds, if a pipe.
-    fn pipe_end(self) -> Option<(u64, u64)> {
+    /// The server object this descriptor holds, as the requests that add and
+    /// remove a holder and their arguments: an open file, or a pipe's end.
+    fn holder(self) -> Option<(u64, u64, [u64; 3])> {
         match self {
-            Descriptor::PipeRead(pipe) => Some((pipe, 0)),
-            Descriptor::PipeWrite(pipe) => Some((pipe, 1)),
-            _ => None,
+            Descriptor::File { open, .. } => {
+                Some((operation::FILE_DUP, operation::FILE_CLOSE, [open, 0, 0]))
+            }
+            Descriptor::PipeRead(pipe) => {
+                Some((operation::PIPE_DUP, operation::PIPE_CLOSE, [pipe, 0, 0]))
+            }
+            Descriptor::PipeWrite(pipe) => {
+                Some((operation::PIPE_DUP, operation::PIPE_CLOSE, [pipe, 1, 0]))
+            }
+            Descriptor::Console => None,
         }
     }
 }
@@ -287,14 +292,6 @@ fn descriptor(fd: usize) -> Result<Descriptor, Errno> {
     })
 }
 
-fn set_offset(fd: usize, new_offset: u64) {
-    with_state(|state| {
-        if let Some(Some(Descriptor::File { offset, .. })) = state.descriptors.get_mut(fd) {
-            *offset = new_offset;
-        }
-    });
-}
-
 /// Opens `path`; returns the new descriptor.
 pub fn open(path: &str, options: OpenOptions) -> Result<usize, Errno> {
     let inode = match options.create {
@@ -307,16 +304,17 @@ pub fn open(path: &str, options: OpenOptions) -> Result<usize, Errno> {
     }
     .value;
     let stat = request(operation::STAT, [inode, 0, 0], &[])?;
-    if stat.value == 2 && options.write {
+    if stat.value == 2 && (options.write || options.append) {
         return Err(Errno::EISDIR);
     }
-    let offset = if options.append { stat.second } else { 0 };
-    install(Descriptor::File {
-        inode,
-        offset,
+    let open = request(operation::OPEN, [inode, u64::from(options.append), 0], &[])?.value;
+    let descriptor = Descriptor::File {
+        open,
         readable: options.read,
         writable: options.write || options.append,
-        append: options.append,
+    };
+    install(descriptor).inspect_err(|_| {
+        let _ = request(operation::FILE_CLOSE, [open, 0, 0], &[]);
     })
 }
 
@@ -324,19 +322,13 @@ pub fn open(path: &str, options: OpenOptions) -> Result<usize, Errno> {
 pub fn read(fd: usize, buffer: &mut [u8]) -> Result<usize, Errno> {
     match descriptor(fd)? {
         Descriptor::Console => read_console(buffer),
-        Descriptor::File {
-            inode,
-            offset,
-            readable,
-            ..
-        } => {
+        Descriptor::File { open, readable, .. } => {
             if !readable {
                 return Err(Errno::EBADF);
             }
             let wanted = buffer.len().min(MAX_PAYLOAD) as u64;
-            let answer = request(operation::READ, [inode, offset, wanted], &[])?;
+            let answer = request(operation::FILE_READ, [open, 0, wanted], &[])?;
             buffer[..answer.payload.len()].copy_from_slice(&answer.payload);
-            set_offset(fd, offset + answer.payload.len() as u64);
             Ok(answer.payload.len())
         }
         Descriptor::PipeRead(pipe) => loop {
@@ -380,24 +372,11 @@ fn write_some(fd: usize, bytes: &[u8]) -> Result<usize, Errno> {
     let chunk = &bytes[..bytes.len().min(MAX_PAYLOAD)];
     match descriptor(fd)? {
         Descriptor::Console => user::console_write(chunk).map_err(Errno::from),
-        Descriptor::File {
-            inode,
-            offset,
-            writable,
-            append,
-            ..
-        } => {
+        Descriptor::File { open, writable, .. } => {
             if !writable {
                 return Err(Errno::EBADF);
             }
-            let offset = if append {
-                stat_inode(inode)?.size
-            } else {
-                offset
-            };
-            let count = request(operation::WRITE, [inode, offset, 0], chunk)?.value;
-            set_offset(fd, offset + count);
-            Ok(count as usize)
+            Ok(request(operation::FILE_WRITE, [open, 0, 0], chunk)?.value as usize)
         }
         Descriptor::PipeWrite(pipe) => loop {
             match request(operation::PIPE_WRITE, [pipe, 0, 0], chunk) {
@@ -439,8 +418,8 @@ pub(crate) fn write_stdout(bytes: &[u8]) {
 pub fn close(fd: usize) -> Result<(), Errno> {
     let closed = with_state(|state| state.descriptors.get_mut(fd).and_then(Option::take))
         .ok_or(Errno::EBADF)?;
-    if let Some((pipe, end)) = closed.pipe_end() {
-        request(operation::PIPE_CLOSE, [pipe, end, 0], &[])?;
+    if let Some((_, close, object)) = closed.holder() {
+        request(close, object, &[])?;
     }
     Ok(())
 }
@@ -459,23 +438,15 @@ pub(crate) fn close_all() {
 /// Moves `fd`'s offset: `whence` 0 from the start, 1 from the current
 /// offset, 2 from the end. Returns the new offset.
 pub fn lseek(fd: usize, offset: i64, whence: u32) -> Result<u64, Errno> {
-    let Descriptor::File {
-        inode,
-        offset: current,
-        ..
-    } = descriptor(fd)?
-    else {
+    let Descriptor::File { open, .. } = descriptor(fd)? else {
         return Err(Errno::EINVAL); // ESPIPE in POSIX
     };
-    let base = match whence {
-        0 => 0,
-        1 => current,
-        2 => stat_inode(inode)?.size,
-        _ => return Err(Errno::EINVAL),
-    };
-    let new = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
-    set_offset(fd, new);
-    Ok(new)
+    Ok(request(
+        operation::SEEK,
+        [open, offset as u64, u64::from(whence)],
+        &[],
+    )?
+    .value)
 }
 
 /// Makes `to` refer to what `from` does (closing what `to` held).
@@ -488,8 +459,8 @@ pub fn dup2(from: usize, to: usize) -> Result<usize, Errno> {
         return Ok(to);
     }
     let _ = close(to);
-    if let Some((pipe, end)) = descriptor.pipe_end() {
-        request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+    if let Some((dup, _, object)) = descriptor.holder() {
+        request(dup, object, &[])?;
     }
     with_state(|state| {
         if state.descriptors.len() <= to {
@@ -588,13 +559,13 @@ pub fn for_each_line(fd: usize, mut line: impl FnMut(&str) -> bool) {
 
 /// Descriptors 0–2 for a child, as `process` writes them in its info page:
 /// `stdio[i]` (a descriptor of this process) or this process's own `i`.
-/// A pipe end handed on counts one holder more at the server.
+/// An open file or pipe end handed on counts one holder more at the server.
 pub(crate) fn stdio_for_child(stdio: [Option<usize>; 3]) -> Result<[[u64; 3]; 3], Errno> {
     let mut words = [[0; 3]; 3];
     for (index, choice) in stdio.iter().enumerate() {
         let descriptor = descriptor(choice.unwrap_or(index)).unwrap_or(Descriptor::Console);
-        if let Some((pipe, end)) = descriptor.pipe_end() {
-            request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+        if let Some((dup, _, object)) = descriptor.holder() {
+            request(dup, object, &[])?;
         }
         words[index] = descriptor.encode();
     }
@@ -613,7 +584,7 @@ pub(crate) fn endpoint_for_child(child: Handle) -> Result<Option<(Handle, Handle
 
 /// After fork, in the child: the endpoint and transfer page it inherited
 /// are the parent's handles, which mean nothing here; its own arrive in its
-/// info page. Its descriptors stay (the parent counted its pipe ends).
+/// info page. Its descriptors stay (the parent counted its holders).
 pub(crate) fn after_fork_in_child() {
     if let Some(state) = STATE.lock().as_mut() {
         state.endpoint = process::info().and_then(|info| info.fs_endpoint);
@@ -621,18 +592,27 @@ pub(crate) fn after_fork_in_child() {
     }
 }
 
-/// Before fork, in the parent: every pipe end it holds gains a holder.
-pub(crate) fn count_pipes_for_fork() -> Result<(), Errno> {
-    let ends: Vec<(u64, u64)> = with_state(|state| {
+/// Before fork copies memory: builds the descriptor table if nothing used it
+/// yet, so the child's copy of this process's memory holds it (a forked
+/// child's info page has no descriptors to start from).
+pub(crate) fn prepare_for_fork() {
+    with_state(|_| ());
+}
+
+/// During fork, in the parent: every open file and pipe end it holds gains
+/// a holder (the child's copy of the table holds them too).
+pub(crate) fn count_holders_for_fork() -> Result<(), Errno> {
+    let held: Vec<(u64, [u64; 3])> = with_state(|state| {
         state
             .descriptors
             .iter()
             .flatten()
-            .filter_map(|descriptor| descriptor.pipe_end())
+            .filter_map(|d| d.holder())
+            .map(|(dup, _, o)| (dup, o))
             .collect()
     });
-    for (pipe, end) in ends {
-        request(operation::PIPE_DUP, [pipe, end, 0], &[])?;
+    for (dup, object) in held {
+        request(dup, object, &[])?;
     }
     Ok(())
 }

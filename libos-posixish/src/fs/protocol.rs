@@ -10,6 +10,11 @@
 //! `[operation, a, b, c, payload length]`, an answer
 //! `[status (0 or an errno), value, second value, payload length]`; the
 //! payload (paths, data, directory names) starts at byte `PAYLOAD`.
+//!
+//! Open files and pipes are the server's objects, named by number and
+//! counted by holders: a descriptor handed to a child (or kept by a forked
+//! one) is one holder more, so processes share offsets and ends as POSIX
+//! says.
 
 use exo_abi::layout::PAGE_SIZE;
 
@@ -32,10 +37,20 @@ pub mod operation {
     pub const RENAME: u64 = 5;
     /// `a` = inode → (kind: 1 file / 2 directory, size).
     pub const STAT: u64 = 6;
-    /// `a` = inode, `b` = offset, `c` = length → payload: the bytes.
-    pub const READ: u64 = 7;
-    /// `a` = inode, `b` = offset, payload: the bytes → count.
-    pub const WRITE: u64 = 8;
+    /// `a` = inode, `b` = 1 to append → an open file (its offset lives here,
+    /// shared by every descriptor that refers to it, across processes).
+    pub const OPEN: u64 = 7;
+    /// `a` = open file, `c` = length → payload: the bytes read at its offset.
+    pub const FILE_READ: u64 = 8;
+    /// `a` = open file, payload: the bytes → count, written at its offset
+    /// (or at the end, if it appends).
+    pub const FILE_WRITE: u64 = 9;
+    /// `a` = open file, `b` = offset (two's complement), `c` = whence
+    /// (0 start, 1 current, 2 end) → the new offset.
+    pub const SEEK: u64 = 16;
+    /// `a` = open file: one holder more (handed on), or fewer (closed).
+    pub const FILE_DUP: u64 = 17;
+    pub const FILE_CLOSE: u64 = 18;
     /// payload: path → payload: the names, each followed by a NUL.
     pub const READDIR: u64 = 10;
     /// → (pipe id): a new pipe with one reader and one writer.

@@ -6,8 +6,11 @@
 //! it fills `/bin` with the programs of the boot file system (read-only),
 //! makes `/tmp`, creates its endpoint, grants it to its parent, and
 //! publishes the handle through its report page. Then it waits for calls,
-//! forever. It trusts its clients with nothing but their own transfer page:
-//! a malformed request gets `EINVAL`.
+//! forever. It holds nothing of a client's but the transfer page it is
+//! given for one request; a request it cannot serve gets an errno (EINVAL
+//! for a malformed one, ENOSYS for an unknown operation, EFAULT for a page
+//! it cannot map, EBADF for an unknown pipe). It checks no permissions: any
+//! client may name any file, or any pipe by number.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -26,6 +29,15 @@ use crate::{Errno, bootfs, process, sys};
 /// A pipe holds at most this many bytes; a writer then waits.
 const PIPE_CAPACITY: usize = 16 * 1024;
 
+/// A file as it is open: where reads and writes happen next.
+#[derive(Debug)]
+struct OpenFile {
+    inode: usize,
+    offset: u64,
+    append: bool,
+    holders: u64,
+}
+
 #[derive(Debug, Default)]
 struct Pipe {
     bytes: VecDeque<u8>,
@@ -35,6 +47,7 @@ struct Pipe {
 
 struct Server {
     tree: FileSystem,
+    opens: Vec<Option<OpenFile>>,
     pipes: Vec<Option<Pipe>>,
 }
 
@@ -42,6 +55,7 @@ struct Server {
 pub fn run() -> ! {
     let mut server = Server {
         tree: FileSystem::new(),
+        opens: Vec::new(),
         pipes: Vec::new(),
     };
     server.populate();
@@ -161,14 +175,61 @@ impl Server {
                 let kind = if stat.kind == Kind::Directory { 2 } else { 1 };
                 answer(page, kind, stat.size, &[]);
             }
-            operation::READ => {
+            operation::OPEN => {
+                self.tree.stat(a as usize).map_err(errno)?;
+                let file = OpenFile {
+                    inode: a as usize,
+                    offset: 0,
+                    append: b == 1,
+                    holders: 1,
+                };
+                let id = insert(&mut self.opens, file);
+                answer(page, id as u64, 0, &[]);
+            }
+            operation::FILE_READ => {
+                let file = open_file(&mut self.opens, a)?;
                 let mut bytes = alloc::vec![0; (c as usize).min(MAX_PAYLOAD)];
-                let count = self.tree.read(a as usize, b, &mut bytes).map_err(errno)?;
+                let count = self
+                    .tree
+                    .read(file.inode, file.offset, &mut bytes)
+                    .map_err(errno)?;
+                file.offset += count as u64;
                 answer(page, count as u64, 0, &bytes[..count]);
             }
-            operation::WRITE => {
-                let count = self.tree.write(a as usize, b, &payload).map_err(errno)?;
+            operation::FILE_WRITE => {
+                let file = open_file(&mut self.opens, a)?;
+                if file.append {
+                    file.offset = self.tree.stat(file.inode).map_err(errno)?.size;
+                }
+                let count = self
+                    .tree
+                    .write(file.inode, file.offset, &payload)
+                    .map_err(errno)?;
+                file.offset += count as u64;
                 answer(page, count as u64, 0, &[]);
+            }
+            operation::SEEK => {
+                let file = open_file(&mut self.opens, a)?;
+                let base = match c {
+                    0 => 0,
+                    1 => file.offset,
+                    2 => self.tree.stat(file.inode).map_err(errno)?.size,
+                    _ => return Err(Errno::EINVAL),
+                };
+                file.offset = base.checked_add_signed(b as i64).ok_or(Errno::EINVAL)?;
+                answer(page, file.offset, 0, &[]);
+            }
+            operation::FILE_DUP | operation::FILE_CLOSE => {
+                let file = open_file(&mut self.opens, a)?;
+                if op == operation::FILE_DUP {
+                    file.holders += 1;
+                } else {
+                    file.holders -= 1;
+                }
+                if file.holders == 0 {
+                    self.opens[a as usize] = None;
+                }
+                answer(page, 0, 0, &[]);
             }
             operation::READDIR => {
                 let mut names = Vec::new();
@@ -233,21 +294,14 @@ impl Server {
     }
 
     fn new_pipe(&mut self) -> usize {
-        let pipe = Pipe {
-            bytes: VecDeque::new(),
-            readers: 1,
-            writers: 1,
-        };
-        match self.pipes.iter().position(Option::is_none) {
-            Some(free) => {
-                self.pipes[free] = Some(pipe);
-                free
-            }
-            None => {
-                self.pipes.push(Some(pipe));
-                self.pipes.len() - 1
-            }
-        }
+        insert(
+            &mut self.pipes,
+            Pipe {
+                bytes: VecDeque::new(),
+                readers: 1,
+                writers: 1,
+            },
+        )
     }
 
     fn pipe(&mut self, id: u64) -> Result<&mut Pipe, Errno> {
@@ -256,6 +310,28 @@ impl Server {
             .and_then(Option::as_mut)
             .ok_or(Errno::EBADF)
     }
+}
+
+/// Puts `object` in the first free place of `table`; returns its number.
+fn insert<T>(table: &mut Vec<Option<T>>, object: T) -> usize {
+    match table.iter().position(Option::is_none) {
+        Some(free) => {
+            table[free] = Some(object);
+            free
+        }
+        None => {
+            table.push(Some(object));
+            table.len() - 1
+        }
+    }
+}
+
+/// The open file numbered `id`.
+fn open_file(opens: &mut [Option<OpenFile>], id: u64) -> Result<&mut OpenFile, Errno> {
+    opens
+        .get_mut(id as usize)
+        .and_then(Option::as_mut)
+        .ok_or(Errno::EBADF)
 }
 
 /// The errno for a tree error.

@@ -46,8 +46,8 @@ impl ExpectedExit {
 pub struct Scenario {
     pub name: &'static str,
     pub kernel_command_line: &'static str,
-    /// The user program booted as the first environment (`userapps/src/bin/<name>.rs`);
-    /// `None` for the kernel's own self-tests.
+    /// The user program booted as the first environment (a file of `userapps/src/bin/` or
+    /// `userapps/posix/src/bin/`); `None` for the kernel's own self-tests.
     pub program: Option<&'static str>,
     /// Typed into the serial console (then Ctrl-D), for programs that read it.
     pub serial_input: Option<&'static str>,
@@ -370,6 +370,8 @@ pub const SCENARIOS: &[Scenario] = &[
              rm d/b\n\
              rm d\n\
              ls /tmp\n\
+             forktree > /tmp/tree\n\
+             grep \"I am\" /tmp/tree | wc\n\
              nosuch\n\
              spawn-test\n\
              exit 0\n",
@@ -395,6 +397,10 @@ pub const SCENARIOS: &[Scenario] = &[
             "/tmp $ rm d",
             "/tmp $ ls /tmp",
             "f",
+            // Fifteen processes wrote through one redirected descriptor: one
+            // shared offset, no line lost.
+            "$ forktree > /tmp/tree",
+            "15 60 244",
             "$ nosuch",
             "nosuch: command not found",
             "$ spawn-test",

@@ -169,7 +169,9 @@ fn main(_arguments: &[&str]) -> i32 {
     .expect("spawn wc");
     fs::close(read_end).expect("close the read end");
     fs::close(counted).expect("close");
-    let text = b"one two\nthree\n".repeat(500);
+    // 42,000 bytes: more than the server's 16 KiB pipe, so the writer must
+    // wait for wc to drain it.
+    let text = b"one two\nthree\n".repeat(3000);
     ok &= check(
         "a pipe takes more than it holds at once",
         fs::write(write_end, &text) == Ok(text.len()),
@@ -181,7 +183,7 @@ fn main(_arguments: &[&str]) -> i32 {
     );
     ok &= check(
         "wc counted every line, word and byte",
-        read_all("/tmp/counted") == b"1000 1500 7000\n",
+        read_all("/tmp/counted") == b"6000 9000 42000\n",
     );
 
     if ok {

@@ -50,6 +50,7 @@ anything else runs the program of that name with the words as arguments
   < FILE, > FILE, >> FILE
                        reads input from, writes output to, appends to a file
   ... &                runs the command in the background
+  \"two words\"        one word (double quotes group)
 files live in one tree shared by every program: /bin (the programs), /tmp";
 
 fn main(_arguments: &[&str]) -> i32 {
@@ -67,7 +68,7 @@ fn main(_arguments: &[&str]) -> i32 {
             println!();
             return 0;
         };
-        let mut words: Vec<&str> = line.split_whitespace().collect();
+        let mut words: Vec<&str> = split_words(&line);
         let in_background = words.last() == Some(&"&");
         if in_background {
             words.pop();
@@ -129,6 +130,22 @@ fn command_quota() -> u64 {
     let available = account(EnvironmentAccount::FrameQuota)
         .saturating_sub(account(EnvironmentAccount::FramesCharged));
     (available / 4).max(process::DEFAULT_QUOTA)
+}
+
+/// The words of `line`: separated by spaces, except inside double quotes,
+/// which group words and are dropped (`grep "a b" f` is three words).
+fn split_words(line: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        let (word, after) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => rest.split_once(char::is_whitespace).unwrap_or((rest, "")),
+        };
+        words.push(word);
+        rest = after.trim_start();
+    }
+    words
 }
 
 /// One program of a pipeline, with its redirections.
