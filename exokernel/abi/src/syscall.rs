@@ -60,7 +60,8 @@ pub enum Sysnum {
     /// `(environment)`: destroys it, returning everything it held.
     EnvironmentDestroy = 32,
     /// `(environment, entry, stack top, stack size, options)`: where upcalls
-    /// (faults, revocation, slot starts) enter it; [`UpcallOptions`].
+    /// (faults, revocation, slot starts) enter it; [`UpcallOptions`]. Entry 0
+    /// removes the registration.
     SetUpcall = 33,
     /// `(environment, frame count, deadline in ticks)`: asks it to give frames back.
     RequestFrames = 34,

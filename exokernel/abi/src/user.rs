@@ -414,6 +414,17 @@ pub fn set_upcall_handler_with(
     call(Sysnum::SetUpcall, args(&raw)).map(drop)
 }
 
+/// Removes the caller's upcall registration: from now on a fault ends it,
+/// as before it registered one.
+pub fn remove_upcall_handler() -> Result<(), Error> {
+    UPCALL_HANDLER.store(0, Ordering::Release);
+    call(
+        Sysnum::SetUpcall,
+        args(&[Handle::SELF_ENVIRONMENT.to_raw(), 0]),
+    )
+    .map(drop)
+}
+
 /// Called by `exo_upcall_entry` with the frame the kernel wrote.
 extern "C" fn dispatch_upcall(frame: &mut UpcallFrame) {
     let handler = UPCALL_HANDLER.load(Ordering::Acquire);

@@ -1,6 +1,6 @@
 //! A faulting environment dies alone: a child that touches an unmapped address with no
-//! upcall handler is destroyed, and so is one whose handler itself faults, while a worker
-//! child keeps printing and the parent keeps running.
+//! upcall handler is destroyed, and so is one whose handler itself faults and one that
+//! removed its handler, while a worker child keeps printing and the parent keeps running.
 //!
 //! Parent and worker share one page (in the managed window) to keep the story in order:
 //! the worker prints its first tick, the faulting children are started and destroyed, and
@@ -70,6 +70,22 @@ fn faulter_with_faulty_handler(_argument: u64) -> u64 {
     1
 }
 
+fn never_entered(frame: &mut UpcallFrame) {
+    panic!(
+        "removed-handler: entered after its removal, for {:#x}",
+        frame.info[2]
+    );
+}
+
+fn faulter_with_removed_handler(_argument: u64) -> u64 {
+    upcall::register(never_entered).expect("register the upcall handler");
+    user::remove_upcall_handler().expect("remove the upcall handler");
+    println!("removed-handler: reading unmapped address {UNMAPPED:#x}");
+    let value = read_u64(UNMAPPED);
+    println!("removed-handler: read {value:#x}: the fault went unnoticed");
+    1
+}
+
 fn wait_until(condition: impl Fn() -> bool) {
     for _ in 0..PATIENCE {
         if condition() {
@@ -105,6 +121,11 @@ fn main(_argument: u64) -> u64 {
         .expect("spawn the child whose handler faults");
     faulting_child.wait();
     println!("isolation-test: the child whose handler faulted is gone");
+    let faulting_child = spawn(faulter_with_removed_handler, 0, CHILD_QUOTA)
+        .expect("spawn the child that removes its handler");
+    faulting_child.wait();
+    println!("isolation-test: the child that removed its handler is gone");
+
     write_u64(FAULTER_GONE, 1);
 
     working_child.wait();

@@ -21,7 +21,9 @@ const MIN_STACK: u64 = 1024;
 
 impl System {
     /// Registers where upcalls enter the environment `target` names, and
-    /// whether they also enter at the start of each of its slots.
+    /// whether they also enter at the start of each of its slots. Entry 0
+    /// removes the registration: faults then end the environment, as they
+    /// do before one is made.
     pub fn set_upcall(
         &mut self,
         caller: EnvironmentId,
@@ -30,6 +32,10 @@ impl System {
     ) -> Result<(), Error> {
         let options = UpcallOptions::from_bits(options).ok_or(Error::InvalidArgument)?;
         let target = self.target(caller, target, Rights::CONTROL)?;
+        if entry == 0 {
+            self.environment(target).upcall = None;
+            return Ok(());
+        }
         if stack_size < MIN_STACK || stack_size > stack_top {
             return Err(Error::InvalidArgument);
         }
