@@ -40,6 +40,12 @@ pub const PAGER_WINDOW: u64 = 0x0000_6ffc_0000_0000;
 /// A page where a parent maps a frame for a moment to fill it for a child.
 pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
 
+/// Where `exec` writes its plan (up to `EXEC_PLAN_PAGES` pages) and puts the
+/// code that carries it out, outside the image it replaces.
+pub const EXEC_PLAN: u64 = 0x0000_6ff8_0000_0000;
+pub const EXEC_PLAN_PAGES: u64 = 64;
+pub const EXEC_TRAMPOLINE: u64 = 0x0000_6ff9_0000_0000;
+
 /// Where a process maps its file-system transfer page, and where the file
 /// server maps a client's for the length of one request.
 pub const FS_TRANSFER: u64 = 0x0000_6ffa_0000_0000;

@@ -13,7 +13,8 @@
 //! Modules: `runtime` (start, exit, console), `heap` (the allocator),
 //! `paging` with `units` (the fault handler: demand-zero heap and stack,
 //! copy-on-write) and `colour` (a frame policy), `mmap` with `regions`
-//! (anonymous mappings), `process` (spawn, wait, kill, getpid), `fork`,
+//! (anonymous mappings), `process` (spawn, wait, kill, getpid), `exec`
+//! (become another program), `fork`,
 //! `thread` (user-level threads, their scheduling policies, mutexes and
 //! condition variables), `fs` (descriptors, files through the file
 //! server, pipes), `bootfs` (programs to spawn), `layout` (where everything
@@ -27,6 +28,7 @@ pub mod bootfs;
 pub mod colour;
 pub mod env;
 pub mod errno;
+pub mod exec;
 pub mod fork;
 pub mod fs;
 pub mod heap;

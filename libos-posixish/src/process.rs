@@ -413,6 +413,44 @@ pub(crate) fn share_services(
     Ok(())
 }
 
+/// The info page for this same process after it execs `program` with
+/// `arguments`: its parent, boot file system, file server, capability for the
+/// parent and descriptors 0–2 stay; the arguments and environment are new.
+pub(crate) fn exec_info_page(
+    program: &str,
+    arguments: &[&str],
+) -> Result<[u8; PAGE_SIZE as usize], Errno> {
+    let mut page = info_page(program, arguments)?;
+    let put = |page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
+        page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    };
+    let own = info();
+    put(
+        &mut page,
+        info_page::PARENT,
+        own.as_ref().map_or(0, |own| own.parent),
+    );
+    let (_, runs) = bootfs::runs();
+    for (index, run) in runs.iter().enumerate() {
+        let at = info_page::RUNS + index * info_page::RUN_SIZE;
+        put(&mut page, at, run.address);
+        put(&mut page, at + 8, run.frame);
+    }
+    put(&mut page, info_page::RUN_COUNT, runs.len() as u64);
+    let endpoint = crate::fs::current_endpoint().map_or(NO_CAPABILITY, Handle::to_raw);
+    put(&mut page, info_page::FS_ENDPOINT, endpoint);
+    let parent = own
+        .and_then(|own| own.parent_environment)
+        .map_or(NO_CAPABILITY, Handle::to_raw);
+    put(&mut page, info_page::PARENT_ENVIRONMENT, parent);
+    for (index, words) in crate::fs::own_stdio().iter().enumerate() {
+        for (part, value) in words.iter().enumerate() {
+            put(&mut page, info_page::STDIO + index * 24 + part * 8, *value);
+        }
+    }
+    Ok(page)
+}
+
 /// The info page for `program` run with `arguments`, without the boot file system's runs.
 pub(crate) fn info_page(
     program: &str,

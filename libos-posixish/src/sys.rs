@@ -376,3 +376,113 @@ pub fn unmap_window(address: u64) -> Result<(), exo_abi::Error> {
     // has been answered).
     unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, address) }
 }
+
+/// An entry of this process's page-table view (`exo_abi::layout::PAGE_TABLE_VIEW`).
+pub fn read_table_entry(address: u64) -> u64 {
+    assert!((exo_abi::layout::PAGE_TABLE_VIEW..exo_abi::layout::USER_END).contains(&address));
+    // SAFETY: the kernel maps the page-table view read-only; callers read a
+    // level only after finding the entry above it present.
+    unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// Unmaps the plan and trampoline an earlier `exec` left in this process,
+/// if any, so that this one can map its own.
+pub fn unmap_exec_leftovers() -> Result<(), exo_abi::Error> {
+    use crate::layout::{EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE};
+    let plan = (0..EXEC_PLAN_PAGES).map(|page| EXEC_PLAN + page * PAGE_SIZE);
+    for page in plan.chain([EXEC_TRAMPOLINE]) {
+        if exo_abi::user::translate(page).is_some() {
+            // SAFETY: nothing of this program refers to these pages: the
+            // earlier exec's trampoline was their only user, and it has
+            // finished (it started this program).
+            unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page)? }
+        }
+    }
+    Ok(())
+}
+
+/// Writes word `index` of the exec plan, which `exec` has mapped writable.
+pub fn write_plan_word(index: u64, value: u64) {
+    let address = crate::layout::EXEC_PLAN + index * 8;
+    assert!(index < crate::layout::EXEC_PLAN_PAGES * PAGE_SIZE / 8);
+    // SAFETY: `exec` maps the plan pages writable before writing them; no
+    // Rust object lives there.
+    unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+}
+
+// The exec trampoline: position-independent, it uses no stack and no memory
+// but the plan (rdi). It removes the upcall registration (the handler is
+// about to go; the new program registers its own), unmaps every page of the old image, maps every page
+// of the new one, loads the new stack and jumps to the new entry. Plan
+// words: [unmap count, map count, entry, stack top, addresses to unmap...,
+// (frame, address, flags) to map...]. Errors are ignored: there is no one
+// left to tell, and a missing page faults in the new program.
+global_asm!(
+    r#"
+    .pushsection .text.exo_exec, "ax"
+    .global exo_exec_trampoline_start
+    .global exo_exec_trampoline_end
+exo_exec_trampoline_start:
+    mov rbx, rdi
+    mov eax, {set_upcall}
+    xor edi, edi
+    xor esi, esi
+    syscall
+    mov r12, [rbx]
+    lea r13, [rbx + 32]
+2:  test r12, r12
+    jz 3f
+    mov eax, {unmap}
+    xor edi, edi
+    mov rsi, [r13]
+    syscall
+    add r13, 8
+    dec r12
+    jmp 2b
+3:  mov r12, [rbx + 8]
+4:  test r12, r12
+    jz 5f
+    mov eax, {map}
+    mov rdi, [r13]
+    xor esi, esi
+    mov rdx, [r13 + 8]
+    mov r10, [r13 + 16]
+    syscall
+    add r13, 24
+    dec r12
+    jmp 4b
+5:  mov rsp, [rbx + 24]
+    mov rax, [rbx + 16]
+    xor edi, edi
+    xor ebp, ebp
+    jmp rax
+exo_exec_trampoline_end:
+    .popsection
+"#,
+    unmap = const exo_abi::syscall::Sysnum::Unmap as u64,
+        map = const exo_abi::syscall::Sysnum::Map as u64,
+    set_upcall = const exo_abi::syscall::Sysnum::SetUpcall as u64,
+);
+
+unsafe extern "C" {
+    static exo_exec_trampoline_start: u8;
+    static exo_exec_trampoline_end: u8;
+}
+
+/// The exec trampoline's machine code, to copy outside the image.
+pub fn exec_trampoline_code() -> &'static [u8] {
+    let start = &raw const exo_exec_trampoline_start as usize;
+    let end = &raw const exo_exec_trampoline_end as usize;
+    // SAFETY: the two labels bound the trampoline in this image's text,
+    // which is mapped readable and never changes.
+    unsafe { core::slice::from_raw_parts(start as *const u8, end - start) }
+}
+
+/// Runs the exec trampoline copied to `trampoline` with the plan at `plan`.
+pub fn enter_exec_trampoline(trampoline: u64, plan: u64) -> ! {
+    // SAFETY: this is the point of no return of `exec`: the trampoline
+    // replaces this program with another in the same environment. The code
+    // at `trampoline` is the copy made by `exec`, mapped executable, and
+    // the plan it reads is complete.
+    unsafe { core::arch::asm!("jmp {}", in(reg) trampoline, in("rdi") plan, options(noreturn)) }
+}

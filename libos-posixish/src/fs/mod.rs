@@ -424,6 +424,20 @@ pub fn close(fd: usize) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Descriptors 0–2 as they are, for the image `exec` starts (which holds
+/// them instead of this one: no holder changes).
+pub(crate) fn own_stdio() -> [[u64; 3]; 3] {
+    core::array::from_fn(|fd| descriptor(fd).unwrap_or(Descriptor::Console).encode())
+}
+
+/// Closes every descriptor above 2 (before `exec`, which passes on only 0–2).
+pub(crate) fn close_above_stdio() {
+    let count = with_state(|state| state.descriptors.len());
+    for fd in 3..count {
+        let _ = close(fd);
+    }
+}
+
 /// Closes every descriptor (at exit, so pipe readers see the end).
 pub(crate) fn close_all() {
     let count = match STATE.try_lock() {

@@ -1,0 +1,223 @@
+//! `exec`: this process becomes another program, in the same environment.
+//!
+//! The environment — its id (the process id), its capabilities, its exit
+//! status page, descriptors 0–2 — stays; the program image, stacks, heap and
+//! mappings go. The old program cannot unmap the code it runs from, so the
+//! work is split:
+//! 1. the new image is loaded into fresh frames (filled through the scratch
+//!    page, as `spawn` does), with a stack and a new process-info page;
+//! 2. a plan is written outside the image (`layout::EXEC_PLAN`): every page
+//!    mapped now, found by walking this process's own page-table view, and
+//!    every page of the new image;
+//! 3. a few instructions (`sys.rs`, position-independent, no stack) are
+//!    copied to `layout::EXEC_TRAMPOLINE`; they remove the upcall
+//!    registration (its handler is about to go), unmap the old pages, map
+//!    the new ones and jump to the new program's entry, which registers its
+//!    own.
+//!
+//! After step 3 begins nothing of the old program is used: no heap, no
+//! stack, no printing. Limits: the frames the old program held (its image,
+//! its heap) stay charged to the process until it ends — the library OS
+//! does not know them all by handle, and the kernel frees a frame only when
+//! its capability goes — and the plan and trampoline stay mapped until the
+//! next `exec` (at addresses no program uses).
+
+use alloc::vec::Vec;
+
+use elf::ElfBytes;
+use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use exo_abi::layout::{
+    BOOTFS, PAGE_SIZE, PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address,
+};
+use exo_abi::mapping::MapFlags;
+use exo_abi::user::entry;
+use exo_abi::{Handle, user};
+
+use crate::layout::{
+    EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE, EXIT_STATUS, PROCESS_INFO, SCRATCH,
+    STACK_INITIAL_PAGES, STACK_TOP,
+};
+use crate::{Errno, bootfs, process, sys};
+
+/// Words before the lists in the plan.
+const PLAN_HEADER: u64 = 4;
+/// Entries of headroom in the plan for pages mapped between counting and
+/// listing (the plan itself, the trampoline, a heap page the lists need).
+const SLACK: u64 = 256;
+
+/// Replaces this process's program with `program` of the boot file system,
+/// run with `arguments`. Returns only if that cannot be done, having changed
+/// nothing the program can see; the new image's frames go back, a few plan
+/// pages stay charged.
+///
+/// Call it from the process's only thread: other threads vanish with the
+/// old image, and one that runs during `exec` may spoil the plan.
+pub fn exec(program: &str, arguments: &[&str]) -> Errno {
+    // The new image: (frame, address, flags) for each page.
+    let mut maps: Vec<[u64; 3]> = Vec::new();
+    match prepare(program, arguments, &mut maps) {
+        Ok(()) => sys::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN),
+        Err(error) => {
+            for [frame, ..] in maps {
+                sys::drop_unmapped_frame(Handle::from_raw(frame));
+            }
+            error
+        }
+    }
+}
+
+/// Steps 1 and 2, and the trampoline's copy: everything short of jumping.
+/// The new image's pages are listed in `maps` as they are loaded.
+fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Result<(), Errno> {
+    let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
+    let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
+    if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
+        return Err(Errno::ENOEXEC);
+    }
+    let info = process::exec_info_page(program, arguments)?;
+    sys::unmap_exec_leftovers()?;
+
+    let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
+    for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
+        let file = usize::try_from(segment.p_offset)
+            .ok()
+            .zip(usize::try_from(segment.p_filesz).ok())
+            .and_then(|(offset, size)| image.get(offset..offset.checked_add(size)?))
+            .ok_or(Errno::ENOEXEC)?;
+        if !segment.p_vaddr.is_multiple_of(PAGE_SIZE) || segment.p_filesz > segment.p_memsz {
+            return Err(Errno::ENOEXEC);
+        }
+        let mut flags = MapFlags::empty();
+        if segment.p_flags & PF_W != 0 {
+            flags |= MapFlags::WRITE;
+        }
+        if segment.p_flags & PF_X != 0 {
+            flags |= MapFlags::EXECUTE;
+        }
+        for (index, page) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
+            let start = (index * PAGE_SIZE as usize).min(file.len());
+            let end = (start + PAGE_SIZE as usize).min(file.len());
+            let frame = fresh_page(&file[start..end])?;
+            maps.push([frame.to_raw(), segment.p_vaddr + page, flags.bits()]);
+        }
+    }
+    for page in 1..=STACK_INITIAL_PAGES {
+        let frame = fresh_page(&[])?;
+        maps.push([
+            frame.to_raw(),
+            STACK_TOP - page * PAGE_SIZE,
+            MapFlags::WRITE.bits(),
+        ]);
+    }
+    maps.push([fresh_page(&info)?.to_raw(), PROCESS_INFO, 0]);
+
+    // Room for the plan, counted before the lists are built so that building
+    // them allocates nothing.
+    let counted = for_each_present_page(|_| {});
+    let words = PLAN_HEADER + counted + SLACK + 3 * maps.len() as u64;
+    let plan_pages = words.div_ceil(PAGE_SIZE / 8);
+    if plan_pages > EXEC_PLAN_PAGES {
+        return Err(Errno::E2BIG);
+    }
+    for page in 0..plan_pages {
+        map_fresh(EXEC_PLAN + page * PAGE_SIZE, MapFlags::WRITE)?;
+    }
+    let code = sys::exec_trampoline_code();
+    let trampoline = fresh_page(code)?;
+    user::map(
+        trampoline,
+        Handle::SELF_ENVIRONMENT,
+        EXEC_TRAMPOLINE,
+        MapFlags::EXECUTE,
+    )?;
+
+    // Nothing can fail from here on but the headroom check. Descriptors
+    // above 2 are closed now; the new program gets only 0–2.
+    crate::fs::close_above_stdio();
+
+    // The plan. Listing it allocates nothing; pages the lines above mapped
+    // (a heap or stack page) fit in the headroom.
+    let unmap_limit = counted + SLACK;
+    let mut unmaps = 0;
+    for_each_present_page(|page| {
+        if unmaps < unmap_limit {
+            sys::write_plan_word(PLAN_HEADER + unmaps, page);
+            unmaps += 1;
+        }
+    });
+    if unmaps == unmap_limit {
+        // Over a megabyte mapped since counting: too risky to go on. (The
+        // one failure after descriptors above 2 are closed.)
+        return Err(Errno::E2BIG);
+    }
+    for (index, map) in maps.iter().enumerate() {
+        for (part, &word) in map.iter().enumerate() {
+            sys::write_plan_word(PLAN_HEADER + unmaps + 3 * index as u64 + part as u64, word);
+        }
+    }
+    sys::write_plan_word(0, unmaps);
+    sys::write_plan_word(1, maps.len() as u64);
+    sys::write_plan_word(2, elf.ehdr.e_entry);
+    sys::write_plan_word(3, STACK_TOP);
+    Ok(())
+}
+
+/// A frame holding `contents`, owned by this process, not mapped.
+fn fresh_page(contents: &[u8]) -> Result<Handle, Errno> {
+    let (frame, _) = user::frame_allocate(0)?;
+    user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
+    sys::fill_page(SCRATCH, 0, contents);
+    sys::unmap_scratch()?;
+    Ok(frame)
+}
+
+/// Maps a fresh zeroed frame at `page`.
+fn map_fresh(page: u64, flags: MapFlags) -> Result<(), Errno> {
+    let (frame, _) = user::frame_allocate(0)?;
+    user::map(frame, Handle::SELF_ENVIRONMENT, page, flags).map_err(Errno::from)
+}
+
+/// Calls `found` with every page of the old program the plan must unmap:
+/// every mapped page below `USER_MAP_END` but the exit-status page, the boot
+/// file system, the plan and the trampoline. Returns how many.
+fn for_each_present_page(mut found: impl FnMut(u64)) -> u64 {
+    let (bootfs_size, _) = bootfs::runs();
+    let keep = |page: u64| {
+        page == EXIT_STATUS
+            || (BOOTFS..BOOTFS + bootfs_size.next_multiple_of(PAGE_SIZE)).contains(&page)
+            || (EXEC_PLAN..EXEC_PLAN + EXEC_PLAN_PAGES * PAGE_SIZE).contains(&page)
+            || page == EXEC_TRAMPOLINE
+    };
+    let present = |address: u64, level: u32| {
+        sys::read_table_entry(page_table_entry_address(address, level)) & entry::PRESENT != 0
+    };
+    let mut count = 0;
+    for pml4 in 0..PAGE_TABLE_VIEW_SLOT {
+        let top = pml4 << 39;
+        if top >= USER_MAP_END || !present(top, 4) {
+            continue;
+        }
+        for pdpt in 0..512u64 {
+            let middle = top | pdpt << 30;
+            if !present(middle, 3) {
+                continue;
+            }
+            for directory in 0..512u64 {
+                let low = middle | directory << 21;
+                if !present(low, 2) {
+                    continue;
+                }
+                for table in 0..512u64 {
+                    let page = low | table << 12;
+                    if present(page, 1) && !keep(page) {
+                        found(page);
+                        count += 1;
+                    }
+                }
+            }
+        }
+    }
+    count
+}
