@@ -377,8 +377,9 @@ pub const SCENARIOS: &[Scenario] = &[
              forktree > /tmp/tree\n\
              grep \"I am\" /tmp/tree | wc\n\
              nosuch\n\
-             spawn-test\n\
-             exit 0\n",
+                          spawn-test\n\
+             exec nosuch\n\
+             exec printenv GREETING\n",
         ),
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
@@ -409,7 +410,12 @@ pub const SCENARIOS: &[Scenario] = &[
             "nosuch: command not found",
             "$ spawn-test",
             "spawn-test: all checks passed",
-            "$ exit 0",
+            "$ exec nosuch",
+            "nosuch: command not found",
+            // The shell becomes printenv, which has its variables; printenv's
+            // exit status 0 ends the run.
+            "$ exec printenv GREETING",
+            "hello",
             "all environments have ended",
         ],
         timeout: LONG_TIMEOUT,

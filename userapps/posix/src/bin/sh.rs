@@ -21,6 +21,7 @@ use alloc::vec::Vec;
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
 use libos_posixish::env;
+use libos_posixish::exec::exec;
 use libos_posixish::fs::{self, OpenOptions};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, print, println};
@@ -41,7 +42,10 @@ builtins:
   env                  the environment variables
   export KEY=VALUE     set one, for the shell and what it runs
   ps                   this shell and its background jobs
-  kill PID             end a background job
+    kill PID             end a background job
+  exec PROGRAM WORDS...
+                       become the program (same process id, variables, output)
+
   exit [STATUS], poweroff
                        leave the shell (the first program's exit ends the run)
 anything else runs the program of that name with the words as arguments
@@ -118,6 +122,10 @@ fn main(_arguments: &[&str]) -> i32 {
                     .unwrap_or(0);
             }
             Some(("kill", arguments)) => kill(arguments, &mut background),
+            Some(("exec", [program, arguments @ ..])) => match exec(program, arguments) {
+                Errno::ENOENT => println!("{program}: command not found"),
+                error => println!("{program}: cannot run it: {error:?}"),
+            },
             _ => run(&stages, in_background, &mut background),
         }
     }
