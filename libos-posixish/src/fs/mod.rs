@@ -213,6 +213,9 @@ pub fn start() -> Result<(), Errno> {
     endpoint().map(drop)
 }
 
+/// Refusals by a busy server a client answers by yielding, before it sleeps a tick.
+const YIELDS_BEFORE_SLEEP: u32 = 8;
+
 /// What a request's answer holds.
 struct Answer {
     value: u64,
@@ -232,13 +235,24 @@ fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno
             set_word(page, index, value);
         }
         page[PAYLOAD..PAYLOAD + length].copy_from_slice(&payload[..length]);
-        // The server takes one call at a time: while it serves another
-        // process (or has not started waiting yet), try again a tick later.
+        // The server takes one call at a time and receives only while it
+        // waits for one. Refused, a client gives up the rest of its slot —
+        // the server, usually just back from a reply, gets the CPU and
+        // returns to its `Wait` — and tries again; after a few refusals in a
+        // row it sleeps a tick. (Trying only once a tick let a client whose
+        // tries always fell just after another's call starve, in a cycle
+        // that repeats exactly under `-icount`.)
+        let mut refusals = 0u32;
         let status = loop {
             match user::call_endpoint(endpoint, [op, 0], Some(transfer)) {
                 Ok(([status, _], _)) => break status,
                 Err(exo_abi::Error::NotReceiving) => {
-                    let _ = user::wait(Event::TIMER, 1);
+                    refusals += 1;
+                    if refusals.is_multiple_of(YIELDS_BEFORE_SLEEP) {
+                        let _ = user::wait(Event::TIMER, 1);
+                    } else {
+                        user::yield_now();
+                    }
                 }
                 Err(error) => return Err(Errno::from(error)),
             }
