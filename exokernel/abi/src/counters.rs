@@ -32,11 +32,13 @@ pub enum Counter {
     ProtectedCalls,
     /// Directed yields (`YieldTo`).
     DirectedYields,
+    /// Notifications signalled (`Signal`).
+    Signals,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -52,6 +54,7 @@ impl Counter {
         Self::FramesTakenByForce,
         Self::ProtectedCalls,
         Self::DirectedYields,
+        Self::Signals,
     ];
 
     /// A short, stable name for reports.
@@ -69,6 +72,7 @@ impl Counter {
             Self::FramesTakenByForce => "frames_taken_by_force",
             Self::ProtectedCalls => "protected_calls",
             Self::DirectedYields => "directed_yields",
+            Self::Signals => "signals",
         }
     }
 }

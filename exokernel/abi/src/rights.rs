@@ -28,7 +28,9 @@ bitflags::bitflags! {
         /// Environment: may destroy it.
         const DESTROY = 1 << 8;
         /// Endpoint: may call through it. Environment: may donate the CPU to it (`YieldTo`).
-        const CALL = 1 << 9;
+                const CALL = 1 << 9;
+        /// Notification: may signal it.
+        const SIGNAL = 1 << 10;
     }
 }
 
@@ -55,6 +57,9 @@ impl Rights {
 
     /// Rights that mean something on an endpoint capability.
     pub const ENDPOINT: Rights = Rights::CALL.union(Rights::GRANT).union(Rights::REVOKE);
+
+    /// Rights that mean something on a notification capability.
+    pub const NOTIFICATION: Rights = Rights::SIGNAL.union(Rights::GRANT).union(Rights::REVOKE);
 }
 
 #[cfg(test)]

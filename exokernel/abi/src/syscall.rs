@@ -88,11 +88,17 @@ pub enum Sysnum {
     /// `(result 0, result 1, capability or NO_CAPABILITY)`: returns to the
     /// environment whose call is being served.
     Reply = 45,
+    /// `(bits)` → handle: a notification into the caller; signalling it
+    /// sets `bits` (not 0) in the caller's pending word.
+    NotificationCreate = 46,
+    /// `(notification)`: sets its bits in its environment's pending word and
+    /// wakes it if it waits for `Event::NOTIFY`. Never blocks.
+    Signal = 47,
 }
 
 impl Sysnum {
     /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 28] = [
+    pub const ALL: [Sysnum; 30] = [
         Sysnum::ConsoleWrite,
         Sysnum::Exit,
         Sysnum::Yield,
@@ -121,6 +127,8 @@ impl Sysnum {
         Sysnum::EndpointCreate,
         Sysnum::Call,
         Sysnum::Reply,
+        Sysnum::NotificationCreate,
+        Sysnum::Signal,
     ];
 }
 
@@ -150,7 +158,11 @@ bitflags::bitflags! {
         /// A call arrived on one of the caller's endpoints: `Wait` returns
         /// (`CALL`, entry tag) and the call's arguments in `rdi`, `r8` and its
         /// capability (or `NO_CAPABILITY`) in `r9`; answer with `Reply`.
-        const CALL = 1 << 1;
+                const CALL = 1 << 1;
+        /// A notification of the caller's was signalled: `Wait` returns
+        /// (`NOTIFY`, the pending bits) and clears them. If bits are pending
+        /// already, `Wait` returns at once.
+        const NOTIFY = 1 << 2;
     }
 }
 
@@ -176,6 +188,8 @@ pub enum CapabilityKind {
     Slot = 3,
     /// A call endpoint (value: the entry tag).
     Endpoint = 4,
+    /// A notification (value: its bits).
+    Notification = 5,
 }
 
 /// What `CapabilityIdentify` says about a capability.
@@ -203,6 +217,7 @@ impl CapabilityInfo {
             2 => CapabilityKind::Environment,
             3 => CapabilityKind::Slot,
             4 => CapabilityKind::Endpoint,
+            5 => CapabilityKind::Notification,
             _ => return None,
         };
         Some(Self {
@@ -279,5 +294,15 @@ mod tests {
         };
         assert_eq!(CapabilityInfo::unpack(info.pack(), 0x1234), Some(info));
         assert_eq!(CapabilityInfo::unpack(0, 0), None, "kind 0 is no kind");
+        let notification = CapabilityInfo {
+            kind: CapabilityKind::Notification,
+            rights: Rights::NOTIFICATION,
+            order: 0,
+            value: 0b101,
+        };
+        assert_eq!(
+            CapabilityInfo::unpack(notification.pack(), 0b101),
+            Some(notification)
+        );
     }
 }

@@ -277,6 +277,8 @@ pub enum Wakeup {
     Timer,
     /// A call arrived: answer it with [`reply`].
     Call(IncomingCall),
+    /// Notifications were signalled: the bits they set (now cleared).
+    Notify(u64),
 }
 
 /// A call being served.
@@ -305,8 +307,20 @@ pub fn wait(events: crate::syscall::Event, timeout_ticks: u64) -> Result<Wakeup,
             arguments: [first, second],
             capability: optional_handle(capability),
         })),
+        Some(crate::syscall::Event::NOTIFY) => Ok(Wakeup::Notify(entry)),
         _ => Ok(Wakeup::Timer),
     }
+}
+
+/// A new notification into this environment: signalling it sets `bits`
+/// (not 0) in the pending word a `wait` for `Event::NOTIFY` returns.
+pub fn notification_create(bits: u64) -> Result<Handle, Error> {
+    call(Sysnum::NotificationCreate, args(&[bits])).map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Signals `notification`; never blocks.
+pub fn signal(notification: Handle) -> Result<(), Error> {
+    call(Sysnum::Signal, args(&[notification.to_raw()])).map(drop)
 }
 
 /// A new endpoint into this environment; calls through it carry `entry`.

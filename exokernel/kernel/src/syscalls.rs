@@ -106,10 +106,14 @@ fn call(
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
-        Sysnum::Wait => system.wait(caller, a, b).map(none),
+        Sysnum::Wait => system.wait(caller, a, b),
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),
+        Sysnum::NotificationCreate => system
+            .notification_create(caller, a)
+            .map(|h| one(h.to_raw())),
+        Sysnum::Signal => system.signal(caller, handle(a)).map(none),
     }
 }
 

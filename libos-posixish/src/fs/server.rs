@@ -67,7 +67,7 @@ pub fn run() -> ! {
                 let status = server.serve(&call);
                 let _ = user::reply([status, 0], None);
             }
-            Ok(Wakeup::Timer) | Err(_) => {}
+            Ok(Wakeup::Timer | Wakeup::Notify(_)) | Err(_) => {}
         }
     }
 }

@@ -83,6 +83,12 @@ impl System {
                 order: 0,
                 value: entry,
             },
+            Object::Notification { bits, .. } => CapabilityInfo {
+                kind: CapabilityKind::Notification,
+                rights: capability.rights,
+                order: 0,
+                value: bits,
+            },
         })
     }
 }

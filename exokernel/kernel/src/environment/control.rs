@@ -11,6 +11,11 @@
 //!   and optionally one capability; `Reply` runs the caller again the same
 //!   way (Engler et al., SOSP 1995: protected control transfer). Nothing is
 //!   buffered in the kernel: a server receives only while it waits for calls.
+//! - A notification names an environment and a set of bits. `Signal` ORs
+//!   the bits into its pending word and wakes it if it waits for
+//!   `Event::NOTIFY`; `Wait` returns them and clears the word. It carries no
+//!   data and never blocks the signaller: a wakeup for whoever shares memory
+//!   with the signalled (a pipe, a ring).
 
 use exo_abi::counters::Counter;
 use exo_abi::syscall::{ANY_SLOT, Event, NO_CAPABILITY};
@@ -71,17 +76,72 @@ impl System {
         Ok(())
     }
 
-    /// Blocks `caller` until one of `events`; the results arrive when it wakes.
-    pub fn wait(&mut self, caller: EnvironmentId, events: u64, timeout: u64) -> Result<(), Error> {
+    /// Blocks `caller` until one of `events`; the results arrive when it
+    /// wakes. Returns at once with (`NOTIFY`, bits) if it waits for
+    /// notifications and bits are pending.
+    pub fn wait(
+        &mut self,
+        caller: EnvironmentId,
+        events: u64,
+        timeout: u64,
+    ) -> Result<(u64, u64), Error> {
         let events = Event::from_bits(events)
             .filter(|events| !events.is_empty())
             .ok_or(Error::InvalidArgument)?;
+        let environment = self.environment(caller);
+        if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
+            let bits = core::mem::take(&mut environment.pending_signals);
+            return Ok((Event::NOTIFY.bits(), bits));
+        }
         let deadline = match events.contains(Event::TIMER) {
             true => time::ticks().saturating_add(timeout),
             false => u64::MAX,
         };
         self.environment(caller).state = State::Waiting { events, deadline };
         self.yield_requested = true;
+        Ok((0, 0))
+    }
+
+    /// A new notification into `caller` that sets `bits`.
+    pub fn notification_create(
+        &mut self,
+        caller: EnvironmentId,
+        bits: u64,
+    ) -> Result<Handle, Error> {
+        if bits == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let notification = Object::Notification {
+            target: caller,
+            bits,
+        };
+        self.capabilities
+            .insert_root(caller, notification, Rights::NOTIFICATION)
+    }
+
+    /// Sets the bits of `notification` in its environment's pending word,
+    /// waking it if it waits for them.
+    pub fn signal(&mut self, caller: EnvironmentId, notification: Handle) -> Result<(), Error> {
+        let capability = self.capabilities.lookup(caller, notification)?;
+        let Object::Notification { target, bits } = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::SIGNAL) {
+            return Err(Error::MissingRights);
+        }
+        // The capability is rooted in the target's own table, so it went
+        // with the target: the target exists.
+        let environment = self.environment(target);
+        environment.pending_signals |= bits;
+        if let State::Waiting { events, .. } = environment.state
+            && events.contains(Event::NOTIFY)
+        {
+            environment.state = State::Runnable;
+            let saved = &mut environment.saved;
+            (saved.rax, saved.rdx) = (0, Event::NOTIFY.bits());
+            saved.rsi = core::mem::take(&mut environment.pending_signals);
+        }
+        cpu::current().count(Counter::Signals);
         Ok(())
     }
 

@@ -92,6 +92,7 @@ impl System {
                 slots_held: 0,
                 slots_run: 0,
                 serving: None,
+                pending_signals: 0,
             },
         );
         cpu::current().count(Counter::EnvironmentsCreated);

@@ -68,6 +68,11 @@ pub enum Object {
         server: EnvironmentId,
         entry: u64,
     },
+    /// A way to set `bits` in `target`'s pending notification word.
+    Notification {
+        target: EnvironmentId,
+        bits: u64,
+    },
 }
 
 /// Slots in each environment's capability table.
@@ -144,6 +149,8 @@ struct Environment {
     slots_run: u64,
     /// The environment whose call it is serving.
     serving: Option<EnvironmentId>,
+    /// Bits its notifications have set since its last `Wait` for them.
+    pending_signals: u64,
 }
 
 impl Environment {
@@ -342,7 +349,7 @@ impl System {
                         owner.slots_held -= 1;
                     }
                 }
-                Object::Endpoint { .. } => {}
+                Object::Endpoint { .. } | Object::Notification { .. } => {}
             }
         };
         operation(capabilities, &mut on_removed)
