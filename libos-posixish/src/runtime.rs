@@ -36,6 +36,13 @@ pub fn getpid() -> u64 {
     user::facts().environment_id
 }
 
+/// One of the kernel's event counters as it is now (from the facts page):
+/// how tests and benchmarks see what the system did, e.g. how many system
+/// calls a sleeping pipe reader made.
+pub fn kernel_counter(counter: exo_abi::counters::Counter) -> u64 {
+    crate::sys::counter(counter)
+}
+
 /// Writes to standard output (descriptor 1: the console unless redirected),
 /// a line at a time where possible.
 #[derive(Debug)]

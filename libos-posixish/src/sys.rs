@@ -64,6 +64,14 @@ pub fn unmap_scratch() -> Result<(), exo_abi::Error> {
     unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, crate::layout::SCRATCH) }
 }
 
+/// Drops a capability a client passed the file server as its notification
+/// (one whose client is gone, or one that is not a notification).
+pub fn drop_notification(notification: exo_abi::Handle) {
+    // SAFETY: the server never maps what a client passes for a
+    // notification, so no page of its goes with the capability.
+    let _ = unsafe { exo_abi::user::capability_drop(notification) };
+}
+
 /// Drops a frame capability that was never mapped.
 pub fn drop_unmapped_frame(frame: exo_abi::Handle) {
     // SAFETY: nothing maps the frame, so no reference can point into it.
@@ -238,6 +246,14 @@ pub fn ticks() -> u64 {
     // for its whole life and writes it only as whole aligned `u64`s. The load
     // is volatile because the kernel changes the page behind the program's
     // back: a loop waiting for the tick must read it each time round.
+    unsafe { word.read_volatile() }
+}
+
+/// A kernel event counter, read from the facts page as it is now.
+pub fn counter(counter: exo_abi::counters::Counter) -> u64 {
+    let word: *const u64 = &exo_abi::user::facts().counters[counter as usize];
+    // SAFETY: as for `ticks`: a read-only page the kernel writes in whole
+    // aligned words, read volatile because it changes behind our back.
     unsafe { word.read_volatile() }
 }
 

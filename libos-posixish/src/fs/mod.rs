@@ -13,8 +13,10 @@
 //! process it starts after that gets the server's endpoint, and its own
 //! descriptors 0–2 as the parent chose (`spawn_with`: redirection, pipes).
 //!
-//! Reading an empty pipe, or the console with nothing typed, sleeps a tick
-//! at a time (`Wait`): a process waiting for input does not spin.
+//! Reading an empty pipe (or writing a full one) sleeps until the server
+//! signals the process's notification (`waiter`): a process waiting on a
+//! pipe makes no system calls. The console, with nothing typed, is read a
+//! tick at a time.
 
 pub mod protocol;
 pub mod server;
@@ -121,6 +123,8 @@ pub struct Stat {
 struct State {
     endpoint: Option<Handle>,
     transfer: Option<Handle>,
+    /// This process's waiter number at the server, plus one, once registered.
+    waiter: Option<u64>,
     descriptors: Vec<Option<Descriptor>>,
 }
 
@@ -150,6 +154,7 @@ fn initial_state() -> State {
     State {
         endpoint: info.and_then(|info| info.fs_endpoint),
         transfer: None,
+        waiter: None,
         descriptors,
     }
 }
@@ -215,12 +220,81 @@ pub fn start() -> Result<(), Errno> {
 
 /// Refusals by a busy server a client answers by yielding, before it sleeps a tick.
 const YIELDS_BEFORE_SLEEP: u32 = 8;
+/// The bit the server's signal sets: a pipe this process waits on changed.
+const PIPE_CHANGED: u64 = 1;
+/// How long a pipe reader or writer sleeps at most without a signal.
+const PIPE_RECHECK_TICKS: u64 = 100;
 
 /// What a request's answer holds.
 struct Answer {
     value: u64,
     second: u64,
     payload: Vec<u8>,
+}
+
+/// Calls the server with `arguments` and `capability`; returns its two results.
+fn call_server(
+    endpoint: Handle,
+    arguments: [u64; 2],
+    capability: Handle,
+) -> Result<[u64; 2], Errno> {
+    // The server takes one call at a time and receives only while it
+    // waits for one. Refused, a client gives up the rest of its slot —
+    // the server, usually just back from a reply, gets the CPU and
+    // returns to its `Wait` — and tries again; after a few refusals in a
+    // row it sleeps a tick. (Trying only once a tick let a client whose
+    // tries always fell just after another's call starve, in a cycle
+    // that repeats exactly under `-icount`.)
+    let mut refusals = 0u32;
+    loop {
+        match user::call_endpoint(endpoint, arguments, Some(capability)) {
+            Ok((results, _)) => return Ok(results),
+            Err(exo_abi::Error::NotReceiving) => {
+                refusals += 1;
+                if refusals.is_multiple_of(YIELDS_BEFORE_SLEEP) {
+                    let _ = user::wait(Event::TIMER, 1);
+                } else {
+                    user::yield_now();
+                }
+            }
+            Err(error) => return Err(Errno::from(error)),
+        }
+    }
+}
+
+/// This process's waiter number at the server plus one, registering a
+/// notification the first time; 0 if that cannot be done (the caller then
+/// polls).
+fn waiter() -> u64 {
+    if let Some(waiter) = with_state(|state| state.waiter) {
+        return waiter;
+    }
+    let register = || -> Result<u64, Errno> {
+        let endpoint = endpoint()?;
+        let notification = user::notification_create(PIPE_CHANGED)?;
+        // The server gets a copy that may signal (and, as anything passed in
+        // a call must, be granted) but not revoke.
+        let signal_only = user::capability_derive(notification, Rights::SIGNAL | Rights::GRANT)?;
+        let [status, number] = call_server(endpoint, [operation::REGISTER_WAITER, 0], signal_only)?;
+        match status {
+            0 => Ok(number + 1),
+            code => Err(Errno::from_code(code)),
+        }
+    };
+    let waiter = register().unwrap_or(0);
+    with_state(|state| state.waiter = Some(waiter));
+    waiter
+}
+
+/// Sleeps until a pipe this process was refused on changes: woken by the
+/// server's signal, or after `PIPE_RECHECK_TICKS` in case another thread
+/// of this process took the wakeup. Without a registration, a tick.
+fn wait_for_pipe(waiter: u64) {
+    if waiter == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    } else {
+        let _ = user::wait(Event::NOTIFY | Event::TIMER, PIPE_RECHECK_TICKS);
+    }
 }
 
 /// Sends one request to the file server and returns its answer.
@@ -235,28 +309,7 @@ fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno
             set_word(page, index, value);
         }
         page[PAYLOAD..PAYLOAD + length].copy_from_slice(&payload[..length]);
-        // The server takes one call at a time and receives only while it
-        // waits for one. Refused, a client gives up the rest of its slot —
-        // the server, usually just back from a reply, gets the CPU and
-        // returns to its `Wait` — and tries again; after a few refusals in a
-        // row it sleeps a tick. (Trying only once a tick let a client whose
-        // tries always fell just after another's call starve, in a cycle
-        // that repeats exactly under `-icount`.)
-        let mut refusals = 0u32;
-        let status = loop {
-            match user::call_endpoint(endpoint, [op, 0], Some(transfer)) {
-                Ok(([status, _], _)) => break status,
-                Err(exo_abi::Error::NotReceiving) => {
-                    refusals += 1;
-                    if refusals.is_multiple_of(YIELDS_BEFORE_SLEEP) {
-                        let _ = user::wait(Event::TIMER, 1);
-                    } else {
-                        user::yield_now();
-                    }
-                }
-                Err(error) => return Err(Errno::from(error)),
-            }
-        };
+        let [status, _] = call_server(endpoint, [op, 0], transfer)?;
         if status != 0 {
             return Err(Errno::from_code(status));
         }
@@ -347,14 +400,13 @@ pub fn read(fd: usize, buffer: &mut [u8]) -> Result<usize, Errno> {
         }
         Descriptor::PipeRead(pipe) => loop {
             let wanted = buffer.len().min(MAX_PAYLOAD) as u64;
-            match request(operation::PIPE_READ, [pipe, 0, wanted], &[]) {
+            let waiter = waiter();
+            match request(operation::PIPE_READ, [pipe, waiter, wanted], &[]) {
                 Ok(answer) => {
                     buffer[..answer.payload.len()].copy_from_slice(&answer.payload);
                     return Ok(answer.payload.len());
                 }
-                Err(Errno::EAGAIN) => {
-                    let _ = user::wait(Event::TIMER, 1);
-                }
+                Err(Errno::EAGAIN) => wait_for_pipe(waiter),
                 Err(error) => return Err(error),
             }
         },
@@ -393,11 +445,10 @@ fn write_some(fd: usize, bytes: &[u8]) -> Result<usize, Errno> {
             Ok(request(operation::FILE_WRITE, [open, 0, 0], chunk)?.value as usize)
         }
         Descriptor::PipeWrite(pipe) => loop {
-            match request(operation::PIPE_WRITE, [pipe, 0, 0], chunk) {
+            let waiter = waiter();
+            match request(operation::PIPE_WRITE, [pipe, waiter, 0], chunk) {
                 Ok(answer) => return Ok(answer.value as usize),
-                Err(Errno::EAGAIN) => {
-                    let _ = user::wait(Event::TIMER, 1);
-                }
+                Err(Errno::EAGAIN) => wait_for_pipe(waiter),
                 Err(error) => return Err(error),
             }
         },
@@ -617,6 +668,7 @@ pub(crate) fn after_fork_in_child() {
     if let Some(state) = STATE.lock().as_mut() {
         state.endpoint = process::info().and_then(|info| info.fs_endpoint);
         state.transfer = None;
+        state.waiter = None; // the parent's notification wakes the parent
     }
 }
 

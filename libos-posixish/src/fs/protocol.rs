@@ -14,7 +14,8 @@
 //! Open files and pipes are the server's objects, named by number and
 //! counted by holders: a descriptor handed to a child (or kept by a forked
 //! one) is one holder more, so processes share offsets and ends as POSIX
-//! says.
+//! says. The one thing the server keeps of a client is the notification it
+//! registers, to wake it when a pipe it waits on changes.
 
 use exo_abi::layout::PAGE_SIZE;
 
@@ -63,6 +64,12 @@ pub mod operation {
     pub const PIPE_CLOSE: u64 = 14;
     /// `a` = pipe, `b` = end: one holder more (handed to a child).
     pub const PIPE_DUP: u64 = 15;
+    /// Not a page request: the call's capability is a notification of the
+    /// client's (`SIGNAL` only) → waiter number (the call's second result).
+    /// A `PIPE_READ` or `PIPE_WRITE` refused with `EAGAIN` that names the
+    /// waiter in `b` (number + 1) has the server signal it at the pipe's
+    /// next change: bytes written or read, an end closed.
+    pub const REGISTER_WAITER: u64 = 19;
 }
 
 /// Reads word `index` of a page.

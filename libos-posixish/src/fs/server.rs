@@ -7,7 +7,8 @@
 //! makes `/tmp`, creates its endpoint, grants it to its parent, and
 //! publishes the handle through its report page. Then it waits for calls,
 //! forever. It holds nothing of a client's but the transfer page it is
-//! given for one request; a request it cannot serve gets an errno (EINVAL
+//! given for one request, and the notification a client registers to be
+//! woken when a pipe it waits on changes; a request it cannot serve gets an errno (EINVAL
 //! for a malformed one, ENOSYS for an unknown operation, EFAULT for a page
 //! it cannot map, EBADF for an unknown pipe). It checks no permissions: any
 //! client may name any file, or any pipe by number.
@@ -17,7 +18,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::syscall::Event;
+use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Handle, Rights};
 use posixish_memfs::{FileSystem, FsError, Kind};
@@ -43,12 +44,16 @@ struct Pipe {
     bytes: VecDeque<u8>,
     readers: u64,
     writers: u64,
+    /// Waiters refused with `EAGAIN` since the pipe last changed.
+    waiting: Vec<usize>,
 }
 
 struct Server {
     tree: FileSystem,
     opens: Vec<Option<OpenFile>>,
     pipes: Vec<Option<Pipe>>,
+    /// Registered clients' notifications, by waiter number.
+    waiters: Vec<Option<Handle>>,
 }
 
 /// Runs the file server; never returns.
@@ -57,12 +62,27 @@ pub fn run() -> ! {
         tree: FileSystem::new(),
         opens: Vec::new(),
         pipes: Vec::new(),
+        waiters: Vec::new(),
     };
     server.populate();
     let endpoint = user::endpoint_create(0).expect("create the file server's endpoint");
     publish(endpoint);
     loop {
         match user::wait(Event::CALL, 0) {
+            Ok(Wakeup::Call(call)) if call.arguments[0] == operation::REGISTER_WAITER => {
+                let answer = match call.capability {
+                    Some(notification) if is_notification(notification) => {
+                        [0, insert(&mut server.waiters, notification) as u64]
+                    }
+                    other => {
+                        if let Some(capability) = other {
+                            sys::drop_notification(capability);
+                        }
+                        [Errno::EINVAL as u64, 0]
+                    }
+                };
+                let _ = user::reply(answer, None);
+            }
             Ok(Wakeup::Call(call)) => {
                 let status = server.serve(&call);
                 let _ = user::reply([status, 0], None);
@@ -70,6 +90,13 @@ pub fn run() -> ! {
             Ok(Wakeup::Timer | Wakeup::Notify(_)) | Err(_) => {}
         }
     }
+}
+
+/// Whether `capability` is a notification this server may signal.
+fn is_notification(capability: Handle) -> bool {
+    user::capability_identify(capability).is_ok_and(|info| {
+        info.kind == CapabilityKind::Notification && info.rights.contains(Rights::SIGNAL)
+    })
 }
 
 /// Grants the endpoint to the parent and tells it the handle through the report page.
@@ -249,12 +276,13 @@ impl Server {
             operation::PIPE_READ => {
                 let pipe = self.pipe(a)?;
                 if pipe.bytes.is_empty() && pipe.writers > 0 {
-                    return Err(Errno::EAGAIN);
+                    return Err(self.refuse(a, b));
                 }
                 // Empty with no writer left: the end of the pipe, 0 bytes.
                 let count = (c as usize).min(MAX_PAYLOAD).min(pipe.bytes.len());
                 let bytes: Vec<u8> = pipe.bytes.drain(..count).collect();
                 answer(page, count as u64, 0, &bytes);
+                self.wake(a);
             }
             operation::PIPE_WRITE => {
                 let pipe = self.pipe(a)?;
@@ -263,11 +291,12 @@ impl Server {
                 }
                 let room = PIPE_CAPACITY - pipe.bytes.len();
                 if room == 0 {
-                    return Err(Errno::EAGAIN);
+                    return Err(self.refuse(a, b));
                 }
                 let count = payload.len().min(room);
                 pipe.bytes.extend(&payload[..count]);
                 answer(page, count as u64, 0, &[]);
+                self.wake(a);
             }
             operation::PIPE_CLOSE | operation::PIPE_DUP => {
                 let step = |count: &mut u64| {
@@ -285,12 +314,42 @@ impl Server {
                 }
                 if pipe.readers == 0 && pipe.writers == 0 {
                     self.pipes[a as usize] = None;
+                } else {
+                    self.wake(a);
                 }
                 answer(page, 0, 0, &[]);
             }
             _ => return Err(Errno::ENOSYS),
         }
         Ok(())
+    }
+
+    /// `EAGAIN` for a request on `pipe`, noting waiter `waiter` (number + 1;
+    /// 0 for none) to be signalled when the pipe changes.
+    fn refuse(&mut self, pipe: u64, waiter: u64) -> Errno {
+        let registered = usize::try_from(waiter.wrapping_sub(1))
+            .ok()
+            .filter(|&number| matches!(self.waiters.get(number), Some(Some(_))));
+        if let (Some(number), Ok(pipe)) = (registered, self.pipe(pipe))
+            && !pipe.waiting.contains(&number)
+        {
+            pipe.waiting.push(number);
+        }
+        Errno::EAGAIN
+    }
+
+    /// Signals every waiter of `pipe`: it changed. A waiter whose process is
+    /// gone (its notification stale) is forgotten.
+    fn wake(&mut self, pipe: u64) {
+        let Ok(pipe) = self.pipe(pipe) else { return };
+        for number in core::mem::take(&mut pipe.waiting) {
+            if let Some(Some(notification)) = self.waiters.get(number).copied()
+                && user::signal(notification).is_err()
+            {
+                self.waiters[number] = None;
+                sys::drop_notification(notification);
+            }
+        }
     }
 
     fn new_pipe(&mut self) -> usize {
@@ -300,6 +359,7 @@ impl Server {
                 bytes: VecDeque::new(),
                 readers: 1,
                 writers: 1,
+                waiting: Vec::new(),
             },
         )
     }

@@ -456,6 +456,8 @@ pub const SCENARIOS: &[Scenario] = &[
             "ok: a closed descriptor: EBADF",
             "ok: echo's output went to the file",
             "ok: the file holds it",
+            "ok: a waiting pipe reader does not poll",
+            "ok: the write woke it",
             "ok: a pipe takes more than it holds at once",
             "ok: wc counted every line, word and byte",
             "fs-test: all checks passed",

@@ -9,11 +9,18 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
+use exo_abi::counters::Counter;
+use exo_abi::syscall::Event;
+use exo_abi::user;
 use libos_posixish::fs::{self, OpenOptions};
 use libos_posixish::process::{self, ExitStatus};
+use libos_posixish::runtime::kernel_counter;
 use libos_posixish::{Errno, println};
 
 libos_posixish::main!(main);
+
+/// How long the test watches a pipe reader wait.
+const SLEEP_TICKS: u64 = 200;
 
 const READ: OpenOptions = OpenOptions {
     read: true,
@@ -155,6 +162,35 @@ fn main(_arguments: &[&str]) -> i32 {
     ok &= check(
         "the file holds it",
         read_all("/tmp/echoed") == b"through a file\n",
+    );
+
+    // A reader of an empty pipe sleeps until the server signals it: while
+    // it waits, it makes no system calls (polling would make two a tick).
+    let (read_end, write_end) = fs::pipe().expect("pipe");
+    let woken = fs::open("/tmp/woken", WRITE_NEW).expect("create /tmp/woken");
+    let cat = process::spawn_with(
+        "cat",
+        &[],
+        process::DEFAULT_QUOTA,
+        [Some(read_end), Some(woken), None],
+    )
+    .expect("spawn cat");
+    fs::close(read_end).expect("close");
+    fs::close(woken).expect("close");
+    let _ = user::wait(Event::TIMER, 20); // cat starts and finds the pipe empty
+    let before = kernel_counter(Counter::SystemCalls);
+    let _ = user::wait(Event::TIMER, SLEEP_TICKS);
+    let calls = kernel_counter(Counter::SystemCalls) - before;
+    println!("fs-test: {calls} system calls in {SLEEP_TICKS} ticks with cat waiting on a pipe");
+    ok &= check(
+        "a waiting pipe reader does not poll",
+        calls < SLEEP_TICKS / 4,
+    );
+    fs::write(write_end, b"wake up\n").expect("write to cat");
+    fs::close(write_end).expect("close");
+    ok &= check(
+        "the write woke it",
+        process::wait(cat) == Ok(ExitStatus::Exited(0)) && read_all("/tmp/woken") == b"wake up\n",
     );
 
     // A pipe into wc, whose output goes to a file.
