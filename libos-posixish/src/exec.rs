@@ -24,9 +24,6 @@
 
 use alloc::vec::Vec;
 
-use elf::ElfBytes;
-use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
-use elf::endian::LittleEndian;
 use exo_abi::layout::{
     BOOTFS, PAGE_SIZE, PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address,
 };
@@ -70,39 +67,14 @@ pub fn exec(program: &str, arguments: &[&str]) -> Errno {
 /// Steps 1 and 2, and the trampoline's copy: everything short of jumping.
 /// The new image's pages are listed in `maps` as they are loaded.
 fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Result<(), Errno> {
-    let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
-    let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
-    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
-    if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
-        return Err(Errno::ENOEXEC);
-    }
+    let (image, elf) = process::load_program(program)?;
     let info = process::exec_info_page(program, arguments)?;
     sys::unmap_exec_leftovers()?;
 
-    let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
-    for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
-        let file = usize::try_from(segment.p_offset)
-            .ok()
-            .zip(usize::try_from(segment.p_filesz).ok())
-            .and_then(|(offset, size)| image.get(offset..offset.checked_add(size)?))
-            .ok_or(Errno::ENOEXEC)?;
-        if !segment.p_vaddr.is_multiple_of(PAGE_SIZE) || segment.p_filesz > segment.p_memsz {
-            return Err(Errno::ENOEXEC);
-        }
-        let mut flags = MapFlags::empty();
-        if segment.p_flags & PF_W != 0 {
-            flags |= MapFlags::WRITE;
-        }
-        if segment.p_flags & PF_X != 0 {
-            flags |= MapFlags::EXECUTE;
-        }
-        for (index, page) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
-            let start = (index * PAGE_SIZE as usize).min(file.len());
-            let end = (start + PAGE_SIZE as usize).min(file.len());
-            let frame = fresh_page(&file[start..end])?;
-            maps.push([frame.to_raw(), segment.p_vaddr + page, flags.bits()]);
-        }
-    }
+    process::for_each_image_page(&elf, image, |address, contents, flags| {
+        maps.push([fresh_page(contents)?.to_raw(), address, flags.bits()]);
+        Ok(())
+    })?;
     for page in 1..=STACK_INITIAL_PAGES {
         let frame = fresh_page(&[])?;
         maps.push([

@@ -289,12 +289,7 @@ pub fn spawn_with(
     quota: u64,
     stdio: [Option<usize>; 3],
 ) -> Result<u64, Errno> {
-    let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
-    let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
-    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
-    if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
-        return Err(Errno::ENOEXEC);
-    }
+    let (image, elf) = load_program(program)?;
     let info = info_page(program, arguments)?;
     let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
@@ -311,13 +306,27 @@ pub fn spawn_with(
     }
 }
 
-/// Loads the program into the child and starts it.
-fn build(
-    child: &mut Child,
+/// `program` of the boot file system, and its ELF header, checked to be an
+/// x86_64 executable.
+pub(crate) fn load_program(
+    program: &str,
+) -> Result<(&'static [u8], ElfBytes<'static, LittleEndian>), Errno> {
+    let filesystem = bootfs::open().ok_or(Errno::ENOENT)?;
+    let image = filesystem.find(program).ok_or(Errno::ENOENT)?.contents;
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| Errno::ENOEXEC)?;
+    if elf.ehdr.e_type != ET_EXEC || elf.ehdr.e_machine != EM_X86_64 {
+        return Err(Errno::ENOEXEC);
+    }
+    Ok((image, elf))
+}
+
+/// Calls `page` with the address, contents (up to a page; the rest is
+/// zero) and permissions of every page of every loadable segment of the
+/// program `image`, whose header is `elf`.
+pub(crate) fn for_each_image_page(
     elf: &ElfBytes<'_, LittleEndian>,
     image: &[u8],
-    mut info: [u8; PAGE_SIZE as usize],
-    stdio: [Option<usize>; 3],
+    mut page: impl FnMut(u64, &[u8], MapFlags) -> Result<(), Errno>,
 ) -> Result<(), Errno> {
     let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
     for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
@@ -336,12 +345,26 @@ fn build(
         if segment.p_flags & PF_X != 0 {
             flags |= MapFlags::EXECUTE;
         }
-        for (index, page) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
+        for (index, offset) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
             let start = (index * PAGE_SIZE as usize).min(file.len());
             let end = (start + PAGE_SIZE as usize).min(file.len());
-            child.map_page(segment.p_vaddr + page, &file[start..end], flags)?;
+            page(segment.p_vaddr + offset, &file[start..end], flags)?;
         }
     }
+    Ok(())
+}
+
+/// Loads the program into the child and starts it.
+fn build(
+    child: &mut Child,
+    elf: &ElfBytes<'_, LittleEndian>,
+    image: &[u8],
+    mut info: [u8; PAGE_SIZE as usize],
+    stdio: [Option<usize>; 3],
+) -> Result<(), Errno> {
+    for_each_image_page(elf, image, |address, contents, flags| {
+        child.map_page(address, contents, flags).map(drop)
+    })?;
     for page in 1..=STACK_INITIAL_PAGES {
         child.map_page(STACK_TOP - page * PAGE_SIZE, &[], MapFlags::WRITE)?;
     }

@@ -127,6 +127,19 @@ impl Child {
         }
     }
 
+    /// Gives the child the CPU until it blocks (in `Wait` or `Call`):
+    /// `yield_to` refuses a target that is not runnable. Panics if it never does.
+    pub fn run_until_blocked(&self) {
+        for _ in 0..1_000_000 {
+            match user::yield_to(self.environment) {
+                Ok(()) => {}
+                Err(Error::NotReceiving) => return,
+                Err(error) => panic!("yield_to the child: {error:?}"),
+            }
+        }
+        panic!("the child never blocked");
+    }
+
     /// One of the child's accounts.
     pub fn account(&self, account: EnvironmentAccount) -> Result<u64, Error> {
         user::environment_info(self.environment, account)

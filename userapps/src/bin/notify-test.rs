@@ -122,18 +122,6 @@ fn notified_child(parent: u64) -> u64 {
     }
 }
 
-/// Gives `child` the CPU until it blocks: `yield_to` refuses a target that is not runnable.
-fn until_blocked(child: &Child) {
-    for _ in 0..PATIENCE {
-        match user::yield_to(child.environment()) {
-            Ok(()) => {}
-            Err(Error::NotReceiving) => return,
-            Err(error) => panic!("yield_to the child: {error:?}"),
-        }
-    }
-    panic!("the child never blocked");
-}
-
 fn a_signal_wakes_a_sleeping_child(shared: Handle) {
     let child = Child::create(CHILD_QUOTA).expect("create a child");
     user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
@@ -150,13 +138,13 @@ fn a_signal_wakes_a_sleeping_child(shared: Handle) {
         user::yield_now();
     }
     let notification = Handle::from_raw(read_u64(NOTIFICATION));
-    until_blocked(&child);
+    child.run_until_blocked();
     assert_eq!(user::wait(Event::TIMER, PARENT_SLEEP), Ok(Wakeup::Timer));
     assert_eq!(read_u64(WOKE_WITH), 0, "the child woke without a signal");
     ok("a child waiting for notifications slept through the parent's ticks");
 
     user::signal(notification).expect("signal the child");
-    until_blocked(&child);
+    child.run_until_blocked();
     assert_eq!(read_u64(WOKE_WITH), CHILD_BITS);
     ok("the signal woke it, with its bits");
 

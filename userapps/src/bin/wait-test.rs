@@ -135,21 +135,9 @@ fn start_child(shared: Handle, function: fn(u64) -> u64) -> (Child, Handle) {
     (child, endpoint)
 }
 
-/// Gives `child` the CPU until it blocks: `yield_to` refuses a target that is not runnable.
-fn until_blocked(child: &Child) {
-    for _ in 0..PATIENCE {
-        match user::yield_to(child.environment()) {
-            Ok(()) => {}
-            Err(Error::NotReceiving) => return,
-            Err(error) => panic!("yield_to the child: {error:?}"),
-        }
-    }
-    panic!("the child never blocked");
-}
-
 fn a_call_wakes_a_call_waiter(shared: Handle) {
     let (child, endpoint) = start_child(shared, call_waiter);
-    until_blocked(&child);
+    child.run_until_blocked();
     let slept = sleep(Event::TIMER, LONG_SLEEP);
     assert_eq!(read_u64(CALLS_SEEN), 0, "the child woke without a call");
     assert_eq!(
@@ -165,7 +153,7 @@ fn a_call_wakes_a_call_waiter(shared: Handle) {
     ok("the call woke it, and it answered");
 
     // It is back in `wait`, now for a call or a timeout far away: the call comes first.
-    until_blocked(&child);
+    child.run_until_blocked();
     let (results, _) = user::call_endpoint(endpoint, [99, 0], None).expect("call again");
     assert_eq!(results[0], 100);
     assert_eq!(read_u64(CALLS_SEEN), 2);
@@ -175,7 +163,7 @@ fn a_call_wakes_a_call_waiter(shared: Handle) {
 
 fn a_call_does_not_wake_a_timer_waiter(shared: Handle) {
     let (child, endpoint) = start_child(shared, timer_waiter);
-    until_blocked(&child);
+    child.run_until_blocked();
     expect_error(
         "a call to a child waiting on the timer only",
         user::call_endpoint(endpoint, [1, 0], None),
