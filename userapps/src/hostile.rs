@@ -17,8 +17,10 @@ use exo_abi::{Error, Handle};
 
 use crate::spawn::{self, Child};
 
-/// The calls that can unmap, re-protect or free the caller's own memory, or end it.
-const TAKES_AWAY: [Sysnum; 8] = [
+/// The calls that can unmap, re-protect, free or overwrite the caller's own
+/// memory, or end it. (`ConsoleRead` writes into the buffer it is given: at
+/// a random address that may be this program's stack or data.)
+const TAKES_AWAY: [Sysnum; 9] = [
     Sysnum::Exit,
     Sysnum::Unmap,
     Sysnum::Protect,
@@ -27,6 +29,7 @@ const TAKES_AWAY: [Sysnum; 8] = [
     Sysnum::EnvironmentDestroy,
     Sysnum::RequestFrames,
     Sysnum::SetUpcall,
+    Sysnum::ConsoleRead,
 ];
 
 /// Whether [`call`] refuses `number`.
@@ -57,7 +60,8 @@ pub fn call(number: u64, arguments: [u64; 6]) -> Option<Outcome> {
         return None;
     }
     // SAFETY: every call left can only add to the caller's address space or
-    // capabilities, read memory it names (checked by the kernel), or fail.
+    // capabilities, read (never write) memory it names, checked by the
+    // kernel, or fail.
     Some(outcome(unsafe { user::syscall_raw(number, arguments) }))
 }
 
