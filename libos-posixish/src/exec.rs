@@ -32,8 +32,8 @@ use exo_abi::user::entry;
 use exo_abi::{Handle, user};
 
 use crate::layout::{
-    EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE, EXIT_STATUS, PROCESS_INFO, SCRATCH,
-    STACK_INITIAL_PAGES, STACK_TOP,
+    EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE, EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES,
+    STACK_TOP,
 };
 use crate::{Errno, bootfs, process, sys};
 
@@ -72,18 +72,22 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     sys::unmap_exec_leftovers()?;
 
     process::for_each_image_page(&elf, image, |address, contents, flags| {
-        maps.push([fresh_page(contents)?.to_raw(), address, flags.bits()]);
+        maps.push([
+            process::filled_frame(contents)?.to_raw(),
+            address,
+            flags.bits(),
+        ]);
         Ok(())
     })?;
     for page in 1..=STACK_INITIAL_PAGES {
-        let frame = fresh_page(&[])?;
+        let frame = process::filled_frame(&[])?;
         maps.push([
             frame.to_raw(),
             STACK_TOP - page * PAGE_SIZE,
             MapFlags::WRITE.bits(),
         ]);
     }
-    maps.push([fresh_page(&info)?.to_raw(), PROCESS_INFO, 0]);
+    maps.push([process::filled_frame(&info)?.to_raw(), PROCESS_INFO, 0]);
 
     // Room for the plan, counted before the lists are built so that building
     // them allocates nothing.
@@ -94,10 +98,10 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
         return Err(Errno::E2BIG);
     }
     for page in 0..plan_pages {
-        map_fresh(EXEC_PLAN + page * PAGE_SIZE, MapFlags::WRITE)?;
+        crate::paging::map_zeroed(EXEC_PLAN + page * PAGE_SIZE)?;
     }
     let code = sys::exec_trampoline_code();
-    let trampoline = fresh_page(code)?;
+    let trampoline = process::filled_frame(code)?;
     user::map(
         trampoline,
         Handle::SELF_ENVIRONMENT,
@@ -134,21 +138,6 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     sys::write_plan_word(2, elf.ehdr.e_entry);
     sys::write_plan_word(3, STACK_TOP);
     Ok(())
-}
-
-/// A frame holding `contents`, owned by this process, not mapped.
-fn fresh_page(contents: &[u8]) -> Result<Handle, Errno> {
-    let (frame, _) = user::frame_allocate(0)?;
-    user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
-    sys::fill_page(SCRATCH, 0, contents);
-    sys::unmap_scratch()?;
-    Ok(frame)
-}
-
-/// Maps a fresh zeroed frame at `page`.
-fn map_fresh(page: u64, flags: MapFlags) -> Result<(), Errno> {
-    let (frame, _) = user::frame_allocate(0)?;
-    user::map(frame, Handle::SELF_ENVIRONMENT, page, flags).map_err(Errno::from)
 }
 
 /// Calls `found` with every page of the old program the plan must unmap:

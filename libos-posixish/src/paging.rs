@@ -109,6 +109,7 @@ pub fn set_frame_policy(policy: &'static dyn FramePolicy) {
 pub fn map_zeroed(page: u64) -> Result<(), Error> {
     let (frame, _) = lock().policy.allocate(0)?;
     user::map(frame, Handle::SELF_ENVIRONMENT, page, MapFlags::WRITE)
+        .inspect_err(|_| sys::drop_unmapped_frame(frame))
 }
 
 impl Pager {

@@ -235,11 +235,8 @@ impl Child {
 
     /// A zeroed frame holding `contents`, owned by this process for the child.
     pub(crate) fn fresh_page(&mut self, contents: &[u8]) -> Result<Handle, Errno> {
-        let (frame, _) = user::frame_allocate(0)?;
+        let frame = filled_frame(contents)?;
         self.frames.push(frame);
-        user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
-        sys::fill_page(SCRATCH, 0, contents);
-        sys::unmap_scratch()?;
         Ok(frame)
     }
 
@@ -302,6 +299,25 @@ pub fn spawn_with(
         Err(error) => {
             child.release();
             Err(error)
+        }
+    }
+}
+
+/// A new frame holding `contents` (the rest zero), filled through the
+/// scratch page and not mapped: for a child's image, or the one `exec` builds.
+pub(crate) fn filled_frame(contents: &[u8]) -> Result<Handle, Errno> {
+    let (frame, _) = user::frame_allocate(0)?;
+    let filled =
+        user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE).and_then(|()| {
+            sys::fill_page(SCRATCH, 0, contents);
+            sys::unmap_scratch()
+        });
+    match filled {
+        Ok(()) => Ok(frame),
+        Err(error) => {
+            // Mapped at the scratch page at most, and unmapped with the capability.
+            sys::drop_unmapped_frame(frame);
+            Err(error.into())
         }
     }
 }

@@ -159,12 +159,13 @@ fn initial_state() -> State {
     }
 }
 
-/// The file server's endpoint, starting the server if this is the first process.
+/// The file server's endpoint, starting the server if this is the first
+/// process (the one without a parent, whatever it has exec'd since).
 fn endpoint() -> Result<Handle, Errno> {
     if let Some(endpoint) = with_state(|state| state.endpoint) {
         return Ok(endpoint);
     }
-    if process::info().is_some() {
+    if process::info().is_some_and(|info| info.parent != 0) {
         return Err(Errno::ENOSYS); // a parent without files started us
     }
     let _starting = STARTING.lock();
