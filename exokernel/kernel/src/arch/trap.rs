@@ -144,7 +144,7 @@ const MACHINE_CHECK: u64 = 18;
 /// with the failure exit code.
 fn fatal_exception(frame: &TrapFrame) -> ! {
     let mut out = FatalWriter::new();
-    let (mnemonic, name) = EXCEPTIONS[frame.vector as usize];
+    let (mnemonic, name) = exception_name(frame.vector);
     let mode = if frame.is_from_user_mode() {
         "user"
     } else {

@@ -136,10 +136,8 @@ impl System {
         if let State::Waiting { events, .. } = environment.state
             && events.contains(Event::NOTIFY)
         {
-            environment.state = State::Runnable;
-            let saved = &mut environment.saved;
-            (saved.rax, saved.rdx) = (0, Event::NOTIFY.bits());
-            saved.rsi = core::mem::take(&mut environment.pending_signals);
+            let bits = core::mem::take(&mut environment.pending_signals);
+            environment.wake([0, Event::NOTIFY.bits(), bits]);
         }
         cpu::current().count(Counter::Signals);
         Ok(())
@@ -153,10 +151,7 @@ impl System {
                 && events.contains(Event::TIMER)
                 && deadline <= now
             {
-                environment.state = State::Runnable;
-                environment.saved.rax = 0;
-                environment.saved.rdx = Event::TIMER.bits();
-                environment.saved.rsi = 0;
+                environment.wake([0, Event::TIMER.bits(), 0]);
             }
         }
     }
@@ -214,10 +209,9 @@ impl System {
         }
         let passed = self.pass_capability(caller, passed, server)?;
         let target = self.environment(server);
-        target.state = State::Runnable;
         target.serving = Some(caller);
+        target.wake([0, Event::CALL.bits(), entry]);
         let saved = &mut target.saved;
-        (saved.rax, saved.rdx, saved.rsi) = (0, Event::CALL.bits(), entry);
         (saved.rdi, saved.r8, saved.r9) = (arguments[0], arguments[1], passed);
         self.environment(caller).state = State::Calling { server };
         self.donation = Some(server);
@@ -245,9 +239,8 @@ impl System {
         let passed = self.pass_capability(server, passed, client)?;
         self.environment(server).serving = None;
         let caller = self.environment(client);
-        caller.state = State::Runnable;
-        let saved = &mut caller.saved;
-        (saved.rax, saved.rdx, saved.rsi, saved.rdi) = (0, results[0], results[1], passed);
+        caller.wake([0, results[0], results[1]]);
+        caller.saved.rdi = passed;
         self.donation = Some(client);
         self.yield_requested = true;
         Ok(())

@@ -207,8 +207,7 @@ impl System {
             }
             for waiting in self.environments.values_mut() {
                 if waiting.state == (State::Calling { server: id }) {
-                    waiting.state = State::Runnable;
-                    waiting.saved.rax = Error::PeerGone.code();
+                    waiting.wake([Error::PeerGone.code(), 0, 0]);
                 }
             }
             if cpu::current().environment() == id.0 {

@@ -189,7 +189,7 @@ impl System {
         const SIZE: usize = size_of::<MapRequest>();
         let mut bytes = alloc::vec![0u8; count as usize * SIZE];
         let range = UserRange::new(requests, bytes.len() as u64)?;
-        range.read(&self.environment(caller).space, &mut bytes)?;
+        self.read_user(caller, range, &mut bytes)?;
         for (done, chunk) in bytes.chunks_exact(SIZE).enumerate() {
             let field = |index: usize| {
                 u64::from_le_bytes(chunk[index * 8..index * 8 + 8].try_into().expect("8 bytes"))

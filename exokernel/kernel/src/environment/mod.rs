@@ -166,6 +166,13 @@ impl Environment {
         Ok(())
     }
 
+    /// Ends whatever it was blocked in: it may run again, and the system
+    /// call it was blocked in returns `rax` (0 or an error code), `rdx`, `rsi`.
+    fn wake(&mut self, [rax, rdx, rsi]: [u64; 3]) {
+        self.state = State::Runnable;
+        (self.saved.rax, self.saved.rdx, self.saved.rsi) = (rax, rdx, rsi);
+    }
+
     fn is_runnable(&self) -> bool {
         self.state == State::Runnable
     }

@@ -34,14 +34,12 @@ pub fn init(slots: usize) {
     SYSTEM.lock().slices.resize(slots);
 }
 
-/// A timer tick: the current slot ends and the next begins.
+/// A timer tick: the current slot ends and the next begins. (Whoever runs
+/// in it gets a fresh facts page from `deliver_upcalls`.)
 pub fn timer_tick() {
     let mut system = SYSTEM.lock();
     system.slices.advance();
     system.slot_started = true;
-    if let Some(id) = current() {
-        system.update_facts(id);
-    }
 }
 
 /// A CPU exception in user mode: an upcall to the environment's handler,
@@ -87,7 +85,11 @@ pub fn after_trap(frame: &mut TrapFrame) {
             system.park_current(frame);
         }
         if let Some((next, slot_start)) = choice {
-            system.switch_to(next, frame);
+            // The facts page is rewritten once: here after a switch within
+            // a slot, in `deliver_upcalls` at a slot start.
+            if system.switch_to(next, frame) && !slot_start {
+                system.update_facts(next);
+            }
             if system.deliver_upcalls(next, slot_start, frame) {
                 return;
             }
@@ -188,16 +190,18 @@ impl System {
         cpu::current().set_environment(0);
     }
 
-    /// Makes `next` the running environment (the previous one is parked).
-    fn switch_to(&mut self, next: EnvironmentId, frame: &mut TrapFrame) {
-        if current() != Some(next) {
-            let environment = self.environment(next);
-            *frame = environment.saved.clone();
-            environment.space.activate();
-            cpu::current().set_environment(next.0);
-            cpu::current().count(Counter::EnvironmentSwitches);
-            self.update_facts(next);
+    /// Makes `next` the running environment (the previous one is parked);
+    /// returns whether it was not already.
+    fn switch_to(&mut self, next: EnvironmentId, frame: &mut TrapFrame) -> bool {
+        if current() == Some(next) {
+            return false;
         }
+        let environment = self.environment(next);
+        *frame = environment.saved.clone();
+        environment.space.activate();
+        cpu::current().set_environment(next.0);
+        cpu::current().count(Counter::EnvironmentSwitches);
+        true
     }
 
     /// Delivers what `id` must hear before it runs: the start of a slot (if
