@@ -104,7 +104,7 @@ fn parent(registers: &Registers, quota: u64) -> Result<u64, Errno> {
             Ok(pid)
         }
         Err(error) => {
-            child.release();
+            child.abandon();
             Err(error)
         }
     }

@@ -210,6 +210,9 @@ pub(crate) struct Child {
     pub(crate) exit_status_page: Handle,
     /// The pager's units a forked child shares (`paging::release_shared`).
     pub(crate) shared: Vec<Handle>,
+    /// Open files and pipe ends counted one holder more for the child while
+    /// it was built: (close operation, object), given back if it never starts.
+    pub(crate) handed_on: Vec<(u64, [u64; 3])>,
 }
 
 impl Child {
@@ -220,7 +223,15 @@ impl Child {
             frames: Vec::new(),
             exit_status_page: Handle::SELF_ENVIRONMENT, // replaced when built
             shared: Vec::new(),
+            handed_on: Vec::new(),
         }
+    }
+
+    /// Gives up a child that could not be built or started: the holders
+    /// counted for it go back, then everything `release` frees.
+    pub(crate) fn abandon(self) {
+        crate::fs::close_handed_on(&self.handed_on);
+        self.release();
     }
 
     /// Frees what this process held for the child (the environment is gone
@@ -297,7 +308,7 @@ pub fn spawn_with(
             Ok(pid)
         }
         Err(error) => {
-            child.release();
+            child.abandon();
             Err(error)
         }
     }
@@ -442,9 +453,10 @@ pub(crate) fn share_services(
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
     let Some(stdio) = stdio else {
-        return crate::fs::count_holders_for_fork();
+        return crate::fs::count_holders_for_fork(&mut child.handed_on);
     };
-    for (index, words) in crate::fs::stdio_for_child(stdio)?.iter().enumerate() {
+    let stdio = crate::fs::stdio_for_child(stdio, &mut child.handed_on)?;
+    for (index, words) in stdio.iter().enumerate() {
         for (part, value) in words.iter().enumerate() {
             put(info, info_page::STDIO + index * 24 + part * 8, *value);
         }

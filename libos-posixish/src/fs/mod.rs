@@ -639,17 +639,39 @@ pub fn for_each_line(fd: usize, mut line: impl FnMut(&str) -> bool) {
 
 /// Descriptors 0–2 for a child, as `process` writes them in its info page:
 /// `stdio[i]` (a descriptor of this process) or this process's own `i`.
-/// An open file or pipe end handed on counts one holder more at the server.
-pub(crate) fn stdio_for_child(stdio: [Option<usize>; 3]) -> Result<[[u64; 3]; 3], Errno> {
+/// An open file or pipe end handed on counts one holder more at the server,
+/// noted in `handed_on` (see `close_handed_on`).
+pub(crate) fn stdio_for_child(
+    stdio: [Option<usize>; 3],
+    handed_on: &mut Vec<(u64, [u64; 3])>,
+) -> Result<[[u64; 3]; 3], Errno> {
     let mut words = [[0; 3]; 3];
     for (index, choice) in stdio.iter().enumerate() {
         let descriptor = descriptor(choice.unwrap_or(index)).unwrap_or(Descriptor::Console);
-        if let Some((dup, _, object)) = descriptor.holder() {
-            request(dup, object, &[])?;
+        if let Some(holder) = descriptor.holder() {
+            count_holder(holder, handed_on)?;
         }
         words[index] = descriptor.encode();
     }
     Ok(words)
+}
+
+/// Counts one holder more of an open file or pipe end for a child, and
+/// notes how to give it back.
+fn count_holder(
+    (dup, close, object): (u64, u64, [u64; 3]),
+    handed_on: &mut Vec<(u64, [u64; 3])>,
+) -> Result<(), Errno> {
+    request(dup, object, &[])?;
+    handed_on.push((close, object));
+    Ok(())
+}
+
+/// Gives back the holders counted for a child that never started.
+pub(crate) fn close_handed_on(handed_on: &[(u64, [u64; 3])]) {
+    for &(close, object) in handed_on {
+        let _ = request(close, object, &[]);
+    }
 }
 
 /// A capability to the file server for a child, if this process has one.
@@ -682,18 +704,17 @@ pub(crate) fn prepare_for_fork() {
 
 /// During fork, in the parent: every open file and pipe end it holds gains
 /// a holder (the child's copy of the table holds them too).
-pub(crate) fn count_holders_for_fork() -> Result<(), Errno> {
-    let held: Vec<(u64, [u64; 3])> = with_state(|state| {
+pub(crate) fn count_holders_for_fork(handed_on: &mut Vec<(u64, [u64; 3])>) -> Result<(), Errno> {
+    let held: Vec<(u64, u64, [u64; 3])> = with_state(|state| {
         state
             .descriptors
             .iter()
             .flatten()
             .filter_map(|d| d.holder())
-            .map(|(dup, _, o)| (dup, o))
             .collect()
     });
-    for (dup, object) in held {
-        request(dup, object, &[])?;
+    for holder in held {
+        count_holder(holder, handed_on)?;
     }
     Ok(())
 }
