@@ -152,8 +152,15 @@ impl Pager {
     fn grow_at(&mut self, address: u64, within: core::ops::Range<u64>) -> Result<(), Error> {
         let run = address & !(RUN_BYTES - 1);
         let run_fits = within.contains(&run) && within.contains(&(run + RUN_BYTES - 1));
-        // Part of the run may be mapped already (e.g. the first stack pages).
-        if run_fits && self.map_new(run, RUN_ORDER, MapFlags::WRITE, 0).is_ok() {
+        // Part of the run may be mapped already (the first stack pages, which
+        // the parent maps one by one): then the kernel would refuse the run,
+        // so look first rather than allocate 16 frames to give them back.
+        let run_free = || {
+            (run..run + RUN_BYTES)
+                .step_by(PAGE_SIZE as usize)
+                .all(|page| user::translate(page).is_none())
+        };
+        if run_fits && run_free() && self.map_new(run, RUN_ORDER, MapFlags::WRITE, 0).is_ok() {
             return Ok(());
         }
         self.map_new(address & !(PAGE_SIZE - 1), 0, MapFlags::WRITE, 0)
