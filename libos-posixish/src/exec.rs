@@ -91,7 +91,8 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
 
     // Room for the plan, counted before the lists are built so that building
     // them allocates nothing.
-    let counted = for_each_present_page(|_| {});
+    let (bootfs_size, _) = bootfs::runs();
+    let counted = for_each_present_page(bootfs_size, |_| {});
     let words = PLAN_HEADER + counted + SLACK + 3 * maps.len() as u64;
     let plan_pages = words.div_ceil(PAGE_SIZE / 8);
     if plan_pages > EXEC_PLAN_PAGES {
@@ -117,7 +118,7 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     // (a heap or stack page) fit in the headroom.
     let unmap_limit = counted + SLACK;
     let mut unmaps = 0;
-    for_each_present_page(|page| {
+    for_each_present_page(bootfs_size, |page| {
         if unmaps < unmap_limit {
             sys::write_plan_word(PLAN_HEADER + unmaps, page);
             unmaps += 1;
@@ -142,9 +143,9 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
 
 /// Calls `found` with every page of the old program the plan must unmap:
 /// every mapped page below `USER_MAP_END` but the exit-status page, the boot
-/// file system, the plan and the trampoline. Returns how many.
-fn for_each_present_page(mut found: impl FnMut(u64)) -> u64 {
-    let (bootfs_size, _) = bootfs::runs();
+/// file system (`bootfs_size` bytes), the plan and the trampoline. Returns
+/// how many. It allocates nothing.
+fn for_each_present_page(bootfs_size: u64, mut found: impl FnMut(u64)) -> u64 {
     let keep = |page: u64| {
         page == EXIT_STATUS
             || (BOOTFS..BOOTFS + bootfs_size.next_multiple_of(PAGE_SIZE)).contains(&page)
