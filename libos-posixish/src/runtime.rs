@@ -33,14 +33,19 @@ pub fn exit(status: i32) -> ! {
 
 /// This process's id: its environment's id.
 pub fn getpid() -> u64 {
-    user::facts().environment_id
+    user::fact(|facts| &facts.environment_id)
 }
 
 /// One of the kernel's event counters as it is now (from the facts page):
 /// how tests and benchmarks see what the system did, e.g. how many system
 /// calls a sleeping pipe reader made.
 pub fn kernel_counter(counter: exo_abi::counters::Counter) -> u64 {
-    crate::sys::counter(counter)
+    user::fact(|facts| &facts.counters[counter as usize])
+}
+
+/// Timer ticks since boot, from the facts page.
+pub fn ticks() -> u64 {
+    user::fact(|facts| &facts.ticks)
 }
 
 /// Writes to standard output (descriptor 1: the console unless redirected),

@@ -237,25 +237,7 @@ _start:
 );
 
 // ---------------------------------------------------------------------------
-// Threads (`crate::thread`): the clock, and switching stacks.
-
-/// Timer ticks since boot, read from the facts page as it is now.
-pub fn ticks() -> u64 {
-    let word: *const u64 = &exo_abi::user::facts().ticks;
-    // SAFETY: the kernel maps the facts page read-only in every environment
-    // for its whole life and writes it only as whole aligned `u64`s. The load
-    // is volatile because the kernel changes the page behind the program's
-    // back: a loop waiting for the tick must read it each time round.
-    unsafe { word.read_volatile() }
-}
-
-/// A kernel event counter, read from the facts page as it is now.
-pub fn counter(counter: exo_abi::counters::Counter) -> u64 {
-    let word: *const u64 = &exo_abi::user::facts().counters[counter as usize];
-    // SAFETY: as for `ticks`: a read-only page the kernel writes in whole
-    // aligned words, read volatile because it changes behind our back.
-    unsafe { word.read_volatile() }
-}
+// Threads (`crate::thread`): switching stacks.
 
 unsafe extern "C" {
     /// Pushes the callee-saved registers, stores `rsp` at `save`, loads

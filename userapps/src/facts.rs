@@ -5,19 +5,14 @@
 //! tick), so every field is read here with a volatile load: a loop that waits for
 //! [`ticks`] to move must read the page each time round, not a value the compiler kept in
 //! a register. This module only reads; the page is mapped read-only.
-#![allow(unsafe_code)] // volatile loads from the kernel's page
 
 use exo_abi::counters::Counter;
 use exo_abi::facts::{Facts, MAGIC};
 use exo_abi::user;
 
-/// Reads one field of the facts page as it is now.
+/// Reads one field of the facts page as it is now (`user::fact`: a volatile load).
 fn read(field: impl FnOnce(&Facts) -> &u64) -> u64 {
-    let word: *const u64 = field(user::facts());
-    // SAFETY: `word` points at a field of the facts page, which the kernel maps read-only
-    // in every environment for its whole life and writes only as whole aligned `u64`s; a
-    // volatile load of an aligned, mapped word is always defined.
-    unsafe { word.read_volatile() }
+    user::fact(field)
 }
 
 /// Whether the kernel mapped a facts page here (its magic word is right).

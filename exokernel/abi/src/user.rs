@@ -351,11 +351,18 @@ pub fn reply(results: [u64; 2], capability: Option<Handle>) -> Result<(), Error>
     call(Sysnum::Reply, args(&[results[0], results[1], passed])).map(drop)
 }
 
-/// The facts page, kept current by the kernel.
-pub fn facts() -> &'static crate::facts::Facts {
+/// One field of the facts page as it is now, e.g.
+/// `fact(|facts| &facts.ticks)`. The kernel rewrites the page behind the
+/// program's back, so the word is read with a volatile load: a loop waiting
+/// for the tick to move reads the page each time round.
+pub fn fact(field: impl FnOnce(&crate::facts::Facts) -> &u64) -> u64 {
     // SAFETY: the kernel maps the facts page read-only at FACTS in every
-    // environment for its whole life; the kernel only writes whole u64s.
-    unsafe { &*(layout::FACTS as *const crate::facts::Facts) }
+    // environment for its whole life and writes it only as whole aligned
+    // u64s; the reference only locates the field, which is read volatile.
+    let facts = unsafe { &*(layout::FACTS as *const crate::facts::Facts) };
+    let word: *const u64 = field(facts);
+    // SAFETY: `word` is an aligned field of that mapped page.
+    unsafe { word.read_volatile() }
 }
 
 /// One of `environment`'s accounts.

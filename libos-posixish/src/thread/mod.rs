@@ -37,7 +37,7 @@ pub use switch::after_fork_in_child;
 pub(crate) use switch::on_slice_start;
 pub use sync::{Condvar, Mutex, MutexGuard};
 
-use crate::{Errno, sys};
+use crate::Errno;
 use switch::{Leaving, NoPreemption};
 
 /// The priority of the main thread and of threads from [`spawn`].
@@ -110,7 +110,7 @@ pub fn sleep(ticks: u64) {
     if ticks == 0 {
         return yield_now();
     }
-    let until = sys::ticks().saturating_add(ticks);
+    let until = crate::runtime::ticks().saturating_add(ticks);
     let off = NoPreemption::new();
     switch::switch_away(&off, Leaving::Sleeping(until));
 }
@@ -128,7 +128,7 @@ pub fn current_id() -> ThreadId {
 
 /// Timer ticks since boot (the clock [`sleep`] counts in), from the facts page.
 pub fn ticks() -> u64 {
-    sys::ticks()
+    crate::runtime::ticks()
 }
 
 /// Makes `scheduler` the process's thread policy. Call it before spawning:

@@ -256,7 +256,7 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
     let me = current();
     with_state(off, |state| state.leave(me, leaving));
     loop {
-        let now = sys::ticks();
+        let now = crate::runtime::ticks();
         let step = with_state(off, |state| {
             state.wake_sleepers(now);
             let Some(next) = state.scheduler.pick() else {
