@@ -194,3 +194,16 @@ fn fill_through_scratch(frame: Handle, fill: impl FnOnce(*mut u8)) -> Result<(),
     // pointer for the duration of the call only).
     unsafe { user::unmap(Handle::SELF_ENVIRONMENT, SPAWN_SCRATCH) }
 }
+
+/// Yields until `condition` holds — another environment, sharing a page, is
+/// expected to make it so — and panics, naming `what`, after ten million
+/// tries: a test must fail rather than hang.
+pub fn yield_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..10_000_000 {
+        if condition() {
+            return;
+        }
+        user::yield_now();
+    }
+    panic!("gave up waiting until {what}");
+}

@@ -24,7 +24,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
-use userapps::spawn::Child;
+use userapps::spawn::{Child, yield_until};
 use userapps::{facts, println};
 
 userapps::entry!(main);
@@ -176,12 +176,7 @@ fn start_server(shared: Handle) -> Child {
     child
         .start(server, parent.to_raw())
         .expect("start the server");
-    let mut patience = PATIENCE;
-    while read_u64(READY) != 1 {
-        patience -= 1;
-        assert!(patience > 0, "the server never got ready");
-        user::yield_now();
-    }
+    yield_until("the server is ready", || read_u64(READY) == 1);
     child
 }
 

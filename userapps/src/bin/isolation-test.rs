@@ -16,7 +16,7 @@ use exo_abi::upcall::UpcallFrame;
 use exo_abi::user;
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
-use userapps::spawn::{Child, spawn};
+use userapps::spawn::{Child, spawn, yield_until};
 use userapps::{println, upcall};
 
 userapps::entry!(main);
@@ -29,12 +29,13 @@ const FAULTER_GONE: u64 = SHARED_PAGE + 8;
 const UNMAPPED: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
 const LAST_TICK: u64 = 5;
 const CHILD_QUOTA: u64 = 32;
-const PATIENCE: u64 = 1_000_000;
 
 fn worker(_argument: u64) -> u64 {
     for tick in 1..=LAST_TICK {
         if tick == 3 {
-            wait_until(|| read_u64(FAULTER_GONE) == 1);
+            yield_until("the faulting children are gone", || {
+                read_u64(FAULTER_GONE) == 1
+            });
         }
         println!("worker: tick {tick}");
         write_u64(TICKS, tick);
@@ -86,16 +87,6 @@ fn faulter_with_removed_handler(_argument: u64) -> u64 {
     1
 }
 
-fn wait_until(condition: impl Fn() -> bool) {
-    for _ in 0..PATIENCE {
-        if condition() {
-            return;
-        }
-        user::yield_now();
-    }
-    panic!("gave up waiting");
-}
-
 fn main(_argument: u64) -> u64 {
     let (shared, _) = user::frame_allocate(0).expect("allocate the shared page");
     user::map(
@@ -109,7 +100,7 @@ fn main(_argument: u64) -> u64 {
     let environment = working_child.environment();
     user::map(shared, environment, SHARED_PAGE, MapFlags::WRITE).expect("share it");
     working_child.start(worker, 0).expect("start the worker");
-    wait_until(|| read_u64(TICKS) >= 1);
+    yield_until("the worker prints its first tick", || read_u64(TICKS) >= 1);
 
     let faulting_child = spawn(faulter, 0, CHILD_QUOTA).expect("spawn the faulting child");
     faulting_child.wait();

@@ -16,7 +16,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
-use userapps::spawn::Child;
+use userapps::spawn::{Child, yield_until};
 use userapps::{facts, println};
 
 userapps::entry!(main);
@@ -31,7 +31,6 @@ const WOKE_WITH: u64 = SHARED_PAGE + 16;
 const CHILD_BITS: u64 = 0x40;
 const PARENT_SLEEP: u64 = 50;
 const CHILD_QUOTA: u64 = 48;
-const PATIENCE: u64 = 1_000_000;
 
 fn main(_argument: u64) -> u64 {
     pending_bits_are_kept_and_cleared();
@@ -131,12 +130,7 @@ fn a_signal_wakes_a_sleeping_child(shared: Handle) {
     child
         .start(notified_child, parent.to_raw())
         .expect("start it");
-    let mut patience = PATIENCE;
-    while read_u64(READY) != 1 {
-        patience -= 1;
-        assert!(patience > 0, "the child never offered its notification");
-        user::yield_now();
-    }
+    yield_until("the child offers its notification", || read_u64(READY) == 1);
     let notification = Handle::from_raw(read_u64(NOTIFICATION));
     child.run_until_blocked();
     assert_eq!(user::wait(Event::TIMER, PARENT_SLEEP), Ok(Wakeup::Timer));

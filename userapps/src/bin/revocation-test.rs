@@ -21,7 +21,7 @@ use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Handle, user};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
-use userapps::spawn::Child;
+use userapps::spawn::{Child, yield_until};
 use userapps::{println, upcall};
 
 userapps::entry!(main);
@@ -111,16 +111,6 @@ fn cooperative(_argument: u64) -> u64 {
     })
 }
 
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    for _ in 0..PATIENCE {
-        if condition() {
-            return;
-        }
-        user::yield_now();
-    }
-    panic!("gave up waiting until {what}");
-}
-
 /// A started child sharing the page at `SHARED_PAGE`, once it holds all its frames.
 fn start_holder(shared: Handle, function: fn(u64) -> u64) -> Child {
     for word in [FRAMES_HELD, REQUESTS_SEEN, PAGES_MAPPED, CAPABILITIES_VALID] {
@@ -129,7 +119,7 @@ fn start_holder(shared: Handle, function: fn(u64) -> u64) -> Child {
     let child = Child::create(CHILD_QUOTA).expect("create a child");
     user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share a page");
     child.start(function, 0).expect("start the child");
-    wait_until("the child holds its frames", || {
+    yield_until("the child holds its frames", || {
         read_u64(FRAMES_HELD) == FRAMES_ALLOCATED as u64
     });
     child
@@ -173,7 +163,7 @@ fn main(_argument: u64) -> u64 {
     let child = start_holder(shared, stubborn);
     let charged_before = account(&child, EnvironmentAccount::FramesCharged);
     user::request_frames(child.environment(), FRAMES_WANTED, SHORT_DEADLINE).expect("request");
-    wait_until("frames are taken by force", || {
+    yield_until("frames are taken by force", || {
         account(&child, EnvironmentAccount::FramesTakenByForce) >= FRAMES_WANTED
     });
     let taken = account(&child, EnvironmentAccount::FramesTakenByForce);
@@ -205,7 +195,7 @@ fn main(_argument: u64) -> u64 {
 
     let child = start_holder(shared, cooperative);
     user::request_frames(child.environment(), FRAMES_WANTED, LONG_DEADLINE).expect("request");
-    wait_until("the cooperative child answers", || {
+    yield_until("the cooperative child answers", || {
         account(&child, EnvironmentAccount::FramesGivenBack) >= FRAMES_WANTED
             || account(&child, EnvironmentAccount::FramesTakenByForce) > 0
     });

@@ -19,7 +19,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
-use userapps::spawn::Child;
+use userapps::spawn::{Child, yield_until};
 use userapps::{facts, println};
 
 userapps::entry!(main);
@@ -125,12 +125,7 @@ fn start_child(shared: Handle, function: fn(u64) -> u64) -> (Child, Handle) {
         user::capability_grant(Handle::SELF_ENVIRONMENT, child.environment(), Rights::GIVE)
             .expect("grant the child a capability for the parent");
     child.start(function, parent.to_raw()).expect("start it");
-    let mut patience = PATIENCE;
-    while read_u64(READY) != 1 {
-        patience -= 1;
-        assert!(patience > 0, "the child never offered its endpoint");
-        user::yield_now();
-    }
+    yield_until("the child offers its endpoint", || read_u64(READY) == 1);
     let endpoint = Handle::from_raw(read_u64(ENDPOINT));
     (child, endpoint)
 }

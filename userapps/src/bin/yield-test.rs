@@ -19,7 +19,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
-use userapps::spawn::Child;
+use userapps::spawn::{Child, yield_until};
 use userapps::{facts, println};
 
 userapps::entry!(main);
@@ -109,12 +109,9 @@ fn ping_pong(shared: Handle) {
     );
     let parent_in_vain = play(PARENT_TURN, CHILD_TURN, PARENT_STROKES, child.environment());
     // The child strokes last; once it has, it exits.
-    let mut patience = PATIENCE;
-    while read_u64(CHILD_STROKES) < ROUND_TRIPS || child.is_alive() {
-        patience -= 1;
-        assert!(patience > 0, "the child never finished");
-        user::yield_now();
-    }
+    yield_until("the child has finished", || {
+        read_u64(CHILD_STROKES) >= ROUND_TRIPS && !child.is_alive()
+    });
     let ticks = facts::ticks() - tick_before;
     let switches = facts::counter(Counter::EnvironmentSwitches) - switches_before;
     let yields = facts::counter(Counter::DirectedYields) - yields_before;
