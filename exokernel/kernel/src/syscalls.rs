@@ -128,7 +128,7 @@ fn console_read(
     let range = UserRange::new(address, length.min(MAX_CONSOLE_WRITE))?;
     let mut bytes = vec![0; length.min(MAX_CONSOLE_WRITE) as usize];
     // Check the buffer before taking input, so a bad buffer loses no byte.
-    system.write_user(caller, range, &bytes)?;
+    system.check_user_writable(caller, range)?;
     let read = console::read(&mut bytes);
     let range = UserRange::new(address, read as u64)?;
     system.write_user(caller, range, &bytes[..read])?;

@@ -247,6 +247,15 @@ impl System {
         self.yield_requested = true;
     }
 
+    /// Whether `range` of `caller`'s memory is mapped writable for it.
+    pub fn check_user_writable(
+        &mut self,
+        caller: EnvironmentId,
+        range: user_memory::UserRange,
+    ) -> Result<(), Error> {
+        range.check_writable(&self.environment(caller).space)
+    }
+
     /// Reads `range` of `caller`'s memory into `out`.
     pub fn read_user(
         &mut self,

@@ -59,15 +59,24 @@ impl UserRange {
         Ok(())
     }
 
-    /// Checks the whole range first, so a failed copy writes nothing.
+    /// Checks the whole range, so that a write that fails writes nothing.
     fn check(&self, space: &AddressSpace, required: Flags) -> Result<(), Error> {
         self.for_each_piece(space, required, |_, _, _| {})
     }
 
-    /// Copies the range into `out` (which must be as long as the range).
+    /// Whether the whole range is mapped writable for the environment.
+    pub fn check_writable(&self, space: &AddressSpace) -> Result<(), Error> {
+        self.check(
+            space,
+            Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE,
+        )
+    }
+
+    /// Copies the range into `out` (which must be as long as the range). On
+    /// an error `out` may hold part of it: a kernel buffer, thrown away, so
+    /// the range is not checked beforehand.
     pub fn read(&self, space: &AddressSpace, out: &mut [u8]) -> Result<(), Error> {
         assert_eq!(out.len() as u64, self.length);
-        self.check(space, Flags::PRESENT | Flags::USER_ACCESSIBLE)?;
         self.for_each_piece(
             space,
             Flags::PRESENT | Flags::USER_ACCESSIBLE,
@@ -75,8 +84,8 @@ impl UserRange {
                 let source = phys_to_virt(physical).as_ptr::<u8>();
                 let target = &mut out[offset as usize..(offset + length) as usize];
                 // SAFETY: `physical` is a frame mapped user-accessible in this
-                // address space (checked just now), reached through the direct
-                // map; `length` stays within its page.
+                // address space (as `for_each_piece` found it), reached through
+                // the direct map; `length` stays within its page.
                 unsafe {
                     core::ptr::copy_nonoverlapping(source, target.as_mut_ptr(), length as usize)
                 };
@@ -88,7 +97,7 @@ impl UserRange {
     pub fn write(&self, space: &AddressSpace, bytes: &[u8]) -> Result<(), Error> {
         assert_eq!(bytes.len() as u64, self.length);
         let writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
-        self.check(space, writable)?;
+        self.check_writable(space)?;
         self.for_each_piece(space, writable, |offset, physical, length| {
             let target = phys_to_virt(physical).as_mut_ptr::<u8>();
             let source = &bytes[offset as usize..(offset + length) as usize];
