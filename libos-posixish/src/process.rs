@@ -412,18 +412,17 @@ pub(crate) fn share_bootfs(
 ) -> Result<(), Errno> {
     let (_, runs) = bootfs::runs();
     let read_only = Rights::READ | Rights::MAP | Rights::GRANT;
-    for (index, run) in runs.iter().enumerate() {
+    let mut theirs = Vec::with_capacity(runs.len());
+    for run in &runs {
         let ours = Handle::from_raw(run.frame);
         user::map(ours, child.environment, run.address, MapFlags::empty())?;
         let copy = user::capability_derive(ours, read_only)?;
         child.frames.push(copy);
-        let theirs = user::capability_grant(copy, child.environment, read_only)?;
-        let at = info_page::RUNS + index * info_page::RUN_SIZE;
-        info[at..at + 8].copy_from_slice(&run.address.to_le_bytes());
-        info[at + 8..at + 16].copy_from_slice(&theirs.to_raw().to_le_bytes());
+        let granted = user::capability_grant(copy, child.environment, read_only)?;
+        theirs.push((run.address, granted.to_raw()));
     }
     debug_assert!(runs.iter().all(|run| run.address >= BOOTFS));
-    info[info_page::RUN_COUNT..][..8].copy_from_slice(&(runs.len() as u64).to_le_bytes());
+    put_runs(info, &theirs);
     Ok(())
 }
 
@@ -436,9 +435,6 @@ pub(crate) fn share_services(
     info: &mut [u8; PAGE_SIZE as usize],
     stdio: Option<[Option<usize>; 3]>,
 ) -> Result<(), Errno> {
-    let put = |info: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
-        info[at..at + 8].copy_from_slice(&value.to_le_bytes());
-    };
     let endpoint = match crate::fs::endpoint_for_child(child.environment)? {
         Some((ours, theirs)) => {
             child.frames.push(ours);
@@ -456,12 +452,32 @@ pub(crate) fn share_services(
         return crate::fs::count_holders_for_fork(&mut child.handed_on);
     };
     let stdio = crate::fs::stdio_for_child(stdio, &mut child.handed_on)?;
+    put_stdio(info, &stdio);
+    Ok(())
+}
+
+/// Writes `value` at byte `at` of an info page.
+fn put(page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64) {
+    page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Writes the boot file system's runs, (address, capability) each, and their count.
+fn put_runs(page: &mut [u8; PAGE_SIZE as usize], runs: &[(u64, u64)]) {
+    for (index, &(address, capability)) in runs.iter().enumerate() {
+        let at = info_page::RUNS + index * info_page::RUN_SIZE;
+        put(page, at, address);
+        put(page, at + 8, capability);
+    }
+    put(page, info_page::RUN_COUNT, runs.len() as u64);
+}
+
+/// Writes descriptors 0–2, encoded.
+fn put_stdio(page: &mut [u8; PAGE_SIZE as usize], stdio: &[[u64; 3]; 3]) {
     for (index, words) in stdio.iter().enumerate() {
-        for (part, value) in words.iter().enumerate() {
-            put(info, info_page::STDIO + index * 24 + part * 8, *value);
+        for (part, &value) in words.iter().enumerate() {
+            put(page, info_page::STDIO + index * 24 + part * 8, value);
         }
     }
-    Ok(())
 }
 
 /// The info page for this same process after it execs `program` with
@@ -472,9 +488,6 @@ pub(crate) fn exec_info_page(
     arguments: &[&str],
 ) -> Result<[u8; PAGE_SIZE as usize], Errno> {
     let mut page = info_page(program, arguments)?;
-    let put = |page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
-        page[at..at + 8].copy_from_slice(&value.to_le_bytes());
-    };
     let own = info();
     put(
         &mut page,
@@ -482,23 +495,15 @@ pub(crate) fn exec_info_page(
         own.as_ref().map_or(0, |own| own.parent),
     );
     let (_, runs) = bootfs::runs();
-    for (index, run) in runs.iter().enumerate() {
-        let at = info_page::RUNS + index * info_page::RUN_SIZE;
-        put(&mut page, at, run.address);
-        put(&mut page, at + 8, run.frame);
-    }
-    put(&mut page, info_page::RUN_COUNT, runs.len() as u64);
+    let runs: Vec<(u64, u64)> = runs.iter().map(|run| (run.address, run.frame)).collect();
+    put_runs(&mut page, &runs);
     let endpoint = crate::fs::current_endpoint().map_or(NO_CAPABILITY, Handle::to_raw);
     put(&mut page, info_page::FS_ENDPOINT, endpoint);
     let parent = own
         .and_then(|own| own.parent_environment)
         .map_or(NO_CAPABILITY, Handle::to_raw);
     put(&mut page, info_page::PARENT_ENVIRONMENT, parent);
-    for (index, words) in crate::fs::own_stdio().iter().enumerate() {
-        for (part, value) in words.iter().enumerate() {
-            put(&mut page, info_page::STDIO + index * 24 + part * 8, *value);
-        }
-    }
+    put_stdio(&mut page, &crate::fs::own_stdio());
     Ok(page)
 }
 
@@ -508,9 +513,6 @@ pub(crate) fn info_page(
     arguments: &[&str],
 ) -> Result<[u8; PAGE_SIZE as usize], Errno> {
     let mut page = [0u8; PAGE_SIZE as usize];
-    let put = |page: &mut [u8; PAGE_SIZE as usize], at: usize, value: u64| {
-        page[at..at + 8].copy_from_slice(&value.to_le_bytes());
-    };
     put(&mut page, 0, info_page::MAGIC);
     put(&mut page, info_page::PARENT, crate::getpid());
     put(&mut page, info_page::BOOTFS_SIZE, bootfs::runs().0);
