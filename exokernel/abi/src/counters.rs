@@ -34,11 +34,19 @@ pub enum Counter {
     DirectedYields,
     /// Notifications signalled (`Signal`).
     Signals,
+    /// Frames the NIC received.
+    FramesReceived,
+    /// Received frames no binding took: no filter matched, or its ring was full.
+    FramesUnmatched,
+    /// Frames sent, from rings or by `NetSend`.
+    FramesSent,
+    /// Frames refused because their source was not the sender's (spoofs).
+    FramesRefused,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 17;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -55,6 +63,10 @@ impl Counter {
         Self::ProtectedCalls,
         Self::DirectedYields,
         Self::Signals,
+        Self::FramesReceived,
+        Self::FramesUnmatched,
+        Self::FramesSent,
+        Self::FramesRefused,
     ];
 
     /// A short, stable name for reports.
@@ -73,6 +85,10 @@ impl Counter {
             Self::ProtectedCalls => "protected_calls",
             Self::DirectedYields => "directed_yields",
             Self::Signals => "signals",
+            Self::FramesReceived => "frames_received",
+            Self::FramesUnmatched => "frames_unmatched",
+            Self::FramesSent => "frames_sent",
+            Self::FramesRefused => "frames_refused",
         }
     }
 }

@@ -59,11 +59,22 @@ pub enum Error {
     NoCaller = 23,
     /// The environment on the other side of a call went away.
     PeerGone = 24,
+    /// The address is claimed already, or the filter overlaps one bound
+    /// already (same address, protocol and port).
+    AddressInUse = 25,
+    /// Nothing to take now (no frame received), or no room now (the NIC's
+    /// transmit queue is full): try again later.
+    WouldBlock = 26,
+    /// A frame's source (MAC, address, protocol or port) is not one the
+    /// sending binding's filters own: it is dropped and counted as a spoof.
+    NotBound = 27,
+    /// No network device was found at boot.
+    NoDevice = 28,
 }
 
 impl Error {
     /// Every error, in numbering order.
-    pub const ALL: [Error; 24] = [
+    pub const ALL: [Error; 28] = [
         Error::UnknownSystemCall,
         Error::InvalidHandle,
         Error::StaleHandle,
@@ -88,6 +99,10 @@ impl Error {
         Error::NotReceiving,
         Error::NoCaller,
         Error::PeerGone,
+        Error::AddressInUse,
+        Error::WouldBlock,
+        Error::NotBound,
+        Error::NoDevice,
     ];
 
     pub const fn code(self) -> u64 {

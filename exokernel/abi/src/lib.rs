@@ -18,6 +18,7 @@ pub mod facts;
 pub mod handle;
 pub mod layout;
 pub mod mapping;
+pub mod net;
 pub mod rights;
 pub mod start_info;
 pub mod syscall;

@@ -31,6 +31,9 @@ bitflags::bitflags! {
                 const CALL = 1 << 9;
         /// Notification: may signal it.
         const SIGNAL = 1 << 10;
+        /// NIC: may claim addresses. Address: may attach filters on it.
+        /// Binding: may attach filters to it, send, receive and kick it.
+        const BIND = 1 << 11;
     }
 }
 
@@ -60,6 +63,10 @@ impl Rights {
 
     /// Rights that mean something on a notification capability.
     pub const NOTIFICATION: Rights = Rights::SIGNAL.union(Rights::GRANT).union(Rights::REVOKE);
+
+    /// Rights that mean something on the network's capabilities (NIC,
+    /// address, binding); a filter has only `GRANT` and `REVOKE`.
+    pub const NET: Rights = Rights::BIND.union(Rights::GRANT).union(Rights::REVOKE);
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub struct StartInfo {
     pub bootfs_run_count: u64,
     /// The runs of frames holding it: address, capability (one per run).
     pub bootfs_runs: [StartPage; MAX_BOOTFS_RUNS],
+    /// The NIC capability (a raw [`Handle`]), or
+    /// [`NO_CAPABILITY`](crate::syscall::NO_CAPABILITY) if the machine has none.
+    pub nic: u64,
     /// How many entries of `pages` are used.
     pub page_count: u64,
     pub pages: [StartPage; MAX_PAGES],
@@ -58,6 +61,11 @@ impl StartInfo {
     /// The boot file system's runs of frames.
     pub fn bootfs_runs(&self) -> &[StartPage] {
         &self.bootfs_runs[..(self.bootfs_run_count as usize).min(MAX_BOOTFS_RUNS)]
+    }
+
+    /// The NIC capability, if there is a network device.
+    pub fn nic(&self) -> Option<Handle> {
+        (self.nic != crate::syscall::NO_CAPABILITY).then(|| Handle::from_raw(self.nic))
     }
 
     /// The frame capability mapped at `address`, if the kernel mapped one there.

@@ -7,8 +7,9 @@
 //! (`Wait` and `Call` also return values in `rdi`, `r8`, `r9`); `rcx` and
 //! `r11` are clobbered, every other register is preserved.
 //!
-//! `docs/02-environments.md` (calls 0–36) and `docs/03-cpu.md` (40–45) have
-//! the tables of what each call takes and returns.
+//! `docs/02-environments.md` (calls 0–36), `docs/03-cpu.md` (40–47) and
+//! `docs/05-network.md` (50–55) have the tables of what each call takes and
+//! returns.
 
 /// A system call number.
 #[repr(u64)]
@@ -94,11 +95,33 @@ pub enum Sysnum {
     /// `(notification)`: sets its bits in its environment's pending word and
     /// wakes it if it waits for `Event::NOTIFY`. Never blocks.
     Signal = 47,
+
+    /// `(NIC, IPv4 address)` → handle: claims the address for the caller
+    /// (`net::ipv4` packing). Refused with `AddressInUse` while another claim lives.
+    NetClaim = 50,
+    /// `(frames, notification or NO_CAPABILITY)` → (handle, entries): a
+    /// binding whose rings live in that run of frames (`net` has the
+    /// layout). The notification is signalled when a frame arrives in an
+    /// empty receive ring.
+    NetBind = 51,
+    /// `(binding, address, filter)` → handle: frames matching the filter
+    /// (`net::Filter::pack`) on that address go to the binding.
+    NetFilter = 52,
+    /// `(binding)`: drains its transmit ring now and polls it again, which
+    /// clears `TxFlags::NEED_WAKEUP`.
+    NetKick = 53,
+    /// `(binding, address, length)`: sends the frame there at once (the
+    /// per-packet path; the same checks as the ring).
+    NetSend = 54,
+    /// `(binding, address, length)` → frame length: takes the oldest frame
+    /// from the receive ring into the buffer (the per-packet path);
+    /// `WouldBlock` if there is none.
+    NetReceive = 55,
 }
 
 impl Sysnum {
     /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 30] = [
+    pub const ALL: [Sysnum; 36] = [
         Sysnum::ConsoleWrite,
         Sysnum::Exit,
         Sysnum::Yield,
@@ -129,6 +152,12 @@ impl Sysnum {
         Sysnum::Reply,
         Sysnum::NotificationCreate,
         Sysnum::Signal,
+        Sysnum::NetClaim,
+        Sysnum::NetBind,
+        Sysnum::NetFilter,
+        Sysnum::NetKick,
+        Sysnum::NetSend,
+        Sysnum::NetReceive,
     ];
 }
 
@@ -190,6 +219,14 @@ pub enum CapabilityKind {
     Endpoint = 4,
     /// A notification (value: its bits).
     Notification = 5,
+    /// The network device (value: its MAC, `net::mac_from_u64`).
+    Nic = 6,
+    /// A claimed IPv4 address (value: the address).
+    Address = 7,
+    /// A binding: rings in the holder's frames (value: entries per ring).
+    Binding = 8,
+    /// A packet filter attached to a binding (value: `net::Filter::pack`).
+    Filter = 9,
 }
 
 /// What `CapabilityIdentify` says about a capability.
@@ -218,6 +255,10 @@ impl CapabilityInfo {
             3 => CapabilityKind::Slot,
             4 => CapabilityKind::Endpoint,
             5 => CapabilityKind::Notification,
+            6 => CapabilityKind::Nic,
+            7 => CapabilityKind::Address,
+            8 => CapabilityKind::Binding,
+            9 => CapabilityKind::Filter,
             _ => return None,
         };
         Some(Self {

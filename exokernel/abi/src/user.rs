@@ -17,6 +17,8 @@ use crate::syscall::{CapabilityInfo, EnvironmentAccount, Sysnum};
 use crate::upcall::{UpcallFrame, offsets};
 use crate::{Error, Handle, Rights};
 
+pub mod rings;
+
 /// Issues system call `number` with six arguments; returns (`rax`, `rdx`, `rsi`).
 ///
 /// # Safety
@@ -570,4 +572,60 @@ fn read_view(address: u64) -> u64 {
     // environment; callers read a level only after the level above it was
     // found present, so the address is mapped.
     unsafe { core::ptr::read_volatile(address as *const u64) }
+}
+
+/// Claims the IPv4 address `address` (`net::ipv4`) with the NIC capability.
+pub fn net_claim(nic: Handle, address: u32) -> Result<Handle, Error> {
+    call(Sysnum::NetClaim, args(&[nic.to_raw(), u64::from(address)]))
+        .map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// A binding whose rings live in the run of frames `frames` names; returns
+/// it and the entries per ring. `notification` is signalled when a frame
+/// arrives in an empty receive ring.
+pub fn net_bind(frames: Handle, notification: Option<Handle>) -> Result<(Handle, u32), Error> {
+    let notification = notification.map_or(crate::syscall::NO_CAPABILITY, Handle::to_raw);
+    call(Sysnum::NetBind, args(&[frames.to_raw(), notification]))
+        .map(|(handle, entries)| (Handle::from_raw(handle), entries as u32))
+}
+
+/// Sends frames matching `filter` on `address` to `binding`.
+pub fn net_filter(
+    binding: Handle,
+    address: Handle,
+    filter: crate::net::Filter,
+) -> Result<Handle, Error> {
+    call(
+        Sysnum::NetFilter,
+        args(&[binding.to_raw(), address.to_raw(), filter.pack()]),
+    )
+    .map(|(handle, _)| Handle::from_raw(handle))
+}
+
+/// Asks the kernel to drain `binding`'s transmit ring and poll it again.
+pub fn net_kick(binding: Handle) -> Result<(), Error> {
+    call(Sysnum::NetKick, args(&[binding.to_raw()])).map(drop)
+}
+
+/// Sends `frame` through `binding` now: one system call per frame.
+pub fn net_send(binding: Handle, frame: &[u8]) -> Result<(), Error> {
+    call(
+        Sysnum::NetSend,
+        args(&[binding.to_raw(), frame.as_ptr() as u64, frame.len() as u64]),
+    )
+    .map(drop)
+}
+
+/// Takes the oldest frame from `binding`'s receive ring into `buffer`:
+/// one system call per frame. `WouldBlock` if there is none.
+pub fn net_receive(binding: Handle, buffer: &mut [u8]) -> Result<usize, Error> {
+    call(
+        Sysnum::NetReceive,
+        args(&[
+            binding.to_raw(),
+            buffer.as_mut_ptr() as u64,
+            buffer.len() as u64,
+        ]),
+    )
+    .map(|(length, _)| length as usize)
 }
