@@ -218,6 +218,26 @@ impl<O> CapabilitySpace<O> {
         self.add(env, object, rights, None)
     }
 
+    /// Puts a new capability to `object`, made from the live capability
+    /// `parent`, in the lowest free slot of `env`'s table. It is `parent`'s
+    /// child in the tree, so revoking or dropping `parent` removes it: for
+    /// resources the kernel makes out of another (an address claimed with
+    /// the NIC capability, rings built in frames).
+    ///
+    /// `InvalidState` if `env` has no table or `parent` is not live; `TableFull`.
+    pub fn insert_child(
+        &mut self,
+        env: EnvironmentId,
+        parent: NodeId,
+        object: O,
+        rights: Rights,
+    ) -> Result<Handle, Error> {
+        if self.node(parent).is_none() {
+            return Err(Error::InvalidState);
+        }
+        self.add(env, object, rights, Some(parent))
+    }
+
     /// The capability `handle` names in `env`'s table.
     ///
     /// `InvalidState` if `env` has no table. `InvalidHandle` if the index is
@@ -635,7 +655,7 @@ mod tests {
     }
 
     /// Checks every structural invariant, reading the private fields.
-    fn check_structure<O>(space: &CapabilitySpace<O>) {
+    fn check_structure<O: PartialEq>(space: &CapabilitySpace<O>) {
         let mut occupied = 0;
         for (&env, table) in &space.tables {
             let mut count = 0;
@@ -671,7 +691,10 @@ mod tests {
                 Some(parent) => {
                     non_roots += 1;
                     let parent = space.live(parent).expect("a parent is live");
-                    assert!(parent.rights.contains(node.rights), "rights only shrink");
+                    // A child made by `insert_child` names another object.
+                    if parent.object == node.object {
+                        assert!(parent.rights.contains(node.rights), "rights only shrink");
+                    }
                 }
                 None => assert!(node.previous_sibling.is_none() && node.next_sibling.is_none()),
             }
@@ -731,6 +754,35 @@ mod tests {
         let capability = space.lookup(A, handle).unwrap();
         assert_eq!((*capability.object, capability.rights), (7, ALL));
         assert!(space.node(capability.node).unwrap().parent.is_none());
+    }
+
+    #[test]
+    fn a_child_made_from_a_capability_goes_with_it() {
+        let mut space = space(&[A, B], 8);
+        let frames = space
+            .insert_root(A, 1, Rights::READ | Rights::GRANT)
+            .unwrap();
+        let parent = node_of(&space, A, frames);
+        // Another object, with rights its parent does not have.
+        let rings = space.insert_child(A, parent, 2, Rights::BIND).unwrap();
+        let child = space.lookup(A, rings).unwrap();
+        assert_eq!((*child.object, child.rights), (2, Rights::BIND));
+        assert_eq!(space.node(child.node).unwrap().parent, Some(parent));
+        let granted = space.grant(A, frames, B, Rights::READ).unwrap();
+        check_structure(&space);
+        let (result, reports) = removing(|sink| space.drop_capability(A, frames, sink));
+        result.unwrap();
+        let objects: Vec<u32> = reports.iter().map(|removed| removed.object).collect();
+        assert_eq!(objects.len(), 3);
+        assert_eq!(objects.last(), Some(&1), "children first, the frames last");
+        assert_eq!(space.lookup(A, rings).unwrap_err(), Error::StaleHandle);
+        assert_eq!(space.lookup(B, granted).unwrap_err(), Error::StaleHandle);
+        assert_eq!(
+            space.insert_child(A, parent, 3, ALL),
+            Err(Error::InvalidState),
+            "a removed parent makes nothing"
+        );
+        check_structure(&space);
     }
 
     #[test]

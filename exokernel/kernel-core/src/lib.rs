@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod caps;
 pub mod cmdline;
+pub mod demux;
 pub mod frames;
 pub mod mappings;
 pub mod memory_map;
