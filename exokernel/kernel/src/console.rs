@@ -85,7 +85,10 @@ static LOGGER: Logger = Logger;
 
 impl log::Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        // The virtio crate narrates device set-up at `info`; the kernel
+        // prints its own one-line summary, so only its warnings pass.
+        let chatty = metadata.target().starts_with("virtio_drivers");
+        metadata.level() <= log::max_level() && (!chatty || metadata.level() <= log::Level::Warn)
     }
 
     fn log(&self, record: &Record<'_>) {

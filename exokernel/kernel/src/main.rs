@@ -15,6 +15,7 @@ mod boot_info;
 mod console;
 mod environment;
 mod memory;
+mod net;
 mod panic;
 mod qemu;
 mod selftest;
@@ -83,6 +84,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let hz = 1_000_000 / slot_us;
     time::init(hz);
     environment::init(slots as usize);
+    net::init();
     println!(
         "timer: local APIC at {hz} Hz (APIC timer {} kHz, TSC {} MHz, measured against the PIT)",
         time::apic_timer_hz() / 1000,

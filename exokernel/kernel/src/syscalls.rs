@@ -57,6 +57,8 @@ fn call(
             Ok((0, 0))
         }
         Sysnum::Yield => {
+            // Leaving the CPU is when a polled transmit ring is worth draining.
+            system.net_drain_owned_by(caller);
             system.request_yield();
             Ok((0, 0))
         }
@@ -106,7 +108,10 @@ fn call(
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
-        Sysnum::Wait => system.wait(caller, a, b),
+        Sysnum::Wait => {
+            system.net_drain_owned_by(caller);
+            system.wait(caller, a, b)
+        }
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),
@@ -114,6 +119,18 @@ fn call(
             .notification_create(caller, a)
             .map(|h| one(h.to_raw())),
         Sysnum::Signal => system.signal(caller, handle(a)).map(none),
+        Sysnum::NetClaim => system
+            .net_claim(caller, handle(a), b)
+            .map(|h| one(h.to_raw())),
+        Sysnum::NetBind => system
+            .net_bind(caller, handle(a), b)
+            .map(|(h, entries)| (h.to_raw(), entries)),
+        Sysnum::NetFilter => system
+            .net_filter(caller, handle(a), handle(b), c)
+            .map(|h| one(h.to_raw())),
+        Sysnum::NetKick => system.net_kick(caller, handle(a)).map(none),
+        Sysnum::NetSend => system.net_send(caller, handle(a), b, c).map(none),
+        Sysnum::NetReceive => system.net_receive(caller, handle(a), b, c).map(one),
     }
 }
 

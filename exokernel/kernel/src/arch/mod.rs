@@ -7,6 +7,8 @@ pub mod boot;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod serial;
@@ -18,6 +20,8 @@ pub mod trap_entry;
 pub mod vectors {
     /// The local APIC timer.
     pub const TIMER: u8 = 32;
+    /// The network card (its PCI interrupt line, through the I/O APIC).
+    pub const NIC: u8 = 33;
     /// The local APIC's spurious-interrupt vector.
     pub const SPURIOUS: u8 = 0xff;
 }

@@ -80,6 +80,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             // Also while idle in the kernel: a tick starts the next slot.
             environment::timer_tick();
         }
+        vector if vector == u64::from(vectors::NIC) => {
+            this_cpu.count(Counter::DeviceInterrupts);
+            environment::nic_interrupt();
+            apic::end_of_interrupt();
+        }
         // A spurious interrupt is not in service: it must not be acknowledged.
         vector if vector == u64::from(vectors::SPURIOUS) => {
             this_cpu.count(Counter::SpuriousInterrupts)

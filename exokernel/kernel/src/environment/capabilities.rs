@@ -89,6 +89,33 @@ impl System {
                 order: 0,
                 value: bits,
             },
+            Object::Nic => CapabilityInfo {
+                kind: CapabilityKind::Nic,
+                rights: capability.rights,
+                order: 0,
+                value: crate::net::NIC
+                    .lock()
+                    .as_ref()
+                    .map_or(0, |nic| exo_abi::net::mac_to_u64(nic.mac())),
+            },
+            Object::Address(address) => CapabilityInfo {
+                kind: CapabilityKind::Address,
+                rights: capability.rights,
+                order: 0,
+                value: u64::from(address),
+            },
+            Object::Binding(id) => CapabilityInfo {
+                kind: CapabilityKind::Binding,
+                rights: capability.rights,
+                order: 0,
+                value: self.binding_entries(id),
+            },
+            Object::Filter { key, .. } => CapabilityInfo {
+                kind: CapabilityKind::Filter,
+                rights: capability.rights,
+                order: 0,
+                value: key.filter.pack(),
+            },
         })
     }
 }

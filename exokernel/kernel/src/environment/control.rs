@@ -131,7 +131,16 @@ impl System {
         }
         // The capability is rooted in the target's own table, so it went
         // with the target: the target exists.
-        let environment = self.environment(target);
+        self.raise(target, bits);
+        Ok(())
+    }
+
+    /// Sets `bits` in `target`'s pending word, waking it if it waits for
+    /// them; nothing if `target` is gone.
+    pub(super) fn raise(&mut self, target: EnvironmentId, bits: u64) {
+        let Some(environment) = self.environments.get_mut(&target) else {
+            return;
+        };
         environment.pending_signals |= bits;
         if let State::Waiting { events, .. } = environment.state
             && events.contains(Event::NOTIFY)
@@ -140,7 +149,6 @@ impl System {
             environment.wake([0, Event::NOTIFY.bits(), bits]);
         }
         cpu::current().count(Counter::Signals);
-        Ok(())
     }
 
     /// Wakes every environment whose timer has passed.

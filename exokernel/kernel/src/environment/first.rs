@@ -14,14 +14,15 @@ use exo_abi::bootfs::{BootFs, BootFsError};
 use exo_abi::layout::{BOOTFS, INITIAL_STACK_PAGES, INITIAL_STACK_TOP, START_INFO, USER_MAP_END};
 use exo_abi::mapping::MapFlags;
 use exo_abi::start_info::{self, MAX_BOOTFS_RUNS, MAX_PAGES, StartInfo, StartPage};
-use exo_abi::{Error, Handle};
+use exo_abi::syscall::NO_CAPABILITY;
+use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
 use elf::ElfBytes;
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 
-use super::{EnvironmentId, SYSTEM, State, System};
+use super::{EnvironmentId, Object, SYSTEM, State, System};
 use crate::memory::{frames, phys_to_virt};
 
 /// Why the first program could not be loaded.
@@ -138,6 +139,15 @@ fn load(
     }
 
     let bootfs_runs = copy_archive(system, id, archive)?;
+    // The network card, if there is one, is the first environment's to share out.
+    let nic = if crate::net::present() {
+        system
+            .capabilities
+            .insert_root(id, Object::Nic, Rights::NET)?
+            .to_raw()
+    } else {
+        NO_CAPABILITY
+    };
 
     // The start-info page lists itself too, so it is filled after allocating it.
     let (handle, frame) = system.allocate_frames(id, 0, None)?;
@@ -153,6 +163,7 @@ fn load(
         bootfs_size: archive.len() as u64,
         bootfs_run_count: bootfs_runs.count as u64,
         bootfs_runs: bootfs_runs.entries,
+        nic,
         page_count: pages.count as u64,
         pages: pages.entries,
     };

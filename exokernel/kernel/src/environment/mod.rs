@@ -25,6 +25,7 @@ mod facts;
 mod first;
 mod lifecycle;
 mod memory;
+pub mod net;
 mod revocation;
 mod schedule;
 mod upcall;
@@ -50,7 +51,7 @@ use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first::start_first_program;
-pub use schedule::{after_trap, init, run, timer_tick, user_exception};
+pub use schedule::{after_trap, init, nic_interrupt, run, timer_tick, user_exception};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,17 @@ pub enum Object {
     Notification {
         target: EnvironmentId,
         bits: u64,
+    },
+    /// The network card.
+    Nic,
+    /// A claimed IPv4 address.
+    Address(exo_kernel_core::demux::Ipv4),
+    /// Rings in an environment's frames, fed by filters.
+    Binding(net::BindingId),
+    /// A filter on an address, attached to a binding.
+    Filter {
+        binding: net::BindingId,
+        key: exo_kernel_core::demux::FilterKey,
     },
 }
 
@@ -213,6 +225,8 @@ pub struct System {
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
+    /// Addresses, bindings and filters.
+    net: net::Network,
 }
 
 pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
@@ -233,6 +247,7 @@ impl System {
             donation: None,
             pool_cursor: EnvironmentId(0),
             earliest_deadline: u64::MAX,
+            net: net::Network::new(),
         }
     }
 
@@ -325,6 +340,7 @@ impl System {
             mappings,
             doomed,
             slices,
+            net,
             ..
         } = self;
         let mut on_removed = |removed: Removed<Object>| {
@@ -333,6 +349,7 @@ impl System {
                     let _ = environment.space.unmap(page);
                 }
             }
+            net.removed(removed.object, removed.node);
             if !removed.was_root {
                 return;
             }
@@ -365,7 +382,12 @@ impl System {
                         owner.slots_held -= 1;
                     }
                 }
-                Object::Endpoint { .. } | Object::Notification { .. } => {}
+                Object::Endpoint { .. }
+                | Object::Notification { .. }
+                | Object::Nic
+                | Object::Address(_)
+                | Object::Binding(_)
+                | Object::Filter { .. } => {}
             }
         };
         operation(capabilities, &mut on_removed)

@@ -40,6 +40,12 @@ pub fn timer_tick() {
     let mut system = SYSTEM.lock();
     system.slices.advance();
     system.slot_started = true;
+    system.net_tick();
+}
+
+/// The network card interrupted.
+pub fn nic_interrupt() {
+    SYSTEM.lock().net_interrupt();
 }
 
 /// A CPU exception in user mode: an upcall to the environment's handler,

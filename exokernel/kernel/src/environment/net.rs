@@ -1,0 +1,627 @@
+//! Network bindings: who owns which packets, and the rings that carry them
+//! (`docs/05-network.md`).
+//!
+//! - An **address** is claimed with the NIC capability; its capability is a
+//!   child of the NIC's, and its original is recorded in `addresses` so no
+//!   second claim can take it while it lives.
+//! - A **binding** is a child of the frame capability whose run holds its
+//!   rings, so the frames cannot be freed while the kernel uses them: their
+//!   removal removes the binding first.
+//! - A **filter** is a child of its address's capability and points at a
+//!   binding; the filter table (`exo_kernel_core::demux`) maps it back.
+//!
+//! Received frames are demultiplexed in the NIC interrupt and copied into
+//! the owning binding's receive ring. Transmit rings are drained at NIC
+//! interrupts, timer ticks, when their owner enters the kernel to wait or
+//! yield, and on `NetKick`; each frame is copied into a kernel buffer and
+//! its source checked there before the device sees it.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use exo_abi::counters::Counter;
+use exo_abi::net::{
+    Counters, Filter, MAX_FRAME, MAX_RING_ORDER, MIN_FRAME, MIN_RING_ORDER, Ring, SLOT_SIZE,
+    TxFlags, control, ring_entries, rx_slot_offset, tx_slot_offset,
+};
+use exo_abi::syscall::NO_CAPABILITY;
+use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::caps::NodeId;
+use exo_kernel_core::demux::{self, Destination, FilterKey, FilterTable, Ipv4, Mac, Refusal};
+use exo_kernel_core::memory_map::FRAME_SIZE;
+
+use super::user_memory::UserRange;
+use super::{EnvironmentId, Object, System};
+use crate::arch::cpu;
+use crate::net::NIC;
+use crate::net::device::{Nic, SendError};
+use crate::net::ring_memory::RingMemory;
+
+/// Ticks a polled transmit ring may stay empty before the kernel stops
+/// polling it and sets `NEED_WAKEUP`.
+const IDLE_TICKS: u32 = 2;
+
+/// A binding's name in the kernel (never reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BindingId(u32);
+
+/// The network half of the system state.
+#[derive(Debug)]
+pub(super) struct Network {
+    filters: FilterTable<BindingId>,
+    bindings: BTreeMap<BindingId, Binding>,
+    /// The original capability of each claimed address.
+    addresses: BTreeMap<Ipv4, NodeId>,
+    next_binding: u32,
+}
+
+#[derive(Debug)]
+struct Binding {
+    /// Its original capability.
+    node: NodeId,
+    /// The environment that made it: drained when that one waits or yields.
+    owner: EnvironmentId,
+    memory: RingMemory,
+    ring: Ring,
+    /// The kernel's own indices; the shared copies are only ever written.
+    rx_produced: u32,
+    tx_consumed: u32,
+    /// The last impossible transmit producer seen, so it is counted once.
+    tx_bad_producer: Option<u32>,
+    /// Signalled when a frame arrives in an empty receive ring.
+    notification: Option<(EnvironmentId, u64)>,
+    /// Whether the kernel drains the transmit ring on its own (`NEED_WAKEUP` clear).
+    polling: bool,
+    idle_ticks: u32,
+    counters: Counters,
+    /// Its filters and their original capabilities.
+    filters: Vec<(FilterKey, NodeId)>,
+}
+
+impl Binding {
+    /// Copies the counters into the control page.
+    fn publish(&self) {
+        let mut bytes = [0; Counters::COUNT * 8];
+        for (chunk, value) in bytes.chunks_exact_mut(8).zip(self.counters.to_array()) {
+            chunk.copy_from_slice(&value.to_ne_bytes());
+        }
+        self.memory.write(control::COUNTERS, &bytes);
+    }
+
+    fn set_polling(&mut self, polling: bool) {
+        self.polling = polling;
+        self.idle_ticks = 0;
+        let flags = if polling {
+            TxFlags::empty()
+        } else {
+            TxFlags::NEED_WAKEUP
+        };
+        self.memory.store(control::TX_FLAGS, flags.bits());
+    }
+
+    /// Copies `frame` into the receive ring; false if it did not fit.
+    fn receive(&mut self, frame: &[u8]) -> bool {
+        let consumer = self.memory.load(control::RX_CONSUMER);
+        let fits = self
+            .ring
+            .free(self.rx_produced, consumer)
+            .is_some_and(|free| free > 0);
+        if !fits {
+            self.counters.rx_drops += 1;
+            return false;
+        }
+        let slot = self.ring.slot(self.rx_produced);
+        self.memory.write(rx_slot_offset(slot), frame);
+        self.memory.store(
+            control::RX_DESCRIPTORS + 4 * u64::from(slot),
+            frame.len() as u32,
+        );
+        self.rx_produced = self.rx_produced.wrapping_add(1);
+        self.memory.store(control::RX_PRODUCER, self.rx_produced);
+        self.counters.rx_packets += 1;
+        self.counters.rx_bytes += frame.len() as u64;
+        true
+    }
+
+    /// Whether the receive ring held nothing (as far as its consumer says).
+    fn rx_was_empty(&self) -> bool {
+        self.memory.load(control::RX_CONSUMER) == self.rx_produced
+    }
+}
+
+impl Network {
+    pub(super) const fn new() -> Self {
+        Self {
+            filters: FilterTable::new(),
+            bindings: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+            next_binding: 1,
+        }
+    }
+
+    /// Carries out the removal of a network capability (`System::removing`).
+    pub(super) fn removed(&mut self, object: Object, node: NodeId) {
+        match object {
+            Object::Address(address) => {
+                if self.addresses.get(&address) == Some(&node) {
+                    self.addresses.remove(&address);
+                }
+            }
+            Object::Binding(id) => {
+                if self
+                    .bindings
+                    .get(&id)
+                    .is_some_and(|binding| binding.node == node)
+                {
+                    let binding = self.bindings.remove(&id).expect("found above");
+                    for (key, _) in binding.filters {
+                        self.filters.remove(key, id);
+                    }
+                }
+            }
+            Object::Filter { binding, key } => {
+                let Some(binding_state) = self.bindings.get_mut(&binding) else {
+                    return;
+                };
+                if let Some(position) = binding_state
+                    .filters
+                    .iter()
+                    .position(|&(held, original)| held == key && original == node)
+                {
+                    binding_state.filters.swap_remove(position);
+                    self.filters.remove(key, binding);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `address` can be one host's own: not 0.0.0.0, broadcast,
+/// multicast (224/4) or loopback (127/8).
+fn is_unicast(address: Ipv4) -> bool {
+    let first = address >> 24;
+    address != 0 && address != u32::MAX && first != 127 && !(224..=239).contains(&first)
+}
+
+impl System {
+    /// The binding `handle` names, which must allow `BIND`.
+    fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
+        let capability = self.capabilities.lookup(caller, handle)?;
+        let Object::Binding(id) = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::BIND) {
+            return Err(Error::MissingRights);
+        }
+        Ok(id)
+    }
+
+    /// Entries per ring of binding `id`.
+    pub(super) fn binding_entries(&self, id: BindingId) -> u64 {
+        self.net
+            .bindings
+            .get(&id)
+            .map_or(0, |binding| u64::from(binding.ring.entries()))
+    }
+
+    fn binding(&mut self, id: BindingId) -> &mut Binding {
+        self.net
+            .bindings
+            .get_mut(&id)
+            .expect("a live binding capability names a live binding")
+    }
+
+    /// `NetClaim`: the address `address` for `caller`, made from the NIC capability.
+    pub fn net_claim(
+        &mut self,
+        caller: EnvironmentId,
+        nic: Handle,
+        address: u64,
+    ) -> Result<Handle, Error> {
+        let capability = self.capabilities.lookup(caller, nic)?;
+        let Object::Nic = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::BIND) {
+            return Err(Error::MissingRights);
+        }
+        let address = u32::try_from(address)
+            .ok()
+            .filter(|&address| is_unicast(address))
+            .ok_or(Error::InvalidArgument)?;
+        if self.net.addresses.contains_key(&address) {
+            return Err(Error::AddressInUse);
+        }
+        let parent = capability.node;
+        let handle = self.capabilities.insert_child(
+            caller,
+            parent,
+            Object::Address(address),
+            Rights::NET,
+        )?;
+        let node = self.capabilities.lookup(caller, handle)?.node;
+        self.net.addresses.insert(address, node);
+        Ok(handle)
+    }
+
+    /// `NetBind`: a binding whose rings live in the run `frames` names.
+    pub fn net_bind(
+        &mut self,
+        caller: EnvironmentId,
+        frames: Handle,
+        notification: u64,
+    ) -> Result<(Handle, u64), Error> {
+        let capability = self.capabilities.lookup(caller, frames)?;
+        let Object::Frame { first, order } = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::READ | Rights::WRITE) {
+            return Err(Error::MissingRights);
+        }
+        let order = u32::from(order);
+        if !(MIN_RING_ORDER..=MAX_RING_ORDER).contains(&order) {
+            return Err(Error::InvalidArgument);
+        }
+        let parent = capability.node;
+        let notification = match notification {
+            NO_CAPABILITY => None,
+            handle => {
+                let capability = self.capabilities.lookup(caller, Handle::from_raw(handle))?;
+                let Object::Notification { target, bits } = *capability.object else {
+                    return Err(Error::WrongKind);
+                };
+                if !capability.rights.contains(Rights::SIGNAL) {
+                    return Err(Error::MissingRights);
+                }
+                Some((target, bits))
+            }
+        };
+        let id = BindingId(self.net.next_binding);
+        let handle =
+            self.capabilities
+                .insert_child(caller, parent, Object::Binding(id), Rights::NET)?;
+        self.net.next_binding += 1;
+        let node = self.capabilities.lookup(caller, handle)?.node;
+        let entries = ring_entries(order);
+        // SAFETY: frame capabilities name RAM, and the binding's capability
+        // is a child of this one, so the binding (and this view) is removed
+        // before the frames can be freed.
+        let memory = unsafe { RingMemory::new(first * FRAME_SIZE, order) };
+        for index in [
+            control::RX_PRODUCER,
+            control::RX_CONSUMER,
+            control::TX_PRODUCER,
+            control::TX_CONSUMER,
+        ] {
+            memory.store(index, 0);
+        }
+        let mut binding = Binding {
+            node,
+            owner: caller,
+            memory,
+            ring: Ring::new(entries).expect("a power of two"),
+            rx_produced: 0,
+            tx_consumed: 0,
+            tx_bad_producer: None,
+            notification,
+            polling: false,
+            idle_ticks: 0,
+            counters: Counters::default(),
+            filters: Vec::new(),
+        };
+        binding.set_polling(false);
+        binding.publish();
+        self.net.bindings.insert(id, binding);
+        Ok((handle, u64::from(entries)))
+    }
+
+    /// `NetFilter`: frames matching `filter` on the address `address` names go to `binding`.
+    pub fn net_filter(
+        &mut self,
+        caller: EnvironmentId,
+        binding: Handle,
+        address: Handle,
+        filter: u64,
+    ) -> Result<Handle, Error> {
+        let id = self.binding_of(caller, binding)?;
+        let capability = self.capabilities.lookup(caller, address)?;
+        let Object::Address(address) = *capability.object else {
+            return Err(Error::WrongKind);
+        };
+        if !capability.rights.contains(Rights::BIND) {
+            return Err(Error::MissingRights);
+        }
+        let parent = capability.node;
+        let key = FilterKey {
+            address,
+            filter: Filter::unpack(filter)?,
+        };
+        self.net.filters.insert(key, id)?;
+        let made = self.capabilities.insert_child(
+            caller,
+            parent,
+            Object::Filter { binding: id, key },
+            Rights::GRANT | Rights::REVOKE,
+        );
+        let handle = match made {
+            Ok(handle) => handle,
+            Err(error) => {
+                self.net.filters.remove(key, id);
+                return Err(error);
+            }
+        };
+        let node = self.capabilities.lookup(caller, handle)?.node;
+        self.binding(id).filters.push((key, node));
+        Ok(handle)
+    }
+
+    /// `NetKick`: drains the binding's transmit ring and polls it again.
+    pub fn net_kick(&mut self, caller: EnvironmentId, binding: Handle) -> Result<(), Error> {
+        let id = self.binding_of(caller, binding)?;
+        let binding = self.binding(id);
+        binding.counters.kicks += 1;
+        binding.counters.syscalls += 1;
+        binding.set_polling(true);
+        let mut nic = NIC.lock();
+        let nic = nic.as_mut().ok_or(Error::NoDevice)?;
+        self.drain(id, nic);
+        Ok(())
+    }
+
+    /// `NetSend`: sends the `length`-byte frame at `address` now.
+    pub fn net_send(
+        &mut self,
+        caller: EnvironmentId,
+        binding: Handle,
+        address: u64,
+        length: u64,
+    ) -> Result<(), Error> {
+        let id = self.binding_of(caller, binding)?;
+        self.binding(id).counters.syscalls += 1;
+        if !(MIN_FRAME as u64..=MAX_FRAME as u64).contains(&length) {
+            return Err(Error::InvalidArgument);
+        }
+        let range = UserRange::new(address, length)?;
+        let mut nic = NIC.lock();
+        let nic = nic.as_mut().ok_or(Error::NoDevice)?;
+        let mac = nic.mac();
+        let mut outcome = Ok(());
+        let sent = nic.send(length as usize, |frame| {
+            outcome = self
+                .read_user(caller, range, frame)
+                .and_then(|()| self.check_source(id, frame, mac));
+            outcome.is_ok()
+        });
+        self.publish_after_send(id, length, sent.is_ok());
+        match sent {
+            Ok(()) => Ok(()),
+            Err(SendError::Full) => Err(Error::WouldBlock),
+            Err(SendError::Refused) => outcome,
+        }
+    }
+
+    /// `NetReceive`: moves the oldest received frame into the buffer at
+    /// `address` (at most `capacity` bytes); returns its length.
+    pub fn net_receive(
+        &mut self,
+        caller: EnvironmentId,
+        binding: Handle,
+        address: u64,
+        capacity: u64,
+    ) -> Result<u64, Error> {
+        let id = self.binding_of(caller, binding)?;
+        let binding = self.binding(id);
+        binding.counters.syscalls += 1;
+        binding.publish();
+        let consumer = binding.memory.load(control::RX_CONSUMER);
+        match binding.ring.filled(binding.rx_produced, consumer) {
+            None => return Err(Error::InvalidState),
+            Some(0) => return Err(Error::WouldBlock),
+            Some(_) => {}
+        }
+        let slot = binding.ring.slot(consumer);
+        // The length is the kernel's own, but it sits in shared memory: check it again.
+        let length = u64::from(
+            binding
+                .memory
+                .load(control::RX_DESCRIPTORS + 4 * u64::from(slot)),
+        )
+        .min(MAX_FRAME as u64);
+        if capacity < length {
+            return Err(Error::InvalidArgument);
+        }
+        let mut frame = [0; MAX_FRAME];
+        let frame = &mut frame[..length as usize];
+        binding.memory.read(rx_slot_offset(slot), frame);
+        let range = UserRange::new(address, length)?;
+        self.write_user(caller, range, frame)?;
+        self.binding(id)
+            .memory
+            .store(control::RX_CONSUMER, consumer.wrapping_add(1));
+        Ok(length)
+    }
+
+    /// Whether binding `id` may send `frame` from the NIC with address `mac`.
+    fn check_source(&mut self, id: BindingId, frame: &[u8], mac: Mac) -> Result<(), Error> {
+        let allowed = demux::claim(frame, mac).map(|claim| self.net.filters.allows(id, claim));
+        let binding = self.binding(id);
+        match allowed {
+            Ok(true) => Ok(()),
+            Err(Refusal::Malformed) => {
+                binding.counters.tx_errors += 1;
+                Err(Error::InvalidArgument)
+            }
+            Ok(false) | Err(Refusal::Spoofed) => {
+                binding.counters.spoofs += 1;
+                cpu::current().count(Counter::FramesRefused);
+                Err(Error::NotBound)
+            }
+        }
+    }
+
+    fn publish_after_send(&mut self, id: BindingId, length: u64, sent: bool) {
+        let binding = self.binding(id);
+        if sent {
+            binding.counters.tx_packets += 1;
+            binding.counters.tx_bytes += length;
+            cpu::current().count(Counter::FramesSent);
+        }
+        binding.publish();
+    }
+
+    /// Sends what binding `id`'s transmit ring holds, as far as the device
+    /// has room; returns how many entries it took.
+    fn drain(&mut self, id: BindingId, nic: &mut Nic) -> u32 {
+        let binding = self.binding(id);
+        let producer = binding.memory.load(control::TX_PRODUCER);
+        let Some(filled) = binding.ring.filled(producer, binding.tx_consumed) else {
+            if binding.tx_bad_producer != Some(producer) {
+                binding.tx_bad_producer = Some(producer);
+                binding.counters.tx_errors += 1;
+                binding.publish();
+            }
+            return 0;
+        };
+        let mac = nic.mac();
+        let mut taken = 0;
+        while taken < filled {
+            if !nic.can_send() {
+                break;
+            }
+            let binding = self.binding(id);
+            let entries = binding.ring.entries();
+            let slot = binding.ring.slot(binding.tx_consumed);
+            let length = binding
+                .memory
+                .load(control::TX_DESCRIPTORS + 4 * u64::from(slot))
+                as usize;
+            if (MIN_FRAME..=MAX_FRAME).contains(&length) {
+                let sent = nic.send(length, |frame| {
+                    self.binding(id)
+                        .memory
+                        .read(tx_slot_offset(entries, slot), frame);
+                    self.check_source(id, frame, mac).is_ok()
+                });
+                self.publish_after_send(id, length as u64, sent.is_ok());
+            } else {
+                self.binding(id).counters.tx_errors += 1;
+            }
+            let binding = self.binding(id);
+            binding.tx_consumed = binding.tx_consumed.wrapping_add(1);
+            taken += 1;
+        }
+        let binding = self.binding(id);
+        binding
+            .memory
+            .store(control::TX_CONSUMER, binding.tx_consumed);
+        binding.publish();
+        taken
+    }
+
+    /// Delivers a frame the NIC received to the binding(s) that own it.
+    fn deliver(&mut self, frame: &[u8], mac: Mac) {
+        let mut delivered = false;
+        match demux::classify(frame, mac) {
+            Destination::Filter(key) => {
+                if let Some(id) = self.net.filters.lookup(key) {
+                    delivered = self.deliver_to(id, frame);
+                }
+            }
+            Destination::ArpReply(address) => {
+                let owners: Vec<BindingId> = self.net.filters.bindings_on(address).collect();
+                for id in owners {
+                    delivered |= self.deliver_to(id, frame);
+                }
+            }
+            Destination::Unmatched(_) => {}
+        }
+        if !delivered {
+            cpu::current().count(Counter::FramesUnmatched);
+        }
+    }
+
+    fn deliver_to(&mut self, id: BindingId, frame: &[u8]) -> bool {
+        let binding = self.binding(id);
+        let was_empty = binding.rx_was_empty();
+        let delivered = binding.receive(frame);
+        binding.publish();
+        if delivered
+            && was_empty
+            && let Some((target, bits)) = binding.notification
+        {
+            self.raise(target, bits);
+        }
+        delivered
+    }
+
+    /// The NIC interrupted: take what it received, then drain polled rings.
+    pub fn net_interrupt(&mut self) {
+        let mut nic = NIC.lock();
+        let Some(nic) = nic.as_mut() else { return };
+        nic.acknowledge_interrupt();
+        let mac = nic.mac();
+        let received = nic.receive(|frame| self.deliver(frame, mac));
+        for _ in 0..received {
+            cpu::current().count(Counter::FramesReceived);
+        }
+        self.drain_polled(nic, |_| true);
+    }
+
+    /// A timer tick: drain polled rings; stop polling the ones idle too long.
+    pub fn net_tick(&mut self) {
+        if self.net.bindings.is_empty() {
+            return;
+        }
+        let mut nic = NIC.lock();
+        let Some(nic) = nic.as_mut() else { return };
+        let ids: Vec<BindingId> = self.net.bindings.keys().copied().collect();
+        for id in ids {
+            if !self.binding(id).polling {
+                continue;
+            }
+            let taken = self.drain(id, nic);
+            let binding = self.binding(id);
+            if taken > 0 {
+                binding.idle_ticks = 0;
+                continue;
+            }
+            binding.idle_ticks += 1;
+            if binding.idle_ticks >= IDLE_TICKS {
+                binding.set_polling(false);
+                // An entry produced before the flag was visible would wait
+                // for a kick that never comes: look once more after setting it.
+                if self.drain(id, nic) > 0 {
+                    self.binding(id).set_polling(true);
+                }
+            }
+        }
+    }
+
+    /// `caller` is about to wait or yield: send what its polled rings hold.
+    pub fn net_drain_owned_by(&mut self, caller: EnvironmentId) {
+        if self.net.bindings.is_empty() {
+            return;
+        }
+        let mut nic = NIC.lock();
+        let Some(nic) = nic.as_mut() else { return };
+        self.drain_polled(nic, |binding| binding.owner == caller);
+    }
+
+    fn drain_polled(&mut self, nic: &mut Nic, which: impl Fn(&Binding) -> bool) {
+        let ids: Vec<BindingId> = self
+            .net
+            .bindings
+            .iter()
+            .filter(|(_, binding)| binding.polling && which(binding))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            if self.drain(id, nic) > 0 {
+                self.binding(id).idle_ticks = 0;
+            }
+        }
+    }
+}
+
+const _: () = assert!(MAX_FRAME as u64 <= SLOT_SIZE);
