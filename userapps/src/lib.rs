@@ -19,6 +19,7 @@ pub mod facts;
 pub mod hostile;
 pub mod layout;
 pub mod memory;
+pub mod net;
 pub mod spawn;
 pub mod thread;
 pub mod upcall;

@@ -1,0 +1,192 @@
+//! Just enough of Ethernet, ARP, IPv4 and UDP for the NIC tests: a binding
+//! set up on rings in the program's own frames, an ARP responder, and UDP
+//! frames built and taken apart by hand. (The real stack is `libos-net`.)
+
+use exo_abi::mapping::MapFlags;
+use exo_abi::net::{self, MAX_FRAME};
+use exo_abi::user::{self, rings::Rings};
+use exo_abi::{Error, Handle};
+
+/// QEMU user networking: the guest's address and the gateway's (the host).
+pub const GUEST: u32 = net::ipv4(10, 0, 2, 15);
+pub const GATEWAY: u32 = net::ipv4(10, 0, 2, 2);
+/// The run of frames each test binding uses: 16 frames, 8 entries a ring.
+pub const RING_ORDER: u32 = 4;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const IP_UDP: u8 = 17;
+
+/// A binding on rings in frames this environment allocated and mapped.
+#[derive(Debug)]
+pub struct Binding {
+    pub handle: Handle,
+    pub rings: Rings,
+}
+
+impl Binding {
+    /// Allocates a run of `2^RING_ORDER` frames, maps it writable at `base`
+    /// and binds it, signalling `notification` when frames arrive.
+    pub fn new(base: u64, notification: Option<Handle>) -> Result<Self, Error> {
+        let (frames, _) = user::frame_allocate(RING_ORDER)?;
+        user::map(frames, Handle::SELF_ENVIRONMENT, base, MapFlags::WRITE)?;
+        let (handle, entries) = user::net_bind(frames, notification)?;
+        Ok(Self {
+            handle,
+            rings: Rings::new(base, entries)?,
+        })
+    }
+
+    /// Queues `frame` on the transmit ring, kicking the kernel if it asks.
+    pub fn send(&mut self, frame: &[u8]) -> Result<(), Error> {
+        let kick = self
+            .rings
+            .transmit(frame.len(), |slot| slot.copy_from_slice(frame))?;
+        if kick {
+            user::net_kick(self.handle)?;
+        }
+        Ok(())
+    }
+}
+
+/// The NIC's MAC, from its capability.
+pub fn mac(nic: Handle) -> Result<[u8; 6], Error> {
+    Ok(net::mac_from_u64(user::capability_identify(nic)?.value))
+}
+
+fn be16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn be32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// A UDP datagram, as far as the tests look at it.
+#[derive(Clone, Copy, Debug)]
+pub struct Udp<'a> {
+    pub source_mac: [u8; 6],
+    pub source: u32,
+    pub source_port: u16,
+    pub destination: u32,
+    pub destination_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// The UDP datagram in `frame`, if it is one (IPv4, no options checked beyond IHL).
+pub fn parse_udp(frame: &[u8]) -> Option<Udp<'_>> {
+    if frame.len() < 14 + 20 + 8 || be16(frame, 12) != ETHERTYPE_IPV4 || frame[23] != IP_UDP {
+        return None;
+    }
+    let ip = &frame[14..];
+    let header = usize::from(ip[0] & 0xf) * 4;
+    let total = usize::from(be16(ip, 2)).min(ip.len());
+    let udp = ip.get(header..total)?;
+    let length = usize::from(be16(udp, 4)).clamp(8, udp.len());
+    Some(Udp {
+        source_mac: frame[6..12].try_into().ok()?,
+        source: be32(ip, 12),
+        source_port: be16(udp, 0),
+        destination: be32(ip, 16),
+        destination_port: be16(udp, 2),
+        payload: &udp[8..length],
+    })
+}
+
+/// The Internet checksum (RFC 1071) of `bytes`.
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// What a UDP frame carries.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpFrame<'a> {
+    pub source_mac: [u8; 6],
+    pub destination_mac: [u8; 6],
+    pub source: u32,
+    pub destination: u32,
+    pub source_port: u16,
+    pub destination_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// Builds the frame into `out`; returns its length. (UDP checksum 0: none, as IPv4 allows.)
+pub fn build_udp(frame: &UdpFrame<'_>, out: &mut [u8; MAX_FRAME]) -> usize {
+    let udp_length = 8 + frame.payload.len();
+    let ip_length = 20 + udp_length;
+    out[0..6].copy_from_slice(&frame.destination_mac);
+    out[6..12].copy_from_slice(&frame.source_mac);
+    out[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    let ip = &mut out[14..34];
+    ip.copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, IP_UDP, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    ip[2..4].copy_from_slice(&(ip_length as u16).to_be_bytes());
+    ip[12..16].copy_from_slice(&frame.source.to_be_bytes());
+    ip[16..20].copy_from_slice(&frame.destination.to_be_bytes());
+    let sum = checksum(ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let udp = &mut out[34..42];
+    udp[0..2].copy_from_slice(&frame.source_port.to_be_bytes());
+    udp[2..4].copy_from_slice(&frame.destination_port.to_be_bytes());
+    udp[4..6].copy_from_slice(&(udp_length as u16).to_be_bytes());
+    udp[6..8].copy_from_slice(&[0, 0]);
+    out[42..42 + frame.payload.len()].copy_from_slice(frame.payload);
+    14 + ip_length
+}
+
+/// An ARP packet in a frame: `operation` 1 (request) or 2 (reply).
+pub fn build_arp(
+    operation: u16,
+    mac: [u8; 6],
+    sender: u32,
+    target_mac: [u8; 6],
+    target: u32,
+    out: &mut [u8; MAX_FRAME],
+) -> usize {
+    let destination = if operation == 1 {
+        [0xff; 6]
+    } else {
+        target_mac
+    };
+    out[0..6].copy_from_slice(&destination);
+    out[6..12].copy_from_slice(&mac);
+    out[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    let arp = &mut out[14..42];
+    arp[0..8].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, operation as u8]);
+    arp[8..14].copy_from_slice(&mac);
+    arp[14..18].copy_from_slice(&sender.to_be_bytes());
+    arp[18..24].copy_from_slice(&target_mac);
+    arp[24..28].copy_from_slice(&target.to_be_bytes());
+    42
+}
+
+/// If `frame` is an ARP request for `address`, the reply from `mac` into `out`.
+pub fn answer_arp(
+    frame: &[u8],
+    mac: [u8; 6],
+    address: u32,
+    out: &mut [u8; MAX_FRAME],
+) -> Option<usize> {
+    if frame.len() < 42 || be16(frame, 12) != ETHERTYPE_ARP || be16(frame, 20) != 1 {
+        return None;
+    }
+    if be32(frame, 38) != address {
+        return None;
+    }
+    let asker_mac: [u8; 6] = frame[22..28].try_into().ok()?;
+    let asker = be32(frame, 28);
+    Some(build_arp(2, mac, address, asker_mac, asker, out))
+}
+
+/// Whether `frame` is an ARP packet.
+pub fn is_arp(frame: &[u8]) -> bool {
+    frame.len() >= 14 && be16(frame, 12) == ETHERTYPE_ARP
+}
