@@ -78,8 +78,8 @@ fn check(status: u64) -> Result<(), Error> {
 /// A call that only adds or reads: safe for any argument values.
 fn call(number: Sysnum, arguments: [u64; 6]) -> Result<(u64, u64), Error> {
     // SAFETY: used only for calls that cannot take memory away from the
-    // caller at once: Unmap, Protect, CapabilityRevoke and CapabilityDrop
-    // have unsafe wrappers. (RequestFrames on oneself can, after its
+    // caller at once: Unmap, Protect, CapabilityRevoke, CapabilityDrop and
+    // NetBind (the kernel writes into the frames) have unsafe wrappers. (RequestFrames on oneself can, after its
     // deadline, take frames by force; the kernel then unmaps them, and a
     // later access faults rather than reading freed memory.)
     let (status, first, second) = unsafe { syscall(number, arguments) };
@@ -583,10 +583,20 @@ pub fn net_claim(nic: Handle, address: u32) -> Result<Handle, Error> {
 /// A binding whose rings live in the run of frames `frames` names; returns
 /// it and the entries per ring. `notification` is signalled when a frame
 /// arrives in an empty receive ring.
-pub fn net_bind(frames: Handle, notification: Option<Handle>) -> Result<(Handle, u32), Error> {
+///
+/// # Safety
+/// From now on the kernel writes into those frames (indices, counters,
+/// received frames): they must not hold anything Rust code uses, wherever
+/// they are mapped.
+pub unsafe fn net_bind(
+    frames: Handle,
+    notification: Option<Handle>,
+) -> Result<(Handle, u32), Error> {
     let notification = notification.map_or(crate::syscall::NO_CAPABILITY, Handle::to_raw);
-    call(Sysnum::NetBind, args(&[frames.to_raw(), notification]))
-        .map(|(handle, entries)| (Handle::from_raw(handle), entries as u32))
+    // SAFETY: the caller promises the frames hold no Rust memory.
+    let (status, handle, entries) =
+        unsafe { syscall(Sysnum::NetBind, args(&[frames.to_raw(), notification])) };
+    check(status).map(|()| (Handle::from_raw(handle), entries as u32))
 }
 
 /// Sends frames matching `filter` on `address` to `binding`.

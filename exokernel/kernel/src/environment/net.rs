@@ -142,21 +142,19 @@ impl Network {
     /// Carries out the removal of a network capability (`System::removing`).
     pub(super) fn removed(&mut self, object: Object, node: NodeId) {
         match object {
-            Object::Address(address) => {
-                if self.addresses.get(&address) == Some(&node) {
-                    self.addresses.remove(&address);
-                }
+            // Only an original counts: derived and granted copies go first.
+            Object::Address(address) if self.addresses.get(&address) == Some(&node) => {
+                self.addresses.remove(&address);
             }
-            Object::Binding(id) => {
+            Object::Binding(id)
                 if self
                     .bindings
                     .get(&id)
-                    .is_some_and(|binding| binding.node == node)
-                {
-                    let binding = self.bindings.remove(&id).expect("found above");
-                    for (key, _) in binding.filters {
-                        self.filters.remove(key, id);
-                    }
+                    .is_some_and(|binding| binding.node == node) =>
+            {
+                let binding = self.bindings.remove(&id).expect("found above");
+                for (key, _) in binding.filters {
+                    self.filters.remove(key, id);
                 }
             }
             Object::Filter { binding, key } => {
@@ -380,6 +378,7 @@ impl System {
         let id = self.binding_of(caller, binding)?;
         self.binding(id).counters.syscalls += 1;
         if !(MIN_FRAME as u64..=MAX_FRAME as u64).contains(&length) {
+            self.binding(id).counters.tx_errors += 1;
             return Err(Error::InvalidArgument);
         }
         let range = UserRange::new(address, length)?;
@@ -503,6 +502,10 @@ impl System {
                         .read(tx_slot_offset(entries, slot), frame);
                     self.check_source(id, frame, mac).is_ok()
                 });
+                if sent == Err(SendError::Full) {
+                    // The device had no room after all: the entry waits.
+                    break;
+                }
                 self.publish_after_send(id, length as u64, sent.is_ok());
             } else {
                 self.binding(id).counters.tx_errors += 1;
@@ -560,21 +563,30 @@ impl System {
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
         nic.acknowledge_interrupt();
+        self.receive_from(nic);
+        self.drain_polled(nic, |_| true);
+    }
+
+    /// Delivers what the NIC has received.
+    fn receive_from(&mut self, nic: &mut Nic) {
         let mac = nic.mac();
         let received = nic.receive(|frame| self.deliver(frame, mac));
         for _ in 0..received {
             cpu::current().count(Counter::FramesReceived);
         }
-        self.drain_polled(nic, |_| true);
     }
 
-    /// A timer tick: drain polled rings; stop polling the ones idle too long.
+    /// A timer tick: take what arrived, drain polled rings, and stop polling
+    /// the ones idle too long.
     pub fn net_tick(&mut self) {
         if self.net.bindings.is_empty() {
             return;
         }
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
+        // Normally the interrupt has taken everything; this catches a
+        // missed one, and is all there is if the line could not be routed.
+        self.receive_from(nic);
         let ids: Vec<BindingId> = self.net.bindings.keys().copied().collect();
         for id in ids {
             if !self.binding(id).polling {
