@@ -18,9 +18,11 @@ use exo_abi::{Error, Handle};
 use crate::spawn::{self, Child};
 
 /// The calls that can unmap, re-protect, free or overwrite the caller's own
-/// memory, or end it. (`ConsoleRead` writes into the buffer it is given: at
-/// a random address that may be this program's stack or data.)
-const TAKES_AWAY: [Sysnum; 9] = [
+/// memory, or end it. (`ConsoleRead` and `NetReceive` write into the buffer
+/// they are given, at a random address that may be this program's stack or
+/// data; `NetBind` has the kernel write into the frames it names, which may
+/// hold them.)
+const TAKES_AWAY: [Sysnum; 11] = [
     Sysnum::Exit,
     Sysnum::Unmap,
     Sysnum::Protect,
@@ -30,6 +32,8 @@ const TAKES_AWAY: [Sysnum; 9] = [
     Sysnum::RequestFrames,
     Sysnum::SetUpcall,
     Sysnum::ConsoleRead,
+    Sysnum::NetReceive,
+    Sysnum::NetBind,
 ];
 
 /// Whether [`call`] refuses `number`.

@@ -1,15 +1,20 @@
 //! Just enough of Ethernet, ARP, IPv4 and UDP for the NIC tests: a binding
 //! set up on rings in the program's own frames, an ARP responder, and UDP
 //! frames built and taken apart by hand. (The real stack is `libos-net`.)
+#![allow(unsafe_code)] // binding frames the kernel will write into
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::net::{self, MAX_FRAME};
 use exo_abi::user::{self, rings::Rings};
-use exo_abi::{Error, Handle};
+use exo_abi::{Error, Handle, Rights};
+
+use crate::layout::is_managed;
 
 /// QEMU user networking: the guest's address and the gateway's (the host).
 pub const GUEST: u32 = net::ipv4(10, 0, 2, 15);
 pub const GATEWAY: u32 = net::ipv4(10, 0, 2, 2);
+/// The MAC QEMU's user networking (slirp) answers with for its own addresses.
+pub const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
 /// The run of frames each test binding uses: 16 frames, 8 entries a ring.
 pub const RING_ORDER: u32 = 4;
 
@@ -25,12 +30,28 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// Allocates a run of `2^RING_ORDER` frames, maps it writable at `base`
-    /// and binds it, signalling `notification` when frames arrive.
+    /// Allocates a run of `2^RING_ORDER` frames, binds it, and maps it
+    /// writable at `base` in the managed window, signalling `notification`
+    /// when frames arrive.
     pub fn new(base: u64, notification: Option<Handle>) -> Result<Self, Error> {
-        let (frames, _) = user::frame_allocate(RING_ORDER)?;
+        Self::with(RING_ORDER, Rights::FRAME, base, notification)
+    }
+
+    /// As [`new`](Self::new), with a run of `2^order` frames bound through a
+    /// capability with only `rights` (to see bad binds refused).
+    pub fn with(
+        order: u32,
+        rights: Rights,
+        base: u64,
+        notification: Option<Handle>,
+    ) -> Result<Self, Error> {
+        assert!(is_managed(base), "rings live in the managed window");
+        let (frames, _) = user::frame_allocate(order)?;
+        let bound = user::capability_derive(frames, rights)?;
+        // SAFETY: the frames were just allocated and are mapped nowhere yet; below they
+        // are mapped only at `base`, where no Rust object lives.
+        let (handle, entries) = unsafe { user::net_bind(bound, notification) }?;
         user::map(frames, Handle::SELF_ENVIRONMENT, base, MapFlags::WRITE)?;
-        let (handle, entries) = user::net_bind(frames, notification)?;
         Ok(Self {
             handle,
             rings: Rings::new(base, entries)?,
@@ -189,4 +210,49 @@ pub fn answer_arp(
 /// Whether `frame` is an ARP packet.
 pub fn is_arp(frame: &[u8]) -> bool {
     frame.len() >= 14 && be16(frame, 12) == ETHERTYPE_ARP
+}
+
+/// Answers what `binding`'s receive ring holds: ARP requests for [`GUEST`] (if `arp`), and
+/// UDP to `port` with `echo:<payload>` back to its sender; counts the datagrams echoed in
+/// `served` and UDP for any other port or address in `foreign`.
+pub fn serve_echo(
+    binding: &mut Binding,
+    mac: [u8; 6],
+    port: u16,
+    arp: bool,
+    served: &mut u64,
+    foreign: &mut u64,
+) {
+    let mut reply = [0; MAX_FRAME];
+    while let Some(length) = binding.rings.receive(|frame| {
+        if arp && let Some(length) = answer_arp(frame, mac, GUEST, &mut reply) {
+            return length;
+        }
+        let Some(udp) = parse_udp(frame) else {
+            return 0;
+        };
+        if udp.destination != GUEST || udp.destination_port != port {
+            *foreign += 1;
+            return 0;
+        }
+        *served += 1;
+        let mut payload = [0; 64];
+        let size = (5 + udp.payload.len()).min(payload.len());
+        payload[..5].copy_from_slice(b"echo:");
+        payload[5..size].copy_from_slice(&udp.payload[..size - 5]);
+        let echo = UdpFrame {
+            source_mac: mac,
+            destination_mac: udp.source_mac,
+            source: GUEST,
+            destination: udp.source,
+            source_port: port,
+            destination_port: udp.source_port,
+            payload: &payload[..size],
+        };
+        build_udp(&echo, &mut reply)
+    }) {
+        if length > 0 {
+            binding.send(&reply[..length]).expect("queue a reply");
+        }
+    }
 }

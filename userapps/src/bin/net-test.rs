@@ -20,7 +20,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{drop_capability, read_u64, write_u64};
-use userapps::net::{self, Binding, GATEWAY, GUEST, UdpFrame};
+use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, UdpFrame};
 use userapps::println;
 use userapps::spawn::{Child, yield_until};
 
@@ -44,6 +44,8 @@ const CHILD_SPOOFS_COUNTED: u64 = SHARED_PAGE + 48;
 const NIC_MAC: u64 = SHARED_PAGE + 56;
 const PARENT_RINGS: u64 = MANAGED_START + 0x10_0000;
 const CHILD_RINGS: u64 = MANAGED_START + 0x20_0000;
+/// Where the binds that must fail would have mapped their rings.
+const SPARE_RINGS: u64 = MANAGED_START + 0x30_0000;
 
 /// Notification bits: the parent's ring has frames; the child is done.
 const RING_BITS: u64 = 1;
@@ -118,7 +120,7 @@ fn main(_argument: u64) -> u64 {
             Ok(Wakeup::Notify(bits)) => child_done |= bits & CHILD_DONE_BITS != 0,
             other => panic!("wait returned {other:?}"),
         }
-        serve(
+        net::serve_echo(
             &mut binding,
             mac,
             PARENT_PORT,
@@ -195,17 +197,14 @@ fn binds_are_checked(binding: &Binding, address: Handle) {
         exo_abi::user::net_filter(binding.handle, address, Filter::udp(0)),
         Error::InvalidArgument,
     );
-    let (page, _) = user::frame_allocate(0).expect("allocate a frame");
     expect_error(
         "rings in one frame",
-        user::net_bind(page, None),
+        Binding::with(0, Rights::FRAME, SPARE_RINGS, None),
         Error::InvalidArgument,
     );
-    let (run, _) = user::frame_allocate(net::RING_ORDER).expect("allocate frames");
-    let read_only = user::capability_derive(run, Rights::READ).expect("derive");
     expect_error(
         "rings in frames we may not write",
-        user::net_bind(read_only, None),
+        Binding::with(net::RING_ORDER, Rights::READ, SPARE_RINGS, None),
         Error::MissingRights,
     );
     let unbindable = user::capability_derive(address, Rights::GRANT).expect("derive");
@@ -231,7 +230,7 @@ fn binds_are_checked(binding: &Binding, address: Handle) {
 fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
     let legit = UdpFrame {
         source_mac: mac,
-        destination_mac: [0x52, 0x55, 10, 0, 2, 2],
+        destination_mac: GATEWAY_MAC,
         source: GUEST,
         destination: GATEWAY,
         source_port: PARENT_PORT,
@@ -265,14 +264,7 @@ fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
         spoofs += 2;
     }
     // An ARP reply claiming the gateway's address is ours.
-    let length = net::build_arp(
-        2,
-        mac,
-        GATEWAY,
-        [0x52, 0x55, 10, 0, 2, 2],
-        GATEWAY,
-        &mut frame,
-    );
+    let length = net::build_arp(2, mac, GATEWAY, GATEWAY_MAC, GATEWAY, &mut frame);
     expect_error(
         "a lying ARP reply",
         user::net_send(binding.handle, &frame[..length]),
@@ -294,50 +286,6 @@ fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
     ok("frames from another port, address or MAC are refused and counted, on both paths");
 }
 
-/// Answers what the ring holds: ARP requests for our address (if `arp`), and UDP to `port`
-/// with `echo:<payload>`; counts UDP for any other port in `foreign`.
-fn serve(
-    binding: &mut Binding,
-    mac: [u8; 6],
-    port: u16,
-    arp: bool,
-    served: &mut u64,
-    foreign: &mut u64,
-) {
-    let mut reply = [0; MAX_FRAME];
-    while let Some(length) = binding.rings.receive(|frame| {
-        if arp && let Some(length) = net::answer_arp(frame, mac, GUEST, &mut reply) {
-            return length;
-        }
-        let Some(udp) = net::parse_udp(frame) else {
-            return 0;
-        };
-        if udp.destination != GUEST || udp.destination_port != port {
-            *foreign += 1;
-            return 0;
-        }
-        *served += 1;
-        let mut payload = [0; 64];
-        let size = (5 + udp.payload.len()).min(payload.len());
-        payload[..5].copy_from_slice(b"echo:");
-        payload[5..size].copy_from_slice(&udp.payload[..size - 5]);
-        let echo = UdpFrame {
-            source_mac: mac,
-            destination_mac: udp.source_mac,
-            source: GUEST,
-            destination: udp.source,
-            source_port: port,
-            destination_port: udp.source_port,
-            payload: &payload[..size],
-        };
-        net::build_udp(&echo, &mut reply)
-    }) {
-        if length > 0 {
-            binding.send(&reply[..length]).expect("queue a reply");
-        }
-    }
-}
-
 /// The child: binds UDP 7002 with the address it was granted, checks it cannot take or
 /// speak for the parent's port, then echoes `DATAGRAMS` datagrams and tells the parent.
 fn child_main(address: u64) -> u64 {
@@ -354,7 +302,7 @@ fn child_main(address: u64) -> u64 {
     let mut frame = [0; MAX_FRAME];
     let forged = UdpFrame {
         source_mac: mac,
-        destination_mac: [0x52, 0x55, 10, 0, 2, 2],
+        destination_mac: GATEWAY_MAC,
         source: GUEST,
         destination: GATEWAY,
         source_port: PARENT_PORT,
@@ -372,7 +320,7 @@ fn child_main(address: u64) -> u64 {
     let mut told = false;
     loop {
         let _ = user::wait(Event::NOTIFY, 0);
-        serve(
+        net::serve_echo(
             &mut binding,
             mac,
             CHILD_PORT,
