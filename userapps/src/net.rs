@@ -58,6 +58,16 @@ impl Binding {
         })
     }
 
+    /// Waits until the kernel has taken everything queued on the transmit
+    /// ring (removing a binding discards what it still holds).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        while self.rings.tx_free() < self.rings.entries() {
+            user::net_kick(self.handle)?;
+            user::yield_now();
+        }
+        Ok(())
+    }
+
     /// Queues `frame` on the transmit ring, kicking the kernel if it asks.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), Error> {
         let kick = self

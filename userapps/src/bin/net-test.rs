@@ -129,6 +129,7 @@ fn main(_argument: u64) -> u64 {
             &mut foreign,
         );
     }
+    binding.flush().expect("flush the last echo");
     assert_eq!(foreign, 0, "the parent received UDP for another port");
     assert_eq!(
         read_u64(CHILD_FOREIGN),
