@@ -1,23 +1,35 @@
-//! Running a guest unattended: QEMU's output captured, and the guest killed if it outlives
-//! its timeout.
+//! Running a guest unattended: QEMU's output captured, the guest killed if it outlives its
+//! timeout, and optionally a host function run on a thread beside it.
 //!
 //! This module only reports what happened; judging the output is the caller's business.
 
+use std::any::Any;
 use std::fmt;
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::qemu::{GuestExit, QemuConfig};
+use crate::serial_log::SerialLog;
 
 /// How often a running guest is checked for having exited.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a host function may still run once the guest is gone (to read a last reply,
+/// say); one still running after that has failed.
+const HOST_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs on a host thread from the moment QEMU starts, seeing the serial output as it
+/// streams; its `Err` is the reason the run failed.
+pub type HostFunction = Box<dyn FnOnce(SerialLog) -> Result<(), String> + Send>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
     Exited(GuestExit),
     TimedOut(Duration),
+    /// The host function failed while the guest ran; the guest was killed, since the rest
+    /// of its run could not change the outcome.
+    HostFailed,
 }
 
 impl fmt::Display for Ending {
@@ -31,6 +43,7 @@ impl fmt::Display for Ending {
                     limit.as_secs()
                 )
             }
+            Ending::HostFailed => formatter.write_str("guest killed when the host side failed"),
         }
     }
 }
@@ -43,10 +56,22 @@ pub struct GuestRun {
     /// QEMU's own diagnostics (its standard error).
     pub qemu_messages: String,
     pub elapsed: Duration,
+    /// Why the host function failed: its error, a panic, or still running
+    /// [`HOST_GRACE`] after the guest had gone. `None` when it succeeded or there was none.
+    pub host_failure: Option<String>,
 }
 
 /// Boots `config` with no terminal attached and waits at most `timeout` for it to exit.
 pub fn run_unattended(config: &QemuConfig, timeout: Duration) -> Result<GuestRun, String> {
+    run_unattended_with_host(config, timeout, None)
+}
+
+/// Like [`run_unattended`], with `host` (if any) running on a thread beside the guest.
+pub fn run_unattended_with_host(
+    config: &QemuConfig,
+    timeout: Duration,
+    host: Option<HostFunction>,
+) -> Result<GuestRun, String> {
     let started = Instant::now();
     let input = if config.serial_input.is_some() {
         Stdio::piped()
@@ -69,14 +94,20 @@ pub fn run_unattended(config: &QemuConfig, timeout: Duration) -> Result<GuestRun
         });
     }
     // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
-    let serial = read_on_thread(child.stdout.take());
+    let serial = SerialLog::new();
+    let serial_reader = serial.fill_from(child.stdout.take());
     let qemu_messages = read_on_thread(child.stderr.take());
-    let ending = wait_or_kill(&mut child, timeout)?;
+    let mut host = host.map(|function| HostThread::start(function, serial.clone()));
+    let ending = wait_or_kill(&mut child, timeout, host.as_mut())?;
+    let host_failure = host.and_then(HostThread::finish);
+    // The reader ends with QEMU's output; a panic in it would only truncate the text.
+    let _ = serial_reader.join();
     Ok(GuestRun {
         ending,
-        serial: serial.join().unwrap_or_default(),
+        serial: serial.text(),
         qemu_messages: qemu_messages.join().unwrap_or_default(),
         elapsed: started.elapsed(),
+        host_failure,
     })
 }
 
@@ -91,7 +122,11 @@ fn read_on_thread(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandl
     })
 }
 
-fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<Ending, String> {
+fn wait_or_kill(
+    child: &mut Child,
+    timeout: Duration,
+    mut host: Option<&mut HostThread>,
+) -> Result<Ending, String> {
     let deadline = Instant::now() + timeout;
     loop {
         let status = child
@@ -100,12 +135,114 @@ fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<Ending, String> 
         if let Some(status) = status {
             return Ok(Ending::Exited(GuestExit::from_status(status)));
         }
-        if Instant::now() >= deadline {
+        let host_failed = host.as_mut().is_some_and(|host| host.has_failed());
+        if host_failed || Instant::now() >= deadline {
             // Killing closes QEMU's pipes, which ends the reader threads.
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Ending::TimedOut(timeout));
+            return Ok(if host_failed {
+                Ending::HostFailed
+            } else {
+                Ending::TimedOut(timeout)
+            });
         }
         thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A host function's thread and, once it has finished, its result.
+struct HostThread {
+    running: Option<JoinHandle<Result<(), String>>>,
+    result: Option<Result<(), String>>,
+}
+
+impl HostThread {
+    fn start(function: HostFunction, serial: SerialLog) -> Self {
+        HostThread {
+            running: Some(thread::spawn(move || function(serial))),
+            result: None,
+        }
+    }
+
+    /// Collects the result if the thread has finished; whether it failed.
+    fn has_failed(&mut self) -> bool {
+        if let Some(thread) = self.running.take_if(|thread| thread.is_finished()) {
+            self.result = Some(
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| Err(panic_message(&*panic))),
+            );
+        }
+        matches!(self.result, Some(Err(_)))
+    }
+
+    /// Once the guest is gone: gives the thread at most [`HOST_GRACE`] to finish and
+    /// returns why it failed, if it did. A thread still running is left behind; it ends
+    /// with xtask, or sooner when its own timeouts run out.
+    fn finish(mut self) -> Option<String> {
+        let deadline = Instant::now() + HOST_GRACE;
+        while !self.has_failed() && self.running.is_some() && Instant::now() < deadline {
+            thread::sleep(POLL_INTERVAL);
+        }
+        match self.result {
+            Some(Ok(())) => None,
+            Some(Err(failure)) => Some(failure),
+            None => Some(format!(
+                "the host function was still running {} s after the guest had gone",
+                HOST_GRACE.as_secs()
+            )),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("the host function panicked: {message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(function: HostFunction) -> Option<String> {
+        let mut host = HostThread::start(function, SerialLog::new());
+        while host
+            .running
+            .as_ref()
+            .is_some_and(|thread| !thread.is_finished())
+        {
+            thread::sleep(POLL_INTERVAL);
+        }
+        host.has_failed();
+        host.finish()
+    }
+
+    #[test]
+    fn a_host_functions_error_or_panic_is_its_failure() {
+        assert_eq!(finished(Box::new(|_| Ok(()))), None);
+        assert_eq!(
+            finished(Box::new(|_| Err("no reply".to_string()))).as_deref(),
+            Some("no reply")
+        );
+        let failure = finished(Box::new(|_| panic!("index out of range"))).unwrap();
+        assert_eq!(failure, "the host function panicked: index out of range");
+    }
+
+    #[test]
+    fn a_failed_host_function_is_noticed_while_the_guest_runs() {
+        let mut host = HostThread::start(
+            Box::new(|_| Err("wrong reply".to_string())),
+            SerialLog::new(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !host.has_failed() {
+            assert!(Instant::now() < deadline, "the failure was never noticed");
+            thread::sleep(POLL_INTERVAL);
+        }
+        assert_eq!(host.finish().as_deref(), Some("wrong reply"));
     }
 }

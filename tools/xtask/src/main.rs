@@ -9,9 +9,14 @@ mod accelerator;
 mod artifacts;
 mod checks;
 mod guest;
+mod host_side;
 mod interactive;
+mod net_scenarios;
+mod network_setup;
+mod pcap;
 mod qemu;
 mod scenarios;
+mod serial_log;
 mod test_suite;
 mod workspace;
 

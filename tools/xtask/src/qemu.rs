@@ -5,7 +5,9 @@
 //! module never starts a guest itself.
 
 use std::env;
+use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -38,7 +40,35 @@ impl fmt::Display for Accelerator {
     }
 }
 
-/// One boot of the kernel. Network devices will be further fields.
+/// The guest's one network card: the MAC address its driver reads from the device.
+pub const GUEST_MAC: &str = "52:54:00:12:34:56";
+/// QEMU's name for the user-mode network the card is attached to.
+const NETDEV_ID: &str = "net0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        })
+    }
+}
+
+/// A host port on 127.0.0.1 that QEMU's user-mode network forwards to a guest port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortForward {
+    pub protocol: Protocol,
+    pub host_port: u16,
+    pub guest_port: u16,
+}
+
+/// One boot of the kernel.
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
     pub kernel: PathBuf,
@@ -57,6 +87,10 @@ pub struct QemuConfig {
     pub instruction_clock: bool,
     /// Typed into the serial console, followed by Ctrl-D (end of input); `None`: nothing.
     pub serial_input: Option<String>,
+    /// Host ports forwarded to the guest's network card (which is always there).
+    pub port_forwards: Vec<PortForward>,
+    /// Every frame the card sends or receives, written to this file in pcap format.
+    pub packet_capture: Option<PathBuf>,
 }
 
 /// What a program on exo reads as the end of input (ASCII EOT, Ctrl-D): sent after the
@@ -75,10 +109,11 @@ impl QemuConfig {
             serial_input: None,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
+            port_forwards: Vec::new(),
+            packet_capture: None,
         }
     }
 
-    /// The QEMU command for this boot; the serial port is QEMU's standard output.
     /// The kernel command line, with `init=NAME` when a first program is named.
     fn full_command_line(&self) -> String {
         match &self.first_program {
@@ -87,6 +122,20 @@ impl QemuConfig {
         }
     }
 
+    /// QEMU's user-mode network (the guest is 10.0.2.15 behind a NAT, the host 10.0.2.2)
+    /// with this boot's port forwards, reachable from this machine only.
+    fn netdev_argument(&self) -> String {
+        let mut argument = format!("user,id={NETDEV_ID}");
+        for forward in &self.port_forwards {
+            argument.push_str(&format!(
+                ",hostfwd={}:127.0.0.1:{}-:{}",
+                forward.protocol, forward.host_port, forward.guest_port
+            ));
+        }
+        argument
+    }
+
+    /// The QEMU command for this boot; the serial port is QEMU's standard output.
     pub fn command(&self) -> Command {
         let mut command = Command::new(QEMU);
         command
@@ -95,17 +144,27 @@ impl QemuConfig {
             // A reset or triple fault must end the run, not loop through the boot again.
             .arg("-no-reboot")
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            // No default e1000: the guest sees only the devices listed here.
-            .args(["-nic", "none"])
             .args([
                 "-device",
                 &format!("isa-debug-exit,iobase={:#x},iosize=0x04", debug_exit::PORT),
+            ])
+            // Every boot has the card, so the kernel always finds it. Giving a `-netdev`
+            // also drops QEMU's default e1000: this is the guest's only network card. The
+            // default (transitional) virtio-net-pci offers the modern transport the
+            // kernel's driver uses.
+            .args(["-netdev", &self.netdev_argument()])
+            .args([
+                "-device",
+                &format!("virtio-net-pci,netdev={NETDEV_ID},mac={GUEST_MAC}"),
             ])
             .arg("-kernel")
             .arg(&self.kernel)
             .args(["-append", &self.full_command_line()]);
         if let Some(module) = &self.boot_module {
             command.arg("-initrd").arg(module);
+        }
+        if let Some(capture) = &self.packet_capture {
+            command.arg("-object").arg(filter_dump_argument(capture));
         }
         if self.wait_for_debugger {
             command.args(["-s", "-S"]);
@@ -116,6 +175,19 @@ impl QemuConfig {
         }
         command
     }
+}
+
+/// QEMU's `filter-dump` on the card's network, both directions, into `capture`. QEMU
+/// splits its options at commas, so a comma in the path is doubled.
+fn filter_dump_argument(capture: &Path) -> OsString {
+    let mut argument = format!("filter-dump,id=dump0,netdev={NETDEV_ID},file=").into_bytes();
+    for &byte in capture.as_os_str().as_bytes() {
+        argument.push(byte);
+        if byte == b',' {
+            argument.push(b',');
+        }
+    }
+    OsString::from_vec(argument)
 }
 
 /// How a guest ended, read from QEMU's exit status.
@@ -254,21 +326,93 @@ mod tests {
         config.accelerator = Accelerator::Kvm;
         config.wait_for_debugger = true;
         let command = config.command();
-        let arguments: Vec<&str> = command.get_args().map(|a| a.to_str().unwrap()).collect();
+        let arguments = arguments_of(&command);
         let after = |flag: &str| {
             let position = arguments.iter().position(|a| *a == flag).unwrap();
-            arguments[position + 1]
+            arguments[position + 1].as_str()
         };
         assert_eq!(command.get_program(), QEMU);
         assert_eq!(after("-kernel"), "/k/exo-kernel");
         assert_eq!(after("-append"), "test=boot log=info");
         assert_eq!(after("-accel"), "kvm");
-        assert_eq!(after("-device"), "isa-debug-exit,iobase=0xf4,iosize=0x04");
-        assert!(arguments.contains(&"-no-reboot"));
-        assert!(arguments.ends_with(&["-s", "-S"]));
+        assert_eq!(
+            values_of(&arguments, "-device"),
+            [
+                "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56"
+            ]
+        );
+        assert!(arguments.iter().any(|a| a == "-no-reboot"));
+        assert!(arguments.ends_with(&["-s".to_string(), "-S".to_string()]));
         assert!(
-            !arguments.contains(&"-initrd"),
+            !arguments.iter().any(|a| a == "-initrd"),
             "no boot module unless asked for"
+        );
+    }
+
+    /// The command's arguments as strings (the tests use no other).
+    fn arguments_of(command: &Command) -> Vec<String> {
+        command
+            .get_args()
+            .map(|a| a.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Every value given to `flag`, in order.
+    fn values_of<'a>(arguments: &'a [String], flag: &str) -> Vec<&'a str> {
+        arguments
+            .windows(2)
+            .filter(|pair| pair[0] == flag)
+            .map(|pair| pair[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn every_boot_has_the_network_card_and_no_capture_unless_asked() {
+        let config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        let arguments = arguments_of(&config.command());
+        assert_eq!(values_of(&arguments, "-netdev"), ["user,id=net0"]);
+        assert!(
+            values_of(&arguments, "-device")
+                .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56")
+        );
+        assert!(values_of(&arguments, "-object").is_empty());
+        assert!(
+            !arguments.iter().any(|a| a == "-nic"),
+            "a -nic would add a second card"
+        );
+    }
+
+    #[test]
+    fn port_forwards_listen_on_localhost_only() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        config.port_forwards = vec![
+            PortForward {
+                protocol: Protocol::Udp,
+                host_port: 40001,
+                guest_port: 7001,
+            },
+            PortForward {
+                protocol: Protocol::Tcp,
+                host_port: 40002,
+                guest_port: 80,
+            },
+        ];
+        let arguments = arguments_of(&config.command());
+        assert_eq!(
+            values_of(&arguments, "-netdev"),
+            ["user,id=net0,hostfwd=udp:127.0.0.1:40001-:7001,hostfwd=tcp:127.0.0.1:40002-:80"]
+        );
+    }
+
+    #[test]
+    fn a_packet_capture_dumps_the_card_and_escapes_commas() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        config.packet_capture = Some(PathBuf::from("/t/captures/a,b.pcap"));
+        let arguments = arguments_of(&config.command());
+        assert_eq!(
+            values_of(&arguments, "-object"),
+            ["filter-dump,id=dump0,netdev=net0,file=/t/captures/a,,b.pcap"]
         );
     }
 
@@ -277,10 +421,8 @@ mod tests {
         let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
         config.boot_module = Some(PathBuf::from("/u/bootfs.img"));
         config.first_program = Some("hello".to_string());
-        let command = config.command();
-        let arguments: Vec<&str> = command.get_args().map(|a| a.to_str().unwrap()).collect();
-        let after = |flag: &str| arguments[arguments.iter().position(|a| *a == flag).unwrap() + 1];
-        assert_eq!(after("-initrd"), "/u/bootfs.img");
-        assert_eq!(after("-append"), "log=info init=hello");
+        let arguments = arguments_of(&config.command());
+        assert_eq!(values_of(&arguments, "-initrd"), ["/u/bootfs.img"]);
+        assert_eq!(values_of(&arguments, "-append"), ["log=info init=hello"]);
     }
 }

@@ -2,13 +2,16 @@
 //! finished run.
 //!
 //! The table is data; a new scenario is one more entry in [`SCENARIOS`]. Verdicts never
-//! depend on how long a guest took, only on whether it hung past its timeout.
+//! depend on how long a guest took, only on whether it hung past its timeout. What a
+//! networked scenario does on the host lives in [`net_scenarios`](crate::net_scenarios).
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::artifacts;
 use crate::guest::{Ending, GuestRun};
+use crate::host_side::ScenarioHostFunction;
+use crate::net_scenarios;
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 
 /// Generous, because TCG is slow and several guests may share the machine.
@@ -56,6 +59,31 @@ pub struct Scenario {
     pub serial_must_show: &'static [&'static str],
     /// How long before the guest is considered hung.
     pub timeout: Duration,
+    /// Host ports forwarded to the guest's network card, a host function talking to it,
+    /// and what the card's traffic must show; `None`: the card is there, unused.
+    pub network: Option<NetworkScenario>,
+}
+
+/// The host's side of a scenario that uses the network (QEMU's user-mode network: the
+/// guest is 10.0.2.15, and the host reaches it only through forwarded ports).
+#[derive(Debug)]
+pub struct NetworkScenario {
+    /// Guest UDP ports forwarded from free host ports on 127.0.0.1.
+    pub udp_ports: &'static [u16],
+    /// Guest TCP ports likewise.
+    pub tcp_ports: &'static [u16],
+    /// Runs on a host thread while the guest runs; its Err fails the scenario.
+    pub host: Option<ScenarioHostFunction>,
+    /// Byte strings that must appear in at least one captured frame / in none. When
+    /// either list is non-empty, every frame the card sends or receives is captured.
+    pub capture_must_contain: &'static [&'static [u8]],
+    pub capture_must_not_contain: &'static [&'static [u8]],
+}
+
+impl NetworkScenario {
+    pub fn needs_capture(&self) -> bool {
+        !self.capture_must_contain.is_empty() || !self.capture_must_not_contain.is_empty()
+    }
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -73,6 +101,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "test boot: ok",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "timer",
@@ -82,6 +111,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["timer:", "test timer: ok"],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "page-fault",
@@ -91,6 +121,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #PF page fault", "cr2=0x00000000deadbeef", "rip="],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "panic",
@@ -100,6 +131,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["KERNEL PANIC", "deliberate panic"],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "double-fault",
@@ -109,6 +141,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #DF double fault"],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     // The first environment's exit status decides the verdict: 0 powers off with the pass
     // code, anything else (a failed check panics with status 101) with the failure code.
@@ -124,6 +157,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "start-info lists",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "memory-test",
@@ -162,6 +196,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "memory-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "fault-test",
@@ -174,6 +209,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "fault-test: demand-zero paging ok",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "isolation-test",
@@ -200,6 +236,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "isolation-test: parent still running",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "revocation-test",
@@ -216,6 +253,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "revocation-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "hostile-syscalls",
@@ -230,6 +268,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "hostile-syscalls: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
@@ -258,6 +297,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "slices-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "yield-test",
@@ -275,6 +315,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "yield-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "call-test",
@@ -298,6 +339,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "call-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "wait-test",
@@ -318,6 +360,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "wait-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "notify-test",
@@ -339,6 +382,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "notify-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "threads-test",
@@ -353,6 +397,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "spawn-test",
@@ -371,6 +416,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "spawn-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "shell",
@@ -440,6 +486,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "all environments have ended",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "fs-test",
@@ -463,6 +510,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "fs-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "exec-test",
@@ -482,6 +530,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "exec-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "forktree",
@@ -496,6 +545,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "forktree: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "cow-test",
@@ -517,6 +567,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "cow-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "mmap-test",
@@ -537,6 +588,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "mmap-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "colour-test",
@@ -551,6 +603,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "colour-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "threads-rr",
@@ -572,6 +625,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-rr: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "threads-priority",
@@ -590,6 +644,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-priority: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "condvar-test",
@@ -606,6 +661,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "condvar-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "custom-scheduler",
@@ -619,6 +675,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "custom-scheduler: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "primes",
@@ -656,6 +713,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "primes: the sieve of 100 finished",
         ],
         timeout: LONG_TIMEOUT,
+        network: None,
     },
     Scenario {
         name: "lifecycle-test",
@@ -665,6 +723,29 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["lifecycle-test: 1000 cycles, free frames before="],
         timeout: LONG_TIMEOUT,
+        network: None,
+    },
+    // Step 5: the network card, shared between environments by the kernel's demultiplexer.
+    Scenario {
+        name: "net-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("net-test"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "net-test: two bindings ready",
+            "net-test: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[7001, 7002],
+            tcp_ports: &[],
+            host: Some(net_scenarios::echo_on_two_bindings),
+            capture_must_contain: &[b"echo:A0", b"echo:B0"],
+            // The payload of the frames net-test sends with a forged source: the kernel
+            // must keep them off the wire.
+            capture_must_not_contain: &[b"spoofed!"],
+        }),
     },
 ];
 
@@ -681,8 +762,10 @@ impl Scenario {
         let mut config = QemuConfig::new(kernel, self.kernel_command_line);
         config.boot_module = self.program.map(|_| artifacts::bootfs());
         config.first_program = self.program.map(String::from);
-        // Verdicts must not depend on how busy the host is.
-        config.instruction_clock = true;
+        // Verdicts must not depend on how busy the host is. A networked guest talks to a
+        // peer on the host's clock, though: with the instruction clock an idle guest skips
+        // ahead, so its waits for the host would expire in a blink of host time.
+        config.instruction_clock = self.network.is_none();
         config.serial_input = self.serial_input.map(String::from);
         config
     }
@@ -697,6 +780,16 @@ impl Scenario {
                 self.expected_exit.describe()
             )),
             Ending::TimedOut(_) => reasons.push(run.ending.to_string()),
+            // The host side's failure, below, says why.
+            Ending::HostFailed => {}
+        }
+        if run.host_failure.is_some() {
+            let killed = if run.ending == Ending::HostFailed {
+                "; guest killed"
+            } else {
+                ""
+            };
+            reasons.push(format!("the host side failed{killed} (its error is below)"));
         }
         if let Some(missing) = first_missing_in_order(&run.serial, self.serial_must_show) {
             reasons.push(format!(
@@ -756,6 +849,7 @@ mod tests {
             serial: serial.to_string(),
             qemu_messages: String::new(),
             elapsed: Duration::ZERO,
+            host_failure: None,
         };
         let failed = Ending::Exited(GuestExit::Failed);
         let good = run(failed, "KERNEL PANIC at x: deliberate panic\n");
@@ -770,6 +864,37 @@ mod tests {
         let hung = Ending::TimedOut(Duration::from_secs(60));
         let reason = scenario.failure_reason(&run(hung, &good.serial)).unwrap();
         assert!(reason.contains("timed out"), "{reason}");
+    }
+
+    #[test]
+    fn a_host_side_failure_fails_a_scenario_that_otherwise_passed() {
+        let scenario = SCENARIOS.iter().find(|s| s.name == "net-test").unwrap();
+        let mut run = GuestRun {
+            ending: Ending::Exited(GuestExit::Passed),
+            serial: "net-test: two bindings ready\nnet-test: all checks passed\n".to_string(),
+            qemu_messages: String::new(),
+            elapsed: Duration::ZERO,
+            host_failure: None,
+        };
+        assert_eq!(scenario.failure_reason(&run), None);
+        run.host_failure = Some("guest UDP port 7001: no reply".to_string());
+        let reason = scenario.failure_reason(&run).unwrap();
+        assert_eq!(reason, "the host side failed (its error is below)");
+        run.ending = Ending::HostFailed;
+        let reason = scenario.failure_reason(&run).unwrap();
+        assert_eq!(
+            reason,
+            "the host side failed; guest killed (its error is below)"
+        );
+    }
+
+    #[test]
+    fn only_networked_scenarios_run_on_the_hosts_clock() {
+        for scenario in SCENARIOS {
+            let config = scenario.qemu_config(Path::new("/k/exo-kernel"));
+            assert_eq!(config.instruction_clock, scenario.network.is_none());
+            assert!(config.port_forwards.is_empty() && config.packet_capture.is_none());
+        }
     }
 
     #[test]

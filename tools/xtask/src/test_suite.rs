@@ -13,8 +13,9 @@ use std::thread;
 
 use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
+use crate::network_setup::NetworkRun;
 use crate::scenarios::{self, Scenario};
-use crate::{artifacts, qemu};
+use crate::{artifacts, host_side, qemu};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -23,6 +24,8 @@ const DEFAULT_MAX_JOBS: usize = 2;
 const COMMAND_TAIL_LINES: usize = 40;
 /// Lines of a failed scenario's serial output to show.
 const SERIAL_TAIL_LINES: usize = 25;
+/// Lines of a failed host function's error to show.
+const HOST_FAILURE_LINES: usize = 10;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct TestOptions {
@@ -185,8 +188,7 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
                     let Some(scenario) = selected.get(index) else {
                         break;
                     };
-                    let config = scenario.qemu_config(kernel);
-                    let run = guest::run_unattended(&config, scenario.timeout);
+                    let run = run_scenario(scenario, kernel);
                     if sender.send((index, run)).is_err() {
                         break;
                     }
@@ -196,7 +198,7 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
         // The workers hold the only senders left, so `recv` fails only if one panicked.
         drop(sender);
 
-        let mut finished: Vec<Option<Result<GuestRun, String>>> =
+        let mut finished: Vec<Option<Result<ScenarioRun, String>>> =
             selected.iter().map(|_| None).collect();
         for (index, scenario) in selected.iter().enumerate() {
             let run = loop {
@@ -211,9 +213,42 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
     });
 }
 
-fn report_scenario(scenario: &Scenario, run: Result<GuestRun, String>, tally: &mut Tally) {
+/// A scenario's guest run and, for one that checks its traffic, what the capture lacked
+/// or held.
+#[derive(Debug)]
+struct ScenarioRun {
+    guest: GuestRun,
+    capture_failure: Option<String>,
+}
+
+/// Boots the scenario's guest, with its network's forwards, host function and capture.
+fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, String> {
+    let mut config = scenario.qemu_config(kernel);
+    let Some(network) = &scenario.network else {
+        let guest = guest::run_unattended(&config, scenario.timeout)?;
+        return Ok(ScenarioRun {
+            guest,
+            capture_failure: None,
+        });
+    };
+    let network_run = NetworkRun::prepare(scenario.name, network)?;
+    network_run.configure(&mut config);
+    let host = network
+        .host
+        .map(|function| host_side::on_host_thread(function, network_run.forwards.clone()));
+    let guest = guest::run_unattended_with_host(&config, scenario.timeout, host)?;
+    Ok(ScenarioRun {
+        guest,
+        capture_failure: network_run.capture_failure(network),
+    })
+}
+
+fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally: &mut Tally) {
     let name = format!("scenario {}", scenario.name);
-    let run = match run {
+    let ScenarioRun {
+        guest: run,
+        capture_failure,
+    } = match run {
         Ok(run) => run,
         Err(error) => {
             print_verdict(&name, false, "");
@@ -222,12 +257,21 @@ fn report_scenario(scenario: &Scenario, run: Result<GuestRun, String>, tally: &m
             return;
         }
     };
-    let failure = scenario.failure_reason(&run);
+    let reasons: Vec<String> = scenario
+        .failure_reason(&run)
+        .into_iter()
+        .chain(capture_failure)
+        .collect();
+    let passed = reasons.is_empty();
     let elapsed = format!(" ({:.1} s)", run.elapsed.as_secs_f64());
-    print_verdict(&name, failure.is_none(), &elapsed);
-    tally.count(failure.is_none());
-    if let Some(reason) = failure {
-        println!("    {reason}");
+    print_verdict(&name, passed, &elapsed);
+    tally.count(passed);
+    if !passed {
+        println!("    {}", reasons.join("; "));
+        if let Some(failure) = &run.host_failure {
+            println!("    host side said:");
+            print_tail(failure, HOST_FAILURE_LINES);
+        }
         println!("    last serial lines:");
         print_tail(&run.serial, SERIAL_TAIL_LINES);
         if !run.qemu_messages.trim().is_empty() {

@@ -1,0 +1,182 @@
+//! The guest's serial output as it streams in: one reader thread appends, and anyone may
+//! wait for a string to appear (a scenario's host function) or take the whole text at the
+//! end (the verdict).
+//!
+//! The bytes are kept as QEMU wrote them and only decoded when the text is taken, so a
+//! character split across two reads is not mangled. This module never judges the output.
+
+use std::io::Read;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes read from the pipe at a time: whatever QEMU has written is seen at once, not
+/// only at the end of a line (a prompt has none).
+const READ_CHUNK: usize = 4096;
+
+#[derive(Clone, Debug, Default)]
+pub struct SerialLog {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    bytes: Vec<u8>,
+    /// The guest closed its output (QEMU exited or was killed): nothing more will come.
+    ended: bool,
+}
+
+/// Why a wait for serial output gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFailure {
+    /// The output ended (the guest is gone) without showing the string.
+    Ended,
+    TimedOut,
+}
+
+impl SerialLog {
+    pub fn new() -> Self {
+        SerialLog::default()
+    }
+
+    /// Reads `pipe` to its end on a new thread, appending as the bytes arrive, then marks
+    /// the log ended.
+    pub fn fill_from(&self, pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<()> {
+        let log = self.clone();
+        thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut buffer = [0u8; READ_CHUNK];
+                // A read error only truncates what we show; the exit status still decides.
+                while let Ok(count @ 1..) = pipe.read(&mut buffer) {
+                    log.append(&buffer[..count]);
+                }
+            }
+            log.end();
+        })
+    }
+
+    pub fn append(&self, bytes: &[u8]) {
+        self.lock().bytes.extend_from_slice(bytes);
+        self.shared.changed.notify_all();
+    }
+
+    pub fn end(&self) {
+        self.lock().ended = true;
+        self.shared.changed.notify_all();
+    }
+
+    /// Everything so far, invalid UTF-8 replaced.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock().bytes).into_owned()
+    }
+
+    /// Waits until the output so far contains `wanted`, at most `timeout`.
+    pub fn wait_for(&self, wanted: &str, timeout: Duration) -> Result<(), WaitFailure> {
+        let wanted = wanted.as_bytes();
+        let deadline = Instant::now() + timeout;
+        // Bytes before this offset have been searched; a match may still straddle it.
+        let mut searched = 0;
+        let mut state = self.lock();
+        loop {
+            if contains_from(&state.bytes, wanted, searched) {
+                return Ok(());
+            }
+            if state.ended {
+                return Err(WaitFailure::Ended);
+            }
+            searched = state.bytes.len();
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitFailure::TimedOut);
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// A reader or waiter that panicked leaves the bytes intact, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Whether `wanted` occurs in `bytes` ending after `searched` (earlier matches were
+/// looked for already).
+fn contains_from(bytes: &[u8], wanted: &[u8], searched: usize) -> bool {
+    if wanted.is_empty() {
+        return true;
+    }
+    let start = searched.saturating_sub(wanted.len() - 1);
+    bytes[start..]
+        .windows(wanted.len())
+        .any(|window| window == wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHORT: Duration = Duration::from_millis(50);
+    const LONG: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_string_split_across_appends_is_found() {
+        let log = SerialLog::new();
+        log.append(b"net-test: two bin");
+        assert_eq!(
+            log.wait_for("two bindings", SHORT),
+            Err(WaitFailure::TimedOut)
+        );
+        log.append(b"dings ready\n");
+        assert_eq!(log.wait_for("two bindings ready", SHORT), Ok(()));
+        assert_eq!(log.wait_for("", SHORT), Ok(()));
+    }
+
+    #[test]
+    fn a_waiter_wakes_when_the_text_arrives_or_the_output_ends() {
+        let log = SerialLog::new();
+        let writer = log.clone();
+        let appender = thread::spawn(move || {
+            thread::sleep(SHORT);
+            writer.append("ready ✓\n".as_bytes());
+            thread::sleep(SHORT);
+            writer.end();
+        });
+        assert_eq!(log.wait_for("ready", LONG), Ok(()));
+        assert_eq!(log.wait_for("never", LONG), Err(WaitFailure::Ended));
+        appender.join().unwrap();
+        assert_eq!(log.text(), "ready ✓\n");
+    }
+
+    #[test]
+    fn a_character_split_between_reads_survives() {
+        let log = SerialLog::new();
+        let check = "✓".as_bytes();
+        log.append(&check[..1]);
+        log.append(&check[1..]);
+        assert_eq!(log.text(), "✓");
+    }
+
+    #[test]
+    fn filling_from_a_pipe_ends_the_log() {
+        let log = SerialLog::new();
+        log.fill_from(Some(&b"line one\nline two\n"[..]))
+            .join()
+            .unwrap();
+        assert_eq!(log.wait_for("line two", SHORT), Ok(()));
+        assert_eq!(log.wait_for("line three", LONG), Err(WaitFailure::Ended));
+    }
+}
