@@ -48,6 +48,52 @@ pub fn echo_on_two_bindings(host: &mut HostSide) -> Result<(), String> {
     Ok(())
 }
 
+/// net-hostile: the parent echoes UDP 7003 while its child scribbles over its own rings on
+/// UDP 7004. Every datagram to 7003 must come back; those to 7004 land in a ring whose
+/// indices are garbage, and must hurt nobody.
+pub fn echo_beside_a_hostile_neighbour(host: &mut HostSide) -> Result<(), String> {
+    host.wait_for("net-hostile: ready", READY_TIMEOUT)?;
+    let mut late_replies = Vec::new();
+    for round in 0..ECHO_ROUNDS {
+        let junk = format!("junk{round}");
+        host.udp(7004)?
+            .send(junk.as_bytes())
+            .map_err(|error| format!("guest UDP port 7004: {error}"))?;
+        let request = format!("H{round}");
+        let reply = format!("echo:{request}");
+        let socket = host.udp(7003)?;
+        exchange(
+            socket,
+            7003,
+            request.as_bytes(),
+            reply.as_bytes(),
+            &mut late_replies,
+            REPLY_TIMEOUT,
+        )?;
+    }
+    Ok(())
+}
+
+/// Datagrams net-steady takes from its receive ring by polling.
+const STEADY_DATAGRAMS: usize = 300;
+/// Between two of them: the guest's ring holds 128, so a pace keeps it from overflowing
+/// on a slow host.
+const STEADY_PACE: Duration = Duration::from_millis(2);
+
+/// net-steady: once the guest says it is receiving, sends it `STEADY_DATAGRAMS` datagrams
+/// on UDP 7005; the guest counts them and the system calls it made.
+pub fn datagrams_for_a_polling_receiver(host: &mut HostSide) -> Result<(), String> {
+    host.wait_for("net-steady: receiving", READY_TIMEOUT)?;
+    let socket = host.udp(7005)?;
+    for index in 0..STEADY_DATAGRAMS {
+        socket
+            .send(format!("R{index}").as_bytes())
+            .map_err(|error| format!("guest UDP port 7005: sending datagram {index}: {error}"))?;
+        std::thread::sleep(STEADY_PACE);
+    }
+    Ok(())
+}
+
 /// Sends `request` and waits for `reply`, sending again when none comes within
 /// `reply_timeout`.
 ///

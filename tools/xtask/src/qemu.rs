@@ -151,11 +151,12 @@ impl QemuConfig {
             // Every boot has the card, so the kernel always finds it. Giving a `-netdev`
             // also drops QEMU's default e1000: this is the guest's only network card. The
             // default (transitional) virtio-net-pci offers the modern transport the
-            // kernel's driver uses.
+            // kernel's driver uses; without its option ROM, the firmware does not stop to
+            // offer network boot.
             .args(["-netdev", &self.netdev_argument()])
             .args([
                 "-device",
-                &format!("virtio-net-pci,netdev={NETDEV_ID},mac={GUEST_MAC}"),
+                &format!("virtio-net-pci,netdev={NETDEV_ID},mac={GUEST_MAC},romfile="),
             ])
             .arg("-kernel")
             .arg(&self.kernel)
@@ -339,7 +340,7 @@ mod tests {
             values_of(&arguments, "-device"),
             [
                 "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56"
+                "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile="
             ]
         );
         assert!(arguments.iter().any(|a| a == "-no-reboot"));
@@ -374,7 +375,7 @@ mod tests {
         assert_eq!(values_of(&arguments, "-netdev"), ["user,id=net0"]);
         assert!(
             values_of(&arguments, "-device")
-                .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56")
+                .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=")
         );
         assert!(values_of(&arguments, "-object").is_empty());
         assert!(

@@ -747,6 +747,48 @@ pub const SCENARIOS: &[Scenario] = &[
             capture_must_not_contain: &[b"spoofed!"],
         }),
     },
+    Scenario {
+        name: "net-hostile",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("net-hostile"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "net-hostile: ready",
+            "ok: the neighbour echoed every datagram while the child scribbled on its rings",
+            "net-hostile: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[7003, 7004],
+            tcp_ports: &[],
+            host: Some(net_scenarios::echo_beside_a_hostile_neighbour),
+            capture_must_contain: &[b"echo:H0", b"echo:H19"],
+            // Every transmit slot the hostile child writes carries this.
+            capture_must_not_contain: &[b"hostile!"],
+        }),
+    },
+    Scenario {
+        name: "net-steady",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("net-steady"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: the transmit ring needed no system call per packet in steady state",
+            "ok: the receive ring needed no system call per packet",
+            "ok: the per-packet path makes a system call for every frame",
+            "net-steady: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[7005],
+            tcp_ports: &[],
+            host: Some(net_scenarios::datagrams_for_a_polling_receiver),
+            capture_must_contain: &[b"steady state"],
+            capture_must_not_contain: &[],
+        }),
+    },
 ];
 
 /// The scenarios whose name contains `filter` (all of them without one), in table order.
