@@ -8,10 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::workspace;
-
-/// Everything exo runs is built for bare metal; the target ships prebuilt `core`/`alloc`.
-const BARE_METAL_TARGET: &str = "x86_64-unknown-none";
+use crate::workspace::{self, BARE_METAL_TARGET};
 
 /// Code generation flags for the kernel:
 /// - `relocation-model=static`: the 32-bit boot trampoline refers to kernel symbols by

@@ -76,6 +76,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let ready = match command {
+        Command::Help => Ok(()),
+        _ => workspace::ensure_bare_metal_target(),
+    };
+    if let Err(message) = ready {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     let result = match command {
         Command::Help => {
             print!("{USAGE}");

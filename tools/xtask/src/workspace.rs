@@ -23,3 +23,40 @@ pub fn cargo() -> Command {
     command.current_dir(root());
     command
 }
+
+/// The target the kernel and user programs build for (`rust-toolchain.toml` names it):
+/// bare metal, with prebuilt `core` and `alloc`.
+pub const BARE_METAL_TARGET: &str = "x86_64-unknown-none";
+
+/// Adds the bare-metal target to the running toolchain if its standard library is
+/// missing. `rust-toolchain.toml` names it, but rustup (from 1.28) no longer installs it on
+/// first use, so a toolchain installed earlier without it would fail every kernel build
+/// with "can't find crate for `core`".
+pub fn ensure_bare_metal_target() -> Result<(), String> {
+    let output = Command::new("rustc")
+        .current_dir(root())
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|error| format!("cannot run rustc: {error}"))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout);
+    if Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(BARE_METAL_TARGET)
+        .exists()
+    {
+        return Ok(());
+    }
+    println!("xtask: the {BARE_METAL_TARGET} target is missing; adding it with rustup");
+    let status = Command::new("rustup")
+        .current_dir(root())
+        .args(["target", "add", BARE_METAL_TARGET])
+        .status()
+        .map_err(|error| format!("cannot run rustup: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`rustup target add {BARE_METAL_TARGET}` failed ({status})"
+        ))
+    }
+}
