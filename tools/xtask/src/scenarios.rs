@@ -777,6 +777,7 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_must_show: &[
             "ok: the transmit ring needed no system call per packet in steady state",
             "ok: the receive ring needed no system call per packet",
+            "ok: the per-packet path receives with a system call for every frame",
             "ok: the per-packet path makes a system call for every frame",
             "net-steady: all checks passed",
         ],
