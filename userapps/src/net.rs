@@ -80,6 +80,37 @@ impl Binding {
     }
 }
 
+/// What every NIC test's first environment starts with: 10.0.2.15 claimed with the NIC
+/// capability, `filters` on it attached to a binding, and an ARP request sent to the
+/// gateway, so that QEMU's user networking learns our MAC before the host sends anything.
+#[derive(Debug)]
+pub struct Station {
+    pub nic: Handle,
+    pub mac: [u8; 6],
+    pub address: Handle,
+    pub binding: Binding,
+}
+
+impl Station {
+    pub fn start(mut binding: Binding, filters: &[net::Filter]) -> Result<Self, Error> {
+        let nic = user::start_info().nic().ok_or(Error::NoDevice)?;
+        let mac = mac(nic)?;
+        let address = user::net_claim(nic, GUEST)?;
+        for &filter in filters {
+            user::net_filter(binding.handle, address, filter)?;
+        }
+        let mut frame = [0; MAX_FRAME];
+        let length = build_arp(1, mac, GUEST, [0; 6], GATEWAY, &mut frame);
+        binding.send(&frame[..length])?;
+        Ok(Self {
+            nic,
+            mac,
+            address,
+            binding,
+        })
+    }
+}
+
 /// The NIC's MAC, from its capability.
 pub fn mac(nic: Handle) -> Result<[u8; 6], Error> {
     Ok(net::mac_from_u64(user::capability_identify(nic)?.value))

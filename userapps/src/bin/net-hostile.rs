@@ -14,7 +14,7 @@
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
-use exo_abi::net::{Filter, MAX_FRAME, control};
+use exo_abi::net::{Filter, control};
 use exo_abi::syscall::{Event, Sysnum};
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Handle, Rights};
@@ -22,7 +22,7 @@ use userapps::check::ok;
 use userapps::hostile::{self, Garbage};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
-use userapps::net::{self, Binding, GATEWAY, GUEST};
+use userapps::net::{self, Binding, Station};
 use userapps::spawn::{Child, yield_until};
 use userapps::{facts, println};
 
@@ -40,17 +40,15 @@ const CHILD_RINGS: u64 = MANAGED_START + 0x20_0000;
 const CHILD_QUOTA: u64 = 96;
 
 fn main(_argument: u64) -> u64 {
-    let nic = user::start_info().nic().expect("the machine has a NIC");
-    let mac = net::mac(nic).expect("identify the NIC");
-    let address = user::net_claim(nic, GUEST).expect("claim 10.0.2.15");
     let notification = user::notification_create(1).expect("a notification");
-    let mut binding = Binding::new(PARENT_RINGS, Some(notification)).expect("bind");
-    for filter in [Filter::arp(), Filter::udp(PARENT_PORT)] {
-        user::net_filter(binding.handle, address, filter).expect("attach a filter");
-    }
-    let mut frame = [0; MAX_FRAME];
-    let length = net::build_arp(1, mac, GUEST, [0; 6], GATEWAY, &mut frame);
-    binding.send(&frame[..length]).expect("send an ARP request");
+    let binding = Binding::new(PARENT_RINGS, Some(notification)).expect("bind");
+    let Station {
+        mac,
+        address,
+        mut binding,
+        ..
+    } = Station::start(binding, &[Filter::arp(), Filter::udp(PARENT_PORT)])
+        .expect("claim 10.0.2.15 and bind");
 
     let (shared, _) = user::frame_allocate(0).expect("allocate the shared page");
     user::map(

@@ -16,7 +16,7 @@ use exo_abi::syscall::Event;
 use exo_abi::user;
 use userapps::check::ok;
 use userapps::layout::MANAGED_START;
-use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, UdpFrame};
+use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, Station, UdpFrame};
 use userapps::{facts, println};
 
 userapps::entry!(main);
@@ -32,19 +32,15 @@ const RECEIVE_TICKS: u64 = 30_000;
 const RINGS: u64 = MANAGED_START;
 
 fn main(_argument: u64) -> u64 {
-    let nic = user::start_info().nic().expect("the machine has a NIC");
-    let mac = net::mac(nic).expect("identify the NIC");
-    let address = user::net_claim(nic, GUEST).expect("claim 10.0.2.15");
     // The notification wakes the per-packet receiver; the ring path never waits for it.
     let notification = user::notification_create(1).expect("a notification");
-    let mut binding =
+    let binding =
         Binding::with(8, exo_abi::Rights::FRAME, RINGS, Some(notification)).expect("bind");
-    for filter in [Filter::arp(), Filter::udp(PORT)] {
-        user::net_filter(binding.handle, address, filter).expect("attach a filter");
-    }
+    let Station {
+        mac, mut binding, ..
+    } = Station::start(binding, &[Filter::arp(), Filter::udp(PORT)])
+        .expect("claim 10.0.2.15 and bind");
     let mut frame = [0; MAX_FRAME];
-    let length = net::build_arp(1, mac, GUEST, [0; 6], GATEWAY, &mut frame);
-    binding.send(&frame[..length]).expect("send an ARP request");
 
     let datagram = UdpFrame {
         source_mac: mac,

@@ -20,7 +20,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::check::{expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{drop_capability, read_u64, write_u64};
-use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, UdpFrame};
+use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, Station, UdpFrame};
 use userapps::println;
 use userapps::spawn::{Child, yield_until};
 
@@ -53,8 +53,15 @@ const CHILD_DONE_BITS: u64 = 2;
 const CHILD_QUOTA: u64 = 96;
 
 fn main(_argument: u64) -> u64 {
-    let nic = user::start_info().nic().expect("the machine has a NIC");
-    let mac = net::mac(nic).expect("identify the NIC");
+    let ring_notification = user::notification_create(RING_BITS).expect("a notification");
+    let binding = Binding::new(PARENT_RINGS, Some(ring_notification)).expect("bind");
+    let filters = [Filter::arp(), Filter::icmp(), Filter::udp(PARENT_PORT)];
+    let Station {
+        nic,
+        mac,
+        address,
+        mut binding,
+    } = Station::start(binding, &filters).expect("claim 10.0.2.15 and bind");
     let info = user::capability_identify(nic).expect("identify the NIC");
     assert_eq!((info.kind, info.rights), (CapabilityKind::Nic, Rights::NET));
     println!(
@@ -62,20 +69,9 @@ fn main(_argument: u64) -> u64 {
         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
     );
 
-    let address = user::net_claim(nic, GUEST).expect("claim 10.0.2.15");
     claims_are_checked(nic);
-    let ring_notification = user::notification_create(RING_BITS).expect("a notification");
-    let mut binding = Binding::new(PARENT_RINGS, Some(ring_notification)).expect("bind");
-    for filter in [Filter::arp(), Filter::icmp(), Filter::udp(PARENT_PORT)] {
-        user::net_filter(binding.handle, address, filter).expect("attach a filter");
-    }
     binds_are_checked(&binding, address);
     spoofs_are_refused(&mut binding, mac);
-
-    // Teach the gateway our MAC: ask for its own (ARP from an address we hold is allowed).
-    let mut frame = [0; MAX_FRAME];
-    let length = net::build_arp(1, mac, GUEST, [0; 6], GATEWAY, &mut frame);
-    binding.send(&frame[..length]).expect("send an ARP request");
 
     let (shared, _) = user::frame_allocate(0).expect("allocate the shared page");
     user::map(
@@ -229,6 +225,8 @@ fn binds_are_checked(binding: &Binding, address: Handle) {
 /// Frames from sources the parent does not own: each is refused, by system call and
 /// through the ring, and counted as a spoof; none reaches the wire.
 fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
+    binding.flush().expect("flush the ARP request");
+    let sent_before = binding.rings.counters().tx_packets;
     let legit = UdpFrame {
         source_mac: mac,
         destination_mac: GATEWAY_MAC,
@@ -281,7 +279,7 @@ fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
     let counters = binding.rings.counters();
     assert_eq!(counters.spoofs, spoofs, "{counters:?}");
     assert_eq!(
-        counters.tx_packets, 0,
+        counters.tx_packets, sent_before,
         "a forged frame was sent: {counters:?}"
     );
     ok("frames from another port, address or MAC are refused and counted, on both paths");
