@@ -20,6 +20,7 @@
 use exo_abi::counters::Counter;
 use exo_abi::syscall::{ANY_SLOT, Event, NO_CAPABILITY};
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::caps::NodeId;
 use exo_kernel_core::slices::SlotError;
 
 use super::{EnvironmentId, Object, State, System};
@@ -122,17 +123,23 @@ impl System {
     /// Sets the bits of `notification` in its environment's pending word,
     /// waking it if it waits for them.
     pub fn signal(&mut self, caller: EnvironmentId, notification: Handle) -> Result<(), Error> {
-        let capability = self.capabilities.lookup(caller, notification)?;
-        let Object::Notification { target, bits } = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::SIGNAL) {
-            return Err(Error::MissingRights);
-        }
+        let ((target, bits), _) = self.notification_of(caller, notification)?;
         // The capability is rooted in the target's own table, so it went
         // with the target: the target exists.
         self.raise(target, bits);
         Ok(())
+    }
+
+    /// The target and bits of the notification `handle` names, with `SIGNAL`.
+    pub(super) fn notification_of(
+        &self,
+        caller: EnvironmentId,
+        handle: Handle,
+    ) -> Result<((EnvironmentId, u64), NodeId), Error> {
+        self.capability_as(caller, handle, Rights::SIGNAL, |object| match object {
+            Object::Notification { target, bits } => Some((target, bits)),
+            _ => None,
+        })
     }
 
     /// Sets `bits` in `target`'s pending word, waking it if it waits for
@@ -200,13 +207,11 @@ impl System {
         arguments: [u64; 2],
         passed: u64,
     ) -> Result<(), Error> {
-        let capability = self.capabilities.lookup(caller, endpoint)?;
-        let Object::Endpoint { server, entry } = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::CALL) {
-            return Err(Error::MissingRights);
-        }
+        let ((server, entry), _) =
+            self.capability_as(caller, endpoint, Rights::CALL, |object| match object {
+                Object::Endpoint { server, entry } => Some((server, entry)),
+                _ => None,
+            })?;
         // A server receives while it waits for calls and is not still
         // serving one: each call gets its reply before the next is taken.
         let target = self.environment(server);

@@ -302,6 +302,24 @@ impl System {
         Ok(self.environment(target).account(account))
     }
 
+    /// What `kind` takes from the object of the capability `handle` names in
+    /// `caller`'s table, and the capability's node: `WrongKind` if `kind`
+    /// finds nothing there, `MissingRights` if the capability lacks `needed`.
+    fn capability_as<T>(
+        &self,
+        caller: EnvironmentId,
+        handle: Handle,
+        needed: Rights,
+        kind: impl FnOnce(Object) -> Option<T>,
+    ) -> Result<(T, NodeId), Error> {
+        let capability = self.capabilities.lookup(caller, handle)?;
+        let value = kind(*capability.object).ok_or(Error::WrongKind)?;
+        if !capability.rights.contains(needed) {
+            return Err(Error::MissingRights);
+        }
+        Ok((value, capability.node))
+    }
+
     /// The environment `handle` (in `caller`'s table) names, if it is an
     /// environment capability with `needed` rights.
     pub fn target(
@@ -310,13 +328,10 @@ impl System {
         handle: Handle,
         needed: Rights,
     ) -> Result<EnvironmentId, Error> {
-        let capability = self.capabilities.lookup(caller, handle)?;
-        let Object::Environment(id) = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(needed) {
-            return Err(Error::MissingRights);
-        }
+        let (id, _) = self.capability_as(caller, handle, needed, |object| match object {
+            Object::Environment(id) => Some(id),
+            _ => None,
+        })?;
         Ok(id)
     }
 

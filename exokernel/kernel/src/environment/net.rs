@@ -18,6 +18,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::ops::Bound::{Excluded, Unbounded};
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -88,6 +89,12 @@ impl Binding {
         self.memory.write(control::COUNTERS, &bytes);
     }
 
+    fn count_sent(&mut self, length: u64) {
+        self.counters.tx_packets += 1;
+        self.counters.tx_bytes += length;
+        cpu::current().count(Counter::FramesSent);
+    }
+
     fn set_polling(&mut self, polling: bool) {
         self.polling = polling;
         self.idle_ticks = 0;
@@ -99,8 +106,10 @@ impl Binding {
         self.memory.store(control::TX_FLAGS, flags.bits());
     }
 
-    /// Copies `frame` into the receive ring; false if it did not fit.
-    fn receive(&mut self, frame: &[u8]) -> bool {
+    /// Copies `frame` into the receive ring. `None` if it did not fit;
+    /// otherwise whether the ring was empty before (as its consumer says:
+    /// the index is read once).
+    fn receive(&mut self, frame: &[u8]) -> Option<bool> {
         let consumer = self.memory.load(control::RX_CONSUMER);
         let fits = self
             .ring
@@ -108,7 +117,7 @@ impl Binding {
             .is_some_and(|free| free > 0);
         if !fits {
             self.counters.rx_drops += 1;
-            return false;
+            return None;
         }
         let slot = self.ring.slot(self.rx_produced);
         self.memory.write(rx_slot_offset(slot), frame);
@@ -120,12 +129,7 @@ impl Binding {
         self.memory.store(control::RX_PRODUCER, self.rx_produced);
         self.counters.rx_packets += 1;
         self.counters.rx_bytes += frame.len() as u64;
-        true
-    }
-
-    /// Whether the receive ring held nothing (as far as its consumer says).
-    fn rx_was_empty(&self) -> bool {
-        self.memory.load(control::RX_CONSUMER) == self.rx_produced
+        Some(consumer == self.rx_produced.wrapping_sub(1))
     }
 }
 
@@ -185,13 +189,10 @@ fn is_unicast(address: Ipv4) -> bool {
 impl System {
     /// The binding `handle` names, which must allow `BIND`.
     fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
-        let capability = self.capabilities.lookup(caller, handle)?;
-        let Object::Binding(id) = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::BIND) {
-            return Err(Error::MissingRights);
-        }
+        let (id, _) = self.capability_as(caller, handle, Rights::BIND, |object| match object {
+            Object::Binding(id) => Some(id),
+            _ => None,
+        })?;
         Ok(id)
     }
 
@@ -217,13 +218,9 @@ impl System {
         nic: Handle,
         address: u64,
     ) -> Result<Handle, Error> {
-        let capability = self.capabilities.lookup(caller, nic)?;
-        let Object::Nic = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::BIND) {
-            return Err(Error::MissingRights);
-        }
+        let ((), parent) = self.capability_as(caller, nic, Rights::BIND, |object| {
+            matches!(object, Object::Nic).then_some(())
+        })?;
         let address = u32::try_from(address)
             .ok()
             .filter(|&address| is_unicast(address))
@@ -231,7 +228,6 @@ impl System {
         if self.net.addresses.contains_key(&address) {
             return Err(Error::AddressInUse);
         }
-        let parent = capability.node;
         let handle = self.capabilities.insert_child(
             caller,
             parent,
@@ -250,30 +246,21 @@ impl System {
         frames: Handle,
         notification: u64,
     ) -> Result<(Handle, u64), Error> {
-        let capability = self.capabilities.lookup(caller, frames)?;
-        let Object::Frame { first, order } = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::READ | Rights::WRITE) {
-            return Err(Error::MissingRights);
-        }
-        let order = u32::from(order);
+        let ((first, order), parent) = self.capability_as(
+            caller,
+            frames,
+            Rights::READ | Rights::WRITE,
+            |object| match object {
+                Object::Frame { first, order } => Some((first, u32::from(order))),
+                _ => None,
+            },
+        )?;
         if !(MIN_RING_ORDER..=MAX_RING_ORDER).contains(&order) {
             return Err(Error::InvalidArgument);
         }
-        let parent = capability.node;
         let notification = match notification {
             NO_CAPABILITY => None,
-            handle => {
-                let capability = self.capabilities.lookup(caller, Handle::from_raw(handle))?;
-                let Object::Notification { target, bits } = *capability.object else {
-                    return Err(Error::WrongKind);
-                };
-                if !capability.rights.contains(Rights::SIGNAL) {
-                    return Err(Error::MissingRights);
-                }
-                Some((target, bits))
-            }
+            handle => Some(self.notification_of(caller, Handle::from_raw(handle))?.0),
         };
         let id = BindingId(self.net.next_binding);
         let handle =
@@ -323,14 +310,11 @@ impl System {
         filter: u64,
     ) -> Result<Handle, Error> {
         let id = self.binding_of(caller, binding)?;
-        let capability = self.capabilities.lookup(caller, address)?;
-        let Object::Address(address) = *capability.object else {
-            return Err(Error::WrongKind);
-        };
-        if !capability.rights.contains(Rights::BIND) {
-            return Err(Error::MissingRights);
-        }
-        let parent = capability.node;
+        let (address, parent) =
+            self.capability_as(caller, address, Rights::BIND, |object| match object {
+                Object::Address(address) => Some(address),
+                _ => None,
+            })?;
         let key = FilterKey {
             address,
             filter: Filter::unpack(filter)?,
@@ -392,7 +376,11 @@ impl System {
                 .and_then(|()| self.check_source(id, frame, mac));
             outcome.is_ok()
         });
-        self.publish_after_send(id, length, sent.is_ok());
+        let binding = self.binding(id);
+        if sent.is_ok() {
+            binding.count_sent(length);
+        }
+        binding.publish();
         match sent {
             Ok(()) => Ok(()),
             Err(SendError::Full) => Err(Error::WouldBlock),
@@ -459,16 +447,6 @@ impl System {
         }
     }
 
-    fn publish_after_send(&mut self, id: BindingId, length: u64, sent: bool) {
-        let binding = self.binding(id);
-        if sent {
-            binding.counters.tx_packets += 1;
-            binding.counters.tx_bytes += length;
-            cpu::current().count(Counter::FramesSent);
-        }
-        binding.publish();
-    }
-
     /// Sends what binding `id`'s transmit ring holds, as far as the device
     /// has room; returns how many entries it took.
     fn drain(&mut self, id: BindingId, nic: &mut Nic) -> u32 {
@@ -485,9 +463,6 @@ impl System {
         let mac = nic.mac();
         let mut taken = 0;
         while taken < filled {
-            if !nic.can_send() {
-                break;
-            }
             let binding = self.binding(id);
             let entries = binding.ring.entries();
             let slot = binding.ring.slot(binding.tx_consumed);
@@ -503,10 +478,12 @@ impl System {
                     self.check_source(id, frame, mac).is_ok()
                 });
                 if sent == Err(SendError::Full) {
-                    // The device had no room after all: the entry waits.
+                    // The device has no room: the entry waits for the next drain.
                     break;
                 }
-                self.publish_after_send(id, length as u64, sent.is_ok());
+                if sent.is_ok() {
+                    self.binding(id).count_sent(length as u64);
+                }
             } else {
                 self.binding(id).counters.tx_errors += 1;
             }
@@ -546,16 +523,14 @@ impl System {
 
     fn deliver_to(&mut self, id: BindingId, frame: &[u8]) -> bool {
         let binding = self.binding(id);
-        let was_empty = binding.rx_was_empty();
-        let delivered = binding.receive(frame);
+        let received = binding.receive(frame);
         binding.publish();
-        if delivered
-            && was_empty
+        if received == Some(true)
             && let Some((target, bits)) = binding.notification
         {
             self.raise(target, bits);
         }
-        delivered
+        received.is_some()
     }
 
     /// The NIC interrupted: take what it received, then drain polled rings.
@@ -587,8 +562,9 @@ impl System {
         // Normally the interrupt has taken everything; this catches a
         // missed one, and is all there is if the line could not be routed.
         self.receive_from(nic);
-        let ids: Vec<BindingId> = self.net.bindings.keys().copied().collect();
-        for id in ids {
+        let mut cursor = None;
+        while let Some(id) = self.next_binding(cursor) {
+            cursor = Some(id);
             if !self.binding(id).polling {
                 continue;
             }
@@ -621,18 +597,25 @@ impl System {
     }
 
     fn drain_polled(&mut self, nic: &mut Nic, which: impl Fn(&Binding) -> bool) {
-        let ids: Vec<BindingId> = self
-            .net
-            .bindings
-            .iter()
-            .filter(|(_, binding)| binding.polling && which(binding))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            if self.drain(id, nic) > 0 {
+        let mut cursor = None;
+        while let Some(id) = self.next_binding(cursor) {
+            cursor = Some(id);
+            let binding = self.binding(id);
+            if binding.polling && which(binding) && self.drain(id, nic) > 0 {
                 self.binding(id).idle_ticks = 0;
             }
         }
+    }
+
+    /// The first binding after `after` (from the first, for `None`), in id
+    /// order: visits every binding while changing them, without collecting
+    /// their ids on these per-tick and per-interrupt paths.
+    fn next_binding(&self, after: Option<BindingId>) -> Option<BindingId> {
+        let rest = match after {
+            None => self.net.bindings.range(..),
+            Some(id) => self.net.bindings.range((Excluded(id), Unbounded)),
+        };
+        rest.map(|(&id, _)| id).next()
     }
 }
 

@@ -240,12 +240,6 @@ impl Nic {
         }
     }
 
-    /// Whether a frame could be sent now.
-    pub fn can_send(&mut self) -> bool {
-        self.reclaim();
-        !self.tx_free.is_empty()
-    }
-
     /// Sends a frame of `length` bytes that `fill` writes into the kernel's
     /// own buffer and then approves: the check runs on the copy the device
     /// will read, so nothing can change the frame after it was checked.
