@@ -124,19 +124,8 @@ fn be32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// A UDP datagram, as far as the tests look at it.
-#[derive(Clone, Copy, Debug)]
-pub struct Udp<'a> {
-    pub source_mac: [u8; 6],
-    pub source: u32,
-    pub source_port: u16,
-    pub destination: u32,
-    pub destination_port: u16,
-    pub payload: &'a [u8],
-}
-
 /// The UDP datagram in `frame`, if it is one (IPv4, no options checked beyond IHL).
-pub fn parse_udp(frame: &[u8]) -> Option<Udp<'_>> {
+pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     if frame.len() < 14 + 20 + 8 || be16(frame, 12) != ETHERTYPE_IPV4 || frame[23] != IP_UDP {
         return None;
     }
@@ -145,7 +134,8 @@ pub fn parse_udp(frame: &[u8]) -> Option<Udp<'_>> {
     let total = usize::from(be16(ip, 2)).min(ip.len());
     let udp = ip.get(header..total)?;
     let length = usize::from(be16(udp, 4)).clamp(8, udp.len());
-    Some(Udp {
+    Some(UdpFrame {
+        destination_mac: frame[0..6].try_into().ok()?,
         source_mac: frame[6..12].try_into().ok()?,
         source: be32(ip, 12),
         source_port: be16(udp, 0),
@@ -167,7 +157,7 @@ fn checksum(bytes: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// What a UDP frame carries.
+/// What a UDP frame carries, as the tests build it or take it apart.
 #[derive(Clone, Copy, Debug)]
 pub struct UdpFrame<'a> {
     pub source_mac: [u8; 6],
@@ -246,11 +236,6 @@ pub fn answer_arp(
     let asker_mac: [u8; 6] = frame[22..28].try_into().ok()?;
     let asker = be32(frame, 28);
     Some(build_arp(2, mac, address, asker_mac, asker, out))
-}
-
-/// Whether `frame` is an ARP packet.
-pub fn is_arp(frame: &[u8]) -> bool {
-    frame.len() >= 14 && be16(frame, 12) == ETHERTYPE_ARP
 }
 
 /// Answers what `binding`'s receive ring holds: ARP requests for [`GUEST`] (if `arp`), and
