@@ -57,8 +57,6 @@ fn call(
             Ok((0, 0))
         }
         Sysnum::Yield => {
-            // Leaving the CPU is when a polled transmit ring is worth draining.
-            system.net_drain_owned_by(caller);
             system.request_yield();
             Ok((0, 0))
         }
@@ -108,10 +106,7 @@ fn call(
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
-        Sysnum::Wait => {
-            system.net_drain_owned_by(caller);
-            system.wait(caller, a, b)
-        }
+        Sysnum::Wait => system.wait(caller, a, b),
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),

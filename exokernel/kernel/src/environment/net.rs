@@ -12,8 +12,8 @@
 //!
 //! Received frames are demultiplexed in the NIC interrupt and copied into
 //! the owning binding's receive ring. Transmit rings are drained at NIC
-//! interrupts, timer ticks, when their owner enters the kernel to wait or
-//! yield, and on `NetKick`; each frame is copied into a kernel buffer and
+//! interrupts, timer ticks, when their owner stops running (it waits,
+//! yields, calls, or its slot ends), and on `NetKick`; each frame is copied into a kernel buffer and
 //! its source checked there before the device sees it.
 
 use alloc::collections::BTreeMap;
@@ -60,7 +60,7 @@ pub(super) struct Network {
 struct Binding {
     /// Its original capability.
     node: NodeId,
-    /// The environment that made it: drained when that one waits or yields.
+    /// The environment that made it: drained when that one stops running.
     owner: EnvironmentId,
     memory: RingMemory,
     ring: Ring,
@@ -586,14 +586,14 @@ impl System {
         }
     }
 
-    /// `caller` is about to wait or yield: send what its polled rings hold.
-    pub fn net_drain_owned_by(&mut self, caller: EnvironmentId) {
+    /// `owner` is leaving the CPU: send what its polled rings hold.
+    pub fn net_drain_owned_by(&mut self, owner: EnvironmentId) {
         if self.net.bindings.is_empty() {
             return;
         }
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
-        self.drain_polled(nic, |binding| binding.owner == caller);
+        self.drain_polled(nic, |binding| binding.owner == owner);
     }
 
     fn drain_polled(&mut self, nic: &mut Nic, which: impl Fn(&Binding) -> bool) {

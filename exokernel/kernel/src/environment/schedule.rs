@@ -190,6 +190,11 @@ impl System {
     /// Saves the running environment's context from `frame` and leaves the
     /// CPU with no running environment.
     fn park_current(&mut self, frame: &TrapFrame) {
+        if let Some(id) = current() {
+            // Leaving the CPU, however it happens, is when its polled
+            // transmit rings are worth draining.
+            self.net_drain_owned_by(id);
+        }
         if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {
             environment.saved = frame.clone();
         }
