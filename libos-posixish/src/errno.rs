@@ -40,6 +40,8 @@ pub enum Errno {
     EISDIR = 21,
     /// Too many open files.
     EMFILE = 24,
+    /// File too large.
+    EFBIG = 27,
     /// Read-only file system.
     EROFS = 30,
     /// Broken pipe.
@@ -52,7 +54,7 @@ pub enum Errno {
 
 impl Errno {
     /// Every errno, to decode a number.
-    const ALL: [Errno; 21] = [
+    const ALL: [Errno; 22] = [
         Errno::ESRCH,
         Errno::ECHILD,
         Errno::EAGAIN,
@@ -70,6 +72,7 @@ impl Errno {
         Errno::ENOTDIR,
         Errno::EISDIR,
         Errno::EMFILE,
+        Errno::EFBIG,
         Errno::EROFS,
         Errno::EPIPE,
         Errno::ENOSYS,

@@ -38,6 +38,27 @@ pub enum FsError {
     /// EINVAL: a relative path, the root where a name is needed, or a
     /// directory moved into itself.
     InvalidPath,
+    /// EFBIG: a write or truncation past [`MAX_FILE_SIZE`], or more than
+    /// the tree's memory can hold. The file is left as it was.
+    TooLarge,
+}
+
+/// The largest file the tree keeps: a client that seeks far and writes gets
+/// `TooLarge` instead of making the tree (and its server) run out of memory.
+pub const MAX_FILE_SIZE: u64 = 16 << 20;
+
+/// Resizes `data` to `length`, or says why not, leaving it unchanged.
+fn resize(data: &mut Vec<u8>, length: u64) -> Result<(), FsError> {
+    if length > MAX_FILE_SIZE {
+        return Err(FsError::TooLarge);
+    }
+    let length = length as usize;
+    if let Some(more) = length.checked_sub(data.len()) {
+        data.try_reserve_exact(more)
+            .map_err(|_| FsError::TooLarge)?;
+    }
+    data.resize(length, 0);
+    Ok(())
 }
 
 /// What a node is.
@@ -58,10 +79,7 @@ pub struct Stat {
 
 #[derive(Debug)]
 enum Node {
-    File {
-        data: Vec<u8>,
-        read_only: bool,
-    },
+    File(Vec<u8>),
     ReadOnlyFile(&'static [u8]),
     Directory {
         parent: Inode,
@@ -172,13 +190,7 @@ impl FileSystem {
 
     /// Creates an empty file at `path`.
     pub fn create(&mut self, path: &str) -> Result<Inode, FsError> {
-        self.insert(
-            path,
-            Node::File {
-                data: Vec::new(),
-                read_only: false,
-            },
-        )
+        self.insert(path, Node::File(Vec::new()))
     }
 
     /// Adds a read-only file holding `data` (which outlives the tree).
@@ -262,7 +274,7 @@ impl FileSystem {
 
     pub fn stat(&self, inode: Inode) -> Result<Stat, FsError> {
         let (kind, size, read_only) = match self.node(inode)? {
-            Node::File { data, read_only } => (Kind::File, data.len() as u64, *read_only),
+            Node::File(data) => (Kind::File, data.len() as u64, false),
             Node::ReadOnlyFile(data) => (Kind::File, data.len() as u64, true),
             Node::Directory { entries, .. } => (Kind::Directory, entries.len() as u64, false),
         };
@@ -277,7 +289,7 @@ impl FileSystem {
     /// Reads from `offset` into `buffer`; returns how many bytes (0 at the end).
     pub fn read(&self, inode: Inode, offset: u64, buffer: &mut [u8]) -> Result<usize, FsError> {
         let data: &[u8] = match self.node(inode)? {
-            Node::File { data, .. } => data,
+            Node::File(data) => data,
             Node::ReadOnlyFile(data) => data,
             Node::Directory { .. } => return Err(FsError::IsADirectory),
         };
@@ -290,27 +302,25 @@ impl FileSystem {
     /// Writes `bytes` at `offset`, filling any gap with zeros; returns how many.
     pub fn write(&mut self, inode: Inode, offset: u64, bytes: &[u8]) -> Result<usize, FsError> {
         let data = self.file_mut(inode)?;
-        let end = offset as usize + bytes.len();
-        if data.len() < end {
-            data.resize(end, 0);
+        let end = offset
+            .checked_add(bytes.len() as u64)
+            .ok_or(FsError::TooLarge)?;
+        if (data.len() as u64) < end {
+            resize(data, end)?;
         }
-        data[offset as usize..end].copy_from_slice(bytes);
+        data[offset as usize..end as usize].copy_from_slice(bytes);
         Ok(bytes.len())
     }
 
     /// Cuts or extends the file to `length` bytes.
     pub fn truncate(&mut self, inode: Inode, length: u64) -> Result<(), FsError> {
-        self.file_mut(inode)?.resize(length as usize, 0);
-        Ok(())
+        resize(self.file_mut(inode)?, length)
     }
 
     fn file_mut(&mut self, inode: Inode) -> Result<&mut Vec<u8>, FsError> {
         match self.nodes.get_mut(inode).and_then(Option::as_mut) {
-            Some(Node::File {
-                data,
-                read_only: false,
-            }) => Ok(data),
-            Some(Node::File { .. } | Node::ReadOnlyFile(_)) => Err(FsError::ReadOnly),
+            Some(Node::File(data)) => Ok(data),
+            Some(Node::ReadOnlyFile(_)) => Err(FsError::ReadOnly),
             Some(Node::Directory { .. }) => Err(FsError::IsADirectory),
             None => Err(FsError::NotFound),
         }
@@ -346,6 +356,19 @@ mod tests {
         assert_eq!(fs.readdir("/").unwrap(), ["tmp"]);
         fs.truncate(file, 2).unwrap();
         assert_eq!(fs.stat(file).unwrap().size, 2);
+    }
+
+    #[test]
+    fn a_write_far_past_the_end_is_refused_and_changes_nothing() {
+        let mut fs = FileSystem::new();
+        let file = fs.create("/big").unwrap();
+        fs.write(file, 0, b"kept").unwrap();
+        assert_eq!(fs.write(file, MAX_FILE_SIZE, b"x"), Err(FsError::TooLarge));
+        assert_eq!(fs.write(file, u64::MAX, b"x"), Err(FsError::TooLarge));
+        assert_eq!(fs.truncate(file, u64::MAX), Err(FsError::TooLarge));
+        assert_eq!(fs.stat(file).unwrap().size, 4);
+        assert_eq!(fs.write(file, MAX_FILE_SIZE - 1, b"x"), Ok(1));
+        assert_eq!(fs.stat(file).unwrap().size, MAX_FILE_SIZE);
     }
 
     #[test]

@@ -404,5 +404,6 @@ pub fn errno(error: FsError) -> Errno {
         FsError::NotEmpty => Errno::ENOTEMPTY,
         FsError::ReadOnly => Errno::EROFS,
         FsError::InvalidPath => Errno::EINVAL,
+        FsError::TooLarge => Errno::EFBIG,
     }
 }
