@@ -128,6 +128,12 @@ impl<'a> FrameBitmap<'a> {
     /// `2^order`, and returns the first.
     pub fn allocate_run(&mut self, order: u32) -> Result<u64, FrameError> {
         let length = run_length(order)?;
+        if length == 1 {
+            return self.allocate();
+        }
+        if length < BITS {
+            return self.allocate_within_a_word(length);
+        }
         let mut start = 0;
         while start + length <= self.frame_count {
             match self.first_unfree(start..start + length) {
@@ -137,6 +143,28 @@ impl<'a> FrameBitmap<'a> {
                 }
                 // Skip to the next aligned start past the frame in the way.
                 Some(busy) => start = (busy / length + 1) * length,
+            }
+        }
+        Err(FrameError::Exhausted)
+    }
+
+    /// A run shorter than a word lies inside one word: looks word by word,
+    /// from the next-fit cursor as `allocate` does, for `length` free bits
+    /// at a multiple of `length`.
+    fn allocate_within_a_word(&mut self, length: u64) -> Result<u64, FrameError> {
+        let words = self.free.len();
+        let mask = (1u64 << length) - 1;
+        for step in 0..words {
+            let word = (self.cursor + step) % words;
+            let bits = self.free[word];
+            let found = (0..BITS)
+                .step_by(length as usize)
+                .find(|&position| (bits >> position) & mask == mask);
+            if let Some(position) = found {
+                let start = word as u64 * BITS + position;
+                self.take_run(start, length);
+                self.cursor = word;
+                return Ok(start);
             }
         }
         Err(FrameError::Exhausted)
@@ -340,6 +368,35 @@ mod tests {
         assert_eq!(map.free_run(64, 6), Err(FrameError::NotAllocated));
         assert_eq!(map.allocate_run(10), Err(FrameError::Exhausted));
         assert_eq!(map.allocate_run(70), Err(FrameError::Exhausted));
+    }
+
+    #[test]
+    fn small_runs_are_found_inside_words_past_busy_frames() {
+        let mut parts = bitmap(1024, &[0..1024]);
+        let mut map = build(&mut parts);
+        // Every other frame busy in the first 512: no 2-run fits there.
+        for frame in (0..512).step_by(2) {
+            map.allocate_at(frame).unwrap();
+        }
+        let mut taken = std::collections::BTreeSet::new();
+        let mut order = 1;
+        while let Ok(start) = map.allocate_run(order) {
+            let length = 1 << order;
+            assert_eq!(start % length, 0, "a run of {length} at {start}");
+            assert!(start >= 512, "{start} overlaps the busy frames");
+            for frame in start..start + length {
+                assert!(taken.insert(frame), "frame {frame} handed out twice");
+            }
+            order = order % 5 + 1;
+        }
+        // The second half went in runs until the next did not fit in what
+        // was left of it (less than 32 frames); the first half's odd frames stay.
+        assert!(
+            taken.len() > 512 - 32,
+            "only {} frames in runs",
+            taken.len()
+        );
+        assert_eq!(map.free_count(), 768 - taken.len() as u64);
     }
 
     #[test]
