@@ -39,8 +39,10 @@ use crate::net::device::{Nic, SendError};
 use crate::net::ring_memory::RingMemory;
 
 /// Ticks a polled transmit ring may stay empty before the kernel stops
-/// polling it and sets `NEED_WAKEUP`.
-const IDLE_TICKS: u32 = 2;
+/// polling it and sets `NEED_WAKEUP`. More than two: after the host has
+/// stalled a guest, an overdue tick and the next one on the timer's grid
+/// can come back to back, before a busy producer has had time to refill.
+const IDLE_TICKS: u32 = 4;
 
 /// A binding's name in the kernel (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -448,7 +450,8 @@ impl System {
     }
 
     /// Sends what binding `id`'s transmit ring holds, as far as the device
-    /// has room; returns how many entries it took.
+    /// has room; returns how many entries were waiting. (A ring the device
+    /// had no room for is busy, not idle: it stays polled.)
     fn drain(&mut self, id: BindingId, nic: &mut Nic) -> u32 {
         let binding = self.binding(id);
         let producer = binding.memory.load(control::TX_PRODUCER);
@@ -496,7 +499,7 @@ impl System {
             .memory
             .store(control::TX_CONSUMER, binding.tx_consumed);
         binding.publish();
-        taken
+        filled
     }
 
     /// Delivers a frame the NIC received to the binding(s) that own it.
@@ -568,9 +571,9 @@ impl System {
             if !self.binding(id).polling {
                 continue;
             }
-            let taken = self.drain(id, nic);
+            let waiting = self.drain(id, nic);
             let binding = self.binding(id);
-            if taken > 0 {
+            if waiting > 0 {
                 binding.idle_ticks = 0;
                 continue;
             }
