@@ -14,8 +14,8 @@
 use exo_abi::Handle;
 use exo_abi::layout::PAGE_SIZE;
 
-/// Slots in an environment's capability table (chapter 2.1).
-pub const MAX_UNITS: usize = 1024;
+/// One unit per slot of the capability table.
+pub const MAX_UNITS: usize = exo_abi::handle::TABLE_CAPACITY as usize;
 
 /// `Unit::flags` bits.
 pub mod flags {

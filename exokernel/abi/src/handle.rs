@@ -5,6 +5,9 @@
 //! changes, so a handle kept after its capability was dropped or revoked —
 //! or a guessed one — names nothing and is refused.
 
+/// Slots in every environment's capability table: handle indices run below it.
+pub const TABLE_CAPACITY: u32 = 1024;
+
 /// A handle to a capability in the calling environment's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(transparent)]

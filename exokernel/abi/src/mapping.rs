@@ -26,3 +26,7 @@ pub struct MapRequest {
 
 /// The most requests one `MapBatch` call takes.
 pub const MAX_BATCH: u64 = 512;
+
+/// The largest run one frame capability names: `2^10` frames, 4 MiB
+/// (`FrameAllocate`'s order).
+pub const MAX_FRAME_ORDER: u32 = 10;

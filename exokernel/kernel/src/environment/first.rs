@@ -12,7 +12,7 @@
 
 use exo_abi::bootfs::{BootFs, BootFsError};
 use exo_abi::layout::{BOOTFS, INITIAL_STACK_PAGES, INITIAL_STACK_TOP, START_INFO, USER_MAP_END};
-use exo_abi::mapping::MapFlags;
+use exo_abi::mapping::{MAX_FRAME_ORDER, MapFlags};
 use exo_abi::start_info::{self, MAX_BOOTFS_RUNS, MAX_PAGES, StartInfo, StartPage};
 use exo_abi::syscall::NO_CAPABILITY;
 use exo_abi::{Error, Handle, Rights};
@@ -202,12 +202,14 @@ fn copy_archive(
     id: EnvironmentId,
     archive: &[u8],
 ) -> Result<PageList<MAX_BOOTFS_RUNS>, LoadError> {
-    const MAX_ORDER: u32 = 10;
     let mut runs = PageList::default();
     let mut copied = 0;
     while copied < archive.len() {
         let pages = (archive.len() - copied).div_ceil(FRAME_SIZE as usize);
-        let order = pages.next_power_of_two().trailing_zeros().min(MAX_ORDER);
+        let order = pages
+            .next_power_of_two()
+            .trailing_zeros()
+            .min(MAX_FRAME_ORDER);
         let (handle, frame) = system.allocate_frames(id, u64::from(order), None)?;
         let length = (archive.len() - copied).min((FRAME_SIZE as usize) << order);
         let target = phys_to_virt(frame * FRAME_SIZE).as_mut_ptr::<u8>();

@@ -14,7 +14,9 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::{Error, Handle, Rights};
 
 use super::address_space::AddressSpace;
-use super::{Environment, EnvironmentId, MAX_ENVIRONMENTS, State, System, TABLE_CAPACITY};
+use exo_abi::handle::TABLE_CAPACITY;
+
+use super::{Environment, EnvironmentId, MAX_ENVIRONMENTS, State, System};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 use crate::memory::{frames, paging};

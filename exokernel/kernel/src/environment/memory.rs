@@ -17,9 +17,6 @@ use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::memory::{frames, phys_to_virt};
 
-/// The largest run one capability names: 2^10 frames = 4 MiB.
-const MAX_ORDER: u64 = 10;
-
 impl System {
     /// Allocates `2^order` zeroed frames for `owner`, charged to its quota.
     /// `at` asks for the run starting at that frame number.
@@ -29,7 +26,7 @@ impl System {
         order: u64,
         at: Option<u64>,
     ) -> Result<(Handle, u64), Error> {
-        if order > MAX_ORDER {
+        if order > u64::from(exo_abi::mapping::MAX_FRAME_ORDER) {
             return Err(Error::InvalidArgument);
         }
         let count = 1 << order;

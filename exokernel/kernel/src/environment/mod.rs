@@ -87,8 +87,6 @@ pub enum Object {
     },
 }
 
-/// Slots in each environment's capability table.
-const TABLE_CAPACITY: u32 = 1024;
 /// The most environments that may exist at once.
 const MAX_ENVIRONMENTS: usize = 1024;
 
