@@ -5,7 +5,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -16,8 +16,10 @@ use crate::serial_log::SerialLog;
 /// How often a running guest is checked for having exited.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a host function may still run once the guest is gone (to read a last reply,
-/// say); one still running after that has failed.
-const HOST_GRACE: Duration = Duration::from_secs(5);
+/// say); one still running after that has failed. Longer than any single wait of a host
+/// function (see `net_scenarios`), so one that was waiting when the guest died reports
+/// what it was waiting for rather than being cut off.
+pub const HOST_GRACE: Duration = Duration::from_secs(15);
 
 /// Runs on a host thread from the moment QEMU starts, seeing the serial output as it
 /// streams; its `Err` is the reason the run failed.
@@ -96,29 +98,20 @@ pub fn run_unattended_with_host(
     // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
     let serial = SerialLog::new();
     let serial_reader = serial.fill_from(child.stdout.take());
-    let qemu_messages = read_on_thread(child.stderr.take());
+    let qemu_messages = SerialLog::new();
+    let messages_reader = qemu_messages.fill_from(child.stderr.take());
     let mut host = host.map(|function| HostThread::start(function, serial.clone()));
     let ending = wait_or_kill(&mut child, timeout, host.as_mut())?;
     let host_failure = host.and_then(HostThread::finish);
-    // The reader ends with QEMU's output; a panic in it would only truncate the text.
+    // The readers end with QEMU's output; a panic in one would only truncate its text.
     let _ = serial_reader.join();
+    let _ = messages_reader.join();
     Ok(GuestRun {
         ending,
         serial: serial.text(),
-        qemu_messages: qemu_messages.join().unwrap_or_default(),
+        qemu_messages: qemu_messages.text(),
         elapsed: started.elapsed(),
         host_failure,
-    })
-}
-
-fn read_on_thread(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            // A read error only truncates what we show; the exit status still decides.
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 

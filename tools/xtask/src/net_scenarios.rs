@@ -11,87 +11,134 @@ use std::time::{Duration, Instant};
 
 use crate::host_side::HostSide;
 
+/// net-test's two environments each echo on their own UDP port.
+pub const TWO_BINDINGS_PORTS: [u16; 2] = [7001, 7002];
 /// What net-test prints once both of its environments have bound their UDP ports.
-const TWO_BINDINGS_READY: &str = "net-test: two bindings ready";
-/// Booting and binding, on a slow TCG host.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const TWO_BINDINGS_READY: &str = "net-test: two bindings ready";
+/// net-hostile's parent echoes on this UDP port...
+pub const HOSTILE_ECHO_PORT: u16 = 7003;
+/// ...while its child scribbles over the rings bound to this one.
+pub const HOSTILE_CHILD_PORT: u16 = 7004;
+pub const HOSTILE_READY: &str = "net-hostile: ready";
+/// net-steady receives on this UDP port.
+pub const STEADY_PORT: u16 = 7005;
+pub const STEADY_RECEIVING: &str = "net-steady: receiving";
+/// What net-steady prints once it has stopped receiving (with every datagram it counts,
+/// or having given up).
+pub const STEADY_RECEIVED: &str = "net-steady: per-packet receive";
+
 /// Datagrams sent to each binding.
 const ECHO_ROUNDS: usize = 20;
-/// How long one datagram's reply may take.
+/// How long one datagram's reply may take: the longest single wait of a host function
+/// here, and shorter than the grace a host function has once the guest is gone, so one
+/// waiting for a reply when the guest died still reports what it was waiting for.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+const _: () = assert!(REPLY_TIMEOUT.as_secs() < crate::guest::HOST_GRACE.as_secs());
 /// Sends of one datagram before giving up: the guest may drop the first while it learns
 /// the gateway's hardware address to reply to.
 const SENDS_PER_DATAGRAM: u32 = 3;
 /// Longer than any datagram this sends or expects, so a longer reply shows as one.
 const REPLY_BUFFER: usize = 1500;
 
-/// net-test: two environments each bind a UDP port (7001 and 7002) and echo what arrives,
-/// prefixed with `echo:`. Each port's traffic must reach its own environment only.
-pub fn echo_on_two_bindings(host: &mut HostSide) -> Result<(), String> {
-    host.wait_for(TWO_BINDINGS_READY, READY_TIMEOUT)?;
-    let mut bindings = [(7001, 'A', Vec::new()), (7002, 'B', Vec::new())];
+/// net-test: two environments each bind a UDP port and echo what arrives, prefixed with
+/// `echo:`. Each port's traffic must reach its own environment only.
+pub fn echo_on_two_bindings(host: &HostSide) -> Result<(), String> {
+    host.wait_for(TWO_BINDINGS_READY)?;
+    let [first, second] = TWO_BINDINGS_PORTS;
+    let mut bindings = [
+        (first, 'A', host.udp(first)?, Vec::new()),
+        (second, 'B', host.udp(second)?, Vec::new()),
+    ];
     for round in 0..ECHO_ROUNDS {
-        for (guest_port, tag, late_replies) in &mut bindings {
-            let request = format!("{tag}{round}");
-            let reply = format!("echo:{request}");
-            let socket = host.udp(*guest_port)?;
-            exchange(
-                socket,
-                *guest_port,
-                request.as_bytes(),
-                reply.as_bytes(),
-                late_replies,
-                REPLY_TIMEOUT,
-            )?;
+        for (guest_port, tag, socket, late_replies) in &mut bindings {
+            echo(socket, *guest_port, *tag, round, late_replies)?;
         }
     }
     Ok(())
 }
 
-/// net-hostile: the parent echoes UDP 7003 while its child scribbles over its own rings on
-/// UDP 7004. Every datagram to 7003 must come back; those to 7004 land in a ring whose
-/// indices are garbage, and must hurt nobody.
-pub fn echo_beside_a_hostile_neighbour(host: &mut HostSide) -> Result<(), String> {
-    host.wait_for("net-hostile: ready", READY_TIMEOUT)?;
+/// net-hostile: the parent echoes while its child scribbles over its own rings. Every
+/// datagram to the parent must come back; those to the child land in a ring whose indices
+/// are garbage, and must hurt nobody.
+pub fn echo_beside_a_hostile_neighbour(host: &HostSide) -> Result<(), String> {
+    host.wait_for(HOSTILE_READY)?;
+    let echo_socket = host.udp(HOSTILE_ECHO_PORT)?;
+    let child_socket = host.udp(HOSTILE_CHILD_PORT)?;
     let mut late_replies = Vec::new();
     for round in 0..ECHO_ROUNDS {
-        let junk = format!("junk{round}");
-        host.udp(7004)?
-            .send(junk.as_bytes())
-            .map_err(|error| format!("guest UDP port 7004: {error}"))?;
-        let request = format!("H{round}");
-        let reply = format!("echo:{request}");
-        let socket = host.udp(7003)?;
-        exchange(
-            socket,
-            7003,
-            request.as_bytes(),
-            reply.as_bytes(),
+        child_socket
+            .send(format!("junk{round}").as_bytes())
+            .map_err(|error| format!("guest UDP port {HOSTILE_CHILD_PORT}: {error}"))?;
+        echo(
+            &echo_socket,
+            HOSTILE_ECHO_PORT,
+            'H',
+            round,
             &mut late_replies,
-            REPLY_TIMEOUT,
         )?;
     }
     Ok(())
 }
 
-/// Datagrams net-steady takes from its receive ring by polling.
-const STEADY_DATAGRAMS: usize = 300;
-/// Between two of them: the guest's ring holds 128, so a pace keeps it from overflowing
-/// on a slow host.
-const STEADY_PACE: Duration = Duration::from_millis(2);
+/// Datagrams sent between two looks at the serial output.
+const STEADY_BATCH: usize = 10;
+/// How long each look may wait for the guest: it paces the batches (500 datagrams a second
+/// at most), so the guest's 128-entry ring does not overflow on a slow host.
+const STEADY_PACE: Duration = Duration::from_millis(20);
+/// Datagrams sent before giving up on the guest: at the pace above, longer than the
+/// guest's own 30 s receive window, so it gives up first and says why.
+const STEADY_MAX_DATAGRAMS: usize = 20_000;
 
-/// net-steady: once the guest says it is receiving, sends it `STEADY_DATAGRAMS` datagrams
-/// on UDP 7005; the guest counts them and the system calls it made.
-pub fn datagrams_for_a_polling_receiver(host: &mut HostSide) -> Result<(), String> {
-    host.wait_for("net-steady: receiving", READY_TIMEOUT)?;
-    let socket = host.udp(7005)?;
-    for index in 0..STEADY_DATAGRAMS {
-        socket
-            .send(format!("R{index}").as_bytes())
-            .map_err(|error| format!("guest UDP port 7005: sending datagram {index}: {error}"))?;
-        std::thread::sleep(STEADY_PACE);
+/// net-steady: once the guest says it is receiving, sends it datagrams in paced batches
+/// until it says it has stopped. The guest counts the 300 it needs and ignores the rest, so
+/// a datagram lost on the way (an overflowing ring, say) costs nothing: more keep coming.
+pub fn datagrams_for_a_polling_receiver(host: &HostSide) -> Result<(), String> {
+    host.wait_for(STEADY_RECEIVING)?;
+    let socket = host.udp(STEADY_PORT)?;
+    let mut sent = 0;
+    while sent < STEADY_MAX_DATAGRAMS {
+        for _ in 0..STEADY_BATCH {
+            socket
+                .send(format!("R{sent}").as_bytes())
+                .map_err(|error| {
+                    format!("guest UDP port {STEADY_PORT}: sending datagram {sent}: {error}")
+                })?;
+            sent += 1;
+        }
+        if host.shows_within(STEADY_RECEIVED, STEADY_PACE)? {
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(format!(
+        "guest UDP port {STEADY_PORT}: sent {sent} datagrams, and the guest never said \
+         {STEADY_RECEIVED:?}"
+    ))
+}
+
+/// Sends `{tag}{round}` to `guest_port` and waits for `echo:{tag}{round}` (see
+/// [`exchange`]).
+fn echo(
+    socket: &UdpSocket,
+    guest_port: u16,
+    tag: char,
+    round: usize,
+    late_replies: &mut Vec<Vec<u8>>,
+) -> Result<(), String> {
+    let request = format!("{tag}{round}");
+    let reply = format!("echo:{request}");
+    exchange(
+        socket,
+        guest_port,
+        request.as_bytes(),
+        reply.as_bytes(),
+        late_replies,
+        REPLY_TIMEOUT,
+    )
+}
+
+/// A byte string as it appears in a message: quoted, anything not printable ASCII escaped.
+pub fn quoted(bytes: &[u8]) -> String {
+    format!("\"{}\"", bytes.escape_ascii())
 }
 
 /// Sends `request` and waits for `reply`, sending again when none comes within
@@ -108,13 +155,12 @@ fn exchange(
     late_replies: &mut Vec<Vec<u8>>,
     reply_timeout: Duration,
 ) -> Result<(), String> {
-    let describe = |bytes: &[u8]| format!("\"{}\"", bytes.escape_ascii());
     let mut buffer = [0u8; REPLY_BUFFER];
     for send in 1..=SENDS_PER_DATAGRAM {
         socket.send(request).map_err(|error| {
             format!(
                 "guest UDP port {guest_port}: sending {} failed: {error}",
-                describe(request)
+                quoted(request)
             )
         })?;
         let deadline = Instant::now() + reply_timeout;
@@ -137,7 +183,7 @@ fn exchange(
                     return Err(format!(
                         "guest UDP port {guest_port}: waiting for the reply to {} (send {send}) \
                          failed: {error}",
-                        describe(request)
+                        quoted(request)
                     ));
                 }
             };
@@ -151,16 +197,16 @@ fn exchange(
             if !late_replies.iter().any(|late| late == received) {
                 return Err(format!(
                     "guest UDP port {guest_port}: sent {}, expected the reply {}, got {}",
-                    describe(request),
-                    describe(reply),
-                    describe(received)
+                    quoted(request),
+                    quoted(reply),
+                    quoted(received)
                 ));
             }
         }
     }
     Err(format!(
         "guest UDP port {guest_port}: no reply to {} within {} s, sent {SENDS_PER_DATAGRAM} times",
-        describe(request),
+        quoted(request),
         reply_timeout.as_secs_f64()
     ))
 }

@@ -1,23 +1,26 @@
-//! What a networked scenario's run needs on the host: free host ports for its forwards, a
-//! capture file of its own, and afterwards the capture's verdict.
+//! What a networked scenario's boot needs on the host: free host ports for its forwards and
+//! a capture file of its own. Judging the capture is the verdict's business (`scenarios`).
 //!
-//! Host ports are picked when the run starts, never fixed, so scenarios running at once (or
-//! anything else on the machine) cannot collide; within this process a port is never
-//! handed out twice.
+//! Host ports are picked for each boot, never fixed, and within this process a port is
+//! never handed out twice, so scenarios running at once cannot collide. Another program
+//! can still take a port between its pick and QEMU binding it; QEMU then fails to start,
+//! which [`lost_a_host_port`] recognises so that the test suite boots again.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
-use crate::qemu::{PortForward, Protocol, QemuConfig};
+use crate::guest::{Ending, GuestRun};
+use crate::qemu::{GuestExit, PortForward, Protocol, QemuConfig};
 use crate::scenarios::NetworkScenario;
-use crate::{pcap, workspace};
+use crate::workspace;
 
 /// Where captures go, relative to the workspace root; one file per scenario, replaced by
 /// its next run and kept afterwards for a look with a packet analyser.
 const CAPTURE_DIRECTORY: &str = "target/captures";
+/// What QEMU says when it cannot bind a forward's host port.
+const FORWARDING_FAILURE: &str = "Could not set up host forwarding rule";
 /// Tries at a port the operating system offers before giving up (it would have to keep
 /// offering ports this process already handed out).
 const PORT_ATTEMPTS: usize = 32;
@@ -25,75 +28,59 @@ const PORT_ATTEMPTS: usize = 32;
 /// Every host port handed out by this process so far.
 static PORTS_HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
-/// One run of a networked scenario, before and after QEMU.
-#[derive(Debug)]
-pub struct NetworkRun {
-    pub forwards: Vec<PortForward>,
-    /// The pcap file QEMU writes, when the scenario checks its traffic.
-    pub capture: Option<PathBuf>,
+/// Fills `config` for one boot of a networked scenario: a forward from a new free host port
+/// to each of its guest ports and, if it checks its traffic, a capture file, cleared (a
+/// stale one must not be read as this run's). Called again for a boot after one that lost
+/// a host port, it picks new ports.
+pub fn prepare(
+    scenario_name: &str,
+    network: &NetworkScenario,
+    config: &mut QemuConfig,
+) -> Result<(), String> {
+    let wanted = network
+        .udp_ports
+        .iter()
+        .map(|&port| (Protocol::Udp, port))
+        .chain(network.tcp_ports.iter().map(|&port| (Protocol::Tcp, port)));
+    config.port_forwards.clear();
+    for (protocol, guest_port) in wanted {
+        config.port_forwards.push(PortForward {
+            protocol,
+            host_port: free_host_port(protocol)?,
+            guest_port,
+        });
+    }
+    config.packet_capture = if network.needs_capture() {
+        let directory = workspace::root().join(CAPTURE_DIRECTORY);
+        fs::create_dir_all(&directory)
+            .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
+        let file = directory.join(format!("{scenario_name}.pcap"));
+        match fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(format!("cannot remove {}: {error}", file.display()));
+            }
+        }
+        Some(file)
+    } else {
+        None
+    };
+    Ok(())
 }
 
-impl NetworkRun {
-    /// Picks the host ports and, if the scenario checks its traffic, clears its capture
-    /// file (a stale one must not be read as this run's).
-    pub fn prepare(scenario_name: &str, network: &NetworkScenario) -> Result<Self, String> {
-        let wanted = network
-            .udp_ports
-            .iter()
-            .map(|&port| (Protocol::Udp, port))
-            .chain(network.tcp_ports.iter().map(|&port| (Protocol::Tcp, port)));
-        let mut forwards = Vec::new();
-        for (protocol, guest_port) in wanted {
-            forwards.push(PortForward {
-                protocol,
-                host_port: free_host_port(protocol)?,
-                guest_port,
-            });
-        }
-        let capture = if network.needs_capture() {
-            let directory = workspace::root().join(CAPTURE_DIRECTORY);
-            fs::create_dir_all(&directory)
-                .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
-            let file = directory.join(format!("{scenario_name}.pcap"));
-            match fs::remove_file(&file) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(format!("cannot remove {}: {error}", file.display()));
-                }
-            }
-            Some(file)
-        } else {
-            None
-        };
-        Ok(NetworkRun { forwards, capture })
-    }
-
-    /// Adds this run's forwards and capture to `config`.
-    pub fn configure(&self, config: &mut QemuConfig) {
-        config.port_forwards.clone_from(&self.forwards);
-        config.packet_capture.clone_from(&self.capture);
-    }
-
-    /// Why the capture does not satisfy `network`, or `None` if it does (or there is none).
-    pub fn capture_failure(&self, network: &NetworkScenario) -> Option<String> {
-        let file = self.capture.as_ref()?;
-        match pcap::read_frames(file) {
-            Ok(frames) => capture_problems(
-                &frames,
-                network.capture_must_contain,
-                network.capture_must_not_contain,
-            )
-            .map(|problems| format!("packet capture {}: {problems}", file.display())),
-            Err(error) => Some(format!("packet capture unreadable: {error}")),
-        }
-    }
+/// Whether `run` ended because QEMU could not bind one of its forwarded host ports: another
+/// program took it between [`free_host_port`] and QEMU starting. Booting again with new
+/// ports is then the cure.
+pub fn lost_a_host_port(run: &GuestRun) -> bool {
+    run.ending == Ending::Exited(GuestExit::QemuError)
+        && run.qemu_messages.contains(FORWARDING_FAILURE)
 }
 
 /// A port on 127.0.0.1 that was free a moment ago and this process has not handed out
 /// before. Another program could still take it before QEMU binds it: QEMU then fails to
-/// start, which the run reports; it cannot make a wrong verdict.
-pub fn free_host_port(protocol: Protocol) -> Result<u16, String> {
+/// start (see [`lost_a_host_port`]) and the run boots again with new ports.
+fn free_host_port(protocol: Protocol) -> Result<u16, String> {
     let mut handed_out = PORTS_HANDED_OUT
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
@@ -115,78 +102,62 @@ pub fn free_host_port(protocol: Protocol) -> Result<u16, String> {
     ))
 }
 
-/// What `frames` lack of `must_contain` or hold of `must_not_contain`, or `None`.
-fn capture_problems(
-    frames: &[Vec<u8>],
-    must_contain: &[&[u8]],
-    must_not_contain: &[&[u8]],
-) -> Option<String> {
-    let describe = |bytes: &[u8]| format!("\"{}\"", bytes.escape_ascii());
-    let mut problems = Vec::new();
-    for wanted in must_contain {
-        if !frames.iter().any(|frame| contains(frame, wanted)) {
-            problems.push(format!(
-                "no frame contains {} ({} frames captured)",
-                describe(wanted),
-                frames.len()
-            ));
-        }
-    }
-    for unwanted in must_not_contain {
-        let holding: Vec<String> = (1..)
-            .zip(frames)
-            .filter(|(_, frame)| contains(frame, unwanted))
-            .map(|(number, _)| number.to_string())
-            .collect();
-        if !holding.is_empty() {
-            problems.push(format!(
-                "{} of {} frames contain {}, which must appear in none (frames {})",
-                holding.len(),
-                frames.len(),
-                describe(unwanted),
-                holding.join(", ")
-            ));
-        }
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || haystack
-            .windows(needle.len())
-            .any(|window| window == needle)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
-    fn the_capture_must_hold_each_wanted_string_and_no_unwanted_one() {
-        let frames = vec![
-            b"....echo:A0....".to_vec(),
-            b"....echo:B0....".to_vec(),
-            b"...".to_vec(),
+    fn each_boot_gets_new_host_ports_for_the_same_guest_ports() {
+        let network = NetworkScenario {
+            udp_ports: &[7001, 7002],
+            tcp_ports: &[80],
+            host: None,
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+        };
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        prepare("prepare-test", &network, &mut config).unwrap();
+        let first = config.port_forwards.clone();
+        let wanted = [
+            (Protocol::Udp, 7001),
+            (Protocol::Udp, 7002),
+            (Protocol::Tcp, 80),
         ];
-        let wanted: &[&[u8]] = &[b"echo:A0", b"echo:B0"];
-        assert_eq!(capture_problems(&frames, wanted, &[b"spoofed!"]), None);
-        let problems = capture_problems(&frames, &[b"echo:A1"], &[b"echo:B0", b"..."]).unwrap();
-        assert_eq!(
-            problems,
-            "no frame contains \"echo:A1\" (3 frames captured); \
-             1 of 3 frames contain \"echo:B0\", which must appear in none (frames 2); \
-             3 of 3 frames contain \"...\", which must appear in none (frames 1, 2, 3)"
-        );
+        let guest_ports = |forwards: &[PortForward]| -> Vec<(Protocol, u16)> {
+            forwards
+                .iter()
+                .map(|forward| (forward.protocol, forward.guest_port))
+                .collect()
+        };
+        assert_eq!(guest_ports(&first), wanted);
+        assert_eq!(config.packet_capture, None);
+        prepare("prepare-test", &network, &mut config).unwrap();
+        assert_eq!(guest_ports(&config.port_forwards), wanted);
+        for (old, new) in first.iter().zip(&config.port_forwards) {
+            assert_ne!(old.host_port, new.host_port);
+        }
     }
 
     #[test]
-    fn an_empty_capture_lacks_everything_wanted() {
-        let problems = capture_problems(&[], &[b"echo:A0"], &[b"spoofed!"]).unwrap();
-        assert_eq!(
-            problems,
-            "no frame contains \"echo:A0\" (0 frames captured)"
-        );
+    fn only_a_qemu_error_about_forwarding_is_a_lost_host_port() {
+        let run = |ending, qemu_messages: &str| GuestRun {
+            ending,
+            serial: String::new(),
+            qemu_messages: qemu_messages.to_string(),
+            elapsed: Duration::ZERO,
+            host_failure: None,
+        };
+        // What QEMU 7.2 prints when the port is taken.
+        let taken = "qemu-system-x86_64: -netdev user,id=net0,hostfwd=udp:127.0.0.1:46071-:7001: \
+                     Could not set up host forwarding rule 'udp:127.0.0.1:46071-:7001'\n";
+        let qemu_error = Ending::Exited(GuestExit::QemuError);
+        assert!(lost_a_host_port(&run(qemu_error, taken)));
+        assert!(!lost_a_host_port(&run(qemu_error, "could not load kernel")));
+        let failed = Ending::Exited(GuestExit::Failed);
+        assert!(!lost_a_host_port(&run(failed, taken)));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// The frames of a capture held in memory.
-pub fn parse_frames(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+fn parse_frames(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let Some(file_header) = bytes.get(..FILE_HEADER_LEN) else {
         return Err(format!(
             "truncated pcap file: {} bytes, shorter than the {FILE_HEADER_LEN}-byte file header",

@@ -41,11 +41,11 @@ impl fmt::Display for Accelerator {
 }
 
 /// The guest's one network card: the MAC address its driver reads from the device.
-pub const GUEST_MAC: &str = "52:54:00:12:34:56";
+const GUEST_MAC: &str = "52:54:00:12:34:56";
 /// QEMU's name for the user-mode network the card is attached to.
 const NETDEV_ID: &str = "net0";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Udp,
     Tcp,
@@ -61,7 +61,7 @@ impl fmt::Display for Protocol {
 }
 
 /// A host port on 127.0.0.1 that QEMU's user-mode network forwards to a guest port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PortForward {
     pub protocol: Protocol,
     pub host_port: u16,
@@ -69,7 +69,7 @@ pub struct PortForward {
 }
 
 /// One boot of the kernel.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct QemuConfig {
     pub kernel: PathBuf,
     pub kernel_command_line: String,

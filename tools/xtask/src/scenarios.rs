@@ -1,18 +1,19 @@
 //! The in-QEMU scenarios: what each boots with and what it must show, and the verdict on a
-//! finished run.
+//! finished run (its exit, serial output, host side and packet capture).
 //!
 //! The table is data; a new scenario is one more entry in [`SCENARIOS`]. Verdicts never
 //! depend on how long a guest took, only on whether it hung past its timeout. What a
 //! networked scenario does on the host lives in [`net_scenarios`](crate::net_scenarios).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::artifacts;
 use crate::guest::{Ending, GuestRun};
 use crate::host_side::ScenarioHostFunction;
-use crate::net_scenarios;
+use crate::net_scenarios::{self, quoted};
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
+use crate::serial_log::contains;
 
 /// Generous, because TCG is slow and several guests may share the machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,6 +85,14 @@ impl NetworkScenario {
     pub fn needs_capture(&self) -> bool {
         !self.capture_must_contain.is_empty() || !self.capture_must_not_contain.is_empty()
     }
+}
+
+/// A networked run's packet capture, read once the guest has gone.
+#[derive(Debug)]
+pub struct Capture {
+    pub file: PathBuf,
+    /// The frames in the order they were recorded, or why the file could not be read.
+    pub frames: Result<Vec<Vec<u8>>, String>,
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -733,12 +742,12 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
-            "net-test: two bindings ready",
+            net_scenarios::TWO_BINDINGS_READY,
             "net-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
         network: Some(NetworkScenario {
-            udp_ports: &[7001, 7002],
+            udp_ports: &net_scenarios::TWO_BINDINGS_PORTS,
             tcp_ports: &[],
             host: Some(net_scenarios::echo_on_two_bindings),
             capture_must_contain: &[b"echo:A0", b"echo:B0"],
@@ -754,13 +763,16 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_input: None,
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &[
-            "net-hostile: ready",
+            net_scenarios::HOSTILE_READY,
             "ok: the neighbour echoed every datagram while the child scribbled on its rings",
             "net-hostile: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
         network: Some(NetworkScenario {
-            udp_ports: &[7003, 7004],
+            udp_ports: &[
+                net_scenarios::HOSTILE_ECHO_PORT,
+                net_scenarios::HOSTILE_CHILD_PORT,
+            ],
             tcp_ports: &[],
             host: Some(net_scenarios::echo_beside_a_hostile_neighbour),
             capture_must_contain: &[b"echo:H0", b"echo:H19"],
@@ -783,7 +795,7 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
         timeout: DEFAULT_TIMEOUT,
         network: Some(NetworkScenario {
-            udp_ports: &[7005],
+            udp_ports: &[net_scenarios::STEADY_PORT],
             tcp_ports: &[],
             host: Some(net_scenarios::datagrams_for_a_polling_receiver),
             capture_must_contain: &[b"steady state"],
@@ -813,8 +825,9 @@ impl Scenario {
         config
     }
 
-    /// Why `run` does not satisfy this scenario, or `None` if it does.
-    pub fn failure_reason(&self, run: &GuestRun) -> Option<String> {
+    /// Why `run` (with `capture`, for a scenario that checks its traffic) does not satisfy
+    /// this scenario, or `None` if it does.
+    pub fn failure_reason(&self, run: &GuestRun, capture: Option<&Capture>) -> Option<String> {
         let mut reasons = Vec::new();
         match run.ending {
             Ending::Exited(exit) if exit == self.expected_exit.guest_exit() => {}
@@ -839,8 +852,73 @@ impl Scenario {
                 "serial output lacks {missing:?} (searched in order)"
             ));
         }
+        if let Some(network) = &self.network
+            && let Some(reason) = network.capture_failure(capture)
+        {
+            reasons.push(reason);
+        }
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
+}
+
+impl NetworkScenario {
+    /// Why `capture` does not satisfy this scenario's traffic checks, or `None` if it does
+    /// (or the scenario checks none).
+    fn capture_failure(&self, capture: Option<&Capture>) -> Option<String> {
+        if !self.needs_capture() {
+            return None;
+        }
+        match capture {
+            None => Some("no packet capture was taken".to_string()),
+            Some(Capture {
+                frames: Err(error), ..
+            }) => Some(format!("packet capture unreadable: {error}")),
+            Some(Capture {
+                file,
+                frames: Ok(frames),
+            }) => capture_problems(
+                frames,
+                self.capture_must_contain,
+                self.capture_must_not_contain,
+            )
+            .map(|problems| format!("packet capture {}: {problems}", file.display())),
+        }
+    }
+}
+
+/// What `frames` lack of `must_contain` or hold of `must_not_contain`, or `None`.
+fn capture_problems(
+    frames: &[Vec<u8>],
+    must_contain: &[&[u8]],
+    must_not_contain: &[&[u8]],
+) -> Option<String> {
+    let mut problems = Vec::new();
+    for wanted in must_contain {
+        if !frames.iter().any(|frame| contains(frame, wanted)) {
+            problems.push(format!(
+                "no frame contains {} ({} frames captured)",
+                quoted(wanted),
+                frames.len()
+            ));
+        }
+    }
+    for unwanted in must_not_contain {
+        let holding: Vec<String> = (1..)
+            .zip(frames)
+            .filter(|(_, frame)| contains(frame, unwanted))
+            .map(|(number, _)| number.to_string())
+            .collect();
+        if !holding.is_empty() {
+            problems.push(format!(
+                "{} of {} frames contain {}, which must appear in none (frames {})",
+                holding.len(),
+                frames.len(),
+                quoted(unwanted),
+                holding.join(", ")
+            ));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// The first of `expected` that does not occur in `output` after the previous one's match.
@@ -896,16 +974,20 @@ mod tests {
         };
         let failed = Ending::Exited(GuestExit::Failed);
         let good = run(failed, "KERNEL PANIC at x: deliberate panic\n");
-        assert_eq!(scenario.failure_reason(&good), None);
+        assert_eq!(scenario.failure_reason(&good, None), None);
         let reason = scenario
-            .failure_reason(&run(failed, "KERNEL PANIC\n"))
+            .failure_reason(&run(failed, "KERNEL PANIC\n"), None)
             .unwrap();
         assert!(reason.contains("deliberate panic"), "{reason}");
         let passed = Ending::Exited(GuestExit::Passed);
-        let reason = scenario.failure_reason(&run(passed, &good.serial)).unwrap();
+        let reason = scenario
+            .failure_reason(&run(passed, &good.serial), None)
+            .unwrap();
         assert!(reason.contains("guest reported success"), "{reason}");
         let hung = Ending::TimedOut(Duration::from_secs(60));
-        let reason = scenario.failure_reason(&run(hung, &good.serial)).unwrap();
+        let reason = scenario
+            .failure_reason(&run(hung, &good.serial), None)
+            .unwrap();
         assert!(reason.contains("timed out"), "{reason}");
     }
 
@@ -919,15 +1001,80 @@ mod tests {
             elapsed: Duration::ZERO,
             host_failure: None,
         };
-        assert_eq!(scenario.failure_reason(&run), None);
+        let capture = good_net_test_capture();
+        assert_eq!(scenario.failure_reason(&run, Some(&capture)), None);
         run.host_failure = Some("guest UDP port 7001: no reply".to_string());
-        let reason = scenario.failure_reason(&run).unwrap();
+        let reason = scenario.failure_reason(&run, Some(&capture)).unwrap();
         assert_eq!(reason, "the host side failed (its error is below)");
         run.ending = Ending::HostFailed;
-        let reason = scenario.failure_reason(&run).unwrap();
+        let reason = scenario.failure_reason(&run, Some(&capture)).unwrap();
         assert_eq!(
             reason,
             "the host side failed; guest killed (its error is below)"
+        );
+    }
+
+    /// A capture that satisfies net-test's table entry.
+    fn good_net_test_capture() -> Capture {
+        Capture {
+            file: PathBuf::from("/t/captures/net-test.pcap"),
+            frames: Ok(vec![b"..echo:A0..".to_vec(), b"..echo:B0..".to_vec()]),
+        }
+    }
+
+    #[test]
+    fn a_scenario_that_checks_its_traffic_needs_a_capture_that_passes() {
+        let scenario = SCENARIOS.iter().find(|s| s.name == "net-test").unwrap();
+        let run = GuestRun {
+            ending: Ending::Exited(GuestExit::Passed),
+            serial: "net-test: two bindings ready\nnet-test: all checks passed\n".to_string(),
+            qemu_messages: String::new(),
+            elapsed: Duration::ZERO,
+            host_failure: None,
+        };
+        assert_eq!(
+            scenario.failure_reason(&run, None).unwrap(),
+            "no packet capture was taken"
+        );
+        let mut capture = good_net_test_capture();
+        capture.frames = Ok(vec![b"..echo:A0..".to_vec(), b"spoofed!".to_vec()]);
+        assert_eq!(
+            scenario.failure_reason(&run, Some(&capture)).unwrap(),
+            "packet capture /t/captures/net-test.pcap: no frame contains \"echo:B0\" \
+             (2 frames captured); 1 of 2 frames contain \"spoofed!\", which must appear in \
+             none (frames 2)"
+        );
+        capture.frames = Err("truncated pcap file".to_string());
+        assert_eq!(
+            scenario.failure_reason(&run, Some(&capture)).unwrap(),
+            "packet capture unreadable: truncated pcap file"
+        );
+    }
+
+    #[test]
+    fn the_capture_must_hold_each_wanted_string_and_no_unwanted_one() {
+        let frames = vec![
+            b"....echo:A0....".to_vec(),
+            b"....echo:B0....".to_vec(),
+            b"...".to_vec(),
+        ];
+        let wanted: &[&[u8]] = &[b"echo:A0", b"echo:B0"];
+        assert_eq!(capture_problems(&frames, wanted, &[b"spoofed!"]), None);
+        let problems = capture_problems(&frames, &[b"echo:A1"], &[b"echo:B0", b"..."]).unwrap();
+        assert_eq!(
+            problems,
+            "no frame contains \"echo:A1\" (3 frames captured); \
+             1 of 3 frames contain \"echo:B0\", which must appear in none (frames 2); \
+             3 of 3 frames contain \"...\", which must appear in none (frames 1, 2, 3)"
+        );
+    }
+
+    #[test]
+    fn an_empty_capture_lacks_everything_wanted() {
+        let problems = capture_problems(&[], &[b"echo:A0"], &[b"spoofed!"]).unwrap();
+        assert_eq!(
+            problems,
+            "no frame contains \"echo:A0\" (0 frames captured)"
         );
     }
 

@@ -1,6 +1,6 @@
-//! The guest's serial output as it streams in: one reader thread appends, and anyone may
-//! wait for a string to appear (a scenario's host function) or take the whole text at the
-//! end (the verdict).
+//! One of QEMU's output streams as it comes in — the guest's serial output, or QEMU's own
+//! messages: one reader thread appends, and anyone may wait for a string to appear (a
+//! scenario's host function) or take the whole text at the end (the verdict).
 //!
 //! The bytes are kept as QEMU wrote them and only decoded when the text is taken, so a
 //! character split across two reads is not mangled. This module never judges the output.
@@ -33,7 +33,7 @@ struct State {
 }
 
 /// Why a wait for serial output gave up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum WaitFailure {
     /// The output ended (the guest is gone) without showing the string.
     Ended,
@@ -76,31 +76,41 @@ impl SerialLog {
         String::from_utf8_lossy(&self.lock().bytes).into_owned()
     }
 
-    /// Waits until the output so far contains `wanted`, at most `timeout`.
-    pub fn wait_for(&self, wanted: &str, timeout: Duration) -> Result<(), WaitFailure> {
+    /// Waits until the output so far contains `wanted`: at most `timeout`, or with `None`
+    /// until the output ends (the guest's own timeout then bounds the wait).
+    pub fn wait_for(&self, wanted: &str, timeout: Option<Duration>) -> Result<(), WaitFailure> {
         let wanted = wanted.as_bytes();
-        let deadline = Instant::now() + timeout;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         // Bytes before this offset have been searched; a match may still straddle it.
-        let mut searched = 0;
+        let mut searched: usize = 0;
         let mut state = self.lock();
         loop {
-            if contains_from(&state.bytes, wanted, searched) {
+            let start = searched.saturating_sub(wanted.len().saturating_sub(1));
+            if contains(&state.bytes[start..], wanted) {
                 return Ok(());
             }
             if state.ended {
                 return Err(WaitFailure::Ended);
             }
             searched = state.bytes.len();
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(WaitFailure::TimedOut);
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = match deadline {
+                None => self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(WaitFailure::TimedOut);
+                    }
+                    self.shared
+                        .changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 
@@ -113,16 +123,10 @@ impl SerialLog {
     }
 }
 
-/// Whether `wanted` occurs in `bytes` ending after `searched` (earlier matches were
-/// looked for already).
-fn contains_from(bytes: &[u8], wanted: &[u8], searched: usize) -> bool {
-    if wanted.is_empty() {
-        return true;
-    }
-    let start = searched.saturating_sub(wanted.len() - 1);
-    bytes[start..]
-        .windows(wanted.len())
-        .any(|window| window == wanted)
+/// Whether `wanted` occurs in `bytes`: the one byte search here, for serial output and
+/// captured frames alike.
+pub fn contains(bytes: &[u8], wanted: &[u8]) -> bool {
+    wanted.is_empty() || bytes.windows(wanted.len()).any(|window| window == wanted)
 }
 
 #[cfg(test)]
@@ -137,12 +141,12 @@ mod tests {
         let log = SerialLog::new();
         log.append(b"net-test: two bin");
         assert_eq!(
-            log.wait_for("two bindings", SHORT),
+            log.wait_for("two bindings", Some(SHORT)),
             Err(WaitFailure::TimedOut)
         );
         log.append(b"dings ready\n");
-        assert_eq!(log.wait_for("two bindings ready", SHORT), Ok(()));
-        assert_eq!(log.wait_for("", SHORT), Ok(()));
+        assert_eq!(log.wait_for("two bindings ready", Some(SHORT)), Ok(()));
+        assert_eq!(log.wait_for("", Some(SHORT)), Ok(()));
     }
 
     #[test]
@@ -155,10 +159,18 @@ mod tests {
             thread::sleep(SHORT);
             writer.end();
         });
-        assert_eq!(log.wait_for("ready", LONG), Ok(()));
-        assert_eq!(log.wait_for("never", LONG), Err(WaitFailure::Ended));
+        assert_eq!(log.wait_for("ready", Some(LONG)), Ok(()));
+        assert_eq!(log.wait_for("never", None), Err(WaitFailure::Ended));
         appender.join().unwrap();
         assert_eq!(log.text(), "ready ✓\n");
+    }
+
+    #[test]
+    fn the_byte_search_finds_a_string_anywhere() {
+        assert!(contains(b"..echo:A0..", b"echo:A0"));
+        assert!(contains(b"echo:A0", b"echo:A0"));
+        assert!(!contains(b"echo:A", b"echo:A0"));
+        assert!(contains(b"", b""));
     }
 
     #[test]
@@ -176,7 +188,7 @@ mod tests {
         log.fill_from(Some(&b"line one\nline two\n"[..]))
             .join()
             .unwrap();
-        assert_eq!(log.wait_for("line two", SHORT), Ok(()));
-        assert_eq!(log.wait_for("line three", LONG), Err(WaitFailure::Ended));
+        assert_eq!(log.wait_for("line two", Some(SHORT)), Ok(()));
+        assert_eq!(log.wait_for("line three", None), Err(WaitFailure::Ended));
     }
 }

@@ -13,9 +13,8 @@ use std::thread;
 
 use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
-use crate::network_setup::NetworkRun;
-use crate::scenarios::{self, Scenario};
-use crate::{artifacts, host_side, qemu};
+use crate::scenarios::{self, Capture, Scenario};
+use crate::{artifacts, host_side, network_setup, pcap, qemu};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -26,6 +25,9 @@ const COMMAND_TAIL_LINES: usize = 40;
 const SERIAL_TAIL_LINES: usize = 25;
 /// Lines of a failed host function's error to show.
 const HOST_FAILURE_LINES: usize = 10;
+/// Boots of a networked scenario, at most, when QEMU finds a host port taken (see
+/// [`network_setup::lost_a_host_port`]).
+const HOST_PORT_BOOTS: usize = 3;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct TestOptions {
@@ -213,33 +215,45 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
     });
 }
 
-/// A scenario's guest run and, for one that checks its traffic, what the capture lacked
-/// or held.
+/// A scenario's guest run and, for one that checks its traffic, its capture.
 #[derive(Debug)]
 struct ScenarioRun {
     guest: GuestRun,
-    capture_failure: Option<String>,
+    capture: Option<Capture>,
+    /// Boots it took: more than one when QEMU found a host port taken.
+    boots: usize,
 }
 
-/// Boots the scenario's guest, with its network's forwards, host function and capture.
+/// Boots the scenario's guest, with its network's forwards, host function and capture;
+/// boots it again with new host ports if another program took one first.
 fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, String> {
     let mut config = scenario.qemu_config(kernel);
-    let Some(network) = &scenario.network else {
-        let guest = guest::run_unattended(&config, scenario.timeout)?;
-        return Ok(ScenarioRun {
-            guest,
-            capture_failure: None,
-        });
+    let mut boots = 0;
+    let guest = loop {
+        boots += 1;
+        let mut host = None;
+        if let Some(network) = &scenario.network {
+            network_setup::prepare(scenario.name, network, &mut config)?;
+            host = network
+                .host
+                .map(|function| host_side::on_host_thread(function, config.port_forwards.clone()));
+        }
+        let guest = guest::run_unattended_with_host(&config, scenario.timeout, host)?;
+        let boot_again = scenario.network.is_some()
+            && boots < HOST_PORT_BOOTS
+            && network_setup::lost_a_host_port(&guest);
+        if !boot_again {
+            break guest;
+        }
     };
-    let network_run = NetworkRun::prepare(scenario.name, network)?;
-    network_run.configure(&mut config);
-    let host = network
-        .host
-        .map(|function| host_side::on_host_thread(function, network_run.forwards.clone()));
-    let guest = guest::run_unattended_with_host(&config, scenario.timeout, host)?;
+    let capture = config.packet_capture.map(|file| Capture {
+        frames: pcap::read_frames(&file),
+        file,
+    });
     Ok(ScenarioRun {
         guest,
-        capture_failure: network_run.capture_failure(network),
+        capture,
+        boots,
     })
 }
 
@@ -247,7 +261,8 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
     let name = format!("scenario {}", scenario.name);
     let ScenarioRun {
         guest: run,
-        capture_failure,
+        capture,
+        boots,
     } = match run {
         Ok(run) => run,
         Err(error) => {
@@ -257,17 +272,18 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
             return;
         }
     };
-    let reasons: Vec<String> = scenario
-        .failure_reason(&run)
-        .into_iter()
-        .chain(capture_failure)
-        .collect();
-    let passed = reasons.is_empty();
-    let elapsed = format!(" ({:.1} s)", run.elapsed.as_secs_f64());
-    print_verdict(&name, passed, &elapsed);
+    let reason = scenario.failure_reason(&run, capture.as_ref());
+    let passed = reason.is_none();
+    let boots = if boots > 1 {
+        format!("; booted {boots} times, a host port was taken")
+    } else {
+        String::new()
+    };
+    let note = format!(" ({:.1} s{boots})", run.elapsed.as_secs_f64());
+    print_verdict(&name, passed, &note);
     tally.count(passed);
-    if !passed {
-        println!("    {}", reasons.join("; "));
+    if let Some(reason) = reason {
+        println!("    {reason}");
         if let Some(failure) = &run.host_failure {
             println!("    host side said:");
             print_tail(failure, HOST_FAILURE_LINES);
