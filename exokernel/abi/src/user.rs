@@ -353,6 +353,19 @@ pub fn reply(results: [u64; 2], capability: Option<Handle>) -> Result<(), Error>
     call(Sysnum::Reply, args(&[results[0], results[1], passed])).map(drop)
 }
 
+/// The time-stamp counter: cycles at the rate the facts page's `tsc_hz`
+/// gives (invariant on the machines exo runs on).
+pub fn tsc() -> u64 {
+    // SAFETY: `rdtsc` only reads the counter; user mode may (CR4.TSD is clear).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Microseconds since boot, from the time-stamp counter.
+pub fn micros() -> u64 {
+    let hz = fact(|facts| &facts.tsc_hz).max(1);
+    (u128::from(tsc()) * 1_000_000 / u128::from(hz)) as u64
+}
+
 /// One field of the facts page as it is now, e.g.
 /// `fact(|facts| &facts.ticks)`. The kernel rewrites the page behind the
 /// program's back, so the word is read with a volatile load: a loop waiting

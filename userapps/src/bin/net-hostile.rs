@@ -109,7 +109,7 @@ fn main(_argument: u64) -> u64 {
 /// ring, kicks, and makes the network calls with random arguments; forever.
 fn hostile_child(address: u64) -> u64 {
     let address = Handle::from_raw(address);
-    let mut binding = Binding::new(CHILD_RINGS, None).expect("bind");
+    let binding = Binding::new(CHILD_RINGS, None).expect("bind");
     user::net_filter(binding.handle, address, Filter::udp(CHILD_PORT)).expect("bind 7004");
     write_u64(CHILD_READY, 1);
     let mut garbage = Garbage::new(0x5eed_0000_0000_0007);

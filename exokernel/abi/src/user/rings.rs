@@ -5,7 +5,13 @@
 //! Like the kernel, it keeps its own indices and only writes the shared
 //! copies; it reads the kernel's index once per operation and trusts it no
 //! further than [`Ring`] allows.
+//!
+//! The two rings are independent, so every operation takes `&self` (the
+//! private indices are `Cell`s): a frame may be queued for transmission
+//! while a received one is still being read, as a TCP/IP stack answering a
+//! packet does.
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::net::{Counters, MAX_FRAME, Ring, TxFlags, control, rx_slot_offset, tx_slot_offset};
@@ -16,8 +22,13 @@ use crate::{Error, layout};
 pub struct Rings {
     base: u64,
     ring: Ring,
-    rx_consumed: u32,
-    tx_produced: u32,
+    rx_consumed: Cell<u32>,
+    tx_produced: Cell<u32>,
+    /// Set while `receive` lends a frame or `transmit` lends a slot, so
+    /// that a nested call cannot consume the frame being read or lend the
+    /// same slot twice.
+    rx_lent: Cell<bool>,
+    tx_lent: Cell<bool>,
 }
 
 impl Rings {
@@ -39,14 +50,20 @@ impl Rings {
                 return Err(Error::NotMapped);
             }
         }
-        let mut rings = Self {
+        let rings = Self {
             base,
             ring,
-            rx_consumed: 0,
-            tx_produced: 0,
+            rx_consumed: Cell::new(0),
+            tx_produced: Cell::new(0),
+            rx_lent: Cell::new(false),
+            tx_lent: Cell::new(false),
         };
-        rings.rx_consumed = rings.word(control::RX_CONSUMER).load(Ordering::Acquire);
-        rings.tx_produced = rings.word(control::TX_PRODUCER).load(Ordering::Acquire);
+        rings
+            .rx_consumed
+            .set(rings.word(control::RX_CONSUMER).load(Ordering::Acquire));
+        rings
+            .tx_produced
+            .set(rings.word(control::TX_PRODUCER).load(Ordering::Acquire));
         Ok(rings)
     }
 
@@ -64,61 +81,84 @@ impl Rings {
     /// Frames waiting in the receive ring.
     pub fn rx_pending(&self) -> u32 {
         let producer = self.word(control::RX_PRODUCER).load(Ordering::Acquire);
-        self.ring.filled(producer, self.rx_consumed).unwrap_or(0)
+        self.ring
+            .filled(producer, self.rx_consumed.get())
+            .unwrap_or(0)
     }
 
-    /// Hands the oldest received frame to `use_frame` and consumes it;
-    /// `None` if the ring is empty.
-    pub fn receive<R>(&mut self, use_frame: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// Hands the oldest received frame to `use_frame` and leaves it in the
+    /// ring; `None` if the ring is empty.
+    pub fn peek<R>(&self, use_frame: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if self.rx_pending() == 0 {
             return None;
         }
-        let slot = self.ring.slot(self.rx_consumed);
+        let slot = self.ring.slot(self.rx_consumed.get());
         let length = self
             .word(control::RX_DESCRIPTORS + 4 * u64::from(slot))
             .load(Ordering::Relaxed) as usize;
         let address = self.base + rx_slot_offset(slot);
         // SAFETY: the slot lies in the mapped run; the kernel writes a slot
         // only while it is free, and this one is filled until the consumer
-        // index below moves past it.
+        // index moves past it, which only `receive` does, after `use_frame`.
         let frame =
             unsafe { core::slice::from_raw_parts(address as *const u8, length.min(MAX_FRAME)) };
-        let result = use_frame(frame);
-        self.rx_consumed = self.rx_consumed.wrapping_add(1);
+        Some(use_frame(frame))
+    }
+
+    /// Hands the oldest received frame to `use_frame` and consumes it;
+    /// `None` if the ring is empty (or, called from inside `use_frame`,
+    /// while that frame is lent).
+    pub fn receive<R>(&self, use_frame: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if self.rx_lent.replace(true) {
+            return None;
+        }
+        let result = self.peek(use_frame);
+        self.rx_lent.set(false);
+        let result = result?;
+        let consumed = self.rx_consumed.get().wrapping_add(1);
+        self.rx_consumed.set(consumed);
         self.word(control::RX_CONSUMER)
-            .store(self.rx_consumed, Ordering::Release);
+            .store(consumed, Ordering::Release);
         Some(result)
     }
 
     /// Entries free in the transmit ring.
     pub fn tx_free(&self) -> u32 {
         let consumer = self.word(control::TX_CONSUMER).load(Ordering::Acquire);
-        self.ring.free(self.tx_produced, consumer).unwrap_or(0)
+        self.ring
+            .free(self.tx_produced.get(), consumer)
+            .unwrap_or(0)
     }
 
     /// Writes a `length`-byte frame with `fill` into the next transmit slot
     /// and publishes it. Returns whether the kernel asks for a kick
     /// (`TxFlags::NEED_WAKEUP`); `WouldBlock` if the ring is full,
-    /// `InvalidArgument` if `length` is over `MAX_FRAME`.
-    pub fn transmit(&mut self, length: usize, fill: impl FnOnce(&mut [u8])) -> Result<bool, Error> {
+    /// `InvalidArgument` if `length` is over `MAX_FRAME`, `InvalidState` if
+    /// called from inside another transmit's `fill`.
+    pub fn transmit(&self, length: usize, fill: impl FnOnce(&mut [u8])) -> Result<bool, Error> {
         if length > MAX_FRAME {
             return Err(Error::InvalidArgument);
         }
         if self.tx_free() == 0 {
             return Err(Error::WouldBlock);
         }
-        let slot = self.ring.slot(self.tx_produced);
+        if self.tx_lent.replace(true) {
+            return Err(Error::InvalidState);
+        }
+        let slot = self.ring.slot(self.tx_produced.get());
         let address = self.base + tx_slot_offset(self.ring.entries(), slot);
         // SAFETY: the slot lies in the mapped run, and the kernel reads a
         // slot only between its consumer index and our producer index, so
         // it does not touch this one until it is published below.
         let frame = unsafe { core::slice::from_raw_parts_mut(address as *mut u8, length) };
         fill(frame);
+        self.tx_lent.set(false);
         self.word(control::TX_DESCRIPTORS + 4 * u64::from(slot))
             .store(length as u32, Ordering::Relaxed);
-        self.tx_produced = self.tx_produced.wrapping_add(1);
+        let produced = self.tx_produced.get().wrapping_add(1);
+        self.tx_produced.set(produced);
         self.word(control::TX_PRODUCER)
-            .store(self.tx_produced, Ordering::Release);
+            .store(produced, Ordering::Release);
         Ok(self.need_wakeup())
     }
 
