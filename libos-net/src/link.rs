@@ -1,0 +1,397 @@
+//! The link: smoltcp's `phy::Device` over one kernel binding, by either
+//! data path, chosen when the stack starts.
+//!
+//! - [`Path::Rings`]: frames are read from the receive ring and written
+//!   into the transmit ring in shared memory; no system call per frame (a
+//!   `NetKick` only when the kernel has stopped polling the ring).
+//! - [`Path::SystemCalls`]: one `NetReceive` or `NetSend` per frame, the
+//!   conventional path, over the same binding, so that measurements compare
+//!   only the data path.
+//!
+//! Every received frame passes the front door (`front_door.rs`) before
+//! smoltcp sees it. The link also holds back a TCP connection request for a
+//! port whose listener has no idle socket left, so that the stack can add
+//! one first ([`Gate`]).
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use core::cell::{Cell, RefCell};
+use core::fmt;
+
+use exo_abi::mapping::MapFlags;
+use exo_abi::net::MAX_FRAME;
+use exo_abi::user::{self, rings::Rings};
+use exo_abi::{Error, Handle};
+use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+use crate::front_door::{self, Malformed};
+
+/// How frames cross between the stack and the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The shared-memory rings: no system call per frame.
+    Rings,
+    /// One system call per frame (`NetSend`, `NetReceive`).
+    SystemCalls,
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Path::Rings => "rings",
+            Path::SystemCalls => "system calls",
+        })
+    }
+}
+
+/// What the link has seen, counted as it happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statistics {
+    /// Frames handed to smoltcp.
+    pub frames_in: u64,
+    /// Frames handed to the kernel.
+    pub frames_out: u64,
+    /// Frames the front door refused, by reason.
+    pub truncated: u64,
+    pub bad_checksum: u64,
+    pub bad_header: u64,
+    /// Frames smoltcp produced that the kernel refused (it never should).
+    pub send_errors: u64,
+    /// `NetSend`, `NetReceive` and `NetKick` calls made.
+    pub system_calls: u64,
+}
+
+impl Statistics {
+    /// Frames refused at the front door.
+    pub fn malformed(&self) -> u64 {
+        self.truncated + self.bad_checksum + self.bad_header
+    }
+}
+
+impl fmt::Display for Statistics {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "frames in {}, out {}, malformed {} (truncated {}, bad checksum {}, bad header {}), system calls {}",
+            self.frames_in,
+            self.frames_out,
+            self.malformed(),
+            self.truncated,
+            self.bad_checksum,
+            self.bad_header,
+            self.system_calls,
+        )
+    }
+}
+
+/// For each listening port: how many of its sockets still listen, idle.
+/// A connection request takes one; when none is left, the request waits in
+/// the ring until the stack has added one (or refused it, when the listener
+/// has as many connections waiting for `accept` as its backlog allows).
+#[derive(Debug, Default)]
+pub struct Gate {
+    idle: BTreeMap<u16, u32>,
+    /// A request was held back: the stack must look at its listeners.
+    pub held_back: bool,
+}
+
+impl Gate {
+    /// Lets `port` through `count` more times before holding a request back.
+    pub fn open(&mut self, port: u16, count: u32) {
+        self.idle.insert(port, count);
+    }
+
+    /// Stops holding requests for `port` back (no listener, or a full one:
+    /// smoltcp then refuses them with a reset).
+    pub fn close(&mut self, port: u16) {
+        self.idle.remove(&port);
+    }
+
+    /// Whether a connection request for `port` may go on to smoltcp now.
+    fn admit(&mut self, port: u16) -> bool {
+        match self.idle.get_mut(&port) {
+            None => true,
+            Some(0) => {
+                self.held_back = true;
+                false
+            }
+            Some(count) => {
+                *count -= 1;
+                true
+            }
+        }
+    }
+}
+
+enum Frames {
+    Rings(Rings),
+    SystemCalls {
+        /// The frame taken with `NetReceive` and not yet handed on.
+        received: RefCell<Option<(Box<[u8; MAX_FRAME]>, usize)>>,
+        /// Where smoltcp writes a frame before `NetSend`.
+        outgoing: RefCell<Box<[u8; MAX_FRAME]>>,
+    },
+}
+
+/// smoltcp's device: one binding, its data path, its counters.
+pub struct Link {
+    binding: Handle,
+    frames: Frames,
+    statistics: Cell<Statistics>,
+    pub gate: Gate,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Link")
+            .field("binding", &self.binding)
+            .field("path", &self.path())
+            .field("statistics", &self.statistics.get())
+            .finish()
+    }
+}
+
+impl Link {
+    /// Allocates a run of `2^order` frames, binds it with `notification`
+    /// signalled when frames arrive, and (for the rings path) maps it
+    /// writable at `base`, which must be free for `2^order` pages.
+    pub fn open(
+        path: Path,
+        order: u32,
+        base: u64,
+        notification: Handle,
+    ) -> Result<(Self, Handle), Error> {
+        let (run, _) = user::frame_allocate(order)?;
+        // SAFETY: the run was just allocated and is mapped nowhere; below it
+        // is mapped only at `base`, which the caller keeps for the rings, so
+        // no Rust object lives in the frames the kernel now writes.
+        let (binding, entries) = unsafe { user::net_bind(run, Some(notification)) }?;
+        let frames = match path {
+            Path::Rings => {
+                user::map(run, Handle::SELF_ENVIRONMENT, base, MapFlags::WRITE)?;
+                Frames::Rings(Rings::new(base, entries)?)
+            }
+            Path::SystemCalls => Frames::SystemCalls {
+                received: RefCell::new(None),
+                outgoing: RefCell::new(Box::new([0; MAX_FRAME])),
+            },
+        };
+        let link = Self {
+            binding,
+            frames,
+            statistics: Cell::new(Statistics::default()),
+            gate: Gate::default(),
+        };
+        Ok((link, binding))
+    }
+
+    pub fn path(&self) -> Path {
+        match self.frames {
+            Frames::Rings(_) => Path::Rings,
+            Frames::SystemCalls { .. } => Path::SystemCalls,
+        }
+    }
+
+    pub fn statistics(&self) -> Statistics {
+        self.statistics.get()
+    }
+
+    /// The kernel's counters for this binding (the rings path publishes
+    /// them in the control page).
+    pub fn kernel_counters(&self) -> Option<exo_abi::net::Counters> {
+        match &self.frames {
+            Frames::Rings(rings) => Some(rings.counters()),
+            Frames::SystemCalls { .. } => None,
+        }
+    }
+
+    /// Whether a received frame is waiting to be processed (then the stack
+    /// must not sleep: the kernel signals only when the ring fills from empty).
+    pub fn frames_waiting(&self) -> bool {
+        match &self.frames {
+            Frames::Rings(rings) => rings.rx_pending() > 0,
+            Frames::SystemCalls { received, .. } => received.borrow().is_some(),
+        }
+    }
+
+    fn count(&self, change: impl FnOnce(&mut Statistics)) {
+        let mut statistics = self.statistics.get();
+        change(&mut statistics);
+        self.statistics.set(statistics);
+    }
+
+    /// Whether the transmit ring is full, so that nothing can be sent until
+    /// the kernel drains it.
+    pub fn transmit_blocked(&self) -> bool {
+        !self.can_transmit()
+    }
+
+    fn can_transmit(&self) -> bool {
+        match &self.frames {
+            Frames::Rings(rings) => rings.tx_free() > 0,
+            Frames::SystemCalls { .. } => true,
+        }
+    }
+
+    /// Checks the oldest received frame at the front door; `None` if there
+    /// is none.
+    fn check_next(&self) -> Option<Result<front_door::Admitted, Malformed>> {
+        match &self.frames {
+            Frames::Rings(rings) => rings.peek(front_door::check),
+            Frames::SystemCalls { received, .. } => {
+                let mut received = received.borrow_mut();
+                if received.is_none() {
+                    let mut buffer = Box::new([0; MAX_FRAME]);
+                    self.count(|s| s.system_calls += 1);
+                    match user::net_receive(self.binding, &mut buffer[..]) {
+                        Ok(length) => *received = Some((buffer, length)),
+                        Err(_) => return None,
+                    }
+                }
+                received
+                    .as_ref()
+                    .map(|(buffer, length)| front_door::check(&buffer[..*length]))
+            }
+        }
+    }
+
+    /// Drops the oldest received frame unread.
+    fn discard_next(&self) {
+        match &self.frames {
+            Frames::Rings(rings) => {
+                rings.receive(|_| ());
+            }
+            Frames::SystemCalls { received, .. } => *received.borrow_mut() = None,
+        }
+    }
+}
+
+impl phy::Device for Link {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        // A frame whose answer could not be sent waits in the ring.
+        if !self.can_transmit() {
+            return None;
+        }
+        loop {
+            match self.check_next()? {
+                Err(reason) => {
+                    self.count(|s| match reason {
+                        Malformed::Truncated => s.truncated += 1,
+                        Malformed::BadChecksum => s.bad_checksum += 1,
+                        Malformed::BadHeader => s.bad_header += 1,
+                    });
+                    self.discard_next();
+                }
+                Ok(admitted) => {
+                    if let Some(port) = admitted.connection_request
+                        && !self.gate.admit(port)
+                    {
+                        return None;
+                    }
+                    return Some((RxToken { link: self }, TxToken { link: self }));
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        self.can_transmit().then_some(TxToken { link: self })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut capabilities = DeviceCapabilities::default();
+        capabilities.medium = Medium::Ethernet;
+        capabilities.max_transmission_unit = MAX_FRAME;
+        capabilities.max_burst_size = None;
+        capabilities.checksum = front_door::receive_checksums();
+        capabilities
+    }
+}
+
+/// The oldest received frame, admitted by the front door.
+pub struct RxToken<'a> {
+    link: &'a Link,
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, use_frame: F) -> R {
+        let link = self.link;
+        link.count(|s| s.frames_in += 1);
+        match &link.frames {
+            Frames::Rings(rings) => rings
+                .receive(use_frame)
+                .expect("the frame the front door admitted is still first"),
+            Frames::SystemCalls { received, .. } => {
+                let (buffer, length) = received
+                    .borrow_mut()
+                    .take()
+                    .expect("the frame the front door admitted is still held");
+                use_frame(&buffer[..length])
+            }
+        }
+    }
+}
+
+/// Room for one frame to send.
+pub struct TxToken<'a> {
+    link: &'a Link,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, fill: F) -> R {
+        let link = self.link;
+        match &link.frames {
+            Frames::Rings(rings) => {
+                let mut fill = Some(fill);
+                let mut result = None;
+                let sent = rings.transmit(length, |slot| {
+                    result = fill.take().map(|fill| fill(slot));
+                });
+                match sent {
+                    Ok(kick) => {
+                        link.count(|s| s.frames_out += 1);
+                        if kick {
+                            link.count(|s| s.system_calls += 1);
+                            // A refused kick leaves the frame for the next tick's drain.
+                            let _ = user::net_kick(link.binding);
+                        }
+                    }
+                    Err(_) => link.count(|s| s.send_errors += 1),
+                }
+                match (result, fill) {
+                    (Some(result), _) => result,
+                    // Refused before `fill` ran: let smoltcp write somewhere harmless.
+                    (None, Some(fill)) => fill(&mut vec![0; length]),
+                    (None, None) => unreachable!("fill runs at most once"),
+                }
+            }
+            Frames::SystemCalls { outgoing, .. } => {
+                let mut buffer = outgoing.borrow_mut();
+                let length = length.min(MAX_FRAME);
+                let result = fill(&mut buffer[..length]);
+                loop {
+                    link.count(|s| s.system_calls += 1);
+                    match user::net_send(link.binding, &buffer[..length]) {
+                        Ok(()) => {
+                            link.count(|s| s.frames_out += 1);
+                            break;
+                        }
+                        // The card's queue is full: let it drain, as a blocking send would.
+                        Err(Error::WouldBlock) => user::yield_now(),
+                        Err(_) => {
+                            link.count(|s| s.send_errors += 1);
+                            break;
+                        }
+                    }
+                }
+                result
+            }
+        }
+    }
+}
