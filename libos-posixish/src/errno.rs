@@ -50,11 +50,21 @@ pub enum Errno {
     ENOSYS = 38,
     /// Directory not empty.
     ENOTEMPTY = 39,
+    /// A datagram too large for the socket.
+    EMSGSIZE = 90,
+    /// The address or port is in use.
+    EADDRINUSE = 98,
+    /// No network: this process has no address to bind.
+    ENETDOWN = 100,
+    /// The connection was reset (or refused).
+    ECONNRESET = 104,
+    /// The socket is not connected.
+    ENOTCONN = 107,
 }
 
 impl Errno {
     /// Every errno, to decode a number.
-    const ALL: [Errno; 22] = [
+    const ALL: [Errno; 27] = [
         Errno::ESRCH,
         Errno::ECHILD,
         Errno::EAGAIN,
@@ -77,6 +87,11 @@ impl Errno {
         Errno::EPIPE,
         Errno::ENOSYS,
         Errno::ENOTEMPTY,
+        Errno::EMSGSIZE,
+        Errno::EADDRINUSE,
+        Errno::ENETDOWN,
+        Errno::ECONNRESET,
+        Errno::ENOTCONN,
     ];
 
     /// The errno numbered `code` (e.g. a file server's answer); `EINVAL` if none is.

@@ -88,6 +88,7 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
         process::forget_inherited_children();
         crate::thread::after_fork_in_child();
         crate::fs::after_fork_in_child();
+        crate::net::after_fork_in_child();
         return Ok(0);
     }
     parent(&registers, quota)

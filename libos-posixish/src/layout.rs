@@ -6,6 +6,7 @@
 //! | `0x40_0000`             | the program image (linked there by `user.ld`)     |
 //! | `HEAP_START`            | the heap, demand-zero, grown by the allocator      |
 //! | `MMAP_START`            | anonymous `mmap` regions                           |
+//! | `NET_RINGS`             | the network stack's receive and transmit rings     |
 //! | `FORK_STACK_TOP`        | a private stack `fork` marks pages from            |
 //! | `PAGER_WINDOW`          | where the fault handler copies a shared run        |
 //! | `SCRATCH`               | where a parent maps a child's frame to fill it    |
@@ -50,6 +51,9 @@ pub const EXEC_TRAMPOLINE: u64 = 0x0000_6ff9_0000_0000;
 /// server maps a client's for the length of one request.
 pub const FS_TRANSFER: u64 = 0x0000_6ffa_0000_0000;
 pub const FS_WINDOW: u64 = FS_TRANSFER + 0x10_0000;
+
+/// Where the network stack maps its binding's rings (up to 256 pages).
+pub const NET_RINGS: u64 = 0x0000_6ff7_0000_0000;
 
 /// The process-info page a parent maps read-only into its child.
 pub const PROCESS_INFO: u64 = 0x0000_6ffe_0000_0000;

@@ -15,7 +15,7 @@
 //! copy-on-write) and `colour` (a frame policy), `mmap` with `regions`
 //! (anonymous mappings), `process` (spawn, wait, kill, getpid), `exec`
 //! (become another program), `fork`,
-//! `thread` (user-level threads, their scheduling policies, mutexes and
+//! `net` (blocking sockets on libos-net's TCP/IP stack), `thread` (user-level threads, their scheduling policies, mutexes and
 //! condition variables), `fs` (descriptors, files through the file
 //! server, pipes), `bootfs` (programs to spawn), `layout` (where everything
 //! lives). `sys` holds the only `unsafe` code.
@@ -24,6 +24,7 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod bootfs;
 pub mod colour;
 pub mod env;
@@ -34,6 +35,7 @@ pub mod fs;
 pub mod heap;
 pub mod layout;
 pub mod mmap;
+pub mod net;
 pub mod paging;
 pub mod process;
 pub mod regions;

@@ -36,7 +36,8 @@ pub const DEFAULT_QUOTA: u64 = 1024;
 /// The process-info page, as parent and child lay it out (little-endian u64s):
 /// magic, parent id, boot file system size, run count, the runs (address,
 /// capability in the child's table), the file server's endpoint, a
-/// capability for the parent (GIVE), descriptors 0–2 (three words each),
+/// capability for the parent (GIVE), an IPv4 address capability and the
+/// card's MAC (`net`), descriptors 0–2 (three words each),
 /// argument count, bytes of strings, variable count, then the strings —
 /// the arguments, then the environment as `KEY=VALUE` — each followed by a NUL.
 mod info_page {
@@ -50,8 +51,12 @@ mod info_page {
     pub const FS_ENDPOINT: usize = RUNS + super::MAX_BOOTFS_RUNS * RUN_SIZE;
     /// A capability for the parent with `GIVE`, so a server can hand it its endpoint.
     pub const PARENT_ENVIRONMENT: usize = FS_ENDPOINT + 8;
+    /// The network address's capability (or `NO_CAPABILITY`), then the
+    /// card's MAC (`exo_abi::net::mac_to_u64`).
+    pub const NET_ADDRESS: usize = PARENT_ENVIRONMENT + 8;
+    pub const NET_MAC: usize = NET_ADDRESS + 8;
     /// Descriptors 0–2: three words each (`fs::Descriptor::encode`).
-    pub const STDIO: usize = PARENT_ENVIRONMENT + 8;
+    pub const STDIO: usize = NET_MAC + 8;
     pub const ARGUMENT_COUNT: usize = STDIO + 3 * 24;
     /// Bytes of the strings: the arguments, then the environment (`KEY=VALUE`).
     pub const ARGUMENT_BYTES: usize = ARGUMENT_COUNT + 8;
@@ -86,6 +91,8 @@ pub struct ProcessInfo {
     pub fs_endpoint: Option<Handle>,
     /// A capability to give the parent capabilities (`GIVE` only).
     pub parent_environment: Option<Handle>,
+    /// An IPv4 address to bind to, and the card's MAC, if the parent had them.
+    pub net: Option<(Handle, u64)>,
     /// Descriptors 0–2, encoded.
     pub stdio: [[u64; 3]; 3],
 }
@@ -146,6 +153,8 @@ pub fn info() -> Option<ProcessInfo> {
         environment,
         fs_endpoint: handle(info_page::FS_ENDPOINT),
         parent_environment: handle(info_page::PARENT_ENVIRONMENT),
+        net: handle(info_page::NET_ADDRESS)
+            .map(|address| (address, word(page, info_page::NET_MAC))),
         stdio,
     })
 }
@@ -448,6 +457,15 @@ pub(crate) fn share_services(
     child.frames.push(give);
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
+    let (address, mac) = match crate::net::address_for_child(child.environment)? {
+        Some((ours, theirs, mac)) => {
+            child.frames.push(ours);
+            (theirs.to_raw(), mac)
+        }
+        None => (NO_CAPABILITY, 0),
+    };
+    put(info, info_page::NET_ADDRESS, address);
+    put(info, info_page::NET_MAC, mac);
     let Some(stdio) = stdio else {
         return crate::fs::count_holders_for_fork(&mut child.handed_on);
     };
@@ -503,6 +521,10 @@ pub(crate) fn exec_info_page(
         .and_then(|own| own.parent_environment)
         .map_or(NO_CAPABILITY, Handle::to_raw);
     put(&mut page, info_page::PARENT_ENVIRONMENT, parent);
+    let (address, mac) = crate::net::own_address()
+        .map_or((NO_CAPABILITY, 0), |(address, mac)| (address.to_raw(), mac));
+    put(&mut page, info_page::NET_ADDRESS, address);
+    put(&mut page, info_page::NET_MAC, mac);
     put_stdio(&mut page, &crate::fs::own_stdio());
     Ok(page)
 }

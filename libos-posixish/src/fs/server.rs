@@ -14,7 +14,6 @@
 //! client may name any file, or any pipe by number.
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use exo_abi::mapping::MapFlags;
@@ -112,14 +111,23 @@ fn publish(endpoint: Handle) {
 }
 
 impl Server {
-    /// `/bin/NAME` for every program of the boot file system, and an empty `/tmp`.
+    /// The boot file system's files, read-only: programs at `/bin/NAME`,
+    /// and files whose name has a `/` (data, such as `www/index.html` or
+    /// `etc/rc`) at `/NAME`, with their directories; and an empty `/tmp`.
     fn populate(&mut self) {
         let _ = self.tree.mkdir("/bin");
         let _ = self.tree.mkdir("/tmp");
         if let Some(filesystem) = bootfs::open() {
             for file in filesystem.files() {
-                let mut path = String::from("/bin/");
-                path.push_str(file.name);
+                let path = if file.name.contains('/') {
+                    let path = alloc::format!("/{}", file.name);
+                    for (at, _) in path.match_indices('/').skip(1) {
+                        let _ = self.tree.mkdir(&path[..at]);
+                    }
+                    path
+                } else {
+                    alloc::format!("/bin/{}", file.name)
+                };
                 let _ = self.tree.add_read_only(&path, file.contents);
             }
         }

@@ -38,7 +38,8 @@ pub(crate) use switch::on_slice_start;
 pub use sync::{Condvar, Mutex, MutexGuard};
 
 use crate::Errno;
-use switch::{Leaving, NoPreemption};
+pub(crate) use switch::{Leaving, NoPreemption, switch_away};
+pub(crate) use sync::WaitQueue;
 
 /// The priority of the main thread and of threads from [`spawn`].
 pub const NORMAL_PRIORITY: u8 = 128;
@@ -129,6 +130,11 @@ pub fn current_id() -> ThreadId {
 /// Timer ticks since boot (the clock [`sleep`] counts in), from the facts page.
 pub fn ticks() -> u64 {
     crate::runtime::ticks()
+}
+
+/// Timer ticks per second, from the facts page.
+pub fn ticks_per_second() -> u64 {
+    exo_abi::user::fact(|facts| &facts.ticks_per_second)
 }
 
 /// Makes `scheduler` the process's thread policy. Call it before spawning:

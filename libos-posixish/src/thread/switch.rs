@@ -173,9 +173,12 @@ impl State {
         self.threads.get_mut(&id).expect("a live thread")
     }
 
-    /// Makes a blocked thread ready.
+    /// Makes a blocked thread ready. A thread may be woken for a wait it
+    /// has left already (a sleeper woken early, then finished): nothing.
     fn wake(&mut self, id: ThreadId) {
-        let thread = self.thread(id);
+        let Some(thread) = self.threads.get_mut(&id) else {
+            return;
+        };
         if thread.status == Status::Blocked {
             thread.status = Status::Ready;
             let priority = thread.priority;
@@ -284,12 +287,19 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
                 sys::switch_threads(save.as_deref().unwrap_or(&DISCARDED), next_rsp);
                 break;
             }
-            // Every thread blocked or asleep: let the kernel run others.
-            Err(Some(until)) => {
+            // Every thread blocked or asleep: let the kernel run others until
+            // the first sleeper is due or, if threads wait on the network,
+            // frames arrive.
+            Err(first_due) => {
                 IDLE_WAITS.fetch_add(1, Ordering::Relaxed);
-                let _ = user::wait(Event::TIMER, until.saturating_sub(now).max(1));
+                let timeout = first_due.map(|until| until.saturating_sub(now).max(1));
+                if !crate::net::idle(off, timeout) {
+                    let Some(timeout) = timeout else {
+                        panic!("thread {me}: every thread is blocked for ever (deadlock)");
+                    };
+                    let _ = user::wait(Event::TIMER, timeout);
+                }
             }
-            Err(None) => panic!("thread {me}: every thread is blocked for ever (deadlock)"),
         }
     }
     // Running again: whoever switched here is off its stack now.

@@ -18,10 +18,10 @@ use super::switch::{self, Leaving, NoPreemption};
 
 /// Threads blocked until someone wakes them, in arrival order.
 #[derive(Debug, Default)]
-struct WaitQueue(spin::Mutex<VecDeque<ThreadId>>);
+pub(crate) struct WaitQueue(spin::Mutex<VecDeque<ThreadId>>);
 
 impl WaitQueue {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self(spin::Mutex::new(VecDeque::new()))
     }
 
@@ -32,7 +32,7 @@ impl WaitQueue {
     }
 
     /// Puts the calling thread on the queue; it must block before `off` ends.
-    fn enqueue(&self, off: &NoPreemption) {
+    pub(crate) fn enqueue(&self, off: &NoPreemption) {
         self.queue(off).push_back(switch::current());
     }
 
@@ -43,7 +43,11 @@ impl WaitQueue {
         }
     }
 
-    fn wake_all(&self, off: &NoPreemption) {
+    pub(crate) fn is_empty(&self, off: &NoPreemption) -> bool {
+        self.queue(off).is_empty()
+    }
+
+    pub(crate) fn wake_all(&self, off: &NoPreemption) {
         let all = core::mem::take(&mut *self.queue(off));
         for thread in all {
             switch::wake(off, thread);

@@ -1,0 +1,39 @@
+//! Reading a program's options: `-x VALUE` pairs before or among its words.
+
+use core::str::FromStr;
+
+/// The word after `flag` in `arguments`, if `flag` is there.
+pub fn value<'a>(arguments: &[&'a str], flag: &str) -> Option<&'a str> {
+    let at = arguments.iter().position(|word| *word == flag)?;
+    arguments.get(at + 1).copied()
+}
+
+/// The value after `flag` parsed as a `T`: `Ok(None)` if `flag` is absent,
+/// `Err` naming the flag if its value is missing or does not parse.
+pub fn parsed<T: FromStr>(
+    arguments: &[&str],
+    flag: &str,
+) -> Result<Option<T>, alloc::string::String> {
+    if !arguments.contains(&flag) {
+        return Ok(None);
+    }
+    value(arguments, flag)
+        .and_then(|word| word.parse().ok())
+        .map(Some)
+        .ok_or_else(|| alloc::format!("{flag} needs a value"))
+}
+
+/// The words that are neither flags in `flags` nor their values, after the
+/// program's name.
+pub fn operands<'a>(arguments: &[&'a str], flags: &[&str]) -> alloc::vec::Vec<&'a str> {
+    let mut operands = alloc::vec::Vec::new();
+    let mut words = arguments.iter().skip(1);
+    while let Some(word) = words.next() {
+        if flags.contains(word) {
+            words.next();
+        } else {
+            operands.push(*word);
+        }
+    }
+    operands
+}

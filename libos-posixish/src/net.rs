@@ -1,0 +1,385 @@
+//! Sockets for this library OS's processes and threads: blocking calls on
+//! `libos-net`'s stack, one stack per process.
+//!
+//! **Addresses.** The first process holds the network card and claims the
+//! address of QEMU's user-mode network (10.0.2.15) when it first needs it;
+//! every process it starts gets a derived address capability and the MAC
+//! in its info page, and passes them on. So programs share the address, and
+//! the kernel's filters give each program only its own ports.
+//!
+//! **The stack** is made on first use: its rings at `layout::NET_RINGS`,
+//! the data path from the variable `NET_PATH` (`rings`, the default, or
+//! `syscalls` for one system call per frame).
+//!
+//! **Blocking.** A call that cannot go on now (`WouldBlock`) parks the
+//! calling thread on a wait queue. When every thread is blocked, the thread
+//! library's idle path asks [`idle`] to sleep in the kernel until frames
+//! arrive (the binding's notification) or the stack's next timer is due,
+//! then polls the stack and wakes the waiting threads, which try again. A
+//! process whose threads all wait on the network makes no system call until
+//! a frame arrives or a TCP timer runs out.
+
+use alloc::string::String;
+use core::net::SocketAddrV4;
+
+use exo_abi::syscall::Event;
+use exo_abi::{Handle, Rights, user};
+use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack, Statistics};
+
+use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
+use crate::{Errno, env, layout, process};
+
+pub use libos_net::{Readiness, Statistics as LinkStatistics};
+
+/// This process's address capability and the card's MAC, once known.
+static ADDRESS: spin::Mutex<Option<Option<(Handle, u64)>>> = spin::Mutex::new(None);
+/// The process's stack, made on first use.
+static STACK: Mutex<Option<Stack>> = Mutex::new(None);
+/// Threads waiting for the stack to make progress.
+static WAITERS: WaitQueue = WaitQueue::new();
+
+impl From<NetError> for Errno {
+    fn from(error: NetError) -> Self {
+        match error {
+            NetError::WouldBlock => Errno::EAGAIN,
+            NetError::InvalidSocket => Errno::EBADF,
+            NetError::InvalidArgument => Errno::EINVAL,
+            NetError::AddressInUse => Errno::EADDRINUSE,
+            NetError::NotConnected => Errno::ENOTCONN,
+            NetError::ConnectionReset => Errno::ECONNRESET,
+            NetError::MessageTooLong => Errno::EMSGSIZE,
+            NetError::Kernel(exo_abi::Error::NoDevice) => Errno::ENETDOWN,
+            NetError::Kernel(error) => error.into(),
+        }
+    }
+}
+
+/// This process's address capability and the card's MAC: from its parent,
+/// or, in the first process, claimed with the card's capability.
+pub(crate) fn own_address() -> Option<(Handle, u64)> {
+    *ADDRESS.lock().get_or_insert_with(|| match process::info() {
+        Some(info) => info.net,
+        None => {
+            let nic = user::start_info().nic()?;
+            let mac = user::capability_identify(nic).ok()?.value;
+            let address = Config::qemu_user_network(0).address;
+            let claimed = user::net_claim(nic, u32::from(address)).ok()?;
+            Some((claimed, mac))
+        }
+    })
+}
+
+/// A copy of this process's address capability granted to `child`: ours
+/// (to drop once the child is gone), theirs, and the MAC.
+pub(crate) fn address_for_child(child: Handle) -> Result<Option<(Handle, Handle, u64)>, Errno> {
+    let Some((address, mac)) = own_address() else {
+        return Ok(None);
+    };
+    let copy = user::capability_derive(address, Rights::BIND | Rights::GRANT)?;
+    let theirs = user::capability_grant(copy, child, Rights::BIND | Rights::GRANT)?;
+    Ok(Some((copy, theirs, mac)))
+}
+
+/// After fork, in the child: the parent's stack and address capability are
+/// the parent's; the child's own address arrives in its info page, and it
+/// makes its own stack on first use.
+pub(crate) fn after_fork_in_child() {
+    *ADDRESS.lock() = None;
+    if let Some(mut stack) = STACK.try_lock() {
+        // Its handles name nothing here: forget it without dropping them.
+        core::mem::forget(stack.take());
+    }
+}
+
+/// The data path `NET_PATH` asks for.
+fn chosen_path() -> Path {
+    match env::var("NET_PATH").as_deref() {
+        Some("syscalls") => Path::SystemCalls,
+        _ => Path::Rings,
+    }
+}
+
+/// Locks the process's stack, making it first if need be.
+fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
+    let mut guard = STACK.lock();
+    if guard.is_none() {
+        let (address, mac) = own_address().ok_or(Errno::ENETDOWN)?;
+        let credentials = Credentials {
+            address,
+            mac: exo_abi::net::mac_from_u64(mac),
+        };
+        let mut config = Config::qemu_user_network(layout::NET_RINGS);
+        config.path = chosen_path();
+        *guard = Some(Stack::new(credentials, config)?);
+    }
+    Ok(guard)
+}
+
+/// Runs `work` on the process's stack, without blocking: for programs that
+/// drive sockets from their own event loop ([`poll`] waits for them).
+pub fn with_stack<T>(work: impl FnOnce(&mut Stack) -> T) -> Result<T, Errno> {
+    let mut guard = stack()?;
+    let stack = guard.as_mut().expect("made by stack()");
+    stack.poll();
+    let result = work(stack);
+    wake_waiters();
+    Ok(result)
+}
+
+fn wake_waiters() {
+    let off = NoPreemption::new();
+    WAITERS.wake_all(&off);
+}
+
+/// Runs `operation` until it does not say `WouldBlock`, parking the thread
+/// between tries (until `deadline`, a tick count, if given: then
+/// `Ok(None)`).
+fn blocking<T>(
+    deadline: Option<u64>,
+    mut operation: impl FnMut(&mut Stack) -> Result<T, NetError>,
+) -> Result<Option<T>, Errno> {
+    loop {
+        let mut guard = stack()?;
+        let stack = guard.as_mut().expect("made by stack()");
+        stack.poll();
+        match operation(stack) {
+            Err(NetError::WouldBlock) => {}
+            result => {
+                drop(guard);
+                wake_waiters();
+                return result.map(Some).map_err(Errno::from);
+            }
+        }
+        let now = crate::runtime::ticks();
+        if deadline.is_some_and(|deadline| now >= deadline) {
+            return Ok(None);
+        }
+        let off = NoPreemption::new();
+        WAITERS.enqueue(&off);
+        drop(guard);
+        let leaving = deadline.map_or(Leaving::Blocked, Leaving::Sleeping);
+        switch_away(&off, leaving);
+    }
+}
+
+/// The thread library's idle path, with preemption off and every thread
+/// blocked or asleep: if threads wait on the network, sleeps in the kernel
+/// until frames arrive, the stack's next timer, or `timeout` ticks (the
+/// first sleeping thread's), then polls and wakes them. Returns whether it
+/// waited (`false`: nobody waits on the network).
+pub(crate) fn idle(off: &NoPreemption, timeout: Option<u64>) -> bool {
+    if WAITERS.is_empty(off) {
+        return false;
+    }
+    let Some(mut guard) = STACK.try_lock() else {
+        return false;
+    };
+    let Some(stack) = guard.as_mut() else {
+        return false;
+    };
+    let ticks = match (stack.sleep_ticks(), timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match ticks {
+        Some(0) => user::yield_now(),
+        Some(ticks) => {
+            let _ = user::wait(Event::NOTIFY | Event::TIMER, ticks);
+        }
+        None => {
+            let _ = user::wait(Event::NOTIFY, 0);
+        }
+    }
+    stack.poll();
+    drop(guard);
+    WAITERS.wake_all(off);
+    true
+}
+
+fn errno_of(error: NetError) -> Errno {
+    error.into()
+}
+
+/// A TCP listener.
+#[derive(Debug)]
+pub struct TcpListener {
+    id: SocketId,
+}
+
+impl TcpListener {
+    /// Listens on `port` with room for `backlog` connections not yet accepted.
+    pub fn bind(port: u16, backlog: u32) -> Result<Self, Errno> {
+        let id = with_stack(|stack| stack.listen(port, backlog))?.map_err(errno_of)?;
+        Ok(Self { id })
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Errno> {
+        let (id, peer) = blocking(None, |stack| stack.accept(self.id))?.expect("no deadline");
+        Ok((TcpStream { id }, peer))
+    }
+
+    pub fn id(&self) -> SocketId {
+        self.id
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        close(self.id);
+    }
+}
+
+/// A TCP connection.
+#[derive(Debug)]
+pub struct TcpStream {
+    id: SocketId,
+}
+
+impl TcpStream {
+    /// Connects to `peer`, waiting until the connection is established
+    /// (`ECONNRESET` if it is refused).
+    pub fn connect(peer: SocketAddrV4) -> Result<Self, Errno> {
+        let id = with_stack(|stack| stack.connect(peer))?.map_err(errno_of)?;
+        let stream = Self { id };
+        blocking(None, |stack| {
+            let ready = stack.readiness(id)?;
+            if ready.hangup {
+                Err(NetError::ConnectionReset)
+            } else if ready.writable {
+                Ok(())
+            } else {
+                Err(NetError::WouldBlock)
+            }
+        })?;
+        Ok(stream)
+    }
+
+    /// Reads what has arrived (at least one byte), waiting if nothing has;
+    /// 0 at the end of input.
+    pub fn read(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
+        Ok(blocking(None, |stack| stack.read(self.id, buffer))?.expect("no deadline"))
+    }
+
+    /// Writes some of `data`, waiting for room; returns how much.
+    pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
+        Ok(blocking(None, |stack| stack.write(self.id, data))?.expect("no deadline"))
+    }
+
+    /// Writes all of `data`.
+    pub fn write_all(&self, mut data: &[u8]) -> Result<(), Errno> {
+        while !data.is_empty() {
+            let written = self.write(data)?;
+            data = &data[written..];
+        }
+        Ok(())
+    }
+
+    /// Sends no more (the peer reads the end of input); reading goes on.
+    pub fn shutdown(&self) -> Result<(), Errno> {
+        with_stack(|stack| stack.shutdown(self.id))?.map_err(errno_of)
+    }
+
+    pub fn peer(&self) -> Result<SocketAddrV4, Errno> {
+        with_stack(|stack| stack.peer(self.id))?.map_err(errno_of)
+    }
+
+    pub fn id(&self) -> SocketId {
+        self.id
+    }
+}
+
+impl Drop for TcpStream {
+    /// Closes the connection: what is queued is still sent, then a FIN.
+    fn drop(&mut self) {
+        close(self.id);
+    }
+}
+
+/// A UDP socket.
+#[derive(Debug)]
+pub struct UdpSocket {
+    id: SocketId,
+}
+
+impl UdpSocket {
+    /// A socket on `port` (0: a free ephemeral port).
+    pub fn bind(port: u16) -> Result<Self, Errno> {
+        let id = with_stack(|stack| stack.udp_bind(port))?.map_err(errno_of)?;
+        Ok(Self { id })
+    }
+
+    /// Sends one datagram, waiting for room in the queue.
+    pub fn send_to(&self, data: &[u8], peer: SocketAddrV4) -> Result<(), Errno> {
+        blocking(None, |stack| stack.send_to(self.id, data, peer))?;
+        Ok(())
+    }
+
+    /// Waits for a datagram: its length and sender.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> Result<(usize, SocketAddrV4), Errno> {
+        Ok(blocking(None, |stack| stack.recv_from(self.id, buffer))?.expect("no deadline"))
+    }
+
+    pub fn local_port(&self) -> Result<u16, Errno> {
+        with_stack(|stack| stack.udp_port(self.id))?.map_err(errno_of)
+    }
+
+    pub fn id(&self) -> SocketId {
+        self.id
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        close(self.id);
+    }
+}
+
+/// Closes a socket by id (the socket types close themselves when dropped).
+pub fn close(id: SocketId) {
+    let _ = with_stack(|stack| stack.close(id));
+}
+
+/// Waits until at least one of `entries` is ready (filling in each one's
+/// `ready`), or `timeout` ticks have passed (`None`: no limit); returns how
+/// many are ready (0 on timeout), as POSIX `poll` does.
+pub fn poll(entries: &mut [PollEntry], timeout: Option<u64>) -> Result<usize, Errno> {
+    let deadline = timeout.map(|ticks| crate::runtime::ticks().saturating_add(ticks));
+    let ready = blocking(deadline, |stack| match stack.poll_sockets(entries) {
+        0 => Err(NetError::WouldBlock),
+        ready => Ok(ready),
+    })?;
+    Ok(ready.unwrap_or(0))
+}
+
+/// Waits until every byte written to TCP connections, closed ones
+/// included, has been acknowledged, or `timeout` ticks have passed; whether
+/// it all was. A program calls it before it exits, because exiting drops
+/// the stack with whatever it still holds.
+pub fn finish(timeout: u64) -> bool {
+    let deadline = crate::runtime::ticks().saturating_add(timeout);
+    let done = blocking(Some(deadline), |stack| match stack.unsent() {
+        0 => Ok(()),
+        _ => Err(NetError::WouldBlock),
+    });
+    matches!(done, Ok(Some(())))
+}
+
+/// The stack's link counters, if it has been made.
+pub fn statistics() -> Option<Statistics> {
+    STACK
+        .try_lock()
+        .and_then(|guard| guard.as_ref().map(Stack::statistics))
+}
+
+/// A line describing the stack for a program's report: the statistics and
+/// the data path.
+pub fn report() -> String {
+    match STACK.try_lock() {
+        Some(guard) => match guard.as_ref() {
+            Some(stack) => alloc::format!("{} (path: {})", stack.statistics(), stack.path()),
+            None => String::from("no stack"),
+        },
+        None => String::from("busy"),
+    }
+}
