@@ -28,6 +28,8 @@ use libos_posixish::{Errno, getpid, print, println};
 
 libos_posixish::main!(main);
 
+/// The start-up commands the first shell runs, if the file exists.
+const START_UP: &str = "/etc/rc";
 /// Ctrl-D: the end of input.
 const END_OF_INPUT: u8 = fs::END_OF_INPUT;
 const BACKSPACE: u8 = 0x08;
@@ -42,6 +44,7 @@ builtins:
   env                  the environment variables
   export KEY=VALUE     set one, for the shell and what it runs
   ps                   this shell and its background jobs
+  wait                 wait until every background job has ended
     kill PID             end a background job
   exec PROGRAM WORDS...
                        become the program (same process id, variables, output)
@@ -63,8 +66,35 @@ fn main(_arguments: &[&str]) -> i32 {
     if let Err(error) = fs::start() {
         println!("sh: no file server ({error:?}): files, pipes and redirection will fail");
     }
-    let mut input = Input::default();
     let mut background: Vec<u64> = Vec::new();
+    // The first shell runs the start-up commands of the boot file system's
+    // `/etc/rc` (`cargo xtask run` puts the network servers there).
+    if process::info().is_none()
+        && let Ok(fd) = fs::open(
+            START_UP,
+            OpenOptions {
+                read: true,
+                ..OpenOptions::default()
+            },
+        )
+    {
+        let mut lines = Vec::new();
+        fs::for_each_line(fd, |line| {
+            lines.push(String::from(line));
+            true
+        });
+        let _ = fs::close(fd);
+        for line in lines
+            .iter()
+            .filter(|line| !line.trim_start().starts_with('#'))
+        {
+            println!("{START_UP}: {line}");
+            if let Some(status) = execute(line, &mut background) {
+                return status;
+            }
+        }
+    }
+    let mut input = Input::default();
     loop {
         reap_finished(&mut background);
         print!("{} $ ", env::current_dir());
@@ -72,61 +102,83 @@ fn main(_arguments: &[&str]) -> i32 {
             println!();
             return 0;
         };
-        let mut words: Vec<&str> = split_words(&line);
-        let in_background = words.last() == Some(&"&");
-        if in_background {
-            words.pop();
+        if let Some(status) = execute(&line, &mut background) {
+            return status;
         }
-        if words.is_empty() {
-            continue;
+    }
+}
+
+/// Runs one command line; `Some(status)` if it was `exit` or `poweroff`.
+fn execute(line: &str, background: &mut Vec<u64>) -> Option<i32> {
+    let mut words: Vec<&str> = split_words(line);
+    let in_background = words.last() == Some(&"&");
+    if in_background {
+        words.pop();
+    }
+    if words.is_empty() {
+        return None;
+    }
+    let stages = match parse(&words) {
+        Ok(stages) => stages,
+        Err(message) => {
+            println!("sh: {message}");
+            return None;
         }
-        let stages = match parse(&words) {
-            Ok(stages) => stages,
-            Err(message) => {
-                println!("sh: {message}");
-                continue;
+    };
+    let builtin = match &stages[..] {
+        [stage] if stage.input.is_none() && stage.output.is_none() && !in_background => {
+            Some((stage.words[0], &stage.words[1..]))
+        }
+        _ => None,
+    };
+    match builtin {
+        Some(("help", _)) => println!("{HELP}"),
+        Some(("echo", arguments)) => println!("{}", arguments.join(" ")),
+        Some(("pid", _)) => println!("{}", getpid()),
+        Some(("cd", arguments)) => change_directory(arguments.first().copied().unwrap_or("/")),
+        Some(("env", _)) => {
+            for (key, value) in env::vars() {
+                println!("{key}={value}");
             }
-        };
-        let builtin = match &stages[..] {
-            [stage] if stage.input.is_none() && stage.output.is_none() && !in_background => {
-                Some((stage.words[0], &stage.words[1..]))
+        }
+        Some(("export", arguments)) => {
+            match arguments.first().and_then(|word| word.split_once('=')) {
+                Some((key, value)) => env::set_var(key, value),
+                None => println!("usage: export KEY=VALUE"),
             }
-            _ => None,
-        };
-        match builtin {
-            Some(("help", _)) => println!("{HELP}"),
-            Some(("echo", arguments)) => println!("{}", arguments.join(" ")),
-            Some(("pid", _)) => println!("{}", getpid()),
-            Some(("cd", arguments)) => change_directory(arguments.first().copied().unwrap_or("/")),
-            Some(("env", _)) => {
-                for (key, value) in env::vars() {
-                    println!("{key}={value}");
-                }
+        }
+        Some(("ps", _)) => {
+            println!("{} sh", getpid());
+            for job in background.iter() {
+                println!("{job} (background)");
             }
-            Some(("export", arguments)) => {
-                match arguments.first().and_then(|word| word.split_once('=')) {
-                    Some((key, value)) => env::set_var(key, value),
-                    None => println!("usage: export KEY=VALUE"),
-                }
-            }
-            Some(("ps", _)) => {
-                println!("{} sh", getpid());
-                for job in &background {
-                    println!("{job} (background)");
-                }
-            }
-            Some(("exit" | "poweroff", arguments)) => {
-                return arguments
+        }
+        Some(("exit" | "poweroff", arguments)) => {
+            return Some(
+                arguments
                     .first()
                     .and_then(|status| status.parse().ok())
-                    .unwrap_or(0);
-            }
-            Some(("kill", arguments)) => kill(arguments, &mut background),
-            Some(("exec", [program, arguments @ ..])) => match exec(program, arguments) {
-                Errno::ENOENT => println!("{program}: command not found"),
-                error => println!("{program}: cannot run it: {error:?}"),
-            },
-            _ => run(&stages, in_background, &mut background),
+                    .unwrap_or(0),
+            );
+        }
+        Some(("wait", _)) => wait_for_all(background),
+        Some(("kill", arguments)) => kill(arguments, background),
+        Some(("exec", [program, arguments @ ..])) => match exec(program, arguments) {
+            Errno::ENOENT => println!("{program}: command not found"),
+            error => println!("{program}: cannot run it: {error:?}"),
+        },
+        _ => run(&stages, in_background, background),
+    }
+    None
+}
+
+/// `wait`: waits for every background job to end, reporting each.
+fn wait_for_all(background: &mut Vec<u64>) {
+    for pid in core::mem::take(background) {
+        match process::wait(pid) {
+            Ok(ExitStatus::Exited(status)) => println!("[{pid}] done, exit status {status}"),
+            Ok(ExitStatus::Killed) => println!("[{pid}] killed"),
+            Err(error) => println!("[{pid}] {error:?}"),
         }
     }
 }
