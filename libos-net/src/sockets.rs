@@ -322,6 +322,10 @@ impl Stack {
         let port = if port == 0 {
             self.use_ephemeral_port(Protocol::Udp)?
         } else {
+            // One socket per UDP port: a second would never see a datagram.
+            if self.holds_port(Protocol::Udp, port) {
+                return Err(NetError::AddressInUse);
+            }
             self.use_port(Protocol::Udp, port)?;
             port
         };

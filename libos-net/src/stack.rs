@@ -378,6 +378,11 @@ impl Stack {
         Ok(())
     }
 
+    /// Whether this stack holds a filter for `port`.
+    pub(crate) fn holds_port(&self, protocol: Protocol, port: u16) -> bool {
+        self.ports.contains_key(&(protocol, port))
+    }
+
     /// Takes a free ephemeral port.
     pub(crate) fn use_ephemeral_port(&mut self, protocol: Protocol) -> Result<u16, NetError> {
         let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
@@ -388,7 +393,7 @@ impl Stack {
             } else {
                 port + 1
             };
-            if self.ports.contains_key(&(protocol, port)) {
+            if self.holds_port(protocol, port) {
                 continue;
             }
             match self.use_port(protocol, port) {

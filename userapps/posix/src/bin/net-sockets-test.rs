@@ -1,0 +1,146 @@
+//! Checks the sockets API inside the guest, where no host program is
+//! needed: typed refusals for bad ids, ports and arguments; ports shared
+//! out between programs by the kernel and freed when a program ends; a
+//! refused connection reported as a reset; and a thread waiting on the
+//! network sleeping in the kernel instead of polling.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use exo_abi::counters::Counter;
+use libos_net::{NetError, PollEntry, Readiness, SocketId};
+use libos_posixish::net::{self, TcpListener, UdpSocket};
+use libos_posixish::process::{self, ExitStatus};
+use libos_posixish::runtime::kernel_counter;
+use libos_posixish::{Errno, println, thread};
+
+libos_posixish::main!(main);
+
+/// A port `udp-echo` holds in a child while this program tries it.
+const CHILD_PORT: u16 = 7202;
+/// How long the idle check waits, in ticks.
+const IDLE_TICKS: u64 = 300;
+/// System calls the whole machine may make meanwhile (the file server's
+/// and this program's waits, a few ticks' worth): polling would make
+/// thousands.
+const IDLE_CALLS_AT_MOST: u64 = 40;
+
+fn main(_arguments: &[&str]) -> i32 {
+    bad_ids_and_arguments();
+    ports_are_exclusive_within_a_program();
+    ports_are_exclusive_between_programs();
+    refused_connection_is_a_reset();
+    waiting_sleeps_in_the_kernel();
+    println!("net-sockets-test: stack: {}", net::report());
+    println!("net-sockets-test: all checks passed");
+    0
+}
+
+fn bad_ids_and_arguments() {
+    let unknown = SocketId(u32::MAX);
+    let mut buffer = [0u8; 8];
+    let results = net::with_stack(|stack| {
+        (
+            stack.read(unknown, &mut buffer),
+            stack.write(unknown, b"x"),
+            stack.close(unknown),
+            stack.accept(unknown).map(|_| ()),
+            stack.recv_from(unknown, &mut buffer).map(|_| ()),
+        )
+    })
+    .expect("a stack");
+    assert_eq!(results.0, Err(NetError::InvalidSocket));
+    assert_eq!(results.1, Err(NetError::InvalidSocket));
+    assert_eq!(results.2, Err(NetError::InvalidSocket));
+    assert_eq!(results.3, Err(NetError::InvalidSocket));
+    assert_eq!(results.4, Err(NetError::InvalidSocket));
+    // A UDP socket is not a TCP stream, nor a listener.
+    let udp = UdpSocket::bind(7203).expect("bind 7203");
+    let wrong_kind = net::with_stack(|stack| stack.read(udp.id(), &mut buffer)).unwrap();
+    assert_eq!(wrong_kind, Err(NetError::InvalidSocket));
+    assert_eq!(TcpListener::bind(0, 4).unwrap_err(), Errno::EINVAL);
+    // Polling an id that names nothing reports a hang-up, not a panic.
+    let mut entries = [PollEntry::new(unknown, Readiness::READABLE)];
+    assert_eq!(net::poll(&mut entries, Some(1)), Ok(1));
+    assert!(entries[0].ready.hangup);
+    println!("ok: bad ids and arguments are refused with typed errors");
+}
+
+fn ports_are_exclusive_within_a_program() {
+    let listener = TcpListener::bind(7200, 4).expect("listen 7200");
+    assert_eq!(TcpListener::bind(7200, 4).unwrap_err(), Errno::EADDRINUSE);
+    let udp = UdpSocket::bind(7201).expect("bind 7201");
+    assert_eq!(UdpSocket::bind(7201).unwrap_err(), Errno::EADDRINUSE);
+    let ephemeral = UdpSocket::bind(0).expect("an ephemeral port");
+    let port = ephemeral.local_port().unwrap();
+    assert!(port >= 49152, "ephemeral port {port}");
+    drop((listener, udp));
+    // Closed sockets give their ports back.
+    let _again = TcpListener::bind(7200, 4).expect("listen 7200 again");
+    let _udp_again = UdpSocket::bind(7201).expect("bind 7201 again");
+    println!("ok: a port is used once in a program, and freed by close");
+}
+
+fn ports_are_exclusive_between_programs() {
+    let port = alloc::format!("{CHILD_PORT}");
+    let child = process::spawn("udp-echo", &["-p", &port]).expect("spawn udp-echo");
+    // The child binds soon; until it has, the port may still be ours to take.
+    let mut refused = false;
+    for _ in 0..200 {
+        match UdpSocket::bind(CHILD_PORT) {
+            Err(Errno::EADDRINUSE) => {
+                refused = true;
+                break;
+            }
+            Ok(socket) => {
+                drop(socket);
+                thread::sleep(10);
+            }
+            Err(error) => panic!("bind {CHILD_PORT}: {error:?}"),
+        }
+    }
+    assert!(refused, "the child never held udp port {CHILD_PORT}");
+    process::kill(child).expect("kill the child");
+    assert_eq!(process::wait(child), Ok(ExitStatus::Killed));
+    // The kernel dropped the child's filters with the child.
+    let _mine = UdpSocket::bind(CHILD_PORT).expect("the port is free again");
+    println!("ok: another program's port is refused, and freed when it ends");
+}
+
+fn refused_connection_is_a_reset() {
+    // Nothing listens on the host's port 1: QEMU's user network answers the
+    // connection request with a reset.
+    let peer = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 2), 1);
+    let id = net::with_stack(|stack| stack.connect(peer))
+        .unwrap()
+        .expect("a connection attempt");
+    let mut entries = [PollEntry::new(id, Readiness::WRITABLE)];
+    let ready = net::poll(&mut entries, Some(5_000)).expect("poll");
+    assert_eq!(ready, 1, "no answer to a connection request within 5 s");
+    assert!(entries[0].ready.hangup, "{:?}", entries[0].ready);
+    let mut buffer = [0u8; 4];
+    let read = net::with_stack(|stack| stack.read(id, &mut buffer)).unwrap();
+    assert_eq!(read, Err(NetError::ConnectionReset));
+    net::close(id);
+    println!("ok: a refused connection reads as a reset");
+}
+
+fn waiting_sleeps_in_the_kernel() {
+    let socket = UdpSocket::bind(7204).expect("bind 7204");
+    let mut entries = [PollEntry::new(socket.id(), Readiness::READABLE)];
+    let calls = kernel_counter(Counter::SystemCalls);
+    let started = thread::ticks();
+    assert_eq!(net::poll(&mut entries, Some(IDLE_TICKS)), Ok(0));
+    let waited = thread::ticks() - started;
+    let made = kernel_counter(Counter::SystemCalls) - calls;
+    assert!(waited >= IDLE_TICKS, "woke after {waited} ticks");
+    assert!(
+        made <= IDLE_CALLS_AT_MOST,
+        "{made} system calls in {waited} idle ticks"
+    );
+    println!("ok: {waited} idle ticks waiting on the network cost {made} system calls");
+}
