@@ -74,13 +74,14 @@ impl fmt::Display for Statistics {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "frames in {}, out {}, malformed {} (truncated {}, bad checksum {}, bad header {}), system calls {}",
+            "frames in {}, out {}, malformed {} (truncated {}, bad checksum {}, bad header {}), send errors {}, system calls {}",
             self.frames_in,
             self.frames_out,
             self.malformed(),
             self.truncated,
             self.bad_checksum,
             self.bad_header,
+            self.send_errors,
             self.system_calls,
         )
     }
@@ -128,8 +129,9 @@ impl Gate {
 enum Frames {
     Rings(Rings),
     SystemCalls {
-        /// The frame taken with `NetReceive` and not yet handed on.
-        received: RefCell<Option<(Box<[u8; MAX_FRAME]>, usize)>>,
+        /// Where `NetReceive` puts a frame, and its length while it is
+        /// held, taken but not yet handed on.
+        received: RefCell<(Box<[u8; MAX_FRAME]>, Option<usize>)>,
         /// Where smoltcp writes a frame before `NetSend`.
         outgoing: RefCell<Box<[u8; MAX_FRAME]>>,
     },
@@ -137,6 +139,8 @@ enum Frames {
 
 /// smoltcp's device: one binding, its data path, its counters.
 pub struct Link {
+    /// The run of frames the rings live in, and the binding made of it.
+    run: Handle,
     binding: Handle,
     frames: Frames,
     statistics: Cell<Statistics>,
@@ -175,17 +179,23 @@ impl Link {
                 Frames::Rings(Rings::new(base, entries)?)
             }
             Path::SystemCalls => Frames::SystemCalls {
-                received: RefCell::new(None),
+                received: RefCell::new((Box::new([0; MAX_FRAME]), None)),
                 outgoing: RefCell::new(Box::new([0; MAX_FRAME])),
             },
         };
         let link = Self {
+            run,
             binding,
             frames,
             statistics: Cell::new(Statistics::default()),
             gate: Gate::default(),
         };
         Ok((link, binding))
+    }
+
+    /// The run of frames and the binding, for the stack to drop.
+    pub fn capabilities(&self) -> (Handle, Handle) {
+        (self.run, self.binding)
     }
 
     pub fn path(&self) -> Path {
@@ -213,7 +223,7 @@ impl Link {
     pub fn frames_waiting(&self) -> bool {
         match &self.frames {
             Frames::Rings(rings) => rings.rx_pending() > 0,
-            Frames::SystemCalls { received, .. } => received.borrow().is_some(),
+            Frames::SystemCalls { received, .. } => received.borrow().1.is_some(),
         }
     }
 
@@ -242,18 +252,12 @@ impl Link {
         match &self.frames {
             Frames::Rings(rings) => rings.peek(front_door::check),
             Frames::SystemCalls { received, .. } => {
-                let mut received = received.borrow_mut();
-                if received.is_none() {
-                    let mut buffer = Box::new([0; MAX_FRAME]);
+                let (buffer, held) = &mut *received.borrow_mut();
+                if held.is_none() {
                     self.count(|s| s.system_calls += 1);
-                    match user::net_receive(self.binding, &mut buffer[..]) {
-                        Ok(length) => *received = Some((buffer, length)),
-                        Err(_) => return None,
-                    }
+                    *held = Some(user::net_receive(self.binding, &mut buffer[..]).ok()?);
                 }
-                received
-                    .as_ref()
-                    .map(|(buffer, length)| front_door::check(&buffer[..*length]))
+                held.map(|length| front_door::check(&buffer[..length]))
             }
         }
     }
@@ -264,7 +268,7 @@ impl Link {
             Frames::Rings(rings) => {
                 rings.receive(|_| ());
             }
-            Frames::SystemCalls { received, .. } => *received.borrow_mut() = None,
+            Frames::SystemCalls { received, .. } => received.borrow_mut().1 = None,
         }
     }
 }
@@ -328,8 +332,8 @@ impl phy::RxToken for RxToken<'_> {
                 .receive(use_frame)
                 .expect("the frame the front door admitted is still first"),
             Frames::SystemCalls { received, .. } => {
-                let (buffer, length) = received
-                    .borrow_mut()
+                let (buffer, held) = &mut *received.borrow_mut();
+                let length = held
                     .take()
                     .expect("the frame the front door admitted is still held");
                 use_frame(&buffer[..length])

@@ -12,7 +12,8 @@
 //! A listener keeps a few idle listening sockets so that connection
 //! requests are answered at once, and at most `backlog` connections that
 //! are starting or waiting for `accept`; beyond that, requests are refused
-//! with a reset, as a full Linux listen queue would drop them.
+//! with a reset, so a client learns at once (Linux drops them instead, and
+//! clients retry).
 
 use alloc::collections::VecDeque;
 use alloc::vec;
@@ -374,8 +375,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Takes the oldest datagram into `buffer` (cut to its size); its
-    /// length and sender.
+    /// Takes the oldest datagram into `buffer`: its length and sender.
+    /// `MessageTooLong` (and the datagram is gone) if it does not fit.
     pub fn recv_from(
         &mut self,
         id: SocketId,

@@ -251,10 +251,17 @@ impl Stack {
         if self.link.frames_waiting() {
             return Some(0);
         }
-        let delay = self.interface.poll_delay(now(), &self.sockets)?;
         let per_second = user::fact(|facts| &facts.ticks_per_second).max(1);
-        let micros = delay.total_micros();
-        Some((micros * per_second).div_ceil(1_000_000))
+        let timer = self
+            .interface
+            .poll_delay(now(), &self.sockets)
+            .map(|delay| (delay.total_micros() * per_second).div_ceil(1_000_000));
+        // A stack without the ARP or ICMP filter wakes to try for them.
+        let services = (self.arp.is_none() || self.icmp.is_none()).then_some(SERVICE_RETRY_TICKS);
+        match (timer, services) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sleeps in the kernel until frames arrive, smoltcp's next timer is
@@ -425,8 +432,8 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    /// Gives the binding back (the kernel discards what its transmit ring
-    /// still holds) and with it every filter.
+    /// Gives back the filters, the binding (the kernel discards what its
+    /// transmit ring still holds) and the rings' frames.
     fn drop(&mut self) {
         for (_, port) in core::mem::take(&mut self.ports) {
             drop_capability(port.filter);
@@ -436,6 +443,11 @@ impl Drop for Stack {
         }
         drop_capability(self.binding);
         drop_capability(self.notification);
+        let (run, _) = self.link.capabilities();
+        // SAFETY: dropping the run unmaps the rings. Nothing points into
+        // them after this: only `self.link` does, and it is dropped with
+        // `self` right after this body, without being used.
+        let _ = unsafe { user::capability_drop(run) };
     }
 }
 

@@ -54,7 +54,12 @@ pub fn exec(program: &str, arguments: &[&str]) -> Errno {
     // The new image: (frame, address, flags) for each page.
     let mut maps: Vec<[u64; 3]> = Vec::new();
     match prepare(program, arguments, &mut maps) {
-        Ok(()) => sys::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN),
+        Ok(()) => {
+            // The new program makes its own stack; the old one's binding and
+            // ports go now, or they would stay held by nobody.
+            crate::net::before_exec();
+            sys::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN)
+        }
         Err(error) => {
             for [frame, ..] in maps {
                 sys::drop_unmapped_frame(Handle::from_raw(frame));

@@ -91,6 +91,14 @@ pub(crate) fn after_fork_in_child() {
     }
 }
 
+/// Before `exec` replaces the program: drops the stack, giving back its
+/// binding, its ports and its rings.
+pub(crate) fn before_exec() {
+    if let Some(mut stack) = STACK.try_lock() {
+        drop(stack.take());
+    }
+}
+
 /// The data path `NET_PATH` asks for.
 fn chosen_path() -> Path {
     match env::var("NET_PATH").as_deref() {
@@ -200,40 +208,77 @@ fn errno_of(error: NetError) -> Errno {
     error.into()
 }
 
+/// A socket id and the process whose stack made it: a forked child holds
+/// copies of its parent's sockets, which name nothing in its own stack.
+#[derive(Debug)]
+struct Owned {
+    id: SocketId,
+    owner: u64,
+}
+
+impl Owned {
+    fn new(id: SocketId) -> Self {
+        Self {
+            id,
+            owner: crate::getpid(),
+        }
+    }
+
+    /// The id, if this process's stack made it.
+    fn id(&self) -> Result<SocketId, Errno> {
+        if self.owner == crate::getpid() {
+            Ok(self.id)
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+}
+
+impl Drop for Owned {
+    /// Closes the socket (a TCP connection still sends what is queued,
+    /// then a FIN); a copy inherited through `fork` is left alone.
+    fn drop(&mut self) {
+        if let Ok(id) = self.id() {
+            close(id);
+        }
+    }
+}
+
 /// A TCP listener.
 #[derive(Debug)]
 pub struct TcpListener {
-    id: SocketId,
+    socket: Owned,
 }
 
 impl TcpListener {
     /// Listens on `port` with room for `backlog` connections not yet accepted.
     pub fn bind(port: u16, backlog: u32) -> Result<Self, Errno> {
         let id = with_stack(|stack| stack.listen(port, backlog))?.map_err(errno_of)?;
-        Ok(Self { id })
+        Ok(Self {
+            socket: Owned::new(id),
+        })
     }
 
     /// Waits for a connection.
     pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Errno> {
-        let (id, peer) = blocking(None, |stack| stack.accept(self.id))?.expect("no deadline");
-        Ok((TcpStream { id }, peer))
+        let listener = self.socket.id()?;
+        let (id, peer) = blocking(None, |stack| stack.accept(listener))?.expect("no deadline");
+        let stream = TcpStream {
+            socket: Owned::new(id),
+        };
+        Ok((stream, peer))
     }
 
+    /// Its id in the process's stack, for [`poll`] and the `Stack` calls.
     pub fn id(&self) -> SocketId {
-        self.id
+        self.socket.id
     }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        close(self.id);
-    }
-}
-
-/// A TCP connection.
+/// A TCP connection; dropping it closes it.
 #[derive(Debug)]
 pub struct TcpStream {
-    id: SocketId,
+    socket: Owned,
 }
 
 impl TcpStream {
@@ -241,7 +286,9 @@ impl TcpStream {
     /// (`ECONNRESET` if it is refused).
     pub fn connect(peer: SocketAddrV4) -> Result<Self, Errno> {
         let id = with_stack(|stack| stack.connect(peer))?.map_err(errno_of)?;
-        let stream = Self { id };
+        let stream = Self {
+            socket: Owned::new(id),
+        };
         blocking(None, |stack| {
             let ready = stack.readiness(id)?;
             if ready.hangup {
@@ -258,12 +305,14 @@ impl TcpStream {
     /// Reads what has arrived (at least one byte), waiting if nothing has;
     /// 0 at the end of input.
     pub fn read(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
-        Ok(blocking(None, |stack| stack.read(self.id, buffer))?.expect("no deadline"))
+        let id = self.socket.id()?;
+        Ok(blocking(None, |stack| stack.read(id, buffer))?.expect("no deadline"))
     }
 
     /// Writes some of `data`, waiting for room; returns how much.
     pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
-        Ok(blocking(None, |stack| stack.write(self.id, data))?.expect("no deadline"))
+        let id = self.socket.id()?;
+        Ok(blocking(None, |stack| stack.write(id, data))?.expect("no deadline"))
     }
 
     /// Writes all of `data`.
@@ -277,61 +326,55 @@ impl TcpStream {
 
     /// Sends no more (the peer reads the end of input); reading goes on.
     pub fn shutdown(&self) -> Result<(), Errno> {
-        with_stack(|stack| stack.shutdown(self.id))?.map_err(errno_of)
+        let id = self.socket.id()?;
+        with_stack(|stack| stack.shutdown(id))?.map_err(errno_of)
     }
 
     pub fn peer(&self) -> Result<SocketAddrV4, Errno> {
-        with_stack(|stack| stack.peer(self.id))?.map_err(errno_of)
+        let id = self.socket.id()?;
+        with_stack(|stack| stack.peer(id))?.map_err(errno_of)
     }
 
     pub fn id(&self) -> SocketId {
-        self.id
+        self.socket.id
     }
 }
 
-impl Drop for TcpStream {
-    /// Closes the connection: what is queued is still sent, then a FIN.
-    fn drop(&mut self) {
-        close(self.id);
-    }
-}
-
-/// A UDP socket.
+/// A UDP socket; dropping it closes it.
 #[derive(Debug)]
 pub struct UdpSocket {
-    id: SocketId,
+    socket: Owned,
 }
 
 impl UdpSocket {
     /// A socket on `port` (0: a free ephemeral port).
     pub fn bind(port: u16) -> Result<Self, Errno> {
         let id = with_stack(|stack| stack.udp_bind(port))?.map_err(errno_of)?;
-        Ok(Self { id })
+        Ok(Self {
+            socket: Owned::new(id),
+        })
     }
 
     /// Sends one datagram, waiting for room in the queue.
     pub fn send_to(&self, data: &[u8], peer: SocketAddrV4) -> Result<(), Errno> {
-        blocking(None, |stack| stack.send_to(self.id, data, peer))?;
+        let id = self.socket.id()?;
+        blocking(None, |stack| stack.send_to(id, data, peer))?;
         Ok(())
     }
 
     /// Waits for a datagram: its length and sender.
     pub fn recv_from(&self, buffer: &mut [u8]) -> Result<(usize, SocketAddrV4), Errno> {
-        Ok(blocking(None, |stack| stack.recv_from(self.id, buffer))?.expect("no deadline"))
+        let id = self.socket.id()?;
+        Ok(blocking(None, |stack| stack.recv_from(id, buffer))?.expect("no deadline"))
     }
 
     pub fn local_port(&self) -> Result<u16, Errno> {
-        with_stack(|stack| stack.udp_port(self.id))?.map_err(errno_of)
+        let id = self.socket.id()?;
+        with_stack(|stack| stack.udp_port(id))?.map_err(errno_of)
     }
 
     pub fn id(&self) -> SocketId {
-        self.id
-    }
-}
-
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        close(self.id);
+        self.socket.id
     }
 }
 

@@ -113,7 +113,13 @@ fn serve(stream: &TcpStream, root: &str, counts: &Counts) {
         let keep_alive = request.as_ref().is_some_and(|request| request.keep_alive);
         let response = match request {
             Some(request) => respond(&request, root),
-            None => response(400, "Bad Request", "text/plain", b"400 bad request\n", true),
+            None => response(
+                400,
+                "Bad Request",
+                "text/plain",
+                b"400 bad request\n",
+                false,
+            ),
         };
         if stream.write_all(&response).is_err() {
             return;
