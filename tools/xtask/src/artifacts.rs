@@ -5,7 +5,7 @@
 //! each other's build cache: the kernel in `target/kernel`, the user programs in
 //! `target/user`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::workspace::{self, BARE_METAL_TARGET};
@@ -180,9 +180,18 @@ pub fn bootfs() -> PathBuf {
     workspace::root().join("target/user/bootfs.img")
 }
 
-/// Packs every built user program into the boot file system (`exo_abi::bootfs`), the
-/// kernel's boot module; returns its path.
+/// A file of the boot file system: its name there and its contents.
+pub type BootFile = (String, Vec<u8>);
+
+/// Packs every built user program and every file under `userapps/files/` into the boot
+/// file system (`exo_abi::bootfs`), the kernel's boot module; returns its path.
 pub fn pack_bootfs() -> Result<PathBuf, String> {
+    pack_bootfs_with(&[], &bootfs())
+}
+
+/// Like [`pack_bootfs`], with `extra` files as well, written to `path`: a boot that needs
+/// a file the tests must not see (`cargo xtask run`'s `etc/rc`) gets an archive of its own.
+pub fn pack_bootfs_with(extra: &[BootFile], path: &Path) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for name in user_program_names() {
         let path = user_program(&name);
@@ -190,15 +199,66 @@ pub fn pack_bootfs() -> Result<PathBuf, String> {
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
         files.push((name, contents));
     }
+    files.extend(boot_files_under(&workspace::root().join(BOOT_FILES))?);
+    files.extend_from_slice(extra);
     let archive = pack(&files)?;
-    let path = bootfs();
-    std::fs::write(&path, archive)
+    std::fs::write(path, archive)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
-    Ok(path)
+    Ok(path.to_path_buf())
+}
+
+/// Where the boot file system's other files come from, relative to the workspace root: a
+/// file at `userapps/files/www/index.html` is named `www/index.html`, which the file
+/// server puts at `/www/index.html`.
+const BOOT_FILES: &str = "userapps/files";
+
+/// Every file under `root`, recursively, named by its path relative to `root` with `/`
+/// between the parts, sorted by name; nothing if `root` does not exist. A file directly in
+/// `root` is refused: a name without `/` is a program's (the file server puts it in
+/// `/bin`).
+fn boot_files_under(root: &Path) -> Result<Vec<BootFile>, String> {
+    let mut files = Vec::new();
+    if root.exists() {
+        collect_files(root, "", &mut files)?;
+    }
+    files.sort();
+    if let Some((name, _)) = files.iter().find(|(name, _)| !name.contains('/')) {
+        return Err(format!(
+            "{}: a boot file must be in a directory (etc/{name}, say): a name without `/` \
+             is a program's",
+            root.join(name).display()
+        ));
+    }
+    Ok(files)
+}
+
+/// Adds the files of `directory` and its subdirectories to `files`, their names prefixed
+/// with `prefix` (empty, or ending in `/`).
+fn collect_files(directory: &Path, prefix: &str, files: &mut Vec<BootFile>) -> Result<(), String> {
+    let cannot = |error: std::io::Error| format!("cannot read {}: {error}", directory.display());
+    for entry in std::fs::read_dir(directory).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
+        let Some(file_name) = path.file_name().and_then(|name| name.to_str()) else {
+            return Err(format!(
+                "{}: a boot file name must be UTF-8",
+                path.display()
+            ));
+        };
+        let name = format!("{prefix}{file_name}");
+        // Follows symbolic links: a linked file is packed like any other.
+        if path.is_dir() {
+            collect_files(&path, &format!("{name}/"), files)?;
+        } else {
+            let contents = std::fs::read(&path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            files.push((name, contents));
+        }
+    }
+    Ok(())
 }
 
 /// The boot file system holding `files`, laid out as `exo_abi::bootfs` describes.
-fn pack(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
+fn pack(files: &[BootFile]) -> Result<Vec<u8>, String> {
     use exo_abi::bootfs::{ENTRY_SIZE, FILE_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ENTRIES, NAME_SIZE};
     if files.len() > MAX_ENTRIES {
         return Err(format!(
@@ -209,9 +269,14 @@ fn pack(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
     archive.extend_from_slice(&MAGIC);
     archive.extend_from_slice(&(files.len() as u64).to_le_bytes());
     let mut offset = (HEADER_SIZE + files.len() * ENTRY_SIZE).next_multiple_of(FILE_ALIGNMENT);
-    for (name, contents) in files {
+    for (index, (name, contents)) in files.iter().enumerate() {
         if name.is_empty() || name.len() > NAME_SIZE || name.contains('\0') {
-            return Err(format!("`{name}` cannot be a boot file system name"));
+            return Err(format!(
+                "`{name}` cannot be a boot file system name (1 to {NAME_SIZE} bytes, no NUL)"
+            ));
+        }
+        if files[..index].iter().any(|(earlier, _)| earlier == name) {
+            return Err(format!("two files named `{name}` for the boot file system"));
         }
         let mut field = [0u8; NAME_SIZE];
         field[..name.len()].copy_from_slice(name.as_bytes());
@@ -247,6 +312,59 @@ mod tests {
         assert!(
             pack(&[("a".repeat(49), Vec::new())]).is_err(),
             "name too long"
+        );
+    }
+
+    #[test]
+    fn names_with_a_directory_and_duplicates() {
+        let www = ("www/index.html".to_string(), b"Hello from exo".to_vec());
+        let archive = pack(&[("sh".to_string(), Vec::new()), www.clone()]).unwrap();
+        let bootfs = exo_abi::bootfs::BootFs::parse(&archive).unwrap();
+        assert_eq!(
+            bootfs.find("www/index.html").unwrap().contents,
+            b"Hello from exo"
+        );
+        let longest = format!("www/{}", "a".repeat(44));
+        assert!(pack(&[(longest, Vec::new())]).is_ok(), "48 bytes fit");
+        let error = pack(&[www.clone(), www]).unwrap_err();
+        assert_eq!(
+            error,
+            "two files named `www/index.html` for the boot file system"
+        );
+    }
+
+    /// A fresh directory of this test's own under the system's temporary directory.
+    fn scratch_directory(test: &str) -> PathBuf {
+        let directory = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        directory
+    }
+
+    #[test]
+    fn boot_files_are_named_by_their_path_below_the_root() {
+        let root = scratch_directory("boot-files");
+        std::fs::create_dir_all(root.join("www/img")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("www/index.html"), "Hello from exo").unwrap();
+        std::fs::write(root.join("www/img/dot.gif"), [0x47, 0x49, 0x46]).unwrap();
+        std::fs::write(root.join("etc/motd"), "").unwrap();
+        let files = boot_files_under(&root).unwrap();
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["etc/motd", "www/img/dot.gif", "www/index.html"]);
+        assert_eq!(files[2].1, b"Hello from exo");
+
+        std::fs::write(root.join("motd"), "").unwrap();
+        let error = boot_files_under(&root).unwrap_err();
+        assert!(
+            error.contains("/motd: a boot file must be in a directory"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            boot_files_under(&root),
+            Ok(Vec::new()),
+            "no directory, no files"
         );
     }
 
