@@ -1,25 +1,39 @@
 //! `run` and `gdb`: booting the kernel with its serial console on this terminal.
 //!
 //! The exit status tells whether the guest reported success, so scripts can use `run` too.
+//! `run` boots the shell with the servers of [`servers`](crate::servers) unless told not to.
 
 use std::io::{IsTerminal, Write};
 use std::process::{ExitCode, Stdio};
 
 use crate::qemu::{self, Accelerator, GuestExit, QemuConfig};
+use crate::servers::{self, HostPorts};
 use crate::{accelerator, artifacts};
 
 const DEFAULT_KERNEL_COMMAND_LINE: &str = "log=info";
 
-/// Boots `program` (a user program's name; `None`: the kernel alone).
+/// Boots `program` (a user program's name; `None`: the kernel alone), with the servers'
+/// rc file and forwards from `servers` if any.
 pub fn run(
     want_kvm: bool,
     program: Option<&str>,
     kernel_command_line: Option<String>,
+    servers: Option<HostPorts>,
 ) -> Result<ExitCode, String> {
     let mut config = build_config(program, kernel_command_line)?;
+    if let Some(ports) = servers {
+        ports.check_free()?;
+        config.boot_module = Some(servers::pack_bootfs()?);
+        config.port_forwards = ports.forwards();
+    }
     qemu::ensure_installed()?;
     config.accelerator = accelerator::choose(want_kvm, &config.kernel);
     println!("accelerator: {}", config.accelerator);
+    if let Some(ports) = servers {
+        for line in ports.describe() {
+            println!("{line}");
+        }
+    }
     boot_on_terminal(&config)
 }
 

@@ -17,11 +17,13 @@ mod pcap;
 mod qemu;
 mod scenarios;
 mod serial_log;
+mod servers;
 mod test_suite;
 mod workspace;
 
 use std::process::ExitCode;
 
+use servers::HostPorts;
 use test_suite::TestOptions;
 
 const USAGE: &str = "\
@@ -29,11 +31,17 @@ usage: cargo xtask <command>
 
 commands:
   build                                 build the kernel and the user programs
-  run [--kvm] [--program NAME] [-- <kernel args>...]
+  run [--kvm] [--program NAME] [--http-port N] [--echo-port N] [--no-servers]
+      [-- <kernel args>...]
                                         build and boot in QEMU, serial on this terminal;
                                         the kernel runs user program NAME (default: sh,
                                         the shell; `none` boots the kernel alone)
-                                        (default kernel command line: log=info)
+                                        (default kernel command line: log=info).
+                                        The shell first starts httpd, tcp-echo and
+                                        udp-echo (its /etc/rc), reachable from this
+                                        machine: http on 127.0.0.1:8080 (--http-port),
+                                        both echo servers on 127.0.0.1:7007, tcp and udp
+                                        (--echo-port); --no-servers starts none
   test [FILTER] [--no-host] [--jobs N]  host unit tests, clippy and rustfmt, then the
                                         QEMU scenarios; a FILTER or --no-host runs only
                                         the scenarios (those whose name contains FILTER)
@@ -42,7 +50,8 @@ commands:
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
-userapps/posix/src/bin/ (on the library OS); all go into the boot file system.
+userapps/posix/src/bin/ (on the library OS); all go into the boot file system, with
+the files under userapps/files/ (userapps/files/www/index.html is /www/index.html).
 ";
 
 /// The program `run` and `gdb` boot unless told otherwise.
@@ -59,6 +68,8 @@ enum Command {
         /// The user program to boot; `None` boots the kernel alone.
         program: Option<String>,
         kernel_command_line: Option<String>,
+        /// The host ports forwarded to the servers the shell starts; `None`: no servers.
+        servers: Option<HostPorts>,
     },
     Test(TestOptions),
     Gdb {
@@ -94,7 +105,8 @@ fn main() -> ExitCode {
             kvm,
             program,
             kernel_command_line,
-        } => interactive::run(kvm, program.as_deref(), kernel_command_line),
+            servers,
+        } => interactive::run(kvm, program.as_deref(), kernel_command_line, servers),
         Command::Test(options) => test_suite::run(&options),
         Command::Gdb {
             program,
@@ -145,17 +157,42 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
         }
         "run" => {
             let mut kvm = false;
-            let program = parse_program_options(name, options, |flag| match flag {
-                "--kvm" => {
-                    kvm = true;
-                    true
-                }
-                _ => false,
+            let mut no_servers = false;
+            let mut http_port = None;
+            let mut echo_port = None;
+            let program = parse_program_options(name, options, |flag, words| {
+                let (option, inline_value) = match flag.split_once('=') {
+                    Some((option, value)) => (option, Some(value)),
+                    None => (flag, None),
+                };
+                let port = match option {
+                    "--kvm" if inline_value.is_none() => {
+                        kvm = true;
+                        return Ok(true);
+                    }
+                    "--no-servers" if inline_value.is_none() => {
+                        no_servers = true;
+                        return Ok(true);
+                    }
+                    "--http-port" => &mut http_port,
+                    "--echo-port" => &mut echo_port,
+                    _ => return Ok(false),
+                };
+                let value = match inline_value {
+                    Some(value) => value,
+                    None => words
+                        .next()
+                        .ok_or(format!("{option} needs a port number"))?,
+                };
+                *port = Some(parse_port(option, value)?);
+                Ok(true)
             })?;
+            let servers = run_servers(program.as_deref(), no_servers, http_port, echo_port)?;
             Ok(Command::Run {
                 kvm,
                 program,
                 kernel_command_line,
+                servers,
             })
         }
         "test" => {
@@ -163,7 +200,7 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             parse_test_options(options).map(Command::Test)
         }
         "gdb" => {
-            let program = parse_program_options(name, options, |_| false)?;
+            let program = parse_program_options(name, options, |_, _| Ok(false))?;
             Ok(Command::Gdb {
                 program,
                 kernel_command_line,
@@ -184,11 +221,12 @@ fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
 }
 
 /// Reads `--program NAME` (or `--program=NAME`) from `options`, offering every other word
-/// to `other_flag`, which says whether it took it. Returns the program to boot.
+/// to `other_flag`, which says whether it took it (and may take the words after it).
+/// Returns the program to boot.
 fn parse_program_options(
     command: &str,
     options: &[String],
-    mut other_flag: impl FnMut(&str) -> bool,
+    mut other_flag: impl FnMut(&str, &mut dyn Iterator<Item = &String>) -> Result<bool, String>,
 ) -> Result<Option<String>, String> {
     let mut program = None;
     let mut words = options.iter();
@@ -197,7 +235,7 @@ fn parse_program_options(
             words.next().ok_or("--program needs a program name")?
         } else if let Some(name) = word.strip_prefix("--program=") {
             name
-        } else if other_flag(word) {
+        } else if other_flag(word, &mut words)? {
             continue;
         } else {
             return Err(format!("unknown option `{word}` for `{command}`"));
@@ -212,6 +250,49 @@ fn parse_program_options(
     }
     let program = program.unwrap_or_else(|| DEFAULT_PROGRAM.to_string());
     Ok((program != NO_PROGRAM).then_some(program))
+}
+
+fn parse_port(option: &str, text: &str) -> Result<u16, String> {
+    match text.parse() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!(
+            "{option} needs a port number (1 to 65535), got `{text}`"
+        )),
+    }
+}
+
+/// The servers `run` starts: by default when it boots the shell, which runs the rc file
+/// that starts them, on the default host ports or those given.
+fn run_servers(
+    program: Option<&str>,
+    no_servers: bool,
+    http_port: Option<u16>,
+    echo_port: Option<u16>,
+) -> Result<Option<HostPorts>, String> {
+    let ports_given = http_port.is_some() || echo_port.is_some();
+    if no_servers && ports_given {
+        return Err(
+            "--no-servers starts no servers, so it takes no --http-port or --echo-port".to_string(),
+        );
+    }
+    if program != Some(servers::SHELL) {
+        if ports_given {
+            return Err(format!(
+                "--http-port and --echo-port are for the servers the shell starts, and \
+                 `{}` is not the shell",
+                program.unwrap_or(NO_PROGRAM)
+            ));
+        }
+        return Ok(None);
+    }
+    if no_servers {
+        return Ok(None);
+    }
+    let defaults = HostPorts::default();
+    Ok(Some(HostPorts {
+        http: http_port.unwrap_or(defaults.http),
+        echo: echo_port.unwrap_or(defaults.echo),
+    }))
 }
 
 fn parse_test_options(options: &[String]) -> Result<TestOptions, String> {
@@ -273,7 +354,8 @@ mod tests {
             Ok(Command::Run {
                 kvm: false,
                 program: Some("sh".to_string()),
-                kernel_command_line: None
+                kernel_command_line: None,
+                servers: Some(HostPorts::default()),
             })
         );
         assert_eq!(
@@ -281,10 +363,44 @@ mod tests {
             Ok(Command::Run {
                 kvm: true,
                 program: Some("sh".to_string()),
-                kernel_command_line: Some("test=timer log=debug".to_string())
+                kernel_command_line: Some("test=timer log=debug".to_string()),
+                servers: Some(HostPorts::default()),
             })
         );
         assert!(parse_words("run --fast").is_err());
+        assert!(parse_words("run --kvm=yes").is_err());
+    }
+
+    #[test]
+    fn the_shell_starts_servers_on_ports_that_options_change() {
+        let servers = |line: &str| match parse_words(line) {
+            Ok(Command::Run { servers, .. }) => Ok(servers),
+            Ok(other) => panic!("`{line}` parsed as {other:?}"),
+            Err(message) => Err(message),
+        };
+        let ports = |http, echo| Ok(Some(HostPorts { http, echo }));
+        assert_eq!(servers("run --http-port 8081"), ports(8081, 7007));
+        assert_eq!(servers("run --echo-port=7008 --kvm"), ports(8080, 7008));
+        assert_eq!(
+            servers("run --program sh --http-port=80 --echo-port 7"),
+            ports(80, 7)
+        );
+        assert_eq!(servers("run --no-servers"), Ok(None));
+        assert_eq!(servers("run --program forktree"), Ok(None));
+        assert_eq!(servers("run --program none"), Ok(None));
+        assert_eq!(
+            servers("run --http-port"),
+            Err("--http-port needs a port number".to_string())
+        );
+        assert_eq!(
+            servers("run --echo-port 0"),
+            Err("--echo-port needs a port number (1 to 65535), got `0`".to_string())
+        );
+        assert!(servers("run --http-port 65536").is_err());
+        assert!(servers("run --no-servers --http-port 8081").is_err());
+        let error = servers("run --program forktree --echo-port 7008").unwrap_err();
+        assert!(error.contains("`forktree` is not the shell"), "{error}");
+        assert!(parse_words("gdb --no-servers").is_err());
     }
 
     #[test]
