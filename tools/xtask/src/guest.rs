@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::fmt;
 use std::io::Write;
-use std::process::{Child, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,19 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// what it was waiting for rather than being cut off.
 pub const HOST_GRACE: Duration = Duration::from_secs(15);
 
-/// Runs on a host thread from the moment QEMU starts, seeing the serial output as it
-/// streams; its `Err` is the reason the run failed.
-pub type HostFunction = Box<dyn FnOnce(SerialLog) -> Result<(), String> + Send>;
+/// Runs on a host thread from the moment QEMU starts, with the guest's serial console;
+/// its `Err` is the reason the run failed.
+pub type HostFunction = Box<dyn FnOnce(Console) -> Result<(), String> + Send>;
+
+/// The guest's serial console, as a host function has it.
+#[derive(Debug)]
+pub struct Console {
+    /// The serial output as it streams.
+    pub output: SerialLog,
+    /// The serial input, for a boot without `serial_input` of its own: what the host
+    /// function writes, the guest reads. Dropping it is the end of input.
+    pub input: Option<ChildStdin>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ending {
@@ -75,7 +85,7 @@ pub fn run_unattended_with_host(
     host: Option<HostFunction>,
 ) -> Result<GuestRun, String> {
     let started = Instant::now();
-    let input = if config.serial_input.is_some() {
+    let input = if config.serial_input.is_some() || host.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
@@ -87,7 +97,10 @@ pub fn run_unattended_with_host(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
-    if let (Some(text), Some(mut stdin)) = (config.serial_input.clone(), child.stdin.take()) {
+    let mut console_input = child.stdin.take();
+    if let Some(text) = config.serial_input.clone()
+        && let Some(mut stdin) = console_input.take()
+    {
         thread::spawn(move || {
             // QEMU takes the bytes as the guest's UART can accept them; a write error means
             // the guest is gone, which the exit status reports.
@@ -100,7 +113,13 @@ pub fn run_unattended_with_host(
     let serial_reader = serial.fill_from(child.stdout.take());
     let qemu_messages = SerialLog::new();
     let messages_reader = qemu_messages.fill_from(child.stderr.take());
-    let mut host = host.map(|function| HostThread::start(function, serial.clone()));
+    let mut host = host.map(|function| {
+        let console = Console {
+            output: serial.clone(),
+            input: console_input,
+        };
+        HostThread::start(function, console)
+    });
     let ending = wait_or_kill(&mut child, timeout, host.as_mut())?;
     let host_failure = host.and_then(HostThread::finish);
     // The readers end with QEMU's output; a panic in one would only truncate its text.
@@ -150,9 +169,9 @@ struct HostThread {
 }
 
 impl HostThread {
-    fn start(function: HostFunction, serial: SerialLog) -> Self {
+    fn start(function: HostFunction, console: Console) -> Self {
         HostThread {
-            running: Some(thread::spawn(move || function(serial))),
+            running: Some(thread::spawn(move || function(console))),
             result: None,
         }
     }
@@ -201,8 +220,15 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 mod tests {
     use super::*;
 
+    fn no_console() -> Console {
+        Console {
+            output: SerialLog::new(),
+            input: None,
+        }
+    }
+
     fn finished(function: HostFunction) -> Option<String> {
-        let mut host = HostThread::start(function, SerialLog::new());
+        let mut host = HostThread::start(function, no_console());
         while host
             .running
             .as_ref()
@@ -227,10 +253,8 @@ mod tests {
 
     #[test]
     fn a_failed_host_function_is_noticed_while_the_guest_runs() {
-        let mut host = HostThread::start(
-            Box::new(|_| Err("wrong reply".to_string())),
-            SerialLog::new(),
-        );
+        let mut host =
+            HostThread::start(Box::new(|_| Err("wrong reply".to_string())), no_console());
         let deadline = Instant::now() + Duration::from_secs(10);
         while !host.has_failed() {
             assert!(Instant::now() < deadline, "the failure was never noticed");

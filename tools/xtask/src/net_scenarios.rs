@@ -147,7 +147,7 @@ pub fn quoted(bytes: &[u8]) -> String {
 /// `late_replies` are replies to datagrams this socket sent more than once: the guest may
 /// have answered every copy, so they may still arrive and are skipped. A reply this call
 /// had to resend for joins them. Anything else is a wrong reply.
-fn exchange(
+pub fn exchange(
     socket: &UdpSocket,
     guest_port: u16,
     request: &[u8],

@@ -12,15 +12,17 @@ use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::sync::{Mutex, PoisonError};
 
 use crate::guest::{Ending, GuestRun};
-use crate::qemu::{GuestExit, PortForward, Protocol, QemuConfig};
+use crate::qemu::{FrameInjection, GuestExit, PortForward, Protocol, QemuConfig};
 use crate::scenarios::NetworkScenario;
 use crate::workspace;
 
 /// Where captures go, relative to the workspace root; one file per scenario, replaced by
 /// its next run and kept afterwards for a look with a packet analyser.
 const CAPTURE_DIRECTORY: &str = "target/captures";
-/// What QEMU says when it cannot bind a forward's host port.
+/// What QEMU says when it cannot bind a forward's host port...
 const FORWARDING_FAILURE: &str = "Could not set up host forwarding rule";
+/// ...or the frame injection socket's port.
+const SOCKET_BIND_FAILURE: &str = "can't bind ip=127.0.0.1 to socket";
 /// Tries at a port the operating system offers before giving up (it would have to keep
 /// offering ports this process already handed out).
 const PORT_ATTEMPTS: usize = 32;
@@ -29,9 +31,9 @@ const PORT_ATTEMPTS: usize = 32;
 static PORTS_HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Fills `config` for one boot of a networked scenario: a forward from a new free host port
-/// to each of its guest ports and, if it checks its traffic, a capture file, cleared (a
-/// stale one must not be read as this run's). Called again for a boot after one that lost
-/// a host port, it picks new ports.
+/// to each of its guest ports, two more for frame injection if it injects frames, and, if
+/// it checks its traffic, a capture file, cleared (a stale one must not be read as this
+/// run's). Called again for a boot after one that lost a host port, it picks new ports.
 pub fn prepare(
     scenario_name: &str,
     network: &NetworkScenario,
@@ -50,6 +52,14 @@ pub fn prepare(
             guest_port,
         });
     }
+    config.frame_injection = if network.inject_frames {
+        Some(FrameInjection {
+            qemu_port: free_host_port(Protocol::Udp)?,
+            host_port: free_host_port(Protocol::Udp)?,
+        })
+    } else {
+        None
+    };
     config.packet_capture = if network.needs_capture() {
         let directory = workspace::root().join(CAPTURE_DIRECTORY);
         fs::create_dir_all(&directory)
@@ -69,12 +79,13 @@ pub fn prepare(
     Ok(())
 }
 
-/// Whether `run` ended because QEMU could not bind one of its forwarded host ports: another
-/// program took it between [`free_host_port`] and QEMU starting. Booting again with new
-/// ports is then the cure.
+/// Whether `run` ended because QEMU could not bind one of its host ports (a forward's, or
+/// frame injection's): another program took it between [`free_host_port`] and QEMU
+/// starting. Booting again with new ports is then the cure.
 pub fn lost_a_host_port(run: &GuestRun) -> bool {
     run.ending == Ending::Exited(GuestExit::QemuError)
-        && run.qemu_messages.contains(FORWARDING_FAILURE)
+        && (run.qemu_messages.contains(FORWARDING_FAILURE)
+            || run.qemu_messages.contains(SOCKET_BIND_FAILURE))
 }
 
 /// A port on 127.0.0.1 that was free a moment ago and this process has not handed out
@@ -117,6 +128,8 @@ mod tests {
             host: None,
             capture_must_contain: &[],
             capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
         };
         let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
         prepare("prepare-test", &network, &mut config).unwrap();
@@ -139,6 +152,27 @@ mod tests {
         for (old, new) in first.iter().zip(&config.port_forwards) {
             assert_ne!(old.host_port, new.host_port);
         }
+        assert_eq!(config.frame_injection, None);
+    }
+
+    #[test]
+    fn frame_injection_gets_two_new_ports() {
+        let network = NetworkScenario {
+            udp_ports: &[7],
+            tcp_ports: &[],
+            host: None,
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: true,
+            run_layout: false,
+        };
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        prepare("prepare-injection-test", &network, &mut config).unwrap();
+        let injection = config.frame_injection.unwrap();
+        let forwarded = config.port_forwards[0].host_port;
+        let mut ports = [injection.qemu_port, injection.host_port, forwarded];
+        ports.sort();
+        assert!(ports[0] != ports[1] && ports[1] != ports[2], "{ports:?}");
     }
 
     #[test]
@@ -156,6 +190,10 @@ mod tests {
         let qemu_error = Ending::Exited(GuestExit::QemuError);
         assert!(lost_a_host_port(&run(qemu_error, taken)));
         assert!(!lost_a_host_port(&run(qemu_error, "could not load kernel")));
+        let socket_taken = "qemu-system-x86_64: -netdev socket,id=inject0,udp=127.0.0.1:47111,\
+                            localaddr=127.0.0.1:47112: can't bind ip=127.0.0.1 to socket: \
+                            Address already in use\n";
+        assert!(lost_a_host_port(&run(qemu_error, socket_taken)));
         let failed = Ending::Exited(GuestExit::Failed);
         assert!(!lost_a_host_port(&run(failed, taken)));
     }

@@ -41,9 +41,15 @@ impl fmt::Display for Accelerator {
 }
 
 /// The guest's one network card: the MAC address its driver reads from the device.
-const GUEST_MAC: &str = "52:54:00:12:34:56";
-/// QEMU's name for the user-mode network the card is attached to.
+pub const GUEST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+/// QEMU's name for the network backend the card is attached to: the user-mode network,
+/// or with frame injection a hub port.
 const NETDEV_ID: &str = "net0";
+/// With frame injection: the user-mode network's name, and the hub joining it, the card
+/// and the injection socket.
+const USER_NETDEV_ID: &str = "user0";
+const INJECTION_NETDEV_ID: &str = "inject0";
+const HUB_ID: u32 = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -66,6 +72,18 @@ pub struct PortForward {
     pub protocol: Protocol,
     pub host_port: u16,
     pub guest_port: u16,
+}
+
+/// A way for the host to put raw Ethernet frames on the guest's network, which port
+/// forwarding cannot (it carries only well-formed TCP and UDP): QEMU's `socket` backend,
+/// one frame per UDP datagram, joined by a hub to the card and the user-mode network, so
+/// the card receives what the host sends and the host gets a copy of what the card sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInjection {
+    /// Where QEMU receives frames: the host sends them here, on 127.0.0.1.
+    pub qemu_port: u16,
+    /// Where QEMU sends every frame on the hub, on 127.0.0.1.
+    pub host_port: u16,
 }
 
 /// One boot of the kernel.
@@ -91,6 +109,8 @@ pub struct QemuConfig {
     pub port_forwards: Vec<PortForward>,
     /// Every frame the card sends or receives, written to this file in pcap format.
     pub packet_capture: Option<PathBuf>,
+    /// Raw frames from the host onto the card's network.
+    pub frame_injection: Option<FrameInjection>,
 }
 
 /// What a program on exo reads as the end of input (ASCII EOT, Ctrl-D): sent after the
@@ -111,6 +131,7 @@ impl QemuConfig {
             wait_for_debugger: false,
             port_forwards: Vec::new(),
             packet_capture: None,
+            frame_injection: None,
         }
     }
 
@@ -122,10 +143,33 @@ impl QemuConfig {
         }
     }
 
-    /// QEMU's user-mode network (the guest is 10.0.2.15 behind a NAT, the host 10.0.2.2)
-    /// with this boot's port forwards, reachable from this machine only.
-    fn netdev_argument(&self) -> String {
-        let mut argument = format!("user,id={NETDEV_ID}");
+    /// The `-netdev` arguments: QEMU's user-mode network (the guest is 10.0.2.15 behind a
+    /// NAT, the host 10.0.2.2) with this boot's port forwards, reachable from this machine
+    /// only, as the card's backend; with frame injection, a hub between the card, that
+    /// network and the injection socket instead. Each backend a hub port names must come
+    /// before the port.
+    fn netdev_arguments(&self) -> Vec<String> {
+        let Some(injection) = self.frame_injection else {
+            return vec![self.user_network(NETDEV_ID)];
+        };
+        vec![
+            format!("hubport,id={NETDEV_ID},hubid={HUB_ID}"),
+            self.user_network(USER_NETDEV_ID),
+            format!("hubport,id={USER_NETDEV_ID}port,hubid={HUB_ID},netdev={USER_NETDEV_ID}"),
+            format!(
+                "socket,id={INJECTION_NETDEV_ID},udp=127.0.0.1:{},localaddr=127.0.0.1:{}",
+                injection.host_port, injection.qemu_port
+            ),
+            format!(
+                "hubport,id={INJECTION_NETDEV_ID}port,hubid={HUB_ID},\
+                 netdev={INJECTION_NETDEV_ID}"
+            ),
+        ]
+    }
+
+    /// The user-mode network named `id`, with this boot's port forwards.
+    fn user_network(&self, id: &str) -> String {
+        let mut argument = format!("user,id={id}");
         for forward in &self.port_forwards {
             argument.push_str(&format!(
                 ",hostfwd={}:127.0.0.1:{}-:{}",
@@ -153,10 +197,17 @@ impl QemuConfig {
             // default (transitional) virtio-net-pci offers the modern transport the
             // kernel's driver uses; without its option ROM, the firmware does not stop to
             // offer network boot.
-            .args(["-netdev", &self.netdev_argument()])
+            .args(
+                self.netdev_arguments()
+                    .into_iter()
+                    .flat_map(|argument| ["-netdev".to_string(), argument]),
+            )
             .args([
                 "-device",
-                &format!("virtio-net-pci,netdev={NETDEV_ID},mac={GUEST_MAC},romfile="),
+                &format!(
+                    "virtio-net-pci,netdev={NETDEV_ID},mac={},romfile=",
+                    mac_text(GUEST_MAC)
+                ),
             ])
             .arg("-kernel")
             .arg(&self.kernel)
@@ -176,6 +227,12 @@ impl QemuConfig {
         }
         command
     }
+}
+
+/// A MAC address as QEMU writes it: `52:54:00:12:34:56`.
+fn mac_text(mac: [u8; 6]) -> String {
+    let bytes: Vec<String> = mac.iter().map(|byte| format!("{byte:02x}")).collect();
+    bytes.join(":")
 }
 
 /// QEMU's `filter-dump` on the card's network, both directions, into `capture`. QEMU
@@ -403,6 +460,41 @@ mod tests {
         assert_eq!(
             values_of(&arguments, "-netdev"),
             ["user,id=net0,hostfwd=udp:127.0.0.1:40001-:7001,hostfwd=tcp:127.0.0.1:40002-:80"]
+        );
+    }
+
+    #[test]
+    fn frame_injection_puts_the_card_on_a_hub_with_the_user_network_and_a_socket() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        config.port_forwards = vec![PortForward {
+            protocol: Protocol::Tcp,
+            host_port: 40002,
+            guest_port: 7,
+        }];
+        config.frame_injection = Some(FrameInjection {
+            qemu_port: 40003,
+            host_port: 40004,
+        });
+        config.packet_capture = Some(PathBuf::from("/t/captures/net-malformed.pcap"));
+        let arguments = arguments_of(&config.command());
+        assert_eq!(
+            values_of(&arguments, "-netdev"),
+            [
+                "hubport,id=net0,hubid=0",
+                "user,id=user0,hostfwd=tcp:127.0.0.1:40002-:7",
+                "hubport,id=user0port,hubid=0,netdev=user0",
+                "socket,id=inject0,udp=127.0.0.1:40004,localaddr=127.0.0.1:40003",
+                "hubport,id=inject0port,hubid=0,netdev=inject0",
+            ]
+        );
+        // The card and its capture stay on `net0`, now the card's hub port.
+        assert!(
+            values_of(&arguments, "-device")
+                .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=")
+        );
+        assert_eq!(
+            values_of(&arguments, "-object"),
+            ["filter-dump,id=dump0,netdev=net0,file=/t/captures/net-malformed.pcap"]
         );
     }
 

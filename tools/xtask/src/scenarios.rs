@@ -8,17 +8,23 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::artifacts;
 use crate::guest::{Ending, GuestRun};
 use crate::host_side::ScenarioHostFunction;
 use crate::net_scenarios::{self, quoted};
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 use crate::serial_log::contains;
+use crate::server_scenarios;
+use crate::{artifacts, servers};
 
 /// Generous, because TCG is slow and several guests may share the machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// For the scenario that creates and destroys a thousand environments.
 const LONG_TIMEOUT: Duration = Duration::from_secs(120);
+/// For the scenarios whose servers talk to clients on the host under TCG.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(120);
+/// For net-bulk: its 100 MiB each way take seconds under TCG; a stall fails the host side
+/// long before this (see `echo_checks::STREAM_TIMEOUT`).
+const BULK_TIMEOUT: Duration = Duration::from_secs(300);
 /// The kernel command line of the scenarios that boot a program.
 const PROGRAM_COMMAND_LINE: &str = "log=info";
 
@@ -79,6 +85,12 @@ pub struct NetworkScenario {
     /// either list is non-empty, every frame the card sends or receives is captured.
     pub capture_must_contain: &'static [&'static [u8]],
     pub capture_must_not_contain: &'static [&'static [u8]],
+    /// Whether the host function may put raw frames on the guest's network (see
+    /// [`FrameInjection`](crate::qemu::FrameInjection)).
+    pub inject_frames: bool,
+    /// Whether the guest boots with `cargo xtask run`'s boot file system, whose `etc/rc`
+    /// starts the servers (see [`servers`](crate::servers)), rather than the tests' own.
+    pub run_layout: bool,
 }
 
 impl NetworkScenario {
@@ -754,6 +766,8 @@ pub const SCENARIOS: &[Scenario] = &[
             // The payload of the frames net-test sends with a forged source: the kernel
             // must keep them off the wire.
             capture_must_not_contain: &[b"spoofed!"],
+            inject_frames: false,
+            run_layout: false,
         }),
     },
     Scenario {
@@ -778,6 +792,8 @@ pub const SCENARIOS: &[Scenario] = &[
             capture_must_contain: &[b"echo:H0", b"echo:H19"],
             // Every transmit slot the hostile child writes carries this.
             capture_must_not_contain: &[b"hostile!"],
+            inject_frames: false,
+            run_layout: false,
         }),
     },
     Scenario {
@@ -800,6 +816,152 @@ pub const SCENARIOS: &[Scenario] = &[
             host: Some(net_scenarios::datagrams_for_a_polling_receiver),
             capture_must_contain: &[b"steady state"],
             capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    // Step 6: TCP/IP as a library. Servers on the library OS, each with a smoltcp stack
+    // of its own, started by the shell, against real Linux clients through the forwards.
+    // Each server exits after the `-n` the host function counts on, printing its stack's
+    // statistics; the shell's `wait` then lets the run end.
+    Scenario {
+        name: "net-http",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("httpd -n 39 &\nwait\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            server_scenarios::HTTPD_READY,
+            "httpd: served 39 requests",
+            server_scenarios::HTTPD_STACK,
+        ],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[],
+            tcp_ports: &[server_scenarios::HTTP_PORT],
+            host: Some(server_scenarios::http_from_curl),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    Scenario {
+        name: "net-echo",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        // ping first: while a server runs, its stack holds the address's ICMP filter.
+        serial_input: Some(
+            "ping -c 3 10.0.2.2\n\
+             udp-echo -n 24 &\n\
+             tcp-echo -n 2 &\n\
+             wait\n\
+             poweroff\n",
+        ),
+        expected_exit: ExpectedExit::Pass,
+        // The servers' lines interleave in any order: udp-echo's are checked here, in
+        // order; tcp-echo's by the host function.
+        serial_must_show: &[
+            "ping: 3 sent, 3 received",
+            server_scenarios::UDP_ECHO_READY,
+            "udp-echo: echoed 24 datagrams",
+            server_scenarios::UDP_ECHO_STACK,
+        ],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[server_scenarios::ECHO_PORT],
+            tcp_ports: &[server_scenarios::ECHO_PORT],
+            host: Some(server_scenarios::echo_over_udp_and_tcp),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    Scenario {
+        name: "net-concurrent",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("tcp-echo -n 128 &\nwait\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            server_scenarios::TCP_ECHO_READY,
+            "tcp-echo: served 128 connections",
+            server_scenarios::TCP_ECHO_STACK,
+        ],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[],
+            tcp_ports: &[server_scenarios::ECHO_PORT],
+            host: Some(server_scenarios::many_connections_at_once),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    Scenario {
+        name: "net-bulk",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("tcp-echo -n 1 &\nwait\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            server_scenarios::TCP_ECHO_READY,
+            "tcp-echo: served 1 connections, 104857600 bytes",
+            server_scenarios::TCP_ECHO_STACK,
+        ],
+        timeout: BULK_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[],
+            tcp_ports: &[server_scenarios::ECHO_PORT],
+            host: Some(server_scenarios::bulk_through_tcp_echo),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    Scenario {
+        name: "net-malformed",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("udp-echo -n 40 &\ntcp-echo -n 3 &\nwait\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            server_scenarios::UDP_ECHO_READY,
+            "udp-echo: echoed 40 datagrams",
+            server_scenarios::UDP_ECHO_STACK,
+        ],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[server_scenarios::ECHO_PORT],
+            tcp_ports: &[server_scenarios::ECHO_PORT],
+            host: Some(server_scenarios::hostile_frames_beside_echo_traffic),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: true,
+            run_layout: false,
+        }),
+    },
+    // `cargo xtask run`'s own layout: the shell starts the servers from its rc file; the
+    // host function ends the console's input once it has reached each of them.
+    Scenario {
+        name: "net-run-servers",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some(servers::SHELL),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &["all environments have ended"],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[servers::ECHO_GUEST_PORT],
+            tcp_ports: &[servers::HTTP_GUEST_PORT, servers::ECHO_GUEST_PORT],
+            host: Some(server_scenarios::servers_from_rc),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: true,
         }),
     },
 ];
@@ -813,9 +975,20 @@ pub fn matching(filter: Option<&str>) -> Vec<&'static Scenario> {
 }
 
 impl Scenario {
+    /// Whether it boots `cargo xtask run`'s boot file system (see
+    /// [`NetworkScenario::run_layout`]).
+    pub fn boots_run_layout(&self) -> bool {
+        self.network
+            .as_ref()
+            .is_some_and(|network| network.run_layout)
+    }
+
     pub fn qemu_config(&self, kernel: &Path) -> QemuConfig {
         let mut config = QemuConfig::new(kernel, self.kernel_command_line);
-        config.boot_module = self.program.map(|_| artifacts::bootfs());
+        config.boot_module = self.program.map(|_| match self.boots_run_layout() {
+            false => artifacts::bootfs(),
+            true => servers::bootfs(),
+        });
         config.first_program = self.program.map(String::from);
         // Verdicts must not depend on how busy the host is. A networked guest talks to a
         // peer on the host's clock, though: with the instruction clock an idle guest skips
@@ -1103,12 +1276,71 @@ mod tests {
             match scenario.program {
                 Some(program) => {
                     assert!(programs.iter().any(|name| name == program), "{program}");
-                    assert_eq!(config.boot_module, Some(artifacts::bootfs()));
+                    let archive = match scenario.boots_run_layout() {
+                        false => artifacts::bootfs(),
+                        true => servers::bootfs(),
+                    };
+                    assert_eq!(config.boot_module, Some(archive));
                     assert_eq!(config.first_program.as_deref(), Some(program));
                 }
                 None => assert_eq!(config.boot_module, None),
             }
         }
+    }
+
+    #[test]
+    fn server_scripts_agree_with_their_host_functions() {
+        use server_scenarios::*;
+        let scenario = |name| SCENARIOS.iter().find(|s| s.name == name).unwrap();
+        let expect = |name, command: String, line: String| {
+            let scenario = scenario(name);
+            let script = scenario.serial_input.unwrap();
+            assert!(
+                script.contains(&format!("{command} &\n")),
+                "{name}: {script:?}"
+            );
+            assert!(
+                scenario.serial_must_show.contains(&line.as_str()),
+                "{name}: {line}"
+            );
+        };
+        expect(
+            "net-http",
+            format!("httpd -n {HTTP_REQUESTS}"),
+            format!("httpd: served {HTTP_REQUESTS} requests"),
+        );
+        expect(
+            "net-echo",
+            format!("udp-echo -n {ECHO_UDP_COUNT}"),
+            format!("udp-echo: echoed {ECHO_UDP_COUNT} datagrams"),
+        );
+        assert!(
+            scenario("net-echo")
+                .serial_input
+                .unwrap()
+                .contains(&format!("tcp-echo -n {ECHO_TCP_CONNECTIONS} &"))
+        );
+        expect(
+            "net-concurrent",
+            format!("tcp-echo -n {CONCURRENT_CONNECTIONS}"),
+            format!("tcp-echo: served {CONCURRENT_CONNECTIONS} connections"),
+        );
+        expect(
+            "net-bulk",
+            "tcp-echo -n 1".to_string(),
+            format!("tcp-echo: served 1 connections, {BULK_BYTES} bytes"),
+        );
+        expect(
+            "net-malformed",
+            format!("udp-echo -n {MALFORMED_UDP_COUNT}"),
+            format!("udp-echo: echoed {MALFORMED_UDP_COUNT} datagrams"),
+        );
+        assert!(
+            scenario("net-malformed")
+                .serial_input
+                .unwrap()
+                .contains(&format!("tcp-echo -n {MALFORMED_TCP_CONNECTIONS} &"))
+        );
     }
 
     #[test]

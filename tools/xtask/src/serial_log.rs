@@ -80,19 +80,49 @@ impl SerialLog {
     /// until the output ends (the guest's own timeout then bounds the wait).
     pub fn wait_for(&self, wanted: &str, timeout: Option<Duration>) -> Result<(), WaitFailure> {
         let wanted = wanted.as_bytes();
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         // Bytes before this offset have been searched; a match may still straddle it.
         let mut searched: usize = 0;
+        self.wait_until(timeout, |bytes| {
+            let start = searched.saturating_sub(wanted.len().saturating_sub(1));
+            searched = bytes.len();
+            contains(&bytes[start..], wanted).then_some(())
+        })
+    }
+
+    /// Waits until the output so far holds a whole line (ended by a newline) containing
+    /// `wanted`, and returns the first such line without its line ending: at most
+    /// `timeout`, or with `None` until the output ends.
+    pub fn wait_for_line(
+        &self,
+        wanted: &str,
+        timeout: Option<Duration>,
+    ) -> Result<String, WaitFailure> {
+        self.wait_until(timeout, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+            complete
+                .lines()
+                .find(|line| line.contains(wanted))
+                .map(|line| line.trim_end_matches('\r').to_string())
+        })
+    }
+
+    /// Waits until `found` finds what it looks for in the output so far, looking again
+    /// whenever more arrives: at most `timeout`, or with `None` until the output ends.
+    fn wait_until<T>(
+        &self,
+        timeout: Option<Duration>,
+        mut found: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Result<T, WaitFailure> {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let mut state = self.lock();
         loop {
-            let start = searched.saturating_sub(wanted.len().saturating_sub(1));
-            if contains(&state.bytes[start..], wanted) {
-                return Ok(());
+            if let Some(result) = found(&state.bytes) {
+                return Ok(result);
             }
             if state.ended {
                 return Err(WaitFailure::Ended);
             }
-            searched = state.bytes.len();
             state = match deadline {
                 None => self
                     .shared
@@ -163,6 +193,27 @@ mod tests {
         assert_eq!(log.wait_for("never", None), Err(WaitFailure::Ended));
         appender.join().unwrap();
         assert_eq!(log.text(), "ready ✓\n");
+    }
+
+    #[test]
+    fn a_line_is_returned_once_it_is_whole() {
+        let log = SerialLog::new();
+        log.append(b"$ udp-echo &\r\nudp-echo: stack: frames in 3");
+        assert_eq!(
+            log.wait_for_line("udp-echo: stack:", Some(SHORT)),
+            Err(WaitFailure::TimedOut)
+        );
+        log.append(b", out 3\r\nudp-echo: stack: a second line\n");
+        assert_eq!(
+            log.wait_for_line("udp-echo: stack:", Some(SHORT))
+                .as_deref(),
+            Ok("udp-echo: stack: frames in 3, out 3")
+        );
+        log.end();
+        assert_eq!(
+            log.wait_for_line("tcp-echo:", None),
+            Err(WaitFailure::Ended)
+        );
     }
 
     #[test]

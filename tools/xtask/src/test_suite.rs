@@ -13,8 +13,9 @@ use std::thread;
 
 use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
+use crate::host_side::HostNotes;
 use crate::scenarios::{self, Capture, Scenario};
-use crate::{artifacts, host_side, network_setup, pcap, qemu};
+use crate::{artifacts, host_side, network_setup, pcap, qemu, servers};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -121,6 +122,9 @@ fn build_user_programs_if_needed(
     };
     if run_command_check(user_build, tally)? {
         artifacts::pack_bootfs()?;
+        if selected.iter().any(|scenario| scenario.boots_run_layout()) {
+            servers::pack_bootfs()?;
+        }
         return Ok(selected);
     }
     let (runnable, stranded): (Vec<_>, Vec<_>) = selected
@@ -222,6 +226,8 @@ struct ScenarioRun {
     capture: Option<Capture>,
     /// Boots it took: more than one when QEMU found a host port taken.
     boots: usize,
+    /// What its host function left for the report.
+    notes: Vec<String>,
 }
 
 /// Boots the scenario's guest, with its network's forwards, host function and capture;
@@ -229,14 +235,17 @@ struct ScenarioRun {
 fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, String> {
     let mut config = scenario.qemu_config(kernel);
     let mut boots = 0;
+    let mut notes = HostNotes::default();
     let guest = loop {
         boots += 1;
         let mut host = None;
         if let Some(network) = &scenario.network {
             network_setup::prepare(scenario.name, network, &mut config)?;
-            host = network
-                .host
-                .map(|function| host_side::on_host_thread(function, config.port_forwards.clone()));
+            if let Some(function) = network.host {
+                let (function, its_notes) = host_side::on_host_thread(function, &config);
+                host = Some(function);
+                notes = its_notes;
+            }
         }
         let guest = guest::run_unattended_with_host(&config, scenario.timeout, host)?;
         let boot_again = scenario.network.is_some()
@@ -254,6 +263,7 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         guest,
         capture,
         boots,
+        notes: notes.take(),
     })
 }
 
@@ -263,6 +273,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
         guest: run,
         capture,
         boots,
+        notes,
     } = match run {
         Ok(run) => run,
         Err(error) => {
@@ -282,6 +293,9 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
     let note = format!(" ({:.1} s{boots})", run.elapsed.as_secs_f64());
     print_verdict(&name, passed, &note);
     tally.count(passed);
+    for note in notes {
+        println!("    {note}");
+    }
     if let Some(reason) = reason {
         println!("    {reason}");
         if let Some(failure) = &run.host_failure {
