@@ -37,6 +37,10 @@ static ADDRESS: spin::Mutex<Option<Option<(Handle, u64)>>> = spin::Mutex::new(No
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// Threads waiting for the stack to make progress.
 static WAITERS: WaitQueue = WaitQueue::new();
+/// The thread library's idle path into the stack, set when the stack is
+/// made. Reaching the stack through this pointer keeps smoltcp out of the
+/// programs that never use the network: nothing else they call refers to it.
+static IDLE: spin::Once<fn(&NoPreemption, Option<u64>) -> bool> = spin::Once::new();
 
 impl From<NetError> for Errno {
     fn from(error: NetError) -> Self {
@@ -69,15 +73,15 @@ pub(crate) fn own_address() -> Option<(Handle, u64)> {
     })
 }
 
-/// A copy of this process's address capability granted to `child`: ours
-/// (to drop once the child is gone), theirs, and the MAC.
-pub(crate) fn address_for_child(child: Handle) -> Result<Option<(Handle, Handle, u64)>, Errno> {
+/// This process's address capability granted to `child` (theirs goes with
+/// the child; no copy is kept here, as nothing needs revoking it sooner),
+/// and the MAC.
+pub(crate) fn address_for_child(child: Handle) -> Result<Option<(Handle, u64)>, Errno> {
     let Some((address, mac)) = own_address() else {
         return Ok(None);
     };
-    let copy = user::capability_derive(address, Rights::BIND | Rights::GRANT)?;
-    let theirs = user::capability_grant(copy, child, Rights::BIND | Rights::GRANT)?;
-    Ok(Some((copy, theirs, mac)))
+    let theirs = user::capability_grant(address, child, Rights::BIND | Rights::GRANT)?;
+    Ok(Some((theirs, mac)))
 }
 
 /// After fork, in the child: the parent's stack and address capability are
@@ -119,6 +123,7 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
         let mut config = Config::qemu_user_network(layout::NET_RINGS);
         config.path = chosen_path();
         *guard = Some(Stack::new(credentials, config)?);
+        IDLE.call_once(|| idle_on_stack);
     }
     Ok(guard)
 }
@@ -176,6 +181,10 @@ fn blocking<T>(
 /// first sleeping thread's), then polls and wakes them. Returns whether it
 /// waited (`false`: nobody waits on the network).
 pub(crate) fn idle(off: &NoPreemption, timeout: Option<u64>) -> bool {
+    IDLE.get().is_some_and(|idle| idle(off, timeout))
+}
+
+fn idle_on_stack(off: &NoPreemption, timeout: Option<u64>) -> bool {
     if WAITERS.is_empty(off) {
         return false;
     }

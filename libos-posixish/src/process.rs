@@ -457,13 +457,8 @@ pub(crate) fn share_services(
     child.frames.push(give);
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
-    let (address, mac) = match crate::net::address_for_child(child.environment)? {
-        Some((ours, theirs, mac)) => {
-            child.frames.push(ours);
-            (theirs.to_raw(), mac)
-        }
-        None => (NO_CAPABILITY, 0),
-    };
+    let (address, mac) = crate::net::address_for_child(child.environment)?
+        .map_or((NO_CAPABILITY, 0), |(theirs, mac)| (theirs.to_raw(), mac));
     put(info, info_page::NET_ADDRESS, address);
     put(info, info_page::NET_MAC, mac);
     let Some(stdio) = stdio else {

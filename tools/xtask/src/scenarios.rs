@@ -820,6 +820,34 @@ pub const SCENARIOS: &[Scenario] = &[
             run_layout: false,
         }),
     },
+    // The sockets API inside the guest, needing no host program: refusals,
+    // ports shared out between programs, a refused connection (QEMU's user
+    // network resets it), and a thread waiting on the network asleep.
+    Scenario {
+        name: "net-sockets-test",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("net-sockets-test"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: bad ids and arguments are refused with typed errors",
+            "ok: a port is used once in a program, and freed by close",
+            "ok: another program's port is refused, and freed when it ends",
+            "ok: a refused connection reads as a reset",
+            "waiting on the network cost",
+            "net-sockets-test: all checks passed",
+        ],
+        timeout: DEFAULT_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[],
+            tcp_ports: &[],
+            host: None,
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
     // Step 6: TCP/IP as a library. Servers on the library OS, each with a smoltcp stack
     // of its own, started by the shell, against real Linux clients through the forwards.
     // Each server exits after the `-n` the host function counts on, printing its stack's
