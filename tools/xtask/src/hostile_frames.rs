@@ -13,11 +13,13 @@
 //! IPv6, and no IPv4 packet it would act on — each has a wrong checksum, a header it
 //! refuses, or the reset flag, which it drops when there is no connection.
 
-use crate::pseudo_random::PseudoRandom;
+use exo_abi::net::MAX_FRAME;
 
-/// The guest's card and address.
-pub const GUEST_MAC: [u8; 6] = crate::qemu::GUEST_MAC;
-pub const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
+use crate::pseudo_random::PseudoRandom;
+use crate::qemu::GUEST_MAC;
+
+/// The guest's address.
+const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
 /// QEMU's user-mode gateway: the frames claim to come from it, as the host's traffic does.
 const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
 const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
@@ -25,15 +27,15 @@ const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERNET_HEADER: usize = 14;
+/// An Ethernet header is the ABI's shortest frame.
+const ETHERNET_HEADER: usize = exo_abi::net::MIN_FRAME;
 const IPV4_HEADER: usize = 20;
 const UDP_HEADER: usize = 8;
 const TCP_HEADER: usize = 20;
 const PROTOCOL_TCP: u8 = 6;
 const PROTOCOL_UDP: u8 = 17;
-/// The largest frame the card takes (without its checksum).
-const MAX_FRAME: usize = 1514;
-/// Lengths of frames larger than that: the card drops them or the kernel does.
+/// Lengths of frames larger than the largest the guest's rings carry (`MAX_FRAME`): the
+/// card drops them or the kernel does.
 const OVERSIZED_FRAMES: [usize; 4] = [MAX_FRAME + 1, 1600, 4000, 9000];
 
 const TCP_FIN: u8 = 0x01;
@@ -274,7 +276,7 @@ fn random_ipv4(random: &mut PseudoRandom) -> Vec<u8> {
 
 /// The Internet checksum (RFC 1071) of the concatenated `parts`, each of even length but
 /// the last.
-pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
+fn internet_checksum(parts: &[&[u8]]) -> u16 {
     let mut sum: u64 = 0;
     for part in parts {
         let mut words = part.chunks_exact(2);
@@ -302,7 +304,7 @@ fn pseudo_header(protocol: u8, length: usize) -> [u8; 12] {
 }
 
 /// An IPv4 packet from the gateway to the guest, built right, then spoiled on request.
-pub struct Ipv4Packet {
+struct Ipv4Packet {
     bytes: Vec<u8>,
 }
 
