@@ -367,6 +367,23 @@ impl Ipv4Packet {
     }
 }
 
+/// A UDP datagram or TCP segment, carried in an IPv4 packet and an Ethernet frame.
+trait Transport: Sized {
+    /// The IPv4 packet carrying it, built right.
+    fn packet(self) -> Ipv4Packet;
+
+    fn frame(self) -> Vec<u8> {
+        self.packet().frame()
+    }
+
+    /// Its frame, with the IPv4 packet spoiled by `spoil`.
+    fn frame_with(self, spoil: impl FnOnce(&mut Ipv4Packet)) -> Vec<u8> {
+        let mut packet = self.packet();
+        spoil(&mut packet);
+        packet.frame()
+    }
+}
+
 /// A UDP datagram to the guest, built right, then spoiled on request.
 struct Datagram {
     header: [u8; UDP_HEADER],
@@ -409,21 +426,13 @@ impl Datagram {
         self.header[6..8].copy_from_slice(&wrong.to_be_bytes());
         self
     }
+}
 
+impl Transport for Datagram {
     fn packet(self) -> Ipv4Packet {
         let mut transport = self.header.to_vec();
         transport.extend(self.payload);
         Ipv4Packet::new(PROTOCOL_UDP, &transport)
-    }
-
-    fn frame(self) -> Vec<u8> {
-        self.packet().frame()
-    }
-
-    fn frame_with(self, spoil: impl FnOnce(&mut Ipv4Packet)) -> Vec<u8> {
-        let mut packet = self.packet();
-        spoil(&mut packet);
-        packet.frame()
     }
 }
 
@@ -470,21 +479,13 @@ impl Segment {
         self.header[16..18].copy_from_slice(&wrong.to_be_bytes());
         self
     }
+}
 
+impl Transport for Segment {
     fn packet(self) -> Ipv4Packet {
         let mut transport = self.header.to_vec();
         transport.extend(self.payload);
         Ipv4Packet::new(PROTOCOL_TCP, &transport)
-    }
-
-    fn frame(self) -> Vec<u8> {
-        self.packet().frame()
-    }
-
-    fn frame_with(self, spoil: impl FnOnce(&mut Ipv4Packet)) -> Vec<u8> {
-        let mut packet = self.packet();
-        spoil(&mut packet);
-        packet.frame()
     }
 }
 
