@@ -457,10 +457,7 @@ pub(crate) fn share_services(
     child.frames.push(give);
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
-    let (address, mac) = crate::net::address_for_child(child.environment)?
-        .map_or((NO_CAPABILITY, 0), |(theirs, mac)| (theirs.to_raw(), mac));
-    put(info, info_page::NET_ADDRESS, address);
-    put(info, info_page::NET_MAC, mac);
+    put_net(info, crate::net::address_for_child(child.environment)?);
     let Some(stdio) = stdio else {
         return crate::fs::count_holders_for_fork(&mut child.handed_on);
     };
@@ -482,6 +479,13 @@ fn put_runs(page: &mut [u8; PAGE_SIZE as usize], runs: &[(u64, u64)]) {
         put(page, at + 8, capability);
     }
     put(page, info_page::RUN_COUNT, runs.len() as u64);
+}
+
+/// Writes the network address's capability and the MAC (`None`: no network).
+fn put_net(page: &mut [u8; PAGE_SIZE as usize], net: Option<(Handle, u64)>) {
+    let (address, mac) = net.map_or((NO_CAPABILITY, 0), |(address, mac)| (address.to_raw(), mac));
+    put(page, info_page::NET_ADDRESS, address);
+    put(page, info_page::NET_MAC, mac);
 }
 
 /// Writes descriptors 0–2, encoded.
@@ -516,10 +520,7 @@ pub(crate) fn exec_info_page(
         .and_then(|own| own.parent_environment)
         .map_or(NO_CAPABILITY, Handle::to_raw);
     put(&mut page, info_page::PARENT_ENVIRONMENT, parent);
-    let (address, mac) = crate::net::own_address()
-        .map_or((NO_CAPABILITY, 0), |(address, mac)| (address.to_raw(), mac));
-    put(&mut page, info_page::NET_ADDRESS, address);
-    put(&mut page, info_page::NET_MAC, mac);
+    put_net(&mut page, crate::net::own_address());
     put_stdio(&mut page, &crate::fs::own_stdio());
     Ok(page)
 }
