@@ -3,7 +3,9 @@
 //! sockets at once (`poll`-like).
 //!
 //! Every operation is non-blocking: it does what can be done now or says
-//! [`NetError::WouldBlock`]. A program waits with [`Stack::wait`] (a bare
+//! [`NetError::WouldBlock`]. Operations queue and take; [`Stack::poll`]
+//! sends what they queued and takes in what has arrived, so a program
+//! that handles many sockets at once polls once for the lot. A program waits with [`Stack::wait`] (a bare
 //! event loop) or through its library OS's blocking layer (libos-posixish
 //! parks the calling thread). Sockets are named by [`SocketId`]s, small
 //! numbers this stack hands out and checks: an id that names nothing, or a
@@ -162,7 +164,7 @@ impl Stack {
             listening: Vec::new(),
             accepted: VecDeque::new(),
         }));
-        self.poll(); // supplies its first idle sockets
+        self.tend_sockets(); // its first idle sockets, before any request arrives
         Ok(SocketId(id))
     }
 
@@ -187,7 +189,7 @@ impl Stack {
         // for as long as it lives, even if the listener closes first.
         self.use_port(Protocol::Tcp, port)?;
         let id = self.add_entry(Entry::Tcp { handle, port });
-        self.poll(); // replaces the idle socket the connection used
+        self.tend_sockets(); // replaces the idle socket the connection used
         Ok((SocketId(id), peer))
     }
 
@@ -208,7 +210,6 @@ impl Stack {
             return Err(NetError::InvalidArgument);
         }
         let id = self.add_entry(Entry::Tcp { handle, port });
-        self.poll(); // sends the SYN
         Ok(SocketId(id))
     }
 
@@ -219,7 +220,7 @@ impl Stack {
     pub fn read(&mut self, id: SocketId, buffer: &mut [u8]) -> Result<usize, NetError> {
         let handle = self.tcp_handle(id)?;
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        let result = match socket.recv_slice(buffer) {
+        match socket.recv_slice(buffer) {
             Ok(0) if !buffer.is_empty() => {
                 if socket.may_recv() {
                     Err(NetError::WouldBlock)
@@ -233,11 +234,7 @@ impl Stack {
                 tcp::State::SynSent | tcp::State::SynReceived => Err(NetError::WouldBlock),
                 _ => Err(NetError::ConnectionReset),
             },
-        };
-        if matches!(result, Ok(read) if read > 0) {
-            self.poll(); // a window update may be due
         }
-        result
     }
 
     /// Queues as much of `data` as fits for sending; `WouldBlock` if none
@@ -257,7 +254,6 @@ impl Stack {
             Ok(written) => written,
             Err(_) => return Err(NetError::ConnectionReset),
         };
-        self.poll();
         Ok(written)
     }
 
@@ -266,14 +262,7 @@ impl Stack {
     pub fn shutdown(&mut self, id: SocketId) -> Result<(), NetError> {
         let handle = self.tcp_handle(id)?;
         self.sockets.get_mut::<tcp::Socket>(handle).close();
-        self.poll();
         Ok(())
-    }
-
-    /// Whether everything written to a TCP connection has been acknowledged.
-    pub fn all_sent(&self, id: SocketId) -> Result<bool, NetError> {
-        let handle = self.tcp_handle(id)?;
-        Ok(self.sockets.get::<tcp::Socket>(handle).send_queue() == 0)
     }
 
     /// The peer of a TCP connection.
@@ -314,7 +303,6 @@ impl Stack {
                 self.sockets.remove(handle);
             }
         }
-        self.poll();
         Ok(())
     }
 
@@ -371,7 +359,6 @@ impl Stack {
             Err(udp::SendError::BufferFull) => return Err(NetError::MessageTooLong),
             Err(udp::SendError::Unaddressable) => return Err(NetError::InvalidArgument),
         }
-        self.poll();
         Ok(())
     }
 
@@ -424,7 +411,6 @@ impl Stack {
         socket
             .send_slice(packet, IpAddress::Ipv4(peer))
             .map_err(|_| NetError::WouldBlock)?;
-        self.poll();
         Ok(())
     }
 
@@ -520,11 +506,5 @@ impl Stack {
                 }
             })
             .sum()
-    }
-
-    /// Sockets open in this stack (listeners, connections, UDP and ICMP),
-    /// not counting closed connections still finishing.
-    pub fn socket_count(&self) -> usize {
-        self.entries.len()
     }
 }

@@ -205,11 +205,6 @@ impl Stack {
         (self.arp.is_some(), self.icmp.is_some())
     }
 
-    /// The notification bits this stack's frames arrive with.
-    pub fn notify_bits(&self) -> u64 {
-        self.config.notify_bit
-    }
-
     /// Takes the address's ARP and ICMP filters if they are free.
     fn take_services(&mut self) {
         self.service_tried_at = user::fact(|facts| &facts.ticks);
@@ -258,10 +253,7 @@ impl Stack {
             .map(|delay| (delay.total_micros() * per_second).div_ceil(1_000_000));
         // A stack without the ARP or ICMP filter wakes to try for them.
         let services = (self.arp.is_none() || self.icmp.is_none()).then_some(SERVICE_RETRY_TICKS);
-        match (timer, services) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(timer, services)
     }
 
     /// Sleeps in the kernel until frames arrive, smoltcp's next timer is
@@ -269,11 +261,7 @@ impl Stack {
     /// once if there is work now. For a program that drives the stack from
     /// its own event loop: `loop { stack.poll(); ...; stack.wait(None) }`.
     pub fn wait(&mut self, limit: Option<u64>) {
-        let ticks = match (self.sleep_ticks(), limit) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match ticks {
+        match earliest(self.sleep_ticks(), limit) {
             Some(0) => {
                 // Work now; if it is stuck behind a full transmit ring, let
                 // the kernel drain the ring (it does when we leave the CPU).
@@ -292,7 +280,7 @@ impl Stack {
 
     /// Moves listeners' new connections to their accept queues, gives each
     /// listener its idle sockets, and retires closed sockets.
-    fn tend_sockets(&mut self) {
+    pub(crate) fn tend_sockets(&mut self) {
         let Self {
             sockets,
             entries,
@@ -424,11 +412,6 @@ impl Stack {
             drop_capability(filter);
         }
     }
-
-    /// The local ports this stack holds filters for, with their protocol.
-    pub fn ports(&self) -> impl Iterator<Item = (Protocol, u16)> + '_ {
-        self.ports.keys().copied()
-    }
 }
 
 impl Drop for Stack {
@@ -448,6 +431,14 @@ impl Drop for Stack {
         // them after this: only `self.link` does, and it is dropped with
         // `self` right after this body, without being used.
         let _ = unsafe { user::capability_drop(run) };
+    }
+}
+
+/// The sooner of two optional timeouts (`None`: no limit).
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -22,14 +22,13 @@
 use alloc::string::String;
 use core::net::SocketAddrV4;
 
-use exo_abi::syscall::Event;
 use exo_abi::{Handle, Rights, user};
-use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack, Statistics};
+use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
 
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
 use crate::{Errno, env, layout, process};
 
-pub use libos_net::{Readiness, Statistics as LinkStatistics};
+pub use libos_net::Readiness;
 
 /// This process's address capability and the card's MAC, once known.
 static ADDRESS: spin::Mutex<Option<Option<(Handle, u64)>>> = spin::Mutex::new(None);
@@ -128,15 +127,24 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
     Ok(guard)
 }
 
-/// Runs `work` on the process's stack, without blocking: for programs that
-/// drive sockets from their own event loop ([`poll`] waits for them).
+/// Runs `work` on the process's stack, without blocking, between two
+/// polls (what has arrived is taken in first; what `work` queued is sent
+/// after): for programs that drive sockets from their own event loop
+/// ([`poll`] waits for them).
 pub fn with_stack<T>(work: impl FnOnce(&mut Stack) -> T) -> Result<T, Errno> {
     let mut guard = stack()?;
     let stack = guard.as_mut().expect("made by stack()");
     stack.poll();
     let result = work(stack);
+    stack.poll();
+    drop(guard);
     wake_waiters();
     Ok(result)
+}
+
+/// [`with_stack`] for one operation, its refusal as an `Errno`.
+fn now<T>(operation: impl FnOnce(&mut Stack) -> Result<T, NetError>) -> Result<T, Errno> {
+    Ok(with_stack(operation)??)
 }
 
 fn wake_waiters() {
@@ -158,6 +166,7 @@ fn blocking<T>(
         match operation(stack) {
             Err(NetError::WouldBlock) => {}
             result => {
+                stack.poll();
                 drop(guard);
                 wake_waiters();
                 return result.map(Some).map_err(Errno::from);
@@ -173,6 +182,11 @@ fn blocking<T>(
         let leaving = deadline.map_or(Leaving::Blocked, Leaving::Sleeping);
         switch_away(&off, leaving);
     }
+}
+
+/// [`blocking`] without a deadline.
+fn block<T>(operation: impl FnMut(&mut Stack) -> Result<T, NetError>) -> Result<T, Errno> {
+    Ok(blocking(None, operation)?.expect("no deadline, so never timed out"))
 }
 
 /// The thread library's idle path, with preemption off and every thread
@@ -194,27 +208,11 @@ fn idle_on_stack(off: &NoPreemption, timeout: Option<u64>) -> bool {
     let Some(stack) = guard.as_mut() else {
         return false;
     };
-    let ticks = match (stack.sleep_ticks(), timeout) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    match ticks {
-        Some(0) => user::yield_now(),
-        Some(ticks) => {
-            let _ = user::wait(Event::NOTIFY | Event::TIMER, ticks);
-        }
-        None => {
-            let _ = user::wait(Event::NOTIFY, 0);
-        }
-    }
+    stack.wait(timeout);
     stack.poll();
     drop(guard);
     WAITERS.wake_all(off);
     true
-}
-
-fn errno_of(error: NetError) -> Errno {
-    error.into()
 }
 
 /// A socket id and the process whose stack made it: a forked child holds
@@ -262,7 +260,7 @@ pub struct TcpListener {
 impl TcpListener {
     /// Listens on `port` with room for `backlog` connections not yet accepted.
     pub fn bind(port: u16, backlog: u32) -> Result<Self, Errno> {
-        let id = with_stack(|stack| stack.listen(port, backlog))?.map_err(errno_of)?;
+        let id = now(|stack| stack.listen(port, backlog))?;
         Ok(Self {
             socket: Owned::new(id),
         })
@@ -271,7 +269,7 @@ impl TcpListener {
     /// Waits for a connection.
     pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Errno> {
         let listener = self.socket.id()?;
-        let (id, peer) = blocking(None, |stack| stack.accept(listener))?.expect("no deadline");
+        let (id, peer) = block(|stack| stack.accept(listener))?;
         let stream = TcpStream {
             socket: Owned::new(id),
         };
@@ -294,11 +292,11 @@ impl TcpStream {
     /// Connects to `peer`, waiting until the connection is established
     /// (`ECONNRESET` if it is refused).
     pub fn connect(peer: SocketAddrV4) -> Result<Self, Errno> {
-        let id = with_stack(|stack| stack.connect(peer))?.map_err(errno_of)?;
+        let id = now(|stack| stack.connect(peer))?;
         let stream = Self {
             socket: Owned::new(id),
         };
-        blocking(None, |stack| {
+        block(|stack| {
             let ready = stack.readiness(id)?;
             if ready.hangup {
                 Err(NetError::ConnectionReset)
@@ -315,13 +313,13 @@ impl TcpStream {
     /// 0 at the end of input.
     pub fn read(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
         let id = self.socket.id()?;
-        Ok(blocking(None, |stack| stack.read(id, buffer))?.expect("no deadline"))
+        block(|stack| stack.read(id, buffer))
     }
 
     /// Writes some of `data`, waiting for room; returns how much.
     pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
         let id = self.socket.id()?;
-        Ok(blocking(None, |stack| stack.write(id, data))?.expect("no deadline"))
+        block(|stack| stack.write(id, data))
     }
 
     /// Writes all of `data`.
@@ -336,12 +334,12 @@ impl TcpStream {
     /// Sends no more (the peer reads the end of input); reading goes on.
     pub fn shutdown(&self) -> Result<(), Errno> {
         let id = self.socket.id()?;
-        with_stack(|stack| stack.shutdown(id))?.map_err(errno_of)
+        now(|stack| stack.shutdown(id))
     }
 
     pub fn peer(&self) -> Result<SocketAddrV4, Errno> {
         let id = self.socket.id()?;
-        with_stack(|stack| stack.peer(id))?.map_err(errno_of)
+        now(|stack| stack.peer(id))
     }
 
     pub fn id(&self) -> SocketId {
@@ -358,7 +356,7 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// A socket on `port` (0: a free ephemeral port).
     pub fn bind(port: u16) -> Result<Self, Errno> {
-        let id = with_stack(|stack| stack.udp_bind(port))?.map_err(errno_of)?;
+        let id = now(|stack| stack.udp_bind(port))?;
         Ok(Self {
             socket: Owned::new(id),
         })
@@ -367,19 +365,18 @@ impl UdpSocket {
     /// Sends one datagram, waiting for room in the queue.
     pub fn send_to(&self, data: &[u8], peer: SocketAddrV4) -> Result<(), Errno> {
         let id = self.socket.id()?;
-        blocking(None, |stack| stack.send_to(id, data, peer))?;
-        Ok(())
+        block(|stack| stack.send_to(id, data, peer))
     }
 
     /// Waits for a datagram: its length and sender.
     pub fn recv_from(&self, buffer: &mut [u8]) -> Result<(usize, SocketAddrV4), Errno> {
         let id = self.socket.id()?;
-        Ok(blocking(None, |stack| stack.recv_from(id, buffer))?.expect("no deadline"))
+        block(|stack| stack.recv_from(id, buffer))
     }
 
     pub fn local_port(&self) -> Result<u16, Errno> {
         let id = self.socket.id()?;
-        with_stack(|stack| stack.udp_port(id))?.map_err(errno_of)
+        now(|stack| stack.udp_port(id))
     }
 
     pub fn id(&self) -> SocketId {
@@ -415,13 +412,6 @@ pub fn finish(timeout: u64) -> bool {
         _ => Err(NetError::WouldBlock),
     });
     matches!(done, Ok(Some(())))
-}
-
-/// The stack's link counters, if it has been made.
-pub fn statistics() -> Option<Statistics> {
-    STACK
-        .try_lock()
-        .and_then(|guard| guard.as_ref().map(Stack::statistics))
 }
 
 /// A line describing the stack for a program's report: the statistics and
