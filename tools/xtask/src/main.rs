@@ -165,31 +165,20 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             let mut no_servers = false;
             let mut http_port = None;
             let mut echo_port = None;
-            let program = parse_program_options(name, options, |flag, words| {
-                let (option, inline_value) = match flag.split_once('=') {
-                    Some((option, value)) => (option, Some(value)),
-                    None => (flag, None),
-                };
-                let port = match option {
-                    "--kvm" if inline_value.is_none() => {
-                        kvm = true;
-                        return Ok(true);
-                    }
-                    "--no-servers" if inline_value.is_none() => {
-                        no_servers = true;
-                        return Ok(true);
-                    }
-                    "--http-port" => &mut http_port,
-                    "--echo-port" => &mut echo_port,
-                    _ => return Ok(false),
-                };
-                let value = match inline_value {
-                    Some(value) => value,
-                    None => words
-                        .next()
-                        .ok_or(format!("{option} needs a port number"))?,
-                };
-                *port = Some(parse_port(option, value)?);
+            let program = parse_program_options(name, options, |word, words| {
+                if let Some(value) = option_value("--http-port", "a port number", word, words)? {
+                    http_port = Some(parse_port("--http-port", value)?);
+                } else if let Some(value) =
+                    option_value("--echo-port", "a port number", word, words)?
+                {
+                    echo_port = Some(parse_port("--echo-port", value)?);
+                } else if word == "--kvm" {
+                    kvm = true;
+                } else if word == "--no-servers" {
+                    no_servers = true;
+                } else {
+                    return Ok(false);
+                }
                 Ok(true)
             })?;
             let servers = run_servers(program.as_deref(), no_servers, http_port, echo_port)?;
@@ -228,22 +217,18 @@ fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
 /// Reads `--program NAME` (or `--program=NAME`) from `options`, offering every other word
 /// to `other_flag`, which says whether it took it (and may take the words after it).
 /// Returns the program to boot.
-fn parse_program_options(
+fn parse_program_options<'a>(
     command: &str,
-    options: &[String],
-    mut other_flag: impl FnMut(&str, &mut dyn Iterator<Item = &String>) -> Result<bool, String>,
+    options: &'a [String],
+    mut other_flag: impl FnMut(&'a str, &mut dyn Iterator<Item = &'a String>) -> Result<bool, String>,
 ) -> Result<Option<String>, String> {
     let mut program = None;
     let mut words = options.iter();
     while let Some(word) = words.next() {
-        let name = if word == "--program" {
-            words.next().ok_or("--program needs a program name")?
-        } else if let Some(name) = word.strip_prefix("--program=") {
-            name
-        } else if other_flag(word, &mut words)? {
-            continue;
-        } else {
-            return Err(format!("unknown option `{word}` for `{command}`"));
+        let name = match option_value("--program", "a program name", word, &mut words)? {
+            Some(name) => name,
+            None if other_flag(word, &mut words)? => continue,
+            None => return Err(format!("unknown option `{word}` for `{command}`")),
         };
         if program.is_some() {
             return Err("--program given twice".to_string());
@@ -255,6 +240,26 @@ fn parse_program_options(
     }
     let program = program.unwrap_or_else(|| DEFAULT_PROGRAM.to_string());
     Ok((program != NO_PROGRAM).then_some(program))
+}
+
+/// The value `word` gives `option`, if it is that option: the next of `words` after
+/// `--option`, or what follows `--option=`. `needs` says what the value is, for the
+/// message when it is missing.
+fn option_value<'a>(
+    option: &str,
+    needs: &str,
+    word: &'a str,
+    words: &mut dyn Iterator<Item = &'a String>,
+) -> Result<Option<&'a str>, String> {
+    if word == option {
+        return match words.next() {
+            Some(value) => Ok(Some(value)),
+            None => Err(format!("{option} needs {needs}")),
+        };
+    }
+    Ok(word
+        .strip_prefix(option)
+        .and_then(|rest| rest.strip_prefix('=')))
 }
 
 fn parse_port(option: &str, text: &str) -> Result<u16, String> {
@@ -306,15 +311,12 @@ fn parse_test_options(options: &[String]) -> Result<TestOptions, String> {
     let mut jobs = None;
     let mut words = options.iter();
     while let Some(word) = words.next() {
+        if let Some(count) = option_value("--jobs", "a number", word, &mut words)? {
+            jobs = Some(parse_job_count(count)?);
+            continue;
+        }
         match word.as_str() {
             "--no-host" => no_host = true,
-            "--jobs" => {
-                let count = words.next().ok_or("--jobs needs a number")?;
-                jobs = Some(parse_job_count(count)?);
-            }
-            _ if word.starts_with("--jobs=") => {
-                jobs = Some(parse_job_count(&word["--jobs=".len()..])?);
-            }
             _ if word.starts_with('-') => {
                 return Err(format!("unknown option `{word}` for `test`"));
             }
