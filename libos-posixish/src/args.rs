@@ -37,3 +37,13 @@ pub fn operands<'a>(arguments: &[&'a str], flags: &[&str]) -> alloc::vec::Vec<&'
     }
     operands
 }
+
+/// A server's usual options: `-p PORT` (else `default_port`) and `-n COUNT`
+/// (how many to serve before stopping; `None`: for ever).
+pub fn port_and_count(
+    arguments: &[&str],
+    default_port: u16,
+) -> Result<(u16, Option<u64>), alloc::string::String> {
+    let port = parsed::<u16>(arguments, "-p")?.unwrap_or(default_port);
+    Ok((port, parsed::<u64>(arguments, "-n")?))
+}

@@ -38,12 +38,9 @@ struct Counts {
 }
 
 fn main(arguments: &[&str]) -> i32 {
-    let (port, limit) = match (
-        args::parsed::<u16>(arguments, "-p"),
-        args::parsed::<u64>(arguments, "-n"),
-    ) {
-        (Ok(port), Ok(limit)) => (port.unwrap_or(80), limit),
-        (Err(message), _) | (_, Err(message)) => {
+    let (port, limit) = match args::port_and_count(arguments, 80) {
+        Ok(options) => options,
+        Err(message) => {
             println!("httpd: {message}; usage: httpd [-p PORT] [-r ROOT] [-n REQUESTS]");
             return 2;
         }

@@ -33,12 +33,9 @@ struct Connection {
 }
 
 fn main(arguments: &[&str]) -> i32 {
-    let (port, limit) = match (
-        args::parsed::<u16>(arguments, "-p"),
-        args::parsed::<u64>(arguments, "-n"),
-    ) {
-        (Ok(port), Ok(limit)) => (port.unwrap_or(7), limit),
-        (Err(message), _) | (_, Err(message)) => {
+    let (port, limit) = match args::port_and_count(arguments, 7) {
+        Ok(options) => options,
+        Err(message) => {
             println!("tcp-echo: {message}; usage: tcp-echo [-p PORT] [-n CONNECTIONS]");
             return 2;
         }

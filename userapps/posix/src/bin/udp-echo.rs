@@ -11,12 +11,9 @@ use libos_posixish::{args, println};
 libos_posixish::main!(main);
 
 fn main(arguments: &[&str]) -> i32 {
-    let (port, count) = match (
-        args::parsed::<u16>(arguments, "-p"),
-        args::parsed::<u64>(arguments, "-n"),
-    ) {
-        (Ok(port), Ok(count)) => (port.unwrap_or(7), count),
-        (Err(message), _) | (_, Err(message)) => {
+    let (port, count) = match args::port_and_count(arguments, 7) {
+        Ok(options) => options,
+        Err(message) => {
             println!("udp-echo: {message}; usage: udp-echo [-p PORT] [-n COUNT]");
             return 2;
         }
