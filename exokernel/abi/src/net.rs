@@ -13,7 +13,11 @@
 //!   that match it are copied into the binding's receive ring. Filters
 //!   never overlap; each is a capability, derived from the address's.
 //! - A frame a binding sends must come from what its filters own: the NIC's
-//!   MAC, one of its addresses, and for UDP and TCP one of its ports.
+//!   MAC, one of its addresses, and for UDP and TCP one of its ports (for
+//!   an ICMP echo request, its identifier).
+//! - A host without an address yet (a DHCP client, RFC 2131) claims the
+//!   [`LIMITED_BROADCAST`] address and a UDP port on it: it then receives
+//!   datagrams broadcast to that port and may send from 0.0.0.0 with it.
 //!
 //! # The ring memory
 //!
@@ -152,7 +156,9 @@ pub enum Protocol {
     /// ARP requests asking for the address (replies go to every binding
     /// with a filter on it: see `docs/05-network.md`).
     Arp = 1,
-    /// ICMP to the address.
+    /// ICMP to the address: with port 0, all of it that no echo filter
+    /// takes; with a port, the echo replies carrying that echo identifier
+    /// (and the right to send echo requests with it).
     Icmp = 2,
     /// UDP to the address and a destination port.
     Udp = 3,
@@ -161,7 +167,8 @@ pub enum Protocol {
 }
 
 /// A packet filter: declarative, checked at bind time, matched by table
-/// lookup. ARP and ICMP filters have port 0.
+/// lookup. ARP filters have port 0; an ICMP filter's port is 0 or an echo
+/// identifier ([`Filter::icmp_echo`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Filter {
     pub protocol: Protocol,
@@ -180,6 +187,15 @@ impl Filter {
         Self {
             protocol: Protocol::Icmp,
             port: 0,
+        }
+    }
+
+    /// Echo replies with `identifier` (RFC 792), for a program that pings
+    /// beside the one answering pings; identifier 0 is [`Filter::icmp`].
+    pub const fn icmp_echo(identifier: u16) -> Self {
+        Self {
+            protocol: Protocol::Icmp,
+            port: identifier,
         }
     }
 
@@ -203,7 +219,7 @@ impl Filter {
     }
 
     /// The inverse of [`pack`](Self::pack); `InvalidArgument` for an unknown
-    /// protocol, stray bits, a port on ARP or ICMP, or port 0 on UDP or TCP.
+    /// protocol, stray bits, a port on ARP, or port 0 on UDP or TCP.
     pub fn unpack(packed: u64) -> Result<Self, Error> {
         let protocol = match packed >> 16 {
             1 => Protocol::Arp,
@@ -213,8 +229,12 @@ impl Filter {
             _ => return Err(Error::InvalidArgument),
         };
         let port = packed as u16;
-        let has_port = matches!(protocol, Protocol::Udp | Protocol::Tcp);
-        if has_port != (port != 0) {
+        let valid = match protocol {
+            Protocol::Arp => port == 0,
+            Protocol::Icmp => true,
+            Protocol::Udp | Protocol::Tcp => port != 0,
+        };
+        if !valid {
             return Err(Error::InvalidArgument);
         }
         Ok(Self { protocol, port })
@@ -306,6 +326,10 @@ const _: () = assert!(
 );
 const _: () = assert!(MAX_FRAME as u64 <= SLOT_SIZE);
 
+/// 255.255.255.255: `NetClaim` gives it like any address, and it takes
+/// only UDP filters (see the module documentation).
+pub const LIMITED_BROADCAST: u32 = ipv4(255, 255, 255, 255);
+
 /// An IPv4 address in one register: `a.b.c.d` is `a << 24 | b << 16 | c << 8 | d`.
 pub const fn ipv4(a: u8, b: u8, c: u8, d: u8) -> u32 {
     u32::from_be_bytes([a, b, c, d])
@@ -377,6 +401,7 @@ mod tests {
         for filter in [
             Filter::arp(),
             Filter::icmp(),
+            Filter::icmp_echo(0x1234),
             Filter::udp(7),
             Filter::tcp(65535),
         ] {

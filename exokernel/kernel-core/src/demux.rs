@@ -7,12 +7,12 @@
 //! filters, not linearly, and no code an environment wrote runs here.
 //!
 //! Offsets are from RFC 894 (Ethernet), RFC 826 (ARP), RFC 791 (IPv4),
-//! RFC 768 (UDP) and RFC 9293 (TCP).
+//! RFC 792 (ICMP), RFC 768 (UDP) and RFC 9293 (TCP).
 
 use alloc::collections::BTreeMap;
 
 use exo_abi::Error;
-use exo_abi::net::{Filter, MAX_FRAME, MIN_FRAME, Protocol};
+use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, MIN_FRAME, Protocol};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -30,6 +30,10 @@ const ARP_REPLY: u16 = 2;
 const IP_ICMP: u8 = 1;
 const IP_TCP: u8 = 6;
 const IP_UDP: u8 = 17;
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_ECHO_REQUEST: u8 = 8;
+/// Type, code, checksum, identifier, sequence number.
+const ICMP_ECHO_HEADER: usize = 8;
 const UDP_HEADER: usize = 8;
 const TCP_HEADER: usize = 20;
 
@@ -56,7 +60,8 @@ pub enum Unmatched {
 /// Where a received frame goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Destination {
-    /// To the binding holding this filter, if any.
+    /// To the binding that owns this filter's packets, if any
+    /// ([`FilterTable::owner`]).
     Filter(FilterKey),
     /// An ARP reply for this address: to every binding with a filter on it,
     /// since each library OS keeps its own neighbour cache.
@@ -138,12 +143,27 @@ fn ipv4_packet(packet: &[u8]) -> Option<Ipv4Packet<'_>> {
     })
 }
 
-/// The filter an IPv4 packet to or from `address` falls under, using the
-/// destination port (`port_at` 2) or the source port (`port_at` 0).
-fn ip_filter(packet: &Ipv4Packet<'_>, address: Ipv4, port_at: usize) -> Option<FilterKey> {
-    let port =
-        |minimum: usize| (packet.payload.len() >= minimum).then(|| be16(packet.payload, port_at));
+/// Which way a packet goes, which says what names its filter.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// Named by the destination port, or the identifier of an echo reply.
+    Received,
+    /// Named by the source port, or the identifier of an echo request.
+    Sent,
+}
+
+/// The filter an IPv4 packet to or from `address` falls under.
+fn ip_filter(packet: &Ipv4Packet<'_>, address: Ipv4, direction: Direction) -> Option<FilterKey> {
+    let (port_at, echo) = match direction {
+        Direction::Received => (2, ICMP_ECHO_REPLY),
+        Direction::Sent => (0, ICMP_ECHO_REQUEST),
+    };
+    let payload = packet.payload;
+    let port = |minimum: usize| (payload.len() >= minimum).then(|| be16(payload, port_at));
     let filter = match packet.protocol {
+        IP_ICMP if payload.first() == Some(&echo) => {
+            Filter::icmp_echo(be16(payload.get(..ICMP_ECHO_HEADER)?, 4))
+        }
         IP_ICMP => Filter::icmp(),
         IP_UDP => Filter::udp(port(UDP_HEADER)?),
         IP_TCP => Filter::tcp(port(TCP_HEADER)?),
@@ -154,6 +174,19 @@ fn ip_filter(packet: &Ipv4Packet<'_>, address: Ipv4, port_at: usize) -> Option<F
         return None;
     }
     Some(FilterKey { address, filter })
+}
+
+/// Whether `address` may be claimed: one host's own (not 0.0.0.0,
+/// multicast 224/4 or loopback 127/8), or the limited broadcast address.
+pub fn claimable(address: Ipv4) -> bool {
+    let first = address >> 24;
+    address == LIMITED_BROADCAST || (address != 0 && first != 127 && !(224..=239).contains(&first))
+}
+
+/// Whether `filter` makes sense on `address`: the limited broadcast address
+/// carries only UDP (what a host without an address, a DHCP client, needs).
+pub fn fits(address: Ipv4, filter: Filter) -> bool {
+    address != LIMITED_BROADCAST || filter.protocol == Protocol::Udp
 }
 
 /// Where a frame received by the NIC with address `mac` goes.
@@ -183,10 +216,12 @@ pub fn classify(frame: &[u8], mac: Mac) -> Destination {
                 return Drop(Unmatched::Fragment);
             }
             match packet.protocol {
-                IP_ICMP | IP_UDP | IP_TCP => match ip_filter(&packet, packet.destination, 2) {
-                    Some(key) => Destination::Filter(key),
-                    None => Drop(Unmatched::Malformed),
-                },
+                IP_ICMP | IP_UDP | IP_TCP => {
+                    match ip_filter(&packet, packet.destination, Direction::Received) {
+                        Some(key) => Destination::Filter(key),
+                        None => Drop(Unmatched::Malformed),
+                    }
+                }
                 _ => Drop(Unmatched::Unsupported),
             }
         }
@@ -216,8 +251,14 @@ pub fn claim(frame: &[u8], mac: Mac) -> Result<Claim, Refusal> {
             if !packet.first_fragment || be16(payload, 6) & 0x2000 != 0 {
                 return Err(Refusal::Malformed);
             }
+            // A host without an address sends from 0.0.0.0 as the holder of
+            // the port on the limited broadcast address (RFC 2131, 4.1).
+            let source = match (packet.protocol, packet.source) {
+                (IP_UDP, 0) => LIMITED_BROADCAST,
+                (_, source) => source,
+            };
             match packet.protocol {
-                IP_ICMP | IP_UDP | IP_TCP => ip_filter(&packet, packet.source, 0)
+                IP_ICMP | IP_UDP | IP_TCP => ip_filter(&packet, source, Direction::Sent)
                     .map(Claim::Filter)
                     .ok_or(Refusal::Malformed),
                 _ => Err(Refusal::Spoofed),
@@ -290,6 +331,21 @@ impl<B: Copy + Ord> FilterTable<B> {
         self.filters.get(&key).copied()
     }
 
+    /// The binding that owns packets under `key`: its holder, or for an
+    /// echo identifier nobody holds, the holder of the address's ICMP filter.
+    pub fn owner(&self, key: FilterKey) -> Option<B> {
+        self.lookup(key).or_else(|| match key.filter {
+            Filter {
+                protocol: Protocol::Icmp,
+                port: 1..,
+            } => self.lookup(FilterKey {
+                address: key.address,
+                filter: Filter::icmp(),
+            }),
+            _ => None,
+        })
+    }
+
     /// Every binding with a filter on `address`, once each, in order.
     pub fn bindings_on(&self, address: Ipv4) -> impl Iterator<Item = B> + '_ {
         self.by_address
@@ -301,7 +357,7 @@ impl<B: Copy + Ord> FilterTable<B> {
     /// Whether `binding` may send a frame that needs `claim`.
     pub fn allows(&self, binding: B, claim: Claim) -> bool {
         match claim {
-            Claim::Filter(key) => self.lookup(key) == Some(binding),
+            Claim::Filter(key) => self.owner(key) == Some(binding),
             Claim::Address(address) => self
                 .by_address
                 .get(&address)
@@ -321,6 +377,7 @@ impl<B: Copy + Ord> FilterTable<B> {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
     use alloc::vec::Vec;
 
     use super::*;
@@ -541,6 +598,103 @@ mod tests {
         }
         assert!(table.is_empty());
         assert_eq!(table.bindings_on(GUEST).count(), 0);
+    }
+
+    fn icmp_echo(kind: u8, source: Ipv4, destination: Ipv4, identifier: u16) -> Vec<u8> {
+        let mut echo = vec![kind, 0, 0, 0];
+        echo.extend_from_slice(&identifier.to_be_bytes());
+        echo.extend_from_slice(&[0, 1, b'x']);
+        ip_packet(IP_ICMP, source, destination, &echo)
+    }
+
+    #[test]
+    fn echo_replies_go_to_their_identifier_or_else_the_icmp_filter() {
+        let reply = icmp_echo(ICMP_ECHO_REPLY, HOST, GUEST, 0x1234);
+        let reply = ethernet(OURS, GATEWAY, ETHERTYPE_IPV4, &reply);
+        let Destination::Filter(found) = classify(&reply, OURS) else {
+            panic!("an echo reply has an owner");
+        };
+        assert_eq!(found, key(Filter::icmp_echo(0x1234)));
+        let request = icmp_echo(ICMP_ECHO_REQUEST, HOST, GUEST, 0x1234);
+        let request = ethernet(OURS, GATEWAY, ETHERTYPE_IPV4, &request);
+        assert_eq!(
+            classify(&request, OURS),
+            Destination::Filter(key(Filter::icmp())),
+            "requests are the answering stack's, whatever their identifier"
+        );
+        let mut cut = icmp_echo(ICMP_ECHO_REPLY, HOST, GUEST, 0x1234);
+        cut.truncate(20 + 5);
+        cut[3] = 25; // total length
+        let cut = ethernet(OURS, GATEWAY, ETHERTYPE_IPV4, &cut);
+        assert_eq!(
+            classify(&cut, OURS),
+            Destination::Unmatched(Unmatched::Malformed)
+        );
+
+        let mut table = FilterTable::new();
+        assert_eq!(table.owner(found), None);
+        table.insert(key(Filter::icmp()), 1u32).unwrap();
+        assert_eq!(table.owner(found), Some(1), "nobody holds 0x1234");
+        table.insert(found, 2).unwrap();
+        assert_eq!(table.owner(found), Some(2));
+        assert_eq!(table.owner(key(Filter::icmp_echo(7))), Some(1));
+        assert_eq!(
+            table.owner(key(Filter::udp(7))),
+            None,
+            "no fallback for ports"
+        );
+
+        // Sending an echo request needs its identifier, as the same rule says.
+        let ping = icmp_echo(ICMP_ECHO_REQUEST, GUEST, HOST, 0x1234);
+        let ping = ethernet(GATEWAY, OURS, ETHERTYPE_IPV4, &ping);
+        let needs = claim(&ping, OURS).unwrap();
+        assert_eq!(needs, Claim::Filter(key(Filter::icmp_echo(0x1234))));
+        assert!(table.allows(2, needs));
+        assert!(!table.allows(1, needs), "the identifier is binding 2's");
+        let other = icmp_echo(ICMP_ECHO_REQUEST, GUEST, HOST, 9);
+        let other = claim(&ethernet(GATEWAY, OURS, ETHERTYPE_IPV4, &other), OURS).unwrap();
+        assert!(table.allows(1, other) && !table.allows(2, other));
+        let answer = icmp_echo(ICMP_ECHO_REPLY, GUEST, HOST, 0x1234);
+        let answer = claim(&ethernet(GATEWAY, OURS, ETHERTYPE_IPV4, &answer), OURS).unwrap();
+        assert_eq!(answer, Claim::Filter(key(Filter::icmp())));
+        assert!(table.allows(1, answer) && !table.allows(2, answer));
+    }
+
+    #[test]
+    fn a_host_without_an_address_uses_the_broadcast_address() {
+        let offer = ip_packet(IP_UDP, HOST, LIMITED_BROADCAST, &ports(67, 68, 12));
+        let offer = ethernet(BROADCAST, GATEWAY, ETHERTYPE_IPV4, &offer);
+        let port_68 = FilterKey {
+            address: LIMITED_BROADCAST,
+            filter: Filter::udp(68),
+        };
+        assert_eq!(classify(&offer, OURS), Destination::Filter(port_68));
+        let discover = ip_packet(IP_UDP, 0, LIMITED_BROADCAST, &ports(68, 67, 12));
+        let discover = ethernet(BROADCAST, OURS, ETHERTYPE_IPV4, &discover);
+        assert_eq!(claim(&discover, OURS), Ok(Claim::Filter(port_68)));
+        // Only UDP may leave from 0.0.0.0: anything else needs address 0,
+        // which nobody can claim.
+        let tcp = ip_packet(IP_TCP, 0, HOST, &ports(68, 67, 20));
+        let tcp = claim(&ethernet(GATEWAY, OURS, ETHERTYPE_IPV4, &tcp), OURS);
+        assert!(matches!(
+            tcp,
+            Ok(Claim::Filter(FilterKey { address: 0, .. }))
+        ));
+
+        assert!(claimable(GUEST) && claimable(LIMITED_BROADCAST));
+        for address in [
+            0,
+            ipv4(127, 0, 0, 1),
+            ipv4(224, 0, 0, 1),
+            ipv4(239, 9, 9, 9),
+        ] {
+            assert!(!claimable(address), "{address:#x}");
+        }
+        assert!(fits(LIMITED_BROADCAST, Filter::udp(68)));
+        for filter in [Filter::arp(), Filter::icmp(), Filter::tcp(68)] {
+            assert!(!fits(LIMITED_BROADCAST, filter));
+            assert!(fits(GUEST, filter));
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::net::{Filter, MAX_FRAME, ipv4};
+use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, ipv4};
 use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
@@ -72,6 +72,7 @@ fn main(_argument: u64) -> u64 {
     claims_are_checked(nic);
     binds_are_checked(&binding, address);
     spoofs_are_refused(&mut binding, mac);
+    the_broadcast_address_is_for_udp(nic, &binding, mac);
 
     let (shared, _) = user::frame_allocate(0).expect("allocate the shared page");
     user::map(
@@ -283,6 +284,53 @@ fn spoofs_are_refused(binding: &mut Binding, mac: [u8; 6]) {
         "a forged frame was sent: {counters:?}"
     );
     ok("frames from another port, address or MAC are refused and counted, on both paths");
+}
+
+/// What a DHCP client needs before it has an address: the limited broadcast address takes
+/// only UDP filters, and holding port 68 on it (and only that) lets the binding send from
+/// 0.0.0.0:68.
+fn the_broadcast_address_is_for_udp(nic: Handle, binding: &Binding, mac: [u8; 6]) {
+    let broadcast = user::net_claim(nic, LIMITED_BROADCAST).expect("claim 255.255.255.255");
+    for filter in [Filter::arp(), Filter::icmp(), Filter::tcp(68)] {
+        expect_error(
+            "a filter other than UDP on 255.255.255.255",
+            user::net_filter(binding.handle, broadcast, filter),
+            Error::InvalidArgument,
+        );
+    }
+    let discover = UdpFrame {
+        source_mac: mac,
+        destination_mac: [0xff; 6],
+        source: 0,
+        destination: LIMITED_BROADCAST,
+        source_port: 68,
+        destination_port: 9,
+        payload: b"no address yet",
+    };
+    let mut frame = [0; MAX_FRAME];
+    let length = net::build_udp(&discover, &mut frame);
+    let spoofs = binding.rings.counters().spoofs;
+    expect_error(
+        "sending from 0.0.0.0 without the port on 255.255.255.255",
+        user::net_send(binding.handle, &frame[..length]),
+        Error::NotBound,
+    );
+    assert_eq!(binding.rings.counters().spoofs, spoofs + 1);
+    let port_68 = user::net_filter(binding.handle, broadcast, Filter::udp(68)).expect("UDP 68");
+    user::net_send(binding.handle, &frame[..length]).expect("send from 0.0.0.0:68");
+    let from_69 = UdpFrame {
+        source_port: 69,
+        ..discover
+    };
+    let length = net::build_udp(&from_69, &mut frame);
+    expect_error(
+        "sending from 0.0.0.0 with another port",
+        user::net_send(binding.handle, &frame[..length]),
+        Error::NotBound,
+    );
+    drop_capability(port_68).expect("drop the filter");
+    drop_capability(broadcast).expect("drop the address");
+    ok("255.255.255.255 takes only UDP filters; port 68 on it lets a binding send from 0.0.0.0:68");
 }
 
 /// The child: binds UDP 7002 with the address it was granted, checks it cannot take or

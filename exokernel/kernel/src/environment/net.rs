@@ -181,13 +181,6 @@ impl Network {
     }
 }
 
-/// Whether `address` can be one host's own: not 0.0.0.0, broadcast,
-/// multicast (224/4) or loopback (127/8).
-fn is_unicast(address: Ipv4) -> bool {
-    let first = address >> 24;
-    address != 0 && address != u32::MAX && first != 127 && !(224..=239).contains(&first)
-}
-
 impl System {
     /// The binding `handle` names, which must allow `BIND`.
     fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
@@ -225,7 +218,7 @@ impl System {
         })?;
         let address = u32::try_from(address)
             .ok()
-            .filter(|&address| is_unicast(address))
+            .filter(|&address| demux::claimable(address))
             .ok_or(Error::InvalidArgument)?;
         if self.net.addresses.contains_key(&address) {
             return Err(Error::AddressInUse);
@@ -317,10 +310,11 @@ impl System {
                 Object::Address(address) => Some(address),
                 _ => None,
             })?;
-        let key = FilterKey {
-            address,
-            filter: Filter::unpack(filter)?,
-        };
+        let filter = Filter::unpack(filter)?;
+        if !demux::fits(address, filter) {
+            return Err(Error::InvalidArgument);
+        }
+        let key = FilterKey { address, filter };
         self.net.filters.insert(key, id)?;
         let made = self.capabilities.insert_child(
             caller,
@@ -507,7 +501,7 @@ impl System {
         let mut delivered = false;
         match demux::classify(frame, mac) {
             Destination::Filter(key) => {
-                if let Some(id) = self.net.filters.lookup(key) {
+                if let Some(id) = self.net.filters.owner(key) {
                     delivered = self.deliver_to(id, frame);
                 }
             }
