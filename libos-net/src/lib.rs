@@ -12,6 +12,7 @@
 //! |---|---|
 //! | `stack.rs` | [`Stack`]: smoltcp's interface, the kernel filters for its ports, polling and sleeping |
 //! | `sockets.rs` | the sockets API on a stack: TCP, UDP, ICMP echo, readiness |
+//! | `dhcp.rs` | [`dhcp::acquire`]: an address from a DHCP server, for a program with the card and no address yet |
 //! | `link.rs` | smoltcp's device over a binding, by either [`Path`]; [`Statistics`] |
 //! | `front_door.rs` | the checks every received frame passes first, counted by reason |
 //!
@@ -33,6 +34,7 @@
 
 extern crate alloc;
 
+pub mod dhcp;
 pub mod front_door;
 mod link;
 mod sockets;
@@ -62,6 +64,8 @@ pub enum NetError {
     ConnectionReset,
     /// A datagram larger than the socket's buffer.
     MessageTooLong,
+    /// No answer in time: no DHCP server offered an address.
+    TimedOut,
     /// The kernel refused a call (a missing right, no frames left, ...).
     Kernel(exo_abi::Error),
 }
@@ -85,6 +89,7 @@ impl fmt::Display for NetError {
             NetError::NotConnected => formatter.write_str("not connected"),
             NetError::ConnectionReset => formatter.write_str("connection reset"),
             NetError::MessageTooLong => formatter.write_str("message too long"),
+            NetError::TimedOut => formatter.write_str("timed out"),
             NetError::Kernel(error) => write!(formatter, "kernel: {error:?}"),
         }
     }

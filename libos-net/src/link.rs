@@ -193,11 +193,6 @@ impl Link {
         Ok((link, binding))
     }
 
-    /// The run of frames and the binding, for the stack to drop.
-    pub fn capabilities(&self) -> (Handle, Handle) {
-        (self.run, self.binding)
-    }
-
     pub fn path(&self) -> Path {
         match self.frames {
             Frames::Rings(_) => Path::Rings,
@@ -270,6 +265,19 @@ impl Link {
             }
             Frames::SystemCalls { received, .. } => received.borrow_mut().1 = None,
         }
+    }
+}
+
+impl Drop for Link {
+    /// Gives back the binding (the kernel discards what its transmit ring
+    /// still holds) and the run of frames, which unmaps the rings.
+    fn drop(&mut self) {
+        // SAFETY: a binding names no memory: no page is mapped through it.
+        let _ = unsafe { user::capability_drop(self.binding) };
+        // SAFETY: dropping the run unmaps the rings. Nothing points into
+        // them after this: only `self.frames` does, and it is dropped right
+        // after this body, without being used.
+        let _ = unsafe { user::capability_drop(self.run) };
     }
 }
 

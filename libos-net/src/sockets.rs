@@ -54,9 +54,18 @@ pub(crate) struct Listener {
 #[derive(Debug)]
 pub(crate) enum Entry {
     Listener(Listener),
-    Tcp { handle: SocketHandle, port: u16 },
-    Udp { handle: SocketHandle, port: u16 },
-    Icmp { handle: SocketHandle },
+    Tcp {
+        handle: SocketHandle,
+        port: u16,
+    },
+    Udp {
+        handle: SocketHandle,
+        port: u16,
+    },
+    Icmp {
+        handle: SocketHandle,
+        identifier: u16,
+    },
 }
 
 /// What a socket is ready for; `poll` reports it.
@@ -299,8 +308,9 @@ impl Stack {
                 self.sockets.remove(handle);
                 self.release_port(Protocol::Udp, port);
             }
-            Entry::Icmp { handle } => {
+            Entry::Icmp { handle, identifier } => {
                 self.sockets.remove(handle);
+                self.release_port(Protocol::Icmp, identifier);
             }
         }
         Ok(())
@@ -378,10 +388,17 @@ impl Stack {
         }
     }
 
-    /// An ICMP socket for echo replies carrying `identifier`. Replies
-    /// arrive only if this stack holds the address's ICMP filter
-    /// ([`serves_arp_and_icmp`](Self::serves_arp_and_icmp)).
+    /// An ICMP socket for echo replies carrying `identifier` (not 0), with
+    /// the kernel's filter for that identifier, so replies reach this stack
+    /// whichever stack answers pings for the address. `AddressInUse` if
+    /// another socket or program holds the identifier.
     pub fn icmp_bind(&mut self, identifier: u16) -> Result<SocketId, NetError> {
+        if identifier == 0 {
+            return Err(NetError::InvalidArgument);
+        }
+        if self.holds_port(Protocol::Icmp, identifier) {
+            return Err(NetError::AddressInUse);
+        }
         let buffer = || {
             icmp::PacketBuffer::new(
                 vec![icmp::PacketMetadata::EMPTY; ICMP_PACKETS],
@@ -392,8 +409,9 @@ impl Stack {
         socket
             .bind(icmp::Endpoint::Ident(identifier))
             .map_err(|_| NetError::InvalidArgument)?;
+        self.use_port(Protocol::Icmp, identifier)?;
         let handle = self.sockets.add(socket);
-        Ok(SocketId(self.add_entry(Entry::Icmp { handle })))
+        Ok(SocketId(self.add_entry(Entry::Icmp { handle, identifier })))
     }
 
     /// Queues an ICMP message (`packet`: type, code, checksum, rest; the
@@ -404,7 +422,7 @@ impl Stack {
         packet: &[u8],
         peer: Ipv4Addr,
     ) -> Result<(), NetError> {
-        let Entry::Icmp { handle } = *self.entry(id)? else {
+        let Entry::Icmp { handle, .. } = *self.entry(id)? else {
             return Err(NetError::InvalidSocket);
         };
         let socket = self.sockets.get_mut::<icmp::Socket>(handle);
@@ -420,7 +438,7 @@ impl Stack {
         id: SocketId,
         buffer: &mut [u8],
     ) -> Result<(usize, Ipv4Addr), NetError> {
-        let Entry::Icmp { handle } = *self.entry(id)? else {
+        let Entry::Icmp { handle, .. } = *self.entry(id)? else {
             return Err(NetError::InvalidSocket);
         };
         let socket = self.sockets.get_mut::<icmp::Socket>(handle);
@@ -459,7 +477,7 @@ impl Stack {
                     hangup: false,
                 }
             }
-            Entry::Icmp { handle } => {
+            Entry::Icmp { handle, .. } => {
                 let socket = self.sockets.get::<icmp::Socket>(*handle);
                 Readiness {
                     readable: socket.can_recv(),

@@ -246,11 +246,7 @@ impl Stack {
         if self.link.frames_waiting() {
             return Some(0);
         }
-        let per_second = user::fact(|facts| &facts.ticks_per_second).max(1);
-        let timer = self
-            .interface
-            .poll_delay(now(), &self.sockets)
-            .map(|delay| (delay.total_micros() * per_second).div_ceil(1_000_000));
+        let timer = timer_ticks(&mut self.interface, &self.sockets);
         // A stack without the ARP or ICMP filter wakes to try for them.
         let services = (self.arp.is_none() || self.icmp.is_none()).then_some(SERVICE_RETRY_TICKS);
         earliest(timer, services)
@@ -415,8 +411,8 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    /// Gives back the filters, the binding (the kernel discards what its
-    /// transmit ring still holds) and the rings' frames.
+    /// Gives back the filters and the notification, then (the link) the
+    /// binding and the rings' frames.
     fn drop(&mut self) {
         for (_, port) in core::mem::take(&mut self.ports) {
             drop_capability(port.filter);
@@ -424,28 +420,34 @@ impl Drop for Stack {
         for service in [self.arp, self.icmp].into_iter().flatten() {
             drop_capability(service);
         }
-        drop_capability(self.binding);
         drop_capability(self.notification);
-        let (run, _) = self.link.capabilities();
-        // SAFETY: dropping the run unmaps the rings. Nothing points into
-        // them after this: only `self.link` does, and it is dropped with
-        // `self` right after this body, without being used.
-        let _ = unsafe { user::capability_drop(run) };
+        // The link, dropped right after this body, gives back the binding
+        // and the rings.
     }
 }
 
+/// When smoltcp's next timer on `interface` is due, in ticks from now
+/// (rounded up); `None` if it has none.
+pub(crate) fn timer_ticks(interface: &mut Interface, sockets: &SocketSet<'_>) -> Option<u64> {
+    let per_second = user::fact(|facts| &facts.ticks_per_second).max(1);
+    interface
+        .poll_delay(now(), sockets)
+        .map(|delay| (delay.total_micros() * per_second).div_ceil(1_000_000))
+}
+
 /// The sooner of two optional timeouts (`None`: no limit).
-fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
-/// Drops a filter, binding or notification of this stack's. Dropping one
-/// of ours cannot fail but by a bug here, and then only leaves it in place.
-fn drop_capability(capability: Handle) {
-    // SAFETY: filters, bindings and notifications name no memory: no page
+/// Drops a filter, binding, address or notification of this stack's.
+/// Dropping one of ours cannot fail but by a bug here, and then only leaves
+/// it in place.
+pub(crate) fn drop_capability(capability: Handle) {
+    // SAFETY: filters, bindings, addresses and notifications name no memory: no page
     // is mapped through them or anything derived from them (the rings are
     // mapped through the frame capability, which stays).
     let _ = unsafe { user::capability_drop(capability) };

@@ -60,11 +60,13 @@ pub enum Errno {
     ECONNRESET = 104,
     /// The socket is not connected.
     ENOTCONN = 107,
+    /// No answer in time (no DHCP server offered an address).
+    ETIMEDOUT = 110,
 }
 
 impl Errno {
     /// Every errno, to decode a number.
-    const ALL: [Errno; 27] = [
+    const ALL: [Errno; 28] = [
         Errno::ESRCH,
         Errno::ECHILD,
         Errno::EAGAIN,
@@ -92,6 +94,7 @@ impl Errno {
         Errno::ENETDOWN,
         Errno::ECONNRESET,
         Errno::ENOTCONN,
+        Errno::ETIMEDOUT,
     ];
 
     /// The errno numbered `code` (e.g. a file server's answer); `EINVAL` if none is.

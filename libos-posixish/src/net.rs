@@ -1,11 +1,14 @@
 //! Sockets for this library OS's processes and threads: blocking calls on
 //! `libos-net`'s stack, one stack per process.
 //!
-//! **Addresses.** The first process holds the network card and claims the
-//! address of QEMU's user-mode network (10.0.2.15) when it first needs it;
-//! every process it starts gets a derived address capability and the MAC
-//! in its info page, and passes them on. So programs share the address, and
-//! the kernel's filters give each program only its own ports.
+//! **Addresses.** The first process holds the network card. When it first
+//! needs an address it asks the network's DHCP server for one
+//! (`libos_net::dhcp`; with `NET_CONFIG=static`, it takes QEMU's user-mode
+//! network's fixed 10.0.2.15/24 via 10.0.2.2 instead), claims it, and
+//! prints it. Every process it starts gets a capability for the address,
+//! the MAC and the route in its info page ([`NetInfo`]), and passes them
+//! on. So programs share the address, and the kernel's filters give each
+//! program only its own ports.
 //!
 //! **The stack** is made on first use: its rings at `layout::NET_RINGS`,
 //! the data path from the variable `NET_PATH` (`rings`, the default, or
@@ -19,19 +22,21 @@
 //! process whose threads all wait on the network makes no system call until
 //! a frame arrives or a TCP timer runs out.
 
+use alloc::format;
 use alloc::string::String;
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
+use exo_abi::net::mac_from_u64;
 use exo_abi::{Handle, Rights, user};
 use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
 
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
-use crate::{Errno, env, layout, process};
+use crate::{Errno, env, layout, println, process};
 
 pub use libos_net::Readiness;
 
-/// This process's address capability and the card's MAC, once known.
-static ADDRESS: spin::Mutex<Option<Option<(Handle, u64)>>> = spin::Mutex::new(None);
+/// This process's network, once known (`None` inside: it has none).
+static ADDRESS: spin::Mutex<Option<Option<NetInfo>>> = spin::Mutex::new(None);
 /// The process's stack, made on first use.
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// Threads waiting for the stack to make progress.
@@ -51,36 +56,90 @@ impl From<NetError> for Errno {
             NetError::NotConnected => Errno::ENOTCONN,
             NetError::ConnectionReset => Errno::ECONNRESET,
             NetError::MessageTooLong => Errno::EMSGSIZE,
+            NetError::TimedOut => Errno::ETIMEDOUT,
             NetError::Kernel(exo_abi::Error::NoDevice) => Errno::ENETDOWN,
             NetError::Kernel(error) => error.into(),
         }
     }
 }
 
-/// This process's address capability and the card's MAC: from its parent,
-/// or, in the first process, claimed with the card's capability.
-pub(crate) fn own_address() -> Option<(Handle, u64)> {
+/// A process's network: an IPv4 address it may bind to, the card's MAC,
+/// and how the address's network is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetInfo {
+    /// The address's capability (`Rights::BIND`).
+    pub address: Handle,
+    /// The card's MAC (`exo_abi::net::mac_to_u64`).
+    pub mac: u64,
+    pub prefix_length: u8,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// How long the first process waits for a DHCP lease, in seconds.
+const DHCP_SECONDS: u64 = 10;
+
+/// This process's network: from its parent, or, in the first process,
+/// claimed with the card's capability.
+pub(crate) fn own_address() -> Option<NetInfo> {
     *ADDRESS.lock().get_or_insert_with(|| match process::info() {
         Some(info) => info.net,
-        None => {
-            let nic = user::start_info().nic()?;
-            let mac = user::capability_identify(nic).ok()?.value;
-            let address = Config::qemu_user_network(0).address;
-            let claimed = user::net_claim(nic, u32::from(address)).ok()?;
-            Some((claimed, mac))
-        }
+        None => claim_address(),
     })
 }
 
-/// This process's address capability granted to `child` (theirs goes with
-/// the child; no copy is kept here, as nothing needs revoking it sooner),
-/// and the MAC.
-pub(crate) fn address_for_child(child: Handle) -> Result<Option<(Handle, u64)>, Errno> {
-    let Some((address, mac)) = own_address() else {
+/// In the first process: an address for the card, leased from the
+/// network's DHCP server, or with `NET_CONFIG=static` the fixed one of
+/// QEMU's user-mode network (10.0.2.15/24 via 10.0.2.2). Says which.
+fn claim_address() -> Option<NetInfo> {
+    let nic = user::start_info().nic()?;
+    let mac = user::capability_identify(nic).ok()?.value;
+    let mut config = Config::qemu_user_network(layout::NET_RINGS);
+    config.path = chosen_path();
+    let how = if env::var("NET_CONFIG").as_deref() == Some("static") {
+        String::from("static")
+    } else {
+        let limit = DHCP_SECONDS * crate::thread::ticks_per_second();
+        match libos_net::dhcp::acquire(nic, mac_from_u64(mac), &config, limit) {
+            Ok(lease) => {
+                config = lease.apply(config);
+                format!("leased from {} (DHCP)", lease.server)
+            }
+            Err(error) => {
+                println!("net: no address: DHCP: {error}");
+                return None;
+            }
+        }
+    };
+    let address = user::net_claim(nic, u32::from(config.address)).ok()?;
+    let gateway = config
+        .gateway
+        .map_or(String::from("no gateway"), |gateway| {
+            format!("via {gateway}")
+        });
+    println!(
+        "net: {}/{} {gateway}, {how}",
+        config.address, config.prefix_length
+    );
+    Some(NetInfo {
+        address,
+        mac,
+        prefix_length: config.prefix_length,
+        gateway: config.gateway,
+    })
+}
+
+/// This process's network for `child`: its address capability granted to
+/// the child (theirs goes with the child; no copy is kept here, as nothing
+/// needs revoking it sooner).
+pub(crate) fn address_for_child(child: Handle) -> Result<Option<NetInfo>, Errno> {
+    let Some(own) = own_address() else {
         return Ok(None);
     };
-    let theirs = user::capability_grant(address, child, Rights::BIND | Rights::GRANT)?;
-    Ok(Some((theirs, mac)))
+    let theirs = user::capability_grant(own.address, child, Rights::BIND | Rights::GRANT)?;
+    Ok(Some(NetInfo {
+        address: theirs,
+        ..own
+    }))
 }
 
 /// After fork, in the child: the parent's stack and address capability are
@@ -114,12 +173,15 @@ fn chosen_path() -> Path {
 fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
     let mut guard = STACK.lock();
     if guard.is_none() {
-        let (address, mac) = own_address().ok_or(Errno::ENETDOWN)?;
+        let net = own_address().ok_or(Errno::ENETDOWN)?;
         let credentials = Credentials {
-            address,
-            mac: exo_abi::net::mac_from_u64(mac),
+            address: net.address,
+            mac: mac_from_u64(net.mac),
         };
         let mut config = Config::qemu_user_network(layout::NET_RINGS);
+        config.address = Ipv4Addr::from(user::capability_identify(net.address)?.value as u32);
+        config.prefix_length = net.prefix_length;
+        config.gateway = net.gateway;
         config.path = chosen_path();
         *guard = Some(Stack::new(credentials, config)?);
         IDLE.call_once(|| idle_on_stack);

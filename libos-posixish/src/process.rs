@@ -16,6 +16,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 
 use elf::ElfBytes;
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
@@ -27,6 +28,7 @@ use exo_abi::syscall::{EnvironmentAccount, Event, NO_CAPABILITY};
 use exo_abi::{Handle, Rights, user};
 
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, SCRATCH, STACK_INITIAL_PAGES, STACK_TOP};
+use crate::net::NetInfo;
 use crate::{Errno, bootfs, sys};
 
 /// Frames a child may use for its own heap, stacks and page tables, unless the
@@ -36,8 +38,8 @@ pub const DEFAULT_QUOTA: u64 = 1024;
 /// The process-info page, as parent and child lay it out (little-endian u64s):
 /// magic, parent id, boot file system size, run count, the runs (address,
 /// capability in the child's table), the file server's endpoint, a
-/// capability for the parent (GIVE), an IPv4 address capability and the
-/// card's MAC (`net`), descriptors 0–2 (three words each),
+/// capability for the parent (GIVE), an IPv4 address capability, the
+/// card's MAC and the route (`net`), descriptors 0–2 (three words each),
 /// argument count, bytes of strings, variable count, then the strings —
 /// the arguments, then the environment as `KEY=VALUE` — each followed by a NUL.
 mod info_page {
@@ -51,12 +53,14 @@ mod info_page {
     pub const FS_ENDPOINT: usize = RUNS + super::MAX_BOOTFS_RUNS * RUN_SIZE;
     /// A capability for the parent with `GIVE`, so a server can hand it its endpoint.
     pub const PARENT_ENVIRONMENT: usize = FS_ENDPOINT + 8;
-    /// The network address's capability (or `NO_CAPABILITY`), then the
-    /// card's MAC (`exo_abi::net::mac_to_u64`).
+    /// The network address's capability (or `NO_CAPABILITY`), the card's
+    /// MAC (`exo_abi::net::mac_to_u64`), and the route: the prefix length in
+    /// bits 32–39 and the gateway (0: none) in bits 0–31.
     pub const NET_ADDRESS: usize = PARENT_ENVIRONMENT + 8;
     pub const NET_MAC: usize = NET_ADDRESS + 8;
+    pub const NET_ROUTE: usize = NET_MAC + 8;
     /// Descriptors 0–2: three words each (`fs::Descriptor::encode`).
-    pub const STDIO: usize = NET_MAC + 8;
+    pub const STDIO: usize = NET_ROUTE + 8;
     pub const ARGUMENT_COUNT: usize = STDIO + 3 * 24;
     /// Bytes of the strings: the arguments, then the environment (`KEY=VALUE`).
     pub const ARGUMENT_BYTES: usize = ARGUMENT_COUNT + 8;
@@ -91,8 +95,9 @@ pub struct ProcessInfo {
     pub fs_endpoint: Option<Handle>,
     /// A capability to give the parent capabilities (`GIVE` only).
     pub parent_environment: Option<Handle>,
-    /// An IPv4 address to bind to, and the card's MAC, if the parent had them.
-    pub net: Option<(Handle, u64)>,
+    /// An IPv4 address to bind to, the card's MAC and the route, if the
+    /// parent had them.
+    pub net: Option<NetInfo>,
     /// Descriptors 0–2, encoded.
     pub stdio: [[u64; 3]; 3],
 }
@@ -153,8 +158,16 @@ pub fn info() -> Option<ProcessInfo> {
         environment,
         fs_endpoint: handle(info_page::FS_ENDPOINT),
         parent_environment: handle(info_page::PARENT_ENVIRONMENT),
-        net: handle(info_page::NET_ADDRESS)
-            .map(|address| (address, word(page, info_page::NET_MAC))),
+        net: handle(info_page::NET_ADDRESS).map(|address| {
+            let route = word(page, info_page::NET_ROUTE);
+            NetInfo {
+                address,
+                mac: word(page, info_page::NET_MAC),
+                prefix_length: (route >> 32) as u8,
+                gateway: Some(Ipv4Addr::from(route as u32))
+                    .filter(|gateway| !gateway.is_unspecified()),
+            }
+        }),
         stdio,
     })
 }
@@ -481,11 +494,16 @@ fn put_runs(page: &mut [u8; PAGE_SIZE as usize], runs: &[(u64, u64)]) {
     put(page, info_page::RUN_COUNT, runs.len() as u64);
 }
 
-/// Writes the network address's capability and the MAC (`None`: no network).
-fn put_net(page: &mut [u8; PAGE_SIZE as usize], net: Option<(Handle, u64)>) {
-    let (address, mac) = net.map_or((NO_CAPABILITY, 0), |(address, mac)| (address.to_raw(), mac));
+/// Writes the network address's capability, the MAC and the route (`None`: no network).
+fn put_net(page: &mut [u8; PAGE_SIZE as usize], net: Option<NetInfo>) {
+    let (address, mac, route) = net.map_or((NO_CAPABILITY, 0, 0), |net| {
+        let gateway = net.gateway.map_or(0, u32::from);
+        let route = u64::from(net.prefix_length) << 32 | u64::from(gateway);
+        (net.address.to_raw(), net.mac, route)
+    });
     put(page, info_page::NET_ADDRESS, address);
     put(page, info_page::NET_MAC, mac);
+    put(page, info_page::NET_ROUTE, route);
 }
 
 /// Writes descriptors 0–2, encoded.

@@ -834,6 +834,7 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_must_show: &[
             "ok: bad ids and arguments are refused with typed errors",
             "ok: a port is used once in a program, and freed by close",
+            "ok: an echo identifier is used once, and freed by close",
             "ok: another program's port is refused, and freed when it ends",
             "ok: a refused connection reads as a reset",
             "waiting on the network cost",
@@ -880,7 +881,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "net-echo",
         kernel_command_line: PROGRAM_COMMAND_LINE,
         program: Some("sh"),
-        // ping first: while a server runs, its stack holds the address's ICMP filter.
+        // ping first, alone on the address (net-run-servers pings beside the servers).
         serial_input: Some(
             "ping -c 3 10.0.2.2\n\
              udp-echo -n 24 &\n\
@@ -892,7 +893,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // The servers' lines interleave in any order: udp-echo's are checked here, in
         // order; tcp-echo's by the host function.
         serial_must_show: &[
-            "ping: 3 sent, 3 received",
+            server_scenarios::PING_ANSWERED,
             server_scenarios::UDP_ECHO_READY,
             "udp-echo: echoed 24 datagrams",
             server_scenarios::UDP_ECHO_STACK,
@@ -1221,7 +1222,11 @@ mod tests {
     fn good_net_test_capture() -> Capture {
         Capture {
             file: PathBuf::from("/t/captures/net-test.pcap"),
-            frames: Ok(vec![b"..echo:A0..".to_vec(), b"..echo:B0..".to_vec()]),
+            frames: Ok(vec![
+                b"..echo:A0..".to_vec(),
+                b"..echo:B0..".to_vec(),
+                b"..no address yet..".to_vec(),
+            ]),
         }
     }
 
@@ -1240,12 +1245,16 @@ mod tests {
             "no packet capture was taken"
         );
         let mut capture = good_net_test_capture();
-        capture.frames = Ok(vec![b"..echo:A0..".to_vec(), b"spoofed!".to_vec()]);
+        capture.frames = Ok(vec![
+            b"..echo:A0..".to_vec(),
+            b"no address yet".to_vec(),
+            b"spoofed!".to_vec(),
+        ]);
         assert_eq!(
             scenario.failure_reason(&run, Some(&capture)).unwrap(),
             "packet capture /t/captures/net-test.pcap: no frame contains \"echo:B0\" \
-             (2 frames captured); 1 of 2 frames contain \"spoofed!\", which must appear in \
-             none (frames 2)"
+             (3 frames captured); 1 of 3 frames contain \"spoofed!\", which must appear in \
+             none (frames 3)"
         );
         capture.frames = Err("truncated pcap file".to_string());
         assert_eq!(

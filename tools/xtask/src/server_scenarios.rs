@@ -380,13 +380,22 @@ impl StackCounts {
 
 // net-run-servers -------------------------------------------------------------------------
 
-/// net-run-servers: the guest boots as `cargo xtask run` boots it, the shell starting the
-/// servers from its rc file. Each answers on its default port; then the console's input
-/// ends, as `cargo xtask run </dev/null` ends it, and the run must end too.
+/// What the shell prints when QEMU's DHCP server has leased it the address.
+pub const DHCP_LEASE: &str = "net: 10.0.2.15/24 via 10.0.2.2, leased from 10.0.2.2 (DHCP)";
+/// What `ping -c 3` prints when every echo came back.
+pub const PING_ANSWERED: &str = "ping: 3 sent, 3 received";
+
+/// net-run-servers: the guest boots as `cargo xtask run` boots it, the shell leasing the
+/// address by DHCP and starting the servers from its rc file. Each answers on its default
+/// port, and `ping` typed into the shell gets its replies while a server's stack answers
+/// pings for the address; then the console's input ends, as `cargo xtask run </dev/null`
+/// ends it, and the run must end too.
 pub fn servers_from_rc(host: &HostSide) -> Result<(), String> {
-    for ready in [HTTPD_READY, TCP_ECHO_READY, UDP_ECHO_READY] {
+    for ready in [DHCP_LEASE, HTTPD_READY, TCP_ECHO_READY, UDP_ECHO_READY] {
         host.wait_for(ready)?;
     }
+    host.type_into_console(b"ping -c 3 10.0.2.2\n")?;
+    host.wait_for(PING_ANSWERED)?;
     let base = format!("http://{}", host.address(Protocol::Tcp, HTTP_PORT)?);
     expect_index(&format!("{base}/"))?;
     let udp = host.udp(ECHO_PORT)?;

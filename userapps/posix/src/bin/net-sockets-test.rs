@@ -1,5 +1,6 @@
 //! Checks the sockets API inside the guest, where no host program is
-//! needed: typed refusals for bad ids, ports and arguments; ports shared
+//! needed: typed refusals for bad ids, ports, echo identifiers and
+//! arguments; ports shared
 //! out between programs by the kernel and freed when a program ends; a
 //! refused connection reported as a reset; and a thread waiting on the
 //! network sleeping in the kernel instead of polling.
@@ -32,6 +33,7 @@ const IDLE_CALLS_AT_MOST: u64 = 40;
 fn main(_arguments: &[&str]) -> i32 {
     bad_ids_and_arguments();
     ports_are_exclusive_within_a_program();
+    echo_identifiers_are_like_ports();
     ports_are_exclusive_between_programs();
     refused_connection_is_a_reset();
     waiting_sleeps_in_the_kernel();
@@ -83,6 +85,22 @@ fn ports_are_exclusive_within_a_program() {
     let _again = TcpListener::bind(7200, 4).expect("listen 7200 again");
     let _udp_again = UdpSocket::bind(7201).expect("bind 7201 again");
     println!("ok: a port is used once in a program, and freed by close");
+}
+
+fn echo_identifiers_are_like_ports() {
+    let (zero, first, twice) =
+        net::with_stack(|stack| (stack.icmp_bind(0), stack.icmp_bind(77), stack.icmp_bind(77)))
+            .expect("a stack");
+    assert_eq!(zero, Err(NetError::InvalidArgument), "identifier 0");
+    assert_eq!(twice, Err(NetError::AddressInUse));
+    let first = first.expect("identifier 77");
+    let again = net::with_stack(|stack| {
+        stack.close(first).expect("close");
+        stack.icmp_bind(77)
+    })
+    .expect("a stack");
+    assert!(again.is_ok(), "identifier 77 after close: {again:?}");
+    println!("ok: an echo identifier is used once, and freed by close");
 }
 
 fn ports_are_exclusive_between_programs() {
