@@ -26,10 +26,12 @@ use alloc::format;
 use alloc::string::String;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use exo_abi::counters::Counter;
 use exo_abi::net::mac_from_u64;
 use exo_abi::{Handle, Rights, user};
 use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
 
+use crate::runtime::kernel_counter;
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
 use crate::{Errno, env, layout, println, process};
 
@@ -37,6 +39,9 @@ pub use libos_net::Readiness;
 
 /// This process's network, once known (`None` inside: it has none).
 static ADDRESS: spin::Mutex<Option<Option<NetInfo>>> = spin::Mutex::new(None);
+/// The kernel's entry and system-call counts when the stack was made, for
+/// [`report`].
+static KERNEL_AT_START: spin::Once<(u64, u64)> = spin::Once::new();
 /// The process's stack, made on first use.
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// Threads waiting for the stack to make progress.
@@ -184,6 +189,7 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
         config.gateway = net.gateway;
         config.path = chosen_path();
         *guard = Some(Stack::new(credentials, config)?);
+        KERNEL_AT_START.call_once(kernel_entries);
         IDLE.call_once(|| idle_on_stack);
     }
     Ok(guard)
@@ -476,14 +482,34 @@ pub fn finish(timeout: u64) -> bool {
     matches!(done, Ok(Some(())))
 }
 
-/// A line describing the stack for a program's report: the statistics and
-/// the data path.
+/// A line describing the stack for a program's report: the statistics,
+/// the data path, and how often the kernel was entered since the stack was
+/// made (by every program: the machine-wide counters), from which
+/// `cargo xtask bench` takes kernel entries per packet.
 pub fn report() -> String {
-    match STACK.try_lock() {
+    let stack = match STACK.try_lock() {
         Some(guard) => match guard.as_ref() {
             Some(stack) => alloc::format!("{} (path: {})", stack.statistics(), stack.path()),
-            None => String::from("no stack"),
+            None => return String::from("no stack"),
         },
-        None => String::from("busy"),
-    }
+        None => return String::from("busy"),
+    };
+    let (entries, calls) = kernel_entries();
+    let (entries_then, calls_then) = *KERNEL_AT_START.get().unwrap_or(&(entries, calls));
+    alloc::format!(
+        "{stack}; since it started, the kernel was entered {} times, {} of them system calls \
+         (all programs)",
+        entries - entries_then,
+        calls - calls_then
+    )
+}
+
+/// Entries into the kernel so far (interrupts, exceptions, system calls),
+/// and system calls, machine-wide.
+fn kernel_entries() -> (u64, u64) {
+    let entries = Counter::KERNEL_ENTRIES
+        .iter()
+        .map(|&counter| kernel_counter(counter))
+        .sum();
+    (entries, kernel_counter(Counter::SystemCalls))
 }

@@ -69,6 +69,16 @@ impl Counter {
         Self::FramesRefused,
     ];
 
+    /// The counters of entries into the kernel: each interrupt, exception
+    /// and system call counts in exactly one of them.
+    pub const KERNEL_ENTRIES: [Counter; 5] = [
+        Self::TimerTicks,
+        Self::DeviceInterrupts,
+        Self::SpuriousInterrupts,
+        Self::Exceptions,
+        Self::SystemCalls,
+    ];
+
     /// A short, stable name for reports.
     pub const fn name(self) -> &'static str {
         match self {

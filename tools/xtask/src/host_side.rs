@@ -62,7 +62,7 @@ impl HostNotes {
 ///
 /// [`guest::run_unattended_with_host`]: crate::guest::run_unattended_with_host
 pub fn on_host_thread(
-    function: ScenarioHostFunction,
+    function: impl FnOnce(&HostSide) -> Result<(), String> + Send + 'static,
     config: &QemuConfig,
 ) -> (HostFunction, HostNotes) {
     let notes = HostNotes::default();

@@ -193,7 +193,7 @@ pub fn echo_over_udp_and_tcp(host: &HostSide) -> Result<(), String> {
 
 /// Sends datagrams to udp-echo, paced, until it says it has echoed `count` and exits:
 /// whatever the checks before sent twice or lost, it then ends.
-fn finish_udp_echo(host: &HostSide, socket: &UdpSocket, count: usize) -> Result<(), String> {
+pub fn finish_udp_echo(host: &HostSide, socket: &UdpSocket, count: usize) -> Result<(), String> {
     let done = format!("udp-echo: echoed {count} datagrams");
     for sent in 0..FINISH_MAX_DATAGRAMS {
         socket
@@ -338,8 +338,9 @@ pub fn hostile_frames_beside_echo_traffic(host: &HostSide) -> Result<(), String>
     Ok(())
 }
 
-/// A server's statistics line: `NAME: stack: frames in X, out Y, malformed M (truncated a,
-/// bad checksum b, bad header c)`.
+/// A server's statistics line (`libos_posixish::net::report`): `NAME: stack: frames in X,
+/// out Y, malformed M (truncated a, bad checksum b, bad header c), send errors e, system
+/// calls s (path: P); since it started, the kernel was entered E times, ...`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackCounts {
     pub frames_in: u64,
@@ -348,6 +349,10 @@ pub struct StackCounts {
     pub truncated: u64,
     pub bad_checksum: u64,
     pub bad_header: u64,
+    /// The stack's system calls on its data path (`NetSend`, `NetReceive`, `NetKick`).
+    pub system_calls: u64,
+    /// Entries into the kernel, by any program, since the stack started.
+    pub kernel_entries: u64,
 }
 
 impl StackCounts {
@@ -374,6 +379,8 @@ impl StackCounts {
             truncated: next(" (truncated ")?,
             bad_checksum: next(", bad checksum ")?,
             bad_header: next(", bad header ")?,
+            system_calls: next(", system calls ")?,
+            kernel_entries: next("the kernel was entered ")?,
         })
     }
 }
@@ -411,7 +418,9 @@ mod tests {
     #[test]
     fn statistics_lines_are_read_field_by_field() {
         let line = "udp-echo: stack: frames in 512, out 31, malformed 70 (truncated 20, bad \
-                    checksum 40, bad header 10)";
+                    checksum 40, bad header 10), send errors 0, system calls 14 (path: rings); \
+                    since it started, the kernel was entered 9001 times, 77 of them system \
+                    calls (all programs)";
         assert_eq!(
             StackCounts::parse(line),
             Ok(StackCounts {
@@ -420,7 +429,9 @@ mod tests {
                 malformed: 70,
                 truncated: 20,
                 bad_checksum: 40,
-                bad_header: 10
+                bad_header: 10,
+                system_calls: 14,
+                kernel_entries: 9001,
             })
         );
         let error = StackCounts::parse("udp-echo: stack: frames in 5, out 5").unwrap_err();
