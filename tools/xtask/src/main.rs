@@ -7,6 +7,7 @@
 
 mod accelerator;
 mod artifacts;
+mod bench_lines;
 mod checks;
 mod echo_checks;
 mod guest;
