@@ -610,8 +610,13 @@ pub fn try_wait(pid: u64) -> Result<Option<ExitStatus>, Errno> {
     }
 }
 
-/// Waits (sleeping, a tick at a time) until child `pid` has ended, reaps it
-/// and returns how it ended.
+/// Waits until child `pid` has ended, reaps it and returns how it ended.
+///
+/// While the child can run, this process gives it the rest of its slot
+/// (`YieldTo`) each time round: the child is what it waits for, and it
+/// learns of the end as soon as it gets the CPU back rather than at the
+/// next tick. While the child cannot take the CPU (it is blocked in the
+/// kernel), this process sleeps a tick at a time.
 pub fn wait(pid: u64) -> Result<ExitStatus, Errno> {
     let environment = CHILDREN
         .lock()
@@ -620,7 +625,9 @@ pub fn wait(pid: u64) -> Result<ExitStatus, Errno> {
         .map(|child| child.environment)
         .ok_or(Errno::ECHILD)?;
     while user::environment_info(environment, EnvironmentAccount::Id).is_ok() {
-        let _ = user::wait(Event::TIMER, 1);
+        if user::yield_to(environment).is_err() {
+            let _ = user::wait(Event::TIMER, 1);
+        }
     }
     let child = {
         let mut children = CHILDREN.lock();

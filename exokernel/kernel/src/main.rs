@@ -110,7 +110,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         )
     };
     let init = command_line.get("init").unwrap_or("init");
-    match environment::start_first_program(archive, init) {
+    // What the first program makes of its start argument is its own business (the bare
+    // runtime hands it to `main`; `bench` reads it as a repetition count).
+    let argument = setting(&command_line, "init_argument", 0, 0..=u64::MAX);
+    match environment::start_first_program(archive, init, argument) {
         Ok(id) => println!("environment {}: first program {init:?} loaded", id.0),
         Err(error) => println!("the first program {init:?} could not be loaded: {error}"),
     }

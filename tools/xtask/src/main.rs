@@ -7,6 +7,7 @@
 
 mod accelerator;
 mod artifacts;
+mod bench_lines;
 // Written ahead of `cargo xtask bench`, which will use it; until that command is wired up,
 // only its tests do.
 #[allow(dead_code)]

@@ -14,7 +14,7 @@ use crate::net_scenarios::{self, quoted};
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 use crate::serial_log::contains;
 use crate::server_scenarios;
-use crate::{artifacts, servers};
+use crate::{artifacts, bench_lines, servers};
 
 /// Generous, because TCG is slow and several guests may share the machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,10 +66,16 @@ pub struct Scenario {
     pub serial_must_show: &'static [&'static str],
     /// How long before the guest is considered hung.
     pub timeout: Duration,
+    /// A further check of the whole serial output, for what fixed strings cannot say
+    /// (e.g. that a line is well-formed); its `Err` says what is wrong.
+    pub serial_check: Option<SerialCheck>,
     /// Host ports forwarded to the guest's network card, a host function talking to it,
     /// and what the card's traffic must show; `None`: the card is there, unused.
     pub network: Option<NetworkScenario>,
 }
+
+/// Checks a finished guest's serial output.
+pub type SerialCheck = fn(&str) -> Result<(), String>;
 
 /// The host's side of a scenario that uses the network (QEMU's user-mode network: the
 /// guest is 10.0.2.15, and the host reaches it only through forwarded ports).
@@ -122,6 +128,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "test boot: ok",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -132,6 +139,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["timer:", "test timer: ok"],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -142,6 +150,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #PF page fault", "cr2=0x00000000deadbeef", "rip="],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -152,6 +161,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["KERNEL PANIC", "deliberate panic"],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -162,6 +172,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Fail,
         serial_must_show: &["EXCEPTION #DF double fault"],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     // The first environment's exit status decides the verdict: 0 powers off with the pass
@@ -178,6 +189,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "start-info lists",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -217,6 +229,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "memory-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -230,6 +243,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "fault-test: demand-zero paging ok",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -257,6 +271,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "isolation-test: parent still running",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -274,6 +289,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "revocation-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -289,6 +305,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "hostile-syscalls: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
@@ -318,6 +335,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "slices-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -336,6 +354,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "yield-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -360,6 +379,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "call-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -381,6 +401,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "wait-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -403,6 +424,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "notify-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -418,6 +440,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -437,6 +460,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "spawn-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -507,6 +531,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "all environments have ended",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -531,6 +556,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "fs-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -551,6 +577,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "exec-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -566,6 +593,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "forktree: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -588,6 +616,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "cow-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -609,6 +638,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "mmap-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -624,6 +654,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "colour-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -646,6 +677,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-rr: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -665,6 +697,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "threads-priority: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -682,6 +715,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "condvar-test: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -696,6 +730,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "custom-scheduler: all checks passed",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -734,6 +769,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "primes: the sieve of 100 finished",
         ],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     Scenario {
@@ -744,9 +780,34 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["lifecycle-test: 1000 cycles, free frames before="],
         timeout: LONG_TIMEOUT,
+        serial_check: None,
         network: None,
     },
     // Step 5: the network card, shared between environments by the kernel's demultiplexer.
+    // The guest microbenchmarks, with few repetitions: every line there and well-formed
+    // (`bench_lines`), never a figure judged.
+    Scenario {
+        name: "bench-smoke",
+        kernel_command_line: "log=info init_argument=50",
+        program: Some("bench"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &["BENCH-DONE"],
+        timeout: DEFAULT_TIMEOUT,
+        serial_check: Some(bench_lines::kernel_smoke),
+        network: None,
+    },
+    Scenario {
+        name: "bench-libos-smoke",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("bench-libos -n 20\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &["$ bench-libos -n 20", "BENCH-DONE"],
+        timeout: DEFAULT_TIMEOUT,
+        serial_check: Some(bench_lines::libos_smoke),
+        network: None,
+    },
     Scenario {
         name: "net-test",
         kernel_command_line: PROGRAM_COMMAND_LINE,
@@ -758,6 +819,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "net-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &net_scenarios::TWO_BINDINGS_PORTS,
             tcp_ports: &[],
@@ -784,6 +846,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "net-hostile: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[
                 net_scenarios::HOSTILE_ECHO_PORT,
@@ -812,6 +875,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "net-steady: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[net_scenarios::STEADY_PORT],
             tcp_ports: &[],
@@ -841,6 +905,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "net-sockets-test: all checks passed",
         ],
         timeout: DEFAULT_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[],
             tcp_ports: &[],
@@ -867,6 +932,7 @@ pub const SCENARIOS: &[Scenario] = &[
             server_scenarios::HTTPD_STACK,
         ],
         timeout: SERVER_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[],
             tcp_ports: &[server_scenarios::HTTP_PORT],
@@ -899,6 +965,7 @@ pub const SCENARIOS: &[Scenario] = &[
             server_scenarios::UDP_ECHO_STACK,
         ],
         timeout: SERVER_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[server_scenarios::ECHO_PORT],
             tcp_ports: &[server_scenarios::ECHO_PORT],
@@ -921,6 +988,7 @@ pub const SCENARIOS: &[Scenario] = &[
             server_scenarios::TCP_ECHO_STACK,
         ],
         timeout: SERVER_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[],
             tcp_ports: &[server_scenarios::ECHO_PORT],
@@ -943,10 +1011,34 @@ pub const SCENARIOS: &[Scenario] = &[
             server_scenarios::TCP_ECHO_STACK,
         ],
         timeout: BULK_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[],
             tcp_ports: &[server_scenarios::ECHO_PORT],
             host: Some(server_scenarios::bulk_through_tcp_echo),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
+        }),
+    },
+    Scenario {
+        name: "net-discard",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("sh"),
+        serial_input: Some("tcp-discard -n 2 &\nwait\npoweroff\n"),
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            server_scenarios::TCP_DISCARD_READY,
+            "tcp-discard: served 2 connections",
+            server_scenarios::TCP_DISCARD_STACK,
+        ],
+        timeout: SERVER_TIMEOUT,
+        serial_check: None,
+        network: Some(NetworkScenario {
+            udp_ports: &[],
+            tcp_ports: &[server_scenarios::DISCARD_PORT],
+            host: Some(server_scenarios::streams_into_tcp_discard),
             capture_must_contain: &[],
             capture_must_not_contain: &[],
             inject_frames: false,
@@ -965,6 +1057,7 @@ pub const SCENARIOS: &[Scenario] = &[
             server_scenarios::UDP_ECHO_STACK,
         ],
         timeout: SERVER_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[server_scenarios::ECHO_PORT],
             tcp_ports: &[server_scenarios::ECHO_PORT],
@@ -985,6 +1078,7 @@ pub const SCENARIOS: &[Scenario] = &[
         expected_exit: ExpectedExit::Pass,
         serial_must_show: &["all environments have ended"],
         timeout: SERVER_TIMEOUT,
+        serial_check: None,
         network: Some(NetworkScenario {
             udp_ports: &[servers::ECHO_GUEST_PORT],
             tcp_ports: &[servers::HTTP_GUEST_PORT, servers::ECHO_GUEST_PORT],
@@ -1055,6 +1149,11 @@ impl Scenario {
             reasons.push(format!(
                 "serial output lacks {missing:?} (searched in order)"
             ));
+        }
+        if let Some(check) = self.serial_check
+            && let Err(reason) = check(&run.serial)
+        {
+            reasons.push(format!("serial output: {reason}"));
         }
         if let Some(network) = &self.network
             && let Some(reason) = network.capture_failure(capture)
@@ -1370,6 +1469,11 @@ mod tests {
             format!("tcp-echo: served 1 connections, {BULK_BYTES} bytes"),
         );
         expect(
+            "net-discard",
+            format!("tcp-discard -n {DISCARD_CONNECTIONS}"),
+            format!("tcp-discard: served {DISCARD_CONNECTIONS} connections"),
+        );
+        expect(
             "net-malformed",
             format!("udp-echo -n {MALFORMED_UDP_COUNT}"),
             format!("udp-echo: echoed {MALFORMED_UDP_COUNT} datagrams"),
@@ -1379,6 +1483,29 @@ mod tests {
                 .serial_input
                 .unwrap()
                 .contains(&format!("tcp-echo -n {MALFORMED_TCP_CONNECTIONS} &"))
+        );
+    }
+
+    #[test]
+    fn bench_smoke_repetitions_agree_with_their_checks() {
+        let scenario = |name| SCENARIOS.iter().find(|s| s.name == name).unwrap();
+        let kernel = scenario("bench-smoke");
+        assert!(kernel.kernel_command_line.contains(&format!(
+            "init_argument={}",
+            bench_lines::KERNEL_SMOKE_REPETITIONS
+        )));
+        let libos = scenario("bench-libos-smoke");
+        let command = format!("bench-libos -n {}", bench_lines::LIBOS_SMOKE_REPETITIONS);
+        assert!(
+            libos
+                .serial_input
+                .unwrap()
+                .contains(&format!("{command}\n"))
+        );
+        assert!(
+            libos
+                .serial_must_show
+                .contains(&format!("$ {command}").as_str())
         );
     }
 

@@ -1,5 +1,5 @@
 //! The host functions of the scenarios that run the library OS's servers — `udp-echo`,
-//! `tcp-echo` and `httpd`, each with a TCP/IP stack of its own — started by the shell:
+//! `tcp-echo`, `tcp-discard` and `httpd`, each with a TCP/IP stack of its own — started by the shell:
 //! real Linux clients (sockets, `curl`) talk to them through QEMU's port forwards, and one
 //! scenario adds hostile frames on the side.
 //!
@@ -7,7 +7,8 @@
 //! (`scenarios`); the counts here must agree with the `-n` in those scripts, which a unit
 //! test checks. Each function returns a precise reason on failure.
 
-use std::net::UdpSocket;
+use std::io::{Read, Write};
+use std::net::{Shutdown, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
@@ -449,4 +450,49 @@ mod tests {
         let checked = 2 * ROUND_TRIPS_AROUND + frames.div_ceil(HOSTILE_BATCH);
         assert!(MALFORMED_UDP_COUNT > checked, "{checked} datagrams checked");
     }
+}
+
+// net-discard -----------------------------------------------------------------------------
+
+/// tcp-discard's port in net-discard: its default.
+pub const DISCARD_PORT: u16 = 9;
+pub const TCP_DISCARD_READY: &str = "tcp-discard: listening on tcp port 9";
+pub const TCP_DISCARD_STACK: &str = "tcp-discard: stack:";
+/// net-discard's TCP connections and what each sends: a short message, then more than the
+/// server's receive window.
+const DISCARD_STREAMS: [usize; 2] = [100, 256 * 1024];
+pub const DISCARD_CONNECTIONS: usize = DISCARD_STREAMS.len();
+
+/// net-discard: a Linux client's streams are read to their end by tcp-discard, which sends
+/// nothing back and closes each connection once the client has shut down its side.
+pub fn streams_into_tcp_discard(host: &HostSide) -> Result<(), String> {
+    host.wait_for(TCP_DISCARD_READY)?;
+    for (index, length) in DISCARD_STREAMS.into_iter().enumerate() {
+        let name = format!("TCP connection {} ({length} bytes)", index + 1);
+        let context = |error: std::io::Error| format!("{name}: {error}");
+        let mut stream = host.tcp(DISCARD_PORT)?;
+        stream
+            .set_read_timeout(Some(echo_checks::STREAM_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(echo_checks::STREAM_TIMEOUT)))
+            .map_err(context)?;
+        let payload: Vec<u8> = (0..length).map(|offset| (offset % 251) as u8).collect();
+        stream.write_all(&payload).map_err(context)?;
+        stream.shutdown(Shutdown::Write).map_err(context)?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).map_err(context)?;
+        if !answer.is_empty() {
+            return Err(format!(
+                "{name}: the discard server sent {} bytes back; it must send none",
+                answer.len()
+            ));
+        }
+    }
+    let line = host.serial_line("tcp-discard: served ")?;
+    let bytes: usize = DISCARD_STREAMS.iter().sum();
+    let expected =
+        format!("tcp-discard: served {DISCARD_CONNECTIONS} connections, {bytes} bytes discarded");
+    if line != expected {
+        return Err(format!("tcp-discard said {line:?}, expected {expected:?}"));
+    }
+    Ok(())
 }

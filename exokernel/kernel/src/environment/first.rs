@@ -1,7 +1,8 @@
 //! The first environment: the one program the kernel loads itself.
 //!
 //! The boot module is a boot file system (`exo_abi::bootfs`) holding every
-//! program; `init=NAME` on the command line names the first. Its loadable
+//! program; `init=NAME` on the command line names the first (and
+//! `init_argument=N` the number it starts with in `rdi`). Its loadable
 //! segments are copied into frames the new environment owns (it holds a root
 //! capability for each), mapped with the segments' permissions; a stack is
 //! mapped below `INITIAL_STACK_TOP`; the whole archive is copied into frames
@@ -71,15 +72,20 @@ impl From<elf::ParseError> for LoadError {
 }
 
 /// Builds the first environment from program `init` of the boot file system
-/// `archive` and makes it runnable. Its frame quota is every frame free now.
-pub fn start_first_program(archive: &[u8], init: &str) -> Result<EnvironmentId, LoadError> {
+/// `archive` and makes it runnable, to start with `rdi = argument`. Its frame
+/// quota is every frame free now.
+pub fn start_first_program(
+    archive: &[u8],
+    init: &str,
+    argument: u64,
+) -> Result<EnvironmentId, LoadError> {
     let bootfs = BootFs::parse(archive).map_err(LoadError::BootFs)?;
     let program = bootfs.find(init).ok_or(LoadError::NoSuchProgram)?.contents;
     let mut system = SYSTEM.lock();
     let quota = frames::counts().free;
     let (id, _) = system.create_environment(None, quota)?;
     system.first = Some(id);
-    let result = load(&mut system, id, program, archive);
+    let result = load(&mut system, id, program, archive, argument);
     if result.is_err() {
         system.destroy(id, "its program could not be loaded");
     }
@@ -91,6 +97,7 @@ fn load(
     id: EnvironmentId,
     program: &[u8],
     archive: &[u8],
+    argument: u64,
 ) -> Result<(), LoadError> {
     let file = ElfBytes::<LittleEndian>::minimal_parse(program)?;
     if file.ehdr.e_type != ET_EXEC || file.ehdr.e_machine != EM_X86_64 {
@@ -190,7 +197,7 @@ fn load(
         MapFlags::empty(),
     )?;
 
-    system.start_environment(id, file.ehdr.e_entry, INITIAL_STACK_TOP, 0)?;
+    system.start_environment(id, file.ehdr.e_entry, INITIAL_STACK_TOP, argument)?;
     debug_assert_eq!(system.environment(id).state, State::Runnable);
     Ok(())
 }

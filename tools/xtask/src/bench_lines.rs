@@ -1,0 +1,138 @@
+//! The guest microbenchmarks' report lines, `BENCH <name> <median> cycles n=<repetitions>`,
+//! one per benchmark and then `BENCH-DONE` (`userapps/src/bin/bench.rs`,
+//! `userapps/posix/src/bin/bench-libos.rs`; the Linux counterparts print the same), and the
+//! smoke scenarios' check of them. The check looks at the form only, never at a figure:
+//! tests do not assert on time.
+
+/// The benchmarks `bench` runs, in the order it prints them.
+pub const KERNEL_BENCHMARKS: [&str; 5] = [
+    "null-syscall",
+    "page-fault",
+    "map-touch-unmap",
+    "yield-round-trip",
+    "call-reply",
+];
+/// The benchmarks `bench-libos` runs, in the order it prints them.
+pub const LIBOS_BENCHMARKS: [&str; 2] = ["spawn", "thread-switch"];
+/// The line after the last benchmark's.
+pub const DONE: &str = "BENCH-DONE";
+
+/// Repetitions in the smoke scenarios: `init_argument=` for `bench`, `-n` for
+/// `bench-libos` (a unit test checks their table entries agree).
+pub const KERNEL_SMOKE_REPETITIONS: u64 = 50;
+pub const LIBOS_SMOKE_REPETITIONS: u64 = 20;
+
+/// One parsed report line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchLine {
+    pub name: String,
+    /// The median, in TSC cycles.
+    pub median: u64,
+    pub repetitions: u64,
+}
+
+/// `line` read as a report line, or `None` if it is not one (or is malformed).
+pub fn parse(line: &str) -> Option<BenchLine> {
+    let mut words = line.trim_end().split(' ');
+    let (Some("BENCH"), Some(name), Some(median), Some("cycles"), Some(count), None) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        return None;
+    };
+    Some(BenchLine {
+        name: name.to_string(),
+        median: median.parse().ok()?,
+        repetitions: count.strip_prefix("n=")?.parse().ok()?,
+    })
+}
+
+/// Checks that `serial` holds, in this order, one well-formed line for each of `expected`
+/// with a positive median and `repetitions` repetitions, and then `BENCH-DONE`.
+pub fn check(serial: &str, expected: &[&str], repetitions: u64) -> Result<(), String> {
+    let mut lines = serial.lines().map(|line| line.trim_end_matches('\r'));
+    for name in expected {
+        let prefix = format!("BENCH {name} ");
+        let Some(line) = lines.by_ref().find(|line| line.starts_with(&prefix)) else {
+            return Err(format!("no {prefix:?} line (searched in order)"));
+        };
+        let wanted = format!("`BENCH {name} <median> cycles n={repetitions}`");
+        match parse(line) {
+            Some(parsed) if parsed.median > 0 && parsed.repetitions == repetitions => {}
+            Some(parsed) if parsed.median == 0 => {
+                return Err(format!("{line:?}: the median must be positive"));
+            }
+            _ => return Err(format!("{line:?} is not {wanted}")),
+        }
+    }
+    if !lines.any(|line| line == DONE) {
+        return Err(format!("no {DONE:?} line after the benchmarks'"));
+    }
+    Ok(())
+}
+
+/// bench-smoke's check of `bench`'s lines.
+pub fn kernel_smoke(serial: &str) -> Result<(), String> {
+    check(serial, &KERNEL_BENCHMARKS, KERNEL_SMOKE_REPETITIONS)
+}
+
+/// bench-libos-smoke's check of `bench-libos`'s lines.
+pub fn libos_smoke(serial: &str) -> Result<(), String> {
+    check(serial, &LIBOS_BENCHMARKS, LIBOS_SMOKE_REPETITIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_parse() {
+        assert_eq!(
+            parse("BENCH null-syscall 95 cycles n=10000\r"),
+            Some(BenchLine {
+                name: "null-syscall".to_string(),
+                median: 95,
+                repetitions: 10000
+            })
+        );
+        for bad in [
+            "BENCH null-syscall 95 cycles",
+            "BENCH null-syscall -3 cycles n=10",
+            "BENCH null-syscall 95 ticks n=10",
+            "BENCH null-syscall 95 cycles n=",
+            "BENCH null-syscall 95 cycles n=10 extra",
+            "bench: 10 repetitions each",
+            "BENCH-DONE",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_benchmark_in_order_then_done() {
+        let good = "bench: 2 repetitions\nBENCH spawn 900 cycles n=2\nenvironment 3: exited\n\
+                    BENCH thread-switch 40 cycles n=2\r\nBENCH-DONE\n";
+        assert_eq!(check(good, &LIBOS_BENCHMARKS, 2), Ok(()));
+        let reason = check(good, &LIBOS_BENCHMARKS, 3).unwrap_err();
+        assert!(
+            reason.contains("is not `BENCH spawn <median> cycles n=3`"),
+            "{reason}"
+        );
+        let zero = good.replace("900", "0");
+        let reason = check(&zero, &LIBOS_BENCHMARKS, 2).unwrap_err();
+        assert!(reason.contains("must be positive"), "{reason}");
+        let missing = good.replace("BENCH spawn", "BENCH spwan");
+        let reason = check(&missing, &LIBOS_BENCHMARKS, 2).unwrap_err();
+        assert!(reason.contains("\"BENCH spawn \""), "{reason}");
+        let unfinished = good.replace("BENCH-DONE", "");
+        let reason = check(&unfinished, &LIBOS_BENCHMARKS, 2).unwrap_err();
+        assert!(reason.contains("BENCH-DONE"), "{reason}");
+        let reversed =
+            "BENCH thread-switch 40 cycles n=2\nBENCH spawn 900 cycles n=2\nBENCH-DONE\n";
+        assert!(check(reversed, &LIBOS_BENCHMARKS, 2).is_err());
+    }
+}
