@@ -51,6 +51,11 @@ pub fn parse(line: &str) -> Option<BenchLine> {
     })
 }
 
+/// Every report line in `serial`, in order.
+pub fn all(serial: &str) -> Vec<BenchLine> {
+    serial.lines().filter_map(parse).collect()
+}
+
 /// Checks that `serial` holds, in this order, one well-formed line for each of `expected`
 /// with a positive median and `repetitions` repetitions, and then `BENCH-DONE`.
 pub fn check(serial: &str, expected: &[&str], repetitions: u64) -> Result<(), String> {

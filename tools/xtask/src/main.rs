@@ -8,6 +8,8 @@
 mod accelerator;
 mod artifacts;
 mod bench_lines;
+#[allow(dead_code)]
+mod bench_network;
 // Written ahead of `cargo xtask bench`, which will use it; until that command is wired up,
 // only its tests do.
 #[allow(dead_code)]
