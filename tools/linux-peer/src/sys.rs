@@ -32,6 +32,51 @@ pub fn yield_processor() {
     unsafe { libc::sched_yield() };
 }
 
+/// Keeps the calling thread (and the processes and threads it starts from now on, which
+/// inherit it) on the processor it is running on.
+pub fn stay_on_this_processor() -> std::io::Result<()> {
+    // SAFETY: `sched_getcpu` takes no arguments; a negative result is checked.
+    let processor = unsafe { libc::sched_getcpu() };
+    if processor < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: an all-zero `cpu_set_t` is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `processor` is a processor number the kernel just gave, below the set's size.
+    unsafe { libc::CPU_SET(processor as usize, &mut set) };
+    // SAFETY: `set` is a valid set of the size passed, for the call's duration; pid 0 is
+    // the calling thread.
+    let result = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Puts the calling thread (and the processes and threads it starts from now on, which
+/// inherit it) under `SCHED_FIFO` at the lowest real-time priority, or with `false` back
+/// under the default policy. Under `SCHED_FIFO` a yield always hands the processor to
+/// another runnable task of the same priority; under the default policy it need not.
+pub fn first_in_first_out(enabled: bool) -> std::io::Result<()> {
+    let (policy, priority) = if enabled {
+        (libc::SCHED_FIFO, 1)
+    } else {
+        (libc::SCHED_OTHER, 0)
+    };
+    let parameters = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `parameters` is a valid `sched_param` for the call's duration; pid 0 is the
+    // calling thread.
+    let result = unsafe { libc::sched_setscheduler(0, policy, &parameters) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// One anonymous private page, unmapped when dropped.
 #[derive(Debug)]
 pub struct Page {
