@@ -90,13 +90,13 @@ pub fn run_unattended_with_host(
     } else {
         Stdio::null()
     };
-    let mut child = config
-        .command()
-        .stdin(input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
+    let Captured {
+        mut child,
+        serial,
+        serial_reader,
+        qemu_messages,
+        messages_reader,
+    } = start_captured(config, input)?;
     let mut console_input = child.stdin.take();
     if let Some(text) = config.serial_input.clone()
         && let Some(mut stdin) = console_input.take()
@@ -108,11 +108,6 @@ pub fn run_unattended_with_host(
             let _ = stdin.write_all(&[crate::qemu::END_OF_INPUT]);
         });
     }
-    // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
-    let serial = SerialLog::new();
-    let serial_reader = serial.fill_from(child.stdout.take());
-    let qemu_messages = SerialLog::new();
-    let messages_reader = qemu_messages.fill_from(child.stderr.take());
     let mut host = host.map(|function| {
         let console = Console {
             output: serial.clone(),
@@ -131,6 +126,38 @@ pub fn run_unattended_with_host(
         qemu_messages: qemu_messages.text(),
         elapsed: started.elapsed(),
         host_failure,
+    })
+}
+
+/// QEMU started with its output streams captured as they come.
+struct Captured {
+    child: Child,
+    serial: SerialLog,
+    serial_reader: JoinHandle<()>,
+    qemu_messages: SerialLog,
+    messages_reader: JoinHandle<()>,
+}
+
+/// Starts QEMU for `config` with `input` as its standard input.
+fn start_captured(config: &QemuConfig, input: Stdio) -> Result<Captured, String> {
+    let mut child = config
+        .command()
+        .stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
+    // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
+    let serial = SerialLog::new();
+    let serial_reader = serial.fill_from(child.stdout.take());
+    let qemu_messages = SerialLog::new();
+    let messages_reader = qemu_messages.fill_from(child.stderr.take());
+    Ok(Captured {
+        child,
+        serial,
+        serial_reader,
+        qemu_messages,
+        messages_reader,
     })
 }
 
