@@ -7,13 +7,18 @@
 
 mod accelerator;
 mod artifacts;
+mod bench_lines;
 mod checks;
+mod cpio;
 mod echo_checks;
 mod guest;
 mod host_side;
 mod hostile_frames;
 mod http_client;
 mod interactive;
+mod linux_guest;
+mod linux_initramfs;
+mod linux_packages;
 mod net_scenarios;
 mod network_setup;
 mod pcap;
@@ -28,6 +33,7 @@ mod workspace;
 
 use std::process::ExitCode;
 
+use linux_guest::PeerMode;
 use servers::HostPorts;
 use test_suite::TestOptions;
 
@@ -52,6 +58,13 @@ commands:
                                         the scenarios (those whose name contains FILTER)
   gdb [--program NAME] [-- <kernel args>...]
                                         boot paused, waiting for gdb on :1234
+  linux-peer micro|servers [--kvm]      boot the Linux guest the benchmarks compare exo
+                                        with (Debian 12's kernel, fetched with apt-get
+                                        download into target/linux-guest/, and
+                                        tools/linux-peer), same QEMU command line:
+                                        `micro` prints its BENCH lines; `servers` runs
+                                        udp/tcp echo (127.0.0.1:7007) and tcp discard
+                                        (127.0.0.1:7009) until Ctrl-C
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -80,6 +93,10 @@ enum Command {
     Gdb {
         program: Option<String>,
         kernel_command_line: Option<String>,
+    },
+    LinuxPeer {
+        mode: PeerMode,
+        kvm: bool,
     },
 }
 
@@ -117,6 +134,7 @@ fn main() -> ExitCode {
             program,
             kernel_command_line,
         } => interactive::gdb(program.as_deref(), kernel_command_line),
+        Command::LinuxPeer { mode, kvm } => linux_guest::run_command(mode, kvm),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -200,8 +218,31 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 kernel_command_line,
             })
         }
+        "linux-peer" => {
+            reject_kernel_words()?;
+            parse_linux_peer_options(options)
+        }
         _ => Err(format!("unknown command `{name}`")),
     }
+}
+
+/// `linux-peer`'s mode (`micro` or `servers`) and `--kvm`.
+fn parse_linux_peer_options(options: &[String]) -> Result<Command, String> {
+    let mut mode = None;
+    let mut kvm = false;
+    for word in options {
+        if word == "--kvm" {
+            kvm = true;
+        } else if let Some(named) = PeerMode::from_word(word)
+            && mode.is_none()
+        {
+            mode = Some(named);
+        } else {
+            return Err(format!("unexpected `{word}` for `linux-peer`"));
+        }
+    }
+    let mode = mode.ok_or("`linux-peer` needs a mode: micro or servers")?;
+    Ok(Command::LinuxPeer { mode, kvm })
 }
 
 fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
@@ -467,6 +508,28 @@ mod tests {
         };
         assert!(!scenarios_only.host_checks);
         assert_eq!(scenarios_only.jobs, Some(1));
+    }
+
+    #[test]
+    fn linux_peer_takes_a_mode_and_kvm() {
+        assert_eq!(
+            parse_words("linux-peer micro"),
+            Ok(Command::LinuxPeer {
+                mode: PeerMode::Micro,
+                kvm: false
+            })
+        );
+        assert_eq!(
+            parse_words("linux-peer --kvm servers"),
+            Ok(Command::LinuxPeer {
+                mode: PeerMode::Servers,
+                kvm: true
+            })
+        );
+        assert!(parse_words("linux-peer").is_err());
+        assert!(parse_words("linux-peer micro servers").is_err());
+        assert!(parse_words("linux-peer micro --fast").is_err());
+        assert!(parse_words("linux-peer micro -- quiet").is_err());
     }
 
     #[test]
