@@ -46,7 +46,11 @@ pub fn stay_on_this_processor() -> std::io::Result<()> {
     unsafe { libc::CPU_SET(processor as usize, &mut set) };
     // SAFETY: `set` is a valid set of the size passed, for the call's duration; pid 0 is
     // the calling thread.
-    let result = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    succeeded(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) })
+}
+
+/// A call's result as std reports errors: 0 is success, anything else left `errno` set.
+fn succeeded(result: c_int) -> std::io::Result<()> {
     if result == 0 {
         Ok(())
     } else {
@@ -69,12 +73,7 @@ pub fn first_in_first_out(enabled: bool) -> std::io::Result<()> {
     };
     // SAFETY: `parameters` is a valid `sched_param` for the call's duration; pid 0 is the
     // calling thread.
-    let result = unsafe { libc::sched_setscheduler(0, policy, &parameters) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    succeeded(unsafe { libc::sched_setscheduler(0, policy, &parameters) })
 }
 
 /// One anonymous private page, unmapped when dropped.
