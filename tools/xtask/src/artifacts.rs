@@ -3,7 +3,7 @@
 //!
 //! Each artifact gets its own target directory, so their different flags never invalidate
 //! each other's build cache: the kernel in `target/kernel`, the user programs in
-//! `target/user`.
+//! `target/user`, the Linux guest's benchmark program in `target/linux-peer`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,12 +41,27 @@ const USER_RUSTFLAGS: &[&str] = &[
     "-Cstrip=debuginfo",
 ];
 
+/// Code generation flags for the Linux guest's program (`tools/linux-peer`):
+/// - `target-feature=+crt-static`: the C library is linked in, so the program runs in the
+///   guest's initramfs, which holds no shared libraries.
+/// - `debuginfo=0`, `strip=debuginfo`: as for exo's programs, the initramfs stays small
+///   (debug information made the program three times larger); symbols stay.
+const LINUX_PEER_RUSTFLAGS: &[&str] = &[
+    "-Ctarget-feature=+crt-static",
+    "-Cdebuginfo=0",
+    "-Cstrip=debuginfo",
+];
+
+/// The target the Linux guest's program builds for.
+const LINUX_TARGET: &str = "x86_64-unknown-linux-gnu";
+
 /// How one package's bare-metal binaries are built.
 #[derive(Debug)]
 pub struct CrossBuild {
     pub package: &'static str,
     /// Further packages built (and linted) together with `package`.
     more_packages: &'static [&'static str],
+    target: &'static str,
     /// Relative to the workspace root.
     target_dir: &'static str,
     rustflags: &'static [&'static str],
@@ -57,6 +72,7 @@ pub struct CrossBuild {
 pub const KERNEL: CrossBuild = CrossBuild {
     package: "exo-kernel",
     more_packages: &[],
+    target: BARE_METAL_TARGET,
     target_dir: "target/kernel",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &[],
@@ -67,9 +83,20 @@ pub const KERNEL: CrossBuild = CrossBuild {
 pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     package: "userapps",
     more_packages: &["userapps-posix"],
+    target: BARE_METAL_TARGET,
     target_dir: "target/user",
     rustflags: USER_RUSTFLAGS,
     build_arguments: &["--bins"],
+};
+
+/// The program the Linux guest runs for `cargo xtask bench` (see `linux_guest`).
+pub const LINUX_PEER: CrossBuild = CrossBuild {
+    package: "linux-peer",
+    more_packages: &[],
+    target: LINUX_TARGET,
+    target_dir: "target/linux-peer",
+    rustflags: LINUX_PEER_RUSTFLAGS,
+    build_arguments: &[],
 };
 
 /// Where the user programs' sources are, relative to the workspace root.
@@ -88,7 +115,7 @@ impl CrossBuild {
                     .iter()
                     .flat_map(|package| ["--package", package]),
             )
-            .args(["--target", BARE_METAL_TARGET])
+            .args(["--target", self.target])
             .arg("--target-dir")
             .arg(workspace::root().join(self.target_dir))
             // Cargo prefers the encoded form; removing `RUSTFLAGS` as well keeps a developer's
@@ -105,7 +132,8 @@ impl CrossBuild {
         command
     }
 
-    /// Where `cargo build` puts the binary named like the package (the kernel).
+    /// Where `cargo build` puts the binary named like the package (the kernel, the Linux
+    /// guest's program).
     pub fn binary(&self) -> PathBuf {
         self.binary_named(self.package)
     }
@@ -114,7 +142,7 @@ impl CrossBuild {
     pub fn binary_named(&self, name: &str) -> PathBuf {
         workspace::root()
             .join(self.target_dir)
-            .join(BARE_METAL_TARGET)
+            .join(self.target)
             .join("release")
             .join(name)
     }
@@ -375,6 +403,16 @@ mod tests {
                 .binary()
                 .ends_with("target/kernel/x86_64-unknown-none/release/exo-kernel")
         );
+    }
+
+    #[test]
+    fn the_linux_peer_is_a_static_linux_program_of_its_own_directory() {
+        assert!(
+            LINUX_PEER
+                .binary()
+                .ends_with("target/linux-peer/x86_64-unknown-linux-gnu/release/linux-peer")
+        );
+        assert!(LINUX_PEER_RUSTFLAGS.contains(&"-Ctarget-feature=+crt-static"));
     }
 
     #[test]

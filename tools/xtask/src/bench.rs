@@ -104,7 +104,12 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     progress.step("exo: kernel primitives (bench)");
     let mut exo = micro_on_exo(&kernel, accelerator, "bench", None)?;
     progress.step("exo: library OS (bench-libos, from the shell)");
-    exo.extend(micro_on_exo(&kernel, accelerator, servers::SHELL, Some("bench-libos"))?);
+    exo.extend(micro_on_exo(
+        &kernel,
+        accelerator,
+        servers::SHELL,
+        Some("bench-libos"),
+    )?);
 
     progress.step("Linux guest: building it (cached under target/linux-guest)");
     let linux_guest = linux_guest::prepare()?;
@@ -160,12 +165,10 @@ fn micro_on_exo(
     config.accelerator = accelerator;
     config.serial_input = command.map(|command| format!("{command}\npoweroff\n"));
     let run = guest::run_unattended(&config, MICRO_LIMIT)?;
-    let lines = bench_lines::all(&run.serial);
-    if !run.serial.contains(bench_lines::DONE) {
+    bench_lines::parse_report(&run.serial).map_err(|error| {
         let what = command.unwrap_or(program);
-        return Err(format!("exo: {what} did not finish ({}):\n{}", run.ending, run.serial));
-    }
-    Ok(lines)
+        format!("exo: {what} ({}): {error}\n{}", run.ending, run.serial)
+    })
 }
 
 /// One row per microbenchmark, in cycles.
@@ -211,13 +214,25 @@ fn network_rows(path: DataPath, exo: &NetworkFigures, linux: &NetworkFigures) ->
     let p50 = |figures: &NetworkFigures| figures.udp.latency.map(|latency| latency.p50_us);
     let p99 = |figures: &NetworkFigures| figures.udp.latency.map(|latency| latency.p99_us);
     let rings = path == DataPath::Rings;
-    let mut udp_p50 = Row::new(name("UDP echo round trip, p50"), "us", Better::Lower, p50(exo), p50(linux))
-        .with_per_packet(per_packet(0));
+    let mut udp_p50 = Row::new(
+        name("UDP echo round trip, p50"),
+        "us",
+        Better::Lower,
+        p50(exo),
+        p50(linux),
+    )
+    .with_per_packet(per_packet(0));
     if rings {
         udp_p50 = udp_p50.with_target(Target::ratio_at_least(1.0 / 0.8));
     }
-    let udp_p99 = Row::new(name("UDP echo round trip, p99"), "us", Better::Lower, p99(exo), p99(linux))
-        .with_per_packet(per_packet(0));
+    let udp_p99 = Row::new(
+        name("UDP echo round trip, p99"),
+        "us",
+        Better::Lower,
+        p99(exo),
+        p99(linux),
+    )
+    .with_per_packet(per_packet(0));
     let request_response = Row::new(
         name("TCP request/response"),
         "transactions/s",

@@ -1,8 +1,12 @@
-//! The guest microbenchmarks' report lines, `BENCH <name> <median> cycles n=<repetitions>`,
-//! one per benchmark and then `BENCH-DONE` (`userapps/src/bin/bench.rs`,
-//! `userapps/posix/src/bin/bench-libos.rs`; the Linux counterparts print the same), and the
-//! smoke scenarios' check of them. The check looks at the form only, never at a figure:
+//! The benchmark programs' report lines, `BENCH <name> <median> cycles n=<repetitions>`,
+//! one per benchmark and then `BENCH-DONE`: exo's `bench` and `bench-libos`
+//! (`userapps/src/bin/bench.rs`, `userapps/posix/src/bin/bench-libos.rs`) and the Linux
+//! guest's `linux-peer micro` (`tools/linux-peer/src/micro.rs`) all print them. This
+//! module reads them back from a serial log ([`parse_report`], for `cargo xtask bench`)
+//! and checks their form for the smoke scenarios ([`check`]): never a figure, since
 //! tests do not assert on time.
+
+use std::fmt;
 
 /// The benchmarks `bench` runs, in the order it prints them.
 pub const KERNEL_BENCHMARKS: [&str; 5] = [
@@ -22,13 +26,24 @@ pub const DONE: &str = "BENCH-DONE";
 pub const KERNEL_SMOKE_REPETITIONS: u64 = 50;
 pub const LIBOS_SMOKE_REPETITIONS: u64 = 20;
 
-/// One parsed report line.
+/// One benchmark's figure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchLine {
     pub name: String,
     /// The median, in TSC cycles.
     pub median: u64,
     pub repetitions: u64,
+}
+
+/// The line the benchmark programs print for it.
+impl fmt::Display for BenchLine {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "BENCH {} {} cycles n={}",
+            self.name, self.median, self.repetitions
+        )
+    }
 }
 
 /// `line` read as a report line, or `None` if it is not one (or is malformed).
@@ -51,9 +66,28 @@ pub fn parse(line: &str) -> Option<BenchLine> {
     })
 }
 
-/// Every report line in `serial`, in order.
-pub fn all(serial: &str) -> Vec<BenchLine> {
-    serial.lines().filter_map(parse).collect()
+/// Every report line in `serial`, in order, which must reach [`DONE`]; other lines (the
+/// kernel's, the shell's) are skipped, but a malformed `BENCH` line is an error.
+pub fn parse_report(serial: &str) -> Result<Vec<BenchLine>, String> {
+    let mut lines = Vec::new();
+    for line in serial.lines() {
+        if line.trim() == DONE {
+            return if lines.is_empty() {
+                Err(format!("{DONE} came before any BENCH line"))
+            } else {
+                Ok(lines)
+            };
+        }
+        if let Some(parsed) = parse(line) {
+            lines.push(parsed);
+        } else if line.trim_start().starts_with("BENCH ") {
+            return Err(format!("malformed benchmark line: `{}`", line.trim()));
+        }
+    }
+    Err(format!(
+        "the output ended without {DONE} ({} benchmark lines before)",
+        lines.len()
+    ))
 }
 
 /// Checks that `serial` holds, in this order, one well-formed line for each of `expected`
@@ -139,5 +173,41 @@ mod tests {
         let reversed =
             "BENCH thread-switch 40 cycles n=2\nBENCH spawn 900 cycles n=2\nBENCH-DONE\n";
         assert!(check(reversed, &LIBOS_BENCHMARKS, 2).is_err());
+    }
+
+    #[test]
+    fn a_line_prints_as_read() {
+        let line = "BENCH page-fault 9123 cycles n=10000";
+        assert_eq!(parse(line).unwrap().to_string(), line);
+    }
+
+    #[test]
+    fn a_report_runs_to_bench_done() {
+        let output = "[    1.2] random: crng init done\r\n\
+                      BENCH null-syscall 812 cycles n=10000\r\n\
+                      BENCH spawn 900000 cycles n=200\r\n\
+                      BENCH-DONE\r\n\
+                      reboot: Power down\r\n";
+        let names: Vec<String> = parse_report(output)
+            .unwrap()
+            .into_iter()
+            .map(|line| line.name)
+            .collect();
+        assert_eq!(names, ["null-syscall", "spawn"]);
+    }
+
+    #[test]
+    fn a_cut_short_or_malformed_report_is_an_error() {
+        let cut = parse_report("BENCH null-syscall 812 cycles n=10\n").unwrap_err();
+        assert!(
+            cut.contains("without BENCH-DONE (1 benchmark lines"),
+            "{cut}"
+        );
+        let malformed = parse_report("BENCH spawn ? cycles n=1\nBENCH-DONE\n").unwrap_err();
+        assert!(
+            malformed.contains("`BENCH spawn ? cycles n=1`"),
+            "{malformed}"
+        );
+        assert!(parse_report("BENCH-DONE\n").is_err());
     }
 }

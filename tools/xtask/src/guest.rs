@@ -1,5 +1,6 @@
 //! Running a guest unattended: QEMU's output captured, the guest killed if it outlives its
-//! timeout, and optionally a host function run on a thread beside it.
+//! timeout, and optionally a host function run on a thread beside it; or left running in
+//! the background, its output captured the same way, until the host is done with it.
 //!
 //! This module only reports what happened; judging the output is the caller's business.
 
@@ -90,13 +91,13 @@ pub fn run_unattended_with_host(
     } else {
         Stdio::null()
     };
-    let mut child = config
-        .command()
-        .stdin(input)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
+    let Captured {
+        mut child,
+        serial,
+        serial_reader,
+        qemu_messages,
+        messages_reader,
+    } = start_captured(config, input)?;
     let mut console_input = child.stdin.take();
     if let Some(text) = config.serial_input.clone()
         && let Some(mut stdin) = console_input.take()
@@ -108,11 +109,6 @@ pub fn run_unattended_with_host(
             let _ = stdin.write_all(&[crate::qemu::END_OF_INPUT]);
         });
     }
-    // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
-    let serial = SerialLog::new();
-    let serial_reader = serial.fill_from(child.stdout.take());
-    let qemu_messages = SerialLog::new();
-    let messages_reader = qemu_messages.fill_from(child.stderr.take());
     let mut host = host.map(|function| {
         let console = Console {
             output: serial.clone(),
@@ -132,6 +128,78 @@ pub fn run_unattended_with_host(
         elapsed: started.elapsed(),
         host_failure,
     })
+}
+
+/// QEMU started with its output streams captured as they come.
+struct Captured {
+    child: Child,
+    serial: SerialLog,
+    serial_reader: JoinHandle<()>,
+    qemu_messages: SerialLog,
+    messages_reader: JoinHandle<()>,
+}
+
+/// Starts QEMU for `config` with `input` as its standard input.
+fn start_captured(config: &QemuConfig, input: Stdio) -> Result<Captured, String> {
+    let mut child = config
+        .command()
+        .stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("cannot start {}: {error}", crate::qemu::QEMU))?;
+    // Both pipes are drained while QEMU runs: a full pipe would stall the guest.
+    let serial = SerialLog::new();
+    let serial_reader = serial.fill_from(child.stdout.take());
+    let qemu_messages = SerialLog::new();
+    let messages_reader = qemu_messages.fill_from(child.stderr.take());
+    Ok(Captured {
+        child,
+        serial,
+        serial_reader,
+        qemu_messages,
+        messages_reader,
+    })
+}
+
+/// A guest left running while the host works with it (servers a benchmark's client talks
+/// to), with nothing on its serial input. Dropping it kills QEMU.
+#[derive(Debug)]
+pub struct BackgroundGuest {
+    child: Child,
+    /// The serial output as it streams.
+    pub serial: SerialLog,
+    /// QEMU's own diagnostics.
+    pub qemu_messages: SerialLog,
+}
+
+/// Boots `config` and returns at once, leaving the guest running.
+pub fn start_in_background(config: &QemuConfig) -> Result<BackgroundGuest, String> {
+    // The reader threads end by themselves when QEMU's pipes close.
+    let captured = start_captured(config, Stdio::null())?;
+    Ok(BackgroundGuest {
+        child: captured.child,
+        serial: captured.serial,
+        qemu_messages: captured.qemu_messages,
+    })
+}
+
+impl BackgroundGuest {
+    /// Waits until the guest ends by itself (or QEMU is killed from outside).
+    pub fn wait(&mut self) -> Result<GuestExit, String> {
+        self.child
+            .wait()
+            .map(GuestExit::from_status)
+            .map_err(|error| format!("cannot wait for {}: {error}", crate::qemu::QEMU))
+    }
+}
+
+impl Drop for BackgroundGuest {
+    fn drop(&mut self) {
+        // Killing a QEMU that has already exited fails harmlessly; `wait` reaps it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn wait_or_kill(

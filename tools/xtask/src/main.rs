@@ -7,20 +7,21 @@
 
 mod accelerator;
 mod artifacts;
+mod bench;
 mod bench_lines;
-#[allow(dead_code)]
 mod bench_network;
-// Written ahead of `cargo xtask bench`, which will use it; until that command is wired up,
-// only its tests do.
-#[allow(dead_code)]
 mod bench_report;
 mod checks;
+mod cpio;
 mod echo_checks;
 mod guest;
 mod host_side;
 mod hostile_frames;
 mod http_client;
 mod interactive;
+mod linux_guest;
+mod linux_initramfs;
+mod linux_packages;
 mod net_scenarios;
 mod network_setup;
 mod pcap;
@@ -35,6 +36,8 @@ mod workspace;
 
 use std::process::ExitCode;
 
+use bench::BenchOptions;
+use linux_guest::PeerMode;
 use servers::HostPorts;
 use test_suite::TestOptions;
 
@@ -59,6 +62,17 @@ commands:
                                         the scenarios (those whose name contains FILTER)
   gdb [--program NAME] [-- <kernel args>...]
                                         boot paused, waiting for gdb on :1234
+  bench [--kvm] [--quick]               measure exo's primitives and networking beside a
+                                        Linux guest on the same QEMU command line: a table
+                                        here, target/bench/bench.json, bench.md and SVG
+                                        charts (--quick: a tenth of the work)
+  linux-peer micro|servers [--kvm]      boot the Linux guest the benchmarks compare exo
+                                        with (Debian 12's kernel, fetched with apt-get
+                                        download into target/linux-guest/, and
+                                        tools/linux-peer), same QEMU command line:
+                                        `micro` prints its BENCH lines; `servers` runs
+                                        udp/tcp echo (127.0.0.1:7007) and tcp discard
+                                        (127.0.0.1:7009) until Ctrl-C
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -88,6 +102,11 @@ enum Command {
         program: Option<String>,
         kernel_command_line: Option<String>,
     },
+    LinuxPeer {
+        mode: PeerMode,
+        kvm: bool,
+    },
+    Bench(BenchOptions),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +143,8 @@ fn main() -> ExitCode {
             program,
             kernel_command_line,
         } => interactive::gdb(program.as_deref(), kernel_command_line),
+        Command::LinuxPeer { mode, kvm } => linux_guest::run_command(mode, kvm),
+        Command::Bench(options) => bench::run(options),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -207,8 +228,43 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 kernel_command_line,
             })
         }
+        "linux-peer" => {
+            reject_kernel_words()?;
+            parse_linux_peer_options(options)
+        }
+        "bench" => {
+            reject_kernel_words()?;
+            let mut bench = BenchOptions::default();
+            for word in options {
+                match word.as_str() {
+                    "--kvm" => bench.kvm = true,
+                    "--quick" => bench.quick = true,
+                    _ => return Err(format!("unexpected `{word}` for `bench`")),
+                }
+            }
+            Ok(Command::Bench(bench))
+        }
         _ => Err(format!("unknown command `{name}`")),
     }
+}
+
+/// `linux-peer`'s mode (`micro` or `servers`) and `--kvm`.
+fn parse_linux_peer_options(options: &[String]) -> Result<Command, String> {
+    let mut mode = None;
+    let mut kvm = false;
+    for word in options {
+        if word == "--kvm" {
+            kvm = true;
+        } else if let Some(named) = PeerMode::from_word(word)
+            && mode.is_none()
+        {
+            mode = Some(named);
+        } else {
+            return Err(format!("unexpected `{word}` for `linux-peer`"));
+        }
+    }
+    let mode = mode.ok_or("`linux-peer` needs a mode: micro or servers")?;
+    Ok(Command::LinuxPeer { mode, kvm })
 }
 
 fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
@@ -474,6 +530,36 @@ mod tests {
         };
         assert!(!scenarios_only.host_checks);
         assert_eq!(scenarios_only.jobs, Some(1));
+    }
+
+    #[test]
+    fn linux_peer_takes_a_mode_and_kvm() {
+        assert_eq!(
+            parse_words("linux-peer micro"),
+            Ok(Command::LinuxPeer {
+                mode: PeerMode::Micro,
+                kvm: false
+            })
+        );
+        assert_eq!(
+            parse_words("linux-peer --kvm servers"),
+            Ok(Command::LinuxPeer {
+                mode: PeerMode::Servers,
+                kvm: true
+            })
+        );
+        assert_eq!(
+            parse_words("bench --quick"),
+            Ok(Command::Bench(BenchOptions {
+                kvm: false,
+                quick: true
+            }))
+        );
+        assert!(parse_words("bench --fast").is_err());
+        assert!(parse_words("linux-peer").is_err());
+        assert!(parse_words("linux-peer micro servers").is_err());
+        assert!(parse_words("linux-peer micro --fast").is_err());
+        assert!(parse_words("linux-peer micro -- quiet").is_err());
     }
 
     #[test]

@@ -342,10 +342,18 @@ fn running_as_root() -> bool {
         .is_ok_and(|output| output.status.success() && output.stdout.trim_ascii() == b"0")
 }
 
-fn apt_get(arguments: &[&str]) -> Result<(), String> {
-    let status = Command::new("apt-get")
+/// `apt-get` with `arguments`, never stopping to ask a question.
+pub fn apt_get_command(arguments: &[&str]) -> Command {
+    let mut command = Command::new("apt-get");
+    command
         .args(arguments)
-        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    command
+}
+
+/// Runs `apt-get` with `arguments`, its output on this terminal.
+pub fn apt_get(arguments: &[&str]) -> Result<(), String> {
+    let status = apt_get_command(arguments)
         .status()
         .map_err(|error| format!("cannot start apt-get: {error}"))?;
     if status.success() {

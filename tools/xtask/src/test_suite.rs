@@ -321,7 +321,8 @@ fn print_tail(text: &str, count: usize) {
     }
 }
 
-fn last_lines(text: &str, count: usize) -> Vec<&str> {
+/// The last `count` lines of `text`.
+pub fn last_lines(text: &str, count: usize) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(count)..].to_vec()
 }
