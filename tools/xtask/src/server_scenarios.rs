@@ -396,42 +396,6 @@ pub fn servers_from_rc(host: &HostSide) -> Result<(), String> {
     host.type_into_console(&[END_OF_INPUT])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statistics_lines_are_read_field_by_field() {
-        let line = "udp-echo: stack: frames in 512, out 31, malformed 70 (truncated 20, bad \
-                    checksum 40, bad header 10)";
-        assert_eq!(
-            StackCounts::parse(line),
-            Ok(StackCounts {
-                frames_in: 512,
-                frames_out: 31,
-                malformed: 70,
-                truncated: 20,
-                bad_checksum: 40,
-                bad_header: 10
-            })
-        );
-        let error = StackCounts::parse("udp-echo: stack: frames in 5, out 5").unwrap_err();
-        assert!(
-            error.starts_with("no `, malformed ` in the statistics line"),
-            "{error}"
-        );
-        assert!(StackCounts::parse("udp-echo: echoed 5 datagrams").is_err());
-        assert!(StackCounts::parse("x: stack: frames in many, out 1").is_err());
-    }
-
-    #[test]
-    fn malformed_counts_fit_the_frames() {
-        let frames = hostile_frames(ECHO_PORT).len();
-        let checked = 2 * ROUND_TRIPS_AROUND + frames.div_ceil(HOSTILE_BATCH);
-        assert!(MALFORMED_UDP_COUNT > checked, "{checked} datagrams checked");
-    }
-}
-
 // net-discard -----------------------------------------------------------------------------
 
 /// tcp-discard's port in net-discard: its default.
@@ -475,4 +439,40 @@ pub fn streams_into_tcp_discard(host: &HostSide) -> Result<(), String> {
         return Err(format!("tcp-discard said {line:?}, expected {expected:?}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_lines_are_read_field_by_field() {
+        let line = "udp-echo: stack: frames in 512, out 31, malformed 70 (truncated 20, bad \
+                    checksum 40, bad header 10)";
+        assert_eq!(
+            StackCounts::parse(line),
+            Ok(StackCounts {
+                frames_in: 512,
+                frames_out: 31,
+                malformed: 70,
+                truncated: 20,
+                bad_checksum: 40,
+                bad_header: 10
+            })
+        );
+        let error = StackCounts::parse("udp-echo: stack: frames in 5, out 5").unwrap_err();
+        assert!(
+            error.starts_with("no `, malformed ` in the statistics line"),
+            "{error}"
+        );
+        assert!(StackCounts::parse("udp-echo: echoed 5 datagrams").is_err());
+        assert!(StackCounts::parse("x: stack: frames in many, out 1").is_err());
+    }
+
+    #[test]
+    fn malformed_counts_fit_the_frames() {
+        let frames = hostile_frames(ECHO_PORT).len();
+        let checked = 2 * ROUND_TRIPS_AROUND + frames.div_ceil(HOSTILE_BATCH);
+        assert!(MALFORMED_UDP_COUNT > checked, "{checked} datagrams checked");
+    }
 }
