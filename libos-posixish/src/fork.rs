@@ -86,6 +86,7 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
         // The child: it resumes here, with its own memory, and as POSIX
         // says only the thread that forked exists in it.
         process::forget_inherited_children();
+        crate::images::forget_inherited();
         crate::thread::after_fork_in_child();
         crate::fs::after_fork_in_child();
         crate::net::after_fork_in_child();

@@ -17,7 +17,8 @@
 //! (become another program), `fork`,
 //! `net` (blocking sockets on libos-net's TCP/IP stack), `thread` (user-level threads, their scheduling policies, mutexes and
 //! condition variables), `fs` (descriptors, files through the file
-//! server, pipes), `bootfs` (programs to spawn), `layout` (where everything
+//! server, pipes), `bootfs` (programs to spawn), `images` (read-only program
+//! pages shared by the children spawned), `layout` (where everything
 //! lives). `sys` holds the only `unsafe` code.
 #![no_std]
 #![deny(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod exec;
 pub mod fork;
 pub mod fs;
 pub mod heap;
+mod images;
 pub mod layout;
 pub mod mmap;
 pub mod net;

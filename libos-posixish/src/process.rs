@@ -29,7 +29,7 @@ use exo_abi::{Handle, Rights, user};
 
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, SCRATCH, STACK_INITIAL_PAGES, STACK_TOP};
 use crate::net::NetInfo;
-use crate::{Errno, bootfs, sys};
+use crate::{Errno, bootfs, images, sys};
 
 /// Frames a child may use for its own heap, stacks and page tables, unless the
 /// caller says otherwise: 4 MiB.
@@ -323,7 +323,7 @@ pub fn spawn_with(
     let info = info_page(program, arguments)?;
     let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
-    match build(&mut child, &elf, image, info, stdio) {
+    match build(&mut child, program, &elf, image, info, stdio) {
         Ok(()) => {
             let pid = child.pid;
             CHILDREN.lock().push(child);
@@ -403,15 +403,23 @@ pub(crate) fn for_each_image_page(
     Ok(())
 }
 
-/// Loads the program into the child and starts it.
+/// Loads `program` (its header `elf`, its file `image`) into the child and
+/// starts it. Read-only pages come from the image cache (`images`) while it
+/// has room; writable ones are the child's own.
 fn build(
     child: &mut Child,
+    program: &str,
     elf: &ElfBytes<'_, LittleEndian>,
     image: &[u8],
     mut info: [u8; PAGE_SIZE as usize],
     stdio: [Option<usize>; 3],
 ) -> Result<(), Errno> {
     for_each_image_page(elf, image, |address, contents, flags| {
+        if !flags.contains(MapFlags::WRITE)
+            && let Some(frame) = images::read_only_page(program, address, contents)?
+        {
+            return Ok(user::map(frame, child.environment, address, flags)?);
+        }
         child.map_page(address, contents, flags).map(drop)
     })?;
     for page in 1..=STACK_INITIAL_PAGES {

@@ -64,6 +64,11 @@ impl MappingIndex {
     }
 
     /// Forgets every page mapped in `environment` and returns them with their capabilities.
+    ///
+    /// Each capability's list is filtered once, not once per page: one
+    /// capability may map thousands of pages (the library OS maps its boot
+    /// file system's 4 MiB runs into every child through its own), and
+    /// forgetting them one by one would scan that list for each.
     pub fn take_environment(&mut self, environment: EnvironmentId) -> Vec<(u64, NodeId)> {
         let range = (environment, 0)..=(environment, u64::MAX);
         let pages: Vec<(u64, NodeId)> = self
@@ -71,8 +76,22 @@ impl MappingIndex {
             .range(range)
             .map(|(&(_, page), &node)| (page, node))
             .collect();
-        for &(page, _) in &pages {
-            self.remove_page(environment, page);
+        let mut nodes: Vec<NodeId> = Vec::new();
+        for &(page, node) in &pages {
+            self.by_page.remove(&(environment, page));
+            if nodes.last() != Some(&node) {
+                nodes.push(node);
+            }
+        }
+        nodes.sort_unstable();
+        nodes.dedup();
+        for node in nodes {
+            if let Some(records) = self.by_node.get_mut(&node) {
+                records.retain(|&(owner, _)| owner != environment);
+                if records.is_empty() {
+                    self.by_node.remove(&node);
+                }
+            }
         }
         pages
     }
@@ -124,6 +143,26 @@ mod tests {
         assert_eq!(index.take_node(a), [(two, 0x1000)]);
         assert_eq!(index.take_node(a), []);
         assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn taking_an_environment_keeps_others_pages_of_the_same_capability() {
+        let [a, b] = nodes(2)[..] else { unreachable!() };
+        let (one, two) = (EnvironmentId(1), EnvironmentId(2));
+        let mut index = MappingIndex::new();
+        for page in 0..1024 {
+            index.insert(a, one, page * 0x1000);
+            index.insert(a, two, page * 0x1000);
+        }
+        index.insert(b, two, 0x40_0000);
+        assert_eq!(index.take_environment(two).len(), 1025);
+        assert_eq!(index.node_of(one, 0x3000), Some(a));
+        assert_eq!(index.node_of(two, 0x3000), None);
+        assert_eq!(index.take_node(b), []);
+        let left = index.take_node(a);
+        assert_eq!(left.len(), 1024);
+        assert!(left.iter().all(|&(owner, _)| owner == one));
+        assert!(index.is_empty());
     }
 
     #[test]
