@@ -59,10 +59,14 @@ impl Drop for Held {
     }
 }
 
+/// The binding's rings: 2^3 pages, four entries each way, plenty for a
+/// client that has one exchange in flight.
+const RING_ORDER: u32 = 3;
+
 /// Asks the network's DHCP servers for an address, with the card `nic`
 /// (whose MAC is `mac`), waiting at most `limit_ticks`. The binding uses
-/// `config`'s path, ring size and place, and notification bit, and is gone
-/// when this returns. `TimedOut` if no server acknowledged a lease in time;
+/// `config`'s path, ring place and notification bit (its rings are small,
+/// [`RING_ORDER`]), and is gone when this returns. `TimedOut` if no server acknowledged a lease in time;
 /// `AddressInUse` if another program is asking at the same time.
 pub fn acquire(
     nic: Handle,
@@ -72,12 +76,8 @@ pub fn acquire(
 ) -> Result<Lease, NetError> {
     let broadcast = Held(user::net_claim(nic, LIMITED_BROADCAST)?);
     let notification = Held(user::notification_create(config.notify_bit)?);
-    let (mut link, binding) = Link::open(
-        config.path,
-        config.ring_order,
-        config.ring_base,
-        notification.0,
-    )?;
+    let (mut link, binding) =
+        Link::open(config.path, RING_ORDER, config.ring_base, notification.0)?;
     let _port = Held(user::net_filter(
         binding,
         broadcast.0,

@@ -177,7 +177,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     let mut info = process::info_page(program, rest)?;
     process::share_bootfs(child, &mut info)?;
     // The child's descriptors are its copy of ours: each pipe end gains a holder.
-    process::share_services(child, &mut info, None)?;
+    process::share_services(child, &mut info, None, true)?;
     child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
     child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
 

@@ -2,10 +2,10 @@
 //! `libos-net`'s stack, one stack per process.
 //!
 //! **Addresses.** The first process holds the network card. When it first
-//! needs an address it asks the network's DHCP server for one
-//! (`libos_net::dhcp`; with `NET_CONFIG=static`, it takes QEMU's user-mode
-//! network's fixed 10.0.2.15/24 via 10.0.2.2 instead), claims it, and
-//! prints it. Every process it starts gets a capability for the address,
+//! needs an address it takes QEMU's user-mode network's fixed 10.0.2.15/24
+//! via 10.0.2.2, or, with `NET_CONFIG=dhcp` in its environment (the rc file
+//! `cargo xtask run` boots with sets it), asks the network's DHCP server for
+//! one (`libos_net::dhcp`); it claims the address, and prints it. Every process it starts gets a capability for the address,
 //! the MAC and the route in its info page ([`NetInfo`]), and passes them
 //! on. So programs share the address, and the kernel's filters give each
 //! program only its own ports.
@@ -80,6 +80,18 @@ pub struct NetInfo {
     pub gateway: Option<Ipv4Addr>,
 }
 
+/// The DHCP client, once a program has linked it ([`enable_dhcp`]).
+/// Reaching it through this pointer keeps smoltcp out of every program that
+/// only starts children: `claim_address` runs at their first spawn.
+static DHCP: spin::Once<DhcpClient> = spin::Once::new();
+type DhcpClient = fn(Handle, [u8; 6], &Config, u64) -> Result<libos_net::dhcp::Lease, NetError>;
+
+/// Links the DHCP client into this program, so that as the first process,
+/// with `NET_CONFIG=dhcp`, it leases its address (the shell does this).
+pub fn enable_dhcp() {
+    DHCP.call_once(|| libos_net::dhcp::acquire);
+}
+
 /// How long the first process waits for a DHCP lease, in seconds.
 const DHCP_SECONDS: u64 = 10;
 
@@ -92,19 +104,26 @@ pub(crate) fn own_address() -> Option<NetInfo> {
     })
 }
 
-/// In the first process: an address for the card, leased from the
-/// network's DHCP server, or with `NET_CONFIG=static` the fixed one of
-/// QEMU's user-mode network (10.0.2.15/24 via 10.0.2.2). Says which.
+/// In the first process: an address for the card, with `NET_CONFIG=dhcp`
+/// leased from the network's DHCP server, otherwise the fixed one of QEMU's
+/// user-mode network (10.0.2.15/24 via 10.0.2.2). Says which it got.
+///
+/// Static is the default because this runs whenever the first process
+/// starts a child, network or not: a program that spawns (`primes`, the
+/// tests) should not pay for a lease it never uses, nor carry the client
+/// (see [`DHCP`]). An rc file that starts servers asks for DHCP, and the
+/// shell links the client.
 fn claim_address() -> Option<NetInfo> {
     let nic = user::start_info().nic()?;
     let mac = user::capability_identify(nic).ok()?.value;
     let mut config = Config::qemu_user_network(layout::NET_RINGS);
     config.path = chosen_path();
-    let how = if env::var("NET_CONFIG").as_deref() == Some("static") {
+    let dhcp = env::var("NET_CONFIG").as_deref() == Some("dhcp");
+    let how = if !dhcp {
         String::from("static")
-    } else {
+    } else if let Some(acquire) = DHCP.get() {
         let limit = DHCP_SECONDS * crate::thread::ticks_per_second();
-        match libos_net::dhcp::acquire(nic, mac_from_u64(mac), &config, limit) {
+        match acquire(nic, mac_from_u64(mac), &config, limit) {
             Ok(lease) => {
                 config = lease.apply(config);
                 format!("leased from {} (DHCP)", lease.server)
@@ -114,6 +133,10 @@ fn claim_address() -> Option<NetInfo> {
                 return None;
             }
         }
+    } else {
+        String::from(
+            "static: NET_CONFIG=dhcp, but this program has no DHCP client (net::enable_dhcp)",
+        )
     };
     let address = user::net_claim(nic, u32::from(config.address)).ok()?;
     let gateway = config

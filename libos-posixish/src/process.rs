@@ -426,7 +426,10 @@ fn build(
         child.map_page(STACK_TOP - page * PAGE_SIZE, &[], MapFlags::WRITE)?;
     }
     share_bootfs(child, &mut info)?;
-    share_services(child, &mut info, Some(stdio))?;
+    // The file server needs no network: it gets no address, and starting it
+    // (the shell's first act) claims none, so `/etc/rc` can still say how.
+    let network = program != crate::fs::SERVER;
+    share_services(child, &mut info, Some(stdio), network)?;
     child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
     child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
     child.pid = user::capability_identify(child.environment)?.value;
@@ -458,12 +461,14 @@ pub(crate) fn share_bootfs(
 
 /// Gives the child what it needs beyond memory, recorded in its info page:
 /// the file server's endpoint (if this process has one), a capability to
-/// hand its parent capabilities, and descriptors 0–2 (`stdio`; `None` for a
-/// forked child, which has a copy of this process's whole table).
+/// hand its parent capabilities, descriptors 0–2 (`stdio`; `None` for a
+/// forked child, which has a copy of this process's whole table), and, if
+/// `network`, this process's address.
 pub(crate) fn share_services(
     child: &mut Child,
     info: &mut [u8; PAGE_SIZE as usize],
     stdio: Option<[Option<usize>; 3]>,
+    network: bool,
 ) -> Result<(), Errno> {
     let endpoint = match crate::fs::endpoint_for_child(child.environment)? {
         Some((ours, theirs)) => {
@@ -478,7 +483,11 @@ pub(crate) fn share_services(
     child.frames.push(give);
     let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
     put(info, info_page::PARENT_ENVIRONMENT, theirs.to_raw());
-    put_net(info, crate::net::address_for_child(child.environment)?);
+    let net = match network {
+        true => crate::net::address_for_child(child.environment)?,
+        false => None,
+    };
+    put_net(info, net);
     let Some(stdio) = stdio else {
         return crate::fs::count_holders_for_fork(&mut child.handed_on);
     };

@@ -172,7 +172,7 @@ fn endpoint() -> Result<Handle, Errno> {
     if let Some(endpoint) = with_state(|state| state.endpoint) {
         return Ok(endpoint); // another thread started it meanwhile
     }
-    let pid = process::spawn("fsd", &[])?;
+    let pid = process::spawn(SERVER, &[])?;
     let endpoint = loop {
         match process::published(pid) {
             Some(handle) => break Handle::from_raw(handle),
@@ -212,6 +212,9 @@ pub(crate) fn current_endpoint() -> Option<Handle> {
         .and_then(|state| state.endpoint)
         .or_else(|| process::info()?.fs_endpoint)
 }
+
+/// The file server's program in the boot file system.
+pub(crate) const SERVER: &str = "fsd";
 
 /// Makes sure the file server runs (a shell does this first, so that
 /// everything it starts shares one file tree).

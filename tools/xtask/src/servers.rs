@@ -153,12 +153,14 @@ impl HostPorts {
     }
 }
 
-/// The rc file: one line per server, each started in the background.
+/// The rc file: the address from QEMU's DHCP server (the shell claims it when it starts
+/// the first server), then one line per server, each started in the background.
 pub fn rc_file() -> String {
-    SERVERS
+    let servers: String = SERVERS
         .iter()
         .map(|server| format!("{} &\n", server.program))
-        .collect()
+        .collect();
+    format!("export NET_CONFIG=dhcp\n{servers}")
 }
 
 /// Where the archive with the rc file is written, beside the plain one.
@@ -179,7 +181,10 @@ mod tests {
 
     #[test]
     fn the_rc_file_starts_each_server_in_the_background() {
-        assert_eq!(rc_file(), "httpd &\ntcp-echo &\nudp-echo &\n");
+        assert_eq!(
+            rc_file(),
+            "export NET_CONFIG=dhcp\nhttpd &\ntcp-echo &\nudp-echo &\n"
+        );
     }
 
     #[test]

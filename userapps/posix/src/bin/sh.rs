@@ -23,6 +23,7 @@ use exo_abi::{Handle, user};
 use libos_posixish::env;
 use libos_posixish::exec::exec;
 use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::net;
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, print, println};
 
@@ -62,6 +63,9 @@ files live in one tree shared by every program: /bin (the programs), /tmp";
 
 fn main(_arguments: &[&str]) -> i32 {
     println!("exo shell: type `help` for the builtins");
+    // As the first process, the shell claims the network's address for what it starts;
+    // `/etc/rc` may ask for a DHCP lease (`export NET_CONFIG=dhcp`).
+    net::enable_dhcp();
     // Start the file server first, so that everything the shell runs shares it.
     if let Err(error) = fs::start() {
         println!("sh: no file server ({error:?}): files, pipes and redirection will fail");
