@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use crate::bench_lines::{self, BenchLine};
 use crate::guest::{self, BackgroundGuest};
-use crate::linux_initramfs::{self, Contents, DISCARD_GUEST_PORT, ERROR_LINE, READY_LINE};
+use crate::linux_initramfs::{self, Contents, ERROR_LINE, READY_LINE};
 use crate::qemu::{self, Accelerator, GuestExit, PortForward, Protocol, QemuConfig};
 use crate::serial_log::WaitFailure;
+use crate::servers::DISCARD_GUEST_PORT;
 use crate::servers::ECHO_GUEST_PORT;
 use crate::test_suite::last_lines;
 use crate::{accelerator, artifacts, linux_packages, workspace};

@@ -7,7 +7,7 @@
 //! nothing (`linux_guest` hands it the files).
 
 use crate::cpio::Archive;
-use crate::servers::ECHO_GUEST_PORT;
+use crate::servers::{DISCARD_GUEST_PORT, ECHO_GUEST_PORT};
 
 /// The kernel command line parameter naming what `/init` runs.
 pub const MODE_PARAMETER: &str = "exo_peer";
@@ -15,8 +15,6 @@ pub const MODE_PARAMETER: &str = "exo_peer";
 pub const READY_LINE: &str = "PEER-READY";
 /// What `/init` prints, followed by the reason, when it cannot do its work.
 pub const ERROR_LINE: &str = "PEER-ERROR:";
-/// The guest port `linux-peer tcp-discard` listens on (the Internet's discard port).
-pub const DISCARD_GUEST_PORT: u16 = 9;
 
 /// The busybox applets the script calls, each a link to busybox in `/bin`.
 const APPLETS: [&str; 10] = [

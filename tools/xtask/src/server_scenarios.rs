@@ -415,7 +415,7 @@ pub fn servers_from_rc(host: &HostSide) -> Result<(), String> {
 // net-discard -----------------------------------------------------------------------------
 
 /// tcp-discard's port in net-discard: its default.
-pub const DISCARD_PORT: u16 = 9;
+pub const DISCARD_PORT: u16 = servers::DISCARD_GUEST_PORT;
 pub const TCP_DISCARD_READY: &str = "tcp-discard: listening on tcp port 9";
 pub const TCP_DISCARD_STACK: &str = "tcp-discard: stack:";
 /// net-discard's TCP connections and what each sends: a short message, then more than the

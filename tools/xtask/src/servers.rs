@@ -22,6 +22,8 @@ const RC_FILE: &str = "etc/rc";
 pub const HTTP_GUEST_PORT: u16 = 80;
 /// The guest port `tcp-echo` and `udp-echo` listen on unless told otherwise.
 pub const ECHO_GUEST_PORT: u16 = 7;
+/// `tcp-discard`'s port, and the Linux guest's discard server's (RFC 863).
+pub const DISCARD_GUEST_PORT: u16 = 9;
 /// The host ports forwarded to them unless `--http-port` or `--echo-port` say otherwise.
 pub const DEFAULT_HTTP_HOST_PORT: u16 = 8080;
 pub const DEFAULT_ECHO_HOST_PORT: u16 = 7007;
