@@ -116,8 +116,7 @@ pub(crate) fn own_address() -> Option<NetInfo> {
 fn claim_address() -> Option<NetInfo> {
     let nic = user::start_info().nic()?;
     let mac = user::capability_identify(nic).ok()?.value;
-    let mut config = Config::qemu_user_network(layout::NET_RINGS);
-    config.path = chosen_path();
+    let mut config = process_config();
     let dhcp = env::var("NET_CONFIG").as_deref() == Some("dhcp");
     let how = if !dhcp {
         String::from("static")
@@ -189,6 +188,14 @@ pub(crate) fn before_exec() {
     }
 }
 
+/// How this process's stacks are set up, but for the address: rings at
+/// `layout::NET_RINGS`, the data path `NET_PATH` asks for.
+fn process_config() -> Config {
+    let mut config = Config::qemu_user_network(layout::NET_RINGS);
+    config.path = chosen_path();
+    config
+}
+
 /// The data path `NET_PATH` asks for.
 fn chosen_path() -> Path {
     match env::var("NET_PATH").as_deref() {
@@ -206,11 +213,10 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
             address: net.address,
             mac: mac_from_u64(net.mac),
         };
-        let mut config = Config::qemu_user_network(layout::NET_RINGS);
+        let mut config = process_config();
         config.address = Ipv4Addr::from(user::capability_identify(net.address)?.value as u32);
         config.prefix_length = net.prefix_length;
         config.gateway = net.gateway;
-        config.path = chosen_path();
         *guard = Some(Stack::new(credentials, config)?);
         KERNEL_AT_START.call_once(kernel_entries);
         IDLE.call_once(|| idle_on_stack);
@@ -503,6 +509,30 @@ pub fn finish(timeout: u64) -> bool {
         _ => Err(NetError::WouldBlock),
     });
     matches!(done, Ok(Some(())))
+}
+
+/// The start every TCP server of the event-loop kind shares (`tcp-echo`,
+/// `tcp-discard`): `-p PORT` (else `default_port`) and `-n CONNECTIONS`
+/// from `arguments`, a listener with `backlog`, and the line saying
+/// `program` listens. On a bad argument, or a port it cannot have, it says
+/// why and gives the exit status to end with (2 and 1).
+pub fn tcp_server(
+    program: &str,
+    arguments: &[&str],
+    default_port: u16,
+    backlog: u32,
+) -> Result<(TcpListener, Option<u64>), i32> {
+    let (port, limit) =
+        crate::args::port_and_count(arguments, default_port).map_err(|message| {
+            println!("{program}: {message}; usage: {program} [-p PORT] [-n CONNECTIONS]");
+            2
+        })?;
+    let listener = TcpListener::bind(port, backlog).map_err(|error| {
+        println!("{program}: cannot listen on tcp port {port}: {error:?}");
+        1
+    })?;
+    println!("{program}: listening on tcp port {port}");
+    Ok((listener, limit))
 }
 
 /// A line describing the stack for a program's report: the statistics,

@@ -12,8 +12,8 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use libos_net::{NetError, PollEntry, Readiness, SocketId, Stack};
-use libos_posixish::net::{self, TcpListener};
-use libos_posixish::{args, println};
+use libos_posixish::net;
+use libos_posixish::println;
 
 libos_posixish::main!(main);
 
@@ -21,21 +21,10 @@ libos_posixish::main!(main);
 const BACKLOG: u32 = 256;
 
 fn main(arguments: &[&str]) -> i32 {
-    let (port, limit) = match args::port_and_count(arguments, 9) {
-        Ok(options) => options,
-        Err(message) => {
-            println!("tcp-discard: {message}; usage: tcp-discard [-p PORT] [-n CONNECTIONS]");
-            return 2;
-        }
+    let (listener, limit) = match net::tcp_server("tcp-discard", arguments, 9, BACKLOG) {
+        Ok(server) => server,
+        Err(status) => return status,
     };
-    let listener = match TcpListener::bind(port, BACKLOG) {
-        Ok(listener) => listener,
-        Err(error) => {
-            println!("tcp-discard: cannot listen on tcp port {port}: {error:?}");
-            return 1;
-        }
-    };
-    println!("tcp-discard: listening on tcp port {port}");
     let mut connections: Vec<SocketId> = Vec::new();
     let (mut served, mut bytes) = (0u64, 0u64);
     let mut entries = Vec::new();
