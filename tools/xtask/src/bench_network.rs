@@ -23,8 +23,7 @@ use crate::bench_report::PerPacket;
 use crate::guest;
 use crate::host_side::{self, HostSide};
 use crate::network_setup;
-use crate::qemu::{Accelerator, PortForward, Protocol, QemuConfig};
-use crate::scenarios::NetworkScenario;
+use crate::qemu::{Accelerator, PortForward, Protocol, QemuConfig, forwarded_port};
 use crate::server_scenarios::{
     DISCARD_PORT, ECHO_PORT, StackCounts, TCP_DISCARD_READY, TCP_DISCARD_STACK, TCP_ECHO_READY,
     TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK, finish_udp_echo,
@@ -121,30 +120,13 @@ fn exo_script(path: DataPath, load: &Load) -> String {
 
 /// Free host ports forwarded to the servers' guest ports.
 pub fn forwards() -> Result<Vec<PortForward>, String> {
-    let network = NetworkScenario {
-        udp_ports: &UDP_PORTS,
-        tcp_ports: &TCP_PORTS,
-        host: None,
-        capture_must_contain: &[],
-        capture_must_not_contain: &[],
-        inject_frames: false,
-        run_layout: false,
-    };
-    let mut config = QemuConfig::new(Path::new(""), "");
-    network_setup::prepare("bench", &network, &mut config)?;
-    Ok(config.port_forwards)
+    network_setup::free_forwards(&UDP_PORTS, &TCP_PORTS)
 }
 
 /// The host address forwarded to guest `protocol` port `port`.
-pub fn address(
-    forwards: &[PortForward],
-    protocol: Protocol,
-    port: u16,
-) -> Result<SocketAddr, String> {
-    forwards
-        .iter()
-        .find(|forward| forward.protocol == protocol && forward.guest_port == port)
-        .map(|forward| SocketAddr::from(([127, 0, 0, 1], forward.host_port)))
+fn address(forwards: &[PortForward], protocol: Protocol, port: u16) -> Result<SocketAddr, String> {
+    forwarded_port(forwards, protocol, port)
+        .map(|host_port| SocketAddr::from(([127, 0, 0, 1], host_port)))
         .ok_or_else(|| format!("no forward to guest {protocol} port {port}"))
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::guest::{Console, HostFunction};
-use crate::qemu::{FrameInjection, PortForward, Protocol, QemuConfig};
+use crate::qemu::{FrameInjection, PortForward, Protocol, QemuConfig, forwarded_port};
 use crate::serial_log::{SerialLog, WaitFailure};
 
 /// A networked scenario's host function: run on a host thread while the guest runs; its
@@ -192,16 +192,8 @@ impl HostSide {
         Ok(socket)
     }
 
-    /// The host port on 127.0.0.1 forwarded to `guest_port`, if the scenario forwards it.
-    fn host_port(&self, protocol: Protocol, guest_port: u16) -> Option<u16> {
-        self.forwards
-            .iter()
-            .find(|forward| forward.protocol == protocol && forward.guest_port == guest_port)
-            .map(|forward| forward.host_port)
-    }
-
     fn forwarded(&self, protocol: Protocol, guest_port: u16) -> Result<u16, String> {
-        self.host_port(protocol, guest_port).ok_or_else(|| {
+        forwarded_port(&self.forwards, protocol, guest_port).ok_or_else(|| {
             format!(
                 "guest {protocol} port {guest_port} is not forwarded: list it in the \
                  scenario's {protocol}_ports"
@@ -266,8 +258,11 @@ mod tests {
             guest_port: 7001,
         };
         let host = host_side(vec![forward]);
-        assert_eq!(host.host_port(Protocol::Udp, 7001), Some(40001));
-        assert_eq!(host.host_port(Protocol::Tcp, 7001), None);
+        assert_eq!(
+            forwarded_port(&host.forwards, Protocol::Udp, 7001),
+            Some(40001)
+        );
+        assert_eq!(forwarded_port(&host.forwards, Protocol::Tcp, 7001), None);
         let error = host.udp(7002).unwrap_err();
         assert!(error.contains("udp port 7002 is not forwarded"), "{error}");
         assert!(error.contains("udp_ports"), "{error}");

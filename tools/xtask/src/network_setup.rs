@@ -39,19 +39,7 @@ pub fn prepare(
     network: &NetworkScenario,
     config: &mut QemuConfig,
 ) -> Result<(), String> {
-    let wanted = network
-        .udp_ports
-        .iter()
-        .map(|&port| (Protocol::Udp, port))
-        .chain(network.tcp_ports.iter().map(|&port| (Protocol::Tcp, port)));
-    config.port_forwards.clear();
-    for (protocol, guest_port) in wanted {
-        config.port_forwards.push(PortForward {
-            protocol,
-            host_port: free_host_port(protocol)?,
-            guest_port,
-        });
-    }
+    config.port_forwards = free_forwards(network.udp_ports, network.tcp_ports)?;
     config.frame_injection = if network.inject_frames {
         Some(FrameInjection {
             qemu_port: free_host_port(Protocol::Udp)?,
@@ -77,6 +65,23 @@ pub fn prepare(
         None
     };
     Ok(())
+}
+
+/// A forward from a new free host port to each of `udp_ports` and `tcp_ports`.
+pub fn free_forwards(udp_ports: &[u16], tcp_ports: &[u16]) -> Result<Vec<PortForward>, String> {
+    let wanted = udp_ports
+        .iter()
+        .map(|&port| (Protocol::Udp, port))
+        .chain(tcp_ports.iter().map(|&port| (Protocol::Tcp, port)));
+    wanted
+        .map(|(protocol, guest_port)| {
+            Ok(PortForward {
+                protocol,
+                host_port: free_host_port(protocol)?,
+                guest_port,
+            })
+        })
+        .collect()
 }
 
 /// Whether `run` ended because QEMU could not bind one of its host ports (a forward's, or

@@ -74,6 +74,19 @@ pub struct PortForward {
     pub guest_port: u16,
 }
 
+/// The host port on 127.0.0.1 that one of `forwards` forwards to guest `protocol` port
+/// `guest_port`, if any.
+pub fn forwarded_port(
+    forwards: &[PortForward],
+    protocol: Protocol,
+    guest_port: u16,
+) -> Option<u16> {
+    forwards
+        .iter()
+        .find(|forward| forward.protocol == protocol && forward.guest_port == guest_port)
+        .map(|forward| forward.host_port)
+}
+
 /// A way for the host to put raw Ethernet frames on the guest's network, which port
 /// forwarding cannot (it carries only well-formed TCP and UDP): QEMU's `socket` backend,
 /// one frame per UDP datagram, joined by a hub to the card and the user-mode network, so
