@@ -70,11 +70,16 @@ pub enum Error {
     NotBound = 27,
     /// No network device was found at boot.
     NoDevice = 28,
+    /// The environment's kernel-memory allowance (bytes of kernel memory its
+    /// capabilities, mapping records and other kernel objects may take) is spent.
+    KernelMemoryExceeded = 29,
+    /// The environment's slot quota (slots it may hold or lend) is spent.
+    SlotQuotaExceeded = 30,
 }
 
 impl Error {
     /// Every error, in numbering order.
-    pub const ALL: [Error; 28] = [
+    pub const ALL: [Error; 30] = [
         Error::UnknownSystemCall,
         Error::InvalidHandle,
         Error::StaleHandle,
@@ -103,6 +108,8 @@ impl Error {
         Error::WouldBlock,
         Error::NotBound,
         Error::NoDevice,
+        Error::KernelMemoryExceeded,
+        Error::SlotQuotaExceeded,
     ];
 
     pub const fn code(self) -> u64 {

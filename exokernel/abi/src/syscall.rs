@@ -54,7 +54,11 @@ pub enum Sysnum {
     /// [`MapRequest`](crate::mapping::MapRequest) after another, stopping at the first error.
     MapBatch = 25,
 
-    /// `(frame quota)` → handle: a new, empty environment, not yet running.
+    /// `(frame quota, kernel bytes, slot quota)` → handle: a new, empty
+    /// environment, not yet running. It is lent `frame quota` frames, `kernel
+    /// bytes` of kernel memory (0: [`default_kernel_bytes`] of the frame
+    /// quota) and `slot quota` CPU slots, all from the caller's own accounts
+    /// until it is destroyed.
     EnvironmentCreate = 30,
     /// `(environment, entry, stack, argument)`: starts it at `entry` with `rsp = stack`, `rdi = argument`.
     EnvironmentStart = 31,
@@ -70,6 +74,9 @@ pub enum Sysnum {
     EnvironmentInfo = 35,
     /// → (free frames, usable frames): the kernel's frame counts.
     FrameCounts = 36,
+    /// → (bytes in use, capacity): the kernel heap, which holds every
+    /// environment's charged kernel memory and the kernel's own.
+    KernelMemory = 37,
 
     /// `(environment, slot)` → (handle, slot index): a slot of the slice
     /// vector for that environment (`slot = ANY_SLOT` for any free one).
@@ -121,7 +128,7 @@ pub enum Sysnum {
 
 impl Sysnum {
     /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 36] = [
+    pub const ALL: [Sysnum; 37] = [
         Sysnum::ConsoleWrite,
         Sysnum::Exit,
         Sysnum::Yield,
@@ -144,6 +151,7 @@ impl Sysnum {
         Sysnum::RequestFrames,
         Sysnum::EnvironmentInfo,
         Sysnum::FrameCounts,
+        Sysnum::KernelMemory,
         Sysnum::SlotAllocate,
         Sysnum::YieldTo,
         Sysnum::Wait,
@@ -282,8 +290,33 @@ pub enum EnvironmentAccount {
     FrameQuota = 2,
     /// Frames the kernel has taken from it by force after a revocation deadline passed.
     FramesTakenByForce = 3,
-    /// Frames it gave back (dropped) while a revocation request was open.
+    /// Frames it gave back in answer to revocation requests: how far its
+    /// holdings fell between each request and its deadline (fresh frames
+    /// allocated and dropped meanwhile do not count).
     FramesGivenBack = 4,
+    /// Bytes of kernel memory charged to it: its environment record,
+    /// capability table and capabilities, mapping records, network objects,
+    /// and the allowances lent to its children.
+    KernelBytesCharged = 5,
+    /// Its kernel-memory allowance, in bytes.
+    KernelBytesLimit = 6,
+    /// Slots of the slice vector it runs in.
+    SlotsHeld = 7,
+    /// Slots it may take or lend.
+    SlotQuota = 8,
+    /// Slots charged to it: slot capabilities it allocated (for itself or
+    /// another) and slot quota lent to its children.
+    SlotsCharged = 9,
+}
+
+/// The kernel-memory allowance a child gets when its creator passes 0: this
+/// many bytes per frame of its frame quota (1/16 of the memory it is lent),
+/// enough for a capability and two mapping records per frame.
+pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 256;
+
+/// [`DEFAULT_KERNEL_BYTES_PER_FRAME`] times `frame_quota`.
+pub const fn default_kernel_bytes(frame_quota: u64) -> u64 {
+    frame_quota.saturating_mul(DEFAULT_KERNEL_BYTES_PER_FRAME)
 }
 
 impl TryFrom<u64> for EnvironmentAccount {
@@ -296,6 +329,11 @@ impl TryFrom<u64> for EnvironmentAccount {
             2 => Self::FrameQuota,
             3 => Self::FramesTakenByForce,
             4 => Self::FramesGivenBack,
+            5 => Self::KernelBytesCharged,
+            6 => Self::KernelBytesLimit,
+            7 => Self::SlotsHeld,
+            8 => Self::SlotQuota,
+            9 => Self::SlotsCharged,
             _ => return Err(crate::Error::InvalidArgument),
         })
     }

@@ -226,10 +226,34 @@ pub unsafe fn protect(environment: Handle, address: u64, flags: MapFlags) -> Res
 }
 
 /// A new, empty environment that may hold `frame_quota` frames (lent from
-/// the caller's quota until it is destroyed).
+/// the caller's quota until it is destroyed), with the default kernel-memory
+/// allowance for that quota and no slots of its own.
 pub fn environment_create(frame_quota: u64) -> Result<Handle, Error> {
-    call(Sysnum::EnvironmentCreate, args(&[frame_quota]))
-        .map(|(handle, _)| Handle::from_raw(handle))
+    environment_create_lending(Lend {
+        frames: frame_quota,
+        ..Lend::default()
+    })
+}
+
+/// What a creator lends a new environment from its own accounts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lend {
+    /// Frames it may hold (its frame quota).
+    pub frames: u64,
+    /// Bytes of kernel memory it may be charged for; 0 for the default
+    /// ([`crate::syscall::default_kernel_bytes`] of `frames`).
+    pub kernel_bytes: u64,
+    /// Slots of the slice vector it may take or lend.
+    pub slots: u64,
+}
+
+/// A new, empty environment with the accounts `lend` gives it.
+pub fn environment_create_lending(lend: Lend) -> Result<Handle, Error> {
+    call(
+        Sysnum::EnvironmentCreate,
+        args(&[lend.frames, lend.kernel_bytes, lend.slots]),
+    )
+    .map(|(handle, _)| Handle::from_raw(handle))
 }
 
 /// Starts `environment` at `entry` with `rsp = stack` and `rdi = argument`.
@@ -392,6 +416,11 @@ pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Res
 /// The kernel's (free, usable) frame counts.
 pub fn frame_counts() -> (u64, u64) {
     call(Sysnum::FrameCounts, [0; 6]).unwrap_or((0, 0))
+}
+
+/// The kernel heap's (bytes in use, capacity).
+pub fn kernel_memory() -> (u64, u64) {
+    call(Sysnum::KernelMemory, [0; 6]).unwrap_or((0, 0))
 }
 
 /// The start-info page. Only the first environment has one (elsewhere the
