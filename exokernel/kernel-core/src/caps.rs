@@ -24,10 +24,14 @@ pub const MAX_TABLE_CAPACITY: u32 = 4096;
 
 /// How many slots a table gains when it fills: a table costs memory in
 /// proportion to what it holds, so a small environment's is small.
-pub const TABLE_GROWTH: u32 = 32;
+pub use exo_abi::syscall::TABLE_GROWTH;
 
 /// The bytes one table slot takes (the kernel charges table growth by it).
 pub const SLOT_BYTES: usize = size_of::<Slot>();
+
+// The ABI's figure for a table's growth is this module's.
+const _: () =
+    assert!(exo_abi::syscall::TABLE_GROWTH_BYTES == TABLE_GROWTH as u64 * SLOT_BYTES as u64);
 
 /// An environment (protection domain), as the capability space knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
