@@ -321,7 +321,7 @@ pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 512;
 /// node in the derivation tree and its table slot). Each growth of a table,
 /// by [`TABLE_GROWTH`] slots, is charged [`TABLE_GROWTH_BYTES`] besides, until
 /// the environment is gone.
-pub const CAPABILITY_BYTES: u64 = 288;
+pub const CAPABILITY_BYTES: u64 = 224;
 
 /// Kernel bytes charged for one mapped page's records, to the environment
 /// the page is mapped in.

@@ -17,8 +17,8 @@
 pub const MAX_OBJECT_SIZE: usize = 32;
 
 /// Kernel bytes one capability costs: its node in the derivation tree's
-/// arena and its slot in a table. The node arena grows by doubling, so the
-/// figure covers its spare room too; `tests/kernel_memory_costs.rs`
+/// arena and its slot in a table. The arena grows a chunk of 64 nodes at a
+/// time, so the figure covers a chunk's spare room too; `tests/kernel_memory_costs.rs`
 /// measures it. Part of the ABI, so a library OS can plan.
 pub use exo_abi::syscall::CAPABILITY_BYTES;
 

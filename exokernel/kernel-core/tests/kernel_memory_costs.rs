@@ -67,7 +67,7 @@ fn a_capability_costs_no_more_than_its_charge() {
     let _one = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Several sizes, so the arena's doubling is caught at its worst too.
+    // Several sizes, so a chunk of the arena is caught barely used too.
     for per_table in [1, 33, 200, 1000] {
         let tables = 50;
         let mut space = space_with_tables(tables);
