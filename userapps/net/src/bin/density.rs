@@ -66,6 +66,10 @@ const UDP_BYTES: usize = 4096;
 /// facts page — and the facts page itself.
 const ADDRESS_SPACE_FRAMES: u64 = 11;
 
+/// The kernel memory an app is lent: its record, its capabilities and a mapping record for
+/// each page it maps (its image included).
+const APP_KERNEL_BYTES: u64 = 22 * 1024;
+
 /// Where the launcher keeps the boot stack its apps build themselves on.
 const BOOT_STACK: u64 = MANAGED_START;
 
@@ -241,7 +245,8 @@ impl Launcher {
         let stop = |stage| move |error| Stop { error, stage };
         let lend = Lend {
             frames: app_quota().map_err(stop("sizing its quota"))?,
-            ..Lend::default()
+            kernel_bytes: APP_KERNEL_BYTES,
+            slots: 0,
         };
         let child =
             LeanChild::create(lend, &self.boot).map_err(stop("creating its environment"))?;
