@@ -333,8 +333,9 @@ pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result
 }
 
 /// Kernel memory lent to a child per frame of its quota: twice the kernel's
-/// default, because every process maps the whole boot file system (about
-/// 2,000 pages, one kernel mapping record each) besides its own pages.
+/// default, because a process that reads the boot file system (to spawn or
+/// exec, or the file server) maps the runs it touches — up to about 2,400
+/// pages, one kernel mapping record each — besides its own pages.
 const KERNEL_BYTES_PER_FRAME: u64 = 2 * exo_abi::syscall::DEFAULT_KERNEL_BYTES_PER_FRAME;
 
 /// A new environment for a child process with `quota` frames, and the
