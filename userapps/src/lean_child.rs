@@ -228,6 +228,15 @@ fn image_pages() -> impl Iterator<Item = &'static exo_abi::start_info::StartPage
         .filter(|page| page.address < USER_MAP_END && !is_initial_stack(page.address))
 }
 
+/// The pages a lean child has mapped once built (a kernel mapping record each): this
+/// program's read-only pages (its parent's frames), its data run and its stack.
+pub fn pages_mapped() -> Result<u64, Error> {
+    let read_only = image_pages()
+        .filter(|page| !MapFlags::from_bits_truncate(page.flags).contains(MapFlags::WRITE))
+        .count() as u64;
+    Ok(read_only + data_run_pages()? + STACK_PAGES)
+}
+
 /// The frames a lean child allocates for its data: its data pages, rounded up to a power
 /// of two (one run).
 pub fn data_run_pages() -> Result<u64, Error> {

@@ -83,9 +83,14 @@ struct Ready {
     frames_per_app: u64,
     kernel_bytes_per_app: u64,
     start_us_median: u64,
-    /// Frames and kernel bytes charged to an app's own accounts, on average.
+    /// The median start of the first and of the last 50 apps: how it grows with their number.
+    start_us_median_first: u64,
+    start_us_median_last: u64,
+    /// Frames and kernel bytes charged to an app's own accounts, on average, and the pages
+    /// it maps.
     app_frames: u64,
     app_kernel_bytes: u64,
+    app_pages: u64,
     kernel_heap_used: u64,
     kernel_heap_capacity: u64,
     /// The kernel's refusal that stopped the launcher, or `limit`.
@@ -123,8 +128,11 @@ impl Ready {
             frames_per_app: number("frames_per_app")?,
             kernel_bytes_per_app: number("kernel_bytes_per_app")?,
             start_us_median: number("start_us_median")?,
+            start_us_median_first: number("start_us_median_first")?,
+            start_us_median_last: number("start_us_median_last")?,
             app_frames: number("app_frames")?,
             app_kernel_bytes: number("app_kernel_bytes")?,
+            app_pages: number("app_pages")?,
             kernel_heap_used: heap(used)?,
             kernel_heap_capacity: heap(capacity)?,
             stopped_by: text("stopped_by")?.to_string(),
@@ -399,8 +407,17 @@ fn write_json(path: &std::path::Path, ready: &Ready, stop: &str) -> Result<(), S
                  ready call",
             ),
         ),
+        (
+            "start_us_median_first_50",
+            number(ready.start_us_median_first),
+        ),
+        (
+            "start_us_median_last_50",
+            number(ready.start_us_median_last),
+        ),
         ("app_frames", number(ready.app_frames)),
         ("app_kernel_bytes", number(ready.app_kernel_bytes)),
+        ("app_pages_mapped", number(ready.app_pages)),
         ("kernel_heap_used", number(ready.kernel_heap_used)),
         ("kernel_heap_capacity", number(ready.kernel_heap_capacity)),
         ("stopped_by", json::string(&ready.stopped_by)),
@@ -432,8 +449,9 @@ mod tests {
     #[test]
     fn the_ready_line_is_read_word_by_word() {
         let line = "DENSITY-READY apps=512 usable_mib=245 frames_per_app=24 \
-                    kernel_bytes_per_app=9000 start_us_median=450 app_frames=24 \
-                    app_kernel_bytes=8000 kernel_heap=4600000/16777216 \
+                    kernel_bytes_per_app=9000 start_us_median=450 \
+                    start_us_median_first=300 start_us_median_last=900 app_frames=24 \
+                    app_kernel_bytes=8000 app_pages=59 kernel_heap=4600000/16777216 \
                     stopped_by=KernelMemoryExceeded";
         let ready = Ready::parse(line).unwrap();
         assert_eq!(ready.apps, 512);

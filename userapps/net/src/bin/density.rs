@@ -86,6 +86,8 @@ const CALL_TRIES: u32 = 100_000;
 const APP_TIMEOUT_TICKS: u64 = 5_000;
 /// A progress line every this many apps.
 const PROGRESS_EVERY: usize = 50;
+/// The line the launcher prints its figures on, for the host.
+const READY_LINE: &str = "DENSITY-READY";
 /// Ctrl-D on the console: the end of input, after which the launcher exits.
 const END_OF_INPUT: u8 = 4;
 
@@ -102,75 +104,43 @@ fn main(argument: u64) -> u64 {
         }
     };
     let before = Usage::now();
-    let mut start_micros = [0u32; MAX_APPS];
-    let mut app_frames = 0;
-    let mut app_kernel_bytes = 0;
-    let mut heap_bytes = 0;
-    let mut started = 0;
+    let mut totals = Totals {
+        started: 0,
+        start_micros: [0; MAX_APPS],
+        frames: 0,
+        kernel_bytes: 0,
+        heap_bytes: 0,
+    };
     let stop = loop {
-        if started == limit {
+        if totals.started == limit {
             break None;
         }
         let begun = user::micros();
-        match launcher.start_app(started) {
-            Ok(app) => {
-                start_micros[started] = (user::micros() - begun).min(u64::from(u32::MAX)) as u32;
-                app_frames += app.frames;
-                app_kernel_bytes += app.kernel_bytes;
-                heap_bytes = heap_bytes.max(app.heap_bytes);
-                started += 1;
-                if started.is_multiple_of(PROGRESS_EVERY) {
-                    println!(
-                        "density: {started} apps started (UDP ports {BASE_PORT}-{})",
-                        port(started - 1)
-                    );
-                }
-            }
+        match launcher.start_app(totals.started) {
+            Ok(app) => totals.add(&app, user::micros() - begun),
             Err(stop) => break Some(stop),
+        }
+        if totals.started.is_multiple_of(PROGRESS_EVERY) {
+            println!(
+                "density: {} apps started (UDP ports {BASE_PORT}-{})",
+                totals.started,
+                port(totals.started - 1)
+            );
         }
     };
     let after = Usage::now();
     match stop {
-        Some(Stop { error, stage }) => {
-            println!("density: app {started} was refused: {error:?} ({stage}); stopping there")
-        }
+        Some(Stop { error, stage }) => println!(
+            "density: app {} was refused: {error:?} ({stage}); stopping there",
+            totals.started
+        ),
         None => println!("density: started the {limit} apps asked for"),
     }
-    if started == 0 {
-        println!("DENSITY-READY apps=0");
+    if totals.started == 0 {
+        println!("{READY_LINE} apps=0");
         return 1;
     }
-    let apps = started as u64;
-    let times = &mut start_micros[..started];
-    times.sort_unstable();
-    let median = times[(started - 1) / 2];
-    let frames_per_app = after.frames_in_use.saturating_sub(before.frames_in_use) / apps;
-    let kernel_bytes_per_app = after.kernel_heap.saturating_sub(before.kernel_heap) / apps;
-    let data = lean_child::data_run_pages().unwrap_or(0);
-    let own = app_frames / apps;
-    println!(
-        "density: {apps} apps, {frames_per_app} frames each ({own} charged to the app: \
-         {} page tables and facts page, {data} data, {} stack, {} heap, {} rings), {kernel_bytes_per_app} bytes \
-         of kernel memory each ({} charged to the app); start median {median} us; heap in use at \
-         most {heap_bytes} of {} bytes",
-        own.saturating_sub(data + lean_child::STACK_PAGES + (1 << HEAP_ORDER) + (1 << RING_ORDER)),
-        lean_child::STACK_PAGES,
-        1 << HEAP_ORDER,
-        1 << RING_ORDER,
-        app_kernel_bytes / apps,
-        PAGE_SIZE << HEAP_ORDER,
-    );
-    let (_, usable) = user::frame_counts();
-    let (heap_used, heap_capacity) = user::kernel_memory();
-    println!(
-        "DENSITY-READY apps={apps} usable_mib={} frames_per_app={frames_per_app} \
-         kernel_bytes_per_app={kernel_bytes_per_app} start_us_median={median} \
-         app_frames={own} app_kernel_bytes={} kernel_heap={heap_used}/{heap_capacity} \
-         stopped_by={}",
-        (usable * PAGE_SIZE) >> 20,
-        app_kernel_bytes / apps,
-        stop.map_or("limit", |stop| stop.name()),
-    );
+    report(&mut totals, &before, &after, stop);
     wait_for_end_of_input();
     0
 }
@@ -225,6 +195,77 @@ impl Usage {
             kernel_heap: user::kernel_memory().0,
         }
     }
+}
+
+/// What the apps started so far cost, summed.
+struct Totals {
+    started: usize,
+    /// Each app's start, in microseconds.
+    start_micros: [u32; MAX_APPS],
+    /// Frames and kernel bytes charged to the apps' own accounts.
+    frames: u64,
+    kernel_bytes: u64,
+    /// The most heap an app used.
+    heap_bytes: u64,
+}
+
+impl Totals {
+    fn add(&mut self, app: &StartedApp, start_micros: u64) {
+        self.start_micros[self.started] = start_micros.min(u64::from(u32::MAX)) as u32;
+        self.frames += app.frames;
+        self.kernel_bytes += app.kernel_bytes;
+        self.heap_bytes = self.heap_bytes.max(app.heap_bytes);
+        self.started += 1;
+    }
+}
+
+/// Prints what an app costs: frames and kernel memory from the kernel's system-wide counts
+/// (everything an app took, wherever it was charged), what its own accounts were charged,
+/// and how long it took to start; then the `DENSITY-READY` line with the same figures.
+fn report(totals: &mut Totals, before: &Usage, after: &Usage, stop: Option<Stop>) {
+    let apps = totals.started as u64;
+    let median = |times: &mut [u32]| {
+        times.sort_unstable();
+        times[(times.len() - 1) / 2]
+    };
+    // The first and the last apps' (copies: the sorts must not mix them), then all.
+    let first = totals.started.min(PROGRESS_EVERY);
+    let mut window = [0u32; PROGRESS_EVERY];
+    window[..first].copy_from_slice(&totals.start_micros[..first]);
+    let first_median = median(&mut window[..first]);
+    window[..first].copy_from_slice(&totals.start_micros[totals.started - first..totals.started]);
+    let last_median = median(&mut window[..first]);
+    let all_median = median(&mut totals.start_micros[..totals.started]);
+    let frames = after.frames_in_use.saturating_sub(before.frames_in_use) / apps;
+    let kernel_bytes = after.kernel_heap.saturating_sub(before.kernel_heap) / apps;
+    let own_frames = totals.frames / apps;
+    let own_kernel_bytes = totals.kernel_bytes / apps;
+    let data = lean_child::data_run_pages().unwrap_or(0);
+    let heap = 1 << HEAP_ORDER;
+    let rings = 1 << RING_ORDER;
+    let stack = lean_child::STACK_PAGES;
+    let pages = lean_child::pages_mapped().unwrap_or(0) + heap + rings;
+    println!(
+        "density: {apps} apps, {frames} frames each ({own_frames} charged to the app: {} for its \
+         address space, {data} data, {stack} stack, {heap} heap, {rings} rings), {kernel_bytes} \
+         bytes of kernel memory each ({own_kernel_bytes} charged to the app, {pages} pages \
+         mapped); start median {all_median} us (first {first} apps {first_median} us, last \
+         {first} {last_median} us); heap in use at most {} of {} bytes",
+        own_frames.saturating_sub(data + stack + heap + rings),
+        totals.heap_bytes,
+        PAGE_SIZE << HEAP_ORDER,
+    );
+    let (_, usable) = user::frame_counts();
+    let (heap_used, heap_capacity) = user::kernel_memory();
+    println!(
+        "{READY_LINE} apps={apps} usable_mib={} frames_per_app={frames} \
+         kernel_bytes_per_app={kernel_bytes} start_us_median={all_median} \
+         start_us_median_first={first_median} start_us_median_last={last_median} \
+         app_frames={own_frames} app_kernel_bytes={own_kernel_bytes} app_pages={pages} \
+         kernel_heap={heap_used}/{heap_capacity} stopped_by={}",
+        (usable * PAGE_SIZE) >> 20,
+        stop.map_or("limit", |stop| stop.name()),
+    );
 }
 
 impl Launcher {
