@@ -93,6 +93,10 @@ struct Ready {
     app_pages: u64,
     kernel_heap_used: u64,
     kernel_heap_capacity: u64,
+    /// What was left for more apps: free frames, and the launcher's unspent kernel-memory
+    /// allowance.
+    frames_free: u64,
+    kernel_bytes_left: u64,
     /// The kernel's refusal that stopped the launcher, or `limit`.
     stopped_by: String,
 }
@@ -135,6 +139,8 @@ impl Ready {
             app_pages: number("app_pages")?,
             kernel_heap_used: heap(used)?,
             kernel_heap_capacity: heap(capacity)?,
+            frames_free: number("frames_free")?,
+            kernel_bytes_left: number("kernel_bytes_left")?,
             stopped_by: text("stopped_by")?.to_string(),
         })
     }
@@ -420,6 +426,11 @@ fn write_json(path: &std::path::Path, ready: &Ready, stop: &str) -> Result<(), S
         ("app_pages_mapped", number(ready.app_pages)),
         ("kernel_heap_used", number(ready.kernel_heap_used)),
         ("kernel_heap_capacity", number(ready.kernel_heap_capacity)),
+        ("frames_free", number(ready.frames_free)),
+        (
+            "launcher_kernel_bytes_left",
+            number(ready.kernel_bytes_left),
+        ),
         ("stopped_by", json::string(&ready.stopped_by)),
         ("stop", json::string(stop)),
         ("answered", number(ready.apps as u64)),
@@ -452,7 +463,7 @@ mod tests {
                     kernel_bytes_per_app=9000 start_us_median=450 \
                     start_us_median_first=300 start_us_median_last=900 app_frames=24 \
                     app_kernel_bytes=8000 app_pages=59 kernel_heap=4600000/16777216 \
-                    stopped_by=KernelMemoryExceeded";
+                    frames_free=30000 kernel_bytes_left=0 stopped_by=KernelMemoryExceeded";
         let ready = Ready::parse(line).unwrap();
         assert_eq!(ready.apps, 512);
         assert_eq!(ready.kernel_heap_capacity, 16_777_216);

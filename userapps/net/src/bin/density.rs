@@ -255,14 +255,19 @@ fn report(totals: &mut Totals, before: &Usage, after: &Usage, stop: Option<Stop>
         totals.heap_bytes,
         PAGE_SIZE << HEAP_ORDER,
     );
-    let (_, usable) = user::frame_counts();
+    let (free, usable) = user::frame_counts();
     let (heap_used, heap_capacity) = user::kernel_memory();
+    // What would have been left for more apps, had the launcher gone on.
+    let own = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
+    let kernel_bytes_left = own(EnvironmentAccount::KernelBytesLimit)
+        .saturating_sub(own(EnvironmentAccount::KernelBytesCharged));
     println!(
         "{READY_LINE} apps={apps} usable_mib={} frames_per_app={frames} \
          kernel_bytes_per_app={kernel_bytes} start_us_median={all_median} \
          start_us_median_first={first_median} start_us_median_last={last_median} \
          app_frames={own_frames} app_kernel_bytes={own_kernel_bytes} app_pages={pages} \
-         kernel_heap={heap_used}/{heap_capacity} stopped_by={}",
+         kernel_heap={heap_used}/{heap_capacity} frames_free={free} \
+         kernel_bytes_left={kernel_bytes_left} stopped_by={}",
         (usable * PAGE_SIZE) >> 20,
         stop.map_or("limit", |stop| stop.name()),
     );
