@@ -26,7 +26,9 @@ use core::net::Ipv4Addr;
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::net::mac_from_u64;
-use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::syscall::{
+    CAPABILITY_BYTES, EnvironmentAccount, Event, MAPPING_RECORD_BYTES, TABLE_GROWTH_BYTES,
+};
 use exo_abi::user::{self, Lend, Wakeup};
 use exo_abi::{Error, Handle, Rights};
 use libos_net::{Config, Credentials, NetError, SocketId, Stack};
@@ -66,9 +68,18 @@ const UDP_BYTES: usize = 4096;
 /// facts page — and the facts page itself.
 const ADDRESS_SPACE_FRAMES: u64 = 11;
 
-/// The kernel memory an app is lent: its record, its capabilities and a mapping record for
-/// each page it maps (its image included).
-const APP_KERNEL_BYTES: u64 = 22 * 1024;
+/// Capabilities an app holds at most: its own environment's, the launcher's endpoint (while
+/// it starts), its data, stack, heap and ring frames, its notification, binding, address,
+/// and filters for its port and — the first app — the address's ARP and ICMP.
+const APP_CAPABILITIES: u64 = 12;
+/// Pages an app maps only while it builds itself (`lean_child`): the boot stack, its data
+/// read-only, and its data run at the scratch address.
+const BUILD_PAGES: u64 = 4;
+/// What an app is charged that the ABI does not price: its environment's record, and its
+/// binding's and filters' records. Measured: the first app (which holds three filters)
+/// needs between 3.5 and 4 KiB of it, or it is refused `KernelMemoryExceeded` while it
+/// starts; 1 KiB more is slack.
+const RECORDS_BYTES: u64 = 5 * 1024;
 
 /// Where the launcher keeps the boot stack its apps build themselves on.
 const BOOT_STACK: u64 = MANAGED_START;
@@ -291,7 +302,7 @@ impl Launcher {
         let stop = |stage| move |error| Stop { error, stage };
         let lend = Lend {
             frames: app_quota().map_err(stop("sizing its quota"))?,
-            kernel_bytes: APP_KERNEL_BYTES,
+            kernel_bytes: app_kernel_bytes().map_err(stop("sizing its kernel memory"))?,
             slots: 0,
         };
         let child =
@@ -361,6 +372,17 @@ fn app_quota() -> Result<u64, Error> {
         + (1 << HEAP_ORDER)
         + (1 << RING_ORDER)
         + ADDRESS_SPACE_FRAMES)
+}
+
+/// The kernel memory an app is lent, at the prices the ABI states: a mapping record for
+/// each page it maps (its image's included, and those it maps while it builds itself), a
+/// capability for each it holds, one growth of its capability table, and its records.
+fn app_kernel_bytes() -> Result<u64, Error> {
+    let pages = lean_child::pages_mapped()? + (1 << HEAP_ORDER) + (1 << RING_ORDER) + BUILD_PAGES;
+    Ok(pages * MAPPING_RECORD_BYTES
+        + APP_CAPABILITIES * CAPABILITY_BYTES
+        + TABLE_GROWTH_BYTES
+        + RECORDS_BYTES)
 }
 
 /// App `index`'s UDP port.
