@@ -164,8 +164,9 @@ pub fn run(options: DensityOptions) -> Result<ExitCode, String> {
     let (forwards, open_files) = forwards_this_host_allows(wanted)?;
     if forwards < wanted {
         eprintln!(
-            "density: this host lets QEMU open {open_files} files, so it forwards {forwards} \
-             ports, not {wanted}: at most {forwards} apps (raise `ulimit -n` for more)"
+            "density: this host lets QEMU open {} files, so it forwards {forwards} ports, not \
+             {wanted}: at most {forwards} apps (raise the hard `ulimit -n` for more)",
+            open_files.unwrap_or(0)
         );
     }
     let guest_ports: Vec<u16> = (0..forwards)
@@ -174,7 +175,7 @@ pub fn run(options: DensityOptions) -> Result<ExitCode, String> {
     let mut config = QemuConfig::new(&kernel, &format!("log=warn init_argument={forwards}"));
     config.boot_module = Some(artifacts::bootfs());
     config.first_program = Some(PROGRAM.to_string());
-    config.open_files = Some(open_files);
+    config.open_files = open_files;
     eprintln!(
         "density: booting exo with {} MiB, at most {forwards} apps (UDP ports {BASE_PORT}-{}), \
          each forwarded from a host port",
@@ -379,21 +380,31 @@ fn every_app_answers(host: &HostSide, apps: usize, progress: impl Fn(usize)) -> 
     ))
 }
 
-/// How many ports to forward, at most `wanted`, and how many open files QEMU may have for
-/// them: its soft limit raised as far as the hard limit allows (QEMU runs under `prlimit`).
-fn forwards_this_host_allows(wanted: usize) -> Result<(usize, u64), String> {
+/// How many ports to forward, at most `wanted`, and — if QEMU needs more open files than
+/// its soft limit — how many it may have: the soft limit raised as far as the hard limit
+/// allows (QEMU then runs under `prlimit`).
+fn forwards_this_host_allows(wanted: usize) -> Result<(usize, Option<u64>), String> {
     let limits = fs::read_to_string("/proc/self/limits")
         .map_err(|error| format!("cannot read /proc/self/limits: {error}"))?;
-    let hard = limits
+    let line = limits
         .lines()
         .find(|line| line.starts_with("Max open files"))
-        .and_then(|line| line.split_whitespace().nth(4))
-        .map(|hard| hard.parse::<u64>().unwrap_or(u64::MAX))
         .ok_or("no `Max open files` in /proc/self/limits")?;
+    // "Max open files  SOFT  HARD  files"; "unlimited" is no limit.
+    let limit = |index: usize| {
+        line.split_whitespace()
+            .nth(index)
+            .map(|limit| limit.parse::<u64>().unwrap_or(u64::MAX))
+            .ok_or_else(|| format!("cannot read {line:?}"))
+    };
+    let (soft, hard) = (limit(3)?, limit(4)?);
     let needed = wanted as u64 + OTHER_FILES;
+    if needed <= soft {
+        return Ok((wanted, None));
+    }
     let open_files = needed.min(hard);
     let forwards = (open_files.saturating_sub(OTHER_FILES) as usize).min(wanted);
-    Ok((forwards, open_files))
+    Ok((forwards, Some(open_files)))
 }
 
 /// Writes the figures as one JSON object, a field a line.
@@ -483,6 +494,6 @@ mod tests {
     fn forwards_never_exceed_what_was_asked() {
         let (forwards, open_files) = forwards_this_host_allows(10).unwrap();
         assert!(forwards <= 10);
-        assert!(open_files >= forwards as u64);
+        assert!(open_files.is_none_or(|files| files >= forwards as u64));
     }
 }
