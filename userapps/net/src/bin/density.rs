@@ -93,8 +93,11 @@ const READY: u64 = 2;
 const FAILED: u64 = 3;
 /// Tries at a call to the launcher while it is not yet waiting for calls.
 const CALL_TRIES: u32 = 100_000;
-/// Ticks the launcher waits for an app's next call before giving up on it.
-const APP_TIMEOUT_TICKS: u64 = 5_000;
+/// Ticks the launcher waits for an app's calls before giving up on it (10 s at the default
+/// rate, hundreds of times what an app takes), looking every `APP_WAIT_TICKS` whether it
+/// has ended.
+const APP_TIMEOUT_TICKS: u64 = 10_000;
+const APP_WAIT_TICKS: u64 = 100;
 /// A progress line every this many apps.
 const PROGRESS_EVERY: usize = 50;
 /// The line the launcher prints its figures on, for the host.
@@ -329,16 +332,23 @@ impl Launcher {
 
     /// Answers the app's calls until it says it is ready (its heap use) or failed.
     fn serve_app(&self, child: &LeanChild, index: usize) -> Result<u64, Stop> {
+        let deadline = user::fact(|facts| &facts.ticks) + APP_TIMEOUT_TICKS;
         loop {
-            let call = match user::wait(Event::CALL | Event::TIMER, APP_TIMEOUT_TICKS) {
+            let call = match user::wait(Event::CALL | Event::TIMER, APP_WAIT_TICKS) {
                 Ok(Wakeup::Call(call)) => call,
-                _ if child.is_alive() => continue,
-                _ => {
+                _ if !child.is_alive() => {
                     return Err(Stop {
                         error: Error::InvalidState,
                         stage: "it ended before it was ready",
                     });
                 }
+                _ if user::fact(|facts| &facts.ticks) >= deadline => {
+                    return Err(Stop {
+                        error: Error::InvalidState,
+                        stage: "it never said it was ready",
+                    });
+                }
+                _ => continue,
             };
             let [message, value] = call.arguments;
             let answer = match message {
