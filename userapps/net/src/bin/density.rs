@@ -181,20 +181,6 @@ struct Stop {
     stage: &'static str,
 }
 
-impl Stop {
-    fn name(&self) -> &'static str {
-        match self.error {
-            Error::QuotaExceeded => "QuotaExceeded",
-            Error::OutOfMemory => "OutOfMemory",
-            Error::KernelMemoryExceeded => "KernelMemoryExceeded",
-            Error::TableFull => "TableFull",
-            Error::SlotQuotaExceeded => "SlotQuotaExceeded",
-            Error::AddressInUse => "AddressInUse",
-            _ => "other",
-        }
-    }
-}
-
 /// Frames in use and kernel heap bytes in use, system-wide, at one moment.
 struct Usage {
     frames_in_use: u64,
@@ -269,6 +255,10 @@ fn report(totals: &mut Totals, before: &Usage, after: &Usage, stop: Option<Stop>
         totals.heap_bytes,
         PAGE_SIZE << HEAP_ORDER,
     );
+    let stopped_by: &dyn core::fmt::Display = match &stop {
+        Some(stop) => &stop.error,
+        None => &"limit",
+    };
     let (free, usable) = user::frame_counts();
     let (heap_used, heap_capacity) = user::kernel_memory();
     // What would have been left for more apps, had the launcher gone on.
@@ -281,9 +271,8 @@ fn report(totals: &mut Totals, before: &Usage, after: &Usage, stop: Option<Stop>
          start_us_median_first={first_median} start_us_median_last={last_median} \
          app_frames={own_frames} app_kernel_bytes={own_kernel_bytes} app_pages={pages} \
          kernel_heap={heap_used}/{heap_capacity} frames_free={free} \
-         kernel_bytes_left={kernel_bytes_left} stopped_by={}",
+         kernel_bytes_left={kernel_bytes_left} stopped_by={stopped_by}",
         (usable * PAGE_SIZE) >> 20,
-        stop.map_or("limit", |stop| stop.name()),
     );
 }
 
