@@ -34,9 +34,6 @@ use crate::stack::{Stack, new_tcp_socket};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SocketId(pub u32);
 
-/// Datagrams a UDP socket queues each way, and their total bytes.
-const UDP_PACKETS: usize = 64;
-const UDP_BYTES: usize = 64 * 1024;
 /// ICMP echo messages queued each way, and their bytes.
 const ICMP_PACKETS: usize = 8;
 const ICMP_BYTES: usize = 4 * 1024;
@@ -328,12 +325,9 @@ impl Stack {
             self.use_port(Protocol::Udp, port)?;
             port
         };
-        let buffer = || {
-            udp::PacketBuffer::new(
-                vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
-                vec![0; UDP_BYTES],
-            )
-        };
+        let (packets, bytes) = (self.config.udp_packets, self.config.udp_bytes);
+        let buffer =
+            || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; packets], vec![0; bytes]);
         let mut socket = udp::Socket::new(buffer(), buffer());
         if socket.bind(port).is_err() {
             self.release_port(Protocol::Udp, port);
@@ -363,7 +357,7 @@ impl Stack {
         let socket = self.sockets.get_mut::<udp::Socket>(handle);
         match socket.send_slice(data, endpoint(peer)) {
             Ok(()) => {}
-            Err(udp::SendError::BufferFull) if data.len() <= UDP_BYTES => {
+            Err(udp::SendError::BufferFull) if data.len() <= self.config.udp_bytes => {
                 return Err(NetError::WouldBlock);
             }
             Err(udp::SendError::BufferFull) => return Err(NetError::MessageTooLong),

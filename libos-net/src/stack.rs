@@ -50,6 +50,15 @@ pub struct Config {
     pub notify_bit: u64,
     /// Each TCP socket's receive and transmit buffer, in bytes.
     pub tcp_buffer: usize,
+    /// Datagrams each UDP socket queues each way, and their total bytes
+    /// (a datagram larger than `udp_bytes` can be neither sent nor received).
+    pub udp_packets: usize,
+    pub udp_bytes: usize,
+    /// How often a stack without the address's ARP or ICMP filter tries to
+    /// take it, in ticks; `None`: never after the first try (another stack
+    /// on the address answers for it, and waking to ask costs that one's
+    /// neighbours nothing, but this one a wake-up each time).
+    pub service_retry_ticks: Option<u64>,
 }
 
 impl Config {
@@ -64,6 +73,9 @@ impl Config {
             ring_base,
             notify_bit: 1 << 16,
             tcp_buffer: 32 * 1024,
+            udp_packets: 64,
+            udp_bytes: 64 * 1024,
+            service_retry_ticks: Some(SERVICE_RETRY_TICKS),
         }
     }
 }
@@ -90,7 +102,8 @@ struct PortFilter {
 const IDLE_LISTENERS: u32 = 4;
 /// Ephemeral ports for outgoing connections and unbound UDP sockets (RFC 6335).
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 49152..=65535;
-/// How often a stack without the ARP or ICMP filter tries to take it, in ticks.
+/// How often a stack without the ARP or ICMP filter tries to take it, in
+/// ticks, unless its `Config` says otherwise.
 const SERVICE_RETRY_TICKS: u64 = 100;
 
 /// One program's TCP/IP stack.
@@ -233,8 +246,9 @@ impl Stack {
                 break;
             }
         }
-        if (self.arp.is_none() || self.icmp.is_none())
-            && user::fact(|facts| &facts.ticks) >= self.service_tried_at + SERVICE_RETRY_TICKS
+        let retry = self.service_retry();
+        if retry
+            .is_some_and(|ticks| user::fact(|facts| &facts.ticks) >= self.service_tried_at + ticks)
         {
             self.take_services();
         }
@@ -248,8 +262,14 @@ impl Stack {
         }
         let timer = timer_ticks(&mut self.interface, &self.sockets);
         // A stack without the ARP or ICMP filter wakes to try for them.
-        let services = (self.arp.is_none() || self.icmp.is_none()).then_some(SERVICE_RETRY_TICKS);
-        earliest(timer, services)
+        earliest(timer, self.service_retry())
+    }
+
+    /// In how many ticks after its last try this stack tries again for the
+    /// address's ARP and ICMP filters; `None` if it holds both or never retries.
+    fn service_retry(&self) -> Option<u64> {
+        let missing = self.arp.is_none() || self.icmp.is_none();
+        self.config.service_retry_ticks.filter(|_| missing)
     }
 
     /// Sleeps in the kernel until frames arrive, smoltcp's next timer is

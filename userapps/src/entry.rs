@@ -87,10 +87,13 @@ extern "C" fn start_program(argument: u64) -> ! {
     user::exit(status)
 }
 
-extern "C" fn start_child(function: usize, argument: u64) -> ! {
+/// Runs `function(argument)` in a child and exits with what it returns (the end of
+/// `exo_child_start`, and of a lean child's start, `lean_child`).
+pub(crate) extern "C" fn start_child(function: usize, argument: u64) -> ! {
     LOADED_BY_KERNEL.store(false, Ordering::Relaxed);
-    // SAFETY: `Child::start` wrote this word from a `fn(u64) -> u64` of this same image,
-    // which the child maps at the same addresses as its parent.
+    // SAFETY: `Child::start` (or `LeanChild::start`, in the plan) wrote this word from a
+    // `fn(u64) -> u64` of this same image, which the child maps at the same addresses as its
+    // parent.
     let function: fn(u64) -> u64 = unsafe { core::mem::transmute(function) };
     user::exit(function(argument))
 }

@@ -78,11 +78,12 @@ pub const KERNEL: CrossBuild = CrossBuild {
     build_arguments: &[],
 };
 
-/// Every program in `userapps/src/bin/` (on the bare runtime) and
-/// `userapps/posix/src/bin/` (on libos-posixish), one binary each, named after its file.
+/// Every program in `userapps/src/bin/` (on the bare runtime), `userapps/posix/src/bin/`
+/// (on libos-posixish) and `userapps/net/src/bin/` (on the bare runtime with libos-net),
+/// one binary each, named after its file.
 pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     package: "userapps",
-    more_packages: &["userapps-posix"],
+    more_packages: &["userapps-posix", "userapps-net"],
     target: BARE_METAL_TARGET,
     target_dir: "target/user",
     rustflags: USER_RUSTFLAGS,
@@ -100,7 +101,11 @@ pub const LINUX_PEER: CrossBuild = CrossBuild {
 };
 
 /// Where the user programs' sources are, relative to the workspace root.
-const USER_PROGRAM_SOURCES: [&str; 2] = ["userapps/src/bin", "userapps/posix/src/bin"];
+const USER_PROGRAM_SOURCES: [&str; 3] = [
+    "userapps/src/bin",
+    "userapps/posix/src/bin",
+    "userapps/net/src/bin",
+];
 
 impl CrossBuild {
     /// `cargo <subcommand>` (e.g. `build`, `clippy`) for this artifact; callers may append
@@ -172,8 +177,8 @@ pub fn user_program(name: &str) -> PathBuf {
     USER_PROGRAMS.binary_named(name)
 }
 
-/// The names of all user programs, sorted: the files in `userapps/src/bin/` and
-/// `userapps/posix/src/bin/`.
+/// The names of all user programs, sorted: the files in `userapps/src/bin/`,
+/// `userapps/posix/src/bin/` and `userapps/net/src/bin/`.
 pub fn user_program_names() -> Vec<String> {
     let mut names: Vec<String> = USER_PROGRAM_SOURCES
         .iter()

@@ -9,7 +9,7 @@
 
 mod charts;
 mod human_numbers;
-mod json;
+pub mod json;
 mod markdown;
 #[cfg(test)]
 mod xml_check;

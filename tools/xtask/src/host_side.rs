@@ -108,6 +108,11 @@ impl HostSide {
             .map_err(|_| Self::ended_without(text))
     }
 
+    /// The guest's serial output so far.
+    pub fn serial_so_far(&self) -> String {
+        self.serial.text()
+    }
+
     fn ended_without(text: &str) -> String {
         format!("the guest's serial output ended without showing {text:?}")
     }

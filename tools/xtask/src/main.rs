@@ -13,6 +13,7 @@ mod bench_network;
 mod bench_report;
 mod checks;
 mod cpio;
+mod density;
 mod echo_checks;
 mod guest;
 mod host_side;
@@ -37,6 +38,7 @@ mod workspace;
 use std::process::ExitCode;
 
 use bench::BenchOptions;
+use density::DensityOptions;
 use linux_guest::PeerMode;
 use servers::HostPorts;
 use test_suite::TestOptions;
@@ -66,6 +68,12 @@ commands:
                                         Linux guest on the same QEMU command line: a table
                                         here, target/bench/bench.json, bench.md and SVG
                                         charts (--quick: a tenth of the work)
+  density [--max N]                     start as many isolated UDP echo servers as fit in
+                                        256 MiB (at most N; default 3000), each its own
+                                        environment and library OS on its own port, check
+                                        from here that every one answers; prints
+                                        `density: N apps, ...`, writes
+                                        target/bench/density.json
   linux-peer micro|servers [--kvm]      boot the Linux guest the benchmarks compare exo
                                         with (Debian 12's kernel, fetched with apt-get
                                         download into target/linux-guest/, and
@@ -107,6 +115,7 @@ enum Command {
         kvm: bool,
     },
     Bench(BenchOptions),
+    Density(DensityOptions),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +154,7 @@ fn main() -> ExitCode {
         } => interactive::gdb(program.as_deref(), kernel_command_line),
         Command::LinuxPeer { mode, kvm } => linux_guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
+        Command::Density(options) => density::run(options),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -244,6 +254,10 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Bench(bench))
         }
+        "density" => {
+            reject_kernel_words()?;
+            parse_density_options(options)
+        }
         _ => Err(format!("unknown command `{name}`")),
     }
 }
@@ -265,6 +279,19 @@ fn parse_linux_peer_options(options: &[String]) -> Result<Command, String> {
     }
     let mode = mode.ok_or("`linux-peer` needs a mode: micro or servers")?;
     Ok(Command::LinuxPeer { mode, kvm })
+}
+
+/// `density`'s `--max N`.
+fn parse_density_options(options: &[String]) -> Result<Command, String> {
+    let mut density = DensityOptions { max_apps: None };
+    let mut words = options.iter();
+    while let Some(word) = words.next() {
+        match option_value("--max", "a number of apps", word, &mut words)? {
+            Some(count) => density.max_apps = Some(parse_count("--max", count)?),
+            None => return Err(format!("unexpected `{word}` for `density`")),
+        }
+    }
+    Ok(Command::Density(density))
 }
 
 fn expect_no_options(command: &str, options: &[String]) -> Result<(), String> {
@@ -375,7 +402,7 @@ fn parse_test_options(options: &[String]) -> Result<TestOptions, String> {
     let mut words = options.iter();
     while let Some(word) = words.next() {
         if let Some(count) = option_value("--jobs", "a number", word, &mut words)? {
-            jobs = Some(parse_job_count(count)?);
+            jobs = Some(parse_count("--jobs", count)?);
             continue;
         }
         match word.as_str() {
@@ -394,10 +421,11 @@ fn parse_test_options(options: &[String]) -> Result<TestOptions, String> {
     })
 }
 
-fn parse_job_count(text: &str) -> Result<usize, String> {
+/// The positive number `option` was given.
+fn parse_count(option: &str, text: &str) -> Result<usize, String> {
     match text.parse() {
         Ok(count) if count > 0 => Ok(count),
-        _ => Err(format!("--jobs needs a positive number, got `{text}`")),
+        _ => Err(format!("{option} needs a positive number, got `{text}`")),
     }
 }
 
@@ -560,6 +588,23 @@ mod tests {
         assert!(parse_words("linux-peer micro servers").is_err());
         assert!(parse_words("linux-peer micro --fast").is_err());
         assert!(parse_words("linux-peer micro -- quiet").is_err());
+    }
+
+    #[test]
+    fn density_takes_a_maximum() {
+        assert_eq!(
+            parse_words("density"),
+            Ok(Command::Density(DensityOptions { max_apps: None }))
+        );
+        assert_eq!(
+            parse_words("density --max 600"),
+            Ok(Command::Density(DensityOptions {
+                max_apps: Some(600)
+            }))
+        );
+        assert!(parse_words("density --max 0").is_err());
+        assert!(parse_words("density --fast").is_err());
+        assert!(parse_words("density -- log=info").is_err());
     }
 
     #[test]

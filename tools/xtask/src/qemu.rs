@@ -16,6 +16,10 @@ use exo_abi::debug_exit;
 
 pub const QEMU: &str = "qemu-system-x86_64";
 const QEMU_PACKAGE: &str = "qemu-system-x86";
+/// The guest's memory, in MiB: every boot has the same.
+pub const MEMORY_MIB: u64 = 256;
+/// util-linux's `prlimit`, which runs a command with other resource limits.
+const PRLIMIT: &str = "prlimit";
 
 /// QEMU's exit status when the kernel reports success or failure (see `exo_abi::debug_exit`).
 pub const PASS_STATUS: i32 = debug_exit::qemu_status(debug_exit::SUCCESS);
@@ -124,6 +128,9 @@ pub struct QemuConfig {
     pub packet_capture: Option<PathBuf>,
     /// Raw frames from the host onto the card's network.
     pub frame_injection: Option<FrameInjection>,
+    /// Files QEMU may open, when it needs more than the host's usual limit (a host port
+    /// forward takes one): QEMU then runs under `prlimit`. `None`: the limit it inherits.
+    pub open_files: Option<u64>,
 }
 
 /// What a program on exo reads as the end of input (ASCII EOT, Ctrl-D): sent after the
@@ -145,6 +152,7 @@ impl QemuConfig {
             port_forwards: Vec::new(),
             packet_capture: None,
             frame_injection: None,
+            open_files: None,
         }
     }
 
@@ -194,9 +202,24 @@ impl QemuConfig {
 
     /// The QEMU command for this boot; the serial port is QEMU's standard output.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(QEMU);
+        let mut command = match self.open_files {
+            None => Command::new(QEMU),
+            Some(files) => {
+                // `prlimit` sets its own limit, then becomes QEMU.
+                let mut command = Command::new(PRLIMIT);
+                command.arg(format!("--nofile={files}")).arg("--").arg(QEMU);
+                command
+            }
+        };
         command
-            .args(["-machine", "pc", "-m", "256M", "-smp", "1"])
+            .args([
+                "-machine",
+                "pc",
+                "-m",
+                &format!("{MEMORY_MIB}M"),
+                "-smp",
+                "1",
+            ])
             .args(["-accel", &self.accelerator.to_string()])
             // A reset or triple fault must end the run, not loop through the boot again.
             .arg("-no-reboot")
@@ -527,6 +550,22 @@ mod tests {
         assert_eq!(
             values_of(&arguments, "-object"),
             ["filter-dump,id=dump0,netdev=net0,file=/t/captures/a,,b.pcap"]
+        );
+    }
+
+    #[test]
+    fn more_open_files_run_qemu_under_prlimit() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        assert_eq!(
+            arguments_of(&config.command())[..4],
+            ["-machine", "pc", "-m", "256M"]
+        );
+        config.open_files = Some(4000);
+        let command = config.command();
+        assert_eq!(command.get_program(), PRLIMIT);
+        assert_eq!(
+            arguments_of(&command)[..5],
+            ["--nofile=4000", "--", QEMU, "-machine", "pc"]
         );
     }
 

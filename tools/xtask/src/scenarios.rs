@@ -14,7 +14,7 @@ use crate::net_scenarios::{self, quoted};
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 use crate::serial_log::contains;
 use crate::server_scenarios;
-use crate::{artifacts, bench_lines, servers};
+use crate::{artifacts, bench_lines, density, servers};
 
 /// Generous, because TCG is slow and several guests may share the machine.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -1087,6 +1087,25 @@ pub const SCENARIOS: &[Scenario] = &[
             capture_must_not_contain: &[],
             inject_frames: false,
             run_layout: true,
+        }),
+    },
+    Scenario {
+        name: "density",
+        kernel_command_line: density::SCENARIO_COMMAND_LINE,
+        program: Some(density::PROGRAM),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &["density: started the 8 apps asked for", density::READY],
+        timeout: SERVER_TIMEOUT,
+        serial_check: None,
+        network: Some(NetworkScenario {
+            udp_ports: &density::SCENARIO_PORTS,
+            tcp_ports: &[],
+            host: Some(density::scenario_apps_answer),
+            capture_must_contain: &[],
+            capture_must_not_contain: &[],
+            inject_frames: false,
+            run_layout: false,
         }),
     },
 ];

@@ -6,6 +6,7 @@
 //! counted), `host`, and `target` with `target_met`.
 //!
 //! Numbers are written in full (never an exponent); a missing or non-finite one is `null`.
+//! `number` and `string` write `density.json` too (`density`).
 
 use super::{Report, Row};
 
@@ -57,7 +58,7 @@ fn object(row: &Row) -> String {
 
 /// A finite number as Rust writes it (shortest form that reads back the same; whole
 /// numbers without a point), which is valid JSON; anything else is `null`.
-fn number(value: Option<f64>) -> String {
+pub fn number(value: Option<f64>) -> String {
     match value {
         Some(value) if value.is_finite() => format!("{value}"),
         _ => "null".to_string(),
@@ -66,7 +67,7 @@ fn number(value: Option<f64>) -> String {
 
 /// A JSON string literal: quotes, backslashes and control characters escaped, the rest
 /// (UTF-8 included) as it is.
-fn string(text: &str) -> String {
+pub fn string(text: &str) -> String {
     let mut literal = String::with_capacity(text.len() + 2);
     literal.push('"');
     for character in text.chars() {
