@@ -308,6 +308,38 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_check: None,
         network: None,
     },
+    // Step 8: secure multiplexing that holds. Each program attacks the kernel from a child
+    // while a witness runs and the parent watches; it passes only if the attack is contained
+    // (a typed error, or the attacker destroyed alone) and everything comes back.
+    Scenario {
+        name: "hostile-flags",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("hostile-flags"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: CF (bit 0): every kernel entry and way back survived, flags kept",
+            "ok: TF (bit 8): every kernel entry and way back survived, flags kept",
+            "ok: DF (bit 10): every kernel entry and way back survived, flags kept",
+            "ok: NT (bit 14): every kernel entry and way back survived, flags kept",
+            "ok: AC (bit 18): every kernel entry and way back survived, flags kept",
+            "ok: ID (bit 21): every kernel entry and way back survived, flags kept",
+            "ok: IF cleared (bit 9): every kernel entry and way back survived, flags kept",
+            "ok: IOPL 3 (bits 12-13): every kernel entry and way back survived, flags kept",
+            "ok: every settable flag but TF: every kernel entry and way back survived",
+            "ok: cli, sti, hlt, in and out in ring 3 each ended in a #GP upcall",
+            "ok: a child that single-steps with no upcall handler was destroyed alone",
+            "ok: a child that faults with every settable flag set with no upcall handler was \
+             destroyed alone",
+            "never saw a flag it did not set",
+            "ok: waits that idled the CPU with each flag set came back with it kept",
+            "ok: every frame and byte of kernel memory came back after every attack",
+            "hostile-flags: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+        serial_check: None,
+        network: None,
+    },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
     Scenario {
