@@ -10,11 +10,13 @@
 //! them, against itself, and is expected to be destroyed by what it does.
 //!
 //! The submodules: [`flags`] enters the kernel with chosen RFLAGS,
+//! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
 //! [`shared`] is a page of words a parent shares with its children,
 //! [`witness`] a child that only runs and counts, and [`conservation`]
 //! checks that frames and kernel memory came back after an attack.
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
+pub mod batch;
 pub mod conservation;
 pub mod flags;
 pub mod shared;

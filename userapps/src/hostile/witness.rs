@@ -8,19 +8,41 @@
 //! ID) must be clear and ring 3's invariant must hold, since it never sets any of them. A
 //! flag another environment left in the kernel and the kernel carried over would show
 //! here.
+//!
+//! Asked to [`probe`](Witness::probe), it makes the calls an attack on kernel memory
+//! would break first for everyone else: a 4 KiB `ConsoleWrite` (the largest) and a full
+//! `MapBatch` (512 requests) into itself, and reports how they went.
 
-use exo_abi::{Error, Handle};
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::mapping::{MAX_BATCH, MapFlags};
+use exo_abi::syscall::Event;
+use exo_abi::{Error, Handle, user};
 
-use super::flags;
 use super::shared::Words;
-use crate::facts;
-use crate::spawn::{self, Child};
+use super::{batch, flags};
+use crate::layout::MANAGED_START;
+use crate::spawn::Child;
+use crate::{facts, memory};
 
 /// Words of the witness's page.
 const ROUNDS: u64 = 0;
 const SLOTS_RUN: u64 = 1;
 const BAD_FLAGS_SEEN: u64 = 2;
 const LAST_BAD_FLAGS: u64 = 3;
+const PROBES_ASKED: u64 = 4;
+const PROBES_DONE: u64 = 5;
+/// 0, or what went wrong in the last probe ([`Witness::probe`]).
+const PROBE_OUTCOME: u64 = 6;
+
+/// Frames a witness may hold: its image and stack, and the page tables and frame of a
+/// probe, with a kernel-memory allowance (the default for the quota) for a full batch.
+pub const QUOTA: u64 = 1024;
+/// Where a probe maps its batch (2 MiB aligned: one page table).
+const PROBE_PAGES: u64 = MANAGED_START + 0x40_0000_0000;
+/// The bytes a probe writes to the console, the most one `ConsoleWrite` takes.
+const PROBE_WRITE: usize = 4096;
+/// How long a probe may take, in ticks.
+const PROBE_TICKS: u64 = 10_000;
 
 /// A running witness and the page it reports in.
 #[derive(Debug)]
@@ -92,6 +114,27 @@ impl Witness {
         );
     }
 
+    /// Asks it for a 4 KiB console write and a full `MapBatch` into itself and waits until
+    /// it has made them; `Err` says what went wrong: an error code, or `PROBE_SHORT + n`
+    /// if the batch mapped only `n` of its requests.
+    pub fn probe(&self) -> Result<(), u64> {
+        let asked = self.words.read(PROBES_ASKED) + 1;
+        self.words.write(PROBES_ASKED, asked);
+        let deadline = facts::ticks() + PROBE_TICKS;
+        while self.words.read(PROBES_DONE) != asked {
+            assert!(self.is_alive(), "the witness died in a probe");
+            assert!(
+                facts::ticks() < deadline,
+                "the witness never made its probe"
+            );
+            let _ = user::wait(Event::TIMER, 1);
+        }
+        match self.words.read(PROBE_OUTCOME) {
+            0 => Ok(()),
+            outcome => Err(outcome),
+        }
+    }
+
     /// Destroys it and gives back its frames.
     pub fn stop(self) {
         self.child.destroy();
@@ -109,10 +152,43 @@ fn run(address: u64) -> u64 {
         }
         words.add(ROUNDS, 1);
         words.write(SLOTS_RUN, facts::slots_run());
+        let asked = words.read(PROBES_ASKED);
+        if words.read(PROBES_DONE) != asked {
+            words.write(PROBE_OUTCOME, probe().err().unwrap_or(0));
+            words.write(PROBES_DONE, asked);
+        }
     }
 }
 
-/// Starts a witness, as [`Witness::start`], with the spawn module's defaults.
+/// What `Witness::probe` reports, past the error codes, when a batch mapped only part.
+pub const PROBE_SHORT: u64 = 1 << 32;
+
+/// The probe: a full console write, then a full batch of mappings of one fresh frame,
+/// which go again with the frame.
+fn probe() -> Result<(), u64> {
+    let mut line = [b' '; PROBE_WRITE];
+    let text = b"witness: one console write of 4096 bytes";
+    line[..text.len()].copy_from_slice(text);
+    line[PROBE_WRITE - 1] = b'\n';
+    match user::console_write(&line) {
+        Ok(PROBE_WRITE) => {}
+        Ok(written) => return Err(PROBE_SHORT + written as u64),
+        Err(error) => return Err(error.code()),
+    }
+    let (frame, _) = user::frame_allocate(0).map_err(Error::code)?;
+    let pages = (0..MAX_BATCH).map(|page| PROBE_PAGES + page * PAGE_SIZE);
+    let (mapped, outcome) =
+        batch::map_frame_at(Handle::SELF_ENVIRONMENT, frame, pages, MapFlags::empty());
+    let dropped = memory::drop_capability(frame);
+    outcome.map_err(Error::code)?;
+    dropped.map_err(Error::code)?;
+    if mapped != MAX_BATCH {
+        return Err(PROBE_SHORT + mapped);
+    }
+    Ok(())
+}
+
+/// Starts a witness, as [`Witness::start`], with [`QUOTA`] frames.
 pub fn start(page: Handle, words: Words) -> Result<Witness, Error> {
-    Witness::start(page, words, spawn::MAX_CHILD_FRAMES as u64 * 2)
+    Witness::start(page, words, QUOTA)
 }
