@@ -368,6 +368,23 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_check: None,
         network: None,
     },
+    Scenario {
+        name: "hostile-teardown",
+        kernel_command_line: "log=info init_argument=10000",
+        program: Some("hostile-teardown"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "hostile-teardown: 10000 cycles; before:",
+            "hostile-teardown: 5000 cycles,",
+            "hostile-teardown: 10000 cycles in",
+            "ok: every frame and byte of kernel memory came back after every cycle",
+            "hostile-teardown: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+        serial_check: None,
+        network: None,
+    },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
     Scenario {

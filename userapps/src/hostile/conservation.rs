@@ -22,6 +22,8 @@ pub struct Baseline {
     pub frames_charged: u64,
     /// Kernel memory charged to the caller.
     pub kernel_bytes_charged: u64,
+    /// CPU slots charged to the caller.
+    pub slots_charged: u64,
 }
 
 impl Baseline {
@@ -33,16 +35,18 @@ impl Baseline {
             kernel_bytes_in_use: user::kernel_memory().0,
             frames_charged: own(EnvironmentAccount::FramesCharged).unwrap_or(u64::MAX),
             kernel_bytes_charged: own(EnvironmentAccount::KernelBytesCharged).unwrap_or(u64::MAX),
+            slots_charged: own(EnvironmentAccount::SlotsCharged).unwrap_or(u64::MAX),
         }
     }
 
-    /// Prints the counts now beside these, as `NAME: after WHAT, free frames A -> B, ...`,
+    /// Prints the counts now beside these, as `NAME: after WHAT: free frames A -> B, ...`,
     /// and returns whether every one came back.
     pub fn came_back(&self, name: &str, after: &str) -> bool {
         let now = Self::take();
         println!(
             "{name}: after {after}: free frames {} -> {}, kernel memory in use {} -> {} bytes, \
-             own frames charged {} -> {}, own kernel bytes charged {} -> {}",
+             own frames charged {} -> {}, own kernel bytes charged {} -> {}, own slots charged \
+             {} -> {}",
             self.free_frames,
             now.free_frames,
             self.kernel_bytes_in_use,
@@ -50,7 +54,9 @@ impl Baseline {
             self.frames_charged,
             now.frames_charged,
             self.kernel_bytes_charged,
-            now.kernel_bytes_charged
+            now.kernel_bytes_charged,
+            self.slots_charged,
+            now.slots_charged
         );
         now == *self
     }
