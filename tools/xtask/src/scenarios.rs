@@ -385,6 +385,28 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_check: None,
         network: None,
     },
+    Scenario {
+        name: "hostile-slots",
+        // As for slices-test: 1 ms slots on the instruction clock, 20 of them.
+        kernel_command_line: "log=info slots=20 slot_us=1000",
+        program: Some("hostile-slots"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "hostile-slots: 20 slots; the first environment's slot quota is 20",
+            "ok: a child lent no slot was refused every slot (SlotQuotaExceeded)",
+            "hostile-slots: the lent child holds 2 slots, quota 2, charged 2",
+            "ok: a child lent 2 slots got exactly 2, whatever it tried",
+            "ok: the lent child ran in exactly its 2 slots a round",
+            "ok: the witness kept at least half its share of the pool",
+            "ok: every slot is free again once the children are gone",
+            "ok: every frame and byte of kernel memory came back after the slot attacks",
+            "hostile-slots: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+        serial_check: None,
+        network: None,
+    },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
     Scenario {
