@@ -407,6 +407,26 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_check: None,
         network: None,
     },
+    Scenario {
+        name: "hostile-revocation",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("hostile-revocation"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: an honest child gave back what was asked and lost nothing by force",
+            "ok: the churner lost 8 frames: the deadline took them by force",
+            "ok: the copier lost 8 frames: the deadline took them by force",
+            "ok: the re-grower lost 8 frames: growing back does not keep them",
+            "ok: the sleeper lost 4 frames: the deadline took them by force",
+            "ok: a hoarder asked for more than it holds lost all its frames and lives on",
+            "ok: every frame and byte of kernel memory came back after every revocation",
+            "hostile-revocation: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+        serial_check: None,
+        network: None,
+    },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
     Scenario {

@@ -104,8 +104,12 @@ impl Attack {
         Attack::Filters,
     ];
 
+    /// The attack whose number (`attack as u64`) is `number`.
     fn from_number(number: u64) -> Self {
-        Self::ALL[number as usize]
+        Self::ALL
+            .into_iter()
+            .find(|attack| *attack as u64 == number)
+            .expect("an attack's number")
     }
 
     fn quota(self) -> u64 {
