@@ -427,6 +427,23 @@ pub const SCENARIOS: &[Scenario] = &[
         serial_check: None,
         network: None,
     },
+    Scenario {
+        name: "hostile-fork",
+        kernel_command_line: PROGRAM_COMMAND_LINE,
+        program: Some("hostile-fork"),
+        serial_input: None,
+        expected_exit: ExpectedExit::Pass,
+        serial_must_show: &[
+            "ok: fork(): refused with",
+            "ok: fork(): afterwards a fork works again",
+            "ok: fork_with_quota(128): refused with",
+            "ok: fork_with_quota(128): afterwards a fork works again",
+            "hostile-fork: all checks passed",
+        ],
+        timeout: LONG_TIMEOUT,
+        serial_check: None,
+        network: None,
+    },
     // Step 3: the CPU. TCG runs guest time at host speed, so these count work and ticks
     // from the facts page rather than time, and get the long timeout.
     Scenario {
