@@ -110,8 +110,10 @@ impl From<Error> for Errno {
     /// What a kernel refusal means to a POSIX program.
     fn from(error: Error) -> Self {
         match error {
-            Error::OutOfMemory | Error::QuotaExceeded => Errno::ENOMEM,
-            Error::TableFull => Errno::EAGAIN,
+            Error::OutOfMemory | Error::QuotaExceeded | Error::KernelMemoryExceeded => {
+                Errno::ENOMEM
+            }
+            Error::TableFull | Error::SlotQuotaExceeded => Errno::EAGAIN,
             Error::InvalidHandle | Error::StaleHandle => Errno::ESRCH,
             Error::BadUserBuffer => Errno::EFAULT,
             Error::MissingRights | Error::NotMappable | Error::ReadOnly => Errno::EPERM,

@@ -24,18 +24,15 @@
 
 use alloc::vec::Vec;
 
-use exo_abi::layout::{
-    BOOTFS, PAGE_SIZE, PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address,
-};
+use exo_abi::layout::{BOOTFS, PAGE_SIZE};
 use exo_abi::mapping::MapFlags;
-use exo_abi::user::entry;
 use exo_abi::{Handle, user};
 
 use crate::layout::{
     EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE, EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES,
     STACK_TOP,
 };
-use crate::{Errno, bootfs, process, sys};
+use crate::{Errno, bootfs, page_table_view, process, sys};
 
 /// Words before the lists in the plan.
 const PLAN_HEADER: u64 = 4;
@@ -157,34 +154,12 @@ fn for_each_present_page(bootfs_size: u64, mut found: impl FnMut(u64)) -> u64 {
             || (EXEC_PLAN..EXEC_PLAN + EXEC_PLAN_PAGES * PAGE_SIZE).contains(&page)
             || page == EXEC_TRAMPOLINE
     };
-    let present = |address: u64, level: u32| {
-        sys::read_table_entry(page_table_entry_address(address, level)) & entry::PRESENT != 0
-    };
     let mut count = 0;
-    for pml4 in 0..PAGE_TABLE_VIEW_SLOT {
-        let top = pml4 << 39;
-        if top >= USER_MAP_END || !present(top, 4) {
-            continue;
+    page_table_view::for_each_mapped_page(|page| {
+        if !keep(page) {
+            found(page);
+            count += 1;
         }
-        for pdpt in 0..512u64 {
-            let middle = top | pdpt << 30;
-            if !present(middle, 3) {
-                continue;
-            }
-            for directory in 0..512u64 {
-                let low = middle | directory << 21;
-                if !present(low, 2) {
-                    continue;
-                }
-                for table in 0..512u64 {
-                    let page = low | table << 12;
-                    if present(page, 1) && !keep(page) {
-                        found(page);
-                        count += 1;
-                    }
-                }
-            }
-        }
-    }
+    });
     count
 }

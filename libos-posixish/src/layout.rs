@@ -13,7 +13,7 @@
 //! | `PROCESS_INFO`          | arguments and handles a parent gives its child     |
 //! | `EXCEPTION_STACK_TOP`   | the upcall (fault) stack                           |
 //! | `STACK_TOP`             | the main stack, growing down to `STACK_LIMIT`      |
-//! | `exo_abi::layout::BOOTFS` | the boot file system, read-only                  |
+//! | `exo_abi::layout::BOOTFS` | the boot file system, read-only, mapped when read |
 
 use exo_abi::layout::{INITIAL_STACK_TOP, PAGE_SIZE};
 

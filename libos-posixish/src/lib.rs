@@ -19,7 +19,8 @@
 //! condition variables), `fs` (descriptors, files through the file
 //! server, pipes), `bootfs` (programs to spawn), `images` (read-only program
 //! pages shared by the children spawned), `layout` (where everything
-//! lives). `sys` holds the only `unsafe` code.
+//! lives), `page_table_view` (what this process has mapped, read from its
+//! own page tables). `sys` holds the only `unsafe` code.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -38,6 +39,7 @@ mod images;
 pub mod layout;
 pub mod mmap;
 pub mod net;
+pub mod page_table_view;
 pub mod paging;
 pub mod process;
 pub mod regions;

@@ -9,7 +9,9 @@
 //! with a zeroed page mapped with the region's protection. A write to a page
 //! `fork` shared copies its unit (`units`) into fresh frames, or, if no
 //! other process can still hold it, just makes it writable again. The
-//! faulting code then resumes without entering the kernel.
+//! faulting code then resumes without entering the kernel. A fault in the
+//! boot file system maps the run that holds it (`bootfs`), before and
+//! without the pager's lock.
 //! Anything else — the guard page below the stack, a null pointer, a write
 //! to code or to a read-only mapping — ends the process like a segmentation
 //! fault (status 139).
@@ -376,13 +378,23 @@ pub(crate) fn on_upcall(frame: &mut UpcallFrame) {
 
 fn on_fault(frame: &UpcallFrame) {
     let [vector, error, address] = frame.info;
+    let not_present = error & PROTECTION == 0;
     let why = if vector == PAGE_FAULT {
-        match PAGER.try_lock() {
-            Some(mut pager) => match pager.resolve(address, error) {
-                Ok(()) => return,
-                Err(why) => why,
+        // The boot file system needs nothing of the pager's: its runs are
+        // mapped on first touch even while main code holds the pager.
+        match not_present
+            .then(|| crate::bootfs::resolve_fault(address))
+            .flatten()
+        {
+            Some(Ok(())) => return,
+            Some(Err(_)) => "cannot map the boot file system",
+            None => match PAGER.try_lock() {
+                Some(mut pager) => match pager.resolve(address, error) {
+                    Ok(()) => return,
+                    Err(why) => why,
+                },
+                None => "fault while the pager was busy",
             },
-            None => "fault while the pager was busy",
         }
     } else {
         "not a page fault"

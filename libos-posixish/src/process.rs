@@ -4,8 +4,9 @@
 //! A process is an environment this library OS built. `spawn` does what an
 //! operating system's exec does, in the parent: it creates an empty
 //! environment, loads the program's ELF segments into fresh frames, gives it
-//! a stack, the boot file system and a process-info page with its
-//! arguments, and starts it. The parent holds the capabilities of the frames
+//! a stack, capabilities for the boot file system (mapped only when the
+//! child reads it, `bootfs`) and a process-info page with its arguments,
+//! and starts it. The parent holds the capabilities of the frames
 //! it loaded (so they return when it reaps the child) and the child's root
 //! environment capability (so the child ends if the parent does).
 //!
@@ -109,12 +110,7 @@ fn word(page: &[u8], offset: usize) -> u64 {
 /// This process's info page, if a parent gave it one (the first process,
 /// which the kernel started, has none).
 pub fn info() -> Option<ProcessInfo> {
-    // The page-table view says whether the page is there, without a fault.
-    user::translate(PROCESS_INFO)?;
-    let page = sys::mapped_bytes(PROCESS_INFO, PAGE_SIZE as usize);
-    if word(page, 0) != info_page::MAGIC {
-        return None;
-    }
+    let page = info_page_bytes()?;
     let runs = (word(page, info_page::RUN_COUNT) as usize).min(MAX_BOOTFS_RUNS);
     let bootfs_runs = (0..runs)
         .map(|index| {
@@ -170,6 +166,31 @@ pub fn info() -> Option<ProcessInfo> {
         }),
         stdio,
     })
+}
+
+/// The boot file system's size and how many runs this process's info page
+/// lists, read without allocating (for the fault handler); `None` without
+/// an info page.
+pub(crate) fn bootfs_in_info_page() -> Option<(u64, usize)> {
+    let page = info_page_bytes()?;
+    let runs = (word(page, info_page::RUN_COUNT) as usize).min(MAX_BOOTFS_RUNS);
+    Some((word(page, info_page::BOOTFS_SIZE), runs))
+}
+
+/// Run `index` of the boot file system as this process's info page lists
+/// it: (address, this process's read-only capability), read without allocating.
+pub(crate) fn bootfs_run_in_info_page(index: usize) -> Option<(u64, Handle)> {
+    let page = info_page_bytes()?;
+    let at = info_page::RUNS + index * info_page::RUN_SIZE;
+    Some((word(page, at), Handle::from_raw(word(page, at + 8))))
+}
+
+/// The process-info page, if a parent mapped one (with its magic).
+fn info_page_bytes() -> Option<&'static [u8]> {
+    // The page-table view says whether the page is there, without a fault.
+    user::translate(PROCESS_INFO)?;
+    let page = sys::mapped_bytes(PROCESS_INFO, PAGE_SIZE as usize);
+    (word(page, 0) == info_page::MAGIC).then_some(page)
 }
 
 /// The arguments this process was started with (its name first).
@@ -311,6 +332,21 @@ pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result
     spawn_with(program, arguments, quota, [None; 3])
 }
 
+/// Kernel memory lent to a child per frame of its quota: twice the kernel's
+/// default, because every process maps the whole boot file system (about
+/// 2,000 pages, one kernel mapping record each) besides its own pages.
+const KERNEL_BYTES_PER_FRAME: u64 = 2 * exo_abi::syscall::DEFAULT_KERNEL_BYTES_PER_FRAME;
+
+/// A new environment for a child process with `quota` frames, and the
+/// kernel memory its mappings need.
+pub(crate) fn create_environment(quota: u64) -> Result<Handle, exo_abi::Error> {
+    user::environment_create_lending(user::Lend {
+        frames: quota,
+        kernel_bytes: quota.saturating_mul(KERNEL_BYTES_PER_FRAME),
+        slots: 0,
+    })
+}
+
 /// [`spawn_with_quota`], with the child's descriptors 0–2 taken from this
 /// process's descriptors `stdio` (`None`: the same number, as usual).
 pub fn spawn_with(
@@ -321,7 +357,7 @@ pub fn spawn_with(
 ) -> Result<u64, Errno> {
     let (image, elf) = load_program(program)?;
     let info = info_page(program, arguments)?;
-    let environment = user::environment_create(quota)?;
+    let environment = create_environment(quota)?;
     let mut child = Child::new(environment);
     match build(&mut child, program, &elf, image, info, stdio) {
         Ok(()) => {
@@ -437,8 +473,10 @@ fn build(
     Ok(())
 }
 
-/// Maps the boot file system into the child and grants it read-only
-/// capabilities for it, recorded in its info page.
+/// Grants the child read-only capabilities for the boot file system's runs,
+/// recorded in its info page. Nothing is mapped: the child maps a run when
+/// it first touches it (`bootfs`), so a child that never reads the boot
+/// file system costs the kernel no mapping record for it.
 pub(crate) fn share_bootfs(
     child: &mut Child,
     info: &mut [u8; PAGE_SIZE as usize],
@@ -448,7 +486,6 @@ pub(crate) fn share_bootfs(
     let mut theirs = Vec::with_capacity(runs.len());
     for run in &runs {
         let ours = Handle::from_raw(run.frame);
-        user::map(ours, child.environment, run.address, MapFlags::empty())?;
         let copy = user::capability_derive(ours, read_only)?;
         child.frames.push(copy);
         let granted = user::capability_grant(copy, child.environment, read_only)?;

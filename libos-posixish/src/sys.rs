@@ -26,13 +26,16 @@ pub fn fill_page(page: u64, offset: usize, bytes: &[u8]) {
     }
 }
 
-/// The `length` bytes at `address`, in a region the library OS mapped
+/// The `length` bytes at `address`, in a region the library OS maps
 /// read-only for the process's whole life (the boot file system, the
 /// process-info page, a forked child's handover pages).
 pub fn mapped_bytes(address: u64, length: usize) -> &'static [u8] {
     // SAFETY: callers pass only the boot file system, the process-info page
     // and a forked child's handover pages, which stay mapped, unchanged and
-    // read-only while they are read.
+    // read-only while they are read. The boot file system's runs are mapped
+    // on first touch (the fault handler, `bootfs::resolve_fault`), with the
+    // bytes they always hold, and never unmapped: a read sees them as if
+    // they had been mapped from the start.
     unsafe { core::slice::from_raw_parts(address as *const u8, length) }
 }
 

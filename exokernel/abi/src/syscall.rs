@@ -310,9 +310,10 @@ pub enum EnvironmentAccount {
 }
 
 /// The kernel-memory allowance a child gets when its creator passes 0: this
-/// many bytes per frame of its frame quota (1/16 of the memory it is lent),
-/// enough for a capability and two mapping records per frame.
-pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 256;
+/// many bytes per frame of its frame quota (1/8 of the memory it is lent,
+/// the share of memory the kernel heap has), enough for a capability and a
+/// mapping record for every frame, and each frame mapped twice more.
+pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 512;
 
 /// [`DEFAULT_KERNEL_BYTES_PER_FRAME`] times `frame_quota`.
 pub const fn default_kernel_bytes(frame_quota: u64) -> u64 {

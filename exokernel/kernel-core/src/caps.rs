@@ -22,6 +22,13 @@ use exo_abi::{Error, Handle, Rights};
 /// The most slots one environment's capability table may have.
 pub const MAX_TABLE_CAPACITY: u32 = 4096;
 
+/// How many slots a table gains when it fills: a table costs memory in
+/// proportion to what it holds, so a small environment's is small.
+pub const TABLE_GROWTH: u32 = 32;
+
+/// The bytes one table slot takes (the kernel charges table growth by it).
+pub const SLOT_BYTES: usize = size_of::<Slot>();
+
 /// An environment (protection domain), as the capability space knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EnvironmentId(pub u32);
@@ -113,8 +120,11 @@ pub struct CapabilitySpace<O> {
 
 #[derive(Debug)]
 struct Table {
-    /// Exactly the table's capacity; it never grows.
+    /// The slots made so far: they grow by [`TABLE_GROWTH`] up to
+    /// `capacity` as the table fills, and never shrink until it is destroyed.
     slots: Vec<Slot>,
+    /// The most slots it may have.
+    capacity: u32,
     occupied: u32,
     /// Every slot below this index is occupied, so the search for the lowest
     /// free slot starts here instead of at 0.
@@ -172,11 +182,11 @@ impl<O> CapabilitySpace<O> {
         }
     }
 
-    /// Gives `env` an empty table of `capacity` slots.
+    /// Gives `env` an empty table that may grow to `capacity` slots; it
+    /// starts with none.
     ///
     /// `InvalidState` if it already has one; `InvalidArgument` if `capacity`
-    /// is 0 or above [`MAX_TABLE_CAPACITY`]; `OutOfMemory` if the slots cannot
-    /// be allocated.
+    /// is 0 or above [`MAX_TABLE_CAPACITY`].
     pub fn create_table(&mut self, env: EnvironmentId, capacity: u32) -> Result<(), Error> {
         if self.tables.contains_key(&env) {
             return Err(Error::InvalidState);
@@ -184,19 +194,9 @@ impl<O> CapabilitySpace<O> {
         if capacity == 0 || capacity > MAX_TABLE_CAPACITY {
             return Err(Error::InvalidArgument);
         }
-        let mut slots = Vec::new();
-        slots
-            .try_reserve_exact(capacity as usize)
-            .map_err(|_| Error::OutOfMemory)?;
-        slots.resize(
-            capacity as usize,
-            Slot {
-                generation: 0,
-                node: None,
-            },
-        );
         let table = Table {
-            slots,
+            slots: Vec::new(),
+            capacity,
             occupied: 0,
             scan_from: 0,
         };
@@ -363,13 +363,41 @@ impl<O> CapabilitySpace<O> {
         self.tables.contains_key(&env)
     }
 
+    /// How many slots the next insertion into `env`'s table adds to it: 0,
+    /// or [`TABLE_GROWTH`] (fewer near its capacity) when every slot made so
+    /// far is occupied.
+    pub fn growth_on_insert(&self, env: EnvironmentId) -> u32 {
+        self.tables.get(&env).map_or(0, Table::growth_on_insert)
+    }
+
+    /// The capability in slot `index` of `env`'s table, if one is there.
+    pub fn capability_at(&self, env: EnvironmentId, index: u32) -> Option<Capability<'_, O>> {
+        let id = self.tables.get(&env)?.slots.get(index as usize)?.node?;
+        Some(self.capability(id))
+    }
+
+    /// How many slots `env`'s table has made so far (0 without a table).
+    pub fn table_slots(&self, env: EnvironmentId) -> u32 {
+        self.tables
+            .get(&env)
+            .map_or(0, |table| table.slots.len() as u32)
+    }
+
     /// The live node `handle` names in `env`'s table.
     fn resolve(&self, env: EnvironmentId, handle: Handle) -> Result<NodeId, Error> {
         let table = self.tables.get(&env).ok_or(Error::InvalidState)?;
+        if handle.index() >= table.capacity {
+            return Err(Error::InvalidHandle);
+        }
+        // A slot not made yet is an empty one at generation 0.
         let slot = table
             .slots
             .get(handle.index() as usize)
-            .ok_or(Error::InvalidHandle)?;
+            .copied()
+            .unwrap_or(Slot {
+                generation: 0,
+                node: None,
+            });
         if slot.generation != handle.generation() {
             return Err(Error::StaleHandle);
         }
@@ -394,8 +422,30 @@ impl<O> CapabilitySpace<O> {
         rights: Rights,
         parent: Option<NodeId>,
     ) -> Result<Handle, Error> {
-        let table = self.tables.get(&owner).ok_or(Error::InvalidState)?;
+        let table = self.tables.get_mut(&owner).ok_or(Error::InvalidState)?;
         let index = table.lowest_free().ok_or(Error::TableFull)?;
+        let growth = table.growth_on_insert();
+        if growth > 0 {
+            table
+                .slots
+                .try_reserve_exact(growth as usize)
+                .map_err(|_| Error::OutOfMemory)?;
+        }
+        // Reserve the arena entry too, so the table grows only if the node fits.
+        if self.free_head.is_none() {
+            self.entries
+                .try_reserve(1)
+                .map_err(|_| Error::OutOfMemory)?;
+        }
+        let table = self.tables.get_mut(&owner).expect("found above");
+        let new_slots = table.slots.len() + growth as usize;
+        table.slots.resize(
+            new_slots,
+            Slot {
+                generation: 0,
+                node: None,
+            },
+        );
         let handle = Handle::new(index, table.slots[index as usize].generation);
         let id = self.allocate_node(Node {
             object,
@@ -588,9 +638,17 @@ impl<O: Clone> CapabilitySpace<O> {
 }
 
 impl Table {
+    fn growth_on_insert(&self) -> u32 {
+        if (self.occupied as usize) < self.slots.len() {
+            return 0;
+        }
+        TABLE_GROWTH.min(self.capacity - self.slots.len() as u32)
+    }
+
+    /// The lowest free slot, counting the ones the next growth would make.
     fn lowest_free(&self) -> Option<u32> {
         if self.occupied as usize == self.slots.len() {
-            return None;
+            return (self.slots.len() < self.capacity as usize).then_some(self.occupied);
         }
         let offset = self.slots[self.scan_from as usize..]
             .iter()

@@ -11,6 +11,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod accounts;
 pub mod caps;
 pub mod cmdline;
 pub mod demux;

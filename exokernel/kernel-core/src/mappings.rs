@@ -6,22 +6,24 @@
 //! when a page is unmapped by hand, its record must go. This index keeps
 //! both directions: by capability node, and by (environment, page).
 
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use crate::caps::{EnvironmentId, NodeId};
 
-/// The mapping records, both ways.
+/// The mapping records, both ways. Every record is a fixed-size entry in a
+/// B-tree, so no allocation grows with how many pages one capability maps
+/// (a per-capability list of 65,536 pages once asked the heap for 2 MiB at
+/// once), and forgetting records never allocates.
 #[derive(Debug, Default)]
 pub struct MappingIndex {
-    by_node: BTreeMap<NodeId, Vec<(EnvironmentId, u64)>>,
+    by_node: BTreeSet<(NodeId, EnvironmentId, u64)>,
     by_page: BTreeMap<(EnvironmentId, u64), NodeId>,
 }
 
 impl MappingIndex {
     pub const fn new() -> Self {
         Self {
-            by_node: BTreeMap::new(),
+            by_node: BTreeSet::new(),
             by_page: BTreeMap::new(),
         }
     }
@@ -31,10 +33,7 @@ impl MappingIndex {
     pub fn insert(&mut self, node: NodeId, environment: EnvironmentId, page: u64) {
         let previous = self.by_page.insert((environment, page), node);
         debug_assert!(previous.is_none(), "page recorded twice");
-        self.by_node
-            .entry(node)
-            .or_default()
-            .push((environment, page));
+        self.by_node.insert((node, environment, page));
     }
 
     /// The capability through which `page` is mapped in `environment`.
@@ -45,55 +44,36 @@ impl MappingIndex {
     /// Forgets `page` in `environment`; returns the capability it was mapped through.
     pub fn remove_page(&mut self, environment: EnvironmentId, page: u64) -> Option<NodeId> {
         let node = self.by_page.remove(&(environment, page))?;
-        if let Some(pages) = self.by_node.get_mut(&node) {
-            pages.retain(|&entry| entry != (environment, page));
-            if pages.is_empty() {
-                self.by_node.remove(&node);
-            }
-        }
+        self.by_node.remove(&(node, environment, page));
         Some(node)
     }
 
-    /// Forgets every page mapped through `node` and returns them.
-    pub fn take_node(&mut self, node: NodeId) -> Vec<(EnvironmentId, u64)> {
-        let pages = self.by_node.remove(&node).unwrap_or_default();
-        for key in &pages {
-            self.by_page.remove(key);
+    /// Forgets every page mapped through `node`, handing each to `forgotten`
+    /// as (environment, page). Allocates nothing.
+    pub fn take_node(&mut self, node: NodeId, mut forgotten: impl FnMut(EnvironmentId, u64)) {
+        let first = (node, EnvironmentId(0), 0);
+        let last = (node, EnvironmentId(u32::MAX), u64::MAX);
+        while let Some(&record) = self.by_node.range(first..=last).next() {
+            let (_, environment, page) = record;
+            self.by_node.remove(&record);
+            self.by_page.remove(&(environment, page));
+            forgotten(environment, page);
         }
-        pages
     }
 
-    /// Forgets every page mapped in `environment` and returns them with their capabilities.
-    ///
-    /// Each capability's list is filtered once, not once per page: one
-    /// capability may map thousands of pages (the library OS maps its boot
-    /// file system's 4 MiB runs into every child through its own), and
-    /// forgetting them one by one would scan that list for each.
-    pub fn take_environment(&mut self, environment: EnvironmentId) -> Vec<(u64, NodeId)> {
+    /// Forgets every page mapped in `environment`, handing each to
+    /// `forgotten` as (page, capability). Allocates nothing.
+    pub fn take_environment(
+        &mut self,
+        environment: EnvironmentId,
+        mut forgotten: impl FnMut(u64, NodeId),
+    ) {
         let range = (environment, 0)..=(environment, u64::MAX);
-        let pages: Vec<(u64, NodeId)> = self
-            .by_page
-            .range(range)
-            .map(|(&(_, page), &node)| (page, node))
-            .collect();
-        let mut nodes: Vec<NodeId> = Vec::new();
-        for &(page, node) in &pages {
+        while let Some((&(_, page), &node)) = self.by_page.range(range.clone()).next() {
             self.by_page.remove(&(environment, page));
-            if nodes.last() != Some(&node) {
-                nodes.push(node);
-            }
+            self.by_node.remove(&(node, environment, page));
+            forgotten(page, node);
         }
-        nodes.sort_unstable();
-        nodes.dedup();
-        for node in nodes {
-            if let Some(records) = self.by_node.get_mut(&node) {
-                records.retain(|&(owner, _)| owner != environment);
-                if records.is_empty() {
-                    self.by_node.remove(&node);
-                }
-            }
-        }
-        pages
     }
 
     /// How many pages are recorded.
@@ -110,6 +90,22 @@ impl MappingIndex {
 mod tests {
     use super::*;
     use crate::caps::CapabilitySpace;
+    use alloc::vec::Vec;
+
+    fn take_node(index: &mut MappingIndex, node: NodeId) -> Vec<(EnvironmentId, u64)> {
+        let mut taken = Vec::new();
+        index.take_node(node, |environment, page| taken.push((environment, page)));
+        taken
+    }
+
+    fn take_environment(
+        index: &mut MappingIndex,
+        environment: EnvironmentId,
+    ) -> Vec<(u64, NodeId)> {
+        let mut taken = Vec::new();
+        index.take_environment(environment, |page, node| taken.push((page, node)));
+        taken
+    }
     use exo_abi::Rights;
 
     /// Real node ids, from a capability space.
@@ -140,8 +136,8 @@ mod tests {
 
         assert_eq!(index.remove_page(one, 0x1000), Some(a));
         assert_eq!(index.remove_page(one, 0x1000), None);
-        assert_eq!(index.take_node(a), [(two, 0x1000)]);
-        assert_eq!(index.take_node(a), []);
+        assert_eq!(take_node(&mut index, a), [(two, 0x1000)]);
+        assert_eq!(take_node(&mut index, a), []);
         assert_eq!(index.len(), 1);
     }
 
@@ -155,11 +151,11 @@ mod tests {
             index.insert(a, two, page * 0x1000);
         }
         index.insert(b, two, 0x40_0000);
-        assert_eq!(index.take_environment(two).len(), 1025);
+        assert_eq!(take_environment(&mut index, two).len(), 1025);
         assert_eq!(index.node_of(one, 0x3000), Some(a));
         assert_eq!(index.node_of(two, 0x3000), None);
-        assert_eq!(index.take_node(b), []);
-        let left = index.take_node(a);
+        assert_eq!(take_node(&mut index, b), []);
+        let left = take_node(&mut index, a);
         assert_eq!(left.len(), 1024);
         assert!(left.iter().all(|&(owner, _)| owner == one));
         assert!(index.is_empty());
@@ -175,12 +171,12 @@ mod tests {
             index.insert(b, two, page * 0x1000);
         }
         index.insert(b, one, 0x10_0000);
-        let taken = index.take_environment(one);
+        let taken = take_environment(&mut index, one);
         assert_eq!(taken.len(), 5);
         assert!(taken.contains(&(0x10_0000, b)));
         assert_eq!(index.len(), 4);
-        assert_eq!(index.take_node(a), []);
-        assert_eq!(index.take_node(b).len(), 4);
+        assert_eq!(take_node(&mut index, a), []);
+        assert_eq!(take_node(&mut index, b).len(), 4);
         assert!(index.is_empty());
     }
 }

@@ -35,6 +35,8 @@ pub enum SlotError {
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     owner: Option<EnvironmentId>,
+    /// Who allocated it, and is charged for it while it is held.
+    payer: EnvironmentId,
     generation: u32,
 }
 
@@ -61,7 +63,14 @@ impl SliceVector {
             self.slots.iter().all(|slot| slot.owner.is_none()),
             "slots are held"
         );
-        self.slots = alloc::vec![Slot { owner: None, generation: 0 }; count];
+        self.slots = alloc::vec![
+            Slot {
+                owner: None,
+                payer: EnvironmentId(0),
+                generation: 0,
+            };
+            count
+        ];
         self.current = 0;
     }
 
@@ -73,10 +82,11 @@ impl SliceVector {
         self.slots.is_empty()
     }
 
-    /// Gives `owner` slot `wanted`, or the lowest free slot.
+    /// Gives `owner` slot `wanted`, or the lowest free slot, charged to `payer`.
     pub fn allocate(
         &mut self,
         owner: EnvironmentId,
+        payer: EnvironmentId,
         wanted: Option<u32>,
     ) -> Result<SlotId, SlotError> {
         let index = match wanted {
@@ -98,26 +108,32 @@ impl SliceVector {
         };
         let slot = &mut self.slots[index];
         slot.owner = Some(owner);
+        slot.payer = payer;
         Ok(SlotId {
             index: index as u32,
             generation: slot.generation,
         })
     }
 
-    /// Frees the slot `id` names and returns who held it; `None` if it was
-    /// already freed since.
-    pub fn free(&mut self, id: SlotId) -> Option<EnvironmentId> {
+    /// Frees the slot `id` names and returns who held it and who paid for
+    /// it; `None` if it was already freed since.
+    pub fn free(&mut self, id: SlotId) -> Option<(EnvironmentId, EnvironmentId)> {
         match self.slots.get_mut(id.index as usize) {
             Some(slot) if slot.generation == id.generation && slot.owner.is_some() => {
                 slot.generation = slot.generation.wrapping_add(1);
-                slot.owner.take()
+                slot.owner.take().map(|owner| (owner, slot.payer))
             }
             _ => None,
         }
     }
 
-    /// Frees every slot `owner` holds; returns how many.
-    pub fn release_all(&mut self, owner: EnvironmentId) -> usize {
+    /// Frees every slot `owner` holds, handing each one's payer to
+    /// `released`; returns how many.
+    pub fn release_all(
+        &mut self,
+        owner: EnvironmentId,
+        mut released_by: impl FnMut(EnvironmentId),
+    ) -> usize {
         let mut released = 0;
         for slot in self
             .slots
@@ -126,6 +142,7 @@ impl SliceVector {
         {
             slot.owner = None;
             slot.generation = slot.generation.wrapping_add(1);
+            released_by(slot.payer);
             released += 1;
         }
         released
@@ -171,7 +188,7 @@ mod tests {
         vector.resize(64);
         for (owner, count) in [(A, 1), (B, 2), (C, 4)] {
             for _ in 0..count {
-                vector.allocate(owner, None).unwrap();
+                vector.allocate(owner, owner, None).unwrap();
             }
         }
         let mut runs: HashMap<Option<EnvironmentId>, usize> = HashMap::new();
@@ -189,14 +206,14 @@ mod tests {
     fn specific_slots_and_refusals() {
         let mut vector = SliceVector::empty();
         vector.resize(4);
-        let slot = vector.allocate(A, Some(2)).unwrap();
+        let slot = vector.allocate(A, A, Some(2)).unwrap();
         assert_eq!(slot.index, 2);
-        assert_eq!(vector.allocate(B, Some(2)), Err(SlotError::Taken));
-        assert_eq!(vector.allocate(B, Some(4)), Err(SlotError::OutOfRange));
+        assert_eq!(vector.allocate(B, B, Some(2)), Err(SlotError::Taken));
+        assert_eq!(vector.allocate(B, B, Some(4)), Err(SlotError::OutOfRange));
         for _ in 0..3 {
-            vector.allocate(B, None).unwrap();
+            vector.allocate(B, B, None).unwrap();
         }
-        assert_eq!(vector.allocate(C, None), Err(SlotError::NoneFree));
+        assert_eq!(vector.allocate(C, C, None), Err(SlotError::NoneFree));
         assert_eq!(vector.held_by(B), 3);
     }
 
@@ -204,10 +221,10 @@ mod tests {
     fn stale_slot_ids_free_nothing() {
         let mut vector = SliceVector::empty();
         vector.resize(2);
-        let first = vector.allocate(A, Some(0)).unwrap();
-        assert_eq!(vector.free(first), Some(A));
+        let first = vector.allocate(A, A, Some(0)).unwrap();
+        assert_eq!(vector.free(first), Some((A, A)));
         assert_eq!(vector.free(first), None, "double free");
-        let second = vector.allocate(B, Some(0)).unwrap();
+        let second = vector.allocate(B, B, Some(0)).unwrap();
         assert_ne!(first, second);
         assert_eq!(
             vector.free(first),
@@ -215,7 +232,7 @@ mod tests {
             "an old id must not free the new owner's slot"
         );
         assert_eq!(vector.owner(0), Some(B));
-        assert_eq!(vector.release_all(B), 1);
+        assert_eq!(vector.release_all(B, |_| {}), 1);
         assert_eq!(vector.free(second), None, "released with its owner");
         assert_eq!(vector.owner(0), None);
     }

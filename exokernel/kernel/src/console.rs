@@ -34,6 +34,19 @@ pub fn print(arguments: Arguments<'_>) {
     }
 }
 
+/// Writes `bytes` as they are (a user program's output: any encoding).
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(port) = CONSOLE.lock().as_ref() {
+        for &byte in bytes {
+            // As `SerialPort::write_str` does: raw terminals need CR LF.
+            if byte == b'\n' {
+                port.write_byte(b'\r');
+            }
+            port.write_byte(byte);
+        }
+    }
+}
+
 /// Moves what has arrived on the console into `buffer`, without waiting;
 /// returns how many bytes.
 pub fn read(buffer: &mut [u8]) -> usize {

@@ -66,7 +66,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     frames::init(boot);
     paging::init(boot);
-    let (heap_start, heap_size) = heap::init();
+    let heap_size = heap::init(frames::counts().usable);
     let counts = frames::counts();
     println!(
         "frames: {} free of {} usable ({} MiB), {} tracked",
@@ -75,7 +75,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         (counts.usable * 4096) >> 20,
         counts.total
     );
-    println!("heap: {} MiB at {heap_start:#x}", heap_size >> 20);
+    println!("heap: {} MiB", heap_size >> 20);
 
     pic::disable();
     apic::init();

@@ -6,16 +6,14 @@
 //! checks; the work is in `environment`. Every argument is untrusted: a bad
 //! one gets a typed error, never a kernel fault.
 
-use alloc::vec;
-
-use exo_abi::syscall::{EnvironmentAccount, Sysnum};
+use exo_abi::syscall::{EnvironmentAccount, Sysnum, default_kernel_bytes};
 use exo_abi::{Error, Handle, Rights};
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
-use crate::environment::{EnvironmentId, SYSTEM, System};
-use crate::memory::frames;
-use crate::{arch::cpu, console, print};
+use crate::environment::{EnvironmentId, Lend, SYSTEM, System};
+use crate::memory::{frames, heap};
+use crate::{arch::cpu, console};
 
 /// The longest console write taken in one call.
 const MAX_CONSOLE_WRITE: u64 = 4096;
@@ -79,17 +77,26 @@ fn call(
         Sysnum::Unmap => system.unmap(caller, handle(a), b).map(none),
         Sysnum::Protect => system.protect(caller, handle(a), b, c).map(none),
         Sysnum::MapBatch => system.map_batch(caller, handle(a), b, c),
-        Sysnum::EnvironmentCreate => system
-            .create_environment(Some(caller), a)
-            .map(|(_, h)| one(h.to_raw())),
+        Sysnum::EnvironmentCreate => {
+            let lend = Lend {
+                frames: a,
+                kernel_bytes: if b == 0 { default_kernel_bytes(a) } else { b },
+                slots: c,
+            };
+            system
+                .create_environment(Some(caller), lend)
+                .map(|(_, h)| one(h.to_raw()))
+        }
         Sysnum::EnvironmentStart => {
             let target = system.target(caller, handle(a), Rights::CONTROL)?;
             system.start_environment(target, b, c, d).map(none)
         }
         Sysnum::EnvironmentDestroy => {
             let target = system.target(caller, handle(a), Rights::DESTROY)?;
-            let reason = alloc::format!("destroyed by environment {}", caller.0);
-            system.destroy(target, &reason);
+            system.destroy(
+                target,
+                format_args!("destroyed by environment {}", caller.0),
+            );
             Ok((0, 0))
         }
         Sysnum::SetUpcall => system.set_upcall(caller, handle(a), [b, c, d, e]).map(none),
@@ -102,6 +109,7 @@ fn call(
             let counts = frames::counts();
             Ok((counts.free, counts.usable))
         }
+        Sysnum::KernelMemory => Ok((heap::used_bytes() as u64, heap::capacity() as u64)),
         Sysnum::SlotAllocate => system
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
@@ -137,17 +145,27 @@ fn console_read(
     address: u64,
     length: u64,
 ) -> Result<u64, Error> {
-    let range = UserRange::new(address, length.min(MAX_CONSOLE_WRITE))?;
-    let mut bytes = vec![0; length.min(MAX_CONSOLE_WRITE) as usize];
+    let length = length.min(MAX_CONSOLE_WRITE);
     // Check the buffer before taking input, so a bad buffer loses no byte.
-    system.check_user_writable(caller, range)?;
-    let read = console::read(&mut bytes);
-    let range = UserRange::new(address, read as u64)?;
-    system.write_user(caller, range, &bytes[..read])?;
-    Ok(read as u64)
+    system.check_user_writable(caller, UserRange::new(address, length)?)?;
+    let mut done = 0;
+    while done < length {
+        let mut bytes = [0; CHUNK];
+        let wanted = (length - done).min(CHUNK as u64) as usize;
+        let read = console::read(&mut bytes[..wanted]);
+        let range = UserRange::new(address + done, read as u64)?;
+        system.write_user(caller, range, &bytes[..read])?;
+        done += read as u64;
+        if read < wanted {
+            break;
+        }
+    }
+    Ok(done)
 }
 
-/// Copies up to `MAX_CONSOLE_WRITE` bytes from the caller and prints them.
+/// Copies up to `MAX_CONSOLE_WRITE` bytes from the caller and prints them,
+/// a stack buffer at a time: a per-call buffer never comes from the heap,
+/// which other environments' accounts share.
 fn console_write(
     system: &mut System,
     caller: EnvironmentId,
@@ -157,9 +175,19 @@ fn console_write(
     if length > MAX_CONSOLE_WRITE {
         return Err(Error::InvalidArgument);
     }
-    let range = UserRange::new(address, length)?;
-    let mut bytes = vec![0; length as usize];
-    system.read_user(caller, range, &mut bytes)?;
-    print!("{}", alloc::string::String::from_utf8_lossy(&bytes));
+    // All of it is readable, or nothing is printed.
+    system.check_user_readable(caller, UserRange::new(address, length)?)?;
+    let mut done = 0;
+    while done < length {
+        let mut bytes = [0; CHUNK];
+        let piece = (length - done).min(CHUNK as u64);
+        let range = UserRange::new(address + done, piece)?;
+        system.read_user(caller, range, &mut bytes[..piece as usize])?;
+        console::write_bytes(&bytes[..piece as usize]);
+        done += piece;
+    }
     Ok(length)
 }
+
+/// The size of the stack buffer the console calls copy through.
+const CHUNK: usize = 256;

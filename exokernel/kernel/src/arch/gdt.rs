@@ -29,7 +29,8 @@ pub mod selectors {
     pub const TSS: u16 = 0x28;
 }
 
-/// The interrupt-stack-table slot for double faults (IDT gates count from 1).
+/// The interrupt-stack-table slot for double faults, and for the other
+/// exceptions that need a known-good stack (`idt.rs`); IDT gates count from 1.
 pub const DOUBLE_FAULT_IST: u8 = 1;
 
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;

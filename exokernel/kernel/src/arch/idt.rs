@@ -47,13 +47,20 @@ struct Idt([Gate; 256]);
 
 static IDT: Once<Idt> = Once::new();
 
+const DEBUG: u8 = 1;
+const NMI: u8 = 2;
 const DOUBLE_FAULT: u8 = 8;
+const MACHINE_CHECK: u8 = 18;
 
 pub fn init() {
     let idt = IDT.call_once(|| {
         Idt(core::array::from_fn(|vector| {
             let vector = vector as u8;
-            let ist = if vector == DOUBLE_FAULT {
+            // Exceptions that could strike at any instruction, even the
+            // first of the `syscall` entry (still on the user's stack), take
+            // a stack of their own. In kernel mode they only ever end in a
+            // report; a debug trap from user mode returns as usual.
+            let ist = if [DEBUG, NMI, DOUBLE_FAULT, MACHINE_CHECK].contains(&vector) {
                 DOUBLE_FAULT_IST
             } else {
                 0

@@ -14,10 +14,22 @@ const STAR: u32 = 0xc000_0081;
 const LSTAR: u32 = 0xc000_0082;
 const SFMASK: u32 = 0xc000_0084;
 
-/// Flags cleared on entry: interrupts (the kernel runs with them off),
-/// direction (the ABI wants it clear), trap (no single-stepping into the
-/// kernel) and alignment check.
-const ENTRY_CLEARS: u64 = (1 << 9) | (1 << 10) | (1 << 8) | (1 << 18);
+/// Flags cleared on entry: every flag ring 3 can set that changes what
+/// ring-0 code does. Interrupts (the kernel runs with them off), direction
+/// (the ABI wants it clear), trap (no single-stepping into the kernel),
+/// alignment check, and nested task: with NT set, the kernel's own `iretq`
+/// would be a task return and fault in ring 0. The rest ring 3 can set are
+/// arithmetic flags and ID, which mean nothing to the kernel; IOPL, VM and
+/// RF it cannot set (`popfq` ignores them at CPL 3). Intel SDM vol. 3,
+/// "SYSCALL"; interrupt and exception delivery clear TF, NT and RF by
+/// themselves.
+const ENTRY_CLEARS: u64 = INTERRUPT | DIRECTION | TRAP | ALIGNMENT_CHECK | NESTED_TASK;
+
+const TRAP: u64 = 1 << 8;
+const INTERRUPT: u64 = 1 << 9;
+const DIRECTION: u64 = 1 << 10;
+const NESTED_TASK: u64 = 1 << 14;
+const ALIGNMENT_CHECK: u64 = 1 << 18;
 
 pub fn init() {
     // `syscall` loads CS = STAR[47:32] and SS = that + 8: kernel code, kernel

@@ -14,7 +14,9 @@
 //! `trap_return` leaves through `sysretq` when the frame is a system call's
 //! (cheaper; `rcx` and `r11` are clobbered, as the ABI says) and through
 //! `iretq` otherwise. `swapgs` runs exactly when crossing between ring 3 and
-//! ring 0, so GS always points at the per-CPU data inside the kernel.
+//! ring 0, so GS always points at the per-CPU data inside the kernel; a trap
+//! taken in kernel mode checks the GS base itself (`trap_from_kernel`), so
+//! even a fault on the way out reaches the per-CPU data and is reported.
 
 use core::arch::global_asm;
 
@@ -59,7 +61,7 @@ syscall_entry:
 trap_common:
     // Stack: vector, error, rip, cs, rflags, rsp, ss. CS is at rsp+24.
     test byte ptr [rsp + 24], 3
-    jz trap_save_registers
+    jz trap_from_kernel
     swapgs
 trap_save_registers:
     push rax
@@ -77,6 +79,7 @@ trap_save_registers:
     push r13
     push r14
     push r15
+trap_dispatch_frame:
     mov rdi, rsp                // &mut TrapFrame; rsp is 16-byte aligned here
     cld
     call trap_dispatch
@@ -116,13 +119,46 @@ trap_return:
 1:  swapgs
 2:  add rsp, 16                 // vector and error code
     iretq
+
+    // A trap from kernel mode usually finds the kernel's GS base (an
+    // interrupt while idle), but a fault on the way out to user mode —
+    // between `swapgs` and `iretq`, or `iretq` itself — finds the user's.
+    // Ask the CPU rather than guess: a kernel GS base is a kernel-half
+    // (negative) address. Such a fault is always fatal, so the dispatcher
+    // never returns through here with the user's base swapped in.
+trap_from_kernel:
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov ecx, {gs_base_msr}
+    rdmsr
+    test edx, edx
+    js trap_dispatch_frame
+    swapgs
+    jmp trap_dispatch_frame
 "#,
     user_stack = const USER_STACK_SCRATCH_OFFSET,
     kernel_stack = const KERNEL_STACK_TOP_OFFSET,
     user_data = const USER_DATA_SELECTOR,
     user_code = const USER_CODE_SELECTOR,
     syscall_vector = const SYSCALL_VECTOR,
+    gs_base_msr = const GS_BASE_MSR,
 );
+
+/// IA32_GS_BASE (Intel SDM vol. 4): the GS base in use now.
+const GS_BASE_MSR: u32 = 0xc000_0101;
 
 unsafe extern "C" {
     static trap_stubs: u8;

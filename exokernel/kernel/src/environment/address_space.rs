@@ -224,31 +224,34 @@ impl AddressSpace {
 
     /// Frees every page table of the user half and the PML4. Mapped frames
     /// are not touched: capabilities own them. Returns the frames freed.
+    /// Allocates nothing: the walk recurses at most four levels deep.
     pub fn destroy(self) -> u64 {
         assert!(!self.is_loaded(), "destroying the active address space");
-        let mut freed = 0;
-        // Walk levels 4 → 1 with an explicit stack of (table, level).
-        let mut stack = alloc::vec![(self.pml4, 4u8)];
-        while let Some((table, level)) = stack.pop() {
-            // SAFETY: `table` is a page table of this address space, reached
-            // through present entries; nothing else uses it any more.
-            let entries = unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() };
-            let user_slots = if level == 4 {
-                PAGE_TABLE_VIEW_SLOT as usize
-            } else {
-                512
-            };
-            if level > 1 {
-                for entry in entries.iter().take(user_slots) {
-                    if entry.flags().contains(Flags::PRESENT) {
-                        stack.push((entry.addr().as_u64(), level - 1));
-                    }
-                }
-            }
-            frames::free(table).expect("page-table frame was not allocated");
-            freed += 1;
-        }
+        let freed = free_table(self.pml4, 4);
         debug_assert_eq!(freed, self.table_frames);
         freed
     }
+}
+
+/// Frees the page table at physical `table`, of `level` (4: a PML4), and
+/// every table below it in the user half; returns how many frames it freed.
+fn free_table(table: u64, level: u8) -> u64 {
+    let mut freed = 1;
+    if level > 1 {
+        // SAFETY: `table` is a page table of an address space being
+        // destroyed, reached through present entries; nothing else uses it.
+        let entries = unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() };
+        let user_slots = if level == 4 {
+            PAGE_TABLE_VIEW_SLOT as usize
+        } else {
+            512
+        };
+        for entry in entries.iter().take(user_slots) {
+            if entry.flags().contains(Flags::PRESENT) {
+                freed += free_table(entry.addr().as_u64(), level - 1);
+            }
+        }
+    }
+    frames::free(table).expect("page-table frame was not allocated");
+    freed
 }

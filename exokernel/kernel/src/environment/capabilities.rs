@@ -23,7 +23,10 @@ impl System {
         handle: Handle,
         bits: u64,
     ) -> Result<Handle, Error> {
-        self.capabilities.derive(caller, handle, rights(bits)?)
+        let rights = rights(bits)?;
+        self.new_capability(caller, |capabilities| {
+            capabilities.derive(caller, handle, rights)
+        })
     }
 
     /// Copies `handle` into the table of the environment `to` names, which
@@ -37,7 +40,10 @@ impl System {
     ) -> Result<Handle, Error> {
         let rights = rights(bits)?;
         let to = self.target(caller, to, Rights::GIVE)?;
-        self.capabilities.grant(caller, handle, to, rights)
+        // The table's owner pays: only holders of `GIVE` to it can fill it.
+        self.new_capability(to, |capabilities| {
+            capabilities.grant(caller, handle, to, rights)
+        })
     }
 
     pub fn revoke(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {

@@ -29,7 +29,10 @@ use crate::time;
 
 impl System {
     /// Binds slot `slot` (or any free one) to the environment `target` names;
-    /// the capability goes into `caller`'s table.
+    /// the capability goes into `caller`'s table, and the slot is charged to
+    /// `caller`'s slot account while it is held (until the capability goes or
+    /// its owner is destroyed): slots are lent like frames, so no
+    /// environment takes more than its creator gave it.
     pub fn slot_allocate(
         &mut self,
         caller: EnvironmentId,
@@ -41,26 +44,38 @@ impl System {
             ANY_SLOT => None,
             index => Some(u32::try_from(index).map_err(|_| Error::InvalidArgument)?),
         };
+        // Whether the slot is there to take first: with every slot held,
+        // that is the answer even for an environment whose quota is spent.
         let id = self
             .slices
-            .allocate(owner, wanted)
+            .allocate(owner, caller, wanted)
             .map_err(|error| match error {
                 SlotError::OutOfRange => Error::InvalidArgument,
                 SlotError::Taken | SlotError::NoneFree => Error::SlotUnavailable,
             })?;
-        match self
-            .capabilities
-            .insert_root(caller, Object::Slot(id), Rights::SLOT)
-        {
+        if self.environment(caller).slots.charge(1).is_err() {
+            self.slices.free(id);
+            return Err(Error::SlotQuotaExceeded);
+        }
+        let inserted = self.new_capability(caller, |capabilities| {
+            capabilities.insert_root(caller, Object::Slot(id), Rights::SLOT)
+        });
+        match inserted {
             Ok(handle) => {
                 self.environment(owner).slots_held += 1;
                 Ok((handle, u64::from(id.index)))
             }
             Err(error) => {
                 self.slices.free(id);
+                self.environment(caller).slots.uncharge(1);
                 Err(error)
             }
         }
+    }
+
+    /// How many slots the slice vector has.
+    pub fn slot_count(&self) -> u64 {
+        self.slices.len() as u64
     }
 
     /// Gives the rest of the current slot to the environment `target` names.
@@ -116,8 +131,9 @@ impl System {
             target: caller,
             bits,
         };
-        self.capabilities
-            .insert_root(caller, notification, Rights::NOTIFICATION)
+        self.new_capability(caller, |capabilities| {
+            capabilities.insert_root(caller, notification, Rights::NOTIFICATION)
+        })
     }
 
     /// Sets the bits of `notification` in its environment's pending word,
@@ -177,8 +193,9 @@ impl System {
             server: caller,
             entry,
         };
-        self.capabilities
-            .insert_root(caller, endpoint, Rights::ENDPOINT)
+        self.new_capability(caller, |capabilities| {
+            capabilities.insert_root(caller, endpoint, Rights::ENDPOINT)
+        })
     }
 
     /// Copies the capability `raw` (unless `NO_CAPABILITY`) from `from` to
@@ -194,9 +211,10 @@ impl System {
         }
         let handle = Handle::from_raw(raw);
         let rights = self.capabilities.lookup(from, handle)?.rights;
-        self.capabilities
-            .grant(from, handle, to, rights)
-            .map(Handle::to_raw)
+        self.new_capability(to, |capabilities| {
+            capabilities.grant(from, handle, to, rights)
+        })
+        .map(Handle::to_raw)
     }
 
     /// Calls the server of `endpoint` with `arguments` and capability `passed`.

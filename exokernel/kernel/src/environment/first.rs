@@ -23,8 +23,8 @@ use elf::ElfBytes;
 use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 
-use super::{EnvironmentId, Object, SYSTEM, State, System};
-use crate::memory::{frames, phys_to_virt};
+use super::{EnvironmentId, Lend, Object, SYSTEM, State, System};
+use crate::memory::{frames, heap, phys_to_virt};
 
 /// Why the first program could not be loaded.
 #[derive(Debug)]
@@ -72,8 +72,9 @@ impl From<elf::ParseError> for LoadError {
 }
 
 /// Builds the first environment from program `init` of the boot file system
-/// `archive` and makes it runnable, to start with `rdi = argument`. Its frame
-/// quota is every frame free now.
+/// `archive` and makes it runnable, to start with `rdi = argument`. Its
+/// accounts are everything there is: every frame free now, the kernel heap
+/// less its reserve, and every slot.
 pub fn start_first_program(
     archive: &[u8],
     init: &str,
@@ -82,8 +83,12 @@ pub fn start_first_program(
     let bootfs = BootFs::parse(archive).map_err(LoadError::BootFs)?;
     let program = bootfs.find(init).ok_or(LoadError::NoSuchProgram)?.contents;
     let mut system = SYSTEM.lock();
-    let quota = frames::counts().free;
-    let (id, _) = system.create_environment(None, quota)?;
+    let lend = Lend {
+        frames: frames::counts().free,
+        kernel_bytes: (heap::capacity() - heap::reserve()) as u64,
+        slots: system.slot_count(),
+    };
+    let (id, _) = system.create_environment(None, lend)?;
     system.first = Some(id);
     let result = load(&mut system, id, program, archive, argument);
     if result.is_err() {
@@ -149,8 +154,9 @@ fn load(
     // The network card, if there is one, is the first environment's to share out.
     let nic = if crate::net::present() {
         system
-            .capabilities
-            .insert_root(id, Object::Nic, Rights::NET)?
+            .new_capability(id, |capabilities| {
+                capabilities.insert_root(id, Object::Nic, Rights::NET)
+            })?
             .to_raw()
     } else {
         NO_CAPABILITY
@@ -166,7 +172,7 @@ fn load(
     let info = StartInfo {
         magic: start_info::MAGIC,
         environment_id: u64::from(id.0),
-        frame_quota: system.environment(id).frame_quota,
+        frame_quota: system.environment(id).frames.limit(),
         bootfs_size: archive.len() as u64,
         bootfs_run_count: bootfs_runs.count as u64,
         bootfs_runs: bootfs_runs.entries,

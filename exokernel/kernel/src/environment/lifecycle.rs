@@ -16,7 +16,11 @@ use exo_abi::{Error, Handle, Rights};
 use super::address_space::AddressSpace;
 use exo_abi::handle::TABLE_CAPACITY;
 
-use super::{Environment, EnvironmentId, MAX_ENVIRONMENTS, State, System};
+use exo_kernel_core::accounts::Account;
+use exo_kernel_core::caps::{SLOT_BYTES, TABLE_GROWTH};
+
+use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
+use super::{Environment, EnvironmentId, Lend, MAX_ENVIRONMENTS, State, System};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 use crate::memory::{frames, paging};
@@ -27,43 +31,100 @@ pub const USER_RFLAGS: u64 = 0x202;
 
 impl System {
     /// Creates an empty environment. With a `creator`, the root capability
-    /// goes into the creator's table and the creator lends `quota` frames;
-    /// without one (the first environment) it holds its own root.
-    /// Returns the new id and the root capability's handle.
+    /// goes into the creator's table and the creator lends it `lend` from its
+    /// own accounts; without one (the first environment) it holds its own
+    /// root and `lend` is what the kernel gives it. Returns the new id and
+    /// the root capability's handle. On failure nothing is charged or left.
     pub fn create_environment(
         &mut self,
         creator: Option<EnvironmentId>,
-        quota: u64,
+        lend: Lend,
     ) -> Result<(EnvironmentId, Handle), Error> {
-        if quota == 0 {
+        if lend.frames == 0 {
             return Err(Error::InvalidArgument);
         }
         if self.environments.len() >= MAX_ENVIRONMENTS || self.next_id == u32::MAX {
             return Err(Error::TableFull);
         }
-        if let Some(creator) = creator {
-            self.environment(creator).charge(quota)?;
+        if self.doomed.capacity() < MAX_ENVIRONMENTS {
+            // Reserved once, so that destroying environments never allocates.
+            self.doomed
+                .try_reserve_exact(MAX_ENVIRONMENTS)
+                .map_err(|_| Error::OutOfMemory)?;
         }
-        let uncharge_creator = |system: &mut System| {
-            if let Some(creator) = creator {
-                system.environment(creator).frames_charged -= quota;
-            }
-        };
-        let (space, facts) = match new_address_space(quota) {
-            Ok(made) => made,
-            Err(error) => {
-                uncharge_creator(self);
-                return Err(error);
-            }
-        };
+        if let Some(creator) = creator {
+            self.lend(creator, lend)?;
+        }
+        let made = self.make_environment(creator, lend);
+        if made.is_err()
+            && let Some(creator) = creator
+        {
+            self.give_back(creator, lend);
+        }
+        made
+    }
+
+    /// Charges what `lend` lends to `creator`'s accounts, all or nothing.
+    fn lend(&mut self, creator: EnvironmentId, lend: Lend) -> Result<(), Error> {
+        let environment = self.environment(creator);
+        environment.charge(lend.frames)?;
+        if let Err(error) = environment.charge_kernel(lend.kernel_bytes) {
+            environment.frames.uncharge(lend.frames);
+            return Err(error);
+        }
+        if environment.slots.charge(lend.slots).is_err() {
+            environment.frames.uncharge(lend.frames);
+            environment.kernel_bytes.uncharge(lend.kernel_bytes);
+            return Err(Error::SlotQuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// Returns what `lend` lent to `creator`'s accounts.
+    fn give_back(&mut self, creator: EnvironmentId, lend: Lend) {
+        if let Some(environment) = self.environments.get_mut(&creator) {
+            environment.frames.uncharge(lend.frames);
+            environment.kernel_bytes.uncharge(lend.kernel_bytes);
+            environment.slots.uncharge(lend.slots);
+        }
+    }
+
+    /// The environment itself, once its creator has paid: address space,
+    /// facts page, capabilities, record.
+    fn make_environment(
+        &mut self,
+        creator: Option<EnvironmentId>,
+        lend: Lend,
+    ) -> Result<(EnvironmentId, Handle), Error> {
+        // Its own fixed costs come out of what it was lent: its record and
+        // its first capability (slot 0, itself) in kernel memory; its page
+        // tables and facts page in frames.
+        let own_kernel_bytes = ENVIRONMENT_BYTES + CAPABILITY_BYTES + table_growth_bytes();
+        if own_kernel_bytes > lend.kernel_bytes {
+            return Err(Error::KernelMemoryExceeded);
+        }
+        if !crate::memory::heap::has_room() {
+            return Err(Error::OutOfMemory);
+        }
+        let (space, facts) = new_address_space(lend.frames)?;
         let id = EnvironmentId(self.next_id);
         let holder = creator.unwrap_or(id);
+        // The root capability sits in the holder's table: a creator pays for it.
+        let holder_charge = match creator {
+            Some(_) => CAPABILITY_BYTES + self.table_growth(holder),
+            None => 0,
+        };
+        if let Err(error) = self.charge_kernel_if_exists(holder, holder_charge) {
+            space.destroy();
+            frames::free(facts).expect("facts frame was allocated");
+            return Err(error);
+        }
         let root = match self.make_capabilities(id, holder) {
             Ok(root) => root,
             Err(error) => {
                 space.destroy();
                 frames::free(facts).expect("facts frame was allocated");
-                uncharge_creator(self);
+                self.uncharge_kernel(holder, holder_charge);
                 return Err(error);
             }
         };
@@ -73,8 +134,18 @@ impl System {
             .expect("just inserted")
             .node;
         self.next_id += 1;
-        // Charged: its page tables and its facts page.
-        let charged = space.table_frames() + 1;
+        let mut frames = Account::with_limit(lend.frames);
+        frames
+            .charge(space.table_frames() + 1)
+            .expect("new_address_space kept within the quota");
+        let mut kernel_bytes = Account::with_limit(lend.kernel_bytes);
+        kernel_bytes
+            .charge(own_kernel_bytes)
+            .expect("checked above");
+        if creator.is_none() {
+            // The first environment holds its own root capability too.
+            let _ = kernel_bytes.charge(CAPABILITY_BYTES);
+        }
         self.environments.insert(
             id,
             Environment {
@@ -85,8 +156,11 @@ impl System {
                 saved: TrapFrame::default(),
                 upcall: None,
                 root: root_node,
-                frame_quota: quota,
-                frames_charged: charged,
+                frames,
+                kernel_bytes,
+                slots: Account::with_limit(lend.slots),
+                lent: lend,
+                frames_held: 0,
                 frames_taken_by_force: 0,
                 frames_given_back: 0,
                 revocation: None,
@@ -99,6 +173,11 @@ impl System {
         );
         cpu::current().count(Counter::EnvironmentsCreated);
         Ok((id, root))
+    }
+
+    /// The bytes `owner`'s table grows by if one more capability goes in.
+    pub(super) fn table_growth(&self, owner: EnvironmentId) -> u64 {
+        u64::from(self.capabilities.growth_on_insert(owner)) * SLOT_BYTES as u64
     }
 
     /// The new environment's table, its root capability in `holder`'s table
@@ -175,7 +254,7 @@ impl System {
 
     /// Destroys `id` and, transitively, every environment whose root
     /// capability it held; prints why.
-    pub fn destroy(&mut self, id: EnvironmentId, reason: &str) {
+    pub fn destroy(&mut self, id: EnvironmentId, reason: impl core::fmt::Display) {
         if self.environments.contains_key(&id) {
             println!("environment {} destroyed: {reason}", id.0);
             self.doomed.push(id);
@@ -203,7 +282,12 @@ impl System {
             };
             // Its slots are free again (the capabilities naming them are
             // stale by generation), and whoever is blocked calling it is told.
-            self.slices.release_all(id);
+            let environments = &mut self.environments;
+            self.slices.release_all(id, |payer| {
+                if let Some(payer) = environments.get_mut(&payer) {
+                    payer.slots.uncharge(1);
+                }
+            });
             if self.donation == Some(id) {
                 self.donation = None;
             }
@@ -223,21 +307,24 @@ impl System {
             });
             // Pages that others' capabilities mapped into it: the records go;
             // the page tables themselves are freed next.
-            self.mappings.take_environment(id);
+            self.mappings.take_environment(id, |_, _| {});
             if environment.space.is_loaded() {
                 paging::load_kernel_tables();
             }
             environment.space.destroy();
             frames::free(environment.facts).expect("facts frame was allocated");
-            if let Some(parent) = environment
-                .parent
-                .and_then(|parent| self.environments.get_mut(&parent))
-            {
-                parent.frames_charged -= environment.frame_quota;
+            if let Some(parent) = environment.parent {
+                self.give_back(parent, environment.lent);
             }
             cpu::current().count(Counter::EnvironmentsDestroyed);
         }
     }
+}
+
+/// The bytes a new table's first growth takes: it holds the environment's
+/// own capability, so every environment pays it.
+const fn table_growth_bytes() -> u64 {
+    TABLE_GROWTH as u64 * SLOT_BYTES as u64
 }
 
 /// A fresh address space with a facts page (allocated and mapped read-only

@@ -13,6 +13,7 @@ use exo_kernel_core::caps::NodeId;
 use exo_kernel_core::frames::FrameError;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
+use super::kernel_memory::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES};
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::memory::{frames, phys_to_virt};
@@ -31,6 +32,15 @@ impl System {
         }
         let count = 1 << order;
         self.environment(owner).charge(count)?;
+        let capability_bytes = CAPABILITY_BYTES + self.table_growth(owner);
+        if let Err(error) = self.charge_kernel(owner, capability_bytes) {
+            self.environment(owner).frames.uncharge(count);
+            return Err(error);
+        }
+        let undo = |system: &mut System| {
+            system.environment(owner).frames.uncharge(count);
+            system.uncharge_kernel(owner, capability_bytes);
+        };
         let allocated = match at {
             None => frames::allocate_run(order as u32).map_err(|_| Error::OutOfMemory),
             Some(first) => frames::allocate_run_at(first.saturating_mul(FRAME_SIZE), order as u32)
@@ -43,7 +53,7 @@ impl System {
         let address = match allocated {
             Ok(address) => address,
             Err(error) => {
-                self.environment(owner).frames_charged -= count;
+                undo(self);
                 return Err(error);
             }
         };
@@ -61,10 +71,13 @@ impl System {
             order: order as u8,
         };
         match self.capabilities.insert_root(owner, object, Rights::FRAME) {
-            Ok(handle) => Ok((handle, address / FRAME_SIZE)),
+            Ok(handle) => {
+                self.environment(owner).frames_held += count;
+                Ok((handle, address / FRAME_SIZE))
+            }
             Err(error) => {
                 frames::free_run(address, order as u32).expect("just allocated");
-                self.environment(owner).frames_charged -= count;
+                undo(self);
                 Err(error)
             }
         }
@@ -110,6 +123,9 @@ impl System {
         if (0..pages).any(|index| environment.space.translate(page(index)).is_some()) {
             return Err(Error::AlreadyMapped);
         }
+        // The page's mapping records are charged to the environment it is
+        // mapped in, as its page tables are.
+        self.charge_kernel(target, pages * MAPPING_RECORD_BYTES)?;
         for index in 0..pages {
             let environment = self.environment(target);
             let budget = environment.frames_available();
@@ -117,12 +133,15 @@ impl System {
                 .space
                 .map(page(index), physical + index * FRAME_SIZE, flags, budget)
             {
-                Ok(tables) => environment.frames_charged += tables,
+                Ok(tables) => environment
+                    .charge(tables)
+                    .expect("page tables were kept within the budget"),
                 Err(error) => {
                     for done in 0..index {
                         self.mappings.remove_page(target, page(done));
                         let _ = self.environment(target).space.unmap(page(done));
                     }
+                    self.uncharge_kernel(target, pages * MAPPING_RECORD_BYTES);
                     return Err(error);
                 }
             }
@@ -143,6 +162,7 @@ impl System {
         self.mappings
             .remove_page(target, address)
             .ok_or(Error::NotMapped)?;
+        self.uncharge_kernel(target, MAPPING_RECORD_BYTES);
         self.environment(target).space.unmap(address).map(drop)
     }
 
@@ -183,11 +203,16 @@ impl System {
         if count > MAX_BATCH {
             return Err(Error::InvalidArgument);
         }
-        const SIZE: usize = size_of::<MapRequest>();
-        let mut bytes = alloc::vec![0u8; count as usize * SIZE];
-        let range = UserRange::new(requests, bytes.len() as u64)?;
-        self.read_user(caller, range, &mut bytes)?;
-        for (done, chunk) in bytes.chunks_exact(SIZE).enumerate() {
+        const SIZE: u64 = size_of::<MapRequest>() as u64;
+        // The whole array must be readable before the first request is
+        // applied, so a bad buffer changes nothing; then each request is
+        // read into a buffer on the stack, never the heap.
+        let whole = UserRange::new(requests, count * SIZE)?;
+        self.check_user_readable(caller, whole)?;
+        for done in 0..count {
+            let mut chunk = [0u8; SIZE as usize];
+            let range = UserRange::new(requests + done * SIZE, SIZE)?;
+            self.read_user(caller, range, &mut chunk)?;
             let field = |index: usize| {
                 u64::from_le_bytes(chunk[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
             };
@@ -198,7 +223,7 @@ impl System {
             };
             let frame = Handle::from_raw(request.frame);
             if let Err(error) = self.map(caller, frame, target, request.address, request.flags) {
-                return Ok((done as u64, error.code()));
+                return Ok((done, error.code()));
             }
         }
         Ok((count, 0))

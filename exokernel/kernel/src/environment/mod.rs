@@ -23,6 +23,7 @@ mod capabilities;
 mod control;
 mod facts;
 mod first;
+mod kernel_memory;
 mod lifecycle;
 mod memory;
 pub mod net;
@@ -37,6 +38,7 @@ use alloc::vec::Vec;
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::accounts::Account;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
 use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
@@ -44,6 +46,7 @@ use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
 use self::address_space::AddressSpace;
+use self::kernel_memory::MAPPING_RECORD_BYTES;
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
 use crate::memory::frames;
@@ -127,8 +130,9 @@ struct Revocation {
     deadline: u64,
     /// Ticks the environment is given, from the request and again from the upcall.
     allowed_ticks: u64,
-    /// `frames_given_back` when the request was made.
-    given_back_before: u64,
+    /// `frames_held` when the request was made: only a fall below it counts
+    /// as given back, so churning fresh frames satisfies nothing.
+    held_when_asked: u64,
     /// Whether the upcall announcing it has been delivered.
     delivered: bool,
 }
@@ -145,9 +149,17 @@ struct Environment {
     /// The capability whose removal destroys this environment: the one its
     /// creator holds, or for the first environment its own.
     root: NodeId,
-    frame_quota: u64,
-    /// Frames charged: its allocations, its page tables, quota lent to children.
-    frames_charged: u64,
+    /// Frames: its allocations, its page tables and facts page, quota lent to children.
+    frames: Account,
+    /// Bytes of kernel memory (`kernel_memory.rs`): its record, capabilities,
+    /// mapping records and network objects, allowances lent to children.
+    kernel_bytes: Account,
+    /// CPU slots: slot capabilities it allocated, slot quota lent to children.
+    slots: Account,
+    /// What its creator lent it, given back to the creator when it goes.
+    lent: Lend,
+    /// Frames it holds through root frame capabilities (its allocations).
+    frames_held: u64,
     frames_taken_by_force: u64,
     frames_given_back: u64,
     revocation: Option<Revocation>,
@@ -163,17 +175,34 @@ struct Environment {
     pending_signals: u64,
 }
 
+/// What a creator lends a new environment (`EnvironmentCreate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lend {
+    pub frames: u64,
+    pub kernel_bytes: u64,
+    pub slots: u64,
+}
+
 impl Environment {
     fn frames_available(&self) -> u64 {
-        self.frame_quota.saturating_sub(self.frames_charged)
+        self.frames.available()
     }
 
+    /// Charges `frames` frames, or refuses with `QuotaExceeded`.
     fn charge(&mut self, frames: u64) -> Result<(), Error> {
-        if frames > self.frames_available() {
-            return Err(Error::QuotaExceeded);
+        self.frames.charge(frames).map_err(|_| Error::QuotaExceeded)
+    }
+
+    /// Charges `bytes` of kernel memory, or refuses with
+    /// `KernelMemoryExceeded`; `OutOfMemory` if the heap itself is nearly
+    /// full (which the accounts should never let happen).
+    fn charge_kernel(&mut self, bytes: u64) -> Result<(), Error> {
+        if !crate::memory::heap::has_room() {
+            return Err(Error::OutOfMemory);
         }
-        self.frames_charged += frames;
-        Ok(())
+        self.kernel_bytes
+            .charge(bytes)
+            .map_err(|_| Error::KernelMemoryExceeded)
     }
 
     /// Ends whatever it was blocked in: it may run again, and the system
@@ -190,10 +219,15 @@ impl Environment {
     fn account(&self, account: EnvironmentAccount) -> u64 {
         match account {
             EnvironmentAccount::Id => u64::from(self.id.0),
-            EnvironmentAccount::FramesCharged => self.frames_charged,
-            EnvironmentAccount::FrameQuota => self.frame_quota,
+            EnvironmentAccount::FramesCharged => self.frames.charged(),
+            EnvironmentAccount::FrameQuota => self.frames.limit(),
             EnvironmentAccount::FramesTakenByForce => self.frames_taken_by_force,
             EnvironmentAccount::FramesGivenBack => self.frames_given_back,
+            EnvironmentAccount::KernelBytesCharged => self.kernel_bytes.charged(),
+            EnvironmentAccount::KernelBytesLimit => self.kernel_bytes.limit(),
+            EnvironmentAccount::SlotsHeld => self.slots_held,
+            EnvironmentAccount::SlotQuota => self.slots.limit(),
+            EnvironmentAccount::SlotsCharged => self.slots.charged(),
         }
     }
 }
@@ -267,6 +301,15 @@ impl System {
         range: user_memory::UserRange,
     ) -> Result<(), Error> {
         range.check_writable(&self.environment(caller).space)
+    }
+
+    /// Whether `range` of `caller`'s memory is mapped readable for it.
+    pub fn check_user_readable(
+        &mut self,
+        caller: EnvironmentId,
+        range: user_memory::UserRange,
+    ) -> Result<(), Error> {
+        range.check_readable(&self.environment(caller).space)
     }
 
     /// Reads `range` of `caller`'s memory into `out`.
@@ -357,12 +400,20 @@ impl System {
             ..
         } = self;
         let mut on_removed = |removed: Removed<Object>| {
-            for (id, page) in mappings.take_node(removed.node) {
+            mappings.take_node(removed.node, |id, page| {
                 if let Some(environment) = environments.get_mut(&id) {
                     let _ = environment.space.unmap(page);
+                    environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
                 }
+            });
+            net.removed(removed.object, removed.node, removed.owner, &mut |payer| {
+                if let Some(payer) = environments.get_mut(&payer) {
+                    payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
+                }
+            });
+            if let Some(owner) = environments.get_mut(&removed.owner) {
+                owner.capability_removed();
             }
-            net.removed(removed.object, removed.node);
             if !removed.was_root {
                 return;
             }
@@ -372,11 +423,12 @@ impl System {
                         .expect("a root frame capability owns its frames");
                     if let Some(owner) = environments.get_mut(&removed.owner) {
                         let count = 1 << order;
-                        owner.frames_charged -= count;
+                        owner.frames.uncharge(count);
+                        owner.frames_held -= count;
                         if forced {
                             owner.frames_taken_by_force += count;
-                        } else if owner.revocation.is_some() {
-                            owner.frames_given_back += count;
+                        } else {
+                            owner.check_revocation_met();
                         }
                     }
                 }
@@ -386,13 +438,19 @@ impl System {
                             "environment {} destroyed: its root capability was removed",
                             id.0
                         );
+                        // Reserved for every environment: never allocates.
                         doomed.push(id);
                     }
                 }
                 Object::Slot(slot) => {
-                    let owner = slices.free(slot);
-                    if let Some(owner) = owner.and_then(|owner| environments.get_mut(&owner)) {
-                        owner.slots_held -= 1;
+                    // Freed now, unless its owner's destruction freed it already.
+                    if let Some((owner, payer)) = slices.free(slot) {
+                        if let Some(owner) = environments.get_mut(&owner) {
+                            owner.slots_held -= 1;
+                        }
+                        if let Some(payer) = environments.get_mut(&payer) {
+                            payer.slots.uncharge(1);
+                        }
                     }
                 }
                 Object::Endpoint { .. }

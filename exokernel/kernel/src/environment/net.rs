@@ -27,7 +27,7 @@ use exo_abi::net::{
 };
 use exo_abi::syscall::NO_CAPABILITY;
 use exo_abi::{Error, Handle, Rights};
-use exo_kernel_core::caps::NodeId;
+use exo_kernel_core::caps::{CapabilitySpace, NodeId};
 use exo_kernel_core::demux::{self, Destination, FilterKey, FilterTable, Ipv4, Mac, Refusal};
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
@@ -77,8 +77,18 @@ struct Binding {
     polling: bool,
     idle_ticks: u32,
     counters: Counters,
-    /// Its filters and their original capabilities.
-    filters: Vec<(FilterKey, NodeId)>,
+    /// Its filters.
+    filters: Vec<BoundFilter>,
+}
+
+/// A filter feeding a binding.
+#[derive(Debug)]
+struct BoundFilter {
+    key: FilterKey,
+    /// Its original capability.
+    node: NodeId,
+    /// Who made it, and pays for its records.
+    payer: EnvironmentId,
 }
 
 impl Binding {
@@ -146,11 +156,21 @@ impl Network {
     }
 
     /// Carries out the removal of a network capability (`System::removing`).
-    pub(super) fn removed(&mut self, object: Object, node: NodeId) {
+    /// Forgets the network object whose original capability `node` was,
+    /// handing each environment that paid for a record that went to `paid`
+    /// (`removing` gives the charge back). Allocates nothing.
+    pub(super) fn removed(
+        &mut self,
+        object: Object,
+        node: NodeId,
+        owner: EnvironmentId,
+        paid: &mut impl FnMut(EnvironmentId),
+    ) {
         match object {
             // Only an original counts: derived and granted copies go first.
             Object::Address(address) if self.addresses.get(&address) == Some(&node) => {
                 self.addresses.remove(&address);
+                paid(owner);
             }
             Object::Binding(id)
                 if self
@@ -159,21 +179,24 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 let binding = self.bindings.remove(&id).expect("found above");
-                for (key, _) in binding.filters {
-                    self.filters.remove(key, id);
+                for filter in binding.filters {
+                    self.filters.remove(filter.key, id);
+                    paid(filter.payer);
                 }
+                paid(owner);
             }
             Object::Filter { binding, key } => {
                 let Some(binding_state) = self.bindings.get_mut(&binding) else {
                     return;
                 };
-                if let Some(position) = binding_state
+                let position = binding_state
                     .filters
                     .iter()
-                    .position(|&(held, original)| held == key && original == node)
-                {
-                    binding_state.filters.swap_remove(position);
+                    .position(|filter| filter.key == key && filter.node == node);
+                if let Some(position) = position {
+                    let filter = binding_state.filters.swap_remove(position);
                     self.filters.remove(key, binding);
+                    paid(filter.payer);
                 }
             }
             _ => {}
@@ -181,7 +204,24 @@ impl Network {
     }
 }
 
+/// What one network object's records may cost the kernel beyond its
+/// capability: a binding's record, or an address's or filter's entries.
+pub(super) const NETWORK_OBJECT_BYTES: u64 = 4 * size_of::<Binding>() as u64;
+
 impl System {
+    /// Makes a network object's original capability with `insert`, charging
+    /// `caller` for the capability and the object's records.
+    fn new_network_object(
+        &mut self,
+        caller: EnvironmentId,
+        insert: impl FnOnce(&mut CapabilitySpace<Object>) -> Result<Handle, Error>,
+    ) -> Result<Handle, Error> {
+        self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
+        self.new_capability(caller, insert).inspect_err(|_| {
+            self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
+        })
+    }
+
     /// The binding `handle` names, which must allow `BIND`.
     fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
         let (id, _) = self.capability_as(caller, handle, Rights::BIND, |object| match object {
@@ -223,12 +263,9 @@ impl System {
         if self.net.addresses.contains_key(&address) {
             return Err(Error::AddressInUse);
         }
-        let handle = self.capabilities.insert_child(
-            caller,
-            parent,
-            Object::Address(address),
-            Rights::NET,
-        )?;
+        let handle = self.new_network_object(caller, |capabilities| {
+            capabilities.insert_child(caller, parent, Object::Address(address), Rights::NET)
+        })?;
         let node = self.capabilities.lookup(caller, handle)?.node;
         self.net.addresses.insert(address, node);
         Ok(handle)
@@ -258,9 +295,9 @@ impl System {
             handle => Some(self.notification_of(caller, Handle::from_raw(handle))?.0),
         };
         let id = BindingId(self.net.next_binding);
-        let handle =
-            self.capabilities
-                .insert_child(caller, parent, Object::Binding(id), Rights::NET)?;
+        let handle = self.new_network_object(caller, |capabilities| {
+            capabilities.insert_child(caller, parent, Object::Binding(id), Rights::NET)
+        })?;
         self.net.next_binding += 1;
         let node = self.capabilities.lookup(caller, handle)?.node;
         let entries = ring_entries(order);
@@ -315,13 +352,14 @@ impl System {
             return Err(Error::InvalidArgument);
         }
         let key = FilterKey { address, filter };
+        if !crate::memory::heap::has_room() {
+            return Err(Error::OutOfMemory);
+        }
         self.net.filters.insert(key, id)?;
-        let made = self.capabilities.insert_child(
-            caller,
-            parent,
-            Object::Filter { binding: id, key },
-            Rights::GRANT | Rights::REVOKE,
-        );
+        let made = self.new_network_object(caller, |capabilities| {
+            let object = Object::Filter { binding: id, key };
+            capabilities.insert_child(caller, parent, object, Rights::GRANT | Rights::REVOKE)
+        });
         let handle = match made {
             Ok(handle) => handle,
             Err(error) => {
@@ -330,7 +368,14 @@ impl System {
             }
         };
         let node = self.capabilities.lookup(caller, handle)?.node;
-        self.binding(id).filters.push((key, node));
+        let filter = BoundFilter {
+            key,
+            node,
+            payer: caller,
+        };
+        // Charged with the filter (`NETWORK_OBJECT_BYTES`); the check keeps
+        // the push from ever finding the heap empty.
+        self.binding(id).filters.push(filter);
         Ok(handle)
     }
 

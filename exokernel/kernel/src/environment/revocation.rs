@@ -5,15 +5,16 @@
 //! and an upcall tells it (if it registered an entry); the time allowed
 //! counts again from that upcall, so a request never expires before the
 //! environment could act on it. The library OS chooses which frames to give
-//! up and drops their capabilities. If the deadline passes with frames still
-//! missing, the kernel takes them by force — the root frame capabilities in
+//! up and drops their capabilities. What counts as given back is how far its
+//! holdings fell below what it held when asked, so frames allocated after
+//! the request and dropped again satisfy nothing. If the deadline passes
+//! with frames still missing, the kernel takes them by force — the root frame capabilities in
 //! the highest slots of its table first — unmapping them wherever they are
 //! mapped and invalidating every capability derived from them, and records
 //! that it did. Nothing is ever lost to the system.
 
 use exo_abi::counters::Counter;
 use exo_abi::{Error, Handle, Rights};
-use exo_kernel_core::caps::NodeId;
 
 use super::{EnvironmentId, Object, Revocation, System};
 use crate::arch::cpu;
@@ -42,73 +43,74 @@ impl System {
             wanted,
             deadline,
             allowed_ticks: deadline_ticks,
-            given_back_before: environment.frames_given_back,
+            held_when_asked: environment.frames_held,
             delivered: false,
         });
         self.earliest_deadline = self.earliest_deadline.min(deadline);
         Ok(())
     }
 
-    /// Closes every request whose deadline has passed, taking what is missing.
+    /// Closes every request whose deadline has passed, or whose environment
+    /// has given back what was asked: what is missing at the deadline is
+    /// taken by force. Allocates nothing.
     pub(super) fn enforce_deadlines(&mut self) {
         let now = time::ticks();
         if now < self.earliest_deadline {
             return;
         }
-        let expired: alloc::vec::Vec<(EnvironmentId, u64)> = self
-            .environments
-            .values_mut()
-            .filter_map(|environment| {
-                let request = environment.revocation?;
-                if now < request.deadline {
-                    return None;
-                }
-                environment.revocation = None;
-                let given = environment.frames_given_back - request.given_back_before;
-                Some((environment.id, request.wanted.saturating_sub(given)))
-            })
-            .collect();
+        while let Some((id, missing)) = self.close_one_expired(now) {
+            if missing > 0 {
+                self.take_frames_by_force(id, missing);
+            }
+        }
         self.earliest_deadline = self
             .environments
             .values()
             .filter_map(|environment| environment.revocation.map(|request| request.deadline))
             .min()
             .unwrap_or(u64::MAX);
-        for (id, missing) in expired {
-            if missing > 0 {
-                self.take_frames_by_force(id, missing);
-            }
-        }
+    }
+
+    /// Closes one request whose deadline is `now` or past, if there is one;
+    /// returns its environment and how many frames it still owes.
+    fn close_one_expired(&mut self, now: u64) -> Option<(EnvironmentId, u64)> {
+        let environment = self
+            .environments
+            .values_mut()
+            .find(|environment| environment.revocation.is_some_and(|r| r.deadline <= now))?;
+        let request = environment.revocation.take()?;
+        let given = environment.given_back_since(&request);
+        environment.frames_given_back += given;
+        Some((environment.id, request.wanted - given))
     }
 
     /// Takes at least `wanted` frames from `id`: the root frame
-    /// capabilities in the highest slots of its table first.
+    /// capabilities in the highest slots of its table first. Allocates
+    /// nothing: the table is read slot by slot, from the top.
     fn take_frames_by_force(&mut self, id: EnvironmentId, wanted: u64) {
-        let mut chosen: alloc::vec::Vec<NodeId> = alloc::vec::Vec::new();
         let mut frames = 0;
-        let roots: alloc::vec::Vec<(NodeId, u64)> = self
-            .capabilities
-            .capabilities(id)
-            .filter_map(|(_, capability)| match *capability.object {
-                Object::Frame { order, .. } => {
-                    let is_root = self.capabilities.node(capability.node)?.parent.is_none();
-                    is_root.then_some((capability.node, 1u64 << order))
-                }
-                _ => None,
-            })
-            .collect();
-        for (node, count) in roots.into_iter().rev() {
-            if frames >= wanted {
-                break;
+        let mut index = self.capabilities.table_slots(id);
+        while frames < wanted && index > 0 {
+            index -= 1;
+            let Some(capability) = self.capabilities.capability_at(id, index) else {
+                continue;
+            };
+            let Object::Frame { order, .. } = *capability.object else {
+                continue;
+            };
+            let node = capability.node;
+            let is_root = self
+                .capabilities
+                .node(node)
+                .is_some_and(|n| n.parent.is_none());
+            if !is_root {
+                continue;
             }
-            chosen.push(node);
-            frames += count;
-        }
-        self.removing(true, |capabilities, on_removed| {
-            for node in chosen {
+            self.removing(true, |capabilities, on_removed| {
                 capabilities.remove_node(node, on_removed);
-            }
-        });
+            });
+            frames += 1u64 << order;
+        }
         self.reap();
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
@@ -117,5 +119,27 @@ impl System {
             "environment {}: revocation deadline passed; took {frames} frames by force",
             id.0
         );
+    }
+}
+
+impl super::Environment {
+    /// Frames given back since `request` was made, up to what it asked for:
+    /// how far its holdings fell below what it held when asked.
+    fn given_back_since(&self, request: &Revocation) -> u64 {
+        request
+            .held_when_asked
+            .saturating_sub(self.frames_held)
+            .min(request.wanted)
+    }
+
+    /// Closes the open request early if what it asked for has been given
+    /// back (called when a root frame capability goes).
+    pub(super) fn check_revocation_met(&mut self) {
+        if let Some(request) = self.revocation
+            && self.given_back_since(&request) >= request.wanted
+        {
+            self.frames_given_back += request.wanted;
+            self.revocation = None;
+        }
     }
 }

@@ -17,8 +17,6 @@
 //! switches the trap frame and address space if another environment is to
 //! run, and delivers a pending upcall (slot start, revocation request).
 
-use alloc::format;
-
 use exo_abi::counters::Counter;
 use exo_abi::upcall::UpcallReason;
 
@@ -70,13 +68,32 @@ pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
         }
         Err(_) => "its exception stack is not mapped writable",
     };
-    let (mnemonic, name) = exception_name(frame.vector);
-    let mut reason = format!("{mnemonic} {name} at rip={:#x}", frame.rip);
-    if frame.vector == PAGE_FAULT {
-        reason += &format!(", address {cr2:#x} ({})", PageFaultCause(frame.error_code));
+    let reason = FaultReason {
+        frame,
+        cr2,
+        failure,
+    };
+    system.destroy(id, reason);
+}
+
+/// Why a fault destroyed an environment, written straight to the console:
+/// destroying must not allocate.
+struct FaultReason<'a> {
+    frame: &'a TrapFrame,
+    cr2: u64,
+    failure: &'a str,
+}
+
+impl core::fmt::Display for FaultReason<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (mnemonic, name) = exception_name(self.frame.vector);
+        write!(f, "{mnemonic} {name} at rip={:#x}", self.frame.rip)?;
+        if self.frame.vector == PAGE_FAULT {
+            let cause = PageFaultCause(self.frame.error_code);
+            write!(f, ", address {:#x} ({cause})", self.cr2)?;
+        }
+        write!(f, ": {}", self.failure)
     }
-    reason += &format!(": {failure}");
-    system.destroy(id, &reason);
 }
 
 /// Decides which environment `frame` returns to; idles until one can run.

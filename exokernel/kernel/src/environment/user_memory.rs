@@ -72,6 +72,11 @@ impl UserRange {
         )
     }
 
+    /// Whether the whole range is mapped readable for the environment.
+    pub fn check_readable(&self, space: &AddressSpace) -> Result<(), Error> {
+        self.check(space, Flags::PRESENT | Flags::USER_ACCESSIBLE)
+    }
+
     /// Copies the range into `out` (which must be as long as the range). On
     /// an error `out` may hold part of it: a kernel buffer, thrown away, so
     /// the range is not checked beforehand.

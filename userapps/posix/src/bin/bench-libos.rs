@@ -8,6 +8,10 @@
 //! - `thread-switch`: one switch between two threads of this process that take turns with
 //!   `thread::yield_now`: from the moment one calls it until the other runs on.
 //!
+//! Before the figures it spawns a copy of itself with `--fresh-process`, which reports
+//! what a freshly spawned process costs the kernel — the pages it has mapped (a mapping
+//! record each), the frames and the kernel memory charged to it — and exits.
+//!
 //! `bench-libos [-n REPETITIONS] [-s SPAWNS]`: 10000 thread switches and 200 spawns by
 //! default; `-n` alone sets both, spawns at most 200.
 #![no_std]
@@ -20,7 +24,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use exo_abi::user;
+use exo_abi::syscall::EnvironmentAccount;
+use exo_abi::{Handle, user};
+use libos_posixish::page_table_view;
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::thread;
 use libos_posixish::{args, println};
@@ -33,8 +39,16 @@ const DEFAULT_SPAWNS: u64 = 200;
 const WARM_UP: u64 = 8;
 /// The program spawned: it exits at once with the count of its arguments (0 here).
 const SPAWNED: &str = "argc";
+/// This program, as the boot file system names it.
+const PROGRAM: &str = "bench-libos";
+
+/// The option that makes a spawned copy report its own costs and exit.
+const FRESH_PROCESS: &str = "--fresh-process";
 
 fn main(arguments: &[&str]) -> i32 {
+    if arguments.contains(&FRESH_PROCESS) {
+        return report_fresh_process();
+    }
     let options = args::parsed::<u64>(arguments, "-n")
         .and_then(|repetitions| Ok((repetitions, args::parsed::<u64>(arguments, "-s")?)));
     let (repetitions, spawns) = match options {
@@ -50,9 +64,29 @@ fn main(arguments: &[&str]) -> i32 {
             return 2;
         }
     };
+    let fresh = process::spawn(PROGRAM, &[FRESH_PROCESS]).and_then(process::wait);
+    assert_eq!(
+        fresh,
+        Ok(ExitStatus::Exited(0)),
+        "the fresh process's report"
+    );
     report("spawn", spawn(spawns));
     report("thread-switch", thread_switch(repetitions));
     println!("BENCH-DONE");
+    0
+}
+
+/// In a copy spawned with `--fresh-process`: what this process costs the kernel, read
+/// before it does anything but start.
+fn report_fresh_process() -> i32 {
+    let pages = page_table_view::mapped_pages();
+    let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
+    println!(
+        "bench-libos: a fresh process has {pages} pages mapped, {} frames and {} bytes of \
+         kernel memory charged",
+        account(EnvironmentAccount::FramesCharged),
+        account(EnvironmentAccount::KernelBytesCharged)
+    );
     0
 }
 
