@@ -355,6 +355,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "ok: every frame and byte of kernel memory came back after environments",
             "ok: over-lending: refused with KernelMemoryExceeded after 0",
             "ok: derivations: refused with",
+            "ok: a derivation chain: refused with",
             "ok: grants: refused with",
             "ok: endpoints: refused with",
             "ok: notifications: refused with",

@@ -15,6 +15,7 @@
 //! | environments | an empty child environment of 8 frames | either |
 //! | over-lending | a child lent 1 MiB of kernel memory it does not have (refused at once) | `KernelMemoryExceeded` |
 //! | derivations | a derived copy of one frame capability | `KernelMemoryExceeded` or `TableFull` |
+//! | a derivation chain | a copy derived from the last copy (destroying the child then removes a chain thousands deep) | either |
 //! | grants | a copy of one frame capability granted into a grandchild | either |
 //! | endpoints, notifications | a new one | either |
 //! | addresses | a claim of one more IPv4 address | either |
@@ -82,6 +83,7 @@ enum Attack {
     Environments,
     OverLending,
     Derivations,
+    DerivationChain,
     Grants,
     Endpoints,
     Notifications,
@@ -91,11 +93,12 @@ enum Attack {
 }
 
 impl Attack {
-    const ALL: [Attack; 10] = [
+    const ALL: [Attack; 11] = [
         Attack::Mappings,
         Attack::Environments,
         Attack::OverLending,
         Attack::Derivations,
+        Attack::DerivationChain,
         Attack::Grants,
         Attack::Endpoints,
         Attack::Notifications,
@@ -114,7 +117,7 @@ impl Attack {
 
     fn quota(self) -> u64 {
         match self {
-            Attack::Environments => LARGE_QUOTA,
+            Attack::Environments | Attack::DerivationChain => LARGE_QUOTA,
             _ => SMALL_QUOTA,
         }
     }
@@ -176,6 +179,7 @@ fn attack_name(attack: Attack) -> &'static str {
         Attack::Environments => "environments",
         Attack::OverLending => "over-lending",
         Attack::Derivations => "derivations",
+        Attack::DerivationChain => "a derivation chain",
         Attack::Grants => "grants",
         Attack::Endpoints => "endpoints",
         Attack::Notifications => "notifications",
@@ -324,6 +328,13 @@ fn repeat(attack: Attack) -> Result<u64, (u64, Error)> {
             let frame = frame().map_err(|error| (0, error))?;
             until_refused(&mut |_| {
                 user::capability_derive(frame, Rights::READ | Rights::MAP).map(drop)
+            })
+        }
+        Attack::DerivationChain => {
+            let mut last = frame().map_err(|error| (0, error))?;
+            until_refused(&mut |_| {
+                last = user::capability_derive(last, Rights::READ | Rights::MAP)?;
+                Ok(())
             })
         }
         Attack::Grants => {

@@ -13,10 +13,12 @@
 //!   lending a third is refused, and a dropped slot can be taken again. It then spins in
 //!   its 2 slots.
 //!
-//! Over 30 rounds of the vector the lent child must run in exactly its 2 slots a round
-//! (within one), and the witness — in the pool with the greedy child, the parent asleep —
-//! at least half its fair share of the other slots, counted in slot starts from the facts
-//! page, never in time. At the end every slot is free again (all N can be bound to an
+//! Two more children join the pool: one faulting for ever (its upcall handler returns
+//! at once, so the read faults again) and one making system calls for ever without
+//! yielding. Over 30 rounds of the vector the lent child must run in exactly its 2 slots
+//! a round (within one), and the witness — in the pool with the greedy child and the two
+//! storms, the parent asleep — at least half its fair share of the other slots, counted in
+//! slot starts from the facts page, never in time. At the end every slot is free again (all N can be bound to an
 //! environment that is never started), and the parent's frames, slots and kernel memory
 //! are back to where they were.
 #![no_std]
@@ -33,7 +35,7 @@ use userapps::hostile::shared::Words;
 use userapps::hostile::witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
-use userapps::{facts, memory, println};
+use userapps::{facts, memory, println, upcall};
 
 userapps::entry!(main);
 
@@ -47,6 +49,11 @@ const DONE: u64 = 0;
 const ROUNDS: u64 = 1;
 const SLOTS_RUN: u64 = 2;
 
+/// The environments in the pool while the shares are measured: the witness, the greedy
+/// child and the two storms.
+const POOL_MEMBERS: u64 = 4;
+/// Nothing is ever mapped here: the fault storm reads it.
+const UNMAPPED: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
 /// Slots lent to the second child.
 const LENT_SLOTS: u64 = 2;
 const CHILD_QUOTA: u64 = 128;
@@ -105,7 +112,12 @@ fn main(_argument: u64) -> u64 {
     assert_eq!((held, quota, charged), (LENT_SLOTS, LENT_SLOTS, LENT_SLOTS));
     ok("a child lent 2 slots got exactly 2, whatever it tried");
 
+    let storms = [
+        start_child(shared_page, Lend::default(), fault_storm),
+        start_child(shared_page, Lend::default(), system_call_storm),
+    ];
     shares_hold(slots, &witness);
+    drop(storms);
     greedy.destroy();
     lent_child.destroy();
     witness.check_unharmed("the slot attacks");
@@ -146,7 +158,7 @@ fn wait_done(child: &Child, base: u64, who: &str) {
 
 /// While the parent sleeps through `MEASURED_ROUNDS` rounds: the lent child runs in
 /// exactly its slots, and the witness gets at least half its share of the pool, which it
-/// shares with the greedy child.
+/// shares with the greedy child and the two storms.
 fn shares_hold(slots: u64, witness: &witness::Witness) {
     let lent_before = SHARED.read(LENT + SLOTS_RUN);
     let witness_before = witness.slots_run();
@@ -165,9 +177,9 @@ fn shares_hold(slots: u64, witness: &witness::Witness) {
         "the lent child ran in {lent_ran} slots, not its {lent_share}"
     );
     ok("the lent child ran in exactly its 2 slots a round");
-    // The pool: every slot the lent child does not hold, shared by the witness and the
-    // greedy child.
-    let fair = MEASURED_ROUNDS * (slots - LENT_SLOTS) / 2;
+    // The pool: every slot the lent child does not hold, shared by the witness, the
+    // greedy child and the two storms.
+    let fair = MEASURED_ROUNDS * (slots - LENT_SLOTS) / POOL_MEMBERS;
     assert!(
         witness_ran >= fair / 2,
         "the witness ran in {witness_ran} slots, less than half its fair {fair}"
@@ -279,5 +291,20 @@ fn spin(base: u64) -> ! {
     loop {
         SHARED.add(base + ROUNDS, 1);
         SHARED.write(base + SLOTS_RUN, facts::slots_run());
+    }
+}
+
+/// Faults for ever: its upcall handler returns at once, so the read faults again.
+fn fault_storm(_argument: u64) -> u64 {
+    upcall::register(|_frame| {}).expect("register the upcall handler");
+    loop {
+        memory::read_u64(UNMAPPED);
+    }
+}
+
+/// Makes system calls for ever, never yielding.
+fn system_call_storm(_argument: u64) -> u64 {
+    loop {
+        let _ = user::environment_info(Handle::SELF_ENVIRONMENT, EnvironmentAccount::Id);
     }
 }
