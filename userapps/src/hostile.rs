@@ -10,6 +10,7 @@
 //! them, against itself, and is expected to be destroyed by what it does.
 //!
 //! The submodules: [`flags`] enters the kernel with chosen RFLAGS,
+//! [`traps`] with instructions that trap and stack pointers that point nowhere,
 //! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
 //! [`shared`] is a page of words a parent shares with its children,
 //! [`witness`] a child that only runs and counts, and [`conservation`]
@@ -20,6 +21,7 @@ pub mod batch;
 pub mod conservation;
 pub mod flags;
 pub mod shared;
+pub mod traps;
 pub mod witness;
 
 use exo_abi::layout::is_user_range;

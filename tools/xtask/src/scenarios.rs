@@ -327,7 +327,8 @@ pub const SCENARIOS: &[Scenario] = &[
             "ok: IF cleared (bit 9): every kernel entry and way back survived, flags kept",
             "ok: IOPL 3 (bits 12-13): every kernel entry and way back survived, flags kept",
             "ok: every settable flag but TF: every kernel entry and way back survived",
-            "ok: cli, sti, hlt, in and out in ring 3 each ended in a #GP upcall",
+            "ok: privileged instructions, int3, int 0x80, ud2 and a division by zero each ended \
+             in an upcall; system calls and ticks with rsp pointing nowhere came back",
             "ok: a child that single-steps with no upcall handler was destroyed alone",
             "ok: a child that faults with every settable flag set with no upcall handler was \
              destroyed alone",

@@ -29,9 +29,12 @@
 //! upcall handler checks that it always starts with clean flags, and the page-fault
 //! upcall that it reports the flags the fault interrupted.
 //!
-//! Then: `cli`, `sti`, `hlt`, `in` and `out` in ring 3 each end in a #GP upcall; a child
-//! that single-steps, and one that faults with every settable flag set, both without an
-//! upcall handler, are destroyed alone; and last, with the witness gone, a child waits for
+//! Then: `cli`, `sti`, `hlt`, `in`, `out`, `int3`, `int 0x80`, `ud2` and a division by
+//! zero in ring 3 each end in an upcall (#GP, #UD, #DE); a system call and a spin across
+//! a timer tick with `rsp` at 0, 8, the end of the user half, a non-canonical address or
+//! a kernel address come back with it untouched (`syscall` does not switch stacks: the
+//! kernel must not use the user's); a child that single-steps, and one that faults with
+//! every settable flag set, both without an upcall handler, are destroyed alone; and last, with the witness gone, a child waits for
 //! the timer with each flag set while the parent waits too, so the kernel idles (`hlt`)
 //! between the entry and the return.
 //!
@@ -43,7 +46,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
@@ -53,9 +56,10 @@ use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::flags::{
-    self, ALL_SETTABLE_BUT_TRAP, ATTEMPTS, Attempt, CONTROL_FLAGS, INTERRUPT, Privileged, TRAP,
+    self, ALL_SETTABLE_BUT_TRAP, ATTEMPTS, Attempt, CONTROL_FLAGS, INTERRUPT, TRAP,
 };
 use userapps::hostile::shared::Words;
+use userapps::hostile::traps::{self, BAD_STACKS, DEBUG_VECTOR, PAGE_FAULT_VECTOR, UserTrap};
 use userapps::hostile::witness::{self, Witness};
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
@@ -77,11 +81,6 @@ const VERDICTS: u64 = 8;
 /// Where a child provokes page faults: its upcall handler maps a page there each time.
 const FAULT_PAGE: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
 
-/// Architectural exception vectors (Intel SDM vol. 3, table 6-1).
-const DEBUG_VECTOR: u64 = 1;
-const GENERAL_PROTECTION_VECTOR: u64 = 13;
-const PAGE_FAULT_VECTOR: u64 = 14;
-
 /// Single-step traps a child's handler lets through before it clears TF.
 const STEP_BUDGET: u64 = 16;
 /// Iterations of `flags::spin_with`'s loop between two looks at the clock.
@@ -102,22 +101,24 @@ const ENDPOINT_TAG: u64 = 0xf1a9;
 
 /// Child numbers past one per attempt.
 const EVERY_FLAG_AT_ONCE: u64 = ATTEMPTS.len() as u64;
-const PRIVILEGED: u64 = EVERY_FLAG_AT_ONCE + 1;
-const IDLE: u64 = PRIVILEGED + 1;
+const TRAPS: u64 = EVERY_FLAG_AT_ONCE + 1;
+const IDLE: u64 = TRAPS + 1;
 
 /// What a child's upcall handler saw (each environment has its own copy).
 static PAGE_FAULTS: AtomicU64 = AtomicU64::new(0);
 static FAULT_FLAGS: AtomicU64 = AtomicU64::new(0);
 static FAULT_FRAME: AtomicU64 = AtomicU64::new(NO_CAPABILITY);
 static DEBUG_TRAPS: AtomicU64 = AtomicU64::new(0);
-static GENERAL_PROTECTION_FAULTS: AtomicU64 = AtomicU64::new(0);
 static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
 static SPARE_FRAME: AtomicU64 = AtomicU64::new(NO_CAPABILITY);
 /// Entries to the handler whose own flags were not clean, and the last such RFLAGS.
 static UNCLEAN_ENTRIES: AtomicU64 = AtomicU64::new(0);
 static UNCLEAN_FLAGS: AtomicU64 = AtomicU64::new(0);
-/// Whether a #GP is expected, from a privileged instruction the handler is to skip.
-static SKIP_PRIVILEGED: AtomicBool = AtomicBool::new(false);
+/// 1 + the `UserTrap` the handler is to skip (as `trap as u64`), or 0; and the vector
+/// it came with.
+static EXPECTED_TRAP: AtomicU64 = AtomicU64::new(0);
+static TRAP_VECTOR: AtomicU64 = AtomicU64::new(NO_VECTOR);
+const NO_VECTOR: u64 = u64::MAX;
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
@@ -148,8 +149,11 @@ fn main(_argument: u64) -> u64 {
             failed += 1;
         }
     }
-    if run_child(shared_page, Some(&witness), endpoint, PRIVILEGED) {
-        println!("ok: cli, sti, hlt, in and out in ring 3 each ended in a #GP upcall");
+    if run_child(shared_page, Some(&witness), endpoint, TRAPS) {
+        println!(
+            "ok: privileged instructions, int3, int 0x80, ud2 and a division by zero each \
+             ended in an upcall; system calls and ticks with rsp pointing nowhere came back"
+        );
     } else {
         failed += 1;
     }
@@ -248,7 +252,7 @@ fn run_child(
 fn hostile(number: u64) -> u64 {
     upcall::register(handler).expect("register the upcall handler");
     let failures = match number {
-        PRIVILEGED => privileged(),
+        TRAPS => traps(),
         IDLE => idle(),
         _ => {
             let attempt = attempt(number);
@@ -481,24 +485,42 @@ fn page_fault(attempt: Attempt) -> Result<u64, Failure> {
     Ok(after)
 }
 
-/// `cli`, `sti`, `hlt`, `in`, `out`: each must be a #GP the handler skips.
-fn privileged() -> u64 {
+/// Every `UserTrap`: each must arrive as one upcall with a vector it may raise, which
+/// the handler skips; then system calls and timer interrupts with `rsp` pointing nowhere.
+fn traps() -> u64 {
     let mut failures = 0;
-    SKIP_PRIVILEGED.store(true, Ordering::Relaxed);
-    for instruction in Privileged::ALL {
-        println!("hostile-flags: {instruction:?} in ring 3");
-        let before = GENERAL_PROTECTION_FAULTS.load(Ordering::Relaxed);
-        instruction.attempt();
-        if GENERAL_PROTECTION_FAULTS.load(Ordering::Relaxed) != before + 1 {
-            println!("FAIL: {instruction:?} in ring 3 did not fault once");
+    for trap in UserTrap::ALL {
+        println!("hostile-flags: {trap:?} in ring 3");
+        EXPECTED_TRAP.store(trap as u64 + 1, Ordering::Relaxed);
+        trap.attempt();
+        let vector = TRAP_VECTOR.swap(NO_VECTOR, Ordering::Relaxed);
+        if EXPECTED_TRAP.swap(0, Ordering::Relaxed) != 0 || !trap.raises(vector) {
+            println!("FAIL: {trap:?} in ring 3 gave no upcall, or vector {vector}");
             failures += 1;
         }
         if flags::read() & INTERRUPT == 0 {
-            println!("FAIL: {instruction:?} turned interrupts off in ring 3");
+            println!("FAIL: {trap:?} turned interrupts off in ring 3");
             failures += 1;
         }
     }
-    SKIP_PRIVILEGED.store(false, Ordering::Relaxed);
+    for (name, stack) in BAD_STACKS {
+        println!("hostile-flags: a system call and a timer tick with {name}");
+        let own = Handle::SELF_ENVIRONMENT.to_raw();
+        let arguments = [own, EnvironmentAccount::Id as u64, 0, 0, 0, 0];
+        let [status, id, _] = traps::syscall_on_stack(stack, Sysnum::EnvironmentInfo, arguments);
+        if status != 0 || id != facts::environment_id() {
+            println!("FAIL: a system call with {name} gave status {status}, value {id}");
+            failures += 1;
+        }
+        let start = facts::ticks();
+        while facts::ticks() < start + SPIN_TICKS {
+            if !traps::spin_on_stack(stack, SPIN_ITERATIONS) {
+                println!("FAIL: {name} did not survive a timer tick");
+                failures += 1;
+                break;
+            }
+        }
+    }
     failures + unclean_handler_entries()
 }
 
@@ -565,11 +587,13 @@ fn handler(frame: &mut UpcallFrame) {
                 frame.registers.rflags &= !TRAP;
             }
         }
-        (Some(UpcallReason::Fault), GENERAL_PROTECTION_VECTOR)
-            if SKIP_PRIVILEGED.load(Ordering::Relaxed) =>
-        {
-            GENERAL_PROTECTION_FAULTS.fetch_add(1, Ordering::Relaxed);
-            frame.registers.rip += Privileged::LENGTH;
+        (Some(UpcallReason::Fault), vector) if EXPECTED_TRAP.load(Ordering::Relaxed) != 0 => {
+            let number = EXPECTED_TRAP.swap(0, Ordering::Relaxed) - 1;
+            let trap = UserTrap::ALL[number as usize];
+            TRAP_VECTOR.store(vector, Ordering::Relaxed);
+            if !UserTrap::reported_after(vector) {
+                frame.registers.rip += trap.length();
+            }
         }
         (Some(UpcallReason::RevokeFrames), _) => {
             let spare = Handle::from_raw(SPARE_FRAME.swap(NO_CAPABILITY, Ordering::Relaxed));

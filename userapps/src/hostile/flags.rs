@@ -203,25 +203,15 @@ pub unsafe fn syscall_with(flags: u64, number: u64, arguments: [u64; 6]) -> ([u6
     ([rax, rdx, rsi, rdi, r8, r9], after)
 }
 
-/// A system call that only reads or adds, made while RFLAGS is `flags`: `EnvironmentInfo`,
-/// `Yield`, `YieldTo`, `Wait`, `Call`, `RequestFrames` (which may take frames only after
-/// its deadline, unmapping them first). Returns the registers and RFLAGS after.
+/// A system call that cannot take the caller's memory away (see [`super::takes_away`]),
+/// or `RequestFrames` — which takes frames only after its deadline, unmapping them first —
+/// made while RFLAGS is `flags`. Returns the registers and RFLAGS after.
 pub fn harmless_syscall_with(flags: u64, number: Sysnum, arguments: [u64; 6]) -> ([u64; 6], u64) {
     assert!(
-        matches!(
-            number,
-            Sysnum::EnvironmentInfo
-                | Sysnum::Yield
-                | Sysnum::YieldTo
-                | Sysnum::Wait
-                | Sysnum::Call
-                | Sysnum::RequestFrames
-                | Sysnum::FrameCounts
-        ),
-        "{number:?} is not one of the calls that cannot take memory away"
+        !super::takes_away(number as u64) || number == Sysnum::RequestFrames,
+        "{number:?} can take memory away"
     );
-    // SAFETY: none of these calls unmaps, re-protects or frees memory of the caller at
-    // once (RequestFrames' forced take, after the deadline, unmaps before it frees).
+    // SAFETY: checked just above.
     unsafe { syscall_with(flags, number as u64, arguments) }
 }
 
@@ -295,50 +285,5 @@ pub fn exit_with(flags: u64, status: u64) -> ! {
             in("rdi") status,
             options(noreturn),
         );
-    }
-}
-
-/// A one-byte instruction only the kernel may execute: in ring 3 with IOPL 0 each is a
-/// general-protection fault (#GP), and the upcall handler that gets it may skip the byte.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Privileged {
-    /// `cli`: clear the interrupt flag.
-    ClearInterrupts,
-    /// `sti`: set it.
-    SetInterrupts,
-    /// `hlt`: stop the CPU.
-    Halt,
-    /// `in al, dx`: read an I/O port (here 0x3f8, the serial port).
-    PortIn,
-    /// `out dx, al`: write one (0xf4, QEMU's exit device).
-    PortOut,
-}
-
-impl Privileged {
-    pub const ALL: [Privileged; 5] = [
-        Privileged::ClearInterrupts,
-        Privileged::SetInterrupts,
-        Privileged::Halt,
-        Privileged::PortIn,
-        Privileged::PortOut,
-    ];
-
-    /// Bytes the instruction takes, for a handler that skips it.
-    pub const LENGTH: u64 = 1;
-
-    /// Executes it; returns only if something (the upcall handler) skipped it.
-    pub fn attempt(self) {
-        // SAFETY: in ring 3 each of these faults before it has any effect; the upcall
-        // handler resumes after it with every register as it was. (Were one to run, it
-        // would only touch the flags, the CPU's state or a port: no memory.)
-        unsafe {
-            match self {
-                Privileged::ClearInterrupts => asm!("cli"),
-                Privileged::SetInterrupts => asm!("sti"),
-                Privileged::Halt => asm!("hlt"),
-                Privileged::PortIn => asm!("in al, dx", in("dx") 0x3f8u16, out("al") _),
-                Privileged::PortOut => asm!("out dx, al", in("dx") 0xf4u16, in("al") 0x11u8),
-            }
-        }
     }
 }
