@@ -60,7 +60,7 @@ use userapps::hostile::flags::{
 };
 use userapps::hostile::shared::Words;
 use userapps::hostile::traps::{self, BAD_STACKS, DEBUG_VECTOR, PAGE_FAULT_VECTOR, UserTrap};
-use userapps::hostile::witness::{self, Witness};
+use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
 use userapps::{facts, memory, println, upcall};
@@ -69,8 +69,6 @@ userapps::entry!(main);
 
 /// Parent and child: the handles the parent leaves the child, and the child's verdicts.
 const SHARED: Words = Words::at(MANAGED_START);
-/// The witness's own page.
-const WITNESS: Words = Words::at(MANAGED_START + PAGE_SIZE);
 /// Words of `SHARED`.
 const WITNESS_HANDLE: u64 = 0;
 const ENDPOINT_HANDLE: u64 = 1;
@@ -122,19 +120,18 @@ const NO_VECTOR: u64 = u64::MAX;
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
-    let witness_page = WITNESS.allocate().expect("allocate the witness's page");
     let endpoint = user::endpoint_create(ENDPOINT_TAG).expect("create the endpoint");
 
     // A witness and a child at once, then neither: what the parent keeps for good after
     // spawning (page tables, its table's size) exists before the baseline.
-    let warm_up = witness::start(witness_page, WITNESS).expect("start a witness");
+    let warm_up = Witness::start().expect("start a witness");
     Child::create(CHILD_QUOTA)
         .expect("create a child")
         .destroy();
     warm_up.stop();
     let baseline = Baseline::take();
 
-    let witness = witness::start(witness_page, WITNESS).expect("start the witness");
+    let witness = Witness::start().expect("start the witness");
     witness.expect_progress(1, CHILD_TICKS, "it started");
     let mut failed = 0;
     for (number, attempt) in ATTEMPTS.iter().chain([&ALL_SETTABLE_BUT_TRAP]).enumerate() {

@@ -40,7 +40,7 @@ use exo_abi::{Error, Handle, Rights};
 use userapps::hostile::batch;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
-use userapps::hostile::witness::{self, Witness};
+use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::net::Binding;
 use userapps::spawn::{self, Child};
@@ -50,7 +50,6 @@ userapps::entry!(main);
 
 /// Parent and attacker: the attacker's report, and the NIC capability left for it.
 const SHARED: Words = Words::at(MANAGED_START);
-const WITNESS: Words = Words::at(MANAGED_START + PAGE_SIZE);
 /// Words of `SHARED`.
 const DONE: u64 = 0;
 const COUNT: u64 = 1;
@@ -145,8 +144,7 @@ impl Attack {
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
-    let witness_page = WITNESS.allocate().expect("allocate the witness's page");
-    let witness = witness::start(witness_page, WITNESS).expect("start the witness");
+    let witness = Witness::start().expect("start the witness");
     // What the parent and the witness keep for good exists before the baseline: the
     // witness's page tables for its batch, the parent's for its spawn scratch page, and the
     // parent's table grown to hold an attacker's and a fresh child's frames at once.

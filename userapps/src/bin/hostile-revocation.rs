@@ -36,7 +36,7 @@ use exo_abi::{Handle, Rights, user};
 use userapps::check::ok;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
-use userapps::hostile::witness::{self, Witness};
+use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
 use userapps::{facts, memory, println, upcall};
@@ -44,7 +44,6 @@ use userapps::{facts, memory, println, upcall};
 userapps::entry!(main);
 
 const SHARED: Words = Words::at(MANAGED_START);
-const WITNESS: Words = Words::at(MANAGED_START + PAGE_SIZE);
 /// Words of `SHARED`: frames the child holds (once it holds them all), revocation
 /// upcalls it received, and 1 once it has stopped changing its holdings after the force.
 const HELD: u64 = 0;
@@ -120,15 +119,14 @@ impl Behaviour {
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
-    let witness_page = WITNESS.allocate().expect("allocate the witness's page");
-    let warm_up = witness::start(witness_page, WITNESS).expect("start a witness");
+    let warm_up = Witness::start().expect("start a witness");
     Child::create(CHILD_QUOTA)
         .expect("create a child")
         .destroy();
     warm_up.stop();
     let baseline = Baseline::take();
 
-    let witness = witness::start(witness_page, WITNESS).expect("start the witness");
+    let witness = Witness::start().expect("start the witness");
     for behaviour in Behaviour::ALL {
         run(behaviour, shared_page, &witness);
     }

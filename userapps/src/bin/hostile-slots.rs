@@ -32,7 +32,7 @@ use exo_abi::{Error, Handle};
 use userapps::check::{expect_error, ok};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
-use userapps::hostile::witness;
+use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
 use userapps::{facts, memory, println, upcall};
@@ -40,7 +40,6 @@ use userapps::{facts, memory, println, upcall};
 userapps::entry!(main);
 
 const SHARED: Words = Words::at(MANAGED_START);
-const WITNESS: Words = Words::at(MANAGED_START + PAGE_SIZE);
 /// Each child's words in `SHARED`: `base + DONE` once its checks passed, `base + ROUNDS`
 /// its spin count, `base + SLOTS_RUN` its facts page's `slots_run`.
 const GREEDY: u64 = 0;
@@ -68,7 +67,6 @@ const CHECK_TICKS: u64 = 20_000;
 fn main(_argument: u64) -> u64 {
     let slots = facts::slots();
     let shared_page = SHARED.allocate().expect("allocate the shared page");
-    let witness_page = WITNESS.allocate().expect("allocate the witness's page");
     let own_quota = user::environment_info(Handle::SELF_ENVIRONMENT, EnvironmentAccount::SlotQuota)
         .expect("read the slot quota");
     assert_eq!(
@@ -79,7 +77,7 @@ fn main(_argument: u64) -> u64 {
 
     // Everything the parent keeps for good exists before the baseline: two children and a
     // witness at once, and a table with room for a slot capability per slot.
-    let warm_up = witness::start(witness_page, WITNESS).expect("start a witness");
+    let warm_up = Witness::start().expect("start a witness");
     let children = [
         Child::create(CHILD_QUOTA).expect("create a child"),
         Child::create(CHILD_QUOTA).expect("create a child"),
@@ -89,7 +87,7 @@ fn main(_argument: u64) -> u64 {
     warm_up.stop();
     let baseline = Baseline::take();
 
-    let witness = witness::start(witness_page, WITNESS).expect("start the witness");
+    let witness = Witness::start().expect("start the witness");
     SHARED.clear();
     let greedy = start_child(shared_page, Lend::default(), greedy);
     wait_done(&greedy, GREEDY, "the greedy child");
@@ -159,7 +157,7 @@ fn wait_done(child: &Child, base: u64, who: &str) {
 /// While the parent sleeps through `MEASURED_ROUNDS` rounds: the lent child runs in
 /// exactly its slots, and the witness gets at least half its share of the pool, which it
 /// shares with the greedy child and the two storms.
-fn shares_hold(slots: u64, witness: &witness::Witness) {
+fn shares_hold(slots: u64, witness: &Witness) {
     let lent_before = SHARED.read(LENT + SLOTS_RUN);
     let witness_before = witness.slots_run();
     let greedy_before = SHARED.read(GREEDY + SLOTS_RUN);

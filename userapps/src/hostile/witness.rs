@@ -12,6 +12,9 @@
 //! Asked to [`probe`](Witness::probe), it makes the calls an attack on kernel memory
 //! would break first for everyone else: a 4 KiB `ConsoleWrite` (the largest) and a full
 //! `MapBatch` (512 requests) into itself, and reports how they went.
+//!
+//! It reports in a page of its parent's at [`PAGE`], the managed window's second page (a
+//! program that starts a witness leaves that page to it); the page goes when it stops.
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::{MAX_BATCH, MapFlags};
@@ -44,22 +47,29 @@ const PROBE_WRITE: usize = 4096;
 /// How long a probe may take, in ticks.
 const PROBE_TICKS: u64 = 10_000;
 
+/// Where a witness's parent and the witness share the page it reports in.
+pub const PAGE: u64 = MANAGED_START + PAGE_SIZE;
+
 /// A running witness and the page it reports in.
 #[derive(Debug)]
 pub struct Witness {
     child: Child,
     words: Words,
+    /// The frame of the page, ours.
+    page: Handle,
 }
 
 impl Witness {
-    /// Starts a witness that may hold `frame_quota` frames and reports in `words`, a page
-    /// of ours whose frame is `page`. It shares the page with nobody else.
-    pub fn start(page: Handle, words: Words, frame_quota: u64) -> Result<Self, Error> {
+    /// Starts a witness that may hold [`QUOTA`] frames, reporting in a fresh page at
+    /// [`PAGE`] (one witness at a time).
+    pub fn start() -> Result<Self, Error> {
+        let words = Words::at(PAGE);
+        let page = words.allocate()?;
         words.clear();
-        let child = Child::create(frame_quota)?;
+        let child = Child::create(QUOTA)?;
         words.share_with(page, child.environment())?;
         child.start(run, words.address())?;
-        Ok(Self { child, words })
+        Ok(Self { child, words, page })
     }
 
     /// Its environment capability.
@@ -135,9 +145,10 @@ impl Witness {
         }
     }
 
-    /// Destroys it and gives back its frames.
+    /// Destroys it and gives back its frames and the page it reported in.
     pub fn stop(self) {
         self.child.destroy();
+        memory::drop_capability(self.page).expect("drop the witness's page");
     }
 }
 
@@ -186,9 +197,4 @@ fn probe() -> Result<(), u64> {
         return Err(PROBE_SHORT + mapped);
     }
     Ok(())
-}
-
-/// Starts a witness, as [`Witness::start`], with [`QUOTA`] frames.
-pub fn start(page: Handle, words: Words) -> Result<Witness, Error> {
-    Witness::start(page, words, QUOTA)
 }
