@@ -7,13 +7,14 @@
 //! it (`resolve_fault`, called by the fault handler). A process that never
 //! reads a program or a file of the boot file system — most do not — pays
 //! no kernel mapping record for it; one that does pays for the runs it
-//! read. A run is the kernel's unit (at most 4 MiB, `MAX_FRAME_ORDER`): the
-//! kernel maps a capability whole, so no finer grain is possible here.
+//! read, 64 KiB at a time (`Map` with a `MapPart`: a run of up to 4 MiB is
+//! mapped only where it is used).
 
 use exo_abi::bootfs::BootFs;
 use exo_abi::layout::{BOOTFS, PAGE_SIZE};
 use exo_abi::mapping::MapFlags;
 use exo_abi::start_info::StartPage;
+use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, user};
 
 use crate::{process, sys};
@@ -48,17 +49,33 @@ pub(crate) fn resolve_fault(address: u64) -> Option<Result<(), Error>> {
         return None;
     }
     // Runs are listed in address order; the last one starting at or below
-    // `address` holds it.
-    let (start, capability) = (0..runs)
-        .filter_map(process::bootfs_run_in_info_page)
-        .take_while(|&(start, _)| start <= address)
-        .last()?;
+    // `address` holds it, and it ends where the next begins (or at `end`).
+    let mut listed = (0..runs).filter_map(process::bootfs_run_in_info_page);
+    let (mut start, mut capability) = listed.next()?;
+    let mut run_end = end;
+    for (next_start, next_capability) in listed {
+        if next_start > address {
+            run_end = next_start;
+            break;
+        }
+        (start, capability) = (next_start, next_capability);
+    }
+    // Map the chunk of the run around the address, not the whole run: the
+    // kernel charges a mapping record for every page mapped.
+    let run_pages = (run_end - start) / PAGE_SIZE;
+    let first = (address - start) / PAGE_SIZE / CHUNK_PAGES * CHUNK_PAGES;
+    let part = MapPart {
+        first: first as u32,
+        count: CHUNK_PAGES.min(run_pages - first) as u32,
+    };
+    let at = start + first * PAGE_SIZE;
     Some(
-        match user::map(
+        match user::map_part(
             capability,
             Handle::SELF_ENVIRONMENT,
-            start,
+            at,
             MapFlags::empty(),
+            part,
         ) {
             // Another thread's fault mapped it first.
             Err(Error::AlreadyMapped) => Ok(()),
@@ -66,3 +83,8 @@ pub(crate) fn resolve_fault(address: u64) -> Option<Result<(), Error>> {
         },
     )
 }
+
+/// How many pages of the boot file system one fault maps (64 KiB): enough
+/// that reading a program takes few faults, few enough that a process pays
+/// only for what it reads.
+const CHUNK_PAGES: u64 = 16;

@@ -97,7 +97,7 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
 
 #[inline(never)]
 fn parent(registers: &Registers, quota: u64) -> Result<u64, Errno> {
-    let environment = process::create_environment(quota)?;
+    let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
     match build(&mut child, registers) {
         Ok(()) => {

@@ -332,21 +332,6 @@ pub fn spawn_with_quota(program: &str, arguments: &[&str], quota: u64) -> Result
     spawn_with(program, arguments, quota, [None; 3])
 }
 
-/// Kernel memory lent to a child per frame of its quota: twice the kernel's
-/// default, because every process maps the whole boot file system (about
-/// 2,000 pages, one kernel mapping record each) besides its own pages.
-const KERNEL_BYTES_PER_FRAME: u64 = 2 * exo_abi::syscall::DEFAULT_KERNEL_BYTES_PER_FRAME;
-
-/// A new environment for a child process with `quota` frames, and the
-/// kernel memory its mappings need.
-pub(crate) fn create_environment(quota: u64) -> Result<Handle, exo_abi::Error> {
-    user::environment_create_lending(user::Lend {
-        frames: quota,
-        kernel_bytes: quota.saturating_mul(KERNEL_BYTES_PER_FRAME),
-        slots: 0,
-    })
-}
-
 /// [`spawn_with_quota`], with the child's descriptors 0–2 taken from this
 /// process's descriptors `stdio` (`None`: the same number, as usual).
 pub fn spawn_with(
@@ -357,7 +342,7 @@ pub fn spawn_with(
 ) -> Result<u64, Errno> {
     let (image, elf) = load_program(program)?;
     let info = info_page(program, arguments)?;
-    let environment = create_environment(quota)?;
+    let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
     match build(&mut child, program, &elf, image, info, stdio) {
         Ok(()) => {

@@ -43,7 +43,9 @@ pub enum Sysnum {
     FrameAllocate = 20,
     /// `(frame number, order)` → (handle, frame number): exactly those frames.
     FrameAllocateAt = 21,
-    /// `(frame, environment, address, flags)`: maps the frame(s) at `address` in that environment.
+    /// `(frame, environment, address, flags, part)`: maps the frame(s) at
+    /// `address` in that environment: all of them (`part` 0) or the
+    /// [`MapPart`] `part` names, so a run is paid for only where it is used.
     Map = 22,
     /// `(environment, address)`: removes the page mapped at `address`.
     Unmap = 23,
@@ -314,6 +316,50 @@ pub enum EnvironmentAccount {
 /// the share of memory the kernel heap has), enough for a capability and a
 /// mapping record for every frame, and each frame mapped twice more.
 pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 512;
+
+/// Kernel bytes charged for one capability in an environment's table (its
+/// node in the derivation tree and its table slot). Each growth of a table,
+/// by [`TABLE_GROWTH`] slots, is charged [`TABLE_GROWTH_BYTES`] besides, until
+/// the environment is gone.
+pub const CAPABILITY_BYTES: u64 = 224;
+
+/// Kernel bytes charged for one mapped page's records, to the environment
+/// the page is mapped in.
+pub const MAPPING_RECORD_BYTES: u64 = 192;
+
+/// Slots a capability table gains each time it fills.
+pub const TABLE_GROWTH: u32 = 32;
+
+/// Kernel bytes charged for one growth of a capability table.
+pub const TABLE_GROWTH_BYTES: u64 = TABLE_GROWTH as u64 * 16;
+
+/// Which frames of a run `Map` maps: `count` of them from `first` (both in
+/// frames); packed as `first << 32 | count`, and 0 means the whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapPart {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl MapPart {
+    /// The whole run.
+    pub const WHOLE: u64 = 0;
+
+    pub const fn pack(self) -> u64 {
+        (self.first as u64) << 32 | self.count as u64
+    }
+
+    /// `None` for the whole run (0).
+    pub const fn unpack(packed: u64) -> Option<Self> {
+        if packed == Self::WHOLE {
+            return None;
+        }
+        Some(Self {
+            first: (packed >> 32) as u32,
+            count: packed as u32,
+        })
+    }
+}
 
 /// [`DEFAULT_KERNEL_BYTES_PER_FRAME`] times `frame_quota`.
 pub const fn default_kernel_bytes(frame_quota: u64) -> u64 {

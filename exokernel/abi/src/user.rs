@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::layout::{self, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use crate::mapping::{MapFlags, MapRequest};
 use crate::start_info::{self, StartInfo};
-use crate::syscall::{CapabilityInfo, EnvironmentAccount, Sysnum};
+use crate::syscall::{CapabilityInfo, EnvironmentAccount, MapPart, Sysnum};
 use crate::upcall::{UpcallFrame, offsets};
 use crate::{Error, Handle, Rights};
 
@@ -187,6 +187,24 @@ pub fn frame_allocate_at(frame: u64, order: u32) -> Result<Handle, Error> {
 /// [`Handle::SELF_ENVIRONMENT`]).
 pub fn map(frame: Handle, environment: Handle, address: u64, flags: MapFlags) -> Result<(), Error> {
     let raw = [frame.to_raw(), environment.to_raw(), address, flags.bits()];
+    call(Sysnum::Map, args(&raw)).map(drop)
+}
+
+/// Maps only `part` of the run `frame` names, its first page at `address`.
+pub fn map_part(
+    frame: Handle,
+    environment: Handle,
+    address: u64,
+    flags: MapFlags,
+    part: MapPart,
+) -> Result<(), Error> {
+    let raw = [
+        frame.to_raw(),
+        environment.to_raw(),
+        address,
+        flags.bits(),
+        part.pack(),
+    ];
     call(Sysnum::Map, args(&raw)).map(drop)
 }
 

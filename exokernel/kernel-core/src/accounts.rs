@@ -12,6 +12,22 @@
 //! pass its limit or an uncharge go below zero (a mismatched uncharge would
 //! be a kernel bug; it saturates rather than bring the kernel down).
 
+/// The largest capability object the kernel stores (its `Object`); the
+/// kernel checks its own against this at compile time.
+pub const MAX_OBJECT_SIZE: usize = 32;
+
+/// Kernel bytes one capability costs: its node in the derivation tree's
+/// arena and its slot in a table. The arena grows a chunk of 64 nodes at a
+/// time, so the figure covers a chunk's spare room too; `tests/kernel_memory_costs.rs`
+/// measures it. Part of the ABI, so a library OS can plan.
+pub use exo_abi::syscall::CAPABILITY_BYTES;
+
+/// Kernel bytes one mapped page's records cost: an entry in each direction
+/// of the mapping index, in B-tree nodes that may be only half full and are
+/// rounded to a power of two by the heap's buddy allocator;
+/// `tests/kernel_memory_costs.rs` measures it.
+pub use exo_abi::syscall::MAPPING_RECORD_BYTES;
+
 /// One resource's account.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Account {

@@ -24,10 +24,14 @@ pub const MAX_TABLE_CAPACITY: u32 = 4096;
 
 /// How many slots a table gains when it fills: a table costs memory in
 /// proportion to what it holds, so a small environment's is small.
-pub const TABLE_GROWTH: u32 = 32;
+pub use exo_abi::syscall::TABLE_GROWTH;
 
 /// The bytes one table slot takes (the kernel charges table growth by it).
 pub const SLOT_BYTES: usize = size_of::<Slot>();
+
+// The ABI's figure for a table's growth is this module's.
+const _: () =
+    assert!(exo_abi::syscall::TABLE_GROWTH_BYTES == TABLE_GROWTH as u64 * SLOT_BYTES as u64);
 
 /// An environment (protection domain), as the capability space knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -112,7 +116,7 @@ pub struct CapabilitySpace<O> {
     tables: BTreeMap<EnvironmentId, Table>,
     /// The node arena. Vacant entries are chained into a free list through
     /// themselves, so removing a node never allocates.
-    entries: Vec<Entry<O>>,
+    entries: Arena<Entry<O>>,
     /// The most recently vacated entry, reused first.
     free_head: Option<u32>,
     live_nodes: usize,
@@ -176,7 +180,7 @@ impl<O> CapabilitySpace<O> {
     pub const fn new() -> Self {
         Self {
             tables: BTreeMap::new(),
-            entries: Vec::new(),
+            entries: Arena::new(),
             free_head: None,
             live_nodes: 0,
         }
@@ -433,9 +437,7 @@ impl<O> CapabilitySpace<O> {
         }
         // Reserve the arena entry too, so the table grows only if the node fits.
         if self.free_head.is_none() {
-            self.entries
-                .try_reserve(1)
-                .map_err(|_| Error::OutOfMemory)?;
+            self.entries.try_reserve_one()?;
         }
         let table = self.tables.get_mut(&owner).expect("found above");
         let new_slots = table.slots.len() + growth as usize;
@@ -476,7 +478,7 @@ impl<O> CapabilitySpace<O> {
     fn allocate_node(&mut self, node: Node<O>) -> Result<NodeId, Error> {
         let index = match self.free_head {
             Some(index) => {
-                let entry = &mut self.entries[index as usize];
+                let entry = self.entries.get_mut(index).expect("a listed entry exists");
                 let EntryState::Vacant { next_free } = entry.state else {
                     unreachable!("the free list names a live node");
                 };
@@ -485,21 +487,17 @@ impl<O> CapabilitySpace<O> {
                 index
             }
             None => {
-                let index = u32::try_from(self.entries.len()).map_err(|_| Error::OutOfMemory)?;
-                self.entries
-                    .try_reserve(1)
-                    .map_err(|_| Error::OutOfMemory)?;
+                self.entries.try_reserve_one()?;
                 self.entries.push(Entry {
                     generation: 0,
                     state: EntryState::Live(node),
-                });
-                index
+                })
             }
         };
         self.live_nodes += 1;
         Ok(NodeId {
             index,
-            generation: self.entries[index as usize].generation,
+            generation: self.entries.get(index).expect("just stored").generation,
         })
     }
 
@@ -527,7 +525,10 @@ impl<O> CapabilitySpace<O> {
     }
 
     fn remove_leaf(&mut self, id: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
-        let entry = &mut self.entries[id.index as usize];
+        let entry = self
+            .entries
+            .get_mut(id.index)
+            .expect("a live node's entry exists");
         let vacant = EntryState::Vacant {
             next_free: self.free_head,
         };
@@ -566,7 +567,7 @@ impl<O> CapabilitySpace<O> {
     }
 
     fn live(&self, id: NodeId) -> Option<&Node<O>> {
-        let entry = self.entries.get(id.index as usize)?;
+        let entry = self.entries.get(id.index)?;
         match &entry.state {
             EntryState::Live(node) if entry.generation == id.generation => Some(node),
             _ => None,
@@ -579,7 +580,7 @@ impl<O> CapabilitySpace<O> {
     }
 
     fn node_mut(&mut self, id: NodeId) -> &mut Node<O> {
-        match self.entries.get_mut(id.index as usize) {
+        match self.entries.get_mut(id.index) {
             Some(Entry {
                 generation,
                 state: EntryState::Live(node),
@@ -672,6 +673,79 @@ impl Table {
         slot.generation = slot.generation.wrapping_add(1);
         self.occupied -= 1;
         self.scan_from = self.scan_from.min(index);
+    }
+}
+
+/// Entries in fixed-size chunks: growing never moves or copies what is
+/// there, and never asks the heap for one large block (a `Vec` that doubled
+/// would, and a buddy heap of 8 MiB runs cannot give one past a run).
+#[derive(Debug)]
+struct Arena<T> {
+    chunks: Vec<Vec<T>>,
+    len: u32,
+}
+
+/// Entries per chunk: a few KiB each.
+const ARENA_CHUNK: u32 = 64;
+
+impl<T> Arena<T> {
+    const fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn get(&self, index: u32) -> Option<&T> {
+        self.chunks
+            .get((index / ARENA_CHUNK) as usize)?
+            .get((index % ARENA_CHUNK) as usize)
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut T> {
+        self.chunks
+            .get_mut((index / ARENA_CHUNK) as usize)?
+            .get_mut((index % ARENA_CHUNK) as usize)
+    }
+
+    /// Makes room for one more entry, so that `push` cannot fail.
+    fn try_reserve_one(&mut self) -> Result<(), Error> {
+        if self.len == u32::MAX {
+            return Err(Error::OutOfMemory);
+        }
+        if !self.len.is_multiple_of(ARENA_CHUNK) {
+            return Ok(());
+        }
+        let chunk = self.chunks.len();
+        if chunk < (self.len / ARENA_CHUNK) as usize + 1 {
+            let mut entries = Vec::new();
+            entries
+                .try_reserve_exact(ARENA_CHUNK as usize)
+                .map_err(|_| Error::OutOfMemory)?;
+            self.chunks.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+            self.chunks.push(entries);
+        }
+        Ok(())
+    }
+
+    /// How many entries there are, vacant ones included.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Every entry, in index order.
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Appends `entry` (after `try_reserve_one`); returns its index.
+    fn push(&mut self, entry: T) -> u32 {
+        let index = self.len;
+        self.chunks[(index / ARENA_CHUNK) as usize].push(entry);
+        self.len += 1;
+        index
     }
 }
 
@@ -777,7 +851,7 @@ mod tests {
         let mut vacant = 0;
         let mut next = space.free_head;
         while let Some(index) = next {
-            let EntryState::Vacant { next_free } = space.entries[index as usize].state else {
+            let EntryState::Vacant { next_free } = space.entries.get(index).unwrap().state else {
                 panic!("the free list names a live entry");
             };
             vacant += 1;

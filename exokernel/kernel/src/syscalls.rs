@@ -73,7 +73,7 @@ fn call(
         Sysnum::FrameAllocateAt => system
             .allocate_frames(caller, b, Some(a))
             .map(|(h, frame)| (h.to_raw(), frame)),
-        Sysnum::Map => system.map(caller, handle(a), handle(b), c, d).map(none),
+        Sysnum::Map => system.map(caller, handle(a), handle(b), c, d, e).map(none),
         Sysnum::Unmap => system.unmap(caller, handle(a), b).map(none),
         Sysnum::Protect => system.protect(caller, handle(a), b, c).map(none),
         Sysnum::MapBatch => system.map_batch(caller, handle(a), b, c),

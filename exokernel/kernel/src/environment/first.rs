@@ -15,7 +15,7 @@ use exo_abi::bootfs::{BootFs, BootFsError};
 use exo_abi::layout::{BOOTFS, INITIAL_STACK_PAGES, INITIAL_STACK_TOP, START_INFO, USER_MAP_END};
 use exo_abi::mapping::{MAX_FRAME_ORDER, MapFlags};
 use exo_abi::start_info::{self, MAX_BOOTFS_RUNS, MAX_PAGES, StartInfo, StartPage};
-use exo_abi::syscall::NO_CAPABILITY;
+use exo_abi::syscall::{MapPart, NO_CAPABILITY};
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
@@ -230,7 +230,14 @@ fn copy_archive(
         // least `length` bytes long.
         unsafe { core::ptr::copy_nonoverlapping(archive[copied..].as_ptr(), target, length) };
         let address = BOOTFS + copied as u64;
-        system.map(id, handle, Handle::SELF_ENVIRONMENT, address, 0)?;
+        system.map(
+            id,
+            handle,
+            Handle::SELF_ENVIRONMENT,
+            address,
+            0,
+            MapPart::WHOLE,
+        )?;
         runs.push(StartPage {
             address,
             frame: handle.to_raw(),
@@ -256,7 +263,14 @@ fn map_new_frame(
     // SAFETY: a fresh, zeroed frame owned by this environment and not yet
     // mapped; `contents` is at most a page.
     unsafe { core::ptr::copy_nonoverlapping(contents.as_ptr(), target, contents.len()) };
-    system.map(id, handle, Handle::SELF_ENVIRONMENT, page, flags.bits())?;
+    system.map(
+        id,
+        handle,
+        Handle::SELF_ENVIRONMENT,
+        page,
+        flags.bits(),
+        MapPart::WHOLE,
+    )?;
     Ok(StartPage {
         address: page,
         frame: handle.to_raw(),

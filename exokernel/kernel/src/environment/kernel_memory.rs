@@ -15,10 +15,11 @@
 //! A child's allowance is lent out of its creator's, like frames, so the
 //! allowances together never exceed the first environment's, which is the
 //! heap less its reserve (`memory::heap`). The costs are upper bounds of
-//! what the kernel's B-trees and arenas spend per entry: twice the entry's
-//! size, for nodes at least half full, and twice again for the buddy
-//! allocator's rounding to a power of two. Per-call buffers are on the
-//! kernel stack, never on the heap, and teardown frees without allocating.
+//! what the kernel's B-trees and arenas spend per entry, with nodes half
+//! full and the buddy allocator's rounding to a power of two; kernel-core's
+//! `tests/kernel_memory_costs.rs` measures the capability and mapping-record
+//! figures. Per-call buffers are on the kernel stack, never on the heap, and
+//! teardown frees without allocating.
 
 use exo_abi::Error;
 use exo_abi::Handle;
@@ -26,17 +27,14 @@ use exo_kernel_core::caps::CapabilitySpace;
 
 use super::{Environment, EnvironmentId, Object, System};
 
-/// The bytes one B-tree or arena entry of `size` bytes may cost (see above).
-const fn entry_cost(size: usize) -> u64 {
-    (4 * size) as u64
-}
+/// An environment's own record: an entry in the environments' B-tree, with
+/// room for half-full nodes and the buddy allocator's rounding (4x).
+pub const ENVIRONMENT_BYTES: u64 = 4 * (size_of::<Environment>() + 8) as u64;
 
-/// An environment's own record.
-pub const ENVIRONMENT_BYTES: u64 = entry_cost(size_of::<Environment>() + 8);
-/// One capability: a node in the arena and a slot in a table.
-pub const CAPABILITY_BYTES: u64 = entry_cost(size_of::<Object>() + 64) + 2 * 16;
-/// One mapped page's records: (environment, page) → capability, and back.
-pub const MAPPING_RECORD_BYTES: u64 = 2 * entry_cost(24);
+pub use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES};
+
+// The capability charge was measured for objects up to this size.
+const _: () = assert!(size_of::<Object>() <= exo_kernel_core::accounts::MAX_OBJECT_SIZE);
 
 impl System {
     /// Charges `bytes` to `payer`'s kernel-memory account.

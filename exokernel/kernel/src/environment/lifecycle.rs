@@ -16,8 +16,9 @@ use exo_abi::{Error, Handle, Rights};
 use super::address_space::AddressSpace;
 use exo_abi::handle::TABLE_CAPACITY;
 
+use exo_abi::syscall::TABLE_GROWTH_BYTES;
 use exo_kernel_core::accounts::Account;
-use exo_kernel_core::caps::{SLOT_BYTES, TABLE_GROWTH};
+use exo_kernel_core::caps::SLOT_BYTES;
 
 use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
 use super::{Environment, EnvironmentId, Lend, MAX_ENVIRONMENTS, State, System};
@@ -99,7 +100,7 @@ impl System {
         // Its own fixed costs come out of what it was lent: its record and
         // its first capability (slot 0, itself) in kernel memory; its page
         // tables and facts page in frames.
-        let own_kernel_bytes = ENVIRONMENT_BYTES + CAPABILITY_BYTES + table_growth_bytes();
+        let own_kernel_bytes = ENVIRONMENT_BYTES + CAPABILITY_BYTES + TABLE_GROWTH_BYTES;
         if own_kernel_bytes > lend.kernel_bytes {
             return Err(Error::KernelMemoryExceeded);
         }
@@ -319,12 +320,6 @@ impl System {
             cpu::current().count(Counter::EnvironmentsDestroyed);
         }
     }
-}
-
-/// The bytes a new table's first growth takes: it holds the environment's
-/// own capability, so every environment pays it.
-const fn table_growth_bytes() -> u64 {
-    TABLE_GROWTH as u64 * SLOT_BYTES as u64
 }
 
 /// A fresh address space with a facts page (allocated and mapped read-only

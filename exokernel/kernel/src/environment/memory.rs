@@ -8,6 +8,7 @@
 //! capability that authorised it, so removing the capability unmaps it.
 
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
+use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::NodeId;
 use exo_kernel_core::frames::FrameError;
@@ -83,8 +84,9 @@ impl System {
         }
     }
 
-    /// Maps the frames `frame` names at `address` in the environment
-    /// `target` names, both capabilities in `caller`'s table.
+    /// Maps the frames `frame` names (all, or the `part` of them packed as
+    /// `MapPart`) at `address` in the environment `target` names, both
+    /// capabilities in `caller`'s table.
     pub fn map(
         &mut self,
         caller: EnvironmentId,
@@ -92,6 +94,7 @@ impl System {
         target: Handle,
         address: u64,
         flags: u64,
+        part: u64,
     ) -> Result<(), Error> {
         let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
         let capability = self.capabilities.lookup(caller, frame)?;
@@ -101,9 +104,20 @@ impl System {
         let node = capability.node;
         Self::check_map_rights(capability.rights, flags)?;
         let target = self.target(caller, target, Rights::MAP)?;
-        let pages = 1 << order;
+        let run = 1u64 << order;
+        let (skip, pages) = match MapPart::unpack(part) {
+            None => (0, run),
+            Some(MapPart { first, count }) => {
+                let (skip, pages) = (u64::from(first), u64::from(count));
+                if pages == 0 || skip + pages > run {
+                    return Err(Error::InvalidArgument);
+                }
+                (skip, pages)
+            }
+        };
         Self::check_user_pages(address, pages)?;
-        self.map_pages(target, node, first * FRAME_SIZE, pages, address, flags)
+        let physical = (first + skip) * FRAME_SIZE;
+        self.map_pages(target, node, physical, pages, address, flags)
     }
 
     /// Maps `pages` frames from physical `physical` at `address` in
@@ -222,7 +236,15 @@ impl System {
                 flags: field(2),
             };
             let frame = Handle::from_raw(request.frame);
-            if let Err(error) = self.map(caller, frame, target, request.address, request.flags) {
+            let mapped = self.map(
+                caller,
+                frame,
+                target,
+                request.address,
+                request.flags,
+                MapPart::WHOLE,
+            );
+            if let Err(error) = mapped {
                 return Ok((done, error.code()));
             }
         }

@@ -13,7 +13,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use exo_abi::layout::PAGE_SIZE;
-use exo_abi::syscall::EnvironmentAccount;
+use exo_abi::syscall::{CAPABILITY_BYTES, EnvironmentAccount, MAPPING_RECORD_BYTES};
 use exo_abi::{Handle, user};
 
 use libos_posixish::exec::exec;
@@ -85,15 +85,26 @@ fn child(role: &str, rest: &[&str]) -> i32 {
 
 /// The frames this process may still allocate.
 fn frames_left() -> u64 {
-    let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
     account(EnvironmentAccount::FrameQuota) - account(EnvironmentAccount::FramesCharged)
 }
 
-/// Leaves 32 frames free, fewer than a new image needs (about 40), and checks
-/// that a failed exec gives back the frames it loaded: had it kept them, the
-/// first attempt would have used up the quota. Exits 0 if so.
+/// The pages this process may still allocate and map: frames, and the
+/// kernel memory each page's capability and mapping record are charged.
+fn pages_left() -> u64 {
+    let kernel_bytes = account(EnvironmentAccount::KernelBytesLimit)
+        - account(EnvironmentAccount::KernelBytesCharged);
+    frames_left().min(kernel_bytes / (CAPABILITY_BYTES + MAPPING_RECORD_BYTES))
+}
+
+fn account(which: EnvironmentAccount) -> u64 {
+    user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0)
+}
+
+/// Leaves room for 32 pages, fewer than a new image needs (about 40), and
+/// checks that a failed exec gives back the frames it loaded: had it kept
+/// them, the first attempt would have used up the quota. Exits 0 if so.
 fn low_quota() -> i32 {
-    let pages = frames_left() - 32;
+    let pages = pages_left() - 32;
     let region = mmap::mmap(pages * PAGE_SIZE, Protection::READ_WRITE).expect("mmap");
     for page in 0..pages {
         mmap::store(region + page * PAGE_SIZE, page);

@@ -1,0 +1,137 @@
+//! The kernel charges a fixed number of bytes for each capability and each
+//! mapping record (`accounts::CAPABILITY_BYTES`, `MAPPING_RECORD_BYTES`).
+//! These tests measure what the structures really take, with an allocator
+//! that rounds every request to a power of two as the kernel heap's buddy
+//! allocator does, and check the charges cover it: a charge below the real
+//! cost would let accounts promise more than the heap holds.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use exo_abi::Rights;
+use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES, MAX_OBJECT_SIZE};
+use exo_kernel_core::caps::{CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH};
+use exo_kernel_core::mappings::MappingIndex;
+
+/// Counts the bytes a buddy allocator would hand out.
+struct BuddyCounting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+/// The tests share the counter: one measures at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn block_size(layout: Layout) -> usize {
+    layout.size().max(layout.align()).max(8).next_power_of_two()
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for BuddyCounting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        IN_USE.fetch_add(block_size(layout), Ordering::Relaxed);
+        // SAFETY: the caller's promises are passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        IN_USE.fetch_sub(block_size(layout), Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: BuddyCounting = BuddyCounting;
+
+/// A stand-in for the kernel's capability object, as large as it may be.
+type Object = [u8; MAX_OBJECT_SIZE];
+
+/// Bytes in use after `work` less before, divided by `count`.
+fn cost_of(count: usize, work: impl FnOnce()) -> u64 {
+    let before = IN_USE.load(Ordering::Relaxed);
+    work();
+    let after = IN_USE.load(Ordering::Relaxed);
+    (after.saturating_sub(before) / count) as u64
+}
+
+fn space_with_tables(environments: u32) -> CapabilitySpace<Object> {
+    let mut space = CapabilitySpace::new();
+    for id in 0..environments {
+        space.create_table(EnvironmentId(id), 1024).unwrap();
+    }
+    space
+}
+
+#[test]
+fn a_capability_costs_no_more_than_its_charge() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Several sizes, so a chunk of the arena is caught barely used too.
+    for per_table in [1, 33, 200, 1000] {
+        let tables = 50;
+        let mut space = space_with_tables(tables);
+        let count = tables as usize * per_table;
+        let cost = cost_of(count, || {
+            for id in 0..tables {
+                for _ in 0..per_table {
+                    space
+                        .insert_root(EnvironmentId(id), [0; MAX_OBJECT_SIZE], Rights::MAP)
+                        .unwrap();
+                }
+            }
+        });
+        // The kernel charges each growth of a table beside each capability.
+        let growths = per_table.div_ceil(TABLE_GROWTH as usize) as u64;
+        let growth_bytes = growths * u64::from(TABLE_GROWTH) * SLOT_BYTES as u64;
+        let charged = CAPABILITY_BYTES + growth_bytes / per_table as u64;
+        assert!(
+            cost <= charged,
+            "{per_table} capabilities a table cost {cost} bytes each, charged {charged}"
+        );
+    }
+}
+
+#[test]
+fn a_mapping_record_costs_no_more_than_its_charge() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut space = space_with_tables(1);
+    let nodes: Vec<NodeId> = (0..64)
+        .map(|_| {
+            let handle = space
+                .insert_root(EnvironmentId(0), [0; MAX_OBJECT_SIZE], Rights::MAP)
+                .unwrap();
+            space.lookup(EnvironmentId(0), handle).unwrap().node
+        })
+        .collect();
+    // In page order, as a program maps its memory, and scattered.
+    let mut in_order = MappingIndex::new();
+    let cost = cost_of(100_000, || {
+        for page in 0..100_000u64 {
+            let node = nodes[(page / 16) as usize % nodes.len()];
+            in_order.insert(node, EnvironmentId((page / 1000) as u32), page * 4096);
+        }
+    });
+    assert!(
+        cost <= MAPPING_RECORD_BYTES,
+        "in order: {cost} bytes a record"
+    );
+    let mut scattered = MappingIndex::new();
+    let mut state: u64 = 1;
+    let cost = cost_of(100_000, || {
+        for page in 0..100_000u64 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let node = nodes[(state >> 58) as usize];
+            let environment = EnvironmentId((state >> 20) as u32 % 64);
+            scattered.insert(node, environment, (page * 7919 % 1_000_003) * 4096);
+        }
+    });
+    assert!(
+        cost <= MAPPING_RECORD_BYTES,
+        "scattered: {cost} bytes a record"
+    );
+}
