@@ -112,8 +112,8 @@ static SPARE_FRAME: AtomicU64 = AtomicU64::new(NO_CAPABILITY);
 /// Entries to the handler whose own flags were not clean, and the last such RFLAGS.
 static UNCLEAN_ENTRIES: AtomicU64 = AtomicU64::new(0);
 static UNCLEAN_FLAGS: AtomicU64 = AtomicU64::new(0);
-/// 1 + the `UserTrap` the handler is to skip (as `trap as u64`), or 0; and the vector
-/// it came with.
+/// The length of the `UserTrap` instruction the handler is to skip, or 0 when none is
+/// expected; and the vector the last one came with.
 static EXPECTED_TRAP: AtomicU64 = AtomicU64::new(0);
 static TRAP_VECTOR: AtomicU64 = AtomicU64::new(NO_VECTOR);
 const NO_VECTOR: u64 = u64::MAX;
@@ -488,7 +488,7 @@ fn traps() -> u64 {
     let mut failures = 0;
     for trap in UserTrap::ALL {
         println!("hostile-flags: {trap:?} in ring 3");
-        EXPECTED_TRAP.store(trap as u64 + 1, Ordering::Relaxed);
+        EXPECTED_TRAP.store(trap.length(), Ordering::Relaxed);
         trap.attempt();
         let vector = TRAP_VECTOR.swap(NO_VECTOR, Ordering::Relaxed);
         if EXPECTED_TRAP.swap(0, Ordering::Relaxed) != 0 || !trap.raises(vector) {
@@ -585,11 +585,10 @@ fn handler(frame: &mut UpcallFrame) {
             }
         }
         (Some(UpcallReason::Fault), vector) if EXPECTED_TRAP.load(Ordering::Relaxed) != 0 => {
-            let number = EXPECTED_TRAP.swap(0, Ordering::Relaxed) - 1;
-            let trap = UserTrap::ALL[number as usize];
+            let length = EXPECTED_TRAP.swap(0, Ordering::Relaxed);
             TRAP_VECTOR.store(vector, Ordering::Relaxed);
             if !UserTrap::reported_after(vector) {
-                frame.registers.rip += trap.length();
+                frame.registers.rip += length;
             }
         }
         (Some(UpcallReason::RevokeFrames), _) => {
