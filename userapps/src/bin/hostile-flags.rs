@@ -122,14 +122,7 @@ fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
     let endpoint = user::endpoint_create(ENDPOINT_TAG).expect("create the endpoint");
 
-    // A witness and a child at once, then neither: what the parent keeps for good after
-    // spawning (page tables, its table's size) exists before the baseline.
-    let warm_up = Witness::start().expect("start a witness");
-    Child::create(CHILD_QUOTA)
-        .expect("create a child")
-        .destroy();
-    warm_up.stop();
-    let baseline = Baseline::take();
+    let baseline = Baseline::after_a_witness_and_a_child(CHILD_QUOTA);
 
     let witness = Witness::start().expect("start the witness");
     witness.expect_progress(1, CHILD_TICKS, "it started");

@@ -119,12 +119,7 @@ impl Behaviour {
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
-    let warm_up = Witness::start().expect("start a witness");
-    Child::create(CHILD_QUOTA)
-        .expect("create a child")
-        .destroy();
-    warm_up.stop();
-    let baseline = Baseline::take();
+    let baseline = Baseline::after_a_witness_and_a_child(CHILD_QUOTA);
 
     let witness = Witness::start().expect("start the witness");
     for behaviour in Behaviour::ALL {

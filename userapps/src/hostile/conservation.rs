@@ -9,7 +9,9 @@
 use exo_abi::syscall::EnvironmentAccount;
 use exo_abi::{Handle, user};
 
+use super::witness::Witness;
 use crate::println;
+use crate::spawn::Child;
 
 /// The counts that must come back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,19 @@ impl Baseline {
             kernel_bytes_charged: own(EnvironmentAccount::KernelBytesCharged).unwrap_or(u64::MAX),
             slots_charged: own(EnvironmentAccount::SlotsCharged).unwrap_or(u64::MAX),
         }
+    }
+
+    /// The counts for a parent that runs a witness beside children of `child_quota`
+    /// frames, taken once one of each has come and gone: what the parent keeps for good
+    /// after spawning (its scratch page's tables, a table grown to hold a child's frames)
+    /// then exists already.
+    pub fn after_a_witness_and_a_child(child_quota: u64) -> Self {
+        let warm_up = Witness::start().expect("start a witness");
+        Child::create(child_quota)
+            .expect("create a child")
+            .destroy();
+        warm_up.stop();
+        Self::take()
     }
 
     /// Prints the counts now beside these, as `NAME: after WHAT: free frames A -> B, ...`,
