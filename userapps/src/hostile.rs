@@ -1,5 +1,6 @@
 //! System calls with arbitrary numbers and arguments, for programs that
-//! test the kernel with bad input.
+//! test the kernel with bad input, and the pieces the other hostile
+//! programs share.
 //!
 //! Garbage in must give a typed error back and hurt nobody but the caller.
 //! [`call`] issues any number with any arguments, except the few calls that
@@ -7,7 +8,21 @@
 //! code cannot survive losing its own stack. Those are exercised by
 //! [`spawn_chaos`]: a child environment that issues everything, including
 //! them, against itself, and is expected to be destroyed by what it does.
+//!
+//! The submodules: [`flags`] enters the kernel with chosen RFLAGS,
+//! [`traps`] with instructions that trap and stack pointers that point nowhere,
+//! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
+//! [`shared`] is a page of words a parent shares with its children,
+//! [`witness`] a child that only runs and counts, and [`conservation`]
+//! checks that frames and kernel memory came back after an attack.
 #![allow(unsafe_code)] // the raw `syscall` instruction
+
+pub mod batch;
+pub mod conservation;
+pub mod flags;
+pub mod shared;
+pub mod traps;
+pub mod witness;
 
 use exo_abi::layout::is_user_range;
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, START_INFO, USER_END, USER_MAP_END};

@@ -22,7 +22,7 @@
 use exo_abi::layout::{PAGE_SIZE, USER_MAP_END};
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::EnvironmentAccount;
-use exo_abi::user;
+use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle};
 
 use crate::entry;
@@ -45,12 +45,21 @@ impl Child {
     /// A new environment with `frame_quota` frames (lent from ours) holding this program's
     /// image and a stack, ready to [`start`](Self::start).
     pub fn create(frame_quota: u64) -> Result<Self, Error> {
+        Self::create_lending(Lend {
+            frames: frame_quota,
+            ..Lend::default()
+        })
+    }
+
+    /// As [`create`](Self::create), lent what `lend` says from our accounts: frames, and
+    /// kernel memory and CPU slots too.
+    pub fn create_lending(lend: Lend) -> Result<Self, Error> {
         if !entry::loaded_by_kernel() {
             // Only the first environment has the start-info page listing its image.
             return Err(Error::InvalidState);
         }
         let mut child = Child {
-            environment: user::environment_create(frame_quota)?,
+            environment: user::environment_create_lending(lend)?,
             frames: [Handle::SELF_ENVIRONMENT; MAX_CHILD_FRAMES],
             frame_count: 0,
         };

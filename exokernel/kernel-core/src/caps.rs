@@ -119,6 +119,11 @@ pub struct CapabilitySpace<O> {
     entries: Arena<Entry<O>>,
     /// The most recently vacated entry, reused first.
     free_head: Option<u32>,
+    /// The generation new entries start at: above every generation an entry
+    /// had in a chunk given back, so no old `NodeId` can name a new node.
+    generation_floor: u32,
+    /// Whether `reserve` fixed the arena's size.
+    arena_reserved: bool,
     live_nodes: usize,
 }
 
@@ -152,7 +157,12 @@ struct Entry<O> {
 #[derive(Debug)]
 enum EntryState<O> {
     Live(Node<O>),
-    Vacant { next_free: Option<u32> },
+    /// On the free list, which is doubly linked so that an entry can leave
+    /// it from anywhere (when its chunk is given back).
+    Vacant {
+        next_free: Option<u32>,
+        previous_free: Option<u32>,
+    },
 }
 
 #[derive(Debug)]
@@ -182,6 +192,8 @@ impl<O> CapabilitySpace<O> {
             tables: BTreeMap::new(),
             entries: Arena::new(),
             free_head: None,
+            generation_floor: 0,
+            arena_reserved: false,
             live_nodes: 0,
         }
     }
@@ -362,6 +374,16 @@ impl<O> CapabilitySpace<O> {
         self.live_nodes
     }
 
+    /// Reserves, once, the list that tracks the node arena's chunks for up
+    /// to `capabilities` capabilities, so that it never grows afterwards and
+    /// the kernel's memory in use comes back exactly when capabilities go.
+    /// Past that many, inserting fails with `OutOfMemory`.
+    pub fn reserve(&mut self, capabilities: u32) -> Result<(), Error> {
+        self.entries.reserve(capabilities)?;
+        self.arena_reserved = true;
+        Ok(())
+    }
+
     /// Whether `env` has a table.
     pub fn has_table(&self, env: EnvironmentId) -> bool {
         self.tables.contains_key(&env)
@@ -437,6 +459,9 @@ impl<O> CapabilitySpace<O> {
         }
         // Reserve the arena entry too, so the table grows only if the node fits.
         if self.free_head.is_none() {
+            if self.arena_reserved && self.entries.is_full() {
+                return Err(Error::OutOfMemory);
+            }
             self.entries.try_reserve_one()?;
         }
         let table = self.tables.get_mut(&owner).expect("found above");
@@ -478,22 +503,20 @@ impl<O> CapabilitySpace<O> {
     fn allocate_node(&mut self, node: Node<O>) -> Result<NodeId, Error> {
         let index = match self.free_head {
             Some(index) => {
+                self.unlink_free(index);
                 let entry = self.entries.get_mut(index).expect("a listed entry exists");
-                let EntryState::Vacant { next_free } = entry.state else {
-                    unreachable!("the free list names a live node");
-                };
-                self.free_head = next_free;
                 entry.state = EntryState::Live(node);
                 index
             }
             None => {
                 self.entries.try_reserve_one()?;
                 self.entries.push(Entry {
-                    generation: 0,
+                    generation: self.generation_floor,
                     state: EntryState::Live(node),
                 })
             }
         };
+        self.entries.count_live(index, true);
         self.live_nodes += 1;
         Ok(NodeId {
             index,
@@ -530,14 +553,16 @@ impl<O> CapabilitySpace<O> {
             .get_mut(id.index)
             .expect("a live node's entry exists");
         let vacant = EntryState::Vacant {
-            next_free: self.free_head,
+            next_free: None,
+            previous_free: None,
         };
         let EntryState::Live(node) = core::mem::replace(&mut entry.state, vacant) else {
             unreachable!("removing a vacant node");
         };
         debug_assert!(node.first_child.is_none(), "only leaves are removed");
         entry.generation = entry.generation.wrapping_add(1);
-        self.free_head = Some(id.index);
+        self.push_free(id.index);
+        self.entries.count_live(id.index, false);
         self.live_nodes -= 1;
 
         match node.previous_sibling {
@@ -556,6 +581,7 @@ impl<O> CapabilitySpace<O> {
             .expect("a live node's table exists")
             .vacate(node.handle.index());
 
+        self.give_back_empty_chunks();
         removed(Removed {
             node: id,
             owner: node.owner,
@@ -564,6 +590,74 @@ impl<O> CapabilitySpace<O> {
             rights: node.rights,
             was_root: node.parent.is_none(),
         });
+    }
+
+    /// Puts the vacant entry `index` at the head of the free list.
+    fn push_free(&mut self, index: u32) {
+        let old_head = self.free_head.replace(index);
+        if let Some(old_head) = old_head {
+            self.set_free_links(old_head, |_, previous| *previous = Some(index));
+        }
+        self.set_free_links(index, |next, previous| {
+            *next = old_head;
+            *previous = None;
+        });
+    }
+
+    /// Takes the vacant entry `index` off the free list, wherever it is.
+    fn unlink_free(&mut self, index: u32) {
+        let Some(Entry {
+            state:
+                EntryState::Vacant {
+                    next_free,
+                    previous_free,
+                },
+            ..
+        }) = self.entries.get(index)
+        else {
+            unreachable!("the free list names a live node");
+        };
+        let (next, previous) = (*next_free, *previous_free);
+        match previous {
+            Some(previous) => self.set_free_links(previous, |link, _| *link = next),
+            None => self.free_head = next,
+        }
+        if let Some(next) = next {
+            self.set_free_links(next, |_, link| *link = previous);
+        }
+    }
+
+    /// Edits the free-list links (next, previous) of the vacant entry `index`.
+    fn set_free_links(
+        &mut self,
+        index: u32,
+        edit: impl FnOnce(&mut Option<u32>, &mut Option<u32>),
+    ) {
+        match self.entries.get_mut(index) {
+            Some(Entry {
+                state:
+                    EntryState::Vacant {
+                        next_free,
+                        previous_free,
+                    },
+                ..
+            }) => edit(next_free, previous_free),
+            _ => unreachable!("the free list names a live node"),
+        }
+    }
+
+    /// Gives the arena's last chunks back to the heap while nothing in them
+    /// is live, so that memory the kernel took for capabilities comes back
+    /// when they go. Frees, never allocates.
+    fn give_back_empty_chunks(&mut self) {
+        while let Some(range) = self.entries.last_chunk_if_vacant() {
+            for index in range {
+                let generation = self.entries.get(index).expect("in range").generation;
+                self.generation_floor = self.generation_floor.max(generation.wrapping_add(1));
+                self.unlink_free(index);
+            }
+            self.entries.pop_chunk();
+        }
     }
 
     fn live(&self, id: NodeId) -> Option<&Node<O>> {
@@ -678,11 +772,19 @@ impl Table {
 
 /// Entries in fixed-size chunks: growing never moves or copies what is
 /// there, and never asks the heap for one large block (a `Vec` that doubled
-/// would, and a buddy heap of 8 MiB runs cannot give one past a run).
+/// would, and a buddy heap of 8 MiB runs cannot give one past a run). The
+/// last chunk goes back to the heap once nothing in it is live.
 #[derive(Debug)]
 struct Arena<T> {
-    chunks: Vec<Vec<T>>,
+    chunks: Vec<Chunk<T>>,
     len: u32,
+}
+
+#[derive(Debug)]
+struct Chunk<T> {
+    entries: Vec<T>,
+    /// How many of its entries are live.
+    live: u32,
 }
 
 /// Entries per chunk: a few KiB each.
@@ -699,13 +801,31 @@ impl<T> Arena<T> {
     fn get(&self, index: u32) -> Option<&T> {
         self.chunks
             .get((index / ARENA_CHUNK) as usize)?
+            .entries
             .get((index % ARENA_CHUNK) as usize)
     }
 
     fn get_mut(&mut self, index: u32) -> Option<&mut T> {
         self.chunks
             .get_mut((index / ARENA_CHUNK) as usize)?
+            .entries
             .get_mut((index % ARENA_CHUNK) as usize)
+    }
+
+    /// Room for the list of chunks to hold `entries` entries without
+    /// growing: the kernel reserves it once, so that the list's size does
+    /// not depend on what environments did before.
+    fn reserve(&mut self, entries: u32) -> Result<(), Error> {
+        let chunks = entries.div_ceil(ARENA_CHUNK) as usize;
+        self.chunks
+            .try_reserve_exact(chunks.saturating_sub(self.chunks.len()))
+            .map_err(|_| Error::OutOfMemory)
+    }
+
+    /// Whether a new entry would need a chunk the list has no room for.
+    fn is_full(&self) -> bool {
+        (self.len / ARENA_CHUNK) as usize >= self.chunks.len()
+            && self.chunks.len() == self.chunks.capacity()
     }
 
     /// Makes room for one more entry, so that `push` cannot fail.
@@ -713,19 +833,53 @@ impl<T> Arena<T> {
         if self.len == u32::MAX {
             return Err(Error::OutOfMemory);
         }
-        if !self.len.is_multiple_of(ARENA_CHUNK) {
-            return Ok(());
+        if (self.len / ARENA_CHUNK) < self.chunks.len() as u32 {
+            return Ok(()); // the chunk the next entry goes in is there
         }
-        let chunk = self.chunks.len();
-        if chunk < (self.len / ARENA_CHUNK) as usize + 1 {
-            let mut entries = Vec::new();
-            entries
-                .try_reserve_exact(ARENA_CHUNK as usize)
-                .map_err(|_| Error::OutOfMemory)?;
-            self.chunks.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-            self.chunks.push(entries);
-        }
+        let mut entries = Vec::new();
+        entries
+            .try_reserve_exact(ARENA_CHUNK as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        self.chunks.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        self.chunks.push(Chunk { entries, live: 0 });
         Ok(())
+    }
+
+    /// Appends `entry` (after `try_reserve_one`); returns its index.
+    fn push(&mut self, entry: T) -> u32 {
+        let index = self.len;
+        self.chunks[(index / ARENA_CHUNK) as usize]
+            .entries
+            .push(entry);
+        self.len += 1;
+        index
+    }
+
+    /// Counts entry `index` as live, or as vacant again.
+    fn count_live(&mut self, index: u32, live: bool) {
+        let chunk = &mut self.chunks[(index / ARENA_CHUNK) as usize];
+        if live {
+            chunk.live += 1;
+        } else {
+            chunk.live -= 1;
+        }
+    }
+
+    /// The indices of the last chunk, if it has entries and none is live.
+    fn last_chunk_if_vacant(&self) -> Option<core::ops::Range<u32>> {
+        let last = self.chunks.last()?;
+        if last.live > 0 {
+            return None;
+        }
+        let start = (self.chunks.len() as u32 - 1) * ARENA_CHUNK;
+        Some(start..start + last.entries.len() as u32)
+    }
+
+    /// Drops the last chunk (its entries must be off the free list).
+    fn pop_chunk(&mut self) {
+        if let Some(chunk) = self.chunks.pop() {
+            self.len -= chunk.entries.len() as u32;
+        }
     }
 
     /// How many entries there are, vacant ones included.
@@ -737,15 +891,7 @@ impl<T> Arena<T> {
     /// Every entry, in index order.
     #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flatten()
-    }
-
-    /// Appends `entry` (after `try_reserve_one`); returns its index.
-    fn push(&mut self, entry: T) -> u32 {
-        let index = self.len;
-        self.chunks[(index / ARENA_CHUNK) as usize].push(entry);
-        self.len += 1;
-        index
+        self.chunks.iter().flat_map(|chunk| chunk.entries.iter())
     }
 }
 
@@ -851,7 +997,8 @@ mod tests {
         let mut vacant = 0;
         let mut next = space.free_head;
         while let Some(index) = next {
-            let EntryState::Vacant { next_free } = space.entries.get(index).unwrap().state else {
+            let EntryState::Vacant { next_free, .. } = space.entries.get(index).unwrap().state
+            else {
                 panic!("the free list names a live entry");
             };
             vacant += 1;
@@ -939,6 +1086,41 @@ mod tests {
         assert_eq!(space.insert_root(A, 12, ALL).unwrap(), Handle::new(4, 0));
         assert_eq!(space.lookup(A, handles[1]).unwrap_err(), Error::StaleHandle);
         assert_eq!(*space.lookup(A, reused).unwrap().object, 10);
+    }
+
+    #[test]
+    fn the_arena_gives_its_chunks_back_and_old_ids_stay_dead() {
+        let mut space: CapabilitySpace<u32> = CapabilitySpace::new();
+        let env = EnvironmentId(1);
+        space.create_table(env, 1024).unwrap();
+        let handles: Vec<Handle> = (0..300)
+            .map(|value| space.insert_root(env, value, Rights::MAP).unwrap())
+            .collect();
+        let old = space.lookup(env, handles[299]).unwrap().node;
+        assert_eq!(space.entries.len(), 300);
+        for handle in handles.iter().rev() {
+            space.drop_capability(env, *handle, &mut |_| {}).unwrap();
+        }
+        assert_eq!(space.entries.len(), 0, "every chunk went back");
+        assert!(space.entries.chunks.is_empty());
+        assert_eq!(space.free_head, None);
+        // New nodes reuse the indices, never the generations.
+        let again: Vec<Handle> = (0..300)
+            .map(|value| space.insert_root(env, value, Rights::MAP).unwrap())
+            .collect();
+        assert_eq!(
+            space.lookup(env, again[299]).unwrap().node.index(),
+            old.index()
+        );
+        assert!(
+            space.node(old).is_none(),
+            "an id from a given-back chunk names nothing"
+        );
+        // Dropped in another order, the chunks still all go back.
+        for handle in &again {
+            space.drop_capability(env, *handle, &mut |_| {}).unwrap();
+        }
+        assert_eq!(space.entries.len(), 0);
     }
 
     #[test]

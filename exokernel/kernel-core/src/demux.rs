@@ -11,6 +11,8 @@
 
 use alloc::collections::BTreeMap;
 
+use crate::btree::GiveBackWhenEmpty;
+
 use exo_abi::Error;
 use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, MIN_FRAME, Protocol};
 
@@ -323,6 +325,8 @@ impl<B: Copy + Ord> FilterTable<B> {
                 self.by_address.remove(&key.address);
             }
         }
+        self.filters.give_back_when_empty();
+        self.by_address.give_back_when_empty();
         true
     }
 

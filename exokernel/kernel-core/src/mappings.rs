@@ -8,6 +8,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 
+use crate::btree::GiveBackWhenEmpty;
 use crate::caps::{EnvironmentId, NodeId};
 
 /// The mapping records, both ways. Every record is a fixed-size entry in a
@@ -45,6 +46,7 @@ impl MappingIndex {
     pub fn remove_page(&mut self, environment: EnvironmentId, page: u64) -> Option<NodeId> {
         let node = self.by_page.remove(&(environment, page))?;
         self.by_node.remove(&(node, environment, page));
+        self.give_back_when_empty();
         Some(node)
     }
 
@@ -59,6 +61,7 @@ impl MappingIndex {
             self.by_page.remove(&(environment, page));
             forgotten(environment, page);
         }
+        self.give_back_when_empty();
     }
 
     /// Forgets every page mapped in `environment`, handing each to
@@ -74,6 +77,12 @@ impl MappingIndex {
             self.by_node.remove(&(node, environment, page));
             forgotten(page, node);
         }
+        self.give_back_when_empty();
+    }
+
+    fn give_back_when_empty(&mut self) {
+        self.by_node.give_back_when_empty();
+        self.by_page.give_back_when_empty();
     }
 
     /// How many pages are recorded.

@@ -27,6 +27,7 @@ use exo_abi::net::{
 };
 use exo_abi::syscall::NO_CAPABILITY;
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::btree::GiveBackWhenEmpty;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId};
 use exo_kernel_core::demux::{self, Destination, FilterKey, FilterTable, Ipv4, Mac, Refusal};
 use exo_kernel_core::memory_map::FRAME_SIZE;
@@ -170,6 +171,7 @@ impl Network {
             // Only an original counts: derived and granted copies go first.
             Object::Address(address) if self.addresses.get(&address) == Some(&node) => {
                 self.addresses.remove(&address);
+                self.addresses.give_back_when_empty();
                 paid(owner);
             }
             Object::Binding(id)
@@ -179,6 +181,7 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 let binding = self.bindings.remove(&id).expect("found above");
+                self.bindings.give_back_when_empty();
                 for filter in binding.filters {
                     self.filters.remove(filter.key, id);
                     paid(filter.payer);

@@ -20,16 +20,26 @@
 use exo_abi::counters::Counter;
 use exo_abi::upcall::UpcallReason;
 
+use super::kernel_memory::CAPABILITY_BYTES;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::{PAGE_FAULT, PageFaultCause, TrapFrame, exception_name};
 use crate::arch::trap_entry;
+use crate::memory::heap;
 use crate::qemu::{self, ExitCode};
 use crate::{println, report_counters, time};
 
-/// Gives the slice vector its `slots` slots, once, at boot.
+/// Gives the slice vector its `slots` slots, once, at boot, and reserves
+/// the capability arena's list of chunks for as many capabilities as the
+/// heap could pay for, so its size never depends on what ran before.
 pub fn init(slots: usize) {
-    SYSTEM.lock().slices.resize(slots);
+    let mut system = SYSTEM.lock();
+    system.slices.resize(slots);
+    let capabilities = heap::capacity() as u64 / CAPABILITY_BYTES;
+    system
+        .capabilities
+        .reserve(u32::try_from(capabilities).unwrap_or(u32::MAX))
+        .expect("the heap holds the capability arena's list");
 }
 
 /// A timer tick: the current slot ends and the next begins. (Whoever runs

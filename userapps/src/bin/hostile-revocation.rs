@@ -1,0 +1,318 @@
+//! Revocation cannot be dodged: what counts as given back is how far an environment's
+//! holdings fell from what it held when asked, and the deadline takes the rest by force.
+//!
+//! Before step 8 a request for N frames counted as answered when the environment allocated
+//! N fresh frames and dropped them: its holdings never moved and nothing was taken. Each
+//! child here holds 16 frames of its own (mapped in its managed window) and is asked for
+//! some of them with a deadline of 30 ticks; the parent then reads its accounts:
+//!
+//! | child | answers the request by | must end with |
+//! |---|---|---|
+//! | honest | dropping 8 of its 16 frames | 8 given back, none taken by force |
+//! | churner | allocating 8 fresh frames and dropping them, over and over | none given back, ≥ 8 taken, holdings 8 lower |
+//! | copier | deriving 8 copies of its capabilities and dropping the copies | the same |
+//! | re-grower | dropping 8 frames, then allocating 8 fresh ones and keeping them | given back and taken ≥ 8 together |
+//! | sleeper | nothing: no upcall handler, asleep in `Wait` | ≥ 4 taken, holdings 4 lower |
+//! | hoarder | nothing, asked for 1,000 of its 16 | all 16 taken, alive |
+//!
+//! "Holdings" are its frames charged, read when it was asked and again once it is quiet.
+//! The re-grower is not a dodge: its 8 frames were free for the system to hand out
+//! between its drop and its allocation, which its quota allows; it only must not be
+//! counted twice or lose more than asked.
+//! Every child must still be alive after the deadline (it runs on the parent's frames),
+//! the witness keeps running, and when all are gone every frame and byte of kernel memory
+//! is back.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::upcall::{UpcallFrame, UpcallReason};
+use exo_abi::{Handle, Rights, user};
+use userapps::check::ok;
+use userapps::hostile::conservation::Baseline;
+use userapps::hostile::shared::Words;
+use userapps::hostile::witness::Witness;
+use userapps::layout::MANAGED_START;
+use userapps::spawn::Child;
+use userapps::{facts, memory, println, upcall};
+
+userapps::entry!(main);
+
+const SHARED: Words = Words::at(MANAGED_START);
+/// Words of `SHARED`: frames the child holds (once it holds them all), revocation
+/// upcalls it received, and 1 once it has stopped changing its holdings after the force.
+const HELD: u64 = 0;
+const REQUESTS_SEEN: u64 = 1;
+const QUIET: u64 = 2;
+/// Where a child maps its frames, and the fresh ones a re-grower keeps: under one page
+/// table with the shared page, so that holdings change by frames alone.
+const HELD_PAGES: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
+const FRESH_PAGES: u64 = MANAGED_START + 0x180 * PAGE_SIZE;
+
+const FRAMES_HELD: usize = 16;
+const DEADLINE_TICKS: u64 = 30;
+/// The time allowed counts again from the upcall, so the request may last twice as long.
+const SETTLE_TICKS: u64 = 2 * DEADLINE_TICKS + 20;
+/// How long the parent waits for a child to hold its frames, or to go quiet.
+const PATIENCE_TICKS: u64 = 20_000;
+const CHILD_QUOTA: u64 = 128;
+
+/// The frames a child holds, for its handler to choose from (each child its own copy).
+static FRAMES: [AtomicU64; FRAMES_HELD] = [const { AtomicU64::new(0) }; FRAMES_HELD];
+/// Frames the last request wanted, and the tick of its deadline.
+static WANTED: AtomicU64 = AtomicU64::new(0);
+static DEADLINE: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    Honest,
+    Churner,
+    Copier,
+    ReGrower,
+    Sleeper,
+    Hoarder,
+}
+
+impl Behaviour {
+    const ALL: [Behaviour; 6] = [
+        Behaviour::Honest,
+        Behaviour::Churner,
+        Behaviour::Copier,
+        Behaviour::ReGrower,
+        Behaviour::Sleeper,
+        Behaviour::Hoarder,
+    ];
+
+    /// The behaviour whose number (`behaviour as u64`) is `number`.
+    fn from_number(number: u64) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|behaviour| *behaviour as u64 == number)
+            .expect("a behaviour's number")
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Behaviour::Honest => "the honest child",
+            Behaviour::Churner => "the churner",
+            Behaviour::Copier => "the copier",
+            Behaviour::ReGrower => "the re-grower",
+            Behaviour::Sleeper => "the sleeper",
+            Behaviour::Hoarder => "the hoarder",
+        }
+    }
+
+    /// Frames the parent asks for.
+    fn asked(self) -> u64 {
+        match self {
+            Behaviour::Sleeper => 4,
+            Behaviour::Hoarder => 1000,
+            _ => 8,
+        }
+    }
+}
+
+fn main(_argument: u64) -> u64 {
+    let shared_page = SHARED.allocate().expect("allocate the shared page");
+    let baseline = Baseline::after_a_witness_and_a_child(CHILD_QUOTA);
+
+    let witness = Witness::start().expect("start the witness");
+    for behaviour in Behaviour::ALL {
+        run(behaviour, shared_page, &witness);
+    }
+    witness.expect_progress(1, PATIENCE_TICKS, "every revocation");
+    witness.check_unharmed("every revocation");
+    witness.stop();
+    baseline.expect_came_back("hostile-revocation", "every revocation");
+    println!("hostile-revocation: all checks passed");
+    0
+}
+
+/// Asks a child behaving like `behaviour` for frames and checks how it ended.
+fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
+    let name = behaviour.name();
+    SHARED.clear();
+    let child = Child::create(CHILD_QUOTA).expect("create a child");
+    SHARED
+        .share_with(shared_page, child.environment())
+        .expect("share the page");
+    child
+        .start(hold_frames, behaviour as u64)
+        .expect("start the child");
+    wait_until(&child, name, "held its frames", || {
+        SHARED.read(HELD) == FRAMES_HELD as u64
+    });
+    let account = |which| child.account(which).expect("read the child's accounts");
+    let before = account(EnvironmentAccount::FramesCharged);
+    let asked = behaviour.asked();
+    user::request_frames(child.environment(), asked, DEADLINE_TICKS).expect("ask for frames");
+    let _ = user::wait(Event::TIMER, SETTLE_TICKS);
+    wait_until(&child, name, "went quiet", || SHARED.read(QUIET) == 1);
+    let after = account(EnvironmentAccount::FramesCharged);
+    let given = account(EnvironmentAccount::FramesGivenBack);
+    let taken = account(EnvironmentAccount::FramesTakenByForce);
+    let fell = before.saturating_sub(after);
+    println!(
+        "hostile-revocation: {name}, asked for {asked}: {given} given back, {taken} taken by \
+         force, holdings {before} -> {after} (seen {} requests)",
+        SHARED.read(REQUESTS_SEEN)
+    );
+    assert!(child.is_alive(), "{name} did not survive the revocation");
+    match behaviour {
+        Behaviour::Honest => {
+            assert_eq!((given, taken, fell), (asked, 0, asked), "{name}");
+            ok("an honest child gave back what was asked and lost nothing by force");
+        }
+        Behaviour::Churner | Behaviour::Copier | Behaviour::Sleeper => {
+            assert_eq!(given, 0, "{name}: nothing it did gave a frame back");
+            assert!(taken >= asked, "{name}: {taken} taken, fewer than {asked}");
+            assert!(
+                fell >= asked,
+                "{name}: holdings fell by {fell}, not {asked}"
+            );
+            println!("ok: {name} lost {fell} frames: the deadline took them by force");
+        }
+        Behaviour::ReGrower => {
+            assert!(given + taken >= asked, "{name}: only {given} + {taken}");
+            assert!(
+                given <= asked && taken <= asked,
+                "{name}: counted {given} given back and {taken} taken, for {asked} asked"
+            );
+            println!("ok: {name}: {given} given back and {taken} taken make up the {asked} asked");
+        }
+        Behaviour::Hoarder => {
+            let own = FRAMES_HELD as u64;
+            assert_eq!((taken, fell), (own, own), "{name}: all its frames go");
+            ok("a hoarder asked for more than it holds lost all its frames and lives on");
+        }
+    }
+    witness.check_unharmed(name);
+    child.destroy();
+}
+
+/// Sleeps until `condition` holds, or panics (naming the child and what it waits for) if
+/// the child dies or takes too long.
+fn wait_until(child: &Child, name: &str, what: &str, condition: impl Fn() -> bool) {
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    while !condition() {
+        assert!(child.is_alive(), "{name} died before it {what}");
+        assert!(facts::ticks() < deadline, "{name} never {what}");
+        let _ = user::wait(Event::TIMER, 1);
+    }
+}
+
+/// A child: allocates and maps its frames, answers requests its way, and reports.
+fn hold_frames(behaviour: u64) -> u64 {
+    let behaviour = Behaviour::from_number(behaviour);
+    let handler: Option<fn(&mut UpcallFrame)> = match behaviour {
+        Behaviour::Honest => Some(give_back),
+        Behaviour::Copier => Some(drop_copies),
+        Behaviour::ReGrower => Some(give_back_then_grow),
+        Behaviour::Churner | Behaviour::Hoarder => Some(|frame| {
+            note_request(frame);
+        }),
+        Behaviour::Sleeper => None,
+    };
+    if let Some(handler) = handler {
+        upcall::register(handler).expect("register the upcall handler");
+    }
+    for (index, slot) in FRAMES.iter().enumerate() {
+        let (frame, _) = user::frame_allocate(0).expect("allocate");
+        let address = HELD_PAGES + index as u64 * PAGE_SIZE;
+        user::map(frame, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE).expect("map");
+        slot.store(frame.to_raw(), Ordering::Relaxed);
+    }
+    SHARED.write(HELD, FRAMES_HELD as u64);
+    match behaviour {
+        Behaviour::Sleeper => {
+            SHARED.write(QUIET, 1);
+            loop {
+                let _ = user::wait(Event::NOTIFY, 0);
+            }
+        }
+        Behaviour::Churner => churn(),
+        _ => {
+            SHARED.write(QUIET, 1);
+            loop {
+                user::yield_now();
+            }
+        }
+    }
+}
+
+/// Once asked, allocates and drops as many fresh frames as were wanted, over and over,
+/// until the kernel has taken frames by force (or the deadline is well past); then goes
+/// quiet.
+fn churn() -> ! {
+    let own = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
+    loop {
+        let wanted = WANTED.load(Ordering::Relaxed);
+        if wanted > 0 && SHARED.read(QUIET) == 0 {
+            for _ in 0..wanted {
+                if let Ok((fresh, _)) = user::frame_allocate(0) {
+                    let _ = memory::drop_capability(fresh);
+                }
+            }
+            let past = facts::ticks() > DEADLINE.load(Ordering::Relaxed) + DEADLINE_TICKS;
+            if own(EnvironmentAccount::FramesTakenByForce) > 0 || past {
+                SHARED.write(QUIET, 1);
+            }
+        }
+        user::yield_now();
+    }
+}
+
+/// Records the request (and returns how many frames it wants).
+fn note_request(frame: &mut UpcallFrame) -> u64 {
+    match frame.reason() {
+        Some(UpcallReason::RevokeFrames) => {
+            SHARED.add(REQUESTS_SEEN, 1);
+            DEADLINE.store(frame.info[1], Ordering::Relaxed);
+            WANTED.store(frame.info[0], Ordering::Relaxed);
+            frame.info[0]
+        }
+        _ => panic!("unexpected upcall {} {:#x?}", frame.reason, frame.info),
+    }
+}
+
+/// The frames held from the highest down, `count` of them.
+fn held_frames(count: u64) -> impl Iterator<Item = Handle> {
+    FRAMES
+        .iter()
+        .rev()
+        .take(count as usize)
+        .map(|slot| Handle::from_raw(slot.load(Ordering::Relaxed)))
+}
+
+/// The honest answer: drop the frames wanted.
+fn give_back(frame: &mut UpcallFrame) {
+    for held in held_frames(note_request(frame)) {
+        memory::drop_capability(held).expect("give a frame back");
+    }
+}
+
+/// Derives a copy of each frame wanted and drops the copy: nothing is freed.
+fn drop_copies(frame: &mut UpcallFrame) {
+    for held in held_frames(note_request(frame)) {
+        let copy = user::capability_derive(held, Rights::READ | Rights::MAP).expect("derive");
+        memory::drop_capability(copy).expect("drop the copy");
+    }
+}
+
+/// Drops the frames wanted, then allocates as many fresh ones and keeps them mapped.
+fn give_back_then_grow(frame: &mut UpcallFrame) {
+    let wanted = note_request(frame);
+    for held in held_frames(wanted) {
+        memory::drop_capability(held).expect("give a frame back");
+    }
+    for index in 0..wanted {
+        let (fresh, _) = user::frame_allocate(0).expect("allocate a fresh frame");
+        let address = FRESH_PAGES + index * PAGE_SIZE;
+        user::map(fresh, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE).expect("map it");
+    }
+}
