@@ -35,7 +35,7 @@
 //! **Limits.** A write to any page of a shared 64 KiB run copies the run.
 //! The child's memory is frozen while the parent marks it: what the parent
 //! allocated for the fork itself is leaked in the child (a few KiB of heap).
-//! A child dies with its parent (chapter 2.7): a process must `wait` for the
+//! A child dies with its parent (chapter 2.8): a process must `wait` for the
 //! children it forks before it exits. Threads: call `fork` from a program
 //! with one thread.
 

@@ -7,7 +7,7 @@
 //! (`Wait` and `Call` also return values in `rdi`, `r8`, `r9`); `rcx` and
 //! `r11` are clobbered, every other register is preserved.
 //!
-//! `docs/02-environments.md` (calls 0–36), `docs/03-cpu.md` (40–47) and
+//! `docs/02-environments.md` (calls 0–37), `docs/03-cpu.md` (40–47) and
 //! `docs/05-network.md` (50–55) have the tables of what each call takes and
 //! returns.
 
@@ -313,8 +313,9 @@ pub enum EnvironmentAccount {
 
 /// The kernel-memory allowance a child gets when its creator passes 0: this
 /// many bytes per frame of its frame quota (1/8 of the memory it is lent,
-/// the share of memory the kernel heap has), enough for a capability and a
-/// mapping record for every frame, and each frame mapped twice more.
+/// the share of memory the kernel heap has): enough for a capability and a
+/// mapping record for every frame it holds, with room to spare for its
+/// fixed costs.
 pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 512;
 
 /// Kernel bytes charged for one capability in an environment's table (its

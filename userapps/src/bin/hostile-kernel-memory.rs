@@ -6,7 +6,7 @@
 //! a 256-frame quota, map one frame at 65,536 addresses and the next mapping panics the
 //! kernel; or create a few hundred empty environments, after which nobody can spawn and a
 //! 4 KiB `ConsoleWrite` panics it. Each attack here runs in a fresh child with a modest
-//! frame quota (and so the default kernel-memory allowance, 256 bytes a frame), repeats
+//! frame quota (and so the default kernel-memory allowance, 512 bytes a frame), repeats
 //! one request until the kernel refuses it, and reports the count and the refusal:
 //!
 //! | attack | repeated request | refusal expected |

@@ -17,7 +17,7 @@ use buddy_system_allocator::LockedHeap;
 
 use super::{frames, phys_to_virt};
 
-/// The heap is this fraction of usable memory (1/8), at least `MINIMUM_ORDER`.
+/// The heap is this fraction of usable memory (1/8), at least one run.
 const HEAP_SHARE: u64 = 8;
 /// The largest run taken at once (2^11 frames, 8 MiB) and the smallest heap.
 const RUN_ORDER: u32 = 11;
