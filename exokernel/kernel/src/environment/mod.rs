@@ -424,7 +424,7 @@ impl System {
                     if let Some(owner) = environments.get_mut(&removed.owner) {
                         let count = 1 << order;
                         owner.frames.uncharge(count);
-                        owner.frames_held -= count;
+                        owner.frames_held = owner.frames_held.saturating_sub(count);
                         if forced {
                             owner.frames_taken_by_force += count;
                         } else {
