@@ -21,7 +21,7 @@ use exo_kernel_core::accounts::Account;
 use exo_kernel_core::caps::SLOT_BYTES;
 
 use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
-use super::{Environment, EnvironmentId, Lend, MAX_ENVIRONMENTS, State, System};
+use super::{Environment, EnvironmentId, Lend, State, System};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 use crate::memory::{frames, paging};
@@ -44,14 +44,11 @@ impl System {
         if lend.frames == 0 {
             return Err(Error::InvalidArgument);
         }
-        if self.environments.len() >= MAX_ENVIRONMENTS || self.next_id == u32::MAX {
+        // How many may exist is bounded by what each costs (frames and
+        // kernel memory, lent down from the first environment), not by a
+        // table of the kernel's that one environment could fill for all.
+        if self.next_id == u32::MAX {
             return Err(Error::TableFull);
-        }
-        if self.doomed.capacity() < MAX_ENVIRONMENTS {
-            // Reserved once, so that destroying environments never allocates.
-            self.doomed
-                .try_reserve_exact(MAX_ENVIRONMENTS)
-                .map_err(|_| Error::OutOfMemory)?;
         }
         if let Some(creator) = creator {
             self.lend(creator, lend)?;
@@ -170,6 +167,8 @@ impl System {
                 slots_run: 0,
                 serving: None,
                 pending_signals: 0,
+                doomed: false,
+                doomed_next: None,
             },
         );
         cpu::current().count(Counter::EnvironmentsCreated);
@@ -256,9 +255,8 @@ impl System {
     /// Destroys `id` and, transitively, every environment whose root
     /// capability it held; prints why.
     pub fn destroy(&mut self, id: EnvironmentId, reason: impl core::fmt::Display) {
-        if self.environments.contains_key(&id) {
+        if self.doomed.push(&mut self.environments, id) {
             println!("environment {} destroyed: {reason}", id.0);
-            self.doomed.push(id);
             self.reap();
         }
     }
@@ -270,17 +268,15 @@ impl System {
         }
         // A normal end is the program's business: the log, not the console.
         log::debug!("environment {} exited with status {status}", id.0);
-        self.doomed.push(id);
+        self.doomed.push(&mut self.environments, id);
         self.reap();
     }
 
     /// Destroys every doomed environment. Removing what one held may doom
     /// more (its children); the loop takes them in turn, never recursing.
     pub(super) fn reap(&mut self) {
-        while let Some(id) = self.doomed.pop() {
-            let Some(environment) = self.environments.remove(&id) else {
-                continue; // already gone: doomed twice
-            };
+        while let Some(environment) = self.doomed.pop(&mut self.environments) {
+            let id = environment.id;
             // Its slots are free again (the capabilities naming them are
             // stale by generation), and whoever is blocked calling it is told.
             let environments = &mut self.environments;

@@ -33,7 +33,6 @@ mod upcall;
 pub mod user_memory;
 
 use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
@@ -89,9 +88,6 @@ pub enum Object {
         key: exo_kernel_core::demux::FilterKey,
     },
 }
-
-/// The most environments that may exist at once.
-const MAX_ENVIRONMENTS: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -173,6 +169,50 @@ struct Environment {
     serving: Option<EnvironmentId>,
     /// Bits its notifications have set since its last `Wait` for them.
     pending_signals: u64,
+    /// Whether it is on the doomed list, and the next one on it.
+    doomed: bool,
+    doomed_next: Option<EnvironmentId>,
+}
+
+/// Environments to be destroyed, linked through their own records, so that
+/// dooming one never allocates and the list has no size of its own.
+#[derive(Debug)]
+struct Doomed {
+    first: Option<EnvironmentId>,
+}
+
+impl Doomed {
+    const EMPTY: Self = Self { first: None };
+
+    /// Puts `id` on the list unless it is gone or on it already; returns
+    /// whether it was put there.
+    fn push(
+        &mut self,
+        environments: &mut BTreeMap<EnvironmentId, Environment>,
+        id: EnvironmentId,
+    ) -> bool {
+        match environments.get_mut(&id) {
+            Some(environment) if !environment.doomed => {
+                environment.doomed = true;
+                environment.doomed_next = self.first.replace(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the next doomed environment out of `environments`.
+    fn pop(
+        &mut self,
+        environments: &mut BTreeMap<EnvironmentId, Environment>,
+    ) -> Option<Environment> {
+        let id = self.first?;
+        let environment = environments
+            .remove(&id)
+            .expect("a doomed environment exists");
+        self.first = environment.doomed_next;
+        Some(environment)
+    }
 }
 
 /// What a creator lends a new environment (`EnvironmentCreate`).
@@ -241,7 +281,7 @@ pub struct System {
     /// Who owns each slot of the CPU.
     slices: SliceVector,
     /// Environments whose root capability is gone, to be destroyed.
-    doomed: Vec<EnvironmentId>,
+    doomed: Doomed,
     next_id: u32,
     first: Option<EnvironmentId>,
     /// The first environment's exit status, once it has exited.
@@ -270,7 +310,7 @@ impl System {
             capabilities: CapabilitySpace::new(),
             mappings: MappingIndex::new(),
             slices: SliceVector::empty(),
-            doomed: Vec::new(),
+            doomed: Doomed::EMPTY,
             next_id: 1,
             first: None,
             first_exit_status: None,
@@ -433,13 +473,11 @@ impl System {
                     }
                 }
                 Object::Environment(id) => {
-                    if environments.contains_key(&id) {
+                    if doomed.push(environments, id) {
                         println!(
                             "environment {} destroyed: its root capability was removed",
                             id.0
                         );
-                        // Reserved for every environment: never allocates.
-                        doomed.push(id);
                     }
                 }
                 Object::Slot(slot) => {
