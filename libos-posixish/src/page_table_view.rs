@@ -7,14 +7,14 @@
 use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address};
 use exo_abi::user::entry;
 
-use crate::sys;
+use crate::raw;
 
 /// Calls `found` with the address of every page mapped in this process
 /// below `USER_MAP_END` (the kernel's own windows, the start-info page and
 /// the view itself, lie above), in address order.
 pub(crate) fn for_each_mapped_page(mut found: impl FnMut(u64)) {
     let present = |address: u64, level: u32| {
-        sys::read_table_entry(page_table_entry_address(address, level)) & entry::PRESENT != 0
+        raw::read_table_entry(page_table_entry_address(address, level)) & entry::PRESENT != 0
     };
     for pml4 in 0..PAGE_TABLE_VIEW_SLOT {
         let top = pml4 << 39;

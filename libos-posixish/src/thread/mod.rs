@@ -34,7 +34,7 @@ use core::sync::atomic::Ordering;
 pub use policy::{Priority, RoundRobin, Scheduler};
 pub use switch::STACK_BYTES;
 pub use switch::after_fork_in_child;
-pub(crate) use switch::on_slice_start;
+pub(crate) use switch::{on_slice_start, set_idle_path};
 pub use sync::{Condvar, Mutex, MutexGuard};
 
 use crate::Errno;
@@ -111,7 +111,7 @@ pub fn sleep(ticks: u64) {
     if ticks == 0 {
         return yield_now();
     }
-    let until = crate::runtime::ticks().saturating_add(ticks);
+    let until = crate::facts::ticks().saturating_add(ticks);
     let off = NoPreemption::new();
     switch::switch_away(&off, Leaving::Sleeping(until));
 }
@@ -129,7 +129,7 @@ pub fn current_id() -> ThreadId {
 
 /// Timer ticks since boot (the clock [`sleep`] counts in), from the facts page.
 pub fn ticks() -> u64 {
-    crate::runtime::ticks()
+    crate::facts::ticks()
 }
 
 /// Timer ticks per second, from the facts page.

@@ -1,9 +1,12 @@
-//! The library OS's only `unsafe` code: raw access to memory it maps itself,
-//! and the program entry.
+//! The bottom layer's raw primitives: access to memory the library OS maps
+//! itself, the system calls that can invalidate a reference, and the
+//! assembly for switching stacks, capturing registers and `exec`'s trampoline.
 //!
+//! It calls nothing of the library OS above `layout`: the entry points that
+//! call up (`_start`, a forked child's first instruction) are in `entry.rs`.
 //! Everything here is small and says why it holds. The rest of the library
-//! OS denies `unsafe` code (`#![deny(unsafe_code)]`, so that this module
-//! alone may allow it), and the programs on it forbid it.
+//! OS denies `unsafe` code (`#![deny(unsafe_code)]`, so that this module and
+//! `entry.rs` alone may allow it), and the programs on it forbid it.
 #![allow(unsafe_code)]
 
 use core::arch::global_asm;
@@ -205,40 +208,6 @@ pub fn call_on_stack(top: u64, function: &mut dyn FnMut()) {
     }
 }
 
-extern "C" fn fork_child_start(frame: *const exo_abi::upcall::UpcallFrame) -> ! {
-    // SAFETY: the parent wrote a whole `UpcallFrame` at this address on the
-    // child's exception stack, the stack we run on, below the frame.
-    let frame = unsafe { frame.read() };
-    crate::fork::child_start(&frame)
-}
-
-unsafe extern "Rust" {
-    /// The program's `main`, defined by [`crate::main!`].
-    safe fn libos_program_main(arguments: &[&str]) -> i32;
-}
-
-/// Calls the program's `main`.
-pub fn program_main(arguments: &[&str]) -> i32 {
-    libos_program_main(arguments)
-}
-
-// The kernel, or a parent, starts a process here with rsp at the top of its
-// stack; the System V ABI wants it 16-byte aligned before a call, and rbp = 0
-// ends frame-pointer backtraces.
-global_asm!(
-    r#"
-    .pushsection .text._start, "ax"
-    .global _start
-_start:
-    xor ebp, ebp
-    and rsp, -16
-    call {start}
-    ud2
-    .popsection
-"#,
-    start = sym crate::runtime::start,
-);
-
 // ---------------------------------------------------------------------------
 // Threads (`crate::thread`): switching stacks.
 
@@ -302,9 +271,10 @@ exo_thread_switch:
 );
 
 // `exo_capture_registers(registers)`: what a forked child needs to return
-// from this call a second time. `exo_fork_child`: the child's first
-// instruction. `exo_call_on_stack(top, function, data)`: calls
-// `function(data)` on another stack, keeping the old one in rbp.
+// from this call a second time. `exo_call_on_stack(top, function, data)`:
+// calls `function(data)` on another stack, keeping the old one in rbp. (The
+// forked child's first instruction, `exo_fork_child`, is in `entry.rs`: it
+// calls up into `fork`, and this module calls nothing above it.)
 global_asm!(
     r#"
     .pushsection .text.exo_fork, "ax"
@@ -326,13 +296,6 @@ exo_capture_registers:
     mov qword ptr [rdi + {rax}], 1
     xor eax, eax
     ret
-
-    .global exo_fork_child
-exo_fork_child:
-    xor ebp, ebp
-    and rsp, -16
-    call {child_start}
-    ud2
 
     .global exo_call_on_stack
 exo_call_on_stack:
@@ -356,7 +319,6 @@ exo_call_on_stack:
     r15 = const core::mem::offset_of!(exo_abi::upcall::Registers, r15),
     rip = const core::mem::offset_of!(exo_abi::upcall::Registers, rip),
     rflags = const core::mem::offset_of!(exo_abi::upcall::Registers, rflags),
-    child_start = sym fork_child_start,
 );
 
 /// The page at `address`, where the file system maps a transfer page (its
