@@ -30,15 +30,15 @@ pub enum ExitStatus {
 /// tells its parent its endpoint this way.
 pub fn publish(value: u64) {
     if user::translate(EXIT_STATUS).is_some() {
-        raw::write_shared(EXIT_STATUS + PUBLISHED as u64, value);
+        raw::write_exit_status_word(PUBLISHED, value);
     }
 }
 
 /// Tells the parent, through the exit-status page, that this process exits.
 pub(crate) fn report_exit(status: i32) {
     if user::translate(EXIT_STATUS).is_some() {
-        raw::write_shared(EXIT_STATUS + STATUS as u64, status as u32 as u64);
-        raw::write_shared(EXIT_STATUS, EXITED);
+        raw::write_exit_status_word(STATUS, status as u32 as u64);
+        raw::write_exit_status_word(0, EXITED);
     }
 }
 

@@ -52,8 +52,7 @@ use exo_abi::{Handle, Rights, user};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
-    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, SCRATCH, STACK_LIMIT,
-    STACK_TOP,
+    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, STACK_LIMIT, STACK_TOP,
 };
 use crate::process::{self, Child};
 use crate::units::flags;
@@ -310,9 +309,7 @@ fn pages_to_copy() -> Vec<(u64, MapFlags)> {
 fn copy_of(child: &mut Child, page: u64) -> Result<Handle, Errno> {
     let (frame, _) = user::frame_allocate(0)?;
     child.frames.push(frame);
-    user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
-    raw::copy_pages(page, SCRATCH, 1);
-    raw::unmap_scratch()?;
+    raw::Window::scratch(frame, MapFlags::WRITE)?.copy_from(page);
     Ok(frame)
 }
 

@@ -33,7 +33,7 @@ use exo_abi::{Error, Handle, user};
 
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, HANDOVER, HANDOVER_PAGES, HEAP_END, HEAP_START,
-    IMAGE_START, PAGER_WINDOW, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
+    IMAGE_START, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
 use crate::regions::{Protection, Regions};
 use crate::units::{Unit, Units, flags};
@@ -250,18 +250,14 @@ impl Pager {
             };
             let address = unit.address + chunk * PAGE_SIZE;
             let pages = 1u64 << order;
-            if let Err(error) = user::map(
-                frame,
-                Handle::SELF_ENVIRONMENT,
-                PAGER_WINDOW,
-                MapFlags::WRITE,
-            ) {
-                raw::drop_unmapped_frame(frame);
-                return Err(error);
+            match raw::Window::pager(frame, order) {
+                Ok(mut window) => window.copy_from(address),
+                Err(error) => {
+                    raw::drop_unmapped_frame(frame);
+                    return Err(error);
+                }
             }
-            raw::copy_pages(address, PAGER_WINDOW, pages);
             for page in 0..pages {
-                raw::unmap_private_page(PAGER_WINDOW + page * PAGE_SIZE)?;
                 raw::unmap_remapped_page(address + page * PAGE_SIZE)?;
             }
             user::map(frame, Handle::SELF_ENVIRONMENT, address, map)?;

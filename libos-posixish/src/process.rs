@@ -31,7 +31,7 @@ use exo_abi::{Handle, user};
 
 use crate::info_page::InfoPage;
 use crate::inherit::{self, Descriptors, Network};
-use crate::layout::{EXIT_STATUS, PROCESS_INFO, SCRATCH, STACK_INITIAL_PAGES, STACK_TOP};
+use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
 use crate::{Errno, bootfs, exit_status, facts, images, raw, scratch};
 
 pub use crate::exit_status::{ExitStatus, publish};
@@ -47,10 +47,8 @@ fn read_child_exit_page<T>(
     page: Handle,
     read: impl FnOnce(&dyn Fn(usize) -> u64) -> T,
 ) -> Option<T> {
-    user::map(page, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::empty()).ok()?;
-    let value = read(&|offset| raw::read_shared(SCRATCH + offset as u64));
-    let _ = raw::unmap_scratch();
-    Some(value)
+    let scratch = raw::Window::scratch(page, MapFlags::empty()).ok()?;
+    Some(read(&|offset| scratch.read_word(offset)))
 }
 
 /// What child `pid` has published, if anything yet.

@@ -13,46 +13,211 @@ use core::arch::global_asm;
 
 use exo_abi::layout::PAGE_SIZE;
 
-/// Copies `bytes` into the page at `page` (page-aligned), which the caller
-/// has just mapped writable for this purpose and nothing else refers to.
-pub fn fill_page(page: u64, offset: usize, bytes: &[u8]) {
-    assert!(page.is_multiple_of(PAGE_SIZE) && offset + bytes.len() <= PAGE_SIZE as usize);
-    // SAFETY: the caller mapped `page` writable a moment ago (at the scratch
-    // address, where no Rust object lives) and unmaps it right after; the
-    // range stays inside that page (checked above).
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            (page as usize + offset) as *mut u8,
-            bytes.len(),
-        )
-    }
-}
-
 /// The `length` bytes at `address`, in a region the library OS maps
-/// read-only for the process's whole life (the boot file system, the
-/// process-info page, a forked child's handover pages).
+/// read-only for the process's whole life: the boot file system, the
+/// process-info page, a forked child's handover pages. Panics, as a bad
+/// slice index does, for a range anywhere else, or for the info or handover
+/// pages when they are not mapped.
 pub fn mapped_bytes(address: u64, length: usize) -> &'static [u8] {
-    // SAFETY: callers pass only the boot file system, the process-info page
-    // and a forked child's handover pages, which stay mapped, unchanged and
-    // read-only while they are read. The boot file system's runs are mapped
-    // on first touch (the fault handler, `bootfs::resolve_fault`), with the
-    // bytes they always hold, and never unmapped: a read sees them as if
-    // they had been mapped from the start.
+    use crate::layout::{HANDOVER, HANDOVER_PAGES, PROCESS_INFO};
+    let end = address
+        .checked_add(length as u64)
+        .expect("a range that does not wrap");
+    let within = |start: u64, bytes: u64| start <= address && end <= start + bytes;
+    let bootfs = within(
+        exo_abi::layout::BOOTFS,
+        exo_abi::layout::START_INFO - exo_abi::layout::BOOTFS,
+    );
+    let pages_mapped = |start: u64, pages: u64| {
+        within(start, pages * PAGE_SIZE)
+            && (address..end.max(address + 1))
+                .step_by(PAGE_SIZE as usize)
+                .all(|page| exo_abi::user::translate(page).is_some())
+    };
+    assert!(
+        bootfs || pages_mapped(PROCESS_INFO, 1) || pages_mapped(HANDOVER, HANDOVER_PAGES),
+        "{address:#x}+{length:#x} is not in the boot file system, the info page or the handover pages"
+    );
+    // SAFETY: checked just above: the range lies in the boot file system, or
+    // in the process-info or handover pages, which are mapped. Those stay
+    // mapped, unchanged and read-only while the process lives. The boot file
+    // system's runs are mapped on first touch (the fault handler,
+    // `bootfs::resolve_fault`), with the bytes they always hold, and never
+    // unmapped: a read sees them as if they had been mapped from the start.
     unsafe { core::slice::from_raw_parts(address as *const u8, length) }
 }
 
-/// Reads the `u64` at `address` of a page shared with another process.
-pub fn read_shared(address: u64) -> u64 {
-    // SAFETY: the exit-status page is mapped while the parent waits; the
-    // volatile read sees the child's write.
-    unsafe { core::ptr::read_volatile(address as *const u64) }
+/// Writes the `u64` at byte `offset` of this process's exit-status page
+/// (`layout::EXIT_STATUS`), which its parent reads. Panics if the page is
+/// not mapped or the word is not in it.
+pub fn write_exit_status_word(offset: usize, value: u64) {
+    let page = crate::layout::EXIT_STATUS;
+    assert!(offset.is_multiple_of(8) && offset + 8 <= PAGE_SIZE as usize);
+    assert!(
+        exo_abi::user::translate(page).is_some(),
+        "no exit-status page"
+    );
+    // SAFETY: checked just above: an aligned word of the exit-status page,
+    // which is mapped writable; no Rust object lives there, and the volatile
+    // write is what the parent's read sees.
+    unsafe { core::ptr::write_volatile((page + offset as u64) as *mut u64, value) }
 }
 
-/// Writes the `u64` at `address` of a page shared with another process.
-pub fn write_shared(address: u64, value: u64) {
-    // SAFETY: as for `read_shared`; the page is writable for the writer.
-    unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+/// A frame mapped at one of the library OS's windows — the scratch page,
+/// the pager's window, the file server's window onto a client's transfer
+/// page — where no Rust object lives. It lends the frame's bytes for as long
+/// as it lives and unmaps the window when dropped, so no reference into the
+/// window outlives the mapping.
+///
+/// Only this type maps or unmaps those windows, and the kernel refuses to
+/// map over a mapped page (`AlreadyMapped`), so at most one `Window` exists
+/// per window address: the bytes it lends alias nothing.
+#[derive(Debug)]
+pub struct Window {
+    address: u64,
+    pages: u64,
+    writable: bool,
+    /// A capability dropped with the window (a client's transfer page).
+    owned: Option<exo_abi::Handle>,
+}
+
+impl Window {
+    fn map(
+        frame: exo_abi::Handle,
+        address: u64,
+        pages: u64,
+        flags: exo_abi::mapping::MapFlags,
+    ) -> Result<Self, exo_abi::Error> {
+        exo_abi::user::map(frame, exo_abi::Handle::SELF_ENVIRONMENT, address, flags)?;
+        Ok(Self {
+            address,
+            pages,
+            writable: flags.contains(exo_abi::mapping::MapFlags::WRITE),
+            owned: None,
+        })
+    }
+
+    /// Maps `frame` (one frame) at the scratch page with `flags`.
+    pub fn scratch(
+        frame: exo_abi::Handle,
+        flags: exo_abi::mapping::MapFlags,
+    ) -> Result<Self, exo_abi::Error> {
+        Self::map(frame, crate::layout::SCRATCH, 1, flags)
+    }
+
+    /// Maps the run `frame` (`2^order` frames) writable at the pager's window.
+    pub fn pager(frame: exo_abi::Handle, order: u32) -> Result<Self, exo_abi::Error> {
+        let pages = 1u64 << order;
+        assert!(pages <= crate::layout::PAGER_WINDOW_PAGES);
+        let write = exo_abi::mapping::MapFlags::WRITE;
+        Self::map(frame, crate::layout::PAGER_WINDOW, pages, write)
+    }
+
+    /// Maps a client's transfer page, `capability`, writable at the file
+    /// server's window. The capability is the window's: dropped with it,
+    /// or at once if it cannot be mapped.
+    pub fn client_page(capability: exo_abi::Handle) -> Result<Self, exo_abi::Error> {
+        let write = exo_abi::mapping::MapFlags::WRITE;
+        match Self::map(capability, crate::layout::FS_WINDOW, 1, write) {
+            Ok(mut window) => {
+                window.owned = Some(capability);
+                Ok(window)
+            }
+            Err(error) => {
+                // SAFETY: the map failed, so nothing of this process maps it.
+                let _ = unsafe { exo_abi::user::capability_drop(capability) };
+                Err(error)
+            }
+        }
+    }
+
+    /// The window's bytes, to write. Panics if it was mapped read-only.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        assert!(self.writable, "a read-only window");
+        let length = (self.pages * PAGE_SIZE) as usize;
+        // SAFETY: the window is mapped writable while `self` lives, holds no
+        // Rust object, and no other `Window` maps it (see the type); the
+        // slice borrows `self`, so it ends before the unmap.
+        unsafe { core::slice::from_raw_parts_mut(self.address as *mut u8, length) }
+    }
+
+    /// Reads the `u64` at byte `offset`, volatile: another process may be
+    /// writing the frame (a child's exit-status page).
+    pub fn read_word(&self, offset: usize) -> u64 {
+        assert!(offset.is_multiple_of(8) && offset as u64 + 8 <= self.pages * PAGE_SIZE);
+        // SAFETY: an aligned word inside the window, mapped while `self`
+        // lives; a raw volatile read makes no reference.
+        unsafe { core::ptr::read_volatile((self.address + offset as u64) as *const u64) }
+    }
+
+    /// Fills the window with a copy of this process's pages at `source`
+    /// (page-aligned, as many pages as the window). A page there that is
+    /// not mapped faults, and the pager maps it or ends the process.
+    pub fn copy_from(&mut self, source: u64) {
+        let bytes = self.pages * PAGE_SIZE;
+        assert!(source.is_multiple_of(PAGE_SIZE) && source.abs_diff(self.address) >= bytes);
+        let to = self.bytes_mut().as_mut_ptr();
+        // SAFETY: `to` is the window, lent mutably above; `source` is
+        // another range (checked), read through a raw pointer, so no
+        // reference to it exists. Callers copy a single-threaded process's
+        // pages (`fork`) or a unit under the pager's lock, not being written.
+        unsafe { core::ptr::copy_nonoverlapping(source as *const u8, to, bytes as usize) }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        for page in 0..self.pages {
+            // SAFETY: no reference into the window is left: every one was
+            // borrowed from `self`, which is going.
+            let _ = unsafe {
+                exo_abi::user::unmap(
+                    exo_abi::Handle::SELF_ENVIRONMENT,
+                    self.address + page * PAGE_SIZE,
+                )
+            };
+        }
+        if let Some(capability) = self.owned {
+            // SAFETY: it was mapped only at the window, unmapped just above.
+            let _ = unsafe { exo_abi::user::capability_drop(capability) };
+        }
+    }
+}
+
+/// The only lock on this process's file-system transfer page
+/// (`layout::FS_TRANSFER`).
+static TRANSFER_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// This process's file-system transfer page, held for one request and its
+/// answer: it lends the page's bytes while it lives.
+#[derive(Debug)]
+pub struct TransferPage {
+    _lock: spin::MutexGuard<'static, ()>,
+}
+
+impl TransferPage {
+    /// Waits for the transfer page. Panics if it is not mapped (`fs` maps
+    /// it, writable, before the first request and never unmaps it).
+    pub fn lock() -> Self {
+        let lock = TRANSFER_LOCK.lock();
+        let page = crate::layout::FS_TRANSFER;
+        let entry = exo_abi::user::page_table_entry(page).unwrap_or(0);
+        let present_and_writable = exo_abi::user::entry::PRESENT | exo_abi::user::entry::WRITABLE;
+        assert!(
+            entry & present_and_writable == present_and_writable,
+            "the transfer page is not mapped writable"
+        );
+        Self { _lock: lock }
+    }
+
+    /// The page's bytes.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let page = crate::layout::FS_TRANSFER;
+        // SAFETY: mapped writable (checked when locked) and never unmapped;
+        // no Rust object lives there; the lock makes this the only
+        // `TransferPage`, and the slice borrows it.
+        unsafe { core::slice::from_raw_parts_mut(page as *mut u8, PAGE_SIZE as usize) }
+    }
 }
 
 /// Hands the address range `start..end` to the heap allocator.
@@ -63,13 +228,6 @@ pub fn give_heap(heap: &mut buddy_system_allocator::Heap<32>, start: u64, end: u
     unsafe { heap.add_to_heap(start as usize, end as usize) };
 }
 
-/// Unmaps the scratch page, where the library OS maps frames only to fill them.
-pub fn unmap_scratch() -> Result<(), exo_abi::Error> {
-    // SAFETY: nothing refers to the scratch page once it is filled; it holds
-    // no Rust object.
-    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, crate::layout::SCRATCH) }
-}
-
 /// Drops a capability a client passed the file server as its notification
 /// (one whose client is gone, or one that is not a notification).
 pub fn drop_notification(notification: exo_abi::Handle) {
@@ -78,9 +236,29 @@ pub fn drop_notification(notification: exo_abi::Handle) {
     let _ = unsafe { exo_abi::user::capability_drop(notification) };
 }
 
-/// Drops a frame capability that was never mapped.
+/// Drops a frame capability none of whose frames is mapped in this process
+/// (one never mapped, or unmapped again). Panics, as a bad slice index
+/// does, if one is: that page might hold Rust objects. The check walks this
+/// process's page tables, so this is for error paths, not hot ones.
 pub fn drop_unmapped_frame(frame: exo_abi::Handle) {
-    // SAFETY: nothing maps the frame, so no reference can point into it.
+    if let Ok(identity) = exo_abi::user::capability_identify(frame)
+        && identity.kind == exo_abi::syscall::CapabilityKind::Frame
+    {
+        let start = identity.value * PAGE_SIZE;
+        let end = start + (PAGE_SIZE << identity.order);
+        let mut mapped_at = None;
+        for_each_mapped_page(|page| {
+            let physical = exo_abi::user::translate(page).unwrap_or(u64::MAX);
+            if mapped_at.is_none() && (start..end).contains(&physical) {
+                mapped_at = Some(page);
+            }
+        });
+        if let Some(page) = mapped_at {
+            panic!("refusing to drop frame capability {frame:?}: it backs page {page:#x}");
+        }
+    }
+    // SAFETY: checked just above: no page of this process maps these frames
+    // (a handle that names no frame capability takes nothing away).
     let _ = unsafe { exo_abi::user::capability_drop(frame) };
 }
 
@@ -98,24 +276,6 @@ pub fn protect_own_page(page: u64, map: exo_abi::mapping::MapFlags) -> Result<()
     // faults and the pager copies it, or ends the process (a segmentation
     // fault, as POSIX wants) — no write is ever silently lost or misdirected.
     unsafe { exo_abi::user::protect(exo_abi::Handle::SELF_ENVIRONMENT, page, map) }
-}
-
-/// Copies `pages` pages from `from` to `to` (both mapped, page-aligned, apart).
-pub fn copy_pages(from: u64, to: u64, pages: u64) {
-    let bytes = (pages * PAGE_SIZE) as usize;
-    assert!(from.is_multiple_of(PAGE_SIZE) && to.is_multiple_of(PAGE_SIZE));
-    assert!(from.abs_diff(to) >= bytes as u64);
-    // SAFETY: callers copy from pages mapped readable in this process to a
-    // window (`PAGER_WINDOW`, `SCRATCH`) they just mapped writable, where no
-    // Rust object lives; raw pointers, so no reference to either exists.
-    unsafe { core::ptr::copy_nonoverlapping(from as *const u8, to as *mut u8, bytes) }
-}
-
-/// Unmaps one of the library OS's private window pages (`PAGER_WINDOW`).
-pub fn unmap_private_page(page: u64) -> Result<(), exo_abi::Error> {
-    // SAFETY: window pages hold no Rust object; they are mapped only to be
-    // filled through raw pointers.
-    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
 }
 
 /// Unmaps a page the pager maps again at once with the same contents (a
@@ -321,31 +481,44 @@ exo_call_on_stack:
     rflags = const core::mem::offset_of!(exo_abi::upcall::Registers, rflags),
 );
 
-/// The page at `address`, where the file system maps a transfer page (its
-/// own, or a client's) while it uses it.
-pub fn window_page(address: u64) -> &'static mut [u8] {
-    assert!(address == crate::layout::FS_TRANSFER || address == crate::layout::FS_WINDOW);
-    // SAFETY: the caller mapped the page writable at one of the two
-    // file-system addresses, where no Rust object lives, and uses the slice
-    // only until it unmaps the page again; one user at a time (the client
-    // holds its transfer lock, the server serves one call at a time).
-    unsafe { core::slice::from_raw_parts_mut(address as *mut u8, PAGE_SIZE as usize) }
-}
-
-/// Unmaps a client's transfer page from the file server's window.
-pub fn unmap_window(address: u64) -> Result<(), exo_abi::Error> {
-    assert_eq!(address, crate::layout::FS_WINDOW);
-    // SAFETY: the slice from `window_page` is no longer used (the request
-    // has been answered).
-    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, address) }
-}
-
-/// An entry of this process's page-table view (`exo_abi::layout::PAGE_TABLE_VIEW`).
-pub fn read_table_entry(address: u64) -> u64 {
-    assert!((exo_abi::layout::PAGE_TABLE_VIEW..exo_abi::layout::USER_END).contains(&address));
-    // SAFETY: the kernel maps the page-table view read-only; callers read a
-    // level only after finding the entry above it present.
-    unsafe { core::ptr::read_volatile(address as *const u64) }
+/// Calls `found` with the address of every page mapped in this process
+/// below `USER_MAP_END` (the kernel's own windows, the start-info page and
+/// the view itself, lie above), in address order, from a walk of the
+/// process's read-only view of its own page tables. It never maps,
+/// allocates or takes a lock.
+pub fn for_each_mapped_page(mut found: impl FnMut(u64)) {
+    use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address};
+    let present = |address: u64, level: u32| {
+        let entry = page_table_entry_address(address, level);
+        // SAFETY: the kernel maps the page-table view read-only; the walk
+        // reads a level only after finding the entry above it present.
+        let value = unsafe { core::ptr::read_volatile(entry as *const u64) };
+        value & exo_abi::user::entry::PRESENT != 0
+    };
+    for pml4 in 0..PAGE_TABLE_VIEW_SLOT {
+        let top = pml4 << 39;
+        if top >= USER_MAP_END || !present(top, 4) {
+            continue;
+        }
+        for pdpt in 0..512u64 {
+            let middle = top | pdpt << 30;
+            if !present(middle, 3) {
+                continue;
+            }
+            for directory in 0..512u64 {
+                let low = middle | directory << 21;
+                if !present(low, 2) {
+                    continue;
+                }
+                for table in 0..512u64 {
+                    let page = low | table << 12;
+                    if present(page, 1) {
+                        found(page);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Unmaps the plan and trampoline an earlier `exec` left in this process,

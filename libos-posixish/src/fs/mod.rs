@@ -131,8 +131,6 @@ struct State {
 
 /// Held only for short, non-reentrant moments: never across a request.
 static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
-/// Held while the transfer page carries a request and its answer.
-static TRANSFER: spin::Mutex<()> = spin::Mutex::new(());
 /// Held while the first process starts the server.
 static STARTING: spin::Mutex<()> = spin::Mutex::new(());
 /// How the first process starts the server and learns its endpoint
@@ -307,9 +305,9 @@ fn wait_for_pipe(waiter: u64) {
 fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno> {
     let endpoint = endpoint()?;
     let transfer = transfer()?;
-    let _transfer = TRANSFER.lock();
+    let mut transfer_page = raw::TransferPage::lock();
     {
-        let page = raw::window_page(FS_TRANSFER);
+        let page = transfer_page.bytes_mut();
         let length = payload.len().min(MAX_PAYLOAD);
         for (index, value) in [op, a, b, c, length as u64].into_iter().enumerate() {
             set_word(page, index, value);

@@ -16,14 +16,12 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Handle, Rights};
 use posixish_memfs::{FileSystem, FsError, Kind};
 
 use super::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
-use crate::layout::FS_WINDOW;
 use crate::{Errno, bootfs, exit_status, info_page, raw};
 
 /// A pipe holds at most this many bytes; a writer then waits.
@@ -138,25 +136,16 @@ impl Server {
         let Some(page_capability) = call.capability else {
             return Errno::EINVAL as u64;
         };
-        let status = match user::map(
-            page_capability,
-            Handle::SELF_ENVIRONMENT,
-            FS_WINDOW,
-            MapFlags::WRITE,
-        ) {
-            Ok(()) => {
-                let page = raw::window_page(FS_WINDOW);
-                let status = match self.handle(page) {
-                    Ok(()) => 0,
-                    Err(errno) => errno as u64,
-                };
-                set_word(page, 0, status);
-                let _ = raw::unmap_window(FS_WINDOW);
-                status
-            }
-            Err(_) => Errno::EFAULT as u64,
+        // The window owns the capability: both go when it does.
+        let Ok(mut window) = raw::Window::client_page(page_capability) else {
+            return Errno::EFAULT as u64;
         };
-        raw::drop_unmapped_frame(page_capability);
+        let page = window.bytes_mut();
+        let status = match self.handle(page) {
+            Ok(()) => 0,
+            Err(errno) => errno as u64,
+        };
+        set_word(page, 0, status);
         status
     }
 
