@@ -20,7 +20,7 @@
 //! | 3 lifecycle | `inherit` (every hook run at spawn, fork and exec), `process` (spawn, wait, kill), `fork`, `exec` |
 //! | 2 services | `fs` (descriptors, files through the file server, pipes, printing), `net` (blocking sockets on libos-net's stack) |
 //! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `images`, `thread`, `env` (variables) |
-//! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `layout`, `errno`, `args`, `regions`, `units`, `page_table_view` |
+//! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `errno`, `page_table_view`; and from the host-tested `posixish-policy` crate (`policy/`), `layout`, `args`, `regions`, `units`, the thread policies and the info page's format |
 //!
 //! `raw` and `entry` hold the only `unsafe` code.
 #![no_std]
@@ -28,7 +28,6 @@
 
 extern crate alloc;
 
-pub mod args;
 pub mod bootfs;
 pub mod colour;
 mod entry;
@@ -43,22 +42,22 @@ pub mod heap;
 mod images;
 pub mod info_page;
 mod inherit;
-pub mod layout;
 pub mod mmap;
 pub mod net;
 pub mod page_table_view;
 pub mod paging;
 pub mod process;
 mod raw;
-pub mod regions;
 pub mod runtime;
 mod scratch;
 pub mod thread;
-mod units;
 mod upcall_dispatch;
 mod upcall_handler;
 
 pub use errno::Errno;
+pub use posixish_policy::arguments as args;
+pub(crate) use posixish_policy::units;
+pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};
 
 /// Names the program's `main`, a `fn(&[&str]) -> i32` taking its arguments

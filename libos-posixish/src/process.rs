@@ -29,7 +29,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
 
-use crate::info_page::InfoPage;
+use crate::info_page::{InfoPage, StringsTooLong};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
 use crate::{Errno, bootfs, exit_status, facts, images, raw, scratch};
@@ -317,6 +317,7 @@ pub(crate) fn new_info_page(program: &str, arguments: &[&str]) -> Result<InfoPag
         arguments,
         &variables,
     )
+    .map_err(|_: StringsTooLong| Errno::E2BIG)
 }
 
 /// Waits until any child has ended (POSIX `wait`), reaps it, and returns its

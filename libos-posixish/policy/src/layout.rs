@@ -1,5 +1,6 @@
 //! Where a process's memory lives. The library OS decides this, not the
 //! kernel: another library OS may lay its programs out differently.
+//! Constants only; libos-posixish re-exports it as `layout`.
 //!
 //! | address                 | what                                              |
 //! |-------------------------|---------------------------------------------------|
