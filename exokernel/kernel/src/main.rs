@@ -13,6 +13,7 @@ extern crate alloc;
 mod arch;
 mod boot_info;
 mod console;
+mod dispatch;
 mod environment;
 mod memory;
 mod net;
@@ -22,7 +23,6 @@ mod selftest;
 mod syscalls;
 mod time;
 
-use exo_abi::counters::Counter;
 use exo_kernel_core::cmdline::CommandLine;
 use log::LevelFilter;
 
@@ -64,8 +64,8 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         log::warn!("memory map truncated: later entries ignored");
     }
 
-    frames::init(boot);
-    paging::init(boot);
+    frames::init(boot.regions(), boot.modules());
+    paging::init(boot.regions());
     let heap_size = heap::init(frames::counts().usable);
     let counts = frames::counts();
     println!(
@@ -98,7 +98,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     let Some(module) = boot.modules().first() else {
         println!("no boot file system given (boot module): powering off");
-        report_counters();
+        cpu::report_counters();
         qemu::exit(qemu::ExitCode::Success)
     };
     // SAFETY: the loader placed the module there; the frame allocator never
@@ -134,13 +134,5 @@ fn setting(
             log::warn!("{key} must be a number in {range:?}; using {default}");
             default
         }
-    }
-}
-
-/// Logs every kernel event counter, for the record at power-off.
-pub fn report_counters() {
-    let this_cpu = cpu::current();
-    for counter in Counter::ALL {
-        log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));
     }
 }

@@ -15,12 +15,15 @@
 //! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
 //! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`,
 //! `control.rs` (slots, yield, wait, protected control transfer),
+//! `events.rs` (timer ticks and faults, as `crate::dispatch` hands them on),
+//! `kernel_memory.rs` (who pays for kernel memory),
 //! `schedule.rs` (which environment runs next) and `facts.rs` (the
 //! read-only facts page).
 
 pub mod address_space;
 mod capabilities;
 mod control;
+mod events;
 mod facts;
 mod first;
 mod kernel_memory;
@@ -53,7 +56,7 @@ use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first::start_first_program;
-pub use schedule::{after_trap, init, nic_interrupt, run, timer_tick, user_exception};
+pub use schedule::{after_trap, init, run};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
