@@ -67,6 +67,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     frames::init(boot.regions(), boot.modules());
     paging::init(boot.regions());
     let heap_size = heap::init(frames::counts().usable);
+    memory::lent_frames::init(frames::counts().total);
     let counts = frames::counts();
     println!(
         "frames: {} free of {} usable ({} MiB), {} tracked",
@@ -117,7 +118,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         Ok(id) => println!("environment {}: first program {init:?} loaded", id.0),
         Err(error) => println!("the first program {init:?} could not be loaded: {error}"),
     }
-    environment::run()
+    let frame = environment::first_context();
+    // SAFETY: `first_context` loaded a runnable environment's context and
+    // address space into `frame` and the CPU.
+    unsafe { arch::trap_entry::enter(&frame) }
 }
 
 /// The number `key=N` on the command line, if it is in `range`; else `default`.

@@ -25,7 +25,6 @@ use super::kernel_memory::CAPABILITY_BYTES;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
-use crate::arch::trap_entry;
 use crate::memory::heap;
 use crate::qemu::{self, ExitCode};
 use crate::{println, time};
@@ -75,13 +74,12 @@ pub fn after_trap(frame: &mut TrapFrame) {
     }
 }
 
-/// Enters the first environment; never returns.
-pub fn run() -> ! {
+/// The context of the first environment to run, its address space loaded
+/// (or idles until there is one, or powers off if none is left).
+pub fn first_context() -> TrapFrame {
     let mut frame = TrapFrame::default();
     after_trap(&mut frame);
-    // SAFETY: `after_trap` loaded a runnable environment's context and
-    // address space into `frame` and the CPU.
-    unsafe { trap_entry::enter(&frame) }
+    frame
 }
 
 impl System {
