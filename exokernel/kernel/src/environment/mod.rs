@@ -29,7 +29,7 @@ mod capabilities;
 mod control;
 mod events;
 mod facts;
-mod first;
+mod first_program;
 mod kernel_memory;
 mod lifecycle;
 mod memory;
@@ -59,7 +59,7 @@ use crate::memory::lent_frames;
 use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
-pub use first::start_first_program;
+pub use first_program::start_first_program;
 pub use schedule::{after_trap, first_context, init};
 
 /// What a capability names.
