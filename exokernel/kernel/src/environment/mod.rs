@@ -15,14 +15,21 @@
 //! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
 //! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`,
 //! `control.rs` (slots, yield, wait, protected control transfer),
+//! `events.rs` (timer ticks and faults, as `crate::dispatch` hands them on),
+//! `kernel_memory.rs` (who pays for kernel memory),
 //! `schedule.rs` (which environment runs next) and `facts.rs` (the
 //! read-only facts page).
+//!
+//! None of it is `unsafe`: page tables are `memory::address_space`'s, and
+//! environments' frames are read and written only through
+//! `memory::lent_frames`, which checks that they are lent.
+#![forbid(unsafe_code)]
 
-pub mod address_space;
 mod capabilities;
 mod control;
+mod events;
 mod facts;
-mod first;
+mod first_program;
 mod kernel_memory;
 mod lifecycle;
 mod memory;
@@ -41,19 +48,20 @@ use exo_kernel_core::accounts::Account;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
 use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
+use exo_kernel_core::scheduler::Scheduler;
 use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
-use self::address_space::AddressSpace;
 use self::kernel_memory::MAPPING_RECORD_BYTES;
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
-use crate::memory::frames;
+use crate::memory::address_space::AddressSpace;
+use crate::memory::lent_frames;
 use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
-pub use first::start_first_program;
-pub use schedule::{after_trap, init, nic_interrupt, run, timer_tick, user_exception};
+pub use first_program::start_first_program;
+pub use schedule::{after_trap, first_context, init};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,14 +294,9 @@ pub struct System {
     first: Option<EnvironmentId>,
     /// The first environment's exit status, once it has exited.
     first_exit_status: Option<u64>,
-    /// A new slot has started since the last scheduling decision.
-    slot_started: bool,
-    /// The running environment gave up the rest of its slot.
-    yield_requested: bool,
-    /// Who the rest of the current slot was given to (`YieldTo`, `Call`, `Reply`).
-    donation: Option<EnvironmentId>,
-    /// The best-effort pool's round-robin position: the last pool environment run.
-    pool_cursor: EnvironmentId,
+    /// The scheduling decision's own state: slot started, yield, donation,
+    /// the pool's turn (`kernel-core/src/scheduler.rs`).
+    scheduler: Scheduler,
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
@@ -314,10 +317,7 @@ impl System {
             next_id: 1,
             first: None,
             first_exit_status: None,
-            slot_started: false,
-            yield_requested: false,
-            donation: None,
-            pool_cursor: EnvironmentId(0),
+            scheduler: Scheduler::new(),
             earliest_deadline: u64::MAX,
             net: net::Network::new(),
         }
@@ -331,7 +331,7 @@ impl System {
 
     /// Asks for the running environment to give up the CPU at the end of this trap.
     pub fn request_yield(&mut self) {
-        self.yield_requested = true;
+        self.scheduler.yield_requested = true;
     }
 
     /// Whether `range` of `caller`'s memory is mapped writable for it.
@@ -459,7 +459,7 @@ impl System {
             }
             match removed.object {
                 Object::Frame { first, order } => {
-                    frames::free_run(first * FRAME_SIZE, u32::from(order))
+                    lent_frames::free(first * FRAME_SIZE, u32::from(order))
                         .expect("a root frame capability owns its frames");
                     if let Some(owner) = environments.get_mut(&removed.owner) {
                         let count = 1 << order;

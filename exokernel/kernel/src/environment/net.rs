@@ -35,9 +35,9 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
-use crate::net::NIC;
-use crate::net::device::{Nic, SendError};
-use crate::net::ring_memory::RingMemory;
+use crate::nic::NIC;
+use crate::nic::device::{Nic, SendError};
+use crate::nic::ring_memory::RingMemory;
 
 /// Ticks a polled transmit ring may stay empty before the kernel stops
 /// polling it and sets `NEED_WAKEUP`. More than two: after the host has
@@ -304,10 +304,10 @@ impl System {
         self.net.next_binding += 1;
         let node = self.capabilities.lookup(caller, handle)?.node;
         let entries = ring_entries(order);
-        // SAFETY: frame capabilities name RAM, and the binding's capability
-        // is a child of this one, so the binding (and this view) is removed
-        // before the frames can be freed.
-        let memory = unsafe { RingMemory::new(first * FRAME_SIZE, order) };
+        // The binding's capability is a child of the frames', so the binding
+        // (and this view) is removed before the frames can be freed.
+        let memory = RingMemory::new(first * FRAME_SIZE, order)
+            .expect("frame capabilities name lent frames");
         for index in [
             control::RX_PRODUCER,
             control::RX_CONSUMER,
