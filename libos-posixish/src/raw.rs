@@ -220,20 +220,34 @@ impl TransferPage {
     }
 }
 
-/// Hands the address range `start..end` to the heap allocator.
+/// How far the heap allocator has been given address space: ranges given
+/// to it must start here or above, so no two overlap.
+static HEAP_GIVEN_UP_TO: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(crate::layout::HEAP_START);
+
+/// Hands the address range `start..end` to the heap allocator. Panics if the
+/// range is outside the heap's (`layout::HEAP_START..HEAP_END`) or overlaps
+/// one given before.
 pub fn give_heap(heap: &mut buddy_system_allocator::Heap<32>, start: u64, end: u64) {
-    // SAFETY: the range is heap address space nothing else uses (the heap's
-    // break only moves up), and every page in it is mapped on first touch by
-    // the fault handler, which never allocates from this heap.
+    use core::sync::atomic::Ordering;
+    let given = HEAP_GIVEN_UP_TO.load(Ordering::Relaxed);
+    assert!(
+        given <= start && start < end && end <= crate::layout::HEAP_END,
+        "heap range {start:#x}..{end:#x} is not fresh heap address space"
+    );
+    HEAP_GIVEN_UP_TO.store(end, Ordering::Relaxed);
+    // SAFETY: checked just above: heap address space given to nothing before
+    // (no Rust object lives there), and every page in it is mapped on first
+    // touch by the fault handler, which never allocates from this heap.
     unsafe { heap.add_to_heap(start as usize, end as usize) };
 }
 
 /// Drops a capability a client passed the file server as its notification
-/// (one whose client is gone, or one that is not a notification).
+/// (one whose client is gone, or one that is not a notification). The
+/// server never maps what a client passes for one; checked as
+/// [`drop_unmapped_frame`] checks, so a rare path only.
 pub fn drop_notification(notification: exo_abi::Handle) {
-    // SAFETY: the server never maps what a client passes for a
-    // notification, so no page of its goes with the capability.
-    let _ = unsafe { exo_abi::user::capability_drop(notification) };
+    drop_unmapped_frame(notification);
 }
 
 /// Drops a frame capability none of whose frames is mapped in this process
@@ -347,8 +361,19 @@ pub fn fork_child_entry() -> u64 {
     exo_fork_child as *const () as u64
 }
 
-/// Runs `function` on the stack whose top is `top` (mapped, private).
+/// Runs `function` on the fork stack (`layout::FORK_STACK_TOP`), private to
+/// this process. Panics unless `top` is that stack's top and the stack is
+/// mapped.
 pub fn call_on_stack(top: u64, function: &mut dyn FnMut()) {
+    use crate::layout::{FORK_STACK_PAGES, FORK_STACK_TOP};
+    assert_eq!(top, FORK_STACK_TOP, "only the fork stack");
+    let bottom = FORK_STACK_TOP - FORK_STACK_PAGES * PAGE_SIZE;
+    assert!(
+        (bottom..FORK_STACK_TOP)
+            .step_by(PAGE_SIZE as usize)
+            .all(|page| exo_abi::user::translate(page).is_some()),
+        "the fork stack is not mapped"
+    );
     extern "C" fn trampoline(data: *mut ()) {
         // SAFETY: `data` is the `&mut &mut dyn FnMut()` passed below, alive
         // for the whole call.
@@ -357,8 +382,9 @@ pub fn call_on_stack(top: u64, function: &mut dyn FnMut()) {
     }
     let mut function = function;
     // SAFETY: the assembly switches to `top`, calls the trampoline, and
-    // restores the stack pointer; the caller maps the stack (16-byte
-    // aligned top) and nothing else uses it.
+    // restores the stack pointer; the stack is mapped (checked above), its
+    // top page-aligned, and nothing else uses it: the fork stack is private
+    // (never shared with a child) and `fork` runs on one thread.
     unsafe {
         exo_call_on_stack(
             top,
