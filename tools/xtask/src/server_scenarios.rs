@@ -4,8 +4,8 @@
 //! scenario adds hostile frames on the side.
 //!
 //! The servers' scripts and the lines they must print are the scenarios' table entries
-//! (`scenarios`); the counts here must agree with the `-n` in those scripts, which a unit
-//! test checks. Each function returns a precise reason on failure.
+//! (`scenarios/network.rs`), built from the counts here. Each function returns a precise
+//! reason on failure.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, UdpSocket};
@@ -243,6 +243,8 @@ pub fn many_connections_at_once(host: &HostSide) -> Result<(), String> {
 
 /// What net-bulk sends through tcp-echo, and gets back.
 pub const BULK_BYTES: u64 = 100 * 1024 * 1024;
+/// tcp-echo's `-n` in net-bulk: one connection carries it all.
+pub const BULK_CONNECTIONS: usize = 1;
 
 /// net-bulk: 100 MiB through tcp-echo on one connection, checked byte for byte while it
 /// flows; the throughput goes to the report, never into the verdict.
@@ -256,7 +258,7 @@ pub fn bulk_through_tcp_echo(host: &HostSide) -> Result<(), String> {
         mebibytes / seconds,
         echo.bytes as f64 * 8.0 / seconds / 1e6
     ));
-    expect_tcp_echo_served(host, 1, BULK_BYTES)
+    expect_tcp_echo_served(host, BULK_CONNECTIONS, BULK_BYTES)
 }
 
 // net-malformed ---------------------------------------------------------------------------

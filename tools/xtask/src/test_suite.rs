@@ -113,7 +113,7 @@ fn build_user_programs_if_needed(
     selected: Vec<&'static Scenario>,
     tally: &mut Tally,
 ) -> Result<Vec<&'static Scenario>, String> {
-    if selected.iter().all(|scenario| scenario.program.is_none()) {
+    if selected.iter().all(|scenario| scenario.program().is_none()) {
         return Ok(selected);
     }
     let user_build = CommandCheck {
@@ -129,7 +129,7 @@ fn build_user_programs_if_needed(
     }
     let (runnable, stranded): (Vec<_>, Vec<_>) = selected
         .into_iter()
-        .partition(|scenario| scenario.program.is_none());
+        .partition(|scenario| scenario.program().is_none());
     println!(
         "({} scenarios not run: the user programs did not build)",
         stranded.len()
