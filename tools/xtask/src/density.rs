@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::bench_report::json;
+use crate::bench::report::json;
 use crate::guest::{self, Ending};
 use crate::host_side::{self, HostSide};
 use crate::qemu::{self, END_OF_INPUT, GuestExit, Protocol, QemuConfig};

@@ -1,9 +1,9 @@
 //! Benchmarks (docs/07): the guest microbenchmarks run with few repetitions, judged only
-//! on every line being there and well-formed ([`bench_lines`]), never on a figure. The
-//! repetitions come from `bench_lines`' constants, which its checks count on.
+//! on every line being there and well-formed ([`lines`](crate::bench::lines)), never on a
+//! figure. The repetitions come from the constants those checks count on.
 
 use super::scenario::{DEFAULT, Program, Scenario, built, built_list};
-use crate::bench_lines::{self, DONE, KERNEL_SMOKE_REPETITIONS, LIBOS_SMOKE_REPETITIONS};
+use crate::bench::lines::{self, DONE, KERNEL_SMOKE_REPETITIONS, LIBOS_SMOKE_REPETITIONS};
 
 pub fn scenarios() -> Vec<Scenario> {
     let libos_command = format!("bench-libos -n {LIBOS_SMOKE_REPETITIONS}");
@@ -15,7 +15,7 @@ pub fn scenarios() -> Vec<Scenario> {
             )),
             program: Program::Named("bench"),
             serial_must_show: &[DONE],
-            serial_check: Some(bench_lines::kernel_smoke),
+            serial_check: Some(lines::kernel_smoke),
             ..DEFAULT
         },
         Scenario {
@@ -23,7 +23,7 @@ pub fn scenarios() -> Vec<Scenario> {
             program: Program::Named("sh"),
             serial_input: Some(built(format!("{libos_command}\npoweroff\n"))),
             serial_must_show: built_list(vec![built(format!("$ {libos_command}")), DONE]),
-            serial_check: Some(bench_lines::libos_smoke),
+            serial_check: Some(lines::libos_smoke),
             ..DEFAULT
         },
     ]

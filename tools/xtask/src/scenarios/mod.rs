@@ -3,8 +3,9 @@
 //! packet capture).
 //!
 //! The table is data: a new scenario is one more entry in its chapter's file, stating only
-//! what differs from [`DEFAULT`](scenario::DEFAULT). What a networked scenario does on the host lives in
-//! [`net_scenarios`](crate::net_scenarios) and [`server_scenarios`](crate::server_scenarios).
+//! what differs from [`DEFAULT`](scenario::DEFAULT). What a networked scenario does on the
+//! host lives in [`net_scenarios`](crate::net_scenarios) and
+//! [`server_scenarios`](crate::server_scenarios).
 
 mod benchmarks;
 mod boot;

@@ -19,7 +19,7 @@ use exo_loadgen::{
     UdpEchoReport,
 };
 
-use crate::bench_report::PerPacket;
+use crate::bench::report::PerPacket;
 use crate::guest;
 use crate::host_side::{self, HostSide};
 use crate::network_setup;
