@@ -19,6 +19,7 @@ pub mod handle;
 pub mod layout;
 pub mod mapping;
 pub mod net;
+mod numbered;
 pub mod rights;
 pub mod start_info;
 pub mod syscall;

@@ -11,164 +11,124 @@
 //! `docs/05-network.md` (50–55) have the tables of what each call takes and
 //! returns.
 
-/// A system call number.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Sysnum {
-    /// `(address, length)` → bytes written. Writes to the kernel console.
-    ConsoleWrite = 0,
-    /// `(status)`: destroys the calling environment.
-    Exit = 1,
-    /// Gives the rest of the slot to the best-effort pool (the caller keeps
-    /// running if nobody there can run).
-    Yield = 2,
-    /// `(address, length)` → bytes read: what has arrived on the kernel
-    /// console, without waiting (0 if nothing has).
-    ConsoleRead = 3,
+use crate::numbered::numbered_enum;
 
-    /// `(handle, rights)` → new handle: a child capability with a subset of the rights.
-    CapabilityDerive = 10,
-    /// `(handle, environment, rights)` → handle in the target's table.
-    CapabilityGrant = 11,
-    /// `(handle)`: removes everything derived from the capability, in every table.
-    CapabilityRevoke = 12,
-    /// `(handle)`: removes the capability and everything derived from it.
-    CapabilityDrop = 13,
-    /// `(handle)` → (kind and rights packed by [`CapabilityInfo`](crate::syscall::CapabilityInfo), value):
-    /// the value is the first frame number of a frame capability, the id of an
-    /// environment, the index of a slot, the entry tag of an endpoint.
-    CapabilityIdentify = 14,
+numbered_enum! {
+    /// A system call number.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Sysnum {
+        /// `(address, length)` → bytes written. Writes to the kernel console.
+        ConsoleWrite = 0,
+        /// `(status)`: destroys the calling environment.
+        Exit = 1,
+        /// Gives the rest of the slot to the best-effort pool (the caller keeps
+        /// running if nobody there can run).
+        Yield = 2,
+        /// `(address, length)` → bytes read: what has arrived on the kernel
+        /// console, without waiting (0 if nothing has).
+        ConsoleRead = 3,
 
-    /// `(order)` → (handle, first frame number): `2^order` free frames, aligned to their size.
-    FrameAllocate = 20,
-    /// `(frame number, order)` → (handle, frame number): exactly those frames.
-    FrameAllocateAt = 21,
-    /// `(frame, environment, address, flags, part)`: maps the frame(s) at
-    /// `address` in that environment: all of them (`part` 0) or the
-    /// [`MapPart`] `part` names, so a run is paid for only where it is used.
-    Map = 22,
-    /// `(environment, address)`: removes the page mapped at `address`.
-    Unmap = 23,
-    /// `(environment, address, flags)`: changes the permissions of a mapped page.
-    Protect = 24,
-    /// `(environment, requests address, count)` → (how many were applied, the
-    /// error code of the first that failed or 0): one
-    /// [`MapRequest`](crate::mapping::MapRequest) after another, stopping at the first error.
-    MapBatch = 25,
+        /// `(handle, rights)` → new handle: a child capability with a subset of the rights.
+        CapabilityDerive = 10,
+        /// `(handle, environment, rights)` → handle in the target's table.
+        CapabilityGrant = 11,
+        /// `(handle)`: removes everything derived from the capability, in every table.
+        CapabilityRevoke = 12,
+        /// `(handle)`: removes the capability and everything derived from it.
+        CapabilityDrop = 13,
+        /// `(handle)` → (kind and rights packed by [`CapabilityInfo`](crate::syscall::CapabilityInfo), value):
+        /// the value is the first frame number of a frame capability, the id of an
+        /// environment, the index of a slot, the entry tag of an endpoint.
+        CapabilityIdentify = 14,
 
-    /// `(frame quota, kernel bytes, slot quota)` → handle: a new, empty
-    /// environment, not yet running. It is lent `frame quota` frames, `kernel
-    /// bytes` of kernel memory (0: [`default_kernel_bytes`] of the frame
-    /// quota) and `slot quota` CPU slots, all from the caller's own accounts
-    /// until it is destroyed.
-    EnvironmentCreate = 30,
-    /// `(environment, entry, stack, argument)`: starts it at `entry` with `rsp = stack`, `rdi = argument`.
-    EnvironmentStart = 31,
-    /// `(environment)`: destroys it, returning everything it held.
-    EnvironmentDestroy = 32,
-    /// `(environment, entry, stack top, stack size, options)`: where upcalls
-    /// (faults, revocation, slot starts) enter it; [`UpcallOptions`]. Entry 0
-    /// removes the registration.
-    SetUpcall = 33,
-    /// `(environment, frame count, deadline in ticks)`: asks it to give frames back.
-    RequestFrames = 34,
-    /// `(environment, which)` → value: one of its accounts, see [`EnvironmentAccount`].
-    EnvironmentInfo = 35,
-    /// → (free frames, usable frames): the kernel's frame counts.
-    FrameCounts = 36,
-    /// → (bytes in use, capacity): the kernel heap, which holds every
-    /// environment's charged kernel memory and the kernel's own.
-    KernelMemory = 37,
+        /// `(order)` → (handle, first frame number): `2^order` free frames, aligned to their size.
+        FrameAllocate = 20,
+        /// `(frame number, order)` → (handle, frame number): exactly those frames.
+        FrameAllocateAt = 21,
+        /// `(frame, environment, address, flags, part)`: maps the frame(s) at
+        /// `address` in that environment: all of them (`part` 0) or the
+        /// [`MapPart`] `part` names, so a run is paid for only where it is used.
+        Map = 22,
+        /// `(environment, address)`: removes the page mapped at `address`.
+        Unmap = 23,
+        /// `(environment, address, flags)`: changes the permissions of a mapped page.
+        Protect = 24,
+        /// `(environment, requests address, count)` → (how many were applied, the
+        /// error code of the first that failed or 0): one
+        /// [`MapRequest`](crate::mapping::MapRequest) after another, stopping at the first error.
+        MapBatch = 25,
 
-    /// `(environment, slot)` → (handle, slot index): a slot of the slice
-    /// vector for that environment (`slot = ANY_SLOT` for any free one).
-    SlotAllocate = 40,
-    /// `(environment)`: gives the rest of the current slot to that environment.
-    YieldTo = 41,
-    /// `(events, timeout in ticks)` → (event, detail): sleeps until one of
-    /// `events` happens ([`Event`] bits). For `Event::CALL`, see `Call`.
-    Wait = 42,
-    /// `(entry tag)` → handle: an endpoint others can `Call` to reach the
-    /// caller; each call hands the server the endpoint's entry tag.
-    EndpointCreate = 43,
-    /// `(endpoint, argument 0, argument 1, capability or NO_CAPABILITY)` →
-    /// (result 0, result 1): runs the endpoint's environment at once, on the
-    /// caller's slot, and returns when it replies.
-    Call = 44,
-    /// `(result 0, result 1, capability or NO_CAPABILITY)`: returns to the
-    /// environment whose call is being served.
-    Reply = 45,
-    /// `(bits)` → handle: a notification into the caller; signalling it
-    /// sets `bits` (not 0) in the caller's pending word.
-    NotificationCreate = 46,
-    /// `(notification)`: sets its bits in its environment's pending word and
-    /// wakes it if it waits for `Event::NOTIFY`. Never blocks.
-    Signal = 47,
+        /// `(frame quota, kernel bytes, slot quota)` → handle: a new, empty
+        /// environment, not yet running. It is lent `frame quota` frames, `kernel
+        /// bytes` of kernel memory (0: [`default_kernel_bytes`] of the frame
+        /// quota) and `slot quota` CPU slots, all from the caller's own accounts
+        /// until it is destroyed.
+        EnvironmentCreate = 30,
+        /// `(environment, entry, stack, argument)`: starts it at `entry` with `rsp = stack`, `rdi = argument`.
+        EnvironmentStart = 31,
+        /// `(environment)`: destroys it, returning everything it held.
+        EnvironmentDestroy = 32,
+        /// `(environment, entry, stack top, stack size, options)`: where upcalls
+        /// (faults, revocation, slot starts) enter it; [`UpcallOptions`]. Entry 0
+        /// removes the registration.
+        SetUpcall = 33,
+        /// `(environment, frame count, deadline in ticks)`: asks it to give frames back.
+        RequestFrames = 34,
+        /// `(environment, which)` → value: one of its accounts, see [`EnvironmentAccount`].
+        EnvironmentInfo = 35,
+        /// → (free frames, usable frames): the kernel's frame counts.
+        FrameCounts = 36,
+        /// → (bytes in use, capacity): the kernel heap, which holds every
+        /// environment's charged kernel memory and the kernel's own.
+        KernelMemory = 37,
 
-    /// `(NIC, IPv4 address)` → handle: claims the address for the caller
-    /// (`net::ipv4` packing). Refused with `AddressInUse` while another claim lives.
-    NetClaim = 50,
-    /// `(frames, notification or NO_CAPABILITY)` → (handle, entries): a
-    /// binding whose rings live in that run of frames (`net` has the
-    /// layout). The notification is signalled when a frame arrives in an
-    /// empty receive ring.
-    NetBind = 51,
-    /// `(binding, address, filter)` → handle: frames matching the filter
-    /// (`net::Filter::pack`) on that address go to the binding.
-    NetFilter = 52,
-    /// `(binding)`: drains its transmit ring now and polls it again, which
-    /// clears `TxFlags::NEED_WAKEUP`.
-    NetKick = 53,
-    /// `(binding, address, length)`: sends the frame there at once (the
-    /// per-packet path; the same checks as the ring).
-    NetSend = 54,
-    /// `(binding, address, length)` → frame length: takes the oldest frame
-    /// from the receive ring into the buffer (the per-packet path);
-    /// `WouldBlock` if there is none.
-    NetReceive = 55,
-}
+        /// `(environment, slot)` → (handle, slot index): a slot of the slice
+        /// vector for that environment (`slot = ANY_SLOT` for any free one).
+        SlotAllocate = 40,
+        /// `(environment)`: gives the rest of the current slot to that environment.
+        YieldTo = 41,
+        /// `(events, timeout in ticks)` → (event, detail): sleeps until one of
+        /// `events` happens ([`Event`] bits). For `Event::CALL`, see `Call`.
+        Wait = 42,
+        /// `(entry tag)` → handle: an endpoint others can `Call` to reach the
+        /// caller; each call hands the server the endpoint's entry tag.
+        EndpointCreate = 43,
+        /// `(endpoint, argument 0, argument 1, capability or NO_CAPABILITY)` →
+        /// (result 0, result 1): runs the endpoint's environment at once, on the
+        /// caller's slot, and returns when it replies.
+        Call = 44,
+        /// `(result 0, result 1, capability or NO_CAPABILITY)`: returns to the
+        /// environment whose call is being served.
+        Reply = 45,
+        /// `(bits)` → handle: a notification into the caller; signalling it
+        /// sets `bits` (not 0) in the caller's pending word.
+        NotificationCreate = 46,
+        /// `(notification)`: sets its bits in its environment's pending word and
+        /// wakes it if it waits for `Event::NOTIFY`. Never blocks.
+        Signal = 47,
 
-impl Sysnum {
-    /// Every system call, for tables and tests.
-    pub const ALL: [Sysnum; 37] = [
-        Sysnum::ConsoleWrite,
-        Sysnum::Exit,
-        Sysnum::Yield,
-        Sysnum::ConsoleRead,
-        Sysnum::CapabilityDerive,
-        Sysnum::CapabilityGrant,
-        Sysnum::CapabilityRevoke,
-        Sysnum::CapabilityDrop,
-        Sysnum::CapabilityIdentify,
-        Sysnum::FrameAllocate,
-        Sysnum::FrameAllocateAt,
-        Sysnum::Map,
-        Sysnum::Unmap,
-        Sysnum::Protect,
-        Sysnum::MapBatch,
-        Sysnum::EnvironmentCreate,
-        Sysnum::EnvironmentStart,
-        Sysnum::EnvironmentDestroy,
-        Sysnum::SetUpcall,
-        Sysnum::RequestFrames,
-        Sysnum::EnvironmentInfo,
-        Sysnum::FrameCounts,
-        Sysnum::KernelMemory,
-        Sysnum::SlotAllocate,
-        Sysnum::YieldTo,
-        Sysnum::Wait,
-        Sysnum::EndpointCreate,
-        Sysnum::Call,
-        Sysnum::Reply,
-        Sysnum::NotificationCreate,
-        Sysnum::Signal,
-        Sysnum::NetClaim,
-        Sysnum::NetBind,
-        Sysnum::NetFilter,
-        Sysnum::NetKick,
-        Sysnum::NetSend,
-        Sysnum::NetReceive,
-    ];
+        /// `(NIC, IPv4 address)` → handle: claims the address for the caller
+        /// (`net::ipv4` packing). Refused with `AddressInUse` while another claim lives.
+        NetClaim = 50,
+        /// `(frames, notification or NO_CAPABILITY)` → (handle, entries): a
+        /// binding whose rings live in that run of frames (`net` has the
+        /// layout). The notification is signalled when a frame arrives in an
+        /// empty receive ring.
+        NetBind = 51,
+        /// `(binding, address, filter)` → handle: frames matching the filter
+        /// (`net::Filter::pack`) on that address go to the binding.
+        NetFilter = 52,
+        /// `(binding)`: drains its transmit ring now and polls it again, which
+        /// clears `TxFlags::NEED_WAKEUP`.
+        NetKick = 53,
+        /// `(binding, address, length)`: sends the frame there at once (the
+        /// per-packet path; the same checks as the ring).
+        NetSend = 54,
+        /// `(binding, address, length)` → frame length: takes the oldest frame
+        /// from the receive ring into the buffer (the per-packet path);
+        /// `WouldBlock` if there is none.
+        NetReceive = 55,
+    }
 }
 
 impl TryFrom<u64> for Sysnum {

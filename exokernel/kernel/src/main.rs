@@ -13,6 +13,7 @@ extern crate alloc;
 mod arch;
 mod boot_info;
 mod console;
+mod dispatch;
 mod environment;
 mod memory;
 mod net;
@@ -22,7 +23,6 @@ mod selftest;
 mod syscalls;
 mod time;
 
-use exo_abi::counters::Counter;
 use exo_kernel_core::cmdline::CommandLine;
 use log::LevelFilter;
 
@@ -64,9 +64,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         log::warn!("memory map truncated: later entries ignored");
     }
 
-    frames::init(boot);
-    paging::init(boot);
+    frames::init(boot.regions(), boot.modules());
+    paging::init(boot.regions());
     let heap_size = heap::init(frames::counts().usable);
+    memory::lent_frames::init(frames::counts().total);
     let counts = frames::counts();
     println!(
         "frames: {} free of {} usable ({} MiB), {} tracked",
@@ -98,7 +99,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     let Some(module) = boot.modules().first() else {
         println!("no boot file system given (boot module): powering off");
-        report_counters();
+        cpu::report_counters();
         qemu::exit(qemu::ExitCode::Success)
     };
     // SAFETY: the loader placed the module there; the frame allocator never
@@ -117,7 +118,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         Ok(id) => println!("environment {}: first program {init:?} loaded", id.0),
         Err(error) => println!("the first program {init:?} could not be loaded: {error}"),
     }
-    environment::run()
+    let frame = environment::first_context();
+    // SAFETY: `first_context` loaded a runnable environment's context and
+    // address space into `frame` and the CPU.
+    unsafe { arch::trap_entry::enter(&frame) }
 }
 
 /// The number `key=N` on the command line, if it is in `range`; else `default`.
@@ -134,13 +138,5 @@ fn setting(
             log::warn!("{key} must be a number in {range:?}; using {default}");
             default
         }
-    }
-}
-
-/// Logs every kernel event counter, for the record at power-off.
-pub fn report_counters() {
-    let this_cpu = cpu::current();
-    for counter in Counter::ALL {
-        log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));
     }
 }

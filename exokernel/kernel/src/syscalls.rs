@@ -48,6 +48,7 @@ fn call(
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
     match number {
+        // 0–3: the console (here), exit and yield (`environment/lifecycle.rs`, `control.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
         Sysnum::Exit => {
@@ -58,6 +59,7 @@ fn call(
             system.request_yield();
             Ok((0, 0))
         }
+        // 10–14: capabilities (`environment/capabilities.rs`).
         Sysnum::CapabilityDerive => system.derive(caller, handle(a), b).map(|h| one(h.to_raw())),
         Sysnum::CapabilityGrant => system
             .grant(caller, handle(a), handle(b), c)
@@ -67,6 +69,7 @@ fn call(
         Sysnum::CapabilityIdentify => system
             .identify(caller, handle(a))
             .map(|info| (info.pack(), info.value)),
+        // 20–25: frames and mappings (`environment/memory.rs`).
         Sysnum::FrameAllocate => system
             .allocate_frames(caller, a, None)
             .map(|(h, frame)| (h.to_raw(), frame)),
@@ -77,6 +80,8 @@ fn call(
         Sysnum::Unmap => system.unmap(caller, handle(a), b).map(none),
         Sysnum::Protect => system.protect(caller, handle(a), b, c).map(none),
         Sysnum::MapBatch => system.map_batch(caller, handle(a), b, c),
+        // 30–37: environments (`environment/lifecycle.rs`, `upcall.rs`,
+        // `revocation.rs`, `mod.rs`) and the kernel's own counts.
         Sysnum::EnvironmentCreate => {
             let lend = Lend {
                 frames: a,
@@ -110,6 +115,7 @@ fn call(
             Ok((counts.free, counts.usable))
         }
         Sysnum::KernelMemory => Ok((heap::used_bytes() as u64, heap::capacity() as u64)),
+        // 40–47: CPU slots, yield, wait, calls, notifications (`environment/control.rs`).
         Sysnum::SlotAllocate => system
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
@@ -122,6 +128,7 @@ fn call(
             .notification_create(caller, a)
             .map(|h| one(h.to_raw())),
         Sysnum::Signal => system.signal(caller, handle(a)).map(none),
+        // 50–55: the network card (`environment/net.rs`).
         Sysnum::NetClaim => system
             .net_claim(caller, handle(a), b)
             .map(|h| one(h.to_raw())),

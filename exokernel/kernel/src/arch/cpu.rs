@@ -94,6 +94,14 @@ pub fn current() -> &'static PerCpu {
     unsafe { &*(address as *const PerCpu) }
 }
 
+/// Logs this CPU's kernel event counters, for the record at power-off.
+pub fn report_counters() {
+    let this_cpu = current();
+    for counter in Counter::ALL {
+        log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));
+    }
+}
+
 /// The time-stamp counter.
 pub fn rdtsc() -> u64 {
     // SAFETY: `rdtsc` only reads the counter.

@@ -1,19 +1,11 @@
-//! Where every interrupt and exception lands: the trap frame and the dispatcher.
+//! The trap frame, as the entry stubs build it, and the words for what is in
+//! it: exception names, page-fault causes, a register dump.
 //!
-//! The kernel runs with interrupts off, so a trap from kernel mode is either
-//! a fault (a kernel bug: report and stop) or an interrupt taken while idle
-//! in `cpu::wait_for_interrupt`. A trap from user mode belongs to the
-//! running environment: `environment::after_trap` decides, once per trap,
-//! which environment the frame returns to.
+//! The dispatcher that decides what a trap means lives above, in
+//! `crate::dispatch`, reached from the assembly by symbol: nothing here knows
+//! environments or system calls.
 
 use core::fmt::Write;
-
-use exo_abi::counters::Counter;
-use x86_64::registers::control::Cr2;
-
-use super::{apic, cpu, vectors};
-use crate::console::FatalWriter;
-use crate::{environment, qemu, syscalls};
 
 /// The `vector` of a frame built by the `syscall` entry: not a hardware vector.
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -53,50 +45,6 @@ pub struct TrapFrame {
 impl TrapFrame {
     pub fn is_from_user_mode(&self) -> bool {
         self.cs & 3 == 3
-    }
-}
-
-/// Called by `trap_common` with the saved frame.
-#[unsafe(no_mangle)]
-extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
-    let this_cpu = cpu::current();
-    let from_user = frame.is_from_user_mode();
-    match frame.vector {
-        SYSCALL_VECTOR => {
-            this_cpu.count(Counter::SystemCalls);
-            syscalls::dispatch(frame);
-        }
-        0..=31 => {
-            this_cpu.count(Counter::Exceptions);
-            // NMI and machine check report the machine, not the code running.
-            if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
-                fatal_exception(frame)
-            }
-            environment::user_exception(frame, Cr2::read_raw());
-        }
-        vector if vector == u64::from(vectors::TIMER) => {
-            this_cpu.count(Counter::TimerTicks);
-            apic::end_of_interrupt();
-            // Also while idle in the kernel: a tick starts the next slot.
-            environment::timer_tick();
-        }
-        vector if vector == u64::from(vectors::NIC) => {
-            this_cpu.count(Counter::DeviceInterrupts);
-            environment::nic_interrupt();
-            apic::end_of_interrupt();
-        }
-        // A spurious interrupt is not in service: it must not be acknowledged.
-        vector if vector == u64::from(vectors::SPURIOUS) => {
-            this_cpu.count(Counter::SpuriousInterrupts)
-        }
-        vector => {
-            this_cpu.count(Counter::DeviceInterrupts);
-            log::warn!("unexpected interrupt on vector {vector}");
-            apic::end_of_interrupt();
-        }
-    }
-    if from_user {
-        environment::after_trap(frame);
     }
 }
 
@@ -142,34 +90,8 @@ const EXCEPTIONS: [(&str, &str); 32] = [
 ];
 
 pub const PAGE_FAULT: u64 = 14;
-const NMI: u64 = 2;
-const MACHINE_CHECK: u64 = 18;
-
-/// Prints a report of an exception the kernel cannot handle and ends the run
-/// with the failure exit code.
-fn fatal_exception(frame: &TrapFrame) -> ! {
-    let mut out = FatalWriter::new();
-    let (mnemonic, name) = exception_name(frame.vector);
-    let mode = if frame.is_from_user_mode() {
-        "user"
-    } else {
-        "kernel"
-    };
-    let _ = writeln!(
-        out,
-        "\nEXCEPTION {mnemonic} {name} (vector {}) in {mode} mode",
-        frame.vector
-    );
-    let _ = write!(out, "  error={:#018x}", frame.error_code);
-    if frame.vector == PAGE_FAULT {
-        let _ = write!(out, " ({})", PageFaultCause(frame.error_code));
-    }
-    let cr2 = Cr2::read_raw();
-    let _ = writeln!(out, "\n  cr2={cr2:#018x}");
-    write_registers(&mut out, frame);
-    crate::panic::write_backtrace(&mut out, frame.rbp);
-    qemu::exit(qemu::ExitCode::Failure)
-}
+pub const NMI: u64 = 2;
+pub const MACHINE_CHECK: u64 = 18;
 
 /// Writes every register of `frame`, a few to a line.
 pub fn write_registers(out: &mut impl Write, frame: &TrapFrame) {

@@ -11,7 +11,7 @@ use exo_abi::facts::{self, Facts};
 
 use super::{EnvironmentId, System};
 use crate::arch::cpu;
-use crate::memory::phys_to_virt;
+use crate::memory::lent_frames;
 use crate::time;
 
 impl System {
@@ -33,13 +33,8 @@ impl System {
             slots_run: environment.slots_run,
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
         };
-        // SAFETY: `facts` is the frame the kernel allocated for this
-        // environment's facts page; it is freed only after the environment
-        // is gone. The environment maps it read-only, so only the kernel writes.
-        unsafe {
-            phys_to_virt(environment.facts)
-                .as_mut_ptr::<Facts>()
-                .write_volatile(page)
-        };
+        // The environment maps its facts page read-only: only the kernel writes it.
+        lent_frames::write(environment.facts, lent_frames::bytes_of(&page))
+            .expect("an environment's facts page is lent to it");
     }
 }

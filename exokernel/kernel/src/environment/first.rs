@@ -24,7 +24,7 @@ use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 
 use super::{EnvironmentId, Lend, Object, SYSTEM, State, System};
-use crate::memory::{frames, heap, phys_to_virt};
+use crate::memory::{frames, heap, lent_frames};
 
 /// Why the first program could not be loaded.
 #[derive(Debug)]
@@ -180,13 +180,9 @@ fn load(
         page_count: pages.count as u64,
         pages: pages.entries,
     };
-    // SAFETY: the frame was just allocated to this environment and is not
-    // mapped anywhere yet; StartInfo fits in a page (checked in the ABI).
-    unsafe {
-        phys_to_virt(frame * FRAME_SIZE)
-            .as_mut_ptr::<StartInfo>()
-            .write(info)
-    };
+    // StartInfo fits in a page (checked in the ABI).
+    lent_frames::write(frame * FRAME_SIZE, lent_frames::bytes_of(&info))
+        .expect("a frame just allocated to the environment is lent to it");
     let node = system
         .capabilities
         .lookup(id, handle)
@@ -225,10 +221,8 @@ fn copy_archive(
             .min(MAX_FRAME_ORDER);
         let (handle, frame) = system.allocate_frames(id, u64::from(order), None)?;
         let length = (archive.len() - copied).min((FRAME_SIZE as usize) << order);
-        let target = phys_to_virt(frame * FRAME_SIZE).as_mut_ptr::<u8>();
-        // SAFETY: a fresh run of frames owned by `id`, not yet mapped, at
-        // least `length` bytes long.
-        unsafe { core::ptr::copy_nonoverlapping(archive[copied..].as_ptr(), target, length) };
+        lent_frames::write(frame * FRAME_SIZE, &archive[copied..copied + length])
+            .expect("a run just allocated to the environment is lent to it");
         let address = BOOTFS + copied as u64;
         system.map(
             id,
@@ -259,10 +253,9 @@ fn map_new_frame(
     contents: &[u8],
 ) -> Result<StartPage, LoadError> {
     let (handle, frame) = system.allocate_frames(id, 0, None)?;
-    let target = phys_to_virt(frame * FRAME_SIZE).as_mut_ptr::<u8>();
-    // SAFETY: a fresh, zeroed frame owned by this environment and not yet
-    // mapped; `contents` is at most a page.
-    unsafe { core::ptr::copy_nonoverlapping(contents.as_ptr(), target, contents.len()) };
+    // `contents` is at most a page.
+    lent_frames::write(frame * FRAME_SIZE, contents)
+        .expect("a frame just allocated to the environment is lent to it");
     system.map(
         id,
         handle,

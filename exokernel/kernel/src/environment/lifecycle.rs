@@ -13,7 +13,7 @@ use exo_abi::layout::{FACTS, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use exo_abi::mapping::MapFlags;
 use exo_abi::{Error, Handle, Rights};
 
-use super::address_space::AddressSpace;
+use crate::memory::address_space::AddressSpace;
 use exo_abi::handle::TABLE_CAPACITY;
 
 use exo_abi::syscall::TABLE_GROWTH_BYTES;
@@ -24,7 +24,7 @@ use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
 use super::{Environment, EnvironmentId, Lend, State, System};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
-use crate::memory::{frames, paging};
+use crate::memory::{lent_frames, paging};
 use crate::println;
 
 /// RFLAGS for user code: interrupts enabled (bit 9), reserved bit 1.
@@ -114,14 +114,14 @@ impl System {
         };
         if let Err(error) = self.charge_kernel_if_exists(holder, holder_charge) {
             space.destroy();
-            frames::free(facts).expect("facts frame was allocated");
+            lent_frames::free(facts, 0).expect("facts frame was allocated");
             return Err(error);
         }
         let root = match self.make_capabilities(id, holder) {
             Ok(root) => root,
             Err(error) => {
                 space.destroy();
-                frames::free(facts).expect("facts frame was allocated");
+                lent_frames::free(facts, 0).expect("facts frame was allocated");
                 self.uncharge_kernel(holder, holder_charge);
                 return Err(error);
             }
@@ -309,7 +309,7 @@ impl System {
                 paging::load_kernel_tables();
             }
             environment.space.destroy();
-            frames::free(environment.facts).expect("facts frame was allocated");
+            lent_frames::free(environment.facts, 0).expect("facts frame was allocated");
             if let Some(parent) = environment.parent {
                 self.give_back(parent, environment.lent);
             }
@@ -323,7 +323,7 @@ impl System {
 /// Returns the space and the facts page's physical address.
 fn new_address_space(quota: u64) -> Result<(AddressSpace, u64), Error> {
     let mut space = AddressSpace::new()?;
-    let facts = match frames::allocate_zeroed() {
+    let facts = match lent_frames::allocate(0, None) {
         Ok(facts) => facts,
         Err(_) => {
             space.destroy();
@@ -333,7 +333,7 @@ fn new_address_space(quota: u64) -> Result<(AddressSpace, u64), Error> {
     let budget = quota.saturating_sub(space.table_frames() + 1);
     if let Err(error) = space.map(FACTS, facts, MapFlags::empty(), budget) {
         space.destroy();
-        frames::free(facts).expect("just allocated");
+        lent_frames::free(facts, 0).expect("just allocated");
         return Err(error);
     }
     Ok((space, facts))

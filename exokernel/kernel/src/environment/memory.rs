@@ -17,7 +17,7 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 use super::kernel_memory::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES};
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
-use crate::memory::{frames, phys_to_virt};
+use crate::memory::lent_frames;
 
 impl System {
     /// Allocates `2^order` zeroed frames for `owner`, charged to its quota.
@@ -42,14 +42,18 @@ impl System {
             system.environment(owner).frames.uncharge(count);
             system.uncharge_kernel(owner, capability_bytes);
         };
+        // Zeroed by `lent_frames`: a frame may have held another
+        // environment's data, and is never handed on so.
         let allocated = match at {
-            None => frames::allocate_run(order as u32).map_err(|_| Error::OutOfMemory),
-            Some(first) => frames::allocate_run_at(first.saturating_mul(FRAME_SIZE), order as u32)
-                .map(|()| first * FRAME_SIZE)
-                .map_err(|error| match error {
-                    FrameError::Misaligned => Error::Misaligned,
-                    _ => Error::FrameUnavailable,
-                }),
+            None => lent_frames::allocate(order as u32, None).map_err(|_| Error::OutOfMemory),
+            Some(first) => {
+                lent_frames::allocate(order as u32, Some(first.saturating_mul(FRAME_SIZE))).map_err(
+                    |error| match error {
+                        FrameError::Misaligned => Error::Misaligned,
+                        _ => Error::FrameUnavailable,
+                    },
+                )
+            }
         };
         let address = match allocated {
             Ok(address) => address,
@@ -57,15 +61,6 @@ impl System {
                 undo(self);
                 return Err(error);
             }
-        };
-        // A frame may have held another environment's data: never hand it on unzeroed.
-        // SAFETY: the run was just allocated to `owner` and nothing maps it yet.
-        unsafe {
-            core::ptr::write_bytes(
-                phys_to_virt(address).as_mut_ptr::<u8>(),
-                0,
-                (count * FRAME_SIZE) as usize,
-            )
         };
         let object = Object::Frame {
             first: address / FRAME_SIZE,
@@ -77,7 +72,7 @@ impl System {
                 Ok((handle, address / FRAME_SIZE))
             }
             Err(error) => {
-                frames::free_run(address, order as u32).expect("just allocated");
+                lent_frames::free(address, order as u32).expect("just allocated");
                 undo(self);
                 Err(error)
             }

@@ -15,12 +15,19 @@
 //! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
 //! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`,
 //! `control.rs` (slots, yield, wait, protected control transfer),
+//! `events.rs` (timer ticks and faults, as `crate::dispatch` hands them on),
+//! `kernel_memory.rs` (who pays for kernel memory),
 //! `schedule.rs` (which environment runs next) and `facts.rs` (the
 //! read-only facts page).
+//!
+//! None of it is `unsafe`: page tables are `memory::address_space`'s, and
+//! environments' frames are read and written only through
+//! `memory::lent_frames`, which checks that they are lent.
+#![forbid(unsafe_code)]
 
-pub mod address_space;
 mod capabilities;
 mod control;
+mod events;
 mod facts;
 mod first;
 mod kernel_memory;
@@ -44,16 +51,16 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
-use self::address_space::AddressSpace;
 use self::kernel_memory::MAPPING_RECORD_BYTES;
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
-use crate::memory::frames;
+use crate::memory::address_space::AddressSpace;
+use crate::memory::lent_frames;
 use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first::start_first_program;
-pub use schedule::{after_trap, init, nic_interrupt, run, timer_tick, user_exception};
+pub use schedule::{after_trap, first_context, init};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -459,7 +466,7 @@ impl System {
             }
             match removed.object {
                 Object::Frame { first, order } => {
-                    frames::free_run(first * FRAME_SIZE, u32::from(order))
+                    lent_frames::free(first * FRAME_SIZE, u32::from(order))
                         .expect("a root frame capability owns its frames");
                     if let Some(owner) = environments.get_mut(&removed.owner) {
                         let count = 1 << order;

@@ -304,10 +304,10 @@ impl System {
         self.net.next_binding += 1;
         let node = self.capabilities.lookup(caller, handle)?.node;
         let entries = ring_entries(order);
-        // SAFETY: frame capabilities name RAM, and the binding's capability
-        // is a child of this one, so the binding (and this view) is removed
-        // before the frames can be freed.
-        let memory = unsafe { RingMemory::new(first * FRAME_SIZE, order) };
+        // The binding's capability is a child of the frames', so the binding
+        // (and this view) is removed before the frames can be freed.
+        let memory = RingMemory::new(first * FRAME_SIZE, order)
+            .expect("frame capabilities name lent frames");
         for index in [
             control::RX_PRODUCER,
             control::RX_CONSUMER,

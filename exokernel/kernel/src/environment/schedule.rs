@@ -13,7 +13,8 @@
 //! until it yields (the rest goes to the pool), donates it (`YieldTo`,
 //! `Call`, `Reply`: the target runs at once), or blocks.
 //!
-//! Every trap from user mode ends in `after_trap`, which applies these rules,
+//! Every trap from user mode ends in `after_trap` (called by `crate::dispatch`,
+//! which dispatches traps to their handlers), which applies these rules,
 //! switches the trap frame and address space if another environment is to
 //! run, and delivers a pending upcall (slot start, revocation request).
 
@@ -23,11 +24,10 @@ use exo_abi::upcall::UpcallReason;
 use super::kernel_memory::CAPABILITY_BYTES;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
-use crate::arch::trap::{PAGE_FAULT, PageFaultCause, TrapFrame, exception_name};
-use crate::arch::trap_entry;
+use crate::arch::trap::TrapFrame;
 use crate::memory::heap;
 use crate::qemu::{self, ExitCode};
-use crate::{println, report_counters, time};
+use crate::{println, time};
 
 /// Gives the slice vector its `slots` slots, once, at boot, and reserves
 /// the capability arena's list of chunks for as many capabilities as the
@@ -40,70 +40,6 @@ pub fn init(slots: usize) {
         .capabilities
         .reserve(u32::try_from(capabilities).unwrap_or(u32::MAX))
         .expect("the heap holds the capability arena's list");
-}
-
-/// A timer tick: the current slot ends and the next begins. (Whoever runs
-/// in it gets a fresh facts page from `deliver_upcalls`.)
-pub fn timer_tick() {
-    let mut system = SYSTEM.lock();
-    system.slices.advance();
-    system.slot_started = true;
-    system.net_tick();
-}
-
-/// The network card interrupted.
-pub fn nic_interrupt() {
-    SYSTEM.lock().net_interrupt();
-}
-
-/// A CPU exception in user mode: an upcall to the environment's handler,
-/// or, without one (or inside it), the end of the environment.
-pub fn user_exception(frame: &mut TrapFrame, cr2: u64) {
-    let mut system = SYSTEM.lock();
-    let Some(id) = current() else { return };
-    let info = [frame.vector, frame.error_code, cr2];
-    let environment = system.environment(id);
-    let failure = match environment.enter_upcall(frame, UpcallReason::Fault, info) {
-        Ok(()) => {
-            cpu::current().count(Counter::Upcalls);
-            return;
-        }
-        Err(_) if environment.upcall.is_none() => "no upcall handler",
-        Err(_)
-            if environment
-                .upcall
-                .is_some_and(|upcall| upcall.is_handling(frame.rsp)) =>
-        {
-            "the fault was in its upcall handler"
-        }
-        Err(_) => "its exception stack is not mapped writable",
-    };
-    let reason = FaultReason {
-        frame,
-        cr2,
-        failure,
-    };
-    system.destroy(id, reason);
-}
-
-/// Why a fault destroyed an environment, written straight to the console:
-/// destroying must not allocate.
-struct FaultReason<'a> {
-    frame: &'a TrapFrame,
-    cr2: u64,
-    failure: &'a str,
-}
-
-impl core::fmt::Display for FaultReason<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let (mnemonic, name) = exception_name(self.frame.vector);
-        write!(f, "{mnemonic} {name} at rip={:#x}", self.frame.rip)?;
-        if self.frame.vector == PAGE_FAULT {
-            let cause = PageFaultCause(self.frame.error_code);
-            write!(f, ", address {:#x} ({cause})", self.cr2)?;
-        }
-        write!(f, ": {}", self.failure)
-    }
 }
 
 /// Decides which environment `frame` returns to; idles until one can run.
@@ -138,13 +74,12 @@ pub fn after_trap(frame: &mut TrapFrame) {
     }
 }
 
-/// Enters the first environment; never returns.
-pub fn run() -> ! {
+/// The context of the first environment to run, its address space loaded
+/// (or idles until there is one, or powers off if none is left).
+pub fn first_context() -> TrapFrame {
     let mut frame = TrapFrame::default();
     after_trap(&mut frame);
-    // SAFETY: `after_trap` loaded a runnable environment's context and
-    // address space into `frame` and the CPU.
-    unsafe { trap_entry::enter(&frame) }
+    frame
 }
 
 impl System {
@@ -316,7 +251,7 @@ impl System {
 /// first environment exited with status 0.
 fn power_off(first_exit_status: Option<u64>) -> ! {
     println!("all environments have ended");
-    report_counters();
+    cpu::report_counters();
     match first_exit_status {
         Some(0) => qemu::exit(ExitCode::Success),
         _ => qemu::exit(ExitCode::Failure),

@@ -15,6 +15,7 @@ use super::lifecycle::USER_RFLAGS;
 use super::user_memory::UserRange;
 use super::{Environment, EnvironmentId, System, UpcallEntry};
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
+use crate::memory::lent_frames;
 
 /// The smallest exception stack accepted: the frame plus room to run.
 const MIN_STACK: u64 = 1024;
@@ -93,11 +94,7 @@ impl Environment {
         };
         let size = size_of::<UpcallFrame>() as u64;
         let address = (upcall.stack_top - size) & !15;
-        // SAFETY: UpcallFrame is repr(C) and made only of u64s: no padding,
-        // every byte initialised.
-        let bytes =
-            unsafe { core::slice::from_raw_parts((&raw const record).cast::<u8>(), size as usize) };
-        UserRange::new(address, size)?.write(&self.space, bytes)?;
+        UserRange::new(address, size)?.write(&self.space, lent_frames::bytes_of(&record))?;
         *frame = TrapFrame {
             rip: upcall.entry,
             rsp: address,

@@ -13,8 +13,8 @@ use exo_abi::Error;
 use exo_abi::layout::{PAGE_SIZE, USER_MAP_END};
 use x86_64::structures::paging::PageTableFlags as Flags;
 
-use super::address_space::AddressSpace;
-use crate::memory::phys_to_virt;
+use crate::memory::address_space::AddressSpace;
+use crate::memory::lent_frames;
 
 /// A byte range in an environment's address space, checked to lie below `USER_MAP_END`.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +42,7 @@ impl UserRange {
         &self,
         space: &AddressSpace,
         required: Flags,
-        mut chunk: impl FnMut(u64, u64, u64),
+        mut chunk: impl FnMut(u64, u64, u64) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut offset = 0;
         while offset < self.length {
@@ -50,7 +50,7 @@ impl UserRange {
             let in_page = (PAGE_SIZE - address % PAGE_SIZE).min(self.length - offset);
             match space.translate(address) {
                 Some((physical, flags)) if flags.contains(required) => {
-                    chunk(offset, physical, in_page)
+                    chunk(offset, physical, in_page)?
                 }
                 _ => return Err(Error::BadUserBuffer),
             }
@@ -61,7 +61,7 @@ impl UserRange {
 
     /// Checks the whole range, so that a write that fails writes nothing.
     fn check(&self, space: &AddressSpace, required: Flags) -> Result<(), Error> {
-        self.for_each_piece(space, required, |_, _, _| {})
+        self.for_each_piece(space, required, |_, _, _| Ok(()))
     }
 
     /// Whether the whole range is mapped writable for the environment.
@@ -86,14 +86,10 @@ impl UserRange {
             space,
             Flags::PRESENT | Flags::USER_ACCESSIBLE,
             |offset, physical, length| {
-                let source = phys_to_virt(physical).as_ptr::<u8>();
                 let target = &mut out[offset as usize..(offset + length) as usize];
-                // SAFETY: `physical` is a frame mapped user-accessible in this
-                // address space (as `for_each_piece` found it), reached through
-                // the direct map; `length` stays within its page.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(source, target.as_mut_ptr(), length as usize)
-                };
+                // A page mapped user-accessible that is not lent to an
+                // environment (the page-table view) is not the kernel's to copy.
+                lent_frames::read(physical, target).map_err(|_| Error::BadUserBuffer)
             },
         )
     }
@@ -104,11 +100,8 @@ impl UserRange {
         let writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
         self.check_writable(space)?;
         self.for_each_piece(space, writable, |offset, physical, length| {
-            let target = phys_to_virt(physical).as_mut_ptr::<u8>();
             let source = &bytes[offset as usize..(offset + length) as usize];
-            // SAFETY: as in `read`, and the page is mapped writable for the
-            // environment, so it is the environment's to have written.
-            unsafe { core::ptr::copy_nonoverlapping(source.as_ptr(), target, length as usize) };
+            lent_frames::write(physical, source).map_err(|_| Error::BadUserBuffer)
         })
     }
 }

@@ -5,11 +5,12 @@
 //! the kernel image and boot modules. The bitmap's own storage is carved
 //! out of the first usable run big enough to hold it.
 
+use core::ops::Range;
 use exo_kernel_core::frames::{FrameBitmap, FrameError};
-use exo_kernel_core::memory_map::{self, FRAME_SIZE};
+use exo_kernel_core::memory_map::{self, FRAME_SIZE, Region};
+
 use spin::Mutex;
 
-use crate::boot_info::BootInfo;
 use crate::memory::{image_physical_range, phys_to_virt};
 
 /// The boot page tables direct-map only the first GiB: anything the kernel
@@ -26,25 +27,23 @@ pub struct FrameCounts {
     pub free: u64,
 }
 
-/// Builds the allocator from the memory map.
-pub fn init(boot: &BootInfo) {
-    let frame_count = memory_map::ram_end(boot.regions()).div_ceil(FRAME_SIZE);
+/// Builds the allocator from the memory map `regions`, keeping out the
+/// boot `modules` (physical ranges the loader placed).
+pub fn init(regions: &[Region], modules: &[Range<u64>]) {
+    let frame_count = memory_map::ram_end(regions).div_ceil(FRAME_SIZE);
     let words = FrameBitmap::storage_words(frame_count);
     let storage_bytes = (words * size_of::<u64>()) as u64;
 
     let kernel = image_physical_range();
     let mut excluded = [0..0x10_0000, kernel, 0..0, 0..0, 0..0, 0..0, 0..0];
-    for (slot, module) in excluded[2..].iter_mut().zip(boot.modules()) {
+    for (slot, module) in excluded[2..].iter_mut().zip(modules) {
         *slot = module.clone();
     }
-    assert!(
-        boot.modules().len() <= excluded.len() - 3,
-        "too many boot modules"
-    );
+    assert!(modules.len() <= excluded.len() - 3, "too many boot modules");
 
     // Find a home for the bitmap below the boot window, then exclude it too.
     let mut storage_at = None;
-    memory_map::usable_frames(boot.regions(), &excluded[..6], |run| {
+    memory_map::usable_frames(regions, &excluded[..6], |run| {
         let start = run.start * FRAME_SIZE;
         let fits = (run.end - run.start) * FRAME_SIZE >= storage_bytes;
         if storage_at.is_none() && fits && start + storage_bytes <= BOOT_WINDOW_END {
@@ -61,7 +60,7 @@ pub fn init(boot: &BootInfo) {
     let storage: &'static mut [u64] =
         unsafe { core::slice::from_raw_parts_mut(phys_to_virt(storage_at).as_mut_ptr(), words) };
     let mut bitmap = FrameBitmap::new(storage, frame_count);
-    memory_map::usable_frames(boot.regions(), &excluded, |run| bitmap.add_usable(run));
+    memory_map::usable_frames(regions, &excluded, |run| bitmap.add_usable(run));
     *FRAMES.lock() = Some(bitmap);
 }
 

@@ -11,8 +11,10 @@
 //! Frames (`frames`) are the only physical allocator; page tables
 //! (`paging`) and the heap (`heap`) take their memory from it.
 
+pub mod address_space;
 pub mod frames;
 pub mod heap;
+pub mod lent_frames;
 pub mod paging;
 
 use x86_64::VirtAddr;

@@ -10,7 +10,7 @@
 //! The upper-half PML4 entries are created once here and never change, so
 //! each environment's page tables can share them by copying those entries.
 
-use exo_kernel_core::memory_map::{self, FRAME_SIZE};
+use exo_kernel_core::memory_map::{self, FRAME_SIZE, Region};
 use spin::{Mutex, Once};
 use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::structures::paging::mapper::MapToError;
@@ -22,7 +22,6 @@ use x86_64::{PhysAddr, VirtAddr};
 
 use super::frames::{self, BOOT_WINDOW_END};
 use super::{DEVICE_WINDOW_BASE, DIRECT_MAP_BASE, KERNEL_BASE, image_layout, phys_to_virt};
-use crate::boot_info::BootInfo;
 
 const TWO_MIB: u64 = 2 << 20;
 
@@ -67,7 +66,7 @@ pub unsafe fn mapper(pml4: u64) -> OffsetPageTable<'static> {
 }
 
 /// Builds the kernel's page tables and switches to them.
-pub fn init(boot: &BootInfo) {
+pub fn init(regions: &[Region]) {
     let mut table_frames = TableFrames { early: true };
     let pml4 = frames::allocate_zeroed().expect("no frame for the kernel PML4");
     assert!(pml4 < BOOT_WINDOW_END);
@@ -76,11 +75,11 @@ pub fn init(boot: &BootInfo) {
 
     // Direct map: every 2 MiB chunk that holds RAM (and the first, with the
     // firmware's low memory and ACPI root pointer).
-    let ram_end = memory_map::ram_end(boot.regions());
+    let ram_end = memory_map::ram_end(regions);
     let direct = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::GLOBAL;
     for chunk in (0..ram_end).step_by(TWO_MIB as usize) {
         let holds_ram = chunk == 0
-            || boot.regions().iter().any(|region| {
+            || regions.iter().any(|region| {
                 region.kind.is_ram() && region.start < chunk + TWO_MIB && region.end > chunk
             });
         if holds_ram {

@@ -11,27 +11,25 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
-use crate::memory::phys_to_virt;
+use crate::memory::{lent_frames, phys_to_virt};
 
 #[derive(Debug)]
 pub struct RingMemory {
-    /// Direct-map address of the run's first byte.
-    base: u64,
+    /// Physical address of the run's first byte.
+    physical: u64,
     size: u64,
 }
 
 impl RingMemory {
-    /// The `2^order` frames at physical address `physical`.
-    ///
-    /// # Safety
-    /// They must be RAM and stay allocated for as long as this value is
-    /// used (the kernel drops it when the binding goes, which happens before
-    /// the frames' capability can free them).
-    pub unsafe fn new(physical: u64, order: u32) -> Self {
-        Self {
-            base: phys_to_virt(physical).as_u64(),
-            size: FRAME_SIZE << order,
-        }
+    /// The `2^order` frames at physical address `physical`, which must be
+    /// lent to an environment (`memory::lent_frames`); `None` otherwise.
+    /// The kernel drops it when the binding goes, which happens before the
+    /// frames' capability can free them; every access checks again that
+    /// they are still lent, so even a kernel bug there could not make a
+    /// ring write land in the kernel's own memory.
+    pub fn new(physical: u64, order: u32) -> Option<Self> {
+        let size = FRAME_SIZE << order;
+        lent_frames::is_lent(physical, size).then_some(Self { physical, size })
     }
 
     fn address(&self, offset: u64, length: u64) -> u64 {
@@ -41,13 +39,17 @@ impl RingMemory {
                 .is_some_and(|end| end <= self.size),
             "ring offsets are computed by the kernel and always in the run"
         );
-        self.base + offset
+        assert!(
+            lent_frames::is_lent(self.physical + offset, length),
+            "a binding's frames stay lent while the binding exists"
+        );
+        phys_to_virt(self.physical + offset).as_u64()
     }
 
     fn word(&self, offset: u64) -> &AtomicU32 {
         assert!(offset.is_multiple_of(4));
         let address = self.address(offset, 4);
-        // SAFETY: aligned, inside the run, which stays allocated (`new`);
+        // SAFETY: aligned, inside the run and in lent frames (`address`);
         // `AtomicU32` may alias memory another party writes.
         unsafe { &*(address as *const AtomicU32) }
     }

@@ -1,0 +1,94 @@
+//! Where every interrupt, exception and system call lands, and what each
+//! means: the one place that ties the entry path to the rest of the kernel.
+//!
+//! `arch/trap_entry.rs` saves the registers and calls `trap_dispatch` by
+//! symbol; `arch/` itself knows nothing above `memory`. The kernel runs
+//! with interrupts off, so a trap from kernel mode is either a fault (a
+//! kernel bug: report and stop) or an interrupt taken while idle in
+//! `cpu::wait_for_interrupt`. A trap from user mode belongs to the running
+//! environment: `environment::after_trap` decides, once per trap, which
+//! environment the frame returns to.
+
+use core::fmt::Write;
+
+use exo_abi::counters::Counter;
+use x86_64::registers::control::Cr2;
+
+use crate::arch::trap::{
+    MACHINE_CHECK, NMI, PAGE_FAULT, PageFaultCause, SYSCALL_VECTOR, TrapFrame, exception_name,
+    write_registers,
+};
+use crate::arch::{apic, cpu, vectors};
+use crate::console::FatalWriter;
+use crate::environment::{self, SYSTEM};
+use crate::{qemu, syscalls};
+
+/// Called by `trap_common` with the saved frame.
+#[unsafe(no_mangle)]
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    let this_cpu = cpu::current();
+    let from_user = frame.is_from_user_mode();
+    match frame.vector {
+        SYSCALL_VECTOR => {
+            this_cpu.count(Counter::SystemCalls);
+            syscalls::dispatch(frame);
+        }
+        0..=31 => {
+            this_cpu.count(Counter::Exceptions);
+            // NMI and machine check report the machine, not the code running.
+            if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
+                fatal_exception(frame)
+            }
+            SYSTEM.lock().user_exception(frame, Cr2::read_raw());
+        }
+        vector if vector == u64::from(vectors::TIMER) => {
+            this_cpu.count(Counter::TimerTicks);
+            apic::end_of_interrupt();
+            // Also while idle in the kernel: a tick starts the next slot.
+            SYSTEM.lock().timer_tick();
+        }
+        vector if vector == u64::from(vectors::NIC) => {
+            this_cpu.count(Counter::DeviceInterrupts);
+            SYSTEM.lock().net_interrupt();
+            apic::end_of_interrupt();
+        }
+        // A spurious interrupt is not in service: it must not be acknowledged.
+        vector if vector == u64::from(vectors::SPURIOUS) => {
+            this_cpu.count(Counter::SpuriousInterrupts)
+        }
+        vector => {
+            this_cpu.count(Counter::DeviceInterrupts);
+            log::warn!("unexpected interrupt on vector {vector}");
+            apic::end_of_interrupt();
+        }
+    }
+    if from_user {
+        environment::after_trap(frame);
+    }
+}
+
+/// Prints a report of an exception the kernel cannot handle and ends the run
+/// with the failure exit code.
+fn fatal_exception(frame: &TrapFrame) -> ! {
+    let mut out = FatalWriter::new();
+    let (mnemonic, name) = exception_name(frame.vector);
+    let mode = if frame.is_from_user_mode() {
+        "user"
+    } else {
+        "kernel"
+    };
+    let _ = writeln!(
+        out,
+        "\nEXCEPTION {mnemonic} {name} (vector {}) in {mode} mode",
+        frame.vector
+    );
+    let _ = write!(out, "  error={:#018x}", frame.error_code);
+    if frame.vector == PAGE_FAULT {
+        let _ = write!(out, " ({})", PageFaultCause(frame.error_code));
+    }
+    let cr2 = Cr2::read_raw();
+    let _ = writeln!(out, "\n  cr2={cr2:#018x}");
+    write_registers(&mut out, frame);
+    crate::panic::write_backtrace(&mut out, frame.rbp);
+    qemu::exit(qemu::ExitCode::Failure)
+}
