@@ -13,9 +13,10 @@ use std::thread;
 
 use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
-use crate::host_side::HostNotes;
+use crate::host::side;
+use crate::host::side::HostNotes;
 use crate::scenarios::{self, Capture, Scenario};
-use crate::{artifacts, host_side, network_setup, pcap, qemu, servers};
+use crate::{artifacts, network_setup, pcap, qemu, servers};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -242,7 +243,7 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         if let Some(network) = &scenario.network {
             network_setup::prepare(scenario.name, network, &mut config)?;
             if let Some(function) = network.host {
-                let (function, its_notes) = host_side::on_host_thread(function, &config);
+                let (function, its_notes) = side::on_host_thread(function, &config);
                 host = Some(function);
                 notes = its_notes;
             }

@@ -4,8 +4,8 @@
 //!
 //! The table is data: a new scenario is one more entry in its chapter's file, stating only
 //! what differs from [`DEFAULT`](scenario::DEFAULT). What a networked scenario does on the
-//! host lives in [`net_scenarios`](crate::net_scenarios) and
-//! [`server_scenarios`](crate::server_scenarios).
+//! host lives in [`kernel_network`](crate::host::kernel_network) and
+//! [`server_clients`](crate::host::server_clients).
 
 mod benchmarks;
 mod boot;

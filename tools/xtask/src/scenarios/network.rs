@@ -1,24 +1,25 @@
 //! Networking (docs/05 and docs/06): the network card shared between environments by the
 //! kernel's demultiplexer, the sockets API inside the guest, and the library OS's servers
 //! against real Linux clients on the host. What each does on the host lives in
-//! [`net_scenarios`](crate::net_scenarios) and
-//! [`server_scenarios`](crate::server_scenarios).
+//! [`kernel_network`](crate::host::kernel_network) and
+//! [`server_clients`](crate::host::server_clients).
 
 use std::time::Duration;
 
 use super::scenario::{
     DEFAULT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
 };
-use crate::server_scenarios::{
+use crate::host::kernel_network;
+use crate::host::server_clients::{
     self, BULK_BYTES, BULK_CONNECTIONS, CONCURRENT_CONNECTIONS, DISCARD_CONNECTIONS, DISCARD_PORT,
     ECHO_PORT, ECHO_TCP_CONNECTIONS, ECHO_UDP_COUNT, HTTP_PORT, HTTP_REQUESTS, HTTPD_READY,
     HTTPD_STACK, MALFORMED_TCP_CONNECTIONS, MALFORMED_UDP_COUNT, PING_ANSWERED, TCP_DISCARD_READY,
     TCP_DISCARD_STACK, TCP_ECHO_READY, TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK,
 };
-use crate::{net_scenarios, servers};
+use crate::servers;
 
 /// For net-bulk: its 100 MiB each way take seconds under TCG; a stall fails the host side
-/// long before this (see `echo_checks::STREAM_TIMEOUT`).
+/// long before this (see `echo::STREAM_TIMEOUT`).
 const BULK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The scenarios whose strings are all constants: the kernel's demultiplexer, the sockets
@@ -27,12 +28,12 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "net-test",
         serial_must_show: &[
-            net_scenarios::TWO_BINDINGS_READY,
+            kernel_network::TWO_BINDINGS_READY,
             "net-test: all checks passed",
         ],
         network: Some(NetworkScenario {
-            udp_ports: &net_scenarios::TWO_BINDINGS_PORTS,
-            host: Some(net_scenarios::echo_on_two_bindings),
+            udp_ports: &kernel_network::TWO_BINDINGS_PORTS,
+            host: Some(kernel_network::echo_on_two_bindings),
             // The last: the datagram net-test sends from 0.0.0.0:68, holding UDP 68 on
             // 255.255.255.255 (what a DHCP client does).
             capture_must_contain: &[b"echo:A0", b"echo:B0", b"no address yet"],
@@ -46,16 +47,16 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "net-hostile",
         serial_must_show: &[
-            net_scenarios::HOSTILE_READY,
+            kernel_network::HOSTILE_READY,
             "ok: the neighbour echoed every datagram while the child scribbled on its rings",
             "net-hostile: all checks passed",
         ],
         network: Some(NetworkScenario {
             udp_ports: &[
-                net_scenarios::HOSTILE_ECHO_PORT,
-                net_scenarios::HOSTILE_CHILD_PORT,
+                kernel_network::HOSTILE_ECHO_PORT,
+                kernel_network::HOSTILE_CHILD_PORT,
             ],
-            host: Some(net_scenarios::echo_beside_a_hostile_neighbour),
+            host: Some(kernel_network::echo_beside_a_hostile_neighbour),
             capture_must_contain: &[b"echo:H0", b"echo:H19"],
             // Every transmit slot the hostile child writes carries this.
             capture_must_not_contain: &[b"hostile!"],
@@ -73,8 +74,8 @@ pub const SCENARIOS: &[Scenario] = &[
             "net-steady: all checks passed",
         ],
         network: Some(NetworkScenario {
-            udp_ports: &[net_scenarios::STEADY_PORT],
-            host: Some(net_scenarios::datagrams_for_a_polling_receiver),
+            udp_ports: &[kernel_network::STEADY_PORT],
+            host: Some(kernel_network::datagrams_for_a_polling_receiver),
             capture_must_contain: &[b"steady state"],
             ..NetworkScenario::DEFAULT
         }),
@@ -107,7 +108,7 @@ pub const SCENARIOS: &[Scenario] = &[
         network: Some(NetworkScenario {
             udp_ports: &[servers::ECHO_GUEST_PORT],
             tcp_ports: &[servers::HTTP_GUEST_PORT, servers::ECHO_GUEST_PORT],
-            host: Some(server_scenarios::servers_from_rc),
+            host: Some(server_clients::servers_from_rc),
             run_layout: true,
             ..NetworkScenario::DEFAULT
         }),
@@ -132,7 +133,7 @@ pub fn scenarios() -> Vec<Scenario> {
             ]),
             network: Some(NetworkScenario {
                 tcp_ports: &[HTTP_PORT],
-                host: Some(server_scenarios::http_from_curl),
+                host: Some(server_clients::http_from_curl),
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO
@@ -158,7 +159,7 @@ pub fn scenarios() -> Vec<Scenario> {
             network: Some(NetworkScenario {
                 udp_ports: &[ECHO_PORT],
                 tcp_ports: &[ECHO_PORT],
-                host: Some(server_scenarios::echo_over_udp_and_tcp),
+                host: Some(server_clients::echo_over_udp_and_tcp),
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO
@@ -175,7 +176,7 @@ pub fn scenarios() -> Vec<Scenario> {
             ]),
             network: Some(NetworkScenario {
                 tcp_ports: &[ECHO_PORT],
-                host: Some(server_scenarios::many_connections_at_once),
+                host: Some(server_clients::many_connections_at_once),
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO
@@ -193,7 +194,7 @@ pub fn scenarios() -> Vec<Scenario> {
             timeout: BULK_TIMEOUT,
             network: Some(NetworkScenario {
                 tcp_ports: &[ECHO_PORT],
-                host: Some(server_scenarios::bulk_through_tcp_echo),
+                host: Some(server_clients::bulk_through_tcp_echo),
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO
@@ -210,7 +211,7 @@ pub fn scenarios() -> Vec<Scenario> {
             ]),
             network: Some(NetworkScenario {
                 tcp_ports: &[DISCARD_PORT],
-                host: Some(server_scenarios::streams_into_tcp_discard),
+                host: Some(server_clients::streams_into_tcp_discard),
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO
@@ -232,7 +233,7 @@ pub fn scenarios() -> Vec<Scenario> {
             network: Some(NetworkScenario {
                 udp_ports: &[ECHO_PORT],
                 tcp_ports: &[ECHO_PORT],
-                host: Some(server_scenarios::hostile_frames_beside_echo_traffic),
+                host: Some(server_clients::hostile_frames_beside_echo_traffic),
                 inject_frames: true,
                 ..NetworkScenario::DEFAULT
             }),

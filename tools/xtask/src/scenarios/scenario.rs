@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::host_side::ScenarioHostFunction;
+use crate::host::side::ScenarioHostFunction;
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 use crate::{artifacts, servers};
 

@@ -3,7 +3,7 @@
 //! on how long a guest took, only on whether it hung past its timeout.
 
 use crate::guest::{Ending, GuestRun};
-use crate::net_scenarios::quoted;
+use crate::host::kernel_network::quoted;
 use crate::serial_log::contains;
 
 use super::scenario::{Capture, NetworkScenario, Scenario};

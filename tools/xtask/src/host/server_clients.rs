@@ -12,12 +12,12 @@ use std::net::{Shutdown, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use crate::echo_checks::{
+use crate::host::echo::{
     self, echo_on_every_connection, echo_stream, open_echoing, udp_round_trips,
 };
-use crate::host_side::HostSide;
-use crate::hostile_frames::{Fate, hostile_frames};
-use crate::http_client::{self, Connection, Response};
+use crate::host::hostile_frames::{Fate, hostile_frames};
+use crate::host::http_client::{self, Connection, Response};
+use crate::host::side::HostSide;
 use crate::qemu::{END_OF_INPUT, Protocol};
 use crate::servers;
 
@@ -130,7 +130,7 @@ fn expect_index(url: &str) -> Result<Vec<u8>, String> {
 /// A body for a message: quoted, cut short if long.
 fn body_text(body: &[u8]) -> String {
     const SHOWN: usize = 80;
-    let quoted = crate::net_scenarios::quoted(&body[..body.len().min(SHOWN)]);
+    let quoted = crate::host::kernel_network::quoted(&body[..body.len().min(SHOWN)]);
     if body.len() > SHOWN {
         format!("{quoted}... ({} bytes)", body.len())
     } else {
@@ -141,7 +141,7 @@ fn body_text(body: &[u8]) -> String {
 /// HEAD / then GET / on one connection: the HEAD response must give the page's length and
 /// no body (a body would be read as the next response), the GET the page.
 fn head_then_get_on_one_connection(host: &HostSide, index: &[u8]) -> Result<(), String> {
-    let mut connection = Connection::new(host.tcp(HTTP_PORT)?, echo_checks::STREAM_TIMEOUT)?;
+    let mut connection = Connection::new(host.tcp(HTTP_PORT)?, echo::STREAM_TIMEOUT)?;
     let head = connection.request("HEAD", "/")?;
     if head.status != 200 || head.content_length != Some(index.len()) {
         return Err(format!(
@@ -434,8 +434,8 @@ pub fn streams_into_tcp_discard(host: &HostSide) -> Result<(), String> {
         let context = |error: std::io::Error| format!("{name}: {error}");
         let mut stream = host.tcp(DISCARD_PORT)?;
         stream
-            .set_read_timeout(Some(echo_checks::STREAM_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(echo_checks::STREAM_TIMEOUT)))
+            .set_read_timeout(Some(echo::STREAM_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(echo::STREAM_TIMEOUT)))
             .map_err(context)?;
         let payload: Vec<u8> = (0..length).map(|offset| (offset % 251) as u8).collect();
         stream.write_all(&payload).map_err(context)?;

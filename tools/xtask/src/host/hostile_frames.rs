@@ -15,7 +15,7 @@
 
 use exo_abi::net::MAX_FRAME;
 
-use crate::pseudo_random::PseudoRandom;
+use crate::host::pseudo_random::PseudoRandom;
 use crate::qemu::GUEST_MAC;
 
 /// The guest's address.
