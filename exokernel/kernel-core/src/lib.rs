@@ -19,4 +19,5 @@ pub mod demux;
 pub mod frames;
 pub mod mappings;
 pub mod memory_map;
+pub mod scheduler;
 pub mod slices;

@@ -16,7 +16,7 @@ mod console;
 mod dispatch;
 mod environment;
 mod memory;
-mod net;
+mod nic;
 mod panic;
 mod qemu;
 mod selftest;
@@ -85,7 +85,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     let hz = 1_000_000 / slot_us;
     time::init(hz);
     environment::init(slots as usize);
-    net::init();
+    nic::init();
     println!(
         "timer: local APIC at {hz} Hz (APIC timer {} kHz, TSC {} MHz, measured against the PIT)",
         time::apic_timer_hz() / 1000,

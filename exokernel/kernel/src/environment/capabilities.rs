@@ -99,7 +99,7 @@ impl System {
                 kind: CapabilityKind::Nic,
                 rights: capability.rights,
                 order: 0,
-                value: crate::net::NIC
+                value: crate::nic::NIC
                     .lock()
                     .as_ref()
                     .map_or(0, |nic| exo_abi::net::mac_to_u64(nic.mac())),

@@ -85,8 +85,7 @@ impl System {
             return Err(Error::NotReceiving);
         }
         if target != caller {
-            self.donation = Some(target);
-            self.yield_requested = true;
+            self.scheduler.donate(target);
             cpu::current().count(Counter::DirectedYields);
         }
         Ok(())
@@ -114,7 +113,7 @@ impl System {
             false => u64::MAX,
         };
         self.environment(caller).state = State::Waiting { events, deadline };
-        self.yield_requested = true;
+        self.scheduler.yield_requested = true;
         Ok((0, 0))
     }
 
@@ -245,8 +244,7 @@ impl System {
         let saved = &mut target.saved;
         (saved.rdi, saved.r8, saved.r9) = (arguments[0], arguments[1], passed);
         self.environment(caller).state = State::Calling { server };
-        self.donation = Some(server);
-        self.yield_requested = true;
+        self.scheduler.donate(server);
         cpu::current().count(Counter::ProtectedCalls);
         Ok(())
     }
@@ -272,8 +270,7 @@ impl System {
         let caller = self.environment(client);
         caller.wake([0, results[0], results[1]]);
         caller.saved.rdi = passed;
-        self.donation = Some(client);
-        self.yield_requested = true;
+        self.scheduler.donate(client);
         Ok(())
     }
 }

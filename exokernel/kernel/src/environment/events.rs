@@ -15,7 +15,7 @@ impl System {
     /// runs in it gets a fresh facts page from `deliver_upcalls`.)
     pub fn timer_tick(&mut self) {
         self.slices.advance();
-        self.slot_started = true;
+        self.scheduler.slot_started = true;
         self.net_tick();
     }
 

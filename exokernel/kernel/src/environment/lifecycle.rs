@@ -285,9 +285,7 @@ impl System {
                     payer.slots.uncharge(1);
                 }
             });
-            if self.donation == Some(id) {
-                self.donation = None;
-            }
+            self.scheduler.forget(id);
             for waiting in self.environments.values_mut() {
                 if waiting.state == (State::Calling { server: id }) {
                     waiting.wake([Error::PeerGone.code(), 0, 0]);

@@ -29,7 +29,7 @@ mod capabilities;
 mod control;
 mod events;
 mod facts;
-mod first;
+mod first_program;
 mod kernel_memory;
 mod lifecycle;
 mod memory;
@@ -48,6 +48,7 @@ use exo_kernel_core::accounts::Account;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
 use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
+use exo_kernel_core::scheduler::Scheduler;
 use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
@@ -59,7 +60,7 @@ use crate::memory::lent_frames;
 use crate::println;
 
 pub use exo_kernel_core::caps::EnvironmentId;
-pub use first::start_first_program;
+pub use first_program::start_first_program;
 pub use schedule::{after_trap, first_context, init};
 
 /// What a capability names.
@@ -293,14 +294,9 @@ pub struct System {
     first: Option<EnvironmentId>,
     /// The first environment's exit status, once it has exited.
     first_exit_status: Option<u64>,
-    /// A new slot has started since the last scheduling decision.
-    slot_started: bool,
-    /// The running environment gave up the rest of its slot.
-    yield_requested: bool,
-    /// Who the rest of the current slot was given to (`YieldTo`, `Call`, `Reply`).
-    donation: Option<EnvironmentId>,
-    /// The best-effort pool's round-robin position: the last pool environment run.
-    pool_cursor: EnvironmentId,
+    /// The scheduling decision's own state: slot started, yield, donation,
+    /// the pool's turn (`kernel-core/src/scheduler.rs`).
+    scheduler: Scheduler,
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
@@ -321,10 +317,7 @@ impl System {
             next_id: 1,
             first: None,
             first_exit_status: None,
-            slot_started: false,
-            yield_requested: false,
-            donation: None,
-            pool_cursor: EnvironmentId(0),
+            scheduler: Scheduler::new(),
             earliest_deadline: u64::MAX,
             net: net::Network::new(),
         }
@@ -338,7 +331,7 @@ impl System {
 
     /// Asks for the running environment to give up the CPU at the end of this trap.
     pub fn request_yield(&mut self) {
-        self.yield_requested = true;
+        self.scheduler.yield_requested = true;
     }
 
     /// Whether `range` of `caller`'s memory is mapped writable for it.

@@ -35,9 +35,9 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
-use crate::net::NIC;
-use crate::net::device::{Nic, SendError};
-use crate::net::ring_memory::RingMemory;
+use crate::nic::NIC;
+use crate::nic::device::{Nic, SendError};
+use crate::nic::ring_memory::RingMemory;
 
 /// Ticks a polled transmit ring may stay empty before the kernel stops
 /// polling it and sets `NEED_WAKEUP`. More than two: after the host has

@@ -18,8 +18,11 @@
 //! switches the trap frame and address space if another environment is to
 //! run, and delivers a pending upcall (slot start, revocation request).
 
+use alloc::collections::BTreeMap;
+
 use exo_abi::counters::Counter;
 use exo_abi::upcall::UpcallReason;
+use exo_kernel_core::scheduler;
 
 use super::kernel_memory::CAPABILITY_BYTES;
 use super::{EnvironmentId, SYSTEM, System, current};
@@ -83,70 +86,16 @@ pub fn first_context() -> TrapFrame {
 }
 
 impl System {
-    fn is_runnable(&self, id: EnvironmentId) -> bool {
-        self.environments
-            .get(&id)
-            .is_some_and(|environment| environment.is_runnable())
-    }
-
     /// The environment to run now and whether it starts a slot, or `None`
-    /// if none can run.
+    /// if none can run: the decision is kernel-core's (`scheduler.rs`); a
+    /// slot start first wakes whoever's timer has passed.
     fn choose_next(&mut self) -> Option<(EnvironmentId, bool)> {
-        let running = current().filter(|&id| self.is_runnable(id));
-        if self.slot_started {
-            self.slot_started = false;
-            self.yield_requested = false;
-            self.donation = None;
+        if self.scheduler.slot_started {
             self.wake_timers();
-            let owner = self.slices.owner(self.slices.current());
-            if let Some(owner) = owner.filter(|&owner| self.is_runnable(owner)) {
-                return Some((owner, true));
-            }
-            return self.pool_next(None, true).map(|id| (id, true));
         }
-        if let Some(target) = self.donation {
-            if self.is_runnable(target) && (running != Some(target) || !self.yield_requested) {
-                self.yield_requested = false;
-                return Some((target, false));
-            }
-            self.donation = None; // the target gave it up, or cannot run
-        }
-        if let Some(running) = running
-            && !self.yield_requested
-        {
-            return Some((running, false));
-        }
-        self.yield_requested = false;
-        // The rest of the slot goes to the pool, to someone else if possible.
-        // This does not move the pool's turn: whoever gets a remainder still
-        // gets its own slot start when its turn comes.
-        self.pool_next(running, false)
-            .or(running)
-            .map(|id| (id, false))
-    }
-
-    /// The next runnable environment of the best-effort pool (those holding
-    /// no slots) after the last one given a slot start, other than `except`;
-    /// `take_turn` makes it the last one.
-    fn pool_next(
-        &mut self,
-        except: Option<EnvironmentId>,
-        take_turn: bool,
-    ) -> Option<EnvironmentId> {
-        let cursor = self.pool_cursor;
-        let in_pool = |(&id, environment): (&EnvironmentId, &super::Environment)| {
-            (environment.is_runnable() && environment.slots_held == 0 && Some(id) != except)
-                .then_some(id)
-        };
-        let after = self
-            .environments
-            .range(EnvironmentId(cursor.0 + 1)..)
-            .find_map(in_pool);
-        let next = after.or_else(|| self.environments.range(..=cursor).find_map(in_pool))?;
-        if take_turn {
-            self.pool_cursor = next;
-        }
-        Some(next)
+        let owner = self.slices.owner(self.slices.current());
+        let candidates = Candidates(&self.environments);
+        self.scheduler.choose_next(current(), owner, &candidates)
     }
 
     /// Saves the running environment's context from `frame` and leaves the
@@ -255,5 +204,23 @@ fn power_off(first_exit_status: Option<u64>) -> ! {
     match first_exit_status {
         Some(0) => qemu::exit(ExitCode::Success),
         _ => qemu::exit(ExitCode::Failure),
+    }
+}
+
+/// The environments as the scheduling decision sees them.
+struct Candidates<'a>(&'a BTreeMap<EnvironmentId, super::Environment>);
+
+impl scheduler::Candidates for Candidates<'_> {
+    fn is_runnable(&self, id: EnvironmentId) -> bool {
+        self.0
+            .get(&id)
+            .is_some_and(|environment| environment.is_runnable())
+    }
+
+    fn pool_from(&self, first: EnvironmentId) -> impl Iterator<Item = EnvironmentId> {
+        self.0
+            .range(first..)
+            .filter(|(_, environment)| environment.is_runnable() && environment.slots_held == 0)
+            .map(|(&id, _)| id)
     }
 }

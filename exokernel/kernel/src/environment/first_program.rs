@@ -152,7 +152,7 @@ fn load(
 
     let bootfs_runs = copy_archive(system, id, archive)?;
     // The network card, if there is one, is the first environment's to share out.
-    let nic = if crate::net::present() {
+    let nic = if crate::nic::present() {
         system
             .new_capability(id, |capabilities| {
                 capabilities.insert_root(id, Object::Nic, Rights::NET)
