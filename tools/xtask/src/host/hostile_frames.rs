@@ -19,7 +19,7 @@ use exo_abi::wire::{
     IP_UDP as PROTOCOL_UDP, IPV4_HEADER, TCP_HEADER, UDP_HEADER, internet_checksum,
 };
 
-use crate::pseudo_random::PseudoRandom;
+use crate::host::pseudo_random::PseudoRandom;
 use crate::qemu::GUEST_MAC;
 
 /// The guest's address.
