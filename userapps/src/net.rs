@@ -6,6 +6,7 @@
 use exo_abi::mapping::MapFlags;
 use exo_abi::net::{self, MAX_FRAME};
 use exo_abi::user::{self, rings::Rings};
+use exo_abi::wire::{ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_UDP, internet_checksum};
 use exo_abi::{Error, Handle, Rights};
 
 use crate::layout::is_managed;
@@ -17,10 +18,6 @@ pub const GATEWAY: u32 = net::ipv4(10, 0, 2, 2);
 pub const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
 /// The run of frames each test binding uses: 16 frames, 8 entries a ring.
 pub const RING_ORDER: u32 = 4;
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const IP_UDP: u8 = 17;
 
 /// A binding on rings in frames this environment allocated and mapped.
 #[derive(Debug)]
@@ -145,18 +142,6 @@ pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     })
 }
 
-/// The Internet checksum (RFC 1071) of `bytes`.
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// What a UDP frame carries, as the tests build it or take it apart.
 #[derive(Clone, Copy, Debug)]
 pub struct UdpFrame<'a> {
@@ -183,7 +168,7 @@ pub fn build_udp(frame: &UdpFrame<'_>, out: &mut [u8; MAX_FRAME]) -> usize {
     ip[2..4].copy_from_slice(&(ip_length as u16).to_be_bytes());
     ip[12..16].copy_from_slice(&frame.source.to_be_bytes());
     ip[16..20].copy_from_slice(&frame.destination.to_be_bytes());
-    let sum = checksum(ip);
+    let sum = internet_checksum(&[ip]);
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     let udp = &mut out[34..42];
     udp[0..2].copy_from_slice(&frame.source_port.to_be_bytes());

@@ -26,6 +26,7 @@ pub mod syscall;
 pub mod upcall;
 #[cfg(feature = "user")]
 pub mod user;
+pub mod wire;
 
 pub use error::Error;
 pub use handle::Handle;

@@ -11,10 +11,13 @@
 
 use alloc::collections::BTreeMap;
 
-use crate::btree::GiveBackWhenEmpty;
-
 use exo_abi::Error;
 use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, MIN_FRAME, Protocol};
+use exo_abi::wire::{
+    ETHERNET_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_ICMP, IP_TCP, IP_UDP, TCP_HEADER, UDP_HEADER,
+};
+
+use crate::btree::GiveBackWhenEmpty;
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -23,21 +26,13 @@ pub type Ipv4 = u32;
 
 pub const BROADCAST: Mac = [0xff; 6];
 
-const ETHERNET_HEADER: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
 const ARP_LENGTH: usize = 28;
 const ARP_REQUEST: u16 = 1;
 const ARP_REPLY: u16 = 2;
-const IP_ICMP: u8 = 1;
-const IP_TCP: u8 = 6;
-const IP_UDP: u8 = 17;
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
 /// Type, code, checksum, identifier, sequence number.
 const ICMP_ECHO_HEADER: usize = 8;
-const UDP_HEADER: usize = 8;
-const TCP_HEADER: usize = 20;
 
 /// A filter on one address: what a binding owns, and a table key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -90,7 +90,7 @@ pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     build_arguments: &["--bins"],
 };
 
-/// The program the Linux guest runs for `cargo xtask bench` (see `linux_guest`).
+/// The program the Linux guest runs for `cargo xtask bench` (see `bench::linux::guest`).
 pub const LINUX_PEER: CrossBuild = CrossBuild {
     package: "linux-peer",
     more_packages: &[],

@@ -1,5 +1,5 @@
 //! Writing cpio archives in the "newc" format, the one Linux unpacks as its initramfs
-//! (the Linux guest's, see `linux_guest`).
+//! (the Linux guest's, see `bench::linux::guest`).
 //!
 //! Each entry is a 110-byte header of ASCII hexadecimal fields, the NUL-terminated name
 //! and the contents, the name and the contents each padded to a multiple of four bytes;

@@ -19,9 +19,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::bench_report::json;
+use crate::bench::report::json;
 use crate::guest::{self, Ending};
-use crate::host_side::{self, HostSide};
+use crate::host::side::{self, HostSide};
 use crate::qemu::{self, END_OF_INPUT, GuestExit, Protocol, QemuConfig};
 use crate::{artifacts, network_setup, workspace};
 
@@ -188,7 +188,7 @@ pub fn run(options: DensityOptions) -> Result<ExitCode, String> {
         boots += 1;
         config.port_forwards = network_setup::free_forwards(&guest_ports, &[])?;
         let theirs = found.clone();
-        let (host, _notes) = host_side::on_host_thread(
+        let (host, _notes) = side::on_host_thread(
             move |host| {
                 let outcome = check_from_host(host, &theirs);
                 // Whatever happened, the guest is told to end.

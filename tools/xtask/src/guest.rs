@@ -18,7 +18,7 @@ use crate::serial_log::SerialLog;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a host function may still run once the guest is gone (to read a last reply,
 /// say); one still running after that has failed. Longer than any single wait of a host
-/// function (see `net_scenarios`), so one that was waiting when the guest died reports
+/// function (see `kernel_network`), so one that was waiting when the guest died reports
 /// what it was waiting for rather than being cut off.
 pub const HOST_GRACE: Duration = Duration::from_secs(15);
 

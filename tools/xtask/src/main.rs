@@ -8,29 +8,17 @@
 mod accelerator;
 mod artifacts;
 mod bench;
-mod bench_lines;
-mod bench_network;
-mod bench_report;
 mod checks;
 mod cpio;
 mod density;
-mod echo_checks;
 mod guest;
-mod host_side;
-mod hostile_frames;
-mod http_client;
+mod host;
 mod interactive;
-mod linux_guest;
-mod linux_initramfs;
-mod linux_packages;
-mod net_scenarios;
 mod network_setup;
 mod pcap;
-mod pseudo_random;
 mod qemu;
 mod scenarios;
 mod serial_log;
-mod server_scenarios;
 mod servers;
 mod test_suite;
 mod workspace;
@@ -38,8 +26,8 @@ mod workspace;
 use std::process::ExitCode;
 
 use bench::BenchOptions;
+use bench::linux::guest::PeerMode;
 use density::DensityOptions;
-use linux_guest::PeerMode;
 use servers::HostPorts;
 use test_suite::TestOptions;
 
@@ -152,7 +140,7 @@ fn main() -> ExitCode {
             program,
             kernel_command_line,
         } => interactive::gdb(program.as_deref(), kernel_command_line),
-        Command::LinuxPeer { mode, kvm } => linux_guest::run_command(mode, kvm),
+        Command::LinuxPeer { mode, kvm } => bench::linux::guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
         Command::Density(options) => density::run(options),
     };

@@ -13,9 +13,10 @@ use std::thread;
 
 use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
-use crate::host_side::HostNotes;
+use crate::host::side;
+use crate::host::side::HostNotes;
 use crate::scenarios::{self, Capture, Scenario};
-use crate::{artifacts, host_side, network_setup, pcap, qemu, servers};
+use crate::{artifacts, network_setup, pcap, qemu, servers};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -113,7 +114,7 @@ fn build_user_programs_if_needed(
     selected: Vec<&'static Scenario>,
     tally: &mut Tally,
 ) -> Result<Vec<&'static Scenario>, String> {
-    if selected.iter().all(|scenario| scenario.program.is_none()) {
+    if selected.iter().all(|scenario| scenario.program().is_none()) {
         return Ok(selected);
     }
     let user_build = CommandCheck {
@@ -129,7 +130,7 @@ fn build_user_programs_if_needed(
     }
     let (runnable, stranded): (Vec<_>, Vec<_>) = selected
         .into_iter()
-        .partition(|scenario| scenario.program.is_none());
+        .partition(|scenario| scenario.program().is_none());
     println!(
         "({} scenarios not run: the user programs did not build)",
         stranded.len()
@@ -242,7 +243,7 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         if let Some(network) = &scenario.network {
             network_setup::prepare(scenario.name, network, &mut config)?;
             if let Some(function) = network.host {
-                let (function, its_notes) = host_side::on_host_thread(function, &config);
+                let (function, its_notes) = side::on_host_thread(function, &config);
                 host = Some(function);
                 notes = its_notes;
             }

@@ -19,15 +19,15 @@ use exo_loadgen::{
     UdpEchoReport,
 };
 
-use crate::bench_report::PerPacket;
+use crate::bench::report::PerPacket;
 use crate::guest;
-use crate::host_side::{self, HostSide};
-use crate::network_setup;
-use crate::qemu::{Accelerator, PortForward, Protocol, QemuConfig, forwarded_port};
-use crate::server_scenarios::{
+use crate::host::server_clients::{
     DISCARD_PORT, ECHO_PORT, StackCounts, TCP_DISCARD_READY, TCP_DISCARD_STACK, TCP_ECHO_READY,
     TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK, finish_udp_echo,
 };
+use crate::host::side::{self, HostSide};
+use crate::network_setup;
+use crate::qemu::{Accelerator, PortForward, Protocol, QemuConfig, forwarded_port};
 use crate::{artifacts, servers};
 
 /// The guest ports every server set listens on, both systems alike.
@@ -146,7 +146,7 @@ pub fn on_exo(
     config.port_forwards = forwards()?;
     let result = Arc::new(Mutex::new(None));
     let theirs = Arc::clone(&result);
-    let (host, _notes) = host_side::on_host_thread(
+    let (host, _notes) = side::on_host_thread(
         move |host: &HostSide| {
             let figures = drive_exo(host, &load)?;
             *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(figures);

@@ -14,8 +14,12 @@
 //! refuses, or the reset flag, which it drops when there is no connection.
 
 use exo_abi::net::MAX_FRAME;
+use exo_abi::wire::{
+    ETHERNET_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_TCP as PROTOCOL_TCP,
+    IP_UDP as PROTOCOL_UDP, IPV4_HEADER, TCP_HEADER, UDP_HEADER, internet_checksum,
+};
 
-use crate::pseudo_random::PseudoRandom;
+use crate::host::pseudo_random::PseudoRandom;
 use crate::qemu::GUEST_MAC;
 
 /// The guest's address.
@@ -24,16 +28,6 @@ const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
 const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
 const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-/// An Ethernet header is the ABI's shortest frame.
-const ETHERNET_HEADER: usize = exo_abi::net::MIN_FRAME;
-const IPV4_HEADER: usize = 20;
-const UDP_HEADER: usize = 8;
-const TCP_HEADER: usize = 20;
-const PROTOCOL_TCP: u8 = 6;
-const PROTOCOL_UDP: u8 = 17;
 /// Lengths of frames larger than the largest the guest's rings carry (`MAX_FRAME`): the
 /// card drops them or the kernel does.
 const OVERSIZED_FRAMES: [usize; 4] = [MAX_FRAME + 1, 1600, 4000, 9000];
@@ -272,25 +266,6 @@ fn random_ipv4(random: &mut PseudoRandom) -> Vec<u8> {
     let mut frame = ethernet_header(ETHERTYPE_IPV4);
     frame.extend(packet);
     frame
-}
-
-/// The Internet checksum (RFC 1071) of the concatenated `parts`, each of even length but
-/// the last.
-fn internet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u64 = 0;
-    for part in parts {
-        let mut words = part.chunks_exact(2);
-        for word in &mut words {
-            sum += u64::from(u16::from_be_bytes([word[0], word[1]]));
-        }
-        if let [last] = words.remainder() {
-            sum += u64::from(*last) << 8;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// The pseudo-header a UDP or TCP checksum covers (RFC 768, RFC 9293 section 3.1).

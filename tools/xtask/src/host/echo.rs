@@ -10,8 +10,8 @@ use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::net_scenarios::{exchange, quoted};
-use crate::pseudo_random::PseudoRandom;
+use crate::host::kernel_network::{exchange, quoted};
+use crate::host::pseudo_random::PseudoRandom;
 
 /// How long a TCP read or write may make no progress: far longer than a guest under TCG
 /// needs, and only reached when something is stuck. A guest that dies closes its

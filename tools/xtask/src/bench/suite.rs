@@ -5,24 +5,24 @@
 //! 0. With `--kvm`, KVM only if both exo and the Linux guest boot under it; else TCG.
 //! 1. exo's microbenchmarks: `bench` (kernel primitives, the first program) and
 //!    `bench-libos` (spawn, thread switch, from the shell); each prints `BENCH` lines of
-//!    median TSC cycles (`bench_lines`).
-//! 2. The Linux guest (`linux_guest`): Debian's kernel and busybox with `linux-peer`,
+//!    median TSC cycles (`lines`).
+//! 2. The Linux guest (`linux::guest`): Debian's kernel and busybox with `linux-peer`,
 //!    whose `micro` prints the same lines for getppid, SIGSEGV + mprotect, and so on.
-//! 3. The network load (`bench_network`) against exo's servers on the ring path, on the
+//! 3. The network load (`network`) against exo's servers on the ring path, on the
 //!    per-packet system-call path, and against the Linux guest's servers.
 //!
 //! The rows go to a table on the terminal, `target/bench/bench.json`, `bench.md` and SVG
-//! charts (`bench_report`). This module judges nothing: a missed target is a row that
+//! charts (`report`). This module judges nothing: a missed target is a row that
 //! says so, and the command still succeeds.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::bench_lines::{self, BenchLine};
-use crate::bench_network::{self, DataPath, Load, NetworkFigures};
-use crate::bench_report::{Better, PerPacket, Progress, Report, Row, Target};
+use super::lines::{self, BenchLine};
+use super::linux::guest::{self as linux_guest, LinuxGuest};
+use super::network::{self, DataPath, Load, NetworkFigures};
+use super::report::{Better, PerPacket, Progress, Report, Row, Target};
 use crate::guest;
-use crate::linux_guest::{self, LinuxGuest};
 use crate::qemu::{Accelerator, QemuConfig};
 use crate::{accelerator, artifacts, servers, workspace};
 
@@ -123,13 +123,13 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     };
 
     progress.step("exo: network, ring path");
-    let rings = bench_network::on_exo(&kernel, DataPath::Rings, accelerator, load)?;
+    let rings = network::on_exo(&kernel, DataPath::Rings, accelerator, load)?;
     progress.step("exo: network, system-call path");
-    let calls = bench_network::on_exo(&kernel, DataPath::SystemCalls, accelerator, load)?;
+    let calls = network::on_exo(&kernel, DataPath::SystemCalls, accelerator, load)?;
     progress.step("Linux guest: network");
-    let forwards = bench_network::forwards()?;
+    let forwards = network::forwards()?;
     let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
-    let linux_network = bench_network::drive_plain(&forwards, &load);
+    let linux_network = network::drive_plain(&forwards, &load);
     drop(peer);
     let linux_network = linux_network?;
 
@@ -159,8 +159,8 @@ fn both_boot_under(accelerator: Accelerator, linux_guest: &LinuxGuest) -> Accele
     if accelerator == Accelerator::Tcg {
         return accelerator;
     }
-    let probe = bench_network::forwards()
-        .and_then(|forwards| linux_guest.start_servers(accelerator, forwards));
+    let probe =
+        network::forwards().and_then(|forwards| linux_guest.start_servers(accelerator, forwards));
     match probe {
         Ok(peer) => {
             drop(peer);
@@ -187,7 +187,7 @@ fn micro_on_exo(
     config.accelerator = accelerator;
     config.serial_input = command.map(|command| format!("{command}\npoweroff\n"));
     let run = guest::run_unattended(&config, MICRO_LIMIT)?;
-    bench_lines::parse_report(&run.serial).map_err(|error| {
+    lines::parse_report(&run.serial).map_err(|error| {
         let what = command.unwrap_or(program);
         format!("exo: {what} ({}): {error}\n{}", run.ending, run.serial)
     })

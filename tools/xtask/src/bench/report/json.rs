@@ -90,7 +90,7 @@ pub fn string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_report::{Better, PerPacket, Target};
+    use crate::bench::report::{Better, PerPacket, Target};
 
     #[test]
     fn a_small_report_is_written_exactly() {

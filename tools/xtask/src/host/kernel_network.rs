@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::host_side::HostSide;
+use crate::host::side::HostSide;
 
 /// net-test's two environments each echo on their own UDP port.
 pub const TWO_BINDINGS_PORTS: [u16; 2] = [7001, 7002];

@@ -4,20 +4,20 @@
 //! scenario adds hostile frames on the side.
 //!
 //! The servers' scripts and the lines they must print are the scenarios' table entries
-//! (`scenarios`); the counts here must agree with the `-n` in those scripts, which a unit
-//! test checks. Each function returns a precise reason on failure.
+//! (`scenarios/network.rs`), built from the counts here. Each function returns a precise
+//! reason on failure.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, UdpSocket};
 use std::thread;
 use std::time::Duration;
 
-use crate::echo_checks::{
+use crate::host::echo::{
     self, echo_on_every_connection, echo_stream, open_echoing, udp_round_trips,
 };
-use crate::host_side::HostSide;
-use crate::hostile_frames::{Fate, hostile_frames};
-use crate::http_client::{self, Connection, Response};
+use crate::host::hostile_frames::{Fate, hostile_frames};
+use crate::host::http_client::{self, Connection, Response};
+use crate::host::side::HostSide;
 use crate::qemu::{END_OF_INPUT, Protocol};
 use crate::servers;
 
@@ -130,7 +130,7 @@ fn expect_index(url: &str) -> Result<Vec<u8>, String> {
 /// A body for a message: quoted, cut short if long.
 fn body_text(body: &[u8]) -> String {
     const SHOWN: usize = 80;
-    let quoted = crate::net_scenarios::quoted(&body[..body.len().min(SHOWN)]);
+    let quoted = crate::host::kernel_network::quoted(&body[..body.len().min(SHOWN)]);
     if body.len() > SHOWN {
         format!("{quoted}... ({} bytes)", body.len())
     } else {
@@ -141,7 +141,7 @@ fn body_text(body: &[u8]) -> String {
 /// HEAD / then GET / on one connection: the HEAD response must give the page's length and
 /// no body (a body would be read as the next response), the GET the page.
 fn head_then_get_on_one_connection(host: &HostSide, index: &[u8]) -> Result<(), String> {
-    let mut connection = Connection::new(host.tcp(HTTP_PORT)?, echo_checks::STREAM_TIMEOUT)?;
+    let mut connection = Connection::new(host.tcp(HTTP_PORT)?, echo::STREAM_TIMEOUT)?;
     let head = connection.request("HEAD", "/")?;
     if head.status != 200 || head.content_length != Some(index.len()) {
         return Err(format!(
@@ -243,6 +243,8 @@ pub fn many_connections_at_once(host: &HostSide) -> Result<(), String> {
 
 /// What net-bulk sends through tcp-echo, and gets back.
 pub const BULK_BYTES: u64 = 100 * 1024 * 1024;
+/// tcp-echo's `-n` in net-bulk: one connection carries it all.
+pub const BULK_CONNECTIONS: usize = 1;
 
 /// net-bulk: 100 MiB through tcp-echo on one connection, checked byte for byte while it
 /// flows; the throughput goes to the report, never into the verdict.
@@ -256,7 +258,7 @@ pub fn bulk_through_tcp_echo(host: &HostSide) -> Result<(), String> {
         mebibytes / seconds,
         echo.bytes as f64 * 8.0 / seconds / 1e6
     ));
-    expect_tcp_echo_served(host, 1, BULK_BYTES)
+    expect_tcp_echo_served(host, BULK_CONNECTIONS, BULK_BYTES)
 }
 
 // net-malformed ---------------------------------------------------------------------------
@@ -432,8 +434,8 @@ pub fn streams_into_tcp_discard(host: &HostSide) -> Result<(), String> {
         let context = |error: std::io::Error| format!("{name}: {error}");
         let mut stream = host.tcp(DISCARD_PORT)?;
         stream
-            .set_read_timeout(Some(echo_checks::STREAM_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(echo_checks::STREAM_TIMEOUT)))
+            .set_read_timeout(Some(echo::STREAM_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(echo::STREAM_TIMEOUT)))
             .map_err(context)?;
         let payload: Vec<u8> = (0..length).map(|offset| (offset % 251) as u8).collect();
         stream.write_all(&payload).map_err(context)?;

@@ -1,6 +1,6 @@
 //! The Debian packages the Linux guest is made of: Debian 12's current kernel and a static
 //! busybox, fetched with `apt-get download`, unpacked with `dpkg-deb -x` and kept under
-//! the cache directory `linux_guest` gives, and the kernel modules the guest's network card
+//! the cache directory `guest` gives, and the kernel modules the guest's network card
 //! needs, in the order they must be loaded.
 //!
 //! This module never installs anything on the host: packages are unpacked into the cache

@@ -22,7 +22,7 @@ pub const LIBOS_BENCHMARKS: [&str; 2] = ["spawn", "thread-switch"];
 pub const DONE: &str = "BENCH-DONE";
 
 /// Repetitions in the smoke scenarios: `init_argument=` for `bench`, `-n` for
-/// `bench-libos` (a unit test checks their table entries agree).
+/// `bench-libos` (their table entries are built from these).
 pub const KERNEL_SMOKE_REPETITIONS: u64 = 50;
 pub const LIBOS_SMOKE_REPETITIONS: u64 = 20;
 

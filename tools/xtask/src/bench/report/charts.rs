@@ -290,8 +290,8 @@ fn slug(unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_report::xml_check::well_formed;
-    use crate::bench_report::{PerPacket, Target};
+    use crate::bench::report::xml_check::well_formed;
+    use crate::bench::report::{PerPacket, Target};
 
     fn sample() -> Report {
         Report {

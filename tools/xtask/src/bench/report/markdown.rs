@@ -90,7 +90,7 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_report::{Better, PerPacket, Target};
+    use crate::bench::report::{Better, PerPacket, Target};
 
     fn sample() -> Report {
         Report {

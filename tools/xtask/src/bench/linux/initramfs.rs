@@ -4,7 +4,7 @@
 //! (`exo_peer=micro` or `exo_peer=servers`), as a newc archive (`cpio`).
 //!
 //! This module only lays the archive out and writes the script; it fetches and builds
-//! nothing (`linux_guest` hands it the files).
+//! nothing (`guest` hands it the files).
 
 use crate::cpio::Archive;
 use crate::servers::{DISCARD_GUEST_PORT, ECHO_GUEST_PORT};
@@ -76,7 +76,7 @@ pub fn init_script(modules: &[&str]) -> String {
     let discard = DISCARD_GUEST_PORT;
     format!(
         r#"#!/bin/sh
-# The Linux guest's init, written by cargo xtask (tools/xtask/src/linux_initramfs.rs).
+# The Linux guest's init, written by cargo xtask (tools/xtask/src/bench/linux/initramfs.rs).
 export PATH=/bin
 fail() {{
     echo "{ERROR_LINE} $*"

@@ -13,15 +13,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::bench_lines::{self, BenchLine};
+use super::initramfs::{self, Contents, ERROR_LINE, READY_LINE};
+use super::packages;
+use crate::bench::lines::{self, BenchLine};
 use crate::guest::{self, BackgroundGuest};
-use crate::linux_initramfs::{self, Contents, ERROR_LINE, READY_LINE};
 use crate::qemu::{self, Accelerator, GuestExit, PortForward, Protocol, QemuConfig};
 use crate::serial_log::WaitFailure;
 use crate::servers::DISCARD_GUEST_PORT;
 use crate::servers::ECHO_GUEST_PORT;
 use crate::test_suite::last_lines;
-use crate::{accelerator, artifacts, linux_packages, workspace};
+use crate::{accelerator, artifacts, workspace};
 
 /// The kernel command line before the mode: the console on the serial port (what QEMU
 /// shows), only warnings from the kernel, and a panic (init failing, say) resets at once,
@@ -78,12 +79,12 @@ fn cache_directory() -> PathBuf {
 /// the cache has them, builds `linux-peer`, and writes the initramfs. Says what it does.
 pub fn prepare() -> Result<LinuxGuest, String> {
     let cache = cache_directory();
-    let kernel = linux_packages::kernel(&cache)?;
-    let busybox_path = linux_packages::busybox(&cache)?;
+    let kernel = packages::kernel(&cache)?;
+    let busybox_path = packages::busybox(&cache)?;
     let modules = kernel.network_card_modules(&busybox_path)?;
     let mut module_files = Vec::new();
     for module in &modules {
-        let name = format!("{}.ko", linux_packages::module_name(module));
+        let name = format!("{}.ko", packages::module_name(module));
         module_files.push((name, kernel.module_contents(module)?));
     }
     artifacts::build(&artifacts::LINUX_PEER)?;
@@ -93,17 +94,14 @@ pub fn prepare() -> Result<LinuxGuest, String> {
     let busybox = read(busybox_path)?;
     let peer = read(artifacts::LINUX_PEER.binary())?;
     let initramfs = cache.join("initramfs.cpio");
-    let archive = linux_initramfs::archive(&Contents {
+    let archive = initramfs::archive(&Contents {
         busybox: &busybox,
         peer: &peer,
         modules: module_files,
     });
     fs::write(&initramfs, archive)
         .map_err(|error| format!("cannot write {}: {error}", initramfs.display()))?;
-    let names: Vec<String> = modules
-        .iter()
-        .map(|m| linux_packages::module_name(m))
-        .collect();
+    let names: Vec<String> = modules.iter().map(|m| packages::module_name(m)).collect();
     println!(
         "linux guest: kernel {}, modules {}, initramfs {}",
         kernel.release,
@@ -127,7 +125,7 @@ impl LinuxGuest {
     ) -> QemuConfig {
         let command_line = format!(
             "{KERNEL_COMMAND_LINE} {}={}",
-            linux_initramfs::MODE_PARAMETER,
+            initramfs::MODE_PARAMETER,
             mode.word()
         );
         let mut config = QemuConfig::new(&self.kernel, &command_line);
@@ -145,7 +143,7 @@ impl LinuxGuest {
         if let Some(line) = run.serial.lines().find(|line| line.contains(ERROR_LINE)) {
             return Err(failure(line.trim().to_string()));
         }
-        let measurements = bench_lines::parse_report(&run.serial)
+        let measurements = lines::parse_report(&run.serial)
             .map_err(|error| failure(format!("{error} ({})", run.ending)))?;
         Ok(measurements)
     }
@@ -241,7 +239,7 @@ pub fn micro_on_host() -> Result<Vec<BenchLine>, String> {
         .arg("micro")
         .output()
         .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
-    bench_lines::parse_report(&String::from_utf8_lossy(&output.stdout))
+    lines::parse_report(&String::from_utf8_lossy(&output.stdout))
         .map_err(|error| format!("linux-peer micro on the host: {error}"))
 }
 
@@ -263,7 +261,7 @@ pub fn run_command(mode: PeerMode, want_kvm: bool) -> Result<ExitCode, String> {
             for measurement in &measurements {
                 println!("{measurement}");
             }
-            println!("{}", bench_lines::DONE);
+            println!("{}", lines::DONE);
             println!(
                 "boot, benchmarks and power-off took {:.1} s",
                 started.elapsed().as_secs_f64()

@@ -1,0 +1,12 @@
+//! The host's side of the networked scenarios: what a host function works with while the
+//! guest runs (`side`), the host functions of the kernel's network scenarios
+//! (`kernel_network`) and of the library OS's servers (`server_clients`), and what they are
+//! made of: echo checks, hostile frames, an HTTP client and pseudo-random payloads.
+
+pub mod echo;
+pub mod hostile_frames;
+pub mod http_client;
+pub mod kernel_network;
+pub mod pseudo_random;
+pub mod server_clients;
+pub mod side;

@@ -1,0 +1,23 @@
+//! The in-QEMU scenarios: what each boots with and what it must show, one file per chapter
+//! of the book, and the verdict on a finished run (its exit, serial output, host side and
+//! packet capture).
+//!
+//! The table is data: a new scenario is one more entry in its chapter's file, stating only
+//! what differs from [`DEFAULT`](scenario::DEFAULT). What a networked scenario does on the
+//! host lives in [`kernel_network`](crate::host::kernel_network) and
+//! [`server_clients`](crate::host::server_clients).
+
+mod benchmarks;
+mod boot;
+mod cpu;
+mod density;
+mod hostile;
+mod library_os;
+mod memory;
+mod network;
+mod scenario;
+mod table;
+mod verdict;
+
+pub use scenario::{Capture, NetworkScenario, Scenario};
+pub use table::{SCENARIOS, matching};

@@ -1,0 +1,278 @@
+//! Networking (docs/05 and docs/06): the network card shared between environments by the
+//! kernel's demultiplexer, the sockets API inside the guest, and the library OS's servers
+//! against real Linux clients on the host. What each does on the host lives in
+//! [`kernel_network`](crate::host::kernel_network) and
+//! [`server_clients`](crate::host::server_clients).
+
+use std::time::Duration;
+
+use super::scenario::{
+    DEFAULT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
+};
+use crate::host::kernel_network;
+use crate::host::server_clients::{
+    self, BULK_BYTES, BULK_CONNECTIONS, CONCURRENT_CONNECTIONS, DISCARD_CONNECTIONS, DISCARD_PORT,
+    ECHO_PORT, ECHO_TCP_CONNECTIONS, ECHO_UDP_COUNT, HTTP_PORT, HTTP_REQUESTS, HTTPD_READY,
+    HTTPD_STACK, MALFORMED_TCP_CONNECTIONS, MALFORMED_UDP_COUNT, PING_ANSWERED, TCP_DISCARD_READY,
+    TCP_DISCARD_STACK, TCP_ECHO_READY, TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK,
+};
+use crate::servers;
+
+/// For net-bulk: its 100 MiB each way take seconds under TCG; a stall fails the host side
+/// long before this (see `echo::STREAM_TIMEOUT`).
+const BULK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The scenarios whose strings are all constants: the kernel's demultiplexer, the sockets
+/// API, and `cargo xtask run`'s own layout.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "net-test",
+        serial_must_show: &[
+            kernel_network::TWO_BINDINGS_READY,
+            "net-test: all checks passed",
+        ],
+        network: Some(NetworkScenario {
+            udp_ports: &kernel_network::TWO_BINDINGS_PORTS,
+            host: Some(kernel_network::echo_on_two_bindings),
+            // The last: the datagram net-test sends from 0.0.0.0:68, holding UDP 68 on
+            // 255.255.255.255 (what a DHCP client does).
+            capture_must_contain: &[b"echo:A0", b"echo:B0", b"no address yet"],
+            // The payload of the frames net-test sends with a forged source: the kernel
+            // must keep them off the wire.
+            capture_must_not_contain: &[b"spoofed!"],
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
+    Scenario {
+        name: "net-hostile",
+        serial_must_show: &[
+            kernel_network::HOSTILE_READY,
+            "ok: the neighbour echoed every datagram while the child scribbled on its rings",
+            "net-hostile: all checks passed",
+        ],
+        network: Some(NetworkScenario {
+            udp_ports: &[
+                kernel_network::HOSTILE_ECHO_PORT,
+                kernel_network::HOSTILE_CHILD_PORT,
+            ],
+            host: Some(kernel_network::echo_beside_a_hostile_neighbour),
+            capture_must_contain: &[b"echo:H0", b"echo:H19"],
+            // Every transmit slot the hostile child writes carries this.
+            capture_must_not_contain: &[b"hostile!"],
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
+    Scenario {
+        name: "net-steady",
+        serial_must_show: &[
+            "ok: the transmit ring needed no system call per packet in steady state",
+            "ok: the receive ring needed no system call per packet",
+            "ok: the per-packet path receives with a system call for every frame",
+            "ok: the per-packet path makes a system call for every frame",
+            "net-steady: all checks passed",
+        ],
+        network: Some(NetworkScenario {
+            udp_ports: &[kernel_network::STEADY_PORT],
+            host: Some(kernel_network::datagrams_for_a_polling_receiver),
+            capture_must_contain: &[b"steady state"],
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
+    // The sockets API inside the guest, needing no host program: refusals,
+    // ports shared out between programs, a refused connection (QEMU's user
+    // network resets it), and a thread waiting on the network asleep.
+    Scenario {
+        name: "net-sockets-test",
+        serial_must_show: &[
+            "ok: bad ids and arguments are refused with typed errors",
+            "ok: a port is used once in a program, and freed by close",
+            "ok: an echo identifier is used once, and freed by close",
+            "ok: another program's port is refused, and freed when it ends",
+            "ok: a refused connection reads as a reset",
+            "waiting on the network cost",
+            "net-sockets-test: all checks passed",
+        ],
+        network: Some(NetworkScenario::DEFAULT),
+        ..DEFAULT
+    },
+    // `cargo xtask run`'s own layout: the shell starts the servers from its rc file; the
+    // host function ends the console's input once it has reached each of them.
+    Scenario {
+        name: "net-run-servers",
+        program: Program::Named(servers::SHELL),
+        serial_must_show: &["all environments have ended"],
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            udp_ports: &[servers::ECHO_GUEST_PORT],
+            tcp_ports: &[servers::HTTP_GUEST_PORT, servers::ECHO_GUEST_PORT],
+            host: Some(server_clients::servers_from_rc),
+            run_layout: true,
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
+];
+
+/// The servers on the library OS, each with a smoltcp stack of its own, started by the
+/// shell, against real Linux clients through the forwards. Each server exits after the `-n`
+/// its host function counts on, printing its stack's statistics; the shell's `wait` then
+/// lets the run end. The counts come from the host functions' own constants, so the two
+/// cannot disagree.
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "net-http",
+            serial_input: Some(shell_starts("", &[("httpd", HTTP_REQUESTS)])),
+            serial_must_show: built_list(vec![
+                HTTPD_READY,
+                built(format!("httpd: served {HTTP_REQUESTS} requests")),
+                HTTPD_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                tcp_ports: &[HTTP_PORT],
+                host: Some(server_clients::http_from_curl),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        Scenario {
+            name: "net-echo",
+            // ping first, alone on the address (net-run-servers pings beside the servers).
+            serial_input: Some(shell_starts(
+                "ping -c 3 10.0.2.2\n",
+                &[
+                    ("udp-echo", ECHO_UDP_COUNT),
+                    ("tcp-echo", ECHO_TCP_CONNECTIONS),
+                ],
+            )),
+            // The servers' lines interleave in any order: udp-echo's are checked here, in
+            // order; tcp-echo's by the host function.
+            serial_must_show: built_list(vec![
+                PING_ANSWERED,
+                UDP_ECHO_READY,
+                built(format!("udp-echo: echoed {ECHO_UDP_COUNT} datagrams")),
+                UDP_ECHO_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                udp_ports: &[ECHO_PORT],
+                tcp_ports: &[ECHO_PORT],
+                host: Some(server_clients::echo_over_udp_and_tcp),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        Scenario {
+            name: "net-concurrent",
+            serial_input: Some(shell_starts("", &[("tcp-echo", CONCURRENT_CONNECTIONS)])),
+            serial_must_show: built_list(vec![
+                TCP_ECHO_READY,
+                built(format!(
+                    "tcp-echo: served {CONCURRENT_CONNECTIONS} connections"
+                )),
+                TCP_ECHO_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                tcp_ports: &[ECHO_PORT],
+                host: Some(server_clients::many_connections_at_once),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        Scenario {
+            name: "net-bulk",
+            serial_input: Some(shell_starts("", &[("tcp-echo", BULK_CONNECTIONS)])),
+            serial_must_show: built_list(vec![
+                TCP_ECHO_READY,
+                built(format!(
+                    "tcp-echo: served {BULK_CONNECTIONS} connections, {BULK_BYTES} bytes"
+                )),
+                TCP_ECHO_STACK,
+            ]),
+            timeout: BULK_TIMEOUT,
+            network: Some(NetworkScenario {
+                tcp_ports: &[ECHO_PORT],
+                host: Some(server_clients::bulk_through_tcp_echo),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        Scenario {
+            name: "net-discard",
+            serial_input: Some(shell_starts("", &[("tcp-discard", DISCARD_CONNECTIONS)])),
+            serial_must_show: built_list(vec![
+                TCP_DISCARD_READY,
+                built(format!(
+                    "tcp-discard: served {DISCARD_CONNECTIONS} connections"
+                )),
+                TCP_DISCARD_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                tcp_ports: &[DISCARD_PORT],
+                host: Some(server_clients::streams_into_tcp_discard),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        Scenario {
+            name: "net-malformed",
+            serial_input: Some(shell_starts(
+                "",
+                &[
+                    ("udp-echo", MALFORMED_UDP_COUNT),
+                    ("tcp-echo", MALFORMED_TCP_CONNECTIONS),
+                ],
+            )),
+            serial_must_show: built_list(vec![
+                UDP_ECHO_READY,
+                built(format!("udp-echo: echoed {MALFORMED_UDP_COUNT} datagrams")),
+                UDP_ECHO_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                udp_ports: &[ECHO_PORT],
+                tcp_ports: &[ECHO_PORT],
+                host: Some(server_clients::hostile_frames_beside_echo_traffic),
+                inject_frames: true,
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+    ]
+}
+
+/// What the server scenarios share: the shell as the first program, the server timeout.
+const DEFAULT_SERVER_SCENARIO: Scenario = Scenario {
+    program: Program::Named(servers::SHELL),
+    timeout: SERVER_TIMEOUT,
+    ..DEFAULT
+};
+
+/// The shell's input: `first` (whole lines), then each `(program, count)` started in the
+/// background, told to serve `count` clients and exit (`-n`), then `wait` for them all and
+/// power off.
+fn shell_starts(first: &str, servers: &[(&str, usize)]) -> &'static str {
+    let starts: String = servers
+        .iter()
+        .map(|(program, count)| format!("{program} -n {count} &\n"))
+        .collect();
+    built(format!("{first}{starts}wait\npoweroff\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_starts_each_server_in_the_background_then_waits() {
+        assert_eq!(
+            shell_starts("ping -c 3 10.0.2.2\n", &[("udp-echo", 24), ("tcp-echo", 2)]),
+            "ping -c 3 10.0.2.2\nudp-echo -n 24 &\ntcp-echo -n 2 &\nwait\npoweroff\n"
+        );
+        assert_eq!(
+            shell_starts("", &[("httpd", 39)]),
+            "httpd -n 39 &\nwait\npoweroff\n"
+        );
+    }
+}
