@@ -23,8 +23,9 @@ use smoltcp::socket::dhcpv4;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 
 use crate::NetError;
+use crate::capabilities::drop_capability;
 use crate::link::Link;
-use crate::stack::{Config, drop_capability, earliest, now, timer_ticks};
+use crate::stack::{Config, earliest, now, timer_ticks};
 
 /// The client's port (RFC 2131, 4.1).
 const CLIENT_PORT: u16 = 68;

@@ -15,6 +15,7 @@
 //! | `dhcp.rs` | [`dhcp::acquire`]: an address from a DHCP server, for a program with the card and no address yet |
 //! | `link.rs` | smoltcp's device over a binding, by either [`Path`]; [`Statistics`] |
 //! | `front_door.rs` | the checks every received frame passes first, counted by reason |
+//! | `capabilities.rs` | the only `unsafe` code: dropping capabilities, binding and giving back the rings' frames |
 //!
 //! A program drives its stack from an event loop:
 //!
@@ -31,9 +32,11 @@
 //! libos-posixish builds blocking sockets on the same calls, parking the
 //! calling thread instead (`libos_posixish::net`).
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
+mod capabilities;
 pub mod dhcp;
 pub mod front_door;
 mod link;

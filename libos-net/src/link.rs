@@ -26,6 +26,7 @@ use exo_abi::{Error, Handle};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+use crate::capabilities::{RingFrames, drop_capability};
 use crate::front_door::{self, Malformed};
 
 /// How frames cross between the stack and the kernel.
@@ -139,12 +140,15 @@ enum Frames {
 
 /// smoltcp's device: one binding, its data path, its counters.
 pub struct Link {
-    /// The run of frames the rings live in, and the binding made of it.
-    run: Handle,
+    /// The binding made of `run`.
     binding: Handle,
     frames: Frames,
     statistics: Cell<Statistics>,
     pub gate: Gate,
+    /// The run of frames the rings live in, held for its `Drop` (which gives
+    /// it back). Declared last: it is dropped after `frames`, the only thing
+    /// that points into the rings.
+    _run: RingFrames,
 }
 
 impl fmt::Debug for Link {
@@ -168,14 +172,17 @@ impl Link {
         base: u64,
         notification: Handle,
     ) -> Result<(Self, Handle), Error> {
-        let (run, _) = user::frame_allocate(order)?;
-        // SAFETY: the run was just allocated and is mapped nowhere; below it
-        // is mapped only at `base`, which the caller keeps for the rings, so
-        // no Rust object lives in the frames the kernel now writes.
-        let (binding, entries) = unsafe { user::net_bind(run, Some(notification)) }?;
+        let (run, binding, entries) = RingFrames::allocate_and_bind(order, notification)?;
         let frames = match path {
             Path::Rings => {
-                user::map(run, Handle::SELF_ENVIRONMENT, base, MapFlags::WRITE)?;
+                // Mapped only at `base`, which the caller keeps for the
+                // rings, so no Rust object lives in the frames the kernel writes.
+                user::map(
+                    run.handle(),
+                    Handle::SELF_ENVIRONMENT,
+                    base,
+                    MapFlags::WRITE,
+                )?;
                 Frames::Rings(Rings::new(base, entries)?)
             }
             Path::SystemCalls => Frames::SystemCalls {
@@ -184,7 +191,7 @@ impl Link {
             },
         };
         let link = Self {
-            run,
+            _run: run,
             binding,
             frames,
             statistics: Cell::new(Statistics::default()),
@@ -270,14 +277,9 @@ impl Link {
 
 impl Drop for Link {
     /// Gives back the binding (the kernel discards what its transmit ring
-    /// still holds) and the run of frames, which unmaps the rings.
+    /// still holds); the run of frames goes with the `run` field, last.
     fn drop(&mut self) {
-        // SAFETY: a binding names no memory: no page is mapped through it.
-        let _ = unsafe { user::capability_drop(self.binding) };
-        // SAFETY: dropping the run unmaps the rings. Nothing points into
-        // them after this: only `self.frames` does, and it is dropped right
-        // after this body, without being used.
-        let _ = unsafe { user::capability_drop(self.run) };
+        drop_capability(self.binding);
     }
 }
 

@@ -29,6 +29,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 
 use crate::NetError;
+use crate::capabilities::drop_capability;
 use crate::link::{Link, Path, Statistics};
 use crate::sockets::Entry;
 
@@ -461,16 +462,6 @@ pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Drops a filter, binding, address or notification of this stack's.
-/// Dropping one of ours cannot fail but by a bug here, and then only leaves
-/// it in place.
-pub(crate) fn drop_capability(capability: Handle) {
-    // SAFETY: filters, bindings, addresses and notifications name no memory: no page
-    // is mapped through them or anything derived from them (the rings are
-    // mapped through the frame capability, which stays).
-    let _ = unsafe { user::capability_drop(capability) };
 }
 
 /// A TCP socket with `buffer` bytes each way; Nagle off, as servers of

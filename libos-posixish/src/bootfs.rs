@@ -17,11 +17,11 @@ use exo_abi::start_info::StartPage;
 use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, user};
 
-use crate::{process, sys};
+use crate::{info_page, raw};
 
 /// The runs of frames holding the boot file system, and its size.
 pub fn runs() -> (u64, alloc::vec::Vec<StartPage>) {
-    match process::info() {
+    match info_page::own() {
         Some(info) => (info.bootfs_size, info.bootfs_runs.to_vec()),
         None => {
             let start = user::start_info();
@@ -33,7 +33,7 @@ pub fn runs() -> (u64, alloc::vec::Vec<StartPage>) {
 /// The boot file system, checked. Reading it maps the runs it touches.
 pub fn open() -> Option<BootFs<'static>> {
     let (size, _) = runs();
-    BootFs::parse(sys::mapped_bytes(BOOTFS, size as usize)).ok()
+    BootFs::parse(raw::mapped_bytes(BOOTFS, size as usize)).ok()
 }
 
 /// The fault handler's answer for a page that is not present at `address`:
@@ -43,14 +43,14 @@ pub fn open() -> Option<BootFs<'static>> {
 /// read-only. It allocates nothing and takes no lock, so it may run
 /// whatever the interrupted code held.
 pub(crate) fn resolve_fault(address: u64) -> Option<Result<(), Error>> {
-    let (size, runs) = process::bootfs_in_info_page()?;
+    let (size, runs) = info_page::own_bootfs()?;
     let end = BOOTFS + size.next_multiple_of(PAGE_SIZE);
     if !(BOOTFS..end).contains(&address) {
         return None;
     }
     // Runs are listed in address order; the last one starting at or below
     // `address` holds it, and it ends where the next begins (or at `end`).
-    let mut listed = (0..runs).filter_map(process::bootfs_run_in_info_page);
+    let mut listed = (0..runs).filter_map(info_page::own_bootfs_run);
     let (mut start, mut capability) = listed.next()?;
     let mut run_end = end;
     for (next_start, next_capability) in listed {

@@ -5,13 +5,13 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::process;
+use crate::info_page;
 
 static VARIABLES: spin::Mutex<Option<Vec<(String, String)>>> = spin::Mutex::new(None);
 
 fn with<T>(action: impl FnOnce(&mut Vec<(String, String)>) -> T) -> T {
     let mut variables = VARIABLES.lock();
-    action(variables.get_or_insert_with(|| match process::info() {
+    action(variables.get_or_insert_with(|| match info_page::own() {
         Some(info) => info.environment,
         None => alloc::vec![("PWD".to_string(), "/".to_string())],
     }))

@@ -9,7 +9,7 @@
 //! 2. a plan is written outside the image (`layout::EXEC_PLAN`): every page
 //!    mapped now, found by walking this process's own page-table view, and
 //!    every page of the new image;
-//! 3. a few instructions (`sys.rs`, position-independent, no stack) are
+//! 3. a few instructions (`raw.rs`, position-independent, no stack) are
 //!    copied to `layout::EXEC_TRAMPOLINE`; they remove the upcall
 //!    registration (its handler is about to go), unmap the old pages, map
 //!    the new ones and jump to the new program's entry, which registers its
@@ -32,7 +32,7 @@ use crate::layout::{
     EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE, EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES,
     STACK_TOP,
 };
-use crate::{Errno, bootfs, page_table_view, process, sys};
+use crate::{Errno, bootfs, inherit, page_table_view, process, raw, scratch};
 
 /// Words before the lists in the plan.
 const PLAN_HEADER: u64 = 4;
@@ -52,14 +52,12 @@ pub fn exec(program: &str, arguments: &[&str]) -> Errno {
     let mut maps: Vec<[u64; 3]> = Vec::new();
     match prepare(program, arguments, &mut maps) {
         Ok(()) => {
-            // The new program makes its own stack; the old one's binding and
-            // ports go now, or they would stay held by nobody.
-            crate::net::before_exec();
-            sys::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN)
+            inherit::before_exec_jump();
+            raw::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN)
         }
         Err(error) => {
             for [frame, ..] in maps {
-                sys::drop_unmapped_frame(Handle::from_raw(frame));
+                raw::drop_unmapped_frame(Handle::from_raw(frame));
             }
             error
         }
@@ -70,26 +68,31 @@ pub fn exec(program: &str, arguments: &[&str]) -> Errno {
 /// The new image's pages are listed in `maps` as they are loaded.
 fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Result<(), Errno> {
     let (image, elf) = process::load_program(program)?;
-    let info = process::exec_info_page(program, arguments)?;
-    sys::unmap_exec_leftovers()?;
+    let mut info = process::new_info_page(program, arguments)?;
+    inherit::for_exec(&mut info);
+    raw::unmap_exec_leftovers()?;
 
     process::for_each_image_page(&elf, image, |address, contents, flags| {
         maps.push([
-            process::filled_frame(contents)?.to_raw(),
+            scratch::filled_frame(contents)?.to_raw(),
             address,
             flags.bits(),
         ]);
         Ok(())
     })?;
     for page in 1..=STACK_INITIAL_PAGES {
-        let frame = process::filled_frame(&[])?;
+        let frame = scratch::filled_frame(&[])?;
         maps.push([
             frame.to_raw(),
             STACK_TOP - page * PAGE_SIZE,
             MapFlags::WRITE.bits(),
         ]);
     }
-    maps.push([process::filled_frame(&info)?.to_raw(), PROCESS_INFO, 0]);
+    maps.push([
+        scratch::filled_frame(info.bytes())?.to_raw(),
+        PROCESS_INFO,
+        0,
+    ]);
 
     // Room for the plan, counted before the lists are built so that building
     // them allocates nothing.
@@ -103,8 +106,8 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     for page in 0..plan_pages {
         crate::paging::map_zeroed(EXEC_PLAN + page * PAGE_SIZE)?;
     }
-    let code = sys::exec_trampoline_code();
-    let trampoline = process::filled_frame(code)?;
+    let code = raw::exec_trampoline_code();
+    let trampoline = scratch::filled_frame(code)?;
     user::map(
         trampoline,
         Handle::SELF_ENVIRONMENT,
@@ -112,9 +115,8 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
         MapFlags::EXECUTE,
     )?;
 
-    // Nothing can fail from here on but the headroom check. Descriptors
-    // above 2 are closed now; the new program gets only 0–2.
-    crate::fs::close_above_stdio();
+    // Nothing can fail from here on but the headroom check.
+    inherit::before_exec_plan();
 
     // The plan. Listing it allocates nothing; pages the lines above mapped
     // (a heap or stack page) fit in the headroom.
@@ -122,7 +124,7 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     let mut unmaps = 0;
     for_each_present_page(bootfs_size, |page| {
         if unmaps < unmap_limit {
-            sys::write_plan_word(PLAN_HEADER + unmaps, page);
+            raw::write_plan_word(PLAN_HEADER + unmaps, page);
             unmaps += 1;
         }
     });
@@ -133,13 +135,13 @@ fn prepare(program: &str, arguments: &[&str], maps: &mut Vec<[u64; 3]>) -> Resul
     }
     for (index, map) in maps.iter().enumerate() {
         for (part, &word) in map.iter().enumerate() {
-            sys::write_plan_word(PLAN_HEADER + unmaps + 3 * index as u64 + part as u64, word);
+            raw::write_plan_word(PLAN_HEADER + unmaps + 3 * index as u64 + part as u64, word);
         }
     }
-    sys::write_plan_word(0, unmaps);
-    sys::write_plan_word(1, maps.len() as u64);
-    sys::write_plan_word(2, elf.ehdr.e_entry);
-    sys::write_plan_word(3, STACK_TOP);
+    raw::write_plan_word(0, unmaps);
+    raw::write_plan_word(1, maps.len() as u64);
+    raw::write_plan_word(2, elf.ehdr.e_entry);
+    raw::write_plan_word(3, STACK_TOP);
     Ok(())
 }
 

@@ -26,7 +26,7 @@
 //! writable again.
 //!
 //! **How the child starts.** `fork` saves its callee-saved registers, stack
-//! pointer and return address (`sys::capture_registers`); the parent writes
+//! pointer and return address (`raw::capture_registers`); the parent writes
 //! them as an `UpcallFrame` at the top of the child's exception stack and
 //! starts the child there. The child records its handover, registers its
 //! fault handler and resumes from the frame: `capture_registers` returns a
@@ -49,14 +49,14 @@ use exo_abi::upcall::{Registers, UpcallFrame};
 use exo_abi::user::entry;
 use exo_abi::{Handle, Rights, user};
 
+use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
-    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, SCRATCH, STACK_LIMIT,
-    STACK_TOP,
+    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, STACK_LIMIT, STACK_TOP,
 };
 use crate::process::{self, Child};
 use crate::units::flags;
-use crate::{Errno, paging, sys};
+use crate::{Errno, info_page, paging, raw};
 
 /// Where the child's start frame sits below the top of its exception stack.
 const FRAME_OFFSET: u64 = 256;
@@ -82,14 +82,9 @@ pub fn fork() -> Result<u64, Errno> {
 #[inline(never)]
 pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
     let mut registers = Registers::default();
-    if sys::capture_registers(&mut registers) {
-        // The child: it resumes here, with its own memory, and as POSIX
-        // says only the thread that forked exists in it.
-        process::forget_inherited_children();
-        crate::images::forget_inherited();
-        crate::thread::after_fork_in_child();
-        crate::fs::after_fork_in_child();
-        crate::net::after_fork_in_child();
+    if raw::capture_registers(&mut registers) {
+        // The child: it resumes here, with its own memory.
+        inherit::after_fork_in_child();
         return Ok(0);
     }
     parent(&registers, quota)
@@ -125,9 +120,7 @@ struct Sharing {
 }
 
 fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
-    // The descriptor table must exist before memory is copied: the child
-    // finds its descriptors in its copy of it.
-    crate::fs::prepare_for_fork();
+    inherit::before_fork();
     ensure_fork_stack()?;
     // Everything that allocates comes first.
     let copies = pages_to_copy();
@@ -163,7 +156,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     }
     let mut outcome = Ok(());
     let environment = child.environment;
-    sys::call_on_stack(FORK_STACK_TOP, &mut || {
+    raw::call_on_stack(FORK_STACK_TOP, &mut || {
         outcome = share(environment, &mut sharing);
     });
     sharing.shared.truncate(sharing.shared_used);
@@ -171,14 +164,13 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     outcome?;
 
     hand_over(child, &sharing)?;
-    let arguments = process::arguments();
+    let arguments = info_page::own_arguments();
     let names: Vec<&str> = arguments.iter().map(|name| name.as_str()).collect();
     let (program, rest) = names.split_first().map_or(("?", &[][..]), |(p, r)| (*p, r));
-    let mut info = process::info_page(program, rest)?;
-    process::share_bootfs(child, &mut info)?;
+    let mut info = process::new_info_page(program, rest)?;
     // The child's descriptors are its copy of ours: each pipe end gains a holder.
-    process::share_services(child, &mut info, None, true)?;
-    child.map_page(PROCESS_INFO, &info, MapFlags::empty())?;
+    inherit::for_child(child, &mut info, Descriptors::Copied, Network::Inherited)?;
+    child.map_page(PROCESS_INFO, info.bytes(), MapFlags::empty())?;
     child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
 
     let bottom = EXCEPTION_STACK_TOP - EXCEPTION_STACK_PAGES * PAGE_SIZE;
@@ -194,7 +186,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
 
     child.pid = user::capability_identify(child.environment)?.value;
     let frame = EXCEPTION_STACK_TOP - FRAME_OFFSET;
-    user::environment_start(child.environment, sys::fork_child_entry(), frame, frame)?;
+    user::environment_start(child.environment, raw::fork_child_entry(), frame, frame)?;
     Ok(())
 }
 
@@ -256,7 +248,7 @@ fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
     for unit in pager.units.iter() {
         if unit.has(flags::MAPPED) && unit.has(flags::COPY_ON_WRITE) {
             for page in unit.page_addresses() {
-                sys::protect_own_page(page, MapFlags::empty())?;
+                raw::protect_own_page(page, MapFlags::empty())?;
             }
         }
     }
@@ -317,9 +309,7 @@ fn pages_to_copy() -> Vec<(u64, MapFlags)> {
 fn copy_of(child: &mut Child, page: u64) -> Result<Handle, Errno> {
     let (frame, _) = user::frame_allocate(0)?;
     child.frames.push(frame);
-    user::map(frame, Handle::SELF_ENVIRONMENT, SCRATCH, MapFlags::WRITE)?;
-    sys::copy_pages(page, SCRATCH, 1);
-    sys::unmap_scratch()?;
+    raw::Window::scratch(frame, MapFlags::WRITE)?.copy_from(page);
     Ok(frame)
 }
 

@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use buddy_system_allocator::{Heap, LockedHeapWithRescue};
 
 use crate::layout::{HEAP_END, HEAP_START};
-use crate::sys;
+use crate::raw;
 
 /// How much address space the heap grows by at a time.
 const CHUNK: u64 = 1 << 20;
@@ -37,7 +37,7 @@ fn grow(heap: &mut Heap<32>, layout: &Layout) {
     BREAK.store(end, Ordering::Relaxed);
     // The allocator writes its free-list links into the new range: those
     // writes fault and the fault handler maps zeroed frames.
-    sys::give_heap(heap, start, end);
+    raw::give_heap(heap, start, end);
 }
 
 /// Bytes of address space the heap has been given.

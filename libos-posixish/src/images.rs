@@ -53,7 +53,7 @@ pub(crate) fn read_only_page(
     if held >= MAX_PAGES {
         return Ok(None);
     }
-    let frame = crate::process::filled_frame(contents)?;
+    let frame = crate::scratch::filled_frame(contents)?;
     let index = match cache.iter().position(|entry| entry.name == program) {
         Some(index) => index,
         None => {

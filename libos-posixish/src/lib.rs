@@ -10,45 +10,54 @@
 //! A program on this library OS names its `main` with [`main!`] and gets
 //! its arguments as a slice of strings; it returns its exit status.
 //!
-//! Modules: `runtime` (start, exit, console), `heap` (the allocator),
-//! `paging` with `units` (the fault handler: demand-zero heap and stack,
-//! copy-on-write) and `colour` (a frame policy), `mmap` with `regions`
-//! (anonymous mappings), `process` (spawn, wait, kill, getpid), `exec`
-//! (become another program), `fork`,
-//! `net` (blocking sockets on libos-net's TCP/IP stack), `thread` (user-level threads, their scheduling policies, mutexes and
-//! condition variables), `fs` (descriptors, files through the file
-//! server, pipes), `bootfs` (programs to spawn), `images` (read-only program
-//! pages shared by the children spawned), `layout` (where everything
-//! lives), `page_table_view` (what this process has mapped, read from its
-//! own page tables). `sys` holds the only `unsafe` code.
+//! The modules form layers (`docs/04-libos.md` draws them); a module
+//! imports only from its own layer or below, and only the lifecycle layer
+//! has modules that import each other:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | 4 entry | `entry` (`_start`, a forked child's first instruction, `main`), `upcall_dispatch` (reason → handler), `runtime` (exit, panic) |
+//! | 3 lifecycle | `inherit` (every hook run at spawn, fork and exec), `process` (spawn, wait, kill), `fork`, `exec` |
+//! | 2 services | `fs` (descriptors, files through the file server, pipes, printing), `net` (blocking sockets on libos-net's stack) |
+//! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `images`, `thread`, `env` (variables) |
+//! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `errno`, `page_table_view`; and from the host-tested `posixish-policy` crate (`policy/`), `layout`, `args`, `regions`, `units`, the thread policies and the info page's format |
+//!
+//! `raw` and `entry` hold the only `unsafe` code.
 #![no_std]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
-pub mod args;
 pub mod bootfs;
 pub mod colour;
+mod entry;
 pub mod env;
 pub mod errno;
 pub mod exec;
+mod exit_status;
+mod facts;
 pub mod fork;
 pub mod fs;
 pub mod heap;
 mod images;
-pub mod layout;
+pub mod info_page;
+mod inherit;
 pub mod mmap;
 pub mod net;
 pub mod page_table_view;
 pub mod paging;
 pub mod process;
-pub mod regions;
+mod raw;
 pub mod runtime;
-mod sys;
+mod scratch;
 pub mod thread;
-mod units;
+mod upcall_dispatch;
+mod upcall_handler;
 
 pub use errno::Errno;
+pub use posixish_policy::arguments as args;
+pub(crate) use posixish_policy::units;
+pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};
 
 /// Names the program's `main`, a `fn(&[&str]) -> i32` taking its arguments

@@ -21,7 +21,7 @@ use exo_abi::layout::PAGE_SIZE;
 use crate::layout::{MMAP_END, MMAP_START};
 pub use crate::regions::Protection;
 use crate::units::flags;
-use crate::{Errno, paging, sys};
+use crate::{Errno, paging, raw};
 
 /// Reserves `length` bytes (rounded up to whole pages) of demand-zero memory
 /// with `protection`; returns its address.
@@ -47,7 +47,7 @@ pub fn munmap(address: u64, length: u64) -> Result<(), Errno> {
             .find(|unit| unit.has(flags::MAPPED) && (address..end).contains(&unit.address));
         let Some(unit) = next else { break };
         for page in unit.page_addresses() {
-            sys::unmap_mmap_page(page)?;
+            raw::unmap_mmap_page(page)?;
         }
         pager.forget_mapping(unit.handle);
     }
@@ -75,7 +75,7 @@ pub fn mprotect(address: u64, length: u64, protection: Protection) -> Result<(),
             && !unit.has(flags::COPY_ON_WRITE)
             && (address..end).contains(&unit.address)
         {
-            sys::protect_own_page(unit.address, protection.map_flags())?;
+            raw::protect_own_page(unit.address, protection.map_flags())?;
         }
     }
     Ok(())
@@ -86,7 +86,7 @@ pub fn mprotect(address: u64, length: u64, protection: Protection) -> Result<(),
 /// # Panics
 /// If `address` is outside the mmap area or misaligned.
 pub fn load(address: u64) -> u64 {
-    sys::mmap_load(address)
+    raw::mmap_load(address)
 }
 
 /// Writes the `u64` at `address` (8-byte aligned) in the mmap area; a write
@@ -95,7 +95,7 @@ pub fn load(address: u64) -> u64 {
 /// # Panics
 /// If `address` is outside the mmap area or misaligned.
 pub fn store(address: u64, value: u64) {
-    sys::mmap_store(address, value)
+    raw::mmap_store(address, value)
 }
 
 fn checked_length(length: u64) -> Result<u64, Errno> {

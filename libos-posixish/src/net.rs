@@ -31,10 +31,11 @@ use exo_abi::net::mac_from_u64;
 use exo_abi::{Handle, Rights, user};
 use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
 
-use crate::runtime::kernel_counter;
+use crate::facts::kernel_counter;
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
-use crate::{Errno, env, layout, println, process};
+use crate::{Errno, env, info_page, layout, println};
 
+pub use crate::info_page::NetInfo;
 pub use libos_net::Readiness;
 
 /// This process's network, once known (`None` inside: it has none).
@@ -46,10 +47,6 @@ static KERNEL_AT_START: spin::Once<(u64, u64)> = spin::Once::new();
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 /// Threads waiting for the stack to make progress.
 static WAITERS: WaitQueue = WaitQueue::new();
-/// The thread library's idle path into the stack, set when the stack is
-/// made. Reaching the stack through this pointer keeps smoltcp out of the
-/// programs that never use the network: nothing else they call refers to it.
-static IDLE: spin::Once<fn(&NoPreemption, Option<u64>) -> bool> = spin::Once::new();
 
 impl From<NetError> for Errno {
     fn from(error: NetError) -> Self {
@@ -66,18 +63,6 @@ impl From<NetError> for Errno {
             NetError::Kernel(error) => error.into(),
         }
     }
-}
-
-/// A process's network: an IPv4 address it may bind to, the card's MAC,
-/// and how the address's network is reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NetInfo {
-    /// The address's capability (`Rights::BIND`).
-    pub address: Handle,
-    /// The card's MAC (`exo_abi::net::mac_to_u64`).
-    pub mac: u64,
-    pub prefix_length: u8,
-    pub gateway: Option<Ipv4Addr>,
 }
 
 /// The DHCP client, once a program has linked it ([`enable_dhcp`]).
@@ -98,10 +83,12 @@ const DHCP_SECONDS: u64 = 10;
 /// This process's network: from its parent, or, in the first process,
 /// claimed with the card's capability.
 pub(crate) fn own_address() -> Option<NetInfo> {
-    *ADDRESS.lock().get_or_insert_with(|| match process::info() {
-        Some(info) => info.net,
-        None => claim_address(),
-    })
+    *ADDRESS
+        .lock()
+        .get_or_insert_with(|| match info_page::own() {
+            Some(info) => info.net,
+            None => claim_address(),
+        })
 }
 
 /// In the first process: an address for the card, with `NET_CONFIG=dhcp`
@@ -219,7 +206,10 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
         config.gateway = net.gateway;
         *guard = Some(Stack::new(credentials, config)?);
         KERNEL_AT_START.call_once(kernel_entries);
-        IDLE.call_once(|| idle_on_stack);
+        // The thread library's idle path into the stack. Reaching the stack
+        // through this pointer keeps smoltcp out of the programs that never
+        // use the network: nothing else they call refers to it.
+        crate::thread::set_idle_path(idle_on_stack);
     }
     Ok(guard)
 }
@@ -269,7 +259,7 @@ fn blocking<T>(
                 return result.map(Some).map_err(Errno::from);
             }
         }
-        let now = crate::runtime::ticks();
+        let now = crate::facts::ticks();
         if deadline.is_some_and(|deadline| now >= deadline) {
             return Ok(None);
         }
@@ -291,10 +281,6 @@ fn block<T>(operation: impl FnMut(&mut Stack) -> Result<T, NetError>) -> Result<
 /// until frames arrive, the stack's next timer, or `timeout` ticks (the
 /// first sleeping thread's), then polls and wakes them. Returns whether it
 /// waited (`false`: nobody waits on the network).
-pub(crate) fn idle(off: &NoPreemption, timeout: Option<u64>) -> bool {
-    IDLE.get().is_some_and(|idle| idle(off, timeout))
-}
-
 fn idle_on_stack(off: &NoPreemption, timeout: Option<u64>) -> bool {
     if WAITERS.is_empty(off) {
         return false;
@@ -324,13 +310,13 @@ impl Owned {
     fn new(id: SocketId) -> Self {
         Self {
             id,
-            owner: crate::getpid(),
+            owner: crate::facts::getpid(),
         }
     }
 
     /// The id, if this process's stack made it.
     fn id(&self) -> Result<SocketId, Errno> {
-        if self.owner == crate::getpid() {
+        if self.owner == crate::facts::getpid() {
             Ok(self.id)
         } else {
             Err(Errno::EBADF)
@@ -490,7 +476,7 @@ pub fn close(id: SocketId) {
 /// `ready`), or `timeout` ticks have passed (`None`: no limit); returns how
 /// many are ready (0 on timeout), as POSIX `poll` does.
 pub fn poll(entries: &mut [PollEntry], timeout: Option<u64>) -> Result<usize, Errno> {
-    let deadline = timeout.map(|ticks| crate::runtime::ticks().saturating_add(ticks));
+    let deadline = timeout.map(|ticks| crate::facts::ticks().saturating_add(ticks));
     let ready = blocking(deadline, |stack| match stack.poll_sockets(entries) {
         0 => Err(NetError::WouldBlock),
         ready => Ok(ready),
@@ -503,7 +489,7 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<u64>) -> Result<usize, Er
 /// it all was. A program calls it before it exits, because exiting drops
 /// the stack with whatever it still holds.
 pub fn finish(timeout: u64) -> bool {
-    let deadline = crate::runtime::ticks().saturating_add(timeout);
+    let deadline = crate::facts::ticks().saturating_add(timeout);
     let done = blocking(Some(deadline), |stack| match stack.unsent() {
         0 => Ok(()),
         _ => Err(NetError::WouldBlock),

@@ -13,8 +13,9 @@
 //! boot file system maps the run that holds it (`bootfs`), before and
 //! without the pager's lock.
 //! Anything else — the guard page below the stack, a null pointer, a write
-//! to code or to a read-only mapping — ends the process like a segmentation
-//! fault (status 139).
+//! to code or to a read-only mapping — is refused, and the upcall dispatcher
+//! (`upcall_dispatch`) ends the process like a segmentation fault (status
+//! 139). The pager never dispatches upcalls nor ends the process itself.
 //!
 //! What the pager holds is in one `Pager` behind a lock. Main code holds the
 //! lock only in short sections that cannot fault (they touch the stack they
@@ -26,16 +27,17 @@
 //! ask for frames of a given colour (`colour`), or a specific frame.
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::upcall::{UpcallFrame, UpcallReason};
+use exo_abi::syscall::UpcallOptions;
+use exo_abi::upcall::UpcallFrame;
 use exo_abi::{Error, Handle, user};
 
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, HANDOVER, HANDOVER_PAGES, HEAP_END, HEAP_START,
-    IMAGE_START, PAGER_WINDOW, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
+    IMAGE_START, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
 use crate::regions::{Protection, Regions};
 use crate::units::{Unit, Units, flags};
-use crate::{println, runtime, sys};
+use crate::{bootfs, info_page, raw, upcall_handler};
 
 const PAGE_FAULT: u64 = 14;
 /// Page-fault error code bit 0: the page was present (a protection fault).
@@ -111,7 +113,7 @@ pub fn set_frame_policy(policy: &'static dyn FramePolicy) {
 pub fn map_zeroed(page: u64) -> Result<(), Error> {
     let (frame, _) = lock().policy.allocate(0)?;
     user::map(frame, Handle::SELF_ENVIRONMENT, page, MapFlags::WRITE)
-        .inspect_err(|_| sys::drop_unmapped_frame(frame))
+        .inspect_err(|_| raw::drop_unmapped_frame(frame))
 }
 
 impl Pager {
@@ -141,7 +143,7 @@ impl Pager {
     ) -> Result<(), Error> {
         let (frame, _) = self.allocate(order)?;
         if let Err(error) = user::map(frame, Handle::SELF_ENVIRONMENT, address, map) {
-            sys::drop_unmapped_frame(frame);
+            raw::drop_unmapped_frame(frame);
             return Err(error);
         }
         self.record(frame, address, order, unit_flags);
@@ -227,7 +229,7 @@ impl Pager {
         // last that can map these frames, so they need no copy.
         if unit.children == 0 && !unit.has(flags::INHERITED) {
             for page in unit.page_addresses() {
-                sys::protect_own_page(page, map)?;
+                raw::protect_own_page(page, map)?;
             }
             if let Some(unit) = self.units.get_mut(unit.handle) {
                 unit.flags &= !flags::COPY_ON_WRITE;
@@ -248,19 +250,15 @@ impl Pager {
             };
             let address = unit.address + chunk * PAGE_SIZE;
             let pages = 1u64 << order;
-            if let Err(error) = user::map(
-                frame,
-                Handle::SELF_ENVIRONMENT,
-                PAGER_WINDOW,
-                MapFlags::WRITE,
-            ) {
-                sys::drop_unmapped_frame(frame);
-                return Err(error);
+            match raw::Window::pager(frame, order) {
+                Ok(mut window) => window.copy_from(address),
+                Err(error) => {
+                    raw::drop_unmapped_frame(frame);
+                    return Err(error);
+                }
             }
-            sys::copy_pages(address, PAGER_WINDOW, pages);
             for page in 0..pages {
-                sys::unmap_private_page(PAGER_WINDOW + page * PAGE_SIZE)?;
-                sys::unmap_remapped_page(address + page * PAGE_SIZE)?;
+                raw::unmap_remapped_page(address + page * PAGE_SIZE)?;
             }
             user::map(frame, Handle::SELF_ENVIRONMENT, address, map)?;
             let execute = unit.flags & flags::EXECUTE;
@@ -280,7 +278,7 @@ impl Pager {
             unit.flags &= !(flags::MAPPED | flags::COPY_ON_WRITE);
         } else {
             self.units.remove(handle);
-            sys::drop_frame_no_longer_mapped(handle);
+            raw::drop_frame_no_longer_mapped(handle);
         }
     }
 }
@@ -299,7 +297,7 @@ pub(crate) fn release_shared(handles: &[Handle]) {
     }
 }
 
-/// Maps the exception stack, registers the fault handler, and records the
+/// Maps the exception stack, registers the upcall dispatcher, and records the
 /// pages the kernel mapped for the first process (so `fork` can share its
 /// code and stack instead of copying them).
 pub fn init() {
@@ -308,7 +306,7 @@ pub fn init() {
         map_zeroed(page).expect("map the exception stack");
     }
     register_handler();
-    if crate::process::info().is_none() {
+    if info_page::own().is_none() {
         let start = user::start_info();
         let mut pager = lock();
         for page in start.pages() {
@@ -343,9 +341,9 @@ pub(crate) fn adopt_handover() {
         u64::from_le_bytes(bytes[8 * index..8 * index + 8].try_into().expect("8 bytes"))
     };
     let limit = (HANDOVER_PAGES * PAGE_SIZE) as usize;
-    let count = word(sys::mapped_bytes(HANDOVER, 8), 0) as usize;
+    let count = word(raw::mapped_bytes(HANDOVER, 8), 0) as usize;
     let length = (8 + 24 * count).min(limit);
-    let bytes = sys::mapped_bytes(HANDOVER, length);
+    let bytes = raw::mapped_bytes(HANDOVER, length);
     for entry in 0..(length - 8) / 24 {
         let [address, handle, packed] = [0, 1, 2].map(|at| word(bytes, 1 + 3 * entry + at));
         let unit_flags = (packed >> 8) as u8 & !flags::MAPPED;
@@ -358,50 +356,31 @@ pub(crate) fn adopt_handover() {
     }
 }
 
-/// Registers the fault handler on the exception stack (which must be mapped).
+/// Registers the upcall dispatcher on the exception stack (which must be
+/// mapped), without slot-start upcalls.
 pub(crate) fn register_handler() {
-    let size = EXCEPTION_STACK_PAGES * PAGE_SIZE;
-    user::set_upcall_handler(on_upcall, EXCEPTION_STACK_TOP, size).expect("register upcalls");
+    upcall_handler::register(UpcallOptions::empty()).expect("register upcalls");
 }
 
-/// Every upcall of the process enters here (the thread library registers
-/// it again with slot-start upcalls turned on).
-pub(crate) fn on_upcall(frame: &mut UpcallFrame) {
-    match frame.reason() {
-        Some(UpcallReason::Fault) => on_fault(frame),
-        Some(UpcallReason::SliceStart) => crate::thread::on_slice_start(frame),
-        // The kernel asks for frames back; this pager gives none up yet, so
-        // the kernel takes them at the deadline (see the chapter's notes).
-        Some(UpcallReason::RevokeFrames) | None => {}
-    }
-}
-
-fn on_fault(frame: &UpcallFrame) {
+/// Answers a fault (the upcall dispatcher's `Fault`); `Err` says why it is
+/// a segmentation fault.
+pub(crate) fn on_fault(frame: &UpcallFrame) -> Result<(), &'static str> {
     let [vector, error, address] = frame.info;
     let not_present = error & PROTECTION == 0;
-    let why = if vector == PAGE_FAULT {
-        // The boot file system needs nothing of the pager's: its runs are
-        // mapped on first touch even while main code holds the pager.
-        match not_present
-            .then(|| crate::bootfs::resolve_fault(address))
-            .flatten()
-        {
-            Some(Ok(())) => return,
-            Some(Err(_)) => "cannot map the boot file system",
-            None => match PAGER.try_lock() {
-                Some(mut pager) => match pager.resolve(address, error) {
-                    Ok(()) => return,
-                    Err(why) => why,
-                },
-                None => "fault while the pager was busy",
-            },
-        }
-    } else {
-        "not a page fault"
-    };
-    println!(
-        "segmentation fault: {why}: vector {vector}, address {address:#x}, rip {:#x}",
-        frame.registers.rip
-    );
-    runtime::exit(SEGFAULT_STATUS)
+    if vector != PAGE_FAULT {
+        return Err("not a page fault");
+    }
+    // The boot file system needs nothing of the pager's: its runs are
+    // mapped on first touch even while main code holds the pager.
+    match not_present
+        .then(|| bootfs::resolve_fault(address))
+        .flatten()
+    {
+        Some(Ok(())) => Ok(()),
+        Some(Err(_)) => Err("cannot map the boot file system"),
+        None => match PAGER.try_lock() {
+            Some(mut pager) => pager.resolve(address, error),
+            None => Err("fault while the pager was busy"),
+        },
+    }
 }

@@ -18,6 +18,7 @@
 //! pipe makes no system calls. The console, with nothing typed, is read a
 //! tick at a time.
 
+pub mod console;
 pub mod protocol;
 pub mod server;
 
@@ -30,7 +31,7 @@ use exo_abi::{Handle, Rights, user};
 
 use self::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
 use crate::layout::FS_TRANSFER;
-use crate::{Errno, process, sys};
+use crate::{Errno, info_page, raw};
 
 /// What a console read takes as the end of input (ASCII EOT, Ctrl-D).
 pub const END_OF_INPUT: u8 = 0x04;
@@ -130,10 +131,17 @@ struct State {
 
 /// Held only for short, non-reentrant moments: never across a request.
 static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
-/// Held while the transfer page carries a request and its answer.
-static TRANSFER: spin::Mutex<()> = spin::Mutex::new(());
 /// Held while the first process starts the server.
 static STARTING: spin::Mutex<()> = spin::Mutex::new(());
+/// How the first process starts the server and learns its endpoint
+/// (`process::start_file_server`, named by `entry` at start): starting a
+/// process is the lifecycle layer's work, above this module.
+static SERVER_STARTER: spin::Once<fn() -> Result<Handle, Errno>> = spin::Once::new();
+
+/// Names the function that starts the file server (the first call wins).
+pub(crate) fn set_server_starter(start: fn() -> Result<Handle, Errno>) {
+    SERVER_STARTER.call_once(|| start);
+}
 
 fn with_state<T>(action: impl FnOnce(&mut State) -> T) -> T {
     action(STATE.lock().get_or_insert_with(initial_state))
@@ -142,7 +150,7 @@ fn with_state<T>(action: impl FnOnce(&mut State) -> T) -> T {
 /// The state a process starts with: what its parent gave it, or for the
 /// first process the console on 0–2 and no server yet.
 fn initial_state() -> State {
-    let info = process::info();
+    let info = info_page::own();
     let descriptors = match &info {
         Some(info) => info
             .stdio
@@ -165,23 +173,15 @@ fn endpoint() -> Result<Handle, Errno> {
     if let Some(endpoint) = with_state(|state| state.endpoint) {
         return Ok(endpoint);
     }
-    if process::info().is_some_and(|info| info.parent != 0) {
+    if info_page::own().is_some_and(|info| info.parent != 0) {
         return Err(Errno::ENOSYS); // a parent without files started us
     }
     let _starting = STARTING.lock();
     if let Some(endpoint) = with_state(|state| state.endpoint) {
         return Ok(endpoint); // another thread started it meanwhile
     }
-    let pid = process::spawn(SERVER, &[])?;
-    let endpoint = loop {
-        match process::published(pid) {
-            Some(handle) => break Handle::from_raw(handle),
-            None if process::is_running(pid) => {
-                let _ = user::wait(Event::TIMER, 1);
-            }
-            None => return Err(Errno::ENOSYS),
-        }
-    };
+    let start_server = SERVER_STARTER.get().ok_or(Errno::ENOSYS)?;
+    let endpoint = start_server()?;
     with_state(|state| state.endpoint = Some(endpoint));
     Ok(endpoint)
 }
@@ -210,7 +210,7 @@ pub(crate) fn current_endpoint() -> Option<Handle> {
         .lock()
         .as_ref()
         .and_then(|state| state.endpoint)
-        .or_else(|| process::info()?.fs_endpoint)
+        .or_else(|| info_page::own()?.fs_endpoint)
 }
 
 /// The file server's program in the boot file system.
@@ -305,9 +305,9 @@ fn wait_for_pipe(waiter: u64) {
 fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno> {
     let endpoint = endpoint()?;
     let transfer = transfer()?;
-    let _transfer = TRANSFER.lock();
+    let mut transfer_page = raw::TransferPage::lock();
     {
-        let page = sys::window_page(FS_TRANSFER);
+        let page = transfer_page.bytes_mut();
         let length = payload.len().min(MAX_PAYLOAD);
         for (index, value) in [op, a, b, c, length as u64].into_iter().enumerate() {
             set_word(page, index, value);
@@ -692,7 +692,7 @@ pub(crate) fn endpoint_for_child(child: Handle) -> Result<Option<(Handle, Handle
 /// info page. Its descriptors stay (the parent counted its holders).
 pub(crate) fn after_fork_in_child() {
     if let Some(state) = STATE.lock().as_mut() {
-        state.endpoint = process::info().and_then(|info| info.fs_endpoint);
+        state.endpoint = info_page::own().and_then(|info| info.fs_endpoint);
         state.transfer = None;
         state.waiter = None; // the parent's notification wakes the parent
     }

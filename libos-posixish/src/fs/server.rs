@@ -16,15 +16,13 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Handle, Rights};
 use posixish_memfs::{FileSystem, FsError, Kind};
 
 use super::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
-use crate::layout::FS_WINDOW;
-use crate::{Errno, bootfs, process, sys};
+use crate::{Errno, bootfs, exit_status, info_page, raw};
 
 /// A pipe holds at most this many bytes; a writer then waits.
 const PIPE_CAPACITY: usize = 16 * 1024;
@@ -75,7 +73,7 @@ pub fn run() -> ! {
                     }
                     other => {
                         if let Some(capability) = other {
-                            sys::drop_notification(capability);
+                            raw::drop_notification(capability);
                         }
                         [Errno::EINVAL as u64, 0]
                     }
@@ -100,12 +98,12 @@ fn is_notification(capability: Handle) -> bool {
 
 /// Grants the endpoint to the parent and tells it the handle through the report page.
 fn publish(endpoint: Handle) {
-    let parent = process::info().and_then(|info| info.parent_environment);
+    let parent = info_page::own().and_then(|info| info.parent_environment);
     let granted = parent.and_then(|parent| {
         user::capability_grant(endpoint, parent, Rights::CALL | Rights::GRANT).ok()
     });
     match granted {
-        Some(handle) => process::publish(handle.to_raw()),
+        Some(handle) => exit_status::publish(handle.to_raw()),
         None => crate::println!("fsd: no parent to serve; files are unavailable"),
     }
 }
@@ -138,25 +136,16 @@ impl Server {
         let Some(page_capability) = call.capability else {
             return Errno::EINVAL as u64;
         };
-        let status = match user::map(
-            page_capability,
-            Handle::SELF_ENVIRONMENT,
-            FS_WINDOW,
-            MapFlags::WRITE,
-        ) {
-            Ok(()) => {
-                let page = sys::window_page(FS_WINDOW);
-                let status = match self.handle(page) {
-                    Ok(()) => 0,
-                    Err(errno) => errno as u64,
-                };
-                set_word(page, 0, status);
-                let _ = sys::unmap_window(FS_WINDOW);
-                status
-            }
-            Err(_) => Errno::EFAULT as u64,
+        // The window owns the capability: both go when it does.
+        let Ok(mut window) = raw::Window::client_page(page_capability) else {
+            return Errno::EFAULT as u64;
         };
-        sys::drop_unmapped_frame(page_capability);
+        let page = window.bytes_mut();
+        let status = match self.handle(page) {
+            Ok(()) => 0,
+            Err(errno) => errno as u64,
+        };
+        set_word(page, 0, status);
         status
     }
 
@@ -355,7 +344,7 @@ impl Server {
                 && user::signal(notification).is_err()
             {
                 self.waiters[number] = None;
-                sys::drop_notification(notification);
+                raw::drop_notification(notification);
             }
         }
     }

@@ -11,7 +11,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `mod.rs` | the API: `spawn`, `JoinHandle`, `yield_now`, `sleep`, `current_id` |
-//! | `policy.rs` | the [`Scheduler`] trait, [`RoundRobin`] and [`Priority`] |
+//! | `policy/src/scheduler.rs` (the `posixish-policy` crate, tested on the host) | [`ThreadId`], the [`Scheduler`] trait, [`RoundRobin`] and [`Priority`] |
 //! | `switch.rs` | the mechanism: thread records, switching, preemption, races with the upcall |
 //! | `sync.rs` | [`Mutex`] and [`Condvar`] |
 //!
@@ -23,18 +23,16 @@
 //! blocking system call (`process::wait`, `user::wait`) blocks the whole
 //! process; a panic in any thread ends the process.
 
-mod policy;
 mod switch;
 mod sync;
 
 use alloc::boxed::Box;
-use core::fmt;
 use core::sync::atomic::Ordering;
 
-pub use policy::{Priority, RoundRobin, Scheduler};
+pub use posixish_policy::scheduler::{Priority, RoundRobin, Scheduler, ThreadId};
 pub use switch::STACK_BYTES;
 pub use switch::after_fork_in_child;
-pub(crate) use switch::on_slice_start;
+pub(crate) use switch::{on_slice_start, set_idle_path};
 pub use sync::{Condvar, Mutex, MutexGuard};
 
 use crate::Errno;
@@ -43,21 +41,6 @@ pub(crate) use sync::WaitQueue;
 
 /// The priority of the main thread and of threads from [`spawn`].
 pub const NORMAL_PRIORITY: u8 = 128;
-
-/// A thread's id, unique in the process; the main thread is 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ThreadId(pub u64);
-
-impl ThreadId {
-    /// The thread `main` runs on.
-    pub const MAIN: ThreadId = ThreadId(0);
-}
-
-impl fmt::Display for ThreadId {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}", self.0)
-    }
-}
 
 /// Starts a thread running `work`, at [`NORMAL_PRIORITY`]. It is ready at
 /// once and runs when the policy picks it.
@@ -111,7 +94,7 @@ pub fn sleep(ticks: u64) {
     if ticks == 0 {
         return yield_now();
     }
-    let until = crate::runtime::ticks().saturating_add(ticks);
+    let until = crate::facts::ticks().saturating_add(ticks);
     let off = NoPreemption::new();
     switch::switch_away(&off, Leaving::Sleeping(until));
 }
@@ -129,7 +112,7 @@ pub fn current_id() -> ThreadId {
 
 /// Timer ticks since boot (the clock [`sleep`] counts in), from the facts page.
 pub fn ticks() -> u64 {
-    crate::runtime::ticks()
+    crate::facts::ticks()
 }
 
 /// Timer ticks per second, from the facts page.

@@ -4,7 +4,7 @@
 //!
 //! **One way to switch.** Every switch is a call: a thread calls
 //! [`switch_away`], which takes the next thread from the policy and calls
-//! `sys::switch_threads` (save the callee-saved registers on this stack,
+//! `raw::switch_threads` (save the callee-saved registers on this stack,
 //! load the other stack, return there). Only callee-saved registers need
 //! keeping, because the switch is an ordinary function call.
 //!
@@ -38,14 +38,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use exo_abi::layout::PAGE_SIZE;
 use exo_abi::syscall::{Event, UpcallOptions};
 use exo_abi::upcall::{Registers, UpcallFrame, UpcallReason};
 use exo_abi::user;
 
 use super::{NORMAL_PRIORITY, RoundRobin, Scheduler, ThreadId};
-use crate::layout::{EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP};
-use crate::{heap, paging, sys};
+use crate::{facts, heap, paging, raw, upcall_handler};
 
 /// Bytes of stack a spawned thread gets.
 pub const STACK_BYTES: usize = 64 * 1024;
@@ -82,6 +80,20 @@ pub static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
 pub static IDLE_WAITS: AtomicU64 = AtomicU64::new(0);
 
 static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
+
+/// What the idle path asks before sleeping a tick at a time: a function
+/// that, with every thread blocked or asleep, waits for something else that
+/// wakes threads (the network stack's frames and timers, `net`) and returns
+/// whether it waited. Set by the layer above that owns the waiting, so that
+/// this module names nothing above it.
+type IdlePath = fn(&NoPreemption, Option<u64>) -> bool;
+static IDLE_PATH: spin::Once<IdlePath> = spin::Once::new();
+
+/// Names the idle path (the first call wins; `net` calls it when it makes
+/// its stack).
+pub fn set_idle_path(idle: IdlePath) {
+    IDLE_PATH.call_once(|| idle);
+}
 
 /// Preemption is off while this lives; dropping the outermost one turns it
 /// back on and performs a switch a slot start asked for meanwhile. Holding
@@ -259,7 +271,7 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
     let me = current();
     with_state(off, |state| state.leave(me, leaving));
     loop {
-        let now = crate::runtime::ticks();
+        let now = facts::ticks();
         let step = with_state(off, |state| {
             state.wake_sleepers(now);
             let Some(next) = state.scheduler.pick() else {
@@ -284,7 +296,7 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
             Ok(None) => return,
             Ok(Some((save, next_rsp))) => {
                 SWITCHES.fetch_add(1, Ordering::Relaxed);
-                sys::switch_threads(save.as_deref().unwrap_or(&DISCARDED), next_rsp);
+                raw::switch_threads(save.as_deref().unwrap_or(&DISCARDED), next_rsp);
                 break;
             }
             // Every thread blocked or asleep: let the kernel run others until
@@ -293,7 +305,7 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
             Err(first_due) => {
                 IDLE_WAITS.fetch_add(1, Ordering::Relaxed);
                 let timeout = first_due.map(|until| until.saturating_sub(now).max(1));
-                if !crate::net::idle(off, timeout) {
+                if !IDLE_PATH.get().is_some_and(|idle| idle(off, timeout)) {
                     let Some(timeout) = timeout else {
                         panic!("thread {me}: every thread is blocked for ever (deadlock)");
                     };
@@ -327,7 +339,7 @@ pub fn create(priority: u8, entry: Box<dyn FnOnce() + Send>) -> ThreadId {
     let top = (base + STACK_BYTES as u64) & !15;
     let return_address = ((top - 16 - base) / 8) as usize;
     stack[return_address] = thread_entry as *const () as u64;
-    let rsp = top - 16 - 8 * (sys::NEW_STACK_WORDS as u64 - 1);
+    let rsp = top - 16 - 8 * (raw::NEW_STACK_WORDS as u64 - 1);
 
     let off = NoPreemption::new();
     let id = with_state(&off, |state| {
@@ -347,14 +359,7 @@ pub fn create(priority: u8, entry: Box<dyn FnOnce() + Send>) -> ThreadId {
         id
     });
     if !PREEMPTION_STARTED.swap(true, Ordering::SeqCst) {
-        let stack_size = EXCEPTION_STACK_PAGES * PAGE_SIZE;
-        user::set_upcall_handler_with(
-            paging::on_upcall,
-            EXCEPTION_STACK_TOP,
-            stack_size,
-            UpcallOptions::SCHEDULER,
-        )
-        .expect("ask for slot-start upcalls");
+        upcall_handler::register(UpcallOptions::SCHEDULER).expect("ask for slot-start upcalls");
     }
     id
 }
@@ -442,7 +447,7 @@ pub fn set_scheduler(scheduler: Box<dyn Scheduler>) -> bool {
     })
 }
 
-/// The `SliceStart` upcall (from `paging::on_upcall`), on the exception
+/// The `SliceStart` upcall (from `upcall_dispatch`), on the exception
 /// stack: turns the interrupted thread's next instruction into a call of
 /// [`preempted`], unless the thread is in a critical section, the heap or
 /// the pager (whose locks another thread might then need).

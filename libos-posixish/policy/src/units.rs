@@ -1,5 +1,6 @@
 //! What the pager holds: one record per frame capability it maps, the
-//! *unit* of mapping, sharing and copying.
+//! *unit* of mapping, sharing and copying. Pure bookkeeping, tested on the
+//! host; libos-posixish's pager and `fork` use it.
 //!
 //! A unit is a run of `2^order` frames (one page, or the pager's 64 KiB run)
 //! named by one capability and mapped at one address. Sharing with a forked
@@ -136,5 +137,56 @@ impl Units {
 impl Default for Units {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(index: u32, generation: u32, address: u64, order: u8, unit_flags: u8) -> Unit {
+        Unit {
+            handle: Handle::new(index, generation),
+            address,
+            order,
+            flags: unit_flags,
+            children: 0,
+        }
+    }
+
+    #[test]
+    fn a_unit_covers_its_run_of_pages() {
+        let run = unit(3, 1, 0x10_0000, 4, flags::MAPPED);
+        assert_eq!(run.pages(), 16);
+        assert!(run.contains(0x10_0000 + 16 * PAGE_SIZE - 1));
+        assert!(!run.contains(0x10_0000 + 16 * PAGE_SIZE));
+        assert_eq!(run.page_addresses().nth(2), Some(0x10_0000 + 2 * PAGE_SIZE));
+    }
+
+    #[test]
+    fn units_are_found_by_handle_and_by_mapped_address() {
+        let mut units = Units::new();
+        assert!(units.insert(unit(3, 1, 0x10_0000, 0, flags::MAPPED)));
+        assert!(units.insert(unit(4, 1, 0x20_0000, 0, 0)));
+        assert_eq!(units.count(), 2);
+        assert_eq!(
+            units.mapped_at(0x10_0010).unwrap().handle,
+            Handle::new(3, 1)
+        );
+        // Kept for its children, not mapped: no address finds it.
+        assert_eq!(units.mapped_at(0x20_0000), None);
+        // A stale handle (another generation in the same slot) finds nothing.
+        assert!(units.get_mut(Handle::new(3, 2)).is_none());
+        assert_eq!(units.remove(Handle::new(3, 2)), None);
+        assert!(units.remove(Handle::new(3, 1)).is_some());
+        assert_eq!(units.count(), 1);
+        units.clear();
+        assert_eq!(units.count(), 0);
+    }
+
+    #[test]
+    fn a_handle_beyond_the_table_is_refused() {
+        let mut units = Units::new();
+        assert!(!units.insert(unit(MAX_UNITS as u32, 1, 0, 0, flags::MAPPED)));
     }
 }

@@ -1,5 +1,6 @@
 //! Where a process's memory lives. The library OS decides this, not the
 //! kernel: another library OS may lay its programs out differently.
+//! Constants only; libos-posixish re-exports it as `layout`.
 //!
 //! | address                 | what                                              |
 //! |-------------------------|---------------------------------------------------|
@@ -37,6 +38,8 @@ pub const FORK_STACK_PAGES: u64 = 4;
 /// Where the fault handler maps a fresh run for a moment to copy a shared
 /// one into it (16 pages; the scratch page belongs to the main code).
 pub const PAGER_WINDOW: u64 = 0x0000_6ffc_0000_0000;
+/// Pages in the pager's window: the largest run it copies at once.
+pub const PAGER_WINDOW_PAGES: u64 = 16;
 
 /// A page where a parent maps a frame for a moment to fill it for a child.
 pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;

@@ -1,5 +1,6 @@
 //! The `mmap` regions of a process: which address ranges of the mmap area
-//! are reserved, and with what protection. Pure bookkeeping, no system calls.
+//! are reserved, and with what protection. Pure bookkeeping, no system
+//! calls, tested on the host; libos-posixish's `mmap` and pager use it.
 //!
 //! A region's protection holds for all of its pages, touched or not: the
 //! pager maps a page on its first touch with the region's protection, and
@@ -162,5 +163,82 @@ impl Regions {
 impl Default for Regions {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: u64 = 4096;
+
+    #[test]
+    fn reserve_is_first_fit_from_the_start_of_the_area() {
+        let mut regions = Regions::new();
+        let first = regions.reserve(2 * PAGE, Protection::READ_WRITE).unwrap();
+        let second = regions.reserve(PAGE, Protection::READ).unwrap();
+        assert_eq!((first, second), (MMAP_START, MMAP_START + 2 * PAGE));
+        assert_eq!(
+            regions.find(first + PAGE).unwrap().protection,
+            Protection::READ_WRITE
+        );
+        assert_eq!(regions.find(second + PAGE), None);
+        // A hole left by munmap is found again.
+        assert_eq!(regions.carve(first, first + 2 * PAGE), Some(2 * PAGE));
+        regions.remove_inside(first, first + 2 * PAGE);
+        assert_eq!(regions.reserve(PAGE, Protection::NONE), Some(first));
+    }
+
+    #[test]
+    fn reserve_refuses_what_does_not_fit_in_the_area() {
+        let mut regions = Regions::new();
+        assert_eq!(
+            regions.reserve(MMAP_END - MMAP_START + PAGE, Protection::READ),
+            None
+        );
+        assert_eq!(regions.reserve(u64::MAX, Protection::READ), None);
+    }
+
+    #[test]
+    fn carving_the_middle_splits_and_protects_only_it() {
+        let mut regions = Regions::new();
+        let start = regions.reserve(4 * PAGE, Protection::READ_WRITE).unwrap();
+        assert_eq!(
+            regions.carve(start + PAGE, start + 3 * PAGE),
+            Some(2 * PAGE)
+        );
+        regions.protect_inside(start + PAGE, start + 3 * PAGE, Protection::READ);
+        let protection = |page: u64| regions.find(start + page * PAGE).unwrap().protection;
+        assert_eq!(
+            [0, 1, 2, 3].map(protection),
+            [
+                Protection::READ_WRITE,
+                Protection::READ,
+                Protection::READ,
+                Protection::READ_WRITE
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_table_refuses_splits_and_changes_nothing() {
+        let mut regions = Regions::new();
+        let mut last = 0;
+        for _ in 0..MAX_REGIONS {
+            last = regions.reserve(2 * PAGE, Protection::READ).unwrap();
+        }
+        assert_eq!(regions.reserve(PAGE, Protection::READ), None);
+        assert_eq!(regions.carve(last + PAGE, last + 2 * PAGE), None);
+        assert_eq!(regions.find(last + PAGE).unwrap().start, last);
+    }
+
+    #[test]
+    fn protection_bits_say_how_a_page_is_mapped() {
+        use exo_abi::mapping::MapFlags;
+        assert_eq!(Protection::READ.map_flags(), MapFlags::empty());
+        assert_eq!(Protection::READ_WRITE.map_flags(), MapFlags::WRITE);
+        assert_eq!(Protection(5).map_flags(), MapFlags::EXECUTE);
+        assert!(!Protection::NONE.allows(Protection::NONE));
+        assert!(Protection::READ_WRITE.allows(Protection::WRITE));
     }
 }

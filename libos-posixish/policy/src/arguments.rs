@@ -1,4 +1,6 @@
 //! Reading a program's options: `-x VALUE` pairs before or among its words.
+//!
+//! Pure logic, tested on the host; libos-posixish re-exports it as `args`.
 
 use core::str::FromStr;
 
@@ -46,4 +48,38 @@ pub fn port_and_count(
 ) -> Result<(u16, Option<u64>), alloc::string::String> {
     let port = parsed::<u16>(arguments, "-p")?.unwrap_or(default_port);
     Ok((port, parsed::<u64>(arguments, "-n")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDS: [&str; 6] = ["echo-server", "-p", "7", "left", "-n", "x"];
+
+    #[test]
+    fn a_flag_value_is_the_word_after_it() {
+        assert_eq!(value(&WORDS, "-p"), Some("7"));
+        assert_eq!(value(&WORDS, "-q"), None);
+        assert_eq!(value(&["p", "-p"], "-p"), None);
+    }
+
+    #[test]
+    fn parsed_values_name_the_flag_when_they_do_not_parse() {
+        assert_eq!(parsed::<u16>(&WORDS, "-p"), Ok(Some(7)));
+        assert_eq!(parsed::<u16>(&WORDS, "-q"), Ok(None));
+        assert_eq!(parsed::<u64>(&WORDS, "-n"), Err("-n needs a value".into()));
+    }
+
+    #[test]
+    fn operands_skip_flags_and_their_values() {
+        assert_eq!(operands(&WORDS, &["-p", "-n"]), ["left"]);
+        assert_eq!(operands(&WORDS, &[]), ["-p", "7", "left", "-n", "x"]);
+    }
+
+    #[test]
+    fn a_server_reads_its_port_and_count() {
+        assert_eq!(port_and_count(&["s", "-n", "3"], 80), Ok((80, Some(3))));
+        assert_eq!(port_and_count(&["s", "-p", "8080"], 80), Ok((8080, None)));
+        assert!(port_and_count(&["s", "-p", "http"], 80).is_err());
+    }
 }

@@ -1,0 +1,25 @@
+//! The pure logic of libos-posixish, kept apart so that `cargo test` checks
+//! it on the host: no system calls, no `unsafe`, no global state.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `layout.rs` | where a process's memory lives |
+//! | `regions.rs` | the `mmap` regions and their protection |
+//! | `units.rs` | the pager's record of what it maps, by capability |
+//! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`] and [`scheduler::Priority`] |
+//! | `info_page.rs` | the process-info page's format |
+//! | `arguments.rs` | reading a program's `-x VALUE` options |
+//!
+//! libos-posixish re-exports each under its old name, so programs and the
+//! library OS's own modules see no difference.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod arguments;
+pub mod info_page;
+pub mod layout;
+pub mod regions;
+pub mod scheduler;
+pub mod units;
