@@ -1,21 +1,14 @@
 //! Writing cpio archives in the "newc" format, the one Linux unpacks as its initramfs
 //! (the Linux guest's, see `bench::linux::guest`).
 //!
-//! Each entry is a 110-byte header of ASCII hexadecimal fields, the NUL-terminated name
-//! and the contents, the name and the contents each padded to a multiple of four bytes;
-//! an entry named `TRAILER!!!` ends the archive. Every entry is owned by root and dated
-//! 1970, so the same inputs give the same bytes. This module knows nothing of what goes in.
+//! The `cpio` crate writes the headers, the names and the padding; this module chooses what
+//! they say: every entry owned by root and dated 1970 (so the same inputs give the same
+//! bytes), an inode number of its own, and device nodes made here, since creating one on the
+//! host would need root. It knows nothing of what goes in.
 
-/// The newc header's magic: no checksums.
-const MAGIC: &str = "070701";
-/// The name of the entry that ends the archive.
-pub const TRAILER: &str = "TRAILER!!!";
+use std::io::Write;
 
-/// File types, as the mode's high bits give them (`S_IFDIR` and friends).
-const DIRECTORY: u32 = 0o040_000;
-const REGULAR_FILE: u32 = 0o100_000;
-const SYMBOLIC_LINK: u32 = 0o120_000;
-const CHARACTER_DEVICE: u32 = 0o020_000;
+use cpio::newc::{Builder, ModeFileType};
 
 /// An archive being written; [`Archive::finish`] gives its bytes.
 #[derive(Debug, Default)]
@@ -32,81 +25,77 @@ impl Archive {
 
     /// A directory at `path` (no leading `/`: `lib/modules`), with `permissions` (0o755).
     pub fn directory(&mut self, path: &str, permissions: u32) {
-        self.entry(path, DIRECTORY | permissions, 2, (0, 0), &[]);
+        self.entry(path, ModeFileType::Directory, permissions, 2, (0, 0), &[]);
     }
 
     /// A regular file at `path` holding `contents`.
     pub fn file(&mut self, path: &str, permissions: u32, contents: &[u8]) {
-        self.entry(path, REGULAR_FILE | permissions, 1, (0, 0), contents);
+        self.entry(
+            path,
+            ModeFileType::Regular,
+            permissions,
+            1,
+            (0, 0),
+            contents,
+        );
     }
 
     /// A symbolic link at `path` pointing to `target`; its contents are the target.
     pub fn symbolic_link(&mut self, path: &str, target: &str) {
-        self.entry(path, SYMBOLIC_LINK | 0o777, 1, (0, 0), target.as_bytes());
+        self.entry(
+            path,
+            ModeFileType::Symlink,
+            0o777,
+            1,
+            (0, 0),
+            target.as_bytes(),
+        );
     }
 
     /// A character device node at `path` (`dev/console` is 5, 1): made here, since
     /// creating one on the host would need root.
     pub fn character_device(&mut self, path: &str, permissions: u32, major: u32, minor: u32) {
-        self.entry(path, CHARACTER_DEVICE | permissions, 1, (major, minor), &[]);
+        self.entry(
+            path,
+            ModeFileType::Char,
+            permissions,
+            1,
+            (major, minor),
+            &[],
+        );
     }
 
     /// The archive's bytes, ended by the trailer.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.write_entry(0, TRAILER, 0, 1, (0, 0), &[]);
-        self.bytes
+    pub fn finish(self) -> Vec<u8> {
+        cpio::newc::trailer(self.bytes).expect("writing to memory")
     }
 
-    fn entry(&mut self, path: &str, mode: u32, links: u32, device: (u32, u32), contents: &[u8]) {
+    fn entry(
+        &mut self,
+        path: &str,
+        file_type: ModeFileType,
+        permissions: u32,
+        links: u32,
+        device: (u32, u32),
+        contents: &[u8],
+    ) {
         assert!(
             !path.is_empty() && !path.starts_with('/') && !path.contains('\0'),
             "`{path}` is not a relative archive path"
         );
         self.entries += 1;
-        self.write_entry(self.entries, path, mode, links, device, contents);
-    }
-
-    fn write_entry(
-        &mut self,
-        inode: u32,
-        name: &str,
-        mode: u32,
-        links: u32,
-        (device_major, device_minor): (u32, u32),
-        contents: &[u8],
-    ) {
         let size = u32::try_from(contents.len()).expect("a newc entry holds less than 4 GiB");
-        let name_size = u32::try_from(name.len() + 1).expect("a short name");
-        let fields = [
-            inode,
-            mode,
-            0, // owner: root
-            0, // group: root
-            links,
-            0, // modified: 1970
-            size,
-            0, // the device holding the file: none
-            0,
-            device_major, // the device a device node stands for
-            device_minor,
-            name_size,
-            0, // checksum: none in this format
-        ];
-        self.bytes.extend_from_slice(MAGIC.as_bytes());
-        for field in fields {
-            self.bytes
-                .extend_from_slice(format!("{field:08x}").as_bytes());
-        }
-        self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes.push(0);
-        self.pad();
-        self.bytes.extend_from_slice(contents);
-        self.pad();
-    }
-
-    /// Zeros up to the next multiple of four bytes.
-    fn pad(&mut self) {
-        self.bytes.resize(self.bytes.len().next_multiple_of(4), 0);
+        // Owner, group and date stay the builder's zeros: root, 1970.
+        let mut writer = Builder::new(path)
+            .ino(self.entries)
+            .mode(permissions)
+            .set_mode_file_type(file_type)
+            .nlink(links)
+            .rdev_major(device.0)
+            .rdev_minor(device.1)
+            .write(std::mem::take(&mut self.bytes), size);
+        writer.write_all(contents).expect("writing to memory");
+        self.bytes = writer.finish().expect("writing to memory");
     }
 }
 
@@ -116,6 +105,10 @@ mod tests {
 
     /// The header's size: the magic and thirteen eight-digit fields.
     const HEADER_SIZE: usize = 110;
+    /// The newc header's magic: no checksums.
+    const MAGIC: &str = "070701";
+    /// The name of the entry that ends the archive.
+    const TRAILER: &str = "TRAILER!!!";
 
     /// The thirteen header fields of the entry starting at `offset`.
     fn fields_at(archive: &[u8], offset: usize) -> Vec<u32> {

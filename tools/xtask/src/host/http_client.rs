@@ -4,6 +4,12 @@
 //!
 //! Only what the scenarios need: GET and HEAD, responses framed by `Content-Length`.
 //! Nothing here judges a response; the caller compares it with what it expects.
+//!
+//! The reader is written by hand because it must be strict where parsers are lenient: it
+//! refuses a header line ended by a bare LF, which httparse accepts (checked), so the
+//! guest's server is held to CRLF; and it shows which requests share a connection, which an
+//! HTTP client such as ureq hides in its connection pool. Where leniency is what a user
+//! meets, curl is the client.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;

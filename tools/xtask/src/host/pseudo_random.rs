@@ -4,6 +4,11 @@
 //!
 //! xorshift64* (Marsaglia; Vigna's multiplier): fast and good enough to make every offset
 //! of a stream distinct in practice. Not for anything secret.
+//!
+//! Written by hand, not with rand: rand declares its seedable generators (`StdRng`,
+//! `SmallRng`) non-portable, free to change their values in any release, and these streams
+//! must stay the same bytes. A generator crate that promises that (rand_xoshiro) would add
+//! rand_core's traits for the twenty lines of xorshift here.
 
 /// A stream of pseudo-random bytes determined by its seed.
 #[derive(Clone, Debug)]
