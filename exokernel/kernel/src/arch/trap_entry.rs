@@ -28,6 +28,26 @@ use super::trap::{SYSCALL_VECTOR, TrapFrame};
 global_asm!(
     r#"
     .section .text.trap_entry, "ax"
+
+    // The general registers, in the order `TrapFrame` lists them (reversed).
+    .macro push_general_registers
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    .endm
+
     .balign 16
     .global trap_stubs
 trap_stubs:
@@ -64,21 +84,7 @@ trap_common:
     jz trap_from_kernel
     swapgs
 trap_save_registers:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    push_general_registers
 trap_dispatch_frame:
     mov rdi, rsp                // &mut TrapFrame; rsp is 16-byte aligned here
     cld
@@ -127,21 +133,7 @@ trap_return:
     // (negative) address. Such a fault is always fatal, so the dispatcher
     // never returns through here with the user's base swapped in.
 trap_from_kernel:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    push_general_registers
     mov ecx, {gs_base_msr}
     rdmsr
     test edx, edx

@@ -1,6 +1,6 @@
 //! What the kernel does when the hardware or a program interrupts it: a
 //! timer tick, the network card, a CPU exception in user mode. Each is a
-//! method of `System`, called by `crate::trap` with the lock held; which
+//! method of `System`, called by `crate::dispatch` with the lock held; which
 //! environment runs afterwards is `schedule.rs`'s business.
 
 use exo_abi::counters::Counter;
