@@ -6,7 +6,7 @@
 //! | `layout.rs` | where a process's memory lives |
 //! | `regions.rs` | the `mmap` regions and their protection |
 //! | `pager_units.rs` | the pager's record of what it maps, by capability |
-//! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`] and [`scheduler::Priority`] |
+//! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`], [`scheduler::Priority`] and [`scheduler::Lottery`] |
 //! | `info_page.rs` | the process-info page's format |
 //! | `arguments.rs` | reading a program's `-x VALUE` options |
 //!
