@@ -16,7 +16,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 4 entry | `entry` (`_start`, a forked child's first instruction, `main`), `upcall_dispatch` (reason → handler), `runtime` (exit, panic) |
+//! | 4 entry | `entry` (the start `_start` calls, a forked child's first instruction, `main`), `upcall_dispatch` (reason → handler), `runtime` (exit, panic) |
 //! | 3 lifecycle | `inherit` (every hook run at spawn, fork and exec), `process` (spawn, wait, kill), `fork`, `exec` |
 //! | 2 services | `fs` (descriptors, files through the file server, pipes, printing), `net` (blocking sockets on libos-net's stack) |
 //! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `image_cache`, `thread`, `variables` (environment variables) |
