@@ -1,7 +1,7 @@
 //! `fork`: a child process with a copy-on-write copy of this one's memory,
 //! built by this process, resolved by each process's own fault handler.
 //!
-//! **What the child gets.** For every unit (`units`) this process maps —
+//! **What the child gets.** For every unit (`pager_units`) this process maps —
 //! heap, stack, `mmap` pages — the child gets a capability derived from
 //! ours (a grant), the same frames mapped read-only at the same address, and
 //! a record marking them copy-on-write and inherited; our own mapping turns
@@ -54,8 +54,8 @@ use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
     HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, STACK_LIMIT, STACK_TOP,
 };
+use crate::pager_units::flags;
 use crate::process::{self, Child};
-use crate::units::flags;
 use crate::{Errno, info_page, paging, raw};
 
 /// Where the child's start frame sits below the top of its exception stack.

@@ -7,7 +7,7 @@
 //! | a child is built ([`for_child`]) | boot file system runs (`bootfs`), file server endpoint (`fs`), a capability for the parent, network address (`net`, unless withheld), descriptors 0–2 or, for a fork, one more holder of every open descriptor (`fs`) |
 //! | a child is given up before it starts ([`give_back`]) | the descriptor holders counted for it (`fs`) |
 //! | before `fork` copies memory ([`before_fork`]) | the descriptor table is built (`fs`) |
-//! | a forked child's first moment ([`after_fork_in_child`]) | the parent's children (`process`), image cache (`images`), other threads (`thread`), file server handles (`fs`), network stack (`net`) are forgotten |
+//! | a forked child's first moment ([`after_fork_in_child`]) | the parent's children (`process`), image cache (`image_cache`), other threads (`thread`), file server handles (`fs`), network stack (`net`) are forgotten |
 //! | `exec` writes its info page ([`for_exec`]) | parent, boot file system, file server, capability for the parent, network, descriptors 0–2 stay |
 //! | `exec` can no longer fail ([`before_exec_plan`]) | descriptors above 2 close (`fs`) |
 //! | `exec` jumps ([`before_exec_jump`]) | the network stack goes, with its binding and ports (`net`) |
@@ -23,7 +23,7 @@ use exo_abi::{Handle, Rights, user};
 
 use crate::info_page::{self, InfoPage};
 use crate::process::Child;
-use crate::{Errno, bootfs, fs, images, net, process, thread};
+use crate::{Errno, bootfs, fs, image_cache, net, process, thread};
 
 /// Whether a child gets this process's network address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +121,7 @@ pub(crate) fn before_fork() {
 /// exists in it.
 pub(crate) fn after_fork_in_child() {
     process::forget_inherited_children();
-    images::forget_inherited();
+    image_cache::forget_inherited();
     thread::after_fork_in_child();
     fs::after_fork_in_child();
     net::after_fork_in_child();

@@ -16,11 +16,11 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 4 entry | `entry` (`_start`, a forked child's first instruction, `main`), `upcall_dispatch` (reason → handler), `runtime` (exit, panic) |
+//! | 4 entry | `entry` (the start `_start` calls, a forked child's first instruction, `main`), `upcall_dispatch` (reason → handler), `runtime` (exit, panic) |
 //! | 3 lifecycle | `inherit` (every hook run at spawn, fork and exec), `process` (spawn, wait, kill), `fork`, `exec` |
 //! | 2 services | `fs` (descriptors, files through the file server, pipes, printing), `net` (blocking sockets on libos-net's stack) |
-//! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `images`, `thread`, `env` (variables) |
-//! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `errno`, `page_table_view`; and from the host-tested `posixish-policy` crate (`policy/`), `layout`, `args`, `regions`, `units`, the thread policies and the info page's format |
+//! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `image_cache`, `thread`, `variables` (environment variables) |
+//! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `errno`, `page_table_view`; and from the host-tested `posixish-policy` crate (`policy/`), `layout`, `args`, `regions`, `pager_units`, the thread policies and the info page's format |
 //!
 //! `raw` and `entry` hold the only `unsafe` code.
 #![no_std]
@@ -31,7 +31,6 @@ extern crate alloc;
 pub mod bootfs;
 pub mod colour;
 mod entry;
-pub mod env;
 pub mod errno;
 pub mod exec;
 mod exit_status;
@@ -39,7 +38,7 @@ mod facts;
 pub mod fork;
 pub mod fs;
 pub mod heap;
-mod images;
+mod image_cache;
 pub mod info_page;
 mod inherit;
 pub mod mmap;
@@ -53,10 +52,11 @@ mod scratch;
 pub mod thread;
 mod upcall_dispatch;
 mod upcall_handler;
+pub mod variables;
 
 pub use errno::Errno;
 pub use posixish_policy::arguments as args;
-pub(crate) use posixish_policy::units;
+pub(crate) use posixish_policy::pager_units;
 pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};
 

@@ -19,8 +19,8 @@
 use exo_abi::layout::PAGE_SIZE;
 
 use crate::layout::{MMAP_END, MMAP_START};
+use crate::pager_units::flags;
 pub use crate::regions::Protection;
-use crate::units::flags;
 use crate::{Errno, paging, raw};
 
 /// Reserves `length` bytes (rounded up to whole pages) of demand-zero memory

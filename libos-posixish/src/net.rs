@@ -3,7 +3,7 @@
 //!
 //! **Addresses.** The first process holds the network card. When it first
 //! needs an address it takes QEMU's user-mode network's fixed 10.0.2.15/24
-//! via 10.0.2.2, or, with `NET_CONFIG=dhcp` in its environment (the rc file
+//! via 10.0.2.2, or, with the variable `NET_CONFIG=dhcp` set (the rc file
 //! `cargo xtask run` boots with sets it), asks the network's DHCP server for
 //! one (`libos_net::dhcp`); it claims the address, and prints it. Every process it starts gets a capability for the address,
 //! the MAC and the route in its info page ([`NetInfo`]), and passes them
@@ -33,7 +33,7 @@ use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack}
 
 use crate::facts::kernel_counter;
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
-use crate::{Errno, env, info_page, layout, println};
+use crate::{Errno, info_page, layout, println, variables};
 
 pub use crate::info_page::NetInfo;
 pub use libos_net::Readiness;
@@ -104,7 +104,7 @@ fn claim_address() -> Option<NetInfo> {
     let nic = user::start_info().nic()?;
     let mac = user::capability_identify(nic).ok()?.value;
     let mut config = process_config();
-    let dhcp = env::var("NET_CONFIG").as_deref() == Some("dhcp");
+    let dhcp = variables::var("NET_CONFIG").as_deref() == Some("dhcp");
     let how = if !dhcp {
         String::from("static")
     } else if let Some(acquire) = DHCP.get() {
@@ -185,7 +185,7 @@ fn process_config() -> Config {
 
 /// The data path `NET_PATH` asks for.
 fn chosen_path() -> Path {
-    match env::var("NET_PATH").as_deref() {
+    match variables::var("NET_PATH").as_deref() {
         Some("syscalls") => Path::SystemCalls,
         _ => Path::Rings,
     }

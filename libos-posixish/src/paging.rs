@@ -7,7 +7,7 @@
 //! writable — a whole aligned 64 KiB run where it fits (one capability and
 //! one fault for sixteen pages), else the one page; in an `mmap` region,
 //! with a zeroed page mapped with the region's protection. A write to a page
-//! `fork` shared copies its unit (`units`) into fresh frames, or, if no
+//! `fork` shared copies its unit (`pager_units`) into fresh frames, or, if no
 //! other process can still hold it, just makes it writable again. The
 //! faulting code then resumes without entering the kernel. A fault in the
 //! boot file system maps the run that holds it (`bootfs`), before and
@@ -35,8 +35,8 @@ use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, HANDOVER, HANDOVER_PAGES, HEAP_END, HEAP_START,
     IMAGE_START, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
+use crate::pager_units::{Unit, Units, flags};
 use crate::regions::{Protection, Regions};
-use crate::units::{Unit, Units, flags};
 use crate::{bootfs, info_page, raw, upcall_handler};
 
 const PAGE_FAULT: u64 = 14;

@@ -32,7 +32,7 @@ use exo_abi::{Handle, user};
 use crate::info_page::{InfoPage, StringsTooLong};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
-use crate::{Errno, bootfs, exit_status, facts, images, raw, scratch};
+use crate::{Errno, bootfs, exit_status, facts, image_cache, raw, scratch};
 
 pub use crate::exit_status::{ExitStatus, publish};
 pub use crate::info_page::{ProcessInfo, own as info, own_arguments as arguments};
@@ -276,7 +276,7 @@ pub(crate) fn for_each_image_page(
 }
 
 /// Loads `program` (its header `elf`, its file `image`) into the child and
-/// starts it. Read-only pages come from the image cache (`images`) while it
+/// starts it. Read-only pages come from the image cache (`image_cache`) while it
 /// has room; writable ones are the child's own.
 fn build(
     child: &mut Child,
@@ -289,7 +289,7 @@ fn build(
 ) -> Result<(), Errno> {
     for_each_image_page(elf, image, |address, contents, flags| {
         if !flags.contains(MapFlags::WRITE)
-            && let Some(frame) = images::read_only_page(program, address, contents)?
+            && let Some(frame) = image_cache::read_only_page(program, address, contents)?
         {
             return Ok(user::map(frame, child.environment, address, flags)?);
         }
@@ -309,7 +309,7 @@ fn build(
 /// A new info page for `program` run with `arguments`, this process as its
 /// parent and its environment variables, without what `inherit` adds.
 pub(crate) fn new_info_page(program: &str, arguments: &[&str]) -> Result<InfoPage, Errno> {
-    let variables = crate::env::vars();
+    let variables = crate::variables::vars();
     InfoPage::new(
         facts::getpid(),
         bootfs::runs().0,

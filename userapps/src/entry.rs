@@ -1,4 +1,5 @@
-//! Where a program starts and how it ends: `_start`, the entry of a spawned child, the
+//! Where a program starts and how it ends: the start `_start` calls (`_start` itself is
+//! shared with every runtime, in `exo_abi::user`), the entry of a spawned child, the
 //! `entry!` macro that names a program's `main`, and the panic handler.
 //!
 //! A program's `main` takes the argument it was started with (`rdi`: 0 for the first
@@ -29,7 +30,7 @@ pub(crate) fn loaded_by_kernel() -> bool {
 /// Names the program's `main`, a `fn(u64) -> u64` taking the start argument and returning
 /// the exit status: `userapps::entry!(main);`.
 ///
-/// It defines the symbol the runtime's `_start` calls. That needs `#[unsafe(no_mangle)]`,
+/// It defines the symbol the runtime's start calls. That needs `#[unsafe(no_mangle)]`,
 /// which lives here, in the runtime, so that programs can `#![forbid(unsafe_code)]`.
 #[macro_export]
 macro_rules! entry {
@@ -50,22 +51,16 @@ unsafe extern "C" {
     fn exo_child_start();
 }
 
-// Both entries are reached with `rsp` at the top of a stack, which the System V ABI wants
-// 16-byte aligned *before* a `call`; `rbp = 0` ends the frame-pointer chain for backtraces.
+// `_start` (in `exo_abi::user`): the kernel starts the first environment there with
+// `rdi = 0`, and it calls `start_program`.
 //
-// `_start`: the kernel starts the first environment here with `rdi = 0`.
 // `exo_child_start`: a parent starts a child here (spawn.rs) with `rdi` = the argument and
-// the function to run in the stack's top word, where the parent wrote it.
+// the function to run in the stack's top word, where the parent wrote it. `rsp` is at the
+// top of a stack, which the System V ABI wants 16-byte aligned *before* a `call`; `rbp = 0`
+// ends the frame-pointer chain for backtraces.
 global_asm!(
     r#"
-    .pushsection .text._start, "ax"
-    .global _start
-_start:
-    xor ebp, ebp
-    and rsp, -16
-    call {start_program}
-    ud2
-
+    .pushsection .text.exo_child_start, "ax"
     .global exo_child_start
 exo_child_start:
     mov rsi, rdi
@@ -76,10 +71,11 @@ exo_child_start:
     ud2
     .popsection
 "#,
-    start_program = sym start_program,
     start_child = sym start_child,
 );
 
+/// The program's first Rust code: `_start` calls it by this symbol, with the start argument.
+#[unsafe(export_name = "exo_runtime_start")]
 extern "C" fn start_program(argument: u64) -> ! {
     LOADED_BY_KERNEL.store(true, Ordering::Relaxed);
     // SAFETY: every program defines `exo_program_main` through `entry!`, with this signature.

@@ -1,5 +1,6 @@
-//! The user side of the ABI: system-call wrappers, the upcall entry and
-//! resume path, and reads of the page-table view.
+//! The user side of the ABI: a program's entry (`_start`, in `start`),
+//! system-call wrappers, the upcall entry and resume path, and reads of the
+//! page-table view.
 //!
 //! This is the one module of user code that needs `unsafe`: it issues the
 //! `syscall` instruction, reads the kernel-provided pages, and restores
@@ -18,6 +19,7 @@ use crate::upcall::{UpcallFrame, offsets};
 use crate::{Error, Handle, Rights};
 
 pub mod rings;
+mod start;
 
 /// Issues system call `number` with six arguments; returns (`rax`, `rdx`, `rsi`).
 ///

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `layout.rs` | where a process's memory lives |
 //! | `regions.rs` | the `mmap` regions and their protection |
-//! | `units.rs` | the pager's record of what it maps, by capability |
-//! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`] and [`scheduler::Priority`] |
+//! | `pager_units.rs` | the pager's record of what it maps, by capability |
+//! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`], [`scheduler::Priority`] and [`scheduler::Lottery`] |
 //! | `info_page.rs` | the process-info page's format |
 //! | `arguments.rs` | reading a program's `-x VALUE` options |
 //!
@@ -20,6 +20,6 @@ extern crate alloc;
 pub mod arguments;
 pub mod info_page;
 pub mod layout;
+pub mod pager_units;
 pub mod regions;
 pub mod scheduler;
-pub mod units;

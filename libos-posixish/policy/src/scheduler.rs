@@ -5,9 +5,11 @@
 //! ready thread, and which one now. Everything else — stacks, blocking,
 //! sleeping, preemption — stays in the mechanism, so a policy is a few dozen
 //! lines and a program may bring its own (`thread::set_scheduler`; the
-//! tutorial `docs/tutorial-scheduler.md` writes a lottery scheduler).
+//! tutorial `docs/tutorial-scheduler.md` writes [`Lottery`], which
+//! `custom-scheduler` installs).
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
 use core::fmt;
 
 /// A thread's id, unique in the process; the main thread is 0.
@@ -104,10 +106,59 @@ impl Scheduler for Priority {
     }
 }
 
+/// Lottery scheduling (Waldspurger and Weihl, OSDI 1994): a thread's
+/// priority is its number of tickets (at least one); each pick draws one
+/// ticket at random and its holder runs, so over many picks a thread runs in
+/// proportion to its tickets and no thread with a ticket starves.
+///
+/// The draw is a xorshift generator (no floating point, no library), so a
+/// given seed always draws the same sequence: the host test counts picks.
+#[derive(Debug)]
+pub struct Lottery {
+    /// The ready threads with their tickets.
+    ready: Vec<(ThreadId, u64)>,
+    /// The generator's state; xorshift never leaves zero, so never zero.
+    random: u64,
+}
+
+impl Lottery {
+    /// An empty ready set whose draws start from `seed` (0 is taken as 1:
+    /// xorshift from zero would draw zero forever).
+    pub const fn new(seed: u64) -> Self {
+        Self {
+            ready: Vec::new(),
+            random: if seed == 0 { 1 } else { seed },
+        }
+    }
+}
+
+impl Scheduler for Lottery {
+    fn add(&mut self, thread: ThreadId, priority: u8) {
+        self.ready.push((thread, u64::from(priority).max(1)));
+    }
+
+    fn pick(&mut self) -> Option<ThreadId> {
+        let total: u64 = self.ready.iter().map(|&(_, tickets)| tickets).sum();
+        if total == 0 {
+            return None;
+        }
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        let mut winner = self.random % total;
+        let index = self.ready.iter().position(|&(_, tickets)| {
+            let won = winner < tickets;
+            winner = winner.saturating_sub(tickets);
+            won
+        })?;
+        // `swap_remove` reorders the others, which a lottery does not mind.
+        let (thread, _) = self.ready.swap_remove(index);
+        Some(thread)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use alloc::vec::Vec;
-
     use super::*;
 
     fn drain(scheduler: &mut dyn Scheduler) -> Vec<u64> {
@@ -147,6 +198,43 @@ mod tests {
         scheduler.add(ThreadId(7), 3);
         assert_eq!(scheduler.pick(), Some(ThreadId(7)));
         assert!(scheduler.levels.is_empty());
+    }
+
+    /// Threads 1, 2 and 3 with 1, 3 and 9 tickets, always ready (each picked
+    /// thread goes straight back, as a busy thread preempted at a slot start
+    /// does): each should win about its share of 13 tickets.
+    #[test]
+    fn lottery_shares_follow_tickets() {
+        const TICKETS: [u8; 3] = [1, 3, 9];
+        const PICKS: u64 = 13_000;
+        let mut scheduler = Lottery::new(0x2545_f491_4f6c_dd1d);
+        for (thread, &tickets) in (1..).zip(&TICKETS) {
+            scheduler.add(ThreadId(thread), tickets);
+        }
+        let mut wins = [0u64; 3];
+        for _ in 0..PICKS {
+            let thread = scheduler.pick().expect("three threads are ready");
+            wins[thread.0 as usize - 1] += 1;
+            scheduler.add(thread, TICKETS[thread.0 as usize - 1]);
+        }
+        let total_tickets: u64 = TICKETS.iter().map(|&tickets| u64::from(tickets)).sum();
+        for (won, &tickets) in wins.iter().zip(&TICKETS) {
+            let expected = PICKS * u64::from(tickets) / total_tickets;
+            // Within 10% of the expected share (a fixed seed: the same
+            // counts every run; a fair draw lands well inside).
+            assert!(
+                won.abs_diff(expected) * 10 <= expected,
+                "tickets {TICKETS:?} won {wins:?}, expected about {expected} for {tickets}"
+            );
+        }
+    }
+
+    #[test]
+    fn lottery_gives_a_ticketless_thread_one_ticket_and_empties() {
+        let mut scheduler = Lottery::new(0);
+        scheduler.add(ThreadId(4), 0);
+        assert_eq!(scheduler.pick(), Some(ThreadId(4)));
+        assert_eq!(scheduler.pick(), None);
     }
 
     #[test]

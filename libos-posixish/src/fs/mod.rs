@@ -329,7 +329,7 @@ fn request(op: u64, [a, b, c]: [u64; 3], payload: &[u8]) -> Result<Answer, Errno
 
 /// A request naming a path; a relative path is taken from the working directory.
 fn path_request(op: u64, a: u64, path: &str) -> Result<Answer, Errno> {
-    let path = crate::env::absolute(path);
+    let path = crate::variables::absolute(path);
     if path.len() > MAX_PAYLOAD {
         return Err(Errno::E2BIG);
     }
@@ -584,9 +584,9 @@ pub fn unlink(path: &str) -> Result<(), Errno> {
 }
 
 pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
-    let mut both = crate::env::absolute(from);
+    let mut both = crate::variables::absolute(from);
     both.push('\0');
-    both.push_str(&crate::env::absolute(to));
+    both.push_str(&crate::variables::absolute(to));
     path_request(operation::RENAME, 0, &both).map(drop)
 }
 

@@ -11,7 +11,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `mod.rs` | the API: `spawn`, `JoinHandle`, `yield_now`, `sleep`, `current_id` |
-//! | `policy/src/scheduler.rs` (the `posixish-policy` crate, tested on the host) | [`ThreadId`], the [`Scheduler`] trait, [`RoundRobin`] and [`Priority`] |
+//! | `policy/src/scheduler.rs` (the `posixish-policy` crate, tested on the host) | [`ThreadId`], the [`Scheduler`] trait, [`RoundRobin`], [`Priority`] and [`Lottery`] |
 //! | `switch.rs` | the mechanism: thread records, switching, preemption, races with the upcall |
 //! | `sync.rs` | [`Mutex`] and [`Condvar`] |
 //!
@@ -29,7 +29,7 @@ mod sync;
 use alloc::boxed::Box;
 use core::sync::atomic::Ordering;
 
-pub use posixish_policy::scheduler::{Priority, RoundRobin, Scheduler, ThreadId};
+pub use posixish_policy::scheduler::{Lottery, Priority, RoundRobin, Scheduler, ThreadId};
 pub use switch::STACK_BYTES;
 pub use switch::after_fork_in_child;
 pub(crate) use switch::{on_slice_start, set_idle_path};

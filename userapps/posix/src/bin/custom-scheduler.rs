@@ -1,7 +1,9 @@
 //! A custom thread policy in a program: lottery scheduling (Waldspurger and
 //! Weihl, OSDI 1994). A thread's priority is its number of tickets; each
 //! pick draws one ticket at random, so a thread gets the CPU in proportion
-//! to its tickets. See `docs/tutorial-scheduler.md`.
+//! to its tickets. The policy is the library's `Lottery`, whose shares
+//! `cargo test -p posixish-policy lottery` checks on the host; this program
+//! shows it on threads. See `docs/tutorial-scheduler.md`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -13,36 +15,21 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use libos_posixish::println;
-use libos_posixish::thread::{self, Scheduler, ThreadId};
+use libos_posixish::thread::{self, Lottery, Scheduler, ThreadId};
 
 libos_posixish::main!(main);
 
-/// The ready threads with their tickets, and a xorshift random generator.
-struct Lottery {
-    ready: Vec<(ThreadId, u64)>,
-    random: u64,
-}
+/// The library's [`Lottery`] (`libos-posixish/policy/src/scheduler.rs`,
+/// tested on the host), counting the lotteries each thread wins.
+struct CountedLottery(Lottery);
 
-impl Scheduler for Lottery {
+impl Scheduler for CountedLottery {
     fn add(&mut self, thread: ThreadId, priority: u8) {
-        self.ready.push((thread, u64::from(priority).max(1)));
+        self.0.add(thread, priority);
     }
 
     fn pick(&mut self) -> Option<ThreadId> {
-        let total: u64 = self.ready.iter().map(|&(_, tickets)| tickets).sum();
-        if total == 0 {
-            return None;
-        }
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        let mut winner = self.random % total;
-        let index = self.ready.iter().position(|&(_, tickets)| {
-            let won = winner < tickets;
-            winner = winner.saturating_sub(tickets);
-            won
-        })?;
-        let (thread, _) = self.ready.swap_remove(index);
+        let thread = self.0.pick()?;
         WINS[thread.0 as usize % WINS.len()].fetch_add(1, Ordering::Relaxed);
         Some(thread)
     }
@@ -54,10 +41,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 const TICKETS: [u8; 3] = [1, 3, 9];
 
 fn main(_arguments: &[&str]) -> i32 {
-    let lottery = Lottery {
-        ready: Vec::new(),
-        random: 0x2545_f491_4f6c_dd1d,
-    };
+    let lottery = CountedLottery(Lottery::new(0x2545_f491_4f6c_dd1d));
     thread::set_scheduler(Box::new(lottery)).expect("set before the first spawn");
     // Three busy threads that never yield, with 1, 3 and 9 tickets.
     let workers: Vec<_> = TICKETS

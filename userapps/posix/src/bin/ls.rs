@@ -9,14 +9,14 @@ extern crate alloc;
 use alloc::format;
 
 use libos_posixish::println;
-use libos_posixish::{env, fs};
+use libos_posixish::{fs, variables};
 
 libos_posixish::main!(main);
 
 fn main(arguments: &[&str]) -> i32 {
     let directory = match arguments.get(1) {
-        Some(directory) => env::absolute(directory),
-        None => env::current_dir(),
+        Some(directory) => variables::absolute(directory),
+        None => variables::current_dir(),
     };
     let directory = directory.as_str();
     let names = match fs::readdir(directory) {

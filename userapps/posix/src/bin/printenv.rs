@@ -3,20 +3,20 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use libos_posixish::{env, println};
+use libos_posixish::{println, variables};
 
 libos_posixish::main!(main);
 
 fn main(arguments: &[&str]) -> i32 {
     if arguments.len() < 2 {
-        for (key, value) in env::vars() {
+        for (key, value) in variables::vars() {
             println!("{key}={value}");
         }
         return 0;
     }
     let mut status = 0;
     for key in &arguments[1..] {
-        match env::var(key) {
+        match variables::var(key) {
             Some(value) => println!("{value}"),
             None => status = 1,
         }

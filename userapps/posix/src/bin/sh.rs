@@ -20,11 +20,11 @@ use alloc::vec::Vec;
 
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
-use libos_posixish::env;
 use libos_posixish::exec::exec;
 use libos_posixish::fs::{self, OpenOptions};
 use libos_posixish::net;
 use libos_posixish::process::{self, ExitStatus};
+use libos_posixish::variables;
 use libos_posixish::{Errno, getpid, print, println};
 
 libos_posixish::main!(main);
@@ -101,7 +101,7 @@ fn main(_arguments: &[&str]) -> i32 {
     let mut input = Input::default();
     loop {
         reap_finished(&mut background);
-        print!("{} $ ", env::current_dir());
+        print!("{} $ ", variables::current_dir());
         let Some(line) = input.line() else {
             println!();
             return 0;
@@ -141,13 +141,13 @@ fn execute(line: &str, background: &mut Vec<u64>) -> Option<i32> {
         Some(("pid", _)) => println!("{}", getpid()),
         Some(("cd", arguments)) => change_directory(arguments.first().copied().unwrap_or("/")),
         Some(("env", _)) => {
-            for (key, value) in env::vars() {
+            for (key, value) in variables::vars() {
                 println!("{key}={value}");
             }
         }
         Some(("export", arguments)) => {
             match arguments.first().and_then(|word| word.split_once('=')) {
-                Some((key, value)) => env::set_var(key, value),
+                Some((key, value)) => variables::set_var(key, value),
                 None => println!("usage: export KEY=VALUE"),
             }
         }
@@ -335,9 +335,9 @@ fn run(stages: &[Stage<'_>], in_background: bool, background: &mut Vec<u64>) {
 
 /// `cd`: the new directory must exist; `PWD` holds it, normalised.
 fn change_directory(path: &str) {
-    let target = env::absolute(path);
+    let target = variables::absolute(path);
     match fs::stat(&target) {
-        Ok(stat) if stat.is_directory => env::set_var("PWD", &normalise(&target)),
+        Ok(stat) if stat.is_directory => variables::set_var("PWD", &normalise(&target)),
         Ok(_) => println!("cd: {path}: not a directory"),
         Err(error) => println!("cd: {path}: {error:?}"),
     }
