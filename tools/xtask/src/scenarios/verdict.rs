@@ -36,6 +36,11 @@ impl Scenario {
                 "serial output lacks {missing:?} (searched in order)"
             ));
         }
+        if let Some(expected) = self.checks
+            && let Some(reason) = check_count_problem(&run.serial, expected)
+        {
+            reasons.push(reason);
+        }
         if let Some(check) = self.serial_check
             && let Err(reason) = check(&run.serial)
         {
@@ -110,6 +115,26 @@ fn capture_problems(
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
+/// Why `output` does not report exactly `expected` passed checks (one line `checks: N
+/// passed` with N equal to `expected`), or `None` if it does.
+fn check_count_problem(output: &str, expected: u32) -> Option<String> {
+    let reported: Vec<&str> = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("checks: "))
+        .filter_map(|rest| rest.strip_suffix(" passed"))
+        .collect();
+    match reported[..] {
+        [count] if count.parse() == Ok(expected) => None,
+        [] => Some(format!(
+            "serial output has no check count (expected \"checks: {expected} passed\")"
+        )),
+        _ => Some(format!(
+            "expected \"checks: {expected} passed\", but the guest reported {}",
+            reported.join(", ")
+        )),
+    }
+}
+
 /// The first of `expected` that does not occur in `output` after the previous one's match.
 fn first_missing_in_order<'a>(output: &str, expected: &[&'a str]) -> Option<&'a str> {
     let mut rest = output;
@@ -153,6 +178,17 @@ mod tests {
     fn a_repeated_string_needs_a_second_occurrence() {
         assert_eq!(first_missing_in_order("ok ok", &["ok", "ok"]), None);
         assert_eq!(first_missing_in_order("ok", &["ok", "ok"]), Some("ok"));
+    }
+
+    #[test]
+    fn the_check_count_must_be_reported_once_and_exactly() {
+        assert_eq!(check_count_problem("ok: a\nchecks: 2 passed\n", 2), None);
+        let reason = check_count_problem("ok: a\nchecks: 1 passed\n", 2).unwrap();
+        assert!(reason.contains("reported 1"), "{reason}");
+        let reason = check_count_problem("ok: a\nok: b\n", 2).unwrap();
+        assert!(reason.contains("no check count"), "{reason}");
+        let twice = "checks: 2 passed\nchecks: 2 passed\n";
+        assert!(check_count_problem(twice, 2).is_some());
     }
 
     #[test]
