@@ -48,7 +48,7 @@ fn call(
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
     match number {
-        // 0–3: the console (here), exit and yield (`environment/lifecycle.rs`, `control.rs`).
+        // 0–3: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
         Sysnum::Exit => {
@@ -115,7 +115,8 @@ fn call(
             Ok((counts.free, counts.usable))
         }
         Sysnum::KernelMemory => Ok((heap::used_bytes() as u64, heap::capacity() as u64)),
-        // 40–47: CPU slots, yield, wait, calls, notifications (`environment/control.rs`).
+        // 40–47: CPU slots (`environment/slots.rs`), yield and wait (`waiting.rs`),
+        // calls (`calls.rs`), notifications (`notifications.rs`).
         Sysnum::SlotAllocate => system
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),

@@ -14,7 +14,8 @@
 //! The operations are split by subject: `lifecycle.rs` (create, start,
 //! destroy), `memory.rs` (frames and mappings), `capabilities.rs`,
 //! `revocation.rs` (visible revocation and the abort protocol), `upcall.rs`,
-//! `control.rs` (slots, yield, wait, protected control transfer),
+//! `slots.rs`, `waiting.rs` (yield, wait), `calls.rs` (protected control
+//! transfer), `notifications.rs`,
 //! `events.rs` (timer ticks and faults, as `crate::dispatch` hands them on),
 //! `kernel_memory.rs` (who pays for kernel memory),
 //! `schedule.rs` (which environment runs next) and `facts.rs` (the
@@ -25,8 +26,8 @@
 //! `memory::lent_frames`, which checks that they are lent.
 #![forbid(unsafe_code)]
 
+mod calls;
 mod capabilities;
-mod control;
 mod events;
 mod facts;
 mod first_program;
@@ -34,10 +35,13 @@ mod kernel_memory;
 mod lifecycle;
 mod memory;
 pub mod net;
+mod notifications;
 mod revocation;
 mod schedule;
+mod slots;
 mod upcall;
 pub mod user_memory;
+mod waiting;
 
 use alloc::collections::BTreeMap;
 

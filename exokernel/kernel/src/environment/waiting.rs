@@ -1,0 +1,65 @@
+//! Giving the CPU away: `YieldTo` donates the rest of the current slot;
+//! `Wait` blocks until an event (the timer, a call, a notification) and
+//! gives the slot away meanwhile.
+
+use exo_abi::counters::Counter;
+use exo_abi::syscall::Event;
+use exo_abi::{Error, Handle, Rights};
+
+use super::{EnvironmentId, State, System};
+use crate::arch::cpu;
+use crate::time;
+
+impl System {
+    /// Gives the rest of the current slot to the environment `target` names.
+    pub fn yield_to(&mut self, caller: EnvironmentId, target: Handle) -> Result<(), Error> {
+        let target = self.target(caller, target, Rights::CALL)?;
+        if !self.environment(target).is_runnable() {
+            return Err(Error::NotReceiving);
+        }
+        if target != caller {
+            self.scheduler.donate(target);
+            cpu::current().count(Counter::DirectedYields);
+        }
+        Ok(())
+    }
+
+    /// Blocks `caller` until one of `events`; the results arrive when it
+    /// wakes. Returns at once with (`NOTIFY`, bits) if it waits for
+    /// notifications and bits are pending.
+    pub fn wait(
+        &mut self,
+        caller: EnvironmentId,
+        events: u64,
+        timeout: u64,
+    ) -> Result<(u64, u64), Error> {
+        let events = Event::from_bits(events)
+            .filter(|events| !events.is_empty())
+            .ok_or(Error::InvalidArgument)?;
+        let environment = self.environment(caller);
+        if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
+            let bits = core::mem::take(&mut environment.pending_signals);
+            return Ok((Event::NOTIFY.bits(), bits));
+        }
+        let deadline = match events.contains(Event::TIMER) {
+            true => time::ticks().saturating_add(timeout),
+            false => u64::MAX,
+        };
+        self.environment(caller).state = State::Waiting { events, deadline };
+        self.scheduler.yield_requested = true;
+        Ok((0, 0))
+    }
+
+    /// Wakes every environment whose timer has passed.
+    pub(super) fn wake_timers(&mut self) {
+        let now = time::ticks();
+        for environment in self.environments.values_mut() {
+            if let State::Waiting { events, deadline } = environment.state
+                && events.contains(Event::TIMER)
+                && deadline <= now
+            {
+                environment.wake([0, Event::TIMER.bits(), 0]);
+            }
+        }
+    }
+}
