@@ -1,5 +1,6 @@
-//! The verdict on a finished run: its exit, its serial output in order, its host side and
-//! its packet capture, each against what the scenario's entry asks. A verdict never depends
+//! The verdict on a finished run: its exit, its serial output in order, the count of
+//! checks a self-judging program reports, its host side and its packet capture, each
+//! against what the scenario's entry asks. A verdict never depends
 //! on how long a guest took, only on whether it hung past its timeout.
 
 use crate::guest::{Ending, GuestRun};
