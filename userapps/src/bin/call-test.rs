@@ -21,11 +21,11 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
+use userapps::facts;
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::{Child, yield_until};
-use userapps::{facts, println};
 
 userapps::entry!(main);
 
@@ -86,7 +86,7 @@ fn main(_argument: u64) -> u64 {
     many_round_trips(&client, arithmetic);
     refusals(&client, arithmetic, control);
     a_server_that_goes_away(&client, arithmetic, control, server);
-    println!("call-test: all checks passed");
+    check::all_passed("call-test");
     0
 }
 
@@ -265,10 +265,10 @@ fn many_round_trips(client: &Client, arithmetic: Handle) {
         calls >= ROUND_TRIPS,
         "the kernel counted {calls} protected calls"
     );
-    println!(
-        "ok: {ROUND_TRIPS} call/reply round trips in {} ticks ({calls} protected calls counted)",
+    ok(format_args!(
+        "{ROUND_TRIPS} call/reply round trips in {} ticks ({calls} protected calls counted)",
         facts::ticks() - tick_before
-    );
+    ));
 }
 
 fn refusals(client: &Client, arithmetic: Handle, control: Handle) {

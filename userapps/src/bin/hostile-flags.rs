@@ -54,6 +54,7 @@ use exo_abi::syscall::{EnvironmentAccount, Event, NO_CAPABILITY, Sysnum};
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
+use userapps::check;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::flags::{
     self, ALL_SETTABLE_BUT_TRAP, ATTEMPTS, Attempt, CONTROL_FLAGS, INTERRUPT, TRAP,
@@ -131,19 +132,19 @@ fn main(_argument: u64) -> u64 {
         let passed = run_child(shared_page, Some(&witness), endpoint, number as u64);
         witness.check_unharmed(attempt.name);
         if passed {
-            println!(
-                "ok: {}: every kernel entry and way back survived, flags kept",
+            check::ok(format_args!(
+                "{}: every kernel entry and way back survived, flags kept",
                 attempt.name
-            );
+            ));
         } else {
             failed += 1;
         }
     }
     if run_child(shared_page, Some(&witness), endpoint, TRAPS) {
-        println!(
-            "ok: privileged instructions, int3, int 0x80, ud2 and a division by zero each \
+        check::ok(format_args!(
+            "privileged instructions, int3, int 0x80, ud2 and a division by zero each \
              ended in an upcall; system calls and ticks with rsp pointing nowhere came back"
-        );
+        ));
     } else {
         failed += 1;
     }
@@ -159,7 +160,9 @@ fn main(_argument: u64) -> u64 {
         child.start(function, 0).expect("start the child");
         child.wait();
         assert_eq!(SHARED.read(SURVIVED), 0, "a child that {what} survived");
-        println!("ok: a child that {what} with no upcall handler was destroyed alone");
+        check::ok(format_args!(
+            "a child that {what} with no upcall handler was destroyed alone"
+        ));
     }
     witness.expect_progress(1, CHILD_TICKS, "the attacks");
     witness.check_unharmed("every attack");
@@ -171,7 +174,9 @@ fn main(_argument: u64) -> u64 {
 
     // No witness now: while the child and the parent both wait, the CPU idles.
     if run_child(shared_page, None, endpoint, IDLE) {
-        println!("ok: waits that idled the CPU with each flag set came back with it kept");
+        check::ok(format_args!(
+            "waits that idled the CPU with each flag set came back with it kept"
+        ));
     } else {
         failed += 1;
     }
@@ -186,7 +191,7 @@ fn main(_argument: u64) -> u64 {
         println!("FAIL: {failed} children found flags mishandled (their lines say how)");
         return 1;
     }
-    println!("hostile-flags: all checks passed");
+    check::all_passed("hostile-flags");
     0
 }
 

@@ -37,6 +37,7 @@ use exo_abi::net::{self, Filter};
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle, Rights};
+use userapps::check;
 use userapps::hostile::batch;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
@@ -167,7 +168,7 @@ fn main(_argument: u64) -> u64 {
     witness.expect_progress(1, ATTACK_TICKS, "every attack");
     witness.check_unharmed("every attack");
     witness.stop();
-    println!("hostile-kernel-memory: all checks passed");
+    check::all_passed("hostile-kernel-memory");
     0
 }
 
@@ -238,10 +239,10 @@ fn run(attack: Attack, shared_page: Handle, witness: &Witness) {
         attack.most_granted()
     );
     accounts_within_limits(&child, name);
-    println!(
-        "ok: {name}: refused with {:?} after {count}",
+    check::ok(format_args!(
+        "{name}: refused with {:?} after {count}",
         refusal.expect("checked above")
-    );
+    ));
     others_still_served(name, witness);
     child.destroy();
 }
@@ -277,10 +278,10 @@ fn others_still_served(name: &str, witness: &Witness) {
     let fresh = spawn::spawn(|_| 0, 0, FRESH_QUOTA)
         .unwrap_or_else(|error| panic!("{name}: afterwards a fresh spawn failed: {error:?}"));
     fresh.wait();
-    println!(
-        "ok: {name}: afterwards the witness wrote 4 KiB and mapped a full batch, and a fresh \
+    check::ok(format_args!(
+        "{name}: afterwards the witness wrote 4 KiB and mapped a full batch, and a fresh \
          child was spawned and ran"
-    );
+    ));
 }
 
 /// The attacker: repeats its request until refused, reports, and waits to be destroyed.

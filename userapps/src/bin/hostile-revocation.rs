@@ -33,7 +33,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Handle, Rights, user};
-use userapps::check::ok;
+use userapps::check::{self, ok};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
@@ -129,7 +129,7 @@ fn main(_argument: u64) -> u64 {
     witness.check_unharmed("every revocation");
     witness.stop();
     baseline.expect_came_back("hostile-revocation", "every revocation");
-    println!("hostile-revocation: all checks passed");
+    check::all_passed("hostile-revocation");
     0
 }
 
@@ -175,7 +175,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                 fell >= asked,
                 "{name}: holdings fell by {fell}, not {asked}"
             );
-            println!("ok: {name} lost {fell} frames: the deadline took them by force");
+            check::ok(format_args!(
+                "{name} lost {fell} frames: the deadline took them by force"
+            ));
         }
         Behaviour::ReGrower => {
             assert!(given + taken >= asked, "{name}: only {given} + {taken}");
@@ -183,7 +185,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                 given <= asked && taken <= asked,
                 "{name}: counted {given} given back and {taken} taken, for {asked} asked"
             );
-            println!("ok: {name}: {given} given back and {taken} taken make up the {asked} asked");
+            check::ok(format_args!(
+                "{name}: {given} given back and {taken} taken make up the {asked} asked"
+            ));
         }
         Behaviour::Hoarder => {
             let own = FRAMES_HELD as u64;

@@ -29,7 +29,7 @@ use exo_abi::layout::PAGE_SIZE;
 use exo_abi::syscall::{ANY_SLOT, EnvironmentAccount, Event};
 use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
@@ -123,7 +123,7 @@ fn main(_argument: u64) -> u64 {
     every_slot_is_free(slots);
     ok("every slot is free again once the children are gone");
     baseline.expect_came_back("hostile-slots", "the slot attacks");
-    println!("hostile-slots: all checks passed");
+    check::all_passed("hostile-slots");
     0
 }
 

@@ -17,6 +17,7 @@
 
 use exo_abi::Error;
 use exo_abi::user;
+use userapps::check;
 use userapps::hostile::{self, Garbage};
 use userapps::println;
 use userapps::spawn;
@@ -34,6 +35,7 @@ fn main(_argument: u64) -> u64 {
         println!("FAIL: an unknown system call gave {unknown:?}");
         return 1;
     }
+    check::ok("an unknown system call refused (UnknownSystemCall)");
 
     let polite = spawn::spawn(polite, 0x5eed, CHILD_QUOTA).expect("spawn the polite child");
     polite.wait();
@@ -53,7 +55,8 @@ fn main(_argument: u64) -> u64 {
         println!("FAIL: frames were lost");
         return 1;
     }
-    println!("hostile-syscalls: all checks passed");
+    check::ok("every frame came back after the chaos children");
+    check::all_passed("hostile-syscalls");
     0
 }
 

@@ -23,6 +23,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::net::{self, Filter};
 use exo_abi::syscall::{ANY_SLOT, Event};
 use exo_abi::{Error, Handle, Rights, user};
+use userapps::check;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::layout::MANAGED_START;
@@ -112,7 +113,7 @@ fn main(argument: u64) -> u64 {
         facts::ticks() - start
     );
     baseline.expect_came_back("hostile-teardown", "every cycle");
-    println!("hostile-teardown: all checks passed");
+    check::all_passed("hostile-teardown");
     0
 }
 

@@ -12,7 +12,7 @@ use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::CapabilityKind;
 use exo_abi::user::{self, entry};
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::println;
@@ -46,7 +46,7 @@ fn main(_argument: u64) -> u64 {
     derive_rights();
     grant_and_recursive_revoke();
     specific_frames();
-    println!("memory-test: all checks passed");
+    check::all_passed("memory-test");
     0
 }
 
@@ -88,7 +88,9 @@ fn map_write_read_protect_unmap() {
     let entry = user::page_table_entry(address).expect("page-table entry");
     assert_ne!(entry & entry::WRITABLE, 0, "writable in the page table");
     assert_ne!(entry & entry::NO_EXECUTE, 0, "no-execute in the page table");
-    println!("ok: translate() through the page-table view: frame {number:#x}");
+    ok(format_args!(
+        "translate() through the page-table view: frame {number:#x}"
+    ));
 
     memory::protect(SELF, address, READ_ONLY).expect("protect read-only");
     let entry = user::page_table_entry(address).expect("page-table entry");
@@ -473,7 +475,9 @@ fn grant_and_recursive_revoke() {
         HOLDER_SAW_VALID,
         "the child saw its granted capability"
     );
-    println!("ok: grant into a child environment's table (handle {granted:?} there)");
+    ok(format_args!(
+        "grant into a child environment's table (handle {granted:?} there)"
+    ));
 
     memory::revoke_capability(root).expect("revoke the root");
     for (name, handle) in [
@@ -521,7 +525,9 @@ fn specific_frames() {
     );
     user::map(again, SELF, page(60), READ_ONLY).expect("map");
     assert_eq!(user::translate(page(60)), Some(physical(number)));
-    println!("ok: frame_allocate_at({number:#x}) got exactly that frame back");
+    ok(format_args!(
+        "frame_allocate_at({number:#x}) got exactly that frame back"
+    ));
 
     let (run, first) = user::frame_allocate(2).expect("allocate an aligned run of 4 frames");
     assert_eq!(first % 4, 0, "a run of 4 frames is 4-frame aligned");
@@ -531,5 +537,7 @@ fn specific_frames() {
         assert_eq!(user::translate(address), Some(physical(first + index)));
         write_u64(address, index);
     }
-    println!("ok: an aligned run of 4 frames ({first:#x}..), mapped by one call");
+    ok(format_args!(
+        "an aligned run of 4 frames ({first:#x}..), mapped by one call"
+    ));
 }

@@ -17,7 +17,7 @@ use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, ipv4};
 use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{drop_capability, read_u64, write_u64};
 use userapps::net::{self, Binding, GATEWAY, GATEWAY_MAC, GUEST, Station, UdpFrame};
@@ -150,7 +150,7 @@ fn main(_argument: u64) -> u64 {
     user::net_filter(binding.handle, again, Filter::udp(PARENT_PORT))
         .expect("dropping the address took its filters with it");
     ok("destroying an environment or dropping an address frees its filters");
-    println!("net-test: all checks passed");
+    check::all_passed("net-test");
     0
 }
 

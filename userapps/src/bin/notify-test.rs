@@ -13,11 +13,11 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{CapabilityKind, Event};
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
+use userapps::facts;
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
 use userapps::spawn::{Child, yield_until};
-use userapps::{facts, println};
 
 userapps::entry!(main);
 
@@ -44,7 +44,7 @@ fn main(_argument: u64) -> u64 {
     )
     .expect("map the shared page");
     a_signal_wakes_a_sleeping_child(shared);
-    println!("notify-test: all checks passed");
+    check::all_passed("notify-test");
     0
 }
 

@@ -24,7 +24,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{ANY_SLOT, CapabilityKind};
 use exo_abi::user;
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::Child;
@@ -65,7 +65,7 @@ fn main(_argument: u64) -> u64 {
     slots_of_a_destroyed_owner_are_free(&freed);
     an_infinite_loop_is_preempted(shared);
     bad_slot_requests_are_refused();
-    println!("slices-test: all checks passed");
+    check::all_passed("slices-test");
     0
 }
 
@@ -361,7 +361,9 @@ fn bad_slot_requests_are_refused() {
         facts::slots(),
         "every slot could be allocated, then none"
     );
-    println!("ok: with all {taken} slots held, allocating any slot refused (SlotUnavailable)");
+    ok(format_args!(
+        "with all {taken} slots held, allocating any slot refused (SlotUnavailable)"
+    ));
     memory::drop_capability(again).expect("drop");
     memory::drop_capability(frame).expect("drop");
     child.destroy();

@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use exo_abi::counters::Counter;
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
+use userapps::check::{self, ok};
 use userapps::thread::{SavedRegisters, ThreadStack, initial_registers};
 use userapps::{facts, println, upcall};
 
@@ -47,10 +48,6 @@ static FIRST_SLOTS_RUN: AtomicU64 = AtomicU64::new(0);
 static CORRUPTED: AtomicU64 = AtomicU64::new(0);
 /// Set if the slot-start upcall's information disagreed with the facts page.
 static BAD_INFO: AtomicU64 = AtomicU64::new(0);
-
-fn ok(what: &str) {
-    println!("ok: {what}");
-}
 
 /// The scheduler entry: switches to the other thread at every slot start.
 fn schedule(frame: &mut UpcallFrame) {
@@ -155,6 +152,6 @@ fn main(_argument: u64) -> u64 {
     // Round robin: thread A was interrupted first, so B got the odd slices.
     assert!(slices_b.abs_diff(slices_a) <= 1, "the threads alternate");
     ok("a scheduler entry switched between two user threads at every slot start");
-    println!("threads-test: all checks passed");
+    check::all_passed("threads-test");
     0
 }

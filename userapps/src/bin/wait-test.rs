@@ -16,11 +16,11 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, Wakeup};
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
+use userapps::facts;
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
 use userapps::spawn::{Child, yield_until};
-use userapps::{facts, println};
 
 userapps::entry!(main);
 
@@ -54,7 +54,7 @@ fn main(_argument: u64) -> u64 {
     a_call_wakes_a_call_waiter(shared);
     a_call_does_not_wake_a_timer_waiter(shared);
     bad_events_are_refused();
-    println!("wait-test: all checks passed");
+    check::all_passed("wait-test");
     0
 }
 
@@ -73,11 +73,15 @@ fn the_timer_wakes_after_its_ticks() {
         slept >= PARENT_SLEEP,
         "wait(TIMER, {PARENT_SLEEP}) woke after {slept} ticks"
     );
-    println!("ok: wait(TIMER, {PARENT_SLEEP}) woke after {slept} ticks");
+    ok(format_args!(
+        "wait(TIMER, {PARENT_SLEEP}) woke after {slept} ticks"
+    ));
     // With no endpoint to call, TIMER | CALL can only end on the timer.
     let slept = sleep(Event::TIMER | Event::CALL, PARENT_SLEEP);
     assert!(slept >= PARENT_SLEEP);
-    println!("ok: wait(TIMER | CALL, {PARENT_SLEEP}) with no caller woke on the timer");
+    ok(format_args!(
+        "wait(TIMER | CALL, {PARENT_SLEEP}) with no caller woke on the timer"
+    ));
 }
 
 /// Makes an endpoint, grants it to the parent (`parent`: our handle for it, with `GIVE`)
@@ -140,7 +144,9 @@ fn a_call_wakes_a_call_waiter(shared: Handle) {
         Err(Error::NotReceiving),
         "the child is still blocked"
     );
-    println!("ok: a child waiting for calls only slept through {slept} ticks");
+    ok(format_args!(
+        "a child waiting for calls only slept through {slept} ticks"
+    ));
 
     let (results, _) = user::call_endpoint(endpoint, [41, 0], None).expect("call the child");
     assert_eq!(results[0], 42);
@@ -175,7 +181,9 @@ fn a_call_does_not_wake_a_timer_waiter(shared: Handle) {
         slept >= CHILD_SLEEP,
         "the child slept {slept} of {CHILD_SLEEP} ticks"
     );
-    println!("ok: the child waiting on the timer woke after {slept} ticks");
+    ok(format_args!(
+        "the child waiting on the timer woke after {slept} ticks"
+    ));
     drop(child);
 }
 

@@ -16,7 +16,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::Event;
 use exo_abi::user;
 use exo_abi::{Error, Handle, Rights};
-use userapps::check::{expect_error, ok};
+use userapps::check::{self, expect_error, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::{Child, yield_until};
@@ -51,7 +51,7 @@ fn main(_argument: u64) -> u64 {
     .expect("map the shared page");
     ping_pong(shared);
     bad_targets_are_refused(shared);
-    println!("yield-test: all checks passed");
+    check::all_passed("yield-test");
     0
 }
 

@@ -10,8 +10,8 @@ use exo_abi::syscall::EnvironmentAccount;
 use exo_abi::{Handle, user};
 
 use super::witness::Witness;
-use crate::println;
 use crate::spawn::Child;
+use crate::{check, println};
 
 /// The counts that must come back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +82,8 @@ impl Baseline {
             self.came_back(name, after),
             "frames or kernel memory did not all come back after {after}"
         );
-        println!("ok: every frame and byte of kernel memory came back after {after}");
+        check::ok(format_args!(
+            "every frame and byte of kernel memory came back after {after}"
+        ));
     }
 }

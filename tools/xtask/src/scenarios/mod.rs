@@ -3,7 +3,10 @@
 //! packet capture).
 //!
 //! The table is data: a new scenario is one more entry in its chapter's file, stating only
-//! what differs from [`DEFAULT`](scenario::DEFAULT). What a networked scenario does on the
+//! what differs from [`DEFAULT`](scenario::DEFAULT). A test program judges itself: its
+//! entry gives the number of checks it must report passed (`checks`), and its
+//! `serial_must_show` only what the program cannot judge (kernel lines, other
+//! environments' lines, counters). What a networked scenario does on the
 //! host lives in [`kernel_network`](crate::host::kernel_network) and
 //! [`server_clients`](crate::host::server_clients).
 

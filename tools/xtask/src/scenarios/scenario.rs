@@ -24,7 +24,7 @@ pub const PROGRAM_COMMAND_LINE: &str = "log=info";
 
 /// What every entry of the table starts from: boot the program named like the scenario
 /// with the program command line, expect it to pass within [`DEFAULT_TIMEOUT`], with no
-/// console input, no further check and no network traffic. An entry writes only what
+/// console input, no check count, no further check and no network traffic. An entry writes only what
 /// differs (`..DEFAULT`).
 pub const DEFAULT: Scenario = Scenario {
     name: "",
@@ -33,6 +33,7 @@ pub const DEFAULT: Scenario = Scenario {
     serial_input: None,
     expected_exit: ExpectedExit::Pass,
     serial_must_show: &[],
+    checks: None,
     timeout: DEFAULT_TIMEOUT,
     serial_check: None,
     network: None,
@@ -83,6 +84,11 @@ pub struct Scenario {
     pub expected_exit: ExpectedExit,
     /// Must appear in the serial output in this order, each after the previous one.
     pub serial_must_show: &'static [&'static str],
+    /// For a program that judges itself (`userapps::check` or its posix twin): how many
+    /// checks it must report passed (its line `checks: N passed`), on top of exiting
+    /// with the expected status. Its `ok:` lines then need no mirror in
+    /// `serial_must_show`, which keeps only what the program cannot judge itself.
+    pub checks: Option<u32>,
     /// How long before the guest is considered hung.
     pub timeout: Duration,
     /// A further check of the whole serial output, for what fixed strings cannot say

@@ -1,5 +1,6 @@
-//! The verdict on a finished run: its exit, its serial output in order, its host side and
-//! its packet capture, each against what the scenario's entry asks. A verdict never depends
+//! The verdict on a finished run: its exit, its serial output in order, the count of
+//! checks a self-judging program reports, its host side and its packet capture, each
+//! against what the scenario's entry asks. A verdict never depends
 //! on how long a guest took, only on whether it hung past its timeout.
 
 use crate::guest::{Ending, GuestRun};
@@ -35,6 +36,11 @@ impl Scenario {
             reasons.push(format!(
                 "serial output lacks {missing:?} (searched in order)"
             ));
+        }
+        if let Some(expected) = self.checks
+            && let Some(reason) = check_count_problem(&run.serial, expected)
+        {
+            reasons.push(reason);
         }
         if let Some(check) = self.serial_check
             && let Err(reason) = check(&run.serial)
@@ -110,6 +116,26 @@ fn capture_problems(
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
+/// Why `output` does not report exactly `expected` passed checks (one line `checks: N
+/// passed` with N equal to `expected`), or `None` if it does.
+fn check_count_problem(output: &str, expected: u32) -> Option<String> {
+    let reported: Vec<&str> = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("checks: "))
+        .filter_map(|rest| rest.strip_suffix(" passed"))
+        .collect();
+    match reported[..] {
+        [count] if count.parse() == Ok(expected) => None,
+        [] => Some(format!(
+            "serial output has no check count (expected \"checks: {expected} passed\")"
+        )),
+        _ => Some(format!(
+            "expected \"checks: {expected} passed\", but the guest reported {}",
+            reported.join(", ")
+        )),
+    }
+}
+
 /// The first of `expected` that does not occur in `output` after the previous one's match.
 fn first_missing_in_order<'a>(output: &str, expected: &[&'a str]) -> Option<&'a str> {
     let mut rest = output;
@@ -156,6 +182,17 @@ mod tests {
     }
 
     #[test]
+    fn the_check_count_must_be_reported_once_and_exactly() {
+        assert_eq!(check_count_problem("ok: a\nchecks: 2 passed\n", 2), None);
+        let reason = check_count_problem("ok: a\nchecks: 1 passed\n", 2).unwrap();
+        assert!(reason.contains("reported 1"), "{reason}");
+        let reason = check_count_problem("ok: a\nok: b\n", 2).unwrap();
+        assert!(reason.contains("no check count"), "{reason}");
+        let twice = "checks: 2 passed\nchecks: 2 passed\n";
+        assert!(check_count_problem(twice, 2).is_some());
+    }
+
+    #[test]
     fn verdict_needs_exit_and_output() {
         let scenario = SCENARIOS.iter().find(|s| s.name == "panic").unwrap();
         let run = |ending, serial: &str| GuestRun {
@@ -189,7 +226,7 @@ mod tests {
         let scenario = SCENARIOS.iter().find(|s| s.name == "net-test").unwrap();
         let mut run = GuestRun {
             ending: Ending::Exited(GuestExit::Passed),
-            serial: "net-test: two bindings ready\nnet-test: all checks passed\n".to_string(),
+            serial: net_test_serial(scenario),
             qemu_messages: String::new(),
             elapsed: Duration::ZERO,
             host_failure: None,
@@ -205,6 +242,12 @@ mod tests {
             reason,
             "the host side failed; guest killed (its error is below)"
         );
+    }
+
+    /// Serial output that satisfies net-test's table entry.
+    fn net_test_serial(scenario: &Scenario) -> String {
+        let checks = scenario.checks.expect("net-test counts its checks");
+        format!("net-test: two bindings ready\nchecks: {checks} passed\n")
     }
 
     /// A capture that satisfies net-test's table entry.
@@ -224,7 +267,7 @@ mod tests {
         let scenario = SCENARIOS.iter().find(|s| s.name == "net-test").unwrap();
         let run = GuestRun {
             ending: Ending::Exited(GuestExit::Passed),
-            serial: "net-test: two bindings ready\nnet-test: all checks passed\n".to_string(),
+            serial: net_test_serial(scenario),
             qemu_messages: String::new(),
             elapsed: Duration::ZERO,
             host_failure: None,

@@ -15,20 +15,13 @@ use libos_posixish::colour::ColouredFrames;
 use libos_posixish::mmap::{self, Protection};
 use libos_posixish::{paging, println};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const COLOURS: u64 = 16;
 const COLOUR: u64 = 5;
 static COLOURED: ColouredFrames = ColouredFrames::new(COLOURS, COLOUR);
-
-fn check(what: &str, ok: bool) -> bool {
-    if ok {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-    }
-    ok
-}
 
 /// How many of the pages of `start..end` are mapped, and how many of those
 /// have the colour.
@@ -75,7 +68,7 @@ fn main(_arguments: &[&str]) -> i32 {
     );
 
     if ok {
-        println!("colour-test: all checks passed");
+        check::all_passed("colour-test");
         0
     } else {
         1

@@ -15,6 +15,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use libos_posixish::println;
 use libos_posixish::thread::{self, Condvar, Mutex};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const CAPACITY: usize = 4;
@@ -23,15 +25,6 @@ const CONSUMERS: u64 = 3;
 const ITEMS_EACH: u64 = 500;
 /// Marks the end of the stream for one consumer.
 const DONE: u64 = u64::MAX;
-
-fn check(ok: &mut bool, what: &str, passed: bool) {
-    if passed {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-        *ok = false;
-    }
-}
 
 /// A bounded queue: `put` waits while it is full, `take` while it is empty.
 #[derive(Default)]
@@ -121,20 +114,17 @@ fn main(_arguments: &[&str]) -> i32 {
     println!("condvar-test: the consumers took {taken_each:?} items");
     let count: u64 = taken_each.iter().sum();
     let items = PRODUCERS * ITEMS_EACH;
-    check(
-        &mut ok,
+    ok &= check(
         "every item produced was consumed exactly once",
         count == items && sum == items * (items + 1) / 2,
     );
-    check(
-        &mut ok,
+    ok &= check(
         "every consumer took some",
         taken_each.iter().all(|&taken| taken > 0),
     );
     let waits = channel.waits.load(Ordering::Relaxed);
     println!("condvar-test: threads waited on the condition variables {waits} times");
-    check(
-        &mut ok,
+    ok &= check(
         "producers and consumers parked on full and empty",
         waits > 0,
     );
@@ -162,14 +152,13 @@ fn main(_arguments: &[&str]) -> i32 {
     for waiter in waiters {
         waiter.join();
     }
-    check(
-        &mut ok,
+    ok &= check(
         "notify_all released all five waiters, none before the gate opened",
         early == 0 && passed.load(Ordering::Relaxed) == 5,
     );
 
     if ok {
-        println!("condvar-test: all checks passed");
+        check::all_passed("condvar-test");
         0
     } else {
         1

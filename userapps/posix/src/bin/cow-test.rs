@@ -17,16 +17,9 @@ use libos_posixish::mmap::{self, Protection};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{exit, println};
 
-libos_posixish::main!(main);
+use userapps_posix::check::{self, check};
 
-fn check(what: &str, ok: bool) -> bool {
-    if ok {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-    }
-    ok
-}
+libos_posixish::main!(main);
 
 /// A static: the data segment, which `fork` copies.
 static COUNTER: AtomicU64 = AtomicU64::new(5);
@@ -143,7 +136,7 @@ fn main(_arguments: &[&str]) -> i32 {
     );
 
     if ok {
-        println!("cow-test: all checks passed");
+        check::all_passed("cow-test");
         0
     } else {
         1

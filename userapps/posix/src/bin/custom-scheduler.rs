@@ -17,6 +17,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libos_posixish::println;
 use libos_posixish::thread::{self, Lottery, Scheduler, ThreadId};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 /// The library's [`Lottery`] (`libos-posixish/policy/src/scheduler.rs`,
@@ -65,12 +67,10 @@ fn main(_arguments: &[&str]) -> i32 {
         .collect();
     println!("custom-scheduler: tickets {TICKETS:?} won {wins:?} lotteries");
     let ordered = wins[0] < wins[1] && wins[1] < wins[2];
-    if ordered {
-        println!("ok: more tickets, more lotteries won");
-        println!("custom-scheduler: all checks passed");
+    if check("more tickets, more lotteries won", ordered) {
+        check::all_passed("custom-scheduler");
         0
     } else {
-        println!("FAIL: lotteries won do not follow tickets");
         1
     }
 }

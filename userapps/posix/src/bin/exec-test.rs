@@ -22,6 +22,8 @@ use libos_posixish::mmap::{self, Protection};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, println};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const WRITE_NEW: OpenOptions = OpenOptions {
@@ -38,15 +40,6 @@ const READ: OpenOptions = OpenOptions {
     truncate: false,
     append: false,
 };
-
-fn check(what: &str, ok: bool) -> bool {
-    if ok {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-    }
-    ok
-}
 
 fn main(arguments: &[&str]) -> i32 {
     match arguments.get(1).copied() {
@@ -181,7 +174,7 @@ fn test() -> i32 {
     );
 
     if ok {
-        println!("exec-test: all checks passed");
+        check::all_passed("exec-test");
         0
     } else {
         println!("exec-test: FAILED");

@@ -16,6 +16,8 @@ use libos_posixish::fork::fork;
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{exit, getpid, println};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const DEPTH: usize = 3;
@@ -48,12 +50,10 @@ fn branch(path: &str) -> bool {
 
 fn main(_arguments: &[&str]) -> i32 {
     println!("forktree: the root is process {}", getpid());
-    if branch("") {
-        println!("ok: all 14 descendants exited with status 0");
-        println!("forktree: all checks passed");
+    if check("all 14 descendants exited with status 0", branch("")) {
+        check::all_passed("forktree");
         0
     } else {
-        println!("FAIL: a descendant failed");
         1
     }
 }

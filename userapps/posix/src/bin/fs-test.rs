@@ -17,6 +17,8 @@ use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::runtime::kernel_counter;
 use libos_posixish::{Errno, println};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 /// How long the test watches a pipe reader wait.
@@ -36,11 +38,6 @@ const WRITE_NEW: OpenOptions = OpenOptions {
     truncate: true,
     append: false,
 };
-
-fn check(what: &str, ok: bool) -> bool {
-    println!("{}: {what}", if ok { "ok" } else { "FAIL" });
-    ok
-}
 
 fn read_all(path: &str) -> Vec<u8> {
     let fd = fs::open(path, READ).expect("open for reading");
@@ -223,7 +220,7 @@ fn main(_arguments: &[&str]) -> i32 {
     );
 
     if ok {
-        println!("fs-test: all checks passed");
+        check::all_passed("fs-test");
         0
     } else {
         1

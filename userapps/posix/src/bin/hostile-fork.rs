@@ -21,7 +21,9 @@ use alloc::vec::Vec;
 
 use libos_posixish::fork::{fork, fork_with_quota};
 use libos_posixish::process::{self, ExitStatus};
-use libos_posixish::{Errno, exit, println, thread};
+use libos_posixish::{Errno, exit, thread};
+
+use userapps_posix::check::{self, check};
 
 libos_posixish::main!(main);
 
@@ -44,15 +46,18 @@ fn main(_arguments: &[&str]) -> i32 {
             let status = process::wait(pid).expect("reap a child of the bomb");
             assert_eq!(status, ExitStatus::Killed, "a killed child");
         }
-        println!("ok: {name}: {count} children killed and reaped");
+        check(
+            format_args!("{name}: {count} children killed and reaped"),
+            true,
+        );
         match fork() {
             Ok(0) => exit(0),
             Ok(pid) => assert_eq!(process::wait(pid), Ok(ExitStatus::Exited(0))),
             Err(errno) => panic!("{name}: after the bomb a fork still fails: {errno:?}"),
         }
-        println!("ok: {name}: afterwards a fork works again");
+        check(format_args!("{name}: afterwards a fork works again"), true);
     }
-    println!("hostile-fork: all checks passed");
+    check::all_passed("hostile-fork");
     0
 }
 
@@ -77,9 +82,12 @@ fn bomb(name: &str, quota: Option<u64>) -> Vec<u64> {
             Err(errno) => break errno,
         }
     };
-    println!(
-        "ok: {name}: refused with {refusal:?} after {} children",
-        children.len()
+    check(
+        format_args!(
+            "{name}: refused with {refusal:?} after {} children",
+            children.len()
+        ),
+        true,
     );
     children
 }

@@ -7,20 +7,13 @@
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::user;
+use libos_posixish::Errno;
 use libos_posixish::mmap::{self, Protection};
 use libos_posixish::process::{self, ExitStatus};
-use libos_posixish::{Errno, println};
+
+use userapps_posix::check::{self, check};
 
 libos_posixish::main!(main);
-
-fn check(what: &str, ok: bool) -> bool {
-    if ok {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-    }
-    ok
-}
 
 /// Runs this program again with `what` as argument: a child that makes one
 /// bad access, and should die of it.
@@ -151,7 +144,7 @@ fn main(arguments: &[&str]) -> i32 {
     );
 
     if ok {
-        println!("mmap-test: all checks passed");
+        check::all_passed("mmap-test");
         0
     } else {
         1

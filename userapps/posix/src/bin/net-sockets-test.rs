@@ -19,6 +19,8 @@ use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::runtime::kernel_counter;
 use libos_posixish::{Errno, println, thread};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 /// A port `udp-echo` holds in a child while this program tries it.
@@ -38,7 +40,7 @@ fn main(_arguments: &[&str]) -> i32 {
     refused_connection_is_a_reset();
     waiting_sleeps_in_the_kernel();
     println!("net-sockets-test: stack: {}", net::report());
-    println!("net-sockets-test: all checks passed");
+    check::all_passed("net-sockets-test");
     0
 }
 
@@ -69,7 +71,10 @@ fn bad_ids_and_arguments() {
     let mut entries = [PollEntry::new(unknown, Readiness::READABLE)];
     assert_eq!(net::poll(&mut entries, Some(1)), Ok(1));
     assert!(entries[0].ready.hangup);
-    println!("ok: bad ids and arguments are refused with typed errors");
+    check(
+        format_args!("bad ids and arguments are refused with typed errors"),
+        true,
+    );
 }
 
 fn ports_are_exclusive_within_a_program() {
@@ -84,7 +89,10 @@ fn ports_are_exclusive_within_a_program() {
     // Closed sockets give their ports back.
     let _again = TcpListener::bind(7200, 4).expect("listen 7200 again");
     let _udp_again = UdpSocket::bind(7201).expect("bind 7201 again");
-    println!("ok: a port is used once in a program, and freed by close");
+    check(
+        format_args!("a port is used once in a program, and freed by close"),
+        true,
+    );
 }
 
 fn echo_identifiers_are_like_ports() {
@@ -100,7 +108,10 @@ fn echo_identifiers_are_like_ports() {
     })
     .expect("a stack");
     assert!(again.is_ok(), "identifier 77 after close: {again:?}");
-    println!("ok: an echo identifier is used once, and freed by close");
+    check(
+        format_args!("an echo identifier is used once, and freed by close"),
+        true,
+    );
 }
 
 fn ports_are_exclusive_between_programs() {
@@ -126,7 +137,10 @@ fn ports_are_exclusive_between_programs() {
     assert_eq!(process::wait(child), Ok(ExitStatus::Killed));
     // The kernel dropped the child's filters with the child.
     let _mine = UdpSocket::bind(CHILD_PORT).expect("the port is free again");
-    println!("ok: another program's port is refused, and freed when it ends");
+    check(
+        format_args!("another program's port is refused, and freed when it ends"),
+        true,
+    );
 }
 
 fn refused_connection_is_a_reset() {
@@ -144,7 +158,7 @@ fn refused_connection_is_a_reset() {
     let read = net::with_stack(|stack| stack.read(id, &mut buffer)).unwrap();
     assert_eq!(read, Err(NetError::ConnectionReset));
     net::close(id);
-    println!("ok: a refused connection reads as a reset");
+    check(format_args!("a refused connection reads as a reset"), true);
 }
 
 fn waiting_sleeps_in_the_kernel() {
@@ -160,5 +174,8 @@ fn waiting_sleeps_in_the_kernel() {
         made <= IDLE_CALLS_AT_MOST,
         "{made} system calls in {waited} idle ticks"
     );
-    println!("ok: {waited} idle ticks waiting on the network cost {made} system calls");
+    check(
+        format_args!("{waited} idle ticks waiting on the network cost {made} system calls"),
+        true,
+    );
 }

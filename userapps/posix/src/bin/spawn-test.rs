@@ -9,16 +9,9 @@ extern crate alloc;
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, println};
 
-libos_posixish::main!(main);
+use userapps_posix::check::{self, check};
 
-fn check(what: &str, ok: bool) -> bool {
-    if ok {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-    }
-    ok
-}
+libos_posixish::main!(main);
 
 fn main(_arguments: &[&str]) -> i32 {
     println!("spawn-test: process {} starts", getpid());
@@ -85,7 +78,7 @@ fn main(_arguments: &[&str]) -> i32 {
     ok &= check("twenty children at once", all_exited);
 
     if ok {
-        println!("spawn-test: all checks passed");
+        check::all_passed("spawn-test");
         0
     } else {
         1

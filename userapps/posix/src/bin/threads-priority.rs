@@ -23,20 +23,13 @@ use alloc::vec::Vec;
 use libos_posixish::println;
 use libos_posixish::thread::{self, Mutex, Priority, RoundRobin, Scheduler};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const LOW: u8 = 10;
 const HIGH: u8 = 200;
 const WORK_TICKS: u64 = 10;
-
-fn check(ok: &mut bool, what: &str, passed: bool) {
-    if passed {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-        *ok = false;
-    }
-}
 
 /// Runs `L`, `H1`, `H2` under `policy`; returns the events in order
 /// ("L+" when L starts, "L-" when it ends).
@@ -79,13 +72,11 @@ fn main(_arguments: &[&str]) -> i32 {
     let by_priority = run(Box::new(Priority::new()));
     println!("threads-priority: Priority:   {}", by_priority.join(" "));
     let at = |event| position(&by_priority, event);
-    check(
-        &mut ok,
+    ok &= check(
         "Priority: both high threads finished before the low one started",
         at("H1-") < at("L+") && at("H2-") < at("L+") && at("L+") < at("L-"),
     );
-    check(
-        &mut ok,
+    ok &= check(
         "Priority: the two high threads took turns (both started before either finished)",
         at("H1+").max(at("H2+")) < at("H1-").min(at("H2-")),
     );
@@ -93,26 +84,23 @@ fn main(_arguments: &[&str]) -> i32 {
     let by_round_robin = run(Box::new(RoundRobin::new()));
     println!("threads-priority: RoundRobin: {}", by_round_robin.join(" "));
     let at = |event| position(&by_round_robin, event);
-    check(
-        &mut ok,
+    ok &= check(
         "RoundRobin: the low thread, spawned first, started first",
         at("L+") == 0,
     );
-    check(
-        &mut ok,
+    ok &= check(
         "RoundRobin: all three started before any finished",
         ["L+", "H1+", "H2+"]
             .iter()
             .all(|start| ["L-", "H1-", "H2-"].iter().all(|end| at(start) < at(end))),
     );
-    check(
-        &mut ok,
+    ok &= check(
         "the two policies ran the same program in a different order",
         by_priority != by_round_robin,
     );
 
     if ok {
-        println!("threads-priority: all checks passed");
+        check::all_passed("threads-priority");
         0
     } else {
         1

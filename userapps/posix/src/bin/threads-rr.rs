@@ -17,27 +17,16 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use libos_posixish::println;
 use libos_posixish::thread::{self, JoinHandle, Mutex, ThreadId};
 
+use userapps_posix::check::{self, check};
+
 libos_posixish::main!(main);
 
 const WORKERS: usize = 4;
 const INCREMENTS: u64 = 100_000;
 
-fn check(ok: &mut bool, what: &str, passed: bool) {
-    if passed {
-        println!("ok: {what}");
-    } else {
-        println!("FAIL: {what}");
-        *ok = false;
-    }
-}
-
 fn main(_arguments: &[&str]) -> i32 {
     let mut ok = true;
-    check(
-        &mut ok,
-        "main is thread 0",
-        thread::current_id() == ThreadId::MAIN,
-    );
+    ok &= check("main is thread 0", thread::current_id() == ThreadId::MAIN);
 
     // Workers that never yield: each increments the shared count under the
     // mutex and its own progress counter. `main` spins until all have made
@@ -70,8 +59,7 @@ fn main(_arguments: &[&str]) -> i32 {
     {}
     go_on.store(true, Ordering::Relaxed);
     let preemptions = thread::statistics().preemptions;
-    check(
-        &mut ok,
+    ok &= check(
         "every worker made progress while main and they spun, never yielding",
         preemptions > 0,
     );
@@ -79,8 +67,7 @@ fn main(_arguments: &[&str]) -> i32 {
     for handle in handles {
         handle.join();
     }
-    check(
-        &mut ok,
+    ok &= check(
         "join returned for every worker, each done",
         progress
             .iter()
@@ -88,8 +75,7 @@ fn main(_arguments: &[&str]) -> i32 {
     );
     let total = *total.lock();
     println!("threads-rr: total {total}");
-    check(
-        &mut ok,
+    ok &= check(
         "the mutex kept the shared count right",
         total == WORKERS as u64 * INCREMENTS,
     );
@@ -97,8 +83,7 @@ fn main(_arguments: &[&str]) -> i32 {
     seen.sort();
     let mut expected = handle_ids.clone();
     expected.sort();
-    check(
-        &mut ok,
+    ok &= check(
         "current_id in each thread is its JoinHandle's id",
         seen == expected && !seen.contains(&ThreadId::MAIN),
     );
@@ -127,8 +112,7 @@ fn main(_arguments: &[&str]) -> i32 {
     allocators.into_iter().for_each(JoinHandle::join);
     let preempted = thread::statistics().preemptions - before;
     println!("threads-rr: allocating threads were preempted {preempted} times");
-    check(
-        &mut ok,
+    ok &= check(
         "threads allocating on the heap at once kept their data intact",
         intact.load(Ordering::Relaxed) == WORKERS as u64,
     );
@@ -137,11 +121,7 @@ fn main(_arguments: &[&str]) -> i32 {
     let before = thread::ticks();
     thread::sleep(5);
     let slept = thread::ticks() - before;
-    check(
-        &mut ok,
-        "sleep(5) in main slept at least 5 ticks",
-        slept >= 5,
-    );
+    ok &= check("sleep(5) in main slept at least 5 ticks", slept >= 5);
 
     // Every thread asleep at once: the process waits in the kernel.
     let slept = Arc::new(Mutex::new(Vec::new()));
@@ -168,24 +148,21 @@ fn main(_arguments: &[&str]) -> i32 {
         after.idle_waits - before.idle_waits,
         after.preemptions - before.preemptions
     );
-    check(
-        &mut ok,
+    ok &= check(
         "three sleeping threads each slept at least the ticks asked",
         slept.len() == 3 && slept.iter().all(|&(asked, got)| got >= asked),
     );
-    check(
-        &mut ok,
+    ok &= check(
         "while every thread slept the process waited in the kernel, not spinning",
         after.idle_waits > before.idle_waits && after.preemptions - before.preemptions < ticks / 2,
     );
-    check(
-        &mut ok,
+    ok &= check(
         "sleeping and joining switched threads",
         after.switches - before.switches >= 6,
     );
 
     if ok {
-        println!("threads-rr: all checks passed");
+        check::all_passed("threads-rr");
         0
     } else {
         1
