@@ -59,3 +59,18 @@ exo_fork_child:
 "#,
     child_start = sym fork_child_start,
 );
+
+/// Names the program's `main`, a `fn(&[&str]) -> i32` taking its arguments
+/// (the program's name first) and returning its exit status:
+/// `libos_posixish::main!(main);`.
+#[macro_export]
+macro_rules! main {
+    ($main:path) => {
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        fn libos_program_main(arguments: &[&str]) -> i32 {
+            let main: fn(&[&str]) -> i32 = $main;
+            main(arguments)
+        }
+    };
+}

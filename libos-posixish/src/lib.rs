@@ -59,18 +59,3 @@ pub use posixish_policy::arguments as args;
 pub(crate) use posixish_policy::pager_units;
 pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};
-
-/// Names the program's `main`, a `fn(&[&str]) -> i32` taking its arguments
-/// (the program's name first) and returning its exit status:
-/// `libos_posixish::main!(main);`.
-#[macro_export]
-macro_rules! main {
-    ($main:path) => {
-        #[doc(hidden)]
-        #[unsafe(no_mangle)]
-        fn libos_program_main(arguments: &[&str]) -> i32 {
-            let main: fn(&[&str]) -> i32 = $main;
-            main(arguments)
-        }
-    };
-}
