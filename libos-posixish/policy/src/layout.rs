@@ -2,19 +2,8 @@
 //! kernel: another library OS may lay its programs out differently.
 //! Constants only; libos-posixish re-exports it as `layout`.
 //!
-//! | address                 | what                                              |
-//! |-------------------------|---------------------------------------------------|
-//! | `0x40_0000`             | the program image (linked there by `user.ld`)     |
-//! | `HEAP_START`            | the heap, demand-zero, grown by the allocator      |
-//! | `MMAP_START`            | anonymous `mmap` regions                           |
-//! | `NET_RINGS`             | the network stack's receive and transmit rings     |
-//! | `FORK_STACK_TOP`        | a private stack `fork` marks pages from            |
-//! | `PAGER_WINDOW`          | where the fault handler copies a shared run        |
-//! | `SCRATCH`               | where a parent maps a child's frame to fill it    |
-//! | `PROCESS_INFO`          | arguments and handles a parent gives its child     |
-//! | `EXCEPTION_STACK_TOP`   | the upcall (fault) stack                           |
-//! | `STACK_TOP`             | the main stack, growing down to `STACK_LIMIT`      |
-//! | `exo_abi::layout::BOOTFS` | the boot file system, read-only, mapped when read |
+//! The one table of the layout, every constant with its address and what
+//! it holds, is `docs/04-libos.md` §4.2; each constant below says its own part.
 
 use exo_abi::layout::{INITIAL_STACK_TOP, PAGE_SIZE};
 
