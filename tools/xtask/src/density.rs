@@ -461,7 +461,7 @@ fn write_json(path: &std::path::Path, ready: &Ready, stop: &str) -> Result<(), S
 
 /// The last lines of the guest's output, for a failure's report.
 fn last_lines(serial: &str) -> String {
-    crate::test_suite::last_lines(serial, 25).join("\n")
+    crate::serial_log::last_lines(serial, 25).join("\n")
 }
 
 #[cfg(test)]

@@ -159,9 +159,22 @@ pub fn contains(bytes: &[u8], wanted: &[u8]) -> bool {
     wanted.is_empty() || bytes.windows(wanted.len()).any(|window| window == wanted)
 }
 
+/// The last `count` lines of `text`.
+pub fn last_lines(text: &str, count: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_lines_keeps_the_end() {
+        assert_eq!(last_lines("a\nb\r\nc\n", 2), ["b", "c"]);
+        assert_eq!(last_lines("a\nb", 5), ["a", "b"]);
+        assert!(last_lines("", 3).is_empty());
+    }
 
     const SHORT: Duration = Duration::from_millis(50);
     const LONG: Duration = Duration::from_secs(10);

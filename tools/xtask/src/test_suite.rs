@@ -16,6 +16,7 @@ use crate::guest::{self, GuestRun};
 use crate::host::side;
 use crate::host::side::HostNotes;
 use crate::scenarios::{self, Capture, Scenario};
+use crate::serial_log::last_lines;
 use crate::{artifacts, network_setup, pcap, qemu, servers};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
@@ -319,23 +320,5 @@ fn print_tail(text: &str, count: usize) {
     }
     for line in lines {
         println!("        {line}");
-    }
-}
-
-/// The last `count` lines of `text`.
-pub fn last_lines(text: &str, count: usize) -> Vec<&str> {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(count)..].to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_lines_keeps_the_end() {
-        assert_eq!(last_lines("a\nb\r\nc\n", 2), ["b", "c"]);
-        assert_eq!(last_lines("a\nb", 5), ["a", "b"]);
-        assert!(last_lines("", 3).is_empty());
     }
 }

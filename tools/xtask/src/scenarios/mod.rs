@@ -22,5 +22,5 @@ mod scenario;
 mod table;
 mod verdict;
 
-pub use scenario::{Capture, NetworkScenario, Scenario};
+pub use scenario::{Capture, Scenario};
 pub use table::{SCENARIOS, matching};

@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::host::side::ScenarioHostFunction;
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
 use crate::{artifacts, servers};
+
+pub use crate::network_setup::NetworkScenario;
 
 /// Generous, because TCG is slow and several guests may share the machine.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -101,46 +102,6 @@ pub struct Scenario {
 
 /// Checks a finished guest's serial output.
 pub type SerialCheck = fn(&str) -> Result<(), String>;
-
-/// The host's side of a scenario that uses the network (QEMU's user-mode network: the
-/// guest is 10.0.2.15, and the host reaches it only through forwarded ports).
-#[derive(Clone, Debug)]
-pub struct NetworkScenario {
-    /// Guest UDP ports forwarded from free host ports on 127.0.0.1.
-    pub udp_ports: &'static [u16],
-    /// Guest TCP ports likewise.
-    pub tcp_ports: &'static [u16],
-    /// Runs on a host thread while the guest runs; its Err fails the scenario.
-    pub host: Option<ScenarioHostFunction>,
-    /// Byte strings that must appear in at least one captured frame / in none. When
-    /// either list is non-empty, every frame the card sends or receives is captured.
-    pub capture_must_contain: &'static [&'static [u8]],
-    pub capture_must_not_contain: &'static [&'static [u8]],
-    /// Whether the host function may put raw frames on the guest's network (see
-    /// [`FrameInjection`](crate::qemu::FrameInjection)).
-    pub inject_frames: bool,
-    /// Whether the guest boots with `cargo xtask run`'s boot file system, whose `etc/rc`
-    /// starts the servers (see [`servers`](crate::servers)), rather than the tests' own.
-    pub run_layout: bool,
-}
-
-impl NetworkScenario {
-    /// What every networked entry starts from: no forwards, no host function, no capture,
-    /// no injected frames, the tests' own boot file system.
-    pub const DEFAULT: NetworkScenario = NetworkScenario {
-        udp_ports: &[],
-        tcp_ports: &[],
-        host: None,
-        capture_must_contain: &[],
-        capture_must_not_contain: &[],
-        inject_frames: false,
-        run_layout: false,
-    };
-
-    pub fn needs_capture(&self) -> bool {
-        !self.capture_must_contain.is_empty() || !self.capture_must_not_contain.is_empty()
-    }
-}
 
 /// A networked run's packet capture, read once the guest has gone.
 #[derive(Debug)]

@@ -19,9 +19,9 @@ use crate::bench::lines::{self, BenchLine};
 use crate::guest::{self, BackgroundGuest};
 use crate::qemu::{self, Accelerator, GuestExit, PortForward, Protocol, QemuConfig};
 use crate::serial_log::WaitFailure;
+use crate::serial_log::last_lines;
 use crate::servers::DISCARD_GUEST_PORT;
 use crate::servers::ECHO_GUEST_PORT;
-use crate::test_suite::last_lines;
 use crate::{accelerator, artifacts, workspace};
 
 /// The kernel command line before the mode: the console on the serial port (what QEMU
