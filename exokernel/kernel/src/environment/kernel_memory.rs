@@ -23,9 +23,10 @@
 
 use exo_abi::Error;
 use exo_abi::Handle;
-use exo_kernel_core::caps::CapabilitySpace;
+use exo_kernel_core::caps::{CapabilitySpace, SLOT_BYTES};
 
 use super::{Environment, EnvironmentId, Object, System};
+use crate::memory::heap;
 
 /// An environment's own record: an entry in the environments' B-tree, with
 /// room for half-full nodes and the buddy allocator's rounding (4x).
@@ -63,6 +64,24 @@ impl System {
         }
     }
 
+    /// What one more capability in `owner`'s table costs it: the capability,
+    /// and the table's growth if it is full. The growth stays charged until
+    /// the table goes: slots are never given back to the heap before that.
+    pub(super) fn capability_cost(&self, owner: EnvironmentId) -> u64 {
+        let growth = u64::from(self.capabilities.growth_on_insert(owner));
+        CAPABILITY_BYTES + growth * SLOT_BYTES as u64
+    }
+
+    /// Reserves, once at boot, the capability arena's list of chunks for as
+    /// many capabilities as the heap could pay for, so that its size never
+    /// depends on what ran before.
+    pub(super) fn reserve_capability_arena(&mut self) {
+        let capabilities = heap::capacity() as u64 / CAPABILITY_BYTES;
+        self.capabilities
+            .reserve(u32::try_from(capabilities).unwrap_or(u32::MAX))
+            .expect("the heap holds the capability arena's list");
+    }
+
     /// Puts one new capability into `owner`'s table with `insert`, charged
     /// to `owner`; nothing is charged if `insert` fails.
     pub(super) fn new_capability(
@@ -70,9 +89,7 @@ impl System {
         owner: EnvironmentId,
         insert: impl FnOnce(&mut CapabilitySpace<Object>) -> Result<Handle, Error>,
     ) -> Result<Handle, Error> {
-        // Table growth stays charged until the table goes: slots are never
-        // given back to the heap before that.
-        let bytes = CAPABILITY_BYTES + self.table_growth(owner);
+        let bytes = self.capability_cost(owner);
         self.charge_kernel(owner, bytes)?;
         insert(&mut self.capabilities).inspect_err(|_| {
             self.uncharge_kernel(owner, bytes);

@@ -18,7 +18,6 @@ use exo_abi::handle::TABLE_CAPACITY;
 
 use exo_abi::syscall::TABLE_GROWTH_BYTES;
 use exo_kernel_core::accounts::Account;
-use exo_kernel_core::caps::SLOT_BYTES;
 
 use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
 use super::{Environment, EnvironmentId, Lend, State, System};
@@ -109,7 +108,7 @@ impl System {
         let holder = creator.unwrap_or(id);
         // The root capability sits in the holder's table: a creator pays for it.
         let holder_charge = match creator {
-            Some(_) => CAPABILITY_BYTES + self.table_growth(holder),
+            Some(_) => self.capability_cost(holder),
             None => 0,
         };
         if let Err(error) = self.charge_kernel_if_exists(holder, holder_charge) {
@@ -173,11 +172,6 @@ impl System {
         );
         cpu::current().count(Counter::EnvironmentsCreated);
         Ok((id, root))
-    }
-
-    /// The bytes `owner`'s table grows by if one more capability goes in.
-    pub(super) fn table_growth(&self, owner: EnvironmentId) -> u64 {
-        u64::from(self.capabilities.growth_on_insert(owner)) * SLOT_BYTES as u64
     }
 
     /// The new environment's table, its root capability in `holder`'s table

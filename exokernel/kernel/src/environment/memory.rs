@@ -14,7 +14,7 @@ use exo_kernel_core::caps::NodeId;
 use exo_kernel_core::frames::FrameError;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
-use super::kernel_memory::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES};
+use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::memory::lent_frames;
@@ -33,7 +33,7 @@ impl System {
         }
         let count = 1 << order;
         self.environment(owner).charge(count)?;
-        let capability_bytes = CAPABILITY_BYTES + self.table_growth(owner);
+        let capability_bytes = self.capability_cost(owner);
         if let Err(error) = self.charge_kernel(owner, capability_bytes) {
             self.environment(owner).frames.uncharge(count);
             return Err(error);

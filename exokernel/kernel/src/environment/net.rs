@@ -355,11 +355,15 @@ impl System {
             return Err(Error::InvalidArgument);
         }
         let key = FilterKey { address, filter };
-        if !crate::memory::heap::has_room() {
-            return Err(Error::OutOfMemory);
+        // Paid for before the demultiplexer's table grows: a spent account
+        // changes nothing. The charge covers the table entry and the
+        // binding's list entry below.
+        self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
+        if let Err(error) = self.net.filters.insert(key, id) {
+            self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
+            return Err(error);
         }
-        self.net.filters.insert(key, id)?;
-        let made = self.new_network_object(caller, |capabilities| {
+        let made = self.new_capability(caller, |capabilities| {
             let object = Object::Filter { binding: id, key };
             capabilities.insert_child(caller, parent, object, Rights::GRANT | Rights::REVOKE)
         });
@@ -367,17 +371,20 @@ impl System {
             Ok(handle) => handle,
             Err(error) => {
                 self.net.filters.remove(key, id);
+                self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
                 return Err(error);
             }
         };
-        let node = self.capabilities.lookup(caller, handle)?.node;
+        let node = self
+            .capabilities
+            .lookup(caller, handle)
+            .expect("just inserted")
+            .node;
         let filter = BoundFilter {
             key,
             node,
             payer: caller,
         };
-        // Charged with the filter (`NETWORK_OBJECT_BYTES`); the check keeps
-        // the push from ever finding the heap empty.
         self.binding(id).filters.push(filter);
         Ok(handle)
     }

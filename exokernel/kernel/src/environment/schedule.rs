@@ -24,25 +24,18 @@ use exo_abi::counters::Counter;
 use exo_abi::upcall::UpcallReason;
 use exo_kernel_core::scheduler;
 
-use super::kernel_memory::CAPABILITY_BYTES;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
-use crate::memory::heap;
 use crate::qemu::{self, ExitCode};
 use crate::{println, time};
 
-/// Gives the slice vector its `slots` slots, once, at boot, and reserves
-/// the capability arena's list of chunks for as many capabilities as the
-/// heap could pay for, so its size never depends on what ran before.
+/// Sets the system up once at boot: the slice vector gets its `slots`
+/// slots, and the capability arena its list of chunks.
 pub fn init(slots: usize) {
     let mut system = SYSTEM.lock();
     system.slices.resize(slots);
-    let capabilities = heap::capacity() as u64 / CAPABILITY_BYTES;
-    system
-        .capabilities
-        .reserve(u32::try_from(capabilities).unwrap_or(u32::MAX))
-        .expect("the heap holds the capability arena's list");
+    system.reserve_capability_arena();
 }
 
 /// Decides which environment `frame` returns to; idles until one can run.
@@ -94,7 +87,7 @@ impl System {
             self.wake_timers();
         }
         let owner = self.slices.owner(self.slices.current());
-        let candidates = Candidates(&self.environments);
+        let candidates = EnvironmentTable(&self.environments);
         self.scheduler.choose_next(current(), owner, &candidates)
     }
 
@@ -208,9 +201,9 @@ fn power_off(first_exit_status: Option<u64>) -> ! {
 }
 
 /// The environments as the scheduling decision sees them.
-struct Candidates<'a>(&'a BTreeMap<EnvironmentId, super::Environment>);
+struct EnvironmentTable<'a>(&'a BTreeMap<EnvironmentId, super::Environment>);
 
-impl scheduler::Candidates for Candidates<'_> {
+impl scheduler::Candidates for EnvironmentTable<'_> {
     fn is_runnable(&self, id: EnvironmentId) -> bool {
         self.0
             .get(&id)
