@@ -91,10 +91,7 @@ impl TryFrom<u64> for Error {
     type Error = u64;
 
     fn try_from(code: u64) -> Result<Self, u64> {
-        Error::ALL
-            .into_iter()
-            .find(|error| error.code() == code)
-            .ok_or(code)
+        Error::from_number(code).ok_or(code)
     }
 }
 

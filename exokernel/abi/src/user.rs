@@ -397,6 +397,16 @@ pub fn reply(results: [u64; 2], capability: Option<Handle>) -> Result<(), Error>
     call(Sysnum::Reply, args(&[results[0], results[1], passed])).map(drop)
 }
 
+/// Raises a breakpoint exception (`int3`): the kernel delivers it to the
+/// upcall handler as a fault with vector 3, and the handler's return resumes
+/// after the instruction (it is a trap). Without a handler the kernel
+/// destroys the caller, as for any fault.
+pub fn breakpoint() {
+    // SAFETY: `int3` touches no memory of ours; the upcall mechanism saves
+    // and restores every register around the handler.
+    unsafe { asm!("int3") };
+}
+
 /// The time-stamp counter: cycles at the rate the facts page's `tsc_hz`
 /// gives (invariant on the machines exo runs on).
 pub fn tsc() -> u64 {
@@ -431,6 +441,11 @@ pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Res
         args(&[environment.to_raw(), account as u64]),
     )
     .map(|(value, _)| value)
+}
+
+/// A kernel round trip that does nothing: the floor of a system call.
+pub fn null() {
+    let _ = call(Sysnum::Null, [0; 6]);
 }
 
 /// The kernel's (free, usable) frame counts.

@@ -7,7 +7,8 @@
 //! kernel bug: report and stop) or an interrupt taken while idle in
 //! `cpu::wait_for_interrupt`. A trap from user mode belongs to the running
 //! environment: `environment::after_trap` decides, once per trap, which
-//! environment the frame returns to.
+//! environment the frame returns to — unless a system call changed nothing
+//! that decision reads, when the caller simply goes on.
 
 use core::fmt::Write;
 
@@ -31,7 +32,13 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         SYSCALL_VECTOR => {
             this_cpu.count(Counter::SystemCalls);
-            syscalls::dispatch(frame);
+            let mut system = SYSTEM.lock();
+            syscalls::dispatch(&mut system, frame);
+            // Most calls leave the scheduling decision as it was: the caller
+            // goes on, and the lock is taken once for the whole trap.
+            if system.caller_continues() {
+                return;
+            }
         }
         0..=31 => {
             this_cpu.count(Counter::Exceptions);

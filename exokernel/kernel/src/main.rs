@@ -15,6 +15,7 @@ mod boot_info;
 mod console;
 mod dispatch;
 mod environment;
+mod floors;
 mod memory;
 mod nic;
 mod panic;
@@ -95,6 +96,9 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     if let Some(test) = command_line.get("test") {
         selftest::run(test);
+    }
+    if command_line.get("floors") == Some("on") {
+        floors::measure();
     }
 
     let Some(module) = boot.modules().first() else {

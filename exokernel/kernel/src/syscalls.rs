@@ -11,7 +11,7 @@ use exo_abi::{Error, Handle, Rights};
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
-use crate::environment::{EnvironmentId, Lend, SYSTEM, System};
+use crate::environment::{EnvironmentId, Lend, System};
 use crate::memory::{frames, heap};
 use crate::{arch::cpu, console};
 
@@ -19,13 +19,13 @@ use crate::{arch::cpu, console};
 const MAX_CONSOLE_WRITE: u64 = 4096;
 
 /// Handles the system call in `frame` for the running environment.
-pub fn dispatch(frame: &mut TrapFrame) {
+pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     let caller = EnvironmentId(cpu::current().environment());
     let arguments = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
-    let result = Sysnum::try_from(frame.rax)
-        .and_then(|number| call(&mut SYSTEM.lock(), caller, number, arguments));
+    let result =
+        Sysnum::try_from(frame.rax).and_then(|number| call(system, caller, number, arguments));
     let (status, first, second) = match result {
         Ok((first, second)) => (0, first, second),
         Err(error) => (error.code(), 0, 0),
@@ -48,7 +48,7 @@ fn call(
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
     match number {
-        // 0–3: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
+        // 0–4: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
         Sysnum::Exit => {
@@ -59,6 +59,9 @@ fn call(
             system.request_yield();
             Ok((0, 0))
         }
+        // Answered in the entry stub (`arch/trap_entry.rs`) unless its
+        // return address is not canonical.
+        Sysnum::Null => Ok((0, 0)),
         // 10–14: capabilities (`environment/capabilities.rs`).
         Sysnum::CapabilityDerive => system.derive(caller, handle(a), b).map(|h| one(h.to_raw())),
         Sysnum::CapabilityGrant => system

@@ -9,9 +9,12 @@
 //! BENCH null-syscall 95 cycles n=10000
 //! ```
 //!
-//! - `null-syscall`: `FrameCounts`, the cheapest call there is (it reads two counters).
+//! - `null-syscall`: `FrameCounts`, the cheapest call that does something (it reads two
+//!   counters), through the whole system-call path.
+//! - `trap-floor`: `Null`, which the kernel answers in its entry stub: `syscall`, `sysretq`.
 //! - `page-fault`: a write to a read-only page, the fault upcall, a handler that makes the
 //!   page writable with `Protect`, and the return to the write, which then completes.
+//! - `exception-floor`: `int3`, the fault upcall, a handler that does nothing, the return.
 //! - `map-touch-unmap`: `FrameAllocate` of one frame, `Map` writable, a write, `Unmap`.
 //! - `yield-round-trip`: `YieldTo` a child that at once yields back.
 //! - `call-reply`: `Call` through an endpoint to a child blocked in `Wait(CALL)` that
@@ -62,6 +65,7 @@ const SERVER_READY: u64 = SHARED_PAGE + 8;
 
 const CHILD_QUOTA: u64 = 48;
 const PATIENCE: u64 = 1_000_000;
+const BREAKPOINT: u64 = 3;
 const PAGE_FAULT: u64 = 14;
 /// Page-fault error code bit 1: the access was a write.
 const WRITE_ACCESS: u64 = 1 << 1;
@@ -88,8 +92,12 @@ fn main(argument: u64) -> u64 {
     samples.clear();
     null_syscall(&mut samples);
     samples.report("null-syscall");
+    trap_floor(&mut samples);
+    samples.report("trap-floor");
     page_fault(&mut samples);
     samples.report("page-fault");
+    exception_floor(&mut samples);
+    samples.report("exception-floor");
     map_touch_unmap(&mut samples);
     samples.report("map-touch-unmap");
     yield_round_trip(&mut samples);
@@ -192,14 +200,31 @@ fn null_syscall(samples: &mut Samples) {
     });
 }
 
+/// `Null`, answered in the kernel's entry stub: what no system call can go below.
+fn trap_floor(samples: &mut Samples) {
+    repeat(samples, |samples, _| {
+        let start = user::tsc();
+        user::null();
+        let end = user::tsc();
+        samples.record(end - start);
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 
 static FAULTS: AtomicU64 = AtomicU64::new(0);
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 
 /// The page-fault benchmark's handler: the write to `FAULT_PAGE` faulted because the page
 /// is read-only; make it writable, and the write runs again when the handler returns.
 fn on_upcall(frame: &mut UpcallFrame) {
     let [vector, error_code, address] = frame.info;
+    if frame.reason() == Some(UpcallReason::Fault) && vector == BREAKPOINT {
+        // The exception floor: nothing to do; `int3` is a trap, so the
+        // handler returns to the instruction after it.
+        BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let expected = frame.reason() == Some(UpcallReason::Fault)
         && vector == PAGE_FAULT
         && error_code & WRITE_ACCESS != 0
@@ -229,6 +254,22 @@ fn page_fault(samples: &mut Samples) {
     let faults = FAULTS.load(Ordering::Relaxed) - before;
     assert_eq!(faults, WARM_UP + samples.count, "one fault per write");
     memory::drop_capability(frame).expect("drop the page");
+    user::remove_upcall_handler().expect("remove the upcall handler");
+}
+
+/// An exception delivered to the upcall handler and returned from, with nothing done:
+/// the floor of the page-fault round trip, which also changes the page and retries.
+fn exception_floor(samples: &mut Samples) {
+    upcall::register(on_upcall).expect("register the upcall handler");
+    let before = BREAKPOINTS.load(Ordering::Relaxed);
+    repeat(samples, |samples, _| {
+        let start = user::tsc();
+        user::breakpoint();
+        let end = user::tsc();
+        samples.record(end - start);
+    });
+    let breakpoints = BREAKPOINTS.load(Ordering::Relaxed) - before;
+    assert_eq!(breakpoints, WARM_UP + samples.count, "one upcall per int3");
     user::remove_upcall_handler().expect("remove the upcall handler");
 }
 

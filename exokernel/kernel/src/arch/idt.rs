@@ -27,14 +27,18 @@ struct Gate {
 
 /// Present, 64-bit interrupt gate (IF cleared on entry), callable only from ring 0.
 const INTERRUPT_GATE: u8 = 0x8e;
+/// The same, but `int3` (or `int 3`) from ring 3 may raise it, as on every
+/// x86 OS: a breakpoint is then an exception like any other for the
+/// environment's upcall handler. Any other `int n` from ring 3 is a #GP.
+const USER_INTERRUPT_GATE: u8 = INTERRUPT_GATE | (3 << 5);
 
 impl Gate {
-    fn new(handler: u64, ist: u8) -> Self {
+    fn new(handler: u64, ist: u8, attributes: u8) -> Self {
         Self {
             offset_low: handler as u16,
             selector: selectors::KERNEL_CODE,
             ist,
-            attributes: INTERRUPT_GATE,
+            attributes,
             offset_middle: (handler >> 16) as u16,
             offset_high: (handler >> 32) as u32,
             reserved: 0,
@@ -49,6 +53,7 @@ static IDT: Once<Idt> = Once::new();
 
 const DEBUG: u8 = 1;
 const NMI: u8 = 2;
+const BREAKPOINT: u8 = 3;
 const DOUBLE_FAULT: u8 = 8;
 const MACHINE_CHECK: u8 = 18;
 
@@ -65,7 +70,12 @@ pub fn init() {
             } else {
                 0
             };
-            Gate::new(stub_address(vector), ist)
+            let attributes = if vector == BREAKPOINT {
+                USER_INTERRUPT_GATE
+            } else {
+                INTERRUPT_GATE
+            };
+            Gate::new(stub_address(vector), ist, attributes)
         }))
     });
     let pointer = DescriptorTablePointer {

@@ -9,7 +9,9 @@
 //!
 //! `syscall` pushes nothing and does not switch stacks, so `syscall_entry`
 //! builds the same frame by hand on the CPU's kernel stack, with the
-//! pseudo-vector `SYSCALL_VECTOR`; from there the path is shared.
+//! pseudo-vector `SYSCALL_VECTOR`; from there the path is shared. The one
+//! exception is `Sysnum::Null`, answered before anything is saved: it
+//! measures what no system call can go below.
 //!
 //! `trap_return` leaves through `sysretq` when the frame is a system call's
 //! (cheaper; `rcx` and `r11` are clobbered, as the ABI says) and through
@@ -66,7 +68,19 @@ trap_stubs:
 
     .global syscall_entry
 syscall_entry:
-    swapgs
+    // `Null` is answered here, touching neither stack nor GS: the floor of
+    // a kernel round trip. Only to a canonical rip (see `trap_return`);
+    // otherwise it takes the full path, which leaves through `iretq`.
+    cmp rax, {null_call}
+    jne 3f
+    mov rax, rcx
+    shr rax, 47
+    jnz 4f
+    xor edx, edx
+    xor esi, esi
+    sysretq
+4:  mov eax, {null_call}
+3:  swapgs
     mov gs:[{user_stack}], rsp
     mov rsp, gs:[{kernel_stack}]
     push {user_data}                // ss
@@ -146,6 +160,7 @@ trap_from_kernel:
     user_data = const USER_DATA_SELECTOR,
     user_code = const USER_CODE_SELECTOR,
     syscall_vector = const SYSCALL_VECTOR,
+    null_call = const exo_abi::syscall::Sysnum::Null as u64,
     gs_base_msr = const GS_BASE_MSR,
 );
 

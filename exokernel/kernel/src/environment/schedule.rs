@@ -79,6 +79,33 @@ pub fn first_context() -> TrapFrame {
 }
 
 impl System {
+    /// Whether, after a system call, `after_trap` would give the CPU
+    /// straight back to the caller with nothing to deliver. The last
+    /// decision chose the caller and delivered its upcalls; it still holds
+    /// if no slot has started (only a timer tick starts one), the caller
+    /// neither yielded nor donated its slot (it may be running on one
+    /// donated to it) and can still run, no deadline
+    /// has come (time moves only with ticks), and no revocation request
+    /// waits to be delivered to it.
+    pub fn caller_continues(&self) -> bool {
+        let scheduler = &self.scheduler;
+        if scheduler.slot_started
+            || scheduler.yield_requested
+            || scheduler.donation.is_some_and(|target| Some(target) != current())
+            || time::ticks() >= self.earliest_deadline
+        {
+            return false;
+        }
+        current()
+            .and_then(|id| self.environments.get(&id))
+            .is_some_and(|caller| {
+                caller.is_runnable()
+                    && caller
+                        .revocation
+                        .is_none_or(|request| request.delivered)
+            })
+    }
+
     /// The environment to run now and whether it starts a slot, or `None`
     /// if none can run: the decision is kernel-core's (`scheduler.rs`); a
     /// slot start first wakes whoever's timer has passed.

@@ -9,9 +9,11 @@
 use std::fmt;
 
 /// The benchmarks `bench` runs, in the order it prints them.
-pub const KERNEL_BENCHMARKS: [&str; 5] = [
+pub const KERNEL_BENCHMARKS: [&str; 7] = [
     "null-syscall",
+    "trap-floor",
     "page-fault",
+    "exception-floor",
     "map-touch-unmap",
     "yield-round-trip",
     "call-reply",
