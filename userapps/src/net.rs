@@ -121,7 +121,8 @@ fn be32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// The UDP datagram in `frame`, if it is one (IPv4, no options checked beyond IHL).
+/// The UDP datagram in `frame`, if it is one (IPv4, no options checked beyond IHL): whole
+/// headers, or `None`, whatever the frame holds.
 pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     if frame.len() < 14 + 20 + 8 || be16(frame, 12) != ETHERTYPE_IPV4 || frame[23] != IP_UDP {
         return None;
@@ -129,7 +130,9 @@ pub fn parse_udp(frame: &[u8]) -> Option<UdpFrame<'_>> {
     let ip = &frame[14..];
     let header = usize::from(ip[0] & 0xf) * 4;
     let total = usize::from(be16(ip, 2)).min(ip.len());
-    let udp = ip.get(header..total)?;
+    let udp = ip
+        .get(header..total)
+        .filter(|udp| header >= 20 && udp.len() >= 8)?;
     let length = usize::from(be16(udp, 4)).clamp(8, udp.len());
     Some(UdpFrame {
         destination_mac: frame[0..6].try_into().ok()?,

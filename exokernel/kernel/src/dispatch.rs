@@ -7,8 +7,8 @@
 //! kernel bug: report and stop) or an interrupt taken while idle in
 //! `cpu::wait_for_interrupt`. A trap from user mode belongs to the running
 //! environment: `environment::after_trap` decides, once per trap, which
-//! environment the frame returns to — unless a system call changed nothing
-//! that decision reads, when the caller simply goes on.
+//! environment the frame returns to — unless a system call or an exception
+//! changed nothing that decision reads, when the caller simply goes on.
 
 use core::fmt::Write;
 
@@ -46,7 +46,13 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
                 fatal_exception(frame)
             }
-            SYSTEM.lock().user_exception(frame, Cr2::read_raw());
+            let mut system = SYSTEM.lock();
+            system.user_exception(frame, Cr2::read_raw());
+            // Delivered as an upcall to the environment that took it: as
+            // after a system call, the decision may still hold.
+            if system.caller_continues() {
+                return;
+            }
         }
         vector if vector == u64::from(vectors::TIMER) => {
             this_cpu.count(Counter::TimerTicks);

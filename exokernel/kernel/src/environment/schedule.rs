@@ -79,7 +79,7 @@ pub fn first_context() -> TrapFrame {
 }
 
 impl System {
-    /// Whether, after a system call, `after_trap` would give the CPU
+    /// Whether, after a system call or an exception, `after_trap` would give the CPU
     /// straight back to the caller with nothing to deliver. The last
     /// decision chose the caller and delivered its upcalls; it still holds
     /// if no slot has started (only a timer tick starts one), the caller
@@ -91,7 +91,9 @@ impl System {
         let scheduler = &self.scheduler;
         if scheduler.slot_started
             || scheduler.yield_requested
-            || scheduler.donation.is_some_and(|target| Some(target) != current())
+            || scheduler
+                .donation
+                .is_some_and(|target| Some(target) != current())
             || time::ticks() >= self.earliest_deadline
         {
             return false;
@@ -99,10 +101,7 @@ impl System {
         current()
             .and_then(|id| self.environments.get(&id))
             .is_some_and(|caller| {
-                caller.is_runnable()
-                    && caller
-                        .revocation
-                        .is_none_or(|request| request.delivered)
+                caller.is_runnable() && caller.revocation.is_none_or(|request| request.delivered)
             })
     }
 

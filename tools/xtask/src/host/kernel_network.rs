@@ -9,6 +9,8 @@ use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use crate::host::echo::udp_round_trips;
+use crate::host::hostile_frames::hostile_frames;
 use crate::host::side::HostSide;
 
 /// net-test's two environments each echo on their own UDP port.
@@ -26,6 +28,16 @@ pub const STEADY_RECEIVING: &str = "net-steady: receiving";
 /// What net-steady prints once it has stopped receiving (with every datagram it counts,
 /// or having given up).
 pub const STEADY_RECEIVED: &str = "net-steady: per-packet receive";
+
+/// The UDP port udp-reflector sends datagrams back from (the echo port).
+pub const REFLECTOR_PORT: u16 = 7;
+/// What udp-reflector prints once its filters are in place, and at its end.
+pub const REFLECTOR_READY: &str = "udp-reflector: ready on UDP 7";
+pub const REFLECTOR_DONE: &str = "udp-reflector: reflected";
+/// Datagrams sent to the reflector before the hostile frames, and again after them.
+const REFLECTIONS: usize = 20;
+/// Ctrl-D: the end of the console's input, which ends udp-reflector.
+const END_OF_INPUT: u8 = 4;
 
 /// Datagrams sent to each binding.
 const ECHO_ROUNDS: usize = 20;
@@ -76,6 +88,42 @@ pub fn echo_beside_a_hostile_neighbour(host: &HostSide) -> Result<(), String> {
             round,
             &mut late_replies,
         )?;
+    }
+    Ok(())
+}
+
+/// udp-reflector: datagrams of every length come back unchanged, before and after every
+/// kind of hostile frame aimed at its port; then the console ends, and it exits having
+/// counted what the host sent.
+pub fn reflections_around_hostile_frames(host: &HostSide) -> Result<(), String> {
+    host.wait_for(REFLECTOR_READY)?;
+    let socket = host.udp(REFLECTOR_PORT)?;
+    let mut late_replies = Vec::new();
+    udp_round_trips(&socket, REFLECTOR_PORT, REFLECTIONS, 1, &mut late_replies)
+        .map_err(|error| format!("before the hostile frames: {error}"))?;
+    let injector = host.frame_injector()?;
+    for (index, frame) in hostile_frames(REFLECTOR_PORT).iter().enumerate() {
+        injector.send(&frame.bytes).map_err(|error| {
+            format!("injecting hostile frame {index} ({}): {error}", frame.kind)
+        })?;
+    }
+    udp_round_trips(&socket, REFLECTOR_PORT, REFLECTIONS, 2, &mut late_replies)
+        .map_err(|error| format!("after the hostile frames: {error}"))?;
+    host.type_into_console(&[END_OF_INPUT])?;
+    // It counts the datagrams it sent back: at least every one the host sent (more if a
+    // slow reply made the host send again, or a hostile frame passed for a datagram —
+    // a reflector checks no checksum).
+    let line = host.serial_line(REFLECTOR_DONE)?;
+    let count: usize = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|word| word.parse().ok())
+        .ok_or_else(|| format!("no count in {line:?}"))?;
+    let sent = 2 * REFLECTIONS;
+    if count < sent {
+        return Err(format!(
+            "udp-reflector reflected {count} datagrams; the host sent {sent}"
+        ));
     }
     Ok(())
 }

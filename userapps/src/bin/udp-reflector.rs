@@ -1,0 +1,124 @@
+//! udp-reflector: the floor of a UDP round trip on exo. Every datagram to UDP port 7 goes
+//! straight back from the receive ring to the transmit ring, its addresses and ports
+//! swapped, with no stack, no socket and no copy beyond the one between the two rings.
+//! `cargo xtask bench` measures the UDP echo round trip against it (docs/07): what the
+//! echo servers spend above this is their library OS's, not the kernel's or the wire's.
+//!
+//! It waits like the ring path of `libos-net` does: it polls the receive ring, and when it
+//! finds it empty sleeps in `Wait(NOTIFY)` until the kernel signals a frame landing there;
+//! it kicks the kernel only when the transmit ring asks (`NEED_WAKEUP`).
+//!
+//! Swapping the addresses keeps both checksums right: the IPv4 header checksum and the UDP
+//! checksum (over a pseudo-header holding both addresses) are sums, and a sum does not
+//! change when two of its terms trade places.
+//!
+//! It prints [`READY`] once its filters are in place; at the end of console input (Ctrl-D,
+//! which the host types when it is done) it prints how many datagrams it reflected and
+//! exits.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use exo_abi::net::{Filter, MAX_FRAME};
+use exo_abi::syscall::Event;
+use exo_abi::user::{self, Wakeup};
+use userapps::layout::MANAGED_START;
+use userapps::net::{self, Binding, GUEST, Station};
+use userapps::println;
+
+userapps::entry!(main);
+
+/// The echo port, as the echo servers use.
+const PORT: u16 = 7;
+const RINGS: u64 = MANAGED_START;
+/// Entries a ring holds, as `2^RING_ORDER` frames give them.
+const RING_ORDER: u32 = 6;
+
+/// How long it sleeps, with nothing arriving, before it looks at the console.
+const IDLE_TICKS: u64 = 10;
+/// Ctrl-D.
+const END_OF_INPUT: u8 = 4;
+
+/// The line the host waits for.
+const READY: &str = "udp-reflector: ready on UDP 7";
+
+fn main(_argument: u64) -> u64 {
+    let notification = user::notification_create(1).expect("a notification");
+    let binding = Binding::with(
+        RING_ORDER,
+        exo_abi::Rights::FRAME,
+        RINGS,
+        Some(notification),
+    )
+    .expect("bind");
+    let Station {
+        mac, mut binding, ..
+    } = Station::start(binding, &[Filter::arp(), Filter::udp(PORT)])
+        .expect("claim 10.0.2.15 and bind");
+    println!("{READY}");
+    let mut reflected = 0u64;
+    let mut reply = [0; MAX_FRAME];
+    loop {
+        let Some(length) = binding
+            .rings
+            .receive(|frame| answer(frame, mac, &mut reply))
+        else {
+            // Empty: sleep until the kernel signals a frame in the empty ring (one that came
+            // since the look above has set the bit already: Wait returns at once). Only when
+            // nothing came for a while, look at the console.
+            match user::wait(Event::NOTIFY | Event::TIMER, IDLE_TICKS) {
+                Ok(Wakeup::Timer) if end_of_input() => break,
+                _ => continue,
+            }
+        };
+        if length > 0 {
+            binding.send(&reply[..length]).expect("queue a reflection");
+            reflected += u64::from(net::parse_udp(&reply[..length]).is_some());
+        }
+    }
+    println!("udp-reflector: reflected {reflected} datagrams");
+    0
+}
+
+/// Whether the console has ended (Ctrl-D): the host's way to stop the reflector.
+fn end_of_input() -> bool {
+    let mut input = [0; 64];
+    let read = user::console_read(&mut input).unwrap_or(0);
+    input[..read].contains(&END_OF_INPUT)
+}
+
+/// What to send back for `frame` into `out` (its length; 0 for nothing): an ARP reply for
+/// our address, or the datagram itself, reflected.
+fn answer(frame: &[u8], mac: [u8; 6], out: &mut [u8; MAX_FRAME]) -> usize {
+    if let Some(length) = net::answer_arp(frame, mac, GUEST, out) {
+        return length;
+    }
+    // `parse_udp` finds whole headers or nothing: a short or malformed frame is dropped.
+    let is_ours = net::parse_udp(frame)
+        .is_some_and(|udp| udp.destination == GUEST && udp.destination_port == PORT);
+    if !is_ours || frame.len() > out.len() {
+        return 0;
+    }
+    let out = &mut out[..frame.len()];
+    out.copy_from_slice(frame);
+    reflect(out);
+    frame.len()
+}
+
+/// Swaps the Ethernet addresses, the IPv4 addresses and the UDP ports of the datagram in
+/// `frame` (`parse_udp` found whole IPv4 and UDP headers in it).
+fn reflect(frame: &mut [u8]) {
+    swap(frame, 0, 6, 6);
+    let ip = 14;
+    let header = usize::from(frame[ip] & 0xf) * 4;
+    swap(frame, ip + 12, ip + 16, 4);
+    let udp = ip + header;
+    swap(frame, udp, udp + 2, 2);
+}
+
+/// Swaps `frame[a..a + length]` with `frame[b..b + length]` (not overlapping).
+fn swap(frame: &mut [u8], a: usize, b: usize, length: usize) {
+    for offset in 0..length {
+        frame.swap(a + offset, b + offset);
+    }
+}
