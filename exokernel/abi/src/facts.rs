@@ -33,6 +33,10 @@ pub struct Facts {
     /// Slot starts at which the environment got the CPU (its own slots and
     /// pool slots; donated remainders of others' slots do not count).
     pub slots_run: u64,
+    /// The trace classes the kernel records ([`crate::trace::Class`] bits;
+    /// 0 when tracing is off), so that a library OS makes no `Trace` call
+    /// the kernel would ignore.
+    pub trace_classes: u64,
     /// The kernel's event counters, indexed by [`Counter`].
     pub counters: [u64; Counter::COUNT],
 }

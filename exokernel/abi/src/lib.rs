@@ -23,6 +23,7 @@ mod numbered;
 pub mod rights;
 pub mod start_info;
 pub mod syscall;
+pub mod trace;
 pub mod upcall;
 #[cfg(feature = "user")]
 pub mod user;

@@ -86,6 +86,11 @@ numbered_enum! {
         /// → (bytes in use, capacity): the kernel heap, which holds every
         /// environment's charged kernel memory and the kernel's own.
         KernelMemory = 37,
+        /// `(kind, value 0, value 1)`: adds a library-OS event to the kernel's
+        /// trace, tagged with the caller (`crate::trace`); nothing if the
+        /// kernel does not record the library class. `InvalidArgument` for a
+        /// kind below `trace::FIRST_LIBRARY_KIND`.
+        Trace = 38,
 
         /// `(environment, slot)` → (handle, slot index): a slot of the slice
         /// vector for that environment (`slot = ANY_SLOT` for any free one).

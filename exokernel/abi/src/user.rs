@@ -434,6 +434,14 @@ pub fn fact(field: impl FnOnce(&crate::facts::Facts) -> &u64) -> u64 {
     unsafe { word.read_volatile() }
 }
 
+/// Adds a library-OS event to the kernel's trace, if it records the library
+/// class (the facts page says); costs a load and a test otherwise.
+pub fn trace(kind: crate::trace::Kind, values: [u64; 2]) {
+    if fact(|facts| &facts.trace_classes) & crate::trace::Class::LIBRARY.bits() != 0 {
+        let _ = call(Sysnum::Trace, args(&[kind as u64, values[0], values[1]]));
+    }
+}
+
 /// One of `environment`'s accounts.
 pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Result<u64, Error> {
     call(

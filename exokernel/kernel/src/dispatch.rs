@@ -13,6 +13,7 @@
 use core::fmt::Write;
 
 use exo_abi::counters::Counter;
+use exo_abi::trace::Kind;
 use x86_64::registers::control::Cr2;
 
 use crate::arch::trap::{
@@ -22,7 +23,7 @@ use crate::arch::trap::{
 use crate::arch::{apic, cpu, vectors};
 use crate::console::FatalWriter;
 use crate::environment::{self, SYSTEM};
-use crate::{qemu, syscalls};
+use crate::{qemu, syscalls, trace};
 
 /// Called by `trap_common` with the saved frame.
 #[unsafe(no_mangle)]
@@ -32,8 +33,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         SYSCALL_VECTOR => {
             this_cpu.count(Counter::SystemCalls);
+            let number = frame.rax;
+            trace::record_here(Kind::SyscallEnter, [number, frame.rdi]);
             let mut system = SYSTEM.lock();
             syscalls::dispatch(&mut system, frame);
+            trace::record_here(Kind::SyscallExit, [number, frame.rax]);
             // Most calls leave the scheduling decision as it was: the caller
             // goes on, and the lock is taken once for the whole trap.
             if system.caller_continues() {
@@ -46,8 +50,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
                 fatal_exception(frame)
             }
+            let cr2 = Cr2::read_raw();
+            let address = if frame.vector == PAGE_FAULT { cr2 } else { 0 };
+            trace::record_here(Kind::Exception, [frame.vector, address]);
             let mut system = SYSTEM.lock();
-            system.user_exception(frame, Cr2::read_raw());
+            system.user_exception(frame, cr2);
             // Delivered as an upcall to the environment that took it: as
             // after a system call, the decision may still hold.
             if system.caller_continues() {
@@ -62,6 +69,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         }
         vector if vector == u64::from(vectors::NIC) => {
             this_cpu.count(Counter::DeviceInterrupts);
+            trace::record_here(Kind::DeviceInterrupt, [frame.vector, 0]);
             SYSTEM.lock().net_interrupt();
             apic::end_of_interrupt();
         }

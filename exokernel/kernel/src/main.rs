@@ -23,6 +23,7 @@ mod qemu;
 mod selftest;
 mod syscalls;
 mod time;
+mod trace;
 
 use exo_kernel_core::cmdline::CommandLine;
 use log::LevelFilter;
@@ -96,6 +97,15 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
 
     if let Some(test) = command_line.get("test") {
         selftest::run(test);
+    }
+    if let Some(classes) = command_line.get("trace") {
+        match exo_abi::trace::Class::parse(classes) {
+            Some(classes) => {
+                trace::start(classes);
+                println!("trace: recording {classes:?} to the debug console");
+            }
+            None => println!("trace: unknown classes {classes:?}; tracing is off"),
+        }
     }
     if command_line.get("floors") == Some("on") {
         floors::measure();

@@ -24,6 +24,7 @@ pub enum ExitCode {
 
 /// Stops the machine, reporting `code` to whoever started QEMU.
 pub fn exit(code: ExitCode) -> ! {
+    crate::trace::flush();
     // SAFETY: both ports belong to QEMU's exit and power-off devices; writing
     // them ends the virtual machine, which is what this function is for.
     unsafe {

@@ -7,13 +7,14 @@
 //! one gets a typed error, never a kernel fault.
 
 use exo_abi::syscall::{EnvironmentAccount, Sysnum, default_kernel_bytes};
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
 use crate::environment::{EnvironmentId, Lend, System};
 use crate::memory::{frames, heap};
-use crate::{arch::cpu, console};
+use crate::{arch::cpu, console, trace};
 
 /// The longest console write taken in one call.
 const MAX_CONSOLE_WRITE: u64 = 4096;
@@ -118,6 +119,14 @@ fn call(
             Ok((counts.free, counts.usable))
         }
         Sysnum::KernelMemory => Ok((heap::used_bytes() as u64, heap::capacity() as u64)),
+        // 38: a library OS's event in the trace (`trace.rs`).
+        Sysnum::Trace => {
+            let kind = Kind::from_number(a)
+                .filter(|kind| kind.is_library())
+                .ok_or(Error::InvalidArgument)?;
+            trace::record(kind, caller.0, [b, c]);
+            Ok((0, 0))
+        }
         // 40–47: CPU slots (`environment/slots.rs`), yield and wait (`waiting.rs`),
         // calls (`calls.rs`), notifications (`notifications.rs`).
         Sysnum::SlotAllocate => system

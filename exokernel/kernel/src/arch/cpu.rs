@@ -5,11 +5,14 @@
 //! lock. This is the one accessor for per-CPU state; when more CPUs start,
 //! each gets its own `PerCpu` and nothing else changes.
 
+use alloc::vec::Vec;
 use core::arch::asm;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use exo_abi::counters::Counter;
+use exo_abi::trace::Record;
+use spin::Mutex;
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 
@@ -28,6 +31,11 @@ pub struct PerCpu {
     /// The environment running on this CPU, or 0 for none.
     environment: AtomicU32,
     counters: [AtomicU64; Counter::COUNT],
+    /// The trace classes this CPU records (`exo_abi::trace::Class` bits; 0:
+    /// tracing is off), read at every place an event could be recorded.
+    trace_classes: AtomicU64,
+    /// Its trace records not yet written out (`crate::trace`).
+    pub trace_buffer: Mutex<Vec<Record>>,
 }
 
 /// Offsets the `syscall` entry stub reads and writes through `gs`.
@@ -43,6 +51,8 @@ impl PerCpu {
             id,
             environment: AtomicU32::new(0),
             counters: [const { AtomicU64::new(0) }; Counter::COUNT],
+            trace_classes: AtomicU64::new(0),
+            trace_buffer: Mutex::new(Vec::new()),
         }
     }
 
@@ -61,6 +71,15 @@ impl PerCpu {
     pub fn count(&self, counter: Counter) {
         let counter = &self.counters[counter as usize];
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The trace classes this CPU records (0: none).
+    pub fn trace_classes(&self) -> u64 {
+        self.trace_classes.load(Ordering::Relaxed)
+    }
+
+    pub fn set_trace_classes(&self, classes: u64) {
+        self.trace_classes.store(classes, Ordering::Relaxed);
     }
 
     /// The current value of `counter` on this CPU.

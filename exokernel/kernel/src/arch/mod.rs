@@ -1,10 +1,11 @@
 //! Everything specific to x86_64: boot entry, descriptor tables, trap entry,
-//! interrupt controllers, timers and the serial port. The rest of the kernel
+//! interrupt controllers, timers, the serial port and QEMU's debug console. The rest of the kernel
 //! talks to the machine only through these modules.
 
 pub mod apic;
 pub mod boot;
 pub mod cpu;
+pub mod debug_console;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;

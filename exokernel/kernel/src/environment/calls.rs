@@ -6,10 +6,12 @@
 
 use exo_abi::counters::Counter;
 use exo_abi::syscall::{Event, NO_CAPABILITY};
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
 use super::{EnvironmentId, Object, State, System};
 use crate::arch::cpu;
+use crate::trace;
 
 impl System {
     /// A new endpoint into `caller`; calls through it carry `entry`.
@@ -72,6 +74,7 @@ impl System {
         self.environment(caller).state = State::Calling { server };
         self.scheduler.donate(server);
         cpu::current().count(Counter::ProtectedCalls);
+        trace::record(Kind::Call, caller.0, [u64::from(server.0), entry]);
         Ok(())
     }
 
@@ -93,6 +96,7 @@ impl System {
         }
         let passed = self.pass_capability(server, passed, client)?;
         self.environment(server).serving = None;
+        trace::record(Kind::Reply, server.0, [u64::from(client.0), 0]);
         let caller = self.environment(client);
         caller.wake([0, results[0], results[1]]);
         caller.saved.rdi = passed;

@@ -4,11 +4,13 @@
 //! environment runs afterwards is `schedule.rs`'s business.
 
 use exo_abi::counters::Counter;
+use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallReason;
 
 use super::{System, current};
 use crate::arch::cpu;
 use crate::arch::trap::{PAGE_FAULT, PageFaultCause, TrapFrame, exception_name};
+use crate::trace;
 
 impl System {
     /// A timer tick: the current slot ends and the next begins. (Whoever
@@ -28,6 +30,7 @@ impl System {
         let failure = match environment.enter_upcall(frame, UpcallReason::Fault, info) {
             Ok(()) => {
                 cpu::current().count(Counter::Upcalls);
+                trace::record(Kind::Upcall, id.0, [UpcallReason::Fault as u64, info[0]]);
                 return;
             }
             Err(_) if environment.upcall.is_none() => "no upcall handler",

@@ -12,7 +12,7 @@ use exo_abi::facts::{self, Facts};
 use super::{EnvironmentId, System};
 use crate::arch::cpu;
 use crate::memory::lent_frames;
-use crate::time;
+use crate::{time, trace};
 
 impl System {
     /// Rewrites `id`'s facts page.
@@ -31,6 +31,7 @@ impl System {
             current_slot: self.slices.current() as u64,
             slots_held: environment.slots_held,
             slots_run: environment.slots_run,
+            trace_classes: trace::classes(),
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
         };
         // The environment maps its facts page read-only: only the kernel writes it.

@@ -11,6 +11,7 @@
 use exo_abi::counters::Counter;
 use exo_abi::layout::{FACTS, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use exo_abi::mapping::MapFlags;
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
 use crate::memory::address_space::AddressSpace;
@@ -24,7 +25,7 @@ use super::{Environment, EnvironmentId, Lend, State, System};
 use crate::arch::cpu;
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 use crate::memory::{lent_frames, paging};
-use crate::println;
+use crate::{println, trace};
 
 /// RFLAGS for user code: interrupts enabled (bit 9), reserved bit 1.
 pub const USER_RFLAGS: u64 = 0x202;
@@ -171,6 +172,8 @@ impl System {
             },
         );
         cpu::current().count(Counter::EnvironmentsCreated);
+        let creator_id = creator.map_or(0, |creator| creator.0);
+        trace::record(Kind::EnvironmentCreate, creator_id, [u64::from(id.0), 0]);
         Ok((id, root))
     }
 
@@ -243,6 +246,7 @@ impl System {
             ..TrapFrame::default()
         };
         environment.state = State::Runnable;
+        trace::record_here(Kind::EnvironmentStart, [u64::from(id.0), entry]);
         Ok(())
     }
 
@@ -306,6 +310,7 @@ impl System {
                 self.give_back(parent, environment.lent);
             }
             cpu::current().count(Counter::EnvironmentsDestroyed);
+            trace::record(Kind::EnvironmentDestroy, id.0, [u64::from(id.0), 0]);
         }
     }
 }

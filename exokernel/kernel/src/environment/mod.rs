@@ -47,6 +47,7 @@ use alloc::collections::BTreeMap;
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::accounts::Account;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
@@ -61,7 +62,7 @@ use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
 use crate::memory::address_space::AddressSpace;
 use crate::memory::lent_frames;
-use crate::println;
+use crate::{println, trace};
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first_program::start_first_program;
@@ -260,6 +261,7 @@ impl Environment {
     /// Ends whatever it was blocked in: it may run again, and the system
     /// call it was blocked in returns `rax` (0 or an error code), `rdx`, `rsi`.
     fn wake(&mut self, [rax, rdx, rsi]: [u64; 3]) {
+        trace::record(Kind::Wake, self.id.0, [rdx, rsi]);
         self.state = State::Runnable;
         (self.saved.rax, self.saved.rdx, self.saved.rsi) = (rax, rdx, rsi);
     }

@@ -26,6 +26,7 @@ use exo_abi::net::{
     TxFlags, control, ring_entries, rx_slot_offset, tx_slot_offset,
 };
 use exo_abi::syscall::NO_CAPABILITY;
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::btree::GiveBackWhenEmpty;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId};
@@ -38,6 +39,7 @@ use crate::arch::cpu;
 use crate::nic::NIC;
 use crate::nic::device::{Nic, SendError};
 use crate::nic::ring_memory::RingMemory;
+use crate::trace;
 
 /// Ticks a polled transmit ring may stay empty before the kernel stops
 /// polling it and sets `NEED_WAKEUP`. More than two: after the host has
@@ -102,10 +104,11 @@ impl Binding {
         self.memory.write(control::COUNTERS, &bytes);
     }
 
-    fn count_sent(&mut self, length: u64) {
+    fn count_sent(&mut self, id: BindingId, length: u64) {
         self.counters.tx_packets += 1;
         self.counters.tx_bytes += length;
         cpu::current().count(Counter::FramesSent);
+        trace::record(Kind::FrameSent, self.owner.0, [u64::from(id.0), length]);
     }
 
     fn set_polling(&mut self, polling: bool) {
@@ -396,6 +399,7 @@ impl System {
         binding.counters.kicks += 1;
         binding.counters.syscalls += 1;
         binding.set_polling(true);
+        trace::record(Kind::Kick, caller.0, [u64::from(id.0), 0]);
         let mut nic = NIC.lock();
         let nic = nic.as_mut().ok_or(Error::NoDevice)?;
         self.drain(id, nic);
@@ -429,7 +433,7 @@ impl System {
         });
         let binding = self.binding(id);
         if sent.is_ok() {
-            binding.count_sent(length);
+            binding.count_sent(id, length);
         }
         binding.publish();
         match sent {
@@ -534,7 +538,7 @@ impl System {
                     break;
                 }
                 if sent.is_ok() {
-                    self.binding(id).count_sent(length as u64);
+                    self.binding(id).count_sent(id, length as u64);
                 }
             } else {
                 self.binding(id).counters.tx_errors += 1;
@@ -577,6 +581,10 @@ impl System {
         let binding = self.binding(id);
         let received = binding.receive(frame);
         binding.publish();
+        if received.is_some() {
+            let values = [u64::from(id.0), frame.len() as u64];
+            trace::record(Kind::FrameReceived, binding.owner.0, values);
+        }
         if received == Some(true)
             && let Some((target, bits)) = binding.notification
         {

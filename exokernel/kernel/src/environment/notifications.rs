@@ -6,11 +6,13 @@
 
 use exo_abi::counters::Counter;
 use exo_abi::syscall::Event;
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::NodeId;
 
 use super::{EnvironmentId, Object, State, System};
 use crate::arch::cpu;
+use crate::trace;
 
 impl System {
     /// A new notification into `caller` that sets `bits`.
@@ -60,6 +62,7 @@ impl System {
             return;
         };
         environment.pending_signals |= bits;
+        trace::record(Kind::Signal, target.0, [bits, 0]);
         if let State::Waiting { events, .. } = environment.state
             && events.contains(Event::NOTIFY)
         {

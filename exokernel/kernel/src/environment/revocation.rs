@@ -14,11 +14,12 @@
 //! that it did. Nothing is ever lost to the system.
 
 use exo_abi::counters::Counter;
+use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
 use super::{EnvironmentId, Object, Revocation, System};
 use crate::arch::cpu;
-use crate::{println, time};
+use crate::{println, time, trace};
 
 /// The longest deadline a request may give, in timer ticks.
 const MAX_DEADLINE_TICKS: u64 = 600_000;
@@ -47,6 +48,7 @@ impl System {
             delivered: false,
         });
         self.earliest_deadline = self.earliest_deadline.min(deadline);
+        trace::record(Kind::RevocationRequest, target.0, [wanted, deadline]);
         Ok(())
     }
 
@@ -81,6 +83,9 @@ impl System {
         let request = environment.revocation.take()?;
         let given = environment.given_back_since(&request);
         environment.frames_given_back += given;
+        if given > 0 {
+            trace::record(Kind::FramesGivenBack, environment.id.0, [given, 0]);
+        }
         Some((environment.id, request.wanted - given))
     }
 
@@ -115,6 +120,7 @@ impl System {
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
         }
+        trace::record(Kind::FramesTaken, id.0, [frames, 0]);
         println!(
             "environment {}: revocation deadline passed; took {frames} frames by force",
             id.0
@@ -140,6 +146,7 @@ impl super::Environment {
         {
             self.frames_given_back += request.wanted;
             self.revocation = None;
+            trace::record(Kind::FramesGivenBack, self.id.0, [request.wanted, 0]);
         }
     }
 }

@@ -21,6 +21,7 @@
 use alloc::collections::BTreeMap;
 
 use exo_abi::counters::Counter;
+use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallReason;
 use exo_kernel_core::scheduler;
 
@@ -28,7 +29,7 @@ use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
 use crate::qemu::{self, ExitCode};
-use crate::{println, time};
+use crate::{println, time, trace};
 
 /// Sets the system up once at boot: the slice vector gets its `slots`
 /// slots, and the capability arena its list of chunks.
@@ -40,6 +41,7 @@ pub fn init(slots: usize) {
 
 /// Decides which environment `frame` returns to; idles until one can run.
 pub fn after_trap(frame: &mut TrapFrame) {
+    let previous = current().map_or(0, |id| id.0);
     loop {
         let mut system = SYSTEM.lock();
         system.enforce_deadlines();
@@ -50,10 +52,17 @@ pub fn after_trap(frame: &mut TrapFrame) {
             system.park_current(frame);
         }
         if let Some((next, slot_start)) = choice {
-            // The facts page is rewritten once: here after a switch within
-            // a slot, in `deliver_upcalls` at a slot start.
-            if system.switch_to(next, frame) && !slot_start {
-                system.update_facts(next);
+            if system.switch_to(next, frame) {
+                trace::record(
+                    Kind::Switch,
+                    next.0,
+                    [u64::from(previous), u64::from(next.0)],
+                );
+                // The facts page is rewritten once: here after a switch
+                // within a slot, in `deliver_upcalls` at a slot start.
+                if !slot_start {
+                    system.update_facts(next);
+                }
             }
             if system.deliver_upcalls(next, slot_start, frame) {
                 return;
@@ -156,6 +165,9 @@ impl System {
     ) -> bool {
         if slot_start {
             self.environment(id).slots_run += 1;
+            let slot = self.slices.current();
+            let owner = self.slices.owner(slot).map_or(0, |owner| owner.0);
+            trace::record(Kind::SlotStart, id.0, [slot as u64, u64::from(owner)]);
             // Once per slot, not on every trap: the system-call path stays short.
             self.update_facts(id);
             let environment = self.environment(id);
@@ -184,6 +196,7 @@ impl System {
         match self.environment(id).enter_upcall(frame, reason, info) {
             Ok(()) => {
                 cpu::current().count(Counter::Upcalls);
+                trace::record(Kind::Upcall, id.0, [reason as u64, info[0]]);
                 true
             }
             Err(_) => {
