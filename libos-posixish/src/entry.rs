@@ -6,7 +6,8 @@
 //! This is the top of the library OS: it calls down into everything and
 //! nothing calls it by name (the assembly is reached by symbol, as the
 //! kernel reaches a program's entry). `start` sets up the process — pager,
-//! upcall dispatcher, arguments — runs `main` and exits with its status.
+//! upcall dispatcher, arguments, its name — runs `main` and exits with its
+//! status.
 #![allow(unsafe_code)]
 
 use alloc::vec::Vec;
@@ -24,9 +25,21 @@ extern "C" fn start(_argument: u64) -> ! {
     upcall_dispatch::install();
     fs::set_server_starter(process::start_file_server);
     paging::init();
+    let info = info_page::own();
+    // The first process has no info page: the kernel named it after its program.
+    if let Some(program) = info.as_ref().and_then(|info| info.arguments.first()) {
+        name_self(program);
+    }
     let arguments = info_page::own_arguments();
     let names: Vec<&str> = arguments.iter().map(|argument| argument.as_str()).collect();
     runtime::exit(libos_program_main(&names))
+}
+
+/// Gives the environment its program's name, for `ps` and the trace's track.
+fn name_self(program: &str) {
+    let name = exo_abi::trace::pack_name(program);
+    let _ = exo_abi::user::environment_name(exo_abi::Handle::SELF_ENVIRONMENT, name);
+    exo_abi::user::trace(exo_abi::trace::Kind::Name, name);
 }
 
 unsafe extern "Rust" {

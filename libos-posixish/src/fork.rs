@@ -90,9 +90,21 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
     parent(&registers, quota)
 }
 
+/// This environment's name, as the kernel keeps it.
+fn own_name() -> [u64; 2] {
+    let own =
+        |account| user::environment_info(exo_abi::Handle::SELF_ENVIRONMENT, account).unwrap_or(0);
+    [
+        own(EnvironmentAccount::NameLow),
+        own(EnvironmentAccount::NameHigh),
+    ]
+}
+
 #[inline(never)]
 fn parent(registers: &Registers, quota: u64) -> Result<u64, Errno> {
     let environment = user::environment_create(quota)?;
+    // The child runs the same program: it has the same name.
+    let _ = user::environment_name(environment, own_name());
     let mut child = Child::new(environment);
     match build(&mut child, registers) {
         Ok(()) => {

@@ -64,10 +64,12 @@ pub(crate) fn for_child(
         None => None,
     };
     info.set_fs_endpoint(endpoint);
-    // GRANT to pass it on, GIVE for what the child receives.
-    let give = user::capability_derive(Handle::SELF_ENVIRONMENT, Rights::GIVE | Rights::GRANT)?;
+    // GRANT to pass it on, GIVE for what the child receives, INSPECT so that
+    // it sees its family: this process and everything below it (`ps`).
+    let rights = Rights::GIVE | Rights::INSPECT;
+    let give = user::capability_derive(Handle::SELF_ENVIRONMENT, rights | Rights::GRANT)?;
     child.frames.push(give);
-    let theirs = user::capability_grant(give, child.environment, Rights::GIVE)?;
+    let theirs = user::capability_grant(give, child.environment, rights)?;
     info.set_parent_environment(Some(theirs));
     let address = match network {
         Network::Inherited => net::address_for_child(child.environment)?,

@@ -77,6 +77,9 @@ numbered_enum! {
         KernelMemoryExceeded = 29,
         /// The environment's slot quota (slots it may hold or lend) is spent.
         SlotQuotaExceeded = 30,
+        /// No environment with that id that the caller may inspect (whether
+        /// one exists is not said).
+        NoSuchEnvironment = 31,
     }
 }
 

@@ -34,6 +34,9 @@ bitflags::bitflags! {
         /// NIC: may claim addresses. Address: may attach filters on it.
         /// Binding: may attach filters to it, send, receive and kick it.
         const BIND = 1 << 11;
+        /// Environment: may read the accounts of it and of every environment
+        /// below it (`EnvironmentNext`, `EnvironmentInspect`).
+        const INSPECT = 1 << 12;
     }
 }
 
@@ -53,7 +56,8 @@ impl Rights {
         .union(Rights::GIVE)
         .union(Rights::CONTROL)
         .union(Rights::DESTROY)
-        .union(Rights::CALL);
+        .union(Rights::CALL)
+        .union(Rights::INSPECT);
 
     /// Rights that mean something on a slot capability.
     pub const SLOT: Rights = Rights::GRANT.union(Rights::REVOKE);

@@ -138,6 +138,21 @@ numbered_enum! {
         /// from the receive ring into the buffer (the per-packet path);
         /// `WouldBlock` if there is none.
         NetReceive = 55,
+
+        /// `(environment, after)` → id: the smallest id above `after` of the
+        /// environment named (with `INSPECT`) or one below it — created by it,
+        /// or by one it created, and so on — or 0 when there is none. The
+        /// first environment is above every other. With `EnvironmentInspect`,
+        /// how `ps` lists what it may see.
+        EnvironmentNext = 60,
+        /// `(environment, id, account)` → value: one of the
+        /// [`EnvironmentAccount`]s of environment `id`, if it is the one named
+        /// (with `INSPECT`) or below it; `NoSuchEnvironment` otherwise, whether
+        /// or not `id` exists.
+        EnvironmentInspect = 61,
+        /// `(environment, name low, name high)`: names it (16 bytes, as
+        /// `trace::pack_name` packs them) for `ps` and the trace. Needs `CONTROL`.
+        EnvironmentName = 62,
     }
 }
 
@@ -247,35 +262,74 @@ impl CapabilityInfo {
     }
 }
 
-/// Which account `EnvironmentInfo` reads.
+numbered_enum! {
+    /// Which account `EnvironmentInfo` and `EnvironmentInspect` read.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum EnvironmentAccount {
+        /// Its numeric id.
+        Id = 0,
+        /// Frames charged to it: its own allocations, page tables, and quota lent to its children.
+        FramesCharged = 1,
+        /// Its frame quota.
+        FrameQuota = 2,
+        /// Frames the kernel has taken from it by force after a revocation deadline passed.
+        FramesTakenByForce = 3,
+        /// Frames it gave back in answer to revocation requests: how far its
+        /// holdings fell between each request and its deadline (fresh frames
+        /// allocated and dropped meanwhile do not count).
+        FramesGivenBack = 4,
+        /// Bytes of kernel memory charged to it: its environment record,
+        /// capability table and capabilities, mapping records, network objects,
+        /// and the allowances lent to its children.
+        KernelBytesCharged = 5,
+        /// Its kernel-memory allowance, in bytes.
+        KernelBytesLimit = 6,
+        /// Slots of the slice vector it runs in.
+        SlotsHeld = 7,
+        /// Slots it may take or lend.
+        SlotQuota = 8,
+        /// Slots charged to it: slot capabilities it allocated (for itself or
+        /// another) and slot quota lent to its children.
+        SlotsCharged = 9,
+        /// The id of the environment that created it (0 for the first).
+        Parent = 10,
+        /// What it is doing: an [`EnvironmentState`] number.
+        State = 11,
+        /// System calls it has made.
+        SystemCalls = 12,
+        /// Exceptions it has taken (faults, traps).
+        Exceptions = 13,
+        /// Upcalls delivered to it.
+        Upcalls = 14,
+        /// Slot starts at which it got the CPU.
+        SlotsRun = 15,
+        /// Frames it holds through the frame capabilities it allocated.
+        FramesHeld = 16,
+        /// Frames its live bindings received, sent, and dropped (a full
+        /// receive ring, a transmit entry refused).
+        PacketsReceived = 17,
+        PacketsSent = 18,
+        PacketsDropped = 19,
+        /// Its name, as its creator set it with `EnvironmentName` (the kernel
+        /// names the first environment after its program): up to 16 bytes,
+        /// little-endian, zero-padded (`trace::pack_name`), in two words.
+        NameLow = 20,
+        NameHigh = 21,
+    }
+}
+
+/// What an environment is doing (the `State` account).
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EnvironmentAccount {
-    /// Its numeric id.
-    Id = 0,
-    /// Frames charged to it: its own allocations, page tables, and quota lent to its children.
-    FramesCharged = 1,
-    /// Its frame quota.
-    FrameQuota = 2,
-    /// Frames the kernel has taken from it by force after a revocation deadline passed.
-    FramesTakenByForce = 3,
-    /// Frames it gave back in answer to revocation requests: how far its
-    /// holdings fell between each request and its deadline (fresh frames
-    /// allocated and dropped meanwhile do not count).
-    FramesGivenBack = 4,
-    /// Bytes of kernel memory charged to it: its environment record,
-    /// capability table and capabilities, mapping records, network objects,
-    /// and the allowances lent to its children.
-    KernelBytesCharged = 5,
-    /// Its kernel-memory allowance, in bytes.
-    KernelBytesLimit = 6,
-    /// Slots of the slice vector it runs in.
-    SlotsHeld = 7,
-    /// Slots it may take or lend.
-    SlotQuota = 8,
-    /// Slots charged to it: slot capabilities it allocated (for itself or
-    /// another) and slot quota lent to its children.
-    SlotsCharged = 9,
+pub enum EnvironmentState {
+    /// Created, not yet started.
+    Created = 0,
+    /// Running or ready to run.
+    Runnable = 1,
+    /// Blocked in `Wait`.
+    Waiting = 2,
+    /// Blocked in `Call`, until the server replies.
+    Calling = 3,
 }
 
 /// The kernel-memory allowance a child gets when its creator passes 0: this
@@ -338,19 +392,7 @@ impl TryFrom<u64> for EnvironmentAccount {
     type Error = crate::Error;
 
     fn try_from(value: u64) -> Result<Self, crate::Error> {
-        Ok(match value {
-            0 => Self::Id,
-            1 => Self::FramesCharged,
-            2 => Self::FrameQuota,
-            3 => Self::FramesTakenByForce,
-            4 => Self::FramesGivenBack,
-            5 => Self::KernelBytesCharged,
-            6 => Self::KernelBytesLimit,
-            7 => Self::SlotsHeld,
-            8 => Self::SlotQuota,
-            9 => Self::SlotsCharged,
-            _ => return Err(crate::Error::InvalidArgument),
-        })
+        Self::from_number(value).ok_or(crate::Error::InvalidArgument)
     }
 }
 

@@ -442,6 +442,40 @@ pub fn trace(kind: crate::trace::Kind, values: [u64; 2]) {
     }
 }
 
+/// The next id after `after` of `environment` or an environment below it
+/// (`None` after the last); the capability needs `INSPECT`.
+pub fn environment_next(environment: Handle, after: u64) -> Result<Option<u64>, Error> {
+    call(
+        Sysnum::EnvironmentNext,
+        args(&[environment.to_raw(), after]),
+    )
+    .map(|(id, _)| (id != 0).then_some(id))
+}
+
+/// One of the accounts of environment `id`, `environment` itself or one
+/// below it; the capability needs `INSPECT`.
+pub fn environment_inspect(
+    environment: Handle,
+    id: u64,
+    account: EnvironmentAccount,
+) -> Result<u64, Error> {
+    call(
+        Sysnum::EnvironmentInspect,
+        args(&[environment.to_raw(), id, account as u64]),
+    )
+    .map(|(value, _)| value)
+}
+
+/// Names `environment` for `ps` and the trace: 16 bytes, packed by
+/// [`crate::trace::pack_name`].
+pub fn environment_name(environment: Handle, [low, high]: [u64; 2]) -> Result<(), Error> {
+    call(
+        Sysnum::EnvironmentName,
+        args(&[environment.to_raw(), low, high]),
+    )
+    .map(drop)
+}
+
 /// One of `environment`'s accounts.
 pub fn environment_info(environment: Handle, account: EnvironmentAccount) -> Result<u64, Error> {
     call(

@@ -154,6 +154,17 @@ fn call(
         Sysnum::NetKick => system.net_kick(caller, handle(a)).map(none),
         Sysnum::NetSend => system.net_send(caller, handle(a), b, c).map(none),
         Sysnum::NetReceive => system.net_receive(caller, handle(a), b, c).map(one),
+        // 60–62: seeing the system (`environment/inspect.rs`).
+        Sysnum::EnvironmentNext => {
+            let top = system.target(caller, handle(a), Rights::INSPECT)?;
+            Ok(one(system.environment_next(top, b)))
+        }
+        Sysnum::EnvironmentInspect => {
+            let top = system.target(caller, handle(a), Rights::INSPECT)?;
+            let account = EnvironmentAccount::try_from(c)?;
+            system.inspect(top, b, account).map(one)
+        }
+        Sysnum::EnvironmentName => system.name_environment(caller, handle(a), [b, c]).map(none),
     }
 }
 

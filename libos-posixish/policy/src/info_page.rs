@@ -76,7 +76,8 @@ pub struct ProcessInfo {
     pub environment: Vec<(String, String)>,
     /// The file server's endpoint, if the parent had one.
     pub fs_endpoint: Option<Handle>,
-    /// A capability to give the parent capabilities (`GIVE` only).
+    /// A capability for the parent: to give it capabilities (`GIVE`) and to
+    /// read its family's accounts (`INSPECT`).
     pub parent_environment: Option<Handle>,
     /// An IPv4 address to bind to, the card's MAC and the route, if the
     /// parent had them.

@@ -90,6 +90,7 @@ pub fn start_first_program(
     };
     let (id, _) = system.create_environment(None, lend)?;
     system.first = Some(id);
+    system.environment(id).name = exo_abi::trace::pack_name(init);
     let result = load(&mut system, id, program, archive, argument);
     if result.is_err() {
         system.destroy(id, "its program could not be loaded");

@@ -20,6 +20,7 @@ use exo_abi::handle::TABLE_CAPACITY;
 use exo_abi::syscall::TABLE_GROWTH_BYTES;
 use exo_kernel_core::accounts::Account;
 
+use super::inspect::Usage;
 use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
 use super::{Environment, EnvironmentId, Lend, State, System};
 use crate::arch::cpu;
@@ -169,6 +170,9 @@ impl System {
                 pending_signals: 0,
                 doomed: false,
                 doomed_next: None,
+                usage: Usage::default(),
+                usage_mark: Usage::default(),
+                name: [0; 2],
             },
         );
         cpu::current().count(Counter::EnvironmentsCreated);

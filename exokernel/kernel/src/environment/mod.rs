@@ -31,6 +31,7 @@ mod capabilities;
 mod events;
 mod facts;
 mod first_program;
+mod inspect;
 mod kernel_memory;
 mod lifecycle;
 mod memory;
@@ -57,6 +58,7 @@ use exo_kernel_core::scheduler::Scheduler;
 use exo_kernel_core::slices::{SliceVector, SlotId};
 use spin::Mutex;
 
+use self::inspect::Usage;
 use self::kernel_memory::MAPPING_RECORD_BYTES;
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
@@ -185,6 +187,12 @@ struct Environment {
     /// Whether it is on the doomed list, and the next one on it.
     doomed: bool,
     doomed_next: Option<EnvironmentId>,
+    /// Its system calls, exceptions and upcalls until it last left the CPU,
+    /// and the CPU's counts when it last got it (`inspect.rs`).
+    usage: Usage,
+    usage_mark: Usage,
+    /// Its name, 16 bytes packed as `trace::pack_name` packs them.
+    name: [u64; 2],
 }
 
 /// Environments to be destroyed, linked through their own records, so that
@@ -268,21 +276,6 @@ impl Environment {
 
     fn is_runnable(&self) -> bool {
         self.state == State::Runnable
-    }
-
-    fn account(&self, account: EnvironmentAccount) -> u64 {
-        match account {
-            EnvironmentAccount::Id => u64::from(self.id.0),
-            EnvironmentAccount::FramesCharged => self.frames.charged(),
-            EnvironmentAccount::FrameQuota => self.frames.limit(),
-            EnvironmentAccount::FramesTakenByForce => self.frames_taken_by_force,
-            EnvironmentAccount::FramesGivenBack => self.frames_given_back,
-            EnvironmentAccount::KernelBytesCharged => self.kernel_bytes.charged(),
-            EnvironmentAccount::KernelBytesLimit => self.kernel_bytes.limit(),
-            EnvironmentAccount::SlotsHeld => self.slots_held,
-            EnvironmentAccount::SlotQuota => self.slots.limit(),
-            EnvironmentAccount::SlotsCharged => self.slots.charged(),
-        }
     }
 }
 
@@ -386,7 +379,7 @@ impl System {
         account: EnvironmentAccount,
     ) -> Result<u64, Error> {
         let target = self.target(caller, target, Rights::CONTROL)?;
-        Ok(self.environment(target).account(account))
+        Ok(self.account_of(&self.environments[&target], account))
     }
 
     /// What `kind` takes from the object of the capability `handle` names in

@@ -229,6 +229,25 @@ impl System {
     }
 
     /// The binding `handle` names, which must allow `BIND`.
+    /// The counts of every live binding `owner` made, added up.
+    pub(super) fn net_counts_of(&self, owner: EnvironmentId) -> Counters {
+        let mut total = Counters::default();
+        for binding in self
+            .net
+            .bindings
+            .values()
+            .filter(|binding| binding.owner == owner)
+        {
+            let counts = &binding.counters;
+            total.rx_packets += counts.rx_packets;
+            total.tx_packets += counts.tx_packets;
+            total.rx_drops += counts.rx_drops;
+            total.tx_errors += counts.tx_errors;
+            total.spoofs += counts.spoofs;
+        }
+        total
+    }
+
     fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
         let (id, _) = self.capability_as(caller, handle, Rights::BIND, |object| match object {
             Object::Binding(id) => Some(id),

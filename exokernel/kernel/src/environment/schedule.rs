@@ -25,6 +25,7 @@ use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallReason;
 use exo_kernel_core::scheduler;
 
+use super::inspect::Usage;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
@@ -136,6 +137,7 @@ impl System {
         }
         if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {
             environment.saved = frame.clone();
+            environment.usage = environment.usage.plus_since(environment.usage_mark);
         }
         cpu::current().set_environment(0);
     }
@@ -148,6 +150,7 @@ impl System {
         }
         let environment = self.environment(next);
         *frame = environment.saved.clone();
+        environment.usage_mark = Usage::of_this_cpu();
         environment.space.activate();
         cpu::current().set_environment(next.0);
         cpu::current().count(Counter::EnvironmentSwitches);

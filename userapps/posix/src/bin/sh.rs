@@ -44,7 +44,7 @@ builtins:
   cd [DIR]             change the working directory (relative paths start there)
   env                  the environment variables
   export KEY=VALUE     set one, for the shell and what it runs
-  ps                   this shell and its background jobs
+  jobs                 this shell and its background jobs
   wait                 wait until every background job has ended
     kill PID             end a background job
   exec PROGRAM WORDS...
@@ -151,7 +151,7 @@ fn execute(line: &str, background: &mut Vec<u64>) -> Option<i32> {
                 None => println!("usage: export KEY=VALUE"),
             }
         }
-        Some(("ps", _)) => {
+        Some(("jobs", _)) => {
             println!("{} sh", getpid());
             for job in background.iter() {
                 println!("{job} (background)");

@@ -1,0 +1,161 @@
+//! What an environment may see of others: every environment's accounts
+//! and name, for `ps` and the trace (docs/08).
+//!
+//! A capability with `INSPECT` for an environment shows it and every
+//! environment below it — those it created, those they created, and so on;
+//! every environment is below the first. Ids are not capabilities: asking
+//! about an id outside that family gets the same `NoSuchEnvironment` as an
+//! id nobody has, so inspection says nothing about what exists outside it.
+//!
+//! The events counted per environment cost nothing on the paths they count:
+//! an environment's system calls, exceptions and upcalls are the CPU's own
+//! counters while it runs, read when it is switched in and out (`Usage`).
+
+use exo_abi::counters::Counter;
+use exo_abi::syscall::{EnvironmentAccount, EnvironmentState};
+use exo_abi::{Error, Handle, Rights};
+
+use super::{Environment, EnvironmentId, State, System, current};
+use crate::arch::cpu;
+
+/// Events counted for one environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Usage {
+    system_calls: u64,
+    exceptions: u64,
+    upcalls: u64,
+}
+
+impl Usage {
+    /// This CPU's counters now.
+    pub(super) fn of_this_cpu() -> Self {
+        let this_cpu = cpu::current();
+        Self {
+            system_calls: this_cpu.counter(Counter::SystemCalls),
+            exceptions: this_cpu.counter(Counter::Exceptions),
+            upcalls: this_cpu.counter(Counter::Upcalls),
+        }
+    }
+
+    /// `self` plus what the CPU counted since `mark`.
+    pub(super) fn plus_since(self, mark: Usage) -> Self {
+        let now = Self::of_this_cpu();
+        Self {
+            system_calls: self.system_calls + (now.system_calls - mark.system_calls),
+            exceptions: self.exceptions + (now.exceptions - mark.exceptions),
+            upcalls: self.upcalls + (now.upcalls - mark.upcalls),
+        }
+    }
+}
+
+impl System {
+    /// `EnvironmentNext`: the smallest id above `after` of `top` or an
+    /// environment below it, or 0.
+    pub fn environment_next(&self, top: EnvironmentId, after: u64) -> u64 {
+        let Ok(after) = u32::try_from(after) else {
+            return 0;
+        };
+        self.environments
+            .range(EnvironmentId(after.saturating_add(1))..)
+            .map(|(&id, _)| id)
+            .find(|&id| self.is_at_or_below(id, top))
+            .map_or(0, |id| u64::from(id.0))
+    }
+
+    /// `EnvironmentInspect`: one account of environment `id`, `top` or below it.
+    pub fn inspect(
+        &self,
+        top: EnvironmentId,
+        id: u64,
+        account: EnvironmentAccount,
+    ) -> Result<u64, Error> {
+        let id = u32::try_from(id)
+            .map(EnvironmentId)
+            .map_err(|_| Error::NoSuchEnvironment)?;
+        if !self.is_at_or_below(id, top) {
+            return Err(Error::NoSuchEnvironment);
+        }
+        let environment = self.environments.get(&id).ok_or(Error::NoSuchEnvironment)?;
+        Ok(self.account_of(environment, account))
+    }
+
+    /// `EnvironmentName`: names the environment `target` names.
+    pub fn name_environment(
+        &mut self,
+        caller: EnvironmentId,
+        target: Handle,
+        name: [u64; 2],
+    ) -> Result<(), Error> {
+        let target = self.target(caller, target, Rights::CONTROL)?;
+        self.environment(target).name = name;
+        Ok(())
+    }
+
+    /// Whether `id` is a live environment and `top` or below it.
+    fn is_at_or_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
+        if !self.environments.contains_key(&id) {
+            return false;
+        }
+        // Up the chain of parents, which has no cycle: a parent is always
+        // older than its child.
+        let mut next = Some(id);
+        while let Some(step) = next {
+            if step == top {
+                return true;
+            }
+            next = self
+                .environments
+                .get(&step)
+                .and_then(|environment| environment.parent);
+        }
+        false
+    }
+
+    /// Any of `environment`'s accounts, with its counts up to now.
+    pub(super) fn account_of(&self, environment: &Environment, account: EnvironmentAccount) -> u64 {
+        let usage = if current() == Some(environment.id) {
+            environment.usage.plus_since(environment.usage_mark)
+        } else {
+            environment.usage
+        };
+        let packets = || self.net_counts_of(environment.id);
+        match account {
+            EnvironmentAccount::Parent => {
+                environment.parent.map_or(0, |parent| u64::from(parent.0))
+            }
+            EnvironmentAccount::State => state_number(environment.state) as u64,
+            EnvironmentAccount::SystemCalls => usage.system_calls,
+            EnvironmentAccount::Exceptions => usage.exceptions,
+            EnvironmentAccount::Upcalls => usage.upcalls,
+            EnvironmentAccount::SlotsRun => environment.slots_run,
+            EnvironmentAccount::FramesHeld => environment.frames_held,
+            EnvironmentAccount::PacketsReceived => packets().rx_packets,
+            EnvironmentAccount::PacketsSent => packets().tx_packets,
+            EnvironmentAccount::PacketsDropped => {
+                let counts = packets();
+                counts.rx_drops + counts.tx_errors + counts.spoofs
+            }
+            EnvironmentAccount::NameLow => environment.name[0],
+            EnvironmentAccount::NameHigh => environment.name[1],
+            EnvironmentAccount::Id => u64::from(environment.id.0),
+            EnvironmentAccount::FramesCharged => environment.frames.charged(),
+            EnvironmentAccount::FrameQuota => environment.frames.limit(),
+            EnvironmentAccount::FramesTakenByForce => environment.frames_taken_by_force,
+            EnvironmentAccount::FramesGivenBack => environment.frames_given_back,
+            EnvironmentAccount::KernelBytesCharged => environment.kernel_bytes.charged(),
+            EnvironmentAccount::KernelBytesLimit => environment.kernel_bytes.limit(),
+            EnvironmentAccount::SlotsHeld => environment.slots_held,
+            EnvironmentAccount::SlotQuota => environment.slots.limit(),
+            EnvironmentAccount::SlotsCharged => environment.slots.charged(),
+        }
+    }
+}
+
+fn state_number(state: State) -> EnvironmentState {
+    match state {
+        State::Created => EnvironmentState::Created,
+        State::Runnable => EnvironmentState::Runnable,
+        State::Waiting { .. } => EnvironmentState::Waiting,
+        State::Calling { .. } => EnvironmentState::Calling,
+    }
+}
