@@ -157,7 +157,7 @@ fn primes_below(limit: u32) -> Vec<u32> {
     let is_prime = |number: u32| {
         (2..number)
             .take_while(|divisor| divisor * divisor <= number)
-            .all(|divisor| number % divisor != 0)
+            .all(|divisor| !number.is_multiple_of(divisor))
     };
     (2..limit).filter(|&number| is_prime(number)).collect()
 }
