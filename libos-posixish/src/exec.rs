@@ -35,7 +35,7 @@ use crate::layout::{
 use crate::{Errno, bootfs, inherit, page_table_view, process, raw, scratch};
 
 /// Words before the lists in the plan.
-const PLAN_HEADER: u64 = 4;
+const PLAN_HEADER: u64 = raw::EXEC_PLAN_HEADER_WORDS;
 /// Entries of headroom in the plan for pages mapped between counting and
 /// listing (the plan itself, the trampoline, a heap page the lists need).
 const SLACK: u64 = 256;
@@ -53,7 +53,7 @@ pub fn exec(program: &str, arguments: &[&str]) -> Errno {
     match prepare(program, arguments, &mut maps) {
         Ok(()) => {
             inherit::before_exec_jump();
-            raw::enter_exec_trampoline(EXEC_TRAMPOLINE, EXEC_PLAN)
+            raw::enter_exec_trampoline()
         }
         Err(error) => {
             for [frame, ..] in maps {

@@ -82,7 +82,12 @@ pub fn fork() -> Result<u64, Errno> {
 #[inline(never)]
 pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
     let mut registers = Registers::default();
-    if raw::capture_registers(&mut registers) {
+    // SAFETY: this small `#[inline(never)]` function is the caller the
+    // function asks for: on the `true` path the child reads nothing the
+    // parent wrote to this frame after the call.
+    #[allow(unsafe_code)]
+    let child = unsafe { raw::capture_registers(&mut registers) };
+    if child {
         // The child: it resumes here, with its own memory.
         inherit::after_fork_in_child();
         return Ok(0);

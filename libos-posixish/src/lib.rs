@@ -22,7 +22,9 @@
 //! | 1 resources | `heap`, `paging` with `colour` (the fault handler, frame policies), `mmap`, `bootfs`, `image_cache`, `thread`, `variables` (environment variables) |
 //! | 0 raw | `raw` (the unsafe primitives), `scratch`, `info_page`, `exit_status`, `upcall_handler`, `facts`, `errno`, `page_table_view`; and from the host-tested `posixish-policy` crate (`policy/`), `layout`, `args`, `regions`, `pager_units`, the thread policies and the info page's format |
 //!
-//! `raw` and `entry` hold the only `unsafe` code.
+//! `raw` and `entry` hold the only `unsafe` code, but for the calls of
+//! `raw`'s few `unsafe fn`s: one statement each, allowed where it stands,
+//! with a `// SAFETY:` comment.
 #![no_std]
 #![deny(unsafe_code)]
 

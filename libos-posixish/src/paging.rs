@@ -249,18 +249,8 @@ impl Pager {
                 None => self.allocate(order)?,
             };
             let address = unit.address + chunk * PAGE_SIZE;
-            let pages = 1u64 << order;
-            match raw::Window::pager(frame, order) {
-                Ok(mut window) => window.copy_from(address),
-                Err(error) => {
-                    raw::drop_unmapped_frame(frame);
-                    return Err(error);
-                }
-            }
-            for page in 0..pages {
-                raw::unmap_remapped_page(address + page * PAGE_SIZE)?;
-            }
-            user::map(frame, Handle::SELF_ENVIRONMENT, address, map)?;
+            raw::replace_with_copy(frame, order, address, map)
+                .inspect_err(|_| raw::drop_unmapped_frame(frame))?;
             let execute = unit.flags & flags::EXECUTE;
             self.record(frame, address, order, execute);
         }
@@ -269,16 +259,31 @@ impl Pager {
     }
 
     /// The unit `handle` is no longer mapped here: its capability goes,
-    /// unless children still hold capabilities derived from it.
+    /// unless children still hold capabilities derived from it. Panics if
+    /// its pages still map its frames.
     pub(crate) fn forget_mapping(&mut self, handle: Handle) {
         let Some(unit) = self.units.get_mut(handle) else {
             return;
         };
+        let first = user::capability_identify(handle).map_or(u64::MAX, |frame| frame.value);
+        let frames = first..first.saturating_add(unit.pages());
+        assert!(
+            unit.page_addresses().all(|page| user::translate(page)
+                .is_none_or(|physical| !frames.contains(&(physical / PAGE_SIZE)))),
+            "unit at {:#x} is still mapped",
+            unit.address
+        );
         if unit.children > 0 {
             unit.flags &= !(flags::MAPPED | flags::COPY_ON_WRITE);
         } else {
             self.units.remove(handle);
-            raw::drop_frame_no_longer_mapped(handle);
+            // SAFETY: the pager maps a unit's frames at the unit's pages only
+            // (windows map fresh frames, and only while they live), and those
+            // pages no longer map them (checked just above).
+            #[allow(unsafe_code)]
+            unsafe {
+                raw::drop_frame_no_longer_mapped(handle)
+            };
         }
     }
 }

@@ -112,8 +112,13 @@ impl Child {
     /// or about to be).
     pub(crate) fn release(self) {
         let _ = user::environment_destroy(self.environment);
-        for frame in self.frames {
-            let _ = raw::drop_child_frame(frame);
+        for capability in self.frames {
+            // SAFETY: what was made for the child: fresh frames this process
+            // mapped only at a scratch `Window` (unmapped when it went),
+            // copies of our capabilities for the child to map (we map
+            // through the originals), endpoints and environment capabilities.
+            #[allow(unsafe_code)]
+            let _ = unsafe { raw::drop_child_capability(capability) };
         }
         crate::paging::release_shared(&self.shared);
     }

@@ -4,9 +4,14 @@
 //!
 //! It calls nothing of the library OS above `layout`: the entry points that
 //! call up (`_start`, a forked child's first instruction) are in `entry.rs`.
-//! Everything here is small and says why it holds. The rest of the library
-//! OS denies `unsafe` code (`#![deny(unsafe_code)]`, so that this module and
-//! `entry.rs` alone may allow it), and the programs on it forbid it.
+//! Everything here is small and says why it holds. A safe function here is
+//! sound whatever its caller does: it checks at run time what it needs, or
+//! it is an `unsafe fn` whose `# Safety` section says what the caller must
+//! promise. The rest of the library OS denies `unsafe` code
+//! (`#![deny(unsafe_code)]`): this module and `entry.rs` may allow it, and
+//! a caller of one of these `unsafe fn`s allows it for that one statement,
+//! with a `// SAFETY:` comment saying why the promise holds there. The
+//! programs on the library OS forbid it.
 #![allow(unsafe_code)]
 
 use core::arch::global_asm;
@@ -276,11 +281,21 @@ pub fn drop_unmapped_frame(frame: exo_abi::Handle) {
     let _ = unsafe { exo_abi::user::capability_drop(frame) };
 }
 
-/// Drops a frame capability the library OS holds for a child that is gone.
-pub fn drop_child_frame(frame: exo_abi::Handle) -> Result<(), exo_abi::Error> {
-    // SAFETY: frames allocated for a child are mapped only in the child
-    // (gone) and, briefly, at the scratch page (unmapped after each use).
-    unsafe { exo_abi::user::capability_drop(frame) }
+/// Drops a capability the library OS holds for a child that is gone.
+///
+/// Not checked at run time: what matters is which capability a page was
+/// mapped through, which the page tables do not say. (A child's frames
+/// include copies of the capabilities this process maps the boot file
+/// system through: the same frames, mapped here through the originals.)
+///
+/// # Safety
+///
+/// No page of this process is mapped through `capability` or through one
+/// derived from it: dropping it unmaps those, under any reference into them.
+pub unsafe fn drop_child_capability(capability: exo_abi::Handle) -> Result<(), exo_abi::Error> {
+    // SAFETY: the caller promises that nothing of this process is mapped
+    // through it.
+    unsafe { exo_abi::user::capability_drop(capability) }
 }
 
 /// Changes the protection of this process's page at `page` to `map`.
@@ -292,13 +307,41 @@ pub fn protect_own_page(page: u64, map: exo_abi::mapping::MapFlags) -> Result<()
     unsafe { exo_abi::user::protect(exo_abi::Handle::SELF_ENVIRONMENT, page, map) }
 }
 
-/// Unmaps a page the pager maps again at once with the same contents (a
-/// copy-on-write copy).
-pub fn unmap_remapped_page(page: u64) -> Result<(), exo_abi::Error> {
-    // SAFETY: only the fault handler runs until the page is mapped again, with
-    // a copy of the same bytes; the interrupted code's references into it
-    // see the same memory when it resumes.
-    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+/// Gives this process a private copy of its pages at `address`, as many as
+/// the run `frame` holds (`2^order` frames, fresh and mapped nowhere): copies
+/// them into `frame` through the pager's window, unmaps them, and maps
+/// `frame` there with `map`. Panics if one of the pages is writable (a write
+/// between the copy and the unmap would be lost), and ends the process if
+/// the pages cannot be put back once unmapped.
+///
+/// References into the pages stay good: the pages hold the same bytes after
+/// as before, and nothing of this process runs in between that could read
+/// them (the caller holds the pager's lock, so a fault on them waits).
+pub fn replace_with_copy(
+    frame: exo_abi::Handle,
+    order: u32,
+    address: u64,
+    map: exo_abi::mapping::MapFlags,
+) -> Result<(), exo_abi::Error> {
+    let pages = (0..1u64 << order).map(|page| address + page * PAGE_SIZE);
+    for page in pages.clone() {
+        let entry = exo_abi::user::page_table_entry(page).unwrap_or(0);
+        assert!(
+            entry & exo_abi::user::entry::WRITABLE == 0,
+            "page {page:#x} is writable: a copy could miss a write"
+        );
+    }
+    Window::pager(frame, order)?.copy_from(address);
+    for page in pages {
+        // SAFETY: the copy in `frame` is mapped here again just below, before
+        // anything can read the page: the same bytes (read-only, so unchanged
+        // since the copy) under every reference into it.
+        unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+            .expect("unmap a page being replaced by its copy");
+    }
+    exo_abi::user::map(frame, exo_abi::Handle::SELF_ENVIRONMENT, address, map)
+        .expect("map a private copy where its original was");
+    Ok(())
 }
 
 /// Unmaps a page of an `mmap` region (`munmap`).
@@ -310,11 +353,19 @@ pub fn unmap_mmap_page(page: u64) -> Result<(), exo_abi::Error> {
     unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
 }
 
-/// Drops a frame capability through which nothing is mapped in this process
-/// any more and from which no live child holds a derived capability.
-pub fn drop_frame_no_longer_mapped(frame: exo_abi::Handle) {
-    // SAFETY: the pager unmapped every page it mapped through `frame`; the
-    // children it granted derived capabilities to are gone.
+/// Drops a frame capability of the pager's without walking the page tables
+/// (a unit unmapped or replaced by a copy: on every `munmap` and
+/// copy-on-write fault, where [`drop_unmapped_frame`]'s walk would cost too
+/// much).
+///
+/// # Safety
+///
+/// No page of this process maps any of `frame`'s frames: they may be handed
+/// out again, and a page still mapping one could then change under a Rust
+/// reference.
+pub unsafe fn drop_frame_no_longer_mapped(frame: exo_abi::Handle) {
+    // SAFETY: the caller promises that no page of this process maps these
+    // frames.
     let _ = unsafe { exo_abi::user::capability_drop(frame) };
 }
 
@@ -343,15 +394,21 @@ unsafe extern "C" {
 /// return address into `registers`, with `rax = 1`, and returns false. A
 /// child resumed from them returns from this call a second time, with true.
 ///
-/// The caller must be a small `#[inline(never)]` function that, on the
-/// `true` path, reads nothing it wrote to its frame after this call (the
-/// child's copy of the stack is taken later): `fork::fork` is. Always
-/// inlined, so that the child resumes in that caller's frame, not in a frame
-/// of this wrapper the parent has since overwritten.
+/// Meant for a small `#[inline(never)]` function that, on the `true` path,
+/// reads nothing it wrote to its frame after this call (the child's copy of
+/// the stack is taken later): `fork::fork_with_quota` is. Always inlined, so
+/// that the child resumes in that caller's frame, not in a frame of this
+/// wrapper the parent has since overwritten.
+///
+/// # Safety
+///
+/// The caller is such a function: a child resumed from `registers` runs on
+/// in the caller's frame as the parent left it when the child's stack was
+/// copied, and must find there only what it needs.
 #[inline(always)]
-pub fn capture_registers(registers: &mut exo_abi::upcall::Registers) -> bool {
+pub unsafe fn capture_registers(registers: &mut exo_abi::upcall::Registers) -> bool {
     // SAFETY: the assembly writes only `*registers` and preserves every
-    // callee-saved register.
+    // callee-saved register; resuming from it is the caller's promise.
     unsafe { exo_capture_registers(registers) != 0 }
 }
 
@@ -413,14 +470,17 @@ pub const NEW_STACK_WORDS: usize = 7;
 /// and continues the thread whose stack pointer is `next`. Returns when some
 /// thread switches back to the stack pointer stored in `save`.
 ///
-/// `next` must be a stack pointer a `switch_threads` stored for a thread that
-/// has not run since, or the `rsp` of a fresh stack laid out as
-/// [`NEW_STACK_WORDS`] says; and that stack must stay allocated until its
-/// thread switches away for the last time. `crate::thread::switch` keeps both
-/// promises (it is the only caller) and calls this with preemption off, so
-/// no slot-start upcall sees a half-switched thread.
-pub fn switch_threads(save: &core::sync::atomic::AtomicU64, next: u64) {
-    // SAFETY: by the contract above, `next` points at six saved registers
+/// `crate::thread::switch` is the only caller, and calls this with
+/// preemption off, so no slot-start upcall sees a half-switched thread.
+///
+/// # Safety
+///
+/// `next` is a stack pointer a `switch_threads` stored for a thread that has
+/// not run since, or the `rsp` of a fresh stack laid out as
+/// [`NEW_STACK_WORDS`] says; and that stack stays allocated until its thread
+/// switches away for the last time.
+pub unsafe fn switch_threads(save: &core::sync::atomic::AtomicU64, next: u64) {
+    // SAFETY: by the caller's promise, `next` points at six saved registers
     // and a return address on a live stack, so the pops and `ret` resume
     // that thread exactly where it switched away (or at its entry); `save`
     // is a live atomic the asm writes one aligned word to. Everything the
@@ -548,37 +608,58 @@ pub fn for_each_mapped_page(mut found: impl FnMut(u64)) {
 }
 
 /// Unmaps the plan and trampoline an earlier `exec` left in this process,
-/// if any, so that this one can map its own.
+/// if any, so that this one can map its own. Nothing here lends a reference
+/// into those pages ([`write_plan_word`] and [`enter_exec_trampoline`] use
+/// raw accesses), so no reference can outlive them.
 pub fn unmap_exec_leftovers() -> Result<(), exo_abi::Error> {
     use crate::layout::{EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE};
     let plan = (0..EXEC_PLAN_PAGES).map(|page| EXEC_PLAN + page * PAGE_SIZE);
     for page in plan.chain([EXEC_TRAMPOLINE]) {
         if exo_abi::user::translate(page).is_some() {
-            // SAFETY: nothing of this program refers to these pages: the
-            // earlier exec's trampoline was their only user, and it has
-            // finished (it started this program).
+            // SAFETY: no reference into these pages exists: this module
+            // lends none, and the earlier exec's trampoline, their only
+            // other user, has finished (it started this program).
             unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page)? }
         }
     }
     Ok(())
 }
 
-/// Writes word `index` of the exec plan, which `exec` has mapped writable.
+/// Words at the start of the exec plan: unmap count, map count, entry,
+/// stack top. Then the addresses to unmap, then (frame, address, flags)
+/// triples to map.
+pub const EXEC_PLAN_HEADER_WORDS: u64 = 4;
+
+/// Writes word `index` of the exec plan. Panics if that word's page is not
+/// mapped writable (`exec` maps the plan pages before writing them).
 pub fn write_plan_word(index: u64, value: u64) {
     let address = crate::layout::EXEC_PLAN + index * 8;
     assert!(index < crate::layout::EXEC_PLAN_PAGES * PAGE_SIZE / 8);
-    // SAFETY: `exec` maps the plan pages writable before writing them; no
-    // Rust object lives there.
+    assert!(
+        mapped_with(address, exo_abi::user::entry::WRITABLE),
+        "the exec plan page of word {index} is not mapped writable"
+    );
+    // SAFETY: checked just above: an aligned word of a page mapped writable,
+    // in the plan's range of the layout, where no Rust object lives.
     unsafe { core::ptr::write_volatile(address as *mut u64, value) }
+}
+
+/// Whether the page of `address` is present with every bit of `bits` set in
+/// its page-table entry.
+fn mapped_with(address: u64, bits: u64) -> bool {
+    let wanted = exo_abi::user::entry::PRESENT | bits;
+    exo_abi::user::page_table_entry(address).is_some_and(|entry| entry & wanted == wanted)
 }
 
 // The exec trampoline: position-independent, it uses no stack and no memory
 // but the plan (rdi). It removes the upcall registration (the handler is
-// about to go; the new program registers its own), unmaps every page of the old image, maps every page
-// of the new one, loads the new stack and jumps to the new entry. Plan
-// words: [unmap count, map count, entry, stack top, addresses to unmap...,
-// (frame, address, flags) to map...]. Errors are ignored: there is no one
-// left to tell, and a missing page faults in the new program.
+// about to go; the new program registers its own) with every argument
+// register zeroed, as the kernel checks the options word even for a removal;
+// it unmaps every page of the old image, maps every page of the new one,
+// loads the new stack and jumps to the new entry. Plan words: [unmap count,
+// map count, entry, stack top, addresses to unmap..., (frame, address,
+// flags) to map...]. Errors are ignored: there is no one left to tell, and a
+// missing page faults in the new program.
 global_asm!(
     r#"
     .pushsection .text.exo_exec, "ax"
@@ -589,6 +670,9 @@ exo_exec_trampoline_start:
     mov eax, {set_upcall}
     xor edi, edi
     xor esi, esi
+    xor edx, edx
+    xor r10d, r10d
+    xor r8d, r8d
     syscall
     mov r12, [rbx]
     lea r13, [rbx + 32]
@@ -640,11 +724,58 @@ pub fn exec_trampoline_code() -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(start as *const u8, end - start) }
 }
 
-/// Runs the exec trampoline copied to `trampoline` with the plan at `plan`.
-pub fn enter_exec_trampoline(trampoline: u64, plan: u64) -> ! {
-    // SAFETY: this is the point of no return of `exec`: the trampoline
-    // replaces this program with another in the same environment. The code
-    // at `trampoline` is the copy made by `exec`, mapped executable, and
-    // the plan it reads is complete.
-    unsafe { core::arch::asm!("jmp {}", in(reg) trampoline, in("rdi") plan, options(noreturn)) }
+/// Runs the exec trampoline at `layout::EXEC_TRAMPOLINE` with the plan at
+/// `layout::EXEC_PLAN`: this program ends, and the plan's starts in the same
+/// environment. Panics, and runs nothing, unless the trampoline page holds
+/// [`exec_trampoline_code`] and is mapped executable, and every plan word
+/// the header counts lies in a page that is mapped.
+pub fn enter_exec_trampoline() -> ! {
+    use crate::layout::{EXEC_PLAN, EXEC_PLAN_PAGES, EXEC_TRAMPOLINE};
+    let code = exec_trampoline_code();
+    assert!(
+        mapped_with(EXEC_TRAMPOLINE, 0)
+            && exo_abi::user::page_table_entry(EXEC_TRAMPOLINE)
+                .is_some_and(|entry| entry & exo_abi::user::entry::NO_EXECUTE == 0),
+        "the exec trampoline is not mapped executable"
+    );
+    assert!(code.len() <= PAGE_SIZE as usize, "a trampoline of one page");
+    let copied = (0..code.len()).all(|offset| {
+        // SAFETY: the trampoline page is mapped (checked just above) and
+        // holds no Rust object; a raw volatile read makes no reference.
+        let byte = unsafe { core::ptr::read_volatile((EXEC_TRAMPOLINE as *const u8).add(offset)) };
+        byte == code[offset]
+    });
+    assert!(
+        copied,
+        "the exec trampoline page does not hold the trampoline"
+    );
+    assert!(mapped_with(EXEC_PLAN, 0), "no exec plan");
+    let plan_word = |index: u64| {
+        // SAFETY: called for the counts, words 0 and 1, of the first plan
+        // page, checked mapped just above; a raw volatile read makes no
+        // reference.
+        unsafe { core::ptr::read_volatile((EXEC_PLAN + index * 8) as *const u64) }
+    };
+    let words = plan_word(0)
+        .checked_add(plan_word(1).saturating_mul(3))
+        .and_then(|listed| listed.checked_add(EXEC_PLAN_HEADER_WORDS))
+        .filter(|&words| words <= EXEC_PLAN_PAGES * PAGE_SIZE / 8)
+        .expect("the exec plan's counts overrun it");
+    let pages = words.div_ceil(PAGE_SIZE / 8);
+    assert!(
+        (0..pages).all(|page| mapped_with(EXEC_PLAN + page * PAGE_SIZE, 0)),
+        "the exec plan is not all mapped"
+    );
+    // SAFETY: checked just above: the code jumped to is the trampoline,
+    // mapped executable, and every word of the plan it reads is mapped. It
+    // never returns: this program, and every reference it holds, ends here,
+    // and the one the plan describes starts in its place.
+    unsafe {
+        core::arch::asm!(
+            "jmp {}",
+            in(reg) EXEC_TRAMPOLINE,
+            in("rdi") EXEC_PLAN,
+            options(noreturn)
+        )
+    }
 }

@@ -296,7 +296,16 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
             Ok(None) => return,
             Ok(Some((save, next_rsp))) => {
                 SWITCHES.fetch_add(1, Ordering::Relaxed);
-                raw::switch_threads(save.as_deref().unwrap_or(&DISCARDED), next_rsp);
+                let save = save.as_deref().unwrap_or(&DISCARDED);
+                // SAFETY: `next_rsp` is what the next thread's last switch
+                // stored (it was not `Running`, so it has not run since), or
+                // its fresh stack's top as `create` lays it out; a finished
+                // thread's stack waits in `dead_stacks` until another thread
+                // runs, off it for good.
+                #[allow(unsafe_code)]
+                unsafe {
+                    raw::switch_threads(save, next_rsp);
+                }
                 break;
             }
             // Every thread blocked or asleep: let the kernel run others until

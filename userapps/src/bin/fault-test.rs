@@ -16,9 +16,10 @@ use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::user;
+use userapps::check::{self, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{read_u64, write_u64};
-use userapps::{println, upcall};
+use userapps::upcall;
 
 userapps::entry!(main);
 
@@ -80,6 +81,9 @@ fn main(_argument: u64) -> u64 {
             assert_eq!(read_u64(base + offset), pattern(page, offset));
         }
     }
+    ok(format_args!(
+        "{HEAP_PAGES} demand-zero pages read as zeros until written, then read back what was written"
+    ));
     for page in 0..HEAP_PAGES {
         let base = HEAP_START + page * PAGE_SIZE;
         for offset in OFFSETS {
@@ -95,17 +99,18 @@ fn main(_argument: u64) -> u64 {
             "the rest of page {page} is still zero"
         );
     }
+    ok("every page kept its data, and the rest of it is still zero");
     let reads = READ_FAULTS.load(Ordering::Relaxed);
     let writes = WRITE_FAULTS.load(Ordering::Relaxed);
-    println!(
-        "fault-test: {} page faults handled at user level ({reads} on reads, {writes} on writes)",
-        reads + writes
-    );
     assert_eq!(
         (reads, writes),
         (HEAP_PAGES / 2, HEAP_PAGES / 2),
         "one fault per page"
     );
-    println!("fault-test: demand-zero paging ok");
+    ok(format_args!(
+        "{} page faults handled at user level ({reads} on reads, {writes} on writes): one per page",
+        reads + writes
+    ));
+    check::all_passed("fault-test");
     0
 }

@@ -171,9 +171,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
         Behaviour::Churner | Behaviour::Copier | Behaviour::Sleeper => {
             assert_eq!(given, 0, "{name}: nothing it did gave a frame back");
             assert!(taken >= asked, "{name}: {taken} taken, fewer than {asked}");
-            assert!(
-                fell >= asked,
-                "{name}: holdings fell by {fell}, not {asked}"
+            assert_eq!(
+                fell, asked,
+                "{name}: holdings fell by exactly what was asked"
             );
             check::ok(format_args!(
                 "{name} lost {fell} frames: the deadline took them by force"

@@ -73,7 +73,9 @@ fn main(_argument: u64) -> u64 {
         own_quota, slots,
         "the first environment may hold every slot"
     );
-    println!("hostile-slots: {slots} slots; the first environment's slot quota is {own_quota}");
+    ok(format_args!(
+        "the first environment's slot quota is all {own_quota} slots"
+    ));
 
     // Everything the parent keeps for good exists before the baseline: two children and a
     // witness at once, and a table with room for a slot capability per slot.
@@ -106,9 +108,11 @@ fn main(_argument: u64) -> u64 {
         account(EnvironmentAccount::SlotQuota),
         account(EnvironmentAccount::SlotsCharged),
     );
-    println!("hostile-slots: the lent child holds {held} slots, quota {quota}, charged {charged}");
     assert_eq!((held, quota, charged), (LENT_SLOTS, LENT_SLOTS, LENT_SLOTS));
-    ok("a child lent 2 slots got exactly 2, whatever it tried");
+    ok(format_args!(
+        "a child lent {LENT_SLOTS} slots holds {held}, quota {quota}, charged {charged}, \
+         whatever it tried"
+    ));
 
     let storms = [
         start_child(shared_page, Lend::default(), fault_storm),

@@ -13,6 +13,7 @@
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
 use exo_abi::{Handle, Rights, user};
+use userapps::check::{self, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, write_u64};
 use userapps::println;
@@ -90,9 +91,10 @@ fn main(_argument: u64) -> u64 {
         }
     }
     let (free_after, _) = user::frame_counts();
-    println!(
-        "lifecycle-test: {CYCLES} cycles, free frames before={free_before} after={free_after}"
-    );
     assert_eq!(free_before, free_after, "every frame came back");
+    ok(format_args!(
+        "{CYCLES} cycles, free frames before={free_before} after={free_after}: every frame came back"
+    ));
+    check::all_passed("lifecycle-test");
     0
 }

@@ -30,10 +30,12 @@ const fn page(index: u64) -> u64 {
 
 /// Where the grant-and-revoke check's parent and child share a page.
 const SHARED_PAGE: u64 = page(200);
-/// What the child writes to the shared page.
+/// What the child writes to the shared page's first word.
 const HOLDER_SAW_VALID: u64 = 1;
 const HOLDER_SAW_STALE: u64 = 2;
 const HOLDER_FAILED: u64 = 3;
+/// The second word: the frame the child's granted capability names.
+const HOLDER_SAW_FRAME: u64 = SHARED_PAGE + 8;
 /// Yields before giving up on the child.
 const PATIENCE: u64 = 1_000_000;
 
@@ -385,10 +387,7 @@ fn derive_rights() {
 fn holder(granted: u64) -> u64 {
     let granted = Handle::from_raw(granted);
     match user::capability_identify(granted) {
-        Ok(info) => println!(
-            "holder: granted capability valid (frame {:#x}, {:?})",
-            info.value, info.rights
-        ),
+        Ok(info) => write_u64(HOLDER_SAW_FRAME, info.value),
         Err(error) => {
             println!("holder: granted capability unusable: {error:?}");
             write_u64(SHARED_PAGE, HOLDER_FAILED);
@@ -400,7 +399,6 @@ fn holder(granted: u64) -> u64 {
         match user::capability_identify(granted) {
             Ok(_) => user::yield_now(),
             Err(Error::StaleHandle) => {
-                println!("holder: granted capability revoked: StaleHandle");
                 write_u64(SHARED_PAGE, HOLDER_SAW_STALE);
                 return 0;
             }
@@ -474,6 +472,11 @@ fn grant_and_recursive_revoke() {
         wait_for_shared_value(0),
         HOLDER_SAW_VALID,
         "the child saw its granted capability"
+    );
+    assert_eq!(
+        read_u64(HOLDER_SAW_FRAME),
+        number,
+        "the granted capability names the same frame in the child"
     );
     ok(format_args!(
         "grant into a child environment's table (handle {granted:?} there)"

@@ -19,10 +19,11 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::EnvironmentAccount;
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Handle, user};
+use userapps::check::{self, ok};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::spawn::{Child, yield_until};
-use userapps::{println, upcall};
+use userapps::upcall;
 
 userapps::entry!(main);
 
@@ -131,10 +132,10 @@ fn expect_child_keeps(frames: u64, who: &str) {
     let keeps = || read_u64(PAGES_MAPPED) == frames && read_u64(CAPABILITIES_VALID) == frames;
     for _ in 0..PATIENCE {
         if keeps() {
-            println!(
-                "revocation-test: {who} still maps {frames} of its {FRAMES_ALLOCATED} pages \
-                 and holds {frames} valid frame capabilities"
-            );
+            ok(format_args!(
+                "{who} still maps {frames} of its {FRAMES_ALLOCATED} pages and holds \
+                 {frames} valid frame capabilities"
+            ));
             return;
         }
         user::yield_now();
@@ -167,26 +168,28 @@ fn main(_argument: u64) -> u64 {
         account(&child, EnvironmentAccount::FramesTakenByForce) >= FRAMES_WANTED
     });
     let taken = account(&child, EnvironmentAccount::FramesTakenByForce);
-    println!("revocation-test: frames taken by force = {taken}");
     let charged_after = account(&child, EnvironmentAccount::FramesCharged);
-    println!(
-        "revocation-test: stubborn child's frames charged {charged_before} -> {charged_after}"
-    );
     let requests = read_u64(REQUESTS_SEEN);
-    println!(
-        "revocation-test: the stubborn child was asked first ({requests} upcall) and ignored it"
-    );
     assert_eq!(
         taken, FRAMES_WANTED,
         "exactly the frames asked for are taken"
     );
+    ok(format_args!(
+        "the stubborn child lost {taken} frames taken by force"
+    ));
     assert_eq!(
         charged_before - charged_after,
         FRAMES_WANTED,
         "the charge fell by the frames taken"
     );
     assert_eq!(account(&child, EnvironmentAccount::FramesGivenBack), 0);
+    ok(format_args!(
+        "its frames charged fell {charged_before} -> {charged_after}, none given back"
+    ));
     assert!(requests >= 1, "the kernel asks before it takes");
+    ok(format_args!(
+        "the stubborn child was asked first ({requests} upcall) and ignored it"
+    ));
     expect_child_keeps(
         FRAMES_ALLOCATED as u64 - FRAMES_WANTED,
         "the stubborn child",
@@ -201,20 +204,20 @@ fn main(_argument: u64) -> u64 {
     });
     let given_back = account(&child, EnvironmentAccount::FramesGivenBack);
     let taken = account(&child, EnvironmentAccount::FramesTakenByForce);
-    println!(
-        "revocation-test: cooperative child gave back {given_back} frames, {taken} taken by force"
-    );
     assert_eq!((given_back, taken), (FRAMES_WANTED, 0));
     assert_eq!(
         read_u64(FRAMES_HELD),
         FRAMES_ALLOCATED as u64 - FRAMES_WANTED
     );
+    ok(format_args!(
+        "the cooperative child gave back {given_back} frames, {taken} taken by force"
+    ));
     expect_child_keeps(
         FRAMES_ALLOCATED as u64 - FRAMES_WANTED,
         "the cooperative child",
     );
     child.destroy();
 
-    println!("revocation-test: all checks passed");
+    check::all_passed("revocation-test");
     0
 }

@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::syscall::{ANY_SLOT, CapabilityKind};
+use exo_abi::syscall::{ANY_SLOT, CapabilityKind, EnvironmentAccount};
 use exo_abi::user;
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, expect_error, ok};
@@ -202,13 +202,16 @@ fn shares_follow_holdings(shared: Handle) -> [[u64; 4]; 3] {
             index as u64,
         )
     });
-    for (index, (_, slots)) in workers.iter().enumerate() {
+    for (index, (child, slots)) in workers.iter().enumerate() {
         let held = &slots[..HOLDINGS[index] as usize];
-        println!(
-            "slices-test: worker {index} holds {} slots: {held:?}",
-            held.len()
+        println!("slices-test: worker {index} holds slots {held:?}");
+        assert_eq!(
+            child.account(EnvironmentAccount::SlotsHeld),
+            Ok(HOLDINGS[index]),
+            "worker {index} holds the slots allocated for it"
         );
     }
+    ok(format_args!("the workers hold {HOLDINGS:?} slots"));
     assert_eq!(
         facts::slots_held(),
         0,

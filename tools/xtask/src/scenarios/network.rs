@@ -75,7 +75,6 @@ pub const SCENARIOS: &[Scenario] = &[
     // network resets it), and a thread waiting on the network asleep.
     Scenario {
         name: "net-sockets-test",
-        serial_must_show: &["waiting on the network cost"],
         checks: Some(6),
         network: Some(NetworkScenario::DEFAULT),
         ..DEFAULT

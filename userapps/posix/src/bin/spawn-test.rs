@@ -1,11 +1,15 @@
 //! Processes on the library OS: spawn programs of the boot file system with
-//! arguments, wait for their exit statuses, see faults and kills reported.
+//! arguments, read what one prints through a pipe, wait for their exit
+//! statuses, see faults and kills reported.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
+use libos_posixish::fs;
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::{Errno, getpid, println};
 
@@ -17,10 +21,24 @@ fn main(_arguments: &[&str]) -> i32 {
     println!("spawn-test: process {} starts", getpid());
     let mut ok = true;
 
-    let echo = process::spawn("echo", &["hello", "from", "a", "child"]).expect("spawn echo");
+    let (read_end, write_end) = fs::pipe().expect("pipe");
+    let echo = process::spawn_with(
+        "echo",
+        &["hello", "from", "a", "child"],
+        process::DEFAULT_QUOTA,
+        [None, Some(write_end), None],
+    )
+    .expect("spawn echo");
+    let _ = fs::close(write_end);
+    let heard = read_to_end(read_end);
+    let _ = fs::close(read_end);
     ok &= check(
         "echo exits 0",
         process::wait(echo) == Ok(ExitStatus::Exited(0)),
+    );
+    ok &= check(
+        "its output comes through a pipe: \"hello from a child\"",
+        heard == b"hello from a child\n",
     );
     let argc = process::spawn("argc", &["four", "words", "for", "it"]).expect("spawn argc");
     ok &= check(
@@ -62,7 +80,7 @@ fn main(_arguments: &[&str]) -> i32 {
         process::kill(12345) == Err(Errno::ESRCH),
     );
 
-    let mut pids = alloc::vec::Vec::new();
+    let mut pids = Vec::new();
     for round in 0..20 {
         pids.push(
             process::spawn(
@@ -83,4 +101,14 @@ fn main(_arguments: &[&str]) -> i32 {
     } else {
         1
     }
+}
+
+/// Everything `fd` yields until its end (or an error).
+fn read_to_end(fd: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut buffer = [0; 64];
+    while let Ok(count @ 1..) = fs::read(fd, &mut buffer) {
+        bytes.extend_from_slice(&buffer[..count]);
+    }
+    bytes
 }
