@@ -10,6 +10,7 @@
 //!    times.
 //! 2. The network load (`network`), in rounds: exo's servers on the ring path, on the
 //!    per-packet system-call path, then the Linux guest's servers; again.
+//! 3. The images' sizes (`sizes`).
 //!
 //! Alternating the guests is what keeps a ratio honest on a loaded host: a burst of load
 //! slows one round of both rather than all of one guest. Each round gives a ratio; a row
@@ -28,6 +29,7 @@ use super::network::{self, DataPath, Load, NetworkFigures};
 use super::report::{
     Better, Floor, PerPacket, Progress, Report, RoundFigures, Row, Target, median,
 };
+use super::sizes;
 use crate::guest;
 use crate::qemu::{Accelerator, QemuConfig};
 use crate::{accelerator, artifacts, servers, workspace};
@@ -223,7 +225,7 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let report = Report {
         accel: accelerator.to_string(),
         rows,
-        sizes: Vec::new(),
+        sizes: sizes::measure(&kernel, &linux_guest)?,
     };
     print!("{}", report.to_markdown());
     let directory = workspace::root().join(OUTPUT_DIRECTORY);
