@@ -13,7 +13,8 @@ use super::human_numbers::{MISSING, figure};
 use super::markdown::spread_cell;
 use super::{Better, Report, Row};
 
-const WIDTH: f64 = 760.0;
+/// Wide enough for a ratio's label with its spread after the longest bar.
+const WIDTH: f64 = 820.0;
 /// Row names end here (right-aligned); bars start a little after.
 const LABEL_RIGHT: f64 = 250.0;
 const BARS_LEFT: f64 = 260.0;
