@@ -20,6 +20,7 @@
 //! charts (`report`). This module judges nothing: a missed target is a row that
 //! says so, and the command still succeeds.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -180,18 +181,7 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut micro = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         let mut step = |what: &str| progress.step(&format!("round {round}/{rounds}: {what}"));
-        step("exo: kernel primitives (bench)");
-        let mut exo = micro_on_exo(&kernel, accelerator, "bench", None)?;
-        step("exo: library OS (bench-libos, from the shell)");
-        exo.extend(micro_on_exo(
-            &kernel,
-            accelerator,
-            servers::SHELL,
-            Some("bench-libos"),
-        )?);
-        step("Linux guest: microbenchmarks");
-        let linux = linux_guest.run_micro(accelerator)?;
-        micro.push(MicroRound { exo, linux });
+        micro.push(micro_round(&kernel, &linux_guest, accelerator, &mut step)?);
     }
     let host = match accelerator {
         // Beside KVM the host's own figures give a scale; under TCG they would not.
@@ -202,20 +192,13 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut network = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         let mut step = |what: &str| progress.step(&format!("round {round}/{rounds}: {what}"));
-        step("exo: network, ring path");
-        let rings = network::on_exo(&kernel, DataPath::Rings, accelerator, load)?;
-        step("exo: network, system-call path");
-        let calls = network::on_exo(&kernel, DataPath::SystemCalls, accelerator, load)?;
-        step("Linux guest: network");
-        let forwards = network::forwards()?;
-        let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
-        let linux = network::drive_plain(&forwards, &load);
-        drop(peer);
-        network.push(NetworkRound {
-            rings,
-            calls,
-            linux: linux?,
-        });
+        network.push(network_round(
+            &kernel,
+            &linux_guest,
+            accelerator,
+            load,
+            &mut step,
+        )?);
     }
 
     let mut rows = micro_rows(&micro, host.as_deref());
@@ -236,6 +219,53 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
         println!("wrote {}", file.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One round of the microbenchmarks: exo's `bench` and `bench-libos`, then the Linux
+/// guest's `linux-peer micro`; `step` announces each boot.
+fn micro_round(
+    kernel: &Path,
+    linux_guest: &LinuxGuest,
+    accelerator: Accelerator,
+    step: &mut impl FnMut(&str),
+) -> Result<MicroRound, String> {
+    step("exo: kernel primitives (bench)");
+    let mut exo = micro_on_exo(kernel, accelerator, "bench", None)?;
+    step("exo: library OS (bench-libos, from the shell)");
+    exo.extend(micro_on_exo(
+        kernel,
+        accelerator,
+        servers::SHELL,
+        Some("bench-libos"),
+    )?);
+    step("Linux guest: microbenchmarks");
+    let linux = linux_guest.run_micro(accelerator)?;
+    Ok(MicroRound { exo, linux })
+}
+
+/// One round of the network load: exo's servers on the rings, on system calls, then the
+/// Linux guest's; `step` announces each boot.
+fn network_round(
+    kernel: &Path,
+    linux_guest: &LinuxGuest,
+    accelerator: Accelerator,
+    load: Load,
+    step: &mut impl FnMut(&str),
+) -> Result<NetworkRound, String> {
+    step("exo: network, ring path");
+    let rings = network::on_exo(kernel, DataPath::Rings, accelerator, load)?;
+    step("exo: network, system-call path");
+    let calls = network::on_exo(kernel, DataPath::SystemCalls, accelerator, load)?;
+    step("Linux guest: network");
+    let forwards = network::forwards()?;
+    let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
+    let linux = network::drive_plain(&forwards, &load);
+    drop(peer);
+    Ok(NetworkRound {
+        rings,
+        calls,
+        linux: linux?,
+    })
 }
 
 /// `accelerator`, if the Linux guest boots under it too, otherwise TCG: every ratio is
@@ -262,7 +292,7 @@ fn both_boot_under(accelerator: Accelerator, linux_guest: &LinuxGuest) -> Accele
 /// Boots `program` (the shell, typing `command` into it, or the program itself) and reads
 /// its `BENCH` lines.
 fn micro_on_exo(
-    kernel: &std::path::Path,
+    kernel: &Path,
     accelerator: Accelerator,
     program: &str,
     command: Option<&str>,
@@ -395,4 +425,121 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
         bulk = bulk.with_target(Target::ratio_at_least(1.5));
     }
     vec![udp_p50, udp_p99, request_response, bulk]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exo_loadgen::{BulkReport, LatencySummary, RequestResponseReport, UdpEchoReport};
+
+    fn line(name: &str, median: u64) -> BenchLine {
+        BenchLine {
+            name: name.to_string(),
+            median,
+            repetitions: 10,
+        }
+    }
+
+    fn row<'a>(rows: &'a [Row], name: &str) -> &'a Row {
+        rows.iter()
+            .find(|row| row.name.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name}"))
+    }
+
+    #[test]
+    fn micro_rows_take_each_rounds_figures_and_floors() {
+        let round = |exo_null, linux_null, trap_floor: Option<u64>| {
+            let mut exo = vec![line("null-syscall", exo_null), line("spawn", 100)];
+            exo.extend(trap_floor.map(|floor| line("trap-floor", floor)));
+            MicroRound {
+                exo,
+                linux: vec![line("null-syscall", linux_null), line("spawn", 2000)],
+            }
+        };
+        let rounds = [
+            round(1000, 4000, Some(800)),
+            round(1200, 3600, None),
+            round(1100, 4950, Some(1000)),
+        ];
+        let rows = micro_rows(&rounds, None);
+        assert_eq!(rows.len(), MICROBENCHMARKS.len());
+        let null = row(&rows, "null system call");
+        assert_eq!(null.rounds.len(), 3);
+        assert_eq!(null.ratio_spread().map(|spread| spread.median), Some(4.0));
+        assert_eq!(null.floor_figure(), Some(900.0));
+        assert_eq!(null.floor_ratio(), Some(1.175), "(1.25 + 1.1) / 2");
+        assert_eq!(null.floor_target_met(), Some(true));
+        // A floor the program never printed: the row has a place for it, and nothing in it.
+        let fault = row(&rows, "page-fault");
+        assert!(fault.floor.is_some());
+        assert_eq!((fault.exo, fault.floor_figure()), (None, None));
+        assert_eq!(row(&rows, "spawn").ratio(), Some(20.0));
+        assert!(row(&rows, "spawn").floor.is_none());
+        assert!(row(&rows, "call/reply").floor.is_some());
+    }
+
+    fn figures(p50_us: f64, transactions_per_second: f64, megabits: f64) -> NetworkFigures {
+        let latency = LatencySummary {
+            samples: 1,
+            min_us: p50_us,
+            p50_us,
+            p99_us: p50_us * 2.0,
+            mean_us: p50_us,
+            max_us: p50_us * 2.0,
+        };
+        NetworkFigures {
+            udp: UdpEchoReport {
+                sent: 1,
+                received: 1,
+                lost: 0,
+                packets: 2,
+                latency: Some(latency),
+            },
+            request_response: RequestResponseReport {
+                transactions: 1,
+                seconds: 1.0,
+                transactions_per_second,
+                latency,
+                packets: 2,
+            },
+            bulk: BulkReport {
+                bytes: 1,
+                seconds: 1.0,
+                megabits_per_second: megabits,
+                mebibytes_per_second: megabits / 8.0,
+                packets: 2,
+            },
+            per_packet: None,
+        }
+    }
+
+    #[test]
+    fn a_network_round_compares_each_exo_path_with_that_rounds_linux() {
+        // Round 2's host was slow for everyone: its figures are all halved.
+        let rounds = [
+            NetworkRound {
+                rings: figures(100.0, 3000.0, 600.0),
+                calls: figures(200.0, 2000.0, 400.0),
+                linux: figures(200.0, 2000.0, 400.0),
+            },
+            NetworkRound {
+                rings: figures(200.0, 1500.0, 300.0),
+                calls: figures(400.0, 1000.0, 200.0),
+                linux: figures(400.0, 1000.0, 200.0),
+            },
+        ];
+        let rings = network_rows(DataPath::Rings, &rounds);
+        let p50 = row(&rings, "UDP echo round trip, p50");
+        let spread = p50.ratio_spread().unwrap();
+        assert_eq!((spread.lowest, spread.highest), (2.0, 2.0));
+        assert_eq!(p50.target_met(), Some(true));
+        let bulk = row(&rings, "TCP bulk");
+        assert_eq!(bulk.ratio(), Some(1.5));
+        assert_eq!(bulk.target.map(|target| target.min_ratio), Some(1.5));
+        assert_eq!(bulk.target_met(), Some(true));
+        let calls = network_rows(DataPath::SystemCalls, &rounds);
+        assert!(calls.iter().all(|row| row.ratio() == Some(1.0)));
+        assert!(calls.iter().all(|row| row.target.is_none()));
+        assert!(calls[0].name.ends_with("(exo: system calls)"));
+    }
 }
