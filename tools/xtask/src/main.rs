@@ -60,10 +60,11 @@ commands:
                                         the scenarios (those whose name contains FILTER)
   gdb [--program NAME] [-- <kernel args>...]
                                         boot paused, waiting for gdb on :1234
-  bench [--kvm] [--quick]               measure exo's primitives and networking beside a
-                                        Linux guest on the same QEMU command line: a table
-                                        here, target/bench/bench.json, bench.md and SVG
-                                        charts (--quick: a tenth of the work)
+  bench [--kvm] [--quick] [--rounds N]  measure exo's primitives and networking beside a
+                                        Linux guest on the same QEMU command line, the two
+                                        alternating in N rounds (default 3): a table here,
+                                        target/bench/bench.json, bench.md and SVG charts
+                                        (--quick: a tenth of the network load)
   density [--max N]                     start as many isolated UDP echo servers as fit in
                                         256 MiB (at most N; default 3000), each its own
                                         environment and library OS on its own port, check
@@ -289,6 +290,9 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 match option {
                     Long("kvm") => bench.kvm = true,
                     Long("quick") => bench.quick = true,
+                    Long("rounds") => {
+                        bench.rounds = count(options, "--rounds", "a number of rounds")?;
+                    }
                     other => return Err(unexpected_option(other)),
                 }
             }
@@ -529,9 +533,20 @@ mod tests {
             parse_words("bench --quick"),
             Ok(Command::Bench(BenchOptions {
                 kvm: false,
-                quick: true
+                quick: true,
+                rounds: 3
             }))
         );
+        assert_eq!(
+            parse_words("bench --rounds 5 --kvm"),
+            Ok(Command::Bench(BenchOptions {
+                kvm: true,
+                quick: false,
+                rounds: 5
+            }))
+        );
+        assert!(parse_words("bench --rounds 0").is_err());
+        assert!(parse_words("bench --rounds").is_err());
         assert!(parse_words("bench --fast").is_err());
         assert!(parse_words("linux-peer").is_err());
         assert!(parse_words("linux-peer micro servers").is_err());

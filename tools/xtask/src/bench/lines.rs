@@ -178,6 +178,28 @@ mod tests {
     }
 
     #[test]
+    fn lines_the_check_does_not_ask_for_are_read_and_passed_over() {
+        // Floors and whatever else a program learns to print between the lines it must.
+        let serial = "BENCH null-syscall 900 cycles n=50\n\
+                      BENCH trap-floor 300 cycles n=50\n\
+                      BENCH page-fault 9000 cycles n=50\n\
+                      BENCH map-touch-unmap 16000 cycles n=50\n\
+                      BENCH exception-floor 3000 cycles n=50\n\
+                      BENCH yield-round-trip 36000 cycles n=50\n\
+                      BENCH call-reply 33000 cycles n=50\n\
+                      BENCH address-space-switch-floor 2000 cycles n=50\n\
+                      BENCH-DONE\n";
+        assert_eq!(check(serial, &KERNEL_BENCHMARKS, 50), Ok(()));
+        let names: Vec<String> = parse_report(serial)
+            .unwrap()
+            .into_iter()
+            .map(|line| line.name)
+            .collect();
+        assert_eq!(names.len(), 8);
+        assert!(names.contains(&"address-space-switch-floor".to_string()));
+    }
+
+    #[test]
     fn a_line_prints_as_read() {
         let line = "BENCH page-fault 9123 cycles n=10000";
         assert_eq!(parse(line).unwrap().to_string(), line);

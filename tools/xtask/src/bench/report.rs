@@ -3,14 +3,18 @@
 //! progress lines printed while the rows are measured.
 //!
 //! Pure: it formats figures it is given and writes files; it never measures, and never
-//! decides what a figure is beyond the ratio of two (exo's and the Linux guest's) and whether
-//! it meets its target. The JSON, Markdown and SVG are written by hand, each in its own
-//! module; the tests read the JSON and the SVG back with parsers (serde_json, roxmltree).
+//! decides what a figure is beyond medians over rounds, the ratio of two (exo's and the
+//! Linux guest's, or exo's and its floor) and whether it meets its target. The JSON,
+//! Markdown and SVG are written by hand, each in its own module; the tests read the JSON and
+//! the SVG back with parsers (serde_json, roxmltree).
 
 mod charts;
 mod human_numbers;
 pub mod json;
 mod markdown;
+mod spread;
+
+pub use spread::{Spread, median};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,25 +53,59 @@ pub struct PerPacket {
     pub kernel_entries: Option<f64>,
 }
 
-/// One benchmark: exo's figure beside the Linux guest's on the same QEMU configuration.
+/// A row's floor: the cheapest path of the same kind exo's machine allows (a system call
+/// answered in the kernel's entry stub, say), measured by exo in the same boot as the row's
+/// own figure. Its ratio is exo ÷ floor: how many floors exo's path costs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Floor {
+    /// The target, if the issue sets one: exo at most this many floors.
+    pub max_ratio: Option<f64>,
+}
+
+impl Floor {
+    /// How the target reads in `bench.json`: `floor_ratio <= 1.5`.
+    pub fn describe(&self) -> Option<String> {
+        self.max_ratio
+            .map(|max_ratio| format!("floor_ratio <= {max_ratio}"))
+    }
+}
+
+/// One round's figures for a row: exo's, the Linux guest's and exo's floor, each `None`
+/// where it was not measured. The two guests of a round ran one after the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RoundFigures {
+    pub exo: Option<f64>,
+    pub linux: Option<f64>,
+    pub floor: Option<f64>,
+}
+
+/// One benchmark: exo's figure beside the Linux guest's on the same QEMU configuration,
+/// over one or more rounds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub name: String,
     pub unit: String,
     pub better: Better,
-    /// `None`: not measured (it failed, or exo has no such path).
+    /// Each round's figures, in the order they were measured.
+    pub rounds: Vec<RoundFigures>,
+    /// exo's figure, the median over rounds; `None`: not measured (it failed, or exo has
+    /// no such path).
     pub exo: Option<f64>,
-    /// The Linux guest's figure; `None` where there is none.
+    /// The Linux guest's figure, the median over rounds; `None` where there is none.
     pub linux: Option<f64>,
     /// The host's own Linux, for context only (shown where KVM is in use); never in a ratio.
     pub host: Option<f64>,
     /// `Some` on network rows, which always carry their per-packet costs (if unknown, null).
     pub per_packet: Option<PerPacket>,
     pub target: Option<Target>,
+    /// `Some` on rows that have a floor, whose figure then is in each round (if measured).
+    pub floor: Option<Floor>,
 }
 
 impl Row {
-    /// A row with neither a host figure, per-packet costs nor a target.
+    /// A row of one round with neither a host figure, per-packet costs, a target nor a
+    /// floor: the tests' shorthand.
+    #[cfg(test)]
     pub fn new(
         name: impl Into<String>,
         unit: impl Into<String>,
@@ -75,15 +113,32 @@ impl Row {
         exo: Option<f64>,
         linux: Option<f64>,
     ) -> Self {
+        let round = RoundFigures {
+            exo,
+            linux,
+            floor: None,
+        };
+        Row::from_rounds(name, unit, better, vec![round])
+    }
+
+    /// A row of `rounds`, whose figures are the medians over them.
+    pub fn from_rounds(
+        name: impl Into<String>,
+        unit: impl Into<String>,
+        better: Better,
+        rounds: Vec<RoundFigures>,
+    ) -> Self {
         Row {
             name: name.into(),
             unit: unit.into(),
             better,
-            exo,
-            linux,
+            exo: median(rounds.iter().filter_map(|round| round.exo)),
+            linux: median(rounds.iter().filter_map(|round| round.linux)),
+            rounds,
             host: None,
             per_packet: None,
             target: None,
+            floor: None,
         }
     }
 
@@ -103,31 +158,120 @@ impl Row {
         self
     }
 
-    /// How far exo is ahead of the Linux guest: linux/exo for costs, exo/linux for rates;
-    /// above 1 exo is ahead. `None` when a side is missing, zero or not finite.
+    pub fn with_floor(mut self, floor: Floor) -> Self {
+        self.floor = Some(floor);
+        self
+    }
+
+    /// How far exo was ahead of the Linux guest in each round it was measured in both:
+    /// linux/exo for costs, exo/linux for rates, above 1 exo is ahead; the median over those
+    /// rounds and the lowest and highest. `None` when no round has both sides (non-zero and
+    /// finite).
+    pub fn ratio_spread(&self) -> Option<Spread> {
+        Spread::of(self.rounds.iter().filter_map(|round| {
+            let (exo, linux) = (usable(round.exo)?, usable(round.linux)?);
+            Some(match self.better {
+                Better::Lower => linux / exo,
+                Better::Higher => exo / linux,
+            })
+        }))
+    }
+
+    /// The median of the rounds' ratios: a round whose host was busier than the others'
+    /// moves it no more than one round can.
     pub fn ratio(&self) -> Option<f64> {
-        let usable =
-            |figure: Option<f64>| figure.filter(|value| value.is_finite() && *value != 0.0);
-        let (exo, linux) = (usable(self.exo)?, usable(self.linux)?);
-        let ratio = match self.better {
-            Better::Lower => linux / exo,
-            Better::Higher => exo / linux,
-        };
-        Some(ratio).filter(|ratio| ratio.is_finite())
+        self.ratio_spread().map(|spread| spread.median)
     }
 
     /// Whether the ratio reaches the target; `None` without a target or a ratio.
     pub fn target_met(&self) -> Option<bool> {
         Some(self.ratio()? >= self.target?.min_ratio)
     }
+
+    /// exo's floor figure, the median over rounds; `None` on rows without a floor or
+    /// where it was not measured.
+    pub fn floor_figure(&self) -> Option<f64> {
+        self.floor?;
+        median(self.rounds.iter().filter_map(|round| round.floor))
+    }
+
+    /// How many floors exo's path costs in each round that measured both (exo ÷ floor),
+    /// and their median, lowest and highest.
+    pub fn floor_spread(&self) -> Option<Spread> {
+        self.floor?;
+        Spread::of(
+            self.rounds
+                .iter()
+                .filter_map(|round| Some(usable(round.exo)? / usable(round.floor)?)),
+        )
+    }
+
+    /// The median over rounds of exo ÷ floor.
+    pub fn floor_ratio(&self) -> Option<f64> {
+        self.floor_spread().map(|spread| spread.median)
+    }
+
+    /// Whether exo's path costs at most the floor target's number of floors; `None` without
+    /// such a target or a floor ratio.
+    pub fn floor_target_met(&self) -> Option<bool> {
+        Some(self.floor_ratio()? <= self.floor?.max_ratio?)
+    }
+}
+
+/// A figure a ratio can be taken of: present, finite and not zero.
+fn usable(figure: Option<f64>) -> Option<f64> {
+    figure.filter(|value| value.is_finite() && *value != 0.0)
+}
+
+/// What an ELF file's loadable segments take in memory (`bench::sizes` reads them): `text`,
+/// the executable segments' file bytes; `data`, the rest (read-only data, data, `.bss`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadedBytes {
+    pub text: u64,
+    pub data: u64,
+}
+
+impl LoadedBytes {
+    /// Every loaded byte: text and data.
+    pub fn total(&self) -> u64 {
+        self.text + self.data
+    }
+}
+
+/// The size of one image: a program, a kernel, the Linux guest's initramfs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSize {
+    pub name: String,
+    /// The file's bytes (`elf_bytes` in `bench.json`; for the Linux guest's compressed
+    /// kernel and initramfs, which are not ELF, their files' bytes all the same).
+    pub file_bytes: u64,
+    /// What it loads, if it is an ELF file.
+    pub loaded: Option<LoadedBytes>,
+    /// The target, if the issue sets one: at most this many bytes loaded.
+    pub max_loaded_bytes: Option<u64>,
+}
+
+impl ImageSize {
+    /// How the target reads in `bench.json`: `loaded_bytes <= 131072`.
+    pub fn describe_target(&self) -> Option<String> {
+        self.max_loaded_bytes
+            .map(|bytes| format!("loaded_bytes <= {bytes}"))
+    }
+
+    /// Whether it loads no more than its target; `None` without a target or an ELF.
+    pub fn target_met(&self) -> Option<bool> {
+        Some(self.loaded?.total() <= self.max_loaded_bytes?)
+    }
 }
 
 /// Everything one `cargo xtask bench` run measured.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// The accelerator both guests ran under: `kvm` or `tcg`.
     pub accel: String,
     pub rows: Vec<Row>,
+    /// The images' sizes: exo's kernel and servers, the Linux guest's.
+    pub sizes: Vec<ImageSize>,
 }
 
 impl Report {
@@ -239,6 +383,119 @@ mod tests {
         assert_eq!(Target::ratio_at_least(1.5).describe(), "ratio >= 1.5");
     }
 
+    fn rounds(figures: &[(f64, f64, Option<f64>)]) -> Vec<RoundFigures> {
+        figures
+            .iter()
+            .map(|&(exo, linux, floor)| RoundFigures {
+                exo: Some(exo),
+                linux: Some(linux),
+                floor,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_row_of_rounds_takes_the_median_of_each_side_and_of_the_rounds_ratios() {
+        // A busy host slowed Linux in round 2 and exo in round 3: the ratios say 4, 6, 2.
+        let row = Row::from_rounds(
+            "null",
+            "cycles",
+            Better::Lower,
+            rounds(&[
+                (100.0, 400.0, None),
+                (100.0, 600.0, None),
+                (300.0, 600.0, None),
+            ]),
+        );
+        assert_eq!((row.exo, row.linux), (Some(100.0), Some(600.0)));
+        let spread = row.ratio_spread().unwrap();
+        assert_eq!(
+            (spread.median, spread.lowest, spread.highest, spread.rounds),
+            (4.0, 2.0, 6.0, 3)
+        );
+        assert_eq!(row.ratio(), Some(4.0), "not 600 / 100, the medians' ratio");
+        let rate = Row::from_rounds(
+            "bulk",
+            "Mbit/s",
+            Better::Higher,
+            rounds(&[(150.0, 100.0, None), (200.0, 100.0, None)]),
+        )
+        .with_target(Target::ratio_at_least(1.5));
+        assert_eq!(rate.ratio(), Some(1.75));
+        assert_eq!(rate.target_met(), Some(true));
+    }
+
+    #[test]
+    fn a_round_missing_a_side_gives_no_ratio_but_still_counts_its_figure() {
+        let mut figures = rounds(&[(100.0, 400.0, None), (200.0, 500.0, None)]);
+        figures[1].linux = None;
+        let row = Row::from_rounds("null", "cycles", Better::Lower, figures);
+        assert_eq!((row.exo, row.linux), (Some(150.0), Some(400.0)));
+        assert_eq!(row.ratio_spread().unwrap().rounds, 1);
+    }
+
+    #[test]
+    fn the_floor_ratio_is_exo_over_its_floor_round_by_round() {
+        let figures = rounds(&[
+            (130.0, 500.0, Some(100.0)),
+            (150.0, 500.0, Some(100.0)),
+            (180.0, 500.0, None),
+        ]);
+        let floored = Row::from_rounds("null", "cycles", Better::Lower, figures.clone())
+            .with_floor(Floor {
+                max_ratio: Some(1.5),
+            });
+        assert_eq!(floored.floor_figure(), Some(100.0));
+        assert_eq!(floored.floor_ratio(), Some(1.4));
+        assert_eq!(floored.floor_target_met(), Some(true));
+        let strict = floored.clone().with_floor(Floor {
+            max_ratio: Some(1.2),
+        });
+        assert_eq!(strict.floor_target_met(), Some(false));
+        let untargeted = floored.clone().with_floor(Floor::default());
+        assert_eq!(untargeted.floor_target_met(), None);
+        assert_eq!(Floor::default().describe(), None);
+        assert_eq!(
+            Floor {
+                max_ratio: Some(1.5)
+            }
+            .describe()
+            .as_deref(),
+            Some("floor_ratio <= 1.5")
+        );
+        // Without a floor the rounds' floor figures are not the row's business.
+        let plain = Row::from_rounds("null", "cycles", Better::Lower, figures);
+        assert_eq!((plain.floor_figure(), plain.floor_ratio()), (None, None));
+        // A floor never measured is a missing figure, not an error.
+        let unmeasured = Row::new("null", "cycles", Better::Lower, Some(1.0), Some(4.0))
+            .with_floor(Floor {
+                max_ratio: Some(1.5),
+            });
+        assert_eq!(unmeasured.floor_ratio(), None);
+        assert_eq!(unmeasured.floor_target_met(), None);
+    }
+
+    #[test]
+    fn a_size_target_is_met_at_or_below_its_bytes() {
+        let size = |text, data| ImageSize {
+            name: "udp-echo".into(),
+            file_bytes: 1,
+            loaded: Some(LoadedBytes { text, data }),
+            max_loaded_bytes: Some(128 << 10),
+        };
+        assert_eq!(size(100 << 10, 28 << 10).target_met(), Some(true));
+        assert_eq!(size(100 << 10, (28 << 10) + 1).target_met(), Some(false));
+        assert_eq!(
+            size(1, 1).describe_target().as_deref(),
+            Some("loaded_bytes <= 131072")
+        );
+        let not_elf = ImageSize {
+            loaded: None,
+            ..size(1, 1)
+        };
+        assert_eq!(not_elf.target_met(), None);
+    }
+
     #[test]
     fn progress_counts_its_steps() {
         let mut progress = Progress::new(2);
@@ -259,6 +516,7 @@ mod tests {
                 Some(1.0),
                 Some(2.0),
             )],
+            sizes: Vec::new(),
         };
         let written = report.write_to(&directory).unwrap();
         let names: Vec<_> = written

@@ -9,7 +9,7 @@
 //! test suite never calls it: preparing the guest downloads some 70 MB.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,16 @@ pub fn prepare() -> Result<LinuxGuest, String> {
 }
 
 impl LinuxGuest {
+    /// The compressed kernel image QEMU boots.
+    pub fn kernel_image(&self) -> &Path {
+        &self.kernel
+    }
+
+    /// The initramfs: busybox, the card's modules, `linux-peer` and `/init`.
+    pub fn initramfs(&self) -> &Path {
+        &self.initramfs
+    }
+
     /// The boot running `mode`: exo's QEMU command line with the Linux kernel, this
     /// initramfs as the boot module, and `forwards` to the guest's ports.
     pub fn config(

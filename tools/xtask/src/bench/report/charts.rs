@@ -1,7 +1,7 @@
 //! The report as SVG charts, written by hand: one horizontal bar chart per unit (exo's,
 //! the Linux guest's and, where there is one, the host's figure for each row, each bar
-//! labelled with its value), and one chart of the ratios on a log scale, with a line at 1×
-//! and each row's target marked.
+//! labelled with its value), and one chart of the ratios on a log scale, with a line at 1×,
+//! each row's target marked, and a whisker from its lowest round's ratio to its highest.
 //!
 //! Every text is escaped and every element closed, so each chart is well-formed XML (the
 //! tests parse each one). Written with `format!`: the charts use four kinds of element, and
@@ -9,10 +9,12 @@
 
 use std::fmt::Write;
 
-use super::human_numbers::{MISSING, figure, ratio};
+use super::human_numbers::{MISSING, figure};
+use super::markdown::spread_cell;
 use super::{Better, Report, Row};
 
-const WIDTH: f64 = 760.0;
+/// Wide enough for a ratio's label with its spread after the longest bar.
+const WIDTH: f64 = 820.0;
 /// Row names end here (right-aligned); bars start a little after.
 const LABEL_RIGHT: f64 = 250.0;
 const BARS_LEFT: f64 = 260.0;
@@ -137,7 +139,14 @@ fn ratio_chart(report: &Report) -> String {
     let height = TOP + rows.len() as f64 * row_height + BOTTOM;
     let shown = rows
         .iter()
-        .flat_map(|row| [row.ratio(), row.target.map(|target| target.min_ratio)])
+        .flat_map(|row| {
+            let spread = row.ratio_spread();
+            [
+                spread.map(|spread| spread.lowest),
+                spread.map(|spread| spread.highest),
+                row.target.map(|target| target.min_ratio),
+            ]
+        })
         .flatten()
         .filter(|value| value.is_finite() && *value > 0.0);
     let (low, high) = shown.fold((1.0f64, 1.0f64), |(low, high), value| {
@@ -188,20 +197,39 @@ fn ratio_chart(report: &Report) -> String {
             .target
             .filter(|target| target.min_ratio > 0.0)
             .map(|target| x(target.min_ratio));
-        match row.ratio() {
-            Some(value) => {
-                let (from, to) = (x(1.0), x(value));
-                // The value goes after the bar, or after the target mark if that is further.
-                let text_x = from.max(to).max(target_x.map_or(0.0, |mark| mark + 2.0)) + 4.0;
-                let colour = if value >= 1.0 { "#38a169" } else { "#e53e3e" };
+        match row.ratio_spread() {
+            Some(spread) => {
+                let (from, to) = (x(1.0), x(spread.median));
+                let (lowest, highest) = (x(spread.lowest), x(spread.highest));
+                // The value goes after the bar, its whisker, or the target mark, whichever
+                // is furthest.
+                let text_x = from
+                    .max(to)
+                    .max(highest)
+                    .max(target_x.map_or(0.0, |mark| mark + 2.0))
+                    + 4.0;
+                let colour = if spread.median >= 1.0 {
+                    "#38a169"
+                } else {
+                    "#e53e3e"
+                };
                 let _ = write!(
                     svg,
                     r#"<rect class="bar ratio" x="{:.1}" y="{top}" width="{:.1}" height="{BAR_HEIGHT}" fill="{colour}"/><text x="{:.1}" y="{text_y}">{}</text>"#,
                     from.min(to),
                     (to - from).abs().max(1.0),
                     text_x,
-                    escape(&ratio(value))
+                    escape(&spread_cell(&spread))
                 );
+                if spread.rounds > 1 {
+                    let middle = top + BAR_HEIGHT / 2.0;
+                    let _ = write!(
+                        svg,
+                        r##"<path class="spread" d="M{lowest:.1} {middle} H{highest:.1} M{lowest:.1} {} v8 M{highest:.1} {} v8" stroke="#1a202c" stroke-width="1"/>"##,
+                        middle - 4.0,
+                        middle - 4.0
+                    );
+                }
             }
             None => {
                 let _ = write!(
@@ -292,7 +320,7 @@ fn slug(unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::{PerPacket, Target};
+    use crate::bench::report::{PerPacket, RoundFigures, Target};
 
     fn sample() -> Report {
         Report {
@@ -326,6 +354,7 @@ mod tests {
                 ),
                 Row::new("tcp bulk ring", "Mbit/s", Better::Higher, None, None),
             ],
+            sizes: Vec::new(),
         }
     }
 
@@ -393,6 +422,38 @@ mod tests {
         // 0.3× to 4×: the scale runs from 0.1× to 10×.
         assert!(svg.contains(">0.1×</text>") && svg.contains(">10×</text>"));
         assert!(svg.contains(">4.00×</text>") && svg.contains(">0.500×</text>"));
+        assert_eq!(
+            svg.matches("class=\"spread\"").count(),
+            0,
+            "one round, no whisker"
+        );
+    }
+
+    #[test]
+    fn a_ratio_of_several_rounds_has_a_whisker_and_its_range() {
+        let round = |exo, linux| RoundFigures {
+            exo: Some(exo),
+            linux: Some(linux),
+            floor: None,
+        };
+        let report = Report {
+            accel: "tcg".into(),
+            rows: vec![Row::from_rounds(
+                "null",
+                "cycles",
+                Better::Lower,
+                vec![
+                    round(100.0, 410.0),
+                    round(100.0, 380.0),
+                    round(100.0, 440.0),
+                ],
+            )],
+            sizes: Vec::new(),
+        };
+        let svg = all(&report).pop().unwrap().1;
+        roxmltree::Document::parse(&svg).unwrap();
+        assert_eq!(svg.matches("class=\"spread\"").count(), 1);
+        assert!(svg.contains(">4.10× (3.80–4.40)</text>"));
     }
 
     #[test]

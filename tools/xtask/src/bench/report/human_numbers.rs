@@ -31,6 +31,11 @@ pub fn optional(value: Option<f64>) -> String {
     value.map_or_else(|| MISSING.to_string(), figure)
 }
 
+/// A whole number in full, thousands grouped: `131,072`.
+pub fn whole(value: u64) -> String {
+    group_thousands(value as f64)
+}
+
 /// A ratio: `3.2×`.
 pub fn ratio(value: f64) -> String {
     format!("{}×", figure(value))
@@ -73,5 +78,7 @@ mod tests {
         assert_eq!(figure(f64::NAN), MISSING);
         assert_eq!(optional(None), MISSING);
         assert_eq!(ratio(3.21), "3.21×");
+        assert_eq!(whole(9), "9");
+        assert_eq!(whole(131_072), "131,072");
     }
 }
