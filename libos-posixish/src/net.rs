@@ -28,6 +28,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use exo_abi::counters::Counter;
 use exo_abi::net::mac_from_u64;
+use exo_abi::trace::Kind;
 use exo_abi::{Handle, Rights, user};
 use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
 
@@ -396,13 +397,14 @@ impl TcpStream {
     /// 0 at the end of input.
     pub fn read(&self, buffer: &mut [u8]) -> Result<usize, Errno> {
         let id = self.socket.id()?;
-        block(|stack| stack.read(id, buffer))
+        block(|stack| stack.read(id, buffer)).inspect(|&read| traced(Kind::SocketReceive, id, read))
     }
 
     /// Writes some of `data`, waiting for room; returns how much.
     pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
         let id = self.socket.id()?;
         block(|stack| stack.write(id, data))
+            .inspect(|&written| traced(Kind::SocketSend, id, written))
     }
 
     /// Writes all of `data`.
@@ -448,13 +450,16 @@ impl UdpSocket {
     /// Sends one datagram, waiting for room in the queue.
     pub fn send_to(&self, data: &[u8], peer: SocketAddrV4) -> Result<(), Errno> {
         let id = self.socket.id()?;
-        block(|stack| stack.send_to(id, data, peer))
+        block(|stack| stack.send_to(id, data, peer))?;
+        traced(Kind::SocketSend, id, data.len());
+        Ok(())
     }
 
     /// Waits for a datagram: its length and sender.
     pub fn recv_from(&self, buffer: &mut [u8]) -> Result<(usize, SocketAddrV4), Errno> {
         let id = self.socket.id()?;
         block(|stack| stack.recv_from(id, buffer))
+            .inspect(|&(length, _)| traced(Kind::SocketReceive, id, length))
     }
 
     pub fn local_port(&self) -> Result<u16, Errno> {
@@ -465,6 +470,12 @@ impl UdpSocket {
     pub fn id(&self) -> SocketId {
         self.socket.id
     }
+}
+
+/// Puts socket activity on the kernel's trace timeline (when it records the
+/// library class).
+fn traced(kind: Kind, socket: SocketId, bytes: usize) {
+    user::trace(kind, [u64::from(socket.0), bytes as u64]);
 }
 
 /// Closes a socket by id (the socket types close themselves when dropped).

@@ -28,6 +28,7 @@
 
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::UpcallOptions;
+use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallFrame;
 use exo_abi::{Error, Handle, user};
 
@@ -154,6 +155,7 @@ impl Pager {
     /// the process may grow into (`within`): the aligned run containing it if
     /// the whole run is in the range and free, else its page.
     fn grow_at(&mut self, address: u64, within: core::ops::Range<u64>) -> Result<(), Error> {
+        exo_abi::user::trace(Kind::DemandZero, [address & !(PAGE_SIZE - 1), 0]);
         let run = address & !(RUN_BYTES - 1);
         let run_fits = within.contains(&run) && within.contains(&(run + RUN_BYTES - 1));
         // Part of the run may be mapped already (the first stack pages, which
@@ -202,6 +204,7 @@ impl Pager {
                 return Err("the mapping allows no access");
             }
             let page = address & !(PAGE_SIZE - 1);
+            exo_abi::user::trace(Kind::DemandZero, [page, 0]);
             return self
                 .map_new(page, 0, region.protection.map_flags(), 0)
                 .map_err(|_| "out of memory for an mmap page");
@@ -219,6 +222,7 @@ impl Pager {
         if !unit.has(flags::COPY_ON_WRITE) {
             return Err("write to a read-only mapping");
         }
+        exo_abi::user::trace(Kind::CopyOnWrite, [address & !(PAGE_SIZE - 1), 0]);
         self.copy_on_write(unit, map)
             .map_err(|_| "out of memory copying a shared page")
     }

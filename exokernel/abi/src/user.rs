@@ -577,6 +577,8 @@ extern "C" fn dispatch_upcall(frame: &mut UpcallFrame) {
     // SAFETY: only `set_upcall_handler` stores here, and it stores a `fn(&mut UpcallFrame)`.
     let handler: fn(&mut UpcallFrame) = unsafe { core::mem::transmute(handler) };
     handler(frame);
+    // The handler is done: the interrupted code resumes next (`exo_resume`).
+    trace(crate::trace::Kind::UpcallReturn, [frame.reason, 0]);
 }
 
 unsafe extern "C" {

@@ -39,6 +39,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use exo_abi::syscall::{Event, UpcallOptions};
+use exo_abi::trace::Kind;
 use exo_abi::upcall::{Registers, UpcallFrame, UpcallReason};
 use exo_abi::user;
 
@@ -290,6 +291,7 @@ pub fn switch_away(off: &NoPreemption, leaving: Leaving) {
                 _ => Some(state.thread(me).saved_rsp.clone()),
             };
             CURRENT.store(next.0, Ordering::SeqCst);
+            exo_abi::user::trace(Kind::ThreadSwitch, [me.0, next.0]);
             Ok(Some((save, next_rsp)))
         });
         match step {

@@ -183,8 +183,8 @@ mod tests {
         let serial = "BENCH null-syscall 900 cycles n=50\n\
                       BENCH trap-floor 300 cycles n=50\n\
                       BENCH page-fault 9000 cycles n=50\n\
-                      BENCH map-touch-unmap 16000 cycles n=50\n\
                       BENCH exception-floor 3000 cycles n=50\n\
+                      BENCH map-touch-unmap 16000 cycles n=50\n\
                       BENCH yield-round-trip 36000 cycles n=50\n\
                       BENCH call-reply 33000 cycles n=50\n\
                       BENCH address-space-switch-floor 2000 cycles n=50\n\

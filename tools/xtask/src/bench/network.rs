@@ -21,15 +21,18 @@ use exo_loadgen::{
 
 use crate::bench::report::PerPacket;
 use crate::guest;
+use crate::host::kernel_network;
 use crate::host::server_clients::{
     DISCARD_PORT, ECHO_PORT, StackCounts, TCP_DISCARD_READY, TCP_DISCARD_STACK, TCP_ECHO_READY,
     TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK, finish_udp_echo,
 };
 use crate::host::side::{self, HostSide};
 use crate::network_setup;
-use crate::qemu::{Accelerator, PortForward, Protocol, QemuConfig, forwarded_port};
+use crate::qemu::{Accelerator, END_OF_INPUT, PortForward, Protocol, QemuConfig, forwarded_port};
 use crate::{artifacts, servers};
 
+/// The UDP round trip's floor program.
+const REFLECTOR: &str = "udp-reflector";
 /// The guest ports every server set listens on, both systems alike.
 pub const UDP_PORTS: [u16; 1] = [ECHO_PORT];
 pub const TCP_PORTS: [u16; 2] = [ECHO_PORT, DISCARD_PORT];
@@ -160,6 +163,42 @@ pub fn on_exo(
     }
     let figures = result.lock().unwrap_or_else(PoisonError::into_inner).take();
     figures.ok_or_else(|| format!("exo ({}): {}", path.describe(), run.ending))
+}
+
+/// The floor of the UDP round trip on exo: the same UDP load as the echo servers get,
+/// against `udp-reflector`, which sends each datagram straight back from ring to ring with
+/// no stack (`userapps/src/bin/udp-reflector.rs`).
+pub fn on_reflector(
+    kernel: &Path,
+    accelerator: Accelerator,
+    load: Load,
+) -> Result<UdpEchoReport, String> {
+    let mut config = QemuConfig::new(kernel, "log=warn");
+    config.boot_module = Some(artifacts::bootfs());
+    config.first_program = Some(REFLECTOR.to_string());
+    config.accelerator = accelerator;
+    config.port_forwards = forwards()?;
+    let result = Arc::new(Mutex::new(None));
+    let theirs = Arc::clone(&result);
+    let (host, _notes) = side::on_host_thread(
+        move |host: &HostSide| {
+            host.wait_for(kernel_network::REFLECTOR_READY)?;
+            let address = host.address(Protocol::Udp, kernel_network::REFLECTOR_PORT)?;
+            let udp = exo_loadgen::udp_echo(address, load.udp)
+                .map_err(|error| format!("UDP reflector: {error}"));
+            // Ends the reflector, whatever the load gave.
+            host.type_into_console(&[END_OF_INPUT])?;
+            *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(udp?);
+            Ok(())
+        },
+        &config,
+    );
+    let run = guest::run_unattended_with_host(&config, BOOT_LIMIT, Some(host))?;
+    if let Some(failure) = run.host_failure {
+        return Err(format!("exo ({REFLECTOR}): {failure}"));
+    }
+    let report = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+    report.ok_or_else(|| format!("exo ({REFLECTOR}): {}", run.ending))
 }
 
 /// The load against exo's servers, each waited for in turn; then their counts.

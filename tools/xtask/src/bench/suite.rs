@@ -26,6 +26,8 @@ use std::time::Duration;
 
 use super::lines::{self, BenchLine};
 use super::linux::guest::{self as linux_guest, LinuxGuest};
+use exo_loadgen::UdpEchoReport;
+
 use super::network::{self, DataPath, Load, NetworkFigures};
 use super::report::{
     Better, Floor, PerPacket, Progress, Report, RoundFigures, Row, Target, median,
@@ -153,12 +155,14 @@ struct NetworkRound {
     rings: NetworkFigures,
     calls: NetworkFigures,
     linux: NetworkFigures,
+    /// The UDP load against `udp-reflector`: the floor of the UDP rows.
+    reflector: UdpEchoReport,
 }
 
-/// The steps the progress line counts: building exo and the Linux guest, then six boots a
-/// round (three for the microbenchmarks, three for the network).
+/// The steps the progress line counts: building exo and the Linux guest, then seven boots
+/// a round (three for the microbenchmarks, four for the network).
 fn steps(rounds: usize) -> usize {
-    2 + 6 * rounds
+    2 + 7 * rounds
 }
 
 pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
@@ -256,6 +260,8 @@ fn network_round(
     let rings = network::on_exo(kernel, DataPath::Rings, accelerator, load)?;
     step("exo: network, system-call path");
     let calls = network::on_exo(kernel, DataPath::SystemCalls, accelerator, load)?;
+    step("exo: UDP reflector (the UDP floor)");
+    let reflector = network::on_reflector(kernel, accelerator, load)?;
     step("Linux guest: network");
     let forwards = network::forwards()?;
     let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
@@ -265,6 +271,7 @@ fn network_round(
         rings,
         calls,
         linux: linux?,
+        reflector,
     })
 }
 
@@ -297,7 +304,13 @@ fn micro_on_exo(
     program: &str,
     command: Option<&str>,
 ) -> Result<Vec<BenchLine>, String> {
-    let mut config = QemuConfig::new(kernel, "log=warn");
+    // `bench` prints the kernel's floors too: it measures them at boot when asked.
+    let command_line = if command.is_none() {
+        "log=warn floors=on"
+    } else {
+        "log=warn"
+    };
+    let mut config = QemuConfig::new(kernel, command_line);
     config.boot_module = Some(artifacts::bootfs());
     config.first_program = Some(program.to_string());
     config.accelerator = accelerator;
@@ -361,9 +374,9 @@ fn exo_figures(round: &NetworkRound, path: DataPath) -> &NetworkFigures {
 /// targets are for the ring path: UDP p50 at most 0.8 × Linux's, bulk throughput at least
 /// 1.5 × Linux's.
 ///
-/// A floor for the network (a UDP reflector answering in the kernel, say) would join these
-/// rows as the microbenchmarks' do: a figure in each round's `RoundFigures::floor` and a
-/// `Floor` on the row. Not measured yet.
+/// The UDP rows have a floor, as the microbenchmarks do: the same load against
+/// `udp-reflector` in the same round; on the ring path the target is UDP p50 at
+/// most 1.2 floors.
 fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
     let name = |what: &str| format!("{what} (exo: {})", path.describe());
     let exo_of = |round| exo_figures(round, path);
@@ -375,6 +388,17 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
                 exo: measure(exo_of(round)),
                 linux: measure(&round.linux),
                 floor: None,
+            })
+            .collect()
+    };
+    // The same, with the reflector's figure as each round's floor.
+    let udp_figures = |measure: fn(&UdpEchoReport) -> Option<f64>| -> Vec<RoundFigures> {
+        rounds
+            .iter()
+            .map(|round| RoundFigures {
+                exo: measure(&exo_of(round).udp),
+                linux: measure(&round.linux.udp),
+                floor: measure(&round.reflector),
             })
             .collect()
     };
@@ -390,13 +414,18 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
         }
     };
     let rings = path == DataPath::Rings;
+    let p50 = |udp: &UdpEchoReport| udp.latency.map(|latency| latency.p50_us);
+    let p99 = |udp: &UdpEchoReport| udp.latency.map(|latency| latency.p99_us);
     let mut udp_p50 = Row::from_rounds(
         name("UDP echo round trip, p50"),
         "us",
         Better::Lower,
-        figures(|figures| figures.udp.latency.map(|latency| latency.p50_us)),
+        udp_figures(p50),
     )
-    .with_per_packet(per_packet(0));
+    .with_per_packet(per_packet(0))
+    .with_floor(Floor {
+        max_ratio: rings.then_some(1.2),
+    });
     if rings {
         udp_p50 = udp_p50.with_target(Target::ratio_at_least(1.0 / 0.8));
     }
@@ -404,9 +433,10 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
         name("UDP echo round trip, p99"),
         "us",
         Better::Lower,
-        figures(|figures| figures.udp.latency.map(|latency| latency.p99_us)),
+        udp_figures(p99),
     )
-    .with_per_packet(per_packet(0));
+    .with_per_packet(per_packet(0))
+    .with_floor(Floor { max_ratio: None });
     let request_response = Row::from_rounds(
         name("TCP request/response"),
         "transactions/s",
@@ -521,11 +551,13 @@ mod tests {
                 rings: figures(100.0, 3000.0, 600.0),
                 calls: figures(200.0, 2000.0, 400.0),
                 linux: figures(200.0, 2000.0, 400.0),
+                reflector: figures(90.0, 0.0, 0.0).udp,
             },
             NetworkRound {
                 rings: figures(200.0, 1500.0, 300.0),
                 calls: figures(400.0, 1000.0, 200.0),
                 linux: figures(400.0, 1000.0, 200.0),
+                reflector: figures(160.0, 0.0, 0.0).udp,
             },
         ];
         let rings = network_rows(DataPath::Rings, &rounds);
@@ -533,6 +565,11 @@ mod tests {
         let spread = p50.ratio_spread().unwrap();
         assert_eq!((spread.lowest, spread.highest), (2.0, 2.0));
         assert_eq!(p50.target_met(), Some(true));
+        // The reflector's round trip is each round's floor: 100/90 and 200/160.
+        assert_eq!(p50.floor_figure(), Some(125.0));
+        let floor_ratio = p50.floor_ratio().unwrap();
+        assert!((floor_ratio - (100.0 / 90.0 + 1.25) / 2.0).abs() < 1e-9);
+        assert_eq!(p50.floor_target_met(), Some(true));
         let bulk = row(&rings, "TCP bulk");
         assert_eq!(bulk.ratio(), Some(1.5));
         assert_eq!(bulk.target.map(|target| target.min_ratio), Some(1.5));
