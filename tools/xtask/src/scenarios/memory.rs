@@ -40,4 +40,9 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "inspect-test",
+        checks: Some(15),
+        ..DEFAULT
+    },
 ];
