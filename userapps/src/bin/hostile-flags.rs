@@ -300,6 +300,7 @@ fn unclean_handler_entries() -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
     PlainCall,
+    NullCall,
     Yield,
     YieldToPreempted,
     UpcallOnReturn,
@@ -327,8 +328,9 @@ fn fail<T>(what: &'static str, found: u64) -> Result<T, Failure> {
 }
 
 impl Entry {
-    const ALL: [Entry; 8] = [
+    const ALL: [Entry; 9] = [
         Entry::PlainCall,
+        Entry::NullCall,
         Entry::Yield,
         Entry::YieldToPreempted,
         Entry::UpcallOnReturn,
@@ -341,6 +343,7 @@ impl Entry {
     fn describe(self) -> &'static str {
         match self {
             Entry::PlainCall => "a system call (back by sysret)",
+            Entry::NullCall => "Null (answered in the entry stub, sysret at once)",
             Entry::Yield => "Yield (a switch to the preempted witness)",
             Entry::YieldToPreempted => "YieldTo the preempted witness (iretq into it)",
             Entry::UpcallOnReturn => "RequestFrames on itself (an upcall delivered on return)",
@@ -363,6 +366,16 @@ impl Entry {
                     flags::harmless_syscall_with(value, Sysnum::EnvironmentInfo, arguments);
                 if status != 0 || id != facts::environment_id() {
                     return fail("EnvironmentInfo gave a wrong answer", status);
+                }
+                after
+            }
+            Entry::NullCall => {
+                // Garbage in every argument register: Null reads none of them.
+                let arguments = [u64::MAX, 1 << 63, 0xdead_beef, 7, u64::MAX, 1];
+                let ([status, first, second, ..], after) =
+                    flags::harmless_syscall_with(value, Sysnum::Null, arguments);
+                if (status, first, second) != (0, 0, 0) {
+                    return fail("Null did not return 0 with zero results", status);
                 }
                 after
             }
