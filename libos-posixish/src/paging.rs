@@ -74,13 +74,15 @@ impl FramePolicy for AnyFrame {
 pub(crate) struct Pager {
     pub(crate) units: Units,
     pub(crate) regions: Regions,
-    policy: &'static dyn FramePolicy,
+    /// `None`: [`AnyFrame`]. So the whole pager starts as zeroes, and its
+    /// 36 KiB lie in `.bss`, not in every program's file and data pages.
+    policy: Option<&'static dyn FramePolicy>,
 }
 
 static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
     units: Units::new(),
     regions: Regions::new(),
-    policy: &AnyFrame,
+    policy: None,
 });
 
 /// Whether some code holds the pager's lock (then a thread must not be
@@ -106,20 +108,20 @@ pub(crate) fn lock_on_private_stack() -> spin::MutexGuard<'static, Pager> {
 /// Chooses where the pager's frames come from from now on (frames already
 /// mapped stay where they are). Call it first thing in `main`.
 pub fn set_frame_policy(policy: &'static dyn FramePolicy) {
-    lock().policy = policy;
+    lock().policy = Some(policy);
 }
 
 /// Maps a zeroed frame writable at `page` in this process; not recorded as
 /// a unit (for private pages: the exception stack, the fork stack).
 pub fn map_zeroed(page: u64) -> Result<(), Error> {
-    let (frame, _) = lock().policy.allocate(0)?;
+    let (frame, _) = lock().allocate(0)?;
     user::map(frame, Handle::SELF_ENVIRONMENT, page, MapFlags::WRITE)
         .inspect_err(|_| raw::drop_unmapped_frame(frame))
 }
 
 impl Pager {
     pub(crate) fn allocate(&self, order: u32) -> Result<(Handle, u64), Error> {
-        self.policy.allocate(order)
+        self.policy.unwrap_or(&AnyFrame).allocate(order)
     }
 
     fn record(&mut self, handle: Handle, address: u64, order: u32, unit_flags: u8) {

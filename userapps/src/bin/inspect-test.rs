@@ -206,7 +206,6 @@ fn accounts_say_what_happened(sleeper_id: u64, looker_id: u64) {
 }
 
 fn refusals_are_typed(looker: &Child) {
-    let looker_id = looker.account(EnvironmentAccount::Id).expect("its id");
     for id in [0, u64::from(u32::MAX), u64::MAX] {
         expect_error(
             "an id beyond any",
