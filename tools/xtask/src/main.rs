@@ -26,6 +26,7 @@ mod scenarios;
 mod serial_log;
 mod servers;
 mod test_suite;
+mod trace;
 mod workspace;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ use bench::linux::guest::PeerMode;
 use density::DensityOptions;
 use servers::HostPorts;
 use test_suite::TestOptions;
+use trace::{TraceOptions, Window};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -77,6 +79,15 @@ commands:
                                         `micro` prints its BENCH lines; `servers` runs
                                         udp/tcp echo (127.0.0.1:7007) and tcp discard
                                         (127.0.0.1:7009) until Ctrl-C
+  trace [--program NAME] [--window FROM:TO] [-- <kernel args>...]
+                                        boot NAME (default: sh) unattended with the
+                                        kernel's trace on (trace=all unless the kernel
+                                        args hold a trace=), its input only Ctrl-D, for
+                                        at most 120 s; writes target/trace/trace.bin,
+                                        trace.json (open it in ui.perfetto.dev) and
+                                        timeline.svg (FROM:TO, in microseconds from the
+                                        first event, is the part it shows; default all),
+                                        and prints events per kind and per environment
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -89,7 +100,7 @@ const DEFAULT_PROGRAM: &str = "sh";
 /// What `--program` takes to boot without a program.
 const NO_PROGRAM: &str = "none";
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Command {
     Help,
     Build,
@@ -112,6 +123,7 @@ enum Command {
     },
     Bench(BenchOptions),
     Density(DensityOptions),
+    Trace(TraceOptions),
 }
 
 fn main() -> ExitCode {
@@ -151,6 +163,7 @@ fn main() -> ExitCode {
         Command::LinuxPeer { mode, kvm } => bench::linux::guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
         Command::Density(options) => density::run(options),
+        Command::Trace(options) => trace::run(&options),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -245,6 +258,36 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 servers,
             })
         }
+        "trace" => {
+            let (mut program, mut window) = (None, None);
+            while let Some(option) = options.next().map_err(unexpected)? {
+                match option {
+                    Long("program") => {
+                        let value = value(options, "--program", "a program name")?;
+                        if program.replace(value).is_some() {
+                            return Err("--program given twice".to_string());
+                        }
+                    }
+                    Long("window") => {
+                        let text = value(options, "--window", "FROM:TO in microseconds")?;
+                        window = Some(parse_window(&text)?);
+                    }
+                    other => return Err(unexpected_option(other)),
+                }
+            }
+            let program = match program {
+                Some(name) if name.is_empty() || name.starts_with('-') => {
+                    return Err(format!("--program needs a program name, got `{name}`"));
+                }
+                Some(name) => name,
+                None => DEFAULT_PROGRAM.to_string(),
+            };
+            Ok(Command::Trace(TraceOptions {
+                program: (program != NO_PROGRAM).then_some(program),
+                kernel_command_line,
+                window,
+            }))
+        }
         "test" => {
             reject_kernel_words()?;
             let (mut filter, mut no_host, mut jobs) = (None, false, None);
@@ -331,6 +374,23 @@ fn port(options: &mut Parser, option: &str) -> Result<u16, String> {
         Ok(port) if port > 0 => Ok(port),
         _ => Err(format!(
             "{option} needs a port number (1 to 65535), got `{text}`"
+        )),
+    }
+}
+
+/// `FROM:TO`, microseconds from the first event of a trace, FROM before TO.
+fn parse_window(text: &str) -> Result<Window, String> {
+    let bounds = text
+        .split_once(':')
+        .map(|(from, to)| (from.trim().parse::<f64>(), to.trim().parse::<f64>()));
+    match bounds {
+        Some((Ok(from), Ok(to)))
+            if from.is_finite() && to.is_finite() && 0.0 <= from && from < to =>
+        {
+            Ok(Window { from, to })
+        }
+        _ => Err(format!(
+            "--window needs FROM:TO, microseconds with FROM before TO (e.g. 0:500), got `{text}`"
         )),
     }
 }
@@ -486,6 +546,34 @@ mod tests {
                 kernel_command_line: Some("--kvm".to_string())
             })
         );
+    }
+
+    #[test]
+    fn trace_takes_a_program_a_window_and_kernel_words() {
+        assert_eq!(
+            parse_words("trace"),
+            Ok(Command::Trace(TraceOptions {
+                program: Some("sh".to_string()),
+                kernel_command_line: None,
+                window: None,
+            }))
+        );
+        assert_eq!(
+            parse_words("trace --program fault-test --window 10:250.5 -- log=warn trace=calls"),
+            Ok(Command::Trace(TraceOptions {
+                program: Some("fault-test".to_string()),
+                kernel_command_line: Some("log=warn trace=calls".to_string()),
+                window: Some(Window {
+                    from: 10.0,
+                    to: 250.5
+                }),
+            }))
+        );
+        assert!(parse_words("trace --window 5:5").is_err());
+        assert!(parse_words("trace --window 5").is_err());
+        assert!(parse_words("trace --window=-1:3").is_err());
+        assert!(parse_words("trace --kvm").is_err());
+        assert!(parse_words("trace --program").is_err());
     }
 
     #[test]

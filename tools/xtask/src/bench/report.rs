@@ -7,7 +7,7 @@
 //! it meets its target. The JSON, Markdown and SVG are written by hand, each in its own
 //! module; the tests read the JSON and the SVG back with parsers (serde_json, roxmltree).
 
-mod charts;
+pub mod charts;
 mod human_numbers;
 pub mod json;
 mod markdown;
