@@ -22,7 +22,7 @@ use crate::qemu::{self, QemuConfig};
 use crate::{artifacts, workspace};
 
 use super::svg::{self, Window};
-use super::{chrome, stream, summary, timeline};
+use super::{chrome, collect, summary, timeline};
 
 /// Where everything goes, relative to the workspace root.
 const DIRECTORY: &str = "target/trace";
@@ -55,7 +55,7 @@ pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
     fs::create_dir_all(&directory)
         .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
     let stream_file = directory.join("trace.bin");
-    remove_stale(&stream_file)?;
+    collect::prepare_output(&stream_file)?;
 
     let command_line = with_trace(options.kernel_command_line.as_deref());
     let mut config = QemuConfig::new(&kernel, &command_line);
@@ -82,10 +82,7 @@ pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
         );
     }
 
-    let bytes = fs::read(&stream_file)
-        .map_err(|error| format!("cannot read {}: {error}", stream_file.display()))?;
-    let stream =
-        stream::parse(&bytes).map_err(|error| format!("{}: {error}", stream_file.display()))?;
+    let stream = collect::read(&stream_file)?;
     eprintln!("trace: converting {} events", stream.records.len());
     let timeline = timeline::build(&stream);
     let json_file = directory.join("trace.json");
@@ -146,15 +143,6 @@ fn with_progress<T>(stream_file: &Path, work: impl FnOnce() -> T) -> T {
     done.store(true, Ordering::Relaxed);
     let _ = progress.join();
     result
-}
-
-/// Removes `file` if it is there: a stale trace must not be read as this run's.
-pub fn remove_stale(file: &Path) -> Result<(), String> {
-    match fs::remove_file(file) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(format!("cannot remove {}: {error}", file.display())),
-    }
 }
 
 fn write_file(file: &Path, contents: &[u8]) -> Result<(), String> {
