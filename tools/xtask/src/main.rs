@@ -88,6 +88,10 @@ commands:
                                         timeline.svg (FROM:TO, in microseconds from the
                                         first event, is the part it shows; default all),
                                         and prints events per kind and per environment
+  trace --stream FILE [--window FROM:TO]
+                                        the same from a stream collected before (the
+                                        traced scenarios leave theirs in
+                                        target/trace/scenarios/), without booting
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -259,9 +263,12 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             })
         }
         "trace" => {
-            let (mut program, mut window) = (None, None);
+            let (mut program, mut window, mut stream) = (None, None, None);
             while let Some(option) = options.next().map_err(unexpected)? {
                 match option {
+                    Long("stream") => {
+                        stream = Some(value(options, "--stream", "a trace stream's file")?.into());
+                    }
                     Long("program") => {
                         let value = value(options, "--program", "a program name")?;
                         if program.replace(value).is_some() {
@@ -282,10 +289,14 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 Some(name) => name,
                 None => DEFAULT_PROGRAM.to_string(),
             };
+            if stream.is_some() && kernel_command_line.is_some() {
+                return Err("--stream converts a stream without booting: no kernel args".into());
+            }
             Ok(Command::Trace(TraceOptions {
                 program: (program != NO_PROGRAM).then_some(program),
                 kernel_command_line,
                 window,
+                stream,
             }))
         }
         "test" => {
@@ -556,6 +567,7 @@ mod tests {
                 program: Some("sh".to_string()),
                 kernel_command_line: None,
                 window: None,
+                stream: None,
             }))
         );
         assert_eq!(
@@ -567,8 +579,19 @@ mod tests {
                     from: 10.0,
                     to: 250.5
                 }),
+                stream: None,
             }))
         );
+        let Ok(Command::Trace(converted)) =
+            parse_words("trace --stream target/trace/scenarios/trace-calls.bin")
+        else {
+            panic!("`trace --stream FILE` should parse");
+        };
+        assert_eq!(
+            converted.stream,
+            Some("target/trace/scenarios/trace-calls.bin".into())
+        );
+        assert!(parse_words("trace --stream a.bin -- log=info").is_err());
         assert!(parse_words("trace --window 5:5").is_err());
         assert!(parse_words("trace --window 5").is_err());
         assert!(parse_words("trace --window=-1:3").is_err());

@@ -9,8 +9,8 @@
 //! QEMU; the conversions are the other modules'.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +31,10 @@ const DIRECTORY: &str = "target/trace";
 const DEFAULT_KERNEL_COMMAND_LINE: &str = "log=info";
 /// How long the guest may run unattended.
 pub const TIME_LIMIT: Duration = Duration::from_secs(120);
-/// How often the progress line is redrawn.
+/// How often the progress line is redrawn on a terminal...
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+/// ...and how often a new one is written elsewhere (a log).
+const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, PartialEq)]
 pub struct TraceOptions {
@@ -41,9 +43,42 @@ pub struct TraceOptions {
     pub kernel_command_line: Option<String>,
     /// The part of the run the picture shows; `None`: all of it.
     pub window: Option<Window>,
+    /// A stream collected before (a scenario's, say) to convert instead of booting.
+    pub stream: Option<PathBuf>,
 }
 
 pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
+    let directory = workspace::root().join(DIRECTORY);
+    fs::create_dir_all(&directory)
+        .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
+    let (stream_file, title) = match &options.stream {
+        Some(file) => (file.clone(), format!("exo trace: {}", file.display())),
+        None => {
+            let program = options.program.as_deref().unwrap_or("the kernel alone");
+            (boot(options, &directory)?, format!("exo trace: {program}"))
+        }
+    };
+    let stream = collect::read(&stream_file)?;
+    eprintln!("trace: converting {} events", stream.records.len());
+    let timeline = timeline::build(&stream);
+    let json_file = directory.join("trace.json");
+    write_file(&json_file, chrome::write(&timeline).as_bytes())?;
+    let picture_file = directory.join("timeline.svg");
+    let picture = svg::write(&timeline, options.window, &title);
+    write_file(&picture_file, picture.as_bytes())?;
+
+    print!("{}", summary::write(&stream, &timeline));
+    println!("stream:   {}", stream_file.display());
+    println!(
+        "Perfetto: {} (ui.perfetto.dev → Open trace file)",
+        json_file.display()
+    );
+    println!("picture:  {}", picture_file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds and boots the program with the trace on; returns the stream's file.
+fn boot(options: &TraceOptions, directory: &Path) -> Result<PathBuf, String> {
     let boot_module = options
         .program
         .as_deref()
@@ -51,9 +86,6 @@ pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
         .transpose()?;
     let kernel = artifacts::build_kernel()?;
     qemu::ensure_installed()?;
-    let directory = workspace::root().join(DIRECTORY);
-    fs::create_dir_all(&directory)
-        .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
     let stream_file = directory.join("trace.bin");
     collect::prepare_output(&stream_file)?;
 
@@ -81,27 +113,7 @@ pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
              out are in the trace"
         );
     }
-
-    let stream = collect::read(&stream_file)?;
-    eprintln!("trace: converting {} events", stream.records.len());
-    let timeline = timeline::build(&stream);
-    let json_file = directory.join("trace.json");
-    write_file(&json_file, chrome::write(&timeline).as_bytes())?;
-    let picture_file = directory.join("timeline.svg");
-    let title = format!("exo trace: {program}");
-    write_file(
-        &picture_file,
-        svg::write(&timeline, options.window, &title).as_bytes(),
-    )?;
-
-    print!("{}", summary::write(&stream, &timeline));
-    println!("stream:   {}", stream_file.display());
-    println!(
-        "Perfetto: {} (ui.perfetto.dev → Open trace file)",
-        json_file.display()
-    );
-    println!("picture:  {}", picture_file.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(stream_file)
 }
 
 /// The kernel command line with `trace=all` added, unless it names its classes itself.
@@ -117,26 +129,37 @@ pub fn with_trace(kernel_command_line: Option<&str>) -> String {
     }
 }
 
-/// Runs `work` while a line on standard error shows the time and the trace's size so far.
+/// Runs `work` while standard error shows the time and the trace's size so far: one line
+/// redrawn on a terminal, a line every [`PROGRESS_LINE_INTERVAL`] otherwise.
 fn with_progress<T>(stream_file: &Path, work: impl FnOnce() -> T) -> T {
     let done = Arc::new(AtomicBool::new(false));
     let progress = {
         let done = Arc::clone(&done);
         let stream_file = stream_file.to_path_buf();
         thread::spawn(move || {
+            let terminal = std::io::stderr().is_terminal();
             let started = Instant::now();
+            let mut last_line: Option<Instant> = None;
             while !done.load(Ordering::Relaxed) {
                 let bytes = fs::metadata(&stream_file).map_or(0, |metadata| metadata.len());
-                eprint!(
-                    "\rtrace: running for {:.0} s (at most {} s), {:.1} KiB of trace so far   ",
+                let line = format!(
+                    "trace: running for {:.0} s (at most {} s), {:.1} KiB of trace so far",
                     started.elapsed().as_secs_f64(),
                     TIME_LIMIT.as_secs(),
                     bytes as f64 / 1024.0
                 );
-                let _ = std::io::stderr().flush();
+                if terminal {
+                    eprint!("\r{line}   ");
+                    let _ = std::io::stderr().flush();
+                } else if last_line.is_none_or(|at| at.elapsed() >= PROGRESS_LINE_INTERVAL) {
+                    eprintln!("{line}");
+                    last_line = Some(Instant::now());
+                }
                 thread::sleep(PROGRESS_INTERVAL);
             }
-            eprintln!();
+            if terminal {
+                eprintln!();
+            }
         })
     };
     let result = work();

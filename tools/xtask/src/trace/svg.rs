@@ -42,8 +42,8 @@ struct Style {
 }
 
 const RUNNING: Style = Style {
-    legend: "running (the kernel: idle)",
-    colour: "#e2e8f0",
+    legend: "running (from switch to switch)",
+    colour: "#cbd5e0",
     top: 0.0,
     height: ROW_HEIGHT,
 };
@@ -67,13 +67,13 @@ const SYSTEM_CALLS: Style = Style {
 };
 const SLOT_EVEN: Style = Style {
     legend: "slot (alternate shades)",
-    colour: "#a0aec0",
+    colour: "#81e6d9",
     top: 4.0,
     height: ROW_HEIGHT - 8.0,
 };
 const SLOT_ODD: Style = Style {
     legend: "",
-    colour: "#718096",
+    colour: "#38b2ac",
     ..SLOT_EVEN
 };
 /// An instant's tick; its colour comes from `TICKS`.
