@@ -5,13 +5,19 @@
 //! - `trace-upcalls` (fault-test): every page fault is followed, in its environment, by a
 //!   fault upcall for it (and, where the library OS writes `UpcallReturn`, by its return);
 //! - `trace-calls` (call-test): every call is answered by a reply from the server's track
-//!   naming the caller, before the caller calls again, unless the server was destroyed.
+//!   naming the caller, before the caller calls again, unless the server was destroyed;
+//! - `trace-rings` (udp-reflector, with the host sending it datagrams and hostile frames):
+//!   every datagram the host sent is seen going into the reflector's receive ring and,
+//!   later, a frame of its length leaving through the same binding.
+
+use std::collections::BTreeMap;
 
 use exo_abi::syscall::Sysnum;
 use exo_abi::trace::{Kind, Record};
 use exo_abi::upcall::UpcallReason;
 
-use super::scenario::{DEFAULT, LONG_TIMEOUT, Program, Scenario};
+use super::scenario::{DEFAULT, LONG_TIMEOUT, NetworkScenario, Program, Scenario};
+use crate::host::kernel_network;
 use crate::trace::stream::Stream;
 
 /// Faults fault-test takes and resolves in user space: one per page of its heap.
@@ -19,6 +25,8 @@ const FAULT_TEST_FAULTS: usize = 32;
 /// Round trips call-test makes, at least.
 const CALL_TEST_ROUND_TRIPS: usize = 1000;
 const PAGE_FAULT: u64 = 14;
+/// Datagrams the host sends udp-reflector: some before the hostile frames, as many after.
+const REFLECTIONS: usize = 2 * kernel_network::REFLECTIONS;
 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -35,6 +43,23 @@ pub const SCENARIOS: &[Scenario] = &[
         kernel_command_line: "log=info trace=all",
         timeout: LONG_TIMEOUT,
         trace_check: Some(calls_get_replies),
+        ..DEFAULT
+    },
+    Scenario {
+        name: "trace-rings",
+        program: Program::Named("udp-reflector"),
+        kernel_command_line: "log=info trace=all",
+        serial_must_show: &[
+            kernel_network::REFLECTOR_READY,
+            kernel_network::REFLECTOR_DONE,
+        ],
+        network: Some(NetworkScenario {
+            udp_ports: &[kernel_network::REFLECTOR_PORT],
+            host: Some(kernel_network::reflections_around_hostile_frames),
+            inject_frames: true,
+            ..NetworkScenario::DEFAULT
+        }),
+        trace_check: Some(frames_are_reflected),
         ..DEFAULT
     },
 ];
@@ -145,6 +170,38 @@ fn calls_get_replies(stream: &Stream) -> Result<(), String> {
     if replies != reply_calls {
         return Err(format!(
             "{replies} reply events but {reply_calls} successful Reply system calls"
+        ));
+    }
+    Ok(())
+}
+
+/// One environment sent back every datagram at least: a frame sent through a binding counts
+/// as a reflection when the same environment received one of the same length through it
+/// earlier and has not answered it yet. (The reflector's own frames, such as its ARP
+/// request, are not reflections and are not counted.)
+fn frames_are_reflected(stream: &Stream) -> Result<(), String> {
+    let records = whole_and_in_order(stream)?;
+    // By environment, binding and length.
+    let mut unanswered: BTreeMap<(u32, u64, u64), usize> = BTreeMap::new();
+    let mut reflected: BTreeMap<u32, usize> = BTreeMap::new();
+    for record in &records {
+        let frame = (record.environment, record.values[0], record.values[1]);
+        match kind(record) {
+            Some(Kind::FrameReceived) => *unanswered.entry(frame).or_default() += 1,
+            Some(Kind::FrameSent) => {
+                if let Some(waiting) = unanswered.get_mut(&frame).filter(|waiting| **waiting > 0) {
+                    *waiting -= 1;
+                    *reflected.entry(record.environment).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let most = reflected.values().copied().max().unwrap_or(0);
+    if most < REFLECTIONS {
+        return Err(format!(
+            "at most {most} frames sent back by one environment after it received one of the \
+             same length through the same binding; expected at least {REFLECTIONS}"
         ));
     }
     Ok(())
@@ -320,6 +377,30 @@ mod tests {
         ];
         let error = calls_get_replies(&stream_of(&records)).unwrap_err();
         assert!(error.contains("events for 1 environments"), "{error}");
+    }
+
+    #[test]
+    fn a_reflector_sends_back_what_it_received() {
+        // Its own ARP request first, then 40 reflections of frames of several lengths.
+        let mut records = vec![record(0, Kind::FrameSent, 1, [3, 42])];
+        for index in 0..40 {
+            let (at, length) = (100 + index * 100, 60 + index);
+            records.extend([
+                record(at, Kind::FrameReceived, 1, [3, length]),
+                record(at + 10, Kind::FrameSent, 1, [3, length]),
+            ]);
+        }
+        records.push(record(10_000, Kind::Flush, 0, [0, 0]));
+        assert_eq!(frames_are_reflected(&stream_of(&records)), Ok(()));
+        // Sent before it was received: not a reflection.
+        let mut early = records.clone();
+        early[2].tsc = 90;
+        let error = frames_are_reflected(&stream_of(&early)).unwrap_err();
+        assert!(error.contains("at most 39 frames sent back"), "{error}");
+        // Through another binding: not a reflection.
+        let mut elsewhere = records;
+        elsewhere[4].values[0] = 4;
+        assert!(frames_are_reflected(&stream_of(&elsewhere)).is_err());
     }
 
     #[test]
