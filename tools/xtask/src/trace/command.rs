@@ -52,7 +52,13 @@ pub fn run(options: &TraceOptions) -> Result<ExitCode, String> {
     fs::create_dir_all(&directory)
         .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
     let (stream_file, title) = match &options.stream {
-        Some(file) => (file.clone(), format!("exo trace: {}", file.display())),
+        Some(file) => {
+            let name = file.file_name().unwrap_or(file.as_os_str());
+            (
+                file.clone(),
+                format!("exo trace: {}", name.to_string_lossy()),
+            )
+        }
         None => {
             let program = options.program.as_deref().unwrap_or("the kernel alone");
             (boot(options, &directory)?, format!("exo trace: {program}"))
