@@ -3,8 +3,10 @@
 //!
 //! How records pair into slices, the rules the chapter (docs/08) explains:
 //! - running: from a `Switch` to the environment until the CPU's next `Switch`; when the
-//!   CPU went idle in between (the next switch comes from 0, the kernel idle, which the
-//!   kernel does not record going into), until the environment's last event before it;
+//!   CPU went idle in between, until the environment's last own event before it (a system
+//!   call, an exception, an upcall or a library event). The kernel records no switch into
+//!   idle: a switch from 0, or from the environment to itself (it waited and was resumed),
+//!   says the CPU was idle before it;
 //! - system call: `SyscallEnter` to the next `SyscallExit` on the same CPU;
 //! - upcall: `Upcall` to the environment's next `UpcallReturn` when its library OS writes
 //!   them, otherwise to its next entry into the kernel that the trace shows (a system
@@ -202,14 +204,15 @@ impl Pairing {
                 let to = u32::try_from(second).unwrap_or(environment);
                 self.timeline.environments.insert(to);
                 if let Some(running) = self.running.remove(&record.cpu) {
-                    // From the kernel idle: whoever ran before stopped after its last event.
-                    let end = match first {
-                        0 if running.track.environment != 0 => self
+                    // After idle: whoever ran before stopped after its last own event.
+                    let was_idle = first == 0 || first == second;
+                    let end = match was_idle {
+                        true => self
                             .last_seen
                             .get(&(running.track.environment, record.cpu))
                             .copied()
                             .unwrap_or(running.start),
-                        _ => record.tsc,
+                        false => record.tsc,
                     };
                     self.close(running, end, true);
                 }
@@ -297,11 +300,18 @@ impl Pairing {
             }
             _ => self.instant(record),
         }
-        if kind == Some(Kind::Switch) {
-            // A switch is the kernel's: it says nothing of when `from` last ran.
-            return;
+        // What the environment did itself, on the CPU; the kernel records frames, signals
+        // and wake-ups for it while it is not running.
+        let its_own = kind.is_some_and(|kind| {
+            kind.is_library()
+                || matches!(
+                    kind,
+                    Kind::SyscallEnter | Kind::SyscallExit | Kind::Exception | Kind::Upcall
+                )
+        });
+        if its_own {
+            self.last_seen.insert((environment, record.cpu), record.tsc);
         }
-        self.last_seen.insert((environment, record.cpu), record.tsc);
     }
 
     /// The environment entered the kernel: an upcall it was handling is over, unless its
@@ -503,7 +513,12 @@ mod tests {
             record(30, Kind::SyscallExit, 1, [wait, 0]),
             // Idle from about 30 to 90, which the kernel does not record.
             record(90, Kind::DeviceInterrupt, 0, [33, 0]),
+            record(92, Kind::FrameReceived, 1, [1, 60]),
             record(95, Kind::Switch, 1, [0, 1]),
+            record(96, Kind::SyscallEnter, 1, [wait, 0]),
+            record(97, Kind::SyscallExit, 1, [wait, 0]),
+            // It waited again and was resumed: a switch from itself to itself.
+            record(150, Kind::Switch, 1, [1, 1]),
         ]);
         let running: Vec<_> = slices(&timeline)
             .into_iter()
@@ -513,7 +528,8 @@ mod tests {
             running,
             [
                 (Lane::Running, 1, 10, 30, "running"),
-                (Lane::Running, 1, 95, 95, "running")
+                (Lane::Running, 1, 95, 97, "running"),
+                (Lane::Running, 1, 150, 150, "running"),
             ]
         );
     }
