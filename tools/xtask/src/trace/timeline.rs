@@ -235,7 +235,10 @@ impl Pairing {
             Some(Kind::SyscallEnter) => {
                 self.kernel_entry(record);
                 let open = Open::new(record, Lane::SystemCalls, environment);
-                self.system_calls.insert(record.cpu, open);
+                // One whose exit was never recorded ends where the next one begins.
+                if let Some(unreturned) = self.system_calls.insert(record.cpu, open) {
+                    self.close(unreturned, record.tsc, false);
+                }
             }
             Some(Kind::SyscallExit) => {
                 if let Some(mut open) = self.system_calls.remove(&record.cpu) {
@@ -565,6 +568,22 @@ mod tests {
             slot.arguments
                 .contains(&("owner", Value::Text("none".to_string())))
         );
+    }
+
+    #[test]
+    fn a_system_call_without_its_exit_ends_at_the_next_entry() {
+        let null = Sysnum::Null as u64;
+        let timeline = timeline_of(&[
+            record(10, Kind::SyscallEnter, 1, [null, 0]),
+            record(20, Kind::SyscallEnter, 1, [null, 0]),
+            record(30, Kind::SyscallExit, 1, [null, 0]),
+        ]);
+        let finished: Vec<(u64, u64, bool)> = timeline
+            .slices
+            .iter()
+            .map(|slice| (slice.start, slice.end, slice.finished))
+            .collect();
+        assert_eq!(finished, [(10, 20, false), (20, 30, true)]);
     }
 
     #[test]
