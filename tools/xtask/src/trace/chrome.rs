@@ -9,8 +9,8 @@
 //! slice (`"ph": "X"` with `dur`) and instant (`"ph": "i"`, thread-scoped) in time order,
 //! one event per line. Arguments carry the values decoded by name.
 //!
-//! Written by hand with `bench::report::json`'s string and number writers, like the other
-//! reports, and read back by serde_json in the tests.
+//! Written by hand with `bench::report::json`'s string writer, like the other reports, and
+//! read back by serde_json in the tests.
 
 use std::fmt::Write;
 
@@ -30,6 +30,7 @@ pub fn thread_id(track: &Track) -> u64 {
     lane * 1000 + u64::from(track.cpu)
 }
 
+/// The whole `trace.json`.
 pub fn write(timeline: &Timeline) -> String {
     let mut lines: Vec<String> = metadata(timeline);
     // Slices and instants merged by time; a slice before an instant at the same time.

@@ -92,9 +92,11 @@ pub fn arguments(record: &Record) -> Vec<Argument> {
         Kind::Call => vec![("server", number(first)), ("entry", number(second))],
         Kind::Reply => vec![("caller", number(first))],
         Kind::Signal => vec![("bits", hexadecimal(first))],
+        // What the ended `Wait` or `Call` returns: an event bit and its detail, or the
+        // server's two results.
         Kind::Wake => vec![
-            ("first", hexadecimal(first)),
-            ("second", hexadecimal(second)),
+            ("first_result", hexadecimal(first)),
+            ("second_result", hexadecimal(second)),
         ],
         Kind::RevocationRequest => {
             vec![

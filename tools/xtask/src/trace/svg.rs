@@ -1,5 +1,5 @@
 //! `timeline.svg`: the timeline as a picture any browser opens. The kernel's slots on top,
-//! then one lane per environment (the kernel's idle time first), time to the right:
+//! then one lane per environment (the kernel's own first), time to the right:
 //! a grey band while the environment runs, coloured boxes for its system calls, upcalls
 //! and calls, ticks under them for instants; a legend and a time axis.
 //!
@@ -130,11 +130,15 @@ pub fn write(timeline: &Timeline, window: Option<Window>, title: &str) -> String
         )
         .collect();
     let row_top = |index: usize| TOP + index as f64 * (ROW_HEIGHT + ROW_GAP);
+    let row_by_environment: HashMap<u32, usize> = (1..)
+        .zip(&timeline.environments)
+        .map(|(row, id)| (*id, row))
+        .collect();
     let row_of = |track: &Track| match track.lane {
         Lane::Slots => 0,
-        _ => rows
-            .iter()
-            .position(|(id, _)| *id == Some(track.environment))
+        _ => row_by_environment
+            .get(&track.environment)
+            .copied()
             .unwrap_or(0),
     };
 
