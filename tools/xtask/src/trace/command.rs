@@ -5,7 +5,8 @@
 //! The guest gets no console input but the end of it (Ctrl-D), so the shell and the
 //! programs that read until the end of input end by themselves; one still running after
 //! [`TIME_LIMIT`] is killed, and only the buffers the kernel had already written out
-//! (each 32 Ki records) reach the trace. This module reads and writes files and starts
+//! (each 32 Ki records) reach the trace. With `--stream FILE` it boots nothing and
+//! converts a stream collected before. This module reads and writes files and starts
 //! QEMU; the conversions are the other modules'.
 
 use std::fs;
@@ -30,7 +31,7 @@ const DIRECTORY: &str = "target/trace";
 /// `trace=` of its own.
 const DEFAULT_KERNEL_COMMAND_LINE: &str = "log=info";
 /// How long the guest may run unattended.
-pub const TIME_LIMIT: Duration = Duration::from_secs(120);
+const TIME_LIMIT: Duration = Duration::from_secs(120);
 /// How often the progress line is redrawn on a terminal...
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 /// ...and how often a new one is written elsewhere (a log).
