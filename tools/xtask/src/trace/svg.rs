@@ -30,6 +30,8 @@ const ROW_GAP: f64 = 6.0;
 const AXIS_HEIGHT: f64 = 40.0;
 /// Boxes closer than this many pixels merge.
 const MERGE_DISTANCE: f64 = 1.0;
+/// The time axis has about ten ticks; never more than this.
+const MAXIMUM_TICKS: f64 = 20.0;
 /// Roughly how wide a character of a box's label is, at its size.
 const CHARACTER_WIDTH: f64 = 5.5;
 
@@ -332,8 +334,11 @@ fn axis(svg: &mut String, top: f64, window: Window, x_of: &dyn Fn(f64) -> f64) {
         svg,
         r##"<line x1="{PLOT_LEFT}" y1="{top}" x2="{PLOT_RIGHT}" y2="{top}" stroke="#4a5568"/>"##
     );
-    let mut at = (window.from / step).ceil() * step;
-    while at <= window.to + step * 1e-9 {
+    let first = (window.from / step).ceil();
+    // Counted, not added up: far from zero, adding a small step may not move a float.
+    let ticks = ((window.to / step + 1e-9).floor() - first).clamp(0.0, MAXIMUM_TICKS) as u32;
+    for index in 0..=ticks {
+        let at = (first + f64::from(index)) * step;
         let x = x_of(at);
         let _ = writeln!(
             svg,
@@ -342,7 +347,6 @@ fn axis(svg: &mut String, top: f64, window: Window, x_of: &dyn Fn(f64) -> f64) {
             top + 17.0,
             escape(&time_text(at))
         );
-        at += step;
     }
     let _ = writeln!(
         svg,
@@ -506,6 +510,21 @@ mod tests {
             .count();
         assert!(elements < 300, "{elements} elements");
         assert!(svg.len() < 100_000, "{} bytes", svg.len());
+    }
+
+    #[test]
+    fn a_window_far_from_the_start_still_gets_a_few_ticks() {
+        let timeline = build(&parse(&bytes_of(&[record(0, Kind::Flush, 0, [0, 0])])).unwrap());
+        let window = Window {
+            from: 1e17,
+            to: 1e17 + 32.0,
+        };
+        let svg = write(&timeline, Some(window), "far");
+        let document = roxmltree::Document::parse(&svg).unwrap();
+        let lines = document
+            .descendants()
+            .filter(|node| node.has_tag_name("line"));
+        assert!(lines.count() <= 2 + MAXIMUM_TICKS as usize + 1);
     }
 
     #[test]
