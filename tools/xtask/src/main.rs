@@ -26,6 +26,7 @@ mod scenarios;
 mod serial_log;
 mod servers;
 mod test_suite;
+mod trace;
 mod workspace;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ use bench::linux::guest::PeerMode;
 use density::DensityOptions;
 use servers::HostPorts;
 use test_suite::TestOptions;
+use trace::{TraceOptions, Window};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -78,6 +80,19 @@ commands:
                                         `micro` prints its BENCH lines; `servers` runs
                                         udp/tcp echo (127.0.0.1:7007) and tcp discard
                                         (127.0.0.1:7009) until Ctrl-C
+  trace [--program NAME] [--window FROM:TO] [-- <kernel args>...]
+                                        boot NAME (default: sh) unattended with the
+                                        kernel's trace on (trace=all unless the kernel
+                                        args hold a trace=), its input only Ctrl-D, for
+                                        at most 120 s; writes target/trace/trace.bin,
+                                        trace.json (open it in ui.perfetto.dev) and
+                                        timeline.svg (FROM:TO, in microseconds from the
+                                        first event, is the part it shows; default all),
+                                        and prints events per kind and per environment
+  trace --stream FILE [--window FROM:TO]
+                                        the same from a stream collected before (the
+                                        traced scenarios leave theirs in
+                                        target/trace/scenarios/), without booting
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -90,7 +105,7 @@ const DEFAULT_PROGRAM: &str = "sh";
 /// What `--program` takes to boot without a program.
 const NO_PROGRAM: &str = "none";
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Command {
     Help,
     Build,
@@ -113,6 +128,7 @@ enum Command {
     },
     Bench(BenchOptions),
     Density(DensityOptions),
+    Trace(TraceOptions),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +168,7 @@ fn main() -> ExitCode {
         Command::LinuxPeer { mode, kvm } => bench::linux::guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
         Command::Density(options) => density::run(options),
+        Command::Trace(options) => trace::run(&options),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -246,6 +263,43 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 servers,
             })
         }
+        "trace" => {
+            let (mut program, mut window, mut stream) = (None, None, None);
+            while let Some(option) = options.next().map_err(unexpected)? {
+                match option {
+                    Long("stream") => {
+                        stream = Some(value(options, "--stream", "a trace stream's file")?.into());
+                    }
+                    Long("program") => {
+                        let value = value(options, "--program", "a program name")?;
+                        if program.replace(value).is_some() {
+                            return Err("--program given twice".to_string());
+                        }
+                    }
+                    Long("window") => {
+                        let text = value(options, "--window", "FROM:TO in microseconds")?;
+                        window = Some(parse_window(&text)?);
+                    }
+                    other => return Err(unexpected_option(other)),
+                }
+            }
+            let program = match program {
+                Some(name) if name.is_empty() || name.starts_with('-') => {
+                    return Err(format!("--program needs a program name, got `{name}`"));
+                }
+                Some(name) => name,
+                None => DEFAULT_PROGRAM.to_string(),
+            };
+            if stream.is_some() && kernel_command_line.is_some() {
+                return Err("--stream converts a stream without booting: no kernel args".into());
+            }
+            Ok(Command::Trace(TraceOptions {
+                program: (program != NO_PROGRAM).then_some(program),
+                kernel_command_line,
+                window,
+                stream,
+            }))
+        }
         "test" => {
             reject_kernel_words()?;
             let (mut filter, mut no_host, mut jobs) = (None, false, None);
@@ -335,6 +389,23 @@ fn port(options: &mut Parser, option: &str) -> Result<u16, String> {
         Ok(port) if port > 0 => Ok(port),
         _ => Err(format!(
             "{option} needs a port number (1 to 65535), got `{text}`"
+        )),
+    }
+}
+
+/// `FROM:TO`, microseconds from the first event of a trace, FROM before TO.
+fn parse_window(text: &str) -> Result<Window, String> {
+    let bounds = text
+        .split_once(':')
+        .map(|(from, to)| (from.trim().parse::<f64>(), to.trim().parse::<f64>()));
+    match bounds {
+        Some((Ok(from), Ok(to)))
+            if from.is_finite() && to.is_finite() && 0.0 <= from && from < to =>
+        {
+            Ok(Window { from, to })
+        }
+        _ => Err(format!(
+            "--window needs FROM:TO, microseconds with FROM before TO (e.g. 0:500), got `{text}`"
         )),
     }
 }
@@ -490,6 +561,46 @@ mod tests {
                 kernel_command_line: Some("--kvm".to_string())
             })
         );
+    }
+
+    #[test]
+    fn trace_takes_a_program_a_window_and_kernel_words() {
+        assert_eq!(
+            parse_words("trace"),
+            Ok(Command::Trace(TraceOptions {
+                program: Some("sh".to_string()),
+                kernel_command_line: None,
+                window: None,
+                stream: None,
+            }))
+        );
+        assert_eq!(
+            parse_words("trace --program fault-test --window 10:250.5 -- log=warn trace=calls"),
+            Ok(Command::Trace(TraceOptions {
+                program: Some("fault-test".to_string()),
+                kernel_command_line: Some("log=warn trace=calls".to_string()),
+                window: Some(Window {
+                    from: 10.0,
+                    to: 250.5
+                }),
+                stream: None,
+            }))
+        );
+        let Ok(Command::Trace(converted)) =
+            parse_words("trace --stream target/trace/scenarios/trace-calls.bin")
+        else {
+            panic!("`trace --stream FILE` should parse");
+        };
+        assert_eq!(
+            converted.stream,
+            Some("target/trace/scenarios/trace-calls.bin".into())
+        );
+        assert!(parse_words("trace --stream a.bin -- log=info").is_err());
+        assert!(parse_words("trace --window 5:5").is_err());
+        assert!(parse_words("trace --window 5").is_err());
+        assert!(parse_words("trace --window=-1:3").is_err());
+        assert!(parse_words("trace --kvm").is_err());
+        assert!(parse_words("trace --program").is_err());
     }
 
     #[test]

@@ -128,6 +128,9 @@ pub struct QemuConfig {
     pub packet_capture: Option<PathBuf>,
     /// Raw frames from the host onto the card's network.
     pub frame_injection: Option<FrameInjection>,
+    /// Where QEMU's debug console (I/O port 0xe9) writes: the kernel's trace stream, with
+    /// `trace=` on its command line (`exo_abi::trace`). `None`: no debug console.
+    pub trace_output: Option<PathBuf>,
     /// Files QEMU may open, when it needs more than the host's usual limit (a host port
     /// forward takes one): QEMU then runs under `prlimit`. `None`: the limit it inherits.
     pub open_files: Option<u64>,
@@ -152,6 +155,7 @@ impl QemuConfig {
             port_forwards: Vec::new(),
             packet_capture: None,
             frame_injection: None,
+            trace_output: None,
             open_files: None,
         }
     }
@@ -253,6 +257,12 @@ impl QemuConfig {
         }
         if let Some(capture) = &self.packet_capture {
             command.arg("-object").arg(filter_dump_argument(capture));
+        }
+        if let Some(trace) = &self.trace_output {
+            // The legacy `file:` form takes the rest of the word as the path, commas and all.
+            let mut argument = OsString::from("file:");
+            argument.push(trace);
+            command.arg("-debugcon").arg(argument);
         }
         if self.wait_for_debugger {
             command.args(["-s", "-S"]);
@@ -567,6 +577,19 @@ mod tests {
             arguments_of(&command)[..5],
             ["--nofile=4000", "--", QEMU, "-machine", "pc"]
         );
+    }
+
+    #[test]
+    fn a_trace_output_is_the_debug_console_file_and_absent_unless_asked() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info trace=all");
+        assert!(values_of(&arguments_of(&config.command()), "-debugcon").is_empty());
+        config.trace_output = Some(PathBuf::from("/t/trace/a,b.bin"));
+        let arguments = arguments_of(&config.command());
+        assert_eq!(
+            values_of(&arguments, "-debugcon"),
+            ["file:/t/trace/a,b.bin"]
+        );
+        assert_eq!(values_of(&arguments, "-append"), ["log=info trace=all"]);
     }
 
     #[test]

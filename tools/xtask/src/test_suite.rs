@@ -15,9 +15,9 @@ use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
 use crate::host::side;
 use crate::host::side::HostNotes;
-use crate::scenarios::{self, Capture, Scenario};
+use crate::scenarios::{self, Capture, Scenario, TraceOutput};
 use crate::serial_log::last_lines;
-use crate::{artifacts, network_setup, pcap, qemu, servers};
+use crate::{artifacts, network_setup, pcap, qemu, servers, trace};
 
 /// Guests running at once by default, at most: each TCG guest keeps a host CPU busy, and
 /// guests starved of CPU drift towards their hang timeouts.
@@ -221,11 +221,13 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
     });
 }
 
-/// A scenario's guest run and, for one that checks its traffic, its capture.
+/// A scenario's guest run and, for one that checks its traffic or its trace, its capture
+/// or its trace.
 #[derive(Debug)]
 struct ScenarioRun {
     guest: GuestRun,
     capture: Option<Capture>,
+    trace: Option<TraceOutput>,
     /// Boots it took: more than one when QEMU found a host port taken.
     boots: usize,
     /// What its host function left for the report.
@@ -236,6 +238,9 @@ struct ScenarioRun {
 /// boots it again with new host ports if another program took one first.
 fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, String> {
     let mut config = scenario.qemu_config(kernel);
+    if let Some(file) = &config.trace_output {
+        trace::prepare_output(file)?;
+    }
     let mut boots = 0;
     let mut notes = HostNotes::default();
     let guest = loop {
@@ -261,9 +266,14 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         frames: pcap::read_frames(&file),
         file,
     });
+    let trace = config.trace_output.map(|file| TraceOutput {
+        stream: trace::read(&file),
+        file,
+    });
     Ok(ScenarioRun {
         guest,
         capture,
+        trace,
         boots,
         notes: notes.take(),
     })
@@ -274,6 +284,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
     let ScenarioRun {
         guest: run,
         capture,
+        trace,
         boots,
         notes,
     } = match run {
@@ -285,7 +296,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
             return;
         }
     };
-    let reason = scenario.failure_reason(&run, capture.as_ref());
+    let reason = scenario.failure_reason(&run, capture.as_ref(), trace.as_ref());
     let passed = reason.is_none();
     let boots = if boots > 1 {
         format!("; booted {boots} times, a host port was taken")

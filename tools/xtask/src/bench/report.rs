@@ -8,7 +8,7 @@
 //! Markdown and SVG are written by hand, each in its own module; the tests read the JSON and
 //! the SVG back with parsers (serde_json, roxmltree).
 
-mod charts;
+pub mod charts;
 mod human_numbers;
 pub mod json;
 mod markdown;

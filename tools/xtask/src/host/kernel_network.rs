@@ -35,7 +35,7 @@ pub const REFLECTOR_PORT: u16 = 7;
 pub const REFLECTOR_READY: &str = "udp-reflector: ready on UDP 7";
 pub const REFLECTOR_DONE: &str = "udp-reflector: reflected";
 /// Datagrams sent to the reflector before the hostile frames, and again after them.
-const REFLECTIONS: usize = 20;
+pub const REFLECTIONS: usize = 20;
 /// Ctrl-D: the end of the console's input, which ends udp-reflector.
 const END_OF_INPUT: u8 = 4;
 

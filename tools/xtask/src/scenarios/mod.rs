@@ -20,7 +20,8 @@ mod memory;
 mod network;
 mod scenario;
 mod table;
+mod trace;
 mod verdict;
 
-pub use scenario::{Capture, Scenario};
+pub use scenario::{Capture, Scenario, TraceOutput};
 pub use table::{SCENARIOS, matching};

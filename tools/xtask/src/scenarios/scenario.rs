@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::qemu::{FAIL_STATUS, GuestExit, PASS_STATUS, QemuConfig};
-use crate::{artifacts, servers};
+use crate::trace::stream::Stream;
+use crate::{artifacts, servers, workspace};
 
 pub use crate::network_setup::NetworkScenario;
 
@@ -23,10 +24,14 @@ pub const SERVER_TIMEOUT: Duration = Duration::from_secs(120);
 /// The kernel command line of the scenarios that boot a program.
 pub const PROGRAM_COMMAND_LINE: &str = "log=info";
 
+/// Where the trace of a scenario with a trace check goes, relative to the workspace root;
+/// one file per scenario, replaced by its next run.
+const TRACE_DIRECTORY: &str = "target/trace/scenarios";
+
 /// What every entry of the table starts from: boot the program named like the scenario
 /// with the program command line, expect it to pass within [`DEFAULT_TIMEOUT`], with no
-/// console input, no check count, no further check and no network traffic. An entry writes only what
-/// differs (`..DEFAULT`).
+/// console input, no check count, no further check, no trace and no network traffic. An
+/// entry writes only what differs (`..DEFAULT`).
 pub const DEFAULT: Scenario = Scenario {
     name: "",
     kernel_command_line: PROGRAM_COMMAND_LINE,
@@ -37,6 +42,7 @@ pub const DEFAULT: Scenario = Scenario {
     checks: None,
     timeout: DEFAULT_TIMEOUT,
     serial_check: None,
+    trace_check: None,
     network: None,
 };
 
@@ -95,6 +101,9 @@ pub struct Scenario {
     /// A further check of the whole serial output, for what fixed strings cannot say
     /// (e.g. that a line is well-formed); its `Err` says what is wrong.
     pub serial_check: Option<SerialCheck>,
+    /// A check of the kernel's trace stream (`trace=` must be on the command line), read
+    /// from QEMU's debug console once the guest has gone; its `Err` says what is wrong.
+    pub trace_check: Option<TraceCheck>,
     /// Host ports forwarded to the guest's network card, a host function talking to it,
     /// and what the card's traffic must show; `None`: the card is there, unused.
     pub network: Option<NetworkScenario>,
@@ -102,6 +111,17 @@ pub struct Scenario {
 
 /// Checks a finished guest's serial output.
 pub type SerialCheck = fn(&str) -> Result<(), String>;
+
+/// Checks a finished guest's trace stream, judging its records.
+pub type TraceCheck = fn(&Stream) -> Result<(), String>;
+
+/// A traced run's stream, read once the guest has gone.
+#[derive(Debug)]
+pub struct TraceOutput {
+    pub file: PathBuf,
+    /// The stream, or why the file could not be read as one.
+    pub stream: Result<Stream, String>,
+}
 
 /// A networked run's packet capture, read once the guest has gone.
 #[derive(Debug)]
@@ -142,6 +162,11 @@ impl Scenario {
         // ahead, so its waits for the host would expire in a blink of host time.
         config.instruction_clock = self.network.is_none();
         config.serial_input = self.serial_input.map(String::from);
+        config.trace_output = self.trace_check.map(|_| {
+            workspace::root()
+                .join(TRACE_DIRECTORY)
+                .join(format!("{}.bin", self.name))
+        });
         config
     }
 }

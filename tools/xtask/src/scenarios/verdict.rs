@@ -1,18 +1,23 @@
 //! The verdict on a finished run: its exit, its serial output in order, the count of
-//! checks a self-judging program reports, its host side and its packet capture, each
-//! against what the scenario's entry asks. A verdict never depends
+//! checks a self-judging program reports, its host side, its packet capture and its trace,
+//! each against what the scenario's entry asks. A verdict never depends
 //! on how long a guest took, only on whether it hung past its timeout.
 
 use crate::guest::{Ending, GuestRun};
 use crate::host::kernel_network::quoted;
 use crate::serial_log::contains;
 
-use super::scenario::{Capture, NetworkScenario, Scenario};
+use super::scenario::{Capture, NetworkScenario, Scenario, TraceOutput};
 
 impl Scenario {
-    /// Why `run` (with `capture`, for a scenario that checks its traffic) does not satisfy
-    /// this scenario, or `None` if it does.
-    pub fn failure_reason(&self, run: &GuestRun, capture: Option<&Capture>) -> Option<String> {
+    /// Why `run` (with `capture`, for a scenario that checks its traffic, and `trace`, for
+    /// one that checks its trace) does not satisfy this scenario, or `None` if it does.
+    pub fn failure_reason(
+        &self,
+        run: &GuestRun,
+        capture: Option<&Capture>,
+        trace: Option<&TraceOutput>,
+    ) -> Option<String> {
         let mut reasons = Vec::new();
         match run.ending {
             Ending::Exited(exit) if exit == self.expected_exit.guest_exit() => {}
@@ -51,6 +56,22 @@ impl Scenario {
             && let Some(reason) = network.capture_failure(capture)
         {
             reasons.push(reason);
+        }
+        if let Some(check) = self.trace_check {
+            match trace {
+                None => reasons.push("no trace was taken".to_string()),
+                Some(TraceOutput {
+                    stream: Err(error), ..
+                }) => reasons.push(format!("trace unreadable: {error}")),
+                Some(TraceOutput {
+                    file,
+                    stream: Ok(stream),
+                }) => {
+                    if let Err(reason) = check(stream) {
+                        reasons.push(format!("trace {}: {reason}", file.display()));
+                    }
+                }
+            }
         }
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
@@ -204,19 +225,19 @@ mod tests {
         };
         let failed = Ending::Exited(GuestExit::Failed);
         let good = run(failed, "KERNEL PANIC at x: deliberate panic\n");
-        assert_eq!(scenario.failure_reason(&good, None), None);
+        assert_eq!(scenario.failure_reason(&good, None, None), None);
         let reason = scenario
-            .failure_reason(&run(failed, "KERNEL PANIC\n"), None)
+            .failure_reason(&run(failed, "KERNEL PANIC\n"), None, None)
             .unwrap();
         assert!(reason.contains("deliberate panic"), "{reason}");
         let passed = Ending::Exited(GuestExit::Passed);
         let reason = scenario
-            .failure_reason(&run(passed, &good.serial), None)
+            .failure_reason(&run(passed, &good.serial), None, None)
             .unwrap();
         assert!(reason.contains("guest reported success"), "{reason}");
         let hung = Ending::TimedOut(Duration::from_secs(60));
         let reason = scenario
-            .failure_reason(&run(hung, &good.serial), None)
+            .failure_reason(&run(hung, &good.serial), None, None)
             .unwrap();
         assert!(reason.contains("timed out"), "{reason}");
     }
@@ -232,12 +253,12 @@ mod tests {
             host_failure: None,
         };
         let capture = good_net_test_capture();
-        assert_eq!(scenario.failure_reason(&run, Some(&capture)), None);
+        assert_eq!(scenario.failure_reason(&run, Some(&capture), None), None);
         run.host_failure = Some("guest UDP port 7001: no reply".to_string());
-        let reason = scenario.failure_reason(&run, Some(&capture)).unwrap();
+        let reason = scenario.failure_reason(&run, Some(&capture), None).unwrap();
         assert_eq!(reason, "the host side failed (its error is below)");
         run.ending = Ending::HostFailed;
-        let reason = scenario.failure_reason(&run, Some(&capture)).unwrap();
+        let reason = scenario.failure_reason(&run, Some(&capture), None).unwrap();
         assert_eq!(
             reason,
             "the host side failed; guest killed (its error is below)"
@@ -273,7 +294,7 @@ mod tests {
             host_failure: None,
         };
         assert_eq!(
-            scenario.failure_reason(&run, None).unwrap(),
+            scenario.failure_reason(&run, None, None).unwrap(),
             "no packet capture was taken"
         );
         let mut capture = good_net_test_capture();
@@ -283,14 +304,14 @@ mod tests {
             b"spoofed!".to_vec(),
         ]);
         assert_eq!(
-            scenario.failure_reason(&run, Some(&capture)).unwrap(),
+            scenario.failure_reason(&run, Some(&capture), None).unwrap(),
             "packet capture /t/captures/net-test.pcap: no frame contains \"echo:B0\" \
              (3 frames captured); 1 of 3 frames contain \"spoofed!\", which must appear in \
              none (frames 3)"
         );
         capture.frames = Err("truncated pcap file".to_string());
         assert_eq!(
-            scenario.failure_reason(&run, Some(&capture)).unwrap(),
+            scenario.failure_reason(&run, Some(&capture), None).unwrap(),
             "packet capture unreadable: truncated pcap file"
         );
     }

@@ -281,7 +281,7 @@ fn label(svg: &mut String, middle: f64, name: &str) {
 }
 
 /// Text safe in XML content and attribute values.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
