@@ -41,17 +41,6 @@ const USER_RUSTFLAGS: &[&str] = &[
     "-Cstrip=debuginfo",
 ];
 
-/// The release profile, for exo's programs: optimised for size, across crates (LTO, one
-/// code-generation unit). Measured with `cargo xtask bench` (docs/07, 7.6): udp-echo loads
-/// 178 KB instead of 324 KB, argc 88 KB instead of 145 KB; spawn got faster (2.65 M
-/// cycles instead of 3.10 M: fewer pages to load) and no row got slower beyond the
-/// rounds' spread. The user build takes about a minute.
-const USER_PROFILE: &[(&str, &str)] = &[
-    ("OPT_LEVEL", "s"),
-    ("LTO", "true"),
-    ("CODEGEN_UNITS", "1"),
-];
-
 /// Code generation flags for the Linux guest's program (`tools/linux-peer`):
 /// - `target-feature=+crt-static`: the C library is linked in, so the program runs in the
 ///   guest's initramfs, which holds no shared libraries.
@@ -76,8 +65,6 @@ pub struct CrossBuild {
     /// Relative to the workspace root.
     target_dir: &'static str,
     rustflags: &'static [&'static str],
-    /// Settings of the release profile for this build only (`CARGO_PROFILE_RELEASE_<NAME>`).
-    profile: &'static [(&'static str, &'static str)],
     /// Extra arguments for `cargo build` (not for clippy, which checks every target it builds).
     build_arguments: &'static [&'static str],
 }
@@ -88,7 +75,6 @@ pub const KERNEL: CrossBuild = CrossBuild {
     target: BARE_METAL_TARGET,
     target_dir: "target/kernel",
     rustflags: KERNEL_RUSTFLAGS,
-    profile: &[],
     build_arguments: &[],
 };
 
@@ -101,7 +87,6 @@ pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     target: BARE_METAL_TARGET,
     target_dir: "target/user",
     rustflags: USER_RUSTFLAGS,
-    profile: USER_PROFILE,
     build_arguments: &["--bins"],
 };
 
@@ -112,7 +97,6 @@ pub const LINUX_PEER: CrossBuild = CrossBuild {
     target: LINUX_TARGET,
     target_dir: "target/linux-peer",
     rustflags: LINUX_PEER_RUSTFLAGS,
-    profile: &[],
     build_arguments: &[],
 };
 
@@ -143,9 +127,6 @@ impl CrossBuild {
             // host flags away from anything this build starts, such as a nested cargo.
             .env("CARGO_ENCODED_RUSTFLAGS", self.rustflags.join("\x1f"))
             .env_remove("RUSTFLAGS");
-        for (setting, value) in self.profile {
-            command.env(format!("CARGO_PROFILE_RELEASE_{setting}"), value);
-        }
         command
     }
 
