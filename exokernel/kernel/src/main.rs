@@ -100,6 +100,9 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
     if let Some(classes) = command_line.get("trace") {
         match exo_abi::trace::Class::parse(classes) {
+            Some(_) if !trace::COMPILED_IN => {
+                println!("trace: this kernel was built without the trace feature");
+            }
             Some(classes) => {
                 trace::start(classes);
                 println!("trace: recording {classes:?} to the debug console");

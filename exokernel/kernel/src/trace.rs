@@ -7,7 +7,8 @@
 //! the run ends, the records go out through QEMU's debug console, after a
 //! header at the first write; the time that writing takes is marked by a
 //! `Flush` record, so it reads as a gap and not as work. With tracing off,
-//! [`record`] is a load and a test.
+//! [`record`] is a load and a test; built without the `trace` feature, it
+//! is nothing at all (`cargo xtask bench` compares the three).
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,9 @@ const CAPACITY: usize = 32 * 1024;
 
 /// Whether the stream's header has gone out.
 static HEADER_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether this kernel was built with the trace (the `trace` feature).
+pub const COMPILED_IN: bool = cfg!(feature = "trace");
 
 /// Turns tracing of `classes` on for this CPU. Called once at boot, before
 /// any environment exists.
@@ -39,7 +43,7 @@ pub fn classes() -> u64 {
 /// Records `kind` for `environment` (0: none), if its class is on.
 #[inline]
 pub fn record(kind: Kind, environment: u32, values: [u64; 2]) {
-    if cpu::current().trace_classes() & kind.class().bits() != 0 {
+    if cfg!(feature = "trace") && cpu::current().trace_classes() & kind.class().bits() != 0 {
         append(kind, environment, values);
     }
 }
@@ -47,6 +51,9 @@ pub fn record(kind: Kind, environment: u32, values: [u64; 2]) {
 /// Records `kind` for the environment running on this CPU.
 #[inline]
 pub fn record_here(kind: Kind, values: [u64; 2]) {
+    if !cfg!(feature = "trace") {
+        return;
+    }
     let this_cpu = cpu::current();
     if this_cpu.trace_classes() & kind.class().bits() != 0 {
         append(kind, this_cpu.environment(), values);

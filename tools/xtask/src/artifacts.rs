@@ -78,6 +78,17 @@ pub const KERNEL: CrossBuild = CrossBuild {
     build_arguments: &[],
 };
 
+/// The kernel without its trace (`--no-default-features`): what `cargo xtask bench`
+/// measures tracing's cost against.
+pub const UNTRACED_KERNEL: CrossBuild = CrossBuild {
+    package: "exo-kernel",
+    more_packages: &[],
+    target: BARE_METAL_TARGET,
+    target_dir: "target/kernel-untraced",
+    rustflags: KERNEL_RUSTFLAGS,
+    build_arguments: &["--no-default-features"],
+};
+
 /// Every program in `userapps/src/bin/` (on the bare runtime), `userapps/posix/src/bin/`
 /// (on libos-posixish) and `userapps/net/src/bin/` (on the bare runtime with libos-net),
 /// one binary each, named after its file.

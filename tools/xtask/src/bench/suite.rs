@@ -20,7 +20,7 @@
 //! charts (`report`). This module judges nothing: a missed target is a row that
 //! says so, and the command still succeeds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -66,10 +66,11 @@ impl Default for BenchOptions {
     }
 }
 
-/// A microbenchmark row: the name both systems print, what the row says, the target
-/// (how many times cheaper exo must be), if the issue sets one, and exo's floor.
+/// A microbenchmark row: the name exo's line has, the Linux guest's, what the row says,
+/// the target (how many times cheaper exo must be), if the issue sets one, and exo's floor.
 struct Micro {
     name: &'static str,
+    linux: &'static str,
     row: &'static str,
     target: Option<f64>,
     floor: Option<MicroFloor>,
@@ -99,50 +100,95 @@ const ADDRESS_SPACE_SWITCH_FLOOR: MicroFloor = MicroFloor {
     max_ratio: None,
 };
 
-const MICROBENCHMARKS: [Micro; 7] = [
+const MICROBENCHMARKS: [Micro; 9] = [
     Micro {
         name: "null-syscall",
+        linux: "null-syscall",
         row: "null system call (Linux: getppid)",
         target: Some(4.0),
         floor: Some(TRAP_FLOOR),
     },
+    // What the trace costs: the same call on a kernel built without it, and with every
+    // class recorded (`trace=all`). The row above is tracing compiled in and off.
+    Micro {
+        name: UNTRACED_NULL,
+        linux: "null-syscall",
+        row: "null system call, kernel built without tracing",
+        target: None,
+        floor: Some(TRAP_FLOOR),
+    },
+    Micro {
+        name: TRACED_NULL,
+        linux: "null-syscall",
+        row: "null system call, tracing every event (trace=all)",
+        target: None,
+        floor: Some(TRAP_FLOOR),
+    },
     Micro {
         name: "page-fault",
+        linux: "page-fault",
         row: "page-fault round trip (Linux: SIGSEGV handler + mprotect)",
         target: Some(15.0),
         floor: Some(EXCEPTION_FLOOR),
     },
     Micro {
         name: "map-touch-unmap",
+        linux: "map-touch-unmap",
         row: "frame allocate + map + touch + unmap (Linux: mmap + touch + munmap)",
         target: Some(10.0),
         floor: None,
     },
     Micro {
         name: "yield-round-trip",
+        linux: "yield-round-trip",
         row: "yield_to round trip (Linux: sched_yield between two processes)",
         target: None,
         floor: Some(ADDRESS_SPACE_SWITCH_FLOOR),
     },
     Micro {
         name: "call-reply",
+        linux: "call-reply",
         row: "call/reply round trip (Linux: pipe ping-pong)",
         target: Some(10.0),
         floor: Some(ADDRESS_SPACE_SWITCH_FLOOR),
     },
     Micro {
         name: "spawn",
+        linux: "spawn",
         row: "spawn until exit (Linux: fork + exec + wait)",
         target: Some(20.0),
         floor: None,
     },
     Micro {
         name: "thread-switch",
+        linux: "thread-switch",
         row: "library-OS thread switch (Linux: sched_yield between two threads)",
         target: None,
         floor: None,
     },
 ];
+
+/// The kernels the microbenchmarks boot: the one built as usual (its trace compiled in),
+/// and one built without the trace.
+struct Kernels {
+    traced: PathBuf,
+    untraced: PathBuf,
+}
+
+/// The names of the null call's lines from the kernel without tracing and from `trace=all`.
+const UNTRACED_NULL: &str = "null-syscall-untraced";
+const TRACED_NULL: &str = "null-syscall-traced";
+
+/// `lines`' line `name`, renamed `new_name` (to set one boot's figure beside another's).
+fn renamed(lines: &[BenchLine], name: &str, new_name: &str) -> Option<BenchLine> {
+    lines
+        .iter()
+        .find(|line| line.name == name)
+        .map(|line| BenchLine {
+            name: new_name.to_string(),
+            ..line.clone()
+        })
+}
 
 /// One round of the microbenchmarks: exo's lines (both programs') and the Linux guest's.
 struct MicroRound {
@@ -159,10 +205,10 @@ struct NetworkRound {
     reflector: UdpEchoReport,
 }
 
-/// The steps the progress line counts: building exo and the Linux guest, then seven boots
-/// a round (three for the microbenchmarks, four for the network).
+/// The steps the progress line counts: building exo and the Linux guest, then eight steps
+/// a round (four for the microbenchmarks, four for the network).
 fn steps(rounds: usize) -> usize {
-    2 + 7 * rounds
+    2 + 8 * rounds
 }
 
 pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
@@ -170,6 +216,11 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut progress = Progress::new(steps(rounds));
     progress.step("building exo");
     let kernel = artifacts::build_kernel()?;
+    artifacts::build(&artifacts::UNTRACED_KERNEL)?;
+    let kernels = Kernels {
+        traced: kernel.clone(),
+        untraced: artifacts::UNTRACED_KERNEL.binary(),
+    };
     artifacts::build(&artifacts::USER_PROGRAMS)?;
     artifacts::pack_bootfs()?;
     progress.step("Linux guest: building it (cached under target/linux-guest)");
@@ -185,7 +236,7 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut micro = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         let mut step = |what: &str| progress.step(&format!("round {round}/{rounds}: {what}"));
-        micro.push(micro_round(&kernel, &linux_guest, accelerator, &mut step)?);
+        micro.push(micro_round(&kernels, &linux_guest, accelerator, &mut step)?);
     }
     let host = match accelerator {
         // Beside KVM the host's own figures give a scale; under TCG they would not.
@@ -228,19 +279,26 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
 /// One round of the microbenchmarks: exo's `bench` and `bench-libos`, then the Linux
 /// guest's `linux-peer micro`; `step` announces each boot.
 fn micro_round(
-    kernel: &Path,
+    kernels: &Kernels,
     linux_guest: &LinuxGuest,
     accelerator: Accelerator,
     step: &mut impl FnMut(&str),
 ) -> Result<MicroRound, String> {
+    let kernel = &kernels.traced;
     step("exo: kernel primitives (bench)");
-    let mut exo = micro_on_exo(kernel, accelerator, "bench", None)?;
+    let mut exo = micro_on_exo(kernel, accelerator, "bench", None, "")?;
+    step("exo: the null call without tracing, and tracing everything");
+    let untraced = micro_on_exo(&kernels.untraced, accelerator, "bench", None, "")?;
+    exo.extend(renamed(&untraced, "null-syscall", UNTRACED_NULL));
+    let traced = micro_on_exo(kernel, accelerator, "bench", None, "trace=all")?;
+    exo.extend(renamed(&traced, "null-syscall", TRACED_NULL));
     step("exo: library OS (bench-libos, from the shell)");
     exo.extend(micro_on_exo(
         kernel,
         accelerator,
         servers::SHELL,
         Some("bench-libos"),
+        "",
     )?);
     step("Linux guest: microbenchmarks");
     let linux = linux_guest.run_micro(accelerator)?;
@@ -296,21 +354,19 @@ fn both_boot_under(accelerator: Accelerator, linux_guest: &LinuxGuest) -> Accele
     }
 }
 
-/// Boots `program` (the shell, typing `command` into it, or the program itself) and reads
-/// its `BENCH` lines.
+/// Boots `program` (the shell, typing `command` into it, or the program itself), with
+/// `more_kernel_words` on the kernel's command line, and reads its `BENCH` lines.
 fn micro_on_exo(
     kernel: &Path,
     accelerator: Accelerator,
     program: &str,
     command: Option<&str>,
+    more_kernel_words: &str,
 ) -> Result<Vec<BenchLine>, String> {
     // `bench` prints the kernel's floors too: it measures them at boot when asked.
-    let command_line = if command.is_none() {
-        "log=warn floors=on"
-    } else {
-        "log=warn"
-    };
-    let mut config = QemuConfig::new(kernel, command_line);
+    let floors = if command.is_none() { " floors=on" } else { "" };
+    let command_line = format!("log=warn{floors} {more_kernel_words}");
+    let mut config = QemuConfig::new(kernel, command_line.trim_end());
     config.boot_module = Some(artifacts::bootfs());
     config.first_program = Some(program.to_string());
     config.accelerator = accelerator;
@@ -339,7 +395,7 @@ fn micro_rows(rounds: &[MicroRound], host: Option<&[BenchLine]>) -> Vec<Row> {
                 .iter()
                 .map(|round| RoundFigures {
                     exo: figure(&round.exo, micro.name),
-                    linux: figure(&round.linux, micro.name),
+                    linux: figure(&round.linux, micro.linux),
                     floor: micro
                         .floor
                         .as_ref()
@@ -347,7 +403,7 @@ fn micro_rows(rounds: &[MicroRound], host: Option<&[BenchLine]>) -> Vec<Row> {
                 })
                 .collect();
             let mut row = Row::from_rounds(micro.row, "cycles", Better::Lower, figures)
-                .with_host(host.and_then(|host| figure(host, micro.name)));
+                .with_host(host.and_then(|host| figure(host, micro.linux)));
             if let Some(times) = micro.target {
                 row = row.with_target(Target::ratio_at_least(times));
             }
