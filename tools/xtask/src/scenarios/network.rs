@@ -79,21 +79,6 @@ pub const SCENARIOS: &[Scenario] = &[
         network: Some(NetworkScenario::DEFAULT),
         ..DEFAULT
     },
-    // The floor of the UDP round trip, which the bench measures the echo servers against.
-    Scenario {
-        name: "udp-reflector",
-        serial_must_show: &[
-            kernel_network::REFLECTOR_READY,
-            kernel_network::REFLECTOR_DONE,
-        ],
-        network: Some(NetworkScenario {
-            udp_ports: &[kernel_network::REFLECTOR_PORT],
-            host: Some(kernel_network::reflections_around_hostile_frames),
-            inject_frames: true,
-            ..NetworkScenario::DEFAULT
-        }),
-        ..DEFAULT
-    },
     // `cargo xtask run`'s own layout: the shell starts the servers from its rc file; the
     // host function ends the console's input once it has reached each of them.
     Scenario {

@@ -46,6 +46,8 @@ pub const SCENARIOS: &[Scenario] = &[
         trace_check: Some(calls_get_replies),
         ..DEFAULT
     },
+    // The UDP round trip's floor (chapter 7), whose own test this is too: every datagram
+    // back unchanged around hostile frames, and on the trace each sent after one came in.
     Scenario {
         name: "trace-rings",
         program: Program::Named("udp-reflector"),
