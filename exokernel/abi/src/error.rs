@@ -55,7 +55,8 @@ numbered_enum! {
         InvalidState = 20,
         /// The slot asked for is held by another environment, or none is free.
         SlotUnavailable = 21,
-        /// The target is not waiting for calls (or not runnable, for `YieldTo`).
+        /// `Call` through the caller's own endpoint (it could never take the
+        /// call); for `YieldTo`, the target is not runnable.
         NotReceiving = 22,
         /// `Reply` with no call being served.
         NoCaller = 23,

@@ -105,7 +105,9 @@ numbered_enum! {
         EndpointCreate = 43,
         /// `(endpoint, argument 0, argument 1, capability or NO_CAPABILITY)` →
         /// (result 0, result 1): runs the endpoint's environment at once, on the
-        /// caller's slot, and returns when it replies.
+        /// caller's slot, and returns when it replies. If the server is busy
+        /// (not in a `Wait` for calls, or serving another), the caller waits
+        /// in its queue, first come first served, until the server next waits.
         Call = 44,
         /// `(result 0, result 1, capability or NO_CAPABILITY)`: returns to the
         /// environment whose call is being served.

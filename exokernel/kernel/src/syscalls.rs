@@ -25,8 +25,9 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     let arguments = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
-    let result =
-        Sysnum::try_from(frame.rax).and_then(|number| call(system, caller, number, arguments));
+    let mut more = None;
+    let result = Sysnum::try_from(frame.rax)
+        .and_then(|number| call(system, caller, number, arguments, &mut more));
     let (status, first, second) = match result {
         Ok((first, second)) => (0, first, second),
         Err(error) => (error.code(), 0, 0),
@@ -34,17 +35,24 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     frame.rax = status;
     frame.rdx = first;
     frame.rsi = second;
+    if let Some([rdi, r8, r9]) = more {
+        (frame.rdi, frame.r8, frame.r9) = (rdi, r8, r9);
+    }
 }
 
 fn handle(raw: u64) -> Handle {
     Handle::from_raw(raw)
 }
 
+/// Runs system call `number`; its results for `rdx` and `rsi`, and in `more`
+/// those for `rdi`, `r8` and `r9` of the one call that has them (`Wait`
+/// taking a queued call).
 fn call(
     system: &mut System,
     caller: EnvironmentId,
     number: Sysnum,
     [a, b, c, d, e, _]: [u64; 6],
+    more: &mut Option<[u64; 3]>,
 ) -> Result<(u64, u64), Error> {
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
@@ -133,7 +141,7 @@ fn call(
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
-        Sysnum::Wait => system.wait(caller, a, b),
+        Sysnum::Wait => system.wait(caller, a, b, more),
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),

@@ -203,8 +203,6 @@ pub fn start() -> Result<(), Errno> {
     endpoint().map(drop)
 }
 
-/// Refusals by a busy server a client answers by yielding, before it sleeps a tick.
-const YIELDS_BEFORE_SLEEP: u32 = 8;
 /// The bit the server's signal sets: a pipe this process waits on changed.
 const PIPE_CHANGED: u64 = 1;
 /// How long a pipe reader or writer sleeps at most without a signal.
@@ -223,28 +221,11 @@ fn call_server(
     arguments: [u64; 2],
     capability: Handle,
 ) -> Result<[u64; 2], Errno> {
-    // The server takes one call at a time and receives only while it
-    // waits for one. Refused, a client gives up the rest of its slot —
-    // the server, usually just back from a reply, gets the CPU and
-    // returns to its `Wait` — and tries again; after a few refusals in a
-    // row it sleeps a tick. (Trying only once a tick let a client whose
-    // tries always fell just after another's call starve, in a cycle
-    // that repeats exactly under `-icount`.)
-    let mut refusals = 0u32;
-    loop {
-        match user::call_endpoint(endpoint, arguments, Some(capability)) {
-            Ok((results, _)) => return Ok(results),
-            Err(exo_abi::Error::NotReceiving) => {
-                refusals += 1;
-                if refusals.is_multiple_of(YIELDS_BEFORE_SLEEP) {
-                    let _ = user::wait(Event::TIMER, 1);
-                } else {
-                    user::yield_now();
-                }
-            }
-            Err(error) => return Err(Errno::from(error)),
-        }
-    }
+    // The server takes one call at a time; a call that finds it busy waits
+    // in the kernel's queue for it, first come first served (chapter 3.6).
+    user::call_endpoint(endpoint, arguments, Some(capability))
+        .map(|(results, _)| results)
+        .map_err(Errno::from)
 }
 
 /// This process's waiter number at the server plus one, registering a

@@ -8,9 +8,10 @@
 //! in a page they share. Then it serves calls for ever: `wait(CALL)`, compute, `reply`.
 //!
 //! The parent checks a round trip, passing a frame capability and getting one back, 1000
-//! round trips, and the refusals: a server not waiting, a reply with no call, a call
-//! through a frame, a revoked endpoint, a capability passed without `GRANT`, and a server
-//! that exits mid-call and leaves its endpoints behind stale.
+//! round trips, a call to a busy server (it waits in the kernel's queue, not refused),
+//! callers queued behind a busy server served first come first served, and the refusals:
+//! a reply with no call, a call through a frame, a revoked endpoint, a capability passed
+//! without `GRANT`, and a server that exits mid-call and leaves its endpoints behind stale.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -36,6 +37,17 @@ const ARITHMETIC_HANDLE: u64 = SHARED_PAGE;
 const CONTROL_HANDLE: u64 = SHARED_PAGE + 8;
 const READY: u64 = SHARED_PAGE + 16;
 const BUSY: u64 = SHARED_PAGE + 24;
+/// The order in which the server took the queued callers' calls: a count, then their first
+/// arguments.
+const SERVED_COUNT: u64 = SHARED_PAGE + 32;
+const SERVED: u64 = SHARED_PAGE + 40;
+/// Callers queued at once behind the busy server; the ones destroyed while they wait (the
+/// first, one in the middle, the last); and one more queued after that.
+const QUEUED_CALLERS: u64 = 5;
+const DESTROYED_WHILE_QUEUED: [u64; 3] = [0, 2, 4];
+const SERVED_IN_ORDER: [u64; 3] = [1, 3, 5];
+/// A queued caller's first argument: this plus its place in the queue.
+const QUEUED_BASE: u64 = 1000;
 /// Where the server maps a frame it was passed, and one it passes back.
 const SERVER_RECEIVED_PAGE: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
 const SERVER_RETURNED_PAGE: u64 = MANAGED_START + 0x101 * PAGE_SIZE;
@@ -49,15 +61,17 @@ const CONTROL_TAG: u64 = 0xc0;
 /// Control operations (a control call's first argument).
 /// Map the passed frame, reply with its first word and a new frame holding that word + 1.
 const READ_FRAME: u64 = 1;
-/// Reply, then stay busy — runnable but not waiting — until the parent clears `BUSY`.
+/// Set `BUSY`, reply, then stay busy — asleep, not waiting for calls — for the ticks the
+/// second argument says, or (0) until the parent clears `BUSY`; then clear `BUSY` and wait
+/// for calls again.
 const STAY_BUSY: u64 = 2;
+const BUSY_TICKS: u64 = 3;
 /// Exit without replying.
 const EXIT: u64 = 3;
 
 const PASSED_VALUE: u64 = 0x5eed_cafe;
 const ROUND_TRIPS: u64 = 1000;
 const CHILD_QUOTA: u64 = 48;
-const PATIENCE: u64 = 1_000_000;
 
 fn main(_argument: u64) -> u64 {
     let (shared, _) = user::frame_allocate(0).expect("allocate the shared page");
@@ -84,10 +98,71 @@ fn main(_argument: u64) -> u64 {
 
     capabilities_pass_both_ways(&client, control);
     many_round_trips(&client, arithmetic);
+    queued_callers_are_served_in_order(&client, arithmetic, control, shared);
     refusals(&client, arithmetic, control);
     a_server_that_goes_away(&client, arithmetic, control, server);
     check::all_passed("call-test");
     0
+}
+
+/// Where the parent writes each queued caller's handle for the arithmetic endpoint.
+const CALLER_ENDPOINTS: u64 = SHARED_PAGE + 0x800;
+
+/// A queued caller: calls the server with its place in the queue.
+fn queued_caller(place: u64) -> u64 {
+    let endpoint = Handle::from_raw(read_u64(CALLER_ENDPOINTS + 8 * place));
+    let ([sum, _], _) =
+        user::call_endpoint(endpoint, [QUEUED_BASE + place, 0], None).expect("queued caller: call");
+    assert_eq!(sum, QUEUED_BASE + place);
+    0
+}
+
+/// While the server stays busy, callers start one after another and each blocks in its
+/// queue; some are destroyed while they wait (the first, one in the middle, the last) and
+/// one more joins; then the server takes those left in the order they came.
+fn queued_callers_are_served_in_order(
+    client: &Client,
+    arithmetic: Handle,
+    control: Handle,
+    shared: Handle,
+) {
+    write_u64(SERVED_COUNT, 0);
+    client
+        .call(control, [STAY_BUSY, 0], None)
+        .expect("ask the server to stay busy until told");
+    let queue = |place: u64| {
+        let child = Child::create(CHILD_QUOTA).expect("create a caller");
+        user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE)
+            .expect("share the page");
+        let theirs = user::capability_grant(arithmetic, child.environment(), Rights::CALL)
+            .expect("grant the caller the endpoint");
+        write_u64(CALLER_ENDPOINTS + 8 * place, theirs.to_raw());
+        child.start(queued_caller, place).expect("start the caller");
+        // It runs until it blocks: in the server's queue, behind the ones before it.
+        child.run_until_blocked();
+        child
+    };
+    let mut callers: [Option<Child>; QUEUED_CALLERS as usize] =
+        core::array::from_fn(|place| Some(queue(place as u64)));
+    for place in DESTROYED_WHILE_QUEUED {
+        if let Some(child) = callers[place as usize].take() {
+            child.destroy();
+        }
+    }
+    let last = queue(QUEUED_CALLERS);
+    assert_eq!(read_u64(BUSY), 1, "the server was busy the whole time");
+    write_u64(BUSY, 0);
+    for child in callers.iter().flatten().chain([&last]) {
+        child.wait();
+    }
+    let served: [u64; SERVED_IN_ORDER.len()] =
+        core::array::from_fn(|index| read_u64(SERVED + 8 * index as u64) - QUEUED_BASE);
+    assert_eq!(read_u64(SERVED_COUNT), SERVED_IN_ORDER.len() as u64);
+    assert_eq!(served, SERVED_IN_ORDER);
+    ok(format_args!(
+        "callers queued behind a busy server were served first come, first served: {served:?}, \
+         after {DESTROYED_WHILE_QUEUED:?} were destroyed while they waited"
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -112,12 +187,30 @@ fn server(parent: u64) -> u64 {
             Ok(Wakeup::Call(call)) => call,
             other => panic!("server: wait(CALL) returned {other:?}"),
         };
+        if call.entry == ARITHMETIC_TAG && call.arguments[0] >= QUEUED_BASE {
+            let count = read_u64(SERVED_COUNT);
+            write_u64(SERVED + 8 * count, call.arguments[0]);
+            write_u64(SERVED_COUNT, count + 1);
+        }
+        let stay_busy = call.entry == CONTROL_TAG && call.arguments[0] == STAY_BUSY;
+        if stay_busy {
+            write_u64(BUSY, 1);
+        }
         let (results, capability) = serve(&call);
         user::reply(results, capability).expect("server: reply");
-        if call.entry == CONTROL_TAG && call.arguments[0] == STAY_BUSY {
-            while read_u64(BUSY) == 1 {
-                user::yield_now();
+        if stay_busy {
+            // Busy elsewhere: asleep, not waiting for calls.
+            match call.arguments[1] {
+                0 => {
+                    while read_u64(BUSY) == 1 {
+                        let _ = user::wait(Event::TIMER, 1);
+                    }
+                }
+                ticks => {
+                    let _ = user::wait(Event::TIMER, ticks);
+                }
             }
+            write_u64(BUSY, 0);
         }
     }
 }
@@ -189,24 +282,15 @@ struct Client {
 }
 
 impl Client {
-    /// Calls through `endpoint`; while the server is not waiting for calls yet (it has not
-    /// got back to `wait` since its last reply), gives it the CPU and tries again.
+    /// Calls through `endpoint`: if the server is not back in `wait` yet, the call waits
+    /// in the kernel's queue until it is.
     fn call(
         &self,
         endpoint: Handle,
         arguments: [u64; 2],
         capability: Option<Handle>,
     ) -> Result<([u64; 2], Option<Handle>), Error> {
-        for _ in 0..PATIENCE {
-            match user::call_endpoint(endpoint, arguments, capability) {
-                Err(Error::NotReceiving) => match user::yield_to(self.server) {
-                    Ok(()) | Err(Error::NotReceiving) => {}
-                    Err(error) => return Err(error),
-                },
-                result => return result,
-            }
-        }
-        panic!("the server never waited for a call");
+        user::call_endpoint(endpoint, arguments, capability)
     }
 }
 
@@ -272,16 +356,17 @@ fn many_round_trips(client: &Client, arithmetic: Handle) {
 }
 
 fn refusals(client: &Client, arithmetic: Handle, control: Handle) {
-    write_u64(BUSY, 1);
     client
-        .call(control, [STAY_BUSY, 0], None)
+        .call(control, [STAY_BUSY, BUSY_TICKS], None)
         .expect("ask the server to stay busy");
-    expect_error(
-        "a call to a server that is not waiting",
-        user::call_endpoint(arithmetic, [1, 2], None),
-        Error::NotReceiving,
+    assert_eq!(read_u64(BUSY), 1, "the server is busy after its reply");
+    let (results, _) = user::call_endpoint(arithmetic, [6, 7], None)
+        .expect("a call to a busy server waits its turn");
+    assert_eq!(results, [13, 42]);
+    assert_eq!(read_u64(BUSY), 0, "answered only once the server was done");
+    ok(
+        "a call to a busy server waits in the kernel until the server waits again, then is answered",
     );
-    write_u64(BUSY, 0);
     expect_error(
         "a reply with no call being served",
         user::reply([1, 2], None),

@@ -1,15 +1,21 @@
 //! Protected control transfer (Engler et al., SOSP 1995): an endpoint names
 //! a server environment and an entry tag. `Call` runs the server at once, on
 //! the caller's slot, with two register arguments and optionally one
-//! capability; `Reply` runs the caller again the same way. Nothing is
-//! buffered in the kernel: a server receives only while it waits for calls.
+//! capability; `Reply` runs the caller again the same way.
+//!
+//! A server takes a call only while it waits for calls and serves none. A
+//! caller that finds it busy blocks in the server's queue, first come first
+//! served, and gives the server the rest of its slot (so it gets back to
+//! `Wait` sooner); its call waits in its own environment record (nothing is
+//! allocated), and `Wait` hands the server the first queued call at once.
+//! So a client never retries, and none is passed over.
 
 use exo_abi::counters::Counter;
 use exo_abi::syscall::{Event, NO_CAPABILITY};
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
-use super::{EnvironmentId, Object, State, System};
+use super::{EnvironmentId, Object, QueuedCall, State, System};
 use crate::arch::cpu;
 use crate::trace;
 
@@ -57,13 +63,26 @@ impl System {
                 Object::Endpoint { server, entry } => Some((server, entry)),
                 _ => None,
             })?;
+        if server == caller {
+            // It could never take its own call.
+            return Err(Error::NotReceiving);
+        }
         // A server receives while it waits for calls and is not still
         // serving one: each call gets its reply before the next is taken.
         let target = self.environment(server);
         let receiving = target.serving.is_none()
             && matches!(target.state, State::Waiting { events, .. } if events.contains(Event::CALL));
         if !receiving {
-            return Err(Error::NotReceiving);
+            self.enqueue(
+                caller,
+                server,
+                QueuedCall {
+                    entry,
+                    arguments,
+                    passed,
+                },
+            );
+            return Ok(());
         }
         let passed = self.pass_capability(caller, passed, server)?;
         let target = self.environment(server);
@@ -76,6 +95,91 @@ impl System {
         cpu::current().count(Counter::ProtectedCalls);
         trace::record(Kind::Call, caller.0, [u64::from(server.0), entry]);
         Ok(())
+    }
+
+    /// Blocks `caller` at the end of `server`'s queue with `call`, and gives
+    /// the server the rest of the slot if it can run.
+    fn enqueue(&mut self, caller: EnvironmentId, server: EnvironmentId, call: QueuedCall) {
+        let environment = self.environment(caller);
+        environment.state = State::Calling { server };
+        environment.queued = Some(call);
+        environment.next_caller = None;
+        let target = self.environment(server);
+        match target.callers {
+            None => target.callers = Some((caller, caller)),
+            Some((first, last)) => {
+                target.callers = Some((first, caller));
+                self.environment(last).next_caller = Some(caller);
+            }
+        }
+        if self.environment(server).is_runnable() {
+            self.scheduler.donate(server);
+        } else {
+            self.scheduler.yield_requested = true;
+        }
+    }
+
+    /// Takes the first call waiting in `server`'s queue, makes it the one
+    /// `server` serves, and returns what `Wait` returns: (`CALL`, entry tag)
+    /// and the arguments and passed capability for `rdi`, `r8`, `r9`. A
+    /// caller whose capability can no longer be passed gets that error as
+    /// its call's result, and the next one is taken.
+    pub(super) fn take_queued_call(
+        &mut self,
+        server: EnvironmentId,
+    ) -> Option<([u64; 2], [u64; 3])> {
+        while let Some((first, last)) = self.environment(server).callers {
+            let caller = self.environment(first);
+            let call = caller.queued.take()?;
+            let next = caller.next_caller.take();
+            self.environment(server).callers = next.map(|next| (next, last));
+            match self.pass_capability(first, call.passed, server) {
+                Ok(passed) => {
+                    self.environment(server).serving = Some(first);
+                    cpu::current().count(Counter::ProtectedCalls);
+                    trace::record(Kind::Call, first.0, [u64::from(server.0), call.entry]);
+                    let [argument0, argument1] = call.arguments;
+                    return Some((
+                        [Event::CALL.bits(), call.entry],
+                        [argument0, argument1, passed],
+                    ));
+                }
+                Err(error) => self.environment(first).wake([error.code(), 0, 0]),
+            }
+        }
+        None
+    }
+
+    /// Takes `removed` (gone already; `after` was next after it) out of
+    /// `server`'s queue.
+    pub(super) fn unqueue(
+        &mut self,
+        server: EnvironmentId,
+        removed: EnvironmentId,
+        after: Option<EnvironmentId>,
+    ) {
+        let Some(target) = self.environments.get_mut(&server) else {
+            return;
+        };
+        let Some((first, last)) = target.callers else {
+            return;
+        };
+        if first == removed {
+            target.callers = after.map(|after| (after, if last == removed { after } else { last }));
+            return;
+        }
+        // Walk to the one before it; the queue holds only live callers.
+        let mut before = first;
+        while let Some(next) = self.environments.get(&before).and_then(|e| e.next_caller) {
+            if next == removed {
+                self.environment(before).next_caller = after;
+                if last == removed {
+                    self.environment(server).callers = Some((first, before));
+                }
+                return;
+            }
+            before = next;
+        }
     }
 
     /// Answers the call `server` is serving with `results` and capability `passed`.

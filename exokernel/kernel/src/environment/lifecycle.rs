@@ -167,6 +167,9 @@ impl System {
                 slots_held: 0,
                 slots_run: 0,
                 serving: None,
+                callers: None,
+                queued: None,
+                next_caller: None,
                 pending_signals: 0,
                 doomed: false,
                 doomed_next: None,
@@ -288,8 +291,17 @@ impl System {
                 }
             });
             self.scheduler.forget(id);
+            // Out of the queue it waited in, if it was calling; its own
+            // callers, queued or served, are told it is gone.
+            if let State::Calling { server } = environment.state
+                && environment.queued.is_some()
+            {
+                self.unqueue(server, id, environment.next_caller);
+            }
             for waiting in self.environments.values_mut() {
                 if waiting.state == (State::Calling { server: id }) {
+                    waiting.queued = None;
+                    waiting.next_caller = None;
                     waiting.wake([Error::PeerGone.code(), 0, 0]);
                 }
             }

@@ -116,6 +116,17 @@ enum State {
     Calling { server: EnvironmentId },
 }
 
+/// A call waiting in a server's queue: what `Wait` will hand the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct QueuedCall {
+    /// The entry tag of the endpoint it came through.
+    entry: u64,
+    arguments: [u64; 2],
+    /// The caller's handle of the capability it passes, or `NO_CAPABILITY`;
+    /// passed (and checked again) when the server takes the call.
+    passed: u64,
+}
+
 /// Where upcalls enter an environment.
 #[derive(Clone, Copy, Debug)]
 struct UpcallEntry {
@@ -182,6 +193,12 @@ struct Environment {
     slots_run: u64,
     /// The environment whose call it is serving.
     serving: Option<EnvironmentId>,
+    /// Callers waiting for it to take their calls, first come first served
+    /// (`calls.rs`): the first and the last; each links to the next.
+    callers: Option<(EnvironmentId, EnvironmentId)>,
+    /// While it waits in another's queue: its call, and who is after it.
+    queued: Option<QueuedCall>,
+    next_caller: Option<EnvironmentId>,
     /// Bits its notifications have set since its last `Wait` for them.
     pending_signals: u64,
     /// Whether it is on the doomed list, and the next one on it.

@@ -26,12 +26,15 @@ impl System {
 
     /// Blocks `caller` until one of `events`; the results arrive when it
     /// wakes. Returns at once with (`NOTIFY`, bits) if it waits for
-    /// notifications and bits are pending.
+    /// notifications and bits are pending, and with (`CALL`, entry tag) and
+    /// the call's `rdi`, `r8`, `r9` in `more` if it waits for calls and a
+    /// caller is queued (`calls.rs`).
     pub fn wait(
         &mut self,
         caller: EnvironmentId,
         events: u64,
         timeout: u64,
+        more: &mut Option<[u64; 3]>,
     ) -> Result<(u64, u64), Error> {
         let events = Event::from_bits(events)
             .filter(|events| !events.is_empty())
@@ -40,6 +43,13 @@ impl System {
         if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
             let bits = core::mem::take(&mut environment.pending_signals);
             return Ok((Event::NOTIFY.bits(), bits));
+        }
+        if events.contains(Event::CALL)
+            && environment.serving.is_none()
+            && let Some(([event, entry], registers)) = self.take_queued_call(caller)
+        {
+            *more = Some(registers);
+            return Ok((event, entry));
         }
         let deadline = match events.contains(Event::TIMER) {
             true => time::ticks().saturating_add(timeout),

@@ -21,7 +21,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "call-test",
-        checks: Some(12),
+        checks: Some(13),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },

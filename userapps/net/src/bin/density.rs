@@ -91,8 +91,6 @@ const ENDPOINT_TAG: u64 = 0xde45;
 const HELLO: u64 = 1;
 const READY: u64 = 2;
 const FAILED: u64 = 3;
-/// Tries at a call to the launcher while it is not yet waiting for calls.
-const CALL_TRIES: u32 = 100_000;
 /// Ticks the launcher waits for an app's calls before giving up on it (10 s at the default
 /// rate, hundreds of times what an app takes), looking every `APP_WAIT_TICKS` whether it
 /// has ended.
@@ -426,18 +424,13 @@ fn serve(endpoint: u64) -> u64 {
     echo(&mut stack, socket)
 }
 
-/// Calls the launcher, trying again while it is not yet waiting for calls.
+/// Calls the launcher (a call waits in the kernel while the launcher is busy with another
+/// app's).
 fn call_launcher(
     endpoint: Handle,
     arguments: [u64; 2],
 ) -> Result<([u64; 2], Option<Handle>), Error> {
-    for _ in 0..CALL_TRIES {
-        match user::call_endpoint(endpoint, arguments, None) {
-            Err(Error::NotReceiving) => user::yield_now(),
-            outcome => return outcome,
-        }
-    }
-    Err(Error::NotReceiving)
+    user::call_endpoint(endpoint, arguments, None)
 }
 
 /// The app's heap, stack and UDP socket on `port`.
