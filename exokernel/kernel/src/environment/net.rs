@@ -18,7 +18,6 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::ops::Bound::{Excluded, Unbounded};
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -56,6 +55,11 @@ pub struct BindingId(u32);
 pub(super) struct Network {
     filters: FilterTable<BindingId>,
     bindings: BTreeMap<BindingId, Binding>,
+    /// The first of the bindings whose transmit rings the kernel polls; each
+    /// links to the next (`Binding::next_polled`), so a tick, an interrupt or
+    /// a switch drains in proportion to the rings that are busy, not to every
+    /// binding there is.
+    first_polled: Option<BindingId>,
     /// The original capability of each claimed address.
     addresses: BTreeMap<Ipv4, NodeId>,
     next_binding: u32,
@@ -79,6 +83,8 @@ struct Binding {
     /// Whether the kernel drains the transmit ring on its own (`NEED_WAKEUP` clear).
     polling: bool,
     idle_ticks: u32,
+    /// The next polled binding, while this one is polled.
+    next_polled: Option<BindingId>,
     counters: Counters,
     /// Its filters.
     filters: Vec<BoundFilter>,
@@ -111,7 +117,9 @@ impl Binding {
         trace::record(Kind::FrameSent, self.owner.0, [u64::from(id.0), length]);
     }
 
-    fn set_polling(&mut self, polling: bool) {
+    /// Sets the flag the producer reads; `Network::set_polling` also keeps
+    /// the list of polled bindings.
+    fn set_polling_flag(&mut self, polling: bool) {
         self.polling = polling;
         self.idle_ticks = 0;
         let flags = if polling {
@@ -154,8 +162,45 @@ impl Network {
         Self {
             filters: FilterTable::new(),
             bindings: BTreeMap::new(),
+            first_polled: None,
             addresses: BTreeMap::new(),
             next_binding: 1,
+        }
+    }
+
+    /// Polls binding `id`'s transmit ring or stops, keeping the list of
+    /// polled bindings. Allocates nothing.
+    fn set_polling(&mut self, id: BindingId, polling: bool) {
+        let Some(binding) = self.bindings.get_mut(&id) else {
+            return;
+        };
+        let was = binding.polling;
+        binding.set_polling_flag(polling);
+        match (was, polling) {
+            (false, true) => {
+                binding.next_polled = self.first_polled;
+                self.first_polled = Some(id);
+            }
+            (true, false) => {
+                let after = binding.next_polled.take();
+                if self.first_polled == Some(id) {
+                    self.first_polled = after;
+                    return;
+                }
+                let mut cursor = self.first_polled;
+                while let Some(before) = cursor {
+                    let binding = self
+                        .bindings
+                        .get_mut(&before)
+                        .expect("polled bindings exist");
+                    if binding.next_polled == Some(id) {
+                        binding.next_polled = after;
+                        return;
+                    }
+                    cursor = binding.next_polled;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -183,6 +228,7 @@ impl Network {
                     .get(&id)
                     .is_some_and(|binding| binding.node == node) =>
             {
+                self.set_polling(id, false);
                 let binding = self.bindings.remove(&id).expect("found above");
                 self.bindings.give_back_when_empty();
                 for filter in binding.filters {
@@ -349,10 +395,11 @@ impl System {
             notification,
             polling: false,
             idle_ticks: 0,
+            next_polled: None,
             counters: Counters::default(),
             filters: Vec::new(),
         };
-        binding.set_polling(false);
+        binding.set_polling_flag(false);
         binding.publish();
         self.net.bindings.insert(id, binding);
         Ok((handle, u64::from(entries)))
@@ -417,7 +464,7 @@ impl System {
         let binding = self.binding(id);
         binding.counters.kicks += 1;
         binding.counters.syscalls += 1;
-        binding.set_polling(true);
+        self.net.set_polling(id, true);
         trace::record(Kind::Kick, caller.0, [u64::from(id.0), 0]);
         let mut nic = NIC.lock();
         let nic = nic.as_mut().ok_or(Error::NoDevice)?;
@@ -641,12 +688,9 @@ impl System {
         // Normally the interrupt has taken everything; this catches a
         // missed one, and is all there is if the line could not be routed.
         self.receive_from(nic);
-        let mut cursor = None;
-        while let Some(id) = self.next_binding(cursor) {
-            cursor = Some(id);
-            if !self.binding(id).polling {
-                continue;
-            }
+        let mut cursor = self.net.first_polled;
+        while let Some(id) = cursor {
+            cursor = self.binding(id).next_polled;
             let waiting = self.drain(id, nic);
             let binding = self.binding(id);
             if waiting > 0 {
@@ -655,11 +699,11 @@ impl System {
             }
             binding.idle_ticks += 1;
             if binding.idle_ticks >= IDLE_TICKS {
-                binding.set_polling(false);
+                self.net.set_polling(id, false);
                 // An entry produced before the flag was visible would wait
                 // for a kick that never comes: look once more after setting it.
                 if self.drain(id, nic) > 0 {
-                    self.binding(id).set_polling(true);
+                    self.net.set_polling(id, true);
                 }
             }
         }
@@ -667,7 +711,7 @@ impl System {
 
     /// `owner` is leaving the CPU: send what its polled rings hold.
     pub fn net_drain_owned_by(&mut self, owner: EnvironmentId) {
-        if self.net.bindings.is_empty() {
+        if self.net.first_polled.is_none() {
             return;
         }
         let mut nic = NIC.lock();
@@ -675,26 +719,17 @@ impl System {
         self.drain_polled(nic, |binding| binding.owner == owner);
     }
 
+    /// Drains the polled rings `which` picks: the list of polled bindings,
+    /// not every binding.
     fn drain_polled(&mut self, nic: &mut Nic, which: impl Fn(&Binding) -> bool) {
-        let mut cursor = None;
-        while let Some(id) = self.next_binding(cursor) {
-            cursor = Some(id);
+        let mut cursor = self.net.first_polled;
+        while let Some(id) = cursor {
             let binding = self.binding(id);
-            if binding.polling && which(binding) && self.drain(id, nic) > 0 {
+            cursor = binding.next_polled;
+            if which(binding) && self.drain(id, nic) > 0 {
                 self.binding(id).idle_ticks = 0;
             }
         }
-    }
-
-    /// The first binding after `after` (from the first, for `None`), in id
-    /// order: visits every binding while changing them, without collecting
-    /// their ids on these per-tick and per-interrupt paths.
-    fn next_binding(&self, after: Option<BindingId>) -> Option<BindingId> {
-        let rest = match after {
-            None => self.net.bindings.range(..),
-            Some(id) => self.net.bindings.range((Excluded(id), Unbounded)),
-        };
-        rest.map(|(&id, _)| id).next()
     }
 }
 
