@@ -316,6 +316,10 @@ pub struct System {
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
+    /// No `Wait` with a timer ends before this tick (it may be earlier than
+    /// the true earliest, never later): slot starts look for expired
+    /// timers only from then on, not at every tick (`waiting.rs`).
+    earliest_timer: u64,
     /// Addresses, bindings and filters.
     net: net::Network,
 }
@@ -335,6 +339,7 @@ impl System {
             first_exit_status: None,
             scheduler: Scheduler::new(),
             earliest_deadline: u64::MAX,
+            earliest_timer: u64::MAX,
             net: net::Network::new(),
         }
     }

@@ -55,21 +55,32 @@ impl System {
             true => time::ticks().saturating_add(timeout),
             false => u64::MAX,
         };
+        self.earliest_timer = self.earliest_timer.min(deadline);
         self.environment(caller).state = State::Waiting { events, deadline };
         self.scheduler.yield_requested = true;
         Ok((0, 0))
     }
 
-    /// Wakes every environment whose timer has passed.
+    /// Wakes every environment whose timer has passed. Walks the
+    /// environments only once the earliest timer may have come, and notes
+    /// the next.
     pub(super) fn wake_timers(&mut self) {
         let now = time::ticks();
+        if now < self.earliest_timer {
+            return;
+        }
+        let mut earliest = u64::MAX;
         for environment in self.environments.values_mut() {
             if let State::Waiting { events, deadline } = environment.state
                 && events.contains(Event::TIMER)
-                && deadline <= now
             {
-                environment.wake([0, Event::TIMER.bits(), 0]);
+                if deadline <= now {
+                    environment.wake([0, Event::TIMER.bits(), 0]);
+                } else {
+                    earliest = earliest.min(deadline);
+                }
             }
         }
+        self.earliest_timer = earliest;
     }
 }
