@@ -27,7 +27,10 @@ const REPETITIONS: usize = 10_000;
 
 /// Measures and prints every floor the kernel can measure.
 pub fn measure() {
-    let other = AddressSpace::new().expect("an address space to switch to");
+    let Ok(other) = AddressSpace::new() else {
+        println!("floors: no frame for a second address space; none measured");
+        return;
+    };
     let mut samples = Vec::with_capacity(REPETITIONS);
     for _ in 0..REPETITIONS {
         let start = cpu::rdtsc();

@@ -170,7 +170,11 @@ impl System {
         }
         // Walk to the one before it; the queue holds only live callers.
         let mut before = first;
-        while let Some(next) = self.environments.get(&before).and_then(|e| e.next_caller) {
+        while let Some(next) = self
+            .environments
+            .get(&before)
+            .and_then(|environment| environment.next_caller)
+        {
             if next == removed {
                 self.environment(before).next_caller = after;
                 if last == removed {
