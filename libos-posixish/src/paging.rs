@@ -294,6 +294,50 @@ impl Pager {
     }
 }
 
+/// Answers a revocation request (the upcall dispatcher's `RevokeFrames`):
+/// gives back up to `wanted` frames it can rebuild for nothing — units of
+/// demand-zero memory (heap, stack, `mmap`) of its own, shared with nobody,
+/// no page of which was written since it was mapped, which fault back in as
+/// zeros — and never a page it cannot rebuild. Returns how many frames went
+/// back. Gives none while main code holds the pager (it cannot be asked to
+/// let go in the middle of a change).
+pub(crate) fn give_back(wanted: u64) -> u64 {
+    let Some(mut pager) = PAGER.try_lock() else {
+        return 0;
+    };
+    let mut given = 0;
+    while given < wanted {
+        let Some(unit) = pager.units.iter().find(rebuildable) else {
+            break;
+        };
+        if unit
+            .page_addresses()
+            .any(|page| raw::unmap_clean_page(page).is_err())
+        {
+            break; // cannot happen: `rebuildable` checked every page
+        }
+        pager.forget_mapping(unit.handle);
+        given += unit.pages();
+    }
+    given
+}
+
+/// Whether `unit` is demand-zero memory the pager could give back and map
+/// again as zeros: its own (no child shares it, not inherited, not image),
+/// every page present and none written.
+fn rebuildable(unit: &Unit) -> bool {
+    use exo_abi::user::entry::{DIRTY, PRESENT};
+    let own = unit.has(flags::MAPPED)
+        && unit.flags & (flags::COPY_ON_WRITE | flags::INHERITED | flags::IMAGE) == 0
+        && unit.children == 0;
+    let demand_zero = in_heap(unit.address) || in_stack(unit.address) || in_mmap_area(unit.address);
+    own && demand_zero
+        && unit.page_addresses().all(|page| {
+            user::page_table_entry(page)
+                .is_some_and(|entry| entry & PRESENT != 0 && entry & DIRTY == 0)
+        })
+}
+
 /// A child that shared `handles` has been reaped: they are one holder fewer.
 pub(crate) fn release_shared(handles: &[Handle]) {
     let mut pager = lock();

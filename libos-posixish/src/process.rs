@@ -392,6 +392,29 @@ fn read_exit_status(page: Handle) -> ExitStatus {
 }
 
 /// Ends child `pid` at once; `wait` then reports it as killed.
+/// Asks child `pid` to give `frames` frames back within `deadline_ticks`
+/// (the kernel's `RequestFrames`; what it has not given back by then is
+/// taken).
+pub fn request_frames(pid: u64, frames: u64, deadline_ticks: u64) -> Result<(), Errno> {
+    let environment = child_environment(pid)?;
+    user::request_frames(environment, frames, deadline_ticks).map_err(Errno::from)
+}
+
+/// One of child `pid`'s accounts, as the kernel keeps them.
+pub fn account(pid: u64, account: exo_abi::syscall::EnvironmentAccount) -> Result<u64, Errno> {
+    let environment = child_environment(pid)?;
+    user::environment_info(environment, account).map_err(Errno::from)
+}
+
+fn child_environment(pid: u64) -> Result<Handle, Errno> {
+    CHILDREN
+        .lock()
+        .iter()
+        .find(|child| child.pid == pid)
+        .map(|child| child.environment)
+        .ok_or(Errno::ESRCH)
+}
+
 pub fn kill(pid: u64) -> Result<(), Errno> {
     let children = CHILDREN.lock();
     let child = children

@@ -344,6 +344,26 @@ pub fn replace_with_copy(
     Ok(())
 }
 
+/// Unmaps a page of demand-zero memory (heap, stack or `mmap` area) that
+/// has not been written since it was mapped: its page-table entry, read
+/// here, is present and not dirty, so the page holds only zeros, and
+/// whatever refers to it reads the same zeros from the fresh page the
+/// pager maps on the next touch. `InvalidState` for any other page. (For
+/// giving frames back on request, `paging::give_back`.)
+pub fn unmap_clean_page(page: u64) -> Result<(), exo_abi::Error> {
+    use crate::layout::{in_heap, in_mmap_area, in_stack};
+    use exo_abi::user::entry::{DIRTY, PRESENT};
+    let demand_zero = in_heap(page) || in_stack(page) || in_mmap_area(page);
+    let entry = exo_abi::user::page_table_entry(page).unwrap_or(0);
+    if !demand_zero || entry & PRESENT == 0 || entry & DIRTY != 0 {
+        return Err(exo_abi::Error::InvalidState);
+    }
+    // SAFETY: the page holds zeros and demand-zero paging gives zeros back
+    // on the next access (checked above); the caller runs in the upcall
+    // handler, so no code of this process writes the page meanwhile.
+    unsafe { exo_abi::user::unmap(exo_abi::Handle::SELF_ENVIRONMENT, page) }
+}
+
 /// Unmaps a page of an `mmap` region (`munmap`).
 pub fn unmap_mmap_page(page: u64) -> Result<(), exo_abi::Error> {
     assert!(crate::layout::in_mmap_area(page));

@@ -1,6 +1,7 @@
 //! The upcall dispatcher: every upcall of the process enters here and goes
-//! to the handler for its reason — a fault to the pager, a slot start to the
-//! thread library — and a fault nobody can resolve ends the process.
+//! to the handler for its reason — a fault or a revocation request to the
+//! pager, a slot start to the thread library — and a fault nobody can
+//! resolve ends the process.
 //!
 //! Top layer: it calls down into `paging`, `thread` and `runtime`; nothing
 //! below names it (it installs itself in `upcall_handler`, which registers it).
@@ -19,9 +20,12 @@ fn dispatch(frame: &mut UpcallFrame) {
     match frame.reason() {
         Some(UpcallReason::Fault) => on_fault(frame),
         Some(UpcallReason::SliceStart) => thread::on_slice_start(frame),
-        // The kernel asks for frames back; this pager gives none up yet, so
-        // the kernel takes them at the deadline (see the chapter's notes).
-        Some(UpcallReason::RevokeFrames) | None => {}
+        // The kernel asks for frames back: the pager gives back what it can
+        // rebuild for nothing; the kernel's deadline takes the rest.
+        Some(UpcallReason::RevokeFrames) => {
+            paging::give_back(frame.info[0]);
+        }
+        None => {}
     }
 }
 

@@ -661,6 +661,8 @@ pub mod entry {
     pub const PRESENT: u64 = 1 << 0;
     pub const WRITABLE: u64 = 1 << 1;
     pub const USER: u64 = 1 << 2;
+    /// Set by the CPU on the first write through the entry.
+    pub const DIRTY: u64 = 1 << 6;
     pub const NO_EXECUTE: u64 = 1 << 63;
     /// Bits 12–51: the physical address of the frame or next table.
     pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;

@@ -49,6 +49,9 @@ impl System {
         });
         self.earliest_deadline = self.earliest_deadline.min(deadline);
         trace::record(Kind::RevocationRequest, target.0, [wanted, deadline]);
+        // Asleep, it could not answer before the deadline: it runs its
+        // upcall first, then waits again.
+        self.interrupt_wait(target);
         Ok(())
     }
 

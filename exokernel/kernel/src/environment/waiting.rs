@@ -3,12 +3,15 @@
 //! gives the slot away meanwhile.
 
 use exo_abi::counters::Counter;
-use exo_abi::syscall::Event;
+use exo_abi::syscall::{Event, Sysnum};
 use exo_abi::{Error, Handle, Rights};
 
 use super::{EnvironmentId, State, System};
 use crate::arch::cpu;
 use crate::time;
+
+/// The length of the `syscall` instruction (0F 05), the only way into `Wait`.
+const SYSCALL_LENGTH: u64 = 2;
 
 impl System {
     /// Gives the rest of the current slot to the environment `target` names.
@@ -59,6 +62,31 @@ impl System {
         self.environment(caller).state = State::Waiting { events, deadline };
         self.scheduler.yield_requested = true;
         Ok((0, 0))
+    }
+
+    /// Makes `id`, blocked in `Wait`, runnable so that an upcall can run
+    /// first, with its `Wait` made again when it resumes: its `rip` back on
+    /// the `syscall` instruction, its arguments restored, the timeout what
+    /// is left of it. Nothing if it is not waiting or has no upcall entry.
+    pub(super) fn interrupt_wait(&mut self, id: EnvironmentId) {
+        let now = time::ticks();
+        let environment = self.environment(id);
+        let State::Waiting { events, deadline } = environment.state else {
+            return;
+        };
+        if environment.upcall.is_none() {
+            return;
+        }
+        let saved = &mut environment.saved;
+        saved.rip = saved.rip.wrapping_sub(SYSCALL_LENGTH);
+        saved.rax = Sysnum::Wait as u64;
+        saved.rdi = events.bits();
+        saved.rsi = if events.contains(Event::TIMER) {
+            deadline.saturating_sub(now)
+        } else {
+            0
+        };
+        environment.state = State::Runnable;
     }
 
     /// Wakes every environment whose timer has passed. Walks the

@@ -103,6 +103,11 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "revoke-test",
+        checks: Some(4),
+        ..DEFAULT
+    },
+    Scenario {
         name: "mmap-test",
         checks: Some(17),
         ..DEFAULT
