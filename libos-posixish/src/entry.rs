@@ -30,6 +30,8 @@ extern "C" fn start(_argument: u64) -> ! {
     if let Some(program) = info.as_ref().and_then(|info| info.arguments.first()) {
         name_self(program);
     }
+    // What it was handed (descriptors 0–2) is held from the start.
+    fs::report_held();
     let arguments = info_page::own_arguments();
     let names: Vec<&str> = arguments.iter().map(|argument| argument.as_str()).collect();
     runtime::exit(libos_program_main(&names))

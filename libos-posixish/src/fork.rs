@@ -188,7 +188,8 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     // The child's descriptors are its copy of ours: each pipe end gains a holder.
     inherit::for_child(child, &mut info, Descriptors::Copied, Network::Inherited)?;
     child.map_page(PROCESS_INFO, info.bytes(), MapFlags::empty())?;
-    child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
+    let exit_page = crate::exit_status::page_holding(&child.handed_on);
+    child.exit_status_page = child.map_page(EXIT_STATUS, &exit_page, MapFlags::WRITE)?;
 
     let bottom = EXCEPTION_STACK_TOP - EXCEPTION_STACK_PAGES * PAGE_SIZE;
     for page in (bottom..EXCEPTION_STACK_TOP - PAGE_SIZE).step_by(PAGE_SIZE as usize) {

@@ -32,7 +32,7 @@ use exo_abi::{Handle, user};
 use crate::info_page::{InfoPage, StringsTooLong};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
-use crate::{Errno, bootfs, exit_status, facts, image_cache, raw, scratch};
+use crate::{Errno, bootfs, exit_status, facts, fs, image_cache, raw, scratch};
 
 pub use crate::exit_status::{ExitStatus, publish};
 pub use crate::info_page::{ProcessInfo, own as info, own_arguments as arguments};
@@ -305,7 +305,8 @@ fn build(
     }
     inherit::for_child(child, &mut info, descriptors, network)?;
     child.map_page(PROCESS_INFO, info.bytes(), MapFlags::empty())?;
-    child.exit_status_page = child.map_page(EXIT_STATUS, &[], MapFlags::WRITE)?;
+    let exit_page = exit_status::page_holding(&child.handed_on);
+    child.exit_status_page = child.map_page(EXIT_STATUS, &exit_page, MapFlags::WRITE)?;
     child.pid = user::capability_identify(child.environment)?.value;
     user::environment_start(child.environment, elf.ehdr.e_entry, STACK_TOP, 0)?;
     Ok(())
@@ -382,8 +383,23 @@ pub fn wait(pid: u64) -> Result<ExitStatus, Errno> {
         children.swap_remove(index)
     };
     let status = read_exit_status(child.exit_status_page);
+    close_what_it_held(child.exit_status_page);
     child.release();
     Ok(status)
+}
+
+/// Closes at the file server what an ended child still held, as its
+/// exit-status page lists it: nothing if it exited (it closed everything),
+/// its pipe ends and open files if it was killed — so a reader of its pipe
+/// sees the end of input.
+fn close_what_it_held(page: Handle) {
+    let mut held = Vec::new();
+    let _ = read_child_exit_page(page, |word| {
+        exit_status::decode_held(word, |close, object| held.push((close, object)));
+    });
+    for (close, object) in held {
+        fs::close_for_ended_child(close, object);
+    }
 }
 
 fn read_exit_status(page: Handle) -> ExitStatus {

@@ -12,7 +12,7 @@ use exo_abi::{Handle, Rights, user};
 
 use super::protocol::{MAX_PAYLOAD, PAYLOAD, operation, set_word, word};
 use crate::layout::FS_TRANSFER;
-use crate::{Errno, info_page, raw};
+use crate::{Errno, exit_status, info_page, raw};
 
 /// What a console read takes as the end of input (ASCII EOT, Ctrl-D).
 pub const END_OF_INPUT: u8 = 0x04;
@@ -312,6 +312,36 @@ fn install(descriptor: Descriptor) -> Result<usize, Errno> {
         state.descriptors[fd] = Some(descriptor);
         Ok(fd)
     })
+    .inspect(|_| report_held())
+}
+
+/// Writes what this process holds at the file server into its exit-status
+/// page (`exit_status::report_held`), for its parent to close if it is
+/// killed holding them. Called after each change of the descriptors, and
+/// before a close is sent: a process killed in between leaves a hold
+/// unclosed, never one closed twice.
+pub(crate) fn report_held() {
+    let held: Vec<(u64, [u64; 3])> = with_state(|state| {
+        state
+            .descriptors
+            .iter()
+            .flatten()
+            .filter_map(|descriptor| descriptor.holder())
+            .map(|(_, close, object)| (close, object))
+            .collect()
+    });
+    exit_status::report_held(&held);
+}
+
+/// Closes, for a child that ended holding it, one thing it held at the file
+/// server (its exit-status page lists them). The page is the child's to
+/// write, so only the two close requests are sent: a child that lists
+/// anything else has it ignored (and can only name what it could already
+/// close itself: the server checks no permissions).
+pub(crate) fn close_for_ended_child(close: u64, object: [u64; 3]) {
+    if close == operation::FILE_CLOSE || close == operation::PIPE_CLOSE {
+        let _ = request(close, object, &[]);
+    }
 }
 
 fn descriptor(fd: usize) -> Result<Descriptor, Errno> {
@@ -449,6 +479,7 @@ pub(crate) fn write_stdout(bytes: &[u8]) {
 pub fn close(fd: usize) -> Result<(), Errno> {
     let closed = with_state(|state| state.descriptors.get_mut(fd).and_then(Option::take))
         .ok_or(Errno::EBADF)?;
+    report_held();
     if let Some((_, close, object)) = closed.holder() {
         request(close, object, &[])?;
     }
@@ -513,6 +544,7 @@ pub fn dup2(from: usize, to: usize) -> Result<usize, Errno> {
         }
         state.descriptors[to] = Some(descriptor);
     });
+    report_held();
     Ok(to)
 }
 
@@ -658,6 +690,8 @@ pub(crate) fn after_fork_in_child() {
         state.transfer = None;
         state.waiter = None; // the parent's notification wakes the parent
     }
+    // Its own exit-status page starts empty.
+    report_held();
 }
 
 /// Before fork copies memory: builds the descriptor table if nothing used it

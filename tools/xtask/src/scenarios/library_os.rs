@@ -8,7 +8,7 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "spawn-test",
         // Printed by the faulting child's library OS as it ends it.
         serial_must_show: &["segmentation fault"],
-        checks: Some(11),
+        checks: Some(12),
         ..DEFAULT
     },
     Scenario {

@@ -1,6 +1,7 @@
 //! Processes on the library OS: spawn programs of the boot file system with
 //! arguments, read what one prints through a pipe, wait for their exit
-//! statuses, see faults and kills reported.
+//! statuses, see faults and kills reported, and a killed process's pipe end
+//! closed for it.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -65,6 +66,27 @@ fn main(_arguments: &[&str]) -> i32 {
     ok &= check(
         "a killed child is reported killed",
         process::wait(sleeper) == Ok(ExitStatus::Killed),
+    );
+
+    // A killed process closes what it held: cat, killed while its output is a pipe's write
+    // end, no longer counts as a writer, so the reader sees the end of input at once.
+    let (read_end, write_end) = fs::pipe().expect("pipe");
+    let writer = process::spawn_with(
+        "cat",
+        &[],
+        process::DEFAULT_QUOTA,
+        [None, Some(write_end), None],
+    )
+    .expect("spawn cat writing into a pipe");
+    let _ = fs::close(write_end);
+    let _ = process::kill(writer);
+    let killed = process::wait(writer) == Ok(ExitStatus::Killed);
+    let mut buffer = [0u8; 16];
+    let end_of_input = fs::read(read_end, &mut buffer) == Ok(0);
+    let _ = fs::close(read_end);
+    ok &= check(
+        "a killed writer's pipe end is closed: the reader sees the end of input",
+        killed && end_of_input,
     );
 
     ok &= check(
