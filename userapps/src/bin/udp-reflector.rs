@@ -15,6 +15,10 @@
 //! It prints [`READY`] once its filters are in place; at the end of console input (Ctrl-D,
 //! which the host types when it is done) it prints how many datagrams it reflected and
 //! exits.
+//!
+//! `init_argument=N` on the kernel command line: first make N more bindings that never send
+//! or receive anything, so the bench can show that idle bindings cost a busy one nothing
+//! (the kernel drains only the transmit rings it polls).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -33,6 +37,8 @@ const PORT: u16 = 7;
 const RINGS: u64 = MANAGED_START;
 /// Entries a ring holds, as `2^RING_ORDER` frames give them.
 const RING_ORDER: u32 = 6;
+/// The idle bindings' rings: the smallest run `NetBind` takes.
+const IDLE_RING_ORDER: u32 = 2;
 
 /// How long it sleeps, with nothing arriving, before it looks at the console.
 const IDLE_TICKS: u64 = 10;
@@ -42,7 +48,10 @@ const END_OF_INPUT: u8 = 4;
 /// The line the host waits for.
 const READY: &str = "udp-reflector: ready on UDP 7";
 
-fn main(_argument: u64) -> u64 {
+fn main(idle_bindings: u64) -> u64 {
+    for _ in 0..idle_bindings {
+        Binding::idle(IDLE_RING_ORDER).expect("an idle binding");
+    }
     let notification = user::notification_create(1).expect("a notification");
     let binding = Binding::with(
         RING_ORDER,

@@ -167,13 +167,16 @@ pub fn on_exo(
 
 /// The floor of the UDP round trip on exo: the same UDP load as the echo servers get,
 /// against `udp-reflector`, which sends each datagram straight back from ring to ring with
-/// no stack (`userapps/src/bin/udp-reflector.rs`).
+/// no stack (`userapps/src/bin/udp-reflector.rs`), after it has made `idle_bindings` bindings
+/// that carry nothing.
 pub fn on_reflector(
     kernel: &Path,
     accelerator: Accelerator,
     load: Load,
+    idle_bindings: u64,
 ) -> Result<UdpEchoReport, String> {
-    let mut config = QemuConfig::new(kernel, "log=warn");
+    let command_line = format!("log=warn init_argument={idle_bindings}");
+    let mut config = QemuConfig::new(kernel, &command_line);
     config.boot_module = Some(artifacts::bootfs());
     config.first_program = Some(REFLECTOR.to_string());
     config.accelerator = accelerator;

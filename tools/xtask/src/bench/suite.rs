@@ -203,10 +203,17 @@ struct NetworkRound {
     linux: NetworkFigures,
     /// The UDP load against `udp-reflector`: the floor of the UDP rows.
     reflector: UdpEchoReport,
+    /// The same, with `IDLE_BINDINGS` idle bindings beside the reflector's.
+    reflector_beside_idle: UdpEchoReport,
 }
 
+/// Bindings that carry nothing beside a busy one, to show they cost it nothing: as many as
+/// one environment's capability table holds with room to spare (each takes two).
+const IDLE_BINDINGS: u64 = 450;
+
 /// The steps the progress line counts: building exo and the Linux guest, then eight steps
-/// a round (four for the microbenchmarks, four for the network).
+/// a round (four for the microbenchmarks, four for the network; the reflector's two boots
+/// are one step).
 fn steps(rounds: usize) -> usize {
     2 + 8 * rounds
 }
@@ -260,6 +267,7 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     for path in [DataPath::Rings, DataPath::SystemCalls] {
         rows.extend(network_rows(path, &network));
     }
+    rows.push(idle_bindings_row(&network));
     let report = Report {
         accel: accelerator.to_string(),
         rows,
@@ -318,8 +326,9 @@ fn network_round(
     let rings = network::on_exo(kernel, DataPath::Rings, accelerator, load)?;
     step("exo: network, system-call path");
     let calls = network::on_exo(kernel, DataPath::SystemCalls, accelerator, load)?;
-    step("exo: UDP reflector (the UDP floor)");
-    let reflector = network::on_reflector(kernel, accelerator, load)?;
+    step("exo: UDP reflector (the UDP floor), alone and beside idle bindings");
+    let reflector = network::on_reflector(kernel, accelerator, load, 0)?;
+    let reflector_beside_idle = network::on_reflector(kernel, accelerator, load, IDLE_BINDINGS)?;
     step("Linux guest: network");
     let forwards = network::forwards()?;
     let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
@@ -330,6 +339,7 @@ fn network_round(
         calls,
         linux: linux?,
         reflector,
+        reflector_beside_idle,
     })
 }
 
@@ -415,6 +425,27 @@ fn micro_rows(rounds: &[MicroRound], host: Option<&[BenchLine]>) -> Vec<Row> {
             row
         })
         .collect()
+}
+
+/// The reflector's UDP p50 beside `IDLE_BINDINGS` idle bindings, with the reflector alone
+/// as its floor: a floor ratio of 1 says idle bindings cost a busy one nothing.
+fn idle_bindings_row(rounds: &[NetworkRound]) -> Row {
+    let p50 = |udp: &UdpEchoReport| udp.latency.map(|latency| latency.p50_us);
+    let figures = rounds
+        .iter()
+        .map(|round| RoundFigures {
+            exo: p50(&round.reflector_beside_idle),
+            linux: p50(&round.linux.udp),
+            floor: p50(&round.reflector),
+        })
+        .collect();
+    Row::from_rounds(
+        format!("UDP round trip, p50, reflector beside {IDLE_BINDINGS} idle bindings"),
+        "us",
+        Better::Lower,
+        figures,
+    )
+    .with_floor(Floor { max_ratio: None })
 }
 
 /// exo's figures of `round` on `path`.
@@ -608,12 +639,14 @@ mod tests {
                 calls: figures(200.0, 2000.0, 400.0),
                 linux: figures(200.0, 2000.0, 400.0),
                 reflector: figures(90.0, 0.0, 0.0).udp,
+                reflector_beside_idle: figures(90.0, 0.0, 0.0).udp,
             },
             NetworkRound {
                 rings: figures(200.0, 1500.0, 300.0),
                 calls: figures(400.0, 1000.0, 200.0),
                 linux: figures(400.0, 1000.0, 200.0),
                 reflector: figures(160.0, 0.0, 0.0).udp,
+                reflector_beside_idle: figures(160.0, 0.0, 0.0).udp,
             },
         ];
         let rings = network_rows(DataPath::Rings, &rounds);
@@ -630,6 +663,9 @@ mod tests {
         assert_eq!(bulk.ratio(), Some(1.5));
         assert_eq!(bulk.target.map(|target| target.min_ratio), Some(1.5));
         assert_eq!(bulk.target_met(), Some(true));
+        // Idle bindings that cost nothing: the reflector beside them is at its floor.
+        let idle = idle_bindings_row(&rounds);
+        assert_eq!(idle.floor_ratio(), Some(1.0));
         let calls = network_rows(DataPath::SystemCalls, &rounds);
         assert!(calls.iter().all(|row| row.ratio() == Some(1.0)));
         assert!(calls.iter().all(|row| row.target.is_none()));
