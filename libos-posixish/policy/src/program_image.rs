@@ -31,7 +31,7 @@ impl Segment {
             && self.file_size <= self.memory_size
             && file_end <= image_length as u64
             && memory_end <= USER_MAP_END;
-        fits.then(|| self.file_offset as usize..file_end as usize)
+        fits.then_some(self.file_offset as usize..file_end as usize)
     }
 
     /// Every page of the segment: its address and, within `file` (the
@@ -98,7 +98,7 @@ mod tests {
             },
             // The library OS's loader once added page offsets to this and overflowed.
             Segment {
-                address: u64::MAX & !0xfff,
+                address: !(PAGE_SIZE - 1),
                 ..SEGMENT
             },
         ];
