@@ -7,9 +7,12 @@
 //! This module never decides what a target checks: a target fails by panicking.
 
 use std::cell::Cell;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::targets::Target;
@@ -85,12 +88,78 @@ pub fn corpus(folder: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Replays `corpus`, then tries random inputs from `seed` until `budget` runs out.
+///
+/// An input that runs for [`STALL`] without returning is a loop: the watchdog saves it
+/// (it makes the same input again from the seed) and ends the process.
 pub fn run(target: &Target, corpus: &[Vec<u8>], seed: u64, budget: Budget) -> Outcome {
     quiet_panics_on_this_thread();
-    QUIET.set(true);
-    let outcome = run_quietly(target, corpus, seed, budget);
-    QUIET.set(false);
-    outcome
+    let progress = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
+    thread::scope(|scope| {
+        scope.spawn(|| watch(target, corpus, seed, &progress, &finished));
+        QUIET.set(true);
+        let outcome = run_quietly(target, corpus, seed, budget, &progress);
+        QUIET.set(false);
+        finished.store(true, Ordering::Relaxed);
+        outcome
+    })
+}
+
+/// How long one input may run before the driver calls it a loop: far beyond any input's
+/// cost (microseconds) even on a loaded machine.
+pub const STALL: Duration = Duration::from_secs(30);
+
+/// Ends the process, saving the input, if `progress` stops moving for [`STALL`].
+fn watch(
+    target: &Target,
+    corpus: &[Vec<u8>],
+    seed: u64,
+    progress: &AtomicU64,
+    finished: &AtomicBool,
+) {
+    let (mut seen, mut since) = (u64::MAX, Instant::now());
+    while !finished.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(100));
+        let now = progress.load(Ordering::Relaxed);
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        } else if since.elapsed() >= STALL {
+            let input = input_number(corpus, seed, now);
+            let file = save_failure(target.name, seed, &input);
+            // Straight to the stream: a test's captured output dies with the process.
+            let _ = writeln!(
+                std::io::stderr(),
+                "fuzz {}: input {now} has run for {} s: a loop; saved in {}",
+                target.name,
+                STALL.as_secs(),
+                file.map_or_else(|error| error, |file| file.display().to_string())
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Input `number` (counting from 1) of a run from `seed` over `corpus`.
+pub fn input_number(corpus: &[Vec<u8>], seed: u64, number: u64) -> Vec<u8> {
+    if let Some(known) = corpus.get((number.max(1) - 1) as usize) {
+        return known.clone();
+    }
+    let mut random = Random(seed);
+    let mut input = Vec::new();
+    for _ in corpus.len() as u64..number {
+        next_input(&mut random, corpus, &mut input);
+    }
+    input
+}
+
+/// Writes a failing input to `target/fuzz-host/failures/TARGET-SEED.bin`; its path.
+pub fn save_failure(target: &str, seed: u64, input: &[u8]) -> Result<PathBuf, String> {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/fuzz-host/failures");
+    let file = folder.join(format!("{target}-{seed:x}.bin"));
+    std::fs::create_dir_all(&folder)
+        .and_then(|()| std::fs::write(&file, input))
+        .map_err(|error| format!("(not saved: {error})"))?;
+    Ok(file)
 }
 
 thread_local! {
@@ -112,7 +181,13 @@ fn quiet_panics_on_this_thread() {
     });
 }
 
-fn run_quietly(target: &Target, corpus: &[Vec<u8>], seed: u64, budget: Budget) -> Outcome {
+fn run_quietly(
+    target: &Target,
+    corpus: &[Vec<u8>],
+    seed: u64,
+    budget: Budget,
+    progress: &AtomicU64,
+) -> Outcome {
     let started = Instant::now();
     let mut random = Random(seed);
     let mut input = Vec::with_capacity(MAX_INPUT);
@@ -123,6 +198,7 @@ fn run_quietly(target: &Target, corpus: &[Vec<u8>], seed: u64, budget: Budget) -
     };
     for known in corpus {
         inputs += 1;
+        progress.store(inputs, Ordering::Relaxed);
         if let Err(message) = check_one(target, known) {
             let failure = Some(failed(known, message));
             return Outcome {
@@ -147,6 +223,7 @@ fn run_quietly(target: &Target, corpus: &[Vec<u8>], seed: u64, budget: Budget) -
         }
         next_input(&mut random, corpus, &mut input);
         inputs += 1;
+        progress.store(inputs, Ordering::Relaxed);
         if let Err(message) = check_one(target, &input) {
             return Outcome {
                 inputs,
@@ -201,4 +278,33 @@ fn interesting_byte(random: &mut Random) -> u8 {
     [
         0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, b'/', b'.', b'\r', b'\n', b'=', b':', b' ',
     ][random.below(13)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LENGTH_37_FAILS: Target = Target {
+        name: "length-37",
+        checks: "no input is 37 bytes long",
+        check: |input| assert_ne!(input.len(), 37),
+    };
+
+    #[test]
+    fn a_failure_is_found_kept_and_made_again_from_its_number() {
+        let corpus = vec![vec![1, 2, 3], vec![0; 36]];
+        let outcome = run(&LENGTH_37_FAILS, &corpus, 9, Budget::Inputs(1_000_000));
+        let failure = outcome.failure.expect("some input is 37 bytes long");
+        assert_eq!(failure.input.len(), 37);
+        assert!(failure.message.contains("assertion"), "{}", failure.message);
+        assert_eq!(input_number(&corpus, 9, outcome.inputs), failure.input);
+        assert_eq!(input_number(&corpus, 9, 2), corpus[1]);
+    }
+
+    #[test]
+    fn a_run_by_count_tries_that_many_inputs() {
+        let outcome = run(&crate::targets::TARGETS[0], &[], 1, Budget::Inputs(500));
+        assert_eq!(outcome.inputs, 500);
+        assert!(outcome.failure.is_none());
+    }
 }

@@ -68,21 +68,14 @@ fn main() -> ExitCode {
             None => println!(" ok"),
             Some(failure) => {
                 failed += 1;
-                let folder = PathBuf::from("target/fuzz-host/failures");
-                let file = folder.join(format!("{}-{:x}.bin", target.name, options.seed));
-                let saved = std::fs::create_dir_all(&folder)
-                    .and_then(|()| std::fs::write(&file, &failure.input));
                 println!(" FAILED: {}", failure.message);
-                match saved {
-                    Ok(()) => println!(
+                match driver::save_failure(target.name, options.seed, &failure.input) {
+                    Ok(file) => println!(
                         "  reproduce: cargo run -p exo-fuzz-host -- --target {} --replay {}",
                         target.name,
                         file.display()
                     ),
-                    Err(error) => println!(
-                        "  (could not save the input: {error}): {:02x?}",
-                        failure.input
-                    ),
+                    Err(error) => println!("  {error}: {:02x?}", failure.input),
                 }
             }
         }

@@ -74,7 +74,7 @@ impl Model {
                 .nodes
                 .iter()
                 .filter(|(id, node)| {
-                    !below.contains(id) && node.parent.is_some_and(|p| below.contains(&p))
+                    !below.contains(id) && node.parent.is_some_and(|parent| below.contains(&parent))
                 })
                 .map(|(&id, _)| id)
                 .collect();

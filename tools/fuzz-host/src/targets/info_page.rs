@@ -2,8 +2,12 @@
 //! writes the page, and a process reads whatever its page holds.
 
 use arbitrary::{Arbitrary, Unstructured};
+use std::net::Ipv4Addr;
+
 use exo_abi::Handle;
-use posixish_policy::info_page::{self, InfoPage, PAGE_BYTES, StringsTooLong};
+use exo_abi::start_info::MAX_BOOTFS_RUNS;
+use exo_abi::syscall::NO_CAPABILITY;
+use posixish_policy::info_page::{self, InfoPage, NetInfo, PAGE_BYTES, StringsTooLong};
 
 use super::Target;
 
@@ -21,6 +25,9 @@ struct Written {
     arguments: Vec<String>,
     variables: Vec<(String, String)>,
     fs_endpoint: Option<u64>,
+    parent_environment: Option<u64>,
+    runs: Vec<(u64, u64)>,
+    net: Option<(u64, u64, u8, u32)>,
     stdio: [[u64; 3]; 3],
 }
 
@@ -53,7 +60,12 @@ fn round_trip(bytes: &[u8]) {
         .into_iter()
         .chain(&written.arguments)
         .map(String::len)
-        .chain(written.variables.iter().map(|(k, v)| k.len() + v.len() + 1));
+        .chain(
+            written
+                .variables
+                .iter()
+                .map(|(key, value)| key.len() + value.len() + 1),
+        );
     let total: usize = strings.map(|length| length + 1).sum();
     let has_nul = written.program.contains('\0')
         || written
@@ -63,7 +75,7 @@ fn round_trip(bytes: &[u8]) {
         || written
             .variables
             .iter()
-            .any(|(k, v)| k.contains('\0') || v.contains('\0'));
+            .any(|(key, value)| key.contains('\0') || value.contains('\0'));
     let name_splits = written.variables.iter().any(|(key, _)| key.contains('='));
     let fits = total <= STRINGS_ROOM && !has_nul && !name_splits;
     let mut page = match page {
@@ -74,8 +86,29 @@ fn round_trip(bytes: &[u8]) {
         }
     };
     assert!(fits, "took strings that do not fit");
-    let endpoint = written.fs_endpoint.map(Handle::from_raw);
-    page.set_fs_endpoint(endpoint.filter(|handle| handle.to_raw() != u64::MAX));
+    // `NO_CAPABILITY` is how the page says "none", so no handle may be it.
+    let handle = |raw: Option<u64>| {
+        raw.filter(|&raw| raw != NO_CAPABILITY)
+            .map(Handle::from_raw)
+    };
+    let fs_endpoint = handle(written.fs_endpoint);
+    let parent_environment = handle(written.parent_environment);
+    // The callers pass the start-info page's runs, at most `MAX_BOOTFS_RUNS`.
+    let runs = &written.runs[..written.runs.len().min(MAX_BOOTFS_RUNS)];
+    let net = written
+        .net
+        .and_then(|(address, mac, prefix_length, gateway)| {
+            Some(NetInfo {
+                address: handle(Some(address))?,
+                mac,
+                prefix_length,
+                gateway: Some(Ipv4Addr::from(gateway)).filter(|gateway| !gateway.is_unspecified()),
+            })
+        });
+    page.set_fs_endpoint(fs_endpoint);
+    page.set_parent_environment(parent_environment);
+    page.set_bootfs_runs(runs);
+    page.set_net(net);
     page.set_stdio(&written.stdio);
     let read = info_page::decode(page.bytes()).expect("a written page has the magic");
     assert_eq!(read.parent, written.parent);
@@ -84,6 +117,15 @@ fn round_trip(bytes: &[u8]) {
     assert_eq!(read.arguments[1..], written.arguments);
     assert_eq!(read.environment, written.variables);
     assert_eq!(read.stdio, written.stdio);
+    assert_eq!(read.fs_endpoint, fs_endpoint);
+    assert_eq!(read.parent_environment, parent_environment);
+    assert_eq!(read.net, net);
+    let read_runs: Vec<(u64, u64)> = read
+        .bootfs_runs
+        .iter()
+        .map(|run| (run.address, run.frame))
+        .collect();
+    assert_eq!(read_runs, runs);
 }
 
 fn decode_any(bytes: &[u8]) {
@@ -92,7 +134,11 @@ fn decode_any(bytes: &[u8]) {
     let length = bytes.len().min(PAGE_BYTES - 8);
     page[8..8 + length].copy_from_slice(&bytes[..length]);
     let read = info_page::decode(&page).expect("the page has the magic");
-    let strings: usize = read.arguments.iter().map(|a| a.len() + 1).sum();
+    let strings: usize = read
+        .arguments
+        .iter()
+        .map(|argument| argument.len() + 1)
+        .sum();
     assert!(strings <= PAGE_BYTES * 3, "more strings than a page holds");
     let (_, runs) = info_page::bootfs_summary(&page);
     assert_eq!(runs, read.bootfs_runs.len());

@@ -2,13 +2,17 @@
 //! the producer and consumer indices an environment writes into shared memory.
 
 use arbitrary::{Arbitrary, Unstructured};
-use exo_abi::net::{MAX_RING_ORDER, MIN_RING_ORDER, Ring, ring_entries};
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::net::{
+    MAX_RING_ORDER, MIN_RING_ORDER, Ring, SLOT_SIZE, control, ring_entries, rx_slot_offset,
+    tx_slot_offset,
+};
 
 use super::Target;
 
 pub const TARGET: Target = Target {
     name: "ring",
-    checks: "any producer and consumer give a count of at most the entries, or a refusal",
+    checks: "any producer and consumer give a count of at most the entries, or a refusal; any index's slot lies within the binding's frames",
     check,
 };
 
@@ -37,6 +41,16 @@ fn check(bytes: &[u8]) {
         ring.slot(input.index.wrapping_add(entries)),
         ring.slot(input.index)
     );
+    // Whatever index the other side wrote, the slot and descriptor it leads to are the
+    // binding's own memory.
+    let slot = ring.slot(input.index);
+    let run_bytes = PAGE_SIZE << order;
+    assert!(rx_slot_offset(slot) >= PAGE_SIZE);
+    assert!(rx_slot_offset(slot) + SLOT_SIZE <= tx_slot_offset(entries, 0));
+    assert!(tx_slot_offset(entries, slot) + SLOT_SIZE <= run_bytes);
+    let descriptor = 4 * u64::from(slot);
+    assert!(control::RX_DESCRIPTORS + descriptor + 4 <= control::TX_DESCRIPTORS);
+    assert!(control::TX_DESCRIPTORS + descriptor + 4 <= PAGE_SIZE);
     let (producer, consumer) = (input.producer, input.consumer);
     match (
         ring.filled(producer, consumer),
