@@ -50,10 +50,12 @@ fn main() -> ExitCode {
     if let Some(file) = &options.replay {
         return replay(selected[0], file);
     }
-    let mut failed = 0;
+    let (mut failed, mut total) = (0, 0);
+    let count = selected.len();
     for target in selected {
         let corpus = driver::corpus(&exo_fuzz_host::corpus_folder(target.name));
         let outcome = driver::run(target, &corpus, options.seed, options.budget);
+        total += outcome.inputs;
         let seconds = outcome.elapsed.as_secs_f64();
         let rate = outcome.inputs as f64 / seconds.max(1e-9);
         print!(
@@ -80,6 +82,9 @@ fn main() -> ExitCode {
             }
         }
     }
+    // The closing line CI and people read: `N passed, N failed` counts targets.
+    println!("fuzz host: {total} inputs in all, seed {}", options.seed);
+    println!("{} passed, {failed} failed", count - failed);
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
