@@ -58,6 +58,7 @@ pub mod variables;
 
 pub use errno::Errno;
 pub use posixish_policy::arguments as args;
+pub use posixish_policy::http_request;
 pub(crate) use posixish_policy::pager_units;
 pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};

@@ -28,6 +28,7 @@ use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::{Handle, user};
+use posixish_policy::program_image::Segment;
 
 use crate::info_page::{InfoPage, StringsTooLong};
 use crate::inherit::{self, Descriptors, Network};
@@ -248,7 +249,8 @@ pub(crate) fn load_program(
 
 /// Calls `page` with the address, contents (up to a page; the rest is
 /// zero) and permissions of every page of every loadable segment of the
-/// program `image`, whose header is `elf`.
+/// program `image`, whose header is `elf`; a segment
+/// outside the image or user memory is `ENOEXEC` (`program_image`'s rule).
 pub(crate) fn for_each_image_page(
     elf: &ElfBytes<'_, LittleEndian>,
     image: &[u8],
@@ -256,14 +258,16 @@ pub(crate) fn for_each_image_page(
 ) -> Result<(), Errno> {
     let segments = elf.segments().ok_or(Errno::ENOEXEC)?;
     for segment in segments.iter().filter(|segment| segment.p_type == PT_LOAD) {
-        let file = usize::try_from(segment.p_offset)
-            .ok()
-            .zip(usize::try_from(segment.p_filesz).ok())
-            .and_then(|(offset, size)| image.get(offset..offset.checked_add(size)?))
+        let numbers = Segment {
+            address: segment.p_vaddr,
+            file_offset: segment.p_offset,
+            file_size: segment.p_filesz,
+            memory_size: segment.p_memsz,
+        };
+        let file = numbers
+            .checked(image.len())
+            .map(|bytes| &image[bytes])
             .ok_or(Errno::ENOEXEC)?;
-        if !segment.p_vaddr.is_multiple_of(PAGE_SIZE) || segment.p_filesz > segment.p_memsz {
-            return Err(Errno::ENOEXEC);
-        }
         let mut flags = MapFlags::empty();
         if segment.p_flags & PF_W != 0 {
             flags |= MapFlags::WRITE;
@@ -271,10 +275,8 @@ pub(crate) fn for_each_image_page(
         if segment.p_flags & PF_X != 0 {
             flags |= MapFlags::EXECUTE;
         }
-        for (index, offset) in (0..segment.p_memsz).step_by(PAGE_SIZE as usize).enumerate() {
-            let start = (index * PAGE_SIZE as usize).min(file.len());
-            let end = (start + PAGE_SIZE as usize).min(file.len());
-            page(segment.p_vaddr + offset, &file[start..end], flags)?;
+        for (address, contents) in numbers.pages(file) {
+            page(address, &file[contents], flags)?;
         }
     }
     Ok(())

@@ -22,7 +22,8 @@ use exo_abi::layout::PAGE_SIZE;
 use exo_abi::start_info::{MAX_BOOTFS_RUNS, StartPage};
 use exo_abi::syscall::NO_CAPABILITY;
 
-/// The arguments and variables do not fit in an info page (or one holds a NUL).
+/// The arguments and variables do not fit in an info page, or one holds a
+/// NUL, or a variable's name holds `=` (it would come back split there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StringsTooLong;
 
@@ -194,6 +195,11 @@ impl InfoPage {
         page.put(0, MAGIC);
         page.put(PARENT, parent);
         page.put(BOOTFS_SIZE, bootfs_size);
+        // `KEY=VALUE` is read back split at the first `=`: a name holding one would
+        // reach the child as another name (found by the host fuzzer, `info_page`).
+        if variables.iter().any(|(key, _)| key.contains('=')) {
+            return Err(StringsTooLong);
+        }
         let variables: Vec<String> = variables
             .iter()
             .map(|(key, value)| alloc::format!("{key}={value}"))
@@ -362,6 +368,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.arguments[1], just_fits);
+    }
+
+    #[test]
+    fn a_variable_whose_name_holds_an_equals_sign_is_refused() {
+        let split = [("A=B".to_string(), "c".to_string())];
+        assert_eq!(
+            InfoPage::new(1, 0, "p", &[], &split).unwrap_err(),
+            StringsTooLong
+        );
+        let in_value = [("A".to_string(), "B=c".to_string())];
+        let page = InfoPage::new(1, 0, "p", &[], &in_value).unwrap();
+        assert_eq!(decode(page.bytes()).unwrap().environment, in_value);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! | `scheduler.rs` | [`scheduler::Scheduler`], the thread policies [`scheduler::RoundRobin`], [`scheduler::Priority`] and [`scheduler::Lottery`] |
 //! | `info_page.rs` | the process-info page's format |
 //! | `arguments.rs` | reading a program's `-x VALUE` options |
+//! | `program_image.rs` | which loadable segments of a program are accepted, and their pages |
+//! | `http_request.rs` | the request head `httpd` reads, and the file a path names |
 //!
 //! libos-posixish re-exports each under its old name, so programs and the
 //! library OS's own modules see no difference.
@@ -18,8 +20,10 @@
 extern crate alloc;
 
 pub mod arguments;
+pub mod http_request;
 pub mod info_page;
 pub mod layout;
 pub mod pager_units;
+pub mod program_image;
 pub mod regions;
 pub mod scheduler;

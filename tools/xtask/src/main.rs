@@ -16,6 +16,7 @@ mod bench;
 mod checks;
 mod cpio;
 mod density;
+mod fuzz;
 mod guest;
 mod host;
 mod interactive;
@@ -37,6 +38,8 @@ use lexopt::Parser;
 use bench::BenchOptions;
 use bench::linux::guest::PeerMode;
 use density::DensityOptions;
+use fuzz::guest::GuestFuzzOptions;
+use fuzz::host::HostFuzzOptions;
 use servers::HostPorts;
 use test_suite::TestOptions;
 use trace::{TraceOptions, Window};
@@ -93,6 +96,16 @@ commands:
                                         the same from a stream collected before (the
                                         traced scenarios leave theirs in
                                         target/trace/scenarios/), without booting
+  fuzz host [--seconds N] [--target NAME] [--seed S]
+                                        every host fuzz target (tools/fuzz-host: the
+                                        ELF loader's checks, boot file system, demux,
+                                        rings, capabilities, info page, memfs, httpd's
+                                        request) for N seconds each (default 10), then
+                                        inputs tried per target; a failing input is
+                                        saved under target/fuzz-host/failures/
+  fuzz guest [--calls N] [--seed S]     random system calls from several environments
+                                        at once (default 10,000,000 calls, seed from the
+                                        clock), then the kernel's invariants checked
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -128,6 +141,8 @@ enum Command {
     },
     Bench(BenchOptions),
     Density(DensityOptions),
+    FuzzHost(HostFuzzOptions),
+    FuzzGuest(GuestFuzzOptions),
     Trace(TraceOptions),
 }
 
@@ -168,6 +183,8 @@ fn main() -> ExitCode {
         Command::LinuxPeer { mode, kvm } => bench::linux::guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
         Command::Density(options) => density::run(options),
+        Command::FuzzHost(options) => fuzz::host::run(&options),
+        Command::FuzzGuest(options) => fuzz::guest::run(options),
         Command::Trace(options) => trace::run(&options),
     };
     result.unwrap_or_else(|message| {
@@ -365,8 +382,57 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Density(density))
         }
+        "fuzz" => {
+            reject_kernel_words()?;
+            let side = match options.next().map_err(unexpected)? {
+                Some(Value(word)) => utf8(word)?,
+                _ => return Err("`fuzz` needs a side: host or guest".to_string()),
+            };
+            match side.as_str() {
+                "host" => parse_fuzz_host(options).map(Command::FuzzHost),
+                "guest" => parse_fuzz_guest(options).map(Command::FuzzGuest),
+                _ => Err(format!("unknown side `{side}` for `fuzz`: host or guest")),
+            }
+        }
         _ => Err(format!("unknown command `{name}`")),
     }
+}
+
+fn parse_fuzz_host(options: &mut Parser) -> Result<HostFuzzOptions, String> {
+    let mut fuzz = HostFuzzOptions::default();
+    while let Some(option) = options
+        .next()
+        .map_err(|error| format!("{error} for `fuzz host`"))?
+    {
+        match option {
+            Long("seconds") => fuzz.seconds = count(options, "--seconds", "a number")? as u64,
+            Long("target") => fuzz.target = Some(value(options, "--target", "a target name")?),
+            Long("seed") => fuzz.seed = seed(options)?,
+            other => return Err(format!("{} for `fuzz host`", other.unexpected())),
+        }
+    }
+    Ok(fuzz)
+}
+
+fn parse_fuzz_guest(options: &mut Parser) -> Result<GuestFuzzOptions, String> {
+    let mut fuzz = GuestFuzzOptions::default();
+    while let Some(option) = options
+        .next()
+        .map_err(|error| format!("{error} for `fuzz guest`"))?
+    {
+        match option {
+            Long("calls") => fuzz.calls = count(options, "--calls", "a number")? as u64,
+            Long("seed") => fuzz.seed = seed(options)?,
+            other => return Err(format!("{} for `fuzz guest`", other.unexpected())),
+        }
+    }
+    Ok(fuzz)
+}
+
+fn seed(options: &mut Parser) -> Result<u64, String> {
+    let text = value(options, "--seed", "a number")?;
+    text.parse()
+        .map_err(|_| format!("--seed needs a number, got `{text}`"))
 }
 
 /// The value of `option`, given as `--option VALUE` or `--option=VALUE`; `needs` says what
@@ -460,6 +526,38 @@ mod tests {
     fn parse_words(line: &str) -> Result<Command, String> {
         let arguments: Vec<String> = line.split_whitespace().map(String::from).collect();
         parse(&arguments)
+    }
+
+    #[test]
+    fn fuzz_takes_a_side_and_its_options() {
+        assert_eq!(
+            parse_words("fuzz host"),
+            Ok(Command::FuzzHost(HostFuzzOptions::default()))
+        );
+        assert_eq!(
+            parse_words("fuzz host --seconds 600 --target demux --seed=7"),
+            Ok(Command::FuzzHost(HostFuzzOptions {
+                seconds: 600,
+                target: Some("demux".to_string()),
+                seed: 7,
+            }))
+        );
+        let Ok(Command::FuzzGuest(guest)) = parse_words("fuzz guest --calls 200000 --seed 42")
+        else {
+            panic!("`fuzz guest` with options should parse");
+        };
+        assert_eq!((guest.calls, guest.seed), (200_000, 42));
+        assert!(matches!(
+            parse_words("fuzz guest"),
+            Ok(Command::FuzzGuest(_))
+        ));
+        assert!(parse_words("fuzz").is_err());
+        assert!(parse_words("fuzz sideways").is_err());
+        assert!(parse_words("fuzz host --seconds 0").is_err());
+        assert!(parse_words("fuzz host --calls 5").is_err());
+        assert!(parse_words("fuzz guest --seconds 5").is_err());
+        assert!(parse_words("fuzz guest --seed x").is_err());
+        assert!(parse_words("fuzz host -- log=debug").is_err());
     }
 
     #[test]

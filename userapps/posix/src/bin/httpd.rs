@@ -14,13 +14,14 @@
 extern crate alloc;
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use libos_net::{PollEntry, Readiness};
 use libos_posixish::fs::{self, OpenOptions};
+use libos_posixish::http_request::{self, Request};
 use libos_posixish::net::{self, TcpListener, TcpStream};
 use libos_posixish::{Errno, args, println, thread};
 
@@ -92,12 +93,6 @@ fn main(arguments: &[&str]) -> i32 {
 }
 
 /// A parsed request head.
-struct Request {
-    method: String,
-    path: String,
-    keep_alive: bool,
-}
-
 /// Answers requests on one connection until the client closes it or asks to.
 fn serve(stream: &TcpStream, root: &str, counts: &Counts) {
     let mut buffered: Vec<u8> = Vec::new();
@@ -106,7 +101,7 @@ fn serve(stream: &TcpStream, root: &str, counts: &Counts) {
             return;
         };
         let head: Vec<u8> = buffered.drain(..head_end).collect();
-        let request = parse(&head);
+        let request = http_request::parse(&head);
         let keep_alive = request.as_ref().is_some_and(|request| request.keep_alive);
         let response = match request {
             Some(request) => respond(&request, root),
@@ -147,35 +142,6 @@ fn read_head(stream: &TcpStream, buffered: &mut Vec<u8>) -> Option<usize> {
     }
 }
 
-fn parse(head: &[u8]) -> Option<Request> {
-    let text = core::str::from_utf8(head).ok()?;
-    let mut lines = text.split("\r\n");
-    let mut words = lines.next()?.split(' ');
-    let (method, target, version) = (words.next()?, words.next()?, words.next()?);
-    if words.next().is_some() || !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    let mut connection = None;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("connection")
-        {
-            connection = Some(value.trim().to_ascii_lowercase());
-        }
-    }
-    let keep_alive = match (version, connection.as_deref()) {
-        (_, Some("close")) => false,
-        ("HTTP/1.0", Some("keep-alive")) => true,
-        ("HTTP/1.0", _) => false,
-        _ => true,
-    };
-    Some(Request {
-        method: method.to_string(),
-        path: target.split('?').next().unwrap_or("/").to_string(),
-        keep_alive,
-    })
-}
-
 fn respond(request: &Request, root: &str) -> Vec<u8> {
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
@@ -187,7 +153,7 @@ fn respond(request: &Request, root: &str) -> Vec<u8> {
             head_only,
         );
     }
-    if !request.path.starts_with('/') || request.path.split('/').any(|part| part == "..") {
+    let Some(path) = http_request::file_path(root, &request.path) else {
         return response(
             400,
             "Bad Request",
@@ -195,11 +161,6 @@ fn respond(request: &Request, root: &str) -> Vec<u8> {
             b"400 bad request\n",
             head_only,
         );
-    }
-    let path = if request.path.ends_with('/') {
-        format!("{root}{}index.html", request.path)
-    } else {
-        format!("{root}{}", request.path)
     };
     match read_file(&path) {
         Ok(contents) => response(200, "OK", content_type(&path), &contents, head_only),
