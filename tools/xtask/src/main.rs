@@ -16,6 +16,7 @@ mod bench;
 mod checks;
 mod cpio;
 mod density;
+mod fuzz;
 mod guest;
 mod host;
 mod interactive;
@@ -37,6 +38,7 @@ use lexopt::Parser;
 use bench::BenchOptions;
 use bench::linux::guest::PeerMode;
 use density::DensityOptions;
+use fuzz::guest::GuestFuzzOptions;
 use servers::HostPorts;
 use test_suite::TestOptions;
 use trace::{TraceOptions, Window};
@@ -93,6 +95,9 @@ commands:
                                         the same from a stream collected before (the
                                         traced scenarios leave theirs in
                                         target/trace/scenarios/), without booting
+  fuzz guest [--calls N] [--seed S]     random system calls from several environments
+                                        at once (default 10,000,000 calls, seed from the
+                                        clock), then the kernel's invariants checked
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -128,6 +133,7 @@ enum Command {
     },
     Bench(BenchOptions),
     Density(DensityOptions),
+    FuzzGuest(GuestFuzzOptions),
     Trace(TraceOptions),
 }
 
@@ -168,6 +174,7 @@ fn main() -> ExitCode {
         Command::LinuxPeer { mode, kvm } => bench::linux::guest::run_command(mode, kvm),
         Command::Bench(options) => bench::run(options),
         Command::Density(options) => density::run(options),
+        Command::FuzzGuest(options) => fuzz::guest::run(options),
         Command::Trace(options) => trace::run(&options),
     };
     result.unwrap_or_else(|message| {
@@ -364,6 +371,27 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 }
             }
             Ok(Command::Density(density))
+        }
+        "fuzz" => {
+            reject_kernel_words()?;
+            match options.next().map_err(unexpected)? {
+                Some(Value(target)) if target == "guest" => {}
+                _ => return Err("fuzz needs a target: guest".to_string()),
+            }
+            let mut fuzz = GuestFuzzOptions::default();
+            while let Some(option) = options.next().map_err(unexpected)? {
+                match option {
+                    Long("calls") => fuzz.calls = count(options, "--calls", "a number")? as u64,
+                    Long("seed") => {
+                        let text = value(options, "--seed", "a number")?;
+                        fuzz.seed = text
+                            .parse()
+                            .map_err(|_| format!("--seed needs a number, got `{text}`"))?;
+                    }
+                    other => return Err(unexpected_option(other)),
+                }
+            }
+            Ok(Command::FuzzGuest(fuzz))
         }
         _ => Err(format!("unknown command `{name}`")),
     }

@@ -1,0 +1,3 @@
+//! `cargo xtask fuzz`: fuzzing the kernel from inside a guest ([`guest`]).
+
+pub mod guest;
