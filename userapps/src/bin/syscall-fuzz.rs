@@ -25,16 +25,16 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::syscall::{EnvironmentAccount, Event, Sysnum};
 use exo_abi::{Error, Handle, user};
 use userapps::check;
 use userapps::hostile::conservation::Baseline;
-use userapps::hostile::fuzz::{self, Mode, Slot};
+use userapps::hostile::fuzz::{self, Echo, Mode, Slot};
 use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
-use userapps::{facts, println};
+use userapps::{facts, print, println};
 
 userapps::entry!(main);
 
@@ -73,6 +73,8 @@ struct Tally {
     children: u64,
     ended_early: u64,
     reaped: u64,
+    /// Per kind of call (`fuzz::kind`): begun, and succeeded.
+    kinds: [(u64, u64); fuzz::KINDS],
     destroyed: [u64; DESTROYED_KEPT],
 }
 
@@ -92,15 +94,17 @@ fn main(argument: u64) -> u64 {
     let nic = user::start_info().nic();
     let own_id =
         user::environment_info(Handle::SELF_ENVIRONMENT, EnvironmentAccount::Id).expect("own id");
-    let baseline = warmed_up_baseline();
+    let baseline = warmed_up_baseline(shared_page);
 
     let witness = Witness::start().expect("start the witness");
+    let echo = Echo::start(SHARED, shared_page, CHILD_QUOTA).expect("start the echo server");
     let mut running: [Option<Running>; CHILDREN] = Default::default();
     let mut tally = Tally {
         calls: 0,
         children: 0,
         ended_early: 0,
         reaped: 0,
+        kinds: [(0, 0); fuzz::KINDS],
         destroyed: [0; DESTROYED_KEPT],
     };
     let mut generation = 0u64;
@@ -148,13 +152,14 @@ fn main(argument: u64) -> u64 {
             };
             generation += 1;
             let child_seed = mix(seed, generation);
+            let held = Held { nic, echo: &echo };
             *place = Some(start_child(
                 shared_page,
                 index as u64,
                 child_seed,
                 budget,
                 mode,
-                nic,
+                held,
             ));
             tally.children += 1;
             outstanding += budget;
@@ -171,7 +176,14 @@ fn main(argument: u64) -> u64 {
             let rounds = witness.rounds();
             assert!(rounds > witness_rounds, "the witness made no progress");
             witness_rounds = rounds;
-            check_tree(own_id, &witness, &running);
+            check_tree(
+                own_id,
+                [witness.environment(), echo.environment()],
+                &running,
+            );
+            if let Err(error) = echo.round_trip([progress, seed]) {
+                panic!("the echo server failed a round trip: {error:?}");
+            }
             println!(
                 "syscall-fuzz: {progress} calls, {} children, {} ticks, {} frames free, {} bytes \
                  of kernel memory in use",
@@ -192,6 +204,7 @@ fn main(argument: u64) -> u64 {
          {ticks} ticks",
         tally.calls, tally.children, tally.ended_early
     );
+    print_kinds(&tally.kinds);
     check::ok(format_args!(
         "{} random calls, every refusal a typed error; the kernel survived",
         tally.calls
@@ -205,6 +218,17 @@ fn main(argument: u64) -> u64 {
     }
     check::ok("the witness can still make the largest console write and map batch");
     witness.stop();
+    assert!(echo.is_alive(), "the echo server is gone");
+    if let Err(error) = echo.round_trip([tally.calls, seed]) {
+        panic!("the echo server failed a round trip after the fuzzing: {error:?}");
+    }
+    check::ok(format_args!(
+        "the echo server answered every round trip of the parent's; it served {} calls ({} \
+         wakeups without a call or replies refused)",
+        echo.served(),
+        echo.odd()
+    ));
+    echo.stop();
 
     let mut listed = 0u64;
     let mut after = 0;
@@ -231,16 +255,29 @@ fn main(argument: u64) -> u64 {
     0
 }
 
-/// The baseline, taken after a witness and a full set of children have come and gone:
+/// The baseline, taken after a witness, an echo server and a full set of children have
+/// come and gone:
 /// what the parent keeps for good (its scratch page's tables, its capability table grown
 /// to hold every child's frames) exists then already.
-fn warmed_up_baseline() -> Baseline {
+fn warmed_up_baseline(shared_page: Handle) -> Baseline {
     let witness = Witness::start().expect("start a witness");
-    let children: [Child; CHILDREN] =
-        core::array::from_fn(|_| Child::create(CHILD_QUOTA).expect("create a child"));
+    let echo = Echo::start(SHARED, shared_page, CHILD_QUOTA).expect("start an echo server");
+    let children: [Child; CHILDREN] = core::array::from_fn(|_| {
+        let child = Child::create(CHILD_QUOTA).expect("create a child");
+        echo.grant_to(child.environment())
+            .expect("grant the endpoint");
+        child
+    });
     drop(children);
+    echo.stop();
     witness.stop();
     Baseline::take()
+}
+
+/// What the parent grants each child.
+struct Held<'a> {
+    nic: Option<Handle>,
+    echo: &'a Echo,
 }
 
 fn start_child(
@@ -249,20 +286,24 @@ fn start_child(
     seed: u64,
     budget: u64,
     mode: Mode,
-    nic: Option<Handle>,
+    held: Held,
 ) -> Running {
     let child = Child::create(CHILD_QUOTA).expect("create a child");
     SHARED
         .share_with(shared_page, child.environment())
         .expect("share the page");
-    let granted = nic.map(|nic| {
+    let endpoint = held
+        .echo
+        .grant_to(child.environment())
+        .expect("grant the endpoint");
+    let granted = held.nic.map(|nic| {
         let rights = user::capability_identify(nic)
             .expect("identify the NIC")
             .rights;
         user::capability_grant(nic, child.environment(), rights).expect("grant the NIC")
     });
     let slot = Slot::new(SHARED, index);
-    slot.prepare(seed, budget, mode, granted);
+    slot.prepare(seed, budget, mode, granted, Some(endpoint));
     let id = child
         .account(EnvironmentAccount::Id)
         .expect("the child's id");
@@ -292,22 +333,30 @@ fn reap(ended: Running, tally: &mut Tally) {
         tally.ended_early += 1;
     }
     tally.calls += begun;
+    for (kind, counts) in tally.kinds.iter_mut().enumerate() {
+        let (begun, succeeded) = ended.slot.tally(kind);
+        counts.0 += begun;
+        counts.1 += succeeded;
+    }
     tally.destroyed[tally.reaped as usize % DESTROYED_KEPT] = ended.id;
     tally.reaped += 1;
     ended.child.destroy();
 }
 
-/// Every environment below the parent is itself, the witness, a live child, or one below
+/// Every environment below the parent is itself, a witness (the witness, the echo
+/// server), a live child, or one below
 /// a live child: nothing outlives the child that made it.
-fn check_tree(own_id: u64, witness: &Witness, running: &[Option<Running>]) {
-    let witness_id = user::environment_info(witness.environment(), EnvironmentAccount::Id)
-        .expect("the witness's id");
+fn check_tree(own_id: u64, witnesses: [Handle; 2], running: &[Option<Running>]) {
+    let [first, second] = witnesses.map(|witness| {
+        user::environment_info(witness, EnvironmentAccount::Id).expect("a witness's id")
+    });
+    let known = [own_id, first, second];
     let mut after = 0;
     while let Some(id) = user::environment_next(Handle::SELF_ENVIRONMENT, after)
         .expect("list the environments below")
     {
         after = id;
-        if id == own_id || id == witness_id {
+        if known.contains(&id) {
             continue;
         }
         let below_a_child = running.iter().flatten().any(|fuzzer| {
@@ -321,6 +370,21 @@ fn check_tree(own_id: u64, witness: &Witness, running: &[Option<Running>]) {
             below_a_child || gone,
             "environment {id} is listed, but below no live child"
         );
+    }
+}
+
+/// Prints the calls of each kind begun and succeeded, a few kinds a line.
+fn print_kinds(kinds: &[(u64, u64); fuzz::KINDS]) {
+    const PER_LINE: usize = 6;
+    for (line, chunk) in kinds.chunks(PER_LINE).enumerate() {
+        print!("syscall-fuzz: calls (succeeded):");
+        for (offset, (begun, succeeded)) in chunk.iter().enumerate() {
+            match Sysnum::ALL.get(line * PER_LINE + offset) {
+                Some(sysnum) => print!(" {sysnum:?} {begun} ({succeeded})"),
+                None => print!(" unknown {begun} ({succeeded})"),
+            }
+        }
+        println!();
     }
 }
 

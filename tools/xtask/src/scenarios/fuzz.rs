@@ -6,7 +6,7 @@ use super::scenario::{DEFAULT, Program, Scenario};
 
 /// The checks `syscall-fuzz` reports passed: the calls, the witness twice, the environment
 /// tree twice, and every frame and byte back.
-const CHECKS: u32 = 6;
+const CHECKS: u32 = 7;
 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
