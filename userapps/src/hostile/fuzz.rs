@@ -14,7 +14,7 @@
 //! it has begun (counted before each call, so a call that ends the child is counted) and
 //! the first answer that was not an ABI error code. It never judges itself; the parent does.
 
-use exo_abi::layout::PAGE_SIZE;
+use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
 use exo_abi::mapping::{MapFlags, MapRequest};
 use exo_abi::net;
 use exo_abi::syscall::{Event, NO_CAPABILITY, Sysnum};
@@ -259,11 +259,29 @@ impl Fuzzer {
     }
 
     fn argument(&mut self) -> u64 {
-        match self.random(10) {
+        match self.random(12) {
             0 | 1 => self.remembered(),
             2 => self.forged(),
             3 => self.own_address(),
+            4 => self.boundary(),
             _ => self.garbage.argument(),
+        }
+    }
+
+    /// An address at or next to a boundary of the address space.
+    fn boundary(&mut self) -> u64 {
+        let edge = match self.random(4) {
+            0 => USER_MAP_END,
+            1 => USER_END,
+            2 => KERNEL_HALF_START,
+            _ => 0,
+        };
+        match self.random(5) {
+            0 => edge,
+            1 => edge.wrapping_add(1),
+            2 => edge.wrapping_sub(1),
+            3 => edge.wrapping_add(PAGE_SIZE),
+            _ => edge.wrapping_sub(PAGE_SIZE),
         }
     }
 
@@ -283,6 +301,26 @@ impl Fuzzer {
     }
 
     /// Keeps `value` in the pool, past the handles it started with, which stay.
+    /// Makes an argument and the next one an address and a length that end just
+    /// around a boundary — the end of the mappable window, of the user half, of the
+    /// address space (wrapping), of a page — as an overflowing range check would miss.
+    fn straddle(&mut self, arguments: &mut [u64; 6]) {
+        let index = self.random(5) as usize;
+        let boundary = match self.random(4) {
+            0 => USER_MAP_END,
+            1 => USER_END,
+            2 => 0, // 2^64: the range wraps
+            _ => (arguments[index] | (PAGE_SIZE - 1)).wrapping_add(1), // the next page
+        };
+        let nudge = match self.random(4) {
+            0 => 0,
+            1 => 1,
+            2 => u64::MAX, // minus 1
+            _ => PAGE_SIZE,
+        };
+        arguments[index + 1] = boundary.wrapping_sub(arguments[index]).wrapping_add(nudge);
+    }
+
     fn remember(&mut self, value: u64) {
         if value != 0 {
             self.pool[self.next] = value;
@@ -303,7 +341,11 @@ impl Fuzzer {
                     if takes_away(number) && self.random(TAKES_AWAY_KEPT_ONE_IN) != 0 {
                         continue;
                     }
-                    (number, core::array::from_fn(|_| self.argument()))
+                    let mut arguments = core::array::from_fn(|_| self.argument());
+                    if self.random(4) == 0 {
+                        self.straddle(&mut arguments);
+                    }
+                    (number, arguments)
                 };
             if self.mode == Mode::Polite && takes_away(number) && number != Sysnum::NetBind as u64 {
                 // `NetBind` has the kernel write into the frames it names, which cannot
