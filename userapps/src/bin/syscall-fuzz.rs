@@ -57,6 +57,30 @@ const DESTROYED_KEPT: usize = 256;
 /// The page the children report in (the witness has the next one).
 const SHARED: Words = Words::at(MANAGED_START);
 
+/// What the start argument asks for.
+#[derive(Clone, Copy)]
+struct Plan {
+    seed: u64,
+    calls: u64,
+    /// Calls given to one child: at least two generations of children, however short
+    /// the run.
+    per_child: u64,
+}
+
+impl Plan {
+    fn from_argument(argument: u64) -> Self {
+        let calls = match argument >> SEED_BITS {
+            0 => CALLS,
+            thousands => thousands * 1000,
+        };
+        Self {
+            seed: argument & ((1 << SEED_BITS) - 1),
+            calls,
+            per_child: CALLS_PER_CHILD.min(calls.div_ceil(2 * CHILDREN as u64)),
+        }
+    }
+}
+
 /// A running child and what the parent knows of it.
 struct Running {
     child: Child,
@@ -79,49 +103,130 @@ struct Tally {
 }
 
 fn main(argument: u64) -> u64 {
-    let seed = argument & ((1 << SEED_BITS) - 1);
-    let calls = match argument >> SEED_BITS {
-        0 => CALLS,
-        thousands => thousands * 1000,
-    };
+    let plan = Plan::from_argument(argument);
     println!(
-        "syscall-fuzz: seed {seed}, {calls} calls, {CHILDREN} children ({POLITE_CHILDREN} \
-         polite), at most {} calls each",
-        CALLS_PER_CHILD.min(calls.div_ceil(2 * CHILDREN as u64))
+        "syscall-fuzz: seed {}, {} calls, {CHILDREN} children ({POLITE_CHILDREN} polite), at \
+         most {} calls each",
+        plan.seed, plan.calls, plan.per_child
     );
     let shared_page = SHARED.allocate().expect("allocate the shared page");
     SHARED.clear();
-    let nic = user::start_info().nic();
     let own_id =
         user::environment_info(Handle::SELF_ENVIRONMENT, EnvironmentAccount::Id).expect("own id");
     let baseline = warmed_up_baseline(shared_page);
 
     let witness = Witness::start().expect("start the witness");
     let echo = Echo::start(SHARED, shared_page, CHILD_QUOTA).expect("start the echo server");
-    let mut running: [Option<Running>; CHILDREN] = Default::default();
-    let mut tally = Tally {
-        calls: 0,
-        children: 0,
-        ended_early: 0,
-        reaped: 0,
-        kinds: [(0, 0); fuzz::KINDS],
-        destroyed: [0; DESTROYED_KEPT],
-    };
-    let mut generation = 0u64;
-    let mut next_report = REPORT_EVERY;
-    let mut witness_rounds = witness.rounds();
     let start_ticks = facts::ticks();
-    let per_child = CALLS_PER_CHILD.min(calls.div_ceil(2 * CHILDREN as u64));
-    let stall_ticks = STALL_SECONDS * facts::ticks_per_second();
-    loop {
-        let mut outstanding: u64 = running
+    let mut fuzzers = Fuzzers::new(plan, shared_page, &echo);
+    fuzzers.run(own_id, &witness);
+    let tally = fuzzers.tally;
+    println!(
+        "syscall-fuzz: done: {} calls from {} children ({} ended early, by their own hand) in \
+         {} ticks",
+        tally.calls,
+        tally.children,
+        tally.ended_early,
+        facts::ticks() - start_ticks
+    );
+    print_kinds(&tally.kinds);
+    check::ok(format_args!(
+        "{} random calls, every refusal a typed error; the kernel survived",
+        tally.calls
+    ));
+    check_witnesses(witness, echo, [tally.calls, plan.seed]);
+    check_nothing_left(own_id, &tally);
+    baseline.expect_came_back("syscall-fuzz", "the fuzzing");
+    check::all_passed("syscall-fuzz");
+    0
+}
+
+/// The fuzzing children, a place for each, and what the parent counts of them.
+struct Fuzzers<'a> {
+    plan: Plan,
+    shared_page: Handle,
+    nic: Option<Handle>,
+    echo: &'a Echo,
+    running: [Option<Running>; CHILDREN],
+    tally: Tally,
+}
+
+impl<'a> Fuzzers<'a> {
+    fn new(plan: Plan, shared_page: Handle, echo: &'a Echo) -> Self {
+        Self {
+            plan,
+            shared_page,
+            nic: user::start_info().nic(),
+            echo,
+            running: Default::default(),
+            tally: Tally {
+                calls: 0,
+                children: 0,
+                ended_early: 0,
+                reaped: 0,
+                kinds: [(0, 0); fuzz::KINDS],
+                destroyed: [0; DESTROYED_KEPT],
+            },
+        }
+    }
+
+    /// Keeps children running until they have begun the calls planned, checking the
+    /// witnesses and the environment tree at every progress line.
+    fn run(&mut self, own_id: u64, witness: &Witness) {
+        let mut next_report = REPORT_EVERY;
+        let mut witness_rounds = witness.rounds();
+        let start_ticks = facts::ticks();
+        while self.tend() > 0 {
+            let progress = self.progress();
+            if progress >= next_report {
+                next_report += REPORT_EVERY;
+                let rounds = witness.rounds();
+                assert!(rounds > witness_rounds, "the witness made no progress");
+                witness_rounds = rounds;
+                check_tree(
+                    own_id,
+                    [witness.environment(), self.echo.environment()],
+                    &self.running,
+                );
+                if let Err(error) = self.echo.round_trip([progress, self.plan.seed]) {
+                    panic!("the echo server failed a round trip: {error:?}");
+                }
+                println!(
+                    "syscall-fuzz: {progress} calls, {} children, {} ticks, {} frames free, {} \
+                     bytes of kernel memory in use",
+                    self.tally.children,
+                    facts::ticks() - start_ticks,
+                    user::frame_counts().0,
+                    user::kernel_memory().0
+                );
+            }
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+
+    /// Calls begun so far, by children ended and running.
+    fn progress(&self) -> u64 {
+        let running: u64 = self
+            .running
+            .iter()
+            .flatten()
+            .map(|fuzzer| fuzzer.slot.begun())
+            .sum();
+        self.tally.calls + running
+    }
+
+    /// Reaps the children that ended and starts others in their places while calls are
+    /// left to give; returns how many children are running.
+    fn tend(&mut self) -> usize {
+        let stall_ticks = STALL_SECONDS * facts::ticks_per_second();
+        let mut outstanding: u64 = self
+            .running
             .iter()
             .flatten()
             .map(|fuzzer| fuzzer.slot.budget())
             .sum();
-        let mut live = 0;
-        for (index, place) in running.iter_mut().enumerate() {
-            if let Some(fuzzer) = place {
+        for index in 0..CHILDREN {
+            if let Some(fuzzer) = &mut self.running[index] {
                 let begun = fuzzer.slot.begun();
                 if begun != fuzzer.last_begun {
                     fuzzer.last_begun = begun;
@@ -133,83 +238,69 @@ fn main(argument: u64) -> u64 {
                         "child seed {} stalled after {begun} calls",
                         fuzzer.seed
                     );
-                    live += 1;
                     continue;
                 }
-                let ended = place.take().expect("a child");
+                let ended = self.running[index].take().expect("a child");
                 outstanding -= ended.slot.budget();
-                reap(ended, &mut tally);
+                reap(ended, &mut self.tally);
             }
-            let unassigned = calls.saturating_sub(tally.calls + outstanding);
-            if unassigned == 0 {
-                continue;
+            let budget = self
+                .plan
+                .calls
+                .saturating_sub(self.tally.calls + outstanding)
+                .min(self.plan.per_child);
+            if budget > 0 {
+                self.running[index] = Some(self.start(index, budget));
+                outstanding += budget;
             }
-            // At least two generations of children, however short the run.
-            let budget = unassigned.min(per_child);
-            let mode = match index < POLITE_CHILDREN {
-                true => Mode::Polite,
-                false => Mode::SelfHarm,
-            };
-            generation += 1;
-            let child_seed = mix(seed, generation);
-            let held = Held { nic, echo: &echo };
-            *place = Some(start_child(
-                shared_page,
-                index as u64,
-                child_seed,
-                budget,
-                mode,
-                held,
-            ));
-            tally.children += 1;
-            outstanding += budget;
-            live += 1;
         }
-        let progress = tally.calls
-            + running
-                .iter()
-                .flatten()
-                .map(|fuzzer| fuzzer.slot.begun())
-                .sum::<u64>();
-        if progress >= next_report {
-            next_report += REPORT_EVERY;
-            let rounds = witness.rounds();
-            assert!(rounds > witness_rounds, "the witness made no progress");
-            witness_rounds = rounds;
-            check_tree(
-                own_id,
-                [witness.environment(), echo.environment()],
-                &running,
-            );
-            if let Err(error) = echo.round_trip([progress, seed]) {
-                panic!("the echo server failed a round trip: {error:?}");
-            }
-            println!(
-                "syscall-fuzz: {progress} calls, {} children, {} ticks, {} frames free, {} bytes \
-                 of kernel memory in use",
-                tally.children,
-                facts::ticks() - start_ticks,
-                user::frame_counts().0,
-                user::kernel_memory().0
-            );
-        }
-        if live == 0 {
-            break;
-        }
-        let _ = user::wait(Event::TIMER, 1);
+        self.running.iter().flatten().count()
     }
-    let ticks = facts::ticks() - start_ticks;
-    println!(
-        "syscall-fuzz: done: {} calls from {} children ({} ended early, by their own hand) in \
-         {ticks} ticks",
-        tally.calls, tally.children, tally.ended_early
-    );
-    print_kinds(&tally.kinds);
-    check::ok(format_args!(
-        "{} random calls, every refusal a typed error; the kernel survived",
-        tally.calls
-    ));
 
+    /// Starts a child in place `index` with `budget` calls, from the next seed.
+    fn start(&mut self, index: usize, budget: u64) -> Running {
+        self.tally.children += 1;
+        let seed = mix(self.plan.seed, self.tally.children);
+        let mode = match index < POLITE_CHILDREN {
+            true => Mode::Polite,
+            false => Mode::SelfHarm,
+        };
+        let child = Child::create(CHILD_QUOTA).expect("create a child");
+        SHARED
+            .share_with(self.shared_page, child.environment())
+            .expect("share the page");
+        let endpoint = self
+            .echo
+            .grant_to(child.environment())
+            .expect("grant the endpoint");
+        let nic = self.nic.map(|nic| {
+            let rights = user::capability_identify(nic)
+                .expect("identify the NIC")
+                .rights;
+            user::capability_grant(nic, child.environment(), rights).expect("grant the NIC")
+        });
+        let slot = Slot::new(SHARED, index as u64);
+        slot.prepare(seed, budget, mode, nic, Some(endpoint));
+        let id = child
+            .account(EnvironmentAccount::Id)
+            .expect("the child's id");
+        child
+            .start(fuzz::child, SHARED.address() + index as u64)
+            .expect("start the child");
+        Running {
+            child,
+            id,
+            slot,
+            seed,
+            last_begun: 0,
+            last_moved: facts::ticks(),
+        }
+    }
+}
+
+/// The witnesses after the run: alive, unharmed, still progressing and answering; then
+/// gone.
+fn check_witnesses(witness: Witness, echo: Echo, arguments: [u64; 2]) {
     witness.check_unharmed("the fuzzing");
     witness.expect_progress(10, 1000, "the fuzzing");
     check::ok("the witness ran throughout, never saw a flag it did not set, still progresses");
@@ -219,7 +310,7 @@ fn main(argument: u64) -> u64 {
     check::ok("the witness can still make the largest console write and map batch");
     witness.stop();
     assert!(echo.is_alive(), "the echo server is gone");
-    if let Err(error) = echo.round_trip([tally.calls, seed]) {
+    if let Err(error) = echo.round_trip(arguments) {
         panic!("the echo server failed a round trip after the fuzzing: {error:?}");
     }
     check::ok(format_args!(
@@ -229,7 +320,10 @@ fn main(argument: u64) -> u64 {
         echo.odd()
     ));
     echo.stop();
+}
 
+/// No environment is left below the parent, and the children it destroyed are gone.
+fn check_nothing_left(own_id: u64, tally: &Tally) {
     let mut listed = 0u64;
     let mut after = 0;
     while let Some(id) = user::environment_next(Handle::SELF_ENVIRONMENT, after)
@@ -250,15 +344,11 @@ fn main(argument: u64) -> u64 {
         );
     }
     check::ok(format_args!("the last {kept} children destroyed are gone"));
-    baseline.expect_came_back("syscall-fuzz", "the fuzzing");
-    check::all_passed("syscall-fuzz");
-    0
 }
 
 /// The baseline, taken after a witness, an echo server and a full set of children have
-/// come and gone:
-/// what the parent keeps for good (its scratch page's tables, its capability table grown
-/// to hold every child's frames) exists then already.
+/// come and gone: what the parent keeps for good (its scratch page's tables, its
+/// capability table grown to hold every child's frames) exists then already.
 fn warmed_up_baseline(shared_page: Handle) -> Baseline {
     let witness = Witness::start().expect("start a witness");
     let echo = Echo::start(SHARED, shared_page, CHILD_QUOTA).expect("start an echo server");
@@ -272,52 +362,6 @@ fn warmed_up_baseline(shared_page: Handle) -> Baseline {
     echo.stop();
     witness.stop();
     Baseline::take()
-}
-
-/// What the parent grants each child.
-struct Held<'a> {
-    nic: Option<Handle>,
-    echo: &'a Echo,
-}
-
-fn start_child(
-    shared_page: Handle,
-    index: u64,
-    seed: u64,
-    budget: u64,
-    mode: Mode,
-    held: Held,
-) -> Running {
-    let child = Child::create(CHILD_QUOTA).expect("create a child");
-    SHARED
-        .share_with(shared_page, child.environment())
-        .expect("share the page");
-    let endpoint = held
-        .echo
-        .grant_to(child.environment())
-        .expect("grant the endpoint");
-    let granted = held.nic.map(|nic| {
-        let rights = user::capability_identify(nic)
-            .expect("identify the NIC")
-            .rights;
-        user::capability_grant(nic, child.environment(), rights).expect("grant the NIC")
-    });
-    let slot = Slot::new(SHARED, index);
-    slot.prepare(seed, budget, mode, granted, Some(endpoint));
-    let id = child
-        .account(EnvironmentAccount::Id)
-        .expect("the child's id");
-    child
-        .start(fuzz::child, SHARED.address() + index)
-        .expect("start the child");
-    Running {
-        child,
-        id,
-        slot,
-        seed,
-        last_begun: 0,
-        last_moved: facts::ticks(),
-    }
 }
 
 /// Counts an ended child, checks it met no untyped answer, and destroys what is left.
@@ -344,8 +388,8 @@ fn reap(ended: Running, tally: &mut Tally) {
 }
 
 /// Every environment below the parent is itself, a witness (the witness, the echo
-/// server), a live child, or one below
-/// a live child: nothing outlives the child that made it.
+/// server), a live child, or one below a live child: nothing outlives the child that
+/// made it.
 fn check_tree(own_id: u64, witnesses: [Handle; 2], running: &[Option<Running>]) {
     let [first, second] = witnesses.map(|witness| {
         user::environment_info(witness, EnvironmentAccount::Id).expect("a witness's id")
@@ -389,8 +433,8 @@ fn print_kinds(kinds: &[(u64, u64); fuzz::KINDS]) {
 }
 
 /// A child's seed: the run's seed and the child's number, mixed (splitmix64).
-fn mix(seed: u64, generation: u64) -> u64 {
-    let mut value = seed.wrapping_add(generation.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+fn mix(seed: u64, child: u64) -> u64 {
+    let mut value = seed.wrapping_add(child.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     value ^ (value >> 31)
