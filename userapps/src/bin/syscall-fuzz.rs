@@ -8,15 +8,19 @@
 //! pages, drop their capabilities and destroy themselves; `userapps::hostile::fuzz`). When
 //! a child ends — its budget spent, or dead by its own hand — the parent destroys what is
 //! left of it and starts another in its place, until the children have begun the number of
-//! calls asked for. A witness (`hostile::witness`) runs all the while.
+//! calls asked for. Two witnesses run all the while: one that only counts
+//! (`hostile::witness`), and an echo server the children call with random arguments and
+//! capabilities (`hostile::fuzz::Echo`).
 //!
-//! Then the parent checks: no call was answered with anything but a typed error; the
-//! witness is alive, never saw a flag it did not set, still progresses and can still
-//! make the largest console write and map batch; no environment is left below the parent
+//! At every progress line the parent checks that the witness has progressed, that a round
+//! trip through the echo server comes back right, and that every environment listed below
+//! it is itself, a witness, or one below a live child. Afterwards it checks: no call was
+//! answered with anything but a typed error; the witness is alive, never saw a flag it did
+//! not set, still progresses and can still make the largest console write and map batch;
+//! the echo server still answers; no environment is left below the parent
 //! (`EnvironmentNext` lists only itself, and none of the environments it destroyed can be
-//! inspected) — and, at every progress line, every environment listed is the parent, the
-//! witness or one below a live child; every frame and every byte of kernel memory came
-//! back (`hostile::conservation`).
+//! inspected); every frame and every byte of kernel memory came back
+//! (`hostile::conservation`).
 //!
 //! The start argument (`init_argument=` on the kernel command line) packs the run: the
 //! seed in its low 40 bits, the number of calls in thousands above them (0: [`CALLS`]).

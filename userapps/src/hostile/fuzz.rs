@@ -12,7 +12,11 @@
 //!
 //! The child reports in its slot of a page shared with the parent ([`Slot`]): the calls
 //! it has begun (counted before each call, so a call that ends the child is counted) and
-//! the first answer that was not an ABI error code. It never judges itself; the parent does.
+//! the first answer that was not an ABI error code, and tallies its calls begun and
+//! succeeded per system-call number. It never judges itself; the parent does.
+//!
+//! [`Echo`] is the server the children call: a witness that must keep answering, and the
+//! only environment outside its own a child's `Call` can reach.
 
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
 use exo_abi::mapping::{MapFlags, MapRequest};

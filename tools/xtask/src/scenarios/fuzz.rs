@@ -1,11 +1,11 @@
 //! The system-call fuzzer's short runs (issue 18; `cargo xtask fuzz guest` runs it long):
-//! 200,000 random calls from fixed seeds, from four children at once beside a witness,
+//! 200,000 random calls from fixed seeds, from four children at once beside two witnesses,
 //! then the kernel's invariants checked by the program itself (`syscall-fuzz`).
 
 use super::scenario::{DEFAULT, Program, Scenario};
 
-/// The checks `syscall-fuzz` reports passed: the calls, the witness twice, the environment
-/// tree twice, and every frame and byte back.
+/// The checks `syscall-fuzz` reports passed: the calls, the witness twice, the echo
+/// server, the environment tree twice, and every frame and byte back.
 const CHECKS: u32 = 7;
 
 pub const SCENARIOS: &[Scenario] = &[
