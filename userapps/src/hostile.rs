@@ -13,13 +13,15 @@
 //! [`traps`] with instructions that trap and stack pointers that point nowhere,
 //! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
 //! [`shared`] is a page of words a parent shares with its children,
-//! [`witness`] a child that only runs and counts, and [`conservation`]
-//! checks that frames and kernel memory came back after an attack.
+//! [`witness`] a child that only runs and counts, [`conservation`]
+//! checks that frames and kernel memory came back after an attack, and
+//! [`fuzz`] is the child of the long system-call fuzzer.
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
 pub mod batch;
 pub mod conservation;
 pub mod flags;
+pub mod fuzz;
 pub mod shared;
 pub mod traps;
 pub mod witness;

@@ -14,6 +14,7 @@ mod benchmarks;
 mod boot;
 mod cpu;
 mod density;
+mod fuzz;
 mod hostile;
 mod library_os;
 mod memory;

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use super::scenario::Scenario;
-use super::{benchmarks, boot, cpu, density, hostile, library_os, memory, network, trace};
+use super::{benchmarks, boot, cpu, density, fuzz, hostile, library_os, memory, network, trace};
 
 /// Every scenario, in the order `cargo xtask test` runs them. Built once, because a few
 /// entries write counts from the constants their host functions use.
@@ -17,6 +17,7 @@ pub static SCENARIOS: LazyLock<Vec<Scenario>> = LazyLock::new(|| {
         network::SCENARIOS,
         &network::scenarios(),
         hostile::SCENARIOS,
+        fuzz::SCENARIOS,
         &benchmarks::scenarios(),
         density::SCENARIOS,
         trace::SCENARIOS,
