@@ -258,13 +258,7 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                     other => return Err(unexpected_option(other)),
                 }
             }
-            let program = match program {
-                Some(name) if name.is_empty() || name.starts_with('-') => {
-                    return Err(format!("--program needs a program name, got `{name}`"));
-                }
-                Some(name) => name,
-                None => DEFAULT_PROGRAM.to_string(),
-            };
+            let program = program_or_default(program)?;
             let program = (program != NO_PROGRAM).then_some(program);
             if name == "gdb" {
                 return Ok(Command::Gdb {
@@ -300,13 +294,7 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                     other => return Err(unexpected_option(other)),
                 }
             }
-            let program = match program {
-                Some(name) if name.is_empty() || name.starts_with('-') => {
-                    return Err(format!("--program needs a program name, got `{name}`"));
-                }
-                Some(name) => name,
-                None => DEFAULT_PROGRAM.to_string(),
-            };
+            let program = program_or_default(program)?;
             if stream.is_some() && kernel_command_line.is_some() {
                 return Err("--stream converts a stream without booting: no kernel args".into());
             }
@@ -412,6 +400,17 @@ fn parse_fuzz_host(options: &mut Parser) -> Result<HostFuzzOptions, String> {
         }
     }
     Ok(fuzz)
+}
+
+/// The program `--program` named (checked to be a name), or the default.
+fn program_or_default(program: Option<String>) -> Result<String, String> {
+    match program {
+        Some(name) if name.is_empty() || name.starts_with('-') => {
+            Err(format!("--program needs a program name, got `{name}`"))
+        }
+        Some(name) => Ok(name),
+        None => Ok(DEFAULT_PROGRAM.to_string()),
+    }
 }
 
 fn parse_fuzz_guest(options: &mut Parser) -> Result<GuestFuzzOptions, String> {
