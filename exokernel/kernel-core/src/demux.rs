@@ -10,6 +10,7 @@
 //! RFC 792 (ICMP), RFC 768 (UDP) and RFC 9293 (TCP).
 
 use alloc::collections::BTreeMap;
+use core::ops::Bound::{Excluded, Unbounded};
 
 use exo_abi::Error;
 use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, MIN_FRAME, Protocol};
@@ -347,10 +348,21 @@ impl<B: Copy + Ord> FilterTable<B> {
 
     /// Every binding with a filter on `address`, once each, in order.
     pub fn bindings_on(&self, address: Ipv4) -> impl Iterator<Item = B> + '_ {
-        self.by_address
-            .get(&address)
-            .into_iter()
-            .flat_map(|bindings| bindings.keys().copied())
+        core::iter::successors(self.next_binding_on(address, None), move |&binding| {
+            self.next_binding_on(address, Some(binding))
+        })
+    }
+
+    /// The first binding with filters on `address` after `after` (from the
+    /// first, for `None`): a walk over them that holds no borrow of the
+    /// table between steps and allocates nothing.
+    pub fn next_binding_on(&self, address: Ipv4, after: Option<B>) -> Option<B> {
+        let bindings = self.by_address.get(&address)?;
+        let mut rest = match after {
+            None => bindings.range(..),
+            Some(after) => bindings.range((Excluded(after), Unbounded)),
+        };
+        rest.next().map(|(&binding, _)| binding)
     }
 
     /// Whether `binding` may send a frame that needs `claim`.

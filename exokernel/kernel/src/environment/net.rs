@@ -631,8 +631,11 @@ impl System {
                 }
             }
             Destination::ArpReply(address) => {
-                let owners: Vec<BindingId> = self.net.filters.bindings_on(address).collect();
-                for id in owners {
+                // Each binding on the address, without collecting them: the
+                // receive path allocates nothing a sender could make large.
+                let mut after = None;
+                while let Some(id) = self.net.filters.next_binding_on(address, after) {
+                    after = Some(id);
                     delivered |= self.deliver_to(id, frame);
                 }
             }
