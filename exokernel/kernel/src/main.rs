@@ -103,10 +103,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
             Some(_) if !trace::COMPILED_IN => {
                 println!("trace: this kernel was built without the trace feature");
             }
-            Some(classes) => {
-                trace::start(classes);
+            Some(classes) if trace::start(classes) => {
                 println!("trace: recording {classes:?} to the debug console");
             }
+            Some(_) => println!("trace: no room for the buffer; tracing is off"),
             None => println!("trace: unknown classes {classes:?}; tracing is off"),
         }
     }

@@ -27,12 +27,18 @@ static HEADER_WRITTEN: AtomicBool = AtomicBool::new(false);
 /// Whether this kernel was built with the trace (the `trace` feature).
 pub const COMPILED_IN: bool = cfg!(feature = "trace");
 
-/// Turns tracing of `classes` on for this CPU. Called once at boot, before
-/// any environment exists.
-pub fn start(classes: Class) {
+/// Turns tracing of `classes` on for this CPU, with a buffer from the
+/// kernel's own heap; returns false (tracing stays off) if the heap has no
+/// room for it. Called once at boot, before any environment exists.
+pub fn start(classes: Class) -> bool {
     let this_cpu = cpu::current();
-    *this_cpu.trace_buffer.lock() = Vec::with_capacity(CAPACITY);
+    let mut buffer = Vec::new();
+    if buffer.try_reserve_exact(CAPACITY).is_err() {
+        return false;
+    }
+    *this_cpu.trace_buffer.lock() = buffer;
     this_cpu.set_trace_classes(classes.bits());
+    true
 }
 
 /// The classes recorded on this CPU (0: none).
