@@ -228,21 +228,22 @@ impl QemuConfig {
 
     /// The QEMU command for this boot; the serial port is QEMU's standard output.
     pub fn command(&self) -> Command {
-        let mut command = match (&self.tap, self.open_files) {
-            (Some(tap), _) => {
-                // `ip netns exec` enters the namespace, then becomes QEMU.
-                let mut command = Command::new(IP);
-                command.args(["netns", "exec", &tap.namespace, QEMU]);
-                command
-            }
-            (None, None) => Command::new(QEMU),
-            (None, Some(files)) => {
-                // `prlimit` sets its own limit, then becomes QEMU.
-                let mut command = Command::new(PRLIMIT);
-                command.arg(format!("--nofile={files}")).arg("--").arg(QEMU);
-                command
-            }
-        };
+        // Each wrapper sets up one thing, then becomes the next: `ip netns exec` enters the
+        // tap's namespace, `prlimit` sets its own limit.
+        let mut words: Vec<String> = Vec::new();
+        if let Some(tap) = &self.tap {
+            words.extend([IP, "netns", "exec", &tap.namespace].map(String::from));
+        }
+        if let Some(files) = self.open_files {
+            words.extend([
+                PRLIMIT.to_string(),
+                format!("--nofile={files}"),
+                "--".to_string(),
+            ]);
+        }
+        words.push(QEMU.to_string());
+        let mut command = Command::new(&words[0]);
+        command.args(&words[1..]);
         command
             .args([
                 "-machine",
@@ -598,6 +599,19 @@ mod tests {
         assert!(
             values_of(&arguments, "-device")
                 .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=")
+        );
+        config.open_files = Some(4000);
+        assert_eq!(
+            arguments_of(&config.command())[..7],
+            [
+                "netns",
+                "exec",
+                "exo-tap-42",
+                PRLIMIT,
+                "--nofile=4000",
+                "--",
+                QEMU
+            ]
         );
     }
 
