@@ -15,7 +15,11 @@
 //! requests are answered at once, and at most `backlog` connections that
 //! are starting or waiting for `accept`; beyond that, requests are refused
 //! with a reset, so a client learns at once (Linux drops them instead, and
-//! clients retry).
+//! clients retry). A backlog full of half-open connections (a flood of
+//! requests from forged sources, whose handshakes never complete) gives up
+//! its oldest to a new request instead, as BSD's SYN cache does: smoltcp
+//! never abandons a handshake, so without this the flood would hold the
+//! backlog for good.
 
 use alloc::collections::VecDeque;
 use alloc::vec;
@@ -44,6 +48,9 @@ pub(crate) struct Listener {
     pub backlog: u32,
     /// Sockets listening or completing a handshake.
     pub listening: Vec<SocketHandle>,
+    /// Those completing a handshake (SYN-RECEIVED), oldest first (to the
+    /// nearest poll): the first to go when requests find the backlog full.
+    pub half_open: VecDeque<SocketHandle>,
     /// Connections ready for `accept`, oldest first.
     pub accepted: VecDeque<SocketHandle>,
 }
@@ -168,6 +175,7 @@ impl Stack {
             port,
             backlog: backlog.max(1),
             listening: Vec::new(),
+            half_open: VecDeque::new(),
             accepted: VecDeque::new(),
         }));
         self.tend_sockets(); // its first idle sockets, before any request arrives
