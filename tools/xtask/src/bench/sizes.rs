@@ -18,13 +18,13 @@ use super::linux::guest::LinuxGuest;
 use super::report::{ImageSize, LoadedBytes};
 use crate::artifacts;
 
-/// exo's network servers, each measured: the question is how small a server on a
+/// exo's network servers, each measured: the question is how small a server on a
 /// library OS gets.
 pub const SERVERS: [&str; 4] = ["udp-echo", "tcp-echo", "tcp-discard", "httpd"];
 /// Other programs, for scale: the shell, the file server, the smallest libos-posixish
 /// program, and the density app (a UDP echo server on the bare runtime with libos-net).
 pub const FOR_SCALE: [&str; 4] = ["sh", "fsd", "argc", "density"];
-/// The target: the UDP echo server loads at most 128 KiB, text and data.
+/// The target: the UDP echo server loads at most 128 KiB, text and data.
 pub const UDP_ECHO_MAX_LOADED_BYTES: u64 = 128 << 10;
 
 /// What `elf`'s loadable segments take in memory: the executable ones' file bytes are
