@@ -48,6 +48,7 @@ use trace::{TraceOptions, Window};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
+(at the workspace root `cargo run -- <command>` is the same: xtask is its one program)
 
 commands:
   build                                 build the kernel and the user programs

@@ -137,6 +137,16 @@ fn build_user_programs_if_needed(
         command: artifacts::USER_PROGRAMS.cargo_build(),
     };
     if run_command_check(user_build, tally)? {
+        let debug_information = artifacts::check_debug_information();
+        print_verdict(
+            "user programs carry debug information for gdb",
+            debug_information.is_ok(),
+            "",
+        );
+        tally.count(debug_information.is_ok());
+        if let Err(message) = debug_information {
+            println!("    {message}");
+        }
         artifacts::pack_bootfs()?;
         if selected.iter().any(|scenario| scenario.boots_run_layout()) {
             servers::pack_bootfs()?;
