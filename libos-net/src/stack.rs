@@ -338,7 +338,8 @@ impl Stack {
             let room = listener.backlog.saturating_sub(waiting + idle);
             let wanted = IDLE_LISTENERS.saturating_sub(idle).min(room);
             for _ in 0..wanted {
-                let handle = sockets.add(new_tcp_socket(config.tcp_buffer));
+                let handle =
+                    sockets.add(new_tcp_socket(listener.receive_buffer, config.tcp_buffer));
                 let socket = sockets.get_mut::<tcp::Socket>(handle);
                 if socket.listen(listener.port).is_ok() {
                     listener.listening.push(handle);
@@ -464,12 +465,12 @@ pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// A TCP socket with `buffer` bytes each way; Nagle off, as servers of
-/// small requests want.
-pub(crate) fn new_tcp_socket(buffer: usize) -> tcp::Socket<'static> {
+/// A TCP socket with `receive` and `send` bytes of buffer; Nagle off, as
+/// servers of small requests want.
+pub(crate) fn new_tcp_socket(receive: usize, send: usize) -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; buffer]),
-        tcp::SocketBuffer::new(vec![0; buffer]),
+        tcp::SocketBuffer::new(vec![0; receive]),
+        tcp::SocketBuffer::new(vec![0; send]),
     );
     socket.set_nagle_enabled(false);
     socket
