@@ -358,7 +358,8 @@ impl Stack {
             }
             let wanted = IDLE_LISTENERS.saturating_sub(idle).min(room);
             for _ in 0..wanted {
-                let handle = sockets.add(new_tcp_socket(config.tcp_buffer));
+                let handle =
+                    sockets.add(new_tcp_socket(listener.receive_buffer, config.tcp_buffer));
                 let socket = sockets.get_mut::<tcp::Socket>(handle);
                 if socket.listen(listener.port).is_ok() {
                     listener.listening.push(handle);
@@ -489,8 +490,6 @@ pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// A TCP socket with `buffer` bytes each way; Nagle off, as servers of
-/// small requests want.
 /// Takes the oldest of `listener`'s half-open connections still in
 /// SYN-RECEIVED off its list (a reset can send one back to LISTEN).
 fn oldest_half_open(listener: &mut Listener, sockets: &SocketSet<'_>) -> Option<SocketHandle> {
@@ -502,10 +501,12 @@ fn oldest_half_open(listener: &mut Listener, sockets: &SocketSet<'_>) -> Option<
     None
 }
 
-pub(crate) fn new_tcp_socket(buffer: usize) -> tcp::Socket<'static> {
+/// A TCP socket with `receive` and `send` bytes of buffer; Nagle off, as
+/// servers of small requests want.
+pub(crate) fn new_tcp_socket(receive: usize, send: usize) -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; buffer]),
-        tcp::SocketBuffer::new(vec![0; buffer]),
+        tcp::SocketBuffer::new(vec![0; receive]),
+        tcp::SocketBuffer::new(vec![0; send]),
     );
     socket.set_nagle_enabled(false);
     socket
