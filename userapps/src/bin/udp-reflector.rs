@@ -18,17 +18,21 @@
 //!
 //! `init_argument=N` on the kernel command line: first make N more bindings that never send
 //! or receive anything, so the bench can show that idle bindings cost a busy one nothing
-//! (the kernel drains only the transmit rings it polls).
+//! (the kernel drains only the transmit rings it polls). One environment holds at most
+//! [`IDLE_PER_ENVIRONMENT`] of them (two capabilities each, in a table of 1,024); the rest
+//! are held by children that make theirs and sleep.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
+use exo_abi::handle::TABLE_CAPACITY;
 use exo_abi::net::{Filter, MAX_FRAME};
 use exo_abi::syscall::Event;
-use exo_abi::user::{self, Wakeup};
+use exo_abi::user::{self, Lend, Wakeup};
 use userapps::layout::MANAGED_START;
 use userapps::net::{self, Binding, GUEST, Station};
 use userapps::println;
+use userapps::spawn::{Child, MAX_CHILD_FRAMES};
 
 userapps::entry!(main);
 
@@ -39,6 +43,11 @@ const RINGS: u64 = MANAGED_START;
 const RING_ORDER: u32 = 6;
 /// The idle bindings' rings: the smallest run `NetBind` takes.
 const IDLE_RING_ORDER: u32 = 2;
+/// Idle bindings one environment makes: each takes two capabilities (its frames and the
+/// binding), and the table keeps room for the environment's own.
+const IDLE_PER_ENVIRONMENT: u64 = (TABLE_CAPACITY as u64 - 124) / 2;
+/// Children holding idle bindings, at most: 2,250 idle bindings in all with ours.
+const MAX_HOLDERS: usize = 4;
 
 /// How long it sleeps, with nothing arriving, before it looks at the console.
 const IDLE_TICKS: u64 = 10;
@@ -49,9 +58,10 @@ const END_OF_INPUT: u8 = 4;
 const READY: &str = "udp-reflector: ready on UDP 7";
 
 fn main(idle_bindings: u64) -> u64 {
-    for _ in 0..idle_bindings {
-        Binding::idle(IDLE_RING_ORDER).expect("an idle binding");
-    }
+    let ours = idle_bindings.min(IDLE_PER_ENVIRONMENT);
+    make_idle_bindings(ours);
+    // Kept until the end: dropping a holder destroys it, and its bindings with it.
+    let _holders = start_holders(idle_bindings - ours);
     let notification = user::notification_create(1).expect("a notification");
     let binding = Binding::with(
         RING_ORDER,
@@ -87,6 +97,46 @@ fn main(idle_bindings: u64) -> u64 {
     }
     println!("udp-reflector: reflected {reflected} datagrams");
     0
+}
+
+fn make_idle_bindings(count: u64) {
+    for _ in 0..count {
+        Binding::idle(IDLE_RING_ORDER).expect("an idle binding");
+    }
+}
+
+/// Children that hold `count` idle bindings between them, each as many as one table
+/// takes; returns once every one has made its bindings and sleeps.
+fn start_holders(count: u64) -> [Option<Child>; MAX_HOLDERS] {
+    let mut holders = [const { None }; MAX_HOLDERS];
+    let mut left = count;
+    for holder in &mut holders {
+        if left == 0 {
+            break;
+        }
+        let share = left.min(IDLE_PER_ENVIRONMENT);
+        let child = Child::create_lending(Lend {
+            frames: MAX_CHILD_FRAMES as u64 + (share << IDLE_RING_ORDER),
+            ..Lend::default()
+        })
+        .expect("a child to hold idle bindings");
+        child.start(hold_idle_bindings, share).expect("start it");
+        // It runs until it sleeps, its bindings made.
+        child.run_until_blocked();
+        assert!(child.is_alive(), "a holder of idle bindings died");
+        *holder = Some(child);
+        left -= share;
+    }
+    assert_eq!(left, 0, "at most {MAX_HOLDERS} holders of idle bindings");
+    holders
+}
+
+/// A holder's life: `count` idle bindings, then sleep until destroyed.
+fn hold_idle_bindings(count: u64) -> u64 {
+    make_idle_bindings(count);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
 }
 
 /// Whether the console has ended (Ctrl-D): the host's way to stop the reflector.
