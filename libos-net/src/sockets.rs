@@ -54,12 +54,21 @@ pub(crate) struct Listener {
     /// Receive buffer of each connection it accepts, in bytes.
     pub receive_buffer: usize,
     /// Sockets listening or completing a handshake.
-    pub listening: Vec<SocketHandle>,
-    /// Those completing a handshake (SYN-RECEIVED), oldest first (to the
-    /// nearest poll): the first to go when requests find the backlog full.
-    pub half_open: VecDeque<SocketHandle>,
+    pub listening: Vec<Pending>,
+    /// How many times the stack has looked at its sockets
+    /// (`Stack::tend_sockets`): the clock of [`Pending::half_open_since`].
+    pub rounds: u64,
     /// Connections ready for `accept`, oldest first.
     pub accepted: VecDeque<SocketHandle>,
+}
+
+/// A socket of a listener's, listening or completing a handshake.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub handle: SocketHandle,
+    /// The round that first found it half-open (SYN-RECEIVED): the oldest
+    /// goes first when requests find the backlog full.
+    pub half_open_since: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -201,7 +210,7 @@ impl Stack {
             backlog: backlog.max(1),
             receive_buffer,
             listening: Vec::new(),
-            half_open: VecDeque::new(),
+            rounds: 0,
             accepted: VecDeque::new(),
         }));
         self.tend_sockets(); // its first idle sockets, before any request arrives
@@ -329,7 +338,8 @@ impl Stack {
                 self.closing.push((handle, port));
             }
             Entry::Listener(listener) => {
-                for handle in listener.listening.into_iter().chain(listener.accepted) {
+                let pending = listener.listening.into_iter().map(|pending| pending.handle);
+                for handle in pending.chain(listener.accepted) {
                     self.sockets.get_mut::<tcp::Socket>(handle).abort();
                     // Aborted sockets send their reset at the next poll, then retire.
                     self.closing.push((handle, listener.port));

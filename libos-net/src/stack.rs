@@ -31,7 +31,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 use crate::NetError;
 use crate::capabilities::drop_capability;
 use crate::link::{Link, Path, Statistics};
-use crate::sockets::{Entry, Listener};
+use crate::sockets::{Entry, Pending};
 
 /// How a stack is set up.
 #[derive(Clone, Copy, Debug)]
@@ -312,30 +312,29 @@ impl Stack {
             let mut idle = 0;
             let mut starting = 0;
             let mut position = 0;
+            listener.rounds += 1;
             while position < listener.listening.len() {
-                let handle = listener.listening[position];
-                match sockets.get::<tcp::Socket>(handle).state() {
+                let pending = &mut listener.listening[position];
+                match sockets.get::<tcp::Socket>(pending.handle).state() {
                     tcp::State::Listen => {
+                        // Back from a handshake a reset ended, if it was in one.
+                        pending.half_open_since = None;
                         idle += 1;
                         position += 1;
                     }
                     tcp::State::SynReceived => {
+                        pending.half_open_since.get_or_insert(listener.rounds);
                         starting += 1;
                         position += 1;
-                        if !listener.half_open.contains(&handle) {
-                            listener.half_open.push_back(handle);
-                        }
                     }
                     // Reset before it was accepted: nothing to hand on.
                     tcp::State::Closed => {
+                        sockets.remove(pending.handle);
                         listener.listening.swap_remove(position);
-                        listener.half_open.retain(|&other| other != handle);
-                        sockets.remove(handle);
                     }
                     _ => {
+                        listener.accepted.push_back(pending.handle);
                         listener.listening.swap_remove(position);
-                        listener.half_open.retain(|&other| other != handle);
-                        listener.accepted.push_back(handle);
                     }
                 }
             }
@@ -348,10 +347,9 @@ impl Stack {
             if room == 0
                 && idle == 0
                 && link.gate.was_held_back(listener.port)
-                && let Some(oldest) = oldest_half_open(listener, sockets)
+                && let Some(oldest) = oldest_half_open(&listener.listening)
             {
-                listener.listening.retain(|&other| other != oldest);
-                sockets.remove(oldest);
+                sockets.remove(listener.listening.swap_remove(oldest).handle);
                 link.count(|statistics| statistics.half_open_dropped += 1);
                 starting -= 1;
                 room = 1;
@@ -362,7 +360,10 @@ impl Stack {
                     sockets.add(new_tcp_socket(listener.receive_buffer, config.tcp_buffer));
                 let socket = sockets.get_mut::<tcp::Socket>(handle);
                 if socket.listen(listener.port).is_ok() {
-                    listener.listening.push(handle);
+                    listener.listening.push(Pending {
+                        handle,
+                        half_open_since: None,
+                    });
                     idle += 1;
                 } else {
                     sockets.remove(handle);
@@ -490,15 +491,12 @@ pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// Takes the oldest of `listener`'s half-open connections still in
-/// SYN-RECEIVED off its list (a reset can send one back to LISTEN).
-fn oldest_half_open(listener: &mut Listener, sockets: &SocketSet<'_>) -> Option<SocketHandle> {
-    while let Some(handle) = listener.half_open.pop_front() {
-        if sockets.get::<tcp::Socket>(handle).state() == tcp::State::SynReceived {
-            return Some(handle);
-        }
-    }
-    None
+/// Where in `listening` the connection half-open the longest is, if any.
+fn oldest_half_open(listening: &[Pending]) -> Option<usize> {
+    (0..listening.len())
+        .filter_map(|index| Some((listening[index].half_open_since?, index)))
+        .min()
+        .map(|(_, index)| index)
 }
 
 /// A TCP socket with `receive` and `send` bytes of buffer; Nagle off, as
