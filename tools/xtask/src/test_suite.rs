@@ -100,6 +100,13 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
         let jobs = options.jobs.unwrap_or_else(default_jobs);
         run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
     }
+    if options.host_checks {
+        // After the scenarios: the labs grade with the kernel and programs they built.
+        crate::labs::check_all(&mut |verdict| {
+            crate::labs::print_verdict(&verdict);
+            tally.count(verdict.passed);
+        })?;
+    }
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 {
@@ -277,6 +284,19 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         boots,
         notes: notes.take(),
     })
+}
+
+/// Boots `scenario` as [`run`] does; returns its serial output and, if it failed, why
+/// (`cargo xtask grade` judges labs with the table's scenarios).
+pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> (String, Option<String>) {
+    match run_scenario(scenario, kernel) {
+        Err(error) => (String::new(), Some(error)),
+        Ok(run) => {
+            let reason =
+                scenario.failure_reason(&run.guest, run.capture.as_ref(), run.trace.as_ref());
+            (run.guest.serial, reason)
+        }
+    }
 }
 
 fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally: &mut Tally) {
