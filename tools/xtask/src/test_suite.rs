@@ -60,7 +60,7 @@ impl Tally {
 }
 
 /// The one line a check prints; `note` follows the verdict.
-fn print_verdict(name: &str, passed: bool, note: &str) {
+pub(crate) fn print_verdict(name: &str, passed: bool, note: &str) {
     let verdict = if passed { "ok" } else { "FAILED" };
     println!("test {name} ... {verdict}{note}");
 }
@@ -103,7 +103,7 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     if options.host_checks {
         // After the scenarios: the labs grade with the kernel and programs they built.
         crate::labs::check_all(&mut |verdict| {
-            crate::labs::print_verdict(&verdict);
+            verdict.print();
             tally.count(verdict.passed);
         })?;
     }

@@ -164,7 +164,7 @@ fn check(lab: Option<u32>) -> Result<ExitCode, String> {
     };
     let mut failed = 0;
     rot::check(&labs, &mut |verdict| {
-        print_verdict(&verdict);
+        verdict.print();
         failed += usize::from(!verdict.passed);
     })?;
     Ok(if failed == 0 {
@@ -172,15 +172,6 @@ fn check(lab: Option<u32>) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// A verdict as `cargo xtask test` prints its checks.
-pub fn print_verdict(verdict: &rot::Verdict) {
-    let word = if verdict.passed { "ok" } else { "FAILED" };
-    println!("test {} ... {word}", verdict.name);
-    for line in &verdict.details {
-        println!("    {line}");
-    }
 }
 
 #[cfg(test)]

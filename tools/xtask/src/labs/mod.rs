@@ -15,6 +15,5 @@ mod markers;
 mod rot;
 mod tree;
 
-pub use command::print_verdict;
 pub use command::{LabCommand, parse, run};
 pub use rot::check_all;

@@ -11,8 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::checks;
-use crate::workspace;
+use crate::{checks, test_suite, workspace};
 
 use super::catalog::Lab;
 use super::grade::{self, parse_score_line};
@@ -28,6 +27,16 @@ pub struct Verdict {
     pub passed: bool,
     /// What went wrong, one line each.
     pub details: Vec<String>,
+}
+
+impl Verdict {
+    /// Prints it as `cargo xtask test` prints a check, with its details indented below.
+    pub fn print(&self) {
+        test_suite::print_verdict(&self.name, self.passed, "");
+        for line in &self.details {
+            println!("    {line}");
+        }
+    }
 }
 
 /// Checks `labs` in order, handing each verdict to `report` as soon as it is known.
