@@ -218,6 +218,25 @@ pub const LABS: &[Lab] = &[
             },
         ],
     },
+    Lab {
+        number: 6,
+        title: "UDP straight on the rings",
+        chapter: "docs/labs/6-rings.md",
+        exercises: &[
+            Exercise {
+                number: 1,
+                title: "answer ARP, and take only whole datagrams to our port",
+                points: 20,
+                checks: &[Check::Scenario("trace-rings")],
+            },
+            Exercise {
+                number: 2,
+                title: "reflect a datagram: swap its addresses and ports",
+                points: 20,
+                checks: &[Check::Scenario("trace-rings")],
+            },
+        ],
+    },
 ];
 
 /// Lab `number`, or an error listing the labs there are.
