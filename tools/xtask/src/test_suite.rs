@@ -4,6 +4,7 @@
 //! Nothing else may print between the check lines, so failures show their details indented
 //! under their own line, and the total is always the last line.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -80,6 +81,7 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     qemu::ensure_installed()?;
 
     let mut tally = Tally::default();
+    let mut judged = BTreeMap::new();
     if options.host_checks {
         run_unit_tests(&mut tally)?;
         for check in checks::lint_checks() {
@@ -98,11 +100,12 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     } else {
         let runnable = build_user_programs_if_needed(selected, &mut tally)?;
         let jobs = options.jobs.unwrap_or_else(default_jobs);
-        run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
+        judged = run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
     }
     if options.host_checks {
-        // After the scenarios: the labs grade with the kernel and programs they built.
-        crate::labs::check_all(&mut |verdict| {
+        // After the scenarios: the labs grade the tree with their verdicts, and build
+        // their skeletons elsewhere.
+        crate::labs::check_all(&judged, &mut |verdict| {
             verdict.print();
             tally.count(verdict.passed);
         })?;
@@ -188,9 +191,18 @@ fn run_command_check(check: CommandCheck, tally: &mut Tally) -> Result<bool, Str
     Ok(captured.succeeded)
 }
 
+/// A scenario's serial output and, if it failed, why.
+pub(crate) type Judged = (String, Option<String>);
+
 /// Runs up to `jobs` guests at once but reports in table order, each as soon as it and all
-/// scenarios before it have finished.
-fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut Tally) {
+/// scenarios before it have finished; returns each one's verdict by name.
+fn run_scenarios(
+    selected: &[&'static Scenario],
+    kernel: &Path,
+    jobs: usize,
+    tally: &mut Tally,
+) -> BTreeMap<&'static str, Judged> {
+    let mut judged = BTreeMap::new();
     let next_index = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
     thread::scope(|scope| {
@@ -223,9 +235,10 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
                 let (done, run) = receiver.recv().expect("a scenario worker panicked");
                 finished[done] = Some(run);
             };
-            report_scenario(scenario, run, tally);
+            judged.insert(scenario.name, report_scenario(scenario, run, tally));
         }
     });
+    judged
 }
 
 /// A scenario's guest run and, for one that checks its traffic or its trace, its capture
@@ -286,9 +299,9 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
     })
 }
 
-/// Boots `scenario` as [`run`] does; returns its serial output and, if it failed, why
-/// (`cargo xtask grade` judges labs with the table's scenarios).
-pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> (String, Option<String>) {
+/// Boots `scenario` as [`run`] does and judges it (`cargo xtask grade` judges labs with
+/// the table's scenarios).
+pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> Judged {
     match run_scenario(scenario, kernel) {
         Err(error) => (String::new(), Some(error)),
         Ok(run) => {
@@ -299,7 +312,11 @@ pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> (String, Opti
     }
 }
 
-fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally: &mut Tally) {
+fn report_scenario(
+    scenario: &Scenario,
+    run: Result<ScenarioRun, String>,
+    tally: &mut Tally,
+) -> Judged {
     let name = format!("scenario {}", scenario.name);
     let ScenarioRun {
         guest: run,
@@ -313,7 +330,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
             print_verdict(&name, false, "");
             tally.count(false);
             println!("    {error}");
-            return;
+            return (String::new(), Some(error));
         }
     };
     let reason = scenario.failure_reason(&run, capture.as_ref(), trace.as_ref());
@@ -329,7 +346,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
     for note in notes {
         println!("    {note}");
     }
-    if let Some(reason) = reason {
+    if let Some(reason) = &reason {
         println!("    {reason}");
         if let Some(failure) = &run.host_failure {
             println!("    host side said:");
@@ -342,6 +359,7 @@ fn report_scenario(scenario: &Scenario, run: Result<ScenarioRun, String>, tally:
             print_tail(&run.qemu_messages, SERIAL_TAIL_LINES);
         }
     }
+    (run.serial, reason)
 }
 
 fn print_tail(text: &str, count: usize) {

@@ -16,6 +16,7 @@ use std::thread;
 use crate::checks::{self, libtest_counts};
 use crate::scenarios::{SCENARIOS, first_missing_in_order};
 use crate::serial_log::last_lines;
+use crate::test_suite::Judged;
 use crate::{artifacts, qemu, test_suite, workspace};
 
 use super::catalog::{Check, Exercise, Lab};
@@ -23,6 +24,8 @@ use super::markers::ExerciseId;
 
 /// Guests booted at once, at most (as `cargo xtask test`).
 const MAX_GUESTS: usize = 2;
+/// Lines of a failed test's panic message shown as its reason.
+const PANIC_MESSAGE_LINES: usize = 4;
 /// Lines of a build failure shown as its reason.
 const BUILD_ERROR_LINES: usize = 12;
 
@@ -55,7 +58,7 @@ enum Outcome {
 /// `cargo xtask grade N`.
 pub fn run(lab: &Lab) -> Result<ExitCode, String> {
     println!("lab {}: {} ({})", lab.number, lab.title, lab.chapter);
-    let grade = grade(lab)?;
+    let grade = grade(lab, &BTreeMap::new())?;
     print(&grade);
     if grade.built {
         Ok(ExitCode::SUCCESS)
@@ -64,13 +67,19 @@ pub fn run(lab: &Lab) -> Result<ExitCode, String> {
     }
 }
 
-/// Runs every check of `lab` on this tree.
-pub fn grade(lab: &Lab) -> Result<Grade, String> {
+/// Runs every check of `lab` on this tree, booting the scenarios not `judged` already.
+pub fn grade(lab: &Lab, judged: &BTreeMap<&'static str, Judged>) -> Result<Grade, String> {
     let all_checks = || lab.exercises.iter().flat_map(|exercise| exercise.checks);
-    let mut names: Vec<&str> = all_checks().filter_map(Check::scenario).collect();
+    let mut names: Vec<&'static str> = all_checks().filter_map(Check::scenario).collect();
     names.sort_unstable();
     names.dedup();
-    let scenario_runs = boot_scenarios(&names)?;
+    let (known, unknown): (Vec<_>, Vec<_>) = names
+        .into_iter()
+        .partition(|name| judged.contains_key(name));
+    let mut scenario_runs = boot_scenarios(&unknown)?;
+    for name in known {
+        scenario_runs.insert(name, Ok(judged[name].clone()));
+    }
     let mut built = true;
     let mut scores = Vec::new();
     for exercise in lab.exercises {
@@ -138,8 +147,8 @@ fn print(grade: &Grade) {
     println!("score: {points}/{out_of}");
 }
 
-/// A scenario's serial output and, if it failed, why; or why it could not boot.
-type ScenarioRuns = BTreeMap<&'static str, Result<(String, Option<String>), String>>;
+/// Each scenario's verdict, or why it could not be booted (what did not build).
+type ScenarioRuns = BTreeMap<&'static str, Result<Judged, String>>;
 
 /// Builds the kernel and the programs once, then boots each named scenario, two at a time.
 fn boot_scenarios(names: &[&'static str]) -> Result<ScenarioRuns, String> {
@@ -251,13 +260,20 @@ fn failed_tests(output: &str) -> String {
         else {
             continue;
         };
-        // `thread '...' panicked at FILE:LINE:COLUMN:` then the message.
-        let message = lines
+        // `thread '...' panicked at FILE:LINE:COLUMN:` then the message, which may take a
+        // few lines (an assertion's `left:` and `right:`) and ends before a blank line.
+        let message: Vec<&str> = lines
             .by_ref()
             .skip_while(|line| !line.contains("panicked at"))
-            .nth(1)
-            .unwrap_or("(no message)");
-        reasons.push(format!("host test {name} failed: {}", message.trim()));
+            .skip(1)
+            .take_while(|line| !line.trim().is_empty() && !line.starts_with("note:"))
+            .take(PANIC_MESSAGE_LINES)
+            .collect();
+        let message = match message[..] {
+            [] => "(no message)".to_string(),
+            _ => message.join("\n    "),
+        };
+        reasons.push(format!("host test {name} failed: {message}"));
     }
     if reasons.is_empty() {
         "the host tests failed (no test reported why)".to_string()
@@ -314,13 +330,15 @@ failures:
 thread 'caps::tests::a' panicked at exokernel/kernel-core/src/caps.rs:10:5:
 assertion `left == right` failed
   left: 1
+ right: 2
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
 
 failures:
     caps::tests::a
 ";
         assert_eq!(
             failed_tests(output),
-            "host test caps::tests::a failed: assertion `left == right` failed"
+            "host test caps::tests::a failed: assertion `left == right` failed\n      left: 1\n     right: 2"
         );
         assert_eq!(
             failed_tests("nothing"),

@@ -8,9 +8,11 @@
 //! `target/`) are shared: the dependencies build once, and each lab rebuilds only the
 //! crates its regions touch.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::test_suite::Judged;
 use crate::{checks, test_suite, workspace};
 
 use super::catalog::Lab;
@@ -39,17 +41,25 @@ impl Verdict {
     }
 }
 
-/// Checks `labs` in order, handing each verdict to `report` as soon as it is known.
-pub fn check(labs: &[&Lab], report: &mut dyn FnMut(Verdict)) -> Result<(), String> {
+/// Checks `labs` in order, handing each verdict to `report` as soon as it is known. The
+/// tree's scenarios in `judged` (run already by `cargo xtask test`) are not booted again.
+pub fn check(
+    labs: &[&Lab],
+    judged: &BTreeMap<&'static str, Judged>,
+    report: &mut dyn FnMut(Verdict),
+) -> Result<(), String> {
     for lab in labs {
-        report(full_marks_on_the_tree(lab)?);
+        report(full_marks_on_the_tree(lab, judged)?);
         report(zero_on_the_skeleton(lab)?);
     }
     Ok(())
 }
 
-fn full_marks_on_the_tree(lab: &Lab) -> Result<Verdict, String> {
-    let grade = grade::grade(lab)?;
+fn full_marks_on_the_tree(
+    lab: &Lab,
+    judged: &BTreeMap<&'static str, Judged>,
+) -> Result<Verdict, String> {
+    let grade = grade::grade(lab, judged)?;
     let details: Vec<String> = grade
         .scores
         .iter()
@@ -121,8 +131,11 @@ fn zero_on_the_skeleton(lab: &Lab) -> Result<Verdict, String> {
     })
 }
 
-/// Checks every lab (what `cargo xtask test` runs).
-pub fn check_all(report: &mut dyn FnMut(Verdict)) -> Result<(), String> {
+/// Checks every lab (what `cargo xtask test` runs, with the scenarios it has `judged`).
+pub fn check_all(
+    judged: &BTreeMap<&'static str, Judged>,
+    report: &mut dyn FnMut(Verdict),
+) -> Result<(), String> {
     let labs: Vec<&Lab> = super::catalog::LABS.iter().collect();
-    check(&labs, report)
+    check(&labs, judged, report)
 }
