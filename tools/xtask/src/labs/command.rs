@@ -89,7 +89,11 @@ pub fn run(command: LabCommand) -> Result<ExitCode, String> {
 fn start(lab: &Lab, directory: Option<PathBuf>) -> Result<ExitCode, String> {
     let root = workspace::root();
     let directory = directory.unwrap_or_else(|| default_directory(&root, lab.number));
-    let mut regions = tree::regions(&root)?;
+    let mut regions = tree::regions(&root).map_err(|error| {
+        format!(
+            "{error}\n(a lab's copy cannot make another lab: run `lab start` in exo's own tree)"
+        )
+    })?;
     regions.sort_by_key(|(_, region)| region.exercise);
     tree::write_copy(&root, &directory, lab.number)?;
     commit_skeleton(&directory, lab.number)?;

@@ -16,6 +16,14 @@ use super::markers::{self, Region};
 /// not ignore (a file being written belongs to the tree as much as a committed one); a
 /// tracked file deleted in the working tree is left out.
 pub fn tracked_files(root: &Path) -> Result<Vec<PathBuf>, String> {
+    // Inside another repository's ignored directory (the rot check's copy), git would
+    // answer for that repository: nothing.
+    if !root.join(".git").exists() {
+        return Err(format!(
+            "{} is not the top of a git repository: labs are made from the files git tracks",
+            root.display()
+        ));
+    }
     let output = Command::new("git")
         .current_dir(root)
         .args([
