@@ -24,6 +24,10 @@ use super::markers::ExerciseId;
 
 /// Guests booted at once, at most (as `cargo xtask test`).
 const MAX_GUESTS: usize = 2;
+/// Lines of a failed scenario's serial output shown with its reason.
+const SERIAL_LINES: usize = 6;
+/// What each of the kernel's closing counter lines holds (`log=info`).
+const KERNEL_COUNTER_LINE: &str = "] counter ";
 /// Lines of a failed test's panic message shown as its reason.
 const PANIC_MESSAGE_LINES: usize = 4;
 /// Lines of a build failure shown as its reason.
@@ -213,7 +217,13 @@ fn judge(check: &Check, scenario_runs: &ScenarioRuns) -> Result<Outcome, String>
     Ok(match failure {
         None => Outcome::Passed,
         Some(reason) => {
-            let tail = last_lines(serial, 6).join("\n    ");
+            // The kernel's closing counters say nothing about an exercise: show what came
+            // before them (a program's own panic message, say).
+            let lines: Vec<&str> = serial
+                .lines()
+                .filter(|line| !line.contains(KERNEL_COUNTER_LINE))
+                .collect();
+            let tail = lines[lines.len().saturating_sub(SERIAL_LINES)..].join("\n    ");
             Outcome::Failed(format!(
                 "scenario {name}: {reason}\n  its last lines:\n    {tail}"
             ))
