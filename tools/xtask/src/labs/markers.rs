@@ -65,12 +65,6 @@ pub struct MarkerError {
     pub message: String,
 }
 
-impl fmt::Display for MarkerError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "line {}: {}", self.line, self.message)
-    }
-}
-
 /// What a marker line says.
 #[derive(Debug, PartialEq, Eq)]
 enum Marker<'a> {

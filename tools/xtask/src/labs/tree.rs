@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::markers::{self, Region};
+use super::markers::{self, MarkerError, Region};
 
 /// The files of the tree at `root`, relative to it: those git tracks and new ones it does
 /// not ignore (a file being written belongs to the tree as much as a committed one); a
@@ -67,11 +67,15 @@ pub fn regions(root: &Path) -> Result<Vec<(PathBuf, Region)>, String> {
         .filter(|file| holds_regions(file))
     {
         let text = read(root, &file)?;
-        let regions =
-            markers::parse(&text).map_err(|error| format!("{}:{error}", file.display()))?;
+        let regions = markers::parse(&text).map_err(|error| at(&file, &error))?;
         found.extend(regions.into_iter().map(|region| (file.clone(), region)));
     }
     Ok(found)
+}
+
+/// `file:line: message`, as compilers say where.
+fn at(file: &Path, error: &MarkerError) -> String {
+    format!("{}:{}: {}", file.display(), error.line, error.message)
 }
 
 /// What a copy holds for `file`: the file itself, or its skeleton for `lab`.
@@ -80,7 +84,7 @@ fn copy_contents(root: &Path, file: &Path, lab: u32) -> Result<Vec<u8>, String> 
         return fs::read(root.join(file)).map_err(|error| format!("{}: {error}", file.display()));
     }
     let text = read(root, file)?;
-    let regions = markers::parse(&text).map_err(|error| format!("{}:{error}", file.display()))?;
+    let regions = markers::parse(&text).map_err(|error| at(file, &error))?;
     Ok(markers::stub(&text, &regions, lab).into_bytes())
 }
 
