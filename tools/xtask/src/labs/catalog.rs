@@ -290,6 +290,9 @@ mod tests {
     /// exercise: a marker with no grader, or a grader with nothing to take out, is a bug.
     #[test]
     fn regions_and_exercises_match() {
+        if tree::is_lab_copy(&workspace::root()) {
+            return; // A student's work is in the regions.
+        }
         let regions = tree::regions(&workspace::root()).unwrap();
         for lab in LABS {
             for exercise in lab.exercises {

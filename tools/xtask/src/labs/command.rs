@@ -95,7 +95,15 @@ fn start(lab: &Lab, directory: Option<PathBuf>) -> Result<ExitCode, String> {
         )
     })?;
     regions.sort_by_key(|(_, region)| region.exercise);
-    tree::write_copy(&root, &directory, lab.number)?;
+    let note = format!(
+        "This is lab {n}'s copy of exo ({title}), made by `cargo xtask lab start {n}`.\n\
+         Read {chapter}, grade your work with `cargo xtask grade {n}`, and write your\n\
+         answers to its questions in answers-lab{n}.md.\n",
+        n = lab.number,
+        title = lab.title,
+        chapter = lab.chapter,
+    );
+    tree::write_copy(&root, &directory, lab.number, &note)?;
     commit_skeleton(&directory, lab.number)?;
     println!(
         "lab {} ({}) written to {}, a git repository with the skeleton as its first commit.",

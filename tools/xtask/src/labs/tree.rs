@@ -51,6 +51,16 @@ pub fn tracked_files(root: &Path) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
+/// The file `lab start` leaves at the top of a lab's copy, saying which lab it is. Its
+/// markers then hold a student's work, not exo's: the rot check and the unit test of the
+/// regions are about exo's own tree, and skip a copy.
+pub const LAB_COPY_FILE: &str = "LAB";
+
+/// Whether the tree at `root` is a lab's copy (see [`LAB_COPY_FILE`]).
+pub fn is_lab_copy(root: &Path) -> bool {
+    root.join(LAB_COPY_FILE).is_file()
+}
+
 fn holds_regions(file: &Path) -> bool {
     file.extension().is_some_and(|extension| extension == "rs")
 }
@@ -89,9 +99,14 @@ fn copy_contents(root: &Path, file: &Path, lab: u32) -> Result<Vec<u8>, String> 
 }
 
 /// Writes the tree at `root` to the new directory `destination`, lab `lab`'s regions
-/// stubbed; returns the files it stubbed. Refuses a destination that exists: a student's
-/// work is never overwritten.
-pub fn write_copy(root: &Path, destination: &Path, lab: u32) -> Result<Vec<PathBuf>, String> {
+/// stubbed, with `note` in its [`LAB_COPY_FILE`]; returns the files it stubbed. Refuses a
+/// destination that exists: a student's work is never overwritten.
+pub fn write_copy(
+    root: &Path,
+    destination: &Path,
+    lab: u32,
+    note: &str,
+) -> Result<Vec<PathBuf>, String> {
     if destination.exists() {
         return Err(format!(
             "{} exists already; remove it or choose another --dir",
@@ -106,6 +121,9 @@ pub fn write_copy(root: &Path, destination: &Path, lab: u32) -> Result<Vec<PathB
         }
         write_file(root, destination, &file, &contents)?;
     }
+    let note_file = destination.join(LAB_COPY_FILE);
+    fs::write(&note_file, note)
+        .map_err(|error| format!("cannot write {}: {error}", note_file.display()))?;
     Ok(stubbed)
 }
 
@@ -197,8 +215,9 @@ mod tests {
         let root = repository("copy");
         let copy = root.with_extension("copy");
         let _ = fs::remove_dir_all(&copy);
-        let stubbed = write_copy(&root, &copy, 1).unwrap();
+        let stubbed = write_copy(&root, &copy, 1, "lab 1\n").unwrap();
         assert_eq!(stubbed, [PathBuf::from("src/lib.rs")]);
+        assert!(is_lab_copy(&copy) && !is_lab_copy(&root));
         let text = fs::read_to_string(copy.join("src/lib.rs")).unwrap();
         assert!(text.contains("    todo!(\"lab 1.1\")\n") && !text.contains("42"));
         assert_eq!(
@@ -206,7 +225,7 @@ mod tests {
             "readme\n"
         );
         assert!(
-            write_copy(&root, &copy, 1)
+            write_copy(&root, &copy, 1, "")
                 .unwrap_err()
                 .contains("exists already")
         );
