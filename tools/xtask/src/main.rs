@@ -776,6 +776,19 @@ mod tests {
     }
 
     #[test]
+    fn lab_and_grade_go_to_the_labs() {
+        assert_eq!(
+            parse_words("grade 3"),
+            Ok(Command::Lab(labs::LabCommand::Grade { lab: 3 }))
+        );
+        assert_eq!(
+            parse_words("lab check"),
+            Ok(Command::Lab(labs::LabCommand::Check { lab: None }))
+        );
+        assert!(parse_words("grade 1 -- log=info").is_err());
+    }
+
+    #[test]
     fn density_takes_a_maximum() {
         assert_eq!(
             parse_words("density"),
