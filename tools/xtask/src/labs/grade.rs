@@ -182,7 +182,10 @@ fn boot_scenarios(names: &[&'static str]) -> Result<ScenarioRuns, String> {
     thread::scope(|scope| {
         for _ in 0..guests.min(MAX_GUESTS).min(names.len()) {
             scope.spawn(|| {
-                while let Some(name) = queue.lock().expect("no worker panics").pop() {
+                loop {
+                    // Its own statement, so the queue is unlocked while the guest runs.
+                    let next = queue.lock().expect("no worker panics").pop();
+                    let Some(name) = next else { break };
                     let scenario = SCENARIOS
                         .iter()
                         .find(|scenario| scenario.name == name)
