@@ -46,7 +46,7 @@ mod stack;
 use core::fmt;
 
 pub use link::{Path, Statistics};
-pub use sockets::{PollEntry, Readiness, SocketId};
+pub use sockets::{MAX_TCP_BUFFER, MIN_TCP_BUFFER, PollEntry, Readiness, SocketId};
 pub use stack::{Config, Credentials, Stack};
 
 /// Why a network operation did not happen.

@@ -16,6 +16,7 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec;
+use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
 
@@ -62,6 +63,9 @@ pub struct Statistics {
     pub send_errors: u64,
     /// `NetSend`, `NetReceive` and `NetKick` calls made.
     pub system_calls: u64,
+    /// Half-open TCP connections dropped to make room for a new connection
+    /// request in a listener's full backlog (`Stack::tend_sockets`).
+    pub half_open_dropped: u64,
 }
 
 impl Statistics {
@@ -75,7 +79,7 @@ impl fmt::Display for Statistics {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "frames in {}, out {}, malformed {} (truncated {}, bad checksum {}, bad header {}), send errors {}, system calls {}",
+            "frames in {}, out {}, malformed {} (truncated {}, bad checksum {}, bad header {}), send errors {}, system calls {}, half-open connections dropped {}",
             self.frames_in,
             self.frames_out,
             self.malformed(),
@@ -84,6 +88,7 @@ impl fmt::Display for Statistics {
             self.bad_header,
             self.send_errors,
             self.system_calls,
+            self.half_open_dropped,
         )
     }
 }
@@ -95,8 +100,9 @@ impl fmt::Display for Statistics {
 #[derive(Debug, Default)]
 pub struct Gate {
     idle: BTreeMap<u16, u32>,
-    /// A request was held back: the stack must look at its listeners.
-    pub held_back: bool,
+    /// Ports a request was held back for since the stack last looked: it
+    /// must look at their listeners.
+    held_back: Vec<u16>,
 }
 
 impl Gate {
@@ -111,12 +117,26 @@ impl Gate {
         self.idle.remove(&port);
     }
 
+    /// Whether a request for `port` was held back since [`take_held_back`](Self::take_held_back).
+    pub fn was_held_back(&self, port: u16) -> bool {
+        self.held_back.contains(&port)
+    }
+
+    /// Whether any request was held back; forgets which.
+    pub fn take_held_back(&mut self) -> bool {
+        let any = !self.held_back.is_empty();
+        self.held_back.clear();
+        any
+    }
+
     /// Whether a connection request for `port` may go on to smoltcp now.
     fn admit(&mut self, port: u16) -> bool {
         match self.idle.get_mut(&port) {
             None => true,
             Some(0) => {
-                self.held_back = true;
+                if !self.held_back.contains(&port) {
+                    self.held_back.push(port);
+                }
                 false
             }
             Some(count) => {
@@ -229,7 +249,7 @@ impl Link {
         }
     }
 
-    fn count(&self, change: impl FnOnce(&mut Statistics)) {
+    pub(crate) fn count(&self, change: impl FnOnce(&mut Statistics)) {
         let mut statistics = self.statistics.get();
         change(&mut statistics);
         self.statistics.set(statistics);
@@ -407,5 +427,36 @@ impl phy::TxToken for TxToken<'_> {
                 result
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_gate_holds_requests_back_and_remembers_for_which_port() {
+        let mut gate = Gate::default();
+        gate.open(7, 1);
+        // Another port without a gate: never held back (smoltcp answers).
+        assert!(gate.admit(80));
+        assert!(gate.admit(7));
+        assert!(!gate.was_held_back(7));
+        // Its one idle socket is taken: the next request waits, and the stack learns
+        // that port 7, not 80, has one waiting (so only its listener gives up a
+        // half-open connection for it).
+        assert!(!gate.admit(7));
+        assert!(!gate.admit(7));
+        assert!(gate.was_held_back(7) && !gate.was_held_back(80));
+        assert!(gate.take_held_back());
+        assert!(!gate.was_held_back(7));
+        assert!(!gate.take_held_back(), "taken once");
+        // A full backlog of half-open connections keeps the gate open with no room, so
+        // requests wait rather than meet smoltcp's reset.
+        gate.open(7, 0);
+        assert!(!gate.admit(7));
+        assert!(gate.was_held_back(7));
+        gate.close(7);
+        assert!(gate.admit(7));
     }
 }

@@ -15,7 +15,11 @@
 //! requests are answered at once, and at most `backlog` connections that
 //! are starting or waiting for `accept`; beyond that, requests are refused
 //! with a reset, so a client learns at once (Linux drops them instead, and
-//! clients retry).
+//! clients retry). A backlog full of half-open connections (a flood of
+//! requests from forged sources, whose handshakes never complete) gives up
+//! its oldest to a new request instead, as BSD's SYN cache does: smoltcp
+//! never abandons a handshake, so without this the flood would hold the
+//! backlog for good.
 
 use alloc::collections::VecDeque;
 use alloc::vec;
@@ -37,13 +41,23 @@ pub struct SocketId(pub u32);
 /// ICMP echo messages queued each way, and their bytes.
 const ICMP_PACKETS: usize = 8;
 const ICMP_BYTES: usize = 4 * 1024;
+/// The smallest and largest receive buffer a listener may ask for: room for
+/// one full segment, and a bound on what one connection may take from the
+/// process's heap.
+pub const MIN_TCP_BUFFER: usize = 2 * 1024;
+pub const MAX_TCP_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Listener {
     pub port: u16,
     pub backlog: u32,
+    /// Receive buffer of each connection it accepts, in bytes.
+    pub receive_buffer: usize,
     /// Sockets listening or completing a handshake.
     pub listening: Vec<SocketHandle>,
+    /// Those completing a handshake (SYN-RECEIVED), oldest first (to the
+    /// nearest poll): the first to go when requests find the backlog full.
+    pub half_open: VecDeque<SocketHandle>,
     /// Connections ready for `accept`, oldest first.
     pub accepted: VecDeque<SocketHandle>,
 }
@@ -153,6 +167,24 @@ impl Stack {
     /// Listens for TCP connections on `port`, keeping at most `backlog`
     /// (at least 1) starting or waiting for [`accept`](Self::accept).
     pub fn listen(&mut self, port: u16, backlog: u32) -> Result<SocketId, NetError> {
+        self.listen_receiving(port, backlog, self.config.tcp_buffer)
+    }
+
+    /// Like [`listen`](Self::listen), with a receive buffer of
+    /// `receive_buffer` bytes for each connection it accepts (the send
+    /// buffer stays the stack's default). A receiver of bulk data wants
+    /// about the path's bandwidth-delay product: the window a sender may
+    /// have in flight is at most this buffer. From [`MIN_TCP_BUFFER`] to
+    /// [`MAX_TCP_BUFFER`]; past 64 KiB the window is scaled (RFC 7323).
+    pub fn listen_receiving(
+        &mut self,
+        port: u16,
+        backlog: u32,
+        receive_buffer: usize,
+    ) -> Result<SocketId, NetError> {
+        if !(MIN_TCP_BUFFER..=MAX_TCP_BUFFER).contains(&receive_buffer) {
+            return Err(NetError::InvalidArgument);
+        }
         if port == 0 {
             return Err(NetError::InvalidArgument);
         }
@@ -167,7 +199,9 @@ impl Stack {
         let id = self.add_entry(Entry::Listener(Listener {
             port,
             backlog: backlog.max(1),
+            receive_buffer,
             listening: Vec::new(),
+            half_open: VecDeque::new(),
             accepted: VecDeque::new(),
         }));
         self.tend_sockets(); // its first idle sockets, before any request arrives
@@ -204,7 +238,10 @@ impl Stack {
     /// hang-up if it is refused.
     pub fn connect(&mut self, peer: SocketAddrV4) -> Result<SocketId, NetError> {
         let port = self.use_ephemeral_port(Protocol::Tcp)?;
-        let handle = self.sockets.add(new_tcp_socket(self.config.tcp_buffer));
+        let handle = self.sockets.add(new_tcp_socket(
+            self.config.tcp_buffer,
+            self.config.tcp_buffer,
+        ));
         let context = self.interface.context();
         let started =
             self.sockets

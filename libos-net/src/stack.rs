@@ -31,7 +31,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 use crate::NetError;
 use crate::capabilities::drop_capability;
 use crate::link::{Link, Path, Statistics};
-use crate::sockets::Entry;
+use crate::sockets::{Entry, Listener};
 
 /// How a stack is set up.
 #[derive(Clone, Copy, Debug)]
@@ -243,7 +243,7 @@ impl Stack {
             self.interface
                 .poll(now(), &mut self.link, &mut self.sockets);
             self.tend_sockets();
-            if !core::mem::take(&mut self.link.gate.held_back) {
+            if !self.link.gate.take_held_back() {
                 break;
             }
         }
@@ -322,23 +322,44 @@ impl Stack {
                     tcp::State::SynReceived => {
                         starting += 1;
                         position += 1;
+                        if !listener.half_open.contains(&handle) {
+                            listener.half_open.push_back(handle);
+                        }
                     }
                     // Reset before it was accepted: nothing to hand on.
                     tcp::State::Closed => {
                         listener.listening.swap_remove(position);
+                        listener.half_open.retain(|&other| other != handle);
                         sockets.remove(handle);
                     }
                     _ => {
                         listener.listening.swap_remove(position);
+                        listener.half_open.retain(|&other| other != handle);
                         listener.accepted.push_back(handle);
                     }
                 }
             }
             let waiting = listener.accepted.len() as u32 + starting;
-            let room = listener.backlog.saturating_sub(waiting + idle);
+            let mut room = listener.backlog.saturating_sub(waiting + idle);
+            // A request waits and the backlog is full: if half-open
+            // connections fill part of it, the oldest gives up its place
+            // (forgotten: its peer, if real, gets a reset from smoltcp when
+            // it answers).
+            if room == 0
+                && idle == 0
+                && link.gate.was_held_back(listener.port)
+                && let Some(oldest) = oldest_half_open(listener, sockets)
+            {
+                listener.listening.retain(|&other| other != oldest);
+                sockets.remove(oldest);
+                link.count(|statistics| statistics.half_open_dropped += 1);
+                starting -= 1;
+                room = 1;
+            }
             let wanted = IDLE_LISTENERS.saturating_sub(idle).min(room);
             for _ in 0..wanted {
-                let handle = sockets.add(new_tcp_socket(config.tcp_buffer));
+                let handle =
+                    sockets.add(new_tcp_socket(listener.receive_buffer, config.tcp_buffer));
                 let socket = sockets.get_mut::<tcp::Socket>(handle);
                 if socket.listen(listener.port).is_ok() {
                     listener.listening.push(handle);
@@ -349,6 +370,11 @@ impl Stack {
             }
             if idle > 0 {
                 link.gate.open(listener.port, idle);
+            } else if starting > 0 {
+                // Full, partly of half-open connections: the next request
+                // waits for the next round, which gives it the oldest one's
+                // place.
+                link.gate.open(listener.port, 0);
             } else {
                 link.gate.close(listener.port);
             }
@@ -464,12 +490,23 @@ pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// A TCP socket with `buffer` bytes each way; Nagle off, as servers of
-/// small requests want.
-pub(crate) fn new_tcp_socket(buffer: usize) -> tcp::Socket<'static> {
+/// Takes the oldest of `listener`'s half-open connections still in
+/// SYN-RECEIVED off its list (a reset can send one back to LISTEN).
+fn oldest_half_open(listener: &mut Listener, sockets: &SocketSet<'_>) -> Option<SocketHandle> {
+    while let Some(handle) = listener.half_open.pop_front() {
+        if sockets.get::<tcp::Socket>(handle).state() == tcp::State::SynReceived {
+            return Some(handle);
+        }
+    }
+    None
+}
+
+/// A TCP socket with `receive` and `send` bytes of buffer; Nagle off, as
+/// servers of small requests want.
+pub(crate) fn new_tcp_socket(receive: usize, send: usize) -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; buffer]),
-        tcp::SocketBuffer::new(vec![0; buffer]),
+        tcp::SocketBuffer::new(vec![0; receive]),
+        tcp::SocketBuffer::new(vec![0; send]),
     );
     socket.set_nagle_enabled(false);
     socket

@@ -9,7 +9,7 @@
 //! numbers of the colour upward until the kernel grants one.
 //!
 //! It gives single frames only (a contiguous run spans every colour), so
-//! the pager maps coloured memory a page at a time.
+//! its run order is 0: the pager maps coloured memory a page at a time.
 //!
 //! ```ignore
 //! static COLOURED: ColouredFrames = ColouredFrames::new(16, 5);
@@ -73,5 +73,10 @@ impl FramePolicy for ColouredFrames {
             }
         }
         Err(Error::OutOfMemory)
+    }
+
+    /// Single frames only: a fault maps its page, without asking for a run first.
+    fn run_order(&self) -> u32 {
+        0
     }
 }

@@ -350,6 +350,16 @@ impl TcpListener {
         })
     }
 
+    /// Like [`bind`](Self::bind), each connection it accepts receiving into
+    /// `receive_buffer` bytes (see `Stack::listen_receiving`): `EINVAL`
+    /// outside `MIN_TCP_BUFFER..=MAX_TCP_BUFFER`.
+    pub fn bind_receiving(port: u16, backlog: u32, receive_buffer: usize) -> Result<Self, Errno> {
+        let id = now(|stack| stack.listen_receiving(port, backlog, receive_buffer))?;
+        Ok(Self {
+            socket: Owned::new(id),
+        })
+    }
+
     /// Waits for a connection.
     pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4), Errno> {
         let listener = self.socket.id()?;
@@ -510,21 +520,27 @@ pub fn finish(timeout: u64) -> bool {
 
 /// The start every TCP server of the event-loop kind shares (`tcp-echo`,
 /// `tcp-discard`): `-p PORT` (else `default_port`) and `-n CONNECTIONS`
-/// from `arguments`, a listener with `backlog`, and the line saying
-/// `program` listens. On a bad argument, or a port it cannot have, it says
-/// why and gives the exit status to end with (2 and 1).
+/// from `arguments`, a listener with `backlog` whose connections receive
+/// into `receive_buffer` bytes (`None`: the stack's default), and the line
+/// saying `program` listens. On a bad argument, or a port it cannot have,
+/// it says why and gives the exit status to end with (2 and 1).
 pub fn tcp_server(
     program: &str,
     arguments: &[&str],
     default_port: u16,
     backlog: u32,
+    receive_buffer: Option<usize>,
 ) -> Result<(TcpListener, Option<u64>), i32> {
     let (port, limit) =
         crate::args::port_and_count(arguments, default_port).map_err(|message| {
             println!("{program}: {message}; usage: {program} [-p PORT] [-n CONNECTIONS]");
             2
         })?;
-    let listener = TcpListener::bind(port, backlog).map_err(|error| {
+    let bound = match receive_buffer {
+        Some(bytes) => TcpListener::bind_receiving(port, backlog, bytes),
+        None => TcpListener::bind(port, backlog),
+    };
+    let listener = bound.map_err(|error| {
         println!("{program}: cannot listen on tcp port {port}: {error:?}");
         1
     })?;

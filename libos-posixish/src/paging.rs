@@ -5,7 +5,8 @@
 //! exception stack). A page fault on a not-present page in the heap's range
 //! or in the stack's growth range is answered with zeroed memory mapped
 //! writable — a whole aligned 64 KiB run where it fits (one capability and
-//! one fault for sixteen pages), else the one page; in an `mmap` region,
+//! one fault for sixteen pages; the frame policy may choose another size),
+//! else the one page; in an `mmap` region,
 //! with a zeroed page mapped with the region's protection. A write to a page
 //! `fork` shared copies its unit (`pager_units`) into fresh frames, or, if no
 //! other process can still hold it, just makes it writable again. The
@@ -23,10 +24,12 @@
 //! calls), so the handler never finds it held; if it ever did, it would end
 //! the process rather than wait forever.
 //!
-//! Which frame backs a page is a policy (`FramePolicy`): a library OS may
-//! ask for frames of a given colour (`colour`), or a specific frame.
+//! Which frame backs a page, how many pages a fault maps and how many frames
+//! go back when the kernel asks are a policy (`FramePolicy`), one per
+//! program: it may ask for frames of a given colour (`colour`), or a
+//! specific frame.
 
-use exo_abi::mapping::MapFlags;
+use exo_abi::mapping::{MAX_FRAME_ORDER, MapFlags};
 use exo_abi::syscall::UpcallOptions;
 use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallFrame;
@@ -48,19 +51,41 @@ const WRITE_ACCESS: u64 = 2;
 /// The exit status of a process ended by a bad memory access (128 + SIGSEGV).
 pub const SEGFAULT_STATUS: i32 = 139;
 
-/// log2 of the pages the pager maps at once where it can.
+/// log2 of the pages the pager maps at once where it can, unless the frame
+/// policy chooses otherwise ([`FramePolicy::run_order`]).
 pub const RUN_ORDER: u32 = 4;
-/// Bytes in such a run.
-const RUN_BYTES: u64 = exo_abi::layout::PAGE_SIZE << RUN_ORDER;
 const PAGE_SIZE: u64 = exo_abi::layout::PAGE_SIZE;
 
-/// Where new frames come from.
+/// The pager's policy, one per program: where new frames come from, how
+/// many pages a demand-zero fault maps at once, and how many frames to give
+/// back when the kernel asks for some. Only `allocate` must be written; the
+/// other two default to what [`AnyFrame`] does.
 pub trait FramePolicy: Sync {
     /// A fresh capability for `2^order` contiguous frames, and the first frame number.
     fn allocate(&self, order: u32) -> Result<(Handle, u64), Error>;
+
+    /// log2 of the pages a fault in the heap or the stack maps at once: the
+    /// aligned run around the fault, when it lies in the range and none of its
+    /// pages is mapped (else the one page). 0 maps a page at a time; more
+    /// than `MAX_FRAME_ORDER` (10: 4 MiB) counts as that. A run costs one
+    /// capability and one fault, and frames the program may never touch.
+    fn run_order(&self) -> u32 {
+        RUN_ORDER
+    }
+
+    /// How many frames to give back when the kernel asks for `wanted`
+    /// (visible revocation, chapter 2.6). The pager gives back at most that
+    /// many, and only frames it can rebuild for nothing; fewer than `wanted`
+    /// and the kernel takes the rest by force at its deadline, more (up to
+    /// `u64::MAX`: all it can) and the program keeps less memory it is not
+    /// using. Runs in the upcall handler: it must not block, allocate or fault.
+    fn frames_to_give_back(&self, wanted: u64) -> u64 {
+        wanted
+    }
 }
 
-/// Any free frames, as the kernel chooses.
+/// Any free frames, as the kernel chooses; runs of [`RUN_ORDER`]; every
+/// frame the pager can rebuild goes back when the kernel asks.
 #[derive(Debug)]
 pub struct AnyFrame;
 
@@ -120,8 +145,12 @@ pub fn map_zeroed(page: u64) -> Result<(), Error> {
 }
 
 impl Pager {
+    fn policy(&self) -> &'static dyn FramePolicy {
+        self.policy.unwrap_or(&AnyFrame)
+    }
+
     pub(crate) fn allocate(&self, order: u32) -> Result<(Handle, u64), Error> {
-        self.policy.unwrap_or(&AnyFrame).allocate(order)
+        self.policy().allocate(order)
     }
 
     fn record(&mut self, handle: Handle, address: u64, order: u32, unit_flags: u8) {
@@ -158,17 +187,19 @@ impl Pager {
     /// the whole run is in the range and free, else its page.
     fn grow_at(&mut self, address: u64, within: core::ops::Range<u64>) -> Result<(), Error> {
         exo_abi::user::trace(Kind::DemandZero, [address & !(PAGE_SIZE - 1), 0]);
-        let run = address & !(RUN_BYTES - 1);
-        let run_fits = within.contains(&run) && within.contains(&(run + RUN_BYTES - 1));
+        let order = self.policy().run_order().min(MAX_FRAME_ORDER);
+        let run_bytes = PAGE_SIZE << order;
+        let run = address & !(run_bytes - 1);
+        let run_fits = within.contains(&run) && within.contains(&(run + run_bytes - 1));
         // Part of the run may be mapped already (the first stack pages, which
         // the parent maps one by one): then the kernel would refuse the run,
         // so look first rather than allocate 16 frames to give them back.
         let run_free = || {
-            (run..run + RUN_BYTES)
+            (run..run + run_bytes)
                 .step_by(PAGE_SIZE as usize)
                 .all(|page| user::translate(page).is_none())
         };
-        if run_fits && run_free() && self.map_new(run, RUN_ORDER, MapFlags::WRITE, 0).is_ok() {
+        if run_fits && run_free() && self.map_new(run, order, MapFlags::WRITE, 0).is_ok() {
             return Ok(());
         }
         self.map_new(address & !(PAGE_SIZE - 1), 0, MapFlags::WRITE, 0)
@@ -311,7 +342,8 @@ impl Pager {
 }
 
 /// Answers a revocation request (the upcall dispatcher's `RevokeFrames`):
-/// gives back up to `wanted` frames it can rebuild for nothing — units of
+/// gives back up to `wanted` frames, or fewer if the frame policy says so
+/// ([`FramePolicy::frames_to_give_back`]), that it can rebuild for nothing — units of
 /// demand-zero memory (heap, stack, `mmap`) of its own, shared with nobody,
 /// no page of which was written since it was mapped, which fault back in as
 /// zeros — and never a page it cannot rebuild. Returns how many frames went
@@ -322,6 +354,7 @@ pub(crate) fn give_back(wanted: u64) -> u64 {
     let Some(mut pager) = PAGER.try_lock() else {
         return 0;
     };
+    let wanted = pager.policy().frames_to_give_back(wanted);
     let mut given = 0;
     while given < wanted {
         let Some(unit) = pager.units.iter().find(rebuildable) else {

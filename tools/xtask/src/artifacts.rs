@@ -28,18 +28,14 @@ const KERNEL_RUSTFLAGS: &[&str] = &[
 ///   `userapps/user.ld`) and the kernel loads them there without applying relocations;
 ///   the target's default, position-independent code, would need a loader that does.
 /// - `force-frame-pointers=yes`: as for the kernel, readable backtraces.
-/// - `debuginfo=0`, `strip=debuginfo`: programs travel in the boot file system, which the
-///   kernel copies into memory; debug information (the prebuilt `core`'s too) would make it
-///   twenty times larger. Symbols stay, so gdb's `add-symbol-file` still names functions.
+///
+/// Debug information stays (the release profile's `debug = true`): gdb reads the built files
+/// for source lines, arguments and locals. The boot file system holds [`boot_copy`]s without
+/// it, which are twenty times smaller.
 ///
 /// No `code-model=kernel`: programs live in the lower half, where the default (small) code
 /// model reaches them.
-const USER_RUSTFLAGS: &[&str] = &[
-    "-Crelocation-model=static",
-    "-Cforce-frame-pointers=yes",
-    "-Cdebuginfo=0",
-    "-Cstrip=debuginfo",
-];
+const USER_RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Cforce-frame-pointers=yes"];
 
 /// Code generation flags for the Linux guest's program (`tools/linux-peer`):
 /// - `target-feature=+crt-static`: the C library is linked in, so the program runs in the
@@ -183,7 +179,8 @@ pub fn build_kernel() -> Result<PathBuf, String> {
     Ok(KERNEL.binary())
 }
 
-/// Where user program `name` is once built.
+/// Where user program `name` is once built, with its debug information: the file gdb loads.
+/// The boot file system holds its [`boot_copy`].
 pub fn user_program(name: &str) -> PathBuf {
     USER_PROGRAMS.binary_named(name)
 }
@@ -238,10 +235,7 @@ pub fn pack_bootfs() -> Result<PathBuf, String> {
 pub fn pack_bootfs_with(extra: &[BootFile], path: &Path) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for name in user_program_names() {
-        let path = user_program(&name);
-        let contents = std::fs::read(&path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        files.push((name, contents));
+        files.push((name.clone(), read_boot_copy(&name)?));
     }
     files.extend(boot_files_under(&workspace::root().join(BOOT_FILES))?);
     files.extend_from_slice(extra);
@@ -249,6 +243,97 @@ pub fn pack_bootfs_with(extra: &[BootFile], path: &Path) -> Result<PathBuf, Stri
     std::fs::write(path, archive)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     Ok(path.to_path_buf())
+}
+
+/// The boot copy of built user program `name`.
+pub fn read_boot_copy(name: &str) -> Result<Vec<u8>, String> {
+    let path = user_program(name);
+    let contents =
+        std::fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    boot_copy(&contents).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// `program`, an ELF executable, as the boot file system carries it: the file up to the end
+/// of its last segment, without section headers. What a loader reads (the ELF header, the
+/// program headers, the segments' bytes) stays at the same offsets; what the linker puts
+/// after the segments goes: debug information, the symbol table, the section headers. The
+/// kernel and the library OS read program headers only, and gdb reads the built file.
+pub fn boot_copy(program: &[u8]) -> Result<Vec<u8>, String> {
+    use elf::endian::LittleEndian;
+    /// Where the ELF64 header keeps the section headers' offset, count and name table.
+    const SECTION_HEADERS_OFFSET: std::ops::Range<usize> = 40..48;
+    const SECTION_HEADER_FIELDS: std::ops::Range<usize> = 60..64;
+
+    let file = elf::ElfBytes::<LittleEndian>::minimal_parse(program)
+        .map_err(|error| format!("not a little-endian ELF file: {error}"))?;
+    if file.ehdr.class != elf::file::Class::ELF64 {
+        return Err("not a 64-bit ELF file".to_string());
+    }
+    let segments = file
+        .segments()
+        .ok_or_else(|| "an ELF file without program headers".to_string())?;
+    let program_headers_end =
+        file.ehdr.e_phoff + u64::from(file.ehdr.e_phnum) * u64::from(file.ehdr.e_phentsize);
+    let end = segments
+        .iter()
+        .map(|segment| segment.p_offset + segment.p_filesz)
+        .fold(program_headers_end, u64::max);
+    let end = usize::try_from(end)
+        .ok()
+        .filter(|&end| end <= program.len())
+        .ok_or_else(|| "a segment ends beyond the file".to_string())?;
+    let mut copy = program[..end].to_vec();
+    copy[SECTION_HEADERS_OFFSET].fill(0);
+    copy[SECTION_HEADER_FIELDS].fill(0);
+    Ok(copy)
+}
+
+/// The function chapter 8's gdb session breaks in: the shell's `execute`, in `sh`.
+pub const DOCUMENTED_BREAKPOINT: (&str, &str) = ("sh", "execute");
+
+/// Checks that every built user program carries what gdb needs for source-level debugging
+/// (`.debug_info` and `.debug_line`), that its boot copy is smaller, and that the debug
+/// information names the function chapter 8 breaks in.
+pub fn check_debug_information() -> Result<(), String> {
+    for name in user_program_names() {
+        let path = user_program(&name);
+        let contents = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let wanted = (name == DOCUMENTED_BREAKPOINT.0).then_some(DOCUMENTED_BREAKPOINT.1);
+        debug_information_in(&contents, wanted)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Checks one program's file: debug sections present, a smaller boot copy, and `function`
+/// named in `.debug_str` if given.
+fn debug_information_in(program: &[u8], function: Option<&str>) -> Result<(), String> {
+    let file = elf::ElfBytes::<elf::endian::LittleEndian>::minimal_parse(program)
+        .map_err(|error| format!("not a little-endian ELF file: {error}"))?;
+    let section = |name: &str| -> Result<&[u8], String> {
+        let header = file
+            .section_header_by_name(name)
+            .map_err(|error| format!("unreadable section headers: {error}"))?
+            .ok_or_else(|| format!("no {name} section: built without debug information"))?;
+        let (data, _) = file
+            .section_data(&header)
+            .map_err(|error| format!("unreadable {name}: {error}"))?;
+        Ok(data)
+    };
+    section(".debug_info")?;
+    section(".debug_line")?;
+    if let Some(function) = function {
+        let strings = section(".debug_str")?;
+        let entry = [b"\0", function.as_bytes(), b"\0"].concat();
+        if !strings.windows(entry.len()).any(|window| window == entry) {
+            return Err(format!("the debug information does not name `{function}`"));
+        }
+    }
+    if boot_copy(program)?.len() >= program.len() {
+        return Err("the boot copy is no smaller than the built file".to_string());
+    }
+    Ok(())
 }
 
 /// Where the boot file system's other files come from, relative to the workspace root: a
@@ -410,6 +495,47 @@ mod tests {
             Ok(Vec::new()),
             "no directory, no files"
         );
+    }
+
+    #[test]
+    fn a_boot_copy_keeps_the_segments_and_drops_the_rest() {
+        // The test binary itself: a real ELF file, built with debug information.
+        let built = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(debug_information_in(&built, Some("main")), Ok(()));
+        let copy = boot_copy(&built).unwrap();
+        assert!(
+            copy.len() < built.len() / 2,
+            "{} of {}",
+            copy.len(),
+            built.len()
+        );
+        // Each segment's address and file range, and whether the file has no section headers.
+        let layout = |file: &[u8]| {
+            let file = elf::ElfBytes::<elf::endian::LittleEndian>::minimal_parse(file).unwrap();
+            let segments: Vec<_> = file
+                .segments()
+                .unwrap()
+                .iter()
+                .map(|segment| (segment.p_vaddr, segment.p_offset as usize, segment.p_filesz))
+                .collect();
+            (segments, file.section_headers().is_none())
+        };
+        let (built_segments, built_without_sections) = layout(&built);
+        let (copy_segments, copy_without_sections) = layout(&copy);
+        assert_eq!(copy_segments, built_segments);
+        assert!(!built_without_sections && copy_without_sections);
+        // A segment may hold the ELF header, whose section header fields are cleared.
+        const ELF_HEADER: usize = 64;
+        for &(_, start, size) in &copy_segments {
+            let range = start.max(ELF_HEADER)..(start + size as usize).max(ELF_HEADER);
+            assert_eq!(copy[range.clone()], built[range], "segment bytes unchanged");
+        }
+        assert!(
+            debug_information_in(&copy, None)
+                .unwrap_err()
+                .contains("no .debug_info section")
+        );
+        assert!(boot_copy(b"\x7fELF truncated").is_err());
     }
 
     #[test]

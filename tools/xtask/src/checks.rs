@@ -1,9 +1,9 @@
 //! The host-side checks: unit tests, clippy and rustfmt, each one cargo command run with its
 //! output captured, and reading libtest's summary lines.
 //!
-//! Host commands name no packages: the workspace's `default-members` (the host crates) are
-//! what they cover, because the kernel and the user programs only build for bare metal.
-//! Those two are linted through their own [`CrossBuild`](crate::artifacts::CrossBuild)s.
+//! Host commands cover the whole workspace but the packages that only build for bare metal
+//! ([`workspace::BARE_METAL_PACKAGES`]); the kernel and the user programs are linted through
+//! their own [`CrossBuild`](crate::artifacts::CrossBuild)s.
 
 use std::process::{Command, Stdio};
 
@@ -19,8 +19,8 @@ pub struct CommandCheck {
 
 /// The checks after the unit tests, in the order they run.
 pub fn lint_checks() -> Vec<CommandCheck> {
-    let mut host_clippy = workspace::cargo();
-    host_clippy.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    let mut host_clippy = workspace::cargo_on_host_crates("clippy");
+    host_clippy.args(["--all-targets", "--", "-D", "warnings"]);
     let mut kernel_clippy = artifacts::KERNEL.cargo("clippy");
     kernel_clippy.args(["--", "-D", "warnings"]);
     let mut user_clippy = artifacts::USER_PROGRAMS.cargo("clippy");
@@ -49,9 +49,7 @@ pub fn lint_checks() -> Vec<CommandCheck> {
 }
 
 pub fn unit_tests_command() -> Command {
-    let mut command = workspace::cargo();
-    command.arg("test");
-    command
+    workspace::cargo_on_host_crates("test")
 }
 
 #[derive(Debug)]

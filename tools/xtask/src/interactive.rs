@@ -4,11 +4,12 @@
 //! `run` boots the shell with the servers of [`servers`](crate::servers) unless told not to.
 
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 
 use crate::qemu::{self, Accelerator, GuestExit, QemuConfig};
 use crate::servers::{self, HostPorts};
-use crate::{accelerator, artifacts};
+use crate::{accelerator, artifacts, workspace};
 
 const DEFAULT_KERNEL_COMMAND_LINE: &str = "log=info";
 
@@ -38,13 +39,15 @@ pub fn run(
 }
 
 /// Always TCG: QEMU then handles gdb's breakpoints itself, and KVM is unreliable on our
-/// development machines.
+/// development machines. No `/etc/rc`, so no servers and no forwards: the fewer programs run,
+/// the fewer stop at a breakpoint meant for another (chapter 8.6).
 pub fn gdb(program: Option<&str>, kernel_command_line: Option<String>) -> Result<ExitCode, String> {
     let mut config = build_config(program, kernel_command_line)?;
     qemu::ensure_installed()?;
     config.accelerator = Accelerator::Tcg;
     config.wait_for_debugger = true;
-    print_attach_hint(&config);
+    let script = write_gdb_script(&config)?;
+    print_attach_hint(&config, &script);
     boot_on_terminal(&config)
 }
 
@@ -66,18 +69,51 @@ fn command_line_or_default(kernel_command_line: Option<String>) -> String {
     kernel_command_line.unwrap_or_else(|| DEFAULT_KERNEL_COMMAND_LINE.to_string())
 }
 
-fn print_attach_hint(config: &QemuConfig) {
+/// Where `gdb` writes the script that attaches to the guest.
+fn gdb_script_path() -> PathBuf {
+    workspace::root().join("target/gdb/attach.gdb")
+}
+
+/// Writes the gdb script for this boot: the kernel's symbols, the program's (with its
+/// source lines), and the connection to QEMU's stub. Returns its path.
+fn write_gdb_script(config: &QemuConfig) -> Result<PathBuf, String> {
+    let path = gdb_script_path();
+    let program = config.first_program.as_deref().map(artifacts::user_program);
+    let script = gdb_script(&config.kernel, program.as_deref());
+    let directory = path.parent().expect("the script is in a directory");
+    std::fs::create_dir_all(directory)
+        .and_then(|()| std::fs::write(&path, script))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
+}
+
+/// The gdb commands that load `kernel`'s symbols and `program`'s, then attach.
+fn gdb_script(kernel: &Path, program: Option<&Path>) -> String {
+    let mut script = String::from("# Written by `cargo xtask gdb`; gdb -x runs it.\n");
+    // `add-symbol-file` asks before loading; a script cannot answer.
+    script.push_str("set confirm off\n");
+    script.push_str(&format!("file {}\n", kernel.display()));
+    if let Some(program) = program {
+        // Every program is linked at its own fixed addresses (userapps/user.ld): the
+        // file's sections say where they are, so no address is given.
+        script.push_str(&format!("add-symbol-file {}\n", program.display()));
+    }
+    script.push_str("set confirm on\ntarget remote :1234\n");
+    script
+}
+
+fn print_attach_hint(config: &QemuConfig, script: &Path) {
     println!("QEMU starts paused, with a gdb stub on :1234. Attach from another terminal:");
-    println!(
-        "    gdb {} -ex 'target remote :1234'",
-        config.kernel.display()
-    );
-    println!("To stop at the kernel's Rust entry, add: -ex 'break kernel_main' -ex continue");
-    if let Some(program) = &config.first_program {
-        println!(
-            "For the program's symbols as well, add: -ex 'add-symbol-file {}'",
-            artifacts::user_program(program).display()
-        );
+    println!("    gdb -q -x {}", script.display());
+    match &config.first_program {
+        Some(program) => println!(
+            "It loads the kernel's symbols and {program}'s, with source lines. Then, say: \
+             break kernel_main, continue."
+        ),
+        None => println!("It loads the kernel's symbols. Then, say: break kernel_main, continue."),
+    }
+    if config.first_program.as_deref() == Some(crate::DEFAULT_PROGRAM) {
+        println!("Under gdb the shell does not run /etc/rc: no servers, no host forwards.");
     }
 }
 
@@ -110,4 +146,30 @@ fn boot_on_terminal(config: &QemuConfig) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gdb_script_loads_the_program_after_the_kernel_then_attaches() {
+        let script = gdb_script(Path::new("/k/exo-kernel"), Some(Path::new("/u/sh")));
+        let commands: Vec<&str> = script
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                "set confirm off",
+                "file /k/exo-kernel",
+                "add-symbol-file /u/sh",
+                "set confirm on",
+                "target remote :1234",
+            ]
+        );
+        let kernel_alone = gdb_script(Path::new("/k/exo-kernel"), None);
+        assert!(!kernel_alone.contains("add-symbol-file"));
+    }
 }

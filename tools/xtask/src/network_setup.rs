@@ -36,6 +36,10 @@ pub struct NetworkScenario {
     /// Whether the guest boots with `cargo xtask run`'s boot file system, whose `etc/rc`
     /// starts the servers (see [`servers`](crate::servers)), rather than the tests' own.
     pub run_layout: bool,
+    /// Whether the card is on a tap device in a network namespace of its own instead of
+    /// the user-mode network (see [`tap_network`](crate::host::tap_network)): no forwards
+    /// then; where the machine does not allow it, the scenario is skipped.
+    pub tap: bool,
 }
 
 impl NetworkScenario {
@@ -49,6 +53,7 @@ impl NetworkScenario {
         capture_must_not_contain: &[],
         inject_frames: false,
         run_layout: false,
+        tap: false,
     };
 
     pub fn needs_capture(&self) -> bool {
@@ -175,6 +180,7 @@ mod tests {
             capture_must_not_contain: &[],
             inject_frames: false,
             run_layout: false,
+            tap: false,
         };
         let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
         prepare("prepare-test", &network, &mut config).unwrap();
@@ -210,6 +216,7 @@ mod tests {
             capture_must_not_contain: &[],
             inject_frames: true,
             run_layout: false,
+            tap: false,
         };
         let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
         prepare("prepare-injection-test", &network, &mut config).unwrap();

@@ -18,6 +18,8 @@ pub const QEMU: &str = "qemu-system-x86_64";
 const QEMU_PACKAGE: &str = "qemu-system-x86";
 /// The guest's memory, in MiB: every boot has the same.
 pub const MEMORY_MIB: u64 = 256;
+/// iproute2's `ip`, which runs QEMU inside a network namespace for a tap backend.
+pub const IP: &str = "ip";
 /// util-linux's `prlimit`, which runs a command with other resource limits.
 const PRLIMIT: &str = "prlimit";
 
@@ -103,6 +105,16 @@ pub struct FrameInjection {
     pub host_port: u16,
 }
 
+/// A tap device in a network namespace as the card's backend, instead of the user-mode
+/// network: the guest's frames are then real frames on a Linux interface, and anything a
+/// raw socket can send reaches the card. QEMU runs inside the namespace (`ip netns exec`),
+/// where the tap lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TapBackend {
+    pub namespace: String,
+    pub interface: String,
+}
+
 /// One boot of the kernel.
 #[derive(Debug)]
 pub struct QemuConfig {
@@ -128,6 +140,8 @@ pub struct QemuConfig {
     pub packet_capture: Option<PathBuf>,
     /// Raw frames from the host onto the card's network.
     pub frame_injection: Option<FrameInjection>,
+    /// The card on a tap device instead of the user-mode network (no forwards then).
+    pub tap: Option<TapBackend>,
     /// Where QEMU's debug console (I/O port 0xe9) writes: the kernel's trace stream, with
     /// `trace=` on its command line (`exo_abi::trace`). `None`: no debug console.
     pub trace_output: Option<PathBuf>,
@@ -155,6 +169,7 @@ impl QemuConfig {
             port_forwards: Vec::new(),
             packet_capture: None,
             frame_injection: None,
+            tap: None,
             trace_output: None,
             open_files: None,
         }
@@ -174,6 +189,13 @@ impl QemuConfig {
     /// network and the injection socket instead. Each backend a hub port names must come
     /// before the port.
     fn netdev_arguments(&self) -> Vec<String> {
+        if let Some(tap) = &self.tap {
+            // QEMU neither configures nor removes the interface: its owner does.
+            return vec![format!(
+                "tap,id={NETDEV_ID},ifname={},script=no,downscript=no",
+                tap.interface
+            )];
+        }
         let Some(injection) = self.frame_injection else {
             return vec![self.user_network(NETDEV_ID)];
         };
@@ -206,15 +228,22 @@ impl QemuConfig {
 
     /// The QEMU command for this boot; the serial port is QEMU's standard output.
     pub fn command(&self) -> Command {
-        let mut command = match self.open_files {
-            None => Command::new(QEMU),
-            Some(files) => {
-                // `prlimit` sets its own limit, then becomes QEMU.
-                let mut command = Command::new(PRLIMIT);
-                command.arg(format!("--nofile={files}")).arg("--").arg(QEMU);
-                command
-            }
-        };
+        // Each wrapper sets up one thing, then becomes the next: `ip netns exec` enters the
+        // tap's namespace, `prlimit` sets its own limit.
+        let mut words: Vec<String> = Vec::new();
+        if let Some(tap) = &self.tap {
+            words.extend([IP, "netns", "exec", &tap.namespace].map(String::from));
+        }
+        if let Some(files) = self.open_files {
+            words.extend([
+                PRLIMIT.to_string(),
+                format!("--nofile={files}"),
+                "--".to_string(),
+            ]);
+        }
+        words.push(QEMU.to_string());
+        let mut command = Command::new(&words[0]);
+        command.args(&words[1..]);
         command
             .args([
                 "-machine",
@@ -549,6 +578,40 @@ mod tests {
         assert_eq!(
             values_of(&arguments, "-object"),
             ["filter-dump,id=dump0,netdev=net0,file=/t/captures/net-malformed.pcap"]
+        );
+    }
+
+    #[test]
+    fn a_tap_backend_runs_qemu_in_its_namespace_on_the_tap() {
+        let mut config = QemuConfig::new(Path::new("/k/exo-kernel"), "log=info");
+        config.tap = Some(TapBackend {
+            namespace: "exo-tap-42".to_string(),
+            interface: "exo-tap0".to_string(),
+        });
+        let command = config.command();
+        assert_eq!(command.get_program(), IP);
+        let arguments = arguments_of(&command);
+        assert_eq!(arguments[..4], ["netns", "exec", "exo-tap-42", QEMU]);
+        assert_eq!(
+            values_of(&arguments, "-netdev"),
+            ["tap,id=net0,ifname=exo-tap0,script=no,downscript=no"]
+        );
+        assert!(
+            values_of(&arguments, "-device")
+                .contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=")
+        );
+        config.open_files = Some(4000);
+        assert_eq!(
+            arguments_of(&config.command())[..7],
+            [
+                "netns",
+                "exec",
+                "exo-tap-42",
+                PRLIMIT,
+                "--nofile=4000",
+                "--",
+                QEMU
+            ]
         );
     }
 

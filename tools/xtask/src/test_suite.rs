@@ -1,5 +1,6 @@
 //! `cargo xtask test`: runs the host checks and the in-QEMU scenarios in a fixed order,
-//! prints one line per check and ends with the `N passed, N failed` total.
+//! prints one line per check and ends with the `N passed, N failed` total (and `N
+//! skipped`, for the scenarios this machine cannot run, each with its reason).
 //!
 //! Nothing else may print between the check lines, so failures show their details indented
 //! under their own line, and the total is always the last line.
@@ -16,6 +17,7 @@ use crate::checks::{self, CommandCheck};
 use crate::guest::{self, GuestRun};
 use crate::host::side;
 use crate::host::side::HostNotes;
+use crate::host::tap_network::{TapError, TapNetwork};
 use crate::scenarios::{self, Capture, Scenario, TraceOutput};
 use crate::serial_log::last_lines;
 use crate::{artifacts, network_setup, pcap, qemu, servers, trace};
@@ -48,6 +50,9 @@ pub struct TestOptions {
 struct Tally {
     passed: usize,
     failed: usize,
+    /// Scenarios that did not run because the machine lacks what they need (a tap scenario
+    /// without root): neither passed nor failed.
+    skipped: usize,
 }
 
 impl Tally {
@@ -57,6 +62,15 @@ impl Tally {
         } else {
             self.failed += 1;
         }
+    }
+
+    /// The last line of the report.
+    fn summary(&self) -> String {
+        let mut line = format!("{} passed, {} failed", self.passed, self.failed);
+        if self.skipped > 0 {
+            line.push_str(&format!(", {} skipped", self.skipped));
+        }
+        line
     }
 }
 
@@ -111,7 +125,7 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
         })?;
     }
 
-    println!("{} passed, {} failed", tally.passed, tally.failed);
+    println!("{}", tally.summary());
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -133,6 +147,16 @@ fn build_user_programs_if_needed(
         command: artifacts::USER_PROGRAMS.cargo_build(),
     };
     if run_command_check(user_build, tally)? {
+        let debug_information = artifacts::check_debug_information();
+        print_verdict(
+            "user programs carry debug information for gdb",
+            debug_information.is_ok(),
+            "",
+        );
+        tally.count(debug_information.is_ok());
+        if let Err(message) = debug_information {
+            println!("    {message}");
+        }
         artifacts::pack_bootfs()?;
         if selected.iter().any(|scenario| scenario.boots_run_layout()) {
             servers::pack_bootfs()?;
@@ -225,7 +249,7 @@ fn run_scenarios(
         // The workers hold the only senders left, so `recv` fails only if one panicked.
         drop(sender);
 
-        let mut finished: Vec<Option<Result<ScenarioRun, String>>> =
+        let mut finished: Vec<Option<Result<Outcome, String>>> =
             selected.iter().map(|_| None).collect();
         for (index, scenario) in selected.iter().enumerate() {
             let run = loop {
@@ -235,10 +259,20 @@ fn run_scenarios(
                 let (done, run) = receiver.recv().expect("a scenario worker panicked");
                 finished[done] = Some(run);
             };
-            judged.insert(scenario.name, report_scenario(scenario, run, tally));
+            if let Some(verdict) = report_scenario(scenario, run, tally) {
+                judged.insert(scenario.name, verdict);
+            }
         }
     });
     judged
+}
+
+/// How a scenario went on its worker: it ran, or the machine could not run it (the reason).
+#[derive(Debug)]
+enum Outcome {
+    // Boxed: a run is large and a skip is a line (clippy's `large_enum_variant`).
+    Ran(Box<ScenarioRun>),
+    Skipped(String),
 }
 
 /// A scenario's guest run and, for one that checks its traffic or its trace, its capture
@@ -254,10 +288,22 @@ struct ScenarioRun {
     notes: Vec<String>,
 }
 
-/// Boots the scenario's guest, with its network's forwards, host function and capture;
-/// boots it again with new host ports if another program took one first.
-fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, String> {
+/// Boots the scenario's guest, with its network's forwards (or tap), host function and
+/// capture; boots it again with new host ports if another program took one first. A tap
+/// scenario where no tap can be made is skipped.
+fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<Outcome, String> {
     let mut config = scenario.qemu_config(kernel);
+    // Held until the guest and its host function are done; removed on every path by its
+    // `Drop`.
+    let tap = match scenario.network.as_ref().is_some_and(|network| network.tap) {
+        false => None,
+        true => match TapNetwork::create() {
+            Ok(network) => Some(network),
+            Err(TapError::Unavailable(reason)) => return Ok(Outcome::Skipped(reason)),
+            Err(TapError::Failed(error)) => return Err(error),
+        },
+    };
+    config.tap = tap.as_ref().map(|network| network.backend().clone());
     if let Some(file) = &config.trace_output {
         trace::prepare_output(file)?;
     }
@@ -290,21 +336,22 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<ScenarioRun, Strin
         stream: trace::read(&file),
         file,
     });
-    Ok(ScenarioRun {
+    Ok(Outcome::Ran(Box::new(ScenarioRun {
         guest,
         capture,
         trace,
         boots,
         notes: notes.take(),
-    })
+    })))
 }
 
 /// Boots `scenario` as [`run`] does and judges it (`cargo xtask grade` judges labs with
-/// the table's scenarios).
+/// the table's scenarios); one the machine cannot run fails with the reason.
 pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> Judged {
     match run_scenario(scenario, kernel) {
         Err(error) => (String::new(), Some(error)),
-        Ok(run) => {
+        Ok(Outcome::Skipped(reason)) => (String::new(), Some(format!("not run: {reason}"))),
+        Ok(Outcome::Ran(run)) => {
             let reason =
                 scenario.failure_reason(&run.guest, run.capture.as_ref(), run.trace.as_ref());
             (run.guest.serial, reason)
@@ -312,11 +359,12 @@ pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> Judged {
     }
 }
 
+/// Prints the scenario's verdict; returns it, unless the scenario was skipped.
 fn report_scenario(
     scenario: &Scenario,
-    run: Result<ScenarioRun, String>,
+    run: Result<Outcome, String>,
     tally: &mut Tally,
-) -> Judged {
+) -> Option<Judged> {
     let name = format!("scenario {}", scenario.name);
     let ScenarioRun {
         guest: run,
@@ -325,12 +373,17 @@ fn report_scenario(
         boots,
         notes,
     } = match run {
-        Ok(run) => run,
+        Ok(Outcome::Ran(run)) => *run,
+        Ok(Outcome::Skipped(reason)) => {
+            println!("test {name} ... skipped: {reason}");
+            tally.skipped += 1;
+            return None;
+        }
         Err(error) => {
             print_verdict(&name, false, "");
             tally.count(false);
             println!("    {error}");
-            return (String::new(), Some(error));
+            return Some((String::new(), Some(error)));
         }
     };
     let reason = scenario.failure_reason(&run, capture.as_ref(), trace.as_ref());
@@ -359,7 +412,7 @@ fn report_scenario(
             print_tail(&run.qemu_messages, SERIAL_TAIL_LINES);
         }
     }
-    (run.serial, reason)
+    Some((run.serial, reason))
 }
 
 fn print_tail(text: &str, count: usize) {
@@ -369,5 +422,21 @@ fn print_tail(text: &str, count: usize) {
     }
     for line in lines {
         println!("        {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_scenarios_are_counted_apart_and_named_only_when_there_are_some() {
+        let mut tally = Tally::default();
+        tally.count(true);
+        tally.count(true);
+        tally.count(false);
+        assert_eq!(tally.summary(), "2 passed, 1 failed");
+        tally.skipped += 1;
+        assert_eq!(tally.summary(), "2 passed, 1 failed, 1 skipped");
     }
 }

@@ -24,6 +24,29 @@ pub fn cargo() -> Command {
     command
 }
 
+/// The workspace's packages that build only for the bare-metal target: the kernel, the
+/// user programs and the library OS they link. Host commands (unit tests, clippy) take the
+/// whole workspace without them.
+pub const BARE_METAL_PACKAGES: [&str; 5] = [
+    "exo-kernel",
+    "libos-posixish",
+    "userapps",
+    "userapps-posix",
+    "userapps-net",
+];
+
+/// `cargo <subcommand>` for every host crate: the workspace without
+/// [`BARE_METAL_PACKAGES`]. Not the `default-members`, which hold xtask and the libraries
+/// only, so that a plain `cargo run` at the root has one program to run: xtask.
+pub fn cargo_on_host_crates(subcommand: &str) -> Command {
+    let mut command = cargo();
+    command.args([subcommand, "--workspace"]);
+    for package in BARE_METAL_PACKAGES {
+        command.args(["--exclude", package]);
+    }
+    command
+}
+
 /// The target the kernel and user programs build for (`rust-toolchain.toml` names it):
 /// bare metal, with prebuilt `core` and `alloc`.
 pub const BARE_METAL_TARGET: &str = "x86_64-unknown-none";
@@ -58,5 +81,46 @@ pub fn ensure_bare_metal_target() -> Result<(), String> {
         Err(format!(
             "`rustup target add {BARE_METAL_TARGET}` failed ({status})"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The package names of the workspace's members, read from their manifests.
+    fn member_packages() -> Vec<String> {
+        let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+        let members = manifest
+            .split("members = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap();
+        members
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(|member| {
+                let manifest =
+                    std::fs::read_to_string(root().join(member).join("Cargo.toml")).unwrap();
+                let line = manifest
+                    .lines()
+                    .find(|line| line.starts_with("name = "))
+                    .unwrap();
+                line.trim_start_matches("name = ")
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bare_metal_packages_are_members_and_the_rest_are_host_crates() {
+        let members = member_packages();
+        for package in BARE_METAL_PACKAGES {
+            assert!(members.iter().any(|member| member == package), "{package}");
+        }
+        assert!(members.iter().any(|member| member == "xtask"));
+        assert!(members.len() > BARE_METAL_PACKAGES.len());
     }
 }

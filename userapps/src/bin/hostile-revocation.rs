@@ -1,7 +1,7 @@
 //! Revocation cannot be dodged: what counts as given back is how far an environment's
 //! holdings fell from what it held when asked, and the deadline takes the rest by force.
 //!
-//! Before step 8 a request for N frames counted as answered when the environment allocated
+//! Once, a request for N frames counted as answered when the environment allocated
 //! N fresh frames and dropped them: its holdings never moved and nothing was taken. Each
 //! child here holds 16 frames of its own (mapped in its managed window) and is asked for
 //! some of them with a deadline of 30 ticks; the parent then reads its accounts:

@@ -2,7 +2,7 @@
 //! it, and a witness in the best-effort pool keeps its share whatever the others try.
 //!
 //! Every environment holds `CONTROL` over itself, so nothing but a quota stops it from
-//! binding every free slot of the slice vector to itself (before step 8 a child took 64 of
+//! binding every free slot of the slice vector to itself (before slot quotas a child took 64 of
 //! 64 and its parent and a witness got no CPU for 2,000 ticks). Here:
 //!
 //! - a greedy child, lent no slot (the default), asks for any slot, then for each slot by

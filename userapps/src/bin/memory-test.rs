@@ -1,4 +1,4 @@
-//! Step 2's memory and capability checks, one `ok:` line each: map, unmap, protect and
+//! Chapter 2's memory and capability checks, one `ok:` line each: map, unmap, protect and
 //! batched map of its own pages; every bad mapping refused with its own error; stale and
 //! guessed handles; derive, grant into a child, recursive revoke; a frame asked for by number.
 //!

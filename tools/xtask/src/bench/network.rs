@@ -284,6 +284,7 @@ mod tests {
             bad_checksum: 0,
             bad_header: 0,
             system_calls: 4,
+            half_open_dropped: 0,
             kernel_entries: 1000,
         };
         let figures = per_packet(counts);

@@ -58,7 +58,7 @@ pub struct PerPacket {
 /// own figure. Its ratio is exo ÷ floor: how many floors exo's path costs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Floor {
-    /// The target, if the issue sets one: exo at most this many floors.
+    /// The target, if the row has one: exo at most this many floors.
     pub max_ratio: Option<f64>,
 }
 
@@ -247,7 +247,7 @@ pub struct ImageSize {
     pub file_bytes: u64,
     /// What it loads, if it is an ELF file.
     pub loaded: Option<LoadedBytes>,
-    /// The target, if the issue sets one: at most this many bytes loaded.
+    /// The target, if there is one: at most this many bytes loaded.
     pub max_loaded_bytes: Option<u64>,
 }
 

@@ -18,13 +18,13 @@ use super::linux::guest::LinuxGuest;
 use super::report::{ImageSize, LoadedBytes};
 use crate::artifacts;
 
-/// exo's network servers, each measured: the question is how small a server on a
+/// exo's network servers, each measured: the question is how small a server on a
 /// library OS gets.
 pub const SERVERS: [&str; 4] = ["udp-echo", "tcp-echo", "tcp-discard", "httpd"];
 /// Other programs, for scale: the shell, the file server, the smallest libos-posixish
 /// program, and the density app (a UDP echo server on the bare runtime with libos-net).
 pub const FOR_SCALE: [&str; 4] = ["sh", "fsd", "argc", "density"];
-/// The target: the UDP echo server loads at most 128 KiB, text and data.
+/// The target: the UDP echo server loads at most 128 KiB, text and data.
 pub const UDP_ECHO_MAX_LOADED_BYTES: u64 = 128 << 10;
 
 /// What `elf`'s loadable segments take in memory: the executable ones' file bytes are
@@ -48,11 +48,26 @@ pub fn loaded_bytes(elf: &[u8]) -> Result<LoadedBytes, String> {
     Ok(loaded)
 }
 
-/// The size of the ELF file at `path`, named `name`, with an optional target.
-fn of_elf(name: &str, path: &Path, max_loaded_bytes: Option<u64>) -> Result<ImageSize, String> {
+/// The size of the ELF file at `path`, named `name`.
+fn of_elf(name: &str, path: &Path) -> Result<ImageSize, String> {
     let contents =
         std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let loaded = loaded_bytes(&contents).map_err(|error| format!("{}: {error}", path.display()))?;
+    of_elf_bytes(name, &contents, None).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// The size of user program `name` as the boot file system carries it (without the debug
+/// information the built file keeps for gdb), with an optional target.
+fn of_program(name: &str, max_loaded_bytes: Option<u64>) -> Result<ImageSize, String> {
+    let contents = artifacts::read_boot_copy(name)?;
+    of_elf_bytes(name, &contents, max_loaded_bytes).map_err(|error| format!("{name}: {error}"))
+}
+
+fn of_elf_bytes(
+    name: &str,
+    contents: &[u8],
+    max_loaded_bytes: Option<u64>,
+) -> Result<ImageSize, String> {
+    let loaded = loaded_bytes(contents)?;
     Ok(ImageSize {
         name: name.to_string(),
         file_bytes: contents.len() as u64,
@@ -76,10 +91,10 @@ fn of_file(name: &str, path: &Path) -> Result<ImageSize, String> {
 /// Every size the report shows: exo's kernel, servers and programs for scale (built by
 /// now), then the Linux guest's (prepared by now).
 pub fn measure(kernel: &Path, linux_guest: &LinuxGuest) -> Result<Vec<ImageSize>, String> {
-    let mut sizes = vec![of_elf("exo kernel", kernel, None)?];
+    let mut sizes = vec![of_elf("exo kernel", kernel)?];
     for program in SERVERS.into_iter().chain(FOR_SCALE) {
         let target = (program == "udp-echo").then_some(UDP_ECHO_MAX_LOADED_BYTES);
-        sizes.push(of_elf(program, &artifacts::user_program(program), target)?);
+        sizes.push(of_program(program, target)?);
     }
     sizes.push(of_file(
         "Linux guest: kernel (bzImage, compressed)",
@@ -92,7 +107,6 @@ pub fn measure(kernel: &Path, linux_guest: &LinuxGuest) -> Result<Vec<ImageSize>
     sizes.push(of_elf(
         "linux-peer (static; every server and benchmark in one)",
         &artifacts::LINUX_PEER.binary(),
-        None,
     )?);
     Ok(sizes)
 }
@@ -161,8 +175,8 @@ mod tests {
     #[test]
     fn this_test_program_loads_some_text() {
         // The test binary itself is a real ELF file built by the host's toolchain.
-        let path = std::env::current_exe().unwrap();
-        let size = of_elf("self", &path, Some(1)).unwrap();
+        let contents = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let size = of_elf_bytes("self", &contents, Some(1)).unwrap();
         let loaded = size.loaded.unwrap();
         assert!(loaded.text > 0 && loaded.data > 0, "{loaded:?}");
         assert!(loaded.text <= size.file_bytes);

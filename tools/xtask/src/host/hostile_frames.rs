@@ -23,17 +23,17 @@ use crate::host::pseudo_random::PseudoRandom;
 use crate::qemu::GUEST_MAC;
 
 /// The guest's address.
-const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
+pub(super) const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
 /// QEMU's user-mode gateway: the frames claim to come from it, as the host's traffic does.
-const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
-const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
+pub(super) const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
+pub(super) const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
 
 /// Lengths of frames larger than the largest the guest's rings carry (`MAX_FRAME`): the
 /// card drops them or the kernel does.
 const OVERSIZED_FRAMES: [usize; 4] = [MAX_FRAME + 1, 1600, 4000, 9000];
 
 const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
+pub(super) const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
@@ -231,7 +231,7 @@ fn random_word(round: u32) -> u32 {
 }
 
 /// An Ethernet header from the gateway to the guest.
-fn ethernet_header(ethertype: u16) -> Vec<u8> {
+pub(super) fn ethernet_header(ethertype: u16) -> Vec<u8> {
     let mut header = Vec::with_capacity(MAX_FRAME);
     header.extend_from_slice(&GUEST_MAC);
     header.extend_from_slice(&GATEWAY_MAC);
@@ -269,7 +269,7 @@ fn random_ipv4(random: &mut PseudoRandom) -> Vec<u8> {
 }
 
 /// The pseudo-header a UDP or TCP checksum covers (RFC 768, RFC 9293 section 3.1).
-fn pseudo_header(protocol: u8, length: usize) -> [u8; 12] {
+pub(super) fn pseudo_header(protocol: u8, length: usize) -> [u8; 12] {
     let mut header = [0; 12];
     header[0..4].copy_from_slice(&GATEWAY_IP);
     header[4..8].copy_from_slice(&GUEST_IP);
@@ -279,12 +279,12 @@ fn pseudo_header(protocol: u8, length: usize) -> [u8; 12] {
 }
 
 /// An IPv4 packet from the gateway to the guest, built right, then spoiled on request.
-struct Ipv4Packet {
-    bytes: Vec<u8>,
+pub(super) struct Ipv4Packet {
+    pub(super) bytes: Vec<u8>,
 }
 
 impl Ipv4Packet {
-    fn new(protocol: u8, payload: &[u8]) -> Self {
+    pub(super) fn new(protocol: u8, payload: &[u8]) -> Self {
         let mut bytes = vec![0; IPV4_HEADER];
         bytes[0] = 0x45;
         bytes[2..4].copy_from_slice(&((IPV4_HEADER + payload.len()) as u16).to_be_bytes());
@@ -305,7 +305,7 @@ impl Ipv4Packet {
     }
 
     /// Sets a header field and the checksum to match, so only the field is wrong.
-    fn set_and_checksum(&mut self, set: impl FnOnce(&mut [u8])) {
+    pub(super) fn set_and_checksum(&mut self, set: impl FnOnce(&mut [u8])) {
         set(&mut self.bytes[..IPV4_HEADER]);
         self.bytes[10..12].fill(0);
         let checksum = internet_checksum(&[&self.bytes[..IPV4_HEADER]]);
@@ -335,7 +335,7 @@ impl Ipv4Packet {
         self.total_length((IPV4_HEADER + length) as u16);
     }
 
-    fn frame(self) -> Vec<u8> {
+    pub(super) fn frame(self) -> Vec<u8> {
         let mut frame = ethernet_header(ETHERTYPE_IPV4);
         frame.extend(self.bytes);
         frame
@@ -343,7 +343,7 @@ impl Ipv4Packet {
 }
 
 /// A UDP datagram or TCP segment, carried in an IPv4 packet and an Ethernet frame.
-trait Transport: Sized {
+pub(super) trait Transport: Sized {
     /// The IPv4 packet carrying it, built right.
     fn packet(self) -> Ipv4Packet;
 
@@ -360,13 +360,13 @@ trait Transport: Sized {
 }
 
 /// A UDP datagram to the guest, built right, then spoiled on request.
-struct Datagram {
+pub(super) struct Datagram {
     header: [u8; UDP_HEADER],
     payload: Vec<u8>,
 }
 
 impl Datagram {
-    fn new(source: u16, destination: u16, payload: &[u8]) -> Self {
+    pub(super) fn new(source: u16, destination: u16, payload: &[u8]) -> Self {
         let mut header = [0; UDP_HEADER];
         header[0..2].copy_from_slice(&source.to_be_bytes());
         header[2..4].copy_from_slice(&destination.to_be_bytes());
@@ -412,13 +412,19 @@ impl Transport for Datagram {
 }
 
 /// A TCP segment to the guest, built right, then spoiled on request.
-struct Segment {
+pub(super) struct Segment {
     header: [u8; TCP_HEADER],
     payload: Vec<u8>,
 }
 
 impl Segment {
-    fn new(source: u16, destination: u16, sequence: u32, flags: u8, payload: &[u8]) -> Self {
+    pub(super) fn new(
+        source: u16,
+        destination: u16,
+        sequence: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> Self {
         let mut header = [0; TCP_HEADER];
         header[0..2].copy_from_slice(&source.to_be_bytes());
         header[2..4].copy_from_slice(&destination.to_be_bytes());

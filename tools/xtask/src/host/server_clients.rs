@@ -211,7 +211,11 @@ pub fn finish_udp_echo(host: &HostSide, socket: &UdpSocket, count: usize) -> Res
 
 /// Waits for tcp-echo's line saying how many connections and bytes it served, and checks
 /// both.
-fn expect_tcp_echo_served(host: &HostSide, connections: usize, bytes: u64) -> Result<(), String> {
+pub fn expect_tcp_echo_served(
+    host: &HostSide,
+    connections: usize,
+    bytes: u64,
+) -> Result<(), String> {
     let line = host.serial_line("tcp-echo: served ")?;
     let expected = format!("tcp-echo: served {connections} connections, {bytes} bytes");
     if line != expected {
@@ -264,9 +268,9 @@ pub fn bulk_through_tcp_echo(host: &HostSide) -> Result<(), String> {
 // net-malformed ---------------------------------------------------------------------------
 
 /// Hostile frames sent between two UDP round trips.
-const HOSTILE_BATCH: usize = 25;
+pub const HOSTILE_BATCH: usize = 25;
 /// UDP round trips before and after the hostile frames (and one after each batch).
-const ROUND_TRIPS_AROUND: usize = 4;
+pub const ROUND_TRIPS_AROUND: usize = 4;
 /// udp-echo's `-n` in net-malformed: more than the datagrams checked (a unit test sees to
 /// it), the rest sent by [`finish_udp_echo`].
 pub const MALFORMED_UDP_COUNT: usize = 40;
@@ -343,7 +347,8 @@ pub fn hostile_frames_beside_echo_traffic(host: &HostSide) -> Result<(), String>
 
 /// A server's statistics line (`libos_posixish::net::report`): `NAME: stack: frames in X,
 /// out Y, malformed M (truncated a, bad checksum b, bad header c), send errors e, system
-/// calls s (path: P); since it started, the kernel was entered E times, ...`.
+/// calls s, half-open connections dropped h (path: P); since it started, the kernel was
+/// entered E times, ...`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackCounts {
     pub frames_in: u64,
@@ -354,6 +359,8 @@ pub struct StackCounts {
     pub bad_header: u64,
     /// The stack's system calls on its data path (`NetSend`, `NetReceive`, `NetKick`).
     pub system_calls: u64,
+    /// Half-open TCP connections given up to make room for a new request in a full backlog.
+    pub half_open_dropped: u64,
     /// Entries into the kernel, by any program, since the stack started.
     pub kernel_entries: u64,
 }
@@ -383,6 +390,7 @@ impl StackCounts {
             bad_checksum: next(", bad checksum ")?,
             bad_header: next(", bad header ")?,
             system_calls: next(", system calls ")?,
+            half_open_dropped: next(", half-open connections dropped ")?,
             kernel_entries: next("the kernel was entered ")?,
         })
     }
@@ -466,7 +474,8 @@ mod tests {
     #[test]
     fn statistics_lines_are_read_field_by_field() {
         let line = "udp-echo: stack: frames in 512, out 31, malformed 70 (truncated 20, bad \
-                    checksum 40, bad header 10), send errors 0, system calls 14 (path: rings); \
+                    checksum 40, bad header 10), send errors 0, system calls 14, half-open \
+                    connections dropped 3 (path: rings); \
                     since it started, the kernel was entered 9001 times, 77 of them system \
                     calls (all programs)";
         assert_eq!(
@@ -479,6 +488,7 @@ mod tests {
                 bad_checksum: 40,
                 bad_header: 10,
                 system_calls: 14,
+                half_open_dropped: 3,
                 kernel_entries: 9001,
             })
         );

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::guest::{Console, HostFunction};
-use crate::qemu::{FrameInjection, PortForward, Protocol, QemuConfig, forwarded_port};
+use crate::qemu::{FrameInjection, PortForward, Protocol, QemuConfig, TapBackend, forwarded_port};
 use crate::serial_log::{SerialLog, WaitFailure};
 
 /// A networked scenario's host function: run on a host thread while the guest runs; its
@@ -34,6 +34,7 @@ pub struct HostSide {
     console_input: Mutex<Option<ChildStdin>>,
     forwards: Vec<PortForward>,
     frame_injection: Option<FrameInjection>,
+    tap: Option<TapBackend>,
     notes: HostNotes,
 }
 
@@ -68,6 +69,7 @@ pub fn on_host_thread(
     let notes = HostNotes::default();
     let forwards = config.port_forwards.clone();
     let frame_injection = config.frame_injection;
+    let tap = config.tap.clone();
     let their_notes = notes.clone();
     let host_function: HostFunction = Box::new(move |console: Console| {
         function(&HostSide {
@@ -75,6 +77,7 @@ pub fn on_host_thread(
             console_input: Mutex::new(console.input),
             forwards,
             frame_injection,
+            tap,
             notes: their_notes,
         })
     });
@@ -197,6 +200,13 @@ impl HostSide {
         Ok(socket)
     }
 
+    /// The tap the guest's card is on (see [`tap_network`](crate::host::tap_network)).
+    pub fn tap(&self) -> Result<&TapBackend, String> {
+        self.tap
+            .as_ref()
+            .ok_or_else(|| "the scenario has no tap: set its network's tap".to_string())
+    }
+
     fn forwarded(&self, protocol: Protocol, guest_port: u16) -> Result<u16, String> {
         forwarded_port(&self.forwards, protocol, guest_port).ok_or_else(|| {
             format!(
@@ -223,6 +233,7 @@ mod tests {
             console_input: Mutex::new(None),
             forwards,
             frame_injection: None,
+            tap: None,
             notes: HostNotes::default(),
         }
     }

@@ -1,4 +1,4 @@
-//! The system-call fuzzer's short runs (issue 18; `cargo xtask fuzz guest` runs it long):
+//! The system-call fuzzer's short runs (`cargo xtask fuzz guest` runs it long; docs/09):
 //! 200,000 random calls from fixed seeds, from four children at once beside two witnesses,
 //! then the kernel's invariants checked by the program itself (`syscall-fuzz`).
 

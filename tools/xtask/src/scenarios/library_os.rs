@@ -104,7 +104,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "revoke-test",
-        checks: Some(4),
+        checks: Some(7),
         ..DEFAULT
     },
     Scenario {

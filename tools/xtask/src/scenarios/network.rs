@@ -16,6 +16,7 @@ use crate::host::server_clients::{
     HTTPD_STACK, MALFORMED_TCP_CONNECTIONS, MALFORMED_UDP_COUNT, PING_ANSWERED, TCP_DISCARD_READY,
     TCP_DISCARD_STACK, TCP_ECHO_READY, TCP_ECHO_STACK, UDP_ECHO_READY, UDP_ECHO_STACK,
 };
+use crate::host::tap_clients::{self, TAP_TCP_CONNECTIONS, TAP_UDP_COUNT};
 use crate::servers;
 
 /// For net-bulk: its 100 MiB each way take seconds under TCG; a stall fails the host side
@@ -216,6 +217,31 @@ pub fn scenarios() -> Vec<Scenario> {
                 tcp_ports: &[ECHO_PORT],
                 host: Some(server_clients::hostile_frames_beside_echo_traffic),
                 inject_frames: true,
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT_SERVER_SCENARIO
+        },
+        // The same servers on a real interface: a tap in a network namespace of its own,
+        // and from a raw socket there everything QEMU's user network would not carry
+        // (ARP lies, fragments, a flood of forged connection requests). Skipped, with the
+        // reason, where the machine does not allow a tap (not root, say).
+        Scenario {
+            name: "net-tap-hostile",
+            serial_input: Some(shell_starts(
+                "",
+                &[
+                    ("udp-echo", TAP_UDP_COUNT),
+                    ("tcp-echo", TAP_TCP_CONNECTIONS),
+                ],
+            )),
+            serial_must_show: built_list(vec![
+                UDP_ECHO_READY,
+                built(format!("udp-echo: echoed {TAP_UDP_COUNT} datagrams")),
+                UDP_ECHO_STACK,
+            ]),
+            network: Some(NetworkScenario {
+                host: Some(tap_clients::hostile_traffic_from_a_tap),
+                tap: true,
                 ..NetworkScenario::DEFAULT
             }),
             ..DEFAULT_SERVER_SCENARIO

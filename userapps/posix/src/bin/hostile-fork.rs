@@ -1,6 +1,6 @@
 //! A fork bomb on the library OS is refused, not fatal: an ordinary POSIX-ish program that
 //! forks in a loop, every child staying alive, gets an error from `fork` once its accounts
-//! are spent — and the kernel, which before step 8 panicked at the 25th fork (its heap
+//! are spent — and the kernel, which before kernel memory was charged panicked at the 25th fork (its heap
 //! full of mapping records), goes on.
 //!
 //! Two bombs, each until `fork` fails (or an absurd number of forks succeeded):

@@ -13,7 +13,7 @@ extern crate alloc;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use exo_abi::counters::Counter;
-use libos_net::{NetError, PollEntry, Readiness, SocketId};
+use libos_net::{MAX_TCP_BUFFER, MIN_TCP_BUFFER, NetError, PollEntry, Readiness, SocketId};
 use libos_posixish::net::{self, TcpListener, UdpSocket};
 use libos_posixish::process::{self, ExitStatus};
 use libos_posixish::runtime::kernel_counter;
@@ -67,6 +67,12 @@ fn bad_ids_and_arguments() {
     let wrong_kind = net::with_stack(|stack| stack.read(udp.id(), &mut buffer)).unwrap();
     assert_eq!(wrong_kind, Err(NetError::InvalidSocket));
     assert_eq!(TcpListener::bind(0, 4).unwrap_err(), Errno::EINVAL);
+    // A receive buffer outside the stack's bounds is refused, and takes no port.
+    for bytes in [0, MIN_TCP_BUFFER - 1, MAX_TCP_BUFFER + 1, usize::MAX] {
+        let refused = TcpListener::bind_receiving(7204, 4, bytes).unwrap_err();
+        assert_eq!(refused, Errno::EINVAL, "{bytes}-byte receive buffer");
+    }
+    let _small = TcpListener::bind_receiving(7204, 4, MIN_TCP_BUFFER).expect("listen 7204");
     // Polling an id that names nothing reports a hang-up, not a panic.
     let mut entries = [PollEntry::new(unknown, Readiness::READABLE)];
     assert_eq!(net::poll(&mut entries, Some(1)), Ok(1));

@@ -33,7 +33,7 @@ struct Connection {
 }
 
 fn main(arguments: &[&str]) -> i32 {
-    let (listener, limit) = match net::tcp_server("tcp-echo", arguments, 7, BACKLOG) {
+    let (listener, limit) = match net::tcp_server("tcp-echo", arguments, 7, BACKLOG, None) {
         Ok(server) => server,
         Err(status) => return status,
     };

@@ -194,8 +194,12 @@ fn downloaded(package: &str, directory: &Path) -> Result<PathBuf, String> {
         return Ok(archive);
     }
     println!("linux guest: apt-get download {package}");
-    // `apt-get download` writes into the current directory.
-    let download = || run(qemu::apt_get_command(&["download", package]).current_dir(directory));
+    // `apt-get download` writes into the current directory. Run as root, apt would hand the
+    // download to its sandbox user `_apt`, who cannot write under our target directory; it
+    // then downloads as root anyway, with a warning. Saying so first leaves the same download
+    // without the warning. `-qq`: no progress lines; errors are still printed.
+    let arguments = ["-qq", "-o", "APT::Sandbox::User=root", "download", package];
+    let download = || run(qemu::apt_get_command(&arguments).current_dir(directory));
     download().or_else(|_| {
         println!("linux guest: download failed; apt-get update, then again");
         qemu::apt_get(&["update"])?;

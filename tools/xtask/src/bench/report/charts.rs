@@ -13,18 +13,99 @@ use super::human_numbers::{MISSING, figure};
 use super::markdown::spread_cell;
 use super::{Better, Report, Row};
 
-/// Wide enough for a ratio's label with its spread after the longest bar.
-const WIDTH: f64 = 820.0;
-/// Row names end here (right-aligned); bars start a little after.
-const LABEL_RIGHT: f64 = 250.0;
-const BARS_LEFT: f64 = 260.0;
-/// Bars end here at most, leaving room for their value labels.
-const BARS_RIGHT: f64 = 650.0;
+/// The left margin, and the room a 12-pixel sans-serif character takes at most on average
+/// (DejaVu Sans, rsvg's default, took 6.7 on our longest name; more leaves a little room).
+const MARGIN: f64 = 12.0;
+const CHARACTER_WIDTH: f64 = 7.2;
+/// The bars' greatest length, and the room after it for a value or a ratio with its spread.
+const BARS_LENGTH: f64 = 390.0;
+const VALUE_ROOM: f64 = 170.0;
 const TOP: f64 = 64.0;
 const BAR_HEIGHT: f64 = 14.0;
 const BAR_GAP: f64 = 3.0;
 const ROW_GAP: f64 = 14.0;
 const BOTTOM: f64 = 36.0;
+
+/// Where a chart's columns are: the row names, right-aligned, in a column as wide as the
+/// longest; the bars after them; their values after the bars.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    label_right: f64,
+    bars_left: f64,
+    bars_right: f64,
+    width: f64,
+}
+
+impl Columns {
+    fn for_names<'a>(names: impl Iterator<Item = &'a str>) -> Self {
+        let longest = names.map(|name| name.chars().count()).max().unwrap_or(0);
+        let label_right = MARGIN + longest as f64 * CHARACTER_WIDTH;
+        let bars_left = label_right + 10.0;
+        let bars_right = bars_left + BARS_LENGTH;
+        Columns {
+            label_right,
+            bars_left,
+            bars_right,
+            width: bars_right + VALUE_ROOM,
+        }
+    }
+}
+
+/// A logarithmic axis from one power of ten to a higher one, drawn from `left` to `right`.
+#[derive(Debug, Clone, Copy)]
+struct LogAxis {
+    first_decade: i32,
+    last_decade: i32,
+    left: f64,
+    right: f64,
+}
+
+impl LogAxis {
+    /// The fewest whole decades (at least one) that hold every positive finite value of
+    /// `values`; `None` if there is none.
+    fn spanning(values: impl Iterator<Item = f64>, left: f64, right: f64) -> Option<Self> {
+        let (low, high) = values
+            .filter(|value| value.is_finite() && *value > 0.0)
+            .fold(None, |range: Option<(f64, f64)>, value| {
+                Some(range.map_or((value, value), |(low, high)| {
+                    (low.min(value), high.max(value))
+                }))
+            })?;
+        let first_decade = low.log10().floor() as i32;
+        let last_decade = (high.log10().ceil() as i32).max(first_decade + 1);
+        Some(LogAxis {
+            first_decade,
+            last_decade,
+            left,
+            right,
+        })
+    }
+
+    /// The same axis from one decade lower: on a log scale a bar starts nowhere in
+    /// particular, and a value just above the first decade would be a sliver.
+    fn one_decade_lower(self) -> Self {
+        LogAxis {
+            first_decade: self.first_decade - 1,
+            ..self
+        }
+    }
+
+    /// Where `value` (positive) lies.
+    fn x(&self, value: f64) -> f64 {
+        let fraction = (value.log10() - f64::from(self.first_decade))
+            / f64::from(self.last_decade - self.first_decade);
+        self.left + fraction * (self.right - self.left)
+    }
+
+    /// Each power of ten on the axis, and where it lies.
+    fn decades(&self) -> impl Iterator<Item = (i32, f64)> + '_ {
+        (self.first_decade..=self.last_decade).map(|decade| (decade, self.x(10f64.powi(decade))))
+    }
+}
+
+/// Values that span more than this factor are drawn on a log scale: on a linear one the
+/// smallest bars would be a pixel wide.
+const LOG_SCALE_ABOVE: f64 = 100.0;
 
 /// The series a unit chart shows: (CSS class, legend, colour, figure of a row).
 type Series = (
@@ -62,36 +143,62 @@ pub fn all(report: &Report) -> Vec<(String, String)> {
     charts
 }
 
-/// Exo's, the Linux guest's and the host's figures in `unit`, a group of bars per row.
+/// Exo's, the Linux guest's and the host's figures in `unit`, a group of bars per row; on a
+/// log scale when the figures span more than [`LOG_SCALE_ABOVE`].
 fn unit_chart(unit: &str, rows: &[&Row], accel: &str) -> String {
     let series: Vec<&Series> = SERIES
         .iter()
         .filter(|(_, _, _, value)| rows.iter().any(|row| value(row).is_some()))
         .collect();
+    let columns = Columns::for_names(rows.iter().map(|row| row.name.as_str()));
     let bars_per_row = series.len().max(1) as f64;
     let group_height = bars_per_row * (BAR_HEIGHT + BAR_GAP) - BAR_GAP;
     let height = TOP + rows.len() as f64 * (group_height + ROW_GAP) + BOTTOM;
-    let largest = rows
+    let values: Vec<f64> = rows
         .iter()
         .flat_map(|row| series.iter().filter_map(|(_, _, _, value)| value(row)))
-        .filter(|value| value.is_finite())
-        .fold(0.0, f64::max);
-    let scale = if largest > 0.0 {
-        (BARS_RIGHT - BARS_LEFT) / largest
-    } else {
-        0.0
+        .filter(|value| value.is_finite() && *value > 0.0)
+        .collect();
+    let largest = values.iter().copied().fold(0.0, f64::max);
+    let smallest = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let log_axis = (largest > smallest * LOG_SCALE_ABOVE)
+        .then(|| {
+            LogAxis::spanning(
+                values.iter().copied(),
+                columns.bars_left,
+                columns.bars_right,
+            )
+        })
+        .flatten()
+        .map(LogAxis::one_decade_lower);
+    // How long a bar for `value` is.
+    let length = |value: f64| match log_axis {
+        Some(axis) if value > 0.0 => axis.x(value) - columns.bars_left,
+        Some(_) => 0.0,
+        None if largest > 0.0 => value.max(0.0) * BARS_LENGTH / largest,
+        None => 0.0,
     };
     let direction = if rows.iter().all(|row| row.better == Better::Lower) {
-        " (lower is better)"
+        "lower is better"
     } else if rows.iter().all(|row| row.better == Better::Higher) {
-        " (higher is better)"
+        "higher is better"
     } else {
         ""
     };
+    let scale = if log_axis.is_some() { "log scale" } else { "" };
+    let notes: Vec<&str> = [direction, scale]
+        .into_iter()
+        .filter(|note| !note.is_empty())
+        .collect();
+    let title = if notes.is_empty() {
+        format!("{unit} — {accel}")
+    } else {
+        format!("{unit} ({}) — {accel}", notes.join("; "))
+    };
 
-    let mut svg = open(height, &format!("{unit}{direction} — {accel}"));
+    let mut svg = open(columns, height, &title);
     for (index, (_, legend, colour, _)) in series.iter().enumerate() {
-        let x = BARS_LEFT + index as f64 * 130.0;
+        let x = columns.bars_left + index as f64 * 130.0;
         let _ = write!(
             svg,
             r#"<rect x="{x}" y="38" width="12" height="12" fill="{colour}"/><text x="{}" y="48">{}</text>"#,
@@ -100,19 +207,31 @@ fn unit_chart(unit: &str, rows: &[&Row], accel: &str) -> String {
         );
         svg.push('\n');
     }
+    if let Some(axis) = log_axis {
+        let bottom = height - BOTTOM + 4.0;
+        for (decade, line_x) in axis.decades() {
+            let _ = writeln!(
+                svg,
+                r##"<line class="decade" x1="{line_x:.1}" y1="{TOP}" x2="{line_x:.1}" y2="{bottom}" stroke="#cbd5e0" stroke-width="1"/><text x="{line_x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+                bottom + 14.0,
+                decade_label(decade)
+            );
+        }
+    }
     for (index, row) in rows.iter().enumerate() {
         let top = TOP + index as f64 * (group_height + ROW_GAP);
-        label(&mut svg, top + group_height / 2.0, &row.name);
+        label(&mut svg, columns, top + group_height / 2.0, &row.name);
         for (place, (class, _, colour, value)) in series.iter().enumerate() {
             let y = top + place as f64 * (BAR_HEIGHT + BAR_GAP);
             let text_y = y + BAR_HEIGHT - 3.0;
             match value(row).filter(|value| value.is_finite()) {
                 Some(value) => {
-                    let width = (value.max(0.0) * scale).max(1.0);
+                    let width = length(value).max(1.0);
                     let _ = write!(
                         svg,
-                        r#"<rect class="bar {class}" x="{BARS_LEFT}" y="{y}" width="{width:.1}" height="{BAR_HEIGHT}" fill="{colour}"/><text x="{:.1}" y="{text_y}">{}</text>"#,
-                        BARS_LEFT + width + 4.0,
+                        r#"<rect class="bar {class}" x="{}" y="{y}" width="{width:.1}" height="{BAR_HEIGHT}" fill="{colour}"/><text x="{:.1}" y="{text_y}">{}</text>"#,
+                        columns.bars_left,
+                        columns.bars_left + width + 4.0,
                         escape(&figure(value))
                     );
                 }
@@ -122,7 +241,7 @@ fn unit_chart(unit: &str, rows: &[&Row], accel: &str) -> String {
                     let _ = write!(
                         svg,
                         r##"<text x="{}" y="{text_y}" fill="#718096">{MISSING}</text>"##,
-                        BARS_LEFT + 4.0
+                        columns.bars_left + 4.0
                     );
                 }
             }
@@ -135,46 +254,49 @@ fn unit_chart(unit: &str, rows: &[&Row], accel: &str) -> String {
 /// Each row's ratio as a bar from the 1× line on a log scale, with its target marked.
 fn ratio_chart(report: &Report) -> String {
     let rows = &report.rows;
+    let columns = Columns::for_names(rows.iter().map(|row| row.name.as_str()));
     let row_height = BAR_HEIGHT + ROW_GAP;
     let height = TOP + rows.len() as f64 * row_height + BOTTOM;
-    let shown = rows
-        .iter()
-        .flat_map(|row| {
-            let spread = row.ratio_spread();
-            [
-                spread.map(|spread| spread.lowest),
-                spread.map(|spread| spread.highest),
-                row.target.map(|target| target.min_ratio),
-            ]
-        })
-        .flatten()
-        .filter(|value| value.is_finite() && *value > 0.0);
-    let (low, high) = shown.fold((1.0f64, 1.0f64), |(low, high), value| {
-        (low.min(value), high.max(value))
+    let shown = rows.iter().flat_map(|row| {
+        let spread = row.ratio_spread();
+        [
+            spread.map(|spread| spread.lowest),
+            spread.map(|spread| spread.highest),
+            row.target.map(|target| target.min_ratio),
+        ]
     });
-    let first_decade = low.log10().floor() as i32;
-    let last_decade = (high.log10().ceil() as i32).max(first_decade + 1);
-    let x = |value: f64| {
-        let fraction =
-            (value.log10() - f64::from(first_decade)) / f64::from(last_decade - first_decade);
-        BARS_LEFT + fraction * (BARS_RIGHT - BARS_LEFT)
-    };
+    // 1× is always on the axis: every bar starts there.
+    let axis = LogAxis::spanning(
+        shown.flatten().chain([1.0]),
+        columns.bars_left,
+        columns.bars_right,
+    )
+    .expect("1× is on the axis");
+    let x = |value: f64| axis.x(value);
     let bottom = height - BOTTOM + 4.0;
 
     let title = format!(
         "exo against the Linux guest — {} (log scale; above 1× exo is ahead)",
         report.accel
     );
-    let mut svg = open(height, &title);
-    svg.push_str(concat!(
-        r##"<rect x="260" y="38" width="12" height="12" fill="#38a169"/><text x="276" y="48">exo ahead</text>"##,
-        r##"<rect x="360" y="38" width="12" height="12" fill="#e53e3e"/><text x="376" y="48">exo behind</text>"##,
-        r##"<path d="M470 38 v12" stroke="#1a202c" stroke-width="3"/><text x="478" y="48">target</text>"##,
-        "\n"
-    ));
-    for decade in first_decade..=last_decade {
+    let mut svg = open(columns, height, &title);
+    let left = columns.bars_left;
+    let _ = writeln!(
+        svg,
+        concat!(
+            r##"<rect x="{}" y="38" width="12" height="12" fill="#38a169"/><text x="{}" y="48">exo ahead</text>"##,
+            r##"<rect x="{}" y="38" width="12" height="12" fill="#e53e3e"/><text x="{}" y="48">exo behind</text>"##,
+            r##"<path d="M{} 38 v12" stroke="#1a202c" stroke-width="3"/><text x="{}" y="48">target</text>"##,
+        ),
+        left,
+        left + 16.0,
+        left + 100.0,
+        left + 116.0,
+        left + 210.0,
+        left + 218.0,
+    );
+    for (decade, line_x) in axis.decades() {
         let value = 10f64.powi(decade);
-        let line_x = x(value);
         let (stroke, width) = if decade == 0 {
             ("#1a202c", 1.5)
         } else {
@@ -192,7 +314,7 @@ fn ratio_chart(report: &Report) -> String {
     for (index, row) in rows.iter().enumerate() {
         let top = TOP + index as f64 * row_height + ROW_GAP / 2.0;
         let text_y = top + BAR_HEIGHT - 3.0;
-        label(&mut svg, top + BAR_HEIGHT / 2.0, &row.name);
+        label(&mut svg, columns, top + BAR_HEIGHT / 2.0, &row.name);
         let target_x = row
             .target
             .filter(|target| target.min_ratio > 0.0)
@@ -253,13 +375,30 @@ fn ratio_chart(report: &Report) -> String {
     close(svg)
 }
 
+/// A power of ten, short enough to sit under its line beside the next: `100`, `10k`, `1M`.
+fn decade_label(decade: i32) -> String {
+    const SUFFIXES: [&str; 5] = ["", "k", "M", "G", "T"];
+    if decade < 0 {
+        return format!("{}", 10f64.powi(decade));
+    }
+    let thousands = (decade / 3) as usize;
+    match SUFFIXES.get(thousands) {
+        Some(suffix) => format!("{}{suffix}", 10u64.pow((decade % 3) as u32)),
+        None => format!("1e{decade}"),
+    }
+}
+
 /// The document's start: its size, font and title.
-fn open(height: f64, title: &str) -> String {
+fn open(columns: Columns, height: f64, title: &str) -> String {
+    // The title is bold and larger: about 9 pixels a character.
+    let width = columns
+        .width
+        .max(2.0 * MARGIN + title.chars().count() as f64 * 9.0);
     format!(
         r##"<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">
+<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height}" viewBox="0 0 {width:.0} {height}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="#ffffff"/>
-<text x="12" y="24" font-size="15" font-weight="bold">{}</text>
+<text x="{MARGIN}" y="24" font-size="15" font-weight="bold">{}</text>
 "##,
         escape(title)
     )
@@ -271,10 +410,11 @@ fn close(mut svg: String) -> String {
 }
 
 /// A row's name, right-aligned before the bars, centred on `middle`.
-fn label(svg: &mut String, middle: f64, name: &str) {
+fn label(svg: &mut String, columns: Columns, middle: f64, name: &str) {
     let _ = write!(
         svg,
-        r#"<text x="{LABEL_RIGHT}" y="{:.1}" text-anchor="end">{}</text>"#,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+        columns.label_right,
         middle + 4.0,
         escape(name)
     );
@@ -454,6 +594,86 @@ mod tests {
         roxmltree::Document::parse(&svg).unwrap();
         assert_eq!(svg.matches("class=\"spread\"").count(), 1);
         assert!(svg.contains(">4.10× (3.80–4.40)</text>"));
+    }
+
+    #[test]
+    fn every_name_fits_left_of_the_bars() {
+        let long = "frame allocate + map + touch + unmap (Linux: mmap + touch + munmap)";
+        let mut report = sample();
+        report.rows[0].name = long.to_string();
+        let label = format!(r#"text-anchor="end">{}</text>"#, escape(long));
+        let charts = all(&report);
+        // The row's unit chart and the ratio chart.
+        let with_the_row: Vec<_> = charts
+            .iter()
+            .filter(|(_, svg)| svg.contains(&label))
+            .collect();
+        assert_eq!(with_the_row.len(), 2);
+        for (name, svg) in with_the_row {
+            let at = svg.find(&label).unwrap();
+            let x: f64 = svg[..at]
+                .rsplit("<text x=\"")
+                .next()
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|x| x.parse().ok())
+                .unwrap();
+            let needed = long.chars().count() as f64 * CHARACTER_WIDTH;
+            assert!(x - needed > MARGIN - 0.1, "{name}: label ends at {x}");
+            let bars = svg.matches(r#"<rect class="bar"#).count();
+            assert!(bars > 0 && !svg.contains(r#"x="-"#), "{name}");
+        }
+    }
+
+    #[test]
+    fn figures_spanning_decades_are_drawn_on_a_log_scale() {
+        let report = Report {
+            accel: "tcg".into(),
+            rows: vec![
+                Row::new("null", "cycles", Better::Lower, Some(600.0), Some(1_200.0)),
+                Row::new("spawn", "cycles", Better::Lower, Some(3e6), Some(5e7)),
+                Row::new("near", "ns", Better::Lower, Some(50.0), Some(200.0)),
+            ],
+            sizes: Vec::new(),
+        };
+        let charts = all(&report);
+        let cycles = &charts[0].1;
+        assert!(cycles.contains("(lower is better; log scale)"), "{cycles}");
+        // 600 to 5e7: decades 100 to 100 million, and one below, a line each.
+        assert_eq!(cycles.matches(r#"class="decade""#).count(), 8);
+        assert!(cycles.contains(">10</text>") && cycles.contains(">100M</text>"));
+        // The smallest bar is still long enough to see; the largest is the longest.
+        let widths: Vec<f64> = cycles
+            .split(r#"class="bar "#)
+            .skip(1)
+            .filter_map(|bar| {
+                bar.split(r#" width=""#)
+                    .nth(1)?
+                    .split('"')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let (least, most) = widths
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, m), &w| (l.min(w), m.max(w)));
+        assert!(least > 40.0 && most <= BARS_LENGTH + 0.1, "{widths:?}");
+        let ns = &charts[1].1;
+        assert!(!ns.contains("log scale") && !ns.contains(r#"class="decade""#));
+    }
+
+    #[test]
+    fn decades_are_labelled_short() {
+        let labels: Vec<String> = [-1, 0, 1, 2, 3, 4, 6, 8, 9, 12, 15]
+            .into_iter()
+            .map(decade_label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "0.1", "1", "10", "100", "1k", "10k", "1M", "100M", "1G", "1T", "1e15"
+            ]
+        );
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! formatted for reading (see `human_numbers`), then a note on how to read the ratio, then
 //! the images' sizes.
 //!
-//! Columns: benchmark, unit, exo, Linux guest, ratio (the median over rounds, with the
-//! lowest and highest round's in brackets: `4.10× (3.80–4.40)`), target; a floor and a
-//! ×-floor column when some row has a floor; syscalls/packet; a kernel-entries/packet column
-//! and a host-Linux column join them only when some row has such a figure.
+//! Columns: benchmark, unit, exo, Linux guest, ratio (above 1× exo is ahead: the median
+//! over rounds, with the lowest and highest round's in brackets: `4.10× (3.80–4.40)`),
+//! target; exo's floor and exo ÷ floor when some row has a floor; exo's system calls per
+//! packet; exo's kernel entries per packet and a host-Linux column join them only when some
+//! row has such a figure. The columns that hold exo's figures alone say so: the Linux guest
+//! gives no floors and no per-packet counts.
 
 use super::human_numbers::{MISSING, figure, optional, ratio, whole};
 use super::{ImageSize, Report, Row, Spread};
@@ -18,13 +20,20 @@ pub fn report(report: &Report) -> String {
     let host = report.rows.iter().any(|row| row.host.is_some());
     let floors = report.rows.iter().any(|row| row.floor.is_some());
 
-    let mut header = vec!["benchmark", "unit", "exo", "Linux guest", "ratio", "target"];
+    let mut header = vec![
+        "benchmark",
+        "unit",
+        "exo",
+        "Linux guest",
+        "ratio (above 1×: exo ahead)",
+        "target",
+    ];
     if floors {
-        header.extend(["floor", "× floor"]);
+        header.extend(["exo floor", "exo ÷ floor"]);
     }
-    header.push("syscalls/packet");
+    header.push("exo syscalls/packet");
     if entries {
-        header.push("kernel entries/packet");
+        header.push("exo kernel entries/packet");
     }
     if host {
         header.push("host Linux");
@@ -76,8 +85,9 @@ pub fn report(report: &Report) -> String {
     let mut markdown = format!(
         "{}\n\nAccelerator: {}. Rounds: {rounds}, exo and the Linux guest alternating. Ratio: \
          Linux guest ÷ exo for costs, exo ÷ Linux guest for rates, the median of the rounds' \
-         ratios (lowest–highest round); above 1× exo is ahead. × floor: exo ÷ its floor, \
-         how many floors exo's path costs.\n",
+         ratios (lowest–highest round); above 1× exo is ahead. exo ÷ floor: how many \
+         floors exo's path costs (below is better). The per-packet counts are exo's: the \
+         Linux guest's servers give none.\n",
         lines.join("\n"),
         cell(&report.accel)
     );
@@ -100,7 +110,7 @@ pub fn spread_cell(spread: &Spread) -> String {
     )
 }
 
-/// The × floor column: empty without a floor, a dash if it was not measured; else the
+/// The exo ÷ floor column: empty without a floor, a dash if it was not measured; else the
 /// ratio to the floor, and the floor target where there is one: `1.32×; ≤ 1.5×: met`.
 fn floor_ratio(row: &Row) -> String {
     let Some(floor) = row.floor else {
@@ -229,8 +239,8 @@ mod tests {
         assert_eq!(table_lines.len(), 2 + 3);
         assert_eq!(
             table_lines[0],
-            "| benchmark | unit | exo | Linux guest | ratio | target | syscalls/packet \
-             | kernel entries/packet |"
+            "| benchmark | unit | exo | Linux guest | ratio (above 1×: exo ahead) | target \
+             | exo syscalls/packet | exo kernel entries/packet |"
         );
         assert_eq!(
             table_lines[1],
@@ -302,8 +312,8 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|line| line.starts_with('|')).collect();
         assert_eq!(
             lines[0],
-            "| benchmark | unit | exo | Linux guest | ratio | target | floor | × floor \
-             | syscalls/packet |"
+            "| benchmark | unit | exo | Linux guest | ratio (above 1×: exo ahead) | target \
+             | exo floor | exo ÷ floor | exo syscalls/packet |"
         );
         assert_eq!(
             lines[2],
