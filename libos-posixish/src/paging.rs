@@ -371,9 +371,10 @@ pub(crate) fn give_back(wanted: u64) -> u64 {
     }
     given
     // LAB 3.2 STUB
-    // // Lab 3.2: give back up to `wanted` frames of units that `rebuildable`
-    // // accepts (unmap each clean page, then `forget_mapping`); none while the
-    // // pager is held elsewhere. Until then the kernel takes them by force.
+    // // Lab 3.2: give back as many of the `wanted` frames as the frame policy
+    // // says, from units that `rebuildable` accepts (unmap each clean page, then
+    // // `forget_mapping`); none while the pager is held elsewhere. Until then
+    // // the kernel takes them by force.
     // let _ = wanted;
     // 0
     // LAB 3.2 END
