@@ -255,13 +255,20 @@ fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
             flags: map.bits(),
         };
         sharing.requests_used += 1;
+        // LAB 4.1 BEGIN: share the parent's memory copy-on-write
         if !image {
             unit.flags |= flags::COPY_ON_WRITE;
             unit.children += 1;
             sharing.shared[sharing.shared_used] = unit.handle;
             sharing.shared_used += 1;
         }
+        // LAB 4.1 STUB
+        // // Lab 4.1: a unit that is not part of the image is now shared with the
+        // // child: mark it copy-on-write, count the child, and remember it in
+        // // `sharing.shared` (its frames go back if the fork fails).
+        // LAB 4.1 END
     }
+    // LAB 4.1 BEGIN: share the parent's memory copy-on-write
     // The last write to the heap is done: from now on a write there copies.
     for unit in pager.units.iter() {
         if unit.has(flags::MAPPED) && unit.has(flags::COPY_ON_WRITE) {
@@ -270,6 +277,10 @@ fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
             }
         }
     }
+    // LAB 4.1 STUB
+    // // Lab 4.1, continued: after the last write, take write access away from
+    // // every page of every copy-on-write unit here (`raw::protect_own_page`).
+    // LAB 4.1 END
     drop(pager);
     for batch in sharing.requests[..sharing.requests_used].chunks(MAX_BATCH as usize) {
         user::map_batch(environment, batch).1?;

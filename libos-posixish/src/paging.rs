@@ -222,6 +222,7 @@ impl Pager {
     /// Answers a page fault at `address`; `Err` says why it is a segfault.
     fn resolve(&mut self, address: u64, error: u64) -> Result<(), &'static str> {
         if error & PROTECTION == 0 {
+            // LAB 3.1 BEGIN: demand-zero heap, stack and mmap pages
             if in_heap(address) {
                 return self
                     .grow_at(address, HEAP_START..HEAP_END)
@@ -241,6 +242,12 @@ impl Pager {
             return self
                 .map_new(page, 0, region.protection.map_flags(), 0)
                 .map_err(|_| "out of memory for an mmap page");
+            // LAB 3.1 STUB
+            // // Lab 3.1: a fault on a missing page in the heap or the stack grows it
+            // // (`grow_at`); one in an `mmap` region maps a zeroed page with the
+            // // region's protection; anywhere else it is a segmentation fault.
+            // return Err("lab 3.1: a fault on a missing page is not handled yet");
+            // LAB 3.1 END
         }
         if error & WRITE_ACCESS == 0 {
             return Err("protection fault");
@@ -262,6 +269,7 @@ impl Pager {
 
     /// Gives this process a private, writable copy of `unit`.
     fn copy_on_write(&mut self, unit: Unit, map: MapFlags) -> Result<(), Error> {
+        // LAB 4.2 BEGIN: resolve a copy-on-write fault
         // No child holds it and it is not the parent's: this process is the
         // last that can map these frames, so they need no copy.
         if unit.children == 0 && !unit.has(flags::INHERITED) {
@@ -293,6 +301,14 @@ impl Pager {
         }
         self.forget_mapping(unit.handle);
         Ok(())
+        // LAB 4.2 STUB
+        // // Lab 4.2: if nobody else can map the unit's frames, make its pages
+        // // writable again; otherwise copy it into fresh frames
+        // // (`raw::replace_with_copy`), record them, and forget the shared unit.
+        // // Until then every write to a shared page is a segmentation fault.
+        // let _ = (unit, map);
+        // Err(Error::InvalidState)
+        // LAB 4.2 END
     }
 
     /// The unit `handle` is no longer mapped here: its capability goes,
@@ -334,6 +350,7 @@ impl Pager {
 /// back. Gives none while main code holds the pager (it cannot be asked to
 /// let go in the middle of a change).
 pub(crate) fn give_back(wanted: u64) -> u64 {
+    // LAB 3.2 BEGIN: answer a revocation request with clean pages
     let Some(mut pager) = PAGER.try_lock() else {
         return 0;
     };
@@ -353,6 +370,14 @@ pub(crate) fn give_back(wanted: u64) -> u64 {
         given += unit.pages();
     }
     given
+    // LAB 3.2 STUB
+    // // Lab 3.2: give back as many of the `wanted` frames as the frame policy
+    // // says, from units that `rebuildable` accepts (unmap each clean page, then
+    // // `forget_mapping`); none while the pager is held elsewhere. Until then
+    // // the kernel takes them by force.
+    // let _ = wanted;
+    // 0
+    // LAB 3.2 END
 }
 
 /// Whether `unit` is demand-zero memory the pager could give back and map

@@ -497,7 +497,11 @@ pub fn frame_counts() -> (u64, u64) {
 
 /// The kernel heap's (bytes in use, capacity).
 pub fn kernel_memory() -> (u64, u64) {
+    // LAB 1.2 BEGIN: the user-side wrapper user::kernel_memory
     call(Sysnum::KernelMemory, [0; 6]).unwrap_or((0, 0))
+    // LAB 1.2 STUB
+    // todo!("lab 1.2: issue KernelMemory through `call` and return its two values")
+    // LAB 1.2 END
 }
 
 /// The start-info page. Only the first environment has one (elsewhere the

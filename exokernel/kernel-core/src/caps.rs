@@ -277,12 +277,18 @@ impl<O> CapabilitySpace<O> {
         removed: &mut (impl FnMut(Removed<O>) + ?Sized),
     ) -> Result<(), Error> {
         let id = self.resolve(env, handle)?;
+        // LAB 2.3 BEGIN: revoke: every descendant, children first
         if !self.node_ref(id).rights.contains(Rights::REVOKE) {
             return Err(Error::MissingRights);
         }
         while let Some(child) = self.node_ref(id).first_child {
             self.remove_subtree(child, removed);
         }
+        // LAB 2.3 STUB
+        // // Lab 2.3: check the REVOKE right, then remove each child's subtree
+        // // (`remove_subtree`) until the capability has no child left.
+        // let _ = (id, removed);
+        // LAB 2.3 END
         Ok(())
     }
 
@@ -533,6 +539,7 @@ impl<O> CapabilitySpace<O> {
     /// parent itself) comes next. Each node is descended into once, so this
     /// is linear in the subtree, and needs no memory at all.
     fn remove_subtree(&mut self, top: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+        // LAB 2.4 BEGIN: remove a subtree without recursion
         let mut current = top;
         loop {
             while let Some(child) = self.node_ref(current).first_child {
@@ -545,6 +552,11 @@ impl<O> CapabilitySpace<O> {
             }
             current = parent.expect("a node below the top has a parent");
         }
+        // LAB 2.4 STUB
+        // // Lab 2.4: walk down to a leaf, `remove_leaf` it, go back up to its parent,
+        // // and repeat until `top` itself is gone. No recursion, no allocation.
+        // let _ = (top, removed);
+        // LAB 2.4 END
     }
 
     fn remove_leaf(&mut self, id: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
@@ -698,9 +710,13 @@ impl<O: Clone> CapabilitySpace<O> {
     ) -> Result<Handle, Error> {
         let parent = self.resolve(env, handle)?;
         let node = self.node_ref(parent);
+        // LAB 2.1 BEGIN: derive: a child with fewer rights
         if !node.rights.contains(rights) {
             return Err(Error::RightsEscalation);
         }
+        // LAB 2.1 STUB
+        // // Lab 2.1: a child may have only rights its parent has.
+        // LAB 2.1 END
         let object = node.object.clone();
         self.add(env, object, rights, Some(parent))
     }
@@ -721,6 +737,7 @@ impl<O: Clone> CapabilitySpace<O> {
     ) -> Result<Handle, Error> {
         let parent = self.resolve(from, handle)?;
         let node = self.node_ref(parent);
+        // LAB 2.2 BEGIN: grant: a child in another table
         if !node.rights.contains(Rights::GRANT) {
             return Err(Error::MissingRights);
         }
@@ -729,6 +746,12 @@ impl<O: Clone> CapabilitySpace<O> {
         }
         let object = node.object.clone();
         self.add(to, object, rights, Some(parent))
+        // LAB 2.2 STUB
+        // // Lab 2.2: check the GRANT right and the rights asked for, then add a child
+        // // of `parent` to `to`'s table. Until then every grant is refused.
+        // let _ = (node, to, rights);
+        // Err(Error::InvalidState)
+        // LAB 2.2 END
     }
 }
 

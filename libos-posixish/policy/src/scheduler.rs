@@ -97,12 +97,16 @@ impl Scheduler for Priority {
     }
 
     fn pick(&mut self) -> Option<ThreadId> {
+        // LAB 5.1 BEGIN: priority: highest level first, round robin within it
         let mut highest = self.levels.last_entry()?;
         let thread = highest.get_mut().pop_front();
         if highest.get().is_empty() {
             highest.remove();
         }
         thread
+        // LAB 5.1 STUB
+        // todo!("lab 5.1: take the first thread of the highest level; forget a level once empty")
+        // LAB 5.1 END
     }
 }
 
@@ -138,6 +142,7 @@ impl Scheduler for Lottery {
     }
 
     fn pick(&mut self) -> Option<ThreadId> {
+        // LAB 5.2 BEGIN: lottery: shares in proportion to tickets
         let total: u64 = self.ready.iter().map(|&(_, tickets)| tickets).sum();
         if total == 0 {
             return None;
@@ -154,6 +159,9 @@ impl Scheduler for Lottery {
         // `swap_remove` reorders the others, which a lottery does not mind.
         let (thread, _) = self.ready.swap_remove(index);
         Some(thread)
+        // LAB 5.2 STUB
+        // todo!("lab 5.2: draw a ticket with the xorshift generator; its holder leaves the set")
+        // LAB 5.2 END
     }
 }
 

@@ -22,6 +22,7 @@ mod fuzz;
 mod guest;
 mod host;
 mod interactive;
+mod labs;
 mod network_setup;
 mod pcap;
 mod qemu;
@@ -109,6 +110,12 @@ commands:
   fuzz guest [--calls N] [--seed S]     random system calls from several environments
                                         at once (default 10,000,000 calls, seed from the
                                         clock), then the kernel's invariants checked
+  lab start N [--dir PATH]              write lab N's skeleton (docs/labs/) to PATH (default
+                                        ../exo-lab-N), a git repository of its own
+  lab check [N]                         every lab (or lab N) grades full marks on this tree
+                                        and zero on its skeleton (part of `test`)
+  grade N                               score lab N's exercises on this tree, with the
+                                        reason for each lost point
   help                                  show this text
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
@@ -147,6 +154,7 @@ enum Command {
     FuzzHost(HostFuzzOptions),
     FuzzGuest(GuestFuzzOptions),
     Trace(TraceOptions),
+    Lab(labs::LabCommand),
 }
 
 fn main() -> ExitCode {
@@ -189,6 +197,7 @@ fn main() -> ExitCode {
         Command::FuzzHost(options) => fuzz::host::run(&options),
         Command::FuzzGuest(options) => fuzz::guest::run(options),
         Command::Trace(options) => trace::run(&options),
+        Command::Lab(command) => labs::run(command),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -384,6 +393,10 @@ fn parse(arguments: &[String]) -> Result<Command, String> {
                 "guest" => parse_fuzz_guest(options).map(Command::FuzzGuest),
                 _ => Err(format!("unknown side `{side}` for `fuzz`: host or guest")),
             }
+        }
+        "lab" | "grade" => {
+            reject_kernel_words()?;
+            labs::parse(name, options).map(Command::Lab)
         }
         _ => Err(format!("unknown command `{name}`")),
     }
@@ -763,6 +776,19 @@ mod tests {
         assert!(parse_words("linux-peer micro servers").is_err());
         assert!(parse_words("linux-peer micro --fast").is_err());
         assert!(parse_words("linux-peer micro -- quiet").is_err());
+    }
+
+    #[test]
+    fn lab_and_grade_go_to_the_labs() {
+        assert_eq!(
+            parse_words("grade 3"),
+            Ok(Command::Lab(labs::LabCommand::Grade { lab: 3 }))
+        );
+        assert_eq!(
+            parse_words("lab check"),
+            Ok(Command::Lab(labs::LabCommand::Check { lab: None }))
+        );
+        assert!(parse_words("grade 1 -- log=info").is_err());
     }
 
     #[test]

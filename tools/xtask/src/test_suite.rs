@@ -5,6 +5,7 @@
 //! Nothing else may print between the check lines, so failures show their details indented
 //! under their own line, and the total is always the last line.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -74,7 +75,7 @@ impl Tally {
 }
 
 /// The one line a check prints; `note` follows the verdict.
-fn print_verdict(name: &str, passed: bool, note: &str) {
+pub(crate) fn print_verdict(name: &str, passed: bool, note: &str) {
     let verdict = if passed { "ok" } else { "FAILED" };
     println!("test {name} ... {verdict}{note}");
 }
@@ -94,6 +95,7 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     qemu::ensure_installed()?;
 
     let mut tally = Tally::default();
+    let mut judged = BTreeMap::new();
     if options.host_checks {
         run_unit_tests(&mut tally)?;
         for check in checks::lint_checks() {
@@ -112,7 +114,15 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
     } else {
         let runnable = build_user_programs_if_needed(selected, &mut tally)?;
         let jobs = options.jobs.unwrap_or_else(default_jobs);
-        run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
+        judged = run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
+    }
+    if options.host_checks {
+        // After the scenarios: the labs grade the tree with their verdicts, and build
+        // their skeletons elsewhere.
+        crate::labs::check_all(&judged, &mut |verdict| {
+            verdict.print();
+            tally.count(verdict.passed);
+        })?;
     }
 
     println!("{}", tally.summary());
@@ -205,9 +215,18 @@ fn run_command_check(check: CommandCheck, tally: &mut Tally) -> Result<bool, Str
     Ok(captured.succeeded)
 }
 
+/// A scenario's serial output and, if it failed, why.
+pub(crate) type Judged = (String, Option<String>);
+
 /// Runs up to `jobs` guests at once but reports in table order, each as soon as it and all
-/// scenarios before it have finished.
-fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut Tally) {
+/// scenarios before it have finished; returns each one's verdict by name.
+fn run_scenarios(
+    selected: &[&'static Scenario],
+    kernel: &Path,
+    jobs: usize,
+    tally: &mut Tally,
+) -> BTreeMap<&'static str, Judged> {
+    let mut judged = BTreeMap::new();
     let next_index = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
     thread::scope(|scope| {
@@ -240,9 +259,12 @@ fn run_scenarios(selected: &[&Scenario], kernel: &Path, jobs: usize, tally: &mut
                 let (done, run) = receiver.recv().expect("a scenario worker panicked");
                 finished[done] = Some(run);
             };
-            report_scenario(scenario, run, tally);
+            if let Some(verdict) = report_scenario(scenario, run, tally) {
+                judged.insert(scenario.name, verdict);
+            }
         }
     });
+    judged
 }
 
 /// How a scenario went on its worker: it ran, or the machine could not run it (the reason).
@@ -323,7 +345,26 @@ fn run_scenario(scenario: &Scenario, kernel: &Path) -> Result<Outcome, String> {
     })))
 }
 
-fn report_scenario(scenario: &Scenario, run: Result<Outcome, String>, tally: &mut Tally) {
+/// Boots `scenario` as [`run`] does and judges it (`cargo xtask grade` judges labs with
+/// the table's scenarios); one the machine cannot run fails with the reason.
+pub(crate) fn run_and_judge(scenario: &Scenario, kernel: &Path) -> Judged {
+    match run_scenario(scenario, kernel) {
+        Err(error) => (String::new(), Some(error)),
+        Ok(Outcome::Skipped(reason)) => (String::new(), Some(format!("not run: {reason}"))),
+        Ok(Outcome::Ran(run)) => {
+            let reason =
+                scenario.failure_reason(&run.guest, run.capture.as_ref(), run.trace.as_ref());
+            (run.guest.serial, reason)
+        }
+    }
+}
+
+/// Prints the scenario's verdict; returns it, unless the scenario was skipped.
+fn report_scenario(
+    scenario: &Scenario,
+    run: Result<Outcome, String>,
+    tally: &mut Tally,
+) -> Option<Judged> {
     let name = format!("scenario {}", scenario.name);
     let ScenarioRun {
         guest: run,
@@ -336,13 +377,13 @@ fn report_scenario(scenario: &Scenario, run: Result<Outcome, String>, tally: &mu
         Ok(Outcome::Skipped(reason)) => {
             println!("test {name} ... skipped: {reason}");
             tally.skipped += 1;
-            return;
+            return None;
         }
         Err(error) => {
             print_verdict(&name, false, "");
             tally.count(false);
             println!("    {error}");
-            return;
+            return Some((String::new(), Some(error)));
         }
     };
     let reason = scenario.failure_reason(&run, capture.as_ref(), trace.as_ref());
@@ -358,7 +399,7 @@ fn report_scenario(scenario: &Scenario, run: Result<Outcome, String>, tally: &mu
     for note in notes {
         println!("    {note}");
     }
-    if let Some(reason) = reason {
+    if let Some(reason) = &reason {
         println!("    {reason}");
         if let Some(failure) = &run.host_failure {
             println!("    host side said:");
@@ -371,6 +412,7 @@ fn report_scenario(scenario: &Scenario, run: Result<Outcome, String>, tally: &mu
             print_tail(&run.qemu_messages, SERIAL_TAIL_LINES);
         }
     }
+    Some((run.serial, reason))
 }
 
 fn print_tail(text: &str, count: usize) {

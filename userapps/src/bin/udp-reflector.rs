@@ -149,6 +149,7 @@ fn end_of_input() -> bool {
 /// What to send back for `frame` into `out` (its length; 0 for nothing): an ARP reply for
 /// our address, or the datagram itself, reflected.
 fn answer(frame: &[u8], mac: [u8; 6], out: &mut [u8; MAX_FRAME]) -> usize {
+    // LAB 6.1 BEGIN: answer ARP, and take only whole datagrams to our address and port
     if let Some(length) = net::answer_arp(frame, mac, GUEST, out) {
         return length;
     }
@@ -162,17 +163,31 @@ fn answer(frame: &[u8], mac: [u8; 6], out: &mut [u8; MAX_FRAME]) -> usize {
     out.copy_from_slice(frame);
     reflect(out);
     frame.len()
+    // LAB 6.1 STUB
+    // // Lab 6.1: answer an ARP request for our address (`net::answer_arp`); copy a
+    // // whole UDP datagram to GUEST:PORT into `out` and `reflect` it there; drop
+    // // everything else (return 0). Until then nothing is answered.
+    // let _ = (frame, mac, out);
+    // 0
+    // LAB 6.1 END
 }
 
 /// Swaps the Ethernet addresses, the IPv4 addresses and the UDP ports of the datagram in
 /// `frame` (`parse_udp` found whole IPv4 and UDP headers in it).
 fn reflect(frame: &mut [u8]) {
+    // LAB 6.2 BEGIN: reflect a datagram: swap its addresses and ports
     swap(frame, 0, 6, 6);
     let ip = 14;
     let header = usize::from(frame[ip] & 0xf) * 4;
     swap(frame, ip + 12, ip + 16, 4);
     let udp = ip + header;
     swap(frame, udp, udp + 2, 2);
+    // LAB 6.2 STUB
+    // // Lab 6.2: swap the Ethernet addresses, the IPv4 addresses and the UDP
+    // // ports in place (`swap`); mind the IPv4 header's length. Until then the
+    // // datagram goes back as it came, and the kernel drops it as a spoof.
+    // let _ = frame;
+    // LAB 6.2 END
 }
 
 /// Swaps `frame[a..a + length]` with `frame[b..b + length]` (not overlapping).

@@ -41,6 +41,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        // Lab 1's system call (docs/labs/1-system-call.md).
+        name: "kernel-memory-test",
+        checks: Some(4),
+        ..DEFAULT
+    },
+    Scenario {
         name: "inspect-test",
         checks: Some(15),
         ..DEFAULT

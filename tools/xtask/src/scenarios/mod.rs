@@ -26,3 +26,4 @@ mod verdict;
 
 pub use scenario::{Capture, Scenario, TraceOutput};
 pub use table::{SCENARIOS, matching};
+pub use verdict::first_missing_in_order;

@@ -158,7 +158,7 @@ fn check_count_problem(output: &str, expected: u32) -> Option<String> {
 }
 
 /// The first of `expected` that does not occur in `output` after the previous one's match.
-fn first_missing_in_order<'a>(output: &str, expected: &[&'a str]) -> Option<&'a str> {
+pub fn first_missing_in_order<'a>(output: &str, expected: &[&'a str]) -> Option<&'a str> {
     let mut rest = output;
     for wanted in expected {
         let Some(found) = rest.find(wanted) else {
