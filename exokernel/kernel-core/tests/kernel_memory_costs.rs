@@ -111,7 +111,7 @@ fn a_mapping_record_costs_no_more_than_its_charge() {
     let cost = cost_of(100_000, || {
         for page in 0..100_000u64 {
             let node = nodes[(page / 16) as usize % nodes.len()];
-            in_order.insert(node, EnvironmentId((page / 1000) as u32), page * 4096);
+            in_order.insert(node, EnvironmentId((page / 1000) as u32), page * 4096, 1);
         }
     });
     assert!(
@@ -127,7 +127,7 @@ fn a_mapping_record_costs_no_more_than_its_charge() {
                 .wrapping_add(1_442_695_040_888_963_407);
             let node = nodes[(state >> 58) as usize];
             let environment = EnvironmentId((state >> 20) as u32 % 64);
-            scattered.insert(node, environment, (page * 7919 % 1_000_003) * 4096);
+            scattered.insert(node, environment, (page * 7919 % 1_000_003) * 4096, 1);
         }
     });
     assert!(

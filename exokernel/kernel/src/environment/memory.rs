@@ -147,15 +147,16 @@ impl System {
                     .expect("page tables were kept within the budget"),
                 Err(error) => {
                     for done in 0..index {
-                        self.mappings.remove_page(target, page(done));
                         let _ = self.environment(target).space.unmap(page(done));
                     }
                     self.uncharge_kernel(target, pages * MAPPING_RECORD_BYTES);
                     return Err(error);
                 }
             }
-            self.mappings.insert(node, target, page(index));
         }
+        // One record for the run (still charged by the page: a page
+        // unmapped from its middle later splits it in two).
+        self.mappings.insert(node, target, address, pages);
         Ok(())
     }
 
