@@ -8,12 +8,15 @@
 
 use core::fmt::{Arguments, Write};
 
+use exo_kernel_core::console_input::ConsoleInput;
 use log::{LevelFilter, Metadata, Record};
 use spin::Mutex;
 
 use crate::arch::serial::SerialPort;
 
 static CONSOLE: Mutex<Option<SerialPort>> = Mutex::new(None);
+/// What has arrived and no program has read yet (`poll_input` fills it).
+static INPUT: Mutex<ConsoleInput> = Mutex::new(ConsoleInput::new());
 
 /// Programs the serial port. Output before this is dropped.
 pub fn init() {
@@ -47,21 +50,32 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+/// Moves what has arrived on the serial port into the input queue, while it
+/// has room; Ctrl-C only counts an interrupt (`ConsoleInput`). Called at every
+/// timer tick, so an interrupt is seen while no program reads the console.
+pub fn poll_input() {
+    let console = CONSOLE.lock();
+    let Some(port) = console.as_ref() else {
+        return;
+    };
+    let mut input = INPUT.lock();
+    while input.has_room()
+        && let Some(byte) = port.read_byte()
+    {
+        input.arrived(byte);
+    }
+}
+
 /// Moves what has arrived on the console into `buffer`, without waiting;
 /// returns how many bytes.
 pub fn read(buffer: &mut [u8]) -> usize {
-    let console = CONSOLE.lock();
-    let Some(port) = console.as_ref() else {
-        return 0;
-    };
-    let mut read = 0;
-    while read < buffer.len()
-        && let Some(byte) = port.read_byte()
-    {
-        buffer[read] = byte;
-        read += 1;
-    }
-    read
+    poll_input();
+    INPUT.lock().take(buffer)
+}
+
+/// Interrupts (Ctrl-C) typed on the console since boot.
+pub fn interrupts() -> u64 {
+    INPUT.lock().interrupts()
 }
 
 #[macro_export]

@@ -12,7 +12,7 @@ use exo_abi::facts::{self, Facts};
 use super::{EnvironmentId, System};
 use crate::arch::cpu;
 use crate::memory::lent_frames;
-use crate::{time, trace};
+use crate::{console, time, trace};
 
 impl System {
     /// Rewrites `id`'s facts page.
@@ -33,6 +33,7 @@ impl System {
             slots_run: environment.slots_run,
             trace_classes: trace::classes(),
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
+            console_interrupts: console::interrupts(),
         };
         // The environment maps its facts page read-only: only the kernel writes it.
         lent_frames::write(environment.facts, lent_frames::bytes_of(&page))
