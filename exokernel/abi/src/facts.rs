@@ -43,6 +43,11 @@ pub struct Facts {
     /// keeps them out of what `ConsoleRead` returns; a shell ends its
     /// foreground job when this grows.
     pub console_interrupts: u64,
+    /// Writes to the console since boot (system calls and kernel messages)...
+    pub console_writes: u64,
+    /// ...and the environment id of the latest writer, 0 for the kernel: a
+    /// shell redraws the line a person is typing when someone else wrote.
+    pub console_last_writer: u64,
 }
 
 const _: () = assert!(size_of::<Facts>() <= 4096);

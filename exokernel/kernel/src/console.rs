@@ -7,6 +7,7 @@
 //! by the code that failed.
 
 use core::fmt::{Arguments, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use exo_kernel_core::console_input::ConsoleInput;
 use log::{LevelFilter, Metadata, Record};
@@ -17,6 +18,26 @@ use crate::arch::serial::SerialPort;
 static CONSOLE: Mutex<Option<SerialPort>> = Mutex::new(None);
 /// What has arrived and no program has read yet (`poll_input` fills it).
 static INPUT: Mutex<ConsoleInput> = Mutex::new(ConsoleInput::new());
+/// Writes to the console since boot, and who made the latest: an
+/// environment's id, or [`KERNEL_WRITER`]. A shell that sees someone else
+/// write while a person types redraws the line being typed.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+static LAST_WRITER: AtomicU64 = AtomicU64::new(KERNEL_WRITER);
+/// The writer id of the kernel's own output: no environment has id 0.
+pub const KERNEL_WRITER: u64 = 0;
+
+fn count_write(writer: u64) {
+    WRITES.fetch_add(1, Ordering::Relaxed);
+    LAST_WRITER.store(writer, Ordering::Relaxed);
+}
+
+/// Writes to the console since boot, and the id of the latest writer.
+pub fn writes() -> (u64, u64) {
+    (
+        WRITES.load(Ordering::Relaxed),
+        LAST_WRITER.load(Ordering::Relaxed),
+    )
+}
 
 /// Programs the serial port. Output before this is dropped.
 pub fn init() {
@@ -32,13 +53,16 @@ pub fn init_logger(level: LevelFilter) {
 
 #[doc(hidden)]
 pub fn print(arguments: Arguments<'_>) {
+    count_write(KERNEL_WRITER);
     if let Some(port) = CONSOLE.lock().as_mut() {
         let _ = port.write_fmt(arguments);
     }
 }
 
-/// Writes `bytes` as they are (a user program's output: any encoding).
-pub fn write_bytes(bytes: &[u8]) {
+/// Writes `bytes` as they are (a user program's output: any encoding) for
+/// environment `writer`.
+pub fn write_bytes(writer: u64, bytes: &[u8]) {
+    count_write(writer);
     if let Some(port) = CONSOLE.lock().as_ref() {
         for &byte in bytes {
             // As `SerialPort::write_str` does: raw terminals need CR LF.

@@ -164,10 +164,15 @@ impl QemuConfig {
         }
     }
 
-    /// The kernel command line, with `init=NAME` when a first program is named.
+    /// The kernel command line, with `init=NAME` when a first program is named (its name in
+    /// the boot file system: `init=test/NAME` for one on the bare runtime).
     fn full_command_line(&self) -> String {
         match &self.first_program {
-            Some(program) => format!("{} init={program}", self.kernel_command_line),
+            Some(program) => format!(
+                "{} init={}",
+                self.kernel_command_line,
+                crate::artifacts::boot_file_name(program)
+            ),
             None => self.kernel_command_line.clone(),
         }
     }
@@ -620,6 +625,9 @@ mod tests {
         config.first_program = Some("hello".to_string());
         let arguments = arguments_of(&config.command());
         assert_eq!(values_of(&arguments, "-initrd"), ["/u/bootfs.img"]);
-        assert_eq!(values_of(&arguments, "-append"), ["log=info init=hello"]);
+        assert_eq!(
+            values_of(&arguments, "-append"),
+            ["log=info init=test/hello"]
+        );
     }
 }

@@ -21,6 +21,7 @@ impl System {
             return;
         };
         let this_cpu = cpu::current();
+        let (console_writes, console_last_writer) = console::writes();
         let page = Facts {
             magic: facts::MAGIC,
             environment_id: u64::from(id.0),
@@ -34,6 +35,8 @@ impl System {
             trace_classes: trace::classes(),
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
             console_interrupts: console::interrupts(),
+            console_writes,
+            console_last_writer,
         };
         // The environment maps its facts page read-only: only the kernel writes it.
         lent_frames::write(environment.facts, lent_frames::bytes_of(&page))
