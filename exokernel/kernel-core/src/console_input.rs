@@ -2,11 +2,13 @@
 //!
 //! The kernel moves what arrives on the serial port into this queue at every
 //! timer tick and whenever a program reads the console, so that an interrupt
-//! key is seen while no program reads: Ctrl-C (ASCII ETX) never enters the
-//! queue but counts one interrupt, which every environment reads on its facts
-//! page. A shell compares the count before and after it starts a job, and
-//! ends the job when it grows, without taking the job's input from it.
+//! key is seen while no program reads: Ctrl-C (ASCII ETX) is never read as
+//! input but counts one interrupt, which every environment reads on its facts
+//! page. A shell compares the count with what it was at its prompt, and ends
+//! its foreground job when it grows, without taking the job's input from it.
 //!
+//! An interrupt counts once what was typed before it has been read: a script
+//! typed ahead (`cmd`, Enter, Ctrl-C) interrupts `cmd`, not the line before.
 //! It never decides what an interrupt means, and it never drops a byte: while
 //! the queue is full the kernel leaves input in the serial port (whose sender
 //! then waits) rather than reading it.
@@ -48,31 +50,43 @@ impl ConsoleInput {
         self.length < CAPACITY
     }
 
-    /// Takes one byte that arrived: an interrupt is counted, anything else
-    /// queued. Returns `false`, taking nothing, when a byte to queue finds
-    /// the queue full (check [`has_room`](Self::has_room) before reading).
+    /// Takes one byte that arrived. Returns `false`, taking nothing, when
+    /// the queue is full (check [`has_room`](Self::has_room) before reading).
     pub fn arrived(&mut self, byte: u8) -> bool {
-        if byte == INTERRUPT {
-            self.interrupts += 1;
-            return true;
-        }
         if !self.has_room() {
             return false;
         }
         self.bytes[(self.start + self.length) % CAPACITY] = byte;
         self.length += 1;
+        self.count_interrupts();
         true
     }
 
-    /// Moves the oldest bytes into `buffer`; returns how many.
+    /// Moves the oldest bytes into `buffer`, up to the next interrupt;
+    /// returns how many.
     pub fn take(&mut self, buffer: &mut [u8]) -> usize {
-        let count = buffer.len().min(self.length);
-        for slot in &mut buffer[..count] {
-            *slot = self.bytes[self.start];
-            self.start = (self.start + 1) % CAPACITY;
+        let mut count = 0;
+        while count < buffer.len() && self.length > 0 && self.bytes[self.start] != INTERRUPT {
+            buffer[count] = self.bytes[self.start];
+            self.pop();
+            count += 1;
         }
-        self.length -= count;
+        self.count_interrupts();
         count
+    }
+
+    /// Counts, and drops, the interrupts at the head of the queue: nothing
+    /// typed before them is left to read.
+    fn count_interrupts(&mut self) {
+        while self.length > 0 && self.bytes[self.start] == INTERRUPT {
+            self.pop();
+            self.interrupts += 1;
+        }
+    }
+
+    fn pop(&mut self) {
+        self.start = (self.start + 1) % CAPACITY;
+        self.length -= 1;
     }
 
     /// Interrupts (Ctrl-C) seen since boot.
@@ -102,29 +116,34 @@ mod tests {
     }
 
     #[test]
-    fn an_interrupt_is_counted_and_not_queued() {
+    fn an_interrupt_counts_once_what_came_before_it_is_read_and_is_never_read() {
         let mut input = ConsoleInput::new();
-        for byte in [b'a', INTERRUPT, b'b', INTERRUPT] {
+        assert!(input.arrived(INTERRUPT));
+        assert_eq!(input.interrupts(), 1, "nothing before it: at once");
+        for byte in [b'a', INTERRUPT, INTERRUPT, b'b'] {
             assert!(input.arrived(byte));
         }
-        assert_eq!(input.interrupts(), 2);
+        assert_eq!(input.interrupts(), 1);
         let mut buffer = [0; 8];
-        assert_eq!(input.take(&mut buffer), 2);
-        assert_eq!(&buffer[..2], b"ab");
+        assert_eq!(input.take(&mut buffer), 1);
+        assert_eq!(&buffer[..1], b"a");
+        assert_eq!(input.interrupts(), 3);
+        assert_eq!(input.take(&mut buffer), 1);
+        assert_eq!(&buffer[..1], b"b");
     }
 
     #[test]
-    fn a_full_queue_refuses_data_but_still_counts_interrupts() {
+    fn a_full_queue_takes_nothing_more_until_it_is_read() {
         let mut input = ConsoleInput::new();
         for _ in 0..CAPACITY {
             assert!(input.arrived(b'x'));
         }
         assert!(!input.has_room());
-        assert!(!input.arrived(b'y'));
-        assert!(input.arrived(INTERRUPT));
-        assert_eq!(input.interrupts(), 1);
+        assert!(!input.arrived(INTERRUPT));
         let mut one = [0; 1];
         assert_eq!(input.take(&mut one), 1);
         assert!(input.has_room());
+        assert!(input.arrived(INTERRUPT));
+        assert_eq!(input.interrupts(), 0);
     }
 }

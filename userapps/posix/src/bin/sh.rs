@@ -99,7 +99,7 @@ fn main(_arguments: &[&str]) -> i32 {
             .filter(|line| !line.trim_start().starts_with('#'))
         {
             println!("{START_UP}: {line}");
-            if let Some(status) = execute(line, &mut background) {
+            if let Some(status) = execute(line, &mut background, console_interrupts()) {
                 return status;
             }
         }
@@ -112,7 +112,7 @@ fn main(_arguments: &[&str]) -> i32 {
             println!();
             return 0;
         };
-        if let Some(status) = execute(&line, &mut background) {
+        if let Some(status) = execute(&line, &mut background, input.interrupts_at_prompt) {
             return status;
         }
     }
@@ -124,8 +124,9 @@ struct Job {
     command: String,
 }
 
-/// Runs one command line; `Some(status)` if it was `exit` or `poweroff`.
-fn execute(line: &str, background: &mut Vec<Job>) -> Option<i32> {
+/// Runs one command line; `Some(status)` if it was `exit` or `poweroff`. A
+/// Ctrl-C beyond the `interrupts` counted when it was typed ends its job.
+fn execute(line: &str, background: &mut Vec<Job>, interrupts: u64) -> Option<i32> {
     let mut words: Vec<&str> = split_words(line);
     let in_background = words.last() == Some(&"&");
     if in_background {
@@ -186,7 +187,7 @@ fn execute(line: &str, background: &mut Vec<Job>) -> Option<i32> {
         _ => {
             let job =
                 in_background.then(|| String::from(line.trim().trim_end_matches('&').trim_end()));
-            run(&stages, job, background)
+            run(&stages, job, background, interrupts)
         }
     }
     None
@@ -212,13 +213,21 @@ fn report_background(job: &Job, status: ExitStatus) {
     }
 }
 
-/// The frames a command may use: a quarter of what the shell has left, so
-/// that a command can start programs of its own.
-fn command_quota() -> u64 {
+/// The frames a command may use, lent from what the shell has left. A job in
+/// the background gets a quarter, so that later jobs find some too; a job in
+/// the foreground runs alone while the shell waits, so it gets three
+/// quarters (a deep `primes` needs them with `/etc/rc`'s servers running).
+/// In a pipeline, every stage but the last counts as in the background.
+fn command_quota(in_background: bool) -> u64 {
     let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
     let available = account(EnvironmentAccount::FrameQuota)
         .saturating_sub(account(EnvironmentAccount::FramesCharged));
-    (available / 4).max(process::DEFAULT_QUOTA)
+    let share = if in_background {
+        available / 4
+    } else {
+        available / 4 * 3
+    };
+    share.max(process::DEFAULT_QUOTA)
 }
 
 /// The words of `line`: separated by spaces, except inside double quotes,
@@ -301,7 +310,7 @@ fn redirections(stage: &Stage<'_>) -> Result<(Option<usize>, Option<usize>), Str
 
 /// Runs a pipeline: every stage at once, each reading the one before; in the
 /// background as `job` (its command), if that is given.
-fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>) {
+fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>, interrupts: u64) {
     let mut opened: Vec<usize> = Vec::new();
     let mut started: Vec<(u64, &str)> = Vec::new();
     let mut previous_read: Option<usize> = None;
@@ -332,7 +341,12 @@ fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>) {
         }
         let stdin = input.or(previous_read);
         let arguments = &stage.words[1..];
-        match process::spawn_with(program, arguments, command_quota(), [stdin, stdout, None]) {
+        match process::spawn_with(
+            program,
+            arguments,
+            command_quota(job.is_some() || index + 1 < stages.len()),
+            [stdin, stdout, None],
+        ) {
             Ok(pid) => started.push((pid, program)),
             Err(Errno::ENOENT) => println!("{program}: command not found"),
             Err(Errno::ENOMEM) => println!(
@@ -360,16 +374,16 @@ fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>) {
                 });
             }
         }
-        None => wait_in_foreground(started),
+        None => wait_in_foreground(started, interrupts),
     }
 }
 
-/// Waits for every process of a foreground job; ends them all at Ctrl-C. A
+/// Waits for every process of a foreground job; ends them all at a Ctrl-C
+/// beyond the `interrupts` counted when its command was typed. A
 /// program says why it failed itself, so an exit status other than 0 is not
 /// repeated here; a process that was killed (a fault it did not survive)
 /// cannot say, so the shell does.
-fn wait_in_foreground(mut running: Vec<(u64, &str)>) {
-    let interrupts = console_interrupts();
+fn wait_in_foreground(mut running: Vec<(u64, &str)>, interrupts: u64) {
     while !running.is_empty() {
         if console_interrupts() != interrupts {
             for &(pid, _) in &running {
@@ -474,6 +488,8 @@ struct Input {
     ended: bool,
     /// The console's write count when the line was last drawn.
     writes_seen: u64,
+    /// Ctrl-C typed since boot when the latest prompt was shown.
+    interrupts_at_prompt: u64,
 }
 
 impl Input {
@@ -482,6 +498,7 @@ impl Input {
     fn line(&mut self, prompt: &str) -> Option<String> {
         print!("{prompt}");
         let interrupts = console_interrupts();
+        self.interrupts_at_prompt = interrupts;
         self.writes_seen = user::fact(|facts| &facts.console_writes);
         loop {
             if let Some(byte) = self.pending.pop() {
@@ -503,7 +520,10 @@ impl Input {
                 return Some(String::new());
             }
             self.redraw_after_others(prompt);
-            let mut buffer = [0; 64];
+            // A byte at a time: the kernel counts a Ctrl-C typed ahead once
+            // what came before it is read, so the shell must not read past
+            // the end of the command the Ctrl-C is meant for.
+            let mut buffer = [0; 1];
             match user::console_read(&mut buffer) {
                 Ok(0) => {
                     let _ = user::wait(Event::TIMER, 1);
