@@ -95,6 +95,64 @@ pub const SCENARIOS: &[Scenario] = &[
         }),
         ..DEFAULT
     },
+    // A person at `cargo xtask run`'s shell, with the rc file's servers up: Ctrl-C ends a
+    // server in the foreground and the prompt comes back; the line editor's keys; the
+    // programs of /bin typed as a user would, each judged by what it prints. Outputs go
+    // through `wc` where the typed line would otherwise show the same words.
+    Scenario {
+        name: "shell-at-run",
+        program: Program::Named(servers::SHELL),
+        serial_input: Some(
+            "tcp-echo -p 9000\n\x03echo after ctrl-c > /tmp/c\nwc /tmp/c\n\
+             hello\n\
+             echo hist >> /tmp/h\n\x1b[A\nwc /tmp/h\n\
+             nosuch\x15echo erased > /tmp/u\nwc /tmp/u\n\
+             echo one two\x17three > /tmp/w\nwc /tmp/w\n\
+             echo ac\x1b[Db\x1b[F\x1bO5~ > /tmp/l\nwc /tmp/l\n\
+             ls /tmp /www\n\
+             head -1 /etc/rc | wc\n\
+             cat /nope.txt\n\
+             jobs\n\
+             ps\n\
+             primes\n\
+             fs-test\n\
+             spawn-test\n\
+             argc a b\n\
+             forktree > /tmp/tree\n\
+             grep \"I am\" /tmp/tree | wc\n\
+             poweroff\n",
+        ),
+        serial_must_show: &[
+            "$ tcp-echo -p 9000",
+            "^C",
+            "1 2 13",
+            "hello: command not found",
+            "2 2 10",
+            "1 1 7",
+            "1 2 10",
+            "1 1 4",
+            "/tmp:",
+            "/www:",
+            "index.html",
+            "1 2 23",
+            "cat: /nope.txt: No such file or directory",
+            "3 httpd",
+            "tcp-echo",
+            "primes: all checks passed",
+            "fs-test: all checks passed",
+            "spawn-test: all checks passed",
+            "$ argc a b",
+            "15 60 244",
+            "all environments have ended",
+        ],
+        serial_check: Some(no_second_failure_line),
+        timeout: SERVER_TIMEOUT,
+        network: Some(NetworkScenario {
+            run_layout: true,
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
 ];
 
 /// The servers on the library OS, each with a smoltcp stack of its own, started by the
@@ -255,5 +313,13 @@ mod tests {
             shell_starts("", &[("httpd", 39)]),
             "httpd -n 39 &\nwait\npoweroff\n"
         );
+    }
+}
+
+/// The shell adds no "exit status" line under a program's own error message.
+fn no_second_failure_line(serial: &str) -> Result<(), String> {
+    match serial.lines().find(|line| line.contains("exit status 1")) {
+        Some(line) => Err(format!("the shell repeated a failure: {line:?}")),
+        None => Ok(()),
     }
 }
