@@ -299,6 +299,14 @@ fn shell_starts(first: &str, servers: &[(&str, usize)]) -> &'static str {
     built(format!("{first}{starts}wait\npoweroff\n"))
 }
 
+/// The shell adds no "exit status" line under a program's own error message.
+fn no_second_failure_line(serial: &str) -> Result<(), String> {
+    match serial.lines().find(|line| line.contains("exit status 1")) {
+        Some(line) => Err(format!("the shell repeated a failure: {line:?}")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,13 +321,5 @@ mod tests {
             shell_starts("", &[("httpd", 39)]),
             "httpd -n 39 &\nwait\npoweroff\n"
         );
-    }
-}
-
-/// The shell adds no "exit status" line under a program's own error message.
-fn no_second_failure_line(serial: &str) -> Result<(), String> {
-    match serial.lines().find(|line| line.contains("exit status 1")) {
-        Some(line) => Err(format!("the shell repeated a failure: {line:?}")),
-        None => Ok(()),
     }
 }

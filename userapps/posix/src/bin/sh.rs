@@ -103,6 +103,9 @@ fn main(_arguments: &[&str]) -> i32 {
                 return status;
             }
         }
+        if !background.is_empty() {
+            let_start_up_jobs_speak();
+        }
     }
     let mut input = Input::default();
     loop {
@@ -114,6 +117,32 @@ fn main(_arguments: &[&str]) -> i32 {
         };
         if let Some(status) = execute(&line, &mut background, input.interrupts_at_prompt) {
             return status;
+        }
+    }
+}
+
+/// Ticks without anyone else writing to the console after which the start-up
+/// jobs are taken to have said what they say when they start...
+const QUIET_TICKS: u64 = 50;
+/// ...and the most the first prompt waits for that.
+const START_UP_TICKS: u64 = 2000;
+
+/// Waits, before the first prompt, until the jobs `/etc/rc` started have
+/// printed their first lines (no one else has written to the console for
+/// `QUIET_TICKS`), so that the prompt comes after them rather than lost
+/// among them. A best effort: a line that comes later makes the line editor
+/// draw the prompt again below it.
+fn let_start_up_jobs_speak() {
+    let ticks = || user::fact(|facts| &facts.ticks);
+    let writes = || user::fact(|facts| &facts.console_writes);
+    let start = ticks();
+    let mut seen = writes();
+    let mut quiet_since = start;
+    while ticks() - quiet_since < QUIET_TICKS && ticks() - start < START_UP_TICKS {
+        let _ = user::wait(Event::TIMER, 1);
+        if writes() != seen {
+            seen = writes();
+            quiet_since = ticks();
         }
     }
 }
@@ -350,8 +379,8 @@ fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>, int
             Ok(pid) => started.push((pid, program)),
             Err(Errno::ENOENT) => println!("{program}: command not found"),
             Err(Errno::ENOMEM) => println!(
-                "{program}: cannot run it: the shell has too few frames left to lend it \
-                 (end a job, or give the machine more memory)"
+                "{program}: cannot run it: out of frames, the shell has too few left to lend \
+                 it (`jobs` lists the background jobs holding some; `kill PID` ends one)"
             ),
             Err(error) => println!("{program}: cannot run it: {error}"),
         }
@@ -364,8 +393,7 @@ fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>, int
     }
     match job {
         Some(command) => {
-            // The pipeline's first process stands for the job; the shell reaps the others
-            // as it reaps it.
+            // Each process of the pipeline is a job of its own, named by the whole command.
             for &(pid, _) in &started {
                 println!("[{pid}]");
                 background.push(Job {
