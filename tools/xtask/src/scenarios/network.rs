@@ -118,8 +118,7 @@ pub const SCENARIOS: &[Scenario] = &[
              fs-test\n\
              spawn-test\n\
              argc a b\n\
-             forktree > /tmp/tree\n\
-             grep \"I am\" /tmp/tree | wc\n\
+             forktree | grep \"I am\" | wc\n\
              poweroff\n",
         ),
         serial_must_show: &[

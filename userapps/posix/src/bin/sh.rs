@@ -242,17 +242,19 @@ fn report_background(job: &Job, status: ExitStatus) {
     }
 }
 
-/// The frames a command may use, lent from what the shell has left. A job in
-/// the background gets a quarter, so that later jobs find some too; a job in
-/// the foreground runs alone while the shell waits, so it gets three
-/// quarters (a deep `primes` needs them with `/etc/rc`'s servers running).
-/// In a pipeline, every stage but the last counts as in the background.
-fn command_quota(in_background: bool) -> u64 {
+/// The frames the next program of a job may use, lent from what the shell
+/// has left. In the background it gets an eighth, so that later jobs (and
+/// `/etc/rc`'s servers, which run for good) leave the most for what comes
+/// next; in the foreground, where the job runs alone while the shell waits,
+/// three quarters (a deep `primes` or `forktree` needs them). Each stage of
+/// a pipeline takes its part of what the stages before it left, so the
+/// first, most often the one that does the work, gets the most.
+fn program_quota(in_background: bool) -> u64 {
     let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
     let available = account(EnvironmentAccount::FrameQuota)
         .saturating_sub(account(EnvironmentAccount::FramesCharged));
     let share = if in_background {
-        available / 4
+        available / 8
     } else {
         available / 4 * 3
     };
@@ -373,7 +375,7 @@ fn run(stages: &[Stage<'_>], job: Option<String>, background: &mut Vec<Job>, int
         match process::spawn_with(
             program,
             arguments,
-            command_quota(job.is_some() || index + 1 < stages.len()),
+            program_quota(job.is_some()),
             [stdin, stdout, None],
         ) {
             Ok(pid) => started.push((pid, program)),
