@@ -185,6 +185,11 @@ fn transfer() -> Result<Handle, Errno> {
     })
 }
 
+/// Whether this process has a file server to talk to, without starting one.
+pub fn has_server() -> bool {
+    current_endpoint().is_some()
+}
+
 /// The file server's endpoint if this process has one (without starting it).
 pub(crate) fn current_endpoint() -> Option<Handle> {
     STATE
