@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::scenario::{
-    DEFAULT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
+    DEFAULT, LONG_TIMEOUT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
 };
 use crate::host::kernel_network;
 use crate::host::server_clients::{
@@ -96,9 +96,10 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     // A person at `cargo xtask run`'s shell, with the rc file's servers up: Ctrl-C ends a
-    // server in the foreground and the prompt comes back; the line editor's keys; the
-    // programs of /bin typed as a user would, each judged by what it prints. Outputs go
-    // through `wc` where the typed line would otherwise show the same words.
+    // server in the foreground and the prompt comes back; the line editor's keys; every
+    // program of /bin typed as a user would (the servers and `wget`, which need a host
+    // peer, are the `net-` scenarios'), each judged by what it prints. Outputs go through
+    // `wc` where the typed line would otherwise show the same words.
     Scenario {
         name: "shell-at-run",
         program: Program::Named(servers::SHELL),
@@ -119,6 +120,27 @@ pub const SCENARIOS: &[Scenario] = &[
              spawn-test\n\
              argc a b\n\
              forktree | grep \"I am\" | wc\n\
+             exec-test\n\
+             cow-test\n\
+             mmap-test\n\
+             revoke-test\n\
+             colour-test\n\
+             threads-rr\n\
+             threads-priority\n\
+             condvar-test\n\
+             custom-scheduler\n\
+             hostile-fork\n\
+             net-sockets-test\n\
+             ping -c 2 10.0.2.2\n\
+             grow\n\
+             segv\n\
+             fsd\n\
+             sh\n\
+             echo inner\n\
+             \x04mkdir /tmp/d\n\
+             mv /tmp/w /tmp/d/w\n\
+             rm /tmp/d/w\n\
+             printenv PWD\n\
              poweroff\n",
         ),
         serial_must_show: &[
@@ -142,10 +164,29 @@ pub const SCENARIOS: &[Scenario] = &[
             "spawn-test: all checks passed",
             "$ argc a b",
             "15 60 244",
+            "exec-test: all checks passed",
+            "cow-test: all checks passed",
+            "mmap-test: all checks passed",
+            "revoke-test: all checks passed",
+            "colour-test: all checks passed",
+            "threads-rr: all checks passed",
+            "threads-priority: all checks passed",
+            "condvar-test: all checks passed",
+            "custom-scheduler: all checks passed",
+            "hostile-fork: all checks passed",
+            "net-sockets-test: all checks passed",
+            "ping: 2 sent, 2 received",
+            "grow: stack grew",
+            "segmentation fault",
+            "fsd: the file server already runs",
+            "$ echo inner",
+            "inner",
+            "$ printenv PWD",
+            "/\r\n",
             "all environments have ended",
         ],
         serial_check: Some(no_second_failure_line),
-        timeout: SERVER_TIMEOUT,
+        timeout: LONG_TIMEOUT.saturating_mul(2),
         network: Some(NetworkScenario {
             run_layout: true,
             ..NetworkScenario::DEFAULT
