@@ -104,6 +104,48 @@ impl Errno {
             .find(|errno| *errno as u64 == code)
             .unwrap_or(Errno::EINVAL)
     }
+
+    /// What the error means, in the words a C library's `strerror` uses.
+    pub fn description(self) -> &'static str {
+        match self {
+            Errno::ESRCH => "No such process",
+            Errno::ECHILD => "No child processes",
+            Errno::EAGAIN => "Resource temporarily unavailable",
+            Errno::ENOMEM => "Cannot allocate memory",
+            Errno::ENOENT => "No such file or directory",
+            Errno::ENOEXEC => "Exec format error",
+            Errno::EFAULT => "Bad address",
+            Errno::EINVAL => "Invalid argument",
+            Errno::E2BIG => "Argument list too long",
+            Errno::EACCES => "Permission denied",
+            Errno::ENOTSUP => "Operation not supported",
+            Errno::EPERM => "Operation not permitted",
+            Errno::EBADF => "Bad file descriptor",
+            Errno::EEXIST => "File exists",
+            Errno::ENOTDIR => "Not a directory",
+            Errno::EISDIR => "Is a directory",
+            Errno::EMFILE => "Too many open files",
+            Errno::EFBIG => "File too large",
+            Errno::EROFS => "Read-only file system",
+            Errno::EPIPE => "Broken pipe",
+            Errno::ENOSYS => "Function not implemented",
+            Errno::ENOTEMPTY => "Directory not empty",
+            Errno::EMSGSIZE => "Message too long",
+            Errno::EADDRINUSE => "Address already in use",
+            Errno::ENETDOWN => "Network is down",
+            Errno::ECONNRESET => "Connection reset by peer",
+            Errno::ENOTCONN => "Transport endpoint is not connected",
+            Errno::ETIMEDOUT => "Connection timed out",
+        }
+    }
+}
+
+/// The description in words (`cat: /nope: No such file or directory`);
+/// `{:?}` still gives the name (`ENOENT`).
+impl core::fmt::Display for Errno {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(self.description())
+    }
 }
 
 impl From<Error> for Errno {

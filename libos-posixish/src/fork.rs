@@ -66,16 +66,29 @@ const SLACK: usize = 64;
 /// The most frames `fork` lends a child by default: 32 MiB.
 pub const MAX_DEFAULT_QUOTA: u64 = 8192;
 
+/// Frames `fork` leaves this process at least, or it refuses with `ENOMEM`:
+/// after a fork the parent shares its writable pages with the child, and
+/// must copy each one it writes (its stack first), a whole run of the pager
+/// at a time (`paging::RUN_ORDER`: 16 pages). Lending away its last frames
+/// would make its next write a fault it cannot survive (`hostile-fork` at a
+/// shell did). 256 frames: sixteen runs.
+pub const PARENT_RESERVE: u64 = 256;
+
 /// Creates a child process running the same program from this point, with
 /// a copy-on-write copy of this process's memory. Returns the child's
 /// process id in the parent and 0 in the child. The child may hold half of
 /// the frames this process may still allocate, at most `MAX_DEFAULT_QUOTA`:
-/// so a tree of forks fits in its root's quota.
+/// so a tree of forks fits in its root's quota. `ENOMEM` if that would leave
+/// this process fewer than `PARENT_RESERVE`.
 pub fn fork() -> Result<u64, Errno> {
     let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
     let free = account(EnvironmentAccount::FrameQuota)
         .saturating_sub(account(EnvironmentAccount::FramesCharged));
-    fork_with_quota((free / 2).clamp(1, MAX_DEFAULT_QUOTA))
+    let lent = (free / 2).clamp(1, MAX_DEFAULT_QUOTA);
+    if free.saturating_sub(lent) < PARENT_RESERVE {
+        return Err(Errno::ENOMEM);
+    }
+    fork_with_quota(lent)
 }
 
 /// [`fork`], lending the child a quota of `quota` frames.

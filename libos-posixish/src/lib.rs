@@ -59,6 +59,7 @@ pub mod variables;
 pub use errno::Errno;
 pub use posixish_policy::arguments as args;
 pub use posixish_policy::http_request;
+pub use posixish_policy::line_editor;
 pub(crate) use posixish_policy::pager_units;
 pub use posixish_policy::{layout, regions};
 pub use runtime::{exit, getpid};

@@ -145,6 +145,9 @@ impl Child {
 }
 
 static CHILDREN: spin::Mutex<Vec<Child>> = spin::Mutex::new(Vec::new());
+/// The file server's process id, if this process started it: it outlives the
+/// other children at exit, which need it to close what they held.
+static FILE_SERVER: spin::Once<u64> = spin::Once::new();
 
 /// Records a child built elsewhere (`fork`).
 pub(crate) fn adopt(child: Child) {
@@ -197,6 +200,7 @@ pub(crate) fn start_file_server() -> Result<Handle, Errno> {
         Descriptors::Chosen([None; 3]),
         Network::Withheld,
     )?;
+    FILE_SERVER.call_once(|| pid);
     loop {
         match published(pid) {
             Some(handle) => return Ok(Handle::from_raw(handle)),
@@ -409,7 +413,25 @@ fn read_exit_status(page: Handle) -> ExitStatus {
         .unwrap_or(ExitStatus::Killed)
 }
 
-/// Ends child `pid` at once; `wait` then reports it as killed.
+/// Ends the children this process leaves behind as it exits, but the file
+/// server, and reaps them, which closes what they held (`wait`). The kernel
+/// would end them anyway with this process, which holds their environments,
+/// but only this process knows their pipe ends and open files: without this,
+/// a reader of one of their pipes would wait for its end for ever.
+pub(crate) fn end_children() {
+    let file_server = FILE_SERVER.get().copied();
+    let pids: Vec<u64> = CHILDREN
+        .lock()
+        .iter()
+        .map(|child| child.pid)
+        .filter(|&pid| Some(pid) != file_server)
+        .collect();
+    for pid in pids {
+        let _ = kill(pid);
+        let _ = wait(pid);
+    }
+}
+
 /// Asks child `pid` to give `frames` frames back within `deadline_ticks`
 /// (the kernel's `RequestFrames`; what it has not given back by then is
 /// taken).
@@ -433,6 +455,7 @@ fn child_environment(pid: u64) -> Result<Handle, Errno> {
         .ok_or(Errno::ESRCH)
 }
 
+/// Ends child `pid` at once; `wait` then reports it as killed.
 pub fn kill(pid: u64) -> Result<(), Errno> {
     let children = CHILDREN.lock();
     let child = children

@@ -20,7 +20,9 @@ pub const PANIC_STATUS: i32 = 101;
 
 /// Ends the process with `status`, which its parent's `wait` returns.
 pub fn exit(status: i32) -> ! {
-    // Pipe readers see the end of input once every writer has closed.
+    // Pipe readers see the end of input once every writer has closed: the
+    // children this process leaves behind first, then its own descriptors.
+    crate::process::end_children();
     fs::close_all();
     exit_status::report_exit(status);
     user::exit(status as u64)

@@ -39,6 +39,15 @@ pub struct Facts {
     pub trace_classes: u64,
     /// The kernel's event counters, indexed by [`Counter`].
     pub counters: [u64; Counter::COUNT],
+    /// Interrupt keys (Ctrl-C) typed on the console since boot. The kernel
+    /// keeps them out of what `ConsoleRead` returns; a shell ends its
+    /// foreground job when this grows.
+    pub console_interrupts: u64,
+    /// Writes to the console since boot (system calls and kernel messages)...
+    pub console_writes: u64,
+    /// ...and the environment id of the latest writer, 0 for the kernel: a
+    /// shell redraws the line a person is typing when someone else wrote.
+    pub console_last_writer: u64,
 }
 
 const _: () = assert!(size_of::<Facts>() <= 4096);

@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod btree;
 pub mod caps;
 pub mod cmdline;
+pub mod console_input;
 pub mod demux;
 pub mod frames;
 pub mod mappings;

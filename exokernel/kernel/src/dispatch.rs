@@ -23,7 +23,7 @@ use crate::arch::trap::{
 use crate::arch::{apic, cpu, vectors};
 use crate::console::FatalWriter;
 use crate::environment::{self, SYSTEM};
-use crate::{qemu, syscalls, trace};
+use crate::{console, qemu, syscalls, trace};
 
 /// Called by `trap_common` with the saved frame.
 #[unsafe(no_mangle)]
@@ -64,6 +64,9 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         vector if vector == u64::from(vectors::TIMER) => {
             this_cpu.count(Counter::TimerTicks);
             apic::end_of_interrupt();
+            // Input that arrived since the last tick, so that Ctrl-C is
+            // counted while no program reads the console.
+            console::poll_input();
             // Also while idle in the kernel: a tick starts the next slot.
             SYSTEM.lock().timer_tick();
         }

@@ -234,7 +234,7 @@ fn console_write(
         let piece = (length - done).min(CHUNK as u64);
         let range = UserRange::new(address + done, piece)?;
         system.read_user(caller, range, &mut bytes[..piece as usize])?;
-        console::write_bytes(&bytes[..piece as usize]);
+        console::write_bytes(u64::from(caller.0), &bytes[..piece as usize]);
         done += piece;
     }
     Ok(length)

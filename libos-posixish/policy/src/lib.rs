@@ -11,6 +11,7 @@
 //! | `arguments.rs` | reading a program's `-x VALUE` options |
 //! | `program_image.rs` | which loadable segments of a program are accepted, and their pages |
 //! | `http_request.rs` | the request head `httpd` reads, and the file a path names |
+//! | `line_editor.rs` | the shell's line editing and history on a terminal |
 //!
 //! libos-posixish re-exports each under its old name, so programs and the
 //! library OS's own modules see no difference.
@@ -23,6 +24,7 @@ pub mod arguments;
 pub mod http_request;
 pub mod info_page;
 pub mod layout;
+pub mod line_editor;
 pub mod pager_units;
 pub mod program_image;
 pub mod regions;

@@ -185,6 +185,11 @@ fn transfer() -> Result<Handle, Errno> {
     })
 }
 
+/// Whether this process has a file server to talk to, without starting one.
+pub fn has_server() -> bool {
+    current_endpoint().is_some()
+}
+
 /// The file server's endpoint if this process has one (without starting it).
 pub(crate) fn current_endpoint() -> Option<Handle> {
     STATE
@@ -410,15 +415,31 @@ pub fn read(fd: usize, buffer: &mut [u8]) -> Result<usize, Errno> {
     }
 }
 
-/// Waits for console input; 0 at Ctrl-D.
+/// Waits for console input; 0 at Ctrl-D. Reads a byte at a time and at most
+/// a line, as a terminal hands over input: what was typed after it stays in
+/// the console for whoever reads next (the shell, once this program ends),
+/// and Ctrl-D ends the input where it was typed.
 fn read_console(buffer: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        let count = user::console_read(buffer)?;
-        if count > 0 {
-            return Ok(if buffer[0] == END_OF_INPUT { 0 } else { count });
+    let mut count = 0;
+    while count < buffer.len() {
+        let mut byte = [0; 1];
+        if user::console_read(&mut byte)? == 0 {
+            if count > 0 {
+                break;
+            }
+            let _ = user::wait(Event::TIMER, 1);
+            continue;
         }
-        let _ = user::wait(Event::TIMER, 1);
+        if byte[0] == END_OF_INPUT {
+            break;
+        }
+        buffer[count] = byte[0];
+        count += 1;
+        if byte[0] == b'\n' {
+            break;
+        }
     }
+    Ok(count)
 }
 
 /// Writes all of `bytes` to `fd`.

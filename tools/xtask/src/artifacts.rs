@@ -202,6 +202,28 @@ pub fn user_program_names() -> Vec<String> {
     names
 }
 
+/// Where the library OS's programs come from: the boot file system names them alone,
+/// so the file server puts them in `/bin`, where the shell finds them.
+const SHELL_PROGRAM_SOURCES: &str = "userapps/posix/src/bin";
+/// The folder of the boot file system holding the other programs — tests and tools on the
+/// bare runtime, which the kernel boots (`--program NAME`) but a shell cannot run. The
+/// file server puts them in `/test`.
+const BARE_PROGRAM_FOLDER: &str = "test";
+
+/// Program `name`'s name in the boot file system: `NAME` for a program of the library OS
+/// (in `/bin`), `test/NAME` for one on the bare runtime (in `/test`).
+pub fn boot_file_name(name: &str) -> String {
+    let runs_on_library_os = workspace::root()
+        .join(SHELL_PROGRAM_SOURCES)
+        .join(format!("{name}.rs"))
+        .exists();
+    if runs_on_library_os {
+        name.to_string()
+    } else {
+        format!("{BARE_PROGRAM_FOLDER}/{name}")
+    }
+}
+
 /// Checks that `name` is a user program, builds them all and packs the boot file system;
 /// returns its path.
 pub fn build_user_program(name: &str) -> Result<PathBuf, String> {
@@ -235,7 +257,7 @@ pub fn pack_bootfs() -> Result<PathBuf, String> {
 pub fn pack_bootfs_with(extra: &[BootFile], path: &Path) -> Result<PathBuf, String> {
     let mut files = Vec::new();
     for name in user_program_names() {
-        files.push((name.clone(), read_boot_copy(&name)?));
+        files.push((boot_file_name(&name), read_boot_copy(&name)?));
     }
     files.extend(boot_files_under(&workspace::root().join(BOOT_FILES))?);
     files.extend_from_slice(extra);

@@ -35,7 +35,7 @@ pub fn run(
             println!("{line}");
         }
     }
-    boot_on_terminal(&config)
+    boot_on_terminal(config)
 }
 
 /// Always TCG: QEMU then handles gdb's breakpoints itself, and KVM is unreliable on our
@@ -48,7 +48,7 @@ pub fn gdb(program: Option<&str>, kernel_command_line: Option<String>) -> Result
     config.wait_for_debugger = true;
     let script = write_gdb_script(&config)?;
     print_attach_hint(&config, &script);
-    boot_on_terminal(&config)
+    boot_on_terminal(config)
 }
 
 /// Builds the kernel (and the user programs, if one is to boot) and describes the boot.
@@ -120,9 +120,10 @@ fn print_attach_hint(config: &QemuConfig, script: &Path) {
 /// Boots with the serial console on this process's standard streams. When standard input is
 /// not a terminal (a script piped in, or nothing at all), it is passed on followed by Ctrl-D,
 /// so the guest sees where it ends.
-fn boot_on_terminal(config: &QemuConfig) -> Result<ExitCode, String> {
-    let mut command = config.command();
+fn boot_on_terminal(mut config: QemuConfig) -> Result<ExitCode, String> {
     let piped = !std::io::stdin().is_terminal();
+    config.console_on_terminal = !piped;
+    let mut command = config.command();
     if piped {
         command.stdin(Stdio::piped());
     }

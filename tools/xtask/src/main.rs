@@ -120,7 +120,8 @@ commands:
 
 user programs are the files in userapps/src/bin/ (on the bare runtime) and
 userapps/posix/src/bin/ (on the library OS); all go into the boot file system, with
-the files under userapps/files/ (userapps/files/www/index.html is /www/index.html).
+the files under userapps/files/ (userapps/files/www/index.html is /www/index.html):
+the library OS's programs in /bin, where the shell finds them, the others in /test.
 ";
 
 /// The program `run` and `gdb` boot unless told otherwise.

@@ -134,6 +134,9 @@ pub struct QemuConfig {
     pub instruction_clock: bool,
     /// Typed into the serial console, followed by Ctrl-D (end of input); `None`: nothing.
     pub serial_input: Option<String>,
+    /// The serial console is a person's terminal (`run`, `gdb`): Ctrl-C goes to the guest
+    /// (the shell ends its foreground job) instead of ending QEMU, and Ctrl-A x ends QEMU.
+    pub console_on_terminal: bool,
     /// Host ports forwarded to the guest's network card (which is always there).
     pub port_forwards: Vec<PortForward>,
     /// Every frame the card sends or receives, written to this file in pcap format.
@@ -164,6 +167,7 @@ impl QemuConfig {
             first_program: None,
             instruction_clock: false,
             serial_input: None,
+            console_on_terminal: false,
             accelerator: Accelerator::Tcg,
             wait_for_debugger: false,
             port_forwards: Vec::new(),
@@ -175,10 +179,15 @@ impl QemuConfig {
         }
     }
 
-    /// The kernel command line, with `init=NAME` when a first program is named.
+    /// The kernel command line, with `init=NAME` when a first program is named (its name in
+    /// the boot file system: `init=test/NAME` for one on the bare runtime).
     fn full_command_line(&self) -> String {
         match &self.first_program {
-            Some(program) => format!("{} init={program}", self.kernel_command_line),
+            Some(program) => format!(
+                "{} init={}",
+                self.kernel_command_line,
+                crate::artifacts::boot_file_name(program)
+            ),
             None => self.kernel_command_line.clone(),
         }
     }
@@ -226,6 +235,22 @@ impl QemuConfig {
         argument
     }
 
+    /// The serial port on QEMU's standard streams. On a terminal, QEMU's multiplexer is
+    /// between them for its escape key (Ctrl-A x ends QEMU), and QEMU leaves Ctrl-C alone
+    /// (`signal=off`): the byte reaches the guest as on a serial line.
+    fn serial_arguments(&self) -> &'static [&'static str] {
+        if self.console_on_terminal {
+            &[
+                "-chardev",
+                "stdio,id=console,mux=on,signal=off",
+                "-serial",
+                "chardev:console",
+            ]
+        } else {
+            &["-serial", "stdio"]
+        }
+    }
+
     /// The QEMU command for this boot; the serial port is QEMU's standard output.
     pub fn command(&self) -> Command {
         // Each wrapper sets up one thing, then becomes the next: `ip netns exec` enters the
@@ -256,7 +281,8 @@ impl QemuConfig {
             .args(["-accel", &self.accelerator.to_string()])
             // A reset or triple fault must end the run, not loop through the boot again.
             .arg("-no-reboot")
-            .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+            .args(["-display", "none", "-monitor", "none"])
+            .args(self.serial_arguments())
             .args([
                 "-device",
                 &format!("isa-debug-exit,iobase={:#x},iosize=0x04", debug_exit::PORT),
@@ -662,6 +688,9 @@ mod tests {
         config.first_program = Some("hello".to_string());
         let arguments = arguments_of(&config.command());
         assert_eq!(values_of(&arguments, "-initrd"), ["/u/bootfs.img"]);
-        assert_eq!(values_of(&arguments, "-append"), ["log=info init=hello"]);
+        assert_eq!(
+            values_of(&arguments, "-append"),
+            ["log=info init=test/hello"]
+        );
     }
 }

@@ -12,7 +12,7 @@ use exo_abi::facts::{self, Facts};
 use super::{EnvironmentId, System};
 use crate::arch::cpu;
 use crate::memory::lent_frames;
-use crate::{time, trace};
+use crate::{console, time, trace};
 
 impl System {
     /// Rewrites `id`'s facts page.
@@ -21,6 +21,7 @@ impl System {
             return;
         };
         let this_cpu = cpu::current();
+        let (console_writes, console_last_writer) = console::writes();
         let page = Facts {
             magic: facts::MAGIC,
             environment_id: u64::from(id.0),
@@ -33,6 +34,9 @@ impl System {
             slots_run: environment.slots_run,
             trace_classes: trace::classes(),
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
+            console_interrupts: console::interrupts(),
+            console_writes,
+            console_last_writer,
         };
         // The environment maps its facts page read-only: only the kernel writes it.
         lent_frames::write(environment.facts, lent_frames::bytes_of(&page))

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::scenario::{
-    DEFAULT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
+    DEFAULT, LONG_TIMEOUT, NetworkScenario, Program, SERVER_TIMEOUT, Scenario, built, built_list,
 };
 use crate::host::kernel_network;
 use crate::host::server_clients::{
@@ -91,6 +91,104 @@ pub const SCENARIOS: &[Scenario] = &[
             udp_ports: &[servers::ECHO_GUEST_PORT],
             tcp_ports: &[servers::HTTP_GUEST_PORT, servers::ECHO_GUEST_PORT],
             host: Some(server_clients::servers_from_rc),
+            run_layout: true,
+            ..NetworkScenario::DEFAULT
+        }),
+        ..DEFAULT
+    },
+    // A person at `cargo xtask run`'s shell, with the rc file's servers up: Ctrl-C ends a
+    // server in the foreground and the prompt comes back; the line editor's keys; every
+    // program of /bin typed as a user would (the servers and `wget`, which need a host
+    // peer, are the `net-` scenarios'), each judged by what it prints. Outputs go through
+    // `wc` where the typed line would otherwise show the same words.
+    Scenario {
+        name: "shell-at-run",
+        program: Program::Named(servers::SHELL),
+        serial_input: Some(
+            "tcp-echo -p 9000\n\x03echo after ctrl-c > /tmp/c\nwc /tmp/c\n\
+             hello\n\
+             echo hist >> /tmp/h\n\x1b[A\nwc /tmp/h\n\
+             nosuch\x15echo erased > /tmp/u\nwc /tmp/u\n\
+             echo one two\x17three > /tmp/w\nwc /tmp/w\n\
+             echo ac\x1b[Db\x1b[F\x1bO5~ > /tmp/l\nwc /tmp/l\n\
+             ls /tmp /www\n\
+             head -1 /etc/rc | wc\n\
+             cat /nope.txt\n\
+             jobs\n\
+             ps\n\
+             primes\n\
+             fs-test\n\
+             spawn-test\n\
+             argc a b\n\
+             forktree | grep \"I am\" | wc\n\
+             exec-test\n\
+             cow-test\n\
+             mmap-test\n\
+             revoke-test\n\
+             colour-test\n\
+             threads-rr\n\
+             threads-priority\n\
+             condvar-test\n\
+             custom-scheduler\n\
+             hostile-fork\n\
+             net-sockets-test\n\
+             ping -c 2 10.0.2.2\n\
+             grow\n\
+             segv\n\
+             fsd\n\
+             sh\n\
+             echo inner\n\
+             \x04mkdir /tmp/d\n\
+             mv /tmp/w /tmp/d/w\n\
+             rm /tmp/d/w\n\
+             printenv PWD\n\
+             poweroff\n",
+        ),
+        serial_must_show: &[
+            "$ tcp-echo -p 9000",
+            "^C",
+            "1 2 13",
+            "hello: command not found",
+            "2 2 10",
+            "1 1 7",
+            "1 2 10",
+            "1 1 4",
+            "/tmp:",
+            "/www:",
+            "index.html",
+            "1 2 23",
+            "cat: /nope.txt: No such file or directory",
+            "3 httpd",
+            "tcp-echo",
+            "primes: all checks passed",
+            "fs-test: all checks passed",
+            "spawn-test: all checks passed",
+            "$ argc a b",
+            "15 60 244",
+            "exec-test: all checks passed",
+            "cow-test: all checks passed",
+            "mmap-test: all checks passed",
+            "revoke-test: all checks passed",
+            "colour-test: all checks passed",
+            "threads-rr: all checks passed",
+            "threads-priority: all checks passed",
+            "condvar-test: all checks passed",
+            "custom-scheduler: all checks passed",
+            "hostile-fork: all checks passed",
+            "net-sockets-test: all checks passed",
+            "ping: 2 sent, 2 received",
+            "grow: stack grew",
+            "segmentation fault",
+            "fsd: the file server already runs",
+            "$ echo inner",
+            "inner",
+            "$ printenv PWD",
+            "/\r\n",
+            "all environments have ended",
+        ],
+        serial_check: Some(no_second_failure_line),
+        timeout: LONG_TIMEOUT.saturating_mul(2),
+        network: Some(NetworkScenario {
             run_layout: true,
             ..NetworkScenario::DEFAULT
         }),
@@ -265,6 +363,14 @@ fn shell_starts(first: &str, servers: &[(&str, usize)]) -> &'static str {
         .map(|(program, count)| format!("{program} -n {count} &\n"))
         .collect();
     built(format!("{first}{starts}wait\npoweroff\n"))
+}
+
+/// The shell adds no "exit status" line under a program's own error message.
+fn no_second_failure_line(serial: &str) -> Result<(), String> {
+    match serial.lines().find(|line| line.contains("exit status 1")) {
+        Some(line) => Err(format!("the shell repeated a failure: {line:?}")),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ fn main(arguments: &[&str]) -> i32 {
                 let _ = fs::close(fd);
             }
             Err(error) => {
-                println!("cat: {path}: {error:?}");
+                println!("cat: {path}: {error}");
                 status = 1;
             }
         }

@@ -17,7 +17,10 @@ fn main(arguments: &[&str]) -> i32 {
     let fd = match fs::open_input(arguments.get(2).copied()) {
         Ok(fd) => fd,
         Err(error) => {
-            println!("grep: {error:?}");
+            println!(
+                "grep: {}: {error}",
+                arguments.get(2).unwrap_or(&"standard input")
+            );
             return 2;
         }
     };

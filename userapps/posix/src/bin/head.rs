@@ -1,4 +1,5 @@
-//! Prints the first lines of standard input (or a file): `head [-n N] [FILE]`.
+//! Prints the first lines of standard input (or a file): `head [-n N] [FILE]`,
+//! or `head -N [FILE]`, the short form POSIX keeps from older systems.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -17,13 +18,25 @@ fn main(arguments: &[&str]) -> i32 {
                 return 2;
             }
         },
+        Some([option, rest @ ..]) if option.len() > 1 && option.starts_with('-') => {
+            match option[1..].parse::<usize>() {
+                Ok(count) => (count, rest),
+                Err(_) => {
+                    println!("head: unknown option {option} (usage: head [-n N | -N] [FILE])");
+                    return 2;
+                }
+            }
+        }
         Some(rest) => (10, rest),
         None => (10, &[][..]),
     };
     let fd = match fs::open_input(rest.first().copied()) {
         Ok(fd) => fd,
         Err(error) => {
-            println!("head: {error:?}");
+            println!(
+                "head: {}: {error}",
+                rest.first().unwrap_or(&"standard input")
+            );
             return 1;
         }
     };

@@ -11,7 +11,7 @@ fn main(arguments: &[&str]) -> i32 {
     let mut status = 0;
     for path in &arguments[1..] {
         if let Err(error) = fs::mkdir(path) {
-            println!("mkdir: {path}: {error:?}");
+            println!("mkdir: {path}: {error}");
             status = 1;
         }
     }

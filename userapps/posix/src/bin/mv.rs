@@ -15,7 +15,7 @@ fn main(arguments: &[&str]) -> i32 {
     match fs::rename(from, to) {
         Ok(()) => 0,
         Err(error) => {
-            println!("mv: {from} -> {to}: {error:?}");
+            println!("mv: {from} -> {to}: {error}");
             1
         }
     }

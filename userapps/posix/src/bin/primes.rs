@@ -33,12 +33,20 @@ const KEEP: u64 = 384;
 /// The prime of the record the last stage ends the results with.
 const END_MARK: u32 = 0;
 
-/// Forks a stage that may use everything but what this stage keeps.
+/// Forks a stage that may use everything but what this stage keeps. A fork
+/// that fails says why: most often the frames this process was lent are
+/// spent (each stage keeps `KEEP`).
 fn fork() -> Result<u64, libos_posixish::Errno> {
     let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
     let available = account(EnvironmentAccount::FrameQuota)
         .saturating_sub(account(EnvironmentAccount::FramesCharged));
-    fork_with_quota(available.saturating_sub(KEEP))
+    fork_with_quota(available.saturating_sub(KEEP)).inspect_err(|error| {
+        println!(
+            "primes: cannot fork the next stage: {error} ({available} frames left of this \
+             process's quota, {KEEP} kept by each stage; end other jobs, or run it alone: \
+             cargo xtask run --program primes)"
+        );
+    })
 }
 
 fn main(_arguments: &[&str]) -> i32 {
@@ -115,7 +123,10 @@ fn filter(input: usize, results: usize) -> i32 {
                 write_end
             }
         };
-        fs::write(write_end, &number.to_le_bytes()).expect("forward");
+        // The next stage ends early only if it failed, and said so.
+        if fs::write(write_end, &number.to_le_bytes()).is_err() {
+            return 1;
+        }
     }
     let Some((write_end, child)) = output else {
         report(results, END_MARK);

@@ -11,7 +11,7 @@ fn main(arguments: &[&str]) -> i32 {
     let mut status = 0;
     for path in &arguments[1..] {
         if let Err(error) = fs::unlink(path) {
-            println!("rm: {path}: {error:?}");
+            println!("rm: {path}: {error}");
             status = 1;
         }
     }

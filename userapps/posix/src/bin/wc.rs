@@ -12,7 +12,10 @@ fn main(arguments: &[&str]) -> i32 {
     let fd = match fs::open_input(arguments.get(1).copied()) {
         Ok(fd) => fd,
         Err(error) => {
-            println!("wc: {error:?}");
+            println!(
+                "wc: {}: {error}",
+                arguments.get(1).unwrap_or(&"standard input")
+            );
             return 1;
         }
     };
