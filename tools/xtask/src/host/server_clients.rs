@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::host::echo::{
     self, echo_on_every_connection, echo_stream, open_echoing, udp_round_trips,
 };
-use crate::host::hostile_frames::{Fate, hostile_frames};
+use crate::host::hostile_frames::{Fate, HostileFrame, hostile_frames};
 use crate::host::http_client::{self, Connection, Response};
 use crate::host::side::HostSide;
 use crate::qemu::{END_OF_INPUT, Protocol};
@@ -324,25 +324,37 @@ pub fn hostile_frames_beside_echo_traffic(host: &HostSide) -> Result<(), String>
     finish_udp_echo(host, &udp, MALFORMED_UDP_COUNT)?;
     expect_tcp_echo_served(host, MALFORMED_TCP_CONNECTIONS, 3 * MALFORMED_STREAM)?;
 
-    let aimed = |fate| frames.iter().filter(|frame| frame.fate == fate).count();
-    for (stack, fate) in [
-        (UDP_ECHO_STACK, Fate::MalformedForUdp),
-        (TCP_ECHO_STACK, Fate::MalformedForTcp),
-    ] {
+    // Sent beside the user-mode network, which may drop some: at least one must count.
+    echo_stacks_after_hostile_frames(host, &frames, false).map(drop)
+}
+
+/// udp-echo's and tcp-echo's stack lines (in that order) after `frames`, each noted with
+/// how many of them were aimed at its port. Each stack must have counted malformed frames:
+/// every one aimed at it when `all_arrive`, else at least one.
+pub fn echo_stacks_after_hostile_frames(
+    host: &HostSide,
+    frames: &[HostileFrame],
+    all_arrive: bool,
+) -> Result<[StackCounts; 2], String> {
+    let aimed = |fate| frames.iter().filter(|frame| frame.fate == fate).count() as u64;
+    let counted = |(stack, fate)| {
         let line = host.serial_line(stack)?;
         let counts = StackCounts::parse(&line)?;
-        host.note(format!(
-            "{line} ({} malformed frames were aimed at it)",
-            aimed(fate)
-        ));
-        if counts.malformed == 0 {
+        let sent = aimed(fate);
+        host.note(format!("{line} ({sent} malformed frames were aimed at it)"));
+        let enough = if all_arrive { sent } else { 1 };
+        if counts.malformed < enough {
             return Err(format!(
-                "{line:?}: no malformed frame counted, though {} were sent to its port",
-                aimed(fate)
+                "{line:?}: {} malformed frames counted, though {sent} were sent to its port",
+                counts.malformed
             ));
         }
-    }
-    Ok(())
+        Ok(counts)
+    };
+    Ok([
+        counted((UDP_ECHO_STACK, Fate::MalformedForUdp))?,
+        counted((TCP_ECHO_STACK, Fate::MalformedForTcp))?,
+    ])
 }
 
 /// A server's statistics line (`libos_posixish::net::report`): `NAME: stack: frames in X,

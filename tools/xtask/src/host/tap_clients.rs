@@ -15,12 +15,12 @@ use std::time::Duration;
 use exo_abi::wire::ETHERNET_HEADER;
 
 use crate::host::echo::{echo_stream, udp_round_trips};
-use crate::host::hostile_frames::{Fate, HostileFrame, hostile_frames};
+use crate::host::hostile_frames::{HostileFrame, hostile_frames};
 use crate::host::pseudo_random::PseudoRandom;
 use crate::host::raw_link::{RawSocket, enter_namespace};
 use crate::host::server_clients::{
-    ECHO_PORT, HOSTILE_BATCH, ROUND_TRIPS_AROUND, StackCounts, TCP_ECHO_READY, TCP_ECHO_STACK,
-    UDP_ECHO_READY, UDP_ECHO_STACK, expect_tcp_echo_served, finish_udp_echo,
+    ECHO_PORT, HOSTILE_BATCH, ROUND_TRIPS_AROUND, TCP_ECHO_READY, UDP_ECHO_READY,
+    echo_stacks_after_hostile_frames, expect_tcp_echo_served, finish_udp_echo,
 };
 use crate::host::side::HostSide;
 use crate::host::tap_frames::{SYN_FLOOD, arp_spoofs, fragments, syn_flood};
@@ -143,30 +143,9 @@ fn expect_refusals_counted(
     frames: &[HostileFrame],
     dropped_by_tap: u64,
 ) -> Result<(), String> {
-    let aimed = |fate| frames.iter().filter(|frame| frame.fate == fate).count() as u64;
-    let mut stacks = Vec::new();
-    for (stack, fate) in [
-        (UDP_ECHO_STACK, Fate::MalformedForUdp),
-        (TCP_ECHO_STACK, Fate::MalformedForTcp),
-    ] {
-        let line = host.serial_line(stack)?;
-        let counts = StackCounts::parse(&line)?;
-        host.note(format!(
-            "{line} ({} malformed frames aimed at it)",
-            aimed(fate)
-        ));
-        // Sent in small batches, each answered before the next: none is lost to a full
-        // ring, so each must be counted.
-        if counts.malformed < aimed(fate) {
-            return Err(format!(
-                "{line:?}: {} malformed frames counted, though {} were sent to its port",
-                counts.malformed,
-                aimed(fate)
-            ));
-        }
-        stacks.push(counts);
-    }
-    let tcp_echo = stacks[1];
+    // Sent in small batches, each answered before the next: none is lost to a full ring,
+    // so each must be counted.
+    let [_, tcp_echo] = echo_stacks_after_hostile_frames(host, frames, true)?;
     let received = kernel_counter(host, "frames_received")?;
     let unmatched = kernel_counter(host, "frames_unmatched")?;
     host.note(format!(
