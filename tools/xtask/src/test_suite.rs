@@ -80,7 +80,33 @@ pub(crate) fn print_verdict(name: &str, passed: bool, note: &str) {
     println!("test {name} ... {verdict}{note}");
 }
 
-pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
+/// What a test run found: the tally for its last line, and each scenario's verdict (the
+/// labs' rot check, which runs after, grades the tree with them instead of booting again).
+#[derive(Debug)]
+pub struct TestRun {
+    tally: Tally,
+    pub judged: BTreeMap<&'static str, Judged>,
+}
+
+impl TestRun {
+    /// Counts one more check, run after the scenarios.
+    pub fn count(&mut self, passed: bool) {
+        self.tally.count(passed);
+    }
+
+    /// Prints the last line; the exit code.
+    pub fn finish(self) -> ExitCode {
+        println!("{}", self.tally.summary());
+        if self.tally.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The host checks (unless `options` leaves them out), then the scenarios.
+pub fn run(options: &TestOptions) -> Result<TestRun, String> {
     let selected = scenarios::matching(options.filter.as_deref());
     if let Some(filter) = &options.filter
         && selected.is_empty()
@@ -116,21 +142,7 @@ pub fn run(options: &TestOptions) -> Result<ExitCode, String> {
         let jobs = options.jobs.unwrap_or_else(default_jobs);
         judged = run_scenarios(&runnable, &artifacts::KERNEL.binary(), jobs, &mut tally);
     }
-    if options.host_checks {
-        // After the scenarios: the labs grade the tree with their verdicts, and build
-        // their skeletons elsewhere.
-        crate::labs::check_all(&judged, &mut |verdict| {
-            verdict.print();
-            tally.count(verdict.passed);
-        })?;
-    }
-
-    println!("{}", tally.summary());
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(TestRun { tally, judged })
 }
 
 /// Builds the user programs once if a selected scenario boots one; returns the scenarios
