@@ -548,7 +548,10 @@ impl Stack {
     }
 
     /// Bytes written to TCP connections (closed ones too) that the peers
-    /// have not acknowledged yet: 0 when everything has been delivered.
+    /// have not acknowledged yet, and one more for each closed connection
+    /// whose end (its FIN) is not acknowledged yet: 0 when everything has
+    /// been delivered. A FIN still in the stack or in the transmit ring when
+    /// the process exits is lost with them, and the peer waits for it.
     pub fn unsent(&self) -> usize {
         let open = self.entries.values().filter_map(|entry| match entry {
             Entry::Tcp { handle, .. } => Some(*handle),
@@ -558,11 +561,16 @@ impl Stack {
         open.chain(closing)
             .map(|handle| {
                 let socket = self.sockets.get::<tcp::Socket>(handle);
-                if socket.is_open() {
+                let fin_unacknowledged = matches!(
+                    socket.state(),
+                    tcp::State::FinWait1 | tcp::State::Closing | tcp::State::LastAck
+                );
+                let data = if socket.is_open() {
                     socket.send_queue()
                 } else {
                     0
-                }
+                };
+                data + usize::from(fin_unacknowledged)
             })
             .sum()
     }

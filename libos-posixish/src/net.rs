@@ -506,8 +506,8 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<u64>) -> Result<usize, Er
 }
 
 /// Waits until every byte written to TCP connections, closed ones
-/// included, has been acknowledged, or `timeout` ticks have passed; whether
-/// it all was. A program calls it before it exits, because exiting drops
+/// included, and the end of every closed one has been acknowledged, or
+/// `timeout` ticks have passed; whether it all was. A program calls it before it exits, because exiting drops
 /// the stack with whatever it still holds.
 pub fn finish(timeout: u64) -> bool {
     let deadline = crate::facts::ticks().saturating_add(timeout);
