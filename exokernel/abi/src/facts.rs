@@ -45,9 +45,10 @@ pub struct Facts {
     pub console_interrupts: u64,
     /// Writes to the console since boot (system calls and kernel messages)...
     pub console_writes: u64,
-    /// ...and the environment id of the latest writer, 0 for the kernel: a
-    /// shell redraws the line a person is typing when someone else wrote.
-    pub console_last_writer: u64,
+    /// ...and whether the latest was this environment's (1) or someone
+    /// else's (0): a shell redraws the line a person is typing when someone
+    /// else wrote. A yes or no, not who: the page names no other environment.
+    pub console_last_write_yours: u64,
 }
 
 const _: () = assert!(size_of::<Facts>() <= 4096);

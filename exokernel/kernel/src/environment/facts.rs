@@ -36,7 +36,7 @@ impl System {
             counters: Counter::ALL.map(|counter| this_cpu.counter(counter)),
             console_interrupts: console::interrupts(),
             console_writes,
-            console_last_writer,
+            console_last_write_yours: u64::from(console_last_writer == u64::from(id.0)),
         };
         // The environment maps its facts page read-only: only the kernel writes it.
         lent_frames::write(environment.facts, lent_frames::bytes_of(&page))

@@ -565,12 +565,12 @@ impl Input {
     }
 
     /// Draws the prompt and the line again, below, when someone else wrote
-    /// to the console since it was drawn (the facts page says who wrote
-    /// last; the shell's own echo does not count).
+    /// to the console since it was drawn (the facts page says whether the
+    /// latest write was ours; the shell's own echo does not count).
     fn redraw_after_others(&mut self, prompt: &str) {
         let writes = user::fact(|facts| &facts.console_writes);
-        let last_writer = user::fact(|facts| &facts.console_last_writer);
-        if writes == self.writes_seen || last_writer == user::fact(|facts| &facts.environment_id) {
+        let ours = user::fact(|facts| &facts.console_last_write_yours) != 0;
+        if writes == self.writes_seen || ours {
             return;
         }
         self.writes_seen = writes;
