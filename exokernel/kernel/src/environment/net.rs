@@ -56,9 +56,10 @@ pub(super) struct Network {
     filters: FilterTable<BindingId>,
     bindings: BTreeMap<BindingId, Binding>,
     /// The first of the bindings whose transmit rings the kernel polls; each
-    /// links to the next (`Binding::next_polled`), so a tick, an interrupt or
-    /// a switch drains in proportion to the rings that are busy, not to every
-    /// binding there is.
+    /// links to the next and the one before (`Binding::next_polled`,
+    /// `previous_polled`), so a tick, an interrupt or a switch drains in
+    /// proportion to the rings that are busy, not to every binding there is,
+    /// and a ring that falls idle leaves the list at once.
     first_polled: Option<BindingId>,
     /// The original capability of each claimed address.
     addresses: BTreeMap<Ipv4, NodeId>,
@@ -83,8 +84,9 @@ struct Binding {
     /// Whether the kernel drains the transmit ring on its own (`NEED_WAKEUP` clear).
     polling: bool,
     idle_ticks: u32,
-    /// The next polled binding, while this one is polled.
+    /// The next polled binding and the one before, while this one is polled.
     next_polled: Option<BindingId>,
+    previous_polled: Option<BindingId>,
     counters: Counters,
     /// Its filters.
     filters: Vec<BoundFilter>,
@@ -169,7 +171,8 @@ impl Network {
     }
 
     /// Polls binding `id`'s transmit ring or stops, keeping the list of
-    /// polled bindings. Allocates nothing.
+    /// polled bindings. Allocates nothing, and takes the same few steps
+    /// however many bindings are polled.
     fn set_polling(&mut self, id: BindingId, polling: bool) {
         let Some(binding) = self.bindings.get_mut(&id) else {
             return;
@@ -179,29 +182,30 @@ impl Network {
         match (was, polling) {
             (false, true) => {
                 binding.next_polled = self.first_polled;
+                binding.previous_polled = None;
+                if let Some(first) = self.first_polled {
+                    self.polled(first).previous_polled = Some(id);
+                }
                 self.first_polled = Some(id);
             }
             (true, false) => {
-                let after = binding.next_polled.take();
-                if self.first_polled == Some(id) {
-                    self.first_polled = after;
-                    return;
+                let next = binding.next_polled.take();
+                let previous = binding.previous_polled.take();
+                match previous {
+                    Some(previous) => self.polled(previous).next_polled = next,
+                    None => self.first_polled = next,
                 }
-                let mut cursor = self.first_polled;
-                while let Some(before) = cursor {
-                    let binding = self
-                        .bindings
-                        .get_mut(&before)
-                        .expect("polled bindings exist");
-                    if binding.next_polled == Some(id) {
-                        binding.next_polled = after;
-                        return;
-                    }
-                    cursor = binding.next_polled;
+                if let Some(next) = next {
+                    self.polled(next).previous_polled = previous;
                 }
             }
             _ => {}
         }
+    }
+
+    /// A binding on the list of polled ones.
+    fn polled(&mut self, id: BindingId) -> &mut Binding {
+        self.bindings.get_mut(&id).expect("polled bindings exist")
     }
 
     /// Carries out the removal of a network capability (`System::removing`).
@@ -274,7 +278,6 @@ impl System {
         })
     }
 
-    /// The binding `handle` names, which must allow `BIND`.
     /// The counts of every live binding `owner` made, added up.
     pub(super) fn net_counts_of(&self, owner: EnvironmentId) -> Counters {
         let mut total = Counters::default();
@@ -294,6 +297,7 @@ impl System {
         total
     }
 
+    /// The binding `handle` names, which must allow `BIND`.
     fn binding_of(&self, caller: EnvironmentId, handle: Handle) -> Result<BindingId, Error> {
         let (id, _) = self.capability_as(caller, handle, Rights::BIND, |object| match object {
             Object::Binding(id) => Some(id),
@@ -396,6 +400,7 @@ impl System {
             polling: false,
             idle_ticks: 0,
             next_polled: None,
+            previous_polled: None,
             counters: Counters::default(),
             filters: Vec::new(),
         };
