@@ -127,11 +127,10 @@ impl System {
         address: u64,
         flags: MapFlags,
     ) -> Result<(), Error> {
-        let environment = self.environment(target);
-        let page = |index: u64| address + index * FRAME_SIZE;
-        if (0..pages).any(|index| environment.space.translate(page(index)).is_some()) {
+        if self.environment(target).space.any_mapped(address, pages) {
             return Err(Error::AlreadyMapped);
         }
+        let page = |index: u64| address + index * FRAME_SIZE;
         // The page's mapping records are charged to the environment it is
         // mapped in, as its page tables are.
         self.charge_kernel(target, pages * MAPPING_RECORD_BYTES)?;

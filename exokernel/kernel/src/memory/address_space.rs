@@ -196,6 +196,49 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Whether any of the `pages` pages from user address `first` is mapped.
+    /// Walks the tables once for each 2 MiB the run crosses, not once a
+    /// page: `Map` asks this before it changes anything, for every page of
+    /// the run.
+    pub fn any_mapped(&self, first: u64, pages: u64) -> bool {
+        const TABLE_SPAN: u64 = 512 * 4096;
+        let end = first + pages * 4096;
+        let mut page = first;
+        while page < end {
+            let table_end = (page / TABLE_SPAN + 1) * TABLE_SPAN;
+            if let Some(table) = self.last_level_table(page) {
+                let stop = table_end.min(end);
+                let skip = (page >> 12) as usize % 512;
+                let count = ((stop - page) >> 12) as usize;
+                if table.iter().skip(skip).take(count).any(|entry| !entry.is_unused()) {
+                    return true;
+                }
+            }
+            page = table_end;
+        }
+        false
+    }
+
+    /// The last-level table covering user address `address`, if its tables exist.
+    fn last_level_table(&self, address: u64) -> Option<&PageTable> {
+        let address = VirtAddr::new(address);
+        let indices = [address.p4_index(), address.p3_index(), address.p2_index()];
+        let mut table = self.pml4;
+        for index in indices {
+            // SAFETY: `table` is one of this address space's page tables (the
+            // PML4, or a table a present, non-huge entry of one points to),
+            // all in the direct map; it is only changed under the system
+            // lock, which the caller holds through `&self`'s owner.
+            let entry = &unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() }[index];
+            if !entry.flags().contains(Flags::PRESENT) || entry.flags().contains(Flags::HUGE_PAGE) {
+                return None;
+            }
+            table = entry.addr().as_u64();
+        }
+        // SAFETY: as above: a table a present entry points to.
+        Some(unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() })
+    }
+
     /// The physical address and flags behind user address `address`.
     pub fn translate(&self, address: u64) -> Option<(u64, Flags)> {
         match self.mapper().translate(VirtAddr::new(address)) {

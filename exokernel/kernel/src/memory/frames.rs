@@ -81,15 +81,8 @@ pub fn allocate() -> Result<u64, FrameError> {
 /// Allocates any free frame and fills it with zeros.
 pub fn allocate_zeroed() -> Result<u64, FrameError> {
     let address = allocate()?;
-    // SAFETY: the frame was just allocated, so nothing else refers to it,
-    // and the direct map covers all RAM.
-    unsafe {
-        core::ptr::write_bytes(
-            phys_to_virt(address).as_mut_ptr::<u8>(),
-            0,
-            FRAME_SIZE as usize,
-        )
-    };
+    // SAFETY: the frame was just allocated, so nothing else refers to it.
+    unsafe { super::zero_physical(address, FRAME_SIZE) };
     Ok(address)
 }
 

@@ -70,10 +70,8 @@ pub fn allocate(order: u32, at: Option<u64>) -> Result<u64, FrameError> {
         None => frames::allocate_run(order)?,
         Some(address) => frames::allocate_run_at(address, order).map(|()| address)?,
     };
-    let bytes = (FRAME_SIZE << order) as usize;
-    // SAFETY: the run was just allocated, so nothing else refers to it, and
-    // the direct map covers all RAM.
-    unsafe { core::ptr::write_bytes(phys_to_virt(address).as_mut_ptr::<u8>(), 0, bytes) };
+    // SAFETY: the run was just allocated, so nothing else refers to it.
+    unsafe { super::zero_physical(address, FRAME_SIZE << order) };
     set_marks(address / FRAME_SIZE, 1 << order, true);
     Ok(address)
 }

@@ -54,9 +54,9 @@ unsafe impl Hal for KernelHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let order = order_for(pages);
         let physical = frames::allocate_run(order).expect("frames for the NIC's virtqueues");
+        // SAFETY: the run was just allocated, so nothing else refers to it.
+        unsafe { crate::memory::zero_physical(physical, FRAME_SIZE << order) };
         let virtual_address = phys_to_virt(physical).as_mut_ptr::<u8>();
-        // SAFETY: the run was just allocated and the direct map covers it.
-        unsafe { core::ptr::write_bytes(virtual_address, 0, (FRAME_SIZE as usize) << order) };
         let pointer = NonNull::new(virtual_address).expect("the direct map is not at 0");
         (physical, pointer)
     }
