@@ -137,20 +137,25 @@ impl System {
         for index in 0..pages {
             let environment = self.environment(target);
             let budget = environment.frames_available();
-            match environment
-                .space
-                .map(page(index), physical + index * FRAME_SIZE, flags, budget)
-            {
-                Ok(tables) => environment
-                    .charge(tables)
-                    .expect("page tables were kept within the budget"),
-                Err(error) => {
-                    for done in 0..index {
-                        let _ = self.environment(target).space.unmap(page(done));
-                    }
-                    self.uncharge_kernel(target, pages * MAPPING_RECORD_BYTES);
-                    return Err(error);
+            let tables_before = environment.space.table_frames();
+            let mapped =
+                environment
+                    .space
+                    .map(page(index), physical + index * FRAME_SIZE, flags, budget);
+            // Tables made are charged whether or not the page could be mapped: a
+            // call that fails after making some keeps them in the address space
+            // (later mappings use them), and uncharged they would be frames
+            // beyond the quota, one more with each failing call.
+            let tables = environment.space.table_frames() - tables_before;
+            environment
+                .charge(tables)
+                .expect("page tables were kept within the budget");
+            if let Err(error) = mapped {
+                for done in 0..index {
+                    let _ = self.environment(target).space.unmap(page(done));
                 }
+                self.uncharge_kernel(target, pages * MAPPING_RECORD_BYTES);
+                return Err(error);
             }
         }
         // One record for the run (still charged by the page: a page

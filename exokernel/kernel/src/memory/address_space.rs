@@ -121,14 +121,16 @@ impl AddressSpace {
     }
 
     /// Maps the frame at `physical` at `page` with `flags`. New page tables
-    /// may take up to `table_budget` frames; returns how many they took.
+    /// may take up to `table_budget` frames; [`table_frames`](Self::table_frames)
+    /// counts them, made whether or not the call succeeds (a call refused for
+    /// want of a frame for the last table keeps the ones above it).
     pub fn map(
         &mut self,
         page: u64,
         physical: u64,
         flags: MapFlags,
         table_budget: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<(), Error> {
         let mut tables = TableFrames {
             budget: table_budget,
             used: 0,
@@ -160,7 +162,7 @@ impl AddressSpace {
             }
             Err(MapToError::FrameAllocationFailed) => return Err(Error::QuotaExceeded),
         }
-        Ok(tables.used)
+        Ok(())
     }
 
     /// Removes the mapping at `page`; returns the physical address it mapped.
@@ -210,7 +212,12 @@ impl AddressSpace {
                 let stop = table_end.min(end);
                 let skip = (page >> 12) as usize % 512;
                 let count = ((stop - page) >> 12) as usize;
-                if table.iter().skip(skip).take(count).any(|entry| !entry.is_unused()) {
+                if table
+                    .iter()
+                    .skip(skip)
+                    .take(count)
+                    .any(|entry| !entry.is_unused())
+                {
                     return true;
                 }
             }

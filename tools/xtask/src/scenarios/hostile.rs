@@ -25,6 +25,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-page-tables",
+        checks: Some(2),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-teardown",
         kernel_command_line: "log=info init_argument=10000",
         // The cycle count comes from the command line: the program cannot know it.
