@@ -56,6 +56,11 @@ impl NodeId {
     pub const fn index(self) -> u32 {
         self.index
     }
+
+    /// Which use of its arena entry this node is (with the index, the id).
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
 }
 
 /// A capability as a lookup finds it.
@@ -350,6 +355,17 @@ impl<O> CapabilitySpace<O> {
             object: &live.object,
             rights: live.rights,
             parent: live.parent,
+        })
+    }
+
+    /// The live node at arena index `index`, if there is one: for tables that
+    /// keep only a node's index (a page-table entry's spare bits) and rely on
+    /// removing their records when the node goes.
+    pub fn node_at_index(&self, index: u32) -> Option<NodeId> {
+        let entry = self.entries.get(index)?;
+        matches!(entry.state, EntryState::Live(_)).then_some(NodeId {
+            index,
+            generation: entry.generation,
         })
     }
 

@@ -1,58 +1,230 @@
-//! Which capability authorised each mapped page.
+//! Which pages each capability maps, so that revoking it can unmap them.
 //!
 //! Every user mapping is made through a frame capability. When that
 //! capability goes (revoked, dropped, taken by force), every page mapped
 //! through it must be unmapped, in whichever environment it was mapped; and
-//! when a page is unmapped by hand, its record must go. This index keeps
-//! both directions: by capability node, and by (environment, page).
+//! when a page is unmapped by hand, its record must go.
 //!
-//! A record covers a run of pages mapped by one request: a library OS maps
-//! its memory sixteen pages at a time, and one record for the run instead of
-//! sixteen is most of what a spawn or a demand-zero fault spends here (under
-//! QEMU's emulation a B-tree update costs about 2,500 cycles). Unmapping one
-//! page of a run shortens or splits its record.
+//! Two directions are needed. *Page → capability* is kept in the page
+//! table itself: each user entry carries a **tag**, the node's index plus
+//! one, in 14 bits the processor ignores ([`tag_of`]); the capability space
+//! turns the index back into the live node (`CapabilitySpace::node_at_index`),
+//! so `Unmap` and `Protect` find the node in a few loads beside the entry
+//! they change. Pages mapped through a node whose index needs more bits
+//! carry tag 0 and are found here instead, in a B-tree by page.
+//!
+//! *Capability → pages* is this index: runs of pages, one per `Map`
+//! request, by node. A library OS maps sixteen pages at a time, each run
+//! through a capability of its own, so most nodes have exactly one run: it
+//! is kept in a side table indexed by [`NodeId::index`], found and changed in
+//! a few loads and stores. A node's further runs — a program's image mapped
+//! into many children, a run split by unmapping its middle — go into a
+//! B-tree (under QEMU's emulation a B-tree update costs a couple of thousand
+//! cycles, several times the rest of a `Map`).
+//!
+//! Callers say which node a page was mapped through (they read its tag);
+//! the index trusts them, as the tags and the index change together.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use crate::btree::GiveBackWhenEmpty;
-use crate::caps::{EnvironmentId, NodeId};
+use crate::caps::{CapabilitySpace, EnvironmentId, NodeId};
 use crate::memory_map::FRAME_SIZE;
 
-/// The mapping records, both ways. Every record is a fixed-size entry in a
-/// B-tree, so no allocation grows with how many pages one capability maps
-/// (a per-capability list of 65,536 pages once asked the heap for 2 MiB at
-/// once), and forgetting records never allocates. There are never more
-/// records than pages recorded, so a charge per page pays for them.
+/// The runs of pages mapped through each capability node. Never more runs
+/// than pages, so a charge per page pays for the B-tree's; the side table
+/// has a 16-byte entry per node index, paid for with the node.
 #[derive(Debug, Default)]
 pub struct MappingIndex {
-    /// (capability, environment, first page of a run).
-    by_node: BTreeSet<(NodeId, EnvironmentId, u64)>,
-    /// (environment, first page of a run) → the run.
-    by_page: BTreeMap<(EnvironmentId, u64), Run>,
+    /// The side table, in chunks of [`CHUNK`] node indices: for each node,
+    /// one run mapped through it, or an empty run. A chunk exists while it
+    /// holds a run, so its memory comes back when the runs go.
+    chunks: Vec<Option<Box<Chunk>>>,
+    /// Every other run: (node, environment, first page) → pages.
+    other_runs: BTreeMap<(NodeId, EnvironmentId, u64), u64>,
+    /// Each page mapped through a node too high to tag: (environment, page)
+    /// → node.
+    untagged: BTreeMap<(EnvironmentId, u64), NodeId>,
     /// Pages recorded, over all runs.
     pages: u64,
+    /// Runs in the side table.
+    side_runs: usize,
 }
 
-/// `pages` pages mapped through capability `node`, from the page the key names.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    node: NodeId,
-    pages: u64,
+/// Spare bits of a page-table entry that hold a tag.
+pub const TAG_BITS: u32 = 14;
+
+/// The tag a page mapped through `node` carries in its page-table entry:
+/// the node's index plus one, or 0 if that needs more than [`TAG_BITS`]
+/// bits (the index then keeps the page's node itself).
+pub fn tag_of(node: NodeId) -> u16 {
+    if node.index() < (1 << TAG_BITS) - 1 {
+        node.index() as u16 + 1
+    } else {
+        0
+    }
 }
+
+/// Node indices a chunk of the side table covers: 63 runs and a count fill
+/// a kilobyte, one block of the kernel heap's buddy allocator.
+const CHUNK: usize = 63;
+
+#[derive(Debug)]
+struct Chunk {
+    runs: [Run; CHUNK],
+    /// Runs in it that are not empty.
+    count: u32,
+}
+
+/// `pages` pages from `first` in `environment`, mapped through the node
+/// whose index is the run's place in the side table: 16 bytes, so that the
+/// side table costs a capability little (its charge holds it with its node,
+/// `tests/kernel_memory_costs.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    /// The node's generation.
+    generation: u32,
+    environment: EnvironmentId,
+    /// The first page's number above 16 bits, the count of pages below
+    /// (0: no run).
+    place: u64,
+}
+
+/// A run in the side table has fewer pages than this; longer ones (no
+/// single `Map` makes one) go into the B-tree.
+const SIDE_RUN_PAGES: u64 = 1 << 16;
 
 impl Run {
-    fn end(&self, first: u64) -> u64 {
-        first + self.pages * FRAME_SIZE
+    const EMPTY: Run = Run {
+        generation: 0,
+        environment: EnvironmentId(0),
+        place: 0,
+    };
+
+    fn new(node: NodeId, environment: EnvironmentId, first: u64, pages: u64) -> Self {
+        debug_assert!(pages > 0 && pages < SIDE_RUN_PAGES);
+        Run {
+            generation: node.generation(),
+            environment,
+            place: (first / FRAME_SIZE) << 16 | pages,
+        }
+    }
+
+    fn first(&self) -> u64 {
+        (self.place >> 16) * FRAME_SIZE
+    }
+
+    fn pages(&self) -> u64 {
+        self.place % SIDE_RUN_PAGES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pages() == 0
+    }
+
+    /// Whether it is a run of `node`'s (kept in `node`'s slot).
+    fn is_of(&self, node: NodeId) -> bool {
+        !self.is_empty() && self.generation == node.generation()
+    }
+
+    fn holds(&self, node: NodeId, environment: EnvironmentId, page: u64) -> bool {
+        self.is_of(node)
+            && self.environment == environment
+            && (self.first()..self.first() + self.pages() * FRAME_SIZE).contains(&page)
+    }
+}
+
+/// What unmapping one page leaves of the run that held it.
+struct Cut {
+    /// The pages before it: same first page, fewer pages (0: none).
+    before: u64,
+    /// The pages after it, from the next page (0: none).
+    after: u64,
+}
+
+fn cut(first: u64, pages: u64, page: u64) -> Cut {
+    let before = (page - first) / FRAME_SIZE;
+    Cut {
+        before,
+        after: pages - before - 1,
     }
 }
 
 impl MappingIndex {
     pub const fn new() -> Self {
         Self {
-            by_node: BTreeSet::new(),
-            by_page: BTreeMap::new(),
+            chunks: Vec::new(),
+            other_runs: BTreeMap::new(),
+            untagged: BTreeMap::new(),
             pages: 0,
+            side_runs: 0,
         }
+    }
+
+    /// The node the page at `page` in `environment`, whose page-table entry
+    /// carries `tag`, was mapped through; `None` for a page of the kernel's
+    /// own.
+    pub fn node_of<O>(
+        &self,
+        capabilities: &CapabilitySpace<O>,
+        environment: EnvironmentId,
+        page: u64,
+        tag: u16,
+    ) -> Option<NodeId> {
+        match tag {
+            0 => self.untagged.get(&(environment, page)).copied(),
+            tag => capabilities.node_at_index(u32::from(tag) - 1),
+        }
+    }
+
+    /// Forgets the untagged pages of a run of `node`'s, if it is untagged.
+    fn forget_untagged(
+        &mut self,
+        node: NodeId,
+        environment: EnvironmentId,
+        first: u64,
+        pages: u64,
+    ) {
+        if tag_of(node) == 0 {
+            for page in (0..pages).map(|index| first + index * FRAME_SIZE) {
+                self.untagged.remove(&(environment, page));
+            }
+            self.untagged.give_back_when_empty();
+        }
+    }
+
+    /// Reserves, once, the side table's list of chunks for node indices
+    /// below `nodes`, so that it never grows afterwards and the kernel's
+    /// memory in use comes back exactly when mappings go (as
+    /// `CapabilitySpace::reserve` does for the nodes themselves).
+    pub fn reserve(&mut self, nodes: u32) -> Result<(), exo_abi::Error> {
+        let chunks = (nodes as usize).div_ceil(CHUNK);
+        self.chunks
+            .try_reserve_exact(chunks.saturating_sub(self.chunks.len()))
+            .map_err(|_| exo_abi::Error::OutOfMemory)
+    }
+
+    /// The side table's entry for `node`, if its chunk exists.
+    fn side_run(&mut self, node: NodeId) -> Option<&mut Run> {
+        let index = node.index() as usize;
+        let chunk = self.chunks.get_mut(index / CHUNK)?.as_deref_mut()?;
+        Some(&mut chunk.runs[index % CHUNK])
+    }
+
+    /// Empties `node`'s entry in the side table (which holds a run), and
+    /// frees its chunk if that was the chunk's last run.
+    fn clear_side_run(&mut self, node: NodeId) {
+        let index = node.index() as usize;
+        let slot = &mut self.chunks[index / CHUNK];
+        let chunk = slot.as_deref_mut().expect("the run's chunk exists");
+        chunk.runs[index % CHUNK] = Run::EMPTY;
+        chunk.count -= 1;
+        if chunk.count == 0 {
+            *slot = None;
+        }
+        self.side_runs -= 1;
     }
 
     /// Records that the `pages` pages from `first` (a page-aligned address)
@@ -60,96 +232,152 @@ impl MappingIndex {
     /// may be recorded yet.
     pub fn insert(&mut self, node: NodeId, environment: EnvironmentId, first: u64, pages: u64) {
         debug_assert!(pages > 0 && first.is_multiple_of(FRAME_SIZE));
-        debug_assert!(
-            (0..pages).all(|page| self
-                .run_holding(environment, first + page * FRAME_SIZE)
-                .is_none()),
-            "page recorded twice"
-        );
-        self.by_page
-            .insert((environment, first), Run { node, pages });
-        self.by_node.insert((node, environment, first));
+        if tag_of(node) == 0 {
+            for page in (0..pages).map(|index| first + index * FRAME_SIZE) {
+                self.untagged.insert((environment, page), node);
+            }
+        }
         self.pages += pages;
-    }
-
-    /// The capability through which `page` is mapped in `environment`.
-    pub fn node_of(&self, environment: EnvironmentId, page: u64) -> Option<NodeId> {
-        self.run_holding(environment, page).map(|(_, run)| run.node)
-    }
-
-    /// The run holding `page` in `environment`, and its first page.
-    fn run_holding(&self, environment: EnvironmentId, page: u64) -> Option<(u64, Run)> {
-        let (&(owner, first), &run) = self.by_page.range(..=(environment, page)).next_back()?;
-        (owner == environment && page < run.end(first)).then_some((first, run))
-    }
-
-    /// Forgets `page` in `environment`; returns the capability it was mapped
-    /// through. Its run loses the page: shortened, or split in two.
-    pub fn remove_page(&mut self, environment: EnvironmentId, page: u64) -> Option<NodeId> {
-        let (first, run) = self.run_holding(environment, page)?;
-        let before = (page - first) / FRAME_SIZE;
-        let after = run.pages - before - 1;
-        if before > 0 {
-            // The run keeps its first page and key, shortened.
-            let kept = self
-                .by_page
-                .get_mut(&(environment, first))
-                .expect("just found");
-            kept.pages = before;
+        let index = node.index() as usize;
+        if self.chunks.len() <= index / CHUNK {
+            self.chunks.resize_with(index / CHUNK + 1, || None);
+        }
+        let chunk = self.chunks[index / CHUNK].get_or_insert_with(|| {
+            Box::new(Chunk {
+                runs: [Run::EMPTY; CHUNK],
+                count: 0,
+            })
+        });
+        let kept = &mut chunk.runs[index % CHUNK];
+        if kept.is_empty() && pages < SIDE_RUN_PAGES {
+            *kept = Run::new(node, environment, first, pages);
+            chunk.count += 1;
+            self.side_runs += 1;
         } else {
-            self.by_page.remove(&(environment, first));
-            self.by_node.remove(&(run.node, environment, first));
+            debug_assert!(
+                kept.is_empty() || kept.is_of(node),
+                "a removed node's run was left behind"
+            );
+            if chunk.count == 0 {
+                self.chunks[index / CHUNK] = None;
+            }
+            self.other_runs.insert((node, environment, first), pages);
         }
-        self.pages -= 1 + after; // `after` comes back with its own record
+    }
+
+    /// Forgets `page` in `environment`, mapped through `node`; returns whether
+    /// it was recorded. Its run loses the page: shortened, or split in two.
+    pub fn remove_page(&mut self, node: NodeId, environment: EnvironmentId, page: u64) -> bool {
+        let removed = self.remove_page_of_run(node, environment, page);
+        if removed {
+            self.forget_untagged(node, environment, page, 1);
+        }
+        removed
+    }
+
+    fn remove_page_of_run(&mut self, node: NodeId, environment: EnvironmentId, page: u64) -> bool {
+        if let Some(run) = self.side_run(node)
+            && run.holds(node, environment, page)
+        {
+            let Cut { before, after } = cut(run.first(), run.pages(), page);
+            if before > 0 {
+                *run = Run::new(node, environment, run.first(), before);
+            } else if after > 0 {
+                *run = Run::new(node, environment, page + FRAME_SIZE, after);
+            } else {
+                self.clear_side_run(node);
+            }
+            if before > 0 && after > 0 {
+                self.other_runs
+                    .insert((node, environment, page + FRAME_SIZE), after);
+            }
+            self.pages -= 1;
+            return true;
+        }
+        let Some((&(_, _, first), &pages)) = self
+            .other_runs
+            .range((node, environment, 0)..=(node, environment, page))
+            .next_back()
+        else {
+            return false;
+        };
+        if page >= first + pages * FRAME_SIZE {
+            return false;
+        }
+        let Cut { before, after } = cut(first, pages, page);
+        self.pages -= 1;
+        if before > 0 {
+            *self
+                .other_runs
+                .get_mut(&(node, environment, first))
+                .expect("just found") = before;
+        } else {
+            self.other_runs.remove(&(node, environment, first));
+        }
         if after > 0 {
-            self.insert(run.node, environment, page + FRAME_SIZE, after);
+            self.other_runs
+                .insert((node, environment, page + FRAME_SIZE), after);
         }
-        self.give_back_when_empty();
-        Some(run.node)
+        self.other_runs.give_back_when_empty();
+        true
+    }
+
+    /// Forgets the whole run holding `page` in `environment`, mapped through
+    /// `node`; returns its first page and length. For taking an environment
+    /// apart: the caller walks its pages and forgets each one's run once.
+    pub fn remove_run_holding(
+        &mut self,
+        node: NodeId,
+        environment: EnvironmentId,
+        page: u64,
+    ) -> Option<(u64, u64)> {
+        if let Some(&mut run) = self.side_run(node)
+            && run.holds(node, environment, page)
+        {
+            self.clear_side_run(node);
+            self.pages -= run.pages();
+            self.forget_untagged(node, environment, run.first(), run.pages());
+            return Some((run.first(), run.pages()));
+        }
+        let (&(_, _, first), &pages) = self
+            .other_runs
+            .range((node, environment, 0)..=(node, environment, page))
+            .next_back()?;
+        if page >= first + pages * FRAME_SIZE {
+            return None;
+        }
+        self.other_runs.remove(&(node, environment, first));
+        self.other_runs.give_back_when_empty();
+        self.pages -= pages;
+        self.forget_untagged(node, environment, first, pages);
+        Some((first, pages))
     }
 
     /// Forgets every page mapped through `node`, handing each to `forgotten`
     /// as (environment, page). Allocates nothing.
     pub fn take_node(&mut self, node: NodeId, mut forgotten: impl FnMut(EnvironmentId, u64)) {
-        let first = (node, EnvironmentId(0), 0);
-        let last = (node, EnvironmentId(u32::MAX), u64::MAX);
-        while let Some(&record) = self.by_node.range(first..=last).next() {
-            let (_, environment, start) = record;
-            self.by_node.remove(&record);
-            let run = self
-                .by_page
-                .remove(&(environment, start))
-                .expect("both directions hold every run");
-            self.pages -= run.pages;
-            for page in (start..run.end(start)).step_by(FRAME_SIZE as usize) {
+        let mut forget = |environment, first: u64, pages: u64| {
+            for page in (0..pages).map(|index| first + index * FRAME_SIZE) {
                 forgotten(environment, page);
             }
+        };
+        if let Some(&mut run) = self.side_run(node)
+            && run.is_of(node)
+        {
+            self.clear_side_run(node);
+            self.pages -= run.pages();
+            self.forget_untagged(node, run.environment, run.first(), run.pages());
+            forget(run.environment, run.first(), run.pages());
         }
-        self.give_back_when_empty();
-    }
-
-    /// Forgets every page mapped in `environment`, handing each to
-    /// `forgotten` as (page, capability). Allocates nothing.
-    pub fn take_environment(
-        &mut self,
-        environment: EnvironmentId,
-        mut forgotten: impl FnMut(u64, NodeId),
-    ) {
-        let range = (environment, 0)..=(environment, u64::MAX);
-        while let Some((&(_, start), &run)) = self.by_page.range(range.clone()).next() {
-            self.by_page.remove(&(environment, start));
-            self.by_node.remove(&(run.node, environment, start));
-            self.pages -= run.pages;
-            for page in (start..run.end(start)).step_by(FRAME_SIZE as usize) {
-                forgotten(page, run.node);
-            }
+        let all = (node, EnvironmentId(0), 0)..=(node, EnvironmentId(u32::MAX), u64::MAX);
+        while let Some((&key, &pages)) = self.other_runs.range(all.clone()).next() {
+            self.other_runs.remove(&key);
+            self.pages -= pages;
+            let (_, environment, first) = key;
+            self.forget_untagged(node, environment, first, pages);
+            forget(environment, first, pages);
         }
-        self.give_back_when_empty();
-    }
-
-    fn give_back_when_empty(&mut self) {
-        self.by_node.give_back_when_empty();
-        self.by_page.give_back_when_empty();
+        self.other_runs.give_back_when_empty();
     }
 
     /// How many pages are recorded.
@@ -161,39 +389,52 @@ impl MappingIndex {
         self.pages == 0
     }
 
-    /// How many records hold them (at most [`len`](Self::len)).
+    /// How many runs hold them (at most [`len`](Self::len)).
     pub fn records(&self) -> usize {
-        self.by_page.len()
+        self.side_runs + self.other_runs.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::CapabilitySpace;
+    use alloc::collections::BTreeMap;
     use alloc::vec::Vec;
+    use exo_abi::Rights;
+
+    const PAGE: u64 = FRAME_SIZE;
 
     fn take_node(index: &mut MappingIndex, node: NodeId) -> Vec<(EnvironmentId, u64)> {
         let mut taken = Vec::new();
         index.take_node(node, |environment, page| taken.push((environment, page)));
+        taken.sort();
         taken
     }
 
-    fn take_environment(
-        index: &mut MappingIndex,
-        environment: EnvironmentId,
-    ) -> Vec<(u64, NodeId)> {
-        let mut taken = Vec::new();
-        index.take_environment(environment, |page, node| taken.push((page, node)));
-        taken
+    /// Real node ids too high to tag: the last `count` of enough nodes,
+    /// from a capability space of many tables.
+    fn untaggable_nodes(count: usize) -> Vec<NodeId> {
+        let mut space = CapabilitySpace::new();
+        let mut all = Vec::new();
+        for env in 1..=17 {
+            let env = EnvironmentId(env);
+            space.create_table(env, 1000).unwrap();
+            for value in 0..1000 {
+                let handle = space.insert_root(env, value, Rights::MAP).unwrap();
+                all.push(space.lookup(env, handle).unwrap().node);
+            }
+        }
+        let high = all.split_off(all.len() - count);
+        assert!(high.iter().all(|&node| tag_of(node) == 0));
+        assert!(all.iter().take(100).all(|&node| tag_of(node) != 0));
+        high
     }
-    use exo_abi::Rights;
 
     /// Real node ids, from a capability space.
     fn nodes(count: usize) -> Vec<NodeId> {
         let mut space = CapabilitySpace::new();
         let env = EnvironmentId(1);
-        space.create_table(env, 64).unwrap();
+        space.create_table(env, count.max(64) as u32).unwrap();
         (0..count)
             .map(|value| {
                 let handle = space.insert_root(env, value, Rights::MAP).unwrap();
@@ -203,71 +444,79 @@ mod tests {
     }
 
     #[test]
-    fn both_directions_agree() {
+    fn a_node_mapped_in_two_environments() {
         let [a, b] = nodes(2)[..] else { unreachable!() };
         let (one, two) = (EnvironmentId(1), EnvironmentId(2));
         let mut index = MappingIndex::new();
         index.insert(a, one, 0x1000, 1);
         index.insert(a, two, 0x1000, 1);
         index.insert(b, one, 0x2000, 1);
-        assert_eq!(index.node_of(one, 0x1000), Some(a));
-        assert_eq!(index.node_of(two, 0x1000), Some(a));
-        assert_eq!(index.node_of(one, 0x3000), None);
-        assert_eq!(index.len(), 3);
+        assert_eq!((index.len(), index.records()), (3, 3));
 
-        assert_eq!(index.remove_page(one, 0x1000), Some(a));
-        assert_eq!(index.remove_page(one, 0x1000), None);
+        assert!(index.remove_page(a, one, 0x1000));
+        assert!(!index.remove_page(a, one, 0x1000));
+        assert!(!index.remove_page(b, one, 0x1000), "not b's page");
         assert_eq!(take_node(&mut index, a), [(two, 0x1000)]);
         assert_eq!(take_node(&mut index, a), []);
         assert_eq!(index.len(), 1);
+        assert_eq!(take_node(&mut index, b), [(one, 0x2000)]);
+        assert!(index.is_empty() && index.records() == 0);
     }
 
     #[test]
-    fn taking_an_environment_keeps_others_pages_of_the_same_capability() {
-        let [a, b] = nodes(2)[..] else { unreachable!() };
-        let (one, two) = (EnvironmentId(1), EnvironmentId(2));
+    fn unmapping_inside_a_run_splits_it() {
+        let [a] = nodes(1)[..] else { unreachable!() };
+        let one = EnvironmentId(1);
         let mut index = MappingIndex::new();
-        for page in 0..1024 {
-            index.insert(a, one, page * 0x1000, 1);
-            index.insert(a, two, page * 0x1000, 1);
-        }
-        index.insert(b, two, 0x40_0000, 1);
-        assert_eq!(take_environment(&mut index, two).len(), 1025);
-        assert_eq!(index.node_of(one, 0x3000), Some(a));
-        assert_eq!(index.node_of(two, 0x3000), None);
-        assert_eq!(take_node(&mut index, b), []);
-        let left = take_node(&mut index, a);
-        assert_eq!(left.len(), 1024);
-        assert!(left.iter().all(|&(owner, _)| owner == one));
-        assert!(index.is_empty());
+        index.insert(a, one, 0x10_000, 16);
+        assert_eq!((index.len(), index.records()), (16, 1));
+        assert!(index.remove_page(a, one, 0x10_000 + 5 * PAGE));
+        assert_eq!((index.len(), index.records()), (15, 2));
+        assert!(!index.remove_page(a, one, 0x10_000 + 5 * PAGE));
+        // The first page: the run's start moves on.
+        assert!(index.remove_page(a, one, 0x10_000));
+        assert_eq!((index.len(), index.records()), (14, 2));
+        assert_eq!(
+            index.remove_run_holding(a, one, 0x10_000 + 9 * PAGE),
+            Some((0x10_000 + 6 * PAGE, 10))
+        );
+        assert_eq!(take_node(&mut index, a).len(), 4);
+        assert!(index.is_empty() && index.records() == 0);
     }
 
     #[test]
-    fn taking_an_environment_leaves_others() {
-        let [a, b] = nodes(2)[..] else { unreachable!() };
-        let (one, two) = (EnvironmentId(1), EnvironmentId(2));
+    fn the_side_table_lets_go_of_its_memory() {
+        let all = nodes(200);
+        let one = EnvironmentId(1);
         let mut index = MappingIndex::new();
-        for page in 0..4 {
-            index.insert(a, one, page * 0x1000, 1);
-            index.insert(b, two, page * 0x1000, 1);
+        for (number, &node) in all.iter().enumerate() {
+            index.insert(node, one, number as u64 * PAGE, 1);
         }
-        index.insert(b, one, 0x10_0000, 1);
-        let taken = take_environment(&mut index, one);
-        assert_eq!(taken.len(), 5);
-        assert!(taken.contains(&(0x10_0000, b)));
-        assert_eq!(index.len(), 4);
-        assert_eq!(take_node(&mut index, a), []);
-        assert_eq!(take_node(&mut index, b).len(), 4);
-        assert!(index.is_empty());
+        let chunks = |index: &MappingIndex| index.chunks.iter().flatten().count();
+        assert_eq!(chunks(&index), 200usize.div_ceil(CHUNK));
+        for &node in &all[1..] {
+            take_node(&mut index, node);
+        }
+        assert_eq!(chunks(&index), 1, "only the first node's chunk is left");
+        take_node(&mut index, all[0]);
+        assert_eq!(chunks(&index), 0);
+        assert!(index.is_empty() && index.records() == 0);
     }
 
-    /// Runs, split and shortened by unmapping, taken by capability and by
-    /// environment, against a model that records every page on its own.
+    #[test]
+    fn a_chunk_is_a_kilobyte() {
+        assert!(size_of::<Chunk>() <= 1024);
+        assert_eq!(size_of::<Run>(), 16);
+    }
+
+    /// Runs, split and shortened by unmapping, taken by capability and whole,
+    /// against a model that records every page on its own — the shadow of
+    /// the page tables, as the kernel keeps it.
     #[test]
     fn runs_agree_with_a_page_by_page_model() {
-        use alloc::collections::BTreeMap;
-        const PAGE: u64 = FRAME_SIZE;
-        let node_ids = nodes(4);
+        // Two nodes that tag their pages and two that do not.
+        let mut node_ids = nodes(2);
+        node_ids.extend(untaggable_nodes(2));
         let mut index = MappingIndex::new();
         let mut model: BTreeMap<(EnvironmentId, u64), NodeId> = BTreeMap::new();
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -293,17 +542,38 @@ mod tests {
                         }
                     }
                 }
-                5..=7 => {
+                5..=6 => {
+                    // Unmapping a page: the shadow names its node.
                     let page = next(112) * PAGE;
+                    let mapped_through = model.remove(&(environment, page));
+                    let through = mapped_through.unwrap_or(node);
                     assert_eq!(
-                        index.remove_page(environment, page),
-                        model.remove(&(environment, page)),
+                        index.remove_page(through, environment, page),
+                        mapped_through.is_some(),
                         "step {step}: remove {page:#x}"
                     );
                 }
-                8 => {
-                    let mut taken = take_node(&mut index, node);
-                    taken.sort();
+                7 => {
+                    // Taking an environment apart: its pages in order, each run once.
+                    let pages: Vec<_> = model
+                        .range((environment, 0)..=(environment, u64::MAX))
+                        .map(|(&(_, page), &node)| (page, node))
+                        .collect();
+                    let mut forgotten = 0;
+                    for (page, node) in pages {
+                        if let Some((first, count)) =
+                            index.remove_run_holding(node, environment, page)
+                        {
+                            assert!(first <= page, "step {step}: a run after its page");
+                            forgotten += count;
+                        }
+                    }
+                    let before = model.len();
+                    model.retain(|&(owner, _), _| owner != environment);
+                    assert_eq!(forgotten as usize, before - model.len(), "step {step}");
+                }
+                _ => {
+                    let taken = take_node(&mut index, node);
                     let expected: Vec<_> = model
                         .iter()
                         .filter(|&(_, &owner)| owner == node)
@@ -312,52 +582,22 @@ mod tests {
                     model.retain(|_, owner| *owner != node);
                     assert_eq!(taken, expected, "step {step}: take a node");
                 }
-                _ => {
-                    let mut taken = take_environment(&mut index, environment);
-                    taken.sort();
-                    let expected: Vec<_> = model
-                        .range((environment, 0)..=(environment, u64::MAX))
-                        .map(|(&(_, page), &node)| (page, node))
-                        .collect();
-                    model.retain(|&(owner, _), _| owner != environment);
-                    assert_eq!(taken, expected, "step {step}: take an environment");
-                }
             }
             assert_eq!(index.len(), model.len(), "step {step}");
             assert!(index.records() <= index.len());
             if step % 97 == 0 {
-                for environment in 1..=3 {
-                    for page in 0..120 {
-                        let key = (EnvironmentId(environment), page * PAGE);
-                        assert_eq!(
-                            index.node_of(key.0, key.1),
-                            model.get(&key).copied(),
-                            "step {step}: {key:?}"
-                        );
+                // The untagged pages' nodes, as the page tables would ask.
+                for environment in (1..=3).map(EnvironmentId) {
+                    for page in (0..120).map(|page| page * PAGE) {
+                        let expected = model
+                            .get(&(environment, page))
+                            .filter(|&&node| tag_of(node) == 0)
+                            .copied();
+                        assert_eq!(index.untagged.get(&(environment, page)).copied(), expected);
                     }
                 }
             }
         }
-    }
-
-    #[test]
-    fn unmapping_inside_a_run_splits_it() {
-        let [a] = nodes(1)[..] else { unreachable!() };
-        let one = EnvironmentId(1);
-        let mut index = MappingIndex::new();
-        index.insert(a, one, 0x10_000, 16);
-        assert_eq!((index.len(), index.records()), (16, 1));
-        assert_eq!(index.remove_page(one, 0x10_000 + 5 * 0x1000), Some(a));
-        assert_eq!((index.len(), index.records()), (15, 2));
-        assert_eq!(index.node_of(one, 0x10_000 + 5 * 0x1000), None);
-        assert_eq!(index.node_of(one, 0x10_000 + 4 * 0x1000), Some(a));
-        assert_eq!(index.node_of(one, 0x10_000 + 6 * 0x1000), Some(a));
-        assert_eq!(index.node_of(one, 0x10_000 + 16 * 0x1000), None);
-        // The first page: the run's key moves on.
-        assert_eq!(index.remove_page(one, 0x10_000), Some(a));
-        assert_eq!(index.node_of(one, 0x11_000), Some(a));
-        assert_eq!((index.len(), index.records()), (14, 2));
-        assert_eq!(take_node(&mut index, a).len(), 14);
-        assert!(index.is_empty() && index.records() == 0);
+        assert!(index.untagged.len() <= index.len());
     }
 }

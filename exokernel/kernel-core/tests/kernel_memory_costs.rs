@@ -72,12 +72,18 @@ fn a_capability_costs_no_more_than_its_charge() {
         let tables = 50;
         let mut space = space_with_tables(tables);
         let count = tables as usize * per_table;
+        // With a run of pages mapped through each capability: the mapping
+        // index keeps a node's first run in a side table indexed by node, a
+        // slot per capability (the pages themselves are charged by the page).
+        let mut index = MappingIndex::new();
         let cost = cost_of(count, || {
             for id in 0..tables {
-                for _ in 0..per_table {
-                    space
+                for page in 0..per_table {
+                    let handle = space
                         .insert_root(EnvironmentId(id), [0; MAX_OBJECT_SIZE], Rights::MAP)
                         .unwrap();
+                    let node = space.lookup(EnvironmentId(id), handle).unwrap().node;
+                    index.insert(node, EnvironmentId(id), page as u64 * 4096, 1);
                 }
             }
         });

@@ -73,13 +73,18 @@ impl System {
     }
 
     /// Reserves, once at boot, the capability arena's list of chunks for as
-    /// many capabilities as the heap could pay for, so that its size never
-    /// depends on what ran before.
+    /// many capabilities as the heap could pay for, and the mapping index's
+    /// side table's list likewise, so that their sizes never depend on what
+    /// ran before.
     pub(super) fn reserve_capability_arena(&mut self) {
         let capabilities = heap::capacity() as u64 / CAPABILITY_BYTES;
+        let capabilities = u32::try_from(capabilities).unwrap_or(u32::MAX);
         self.capabilities
-            .reserve(u32::try_from(capabilities).unwrap_or(u32::MAX))
+            .reserve(capabilities)
             .expect("the heap holds the capability arena's list");
+        self.mappings
+            .reserve(capabilities)
+            .expect("the heap holds the mapping index's list");
     }
 
     /// Puts one new capability into `owner`'s table with `insert`, charged

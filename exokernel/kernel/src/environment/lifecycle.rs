@@ -314,9 +314,15 @@ impl System {
                 capabilities.remove_node(environment.root, on_removed);
                 capabilities.destroy_table(id, on_removed);
             });
-            // Pages that others' capabilities mapped into it: the records go;
+            // Pages still mapped in it (through others' capabilities: its own
+            // are gone with its table): their records go, a run at a time;
             // the page tables themselves are freed next.
-            self.mappings.take_environment(id, |_, _| {});
+            let (mappings, capabilities) = (&mut self.mappings, &self.capabilities);
+            environment.space.for_each_mapped(|page, tag| {
+                if let Some(node) = mappings.node_of(capabilities, id, page, tag) {
+                    let _ = mappings.remove_run_holding(node, id, page);
+                }
+            });
             if environment.space.is_loaded() {
                 paging::load_kernel_tables();
             }
@@ -344,7 +350,7 @@ fn new_address_space(quota: u64) -> Result<(AddressSpace, u64), Error> {
         }
     };
     let budget = quota.saturating_sub(space.table_frames() + 1);
-    if let Err(error) = space.map(FACTS, facts, MapFlags::empty(), budget) {
+    if let Err(error) = space.map(FACTS, facts, MapFlags::empty(), budget, 0) {
         space.destroy();
         lent_frames::free(facts, 0).expect("just allocated");
         return Err(error);

@@ -12,6 +12,7 @@ use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::NodeId;
 use exo_kernel_core::frames::FrameError;
+use exo_kernel_core::mappings::tag_of;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
@@ -138,10 +139,13 @@ impl System {
             let environment = self.environment(target);
             let budget = environment.frames_available();
             let tables_before = environment.space.table_frames();
-            let mapped =
-                environment
-                    .space
-                    .map(page(index), physical + index * FRAME_SIZE, flags, budget);
+            let mapped = environment.space.map(
+                page(index),
+                physical + index * FRAME_SIZE,
+                flags,
+                budget,
+                tag_of(node),
+            );
             // Tables made are charged whether or not the page could be mapped: a
             // call that fails after making some keeps them in the address space
             // (later mappings use them), and uncharged they would be frames
@@ -158,8 +162,9 @@ impl System {
                 return Err(error);
             }
         }
-        // One record for the run (still charged by the page: a page
-        // unmapped from its middle later splits it in two).
+        // Each entry's tag names `node`; the index gets one record for the
+        // run (still charged by the page: a page unmapped from its middle
+        // later splits it in two).
         self.mappings.insert(node, target, address, pages);
         Ok(())
     }
@@ -173,11 +178,18 @@ impl System {
     ) -> Result<(), Error> {
         let target = self.target(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
-        self.mappings
-            .remove_page(target, address)
-            .ok_or(Error::NotMapped)?;
-        self.uncharge_kernel(target, MAPPING_RECORD_BYTES);
-        self.environment(target).space.unmap(address).map(drop)
+        let (_, tag) = self.environment(target).space.unmap(address)?;
+        let node = self
+            .mappings
+            .node_of(&self.capabilities, target, address, tag);
+        // Every page below `USER_MAP_END` is mapped through a capability.
+        debug_assert!(node.is_some(), "a user page without its node");
+        if let Some(node) = node {
+            let recorded = self.mappings.remove_page(node, target, address);
+            debug_assert!(recorded, "the shadow and the index disagree");
+            self.uncharge_kernel(target, MAPPING_RECORD_BYTES);
+        }
+        Ok(())
     }
 
     /// Changes the permissions of the page at `address` in `target`, within
@@ -192,9 +204,14 @@ impl System {
         let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
         let target = self.target(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
+        let tag = self
+            .environment(target)
+            .space
+            .tag_at(address)
+            .ok_or(Error::NotMapped)?;
         let node = self
             .mappings
-            .node_of(target, address)
+            .node_of(&self.capabilities, target, address, tag)
             .ok_or(Error::NotMapped)?;
         let rights = self
             .capabilities

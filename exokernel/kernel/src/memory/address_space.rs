@@ -6,19 +6,27 @@
 //! through that window (`exo_abi::layout::PAGE_TABLE_VIEW`) the environment
 //! reads its own page tables without a system call.
 //!
+//! Each user entry carries a 14-bit **tag** in bits the processor ignores
+//! (9–11 and 52–62): the index, plus one, of the capability node the page
+//! was mapped through (`exo_kernel_core::mappings::tag_of`), or 0 (the
+//! kernel's own pages, and nodes whose index is too large to tag). `Unmap`
+//! and `Protect` read it beside the entry they change instead of searching
+//! a tree (chapter 2.4). Bits 59–62 would be protection keys with CR4.PKE
+//! set; exo never sets it.
+//!
 //! This module maps and unmaps pages; it never decides who may. Callers
 //! check capabilities first and pass only user addresses below
-//! `USER_MAP_END` (or the kernel's own window pages).
+//! `USER_MAP_END` (or the kernel's own window pages). It walks the user
+//! half's tables itself; the kernel half is never walked here.
 
 use exo_abi::Error;
-use exo_abi::layout::PAGE_TABLE_VIEW_SLOT;
+use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_MAP_END};
 use exo_abi::mapping::MapFlags;
+use exo_kernel_core::memory_map::FRAME_SIZE;
+use x86_64::instructions::tlb;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::mapper::{MapToError, TranslateResult, UnmapError};
-use x86_64::structures::paging::{
-    FrameAllocator, Mapper, Page, PageTable, PageTableFlags as Flags, PhysFrame, Size4KiB,
-    Translate,
-};
+use x86_64::structures::paging::page_table::PageTableEntry;
+use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::memory::{frames, paging, phys_to_virt};
@@ -40,30 +48,68 @@ const TABLE_FLAGS: Flags = Flags::PRESENT
     .union(Flags::WRITABLE)
     .union(Flags::USER_ACCESSIBLE);
 
-/// Page-table frames for one operation, within a budget of frames the
+/// Bytes one last-level table maps: 512 pages.
+const TABLE_SPAN: u64 = 512 * FRAME_SIZE;
+
+/// The page table at physical `table`.
+///
+/// # Safety
+///
+/// `table` must be a page table of an address space the caller may change
+/// (it holds the system lock and the space's `&mut`, or reads only),
+/// and no other reference to it may be live.
+unsafe fn table_at<'a>(table: u64) -> &'a mut PageTable {
+    // SAFETY: the caller's contract; all RAM is in the direct map.
+    unsafe { &mut *phys_to_virt(table).as_mut_ptr::<PageTable>() }
+}
+
+/// The index of `address`'s entry in its table at `level` (1: last level).
+fn index_at(address: u64, level: u8) -> usize {
+    ((address >> (12 + 9 * (u32::from(level) - 1))) % 512) as usize
+}
+
+/// A last-level table, as found by a walk.
+struct Leaf {
+    table: u64,
+}
+
+impl Leaf {
+    fn entry(&self, address: u64) -> &'static mut PageTableEntry {
+        // SAFETY: `table` is a last-level table a walk of this address space
+        // found; the address space is changed only under the system lock.
+        let table = unsafe { table_at(self.table) };
+        &mut table[index_at(address, 1)]
+    }
+}
+
+/// An entry's bits holding `tag`.
+fn tag_flags(tag: u16) -> Flags {
+    let tag = u64::from(tag);
+    Flags::from_bits_retain((tag & 0b111) << 9 | (tag >> 3) << 52)
+}
+
+/// The tag in an entry.
+fn tag_in(entry: &PageTableEntry) -> u16 {
+    let bits = entry.flags().bits();
+    ((bits >> 9) & 0b111 | ((bits >> 52) & 0x7ff) << 3) as u16
+}
+
+/// Page-table frames one `map` may still take, within a budget of frames the
 /// environment may still be charged for.
 struct TableFrames {
     budget: u64,
     used: u64,
-    out_of_memory: bool,
 }
 
-// SAFETY: frames come fresh from the frame allocator; the mapper zeroes them.
-unsafe impl FrameAllocator<Size4KiB> for TableFrames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+impl TableFrames {
+    /// A zeroed frame for a table.
+    fn allocate(&mut self) -> Result<u64, Error> {
         if self.used == self.budget {
-            return None;
+            return Err(Error::QuotaExceeded);
         }
-        match frames::allocate() {
-            Ok(address) => {
-                self.used += 1;
-                Some(PhysFrame::containing_address(PhysAddr::new(address)))
-            }
-            Err(_) => {
-                self.out_of_memory = true;
-                None
-            }
-        }
+        let table = frames::allocate_zeroed().map_err(|_| Error::OutOfMemory)?;
+        self.used += 1;
+        Ok(table)
     }
 }
 
@@ -109,93 +155,112 @@ impl AddressSpace {
         self.table_frames
     }
 
-    fn mapper(&self) -> x86_64::structures::paging::OffsetPageTable<'static> {
-        // SAFETY: the PML4 is owned by this address space, which is only
-        // changed under the system lock; all tables are in the direct map.
-        unsafe { paging::mapper(self.pml4) }
-    }
-
     /// Whether this is the address space the CPU is using now.
     pub fn is_loaded(&self) -> bool {
         Cr3::read().0.start_address().as_u64() == self.pml4
     }
 
-    /// Maps the frame at `physical` at `page` with `flags`. New page tables
-    /// may take up to `table_budget` frames; [`table_frames`](Self::table_frames)
+    /// The last-level table covering user address `address`, if its tables
+    /// exist; with `make`, making those that do not within its budget.
+    fn walk(
+        &self,
+        address: u64,
+        mut make: Option<&mut TableFrames>,
+    ) -> Result<Option<Leaf>, Error> {
+        debug_assert!(address < USER_MAP_END.next_multiple_of(1 << 39));
+        let mut table = self.pml4;
+        for level in [4, 3, 2] {
+            // SAFETY: `table` is this address space's PML4 or a table a
+            // present entry of one of its tables points to.
+            let entries = unsafe { table_at(table) };
+            let entry = &mut entries[index_at(address, level)];
+            if !entry.flags().contains(Flags::PRESENT) {
+                let Some(frames) = make.as_deref_mut() else {
+                    return Ok(None);
+                };
+                let new = frames.allocate()?;
+                entry.set_addr(PhysAddr::new(new), TABLE_FLAGS);
+            }
+            debug_assert!(
+                !entry.flags().contains(Flags::HUGE_PAGE),
+                "no huge user pages"
+            );
+            table = entry.addr().as_u64();
+        }
+        Ok(Some(Leaf { table }))
+    }
+
+    /// Maps the frame at `physical` at `page` with `flags`, tagged `tag` (the
+    /// node it is mapped through, 0: none; see the module's comment). New page
+    /// tables may take up to `table_budget` frames; [`table_frames`](Self::table_frames)
     /// counts them, made whether or not the call succeeds (a call refused for
-    /// want of a frame for the last table keeps the ones above it).
+    /// want of frames for the last table keeps the ones above it).
     pub fn map(
         &mut self,
         page: u64,
         physical: u64,
         flags: MapFlags,
         table_budget: u64,
+        tag: u16,
     ) -> Result<(), Error> {
         let mut tables = TableFrames {
             budget: table_budget,
             used: 0,
-            out_of_memory: false,
         };
-        let page_ref = Page::<Size4KiB>::containing_address(VirtAddr::new(page));
-        let frame = PhysFrame::containing_address(PhysAddr::new(physical));
-        let active = self.is_loaded();
-        // SAFETY: the frame is one the caller holds a capability for; mapping
-        // it into user space cannot alias kernel memory (the kernel reaches
-        // frames only through the direct map).
-        let result = unsafe {
-            self.mapper().map_to_with_table_flags(
-                page_ref,
-                frame,
-                leaf_flags(flags),
-                TABLE_FLAGS,
-                &mut tables,
-            )
-        };
+        let leaf = self.walk(page, Some(&mut tables));
         self.table_frames += tables.used;
-        match result {
-            Ok(flush) if active => flush.flush(),
-            Ok(flush) => flush.ignore(),
-            Err(MapToError::PageAlreadyMapped(_)) => return Err(Error::AlreadyMapped),
-            Err(MapToError::ParentEntryHugePage) => return Err(Error::AlreadyMapped),
-            Err(MapToError::FrameAllocationFailed) if tables.out_of_memory => {
-                return Err(Error::OutOfMemory);
-            }
-            Err(MapToError::FrameAllocationFailed) => return Err(Error::QuotaExceeded),
+        let leaf = leaf?.expect("walk makes the tables");
+        let entry = leaf.entry(page);
+        if !entry.is_unused() {
+            return Err(Error::AlreadyMapped);
         }
+        // No TLB flush: a processor caches no translation whose entry is not
+        // present (Intel SDM vol. 3A, 4.10.2.3), and QEMU's TLB likewise.
+        entry.set_addr(PhysAddr::new(physical), leaf_flags(flags) | tag_flags(tag));
         Ok(())
     }
 
-    /// Removes the mapping at `page`; returns the physical address it mapped.
-    pub fn unmap(&mut self, page: u64) -> Result<u64, Error> {
-        let page_ref = Page::<Size4KiB>::containing_address(VirtAddr::new(page));
-        let active = self.is_loaded();
-        match self.mapper().unmap(page_ref) {
-            Ok((frame, flush)) => {
-                if active {
-                    flush.flush();
-                } else {
-                    flush.ignore();
-                }
-                Ok(frame.start_address().as_u64())
-            }
-            Err(UnmapError::PageNotMapped | UnmapError::ParentEntryHugePage) => {
-                Err(Error::NotMapped)
-            }
-            Err(UnmapError::InvalidFrameAddress(_)) => Err(Error::NotMapped),
+    /// Removes the mapping at `page`; returns the physical address it mapped
+    /// and its tag.
+    pub fn unmap(&mut self, page: u64) -> Result<(u64, u16), Error> {
+        let leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
+        let entry = leaf.entry(page);
+        if entry.is_unused() {
+            return Err(Error::NotMapped);
         }
+        let (physical, tag) = (entry.addr().as_u64(), tag_in(entry));
+        entry.set_unused();
+        self.flush(page);
+        Ok((physical, tag))
+    }
+
+    /// The tag of the page at `page`; `None` if it is not mapped.
+    pub fn tag_at(&self, page: u64) -> Option<u16> {
+        let leaf = self.walk(page, None).ok()??;
+        let entry = leaf.entry(page);
+        (!entry.is_unused()).then(|| tag_in(entry))
     }
 
     /// Changes the permissions of the mapping at `page`.
     pub fn protect(&mut self, page: u64, flags: MapFlags) -> Result<(), Error> {
-        let page_ref = Page::<Size4KiB>::containing_address(VirtAddr::new(page));
-        let active = self.is_loaded();
-        // SAFETY: only the permission bits of an existing user mapping change.
-        match unsafe { self.mapper().update_flags(page_ref, leaf_flags(flags)) } {
-            Ok(flush) if active => flush.flush(),
-            Ok(flush) => flush.ignore(),
-            Err(_) => return Err(Error::NotMapped),
+        let leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
+        let entry = leaf.entry(page);
+        if entry.is_unused() {
+            return Err(Error::NotMapped);
         }
+        let (physical, tag) = (entry.addr(), tag_in(entry));
+        entry.set_addr(physical, leaf_flags(flags) | tag_flags(tag));
+        self.flush(page);
         Ok(())
+    }
+
+    /// Forgets a changed entry for `page` if this is the CPU's address space
+    /// (another's is not in the TLB: every switch loads CR3, and no user page
+    /// is global).
+    fn flush(&self, page: u64) {
+        if self.is_loaded() {
+            tlb::flush(VirtAddr::new(page));
+        }
     }
 
     /// Whether any of the `pages` pages from user address `first` is mapped.
@@ -203,21 +268,14 @@ impl AddressSpace {
     /// page: `Map` asks this before it changes anything, for every page of
     /// the run.
     pub fn any_mapped(&self, first: u64, pages: u64) -> bool {
-        const TABLE_SPAN: u64 = 512 * 4096;
-        let end = first + pages * 4096;
+        let end = first + pages * FRAME_SIZE;
         let mut page = first;
         while page < end {
             let table_end = (page / TABLE_SPAN + 1) * TABLE_SPAN;
-            if let Some(table) = self.last_level_table(page) {
+            if let Ok(Some(leaf)) = self.walk(page, None) {
                 let stop = table_end.min(end);
-                let skip = (page >> 12) as usize % 512;
-                let count = ((stop - page) >> 12) as usize;
-                if table
-                    .iter()
-                    .skip(skip)
-                    .take(count)
-                    .any(|entry| !entry.is_unused())
-                {
+                let mut entries = (page..stop).step_by(FRAME_SIZE as usize);
+                if entries.any(|address| !leaf.entry(address).is_unused()) {
                     return true;
                 }
             }
@@ -226,36 +284,20 @@ impl AddressSpace {
         false
     }
 
-    /// The last-level table covering user address `address`, if its tables exist.
-    fn last_level_table(&self, address: u64) -> Option<&PageTable> {
-        let address = VirtAddr::new(address);
-        let indices = [address.p4_index(), address.p3_index(), address.p2_index()];
-        let mut table = self.pml4;
-        for index in indices {
-            // SAFETY: `table` is one of this address space's page tables (the
-            // PML4, or a table a present, non-huge entry of one points to),
-            // all in the direct map; it is only changed under the system
-            // lock, which the caller holds through `&self`'s owner.
-            let entry = &unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() }[index];
-            if !entry.flags().contains(Flags::PRESENT) || entry.flags().contains(Flags::HUGE_PAGE) {
-                return None;
-            }
-            table = entry.addr().as_u64();
-        }
-        // SAFETY: as above: a table a present entry points to.
-        Some(unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() })
+    /// Calls `mapped(page, tag)` for every page mapped in the user half, in
+    /// address order. Allocates nothing.
+    pub fn for_each_mapped(&self, mut mapped: impl FnMut(u64, u16)) {
+        walk_tables(self.pml4, 4, 0, &mut mapped);
     }
 
     /// The physical address and flags behind user address `address`.
     pub fn translate(&self, address: u64) -> Option<(u64, Flags)> {
-        match self.mapper().translate(VirtAddr::new(address)) {
-            TranslateResult::Mapped {
-                frame,
-                offset,
-                flags,
-            } => Some((frame.start_address().as_u64() + offset, flags)),
-            _ => None,
-        }
+        let leaf = self.walk(address, None).ok()??;
+        let entry = leaf.entry(address);
+        entry
+            .flags()
+            .contains(Flags::PRESENT)
+            .then(|| (entry.addr().as_u64() + address % FRAME_SIZE, entry.flags()))
     }
 
     /// Makes this the CPU's address space.
@@ -283,6 +325,34 @@ impl AddressSpace {
     }
 }
 
+/// The user slots of a table at `level`: the PML4's end at the page-table view.
+fn user_slots(level: u8) -> usize {
+    if level == 4 {
+        PAGE_TABLE_VIEW_SLOT as usize
+    } else {
+        512
+    }
+}
+
+/// Calls `leaf(page, tag)` for every used entry of the last-level tables
+/// below `table` (at `level`, covering addresses from `base`).
+fn walk_tables(table: u64, level: u8, base: u64, leaf: &mut dyn FnMut(u64, u16)) {
+    // SAFETY: `table` is a page table of the address space being walked,
+    // reached through present entries; it is only read.
+    let entries = unsafe { table_at(table) };
+    let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
+    for (index, entry) in entries.iter().enumerate().take(user_slots(level)) {
+        let address = base + index as u64 * span;
+        if level == 1 {
+            if !entry.is_unused() {
+                leaf(address, tag_in(entry));
+            }
+        } else if entry.flags().contains(Flags::PRESENT) {
+            walk_tables(entry.addr().as_u64(), level - 1, address, leaf);
+        }
+    }
+}
+
 /// Frees the page table at physical `table`, of `level` (4: a PML4), and
 /// every table below it in the user half; returns how many frames it freed.
 fn free_table(table: u64, level: u8) -> u64 {
@@ -290,13 +360,8 @@ fn free_table(table: u64, level: u8) -> u64 {
     if level > 1 {
         // SAFETY: `table` is a page table of an address space being
         // destroyed, reached through present entries; nothing else uses it.
-        let entries = unsafe { &*phys_to_virt(table).as_ptr::<PageTable>() };
-        let user_slots = if level == 4 {
-            PAGE_TABLE_VIEW_SLOT as usize
-        } else {
-            512
-        };
-        for entry in entries.iter().take(user_slots) {
+        let entries = unsafe { table_at(table) };
+        for entry in entries.iter().take(user_slots(level)) {
             if entry.flags().contains(Flags::PRESENT) {
                 freed += free_table(entry.addr().as_u64(), level - 1);
             }
