@@ -668,7 +668,9 @@ pub mod entry {
     /// Set by the CPU on the first write through the entry.
     pub const DIRTY: u64 = 1 << 6;
     pub const NO_EXECUTE: u64 = 1 << 63;
-    /// Bits 12–51: the physical address of the frame or next table.
+    /// Bits 12–51: the physical address of the frame or next table. Mask
+    /// with it: bits 9–11 and 52–62 of a page's entry hold the kernel's tag
+    /// for the capability it was mapped through (chapter 2.4).
     pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
 }
 

@@ -20,7 +20,7 @@
 //! half's tables itself; the kernel half is never walked here.
 
 use exo_abi::Error;
-use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_MAP_END};
+use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_END};
 use exo_abi::mapping::MapFlags;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 use x86_64::instructions::tlb;
@@ -167,7 +167,13 @@ impl AddressSpace {
         address: u64,
         mut make: Option<&mut TableFrames>,
     ) -> Result<Option<Leaf>, Error> {
-        debug_assert!(address < USER_MAP_END.next_multiple_of(1 << 39));
+        // The user half below the page-table view only: the view's slot
+        // points back at the PML4, and the kernel half is the kernel's.
+        // Callers check addresses first; this keeps a mistake from walking
+        // the PML4 as if it were a lower table.
+        if address >= USER_END || index_at(address, 4) >= user_slots(4) {
+            return Err(Error::InvalidArgument);
+        }
         let mut table = self.pml4;
         for level in [4, 3, 2] {
             // SAFETY: `table` is this address space's PML4 or a table a
@@ -209,7 +215,7 @@ impl AddressSpace {
         };
         let leaf = self.walk(page, Some(&mut tables));
         self.table_frames += tables.used;
-        let leaf = leaf?.expect("walk makes the tables");
+        let leaf = leaf?.ok_or(Error::InvalidArgument)?; // made if missing: never `None`
         let entry = leaf.entry(page);
         if !entry.is_unused() {
             return Err(Error::AlreadyMapped);

@@ -47,6 +47,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "mapping-tags-test",
+        // Two rounds of three checks, and everything back.
+        checks: Some(7),
+        ..DEFAULT
+    },
+    Scenario {
         name: "inspect-test",
         checks: Some(15),
         ..DEFAULT
