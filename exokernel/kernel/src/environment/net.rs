@@ -17,7 +17,6 @@
 //! its source checked there before the device sees it.
 
 use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -63,6 +62,12 @@ pub(super) struct Network {
     first_polled: Option<BindingId>,
     /// The original capability of each claimed address.
     addresses: BTreeMap<Ipv4, NodeId>,
+    /// Every binding's filters, by binding and key. One B-tree for all, not a
+    /// list in each binding: a list keeps the room its removed filters took, so
+    /// a binding given many filters and then none would keep, uncharged, what
+    /// they had paid for (hundreds of bindings, megabytes); a B-tree frees its
+    /// nodes as entries go.
+    bound: BTreeMap<(BindingId, FilterKey), BoundFilter>,
     next_binding: u32,
 }
 
@@ -88,14 +93,11 @@ struct Binding {
     next_polled: Option<BindingId>,
     previous_polled: Option<BindingId>,
     counters: Counters,
-    /// Its filters.
-    filters: Vec<BoundFilter>,
 }
 
-/// A filter feeding a binding.
-#[derive(Debug)]
+/// A filter feeding a binding (`Network::bound`, keyed by binding and key).
+#[derive(Clone, Copy, Debug)]
 struct BoundFilter {
-    key: FilterKey,
     /// Its original capability.
     node: NodeId,
     /// Who made it, and pays for its records.
@@ -166,6 +168,7 @@ impl Network {
             bindings: BTreeMap::new(),
             first_polled: None,
             addresses: BTreeMap::new(),
+            bound: BTreeMap::new(),
             next_binding: 1,
         }
     }
@@ -233,32 +236,43 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 self.set_polling(id, false);
-                let binding = self.bindings.remove(&id).expect("found above");
+                self.bindings.remove(&id);
                 self.bindings.give_back_when_empty();
-                for filter in binding.filters {
-                    self.filters.remove(filter.key, id);
+                // Its filters, one at a time from the lowest key: nothing is collected.
+                while let Some((&(_, key), &filter)) = self
+                    .bound
+                    .range((id, LOWEST_FILTER_KEY)..)
+                    .next()
+                    .filter(|((binding, _), _)| *binding == id)
+                {
+                    self.bound.remove(&(id, key));
+                    self.filters.remove(key, id);
                     paid(filter.payer);
                 }
+                self.bound.give_back_when_empty();
                 paid(owner);
             }
-            Object::Filter { binding, key } => {
-                let Some(binding_state) = self.bindings.get_mut(&binding) else {
-                    return;
-                };
-                let position = binding_state
-                    .filters
-                    .iter()
-                    .position(|filter| filter.key == key && filter.node == node);
-                if let Some(position) = position {
-                    let filter = binding_state.filters.swap_remove(position);
-                    self.filters.remove(key, binding);
-                    paid(filter.payer);
-                }
+            Object::Filter { binding, key }
+                if self
+                    .bound
+                    .get(&(binding, key))
+                    .is_some_and(|filter| filter.node == node) =>
+            {
+                let filter = self.bound.remove(&(binding, key)).expect("found above");
+                self.bound.give_back_when_empty();
+                self.filters.remove(key, binding);
+                paid(filter.payer);
             }
             _ => {}
         }
     }
 }
+
+/// The least filter key: address 0, and ARP (the first protocol) with port 0.
+const LOWEST_FILTER_KEY: FilterKey = FilterKey {
+    address: 0,
+    filter: Filter::arp(),
+};
 
 /// What one network object's records may cost the kernel beyond its
 /// capability: a binding's record, or an address's or filter's entries.
@@ -402,7 +416,6 @@ impl System {
             next_polled: None,
             previous_polled: None,
             counters: Counters::default(),
-            filters: Vec::new(),
         };
         binding.set_polling_flag(false);
         binding.publish();
@@ -430,8 +443,8 @@ impl System {
         }
         let key = FilterKey { address, filter };
         // Paid for before the demultiplexer's table grows: a spent account
-        // changes nothing. The charge covers the table entry and the
-        // binding's list entry below.
+        // changes nothing. The charge covers the table entry and the entry
+        // in `bound` below.
         self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
         if let Err(error) = self.net.filters.insert(key, id) {
             self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
@@ -455,11 +468,10 @@ impl System {
             .expect("just inserted")
             .node;
         let filter = BoundFilter {
-            key,
             node,
             payer: caller,
         };
-        self.binding(id).filters.push(filter);
+        self.net.bound.insert((id, key), filter);
         Ok(handle)
     }
 

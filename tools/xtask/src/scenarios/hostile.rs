@@ -20,7 +20,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-kernel-memory",
-        checks: Some(33),
+        checks: Some(36),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
