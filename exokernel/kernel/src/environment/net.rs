@@ -84,8 +84,10 @@ struct Binding {
     tx_consumed: u32,
     /// The last impossible transmit producer seen, so it is counted once.
     tx_bad_producer: Option<u32>,
-    /// Signalled when a frame arrives in an empty receive ring.
-    notification: Option<(EnvironmentId, u64)>,
+    /// Signalled when a frame arrives in an empty receive ring: the
+    /// notification capability it was made with (its node), and that
+    /// capability's target and bits.
+    notification: Option<(NodeId, EnvironmentId, u64)>,
     /// Whether the kernel drains the transmit ring on its own (`NEED_WAKEUP` clear).
     polling: bool,
     idle_ticks: u32,
@@ -381,7 +383,11 @@ impl System {
         }
         let notification = match notification {
             NO_CAPABILITY => None,
-            handle => Some(self.notification_of(caller, Handle::from_raw(handle))?.0),
+            handle => {
+                let ((target, bits), node) =
+                    self.notification_of(caller, Handle::from_raw(handle))?;
+                Some((node, target, bits))
+            }
         };
         let id = BindingId(self.net.next_binding);
         let handle = self.new_network_object(caller, |capabilities| {
@@ -671,8 +677,13 @@ impl System {
             let values = [u64::from(id.0), frame.len() as u64];
             trace::record(Kind::FrameReceived, binding.owner.0, values);
         }
+        // Only while the capability it was made with lives: revoking or
+        // dropping that capability takes back the right to signal its target,
+        // from the binding too (the node id's generation tells a removed node
+        // from a newer one in its place).
         if received == Some(true)
-            && let Some((target, bits)) = binding.notification
+            && let Some((node, target, bits)) = binding.notification
+            && self.capabilities.node(node).is_some()
         {
             self.raise(target, bits);
         }

@@ -31,6 +31,11 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-bindings",
+        checks: Some(3),
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-teardown",
         kernel_command_line: "log=info init_argument=10000",
         // The cycle count comes from the command line: the program cannot know it.
