@@ -1,4 +1,5 @@
-//! A binding signals only through a notification capability that still exists.
+//! A binding signals only through a notification capability that still exists, and a
+//! filter made through a copy of a binding's capability goes with that copy.
 //!
 //! `NetBind` takes a notification to signal when a frame arrives in an empty receive ring;
 //! the kernel checks the capability once, when the binding is made. The parent makes a
@@ -12,15 +13,24 @@
 //!    kept the notification's target and bits and signalled the parent on every frame, for
 //!    as long as the binding lived.
 //!
+//! `NetFilter` attaches a filter to a binding through a capability for it with `BIND`. The
+//! parent grants the child a copy of its own binding's capability, and the child attaches
+//! a filter on its address through it (round 3). The parent revokes the copy: the filter
+//! made through it must go, as a page mapped through a revoked frame capability does, so
+//! the child can then attach the same filter to its own binding (round 4). Before this was
+//! checked, the filter stayed on the parent's binding, which kept receiving the child's
+//! traffic (and could send as its address and port) though the parent had taken the
+//! copy back; the child's second filter was refused with `AddressInUse`.
+//!
 //! Then the child is destroyed, and every frame and byte of kernel memory comes back.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use exo_abi::net::{Filter, MAX_FRAME};
+use exo_abi::net::{self, Filter, MAX_FRAME};
 use exo_abi::syscall::Event;
 use exo_abi::user::{self, Wakeup};
-use exo_abi::{Handle, Rights};
+use exo_abi::{Error, Handle, Rights};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::layout::MANAGED_START;
@@ -36,8 +46,14 @@ const NIC_HANDLE: u64 = 0;
 const NOTIFICATION_HANDLE: u64 = 1;
 /// The round the parent asks for (0: none yet).
 const ROUND_ASKED: u64 = 2;
-/// The last round whose reply the child took from its ring.
+/// The last round the child finished.
 const ROUND_DONE: u64 = 3;
+/// The child's copy of the parent's binding capability.
+const BINDING_HANDLE: u64 = 4;
+/// What `NetFilter` answered in the last filter round: 0, or the error code.
+const FILTER_RESULT: u64 = 5;
+/// The port of the filter rounds 3 and 4 attach.
+const FILTER_PORT: u16 = 9;
 /// The child's rings, in its managed window.
 const RING_PAGES: u64 = MANAGED_START + 0x100_0000_0000;
 const QUOTA: u64 = 256;
@@ -83,7 +99,36 @@ fn main(_argument: u64) -> u64 {
     );
     check::ok("a binding whose notification was revoked signals nobody");
 
+    let (ring_frames, own_binding) =
+        Binding::idle_run(net::MIN_RING_ORDER).expect("a binding of the parent's");
+    let copy = user::capability_grant(own_binding, child.environment(), Rights::BIND)
+        .expect("grant a copy of the binding");
+    SHARED.write(BINDING_HANDLE, copy.to_raw());
+    let _ = round(3, &child);
+    assert_eq!(
+        SHARED.read(FILTER_RESULT),
+        0,
+        "the child's filter through the copy of the parent's binding"
+    );
+    memory::revoke_capability(own_binding).expect("revoke the copy");
+    let _ = round(4, &child);
+    let result = SHARED.read(FILTER_RESULT);
+    println!(
+        "hostile-bindings: after the copy was revoked, the same filter on the child's own \
+         binding: {:?}",
+        Error::try_from(result)
+    );
+    assert_eq!(
+        result,
+        0,
+        "a filter made through a revoked copy of a binding's capability stayed: {:?}",
+        Error::try_from(result)
+    );
+    check::ok("a filter made through a copy of a binding's capability goes with the copy");
+
     child.destroy();
+    memory::drop_capability(own_binding).expect("drop the binding");
+    memory::drop_capability(ring_frames).expect("drop the ring frames");
     memory::drop_capability(notification).expect("drop the notification");
     baseline.expect_came_back("hostile-bindings", "the child");
     check::all_passed("hostile-bindings");
@@ -99,7 +144,7 @@ fn round(number: u64, child: &Child) -> u64 {
         assert!(child.is_alive(), "the child died in round {number}");
         assert!(
             facts::ticks() < deadline,
-            "no ARP reply reached the child in round {number}"
+            "the child did not finish round {number}"
         );
         // Only the timer: signals stay pending until asked for below.
         let _ = user::wait(Event::TIMER, 1);
@@ -111,7 +156,9 @@ fn round(number: u64, child: &Child) -> u64 {
 }
 
 /// The child: binds rings signalling the granted notification, claims the guest's
-/// address with a filter on it, and sends an ARP request each round the parent asks for.
+/// address with a filter on it, and sends an ARP request in rounds 1 and 2; in round 3
+/// attaches a filter through its copy of the parent's binding, in round 4 the same filter
+/// to its own binding.
 fn binder(_argument: u64) -> u64 {
     let nic = Handle::from_raw(SHARED.read(NIC_HANDLE));
     let notification = Handle::from_raw(SHARED.read(NOTIFICATION_HANDLE));
@@ -125,6 +172,20 @@ fn binder(_argument: u64) -> u64 {
         let asked = SHARED.read(ROUND_ASKED);
         if asked == done {
             let _ = user::wait(Event::TIMER, 1);
+            continue;
+        }
+        if asked >= 3 {
+            let through = match asked {
+                3 => Handle::from_raw(SHARED.read(BINDING_HANDLE)),
+                _ => binding.handle,
+            };
+            let result = user::net_filter(through, address, Filter::udp(FILTER_PORT));
+            SHARED.write(
+                FILTER_RESULT,
+                result.map_or_else(|error| error.code(), |_| 0),
+            );
+            done = asked;
+            SHARED.write(ROUND_DONE, done);
             continue;
         }
         let mut frame = [0; MAX_FRAME];

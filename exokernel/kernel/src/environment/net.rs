@@ -8,7 +8,8 @@
 //!   rings, so the frames cannot be freed while the kernel uses them: their
 //!   removal removes the binding first.
 //! - A **filter** is a child of its address's capability and points at a
-//!   binding; the filter table (`exo_kernel_core::demux`) maps it back.
+//!   binding; the filter table (`exo_kernel_core::demux`) maps it back. One
+//!   attached through a copy of the binding's capability goes with that copy.
 //!
 //! Received frames are demultiplexed in the NIC interrupt and copied into
 //! the owning binding's receive ring. Transmit rings are drained at NIC
@@ -16,7 +17,7 @@
 //! yields, calls, or its slot ends), and on `NetKick`; each frame is copied into a kernel buffer and
 //! its source checked there before the device sees it.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -68,6 +69,10 @@ pub(super) struct Network {
     /// they had paid for (hundreds of bindings, megabytes); a B-tree frees its
     /// nodes as entries go.
     bound: BTreeMap<(BindingId, FilterKey), BoundFilter>,
+    /// The filters attached through a copy of a binding's capability, by that
+    /// copy's node: they go when it goes, as pages mapped through a frame
+    /// capability do (filters attached through the original go with the binding).
+    through_copies: BTreeSet<(NodeId, BindingId, FilterKey)>,
     next_binding: u32,
 }
 
@@ -104,6 +109,8 @@ struct BoundFilter {
     node: NodeId,
     /// Who made it, and pays for its records.
     payer: EnvironmentId,
+    /// The capability for the binding it was attached through.
+    through: NodeId,
 }
 
 impl Binding {
@@ -171,6 +178,7 @@ impl Network {
             first_polled: None,
             addresses: BTreeMap::new(),
             bound: BTreeMap::new(),
+            through_copies: BTreeSet::new(),
             next_binding: 1,
         }
     }
@@ -248,11 +256,35 @@ impl Network {
                     .filter(|((binding, _), _)| *binding == id)
                 {
                     self.bound.remove(&(id, key));
+                    self.through_copies.remove(&(filter.through, id, key));
                     self.filters.remove(key, id);
                     paid(filter.payer);
                 }
                 self.bound.give_back_when_empty();
+                self.through_copies.give_back_when_empty();
                 paid(owner);
+            }
+            // A copy (or one whose binding is gone): the filters attached
+            // through it go with it. Revoking a copy takes back the right to
+            // steer frames into the binding's rings, and with the filter the
+            // binding could send as its address and port.
+            Object::Binding(id) => {
+                while let Some(&(_, _, key)) = self
+                    .through_copies
+                    .range((node, id, LOWEST_FILTER_KEY)..)
+                    .next()
+                    .filter(|(through, binding, _)| *through == node && *binding == id)
+                {
+                    self.through_copies.remove(&(node, id, key));
+                    let filter = self
+                        .bound
+                        .remove(&(id, key))
+                        .expect("a filter attached through a copy is bound");
+                    self.filters.remove(key, id);
+                    paid(filter.payer);
+                }
+                self.bound.give_back_when_empty();
+                self.through_copies.give_back_when_empty();
             }
             Object::Filter { binding, key }
                 if self
@@ -262,6 +294,8 @@ impl Network {
             {
                 let filter = self.bound.remove(&(binding, key)).expect("found above");
                 self.bound.give_back_when_empty();
+                self.through_copies.remove(&(filter.through, binding, key));
+                self.through_copies.give_back_when_empty();
                 self.filters.remove(key, binding);
                 paid(filter.payer);
             }
@@ -437,7 +471,11 @@ impl System {
         address: Handle,
         filter: u64,
     ) -> Result<Handle, Error> {
-        let id = self.binding_of(caller, binding)?;
+        let (id, through) =
+            self.capability_as(caller, binding, Rights::BIND, |object| match object {
+                Object::Binding(id) => Some(id),
+                _ => None,
+            })?;
         let (address, parent) =
             self.capability_as(caller, address, Rights::BIND, |object| match object {
                 Object::Address(address) => Some(address),
@@ -449,8 +487,8 @@ impl System {
         }
         let key = FilterKey { address, filter };
         // Paid for before the demultiplexer's table grows: a spent account
-        // changes nothing. The charge covers the table entry and the entry
-        // in `bound` below.
+        // changes nothing. The charge covers the table entry and the entries
+        // in `bound` and `through_copies` below.
         self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
         if let Err(error) = self.net.filters.insert(key, id) {
             self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
@@ -476,8 +514,12 @@ impl System {
         let filter = BoundFilter {
             node,
             payer: caller,
+            through,
         };
         self.net.bound.insert((id, key), filter);
+        if self.binding(id).node != through {
+            self.net.through_copies.insert((through, id, key));
+        }
         Ok(handle)
     }
 

@@ -32,7 +32,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-bindings",
-        checks: Some(3),
+        checks: Some(4),
         ..DEFAULT
     },
     Scenario {
