@@ -67,6 +67,15 @@ impl Binding {
         Ok(handle)
     }
 
+    /// As [`idle`](Self::idle), and the run's capability with it, to give the
+    /// frames back: (frames, binding). Dropping the frames removes the binding.
+    pub fn idle_run(order: u32) -> Result<(Handle, Handle), Error> {
+        let (frames, _) = user::frame_allocate(order)?;
+        // SAFETY: as in `idle`: mapped nowhere.
+        let (handle, _) = unsafe { user::net_bind(frames, None) }?;
+        Ok((frames, handle))
+    }
+
     /// Waits until the kernel has taken everything queued on the transmit
     /// ring (removing a binding discards what it still holds).
     pub fn flush(&mut self) -> Result<(), Error> {

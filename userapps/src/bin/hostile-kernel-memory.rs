@@ -21,9 +21,13 @@
 //! | addresses | a claim of one more IPv4 address | either |
 //! | bindings | a binding on a fresh run of 4 frames | any of the three |
 //! | filters | one more UDP, then TCP port filter on one binding | `KernelMemoryExceeded` or `TableFull` |
+//! | emptied filter lists | a binding on a fresh run of 4 frames, given filters until refused, which are then removed | any of the three |
 //!
 //! After each refusal, with the attacker still holding everything it got: its accounts
-//! are within their limits; the witness — which ran throughout — makes a 4 KiB console
+//! are within their limits, and the kernel's heap holds no more for the attack than the
+//! parent is charged for it (the allowance it lent the attacker, and its capability to
+//! it) — before this was checked, a binding kept the room its dropped filters had taken,
+//! uncharged, so a child lent 512 KiB made the kernel keep megabytes; the witness — which ran throughout — makes a 4 KiB console
 //! write and a full 512-request `MapBatch`; and the parent spawns a fresh child that runs
 //! to its end. Then the attacker is destroyed and the kernel's free frames and heap bytes
 //! in use, and the parent's own charges, are exactly what they were before it existed.
@@ -68,6 +72,8 @@ const MAX_REQUESTS: u64 = 1 << 18;
 const SMALL_QUOTA: u64 = 256;
 /// Enough to make hundreds of environments, if nothing else stops it.
 const LARGE_QUOTA: u64 = 4096;
+/// Enough for hundreds of bindings, each given hundreds of filters in turn.
+const CHURN_QUOTA: u64 = 1024;
 /// The frame quota of each environment the environment attack makes.
 const GRANDCHILD_QUOTA: u64 = 8;
 /// Kernel memory the over-lending attack offers a child: far beyond its own allowance.
@@ -90,10 +96,11 @@ enum Attack {
     Addresses,
     Bindings,
     Filters,
+    FilterChurn,
 }
 
 impl Attack {
-    const ALL: [Attack; 11] = [
+    const ALL: [Attack; 12] = [
         Attack::Mappings,
         Attack::Environments,
         Attack::OverLending,
@@ -105,6 +112,7 @@ impl Attack {
         Attack::Addresses,
         Attack::Bindings,
         Attack::Filters,
+        Attack::FilterChurn,
     ];
 
     /// The attack whose number (`attack as u64`) is `number`.
@@ -118,6 +126,7 @@ impl Attack {
     fn quota(self) -> u64 {
         match self {
             Attack::Environments | Attack::DerivationChain => LARGE_QUOTA,
+            Attack::FilterChurn => CHURN_QUOTA,
             _ => SMALL_QUOTA,
         }
     }
@@ -128,7 +137,9 @@ impl Attack {
         match self {
             Attack::Mappings | Attack::Environments => &[KernelMemoryExceeded, QuotaExceeded],
             Attack::OverLending => &[KernelMemoryExceeded],
-            Attack::Bindings => &[KernelMemoryExceeded, QuotaExceeded, TableFull],
+            Attack::Bindings | Attack::FilterChurn => {
+                &[KernelMemoryExceeded, QuotaExceeded, TableFull]
+            }
             _ => &[KernelMemoryExceeded, TableFull],
         }
     }
@@ -160,7 +171,7 @@ fn main(_argument: u64) -> u64 {
     println!("hostile-kernel-memory: kernel memory {in_use} of {capacity} bytes in use");
 
     for attack in Attack::ALL {
-        run(attack, shared_page, &witness);
+        run(attack, shared_page, &witness, &baseline);
         witness.check_unharmed("the attack");
         let name = attack_name(attack);
         baseline.expect_came_back("hostile-kernel-memory", name);
@@ -185,12 +196,13 @@ fn attack_name(attack: Attack) -> &'static str {
         Attack::Addresses => "addresses",
         Attack::Bindings => "bindings",
         Attack::Filters => "filters",
+        Attack::FilterChurn => "emptied filter lists",
     }
 }
 
 /// Runs one attack in a fresh child, checks the refusal and that everyone else still gets
 /// what they need, then destroys the child.
-fn run(attack: Attack, shared_page: Handle, witness: &Witness) {
+fn run(attack: Attack, shared_page: Handle, witness: &Witness, baseline: &Baseline) {
     let name = attack_name(attack);
     println!("hostile-kernel-memory: {name}: starting");
     let child = Child::create(attack.quota()).expect("create the attacker");
@@ -200,7 +212,7 @@ fn run(attack: Attack, shared_page: Handle, witness: &Witness) {
         .expect("share the page");
     if matches!(
         attack,
-        Attack::Addresses | Attack::Bindings | Attack::Filters
+        Attack::Addresses | Attack::Bindings | Attack::Filters | Attack::FilterChurn
     ) {
         let nic = user::start_info().nic().expect("a network card");
         let rights = user::capability_identify(nic)
@@ -239,6 +251,7 @@ fn run(attack: Attack, shared_page: Handle, witness: &Witness) {
         attack.most_granted()
     );
     accounts_within_limits(&child, name);
+    kernel_memory_paid_for(baseline, name);
     check::ok(format_args!(
         "{name}: refused with {:?} after {count}",
         refusal.expect("checked above")
@@ -266,6 +279,28 @@ fn accounts_within_limits(child: &Child, name: &str) {
     assert!(
         bytes <= limit,
         "{name}: kernel memory charged beyond the allowance"
+    );
+}
+
+/// What the kernel's heap holds beyond the baseline is no more than the parent is charged
+/// beyond it: the allowance it lent the attacker (whatever the attacker made the kernel
+/// keep must be within it) and its own capability to the attacker.
+fn kernel_memory_paid_for(baseline: &Baseline, name: &str) {
+    let now = Baseline::take();
+    let kept = now
+        .kernel_bytes_in_use
+        .saturating_sub(baseline.kernel_bytes_in_use);
+    let paid = now
+        .kernel_bytes_charged
+        .saturating_sub(baseline.kernel_bytes_charged);
+    println!(
+        "hostile-kernel-memory: {name}: the kernel keeps {kept} bytes more for the attack; \
+         the parent is charged {paid} more"
+    );
+    assert!(
+        kept <= paid,
+        "{name}: the kernel keeps {kept} bytes for the attack, {} more than anyone is charged",
+        kept - paid
     );
 }
 
@@ -368,6 +403,32 @@ fn repeat(attack: Attack) -> Result<u64, (u64, Error)> {
                 user::net_filter(binding, address, filter).map(drop)
             })
         }
+        Attack::FilterChurn => {
+            let address =
+                user::net_claim(nic, net::ipv4(10, 66, 0, 1)).map_err(|error| (0, error))?;
+            until_refused(&mut |_| {
+                let binding = Binding::idle(net::MIN_RING_ORDER)?;
+                churn_filters(binding, address)
+            })
+        }
+    }
+}
+
+/// Gives `binding` filters on `address` until the kernel refuses one, then revokes the
+/// address's capability, which removes them all (filters are made from it): the binding
+/// stays, with no filter. The refusal is the request's only if no filter came.
+fn churn_filters(binding: Handle, address: Handle) -> Result<(), Error> {
+    let mut made: u16 = 0;
+    let refusal = loop {
+        match user::net_filter(binding, address, Filter::udp(made + 1)) {
+            Ok(_) => made += 1,
+            Err(error) => break error,
+        }
+    };
+    userapps::memory::revoke_capability(address).expect("revoke the filters");
+    match made {
+        0 => Err(refusal),
+        _ => Ok(()),
     }
 }
 

@@ -8,7 +8,8 @@
 //!   rings, so the frames cannot be freed while the kernel uses them: their
 //!   removal removes the binding first.
 //! - A **filter** is a child of its address's capability and points at a
-//!   binding; the filter table (`exo_kernel_core::demux`) maps it back.
+//!   binding; the filter table (`exo_kernel_core::demux`) maps it back. One
+//!   attached through a copy of the binding's capability goes with that copy.
 //!
 //! Received frames are demultiplexed in the NIC interrupt and copied into
 //! the owning binding's receive ring. Transmit rings are drained at NIC
@@ -16,8 +17,7 @@
 //! yields, calls, or its slot ends), and on `NetKick`; each frame is copied into a kernel buffer and
 //! its source checked there before the device sees it.
 
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -63,6 +63,16 @@ pub(super) struct Network {
     first_polled: Option<BindingId>,
     /// The original capability of each claimed address.
     addresses: BTreeMap<Ipv4, NodeId>,
+    /// Every binding's filters, by binding and key. One B-tree for all, not a
+    /// list in each binding: a list keeps the room its removed filters took, so
+    /// a binding given many filters and then none would keep, uncharged, what
+    /// they had paid for (hundreds of bindings, megabytes); a B-tree frees its
+    /// nodes as entries go.
+    bound: BTreeMap<(BindingId, FilterKey), BoundFilter>,
+    /// The filters attached through a copy of a binding's capability, by that
+    /// copy's node: they go when it goes, as pages mapped through a frame
+    /// capability do (filters attached through the original go with the binding).
+    through_copies: BTreeSet<(NodeId, BindingId, FilterKey)>,
     next_binding: u32,
 }
 
@@ -79,8 +89,10 @@ struct Binding {
     tx_consumed: u32,
     /// The last impossible transmit producer seen, so it is counted once.
     tx_bad_producer: Option<u32>,
-    /// Signalled when a frame arrives in an empty receive ring.
-    notification: Option<(EnvironmentId, u64)>,
+    /// Signalled when a frame arrives in an empty receive ring: the
+    /// notification capability it was made with (its node), and that
+    /// capability's target and bits.
+    notification: Option<(NodeId, EnvironmentId, u64)>,
     /// Whether the kernel drains the transmit ring on its own (`NEED_WAKEUP` clear).
     polling: bool,
     idle_ticks: u32,
@@ -88,18 +100,17 @@ struct Binding {
     next_polled: Option<BindingId>,
     previous_polled: Option<BindingId>,
     counters: Counters,
-    /// Its filters.
-    filters: Vec<BoundFilter>,
 }
 
-/// A filter feeding a binding.
-#[derive(Debug)]
+/// A filter feeding a binding (`Network::bound`, keyed by binding and key).
+#[derive(Clone, Copy, Debug)]
 struct BoundFilter {
-    key: FilterKey,
     /// Its original capability.
     node: NodeId,
     /// Who made it, and pays for its records.
     payer: EnvironmentId,
+    /// The capability for the binding it was attached through.
+    through: NodeId,
 }
 
 impl Binding {
@@ -166,6 +177,8 @@ impl Network {
             bindings: BTreeMap::new(),
             first_polled: None,
             addresses: BTreeMap::new(),
+            bound: BTreeMap::new(),
+            through_copies: BTreeSet::new(),
             next_binding: 1,
         }
     }
@@ -233,32 +246,69 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 self.set_polling(id, false);
-                let binding = self.bindings.remove(&id).expect("found above");
+                self.bindings.remove(&id);
                 self.bindings.give_back_when_empty();
-                for filter in binding.filters {
-                    self.filters.remove(filter.key, id);
+                // Its filters, one at a time from the lowest key: nothing is collected.
+                while let Some((&(_, key), &filter)) = self
+                    .bound
+                    .range((id, LOWEST_FILTER_KEY)..)
+                    .next()
+                    .filter(|((binding, _), _)| *binding == id)
+                {
+                    self.bound.remove(&(id, key));
+                    self.through_copies.remove(&(filter.through, id, key));
+                    self.filters.remove(key, id);
                     paid(filter.payer);
                 }
+                self.bound.give_back_when_empty();
+                self.through_copies.give_back_when_empty();
                 paid(owner);
             }
-            Object::Filter { binding, key } => {
-                let Some(binding_state) = self.bindings.get_mut(&binding) else {
-                    return;
-                };
-                let position = binding_state
-                    .filters
-                    .iter()
-                    .position(|filter| filter.key == key && filter.node == node);
-                if let Some(position) = position {
-                    let filter = binding_state.filters.swap_remove(position);
-                    self.filters.remove(key, binding);
+            // A copy (or one whose binding is gone): the filters attached
+            // through it go with it. Revoking a copy takes back the right to
+            // steer frames into the binding's rings, and with the filter the
+            // binding could send as its address and port.
+            Object::Binding(id) => {
+                while let Some(&(_, _, key)) = self
+                    .through_copies
+                    .range((node, id, LOWEST_FILTER_KEY)..)
+                    .next()
+                    .filter(|(through, binding, _)| *through == node && *binding == id)
+                {
+                    self.through_copies.remove(&(node, id, key));
+                    let filter = self
+                        .bound
+                        .remove(&(id, key))
+                        .expect("a filter attached through a copy is bound");
+                    self.filters.remove(key, id);
                     paid(filter.payer);
                 }
+                self.bound.give_back_when_empty();
+                self.through_copies.give_back_when_empty();
+            }
+            Object::Filter { binding, key }
+                if self
+                    .bound
+                    .get(&(binding, key))
+                    .is_some_and(|filter| filter.node == node) =>
+            {
+                let filter = self.bound.remove(&(binding, key)).expect("found above");
+                self.bound.give_back_when_empty();
+                self.through_copies.remove(&(filter.through, binding, key));
+                self.through_copies.give_back_when_empty();
+                self.filters.remove(key, binding);
+                paid(filter.payer);
             }
             _ => {}
         }
     }
 }
+
+/// The least filter key: address 0, and ARP (the first protocol) with port 0.
+const LOWEST_FILTER_KEY: FilterKey = FilterKey {
+    address: 0,
+    filter: Filter::arp(),
+};
 
 /// What one network object's records may cost the kernel beyond its
 /// capability: a binding's record, or an address's or filter's entries.
@@ -367,7 +417,11 @@ impl System {
         }
         let notification = match notification {
             NO_CAPABILITY => None,
-            handle => Some(self.notification_of(caller, Handle::from_raw(handle))?.0),
+            handle => {
+                let ((target, bits), node) =
+                    self.notification_of(caller, Handle::from_raw(handle))?;
+                Some((node, target, bits))
+            }
         };
         let id = BindingId(self.net.next_binding);
         let handle = self.new_network_object(caller, |capabilities| {
@@ -402,7 +456,6 @@ impl System {
             next_polled: None,
             previous_polled: None,
             counters: Counters::default(),
-            filters: Vec::new(),
         };
         binding.set_polling_flag(false);
         binding.publish();
@@ -418,7 +471,11 @@ impl System {
         address: Handle,
         filter: u64,
     ) -> Result<Handle, Error> {
-        let id = self.binding_of(caller, binding)?;
+        let (id, through) =
+            self.capability_as(caller, binding, Rights::BIND, |object| match object {
+                Object::Binding(id) => Some(id),
+                _ => None,
+            })?;
         let (address, parent) =
             self.capability_as(caller, address, Rights::BIND, |object| match object {
                 Object::Address(address) => Some(address),
@@ -430,8 +487,8 @@ impl System {
         }
         let key = FilterKey { address, filter };
         // Paid for before the demultiplexer's table grows: a spent account
-        // changes nothing. The charge covers the table entry and the
-        // binding's list entry below.
+        // changes nothing. The charge covers the table entry and the entries
+        // in `bound` and `through_copies` below.
         self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
         if let Err(error) = self.net.filters.insert(key, id) {
             self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
@@ -455,11 +512,14 @@ impl System {
             .expect("just inserted")
             .node;
         let filter = BoundFilter {
-            key,
             node,
             payer: caller,
+            through,
         };
-        self.binding(id).filters.push(filter);
+        self.net.bound.insert((id, key), filter);
+        if self.binding(id).node != through {
+            self.net.through_copies.insert((through, id, key));
+        }
         Ok(handle)
     }
 
@@ -659,8 +719,13 @@ impl System {
             let values = [u64::from(id.0), frame.len() as u64];
             trace::record(Kind::FrameReceived, binding.owner.0, values);
         }
+        // Only while the capability it was made with lives: revoking or
+        // dropping that capability takes back the right to signal its target,
+        // from the binding too (the node id's generation tells a removed node
+        // from a newer one in its place).
         if received == Some(true)
-            && let Some((target, bits)) = binding.notification
+            && let Some((node, target, bits)) = binding.notification
+            && self.capabilities.node(node).is_some()
         {
             self.raise(target, bits);
         }

@@ -20,7 +20,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-kernel-memory",
-        checks: Some(33),
+        checks: Some(36),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
@@ -28,6 +28,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "hostile-page-tables",
         checks: Some(2),
         timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-bindings",
+        checks: Some(4),
         ..DEFAULT
     },
     Scenario {

@@ -1,0 +1,203 @@
+//! A binding signals only through a notification capability that still exists, and a
+//! filter made through a copy of a binding's capability goes with that copy.
+//!
+//! `NetBind` takes a notification to signal when a frame arrives in an empty receive ring;
+//! the kernel checks the capability once, when the binding is made. The parent makes a
+//! notification into itself and grants a copy to a child, which binds its rings with it,
+//! claims 10.0.2.15 and puts a filter on it. Each round the child sends an ARP request to
+//! QEMU's gateway and waits for the reply in its ring:
+//!
+//! 1. with the copy in place, the reply signals the parent (the binding works);
+//! 2. after the parent revokes its notification (the child's copy goes), the reply must
+//!    signal nobody: the parent took that right back. Before this was checked, the binding
+//!    kept the notification's target and bits and signalled the parent on every frame, for
+//!    as long as the binding lived.
+//!
+//! `NetFilter` attaches a filter to a binding through a capability for it with `BIND`. The
+//! parent grants the child a copy of its own binding's capability, and the child attaches
+//! a filter on its address through it (round 3). The parent revokes the copy: the filter
+//! made through it must go, as a page mapped through a revoked frame capability does, so
+//! the child can then attach the same filter to its own binding (round 4). Before this was
+//! checked, the filter stayed on the parent's binding, which kept receiving the child's
+//! traffic (and could send as its address and port) though the parent had taken the
+//! copy back; the child's second filter was refused with `AddressInUse`.
+//!
+//! Then the child is destroyed, and every frame and byte of kernel memory comes back.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use exo_abi::net::{self, Filter, MAX_FRAME};
+use exo_abi::syscall::Event;
+use exo_abi::user::{self, Wakeup};
+use exo_abi::{Error, Handle, Rights};
+use userapps::hostile::conservation::Baseline;
+use userapps::hostile::shared::Words;
+use userapps::layout::MANAGED_START;
+use userapps::net::{Binding, GATEWAY, GUEST, build_arp, mac};
+use userapps::spawn::Child;
+use userapps::{check, facts, memory, println};
+
+userapps::entry!(main);
+
+/// Parent and child: handles the parent granted, the round asked and the round done.
+const SHARED: Words = Words::at(MANAGED_START);
+const NIC_HANDLE: u64 = 0;
+const NOTIFICATION_HANDLE: u64 = 1;
+/// The round the parent asks for (0: none yet).
+const ROUND_ASKED: u64 = 2;
+/// The last round the child finished.
+const ROUND_DONE: u64 = 3;
+/// The child's copy of the parent's binding capability.
+const BINDING_HANDLE: u64 = 4;
+/// What `NetFilter` answered in the last filter round: 0, or the error code.
+const FILTER_RESULT: u64 = 5;
+/// The port of the filter rounds 3 and 4 attach.
+const FILTER_PORT: u16 = 9;
+/// The child's rings, in its managed window.
+const RING_PAGES: u64 = MANAGED_START + 0x100_0000_0000;
+const QUOTA: u64 = 256;
+/// The bit the notification sets.
+const BIT: u64 = 1 << 5;
+/// How long a round may take, in ticks.
+const ROUND_TICKS: u64 = 10_000;
+
+fn main(_argument: u64) -> u64 {
+    let shared_page = SHARED.allocate().expect("allocate the shared page");
+    let baseline = Baseline::after_a_witness_and_a_child(QUOTA);
+    let notification = user::notification_create(BIT).expect("a notification");
+    let child = Child::create(QUOTA).expect("create the child");
+    SHARED.clear();
+    SHARED
+        .share_with(shared_page, child.environment())
+        .expect("share the page");
+    let nic = user::start_info().nic().expect("a network card");
+    let rights = user::capability_identify(nic)
+        .expect("identify the NIC")
+        .rights;
+    let granted = user::capability_grant(nic, child.environment(), rights).expect("grant the NIC");
+    SHARED.write(NIC_HANDLE, granted.to_raw());
+    let copy = user::capability_grant(notification, child.environment(), Rights::SIGNAL)
+        .expect("grant the notification");
+    SHARED.write(NOTIFICATION_HANDLE, copy.to_raw());
+    child.start(binder, 0).expect("start the child");
+
+    let signalled = round(1, &child);
+    println!("hostile-bindings: with the notification, the reply signalled {signalled:#x}");
+    assert_eq!(
+        signalled, BIT,
+        "the binding did not signal through its notification"
+    );
+    check::ok("a binding signals through the notification it was made with");
+
+    memory::revoke_capability(notification).expect("revoke the notification");
+    let signalled = round(2, &child);
+    println!("hostile-bindings: after the revocation, the reply signalled {signalled:#x}");
+    assert_eq!(
+        signalled, 0,
+        "a binding signalled through a notification capability that was revoked"
+    );
+    check::ok("a binding whose notification was revoked signals nobody");
+
+    let (ring_frames, own_binding) =
+        Binding::idle_run(net::MIN_RING_ORDER).expect("a binding of the parent's");
+    let copy = user::capability_grant(own_binding, child.environment(), Rights::BIND)
+        .expect("grant a copy of the binding");
+    SHARED.write(BINDING_HANDLE, copy.to_raw());
+    let _ = round(3, &child);
+    assert_eq!(
+        SHARED.read(FILTER_RESULT),
+        0,
+        "the child's filter through the copy of the parent's binding"
+    );
+    memory::revoke_capability(own_binding).expect("revoke the copy");
+    let _ = round(4, &child);
+    let result = SHARED.read(FILTER_RESULT);
+    println!(
+        "hostile-bindings: after the copy was revoked, the same filter on the child's own \
+         binding: {:?}",
+        Error::try_from(result)
+    );
+    assert_eq!(
+        result,
+        0,
+        "a filter made through a revoked copy of a binding's capability stayed: {:?}",
+        Error::try_from(result)
+    );
+    check::ok("a filter made through a copy of a binding's capability goes with the copy");
+
+    child.destroy();
+    memory::drop_capability(own_binding).expect("drop the binding");
+    memory::drop_capability(ring_frames).expect("drop the ring frames");
+    memory::drop_capability(notification).expect("drop the notification");
+    baseline.expect_came_back("hostile-bindings", "the child");
+    check::all_passed("hostile-bindings");
+    0
+}
+
+/// Asks the child for round `number` and waits until it took the reply; returns the bits
+/// the parent's notifications set meanwhile (0: none).
+fn round(number: u64, child: &Child) -> u64 {
+    SHARED.write(ROUND_ASKED, number);
+    let deadline = facts::ticks() + ROUND_TICKS;
+    while SHARED.read(ROUND_DONE) < number {
+        assert!(child.is_alive(), "the child died in round {number}");
+        assert!(
+            facts::ticks() < deadline,
+            "the child did not finish round {number}"
+        );
+        // Only the timer: signals stay pending until asked for below.
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    match user::wait(Event::NOTIFY | Event::TIMER, 1).expect("wait") {
+        Wakeup::Notify(bits) => bits,
+        _ => 0,
+    }
+}
+
+/// The child: binds rings signalling the granted notification, claims the guest's
+/// address with a filter on it, and sends an ARP request in rounds 1 and 2; in round 3
+/// attaches a filter through its copy of the parent's binding, in round 4 the same filter
+/// to its own binding.
+fn binder(_argument: u64) -> u64 {
+    let nic = Handle::from_raw(SHARED.read(NIC_HANDLE));
+    let notification = Handle::from_raw(SHARED.read(NOTIFICATION_HANDLE));
+    let own_mac = mac(nic).expect("the NIC's MAC");
+    let address = user::net_claim(nic, GUEST).expect("claim the guest's address");
+    let mut binding = Binding::new(RING_PAGES, Some(notification)).expect("bind rings");
+    // An ARP reply for the address goes to every binding with a filter on it.
+    user::net_filter(binding.handle, address, Filter::udp(7)).expect("a filter");
+    let mut done = 0;
+    loop {
+        let asked = SHARED.read(ROUND_ASKED);
+        if asked == done {
+            let _ = user::wait(Event::TIMER, 1);
+            continue;
+        }
+        if asked >= 3 {
+            let through = match asked {
+                3 => Handle::from_raw(SHARED.read(BINDING_HANDLE)),
+                _ => binding.handle,
+            };
+            let result = user::net_filter(through, address, Filter::udp(FILTER_PORT));
+            SHARED.write(
+                FILTER_RESULT,
+                result.map_or_else(|error| error.code(), |_| 0),
+            );
+            done = asked;
+            SHARED.write(ROUND_DONE, done);
+            continue;
+        }
+        let mut frame = [0; MAX_FRAME];
+        let length = build_arp(1, own_mac, GUEST, [0; 6], GATEWAY, &mut frame);
+        binding
+            .send(&frame[..length])
+            .expect("send the ARP request");
+        while binding.rings.rx_pending() == 0 {
+            let _ = user::wait(Event::TIMER, 1);
+        }
+        while binding.rings.receive(|_| ()).is_some() {}
+        done = asked;
+        SHARED.write(ROUND_DONE, done);
+    }
+}
