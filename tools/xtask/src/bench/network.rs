@@ -33,6 +33,7 @@ use crate::{artifacts, servers};
 
 /// The UDP round trip's floor program.
 const REFLECTOR: &str = "udp-reflector";
+const SINK: &str = "tcp-sink";
 /// The guest ports every server set listens on, both systems alike.
 pub const UDP_PORTS: [u16; 1] = [ECHO_PORT];
 pub const TCP_PORTS: [u16; 2] = [ECHO_PORT, DISCARD_PORT];
@@ -202,6 +203,37 @@ pub fn on_reflector(
     }
     let report = result.lock().unwrap_or_else(PoisonError::into_inner).take();
     report.ok_or_else(|| format!("exo ({REFLECTOR}): {}", run.ending))
+}
+
+/// The floor of TCP bulk on exo: the same stream as `tcp-discard` gets, into `tcp-sink`,
+/// which answers the handshake and acknowledges straight from its receive ring with no
+/// stack and no copy (`userapps/src/bin/tcp-sink.rs`).
+pub fn on_tcp_sink(
+    kernel: &Path,
+    accelerator: Accelerator,
+    load: Load,
+) -> Result<BulkReport, String> {
+    let mut config = QemuConfig::new(kernel, "log=warn");
+    config.boot_module = Some(artifacts::bootfs());
+    config.first_program = Some(SINK.to_string());
+    config.accelerator = accelerator;
+    config.port_forwards = forwards()?;
+    let result = Arc::new(Mutex::new(None));
+    let theirs = Arc::clone(&result);
+    let (host, _notes) = side::on_host_thread(
+        move |host: &HostSide| {
+            let bulk = kernel_network::stream_into_sink(host, load.bulk)?;
+            *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(bulk);
+            Ok(())
+        },
+        &config,
+    );
+    let run = guest::run_unattended_with_host(&config, BOOT_LIMIT, Some(host))?;
+    if let Some(failure) = run.host_failure {
+        return Err(format!("exo ({SINK}): {failure}"));
+    }
+    let report = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+    report.ok_or_else(|| format!("exo ({SINK}): {}", run.ending))
 }
 
 /// The load against exo's servers, each waited for in turn; then their counts.

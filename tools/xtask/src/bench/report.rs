@@ -55,7 +55,8 @@ pub struct PerPacket {
 
 /// A row's floor: the cheapest path of the same kind exo's machine allows (a system call
 /// answered in the kernel's entry stub, say), measured by exo in the same boot as the row's
-/// own figure. Its ratio is exo ÷ floor: how many floors exo's path costs.
+/// own figure. Its ratio is how many floors exo's path costs: exo ÷ floor for a cost (cycles,
+/// a round trip), floor ÷ exo for a rate (Mbit/s), whose floor is a ceiling.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Floor {
     /// The target, if the row has one: exo at most this many floors.
@@ -195,18 +196,20 @@ impl Row {
         median(self.rounds.iter().filter_map(|round| round.floor))
     }
 
-    /// How many floors exo's path costs in each round that measured both (exo ÷ floor),
-    /// and their median, lowest and highest.
+    /// How many floors exo's path costs in each round that measured both (exo ÷ floor, or
+    /// floor ÷ exo for a rate), and their median, lowest and highest.
     pub fn floor_spread(&self) -> Option<Spread> {
         self.floor?;
-        Spread::of(
-            self.rounds
-                .iter()
-                .filter_map(|round| Some(usable(round.exo)? / usable(round.floor)?)),
-        )
+        Spread::of(self.rounds.iter().filter_map(|round| {
+            let (exo, floor) = (usable(round.exo)?, usable(round.floor)?);
+            Some(match self.better {
+                Better::Lower => exo / floor,
+                Better::Higher => floor / exo,
+            })
+        }))
     }
 
-    /// The median over rounds of exo ÷ floor.
+    /// The median over rounds of how many floors exo's path costs.
     pub fn floor_ratio(&self) -> Option<f64> {
         self.floor_spread().map(|spread| spread.median)
     }

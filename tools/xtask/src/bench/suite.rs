@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use super::lines::{self, BenchLine};
 use super::linux::guest::{self as linux_guest, LinuxGuest};
-use exo_loadgen::UdpEchoReport;
+use exo_loadgen::{BulkReport, UdpEchoReport};
 
 use super::network::{self, DataPath, Load, NetworkFigures};
 use super::report::{
@@ -205,17 +205,19 @@ struct NetworkRound {
     reflector: UdpEchoReport,
     /// The same, with `IDLE_BINDINGS` idle bindings beside the reflector's.
     reflector_beside_idle: UdpEchoReport,
+    /// The bulk stream into `tcp-sink`: the floor of the TCP bulk rows.
+    sink: BulkReport,
 }
 
 /// Bindings that carry nothing beside a busy one, to show they cost it nothing: more than
 /// one environment's capability table holds, so the reflector's children hold most of them.
 const IDLE_BINDINGS: u64 = 1000;
 
-/// The steps the progress line counts: building exo and the Linux guest, then eight steps
-/// a round (four for the microbenchmarks, four for the network; the reflector's two boots
+/// The steps the progress line counts: building exo and the Linux guest, then nine steps
+/// a round (four for the microbenchmarks, five for the network; the reflector's two boots
 /// are one step).
 fn steps(rounds: usize) -> usize {
-    2 + 8 * rounds
+    2 + 9 * rounds
 }
 
 pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
@@ -329,6 +331,8 @@ fn network_round(
     step("exo: UDP reflector (the UDP floor), alone and beside idle bindings");
     let reflector = network::on_reflector(kernel, accelerator, load, 0)?;
     let reflector_beside_idle = network::on_reflector(kernel, accelerator, load, IDLE_BINDINGS)?;
+    step("exo: TCP sink (the TCP bulk floor)");
+    let sink = network::on_tcp_sink(kernel, accelerator, load)?;
     step("Linux guest: network");
     let forwards = network::forwards()?;
     let peer = linux_guest.start_servers(accelerator, forwards.clone())?;
@@ -340,6 +344,7 @@ fn network_round(
         linux: linux?,
         reflector,
         reflector_beside_idle,
+        sink,
     })
 }
 
@@ -531,13 +536,23 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
         figures(|figures| Some(figures.request_response.transactions_per_second)),
     )
     .with_per_packet(per_packet(1));
+    // The bulk rows' floor: the same stream into `tcp-sink` in the same round.
+    let bulk_figures = rounds
+        .iter()
+        .map(|round| RoundFigures {
+            exo: Some(exo_of(round).bulk.megabits_per_second),
+            linux: Some(round.linux.bulk.megabits_per_second),
+            floor: Some(round.sink.megabits_per_second),
+        })
+        .collect();
     let mut bulk = Row::from_rounds(
         name("TCP bulk into a discard server"),
         "Mbit/s",
         Better::Higher,
-        figures(|figures| Some(figures.bulk.megabits_per_second)),
+        bulk_figures,
     )
-    .with_per_packet(per_packet(2));
+    .with_per_packet(per_packet(2))
+    .with_floor(Floor { max_ratio: None });
     if rings {
         bulk = bulk.with_target(Target::ratio_at_least(1.5));
     }
@@ -547,7 +562,7 @@ fn network_rows(path: DataPath, rounds: &[NetworkRound]) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exo_loadgen::{BulkReport, LatencySummary, RequestResponseReport, UdpEchoReport};
+    use exo_loadgen::{LatencySummary, RequestResponseReport};
 
     fn line(name: &str, median: u64) -> BenchLine {
         BenchLine {
@@ -640,6 +655,7 @@ mod tests {
                 linux: figures(200.0, 2000.0, 400.0),
                 reflector: figures(90.0, 0.0, 0.0).udp,
                 reflector_beside_idle: figures(90.0, 0.0, 0.0).udp,
+                sink: figures(0.0, 0.0, 1200.0).bulk,
             },
             NetworkRound {
                 rings: figures(200.0, 1500.0, 300.0),
@@ -647,6 +663,7 @@ mod tests {
                 linux: figures(400.0, 1000.0, 200.0),
                 reflector: figures(160.0, 0.0, 0.0).udp,
                 reflector_beside_idle: figures(160.0, 0.0, 0.0).udp,
+                sink: figures(0.0, 0.0, 900.0).bulk,
             },
         ];
         let rings = network_rows(DataPath::Rings, &rounds);
@@ -663,6 +680,9 @@ mod tests {
         assert_eq!(bulk.ratio(), Some(1.5));
         assert_eq!(bulk.target.map(|target| target.min_ratio), Some(1.5));
         assert_eq!(bulk.target_met(), Some(true));
+        // tcp-sink's rate is each round's floor, a ceiling: 1200/600 and 900/300 floors.
+        assert_eq!(bulk.floor_figure(), Some(1050.0));
+        assert_eq!(bulk.floor_ratio(), Some(2.5));
         // Idle bindings that cost nothing: the reflector beside them is at its floor.
         let idle = idle_bindings_row(&rounds);
         assert_eq!(idle.floor_ratio(), Some(1.0));

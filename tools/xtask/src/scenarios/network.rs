@@ -279,6 +279,18 @@ pub fn scenarios() -> Vec<Scenario> {
             }),
             ..DEFAULT_SERVER_SCENARIO
         },
+        // The TCP bulk floor (chapter 7), whose own test this is too.
+        Scenario {
+            name: "net-sink",
+            program: Program::Named("tcp-sink"),
+            serial_must_show: &[kernel_network::SINK_READY, kernel_network::SINK_DONE],
+            network: Some(NetworkScenario {
+                tcp_ports: &[kernel_network::SINK_PORT],
+                host: Some(kernel_network::streams_into_sink),
+                ..NetworkScenario::DEFAULT
+            }),
+            ..DEFAULT
+        },
         Scenario {
             name: "net-discard",
             serial_input: Some(shell_starts("", &[("tcp-discard", DISCARD_CONNECTIONS)])),

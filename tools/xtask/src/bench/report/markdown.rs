@@ -86,7 +86,7 @@ pub fn report(report: &Report) -> String {
         "{}\n\nAccelerator: {}. Rounds: {rounds}, exo and the Linux guest alternating. Ratio: \
          Linux guest ÷ exo for costs, exo ÷ Linux guest for rates, the median of the rounds' \
          ratios (lowest–highest round); above 1× exo is ahead. exo ÷ floor: how many \
-         floors exo's path costs (below is better). The per-packet counts are exo's: the \
+         floors exo's path costs (below is better; for a rate, floor ÷ exo). The per-packet counts are exo's: the \
          Linux guest's servers give none.\n",
         lines.join("\n"),
         cell(&report.accel)
