@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use exo_abi::Rights;
 use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES, MAX_OBJECT_SIZE};
 use exo_kernel_core::caps::{CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH};
-use exo_kernel_core::mappings::MappingIndex;
+use exo_kernel_core::mappings::{MappingIndex, tag_of};
 
 /// Counts the bytes a buddy allocator would hand out.
 struct BuddyCounting;
@@ -139,5 +139,29 @@ fn a_mapping_record_costs_no_more_than_its_charge() {
     assert!(
         cost <= MAPPING_RECORD_BYTES,
         "scattered: {cost} bytes a record"
+    );
+    // Through nodes too high to tag, whose pages the index keeps one by one.
+    let mut crowded = space_with_tables(20);
+    let high: Vec<NodeId> = (0..20)
+        .flat_map(|id| (0..1000).map(move |_| EnvironmentId(id)))
+        .map(|owner| {
+            let handle = crowded
+                .insert_root(owner, [0; MAX_OBJECT_SIZE], Rights::MAP)
+                .unwrap();
+            crowded.lookup(owner, handle).unwrap().node
+        })
+        .filter(|&node| tag_of(node) == 0)
+        .collect();
+    assert!(high.len() >= 64, "{} untaggable nodes", high.len());
+    let mut untagged = MappingIndex::new();
+    let cost = cost_of(100_000, || {
+        for page in 0..100_000u64 {
+            let node = high[(page / 16) as usize % 64];
+            untagged.insert(node, EnvironmentId((page / 1000) as u32), page * 4096, 1);
+        }
+    });
+    assert!(
+        cost <= MAPPING_RECORD_BYTES,
+        "untagged: {cost} bytes a record"
     );
 }

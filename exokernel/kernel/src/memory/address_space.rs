@@ -74,9 +74,12 @@ struct Leaf {
 }
 
 impl Leaf {
-    fn entry(&self, address: u64) -> &'static mut PageTableEntry {
+    /// `address`'s entry, borrowed as long as the leaf is: one at a time.
+    fn entry(&mut self, address: u64) -> &mut PageTableEntry {
         // SAFETY: `table` is a last-level table a walk of this address space
-        // found; the address space is changed only under the system lock.
+        // found; the address space is changed only under the system lock, and
+        // the `&mut self` borrow keeps this the only reference made through
+        // the leaf.
         let table = unsafe { table_at(self.table) };
         &mut table[index_at(address, 1)]
     }
@@ -215,7 +218,7 @@ impl AddressSpace {
         };
         let leaf = self.walk(page, Some(&mut tables));
         self.table_frames += tables.used;
-        let leaf = leaf?.ok_or(Error::InvalidArgument)?; // made if missing: never `None`
+        let mut leaf = leaf?.ok_or(Error::InvalidArgument)?; // made if missing: never `None`
         let entry = leaf.entry(page);
         if !entry.is_unused() {
             return Err(Error::AlreadyMapped);
@@ -229,7 +232,7 @@ impl AddressSpace {
     /// Removes the mapping at `page`; returns the physical address it mapped
     /// and its tag.
     pub fn unmap(&mut self, page: u64) -> Result<(u64, u16), Error> {
-        let leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
+        let mut leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
         let entry = leaf.entry(page);
         if entry.is_unused() {
             return Err(Error::NotMapped);
@@ -242,14 +245,14 @@ impl AddressSpace {
 
     /// The tag of the page at `page`; `None` if it is not mapped.
     pub fn tag_at(&self, page: u64) -> Option<u16> {
-        let leaf = self.walk(page, None).ok()??;
+        let mut leaf = self.walk(page, None).ok()??;
         let entry = leaf.entry(page);
         (!entry.is_unused()).then(|| tag_in(entry))
     }
 
     /// Changes the permissions of the mapping at `page`.
     pub fn protect(&mut self, page: u64, flags: MapFlags) -> Result<(), Error> {
-        let leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
+        let mut leaf = self.walk(page, None)?.ok_or(Error::NotMapped)?;
         let entry = leaf.entry(page);
         if entry.is_unused() {
             return Err(Error::NotMapped);
@@ -278,7 +281,7 @@ impl AddressSpace {
         let mut page = first;
         while page < end {
             let table_end = (page / TABLE_SPAN + 1) * TABLE_SPAN;
-            if let Ok(Some(leaf)) = self.walk(page, None) {
+            if let Ok(Some(mut leaf)) = self.walk(page, None) {
                 let stop = table_end.min(end);
                 let mut entries = (page..stop).step_by(FRAME_SIZE as usize);
                 if entries.any(|address| !leaf.entry(address).is_unused()) {
@@ -298,7 +301,7 @@ impl AddressSpace {
 
     /// The physical address and flags behind user address `address`.
     pub fn translate(&self, address: u64) -> Option<(u64, Flags)> {
-        let leaf = self.walk(address, None).ok()??;
+        let mut leaf = self.walk(address, None).ok()??;
         let entry = leaf.entry(address);
         entry
             .flags()
