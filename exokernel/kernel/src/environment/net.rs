@@ -423,6 +423,13 @@ impl System {
                 Some((node, target, bits))
             }
         };
+        // Ids are never reused (a stale one must name nothing), so the last
+        // one is refused rather than wrapped onto a live binding: at one
+        // `NetBind` a microsecond that is over an hour away, as for
+        // environment ids.
+        if self.net.next_binding == u32::MAX {
+            return Err(Error::TableFull);
+        }
         let id = BindingId(self.net.next_binding);
         let handle = self.new_network_object(caller, |capabilities| {
             capabilities.insert_child(caller, parent, Object::Binding(id), Rights::NET)
