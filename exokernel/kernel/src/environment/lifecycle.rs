@@ -298,12 +298,23 @@ impl System {
             {
                 self.unqueue(server, id, environment.next_caller);
             }
-            for waiting in self.environments.values_mut() {
-                if waiting.state == (State::Calling { server: id }) {
-                    waiting.queued = None;
-                    waiting.next_caller = None;
-                    waiting.wake([Error::PeerGone.code(), 0, 0]);
-                }
+            // Those are the callers in its queue and the one it was serving:
+            // walked from its own records, not by looking at every
+            // environment (with thousands alive, destroying many would be
+            // quadratic, interrupts off).
+            let mut next = environment.callers.map(|(first, _)| first);
+            while let Some(caller) = next.and_then(|caller| self.environments.get_mut(&caller)) {
+                debug_assert_eq!(caller.state, State::Calling { server: id });
+                next = caller.next_caller.take();
+                caller.queued = None;
+                caller.wake([Error::PeerGone.code(), 0, 0]);
+            }
+            if let Some(served) = environment
+                .serving
+                .and_then(|served| self.environments.get_mut(&served))
+                .filter(|served| served.state == (State::Calling { server: id }))
+            {
+                served.wake([Error::PeerGone.code(), 0, 0]);
             }
             if cpu::current().environment() == id.0 {
                 cpu::current().set_environment(0);
