@@ -268,6 +268,45 @@ pub fn exchange(
     ))
 }
 
+/// The TCP bulk floor, `bytes` into tcp-sink (waited for), then its end typed (Ctrl-D).
+pub fn stream_into_sink(
+    host: &HostSide,
+    bulk: exo_loadgen::BulkOptions,
+) -> Result<exo_loadgen::BulkReport, String> {
+    host.wait_for(SINK_READY)?;
+    let address = host.address(crate::qemu::Protocol::Tcp, SINK_PORT)?;
+    let report = exo_loadgen::tcp_bulk(address, bulk).map_err(|error| format!("tcp-sink: {error}"));
+    // Ends the sink, whatever the load gave.
+    host.type_into_console(&[END_OF_INPUT])?;
+    report
+}
+
+/// tcp-sink: each stream is taken to its end (the sink answers the sender's FIN with its
+/// own), and the sink counts every byte of every stream, once.
+pub fn streams_into_sink(host: &HostSide) -> Result<(), String> {
+    host.wait_for(SINK_READY)?;
+    let address = host.address(crate::qemu::Protocol::Tcp, SINK_PORT)?;
+    for bytes in SINK_STREAMS {
+        let options = exo_loadgen::BulkOptions {
+            bytes,
+            ..exo_loadgen::BulkOptions::default()
+        };
+        exo_loadgen::tcp_bulk(address, options)
+            .map_err(|error| format!("a stream of {bytes} bytes into tcp-sink: {error}"))?;
+    }
+    host.type_into_console(&[END_OF_INPUT])?;
+    let line = host.serial_line(SINK_DONE)?;
+    let total: u64 = SINK_STREAMS.iter().sum();
+    let expected = format!(
+        "{SINK_DONE}{total} bytes in {} connections",
+        SINK_STREAMS.len()
+    );
+    if !line.starts_with(&expected) {
+        return Err(format!("tcp-sink said {line:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -352,43 +391,4 @@ mod tests {
         );
         serving.join().unwrap();
     }
-}
-
-/// The TCP bulk floor, `bytes` into tcp-sink (waited for), then its end typed (Ctrl-D).
-pub fn stream_into_sink(
-    host: &HostSide,
-    bulk: exo_loadgen::BulkOptions,
-) -> Result<exo_loadgen::BulkReport, String> {
-    host.wait_for(SINK_READY)?;
-    let address = host.address(crate::qemu::Protocol::Tcp, SINK_PORT)?;
-    let report = exo_loadgen::tcp_bulk(address, bulk).map_err(|error| format!("tcp-sink: {error}"));
-    // Ends the sink, whatever the load gave.
-    host.type_into_console(&[END_OF_INPUT])?;
-    report
-}
-
-/// tcp-sink: each stream is taken to its end (the sink answers the sender's FIN with its
-/// own), and the sink counts every byte of every stream, once.
-pub fn streams_into_sink(host: &HostSide) -> Result<(), String> {
-    host.wait_for(SINK_READY)?;
-    let address = host.address(crate::qemu::Protocol::Tcp, SINK_PORT)?;
-    for bytes in SINK_STREAMS {
-        let options = exo_loadgen::BulkOptions {
-            bytes,
-            ..exo_loadgen::BulkOptions::default()
-        };
-        exo_loadgen::tcp_bulk(address, options)
-            .map_err(|error| format!("a stream of {bytes} bytes into tcp-sink: {error}"))?;
-    }
-    host.type_into_console(&[END_OF_INPUT])?;
-    let line = host.serial_line(SINK_DONE)?;
-    let total: u64 = SINK_STREAMS.iter().sum();
-    let expected = format!(
-        "{SINK_DONE}{total} bytes in {} connections",
-        SINK_STREAMS.len()
-    );
-    if !line.starts_with(&expected) {
-        return Err(format!("tcp-sink said {line:?}, expected {expected:?}"));
-    }
-    Ok(())
 }
