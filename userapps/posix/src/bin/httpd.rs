@@ -83,7 +83,7 @@ fn main(arguments: &[&str]) -> i32 {
             counts.connections_open.fetch_sub(1, Ordering::SeqCst);
         }));
     }
-    net::finish(500);
+    net::finish(net::FINISH_TICKS);
     println!(
         "httpd: served {} requests",
         counts.requests.load(Ordering::SeqCst)

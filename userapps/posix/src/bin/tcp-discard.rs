@@ -71,7 +71,7 @@ fn main(arguments: &[&str]) -> i32 {
             }
         }
     }
-    net::finish(500);
+    net::finish(net::FINISH_TICKS);
     println!("tcp-discard: served {served} connections, {bytes} bytes discarded");
     println!("tcp-discard: stack: {}", net::report());
     0

@@ -83,7 +83,7 @@ fn main(arguments: &[&str]) -> i32 {
             }
         }
     }
-    net::finish(500);
+    net::finish(net::FINISH_TICKS);
     println!("tcp-echo: served {served} connections, {bytes} bytes");
     println!("tcp-echo: stack: {}", net::report());
     0

@@ -41,7 +41,7 @@ fn main(arguments: &[&str]) -> i32 {
             Err(error) => println!("udp-echo: reply to {peer}: {error:?}"),
         }
     }
-    net::finish(100);
+    net::finish(net::FINISH_TICKS);
     println!("udp-echo: echoed {echoed} datagrams");
     println!("udp-echo: stack: {}", net::report());
     0

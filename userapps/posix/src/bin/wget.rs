@@ -84,7 +84,7 @@ fn fetch(peer: SocketAddrV4, path: &str) -> Result<(String, Vec<u8>), Errno> {
         }
     }
     drop(stream);
-    net::finish(100);
+    net::finish(net::FINISH_TICKS);
     let head_end = response
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
