@@ -55,8 +55,10 @@ impl System {
         let Ok(after) = u32::try_from(after) else {
             return 0;
         };
+        // Nothing older than `top` is below it.
+        let first = EnvironmentId(after.saturating_add(1)).max(top);
         self.environments
-            .range(EnvironmentId(after.saturating_add(1))..)
+            .range(first..)
             .map(|(&id, _)| id)
             .find(|&id| self.is_at_or_below(id, top))
             .map_or(0, |id| u64::from(id.0))
@@ -97,11 +99,15 @@ impl System {
             return false;
         }
         // Up the chain of parents, which has no cycle: a parent is always
-        // older than its child.
+        // older than its child, so its id is smaller, and the walk can stop
+        // below `top`'s id.
         let mut next = Some(id);
         while let Some(step) = next {
             if step == top {
                 return true;
+            }
+            if step < top {
+                return false;
             }
             next = self
                 .environments
