@@ -253,7 +253,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
 /// buffers in `sharing`, and protects pages only after its last write to them.
 fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
     let mut pager = paging::lock_on_private_stack();
-    for unit in pager.units.iter_mut() {
+    for mut unit in pager.units.iter_mut() {
         if !unit.has(flags::MAPPED) {
             continue;
         }
