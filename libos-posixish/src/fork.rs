@@ -42,6 +42,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use exo_abi::handle::TABLE_CAPACITY;
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::EnvironmentAccount;
@@ -74,26 +75,44 @@ pub const MAX_DEFAULT_QUOTA: u64 = 8192;
 /// shell did). 256 frames: sixteen runs.
 pub const PARENT_RESERVE: u64 = 256;
 
+/// Free slots of its capability table `fork` leaves this process at least,
+/// or it undoes the child and refuses with `EAGAIN`: every copy-on-write
+/// fault takes a slot for the fresh frames, while the shared ones stay for
+/// the children (a fork bomb of small quotas filled the parent's table, and
+/// its next write was a fault it could not survive). 64 slots: the sixteen
+/// runs of `PARENT_RESERVE` with room to spare for descriptors.
+pub const PARENT_SLOT_RESERVE: u64 = 64;
+
 /// Creates a child process running the same program from this point, with
 /// a copy-on-write copy of this process's memory. Returns the child's
 /// process id in the parent and 0 in the child. The child may hold half of
 /// the frames this process may still allocate, at most `MAX_DEFAULT_QUOTA`:
 /// so a tree of forks fits in its root's quota. `ENOMEM` if that would leave
-/// this process fewer than `PARENT_RESERVE`.
+/// this process fewer than `PARENT_RESERVE` frames, `EAGAIN` if the child
+/// would leave it fewer than `PARENT_SLOT_RESERVE` free capability slots.
 pub fn fork() -> Result<u64, Errno> {
-    let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
-    let free = account(EnvironmentAccount::FrameQuota)
-        .saturating_sub(account(EnvironmentAccount::FramesCharged));
-    let lent = (free / 2).clamp(1, MAX_DEFAULT_QUOTA);
-    if free.saturating_sub(lent) < PARENT_RESERVE {
-        return Err(Errno::ENOMEM);
-    }
+    let lent = (frames_left() / 2).clamp(1, MAX_DEFAULT_QUOTA);
     fork_with_quota(lent)
 }
 
-/// [`fork`], lending the child a quota of `quota` frames.
+/// The frames this process may still allocate: its quota less what it has
+/// been charged (its frames and the quotas lent to its children).
+fn frames_left() -> u64 {
+    let account = |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).unwrap_or(0);
+    account(EnvironmentAccount::FrameQuota)
+        .saturating_sub(account(EnvironmentAccount::FramesCharged))
+}
+
+/// [`fork`], lending the child a quota of `quota` frames. `ENOMEM` if that
+/// would leave this process fewer than `PARENT_RESERVE` frames, `EAGAIN`
+/// fewer than `PARENT_SLOT_RESERVE` free capability slots, as for `fork`:
+/// a bomb of small fixed quotas would otherwise spend what its own next
+/// copy-on-write faults need.
 #[inline(never)]
 pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
+    if frames_left().saturating_sub(quota) < PARENT_RESERVE {
+        return Err(Errno::ENOMEM);
+    }
     let mut registers = Registers::default();
     // SAFETY: this small `#[inline(never)]` function is the caller the
     // function asks for: on the `true` path the child reads nothing the
@@ -215,6 +234,13 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     }
     child.map_page(EXCEPTION_STACK_TOP - PAGE_SIZE, &top, MapFlags::WRITE)?;
 
+    let held = user::environment_info(
+        Handle::SELF_ENVIRONMENT,
+        EnvironmentAccount::CapabilitiesHeld,
+    )?;
+    if u64::from(TABLE_CAPACITY).saturating_sub(held) < PARENT_SLOT_RESERVE {
+        return Err(Errno::EAGAIN);
+    }
     child.pid = user::capability_identify(child.environment)?.value;
     let frame = EXCEPTION_STACK_TOP - FRAME_OFFSET;
     user::environment_start(child.environment, raw::fork_child_entry(), frame, frame)?;
@@ -227,7 +253,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
 /// buffers in `sharing`, and protects pages only after its last write to them.
 fn share(environment: Handle, sharing: &mut Sharing) -> Result<(), Errno> {
     let mut pager = paging::lock_on_private_stack();
-    for unit in pager.units.iter_mut() {
+    for mut unit in pager.units.iter_mut() {
         if !unit.has(flags::MAPPED) {
             continue;
         }

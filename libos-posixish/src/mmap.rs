@@ -70,7 +70,7 @@ pub fn mprotect(address: u64, length: u64, protection: Protection) -> Result<(),
         return Err(Errno::ENOMEM); // part of the range is not mapped
     }
     pager.regions.protect_inside(address, end, protection);
-    for unit in pager.units.iter_mut() {
+    for unit in pager.units.iter() {
         if unit.flags & flags::MAPPED != 0
             && !unit.has(flags::COPY_ON_WRITE)
             && (address..end).contains(&unit.address)

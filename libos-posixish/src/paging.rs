@@ -100,7 +100,7 @@ pub(crate) struct Pager {
     pub(crate) units: Units,
     pub(crate) regions: Regions,
     /// `None`: [`AnyFrame`]. So the whole pager starts as zeroes, and its
-    /// 36 KiB lie in `.bss`, not in every program's file and data pages.
+    /// 20 KiB lie in `.bss`, not in every program's file and data pages.
     policy: Option<&'static dyn FramePolicy>,
 }
 
@@ -276,7 +276,7 @@ impl Pager {
             for page in unit.page_addresses() {
                 raw::protect_own_page(page, map)?;
             }
-            if let Some(unit) = self.units.get_mut(unit.handle) {
+            if let Some(mut unit) = self.units.get_mut(unit.handle) {
                 unit.flags &= !flags::COPY_ON_WRITE;
             }
             return Ok(());
@@ -315,7 +315,7 @@ impl Pager {
     /// unless children still hold capabilities derived from it. Panics if
     /// its pages still map its frames.
     pub(crate) fn forget_mapping(&mut self, handle: Handle) {
-        let Some(unit) = self.units.get_mut(handle) else {
+        let Some(mut unit) = self.units.get_mut(handle) else {
             return;
         };
         let first = user::capability_identify(handle).map_or(u64::MAX, |frame| frame.value);
@@ -329,6 +329,7 @@ impl Pager {
         if unit.children > 0 {
             unit.flags &= !(flags::MAPPED | flags::COPY_ON_WRITE);
         } else {
+            drop(unit);
             self.units.remove(handle);
             // SAFETY: the pager maps a unit's frames at the unit's pages only
             // (windows map fresh frames, and only while they live), and those
@@ -400,11 +401,12 @@ fn rebuildable(unit: &Unit) -> bool {
 pub(crate) fn release_shared(handles: &[Handle]) {
     let mut pager = lock();
     for &handle in handles {
-        let Some(unit) = pager.units.get_mut(handle) else {
+        let Some(mut unit) = pager.units.get_mut(handle) else {
             continue;
         };
         unit.children = unit.children.saturating_sub(1);
         if unit.children == 0 && !unit.has(flags::MAPPED) {
+            drop(unit);
             pager.forget_mapping(handle);
         }
     }

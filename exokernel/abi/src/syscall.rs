@@ -317,6 +317,11 @@ numbered_enum! {
         /// little-endian, zero-padded (`trace::pack_name`), in two words.
         NameLow = 20,
         NameHigh = 21,
+        /// Capabilities in its table, of at most [`TABLE_CAPACITY`]: every new
+        /// capability it gets (a frame allocated, a grant received) takes a slot.
+        ///
+        /// [`TABLE_CAPACITY`]: crate::handle::TABLE_CAPACITY
+        CapabilitiesHeld = 22,
     }
 }
 

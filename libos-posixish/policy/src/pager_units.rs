@@ -10,7 +10,9 @@
 //! The table lives in the data segment, which `fork` copies rather than
 //! shares, so the fault handler can always write it; it is indexed by the
 //! capability's slot in this environment's table (1024 slots), so recording
-//! a new unit never searches and never allocates.
+//! a new unit never searches and never allocates. Each slot is 16 bytes: the
+//! slot's index is the handle's, so only the generation is kept beside the
+//! address and the counts (16 KiB in every program's `.bss`, not 32).
 
 use exo_abi::Handle;
 use exo_abi::layout::PAGE_SIZE;
@@ -69,44 +71,118 @@ impl Unit {
     }
 }
 
+/// A unit as the table keeps it. Empty when `flags` lacks [`OCCUPIED`].
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    address: u64,
+    generation: u32,
+    order: u8,
+    flags: u8,
+    children: u16,
+}
+
+/// `Slot::flags` bit of a slot that holds a unit (above the public [`flags`]).
+const OCCUPIED: u8 = 1 << 7;
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        address: 0,
+        generation: 0,
+        order: 0,
+        flags: 0,
+        children: 0,
+    };
+
+    fn of(unit: &Unit) -> Slot {
+        Slot {
+            address: unit.address,
+            generation: unit.handle.generation(),
+            order: unit.order,
+            flags: unit.flags | OCCUPIED,
+            children: unit.children,
+        }
+    }
+
+    /// The unit in slot `index`, if there is one.
+    fn unit(&self, index: usize) -> Option<Unit> {
+        (self.flags & OCCUPIED != 0).then(|| Unit {
+            handle: Handle::new(index as u32, self.generation),
+            address: self.address,
+            order: self.order,
+            flags: self.flags & !OCCUPIED,
+            children: self.children,
+        })
+    }
+}
+
+/// A unit of the table to change in place: what it dereferences to is
+/// written back to its slot when it is dropped. Its handle must not change.
+#[derive(Debug)]
+pub struct UnitMut<'a> {
+    slot: &'a mut Slot,
+    unit: Unit,
+}
+
+impl core::ops::Deref for UnitMut<'_> {
+    type Target = Unit;
+
+    fn deref(&self) -> &Unit {
+        &self.unit
+    }
+}
+
+impl core::ops::DerefMut for UnitMut<'_> {
+    fn deref_mut(&mut self) -> &mut Unit {
+        &mut self.unit
+    }
+}
+
+impl Drop for UnitMut<'_> {
+    fn drop(&mut self) {
+        *self.slot = Slot::of(&self.unit);
+    }
+}
+
 /// The units of this process, by capability slot.
 #[derive(Debug)]
 pub struct Units {
-    slots: [Option<Unit>; MAX_UNITS],
+    slots: [Slot; MAX_UNITS],
 }
 
 impl Units {
     pub const fn new() -> Self {
         Self {
-            slots: [None; MAX_UNITS],
+            slots: [Slot::EMPTY; MAX_UNITS],
         }
     }
 
     /// Records `unit`; false if its handle's slot is beyond the table.
     pub fn insert(&mut self, unit: Unit) -> bool {
+        debug_assert_eq!(unit.flags & OCCUPIED, 0, "not a unit flag");
         match self.slots.get_mut(unit.handle.index() as usize) {
             Some(slot) => {
-                *slot = Some(unit);
+                *slot = Slot::of(&unit);
                 true
             }
             None => false,
         }
     }
 
-    pub fn get_mut(&mut self, handle: Handle) -> Option<&mut Unit> {
-        self.slots
-            .get_mut(handle.index() as usize)?
-            .as_mut()
-            .filter(|unit| unit.handle == handle)
+    pub fn get_mut(&mut self, handle: Handle) -> Option<UnitMut<'_>> {
+        let slot = self.slots.get_mut(handle.index() as usize)?;
+        let unit = slot
+            .unit(handle.index() as usize)
+            .filter(|unit| unit.handle == handle)?;
+        Some(UnitMut { slot, unit })
     }
 
     pub fn remove(&mut self, handle: Handle) -> Option<Unit> {
         let slot = self.slots.get_mut(handle.index() as usize)?;
-        if slot.is_some_and(|unit| unit.handle == handle) {
-            slot.take()
-        } else {
-            None
-        }
+        let unit = slot
+            .unit(handle.index() as usize)
+            .filter(|unit| unit.handle == handle)?;
+        *slot = Slot::EMPTY;
+        Some(unit)
     }
 
     /// The unit mapped over `address`, if any.
@@ -116,21 +192,33 @@ impl Units {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Unit> + '_ {
-        self.slots.iter().flatten().copied()
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.unit(index))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Unit> {
-        self.slots.iter_mut().flatten()
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = UnitMut<'_>> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let unit = slot.unit(index)?;
+                Some(UnitMut { slot, unit })
+            })
     }
 
     pub fn count(&self) -> usize {
-        self.slots.iter().flatten().count()
+        self.slots
+            .iter()
+            .filter(|slot| slot.flags & OCCUPIED != 0)
+            .count()
     }
 
     /// Forgets every unit (a forked child, whose copy of the table names
     /// its parent's capabilities, starts again from its handover).
     pub fn clear(&mut self) {
-        self.slots = [None; MAX_UNITS];
+        self.slots = [Slot::EMPTY; MAX_UNITS];
     }
 }
 
@@ -182,6 +270,31 @@ mod tests {
         assert_eq!(units.count(), 1);
         units.clear();
         assert_eq!(units.count(), 0);
+    }
+
+    #[test]
+    fn changes_through_get_mut_and_iter_mut_are_kept() {
+        let mut units = Units::new();
+        assert!(units.insert(unit(3, 7, 0x10_0000, 4, flags::MAPPED)));
+        assert!(units.insert(unit(9, 1, 0x20_0000, 0, flags::MAPPED)));
+        units.get_mut(Handle::new(3, 7)).unwrap().children = 2;
+        for mut unit in units.iter_mut() {
+            unit.flags |= flags::COPY_ON_WRITE;
+        }
+        let kept: Vec<Unit> = units.iter().collect();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].handle, Handle::new(3, 7));
+        assert_eq!(kept[0].children, 2);
+        assert_eq!(kept[0].order, 4);
+        assert!(
+            kept.iter()
+                .all(|unit| unit.flags == flags::MAPPED | flags::COPY_ON_WRITE)
+        );
+    }
+
+    #[test]
+    fn a_slot_is_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<Slot>(), 16);
     }
 
     #[test]

@@ -37,6 +37,11 @@ const KERNEL_RUSTFLAGS: &[&str] = &[
 /// model reaches them.
 const USER_RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Cforce-frame-pointers=yes"];
 
+/// The profile user programs are built with: `release` optimised for size, with link-time
+/// optimisation and one code generation unit (the workspace's `Cargo.toml` says why). The
+/// kernel stays on `release`: its fast paths are what the benchmarks measure.
+const USER_PROFILE: &str = "programs";
+
 /// Code generation flags for the Linux guest's program (`tools/linux-peer`):
 /// - `target-feature=+crt-static`: the C library is linked in, so the program runs in the
 ///   guest's initramfs, which holds no shared libraries.
@@ -63,6 +68,9 @@ pub struct CrossBuild {
     rustflags: &'static [&'static str],
     /// Extra arguments for `cargo build` (not for clippy, which checks every target it builds).
     build_arguments: &'static [&'static str],
+    /// The Cargo profile (the workspace's `Cargo.toml`), which names the folder the binaries
+    /// land in.
+    profile: &'static str,
 }
 
 pub const KERNEL: CrossBuild = CrossBuild {
@@ -72,6 +80,7 @@ pub const KERNEL: CrossBuild = CrossBuild {
     target_dir: "target/kernel",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &[],
+    profile: "release",
 };
 
 /// The kernel without its trace (`--no-default-features`): what `cargo xtask bench`
@@ -83,6 +92,7 @@ pub const UNTRACED_KERNEL: CrossBuild = CrossBuild {
     target_dir: "target/kernel-untraced",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &["--no-default-features"],
+    profile: "release",
 };
 
 /// Every program in `userapps/src/bin/` (on the bare runtime), `userapps/posix/src/bin/`
@@ -95,6 +105,7 @@ pub const USER_PROGRAMS: CrossBuild = CrossBuild {
     target_dir: "target/user",
     rustflags: USER_RUSTFLAGS,
     build_arguments: &["--bins"],
+    profile: USER_PROFILE,
 };
 
 /// The program the Linux guest runs for `cargo xtask bench` (see `bench::linux::guest`).
@@ -105,6 +116,7 @@ pub const LINUX_PEER: CrossBuild = CrossBuild {
     target_dir: "target/linux-peer",
     rustflags: LINUX_PEER_RUSTFLAGS,
     build_arguments: &[],
+    profile: "release",
 };
 
 /// Where the user programs' sources are, relative to the workspace root.
@@ -121,7 +133,7 @@ impl CrossBuild {
         let mut command = workspace::cargo();
         command
             .arg(subcommand)
-            .args(["--release", "--package", self.package])
+            .args(["--profile", self.profile, "--package", self.package])
             .args(
                 self.more_packages
                     .iter()
@@ -155,7 +167,7 @@ impl CrossBuild {
         workspace::root()
             .join(self.target_dir)
             .join(self.target)
-            .join("release")
+            .join(self.profile)
             .join(name)
     }
 }
@@ -581,7 +593,7 @@ mod tests {
 
     #[test]
     fn user_programs_have_their_own_directory_flags_and_names() {
-        assert!(user_program("hello").ends_with("target/user/x86_64-unknown-none/release/hello"));
+        assert!(user_program("hello").ends_with("target/user/x86_64-unknown-none/programs/hello"));
         assert!(
             !USER_RUSTFLAGS
                 .iter()

@@ -202,7 +202,13 @@ fn accounts_say_what_happened(sleeper_id: u64, looker_id: u64) {
         Ok(account(own, EnvironmentAccount::FramesCharged)),
         through_info
     );
-    ok("counts seen from outside: calls made, frames held, the same charge both ways");
+    let held = account(own, EnvironmentAccount::CapabilitiesHeld);
+    user::frame_allocate(0).expect("a frame");
+    assert_eq!(account(own, EnvironmentAccount::CapabilitiesHeld), held + 1);
+    ok(
+        "counts seen from outside: calls made, frames held, the same charge both ways, \
+         a capability more for a frame allocated",
+    );
 }
 
 fn refusals_are_typed(looker: &Child) {

@@ -153,6 +153,7 @@ impl System {
             EnvironmentAccount::SlotsHeld => environment.slots_held,
             EnvironmentAccount::SlotQuota => environment.slots.limit(),
             EnvironmentAccount::SlotsCharged => environment.slots.charged(),
+            EnvironmentAccount::CapabilitiesHeld => self.capabilities.len(environment.id) as u64,
         }
     }
 }

@@ -29,21 +29,38 @@ fn main(_arguments: &[&str]) -> i32 {
         heap::size() >> 20
     );
 
-    /// 1 + 2 + ... + depth, with a 512-byte frame per level.
-    fn sum_to(depth: u64) -> u64 {
-        let frame = core::hint::black_box([depth; 64]);
+    /// 1 + 2 + ... + depth, with a 512-byte array in every level's frame;
+    /// `deepest` ends as the lowest address an array had. The array is
+    /// handed to `black_box` by reference, so there is one copy of it per
+    /// level whatever the optimisation level: by value, a size-optimised
+    /// build made a second copy as the argument, and the recursion needed
+    /// twice the stack (past the 8 MiB limit).
+    fn sum_to(depth: u64, deepest: &mut usize) -> u64 {
+        let mut frame = [depth; 64];
+        core::hint::black_box(&mut frame);
+        *deepest = (*deepest).min(frame.as_ptr() as usize);
         if depth == 0 {
-            0
-        } else {
-            frame[0] + sum_to(depth - 1)
+            return 0;
         }
+        let below = sum_to(depth - 1, deepest);
+        core::hint::black_box(&frame)[0] + below
     }
     // About 5 MiB of stack: far past the pages mapped at start.
     let depth = 10_000;
-    if sum_to(depth) != depth * (depth + 1) / 2 {
+    let top = core::hint::black_box(&depth) as *const u64 as usize;
+    let mut deepest = top;
+    if sum_to(depth, &mut deepest) != depth * (depth + 1) / 2 {
         println!("grow: FAIL: deep recursion gave a wrong result");
         return 1;
     }
-    println!("grow: stack grew for a recursion {depth} deep");
+    let grown = top - deepest;
+    if grown < (depth as usize) * 512 {
+        println!("grow: FAIL: a recursion {depth} deep used only {grown} bytes of stack");
+        return 1;
+    }
+    println!(
+        "grow: stack grew by {} KiB for a recursion {depth} deep",
+        grown >> 10
+    );
     0
 }
