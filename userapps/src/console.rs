@@ -1,4 +1,4 @@
-//! Console output: `print!` and `println!`.
+//! Console output: `print!` and `println!`; and whether console input has ended.
 //!
 //! Text is formatted into a buffer on the stack and handed to the kernel console in as few
 //! `ConsoleWrite` calls as possible — one per line of ordinary length — so lines printed by
@@ -95,4 +95,16 @@ macro_rules! println {
             ::core::format_args!($($argument)*)
         ))
     };
+}
+
+/// Ctrl-D: the end of console input, which the host types to stop a program that serves
+/// until then (`udp-reflector`, `tcp-sink`).
+const END_OF_INPUT: u8 = 4;
+
+/// Whether the console's input has ended (Ctrl-D among what is waiting). Reads and drops
+/// what is waiting: for programs that take no other input.
+pub fn input_ended() -> bool {
+    let mut input = [0; 64];
+    let read = user::console_read(&mut input).unwrap_or(0);
+    input[..read].contains(&END_OF_INPUT)
 }

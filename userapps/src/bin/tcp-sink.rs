@@ -38,7 +38,6 @@ const SEGMENTS_PER_ACK: u32 = 16;
 const OUR_SEQUENCE: u32 = 0x6578_6f00;
 
 const IDLE_TICKS: u64 = 10;
-const END_OF_INPUT: u8 = 4;
 /// The line the host waits for.
 const READY: &str = "tcp-sink: ready on TCP 9";
 
@@ -109,7 +108,7 @@ fn main(_argument: u64) -> u64 {
                     continue;
                 }
                 match user::wait(Event::NOTIFY | Event::TIMER, IDLE_TICKS) {
-                    Ok(Wakeup::Timer) if end_of_input() => break,
+                    Ok(Wakeup::Timer) if userapps::console::input_ended() => break,
                     _ => continue,
                 }
             }
@@ -304,11 +303,4 @@ fn pseudo_header(peer: u32, tcp_length: usize) -> [u8; 12] {
     pseudo[9] = IP_TCP;
     pseudo[10..12].copy_from_slice(&(tcp_length as u16).to_be_bytes());
     pseudo
-}
-
-/// Whether the console has ended (Ctrl-D): the host's way to stop the sink.
-fn end_of_input() -> bool {
-    let mut input = [0; 64];
-    let read = user::console_read(&mut input).unwrap_or(0);
-    input[..read].contains(&END_OF_INPUT)
 }

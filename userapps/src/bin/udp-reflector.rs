@@ -51,8 +51,6 @@ const MAX_HOLDERS: usize = 4;
 
 /// How long it sleeps, with nothing arriving, before it looks at the console.
 const IDLE_TICKS: u64 = 10;
-/// Ctrl-D.
-const END_OF_INPUT: u8 = 4;
 
 /// The line the host waits for.
 const READY: &str = "udp-reflector: ready on UDP 7";
@@ -86,7 +84,7 @@ fn main(idle_bindings: u64) -> u64 {
             // since the look above has set the bit already: Wait returns at once). Only when
             // nothing came for a while, look at the console.
             match user::wait(Event::NOTIFY | Event::TIMER, IDLE_TICKS) {
-                Ok(Wakeup::Timer) if end_of_input() => break,
+                Ok(Wakeup::Timer) if userapps::console::input_ended() => break,
                 _ => continue,
             }
         };
@@ -137,13 +135,6 @@ fn hold_idle_bindings(count: u64) -> u64 {
     loop {
         let _ = user::wait(Event::NOTIFY, 0);
     }
-}
-
-/// Whether the console has ended (Ctrl-D): the host's way to stop the reflector.
-fn end_of_input() -> bool {
-    let mut input = [0; 64];
-    let read = user::console_read(&mut input).unwrap_or(0);
-    input[..read].contains(&END_OF_INPUT)
 }
 
 /// What to send back for `frame` into `out` (its length; 0 for nothing): an ARP reply for

@@ -177,32 +177,15 @@ pub fn on_reflector(
     idle_bindings: u64,
 ) -> Result<UdpEchoReport, String> {
     let command_line = format!("log=warn init_argument={idle_bindings}");
-    let mut config = QemuConfig::new(kernel, &command_line);
-    config.boot_module = Some(artifacts::bootfs());
-    config.first_program = Some(REFLECTOR.to_string());
-    config.accelerator = accelerator;
-    config.port_forwards = forwards()?;
-    let result = Arc::new(Mutex::new(None));
-    let theirs = Arc::clone(&result);
-    let (host, _notes) = side::on_host_thread(
-        move |host: &HostSide| {
-            host.wait_for(kernel_network::REFLECTOR_READY)?;
-            let address = host.address(Protocol::Udp, kernel_network::REFLECTOR_PORT)?;
-            let udp = exo_loadgen::udp_echo(address, load.udp)
-                .map_err(|error| format!("UDP reflector: {error}"));
-            // Ends the reflector, whatever the load gave.
-            host.type_into_console(&[END_OF_INPUT])?;
-            *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(udp?);
-            Ok(())
-        },
-        &config,
-    );
-    let run = guest::run_unattended_with_host(&config, BOOT_LIMIT, Some(host))?;
-    if let Some(failure) = run.host_failure {
-        return Err(format!("exo ({REFLECTOR}): {failure}"));
-    }
-    let report = result.lock().unwrap_or_else(PoisonError::into_inner).take();
-    report.ok_or_else(|| format!("exo ({REFLECTOR}): {}", run.ending))
+    on_floor_program(kernel, &command_line, REFLECTOR, accelerator, move |host| {
+        host.wait_for(kernel_network::REFLECTOR_READY)?;
+        let address = host.address(Protocol::Udp, kernel_network::REFLECTOR_PORT)?;
+        let udp = exo_loadgen::udp_echo(address, load.udp)
+            .map_err(|error| format!("UDP reflector: {error}"));
+        // Ends the reflector, whatever the load gave.
+        host.type_into_console(&[END_OF_INPUT])?;
+        udp
+    })
 }
 
 /// The floor of TCP bulk on exo: the same stream as `tcp-discard` gets, into `tcp-sink`,
@@ -213,27 +196,41 @@ pub fn on_tcp_sink(
     accelerator: Accelerator,
     load: Load,
 ) -> Result<BulkReport, String> {
-    let mut config = QemuConfig::new(kernel, "log=warn");
+    on_floor_program(kernel, "log=warn", SINK, accelerator, move |host| {
+        kernel_network::stream_into_sink(host, load.bulk)
+    })
+}
+
+/// Boots exo with `program` as its first program and runs `drive` against it from the
+/// host; returns what `drive` measured.
+fn on_floor_program<T: Send + 'static>(
+    kernel: &Path,
+    command_line: &str,
+    program: &str,
+    accelerator: Accelerator,
+    drive: impl FnOnce(&HostSide) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let mut config = QemuConfig::new(kernel, command_line);
     config.boot_module = Some(artifacts::bootfs());
-    config.first_program = Some(SINK.to_string());
+    config.first_program = Some(program.to_string());
     config.accelerator = accelerator;
     config.port_forwards = forwards()?;
     let result = Arc::new(Mutex::new(None));
     let theirs = Arc::clone(&result);
     let (host, _notes) = side::on_host_thread(
         move |host: &HostSide| {
-            let bulk = kernel_network::stream_into_sink(host, load.bulk)?;
-            *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(bulk);
+            let measured = drive(host)?;
+            *theirs.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
             Ok(())
         },
         &config,
     );
     let run = guest::run_unattended_with_host(&config, BOOT_LIMIT, Some(host))?;
     if let Some(failure) = run.host_failure {
-        return Err(format!("exo ({SINK}): {failure}"));
+        return Err(format!("exo ({program}): {failure}"));
     }
-    let report = result.lock().unwrap_or_else(PoisonError::into_inner).take();
-    report.ok_or_else(|| format!("exo ({SINK}): {}", run.ending))
+    let measured = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+    measured.ok_or_else(|| format!("exo ({program}): {}", run.ending))
 }
 
 /// The load against exo's servers, each waited for in turn; then their counts.
