@@ -95,6 +95,21 @@ fn main(_argument: u64) -> u64 {
     ok(format_args!(
         "{CYCLES} cycles, free frames before={free_before} after={free_after}: every frame came back"
     ));
+    the_smallest_environment();
     check::all_passed("lifecycle-test");
     0
+}
+
+/// The fewest frames a new environment needs are 5 (its page tables and facts page), and
+/// the default kernel-memory allowance of 5 frames pays for its own record, its capability
+/// in slot 0 and its table's first growth: 5 is enough, 4 is not.
+fn the_smallest_environment() {
+    check::expect_error(
+        "an environment of 4 frames",
+        user::environment_create(4),
+        exo_abi::Error::QuotaExceeded,
+    );
+    let smallest = user::environment_create(5).expect("an environment of 5 frames");
+    user::environment_destroy(smallest).expect("destroy it");
+    ok("an environment of 5 frames, with the default allowance, is made");
 }

@@ -28,9 +28,20 @@ use exo_kernel_core::caps::{CapabilitySpace, SLOT_BYTES};
 use super::{Environment, EnvironmentId, Object, System};
 use crate::memory::heap;
 
-/// An environment's own record: an entry in the environments' B-tree, with
-/// room for half-full nodes and the buddy allocator's rounding (4x).
-pub const ENVIRONMENT_BYTES: u64 = 4 * (size_of::<Environment>() + 8) as u64;
+/// An environment's own record: its boxed record, one block of the buddy
+/// heap (the record's size rounded up to a power of two), and its entry in
+/// the environments' B-tree, with room for half-full nodes and rounding (4x).
+pub const ENVIRONMENT_BYTES: u64 = (size_of::<Environment>().next_power_of_two()
+    + 4 * size_of::<(EnvironmentId, alloc::boxed::Box<Environment>)>())
+    as u64;
+
+// A quota of 5 frames (the fewest a new environment needs: its page tables
+// and facts page, 2.4) comes with a default allowance that pays for its own
+// record, its capability in slot 0 and its table's first growth.
+const _: () = assert!(
+    ENVIRONMENT_BYTES + CAPABILITY_BYTES + exo_abi::syscall::TABLE_GROWTH_BYTES
+        <= exo_abi::syscall::default_kernel_bytes(5)
+);
 
 pub use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES};
 

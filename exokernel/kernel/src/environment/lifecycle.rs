@@ -8,6 +8,7 @@
 //! `Exit`, a fatal fault, or removal of that capability — returns every
 //! frame and capability it held, and destroys the environments it created.
 
+use alloc::boxed::Box;
 use exo_abi::counters::Counter;
 use exo_abi::layout::{FACTS, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use exo_abi::mapping::MapFlags;
@@ -147,7 +148,7 @@ impl System {
         }
         self.environments.insert(
             id,
-            Environment {
+            Box::new(Environment {
                 id,
                 parent: creator,
                 state: State::Created,
@@ -176,7 +177,7 @@ impl System {
                 usage: Usage::default(),
                 usage_mark: Usage::default(),
                 name: [0; 2],
-            },
+            }),
         );
         cpu::current().count(Counter::EnvironmentsCreated);
         let creator_id = creator.map_or(0, |creator| creator.0);

@@ -44,6 +44,7 @@ mod upcall;
 pub mod user_memory;
 mod waiting;
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 
 use exo_abi::mapping::MapFlags;
@@ -226,7 +227,7 @@ impl Doomed {
     /// whether it was put there.
     fn push(
         &mut self,
-        environments: &mut BTreeMap<EnvironmentId, Environment>,
+        environments: &mut BTreeMap<EnvironmentId, Box<Environment>>,
         id: EnvironmentId,
     ) -> bool {
         match environments.get_mut(&id) {
@@ -242,8 +243,8 @@ impl Doomed {
     /// Takes the next doomed environment out of `environments`.
     fn pop(
         &mut self,
-        environments: &mut BTreeMap<EnvironmentId, Environment>,
-    ) -> Option<Environment> {
+        environments: &mut BTreeMap<EnvironmentId, Box<Environment>>,
+    ) -> Option<Box<Environment>> {
         let id = self.first?;
         let environment = environments
             .remove(&id)
@@ -299,7 +300,9 @@ impl Environment {
 /// Everything the kernel knows about environments and what they hold.
 #[derive(Debug)]
 pub struct System {
-    environments: BTreeMap<EnvironmentId, Environment>,
+    /// Boxed: the tree's nodes then hold small entries, and an environment's
+    /// record costs one block of the heap (`ENVIRONMENT_BYTES`).
+    environments: BTreeMap<EnvironmentId, Box<Environment>>,
     capabilities: CapabilitySpace<Object>,
     mappings: MappingIndex,
     /// Who owns each slot of the CPU.

@@ -243,7 +243,7 @@ fn power_off(first_exit_status: Option<u64>) -> ! {
 }
 
 /// The environments as the scheduling decision sees them.
-struct EnvironmentTable<'a>(&'a BTreeMap<EnvironmentId, super::Environment>);
+struct EnvironmentTable<'a>(&'a BTreeMap<EnvironmentId, alloc::boxed::Box<super::Environment>>);
 
 impl scheduler::Candidates for EnvironmentTable<'_> {
     fn is_runnable(&self, id: EnvironmentId) -> bool {

@@ -36,7 +36,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "lifecycle-test",
-        checks: Some(1),
+        checks: Some(3),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
