@@ -186,7 +186,7 @@ impl System {
         debug_assert!(node.is_some(), "a user page without its node");
         if let Some(node) = node {
             let recorded = self.mappings.remove_page(node, target, address);
-            debug_assert!(recorded, "the shadow and the index disagree");
+            debug_assert!(recorded, "the tags and the index disagree");
             self.uncharge_kernel(target, MAPPING_RECORD_BYTES);
         }
         Ok(())
