@@ -510,8 +510,8 @@ mod tests {
     }
 
     /// Runs, split and shortened by unmapping, taken by capability and whole,
-    /// against a model that records every page on its own — the shadow of
-    /// the page tables, as the kernel keeps it.
+    /// against a model that records every page on its own, as the page
+    /// tables' tags do for the kernel.
     #[test]
     fn runs_agree_with_a_page_by_page_model() {
         // Two nodes that tag their pages and two that do not.
@@ -543,7 +543,7 @@ mod tests {
                     }
                 }
                 5..=6 => {
-                    // Unmapping a page: the shadow names its node.
+                    // Unmapping a page: its tag names its node.
                     let page = next(112) * PAGE;
                     let mapped_through = model.remove(&(environment, page));
                     let through = mapped_through.unwrap_or(node);
