@@ -110,6 +110,19 @@ pub struct Station {
 }
 
 impl Station {
+    /// A station on rings of `2^order` frames at `base`, whose binding raises bit 1 of a
+    /// new notification when a frame lands in its empty receive ring: for a program that
+    /// sleeps in `Wait(NOTIFY)` between frames (`udp-reflector`, `tcp-sink`).
+    pub fn on_notified_rings(
+        order: u32,
+        base: u64,
+        filters: &[net::Filter],
+    ) -> Result<Self, Error> {
+        let notification = user::notification_create(1)?;
+        let binding = Binding::with(order, Rights::FRAME, base, Some(notification))?;
+        Self::start(binding, filters)
+    }
+
     pub fn start(mut binding: Binding, filters: &[net::Filter]) -> Result<Self, Error> {
         let nic = user::start_info().nic().ok_or(Error::NoDevice)?;
         let mac = mac(nic)?;

@@ -20,7 +20,7 @@ use exo_abi::syscall::Event;
 use exo_abi::user::{self, Wakeup};
 use exo_abi::wire::{ETHERTYPE_IPV4, IP_TCP, internet_checksum};
 use userapps::layout::MANAGED_START;
-use userapps::net::{self, Binding, GUEST, Station};
+use userapps::net::{self, GUEST, Station};
 use userapps::println;
 
 userapps::entry!(main);
@@ -72,17 +72,9 @@ struct Totals {
 }
 
 fn main(_argument: u64) -> u64 {
-    let notification = user::notification_create(1).expect("a notification");
-    let binding = Binding::with(
-        RING_ORDER,
-        exo_abi::Rights::FRAME,
-        RINGS,
-        Some(notification),
-    )
-    .expect("bind");
     let Station {
         mac, mut binding, ..
-    } = Station::start(binding, &[Filter::arp(), Filter::tcp(PORT)])
+    } = Station::on_notified_rings(RING_ORDER, RINGS, &[Filter::arp(), Filter::tcp(PORT)])
         .expect("claim 10.0.2.15 and bind");
     println!("{READY}");
     let mut connection: Option<Connection> = None;

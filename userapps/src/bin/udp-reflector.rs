@@ -60,17 +60,9 @@ fn main(idle_bindings: u64) -> u64 {
     make_idle_bindings(ours);
     // Kept until the end: dropping a holder destroys it, and its bindings with it.
     let _holders = start_holders(idle_bindings - ours);
-    let notification = user::notification_create(1).expect("a notification");
-    let binding = Binding::with(
-        RING_ORDER,
-        exo_abi::Rights::FRAME,
-        RINGS,
-        Some(notification),
-    )
-    .expect("bind");
     let Station {
         mac, mut binding, ..
-    } = Station::start(binding, &[Filter::arp(), Filter::udp(PORT)])
+    } = Station::on_notified_rings(RING_ORDER, RINGS, &[Filter::arp(), Filter::udp(PORT)])
         .expect("claim 10.0.2.15 and bind");
     println!("{READY}");
     let mut reflected = 0u64;

@@ -100,8 +100,6 @@ const APP_WAIT_TICKS: u64 = 100;
 const PROGRESS_EVERY: usize = 50;
 /// The line the launcher prints its figures on, for the host.
 const READY_LINE: &str = "DENSITY-READY";
-/// Ctrl-D on the console: the end of input, after which the launcher exits.
-const END_OF_INPUT: u8 = 4;
 
 fn main(argument: u64) -> u64 {
     let limit = match argument {
@@ -389,12 +387,7 @@ fn port(index: usize) -> u16 {
 
 /// Sleeps a tick at a time until Ctrl-D arrives on the console.
 fn wait_for_end_of_input() {
-    let mut input = [0u8; 64];
-    loop {
-        let read = user::console_read(&mut input).unwrap_or(0);
-        if input[..read].contains(&END_OF_INPUT) {
-            return;
-        }
+    while !userapps::console::input_ended() {
         let _ = user::wait(Event::TIMER, 10);
     }
 }
