@@ -14,9 +14,11 @@
 
 use smoltcp::phy::{Checksum, ChecksumCapabilities};
 use smoltcp::wire::{
-    ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet,
-    TcpPacket, UdpPacket,
+    ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket,
+    UdpPacket,
 };
+
+use crate::checksum;
 
 /// Why a frame was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,13 +84,14 @@ fn check_ipv4(bytes: &[u8]) -> Result<Admitted, Malformed> {
         // exo's stacks do not reassemble; a fragment is refused, and counted.
         return Err(Malformed::BadHeader);
     }
-    let source = IpAddress::Ipv4(ip.src_addr());
-    let destination = IpAddress::Ipv4(ip.dst_addr());
+    let (source, destination) = (ip.src_addr(), ip.dst_addr());
     let payload = ip.payload();
-    match ip.next_header() {
+    let protocol = ip.next_header();
+    let segment_valid = || checksum::segment_valid(source, destination, protocol.into(), payload);
+    match protocol {
         IpProtocol::Tcp => {
             let tcp = TcpPacket::new_checked(payload).map_err(|_| Malformed::Truncated)?;
-            if !tcp.verify_checksum(&source, &destination) {
+            if !segment_valid() {
                 return Err(Malformed::BadChecksum);
             }
             let request = tcp.syn() && !tcp.ack();
@@ -99,7 +102,7 @@ fn check_ipv4(bytes: &[u8]) -> Result<Admitted, Malformed> {
         IpProtocol::Udp => {
             let udp = UdpPacket::new_checked(payload).map_err(|_| Malformed::Truncated)?;
             // A zero checksum means "none" in IPv4 (RFC 768).
-            if udp.checksum() != 0 && !udp.verify_checksum(&source, &destination) {
+            if udp.checksum() != 0 && !segment_valid() {
                 return Err(Malformed::BadChecksum);
             }
             Ok(Admitted::default())

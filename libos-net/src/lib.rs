@@ -15,6 +15,7 @@
 //! | `dhcp.rs` | [`dhcp::acquire`]: an address from a DHCP server, for a program with the card and no address yet |
 //! | `link.rs` | smoltcp's device over a binding, by either [`Path`]; [`Statistics`] |
 //! | `front_door.rs` | the checks every received frame passes first, counted by reason |
+//! | `checksum.rs` | the Internet checksum the front door verifies, eight bytes at a time |
 //! | `capabilities.rs` | the only `unsafe` code: dropping capabilities, binding and giving back the rings' frames |
 //!
 //! A program drives its stack from an event loop:
@@ -37,6 +38,7 @@
 extern crate alloc;
 
 mod capabilities;
+mod checksum;
 pub mod dhcp;
 pub mod front_door;
 mod link;
