@@ -4,6 +4,8 @@
 //! 1. Transmit: 2,000 datagrams to the host's discard port through the transmit ring, kept
 //!    full. The kernel drains it at interrupts and ticks while it keeps finding entries, so
 //!    after the first kick the producer never needs another.
+//!    A frame queued just before a `Wait` that returns at once (a signal was pending) has
+//!    left the ring when the `Wait` returns.
 //! 2. Receive: the host sends 300 datagrams; the program takes the first half from the
 //!    receive ring by polling memory, the rest by `NetReceive`, one system call each.
 //! 3. The same 2,000 datagrams by `NetSend`: one system call each.
@@ -79,6 +81,26 @@ fn main(_argument: u64) -> u64 {
     );
     assert_eq!(steady_calls, 0, "{end:?}");
     ok("the transmit ring needed no system call per packet in steady state");
+
+    // A `Wait` sends what the ring holds, even one that returns at once (a signal is
+    // pending) and so never leaves the CPU: a frame queued just before it must not wait
+    // for the next tick. The kick makes the kernel poll the ring again, so the frame
+    // below is queued without one.
+    user::net_kick(binding.handle).expect("kick");
+    user::signal(notification).expect("signal ourselves");
+    let kick_asked = binding
+        .rings
+        .transmit(frame.len(), |slot| slot.copy_from_slice(frame))
+        .expect("queue one datagram");
+    assert!(!kick_asked, "the kernel polls the ring just after a kick");
+    let woke = user::wait(Event::NOTIFY, 0).expect("wait");
+    assert!(matches!(woke, user::Wakeup::Notify(_)), "{woke:?}");
+    assert_eq!(
+        binding.rings.tx_free(),
+        binding.rings.entries(),
+        "the frame was still in the ring after the Wait"
+    );
+    ok("a Wait that returns at once has sent what the ring held");
 
     // 2. Receive by polling the ring.
     let before = binding.rings.counters();

@@ -42,6 +42,10 @@ impl System {
         let events = Event::from_bits(events)
             .filter(|events| !events.is_empty())
             .ok_or(Error::InvalidArgument)?;
+        // A `Wait` says the caller has nothing more to send for now: its
+        // polled rings go out here, not only when it leaves the CPU, which
+        // a `Wait` that returns at once never does (chapter 5.4).
+        self.net_drain_owned_by(caller);
         let environment = self.environment(caller);
         if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
             let bits = core::mem::take(&mut environment.pending_signals);

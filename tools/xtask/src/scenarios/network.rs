@@ -62,7 +62,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "net-steady",
-        checks: Some(4),
+        checks: Some(5),
         network: Some(NetworkScenario {
             udp_ports: &[kernel_network::STEADY_PORT],
             host: Some(kernel_network::datagrams_for_a_polling_receiver),
