@@ -216,13 +216,14 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
 }
 
 /// Runs `work` on the process's stack, without blocking, between two
-/// polls (what has arrived is taken in first; what `work` queued is sent
-/// after): for programs that drive sockets from their own event loop
+/// polls (what has arrived is taken in first, if anything has or time has
+/// passed; what `work` queued is sent after: every operation here is
+/// followed by a poll, which is what `Stack::poll_if_stale` relies on): for programs that drive sockets from their own event loop
 /// ([`poll`] waits for them).
 pub fn with_stack<T>(work: impl FnOnce(&mut Stack) -> T) -> Result<T, Errno> {
     let mut guard = stack()?;
     let stack = guard.as_mut().expect("made by stack()");
-    stack.poll();
+    stack.poll_if_stale();
     let result = work(stack);
     stack.poll();
     drop(guard);
@@ -250,7 +251,7 @@ fn blocking<T>(
     loop {
         let mut guard = stack()?;
         let stack = guard.as_mut().expect("made by stack()");
-        stack.poll();
+        stack.poll_if_stale();
         match operation(stack) {
             Err(NetError::WouldBlock) => {}
             result => {
