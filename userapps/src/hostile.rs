@@ -23,6 +23,7 @@ pub mod conservation;
 pub mod flags;
 pub mod fuzz;
 pub mod shared;
+pub mod state;
 pub mod traps;
 pub mod witness;
 

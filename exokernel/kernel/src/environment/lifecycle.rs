@@ -154,6 +154,7 @@ impl System {
                 state: State::Created,
                 space,
                 saved: TrapFrame::default(),
+                segments: cpu::UserSegments::default(),
                 upcall: None,
                 root: root_node,
                 frames,

@@ -168,6 +168,8 @@ struct Environment {
     space: AddressSpace,
     /// The user context while it is not running.
     saved: TrapFrame,
+    /// Its data segment selectors while it is not running (`cpu::UserSegments`).
+    segments: cpu::UserSegments,
     upcall: Option<UpcallEntry>,
     /// The capability whose removal destroys this environment: the one its
     /// creator holds, or for the first environment its own.
