@@ -19,6 +19,10 @@
 //!    registers, descriptor tables, `swapgs`, `wrfsbase`, `sysret`, ports, the kernel's
 //!    selectors, the TSS's, an LDT's), and `int n` for all 256 vectors (#GP for every
 //!    gate but the breakpoint's, which ring 3 may use). Each arrives as one upcall.
+//!    Then it single-steps `mov ss` followed by `syscall`: a CPU holds the trap of a
+//!    `mov ss` back until after the next instruction, which here enters ring 0 (on the
+//!    CPUs of the 2018 "POP SS" advisories, with a data breakpoint); it must come back
+//!    from `Null` with its traps in ring 3 only.
 //!
 //! Throughout, a witness runs; at the end every frame and byte of kernel memory is back.
 #![no_std]
@@ -174,7 +178,8 @@ fn main(_argument: u64) -> u64 {
         (
             TRAPS,
             "x87, MMX, SSE, AVX, 25 privileged instructions and segment loads, and int n \
-             for all 256 vectors each ended in the one upcall they should",
+             for all 256 vectors each ended in the one upcall they should; a single-stepped \
+             `mov ss` then `syscall` trapped only in ring 3",
         ),
     ] {
         let child = start_child(shared_page, number);
@@ -458,6 +463,16 @@ fn traps() -> u64 {
                 failures += 1;
             }
         }
+    }
+    println!("hostile-state: single-stepping mov ss then syscall");
+    SKIPPED.store(0, Ordering::Relaxed);
+    SKIP_LENGTH.store(u64::MAX, Ordering::Relaxed);
+    let status = state::single_step_mov_ss_syscall();
+    SKIP_LENGTH.store(0, Ordering::Relaxed);
+    let steps = SKIPPED.load(Ordering::Relaxed);
+    if status != 0 || steps == 0 || LAST_VECTOR.load(Ordering::Relaxed) != DEBUG {
+        println!("FAIL: single-stepping mov ss and syscall: status {status}, {steps} traps");
+        failures += 1;
     }
     println!("hostile-state: int n for every n");
     for vector in 0..=255u8 {

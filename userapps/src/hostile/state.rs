@@ -485,3 +485,35 @@ impl Privileged {
         }
     }
 }
+
+/// Sets TF, loads `ss` (with the user data selector it holds already) and makes the
+/// `Null` system call at once, then clears TF. A single-step trap after `mov ss` is
+/// held back until the next instruction is done (Intel SDM vol. 3, "MOV SS"): here,
+/// the `syscall`, so a CPU that delivers it then delivers it on the kernel's first
+/// instruction, in ring 0 with ring 3's stack and GS. Each single-step trap in ring 3
+/// arrives as an upcall; returns `rax` after the call (0).
+pub fn single_step_mov_ss_syscall() -> u64 {
+    let status: u64;
+    // SAFETY: TF only makes the CPU trap after each instruction (the upcall handler
+    // returns from each); `ss` gets the selector it holds; `Null` changes nothing.
+    unsafe {
+        asm!(
+            "pushfq",
+            "or qword ptr [rsp], 0x100",
+            "popfq",
+            "mov {selector:x}, ss",
+            "mov ss, {selector:x}",
+            "syscall",
+            "pushfq",
+            "and qword ptr [rsp], ~0x100",
+            "popfq",
+            selector = out(reg) _,
+            inout("rax") exo_abi::syscall::Sysnum::Null as u64 => status,
+            out("rcx") _,
+            out("r11") _,
+            out("rdx") _,
+            out("rsi") _,
+        );
+    }
+    status
+}
