@@ -19,6 +19,7 @@
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
 pub mod batch;
+pub mod chain;
 pub mod conservation;
 pub mod flags;
 pub mod fuzz;

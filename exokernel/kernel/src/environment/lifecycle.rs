@@ -178,6 +178,7 @@ impl System {
                 usage: Usage::default(),
                 usage_mark: Usage::default(),
                 name: [0; 2],
+                family_mark: 0,
             }),
         );
         cpu::current().count(Counter::EnvironmentsCreated);

@@ -213,6 +213,10 @@ struct Environment {
     usage_mark: Usage,
     /// Its name, 16 bytes packed as `trace::pack_name` packs them.
     name: [u64; 2],
+    /// The last `EnvironmentNext` listing that walked through it, shifted
+    /// left by one, and in bit 0 whether it is in that listing's family
+    /// (`inspect.rs`); 0 before any.
+    family_mark: u64,
 }
 
 /// Environments to be destroyed, linked through their own records, so that
@@ -327,6 +331,8 @@ pub struct System {
     earliest_timer: u64,
     /// Addresses, bindings and filters.
     net: net::Network,
+    /// `EnvironmentNext` listings so far, numbering each for `family_mark`.
+    family_listings: u64,
 }
 
 pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
@@ -346,6 +352,7 @@ impl System {
             earliest_deadline: u64::MAX,
             earliest_timer: u64::MAX,
             net: net::Network::new(),
+            family_listings: 0,
         }
     }
 

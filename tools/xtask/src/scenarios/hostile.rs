@@ -25,6 +25,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-depth",
+        checks: Some(4),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-kernel-memory",
         checks: Some(36),
         timeout: LONG_TIMEOUT,
