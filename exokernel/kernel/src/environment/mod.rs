@@ -199,8 +199,10 @@ struct Environment {
     /// Callers waiting for it to take their calls, first come first served
     /// (`calls.rs`): the first and the last; each links to the next.
     callers: Option<(EnvironmentId, EnvironmentId)>,
-    /// While it waits in another's queue: its call, and who is after it.
+    /// While it waits in another's queue: its call, and who is before and
+    /// after it.
     queued: Option<QueuedCall>,
+    previous_caller: Option<EnvironmentId>,
     next_caller: Option<EnvironmentId>,
     /// Bits its notifications have set since its last `Wait` for them.
     pending_signals: u64,

@@ -26,7 +26,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-depth",
-        checks: Some(4),
+        checks: Some(5),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
