@@ -19,10 +19,12 @@
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
 pub mod batch;
+pub mod chain;
 pub mod conservation;
 pub mod flags;
 pub mod fuzz;
 pub mod shared;
+pub mod state;
 pub mod traps;
 pub mod witness;
 

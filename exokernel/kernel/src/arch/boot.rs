@@ -78,7 +78,11 @@ pvh_start:
 
     // Long mode: CR4.PAE, CR3, then EFER.LME (with NXE for no-execute pages and
     // SCE for `syscall`), then CR0.PG with CR0.WP so the kernel honours
-    // read-only pages too.
+    // read-only pages too, and CR0.EM: no x87 or MMX instruction runs, in any
+    // ring (#NM, #UD). The kernel is soft-float and switches no floating-point
+    // state, so an environment that could use those registers would find the
+    // last one's values in them. SSE and AVX stay off as well (CR4.OSFXSR and
+    // OSXSAVE clear: #UD).
     mov eax, cr4
     or eax, 1 << 5
     mov cr4, eax
@@ -89,7 +93,7 @@ pvh_start:
     or eax, (1 << 0) | (1 << 8) | (1 << 11)
     wrmsr
     mov eax, cr0
-    or eax, (1 << 31) | (1 << 16)
+    or eax, (1 << 31) | (1 << 16) | (1 << 2)
     mov cr0, eax
 
     // Enter 64-bit code through a far return to the 64-bit code segment.

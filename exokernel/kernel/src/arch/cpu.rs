@@ -124,6 +124,68 @@ pub fn report_counters() {
     }
 }
 
+/// The data segment selectors ring 3 left in `ds`, `es`, `fs` and `gs`.
+///
+/// Ring 3 may load any selector its privilege allows into them (null, or the
+/// user data segment at any RPL), and the kernel never uses them itself:
+/// 64-bit addressing ignores `ds` and `es`, and the kernel reaches its
+/// per-CPU data through the GS *base*, which `swapgs` exchanges. So they are
+/// part of an environment's context, like its general registers: saved when
+/// it leaves the CPU and loaded when it comes back — or they would carry one
+/// environment's values into the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserSegments([u16; 4]);
+
+impl UserSegments {
+    /// The selectors in the four registers now.
+    pub fn read() -> Self {
+        let (ds, es, fs, gs): (u16, u16, u16, u16);
+        // SAFETY: reading a segment register has no effect.
+        unsafe {
+            asm!(
+                "mov {ds:x}, ds",
+                "mov {es:x}, es",
+                "mov {fs:x}, fs",
+                "mov {gs:x}, gs",
+                ds = out(reg) ds,
+                es = out(reg) es,
+                fs = out(reg) fs,
+                gs = out(reg) gs,
+                options(nomem, nostack, preserves_flags),
+            )
+        };
+        Self([ds, es, fs, gs])
+    }
+
+    /// Loads them back, for the return to ring 3. Loading `fs` or `gs` also
+    /// sets that base to the descriptor's, 0: the only base ring 3 can give
+    /// either (`wrfsbase` is off, MSRs are privileged). `gs` is loaded between
+    /// two `swapgs`, so it sets ring 3's base and the kernel's stays.
+    pub fn load(self) {
+        let [ds, es, fs, gs] = self.0;
+        // SAFETY: each selector was read while ring 3 ran, so it was one ring 3
+        // could load — null or the user data segment (there is no LDT, and the
+        // GDT never changes) — which ring 0 may load too, or it is the null of
+        // a new environment. Interrupts are off, so nothing runs between the
+        // two `swapgs` with ring 3's GS base in place.
+        unsafe {
+            asm!(
+                "mov ds, {ds:x}",
+                "mov es, {es:x}",
+                "mov fs, {fs:x}",
+                "swapgs",
+                "mov gs, {gs:x}",
+                "swapgs",
+                ds = in(reg) ds,
+                es = in(reg) es,
+                fs = in(reg) fs,
+                gs = in(reg) gs,
+                options(nostack, preserves_flags),
+            )
+        };
+    }
+}
+
 /// The time-stamp counter.
 pub fn rdtsc() -> u64 {
     // SAFETY: `rdtsc` only reads the counter.

@@ -6,6 +6,13 @@
 //! The TSS holds the stacks the CPU switches to: `rsp0` for entry from ring
 //! 3, and IST 1 for double faults, so a kernel stack overflow still gets a
 //! report instead of a triple fault.
+//!
+//! There is no LDT, and the LDT register says so (a null selector). Left at
+//! its reset value it describes a table at linear address 0, 64 KiB long:
+//! in every address space, memory the environment maps itself. Ring 3 could
+//! then load a segment selector naming its own descriptors (any selector with
+//! bit 2 set), and a call gate there naming the kernel's code segment would be
+//! a way into ring 0 at an address of its choosing.
 
 use core::cell::UnsafeCell;
 
@@ -79,12 +86,16 @@ pub fn init() {
     });
     gdt.load();
     // SAFETY: the selectors name the descriptors just loaded; the TSS
-    // descriptor is unused until now (load_tss marks it busy).
+    // descriptor is unused until now (load_tss marks it busy); a null LDT
+    // selector only makes the LDT empty, and the kernel uses none.
     unsafe {
         CS::set_reg(SegmentSelector(selectors::KERNEL_CODE));
         SS::set_reg(SegmentSelector(selectors::KERNEL_DATA));
         DS::set_reg(SegmentSelector(0));
         ES::set_reg(SegmentSelector(0));
         load_tss(SegmentSelector(selectors::TSS));
+        // No LDT: a selector that names one is refused (#GP), never read
+        // from user memory (see the module's comment).
+        core::arch::asm!("lldt {0:x}", in(reg) 0u16, options(nostack, preserves_flags));
     }
 }

@@ -110,6 +110,7 @@ impl System {
             Some((first, last)) => {
                 target.callers = Some((first, caller));
                 self.environment(last).next_caller = Some(caller);
+                self.environment(caller).previous_caller = Some(last);
             }
         }
         if self.environment(server).is_runnable() {
@@ -133,6 +134,9 @@ impl System {
             let call = caller.queued.take()?;
             let next = caller.next_caller.take();
             self.environment(server).callers = next.map(|next| (next, last));
+            if let Some(next) = next {
+                self.environment(next).previous_caller = None;
+            }
             match self.pass_capability(first, call.passed, server) {
                 Ok(passed) => {
                     self.environment(server).serving = Some(first);
@@ -150,39 +154,31 @@ impl System {
         None
     }
 
-    /// Takes `removed` (gone already; `after` was next after it) out of
-    /// `server`'s queue.
+    /// Takes `removed` (gone already; `before` and `after` were its
+    /// neighbours) out of `server`'s queue. The queue is linked both ways so
+    /// that this costs the same wherever `removed` stood: destroying a family
+    /// of queued callers newest first would otherwise walk the queue from its
+    /// front once for each (`hostile-depth`).
     pub(super) fn unqueue(
         &mut self,
         server: EnvironmentId,
         removed: EnvironmentId,
+        before: Option<EnvironmentId>,
         after: Option<EnvironmentId>,
     ) {
+        if let Some(environment) = before.and_then(|before| self.environments.get_mut(&before)) {
+            environment.next_caller = after;
+        }
+        if let Some(environment) = after.and_then(|after| self.environments.get_mut(&after)) {
+            environment.previous_caller = before;
+        }
         let Some(target) = self.environments.get_mut(&server) else {
             return;
         };
-        let Some((first, last)) = target.callers else {
-            return;
-        };
-        if first == removed {
-            target.callers = after.map(|after| (after, if last == removed { after } else { last }));
-            return;
-        }
-        // Walk to the one before it; the queue holds only live callers.
-        let mut before = first;
-        while let Some(next) = self
-            .environments
-            .get(&before)
-            .and_then(|environment| environment.next_caller)
-        {
-            if next == removed {
-                self.environment(before).next_caller = after;
-                if last == removed {
-                    self.environment(server).callers = Some((first, before));
-                }
-                return;
-            }
-            before = next;
+        if let Some((first, last)) = target.callers {
+            let first = if first == removed { after } else { Some(first) };
+            let last = if last == removed { before } else { Some(last) };
+            target.callers = first.zip(last);
         }
     }
 

@@ -51,17 +51,67 @@ impl Usage {
 impl System {
     /// `EnvironmentNext`: the smallest id above `after` of `top` or an
     /// environment below it, or 0.
-    pub fn environment_next(&self, top: EnvironmentId, after: u64) -> u64 {
+    ///
+    /// Every younger environment may have to be ruled out, each by a walk up
+    /// its parents. Walked afresh, a chain of them as deep as an account
+    /// allows would cost the square of its depth in this one call, with
+    /// interrupts off (`hostile-depth`); so the listing leaves its verdict on
+    /// each environment it passes (`family_mark`), and a walk stops at the
+    /// first one already decided.
+    pub fn environment_next(&mut self, top: EnvironmentId, after: u64) -> u64 {
         let Ok(after) = u32::try_from(after) else {
             return 0;
         };
+        self.family_listings += 1;
+        let listing = self.family_listings;
         // Nothing older than `top` is below it.
-        let first = EnvironmentId(after.saturating_add(1)).max(top);
-        self.environments
-            .range(first..)
-            .map(|(&id, _)| id)
-            .find(|&id| self.is_at_or_below(id, top))
-            .map_or(0, |id| u64::from(id.0))
+        let mut first = EnvironmentId(after.saturating_add(1)).max(top);
+        while let Some(id) = self.environments.range(first..).map(|(&id, _)| id).next() {
+            if self.is_at_or_below_marking(id, top, listing) {
+                return u64::from(id.0);
+            }
+            match id.0.checked_add(1) {
+                Some(next) => first = EnvironmentId(next),
+                None => break,
+            }
+        }
+        0
+    }
+
+    /// `is_at_or_below` for a live `id`, for listing number `listing`: the
+    /// walk up stops at an environment this listing already decided, and
+    /// leaves the verdict on every one it passed.
+    fn is_at_or_below_marking(
+        &mut self,
+        id: EnvironmentId,
+        top: EnvironmentId,
+        listing: u64,
+    ) -> bool {
+        let mut next = Some(id);
+        let below = loop {
+            let Some(step) = next.filter(|&step| step > top) else {
+                break next == Some(top);
+            };
+            let Some(environment) = self.environments.get(&step) else {
+                break false;
+            };
+            if environment.family_mark >> 1 == listing {
+                break environment.family_mark & 1 == 1;
+            }
+            next = environment.parent;
+        };
+        let mark = (listing << 1) | u64::from(below);
+        let mut next = Some(id);
+        while let Some(step) = next.filter(|&step| step > top) {
+            match self.environments.get_mut(&step) {
+                Some(environment) if environment.family_mark != mark => {
+                    environment.family_mark = mark;
+                    next = environment.parent;
+                }
+                _ => break, // decided already: so is everything above it
+            }
+        }
+        below
     }
 
     /// `EnvironmentInspect`: one account of environment `id`, `top` or below it.

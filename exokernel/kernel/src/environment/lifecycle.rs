@@ -154,6 +154,7 @@ impl System {
                 state: State::Created,
                 space,
                 saved: TrapFrame::default(),
+                segments: cpu::UserSegments::default(),
                 upcall: None,
                 root: root_node,
                 frames,
@@ -170,6 +171,7 @@ impl System {
                 serving: None,
                 callers: None,
                 queued: None,
+                previous_caller: None,
                 next_caller: None,
                 pending_signals: 0,
                 doomed: false,
@@ -177,6 +179,7 @@ impl System {
                 usage: Usage::default(),
                 usage_mark: Usage::default(),
                 name: [0; 2],
+                family_mark: 0,
             }),
         );
         cpu::current().count(Counter::EnvironmentsCreated);
@@ -297,7 +300,12 @@ impl System {
             if let State::Calling { server } = environment.state
                 && environment.queued.is_some()
             {
-                self.unqueue(server, id, environment.next_caller);
+                self.unqueue(
+                    server,
+                    id,
+                    environment.previous_caller,
+                    environment.next_caller,
+                );
             }
             // Those are the callers in its queue and the one it was serving:
             // walked from its own records, not by looking at every
@@ -307,6 +315,7 @@ impl System {
             while let Some(caller) = next.and_then(|caller| self.environments.get_mut(&caller)) {
                 debug_assert_eq!(caller.state, State::Calling { server: id });
                 next = caller.next_caller.take();
+                caller.previous_caller = None;
                 caller.queued = None;
                 caller.wake([Error::PeerGone.code(), 0, 0]);
             }

@@ -168,6 +168,8 @@ struct Environment {
     space: AddressSpace,
     /// The user context while it is not running.
     saved: TrapFrame,
+    /// Its data segment selectors while it is not running (`cpu::UserSegments`).
+    segments: cpu::UserSegments,
     upcall: Option<UpcallEntry>,
     /// The capability whose removal destroys this environment: the one its
     /// creator holds, or for the first environment its own.
@@ -197,8 +199,10 @@ struct Environment {
     /// Callers waiting for it to take their calls, first come first served
     /// (`calls.rs`): the first and the last; each links to the next.
     callers: Option<(EnvironmentId, EnvironmentId)>,
-    /// While it waits in another's queue: its call, and who is after it.
+    /// While it waits in another's queue: its call, and who is before and
+    /// after it.
     queued: Option<QueuedCall>,
+    previous_caller: Option<EnvironmentId>,
     next_caller: Option<EnvironmentId>,
     /// Bits its notifications have set since its last `Wait` for them.
     pending_signals: u64,
@@ -211,6 +215,10 @@ struct Environment {
     usage_mark: Usage,
     /// Its name, 16 bytes packed as `trace::pack_name` packs them.
     name: [u64; 2],
+    /// The last `EnvironmentNext` listing that walked through it, shifted
+    /// left by one, and in bit 0 whether it is in that listing's family
+    /// (`inspect.rs`); 0 before any.
+    family_mark: u64,
 }
 
 /// Environments to be destroyed, linked through their own records, so that
@@ -325,6 +333,8 @@ pub struct System {
     earliest_timer: u64,
     /// Addresses, bindings and filters.
     net: net::Network,
+    /// `EnvironmentNext` listings so far, numbering each for `family_mark`.
+    family_listings: u64,
 }
 
 pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
@@ -344,6 +354,7 @@ impl System {
             earliest_deadline: u64::MAX,
             earliest_timer: u64::MAX,
             net: net::Network::new(),
+            family_listings: 0,
         }
     }
 

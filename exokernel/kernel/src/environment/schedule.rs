@@ -137,6 +137,7 @@ impl System {
         }
         if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {
             environment.saved = frame.clone();
+            environment.segments = cpu::UserSegments::read();
             environment.usage = environment.usage.plus_since(environment.usage_mark);
         }
         cpu::current().set_environment(0);
@@ -150,6 +151,7 @@ impl System {
         }
         let environment = self.environment(next);
         *frame = environment.saved.clone();
+        environment.segments.load();
         environment.usage_mark = Usage::of_this_cpu();
         environment.space.activate();
         cpu::current().set_environment(next.0);

@@ -19,6 +19,18 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-state",
+        checks: Some(5),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-depth",
+        checks: Some(5),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-kernel-memory",
         checks: Some(36),
         timeout: LONG_TIMEOUT,

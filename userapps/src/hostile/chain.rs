@@ -1,0 +1,247 @@
+//! A chain of nested environments as deep as a frame quota allows: each level creates the
+//! next, lending it all but [`PER_LEVEL`] frames of its own quota, and gives it the one
+//! page of code it runs.
+//!
+//! Only the first environment can build children from its image (`spawn`), so each level
+//! runs [`level`], a few instructions that use no stack and no data: they live in one
+//! page of this program's text, which every level maps at the same address through a
+//! capability its creator granted it. A level asks its own quota (`EnvironmentInfo`),
+//! and, while it is at least [`FLOOR`], creates a child, maps it the page, grants it the
+//! page's capability and starts it at [`level`] with that handle as its argument; then it
+//! waits for a call that never comes. The deepest level only waits.
+#![allow(unsafe_code)] // the level's code: system calls with no stack
+
+use core::arch::global_asm;
+
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::{EnvironmentAccount, Event, Sysnum};
+use exo_abi::{Error, Handle, Rights, user};
+
+/// Frames a level keeps of its quota: its page tables (the facts page's and the code
+/// page's) and facts page, with room to spare. It lends the rest to the next.
+pub const PER_LEVEL: u64 = 12;
+/// A level whose quota is below this creates no child.
+pub const FLOOR: u64 = 2 * PER_LEVEL;
+/// The rights each level's capability for the code page carries: enough to map it
+/// executable into the next level and grant it on.
+pub const CODE_RIGHTS: Rights = Rights::READ
+    .union(Rights::EXECUTE)
+    .union(Rights::MAP)
+    .union(Rights::GRANT);
+
+unsafe extern "C" {
+    fn hostile_chain_level();
+}
+
+/// Where every level starts (its argument: its handle for the code page).
+pub fn level() -> u64 {
+    hostile_chain_level as *const () as u64
+}
+
+/// The page holding [`level`]'s code.
+pub fn code_page() -> u64 {
+    level() & !(PAGE_SIZE - 1)
+}
+
+/// Makes `child` (an empty environment this one created) the first level: maps it the
+/// code page through `code_frame` (this environment's capability for it), grants it a
+/// copy, and starts it.
+pub fn start(child: Handle, code_frame: Handle) -> Result<(), Error> {
+    user::map(code_frame, child, code_page(), MapFlags::EXECUTE)?;
+    let granted = user::capability_grant(code_frame, child, CODE_RIGHTS)?;
+    user::environment_start(child, level(), 0, granted.to_raw())
+}
+
+// 256 bytes, 256-aligned: the code never crosses a page boundary. Registers only:
+// r12 the code page's handle, r13 the child; each call's error parks the level.
+global_asm!(
+    r#"
+    .section .text.hostile_chain, "ax"
+    .balign 256
+    .global hostile_chain_level
+hostile_chain_level:
+    mov r12, rdi
+    mov eax, {info}
+    xor edi, edi
+    mov esi, {frame_quota}
+    syscall
+    test rax, rax
+    jnz 2f
+    cmp rdx, {floor}
+    jb 2f
+    lea rdi, [rdx - {per_level}]
+    mov eax, {create}
+    xor esi, esi
+    xor edx, edx
+    syscall
+    test rax, rax
+    jnz 2f
+    mov r13, rdx
+    mov eax, {map}
+    mov rdi, r12
+    mov rsi, r13
+    lea rdx, [rip + hostile_chain_level]
+    and rdx, -{page}
+    mov r10, {execute}
+    syscall
+    test rax, rax
+    jnz 2f
+    mov eax, {grant}
+    mov rdi, r12
+    mov rsi, r13
+    mov rdx, {rights}
+    syscall
+    test rax, rax
+    jnz 2f
+    mov r10, rdx
+    mov eax, {start}
+    mov rdi, r13
+    lea rsi, [rip + hostile_chain_level]
+    xor edx, edx
+    syscall
+2:  mov eax, {wait}
+    mov edi, {call}
+    xor esi, esi
+    syscall
+    jmp 2b
+    .balign 256
+"#,
+    info = const Sysnum::EnvironmentInfo as u64,
+    frame_quota = const EnvironmentAccount::FrameQuota as u64,
+    floor = const FLOOR,
+    per_level = const PER_LEVEL,
+    create = const Sysnum::EnvironmentCreate as u64,
+    map = const Sysnum::Map as u64,
+    page = const PAGE_SIZE,
+    execute = const MapFlags::EXECUTE.bits(),
+    grant = const Sysnum::CapabilityGrant as u64,
+    rights = const CODE_RIGHTS.bits(),
+    start = const Sysnum::EnvironmentStart as u64,
+    wait = const Sysnum::Wait as u64,
+    call = const Event::CALL.bits(),
+);
+
+/// The rights a fan's capability for the code page carries: map it into its children.
+pub const FAN_CODE_RIGHTS: Rights = Rights::READ.union(Rights::EXECUTE).union(Rights::MAP);
+
+unsafe extern "C" {
+    fn hostile_fan_of_callers();
+    fn hostile_fan_of_sleepers();
+}
+
+/// Where a fan starts: it creates children of [`FAN_CHILD_QUOTA`] frames until its quota
+/// or table runs out and then waits for ever. With `calling`, each child makes one `Call`
+/// through the endpoint the fan grants it, then waits for ever; otherwise each only
+/// waits, so that the two fans differ only in their children's queue. The argument is
+/// [`fan_argument`].
+pub fn fan(calling: bool) -> u64 {
+    match calling {
+        true => hostile_fan_of_callers as *const () as u64,
+        false => hostile_fan_of_sleepers as *const () as u64,
+    }
+}
+
+/// Frames each of a fan's children gets: its page tables, facts page and code page's
+/// tables.
+pub const FAN_CHILD_QUOTA: u64 = 9;
+
+/// The start argument of a fan: its handles for the code page and the endpoint, 16 bits
+/// for each index and generation (`None` if one does not fit).
+pub fn fan_argument(code: Handle, endpoint: Handle) -> Option<u64> {
+    let squeeze = |handle: Handle| {
+        let (index, generation) = (u64::from(handle.index()), u64::from(handle.generation()));
+        (index < 1 << 16 && generation < 1 << 16).then_some(index | generation << 16)
+    };
+    Some(squeeze(code)? | squeeze(endpoint)? << 32)
+}
+
+// The caller passes no capability: `mov r10, -1` below.
+const _: () = assert!(exo_abi::syscall::NO_CAPABILITY == u64::MAX);
+
+// The fan: r12 the code page's handle, r13 the endpoint's, r14 a child, r15 where the
+// children start.
+global_asm!(
+    r#"
+    .section .text.hostile_chain, "ax"
+    .balign 256
+    .global hostile_fan_of_callers
+hostile_fan_of_callers:
+    lea r15, [rip + hostile_fan_caller]
+    jmp 4f
+    .global hostile_fan_of_sleepers
+hostile_fan_of_sleepers:
+    lea r15, [rip + 2f]
+4:  // Unsqueeze the two handles: 16-bit index, 16-bit generation each.
+    mov r12d, edi
+    mov rax, r12
+    shr rax, 16
+    shl rax, 32
+    and r12d, 0xffff
+    or r12, rax
+    shr rdi, 32
+    mov r13d, edi
+    mov rax, r13
+    shr rax, 16
+    shl rax, 32
+    and r13d, 0xffff
+    or r13, rax
+3:  mov eax, {create}
+    mov edi, {child_quota}
+    xor esi, esi
+    xor edx, edx
+    syscall
+    test rax, rax
+    jnz 2f
+    mov r14, rdx
+    mov eax, {map}
+    mov rdi, r12
+    mov rsi, r14
+    lea rdx, [rip + hostile_fan_of_callers]
+    and rdx, -{page}
+    mov r10, {execute}
+    syscall
+    test rax, rax
+    jnz 2f
+    mov eax, {grant}
+    mov rdi, r13
+    mov rsi, r14
+    mov rdx, {call_right}
+    syscall
+    test rax, rax
+    jnz 2f
+    mov r10, rdx
+    mov eax, {start}
+    mov rdi, r14
+    mov rsi, r15
+    xor edx, edx
+    syscall
+    test rax, rax
+    jz 3b
+2:  mov eax, {wait}
+    mov edi, {call_event}
+    xor esi, esi
+    syscall
+    jmp 2b
+
+hostile_fan_caller:
+    mov eax, {call}
+    xor esi, esi
+    xor edx, edx
+    mov r10, -1
+    syscall
+    jmp 2b
+    .balign 256
+"#,
+    create = const Sysnum::EnvironmentCreate as u64,
+    child_quota = const FAN_CHILD_QUOTA,
+    map = const Sysnum::Map as u64,
+    page = const PAGE_SIZE,
+    execute = const MapFlags::EXECUTE.bits(),
+    grant = const Sysnum::CapabilityGrant as u64,
+    call_right = const Rights::CALL.bits(),
+    start = const Sysnum::EnvironmentStart as u64,
+    wait = const Sysnum::Wait as u64,
+    call_event = const Event::CALL.bits(),
+    call = const Sysnum::Call as u64,
+);
