@@ -7,12 +7,14 @@
 //! a record marking them copy-on-write and inherited; our own mapping turns
 //! read-only and copy-on-write too. Read-only image pages we hold a
 //! capability for are shared as they are. Everything else is copied now:
-//! the data segment (the statics, among them the pager's own tables, which
-//! the fault handler must always be able to write), and image or stack
+//! the data segment (the statics, among them the pager's mmap regions,
+//! which the fault handler must always be able to write), and image or stack
 //! pages we hold no capability for (those a parent mapped for us). The
 //! child also gets its own exception stack, exit-status page, process-info
 //! page (the same arguments, its own boot file system capabilities), and a
-//! handover page listing its capabilities for what it shares.
+//! handover page listing its capabilities for what it shares. The pager's
+//! table of units, in pages of its own (`raw::PagerTable`), is not copied:
+//! the child starts it afresh from the handover.
 //!
 //! **Who owns shared frames.** The root capability stays with whoever
 //! allocated the frames; a child's capability derives from its parent's, so

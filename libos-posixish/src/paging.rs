@@ -41,6 +41,7 @@ use crate::layout::{
 };
 use crate::pager_units::{Unit, Units, flags};
 use crate::regions::{Protection, Regions};
+use crate::raw::PagerTable;
 use crate::{bootfs, info_page, raw, upcall_handler};
 
 const PAGE_FAULT: u64 = 14;
@@ -97,15 +98,16 @@ impl FramePolicy for AnyFrame {
 
 /// Everything the pager knows and decides.
 pub(crate) struct Pager {
-    pub(crate) units: Units,
+    /// In pages of their own, mapped as the table grows (`raw::PagerTable`).
+    pub(crate) units: Units<PagerTable>,
     pub(crate) regions: Regions,
     /// `None`: [`AnyFrame`]. So the whole pager starts as zeroes, and its
-    /// 20 KiB lie in `.bss`, not in every program's file and data pages.
+    /// 4 KiB of regions lie in `.bss`, not in every program's file and data pages.
     policy: Option<&'static dyn FramePolicy>,
 }
 
 static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
-    units: Units::new(),
+    units: Units::new(PagerTable::new()),
     regions: Regions::new(),
     policy: None,
 });
@@ -149,13 +151,24 @@ impl Pager {
         self.policy.unwrap_or(&AnyFrame)
     }
 
-    pub(crate) fn allocate(&self, order: u32) -> Result<(Handle, u64), Error> {
-        self.policy().allocate(order)
+    /// A fresh capability for `2^order` frames from the frame policy, with
+    /// its slot of the table ready (`Units::make_room`), so that recording
+    /// it once mapped cannot fail; `OutOfMemory` if the table cannot grow.
+    pub(crate) fn allocate(&mut self, order: u32) -> Result<(Handle, u64), Error> {
+        let (frame, first) = self.policy().allocate(order)?;
+        if !self.units.make_room(frame) {
+            raw::drop_unmapped_frame(frame);
+            return Err(Error::OutOfMemory);
+        }
+        Ok((frame, first))
     }
 
     fn record(&mut self, handle: Handle, address: u64, order: u32, unit_flags: u8) {
-        // A handle beyond the table cannot happen (the kernel's table has
-        // MAX_UNITS slots); such a page would simply never be shared or freed.
+        // Fails only if the table cannot grow: a handle beyond it (cannot
+        // happen: the kernel's table has MAX_UNITS slots), or no frame for its
+        // next page. What the pager allocates has its slot already
+        // (`allocate`); a page recorded at start (`init`, `adopt_handover`)
+        // without one would never be shared or freed.
         let _ = self.units.insert(Unit {
             handle,
             address,
