@@ -191,8 +191,12 @@ pub fn spawn_with(
 
 /// Starts the file server (`fs::SERVER`) and waits until it publishes its
 /// endpoint. It gets no network address: starting it (the shell's first
-/// act) claims none, so `/etc/rc` can still say how.
-pub(crate) fn start_file_server() -> Result<Handle, Errno> {
+/// act) claims none, so `/etc/rc` can still say how. The file system's
+/// client calls it by this symbol (`fs/client.rs` says why), in the first
+/// process only.
+#[allow(unsafe_code)]
+#[unsafe(export_name = "libos_start_file_server")]
+fn start_file_server() -> Result<Handle, Errno> {
     let pid = spawn_sharing(
         crate::fs::SERVER,
         &[],
