@@ -40,8 +40,8 @@ use crate::layout::{
     IMAGE_START, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
 use crate::pager_units::{Unit, Units, flags};
-use crate::regions::{Protection, Regions};
-use crate::raw::PagerTable;
+use crate::raw::{PagerTable, RegionsPage};
+use crate::regions::Protection;
 use crate::{bootfs, info_page, raw, upcall_handler};
 
 const PAGE_FAULT: u64 = 14;
@@ -100,15 +100,15 @@ impl FramePolicy for AnyFrame {
 pub(crate) struct Pager {
     /// In pages of their own, mapped as the table grows (`raw::PagerTable`).
     pub(crate) units: Units<PagerTable>,
-    pub(crate) regions: Regions,
-    /// `None`: [`AnyFrame`]. So the whole pager starts as zeroes, and its
-    /// 4 KiB of regions lie in `.bss`, not in every program's file and data pages.
+    /// In a page of their own, mapped at the first `mmap` (`raw::RegionsPage`).
+    pub(crate) regions: RegionsPage,
+    /// `None`: [`AnyFrame`].
     policy: Option<&'static dyn FramePolicy>,
 }
 
 static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
     units: Units::new(PagerTable::new()),
-    regions: Regions::new(),
+    regions: RegionsPage::new(),
     policy: None,
 });
 
@@ -223,7 +223,7 @@ impl Pager {
         if unit.has(flags::IMAGE) {
             None
         } else if in_mmap_area(unit.address) {
-            let protection = self.regions.find(unit.address)?.protection;
+            let protection = self.regions.get()?.find(unit.address)?.protection;
             protection
                 .allows(Protection::WRITE)
                 .then(|| protection.map_flags())
@@ -246,7 +246,11 @@ impl Pager {
                     .grow_at(address, STACK_LIMIT..STACK_TOP)
                     .map_err(|_| "out of memory growing the stack");
             }
-            let region = self.regions.find(address).ok_or("no mapping there")?;
+            let region = self
+                .regions
+                .get()
+                .and_then(|regions| regions.find(address))
+                .ok_or("no mapping there")?;
             if region.protection == Protection::NONE {
                 return Err("the mapping allows no access");
             }

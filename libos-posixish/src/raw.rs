@@ -18,6 +18,7 @@ use core::arch::global_asm;
 
 use exo_abi::layout::PAGE_SIZE;
 use posixish_policy::pager_units::{Slot, Storage};
+use posixish_policy::regions::Regions;
 
 /// The `length` bytes at `address`, in a region the library OS maps
 /// read-only for the process's whole life: the boot file system, the
@@ -329,6 +330,64 @@ impl Storage for PagerTable {
 
     fn forget(&mut self) {
         self.pages = 0;
+    }
+}
+
+/// The pager's `mmap` regions (`regions`), in a page of their own at
+/// `layout::PAGER_REGIONS`, mapped at the first `mmap`, `munmap` or
+/// `mprotect`: a program that never maps a region holds no table of them.
+/// The page is private, like the pager's table; `fork` copies it into the
+/// child, whose regions are its parent's.
+#[derive(Debug)]
+pub struct RegionsPage {
+    mapped: bool,
+}
+
+const _: () = assert!(
+    core::mem::size_of::<Regions>() <= PAGE_SIZE as usize
+        && core::mem::align_of::<Regions>() <= PAGE_SIZE as usize
+);
+
+impl RegionsPage {
+    /// Not mapped yet: no regions.
+    pub const fn new() -> Self {
+        Self { mapped: false }
+    }
+
+    /// The regions, or `None` while the page is not mapped (none reserved).
+    pub fn get(&self) -> Option<&Regions> {
+        // SAFETY: once `mapped`, the page at `PAGER_REGIONS` is mapped
+        // writable and holds the `Regions` that `get_or_map` wrote (a forked
+        // child gets a copy of both the page and this flag). Nothing else
+        // in the process refers to it: the one `RegionsPage` is the pager's,
+        // behind its lock, so `&self` stands for every borrow of it.
+        self.mapped
+            .then(|| unsafe { &*(crate::layout::PAGER_REGIONS as *const Regions) })
+    }
+
+    /// The regions, mapping their page, with none in it, the first time.
+    pub fn get_or_map(&mut self) -> Result<&mut Regions, exo_abi::Error> {
+        use exo_abi::mapping::MapFlags;
+        use exo_abi::{Handle, user};
+        let page = crate::layout::PAGER_REGIONS as *mut Regions;
+        if !self.mapped {
+            let (frame, _) = user::frame_allocate(0)?;
+            if let Err(error) = user::map(
+                frame,
+                Handle::SELF_ENVIRONMENT,
+                page as u64,
+                MapFlags::WRITE,
+            ) {
+                drop_unmapped_frame(frame);
+                return Err(error);
+            }
+            // SAFETY: the page was just mapped writable; it is page-aligned,
+            // large enough (checked above), and nothing refers to it yet.
+            unsafe { page.write(Regions::new()) };
+            self.mapped = true;
+        }
+        // SAFETY: as for `get`, with `&mut self` the only borrow.
+        Ok(unsafe { &mut *page })
     }
 }
 
