@@ -173,6 +173,7 @@ struct Sharing {
 }
 
 fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
+    paging::enable_copy_on_write();
     inherit::before_fork();
     ensure_fork_stack()?;
     // Everything that allocates comes first.

@@ -112,6 +112,19 @@ static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
     policy: None,
 });
 
+/// How a write to a copy-on-write unit is resolved ([`Pager::copy_on_write`]),
+/// named by `fork` before it marks the first unit: only a program that
+/// forks (or a child it forked, which is the same program) has such units.
+/// Reaching the copying through this pointer keeps it out of every other
+/// program, as `net::DHCP` keeps the DHCP client out.
+type CopyOnWrite = fn(&mut Pager, Unit, MapFlags) -> Result<(), Error>;
+static COPY_ON_WRITE: spin::Once<CopyOnWrite> = spin::Once::new();
+
+/// Links copy-on-write into this program (`fork` calls it first).
+pub(crate) fn enable_copy_on_write() {
+    COPY_ON_WRITE.call_once(|| Pager::copy_on_write);
+}
+
 /// Whether some code holds the pager's lock (then a thread must not be
 /// preempted: another thread's fault would find the lock taken).
 pub(crate) fn busy() -> bool {
@@ -276,12 +289,12 @@ impl Pager {
         let map = self
             .writable_flags(&unit)
             .ok_or("write to a read-only mapping")?;
-        if !unit.has(flags::COPY_ON_WRITE) {
-            return Err("write to a read-only mapping");
-        }
+        let copy_on_write = COPY_ON_WRITE
+            .get()
+            .filter(|_| unit.has(flags::COPY_ON_WRITE))
+            .ok_or("write to a read-only mapping")?;
         exo_abi::user::trace(Kind::CopyOnWrite, [address & !(PAGE_SIZE - 1), 0]);
-        self.copy_on_write(unit, map)
-            .map_err(|_| "out of memory copying a shared page")
+        copy_on_write(self, unit, map).map_err(|_| "out of memory copying a shared page")
     }
 
     /// Gives this process a private, writable copy of `unit`.
