@@ -18,11 +18,13 @@
 //! (`upcall_dispatch`) ends the process like a segmentation fault (status
 //! 139). The pager never dispatches upcalls nor ends the process itself.
 //!
-//! What the pager holds is in one `Pager` behind a lock. Main code holds the
+//! What the pager holds is in one `Pager` behind a lock; its table of units
+//! and its `mmap` regions live in pages of its own (`raw::PagerTable`,
+//! `raw::RegionsPage`), mapped when first needed. Main code holds the
 //! lock only in short sections that cannot fault (they touch the stack they
-//! probed beforehand, the data segment, which is never shared, and system
-//! calls), so the handler never finds it held; if it ever did, it would end
-//! the process rather than wait forever.
+//! probed beforehand, the data segment and the pager's pages, which are
+//! never shared, and system calls), so the handler never finds it held; if
+//! it ever did, it would end the process rather than wait forever.
 //!
 //! Which frame backs a page, how many pages a fault maps and how many frames
 //! go back when the kernel asks are a policy (`FramePolicy`), one per
