@@ -13,17 +13,16 @@
 use alloc::vec::Vec;
 use core::arch::global_asm;
 
-use crate::{fs, info_page, paging, process, runtime, upcall_dispatch};
+use crate::{fs, info_page, paging, runtime, upcall_dispatch};
 
 /// A process's first Rust code (`_start`, in `exo_abi::user`, calls it by
 /// this symbol), on the stack its parent (or the kernel)
-/// mapped: installs the upcall dispatcher and the file server's starter,
+/// mapped: installs the upcall dispatcher,
 /// maps the pager's exception stack and registers the dispatcher, reads the arguments from the process-info page, calls the
 /// program's `main`, and exits with what it returns.
 #[unsafe(export_name = "exo_runtime_start")]
 extern "C" fn start(_argument: u64) -> ! {
     upcall_dispatch::install();
-    fs::set_server_starter(process::start_file_server);
     paging::init();
     let info = info_page::own();
     // The first process has no info page: the kernel named it after its program.

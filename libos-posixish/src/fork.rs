@@ -7,12 +7,15 @@
 //! a record marking them copy-on-write and inherited; our own mapping turns
 //! read-only and copy-on-write too. Read-only image pages we hold a
 //! capability for are shared as they are. Everything else is copied now:
-//! the data segment (the statics, among them the pager's own tables, which
-//! the fault handler must always be able to write), and image or stack
-//! pages we hold no capability for (those a parent mapped for us). The
+//! the data segment (the statics, which the fault handler must always be
+//! able to write), the pager's mmap regions (a page of their own, private
+//! for the same reason), and image or stack pages we hold no capability for
+//! (those a parent mapped for us). The
 //! child also gets its own exception stack, exit-status page, process-info
 //! page (the same arguments, its own boot file system capabilities), and a
-//! handover page listing its capabilities for what it shares.
+//! handover page listing its capabilities for what it shares. The pager's
+//! table of units, in pages of its own (`raw::PagerTable`), is not copied:
+//! the child starts it afresh from the handover.
 //!
 //! **Who owns shared frames.** The root capability stays with whoever
 //! allocated the frames; a child's capability derives from its parent's, so
@@ -53,7 +56,8 @@ use exo_abi::{Handle, Rights, user};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
-    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PROCESS_INFO, STACK_LIMIT, STACK_TOP,
+    HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PAGER_REGIONS, PROCESS_INFO, STACK_LIMIT,
+    STACK_TOP,
 };
 use crate::pager_units::flags;
 use crate::process::{self, Child};
@@ -169,6 +173,7 @@ struct Sharing {
 }
 
 fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
+    paging::enable_copy_on_write();
     inherit::before_fork();
     ensure_fork_stack()?;
     // Everything that allocates comes first.
@@ -344,8 +349,9 @@ fn hand_over(child: &mut Child, sharing: &Sharing) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The pages to copy rather than share: the data segment, and image and
-/// stack pages this process holds no capability for.
+/// The pages to copy rather than share: the data segment, the pager's
+/// `mmap` regions if it has mapped their page, and image and stack pages
+/// this process holds no capability for.
 fn pages_to_copy() -> Vec<(u64, MapFlags)> {
     let covered = |page| paging::lock().units.mapped_at(page).is_some();
     let present = |page| user::page_table_entry(page).filter(|e| e & entry::PRESENT != 0);
@@ -369,6 +375,9 @@ fn pages_to_copy() -> Vec<(u64, MapFlags)> {
         if present(page).is_some() && !covered(page) {
             pages.push((page, MapFlags::WRITE));
         }
+    }
+    if present(PAGER_REGIONS).is_some() {
+        pages.push((PAGER_REGIONS, MapFlags::WRITE));
     }
     pages
 }

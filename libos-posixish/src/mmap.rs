@@ -29,6 +29,7 @@ pub fn mmap(length: u64, protection: Protection) -> Result<u64, Errno> {
     let length = checked_length(length)?;
     paging::lock()
         .regions
+        .get_or_map()?
         .reserve(length, protection)
         .ok_or(Errno::ENOMEM)
 }
@@ -37,8 +38,9 @@ pub fn mmap(length: u64, protection: Protection) -> Result<u64, Errno> {
 pub fn munmap(address: u64, length: u64) -> Result<(), Errno> {
     let end = checked_range(address, length)?;
     let mut pager = paging::lock();
-    pager.regions.carve(address, end).ok_or(Errno::ENOMEM)?;
-    pager.regions.remove_inside(address, end);
+    let regions = pager.regions.get_or_map()?;
+    regions.carve(address, end).ok_or(Errno::ENOMEM)?;
+    regions.remove_inside(address, end);
     // One unit at a time: a list would not fit the stack this section may use.
     loop {
         let next = pager
@@ -66,10 +68,11 @@ pub fn mprotect(address: u64, length: u64, protection: Protection) -> Result<(),
     if protection == Protection::NONE && touched {
         return Err(Errno::ENOTSUP);
     }
-    if pager.regions.carve(address, end).ok_or(Errno::ENOMEM)? != end - address {
+    let regions = pager.regions.get_or_map()?;
+    if regions.carve(address, end).ok_or(Errno::ENOMEM)? != end - address {
         return Err(Errno::ENOMEM); // part of the range is not mapped
     }
-    pager.regions.protect_inside(address, end, protection);
+    regions.protect_inside(address, end, protection);
     for unit in pager.units.iter() {
         if unit.flags & flags::MAPPED != 0
             && !unit.has(flags::COPY_ON_WRITE)

@@ -18,11 +18,13 @@
 //! (`upcall_dispatch`) ends the process like a segmentation fault (status
 //! 139). The pager never dispatches upcalls nor ends the process itself.
 //!
-//! What the pager holds is in one `Pager` behind a lock. Main code holds the
+//! What the pager holds is in one `Pager` behind a lock; its table of units
+//! and its `mmap` regions live in pages of its own (`raw::PagerTable`,
+//! `raw::RegionsPage`), mapped when first needed. Main code holds the
 //! lock only in short sections that cannot fault (they touch the stack they
-//! probed beforehand, the data segment, which is never shared, and system
-//! calls), so the handler never finds it held; if it ever did, it would end
-//! the process rather than wait forever.
+//! probed beforehand, the data segment and the pager's pages, which are
+//! never shared, and system calls), so the handler never finds it held; if
+//! it ever did, it would end the process rather than wait forever.
 //!
 //! Which frame backs a page, how many pages a fault maps and how many frames
 //! go back when the kernel asks are a policy (`FramePolicy`), one per
@@ -40,7 +42,8 @@ use crate::layout::{
     IMAGE_START, STACK_LIMIT, STACK_TOP, in_heap, in_mmap_area, in_stack,
 };
 use crate::pager_units::{Unit, Units, flags};
-use crate::regions::{Protection, Regions};
+use crate::raw::{PagerTable, RegionsPage};
+use crate::regions::Protection;
 use crate::{bootfs, info_page, raw, upcall_handler};
 
 const PAGE_FAULT: u64 = 14;
@@ -97,18 +100,32 @@ impl FramePolicy for AnyFrame {
 
 /// Everything the pager knows and decides.
 pub(crate) struct Pager {
-    pub(crate) units: Units,
-    pub(crate) regions: Regions,
-    /// `None`: [`AnyFrame`]. So the whole pager starts as zeroes, and its
-    /// 20 KiB lie in `.bss`, not in every program's file and data pages.
+    /// In pages of their own, mapped as the table grows (`raw::PagerTable`).
+    pub(crate) units: Units<PagerTable>,
+    /// In a page of their own, mapped at the first `mmap` (`raw::RegionsPage`).
+    pub(crate) regions: RegionsPage,
+    /// `None`: [`AnyFrame`].
     policy: Option<&'static dyn FramePolicy>,
 }
 
 static PAGER: spin::Mutex<Pager> = spin::Mutex::new(Pager {
-    units: Units::new(),
-    regions: Regions::new(),
+    units: Units::new(PagerTable::new()),
+    regions: RegionsPage::new(),
     policy: None,
 });
+
+/// How a write to a copy-on-write unit is resolved ([`Pager::copy_on_write`]),
+/// named by `fork` before it marks the first unit: only a program that
+/// forks (or a child it forked, which is the same program) has such units.
+/// Reaching the copying through this pointer keeps it out of every other
+/// program, as `net::DHCP` keeps the DHCP client out.
+type CopyOnWrite = fn(&mut Pager, Unit, MapFlags) -> Result<(), Error>;
+static COPY_ON_WRITE: spin::Once<CopyOnWrite> = spin::Once::new();
+
+/// Links copy-on-write into this program (`fork` calls it first).
+pub(crate) fn enable_copy_on_write() {
+    COPY_ON_WRITE.call_once(|| Pager::copy_on_write);
+}
 
 /// Whether some code holds the pager's lock (then a thread must not be
 /// preempted: another thread's fault would find the lock taken).
@@ -149,13 +166,24 @@ impl Pager {
         self.policy.unwrap_or(&AnyFrame)
     }
 
-    pub(crate) fn allocate(&self, order: u32) -> Result<(Handle, u64), Error> {
-        self.policy().allocate(order)
+    /// A fresh capability for `2^order` frames from the frame policy, with
+    /// its slot of the table ready (`Units::make_room`), so that recording
+    /// it once mapped cannot fail; `OutOfMemory` if the table cannot grow.
+    pub(crate) fn allocate(&mut self, order: u32) -> Result<(Handle, u64), Error> {
+        let (frame, first) = self.policy().allocate(order)?;
+        if !self.units.make_room(frame) {
+            raw::drop_unmapped_frame(frame);
+            return Err(Error::OutOfMemory);
+        }
+        Ok((frame, first))
     }
 
     fn record(&mut self, handle: Handle, address: u64, order: u32, unit_flags: u8) {
-        // A handle beyond the table cannot happen (the kernel's table has
-        // MAX_UNITS slots); such a page would simply never be shared or freed.
+        // Fails only if the table cannot grow: a handle beyond it (cannot
+        // happen: the kernel's table has MAX_UNITS slots), or no frame for its
+        // next page. What the pager allocates has its slot already
+        // (`allocate`); a page recorded at start (`init`, `adopt_handover`)
+        // without one would never be shared or freed.
         let _ = self.units.insert(Unit {
             handle,
             address,
@@ -210,7 +238,7 @@ impl Pager {
         if unit.has(flags::IMAGE) {
             None
         } else if in_mmap_area(unit.address) {
-            let protection = self.regions.find(unit.address)?.protection;
+            let protection = self.regions.get()?.find(unit.address)?.protection;
             protection
                 .allows(Protection::WRITE)
                 .then(|| protection.map_flags())
@@ -233,7 +261,11 @@ impl Pager {
                     .grow_at(address, STACK_LIMIT..STACK_TOP)
                     .map_err(|_| "out of memory growing the stack");
             }
-            let region = self.regions.find(address).ok_or("no mapping there")?;
+            let region = self
+                .regions
+                .get()
+                .and_then(|regions| regions.find(address))
+                .ok_or("no mapping there")?;
             if region.protection == Protection::NONE {
                 return Err("the mapping allows no access");
             }
@@ -259,12 +291,12 @@ impl Pager {
         let map = self
             .writable_flags(&unit)
             .ok_or("write to a read-only mapping")?;
-        if !unit.has(flags::COPY_ON_WRITE) {
-            return Err("write to a read-only mapping");
-        }
+        let copy_on_write = COPY_ON_WRITE
+            .get()
+            .filter(|_| unit.has(flags::COPY_ON_WRITE))
+            .ok_or("write to a read-only mapping")?;
         exo_abi::user::trace(Kind::CopyOnWrite, [address & !(PAGE_SIZE - 1), 0]);
-        self.copy_on_write(unit, map)
-            .map_err(|_| "out of memory copying a shared page")
+        copy_on_write(self, unit, map).map_err(|_| "out of memory copying a shared page")
     }
 
     /// Gives this process a private, writable copy of `unit`.

@@ -148,10 +148,21 @@ static CHILDREN: spin::Mutex<Vec<Child>> = spin::Mutex::new(Vec::new());
 /// The file server's process id, if this process started it: it outlives the
 /// other children at exit, which need it to close what they held.
 static FILE_SERVER: spin::Once<u64> = spin::Once::new();
+/// How `exit` ends the children left behind ([`kill_and_reap_children`]),
+/// named when the first child is recorded. Reaching it through this pointer
+/// keeps the code that kills and reaps out of every program that never
+/// starts a child (a server), as `net::DHCP` keeps the DHCP client out.
+static CHILDREN_TO_END: spin::Once<fn()> = spin::Once::new();
+
+/// Records a child of this process.
+fn record(child: Child) {
+    CHILDREN_TO_END.call_once(|| kill_and_reap_children);
+    CHILDREN.lock().push(child);
+}
 
 /// Records a child built elsewhere (`fork`).
 pub(crate) fn adopt(child: Child) {
-    CHILDREN.lock().push(child);
+    record(child);
 }
 
 /// In a forked child: the parent's list of children came with the copy of
@@ -191,8 +202,12 @@ pub fn spawn_with(
 
 /// Starts the file server (`fs::SERVER`) and waits until it publishes its
 /// endpoint. It gets no network address: starting it (the shell's first
-/// act) claims none, so `/etc/rc` can still say how.
-pub(crate) fn start_file_server() -> Result<Handle, Errno> {
+/// act) claims none, so `/etc/rc` can still say how. The file system's
+/// client calls it by this symbol (`fs/client.rs` says why), in the first
+/// process only.
+#[allow(unsafe_code)]
+#[unsafe(export_name = "libos_start_file_server")]
+fn start_file_server() -> Result<Handle, Errno> {
     let pid = spawn_sharing(
         crate::fs::SERVER,
         &[],
@@ -227,7 +242,7 @@ fn spawn_sharing(
     match build(&mut child, program, &elf, image, info, descriptors, network) {
         Ok(()) => {
             let pid = child.pid;
-            CHILDREN.lock().push(child);
+            record(child);
             Ok(pid)
         }
         Err(error) => {
@@ -419,6 +434,13 @@ fn read_exit_status(page: Handle) -> ExitStatus {
 /// but only this process knows their pipe ends and open files: without this,
 /// a reader of one of their pipes would wait for its end for ever.
 pub(crate) fn end_children() {
+    if let Some(end) = CHILDREN_TO_END.get() {
+        end();
+    }
+}
+
+/// [`end_children`], in a process that has recorded a child.
+fn kill_and_reap_children() {
     let file_server = FILE_SERVER.get().copied();
     let pids: Vec<u64> = CHILDREN
         .lock()

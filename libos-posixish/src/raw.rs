@@ -17,6 +17,8 @@
 use core::arch::global_asm;
 
 use exo_abi::layout::PAGE_SIZE;
+use posixish_policy::pager_units::{Slot, Storage};
+use posixish_policy::regions::Regions;
 
 /// The `length` bytes at `address`, in a region the library OS maps
 /// read-only for the process's whole life: the boot file system, the
@@ -245,6 +247,148 @@ pub fn give_heap(heap: &mut buddy_system_allocator::Heap<32>, start: u64, end: u
     // (no Rust object lives there), and every page in it is mapped on first
     // touch by the fault handler, which never allocates from this heap.
     unsafe { heap.add_to_heap(start as usize, end as usize) };
+}
+
+/// The pager's table of units (`pager_units`): its slots, in pages mapped
+/// at `layout::PAGER_TABLE` as the table grows, so a program holds as much
+/// table as its capability slots reach. The frames come from the kernel's
+/// choice, not the frame policy (the policy lives in the pager the table
+/// belongs to); their capabilities are not units: these pages are private,
+/// never shared with a child nor given back.
+#[derive(Debug)]
+pub struct PagerTable {
+    /// Pages mapped, from `PAGER_TABLE` up.
+    pages: usize,
+}
+
+impl PagerTable {
+    /// Slots in a page.
+    const SLOTS_PER_PAGE: usize = PAGE_SIZE as usize / core::mem::size_of::<Slot>();
+
+    /// No slots, nothing mapped.
+    pub const fn new() -> Self {
+        Self { pages: 0 }
+    }
+
+    fn slot_count(&self) -> usize {
+        self.pages * Self::SLOTS_PER_PAGE
+    }
+}
+
+impl Storage for PagerTable {
+    fn slots(&self) -> &[Slot] {
+        // SAFETY: the first `pages` pages from `PAGER_TABLE` are mapped
+        // writable (`grow_to` mapped them) and hold nothing but these slots,
+        // which any bytes make (integers only). Nothing else in the process
+        // refers to them: the one `PagerTable` is the pager's, behind its
+        // lock, so `&self` stands for every borrow of them. A forked child's
+        // copy names its parent's pages until `forget`, the first thing the
+        // child does (`paging::adopt_handover`), before anything reads them.
+        unsafe {
+            core::slice::from_raw_parts(
+                crate::layout::PAGER_TABLE as *const Slot,
+                self.slot_count(),
+            )
+        }
+    }
+
+    fn slots_mut(&mut self) -> &mut [Slot] {
+        // SAFETY: as for `slots`, with `&mut self` the only borrow.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                crate::layout::PAGER_TABLE as *mut Slot,
+                self.slot_count(),
+            )
+        }
+    }
+
+    fn grow_to(&mut self, count: usize) -> bool {
+        use crate::layout::{PAGER_TABLE, PAGER_TABLE_PAGES};
+        use exo_abi::mapping::MapFlags;
+        use exo_abi::{Handle, user};
+        let pages = count.div_ceil(Self::SLOTS_PER_PAGE);
+        if pages as u64 > PAGER_TABLE_PAGES {
+            return false;
+        }
+        while self.pages < pages {
+            let page = PAGER_TABLE + self.pages as u64 * PAGE_SIZE;
+            // After `forget` in the process that mapped it, a page is still
+            // there: the table empties the slots it gains.
+            if user::translate(page).is_none() {
+                let Ok((frame, _)) = user::frame_allocate(0) else {
+                    return false;
+                };
+                if user::map(frame, Handle::SELF_ENVIRONMENT, page, MapFlags::WRITE).is_err() {
+                    drop_unmapped_frame(frame);
+                    return false;
+                }
+            }
+            self.pages += 1;
+        }
+        true
+    }
+
+    fn forget(&mut self) {
+        self.pages = 0;
+    }
+}
+
+/// The pager's `mmap` regions (`regions`), in a page of their own at
+/// `layout::PAGER_REGIONS`, mapped at the first `mmap`, `munmap` or
+/// `mprotect`: a program that never maps a region holds no table of them.
+/// The page is private, like the pager's table; `fork` copies it into the
+/// child, whose regions are its parent's.
+#[derive(Debug)]
+pub struct RegionsPage {
+    mapped: bool,
+}
+
+const _: () = assert!(
+    core::mem::size_of::<Regions>() <= PAGE_SIZE as usize
+        && core::mem::align_of::<Regions>() <= PAGE_SIZE as usize
+);
+
+impl RegionsPage {
+    /// Not mapped yet: no regions.
+    pub const fn new() -> Self {
+        Self { mapped: false }
+    }
+
+    /// The regions, or `None` while the page is not mapped (none reserved).
+    pub fn get(&self) -> Option<&Regions> {
+        // SAFETY: once `mapped`, the page at `PAGER_REGIONS` is mapped
+        // writable and holds the `Regions` that `get_or_map` wrote (a forked
+        // child gets a copy of both the page and this flag). Nothing else
+        // in the process refers to it: the one `RegionsPage` is the pager's,
+        // behind its lock, so `&self` stands for every borrow of it.
+        self.mapped
+            .then(|| unsafe { &*(crate::layout::PAGER_REGIONS as *const Regions) })
+    }
+
+    /// The regions, mapping their page, with none in it, the first time.
+    pub fn get_or_map(&mut self) -> Result<&mut Regions, exo_abi::Error> {
+        use exo_abi::mapping::MapFlags;
+        use exo_abi::{Handle, user};
+        let page = crate::layout::PAGER_REGIONS as *mut Regions;
+        if !self.mapped {
+            let (frame, _) = user::frame_allocate(0)?;
+            if let Err(error) = user::map(
+                frame,
+                Handle::SELF_ENVIRONMENT,
+                page as u64,
+                MapFlags::WRITE,
+            ) {
+                drop_unmapped_frame(frame);
+                return Err(error);
+            }
+            // SAFETY: the page was just mapped writable; it is page-aligned,
+            // large enough (checked above), and nothing refers to it yet.
+            unsafe { page.write(Regions::new()) };
+            self.mapped = true;
+        }
+        // SAFETY: as for `get`, with `&mut self` the only borrow.
+        Ok(unsafe { &mut *page })
+    }
 }
 
 /// Drops a capability a client passed the file server as its notification

@@ -30,6 +30,15 @@ pub const PAGER_WINDOW: u64 = 0x0000_6ffc_0000_0000;
 /// Pages in the pager's window: the largest run it copies at once.
 pub const PAGER_WINDOW_PAGES: u64 = 16;
 
+/// Where the pager keeps its table of units (`pager_units`), a page mapped
+/// at a time as the capability slots it records reach higher: up to
+/// `PAGER_TABLE_PAGES` pages, 256 slots of 16 bytes each.
+pub const PAGER_TABLE: u64 = 0x0000_6ff6_0000_0000;
+pub const PAGER_TABLE_PAGES: u64 = 4;
+/// Where the pager keeps its `mmap` regions (`regions`): one page, mapped at
+/// the first `mmap`, `munmap` or `mprotect`.
+pub const PAGER_REGIONS: u64 = PAGER_TABLE + 0x10_0000;
+
 /// A page where a parent maps a frame for a moment to fill it for a child.
 pub const SCRATCH: u64 = 0x0000_6ffd_0000_0000;
 

@@ -7,12 +7,15 @@
 //! child is per unit, because the kernel maps a capability's run whole: a
 //! write to any page of a shared run copies the run.
 //!
-//! The table lives in the data segment, which `fork` copies rather than
-//! shares, so the fault handler can always write it; it is indexed by the
-//! capability's slot in this environment's table (1024 slots), so recording
-//! a new unit never searches and never allocates. Each slot is 16 bytes: the
-//! slot's index is the handle's, so only the generation is kept beside the
-//! address and the counts (16 KiB in every program's `.bss`, not 32).
+//! The table is indexed by the capability's slot in this environment's
+//! table (1024 slots), so recording a new unit never searches and never
+//! allocates. Each slot is 16 bytes: the slot's index is the handle's, so
+//! only the generation is kept beside the address and the counts. Its slots
+//! live in a [`Storage`] that grows as higher slots are used: the library OS
+//! maps pages of its own for it, private to the process and never touched by
+//! the heap, so the fault handler can always write it, and a program pays
+//! for the slots its capabilities reach (a page holds 256), not for 16 KiB
+//! in every program's `.bss`. The host tests keep it in a `Vec`.
 
 use exo_abi::Handle;
 use exo_abi::layout::PAGE_SIZE;
@@ -73,7 +76,7 @@ impl Unit {
 
 /// A unit as the table keeps it. Empty when `flags` lacks [`OCCUPIED`].
 #[derive(Clone, Copy, Debug)]
-struct Slot {
+pub struct Slot {
     address: u64,
     generation: u32,
     order: u8,
@@ -143,33 +146,58 @@ impl Drop for UnitMut<'_> {
     }
 }
 
-/// The units of this process, by capability slot.
-#[derive(Debug)]
-pub struct Units {
-    slots: [Slot; MAX_UNITS],
+/// Where a table's slots live: memory that grows on request. What a slot
+/// holds when it first appears does not matter: the table empties it.
+pub trait Storage {
+    /// The slots there are now.
+    fn slots(&self) -> &[Slot];
+    fn slots_mut(&mut self) -> &mut [Slot];
+    /// Makes at least the first `count` slots exist (keeping those there
+    /// are); false if it cannot.
+    fn grow_to(&mut self, count: usize) -> bool;
+    /// Gives every slot up, without reading or writing them.
+    fn forget(&mut self);
 }
 
-impl Units {
-    pub const fn new() -> Self {
-        Self {
-            slots: [Slot::EMPTY; MAX_UNITS],
-        }
+/// The units of this process, by capability slot.
+#[derive(Debug)]
+pub struct Units<S> {
+    storage: S,
+}
+
+impl<S: Storage> Units<S> {
+    pub const fn new(storage: S) -> Self {
+        Self { storage }
     }
 
-    /// Records `unit`; false if its handle's slot is beyond the table.
+    /// Makes sure the table has a slot for `handle`, growing it if need be;
+    /// false if the slot is beyond the table or the storage cannot grow.
+    /// Call it before mapping a capability, so that recording it cannot fail.
+    pub fn make_room(&mut self, handle: Handle) -> bool {
+        let needed = handle.index() as usize + 1;
+        let had = self.storage.slots().len();
+        if needed <= had {
+            return true;
+        }
+        if needed > MAX_UNITS || !self.storage.grow_to(needed) {
+            return false;
+        }
+        self.storage.slots_mut()[had..].fill(Slot::EMPTY);
+        true
+    }
+
+    /// Records `unit`; false if there is no room for it ([`Units::make_room`]).
     pub fn insert(&mut self, unit: Unit) -> bool {
         debug_assert_eq!(unit.flags & OCCUPIED, 0, "not a unit flag");
-        match self.slots.get_mut(unit.handle.index() as usize) {
-            Some(slot) => {
-                *slot = Slot::of(&unit);
-                true
-            }
-            None => false,
+        if !self.make_room(unit.handle) {
+            return false;
         }
+        self.storage.slots_mut()[unit.handle.index() as usize] = Slot::of(&unit);
+        true
     }
 
     pub fn get_mut(&mut self, handle: Handle) -> Option<UnitMut<'_>> {
-        let slot = self.slots.get_mut(handle.index() as usize)?;
+        let slot = self.storage.slots_mut().get_mut(handle.index() as usize)?;
         let unit = slot
             .unit(handle.index() as usize)
             .filter(|unit| unit.handle == handle)?;
@@ -177,7 +205,7 @@ impl Units {
     }
 
     pub fn remove(&mut self, handle: Handle) -> Option<Unit> {
-        let slot = self.slots.get_mut(handle.index() as usize)?;
+        let slot = self.storage.slots_mut().get_mut(handle.index() as usize)?;
         let unit = slot
             .unit(handle.index() as usize)
             .filter(|unit| unit.handle == handle)?;
@@ -192,14 +220,16 @@ impl Units {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Unit> + '_ {
-        self.slots
+        self.storage
+            .slots()
             .iter()
             .enumerate()
             .filter_map(|(index, slot)| slot.unit(index))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = UnitMut<'_>> {
-        self.slots
+        self.storage
+            .slots_mut()
             .iter_mut()
             .enumerate()
             .filter_map(|(index, slot)| {
@@ -209,28 +239,73 @@ impl Units {
     }
 
     pub fn count(&self) -> usize {
-        self.slots
+        self.storage
+            .slots()
             .iter()
             .filter(|slot| slot.flags & OCCUPIED != 0)
             .count()
     }
 
-    /// Forgets every unit (a forked child, whose copy of the table names
-    /// its parent's capabilities, starts again from its handover).
+    /// Forgets every unit and gives the storage up (a forked child, whose
+    /// copy of the table names its parent's capabilities and pages, starts
+    /// again from its handover).
     pub fn clear(&mut self) {
-        self.slots = [Slot::EMPTY; MAX_UNITS];
-    }
-}
-
-impl Default for Units {
-    fn default() -> Self {
-        Self::new()
+        self.storage.forget();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Slots in a 4 KiB page, the step the library OS's storage grows by.
+    const SLOTS_PER_PAGE: usize = 256;
+
+    /// Storage that grows a page at a time, as the library OS's does, and
+    /// whose new slots hold garbage that looks like a unit: the table must
+    /// empty them. `limit`: the most slots it can give.
+    #[derive(Debug)]
+    struct Pages {
+        slots: Vec<Slot>,
+        limit: usize,
+    }
+
+    impl Storage for Pages {
+        fn slots(&self) -> &[Slot] {
+            &self.slots
+        }
+
+        fn slots_mut(&mut self) -> &mut [Slot] {
+            &mut self.slots
+        }
+
+        fn grow_to(&mut self, count: usize) -> bool {
+            let count = count.next_multiple_of(SLOTS_PER_PAGE);
+            if count > self.limit {
+                return false;
+            }
+            let garbage = Slot {
+                address: 0xdead_0000,
+                generation: 1,
+                order: 0,
+                flags: OCCUPIED | flags::MAPPED,
+                children: 0,
+            };
+            self.slots.resize(count, garbage);
+            true
+        }
+
+        fn forget(&mut self) {
+            self.slots.clear();
+        }
+    }
+
+    fn new_units() -> Units<Pages> {
+        Units::new(Pages {
+            slots: Vec::new(),
+            limit: MAX_UNITS,
+        })
+    }
 
     fn unit(index: u32, generation: u32, address: u64, order: u8, unit_flags: u8) -> Unit {
         Unit {
@@ -253,7 +328,7 @@ mod tests {
 
     #[test]
     fn units_are_found_by_handle_and_by_mapped_address() {
-        let mut units = Units::new();
+        let mut units = new_units();
         assert!(units.insert(unit(3, 1, 0x10_0000, 0, flags::MAPPED)));
         assert!(units.insert(unit(4, 1, 0x20_0000, 0, 0)));
         assert_eq!(units.count(), 2);
@@ -274,7 +349,7 @@ mod tests {
 
     #[test]
     fn changes_through_get_mut_and_iter_mut_are_kept() {
-        let mut units = Units::new();
+        let mut units = new_units();
         assert!(units.insert(unit(3, 7, 0x10_0000, 4, flags::MAPPED)));
         assert!(units.insert(unit(9, 1, 0x20_0000, 0, flags::MAPPED)));
         units.get_mut(Handle::new(3, 7)).unwrap().children = 2;
@@ -299,7 +374,50 @@ mod tests {
 
     #[test]
     fn a_handle_beyond_the_table_is_refused() {
-        let mut units = Units::new();
+        let mut units = new_units();
         assert!(!units.insert(unit(MAX_UNITS as u32, 1, 0, 0, flags::MAPPED)));
+        assert!(units.storage.slots.is_empty());
+    }
+
+    #[test]
+    fn the_storage_grows_only_as_far_as_the_highest_slot_and_starts_empty() {
+        let mut units = new_units();
+        assert!(units.storage.slots.is_empty());
+        assert!(units.insert(unit(3, 1, 0x10_0000, 0, flags::MAPPED)));
+        assert_eq!(units.storage.slots.len(), SLOTS_PER_PAGE);
+        // The garbage the storage's new slots held is no unit.
+        assert_eq!(units.count(), 1);
+        assert!(units.make_room(Handle::new(255, 1)));
+        assert_eq!(units.storage.slots.len(), SLOTS_PER_PAGE);
+        assert!(units.insert(unit(600, 1, 0x20_0000, 0, flags::MAPPED)));
+        assert_eq!(units.storage.slots.len(), 3 * SLOTS_PER_PAGE);
+        assert_eq!(units.count(), 2);
+        // Asking about a slot the storage never had finds nothing and grows nothing.
+        assert!(units.get_mut(Handle::new(900, 1)).is_none());
+        assert_eq!(units.remove(Handle::new(900, 1)), None);
+        assert_eq!(units.storage.slots.len(), 3 * SLOTS_PER_PAGE);
+    }
+
+    #[test]
+    fn storage_that_cannot_grow_refuses_the_unit() {
+        let mut units = Units::new(Pages {
+            slots: Vec::new(),
+            limit: SLOTS_PER_PAGE,
+        });
+        assert!(units.insert(unit(5, 1, 0x10_0000, 0, flags::MAPPED)));
+        assert!(!units.make_room(Handle::new(256, 1)));
+        assert!(!units.insert(unit(256, 1, 0x20_0000, 0, flags::MAPPED)));
+        assert_eq!(units.count(), 1);
+    }
+
+    #[test]
+    fn clearing_gives_the_storage_up() {
+        let mut units = new_units();
+        assert!(units.insert(unit(3, 1, 0x10_0000, 0, flags::MAPPED)));
+        units.clear();
+        assert!(units.storage.slots.is_empty());
+        assert_eq!(units.count(), 0);
+        assert!(units.insert(unit(4, 1, 0x10_0000, 0, flags::MAPPED)));
+        assert_eq!(units.count(), 1);
     }
 }

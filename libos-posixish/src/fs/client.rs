@@ -114,14 +114,17 @@ struct State {
 static STATE: spin::Mutex<Option<State>> = spin::Mutex::new(None);
 /// Held while the first process starts the server.
 static STARTING: spin::Mutex<()> = spin::Mutex::new(());
-/// How the first process starts the server and learns its endpoint
-/// (`process::start_file_server`, named by `entry` at start): starting a
-/// process is the lifecycle layer's work, above this module.
-static SERVER_STARTER: spin::Once<fn() -> Result<Handle, Errno>> = spin::Once::new();
 
-/// Names the function that starts the file server (the first call wins).
-pub(crate) fn set_server_starter(start: fn() -> Result<Handle, Errno>) {
-    SERVER_STARTER.call_once(|| start);
+#[allow(unsafe_code)]
+// SAFETY: `process.rs` defines this symbol, with this signature.
+unsafe extern "Rust" {
+    /// Starts the file server and returns its endpoint: the first process
+    /// does, at its first request that names a path or makes a pipe.
+    /// Starting a process is the lifecycle layer's work, above this module,
+    /// which reaches it by symbol as `entry` reaches `main`: so the code
+    /// that spawns is linked only into programs that may need a server,
+    /// not into one that never opens a file.
+    safe fn libos_start_file_server() -> Result<Handle, Errno>;
 }
 
 fn with_state<T>(action: impl FnOnce(&mut State) -> T) -> T {
@@ -148,21 +151,27 @@ fn initial_state() -> State {
     }
 }
 
+/// The file server's endpoint, if this process has one (`ENOSYS` if not):
+/// what a request about a held file or pipe goes to, which exists only
+/// where a server does.
+fn endpoint() -> Result<Handle, Errno> {
+    with_state(|state| state.endpoint).ok_or(Errno::ENOSYS)
+}
+
 /// The file server's endpoint, starting the server if this is the first
 /// process (the one without a parent, whatever it has exec'd since).
-fn endpoint() -> Result<Handle, Errno> {
-    if let Some(endpoint) = with_state(|state| state.endpoint) {
+fn endpoint_or_start() -> Result<Handle, Errno> {
+    if let Ok(endpoint) = endpoint() {
         return Ok(endpoint);
     }
     if info_page::own().is_some_and(|info| info.parent != 0) {
         return Err(Errno::ENOSYS); // a parent without files started us
     }
     let _starting = STARTING.lock();
-    if let Some(endpoint) = with_state(|state| state.endpoint) {
+    if let Ok(endpoint) = endpoint() {
         return Ok(endpoint); // another thread started it meanwhile
     }
-    let start_server = SERVER_STARTER.get().ok_or(Errno::ENOSYS)?;
-    let endpoint = start_server()?;
+    let endpoint = libos_start_file_server()?;
     with_state(|state| state.endpoint = Some(endpoint));
     Ok(endpoint)
 }
@@ -205,7 +214,7 @@ pub(crate) const SERVER: &str = "fsd";
 /// Makes sure the file server runs (a shell does this first, so that
 /// everything it starts shares one file tree).
 pub fn start() -> Result<(), Errno> {
-    endpoint().map(drop)
+    endpoint_or_start().map(drop)
 }
 
 /// The bit the server's signal sets: a pipe this process waits on changed.
@@ -300,6 +309,7 @@ fn path_request(op: u64, a: u64, path: &str) -> Result<Answer, Errno> {
     if path.len() > MAX_PAYLOAD {
         return Err(Errno::E2BIG);
     }
+    endpoint_or_start()?;
     request(op, [a, 0, 0], path.as_bytes())
 }
 
@@ -571,6 +581,7 @@ pub fn dup2(from: usize, to: usize) -> Result<usize, Errno> {
 
 /// A pipe: (read end, write end).
 pub fn pipe() -> Result<(usize, usize), Errno> {
+    endpoint_or_start()?;
     let pipe = request(operation::PIPE, [0; 3], &[])?.value;
     Ok((
         install(Descriptor::PipeRead(pipe))?,

@@ -33,7 +33,6 @@
 //! panics rather than spinning.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -154,7 +153,11 @@ struct Thread {
 
 struct State {
     scheduler: Box<dyn Scheduler>,
-    threads: BTreeMap<ThreadId, Thread>,
+    /// The live threads by id, in the order they were made: ids only grow,
+    /// so a new one goes at the end and a lookup is a binary search. A
+    /// process has a handful; a `BTreeMap` did the same with a few KiB more
+    /// code in every program.
+    threads: Vec<(ThreadId, Thread)>,
     /// Sleeping threads and the tick each may run again at.
     sleepers: Vec<(u64, ThreadId)>,
     /// Stacks of finished threads, freed once no thread runs on them.
@@ -175,21 +178,38 @@ impl State {
         };
         Self {
             scheduler: Box::new(RoundRobin::new()),
-            threads: BTreeMap::from([(ThreadId::MAIN, main)]),
+            threads: alloc::vec![(ThreadId::MAIN, main)],
             sleepers: Vec::new(),
             dead_stacks: Vec::new(),
             next_id: ThreadId::MAIN.0 + 1,
         }
     }
 
+    /// Where thread `id` is in `threads`, if it lives.
+    fn position(&self, id: ThreadId) -> Option<usize> {
+        self.threads.binary_search_by_key(&id, |&(id, _)| id).ok()
+    }
+
+    fn find(&mut self, id: ThreadId) -> Option<&mut Thread> {
+        let at = self.position(id)?;
+        Some(&mut self.threads[at].1)
+    }
+
     fn thread(&mut self, id: ThreadId) -> &mut Thread {
-        self.threads.get_mut(&id).expect("a live thread")
+        self.find(id).expect("a live thread")
+    }
+
+    /// Forgets thread `id`'s record.
+    fn remove(&mut self, id: ThreadId) {
+        if let Some(at) = self.position(id) {
+            self.threads.remove(at);
+        }
     }
 
     /// Makes a blocked thread ready. A thread may be woken for a wait it
     /// has left already (a sleeper woken early, then finished): nothing.
     fn wake(&mut self, id: ThreadId) {
-        let Some(thread) = self.threads.get_mut(&id) else {
+        let Some(thread) = self.find(id) else {
             return;
         };
         if thread.status == Status::Blocked {
@@ -236,7 +256,7 @@ impl State {
                     self.wake(joiner);
                 }
                 if detached {
-                    self.threads.remove(&me);
+                    self.remove(me);
                 }
             }
         }
@@ -365,7 +385,7 @@ pub fn create(priority: u8, entry: Box<dyn FnOnce() + Send>) -> ThreadId {
             joiner: None,
             detached: false,
         };
-        state.threads.insert(id, thread);
+        state.threads.push((id, thread));
         state.scheduler.add(id, priority);
         id
     });
@@ -413,7 +433,7 @@ pub fn detach(id: ThreadId) {
     with_state(&off, |state| {
         let thread = state.thread(id);
         if thread.status == Status::Finished {
-            state.threads.remove(&id);
+            state.remove(id);
         } else {
             thread.detached = true;
         }
@@ -436,7 +456,7 @@ pub fn after_fork_in_child() {
         let me = current();
         while state.scheduler.pick().is_some() {}
         state.sleepers.clear();
-        state.threads.retain(|&id, _| id == me);
+        state.threads.retain(|&(id, _)| id == me);
     });
     SWITCH_WANTED.store(false, Ordering::SeqCst);
     PREEMPTION_STARTED.store(false, Ordering::SeqCst);
@@ -450,7 +470,7 @@ pub fn set_scheduler(scheduler: Box<dyn Scheduler>) -> bool {
         let alone = state
             .threads
             .iter()
-            .all(|(&id, thread)| id == me || thread.status == Status::Finished);
+            .all(|(id, thread)| *id == me || thread.status == Status::Finished);
         if alone {
             state.scheduler = scheduler;
         }
