@@ -216,10 +216,11 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
 }
 
 /// Runs `work` on the process's stack, without blocking, between two
-/// polls (what has arrived is taken in first, if anything has or time has
-/// passed; what `work` queued is sent after: every operation here is
-/// followed by a poll, which is what `Stack::poll_if_stale` relies on): for programs that drive sockets from their own event loop
-/// ([`poll`] waits for them).
+/// polls: what has arrived is taken in first (if anything has, or time has
+/// passed), and what `work` queued is sent after. For programs that drive
+/// sockets from their own event loop ([`poll`] waits for them). Every
+/// operation here and in [`blocking`] is followed by a poll, which is what
+/// `Stack::poll_if_stale` relies on.
 pub fn with_stack<T>(work: impl FnOnce(&mut Stack) -> T) -> Result<T, Errno> {
     let mut guard = stack()?;
     let stack = guard.as_mut().expect("made by stack()");

@@ -44,7 +44,7 @@ impl System {
             .ok_or(Error::InvalidArgument)?;
         // A `Wait` says the caller has nothing more to send for now: its
         // polled rings go out here, not only when it leaves the CPU, which
-        // a `Wait` that returns at once never does (chapter 5.4).
+        // a `Wait` that returns at once never does (chapter 5.5).
         self.net_drain_owned_by(caller);
         let environment = self.environment(caller);
         if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
