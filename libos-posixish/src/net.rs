@@ -219,7 +219,7 @@ fn stack() -> Result<MutexGuard<'static, Option<Stack>>, Errno> {
 /// polls: what has arrived is taken in first (if anything has, or time has
 /// passed), and what `work` queued is sent after. For programs that drive
 /// sockets from their own event loop ([`poll`] waits for them). Every
-/// operation here and in [`blocking`] is followed by a poll, which is what
+/// operation here and in `blocking` is followed by a poll, which is what
 /// `Stack::poll_if_stale` relies on.
 pub fn with_stack<T>(work: impl FnOnce(&mut Stack) -> T) -> Result<T, Errno> {
     let mut guard = stack()?;
