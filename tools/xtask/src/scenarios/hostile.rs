@@ -72,6 +72,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-upcalls",
+        checks: Some(13),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-deadlines",
         checks: Some(3),
         timeout: LONG_TIMEOUT,
