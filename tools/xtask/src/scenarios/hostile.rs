@@ -78,6 +78,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-calls",
+        checks: Some(7),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-deadlines",
         checks: Some(3),
         timeout: LONG_TIMEOUT,
