@@ -45,7 +45,7 @@ const RESULT: u64 = 2;
 const DONE: u64 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
+enum Attack {
     SelfPasser,
     StalePasser,
     UngrantablePasser,
@@ -53,13 +53,13 @@ enum Caller {
     DeadCaller,
 }
 
-impl Caller {
-    const ALL: [Caller; 5] = [
-        Caller::SelfPasser,
-        Caller::StalePasser,
-        Caller::UngrantablePasser,
-        Caller::QueuedPasser,
-        Caller::DeadCaller,
+impl Attack {
+    const ALL: [Attack; 5] = [
+        Attack::SelfPasser,
+        Attack::StalePasser,
+        Attack::UngrantablePasser,
+        Attack::QueuedPasser,
+        Attack::DeadCaller,
     ];
 
     fn from_number(number: u64) -> Self {
@@ -79,7 +79,7 @@ fn main(_argument: u64) -> u64 {
 
     assert_eq!(user::reply([0, 0], None), Err(Error::NoCaller));
     check::ok("a Reply with no call being served is refused with NoCaller");
-    for caller in Caller::ALL {
+    for caller in Attack::ALL {
         SHARED.clear();
         let child = Child::create(CHILD_QUOTA).expect("create a child");
         SHARED
@@ -89,7 +89,7 @@ fn main(_argument: u64) -> u64 {
             .expect("grant the endpoint");
         SHARED.write(ENDPOINT, granted.to_raw());
         let frame = match caller {
-            Caller::QueuedPasser => {
+            Attack::QueuedPasser => {
                 let (frame, _) = user::frame_allocate(0).expect("allocate a frame");
                 let rights = Rights::READ | Rights::MAP | Rights::GRANT;
                 let theirs = user::capability_grant(frame, child.environment(), rights)
@@ -118,7 +118,7 @@ fn main(_argument: u64) -> u64 {
 }
 
 /// Serves (or refuses to hear) `caller`'s call and checks how it ended.
-fn serve(caller: Caller, child: &Child, frame: Option<Handle>) {
+fn serve(caller: Attack, child: &Child, frame: Option<Handle>) {
     let held = || {
         user::environment_info(
             Handle::SELF_ENVIRONMENT,
@@ -127,7 +127,7 @@ fn serve(caller: Caller, child: &Child, frame: Option<Handle>) {
         .expect("own capabilities")
     };
     match caller {
-        Caller::SelfPasser => {
+        Attack::SelfPasser => {
             let call = next_call();
             let passed = call.capability.expect("a capability passed");
             let info = user::capability_identify(passed).expect("identify it");
@@ -143,10 +143,10 @@ fn serve(caller: Caller, child: &Child, frame: Option<Handle>) {
             memory::drop_capability(passed).expect("drop the passed capability");
             check::ok("SELF_ENVIRONMENT passed through a call names the caller");
         }
-        Caller::StalePasser | Caller::UngrantablePasser => {
+        Attack::StalePasser | Attack::UngrantablePasser => {
             let before = held();
             let expected = match caller {
-                Caller::StalePasser => Error::StaleHandle,
+                Attack::StalePasser => Error::StaleHandle,
                 _ => Error::MissingRights,
             };
             let heard = user::wait(Event::CALL | Event::TIMER, QUIET_TICKS);
@@ -160,7 +160,7 @@ fn serve(caller: Caller, child: &Child, frame: Option<Handle>) {
                 "{caller:?}: refused with {expected:?}, nothing passed"
             ));
         }
-        Caller::QueuedPasser => {
+        Attack::QueuedPasser => {
             let before = held();
             wait_for(|| {
                 child.account(EnvironmentAccount::State) == Ok(EnvironmentState::Calling as u64)
@@ -179,7 +179,7 @@ fn serve(caller: Caller, child: &Child, frame: Option<Handle>) {
             assert_eq!(held(), before, "{caller:?}: the server's table changed");
             check::ok("a capability revoked while its call was queued is not passed");
         }
-        Caller::DeadCaller => {
+        Attack::DeadCaller => {
             let call = next_call();
             assert_eq!(call.capability, None);
             let (gift, _) = user::frame_allocate(0).expect("allocate a frame");
@@ -223,21 +223,21 @@ fn wait_for(condition: impl Fn() -> bool) {
 
 /// A child: calls the parent once, its way, and reports how the call ended.
 fn calling(caller: u64) -> u64 {
-    let caller = Caller::from_number(caller);
+    let caller = Attack::from_number(caller);
     let endpoint = Handle::from_raw(SHARED.read(ENDPOINT));
     let passed = match caller {
-        Caller::SelfPasser => Some(Handle::SELF_ENVIRONMENT),
-        Caller::StalePasser => {
+        Attack::SelfPasser => Some(Handle::SELF_ENVIRONMENT),
+        Attack::StalePasser => {
             let (frame, _) = user::frame_allocate(0).expect("allocate a frame");
             memory::drop_capability(frame).expect("drop it");
             Some(frame)
         }
-        Caller::UngrantablePasser => {
+        Attack::UngrantablePasser => {
             let (frame, _) = user::frame_allocate(0).expect("allocate a frame");
             Some(user::capability_derive(frame, Rights::READ | Rights::MAP).expect("derive"))
         }
-        Caller::QueuedPasser => Some(Handle::from_raw(SHARED.read(FRAME))),
-        Caller::DeadCaller => None,
+        Attack::QueuedPasser => Some(Handle::from_raw(SHARED.read(FRAME))),
+        Attack::DeadCaller => None,
     };
     let code = match user::call_endpoint(endpoint, [caller as u64, 0], passed) {
         Ok(_) => 0,
