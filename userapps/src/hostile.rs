@@ -188,3 +188,25 @@ fn chaos(seed_and_count: u64) -> u64 {
     }
     0
 }
+
+/// `SetUpcall` on `environment` with any entry and stack, none of them checked here: where
+/// a hostile program points the kernel's upcalls. `Err` holds the code the kernel gave.
+pub fn set_upcall(
+    environment: Handle,
+    entry: u64,
+    stack_top: u64,
+    stack_size: u64,
+    options: u64,
+) -> Result<(), u64> {
+    let arguments = [
+        environment.to_raw(),
+        entry,
+        stack_top,
+        stack_size,
+        options,
+        0,
+    ];
+    // SAFETY: a registration takes nothing away; it only says where the kernel enters
+    // `environment` on its next fault or request, and a bad one ends that environment.
+    outcome(unsafe { user::syscall_raw(Sysnum::SetUpcall as u64, arguments) }).map(drop)
+}

@@ -13,6 +13,8 @@
 //! mapped and invalidating every capability derived from them, and records
 //! that it did. Nothing is ever lost to the system.
 
+use core::ops::Bound;
+
 use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
@@ -63,7 +65,13 @@ impl System {
         if now < self.earliest_deadline {
             return;
         }
-        while let Some((id, missing)) = self.close_one_expired(now) {
+        // One pass in id order: each search starts after the last request
+        // closed. Searching from the start each time made k requests that
+        // expire together cost k times every environment, interrupts off
+        // (900 on one tick held the CPU for 132 ticks).
+        let mut after = None;
+        while let Some((id, missing)) = self.close_one_expired(now, after) {
+            after = Some(id);
             if missing > 0 {
                 self.take_frames_by_force(id, missing);
             }
@@ -76,13 +84,19 @@ impl System {
             .unwrap_or(u64::MAX);
     }
 
-    /// Closes one request whose deadline is `now` or past, if there is one;
-    /// returns its environment and how many frames it still owes.
-    fn close_one_expired(&mut self, now: u64) -> Option<(EnvironmentId, u64)> {
-        let environment = self
+    /// Closes one request whose deadline is `now` or past, of an environment
+    /// with an id above `after` (any, for `None`), if there is one; returns
+    /// its environment and how many frames it still owes.
+    fn close_one_expired(
+        &mut self,
+        now: u64,
+        after: Option<EnvironmentId>,
+    ) -> Option<(EnvironmentId, u64)> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let (_, environment) = self
             .environments
-            .values_mut()
-            .find(|environment| environment.revocation.is_some_and(|r| r.deadline <= now))?;
+            .range_mut((from, Bound::Unbounded))
+            .find(|(_, environment)| environment.revocation.is_some_and(|r| r.deadline <= now))?;
         let request = environment.revocation.take()?;
         let given = environment.given_back_since(&request);
         environment.frames_given_back += given;

@@ -72,6 +72,24 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-upcalls",
+        checks: Some(13),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-calls",
+        checks: Some(7),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-deadlines",
+        checks: Some(3),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-fork",
         checks: Some(6),
         timeout: LONG_TIMEOUT,
