@@ -169,6 +169,12 @@ fn build_user_programs_if_needed(
         if let Err(message) = debug_information {
             println!("    {message}");
         }
+        let size = crate::bench::sizes::udp_echo_within_target();
+        print_verdict("udp-echo loads at most 128 KiB", size.is_ok(), "");
+        tally.count(size.is_ok());
+        if let Err(message) = size {
+            println!("    {message}");
+        }
         artifacts::pack_bootfs()?;
         if selected.iter().any(|scenario| scenario.boots_run_layout()) {
             servers::pack_bootfs()?;

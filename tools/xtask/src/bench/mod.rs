@@ -7,7 +7,7 @@ pub mod lines;
 pub mod linux;
 pub mod network;
 pub mod report;
-mod sizes;
+pub mod sizes;
 mod suite;
 
 pub use suite::{BenchOptions, run};

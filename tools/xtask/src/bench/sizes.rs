@@ -88,6 +88,22 @@ fn of_file(name: &str, path: &Path) -> Result<ImageSize, String> {
     })
 }
 
+/// Whether the UDP echo server, as built, meets its size target; `Err` says by how much
+/// it does not. `cargo xtask test` checks it, so that a change which grows every network
+/// program past the target is seen where it is made, not at the next benchmark run.
+pub fn udp_echo_within_target() -> Result<(), String> {
+    let size = of_program("udp-echo", Some(UDP_ECHO_MAX_LOADED_BYTES))?;
+    let loaded = size.loaded.map_or(0, |loaded| loaded.total());
+    match size.target_met() {
+        Some(true) => Ok(()),
+        _ => Err(format!(
+            "udp-echo loads {loaded} bytes, over the {UDP_ECHO_MAX_LOADED_BYTES} of its target \
+             by {} (docs/07-performance.md, 7.5)",
+            loaded.saturating_sub(UDP_ECHO_MAX_LOADED_BYTES)
+        )),
+    }
+}
+
 /// Every size the report shows: exo's kernel, servers and programs for scale (built by
 /// now), then the Linux guest's (prepared by now).
 pub fn measure(kernel: &Path, linux_guest: &LinuxGuest) -> Result<Vec<ImageSize>, String> {
