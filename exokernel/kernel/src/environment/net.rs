@@ -654,6 +654,12 @@ impl System {
             }
             return 0;
         };
+        // Nothing produced: the consumer index and the counters stand as
+        // they are. Drains run at every tick, interrupt, switch and `Wait`,
+        // most of them on rings with nothing in them.
+        if filled == 0 {
+            return 0;
+        }
         let mac = nic.mac();
         let mut taken = 0;
         while taken < filled {
