@@ -486,16 +486,12 @@ impl<O> CapabilitySpace<O> {
             }
             self.entries.try_reserve_one()?;
         }
-        let table = self.tables.get_mut(&owner).expect("found above");
-        let new_slots = table.slots.len() + growth as usize;
-        table.slots.resize(
-            new_slots,
-            Slot {
-                generation: 0,
-                node: None,
-            },
-        );
-        let handle = Handle::new(index, table.slots[index as usize].generation);
+        // A slot the growth makes starts at generation 0.
+        let generation = table
+            .slots
+            .get(index as usize)
+            .map_or(0, |slot| slot.generation);
+        let handle = Handle::new(index, generation);
         let id = self.allocate_node(Node {
             object,
             rights,
@@ -506,10 +502,16 @@ impl<O> CapabilitySpace<O> {
             next_sibling: None,
             previous_sibling: None,
         })?;
-        self.tables
-            .get_mut(&owner)
-            .expect("the table was found above")
-            .occupy(index, id);
+        let table = self.tables.get_mut(&owner).expect("found above");
+        let new_slots = table.slots.len() + growth as usize;
+        table.slots.resize(
+            new_slots,
+            Slot {
+                generation: 0,
+                node: None,
+            },
+        );
+        table.occupy(index, id);
         if let Some(parent) = parent {
             let old_first = self.node_mut(parent).first_child.replace(id);
             if let Some(old_first) = old_first {

@@ -33,16 +33,18 @@ impl System {
             return Err(Error::InvalidArgument);
         }
         let count = 1 << order;
-        self.environment(owner).charge(count)?;
         let capability_bytes = self.capability_cost(owner);
-        if let Err(error) = self.charge_kernel(owner, capability_bytes) {
-            self.environment(owner).frames.uncharge(count);
+        // One look-up for the whole call: the record is borrowed beside the
+        // capability space, a field of its own.
+        let environment = self
+            .environments
+            .get_mut(&owner)
+            .expect("the caller is a live environment");
+        environment.charge(count)?;
+        if let Err(error) = environment.charge_kernel(capability_bytes) {
+            environment.frames.uncharge(count);
             return Err(error);
         }
-        let undo = |system: &mut System| {
-            system.environment(owner).frames.uncharge(count);
-            system.uncharge_kernel(owner, capability_bytes);
-        };
         // Zeroed by `lent_frames`: a frame may have held another
         // environment's data, and is never handed on so.
         let allocated = match at {
@@ -56,28 +58,27 @@ impl System {
                 )
             }
         };
-        let address = match allocated {
-            Ok(address) => address,
-            Err(error) => {
-                undo(self);
-                return Err(error);
+        let inserted = allocated.and_then(|address| {
+            let object = Object::Frame {
+                first: address / FRAME_SIZE,
+                order: order as u8,
+            };
+            match self.capabilities.insert_root(owner, object, Rights::FRAME) {
+                Ok(handle) => Ok((handle, address / FRAME_SIZE)),
+                Err(error) => {
+                    lent_frames::free(address, order as u32).expect("just allocated");
+                    Err(error)
+                }
             }
-        };
-        let object = Object::Frame {
-            first: address / FRAME_SIZE,
-            order: order as u8,
-        };
-        match self.capabilities.insert_root(owner, object, Rights::FRAME) {
-            Ok(handle) => {
-                self.environment(owner).frames_held += count;
-                Ok((handle, address / FRAME_SIZE))
-            }
-            Err(error) => {
-                lent_frames::free(address, order as u32).expect("just allocated");
-                undo(self);
-                Err(error)
+        });
+        match inserted {
+            Ok(_) => environment.frames_held += count,
+            Err(_) => {
+                environment.frames.uncharge(count);
+                environment.kernel_bytes.uncharge(capability_bytes);
             }
         }
+        inserted
     }
 
     /// Maps the frames `frame` names (all, or the `part` of them packed as
@@ -128,15 +129,20 @@ impl System {
         address: u64,
         flags: MapFlags,
     ) -> Result<(), Error> {
-        if self.environment(target).space.any_mapped(address, pages) {
+        let environment = self
+            .environments
+            .get_mut(&target)
+            .expect("a target is a live environment");
+        // A single page needs no look first: `AddressSpace::map` refuses a
+        // mapped page before it changes anything, and its tables exist.
+        if pages > 1 && environment.space.any_mapped(address, pages) {
             return Err(Error::AlreadyMapped);
         }
         let page = |index: u64| address + index * FRAME_SIZE;
         // The page's mapping records are charged to the environment it is
         // mapped in, as its page tables are.
-        self.charge_kernel(target, pages * MAPPING_RECORD_BYTES)?;
+        environment.charge_kernel(pages * MAPPING_RECORD_BYTES)?;
         for index in 0..pages {
-            let environment = self.environment(target);
             let budget = environment.frames_available();
             let tables_before = environment.space.table_frames();
             let mapped = environment.space.map(
@@ -156,9 +162,11 @@ impl System {
                 .expect("page tables were kept within the budget");
             if let Err(error) = mapped {
                 for done in 0..index {
-                    let _ = self.environment(target).space.unmap(page(done));
+                    let _ = environment.space.unmap(page(done));
                 }
-                self.uncharge_kernel(target, pages * MAPPING_RECORD_BYTES);
+                environment
+                    .kernel_bytes
+                    .uncharge(pages * MAPPING_RECORD_BYTES);
                 return Err(error);
             }
         }
@@ -178,7 +186,11 @@ impl System {
     ) -> Result<(), Error> {
         let target = self.target(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
-        let (_, tag) = self.environment(target).space.unmap(address)?;
+        let environment = self
+            .environments
+            .get_mut(&target)
+            .expect("a target is a live environment");
+        let (_, tag) = environment.space.unmap(address)?;
         let node = self
             .mappings
             .node_of(&self.capabilities, target, address, tag);
@@ -187,7 +199,7 @@ impl System {
         if let Some(node) = node {
             let recorded = self.mappings.remove_page(node, target, address);
             debug_assert!(recorded, "the tags and the index disagree");
-            self.uncharge_kernel(target, MAPPING_RECORD_BYTES);
+            environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
         }
         Ok(())
     }
