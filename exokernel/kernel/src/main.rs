@@ -113,6 +113,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if command_line.get("floors") == Some("on") {
         floors::measure();
     }
+    if command_line.get("entry_breakpoints") == Some("on") {
+        arch::trap_entry::arm_entry_breakpoints();
+        println!("debug: instruction breakpoints on the system-call, #BP and #PF entries");
+    }
 
     let Some(module) = boot.modules().first() else {
         println!("no boot file system given (boot module): powering off");

@@ -122,7 +122,17 @@ pub fn report_counters() {
     for counter in Counter::ALL {
         log::info!("counter {} = {}", counter.name(), this_cpu.counter(counter));
     }
+    let resumed = ENTRY_DEBUG_TRAPS.load(Ordering::Relaxed);
+    if resumed > 0 {
+        log::info!("debug traps on the first instruction of an entry, resumed: {resumed}");
+    }
 }
+
+/// Debug traps taken on the first instruction of an entry and resumed
+/// (`trap_entry.rs`, `trap_from_kernel`). Counted by the entry stub, where GS
+/// may still be the user's, so it is one atomic for the machine rather than
+/// one of [`PerCpu`]'s counters.
+pub static ENTRY_DEBUG_TRAPS: AtomicU64 = AtomicU64::new(0);
 
 /// The data segment selectors ring 3 left in `ds`, `es`, `fs` and `gs`.
 ///

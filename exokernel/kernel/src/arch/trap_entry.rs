@@ -24,8 +24,8 @@ use core::arch::global_asm;
 
 use exo_abi::layout::{USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 
-use super::cpu::{KERNEL_STACK_TOP_OFFSET, USER_STACK_SCRATCH_OFFSET};
-use super::trap::{SYSCALL_VECTOR, TrapFrame};
+use super::cpu::{ENTRY_DEBUG_TRAPS, KERNEL_STACK_TOP_OFFSET, USER_STACK_SCRATCH_OFFSET};
+use super::trap::{PAGE_FAULT, SYSCALL_VECTOR, TrapFrame};
 
 global_asm!(
     r#"
@@ -147,7 +147,38 @@ trap_return:
     // (negative) address. Such a fault is always fatal, so the dispatcher
     // never returns through here with the user's base swapped in.
 trap_from_kernel:
-    push_general_registers
+    // A debug trap on the first instruction of an entry belongs to the
+    // user's last instruction: after `mov ss` or `pop ss` a processor holds
+    // a single-step or data-breakpoint trap until the next instruction is
+    // done (Intel SDM vol. 3A, 6.8.3), so `mov ss; syscall` with TF set
+    // delivers it at `syscall_entry` — ring 0, the user's GS and stack —
+    // and `mov ss; int3` at the first instruction of a stub. The kernel
+    // traces nothing of its own, so it counts the trap and resumes the
+    // entry (RF set: an instruction breakpoint there lets it run once).
+    cmp qword ptr [rsp], {debug_vector}
+    jne 5f
+    push rax
+    push rcx
+    mov rax, [rsp + 32]             // the trap's rip
+    lea rcx, [rip + syscall_entry]
+    cmp rax, rcx
+    je 6f
+    lea rcx, [rip + trap_stubs]
+    sub rax, rcx
+    cmp rax, 16 * 256
+    jae 7f
+    test al, 15
+    jz 6f
+7:  pop rcx
+    pop rax
+    jmp 5f
+6:  lock inc qword ptr [rip + {entry_debug_traps}]
+    or qword ptr [rsp + 48], {resume_flag} // the trap's rflags
+    pop rcx
+    pop rax
+    add rsp, 16                     // vector and error code
+    iretq
+5:  push_general_registers
     mov ecx, {gs_base_msr}
     rdmsr
     test edx, edx
@@ -162,7 +193,15 @@ trap_from_kernel:
     syscall_vector = const SYSCALL_VECTOR,
     null_call = const exo_abi::syscall::Sysnum::Null as u64,
     gs_base_msr = const GS_BASE_MSR,
+    debug_vector = const DEBUG_VECTOR,
+    resume_flag = const RESUME_FLAG,
+    entry_debug_traps = sym ENTRY_DEBUG_TRAPS,
 );
+
+/// #DB.
+const DEBUG_VECTOR: u64 = 1;
+/// RFLAGS.RF: the next instruction's instruction breakpoints do not fire.
+const RESUME_FLAG: u64 = 1 << 16;
 
 /// IA32_GS_BASE (Intel SDM vol. 4): the GS base in use now.
 const GS_BASE_MSR: u32 = 0xc000_0101;
@@ -203,3 +242,27 @@ pub unsafe fn enter(frame: &TrapFrame) -> ! {
         )
     }
 }
+
+/// Makes every system call, breakpoint and page fault from ring 3 take a debug trap on
+/// the first instruction of its entry (`entry_breakpoints=on`): instruction breakpoints
+/// on `syscall_entry` and on the #BP and #PF stubs, in the debug registers, which nothing
+/// else uses. A processor delivers the trap `mov ss` held back at those same places, with
+/// the same state (ring 0; at `syscall_entry` the user's GS and stack), but QEMU's
+/// emulation drops such a trap instead: this is how the way out of it in
+/// `trap_from_kernel` is tested.
+pub fn arm_entry_breakpoints() {
+    use x86_64::registers::debug::{DebugAddressRegister, Dr0, Dr1, Dr2, Dr7, Dr7Flags, Dr7Value};
+    Dr0::write(syscall_entry_address());
+    Dr1::write(stub_address(BREAKPOINT_VECTOR));
+    Dr2::write(stub_address(PAGE_FAULT as u8));
+    // Condition and length 0: execution of the byte at the address.
+    let mut control = Dr7Value::from_bits_truncate(0);
+    control.insert_flags(
+        Dr7Flags::LOCAL_BREAKPOINT_0_ENABLE
+            | Dr7Flags::LOCAL_BREAKPOINT_1_ENABLE
+            | Dr7Flags::LOCAL_BREAKPOINT_2_ENABLE,
+    );
+    Dr7::write(control);
+}
+
+const BREAKPOINT_VECTOR: u8 = 3;

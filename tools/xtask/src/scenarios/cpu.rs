@@ -1,7 +1,7 @@
 //! The CPU (docs/03). TCG runs guest time at host speed, so these count work and ticks
 //! from the facts page rather than time, and get the long timeout.
 
-use super::scenario::{DEFAULT, LONG_TIMEOUT, Scenario};
+use super::scenario::{DEFAULT, LONG_TIMEOUT, Program, Scenario};
 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -40,6 +40,19 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "threads-test",
         checks: Some(2),
         timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        // Every system call, breakpoint and page fault of `bench` takes a debug trap on the
+        // first instruction of its entry in ring 0, as a processor delivers one held back
+        // by `mov ss`: the kernel resumes each and counts them (docs/02, entry hygiene).
+        name: "entry-debug-traps",
+        kernel_command_line: "log=info entry_breakpoints=on init_argument=200",
+        program: Program::Named("bench"),
+        serial_must_show: &[
+            "BENCH-DONE",
+            "debug traps on the first instruction of an entry, resumed:",
+        ],
         ..DEFAULT
     },
 ];
