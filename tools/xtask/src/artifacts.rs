@@ -38,9 +38,12 @@ const KERNEL_RUSTFLAGS: &[&str] = &[
 const USER_RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Cforce-frame-pointers=yes"];
 
 /// The profile user programs are built with: `release` optimised for size, with link-time
-/// optimisation and one code generation unit (the workspace's `Cargo.toml` says why). The
-/// kernel stays on `release`: its fast paths are what the benchmarks measure.
+/// optimisation and one code generation unit (the workspace's `Cargo.toml` says why).
 const USER_PROFILE: &str = "programs";
+
+/// The profile the kernel is built with: `release` optimised for speed as one unit, with thin
+/// link-time optimisation (the workspace's `Cargo.toml` says why).
+const KERNEL_PROFILE: &str = "kernel";
 
 /// Code generation flags for the Linux guest's program (`tools/linux-peer`):
 /// - `target-feature=+crt-static`: the C library is linked in, so the program runs in the
@@ -80,7 +83,7 @@ pub const KERNEL: CrossBuild = CrossBuild {
     target_dir: "target/kernel",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &[],
-    profile: "release",
+    profile: KERNEL_PROFILE,
 };
 
 /// The kernel without its trace (`--no-default-features`): what `cargo xtask bench`
@@ -92,7 +95,7 @@ pub const UNTRACED_KERNEL: CrossBuild = CrossBuild {
     target_dir: "target/kernel-untraced",
     rustflags: KERNEL_RUSTFLAGS,
     build_arguments: &["--no-default-features"],
-    profile: "release",
+    profile: KERNEL_PROFILE,
 };
 
 /// Every program in `userapps/src/bin/` (on the bare runtime), `userapps/posix/src/bin/`
@@ -577,7 +580,7 @@ mod tests {
         assert!(
             KERNEL
                 .binary()
-                .ends_with("target/kernel/x86_64-unknown-none/release/exo-kernel")
+                .ends_with("target/kernel/x86_64-unknown-none/kernel/exo-kernel")
         );
     }
 
