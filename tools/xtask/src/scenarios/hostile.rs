@@ -95,4 +95,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-timers",
+        checks: Some(11),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
