@@ -101,4 +101,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-lifecycles",
+        checks: Some(13),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
