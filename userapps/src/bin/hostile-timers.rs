@@ -257,7 +257,6 @@ fn sleep_until_one_tick(shared_page: Handle, sleepers: &[Option<Child>]) {
             "sleeper {index} woke at {woke}, before {target}"
         );
     }
-    drop(sleepers);
     ok(format_args!(
         "{SLEEPERS} environments asleep until one tick all woke, none before it"
     ));
