@@ -13,12 +13,14 @@
 //! | a child destroying its parent through a capability without `DESTROY`, and through forged handles | `MissingRights`, typed errors; the parent lives |
 //! | a child lending a new environment all the frames it has left | the child lives (and can allocate nothing more) |
 //! | a server exiting with two calls queued and two children alive | the callers `PeerGone`; the children gone |
+//! | a server destroyed in its upcall handler (it faulted while serving a call, and spins there) | its caller `PeerGone` |
 //!
 //! A witness runs throughout; at the end every frame and byte of kernel memory is back.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
+use exo_abi::layout::PAGE_SIZE;
 use exo_abi::syscall::{EnvironmentAccount, EnvironmentState, Event};
 use exo_abi::user::{self, IncomingCall, Wakeup};
 use exo_abi::{Error, Handle, Rights};
@@ -28,7 +30,7 @@ use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
 use userapps::layout::MANAGED_START;
 use userapps::spawn::Child;
-use userapps::{facts, memory};
+use userapps::{facts, memory, upcall};
 
 userapps::entry!(main);
 
@@ -62,9 +64,9 @@ fn main(_argument: u64) -> u64 {
     // The largest ring lives together with its starter, and this environment holds a
     // copy of each member's endpoint: its capability table grows to hold them all, and
     // keeps that size.
-    let warm_up: [Child; MAX_RING + 1] =
+    let warm_up: [Child; MAX_RING + 2] =
         core::array::from_fn(|_| Child::create(CHILD_QUOTA).expect("create a child"));
-    let endpoints: [Handle; MAX_RING + 2] =
+    let endpoints: [Handle; MAX_RING + 4] =
         core::array::from_fn(|_| user::endpoint_create(SERVER_TAG).expect("an endpoint"));
     for endpoint in endpoints {
         memory::drop_capability(endpoint).expect("drop it");
@@ -85,6 +87,7 @@ fn main(_argument: u64) -> u64 {
     parent_killer(page);
     whole_quota(page);
     exit_with_callers(page, registry);
+    destroyed_in_handler(page, registry);
 
     witness.expect_progress(1, PATIENCE_TICKS, "every attack");
     witness.check_unharmed("every attack");
@@ -494,6 +497,53 @@ fn exiting_server(slot: u64) -> u64 {
     }
     while SHARED.read(GO) == 0 {
         let _ = user::wait(Event::TIMER, 1);
+    }
+    0
+}
+
+/// A server takes a call, faults, and spins in its upcall handler; it is destroyed
+/// there.
+fn destroyed_in_handler(page: Handle, registry: Handle) {
+    SHARED.clear();
+    let server = Child::create(CHILD_QUOTA).expect("create the server");
+    share(page, &server);
+    let theirs =
+        user::capability_grant(registry, server.environment(), Rights::CALL).expect("grant");
+    SHARED.write(ARGUMENT + MAX_RING as u64, theirs.to_raw());
+    server
+        .start(faulting_server, MAX_RING as u64)
+        .expect("start the server");
+    let endpoint = next_call(REGISTRY_TAG).capability.expect("its endpoint");
+    user::reply([0, 0], None).expect("reply to the server");
+    let caller = Child::create(CHILD_QUOTA).expect("create the caller");
+    share(page, &caller);
+    let theirs =
+        user::capability_grant(endpoint, caller.environment(), Rights::CALL).expect("grant");
+    SHARED.write(ARGUMENT, theirs.to_raw());
+    caller.start(ring_starter, 0).expect("start the caller");
+    wait_for("the server's handler", || SHARED.read(GO) == 1);
+    server.destroy();
+    wait_for("the caller to hear", || SHARED.read(NESTED) != 0);
+    assert_eq!(SHARED.read(NESTED), Error::PeerGone.code(), "the caller");
+    let _ = memory::drop_capability(endpoint);
+    caller.destroy();
+    ok("a server destroyed in its upcall handler, mid-call: its caller PeerGone");
+}
+
+fn faulting_server(slot: u64) -> u64 {
+    let endpoint = user::endpoint_create(SERVER_TAG).expect("create an endpoint");
+    let registry = Handle::from_raw(SHARED.read(ARGUMENT + slot));
+    user::call_endpoint(registry, [0, 0], Some(endpoint)).expect("register");
+    upcall::register(|_| {
+        SHARED.write(GO, 1);
+        loop {
+            core::hint::spin_loop();
+        }
+    })
+    .expect("register the handler");
+    if let Ok(Wakeup::Call(_)) = user::wait(Event::CALL, 0) {
+        // Nothing is mapped there: the handler runs, and never returns.
+        memory::read_u64(MANAGED_START + 0x40 * PAGE_SIZE);
     }
     0
 }

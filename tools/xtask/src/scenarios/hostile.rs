@@ -103,7 +103,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-lifecycles",
-        checks: Some(13),
+        checks: Some(14),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
