@@ -22,3 +22,4 @@ pub mod mappings;
 pub mod memory_map;
 pub mod scheduler;
 pub mod slices;
+pub mod timers;

@@ -4,11 +4,12 @@
 //! The CPU is a slice vector of slots (`slices.rs`), one timer tick each.
 //! At the start of a slot its owner runs if it can; otherwise the slot goes
 //! to the **best-effort pool** — the runnable environments holding no slots
-//! — round-robin, one pool member per slot start. Within a slot, the
-//! running environment keeps the CPU until it yields (the rest goes to the
-//! pool, to someone else if possible), donates it (`YieldTo`, `Call`,
-//! `Reply`: the target runs at once) or blocks. This module never looks at
-//! an environment beyond the two questions `Candidates` answers.
+//! — round-robin, one pool member per slot start: the member whose turn it
+//! is gets the slot and goes to the back. Within a slot, the running
+//! environment keeps the CPU until it yields (the rest goes to the pool, to
+//! someone else if possible), donates it (`YieldTo`, `Call`, `Reply`: the
+//! target runs at once) or blocks. This module never looks at an
+//! environment beyond the questions `Candidates` answers.
 
 use crate::caps::EnvironmentId;
 
@@ -17,9 +18,14 @@ pub trait Candidates {
     /// Whether `id` exists and may run.
     fn is_runnable(&self, id: EnvironmentId) -> bool;
 
-    /// The runnable environments that hold no slot, in ascending id order,
-    /// starting at `first` (inclusive).
-    fn pool_from(&self, first: EnvironmentId) -> impl Iterator<Item = EnvironmentId>;
+    /// The pool member whose turn it is, other than `except`: of the
+    /// runnable environments that hold no slot, the one that has waited
+    /// longest since it joined the pool or was last given a slot start.
+    fn pool_next(&mut self, except: Option<EnvironmentId>) -> Option<EnvironmentId>;
+
+    /// `id` was given a slot start from the pool: its next turn comes after
+    /// every other member's.
+    fn pool_turn_taken(&mut self, id: EnvironmentId);
 }
 
 /// The scheduler's own state between decisions.
@@ -31,8 +37,6 @@ pub struct Scheduler {
     pub yield_requested: bool,
     /// Who the rest of the current slot was given to.
     pub donation: Option<EnvironmentId>,
-    /// The pool's round-robin position: the last pool member given a slot start.
-    pool_cursor: EnvironmentId,
 }
 
 impl Default for Scheduler {
@@ -47,7 +51,6 @@ impl Scheduler {
             slot_started: false,
             yield_requested: false,
             donation: None,
-            pool_cursor: EnvironmentId(0),
         }
     }
 
@@ -71,7 +74,7 @@ impl Scheduler {
         &mut self,
         running: Option<EnvironmentId>,
         slot_owner: Option<EnvironmentId>,
-        candidates: &impl Candidates,
+        candidates: &mut impl Candidates,
     ) -> Option<(EnvironmentId, bool)> {
         let running = running.filter(|&id| candidates.is_runnable(id));
         if self.slot_started {
@@ -81,7 +84,9 @@ impl Scheduler {
             if let Some(owner) = slot_owner.filter(|&owner| candidates.is_runnable(owner)) {
                 return Some((owner, true));
             }
-            return self.pool_next(None, true, candidates).map(|id| (id, true));
+            let next = candidates.pool_next(None)?;
+            candidates.pool_turn_taken(next);
+            return Some((next, true));
         }
         if let Some(target) = self.donation {
             if candidates.is_runnable(target) && (running != Some(target) || !self.yield_requested)
@@ -100,34 +105,10 @@ impl Scheduler {
         // The rest of the slot goes to the pool, to someone else if possible.
         // This does not move the pool's turn: whoever gets a remainder still
         // gets its own slot start when its turn comes.
-        self.pool_next(running, false, candidates)
+        candidates
+            .pool_next(running)
             .or(running)
             .map(|id| (id, false))
-    }
-
-    /// The next pool member after the last one given a slot start, other
-    /// than `except`; `take_turn` makes it the last one.
-    fn pool_next(
-        &mut self,
-        except: Option<EnvironmentId>,
-        take_turn: bool,
-        candidates: &impl Candidates,
-    ) -> Option<EnvironmentId> {
-        let cursor = self.pool_cursor;
-        let eligible = |id: &EnvironmentId| Some(*id) != except;
-        let after = candidates
-            .pool_from(EnvironmentId(cursor.0.saturating_add(1)))
-            .find(eligible);
-        let next = after.or_else(|| {
-            candidates
-                .pool_from(EnvironmentId(0))
-                .take_while(|id| *id <= cursor)
-                .find(eligible)
-        })?;
-        if take_turn {
-            self.pool_cursor = next;
-        }
-        Some(next)
     }
 }
 
@@ -136,10 +117,12 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    /// Environments 1..=n: which can run, which hold slots.
+    /// Environments 1..=n: which can run, which hold slots, and the pool's
+    /// turns (first in ascending id order).
     struct World {
         runnable: Vec<bool>,
         holds_slots: Vec<bool>,
+        turns: Vec<EnvironmentId>,
     }
 
     impl World {
@@ -147,6 +130,7 @@ mod tests {
             Self {
                 runnable: alloc::vec![true; count + 1],
                 holds_slots: alloc::vec![false; count + 1],
+                turns: (1..=count as u32).map(EnvironmentId).collect(),
             }
         }
     }
@@ -156,10 +140,15 @@ mod tests {
             self.runnable.get(id.0 as usize).copied().unwrap_or(false) && id.0 != 0
         }
 
-        fn pool_from(&self, first: EnvironmentId) -> impl Iterator<Item = EnvironmentId> {
-            (first.0.max(1)..self.runnable.len() as u32)
-                .map(EnvironmentId)
-                .filter(|&id| self.is_runnable(id) && !self.holds_slots[id.0 as usize])
+        fn pool_next(&mut self, except: Option<EnvironmentId>) -> Option<EnvironmentId> {
+            self.turns.iter().copied().find(|&id| {
+                self.is_runnable(id) && !self.holds_slots[id.0 as usize] && Some(id) != except
+            })
+        }
+
+        fn pool_turn_taken(&mut self, id: EnvironmentId) {
+            self.turns.retain(|&other| other != id);
+            self.turns.push(id);
         }
     }
 
@@ -169,11 +158,11 @@ mod tests {
 
     #[test]
     fn a_runnable_owner_gets_its_slot() {
-        let world = World::new(3);
+        let mut world = World::new(3);
         let mut scheduler = Scheduler::new();
         scheduler.slot_started = true;
         assert_eq!(
-            scheduler.choose_next(Some(id(1)), Some(id(2)), &world),
+            scheduler.choose_next(Some(id(1)), Some(id(2)), &mut world),
             Some((id(2), true))
         );
     }
@@ -186,7 +175,7 @@ mod tests {
         let mut order = Vec::new();
         for _ in 0..6 {
             scheduler.slot_started = true;
-            order.push(scheduler.choose_next(None, None, &world).unwrap().0.0);
+            order.push(scheduler.choose_next(None, None, &mut world).unwrap().0.0);
         }
         assert_eq!(order, [1, 3, 4, 1, 3, 4]);
     }
@@ -198,49 +187,51 @@ mod tests {
         let mut scheduler = Scheduler::new();
         scheduler.slot_started = true;
         assert_eq!(
-            scheduler.choose_next(None, Some(id(2)), &world),
+            scheduler.choose_next(None, Some(id(2)), &mut world),
             Some((id(1), true))
         );
     }
 
     #[test]
     fn a_donation_runs_the_target_until_it_yields() {
-        let world = World::new(3);
+        let mut world = World::new(3);
         let mut scheduler = Scheduler::new();
         scheduler.donate(id(3));
         assert_eq!(
-            scheduler.choose_next(Some(id(1)), None, &world),
+            scheduler.choose_next(Some(id(1)), None, &mut world),
             Some((id(3), false))
         );
         // The target runs on; yielding hands the rest to someone else.
         assert_eq!(
-            scheduler.choose_next(Some(id(3)), None, &world),
+            scheduler.choose_next(Some(id(3)), None, &mut world),
             Some((id(3), false))
         );
         scheduler.yield_requested = true;
-        let (next, _) = scheduler.choose_next(Some(id(3)), None, &world).unwrap();
+        let (next, _) = scheduler
+            .choose_next(Some(id(3)), None, &mut world)
+            .unwrap();
         assert_ne!(next, id(3));
         assert_eq!(scheduler.donation, None);
     }
 
     #[test]
     fn a_yield_prefers_someone_else_and_keeps_the_pool_turn() {
-        let world = World::new(3);
+        let mut world = World::new(3);
         let mut scheduler = Scheduler::new();
         scheduler.slot_started = true;
         assert_eq!(
-            scheduler.choose_next(None, None, &world),
+            scheduler.choose_next(None, None, &mut world),
             Some((id(1), true))
         );
         scheduler.yield_requested = true;
         assert_eq!(
-            scheduler.choose_next(Some(id(1)), None, &world),
+            scheduler.choose_next(Some(id(1)), None, &mut world),
             Some((id(2), false))
         );
         // The remainder did not move the turn: 2 still gets the next slot start.
         scheduler.slot_started = true;
         assert_eq!(
-            scheduler.choose_next(Some(id(2)), None, &world),
+            scheduler.choose_next(Some(id(2)), None, &mut world),
             Some((id(2), true))
         );
     }
@@ -251,22 +242,22 @@ mod tests {
         let mut scheduler = Scheduler::new();
         scheduler.yield_requested = true;
         assert_eq!(
-            scheduler.choose_next(Some(id(1)), None, &world),
+            scheduler.choose_next(Some(id(1)), None, &mut world),
             Some((id(1), false))
         );
         world.runnable[1] = false;
-        assert_eq!(scheduler.choose_next(Some(id(1)), None, &world), None);
+        assert_eq!(scheduler.choose_next(Some(id(1)), None, &mut world), None);
     }
 
     #[test]
     fn a_gone_donation_target_is_forgotten() {
-        let world = World::new(2);
+        let mut world = World::new(2);
         let mut scheduler = Scheduler::new();
         scheduler.donate(id(2));
         scheduler.forget(id(2));
         assert_eq!(scheduler.donation, None);
         assert_eq!(
-            scheduler.choose_next(Some(id(1)), None, &world),
+            scheduler.choose_next(Some(id(1)), None, &mut world),
             Some((id(2), false))
         );
     }

@@ -49,7 +49,7 @@ const FAN_TAG: u64 = 0xfa2;
 const BUILD_TICKS: u64 = 60_000;
 
 fn main(_argument: u64) -> u64 {
-    let code_frame = code_frame();
+    let code_frame = chain::code_frame();
     let warm_up = Witness::start().expect("start a witness");
     let (top, _) = build(code_frame, WARM_UP_QUOTA);
     user::environment_destroy(top).expect("destroy the warm-up chain");
@@ -231,17 +231,6 @@ fn census(top: Handle, state: EnvironmentState) -> (u64, u64) {
         last = id;
     }
     (members, counted)
-}
-
-/// This environment's capability for the page holding the chain's code.
-fn code_frame() -> Handle {
-    let page = chain::code_page();
-    let entry = user::start_info()
-        .pages()
-        .iter()
-        .find(|entry| entry.address == page)
-        .expect("the chain's code is a page of the image");
-    Handle::from_raw(entry.frame)
 }
 
 /// How many levels a first level with `quota` frames makes.

@@ -44,6 +44,18 @@ pub fn code_page() -> u64 {
     level() & !(PAGE_SIZE - 1)
 }
 
+/// This environment's capability for the page holding the chain's code (a page of the
+/// first program's image, listed on its start-info page).
+pub fn code_frame() -> Handle {
+    let page = code_page();
+    let entry = user::start_info()
+        .pages()
+        .iter()
+        .find(|entry| entry.address == page)
+        .expect("the chain's code is a page of the image");
+    Handle::from_raw(entry.frame)
+}
+
 /// Makes `child` (an empty environment this one created) the first level: maps it the
 /// code page through `code_frame` (this environment's capability for it), grants it a
 /// copy, and starts it.

@@ -90,6 +90,7 @@ impl System {
         target.wake([0, Event::CALL.bits(), entry]);
         let saved = &mut target.saved;
         (saved.rdi, saved.r8, saved.r9) = (arguments[0], arguments[1], passed);
+        self.may_join_pool(server);
         self.environment(caller).state = State::Calling { server };
         self.scheduler.donate(server);
         cpu::current().count(Counter::ProtectedCalls);
@@ -148,7 +149,10 @@ impl System {
                         [argument0, argument1, passed],
                     ));
                 }
-                Err(error) => self.environment(first).wake([error.code(), 0, 0]),
+                Err(error) => {
+                    self.environment(first).wake([error.code(), 0, 0]);
+                    self.may_join_pool(first);
+                }
             }
         }
         None
@@ -204,6 +208,7 @@ impl System {
         let caller = self.environment(client);
         caller.wake([0, results[0], results[1]]);
         caller.saved.rdi = passed;
+        self.may_join_pool(client);
         self.scheduler.donate(client);
         Ok(())
     }

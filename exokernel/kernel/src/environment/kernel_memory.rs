@@ -6,7 +6,7 @@
 //!
 //! | object | paid by | bytes |
 //! |---|---|---|
-//! | an environment's record and facts bookkeeping | the environment itself, at creation | `ENVIRONMENT_BYTES` |
+//! | an environment's record, facts bookkeeping and timer | the environment itself, at creation | `ENVIRONMENT_BYTES` |
 //! | a capability (tree node and table slot) | the environment whose table holds it | `CAPABILITY_BYTES` |
 //! | a mapping record (one mapped page, both index directions) | the environment the page is mapped in | `MAPPING_RECORD_BYTES` |
 //! | a claimed address, a binding, a filter | the environment that made it | `net::NETWORK_OBJECT_BYTES`, and a capability |
@@ -29,11 +29,13 @@ use super::{Environment, EnvironmentId, Object, System};
 use crate::memory::heap;
 
 /// An environment's own record: its boxed record, one block of the buddy
-/// heap (the record's size rounded up to a power of two), and its entry in
-/// the environments' B-tree, with room for half-full nodes and rounding (4x).
+/// heap (the record's size rounded up to a power of two), its entry in
+/// the environments' B-tree, with room for half-full nodes and rounding (4x),
+/// and the one timer it may have armed (`Timers`).
 pub const ENVIRONMENT_BYTES: u64 = (size_of::<Environment>().next_power_of_two()
     + 4 * size_of::<(EnvironmentId, alloc::boxed::Box<Environment>)>())
-    as u64;
+    as u64
+    + exo_kernel_core::timers::TIMER_BYTES;
 
 // A quota of 5 frames (the fewest a new environment needs: its page tables
 // and facts page, 2.4) comes with a default allowance that pays for its own

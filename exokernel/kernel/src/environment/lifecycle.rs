@@ -174,6 +174,10 @@ impl System {
                 previous_caller: None,
                 next_caller: None,
                 pending_signals: 0,
+                timer: None,
+                in_pool_line: false,
+                pool_previous: None,
+                pool_next: None,
                 doomed: false,
                 doomed_next: None,
                 usage: Usage::default(),
@@ -257,6 +261,7 @@ impl System {
             ..TrapFrame::default()
         };
         environment.state = State::Runnable;
+        self.may_join_pool(id);
         trace::record_here(Kind::EnvironmentStart, [u64::from(id.0), entry]);
         Ok(())
     }
@@ -295,6 +300,13 @@ impl System {
                 }
             });
             self.scheduler.forget(id);
+            if let Some(deadline) = environment.timer {
+                self.timers.disarm(id, deadline);
+            }
+            if environment.in_pool_line {
+                let (before, after) = (environment.pool_previous, environment.pool_next);
+                self.pool.unlink(&mut self.environments, id, before, after);
+            }
             // Out of the queue it waited in, if it was calling; its own
             // callers, queued or served, are told it is gone.
             if let State::Calling { server } = environment.state
@@ -318,6 +330,8 @@ impl System {
                 caller.previous_caller = None;
                 caller.queued = None;
                 caller.wake([Error::PeerGone.code(), 0, 0]);
+                let caller = caller.id;
+                self.may_join_pool(caller);
             }
             if let Some(served) = environment
                 .serving
@@ -325,6 +339,8 @@ impl System {
                 .filter(|served| served.state == (State::Calling { server: id }))
             {
                 served.wake([Error::PeerGone.code(), 0, 0]);
+                let served = served.id;
+                self.may_join_pool(served);
             }
             if cpu::current().environment() == id.0 {
                 cpu::current().set_environment(0);

@@ -37,6 +37,7 @@ mod lifecycle;
 mod memory;
 pub mod net;
 mod notifications;
+mod pool;
 mod revocation;
 mod schedule;
 mod slots;
@@ -57,6 +58,7 @@ use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 use exo_kernel_core::scheduler::Scheduler;
 use exo_kernel_core::slices::{SliceVector, SlotId};
+use exo_kernel_core::timers::Timers;
 use spin::Mutex;
 
 use self::inspect::Usage;
@@ -206,6 +208,13 @@ struct Environment {
     next_caller: Option<EnvironmentId>,
     /// Bits its notifications have set since its last `Wait` for them.
     pending_signals: u64,
+    /// The deadline its timer is armed for in `System::timers`, if it is.
+    timer: Option<u64>,
+    /// Whether it is in the pool's line (`pool.rs`), and who is before and
+    /// after it there.
+    in_pool_line: bool,
+    pool_previous: Option<EnvironmentId>,
+    pool_next: Option<EnvironmentId>,
     /// Whether it is on the doomed list, and the next one on it.
     doomed: bool,
     doomed_next: Option<EnvironmentId>,
@@ -321,16 +330,17 @@ pub struct System {
     first: Option<EnvironmentId>,
     /// The first environment's exit status, once it has exited.
     first_exit_status: Option<u64>,
-    /// The scheduling decision's own state: slot started, yield, donation,
-    /// the pool's turn (`kernel-core/src/scheduler.rs`).
+    /// The scheduling decision's own state: slot started, yield, donation
+    /// (`kernel-core/src/scheduler.rs`).
     scheduler: Scheduler,
+    /// Who may be in the best-effort pool, in the order of their turns.
+    pool: pool::PoolTurns,
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
-    /// No `Wait` with a timer ends before this tick (it may be earlier than
-    /// the true earliest, never later): slot starts look for expired
-    /// timers only from then on, not at every tick (`waiting.rs`).
-    earliest_timer: u64,
+    /// The timers of `Wait`s, earliest first: a slot start looks only at
+    /// those that expired (`waiting.rs`).
+    timers: Timers,
     /// Addresses, bindings and filters.
     net: net::Network,
     /// `EnvironmentNext` listings so far, numbering each for `family_mark`.
@@ -351,8 +361,9 @@ impl System {
             first: None,
             first_exit_status: None,
             scheduler: Scheduler::new(),
+            pool: pool::PoolTurns::EMPTY,
             earliest_deadline: u64::MAX,
-            earliest_timer: u64::MAX,
+            timers: Timers::new(),
             net: net::Network::new(),
             family_listings: 0,
         }
@@ -362,6 +373,12 @@ impl System {
         self.environments
             .get_mut(&id)
             .expect("capability names a live environment")
+    }
+
+    /// `id` may have joined the best-effort pool: it was woken or started,
+    /// or a slot it held was freed (`pool.rs`).
+    fn may_join_pool(&mut self, id: EnvironmentId) {
+        self.pool.join(&mut self.environments, id);
     }
 
     /// Asks for the running environment to give up the CPU at the end of this trap.
@@ -472,6 +489,7 @@ impl System {
             doomed,
             slices,
             net,
+            pool,
             ..
         } = self;
         let mut on_removed = |removed: Removed<Object>| {
@@ -518,8 +536,9 @@ impl System {
                 Object::Slot(slot) => {
                     // Freed now, unless its owner's destruction freed it already.
                     if let Some((owner, payer)) = slices.free(slot) {
-                        if let Some(owner) = environments.get_mut(&owner) {
-                            owner.slots_held -= 1;
+                        if let Some(environment) = environments.get_mut(&owner) {
+                            environment.slots_held -= 1;
+                            pool.join(environments, owner);
                         }
                         if let Some(payer) = environments.get_mut(&payer) {
                             payer.slots.uncharge(1);

@@ -68,6 +68,7 @@ impl System {
         {
             let bits = core::mem::take(&mut environment.pending_signals);
             environment.wake([0, Event::NOTIFY.bits(), bits]);
+            self.may_join_pool(target);
         }
         cpu::current().count(Counter::Signals);
     }

@@ -103,7 +103,7 @@ impl System {
         if given > 0 {
             trace::record(Kind::FramesGivenBack, environment.id.0, [given, 0]);
         }
-        Some((environment.id, request.wanted - given))
+        Some((environment.id, environment.still_owed(&request)))
     }
 
     /// Takes at least `wanted` frames from `id`: the root frame
@@ -153,6 +153,17 @@ impl super::Environment {
             .held_when_asked
             .saturating_sub(self.frames_held)
             .min(request.wanted)
+    }
+
+    /// Frames it must lose at the deadline: enough to bring its holdings
+    /// down to what it held when asked, less what was asked. Frames
+    /// allocated since count too: the kernel takes from the top of the
+    /// table, where fresh ones sit, so an environment that held one when
+    /// the deadline came kept one of those asked (`hostile-revocation`'s
+    /// churner, once it ran in another order).
+    fn still_owed(&self, request: &Revocation) -> u64 {
+        let owed_level = request.held_when_asked.saturating_sub(request.wanted);
+        self.frames_held.saturating_sub(owed_level)
     }
 
     /// Closes the open request early if what it asked for has been given

@@ -26,6 +26,7 @@ use exo_abi::upcall::UpcallReason;
 use exo_kernel_core::scheduler;
 
 use super::inspect::Usage;
+use super::pool::PoolTurns;
 use super::{EnvironmentId, SYSTEM, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
@@ -123,8 +124,12 @@ impl System {
             self.wake_timers();
         }
         let owner = self.slices.owner(self.slices.current());
-        let candidates = EnvironmentTable(&self.environments);
-        self.scheduler.choose_next(current(), owner, &candidates)
+        let mut candidates = EnvironmentTable {
+            environments: &mut self.environments,
+            pool: &mut self.pool,
+        };
+        self.scheduler
+            .choose_next(current(), owner, &mut candidates)
     }
 
     /// Saves the running environment's context from `frame` and leaves the
@@ -244,20 +249,24 @@ fn power_off(first_exit_status: Option<u64>) -> ! {
     }
 }
 
-/// The environments as the scheduling decision sees them.
-struct EnvironmentTable<'a>(&'a BTreeMap<EnvironmentId, alloc::boxed::Box<super::Environment>>);
+/// The environments as the scheduling decision sees them, and the pool's turns.
+struct EnvironmentTable<'a> {
+    environments: &'a mut BTreeMap<EnvironmentId, alloc::boxed::Box<super::Environment>>,
+    pool: &'a mut PoolTurns,
+}
 
 impl scheduler::Candidates for EnvironmentTable<'_> {
     fn is_runnable(&self, id: EnvironmentId) -> bool {
-        self.0
+        self.environments
             .get(&id)
             .is_some_and(|environment| environment.is_runnable())
     }
 
-    fn pool_from(&self, first: EnvironmentId) -> impl Iterator<Item = EnvironmentId> {
-        self.0
-            .range(first..)
-            .filter(|(_, environment)| environment.is_runnable() && environment.slots_held == 0)
-            .map(|(&id, _)| id)
+    fn pool_next(&mut self, except: Option<EnvironmentId>) -> Option<EnvironmentId> {
+        self.pool.next(self.environments, except)
+    }
+
+    fn pool_turn_taken(&mut self, id: EnvironmentId) {
+        self.pool.turn_taken(self.environments, id);
     }
 }

@@ -62,7 +62,16 @@ impl System {
             true => time::ticks().saturating_add(timeout),
             false => u64::MAX,
         };
-        self.earliest_timer = self.earliest_timer.min(deadline);
+        if events.contains(Event::TIMER) {
+            // Its entry was paid for with its record; the heap has room for
+            // it unless the accounts are wrong, and then this is the answer.
+            if !crate::memory::heap::has_room() {
+                return Err(Error::OutOfMemory);
+            }
+            let environment = self.environment(caller);
+            let previous = environment.timer.replace(deadline);
+            self.timers.arm(caller, previous, deadline);
+        }
         self.environment(caller).state = State::Waiting { events, deadline };
         self.scheduler.yield_requested = true;
         Ok((0, 0))
@@ -91,28 +100,30 @@ impl System {
             0
         };
         environment.state = State::Runnable;
+        self.may_join_pool(id);
     }
 
-    /// Wakes every environment whose timer has passed. Walks the
-    /// environments only once the earliest timer may have come, and notes
-    /// the next.
+    /// Wakes every environment whose timer has passed: the timers are kept
+    /// in deadline order, so this looks at the expired ones and no other
+    /// environment. One whose wait ended otherwise (a signal, a call, an
+    /// upcall) is left as it is.
     pub(super) fn wake_timers(&mut self) {
         let now = time::ticks();
-        if now < self.earliest_timer {
-            return;
-        }
-        let mut earliest = u64::MAX;
-        for environment in self.environments.values_mut() {
-            if let State::Waiting { events, deadline } = environment.state
+        while let Some((id, deadline)) = self.timers.take_expired(now) {
+            let Some(environment) = self.environments.get_mut(&id) else {
+                continue;
+            };
+            environment.timer = None;
+            if let State::Waiting {
+                events,
+                deadline: waiting_for,
+            } = environment.state
                 && events.contains(Event::TIMER)
+                && waiting_for == deadline
             {
-                if deadline <= now {
-                    environment.wake([0, Event::TIMER.bits(), 0]);
-                } else {
-                    earliest = earliest.min(deadline);
-                }
+                environment.wake([0, Event::TIMER.bits(), 0]);
+                self.may_join_pool(id);
             }
         }
-        self.earliest_timer = earliest;
     }
 }

@@ -95,4 +95,25 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-timers",
+        checks: Some(11),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-lifecycles",
+        checks: Some(14),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-slot-lending",
+        // As hostile-slots: 1 ms slots on the instruction clock, 20 of them.
+        kernel_command_line: "log=info slots=20 slot_us=1000",
+        serial_must_show: &["slice vector: 20 slots of 1000 us"],
+        checks: Some(5),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
