@@ -11,7 +11,8 @@
 //!
 //! The submodules: [`flags`] enters the kernel with chosen RFLAGS,
 //! [`traps`] with instructions that trap and stack pointers that point nowhere,
-//! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
+//! [`buffers`] issues the calls that write into a buffer with any buffer that holds no
+//! Rust memory, [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
 //! [`shared`] is a page of words a parent shares with its children,
 //! [`witness`] a child that only runs and counts, [`conservation`]
 //! checks that frames and kernel memory came back after an attack, and
@@ -19,6 +20,7 @@
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
 pub mod batch;
+pub mod buffers;
 pub mod chain;
 pub mod conservation;
 pub mod flags;

@@ -95,4 +95,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-pointers",
+        checks: Some(7),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
