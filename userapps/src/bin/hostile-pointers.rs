@@ -94,7 +94,6 @@ fn main(_argument: u64) -> u64 {
         );
     }
     check::ok("no refused call wrote a byte");
-    drop(station);
     for frame in pages {
         userapps::memory::drop_capability(frame).expect("give back a page");
     }

@@ -234,6 +234,10 @@ impl System {
         if count > MAX_BATCH {
             return Err(Error::InvalidArgument);
         }
+        // The target is checked once here as well as by each request: a batch
+        // of none, or one whose first request fails, must still refuse a
+        // handle that is stale or names no environment, as every call does.
+        self.target(caller, target, Rights::MAP)?;
         const SIZE: u64 = size_of::<MapRequest>() as u64;
         // The whole array must be readable before the first request is
         // applied, so a bad buffer changes nothing; then each request is

@@ -101,4 +101,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-capabilities",
+        checks: Some(10),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
