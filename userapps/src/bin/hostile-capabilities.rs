@@ -93,6 +93,7 @@ fn main(_argument: u64) -> u64 {
     let target = Child::create(CHILD_QUOTA).expect("a child to aim at");
     kinds_and_handles(target.environment());
     rights(target.environment());
+    no_rights_through_the_mappers_capability(shared_frame);
     drop(target);
 
     // What the parent keeps for good first: a table grown to hold the chain children's
@@ -444,6 +445,73 @@ fn rights(child: Handle) {
         "revoking a frame capability unmapped the pages its copies mapped, here and in \
                a child",
     );
+}
+
+/// Words of the shared page for the upgrading child: what `Protect` to writable and to
+/// executable answered it (0 for success, else the error code), and that it is done.
+const UPGRADE_WRITE: u64 = 40;
+const UPGRADE_EXECUTE: u64 = 41;
+const UPGRADE_DONE: u64 = 42;
+/// What the parent keeps in the page it maps read-only into the child.
+const PARENTS_WORD: u64 = 0x7061_7265_6e74_2121;
+
+/// The parent maps a page of its own read-only into a child through its own capability,
+/// which allows writing and executing. The child holds no capability to that frame, only
+/// `MAP` on itself: it may take access away from the page, but not raise it to what the
+/// parent's capability allows — a write there would land in the parent's memory.
+fn no_rights_through_the_mappers_capability(shared_frame: Handle) {
+    let own = Handle::SELF_ENVIRONMENT;
+    let (frame, _) = user::frame_allocate(0).expect("a frame");
+    user::map(frame, own, MAPPED, MapFlags::WRITE).expect("map it here");
+    userapps::memory::write_u64(MAPPED, PARENTS_WORD);
+    let child = Child::create(CHILD_QUOTA).expect("a child");
+    SHARED
+        .share_with(shared_frame, child.environment())
+        .expect("share the page");
+    user::map(frame, child.environment(), MAPPED, MapFlags::empty()).expect("map it there");
+    SHARED.write(UPGRADE_DONE, 0);
+    child.start(upgrade, MAPPED).expect("start the child");
+    yield_until("the child tries", || SHARED.read(UPGRADE_DONE) == 1);
+    let answer = |word| Error::try_from(SHARED.read(word)).ok();
+    assert_eq!(
+        userapps::memory::read_u64(MAPPED),
+        PARENTS_WORD,
+        "a child wrote into the parent's page"
+    );
+    assert_eq!(
+        answer(UPGRADE_WRITE),
+        Some(Error::ReadOnly),
+        "Protect to writable"
+    );
+    assert_eq!(
+        answer(UPGRADE_EXECUTE),
+        Some(Error::ReadOnly),
+        "Protect to executable"
+    );
+    child.wait();
+    drop(child);
+    drop_capability(frame).expect("drop the frame");
+    check::ok(
+        "a page mapped read-only into a child through the parent's capability stayed \
+         read-only: the child may not raise it to the parent's rights",
+    );
+}
+
+/// The child of [`no_rights_through_the_mappers_capability`]: tries to make the page at
+/// `address` writable, and writes it if it could; then executable; then lowers it.
+fn upgrade(address: u64) -> u64 {
+    let own = Handle::SELF_ENVIRONMENT;
+    let code = |result: Result<(), Error>| result.map_or_else(Error::code, |()| 0);
+    let writable = userapps::memory::protect(own, address, MapFlags::WRITE);
+    if writable.is_ok() {
+        userapps::memory::write_u64(address, 0xbad);
+    }
+    SHARED.write(UPGRADE_WRITE, code(writable));
+    let executable = userapps::memory::protect(own, address, MapFlags::EXECUTE);
+    SHARED.write(UPGRADE_EXECUTE, code(executable));
+    let lowered = userapps::memory::protect(own, address, MapFlags::empty());
+    SHARED.write(UPGRADE_DONE, u64::from(lowered.is_ok()));
+    0
 }
 
 /// Derives [`PARENT_DEPTH`] copies, each of the one before, from `root`: (root, deepest).

@@ -103,7 +103,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-capabilities",
-        checks: Some(10),
+        checks: Some(11),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
