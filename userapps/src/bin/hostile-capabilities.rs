@@ -176,7 +176,7 @@ fn handle_arguments(
     address: Handle,
     binding: Handle,
     ring_frames: Handle,
-) -> [HandleArgument; 30] {
+) -> [HandleArgument; 31] {
     use CapabilityKind as K;
     let at = |number, arguments: &[u64], position, takes| {
         let mut all = [0; 6];
@@ -268,6 +268,7 @@ fn handle_arguments(
         ),
         at(Sysnum::NetKick, &[0], 0, Some(K::Binding)),
         at(Sysnum::NetSend, &[0, NOWHERE, 60], 0, Some(K::Binding)),
+        at(Sysnum::NetReceive, &[0, NOWHERE, 0], 0, Some(K::Binding)),
     ]
 }
 

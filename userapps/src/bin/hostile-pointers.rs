@@ -48,7 +48,10 @@ const RINGS: u64 = MANAGED_START + 0x10_0000;
 const LENGTH: u64 = 64;
 /// What the writable bytes of a straddling buffer hold before and after a refused write.
 const PATTERN: u64 = 0x5a5a_a5a5_0f0f_f0f0;
-/// Ticks to wait for the gateway's answer to our ARP request.
+/// The line the scenario types on the console, and what follows it.
+const TYPED: &[u8] = b"typed into hostile-pointers\n";
+const END_OF_INPUT: u8 = 0x04;
+/// Ticks to wait for the gateway's answer to our ARP request, or for the typed line.
 const PATIENCE_TICKS: u64 = 2_000;
 
 /// Buffers no call may read or write: (what, address).
@@ -168,19 +171,48 @@ fn reads(binding: Handle) {
     check::ok("ConsoleWrite from a read-only page printed it");
 }
 
-/// `ConsoleRead` writes its buffer.
+/// `ConsoleRead` writes its buffer. The scenario types [`TYPED`]: while it arrives, every
+/// bad buffer is refused before any input is taken, so a good buffer gets the whole line.
 fn writes() {
-    for (at, address) in UNREADABLE.iter().chain(&UNWRITABLE) {
-        let read = call_writing(
+    let mut line = [0u8; 64];
+    let mut got = 0;
+    let mut waited = 0;
+    // To the end of input (Ctrl-D, after the line), so that later reads find none.
+    while !line[..got].contains(&END_OF_INPUT) && got < line.len() {
+        assert!(waited < PATIENCE_TICKS, "the typed line never came");
+        for (at, address) in UNREADABLE.iter().chain(&UNWRITABLE) {
+            let read = call_writing(
+                Sysnum::ConsoleRead as u64,
+                [*address, LENGTH, 0, 0, 0, 0],
+                *address,
+                LENGTH,
+            );
+            expect_bad_buffer("ConsoleRead", at, read);
+        }
+        let wanted = (line.len() - got) as u64;
+        let (read, _) = call_writing(
             Sysnum::ConsoleRead as u64,
-            [*address, LENGTH, 0, 0, 0, 0],
-            *address,
-            LENGTH,
-        );
-        expect_bad_buffer("ConsoleRead", at, read);
+            [WRITABLE, wanted, 0, 0, 0, 0],
+            WRITABLE,
+            wanted,
+        )
+        .expect("a good buffer");
+        for index in 0..read {
+            let word = read_u64(WRITABLE + index / 8 * 8).to_ne_bytes();
+            line[got] = word[(index % 8) as usize];
+            got += 1;
+        }
+        let _ = user::wait(Event::TIMER, 1);
+        waited += 1;
     }
+    assert!(
+        line[..got].strip_suffix(&[END_OF_INPUT]) == Some(TYPED),
+        "the typed line came back as {:?}",
+        core::str::from_utf8(&line[..got])
+    );
     check::ok(format_args!(
-        "ConsoleRead refused buffers on {} kinds of memory it may not write (BadUserBuffer)",
+        "ConsoleRead refused buffers on {} kinds of memory it may not write (BadUserBuffer) \
+         and took no input for them: the typed line came whole to a good buffer",
         UNREADABLE.len() + UNWRITABLE.len()
     ));
 }

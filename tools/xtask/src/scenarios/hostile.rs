@@ -97,6 +97,8 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-pointers",
+        // Read while refused console reads are tried: none may take a byte of it.
+        serial_input: Some("typed into hostile-pointers\n"),
         checks: Some(7),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
