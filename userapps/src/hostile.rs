@@ -11,7 +11,8 @@
 //!
 //! The submodules: [`flags`] enters the kernel with chosen RFLAGS,
 //! [`traps`] with instructions that trap and stack pointers that point nowhere,
-//! [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
+//! [`buffers`] issues the calls that write into a buffer with any buffer that holds no
+//! Rust memory, [`batch`] maps one frame at many addresses a full `MapBatch` at a time,
 //! [`shared`] is a page of words a parent shares with its children,
 //! [`witness`] a child that only runs and counts, [`conservation`]
 //! checks that frames and kernel memory came back after an attack, and
@@ -19,6 +20,7 @@
 #![allow(unsafe_code)] // the raw `syscall` instruction
 
 pub mod batch;
+pub mod buffers;
 pub mod chain;
 pub mod conservation;
 pub mod flags;
@@ -30,7 +32,7 @@ pub mod witness;
 
 use exo_abi::layout::is_user_range;
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, START_INFO, USER_END, USER_MAP_END};
-use exo_abi::syscall::{Event, Sysnum};
+use exo_abi::syscall::{CapabilityKind, Event, Sysnum};
 use exo_abi::user;
 use exo_abi::{Error, Handle};
 
@@ -86,6 +88,27 @@ pub fn call(number: u64, arguments: [u64; 6]) -> Option<Outcome> {
     // capabilities, read (never write) memory it names, checked by the
     // kernel, or fail.
     Some(outcome(unsafe { user::syscall_raw(number, arguments) }))
+}
+
+/// Issues `number` with `arguments`, where argument `position` is a handle that cannot
+/// serve the call: it names nothing in this environment's table, or a capability of another
+/// kind than `takes`. A kernel that checks its handles can only refuse such a call, so it
+/// may be issued for the calls [`call`] will not issue (a kernel that did not check would
+/// fail the program, which is what the test is for). Panics if the handle would serve.
+pub fn call_refused(
+    number: u64,
+    arguments: [u64; 6],
+    position: usize,
+    takes: CapabilityKind,
+) -> Outcome {
+    let named = user::capability_identify(Handle::from_raw(arguments[position]));
+    assert!(
+        named.is_err() || named.is_ok_and(|info| info.kind != takes),
+        "argument {position} of call {number} names a capability the call takes"
+    );
+    // SAFETY: the call needs argument `position` to be a capability of kind `takes`, and
+    // it is not (checked above): the call is refused and takes nothing away.
+    outcome(unsafe { user::syscall_raw(number, arguments) })
 }
 
 /// A small, fast, deterministic generator of hostile values (xorshift64*).

@@ -35,6 +35,7 @@ fn every_target_has_a_short_run_here() {
         "bootfs",
         "capabilities",
         "demux",
+        "demux_frames",
         "http_request",
         "info_page",
         "memfs",
@@ -57,6 +58,11 @@ fn capabilities() {
 #[test]
 fn demux() {
     short_run("demux");
+}
+
+#[test]
+fn demux_frames() {
+    short_run("demux_frames");
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::user_memory::UserRange;
 use super::{EnvironmentId, Object, System};
 use crate::memory::lent_frames;
+use x86_64::structures::paging::PageTableFlags as PageFlags;
 
 impl System {
     /// Allocates `2^order` zeroed frames for `owner`, charged to its quota.
@@ -225,12 +226,30 @@ impl System {
             .mappings
             .node_of(&self.capabilities, target, address, tag)
             .ok_or(Error::NotMapped)?;
-        let rights = self
+        let capability = self
             .capabilities
             .node(node)
-            .expect("mapping records name live capabilities")
-            .rights;
-        Self::check_map_rights(rights, flags)?;
+            .expect("mapping records name live capabilities");
+        Self::check_map_rights(capability.rights, flags)?;
+        // Raising a page's access is a binding made anew, so only the holder
+        // of the capability it was mapped through may make it. Anyone with
+        // `MAP` on the target may take access away; but a child given a page
+        // read-only through its parent's capability would otherwise make it
+        // writable with the parent's rights, and write the parent's memory.
+        if capability.owner != caller {
+            let (_, now) = self
+                .environment(target)
+                .space
+                .translate(address)
+                .ok_or(Error::NotMapped)?;
+            let writable = now.contains(PageFlags::WRITABLE);
+            let executable = !now.contains(PageFlags::NO_EXECUTE);
+            if (flags.contains(MapFlags::WRITE) && !writable)
+                || (flags.contains(MapFlags::EXECUTE) && !executable)
+            {
+                return Err(Error::ReadOnly);
+            }
+        }
         self.environment(target).space.protect(address, flags)
     }
 
@@ -246,6 +265,10 @@ impl System {
         if count > MAX_BATCH {
             return Err(Error::InvalidArgument);
         }
+        // The target is checked once here as well as by each request: a batch
+        // of none, or one whose first request fails, must still refuse a
+        // handle that is stale or names no environment, as every call does.
+        self.target(caller, target, Rights::MAP)?;
         const SIZE: u64 = size_of::<MapRequest>() as u64;
         // The whole array must be readable before the first request is
         // applied, so a bad buffer changes nothing; then each request is

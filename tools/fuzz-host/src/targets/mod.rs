@@ -4,6 +4,7 @@
 mod bootfs;
 mod capabilities;
 mod demux;
+mod demux_frames;
 mod http_request;
 mod info_page;
 mod memfs;
@@ -26,6 +27,7 @@ pub const TARGETS: &[Target] = &[
     bootfs::TARGET,
     program_image::TARGET,
     demux::TARGET,
+    demux_frames::TARGET,
     ring::TARGET,
     capabilities::TARGET,
     info_page::TARGET,

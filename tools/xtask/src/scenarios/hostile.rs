@@ -116,4 +116,18 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-pointers",
+        // Read while refused console reads are tried: none may take a byte of it.
+        serial_input: Some("typed into hostile-pointers\n"),
+        checks: Some(7),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-capabilities",
+        checks: Some(11),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
