@@ -95,4 +95,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-drains",
+        checks: Some(3),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
