@@ -101,4 +101,10 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-ring-memory",
+        checks: Some(2),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
