@@ -98,6 +98,38 @@ impl Binding {
     }
 }
 
+/// A run of frames mapped writable at one address and bound any number of times: bindings
+/// whose rings are all the same memory, which the kernel allows (docs/05-network.md 5.4).
+/// For attacks on what one store into shared rings makes the kernel do.
+#[derive(Debug)]
+pub struct AliasedRun {
+    /// Kept private: the run is bound, so nothing but rings may live in it.
+    frames: Handle,
+    pub entries: u32,
+}
+
+impl AliasedRun {
+    /// Allocates a run of `2^order` frames and maps it writable at `base` in the managed
+    /// window; bound nowhere yet.
+    pub fn new(order: u32, base: u64) -> Result<Self, Error> {
+        assert!(is_managed(base), "rings live in the managed window");
+        let (frames, _) = user::frame_allocate(order)?;
+        user::map(frames, Handle::SELF_ENVIRONMENT, base, MapFlags::WRITE)?;
+        Ok(Self {
+            frames,
+            entries: net::ring_entries(order),
+        })
+    }
+
+    /// Binds the run once more; the binding's handle.
+    pub fn bind(&self) -> Result<Handle, Error> {
+        // SAFETY: the run is this value's alone and mapped only at its base in the managed
+        // window, where no Rust object lives.
+        let (handle, _) = unsafe { user::net_bind(self.frames, None) }?;
+        Ok(handle)
+    }
+}
+
 /// What every NIC test's first environment starts with: 10.0.2.15 claimed with the NIC
 /// capability, `filters` on it attached to a binding, and an ARP request sent to the
 /// gateway, so that QEMU's user networking learns our MAC before the host sends anything.

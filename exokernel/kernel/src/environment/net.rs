@@ -18,6 +18,7 @@
 //! its source checked there before the device sees it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use core::ops::Bound;
 
 use exo_abi::counters::Counter;
 use exo_abi::net::{
@@ -46,6 +47,21 @@ use crate::trace;
 /// can come back to back, before a busy producer has had time to refill.
 const IDLE_TICKS: u32 = 4;
 
+/// The most transmit entries one drain takes, over all the rings it visits.
+/// A refused entry (a spoof, a malformed frame) takes no device buffer, so
+/// the device's 64 do not bound a drain; and one environment can fill
+/// hundreds of rings with one store, since rings may share their memory
+/// (5.4). Unbounded, one drain of 100 such rings kept the CPU, interrupts
+/// off, for 16 ticks of the instruction clock, of 800 for 25
+/// (`hostile-drains`). An
+/// entry of 1514 bytes costs about a sixtieth of a tick there, so 64 a
+/// drain left a program that shared the CPU with the ticks' drains nothing;
+/// 16 leave it most of every tick. The rest wait for the next drain.
+const DRAIN_ENTRIES: u32 = 16;
+/// The most rings one drain visits, for the same reason: a visit to an
+/// empty ring costs little, but one environment can poll hundreds.
+const DRAIN_VISITS: u32 = 64;
+
 /// A binding's name in the kernel (never reused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BindingId(u32);
@@ -61,6 +77,14 @@ pub(super) struct Network {
     /// proportion to the rings that are busy, not to every binding there is,
     /// and a ring that falls idle leaves the list at once.
     first_polled: Option<BindingId>,
+    /// The last of them. A drain that stops at its budget
+    /// ([`DRAIN_ENTRIES`], [`DRAIN_VISITS`]) moves the rings it visited
+    /// behind this one, so the next starts where it stopped and every busy
+    /// ring has its turn.
+    last_polled: Option<BindingId>,
+    /// Every binding, by the environment that made it: a drain when one
+    /// leaves the CPU visits its own rings, not everyone's.
+    owned: BTreeSet<(EnvironmentId, BindingId)>,
     /// The original capability of each claimed address.
     addresses: BTreeMap<Ipv4, NodeId>,
     /// Every binding's filters, by binding and key. One B-tree for all, not a
@@ -176,6 +200,8 @@ impl Network {
             filters: FilterTable::new(),
             bindings: BTreeMap::new(),
             first_polled: None,
+            last_polled: None,
+            owned: BTreeSet::new(),
             addresses: BTreeMap::new(),
             bound: BTreeMap::new(),
             through_copies: BTreeSet::new(),
@@ -196,8 +222,9 @@ impl Network {
             (false, true) => {
                 binding.next_polled = self.first_polled;
                 binding.previous_polled = None;
-                if let Some(first) = self.first_polled {
-                    self.polled(first).previous_polled = Some(id);
+                match self.first_polled {
+                    Some(first) => self.polled(first).previous_polled = Some(id),
+                    None => self.last_polled = Some(id),
                 }
                 self.first_polled = Some(id);
             }
@@ -208,12 +235,33 @@ impl Network {
                     Some(previous) => self.polled(previous).next_polled = next,
                     None => self.first_polled = next,
                 }
-                if let Some(next) = next {
-                    self.polled(next).previous_polled = previous;
+                match next {
+                    Some(next) => self.polled(next).previous_polled = previous,
+                    None => self.last_polled = previous,
                 }
             }
             _ => {}
         }
+    }
+
+    /// Makes polled binding `id` the first on the list, the ones before it
+    /// moving behind the last: the next drain starts where one stopped.
+    fn start_polling_at(&mut self, id: BindingId) {
+        let Some(previous) = self.polled(id).previous_polled else {
+            return;
+        };
+        let first = self
+            .first_polled
+            .expect("a list with two bindings has a first");
+        let last = self
+            .last_polled
+            .expect("a list with two bindings has a last");
+        self.polled(last).next_polled = Some(first);
+        self.polled(first).previous_polled = Some(last);
+        self.polled(previous).next_polled = None;
+        self.polled(id).previous_polled = None;
+        self.first_polled = Some(id);
+        self.last_polled = Some(previous);
     }
 
     /// A binding on the list of polled ones.
@@ -246,7 +294,10 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 self.set_polling(id, false);
-                self.bindings.remove(&id);
+                if let Some(binding) = self.bindings.remove(&id) {
+                    self.owned.remove(&(binding.owner, id));
+                    self.owned.give_back_when_empty();
+                }
                 self.bindings.give_back_when_empty();
                 // Its filters, one at a time from the lowest key: nothing is collected.
                 while let Some((&(_, key), &filter)) = self
@@ -467,6 +518,8 @@ impl System {
         binding.set_polling_flag(false);
         binding.publish();
         self.net.bindings.insert(id, binding);
+        // Paid for with the binding's record (`NETWORK_OBJECT_BYTES`).
+        self.net.owned.insert((caller, id));
         Ok((handle, u64::from(entries)))
     }
 
@@ -540,7 +593,8 @@ impl System {
         trace::record(Kind::Kick, caller.0, [u64::from(id.0), 0]);
         let mut nic = NIC.lock();
         let nic = nic.as_mut().ok_or(Error::NoDevice)?;
-        self.drain(id, nic);
+        let mut budget = DRAIN_ENTRIES;
+        self.drain(id, nic, &mut budget);
         Ok(())
     }
 
@@ -641,9 +695,10 @@ impl System {
     }
 
     /// Sends what binding `id`'s transmit ring holds, as far as the device
-    /// has room; returns how many entries were waiting. (A ring the device
-    /// had no room for is busy, not idle: it stays polled.)
-    fn drain(&mut self, id: BindingId, nic: &mut Nic) -> u32 {
+    /// has room and at most `budget` entries, taking each from `budget`;
+    /// returns how many entries were waiting. (A ring the device had no
+    /// room for is busy, not idle: it stays polled.)
+    fn drain(&mut self, id: BindingId, nic: &mut Nic, budget: &mut u32) -> u32 {
         let binding = self.binding(id);
         let producer = binding.memory.load(control::TX_PRODUCER);
         let Some(filled) = binding.ring.filled(producer, binding.tx_consumed) else {
@@ -662,7 +717,7 @@ impl System {
         }
         let mac = nic.mac();
         let mut taken = 0;
-        while taken < filled {
+        while taken < filled && *budget > 0 {
             let binding = self.binding(id);
             let entries = binding.ring.entries();
             let slot = binding.ring.slot(binding.tx_consumed);
@@ -690,6 +745,7 @@ impl System {
             let binding = self.binding(id);
             binding.tx_consumed = binding.tx_consumed.wrapping_add(1);
             taken += 1;
+            *budget -= 1;
         }
         let binding = self.binding(id);
         binding
@@ -751,7 +807,11 @@ impl System {
         let Some(nic) = nic.as_mut() else { return };
         nic.acknowledge_interrupt();
         self.receive_from(nic);
-        self.drain_polled(nic, |_| true);
+        self.drain_polled(nic, |system, id, nic, budget| {
+            if system.drain(id, nic, budget) > 0 {
+                system.binding(id).idle_ticks = 0;
+            }
+        });
     }
 
     /// Delivers what the NIC has received.
@@ -774,47 +834,77 @@ impl System {
         // Normally the interrupt has taken everything; this catches a
         // missed one, and is all there is if the line could not be routed.
         self.receive_from(nic);
-        let mut cursor = self.net.first_polled;
-        while let Some(id) = cursor {
-            cursor = self.binding(id).next_polled;
-            let waiting = self.drain(id, nic);
-            let binding = self.binding(id);
-            if waiting > 0 {
-                binding.idle_ticks = 0;
-                continue;
+        self.drain_polled(nic, |system, id, nic, budget| {
+            if system.drain(id, nic, budget) > 0 {
+                system.binding(id).idle_ticks = 0;
+                return;
             }
+            let binding = system.binding(id);
             binding.idle_ticks += 1;
             if binding.idle_ticks >= IDLE_TICKS {
-                self.net.set_polling(id, false);
+                system.net.set_polling(id, false);
                 // An entry produced before the flag was visible would wait
                 // for a kick that never comes: look once more after setting it.
-                if self.drain(id, nic) > 0 {
-                    self.net.set_polling(id, true);
+                if system.drain(id, nic, budget) > 0 {
+                    system.net.set_polling(id, true);
                 }
             }
-        }
+        });
     }
 
-    /// `owner` is leaving the CPU: send what its polled rings hold.
+    /// `owner` is leaving the CPU: send what its polled rings hold, as far
+    /// as one drain's budget goes (its own rings, found without a walk
+    /// through everyone's).
     pub fn net_drain_owned_by(&mut self, owner: EnvironmentId) {
         if self.net.first_polled.is_none() {
             return;
         }
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
-        self.drain_polled(nic, |binding| binding.owner == owner);
-    }
-
-    /// Drains the polled rings `which` picks: the list of polled bindings,
-    /// not every binding.
-    fn drain_polled(&mut self, nic: &mut Nic, which: impl Fn(&Binding) -> bool) {
-        let mut cursor = self.net.first_polled;
-        while let Some(id) = cursor {
-            let binding = self.binding(id);
-            cursor = binding.next_polled;
-            if which(binding) && self.drain(id, nic) > 0 {
+        let mut budget = DRAIN_ENTRIES;
+        // No binding is numbered 0 (`next_binding` starts at 1).
+        let mut after = BindingId(0);
+        for _ in 0..DRAIN_VISITS {
+            let Some(&(_, id)) = self
+                .net
+                .owned
+                .range((Bound::Excluded((owner, after)), Bound::Unbounded))
+                .next()
+                .filter(|&&(made_by, _)| made_by == owner)
+            else {
+                break;
+            };
+            after = id;
+            if budget == 0 {
+                break;
+            }
+            if self.binding(id).polling && self.drain(id, nic, &mut budget) > 0 {
                 self.binding(id).idle_ticks = 0;
             }
+        }
+    }
+
+    /// One drain of the polled rings: `visit` each from the first, sharing
+    /// one budget of [`DRAIN_ENTRIES`], until that is spent or
+    /// [`DRAIN_VISITS`] rings have been visited; the next drain starts with
+    /// the first ring this one did not visit. Each visit may take the ring
+    /// off the list or put it back first; the ring after it stays.
+    fn drain_polled(
+        &mut self,
+        nic: &mut Nic,
+        mut visit: impl FnMut(&mut Self, BindingId, &mut Nic, &mut u32),
+    ) {
+        let mut budget = DRAIN_ENTRIES;
+        let mut cursor = self.net.first_polled;
+        for _ in 0..DRAIN_VISITS {
+            let Some(id) = cursor.filter(|_| budget > 0) else {
+                break;
+            };
+            cursor = self.binding(id).next_polled;
+            visit(self, id, nic, &mut budget);
+        }
+        if let Some(id) = cursor {
+            self.net.start_polling_at(id);
         }
     }
 }

@@ -130,4 +130,16 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
+    Scenario {
+        name: "hostile-drains",
+        checks: Some(3),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-ring-memory",
+        checks: Some(2),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
 ];
