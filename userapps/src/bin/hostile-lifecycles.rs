@@ -237,14 +237,7 @@ fn revoked_while_queued(page: Handle) {
     SHARED.clear();
     let endpoint = user::endpoint_create(SERVER_TAG).expect("create the endpoint");
     let callers: [Child; QUEUED] = core::array::from_fn(|slot| {
-        let child = Child::create(CHILD_QUOTA).expect("create a caller");
-        share(page, &child);
-        let theirs =
-            user::capability_grant(endpoint, child.environment(), Rights::CALL).expect("grant");
-        SHARED.write(ARGUMENT + slot as u64, theirs.to_raw());
-        child
-            .start(ring_starter, slot as u64)
-            .expect("start a caller");
+        let child = start_caller(page, endpoint, slot as u64);
         // One at a time, so that they queue in order.
         wait_for("a caller to call", || {
             child.account(EnvironmentAccount::State) == Ok(EnvironmentState::Calling as u64)
@@ -291,12 +284,7 @@ fn directed_yields(page: Handle) {
     SHARED.clear();
     user::yield_to(Handle::SELF_ENVIRONMENT).expect("YieldTo oneself");
     let endpoint = user::endpoint_create(SERVER_TAG).expect("create the endpoint");
-    let caller = Child::create(CHILD_QUOTA).expect("create a caller");
-    share(page, &caller);
-    let theirs =
-        user::capability_grant(endpoint, caller.environment(), Rights::CALL).expect("grant");
-    SHARED.write(ARGUMENT, theirs.to_raw());
-    caller.start(ring_starter, 0).expect("start the caller");
+    let caller = start_caller(page, endpoint, 0);
     wait_for("the caller to call", || {
         caller.account(EnvironmentAccount::State) == Ok(EnvironmentState::Calling as u64)
     });
@@ -439,27 +427,9 @@ fn lend_everything(_argument: u64) -> u64 {
 /// A server with two calls queued and two children of its own exits.
 fn exit_with_callers(page: Handle, registry: Handle) {
     SHARED.clear();
-    let server = Child::create(CHILD_QUOTA).expect("create the server");
-    share(page, &server);
-    let theirs =
-        user::capability_grant(registry, server.environment(), Rights::CALL).expect("grant");
-    SHARED.write(ARGUMENT + MAX_RING as u64, theirs.to_raw());
-    server
-        .start(exiting_server, MAX_RING as u64)
-        .expect("start the server");
-    let endpoint = next_call(REGISTRY_TAG).capability.expect("its endpoint");
-    user::reply([0, 0], None).expect("reply to the server");
-    let callers: [Child; 2] = core::array::from_fn(|slot| {
-        let child = Child::create(CHILD_QUOTA).expect("create a caller");
-        share(page, &child);
-        let theirs =
-            user::capability_grant(endpoint, child.environment(), Rights::CALL).expect("grant");
-        SHARED.write(ARGUMENT + slot as u64, theirs.to_raw());
-        child
-            .start(ring_starter, slot as u64)
-            .expect("start a caller");
-        child
-    });
+    let (server, endpoint) = start_server(page, registry, exiting_server);
+    let callers: [Child; 2] =
+        core::array::from_fn(|slot| start_caller(page, endpoint, slot as u64));
     wait_for("both callers to queue", || {
         callers.iter().all(|child| {
             child.account(EnvironmentAccount::State) == Ok(EnvironmentState::Calling as u64)
@@ -505,22 +475,8 @@ fn exiting_server(slot: u64) -> u64 {
 /// there.
 fn destroyed_in_handler(page: Handle, registry: Handle) {
     SHARED.clear();
-    let server = Child::create(CHILD_QUOTA).expect("create the server");
-    share(page, &server);
-    let theirs =
-        user::capability_grant(registry, server.environment(), Rights::CALL).expect("grant");
-    SHARED.write(ARGUMENT + MAX_RING as u64, theirs.to_raw());
-    server
-        .start(faulting_server, MAX_RING as u64)
-        .expect("start the server");
-    let endpoint = next_call(REGISTRY_TAG).capability.expect("its endpoint");
-    user::reply([0, 0], None).expect("reply to the server");
-    let caller = Child::create(CHILD_QUOTA).expect("create the caller");
-    share(page, &caller);
-    let theirs =
-        user::capability_grant(endpoint, caller.environment(), Rights::CALL).expect("grant");
-    SHARED.write(ARGUMENT, theirs.to_raw());
-    caller.start(ring_starter, 0).expect("start the caller");
+    let (server, endpoint) = start_server(page, registry, faulting_server);
+    let caller = start_caller(page, endpoint, 0);
     wait_for("the server's handler", || SHARED.read(GO) == 1);
     server.destroy();
     wait_for("the caller to hear", || SHARED.read(NESTED) != 0);
@@ -546,6 +502,34 @@ fn faulting_server(slot: u64) -> u64 {
         memory::read_u64(MANAGED_START + 0x40 * PAGE_SIZE);
     }
     0
+}
+
+/// Starts a child that calls `endpoint` through `ring_starter` from slot `slot` of the
+/// shared page.
+fn start_caller(page: Handle, endpoint: Handle, slot: u64) -> Child {
+    let child = Child::create(CHILD_QUOTA).expect("create a caller");
+    share(page, &child);
+    let theirs =
+        user::capability_grant(endpoint, child.environment(), Rights::CALL).expect("grant");
+    SHARED.write(ARGUMENT + slot, theirs.to_raw());
+    child.start(ring_starter, slot).expect("start a caller");
+    child
+}
+
+/// Starts a server running `entry` and takes the endpoint it registers through
+/// `registry`.
+fn start_server(page: Handle, registry: Handle, entry: fn(u64) -> u64) -> (Child, Handle) {
+    let server = Child::create(CHILD_QUOTA).expect("create the server");
+    share(page, &server);
+    let theirs =
+        user::capability_grant(registry, server.environment(), Rights::CALL).expect("grant");
+    SHARED.write(ARGUMENT + MAX_RING as u64, theirs.to_raw());
+    server
+        .start(entry, MAX_RING as u64)
+        .expect("start the server");
+    let endpoint = next_call(REGISTRY_TAG).capability.expect("its endpoint");
+    user::reply([0, 0], None).expect("reply to the server");
+    (server, endpoint)
 }
 
 /// Waits for the next call through the endpoint tagged `tag`.
