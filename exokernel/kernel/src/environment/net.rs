@@ -798,9 +798,7 @@ impl System {
         nic.acknowledge_interrupt();
         self.receive_from(nic);
         self.drain_polled(nic, |system, id, nic, budget| {
-            if system.drain(id, nic, budget) > 0 {
-                system.binding(id).idle_ticks = 0;
-            }
+            system.drain_busy(id, nic, budget);
         });
     }
 
@@ -825,8 +823,7 @@ impl System {
         // missed one, and is all there is if the line could not be routed.
         self.receive_from(nic);
         self.drain_polled(nic, |system, id, nic, budget| {
-            if system.drain(id, nic, budget) > 0 {
-                system.binding(id).idle_ticks = 0;
+            if system.drain_busy(id, nic, budget) {
                 return;
             }
             let binding = system.binding(id);
@@ -856,42 +853,55 @@ impl System {
         }
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
-        let mut budget = DRAIN_ENTRIES;
-        let mut cursor = self.net.first_polled;
-        for _ in 0..DRAIN_VISITS {
-            let Some(id) = cursor.filter(|_| budget > 0) else {
-                break;
-            };
-            let binding = self.binding(id);
-            cursor = binding.next_polled;
-            if binding.owner == owner && self.drain(id, nic, &mut budget) > 0 {
-                self.binding(id).idle_ticks = 0;
+        self.walk_polled(nic, |system, id, nic, budget| {
+            if system.binding(id).owner == owner {
+                system.drain_busy(id, nic, budget);
             }
-        }
+        });
     }
 
-    /// One drain of the polled rings: `visit` each from the first, sharing
-    /// one budget of [`DRAIN_ENTRIES`], until that is spent or
-    /// [`DRAIN_VISITS`] rings have been visited; the next drain starts with
-    /// the first ring this one did not visit. Each visit may take the ring
-    /// off the list or put it back first; the ring after it stays.
+    /// One drain of the polled rings: [`walk_polled`](Self::walk_polled)
+    /// from the first, and the next drain starts with the first ring this
+    /// one did not visit.
     fn drain_polled(
         &mut self,
         nic: &mut Nic,
-        mut visit: impl FnMut(&mut Self, BindingId, &mut Nic, &mut u32),
+        visit: impl FnMut(&mut Self, BindingId, &mut Nic, &mut u32),
     ) {
+        if let Some(id) = self.walk_polled(nic, visit) {
+            self.net.start_polling_at(id);
+        }
+    }
+
+    /// `visit`s the polled rings from the first, sharing one budget of
+    /// [`DRAIN_ENTRIES`], until that is spent or [`DRAIN_VISITS`] rings have
+    /// been visited; returns the first ring not visited. Each visit may take
+    /// the ring off the list or put it back first; the ring after it stays.
+    fn walk_polled(
+        &mut self,
+        nic: &mut Nic,
+        mut visit: impl FnMut(&mut Self, BindingId, &mut Nic, &mut u32),
+    ) -> Option<BindingId> {
         let mut budget = DRAIN_ENTRIES;
         let mut cursor = self.net.first_polled;
         for _ in 0..DRAIN_VISITS {
             let Some(id) = cursor.filter(|_| budget > 0) else {
-                break;
+                return cursor;
             };
             cursor = self.binding(id).next_polled;
             visit(self, id, nic, &mut budget);
         }
-        if let Some(id) = cursor {
-            self.net.start_polling_at(id);
+        cursor
+    }
+
+    /// Drains binding `id`'s ring within `budget`; true, and its idle count
+    /// reset, if entries were waiting.
+    fn drain_busy(&mut self, id: BindingId, nic: &mut Nic, budget: &mut u32) -> bool {
+        let busy = self.drain(id, nic, budget) > 0;
+        if busy {
+            self.binding(id).idle_ticks = 0;
         }
+        busy
     }
 }
 
