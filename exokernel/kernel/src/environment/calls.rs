@@ -87,10 +87,9 @@ impl System {
         let passed = self.pass_capability(caller, passed, server)?;
         let target = self.environment(server);
         target.serving = Some(caller);
-        target.wake([0, Event::CALL.bits(), entry]);
         let saved = &mut target.saved;
         (saved.rdi, saved.r8, saved.r9) = (arguments[0], arguments[1], passed);
-        self.may_join_pool(server);
+        self.wake(server, [0, Event::CALL.bits(), entry]);
         self.environment(caller).state = State::Calling { server };
         self.scheduler.donate(server);
         cpu::current().count(Counter::ProtectedCalls);
@@ -149,10 +148,7 @@ impl System {
                         [argument0, argument1, passed],
                     ));
                 }
-                Err(error) => {
-                    self.environment(first).wake([error.code(), 0, 0]);
-                    self.may_join_pool(first);
-                }
+                Err(error) => self.wake(first, [error.code(), 0, 0]),
             }
         }
         None
@@ -205,10 +201,8 @@ impl System {
         let passed = self.pass_capability(server, passed, client)?;
         self.environment(server).serving = None;
         trace::record(Kind::Reply, server.0, [u64::from(client.0), 0]);
-        let caller = self.environment(client);
-        caller.wake([0, results[0], results[1]]);
-        caller.saved.rdi = passed;
-        self.may_join_pool(client);
+        self.environment(client).saved.rdi = passed;
+        self.wake(client, [0, results[0], results[1]]);
         self.scheduler.donate(client);
         Ok(())
     }

@@ -329,18 +329,16 @@ impl System {
                 next = caller.next_caller.take();
                 caller.previous_caller = None;
                 caller.queued = None;
-                caller.wake([Error::PeerGone.code(), 0, 0]);
                 let caller = caller.id;
-                self.may_join_pool(caller);
+                self.wake(caller, [Error::PeerGone.code(), 0, 0]);
             }
             if let Some(served) = environment
                 .serving
                 .and_then(|served| self.environments.get_mut(&served))
                 .filter(|served| served.state == (State::Calling { server: id }))
             {
-                served.wake([Error::PeerGone.code(), 0, 0]);
                 let served = served.id;
-                self.may_join_pool(served);
+                self.wake(served, [Error::PeerGone.code(), 0, 0]);
             }
             if cpu::current().environment() == id.0 {
                 cpu::current().set_environment(0);

@@ -375,6 +375,15 @@ impl System {
             .expect("capability names a live environment")
     }
 
+    /// Ends what `id` was blocked in ([`Environment::wake`]); it may run
+    /// again, so it joins the best-effort pool's line (`pool.rs`). Every
+    /// wake goes through here: one that skipped the line would leave an
+    /// environment without slots runnable and never chosen.
+    fn wake(&mut self, id: EnvironmentId, results: [u64; 3]) {
+        self.environment(id).wake(results);
+        self.may_join_pool(id);
+    }
+
     /// `id` may have joined the best-effort pool: it was woken or started,
     /// or a slot it held was freed (`pool.rs`).
     fn may_join_pool(&mut self, id: EnvironmentId) {

@@ -67,8 +67,7 @@ impl System {
             && events.contains(Event::NOTIFY)
         {
             let bits = core::mem::take(&mut environment.pending_signals);
-            environment.wake([0, Event::NOTIFY.bits(), bits]);
-            self.may_join_pool(target);
+            self.wake(target, [0, Event::NOTIFY.bits(), bits]);
         }
         cpu::current().count(Counter::Signals);
     }

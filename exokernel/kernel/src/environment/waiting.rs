@@ -121,8 +121,7 @@ impl System {
                 && events.contains(Event::TIMER)
                 && waiting_for == deadline
             {
-                environment.wake([0, Event::TIMER.bits(), 0]);
-                self.may_join_pool(id);
+                self.wake(id, [0, Event::TIMER.bits(), 0]);
             }
         }
     }
