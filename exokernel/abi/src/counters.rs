@@ -42,11 +42,15 @@ pub enum Counter {
     FramesSent,
     /// Frames refused because their source was not the sender's (spoofs).
     FramesRefused,
+    /// System calls that stopped part-way, their share of a tick used, and
+    /// were taken again from their `syscall` instruction (revoke, drop,
+    /// destroy, exit).
+    CallsTakenAgain,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -67,6 +71,7 @@ impl Counter {
         Self::FramesUnmatched,
         Self::FramesSent,
         Self::FramesRefused,
+        Self::CallsTakenAgain,
     ];
 
     /// The counters of entries into the kernel: each interrupt, exception
@@ -99,6 +104,7 @@ impl Counter {
             Self::FramesUnmatched => "frames_unmatched",
             Self::FramesSent => "frames_sent",
             Self::FramesRefused => "frames_refused",
+            Self::CallsTakenAgain => "calls_taken_again",
         }
     }
 }

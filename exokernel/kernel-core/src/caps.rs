@@ -115,6 +115,16 @@ pub struct Removed<O> {
     pub was_root: bool,
 }
 
+/// How far a removal that may stop part-way got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// All of it is done.
+    Done,
+    /// It stopped because it was told to; what is left is still in the
+    /// tree, and the same request goes on with it.
+    Stopped,
+}
+
 /// The capability tables of all environments and the tree across them.
 #[derive(Debug)]
 pub struct CapabilitySpace<O> {
@@ -130,6 +140,10 @@ pub struct CapabilitySpace<O> {
     /// Whether `reserve` fixed the arena's size.
     arena_reserved: bool,
     live_nodes: usize,
+    /// The last removal that stopped part-way: its top and where it goes
+    /// on (`resume_point`). One for the whole space: a removal that finds
+    /// another's here starts from its own top.
+    resume: Option<(NodeId, NodeId)>,
 }
 
 #[derive(Debug)]
@@ -200,6 +214,7 @@ impl<O> CapabilitySpace<O> {
             generation_floor: 0,
             arena_reserved: false,
             live_nodes: 0,
+            resume: None,
         }
     }
 
@@ -281,20 +296,44 @@ impl<O> CapabilitySpace<O> {
         handle: Handle,
         removed: &mut (impl FnMut(Removed<O>) + ?Sized),
     ) -> Result<(), Error> {
+        let progress = self.revoke_some(env, handle, &mut || true, removed)?;
+        debug_assert_eq!(progress, Progress::Done);
+        Ok(())
+    }
+
+    /// [`Self::revoke`] a share at a time: after each capability removed it
+    /// asks `go_on` whether to continue, and stops if not, returning
+    /// `Stopped`; revoking again goes on from where it stopped. So the
+    /// kernel, which runs with interrupts off, can let the clock in between
+    /// shares of a tree of any size, as seL4's preemptible revoke does.
+    pub fn revoke_some(
+        &mut self,
+        env: EnvironmentId,
+        handle: Handle,
+        go_on: &mut dyn FnMut() -> bool,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Result<Progress, Error> {
         let id = self.resolve(env, handle)?;
         // LAB 2.3 BEGIN: revoke: every descendant, children first
         if !self.node_ref(id).rights.contains(Rights::REVOKE) {
             return Err(Error::MissingRights);
         }
         while let Some(child) = self.node_ref(id).first_child {
-            self.remove_subtree(child, removed);
+            if self.remove_subtree(child, go_on, removed) == Progress::Stopped {
+                return Ok(Progress::Stopped);
+            }
+            if self.node_ref(id).first_child.is_some() && !go_on() {
+                return Ok(Progress::Stopped);
+            }
         }
         // LAB 2.3 STUB
         // // Lab 2.3: check the REVOKE right, then remove each child's subtree
-        // // (`remove_subtree`) until the capability has no child left.
-        // let _ = (id, removed);
+        // // (`remove_subtree`) until the capability has no child left; stop
+        // // with `Stopped` as soon as a subtree stops, or `go_on` says so
+        // // between two children.
+        // let _ = (id, go_on, removed);
         // LAB 2.3 END
-        Ok(())
+        Ok(Progress::Done)
     }
 
     /// Removes the capability and all its descendants, reporting each to
@@ -308,9 +347,23 @@ impl<O> CapabilitySpace<O> {
         handle: Handle,
         removed: &mut (impl FnMut(Removed<O>) + ?Sized),
     ) -> Result<(), Error> {
-        let id = self.resolve(env, handle)?;
-        self.remove_subtree(id, removed);
+        let progress = self.drop_some(env, handle, &mut || true, removed)?;
+        debug_assert_eq!(progress, Progress::Done);
         Ok(())
+    }
+
+    /// [`Self::drop_capability`] a share at a time, as [`Self::revoke_some`]:
+    /// the capability itself goes last, so its handle names it until the
+    /// drop is done.
+    pub fn drop_some(
+        &mut self,
+        env: EnvironmentId,
+        handle: Handle,
+        go_on: &mut dyn FnMut() -> bool,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Result<Progress, Error> {
+        let id = self.resolve(env, handle)?;
+        Ok(self.remove_subtree(id, go_on, removed))
     }
 
     /// Removes `node` and all its descendants, as [`Self::drop_capability`]
@@ -320,8 +373,20 @@ impl<O> CapabilitySpace<O> {
     /// An id whose node was already removed is ignored, even if its index
     /// now belongs to a newer node: the id's generation tells them apart.
     pub fn remove_node(&mut self, node: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
-        if self.live(node).is_some() {
-            self.remove_subtree(node, removed);
+        self.remove_node_some(node, &mut || true, removed);
+    }
+
+    /// [`Self::remove_node`] a share at a time, as [`Self::revoke_some`]:
+    /// `node` itself goes last. A dead id is `Done`.
+    pub fn remove_node_some(
+        &mut self,
+        node: NodeId,
+        go_on: &mut dyn FnMut() -> bool,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Progress {
+        match self.live(node) {
+            Some(_) => self.remove_subtree(node, go_on, removed),
+            None => Progress::Done,
         }
     }
 
@@ -340,11 +405,16 @@ impl<O> CapabilitySpace<O> {
         // Read each slot afresh: removing one subtree may empty later slots.
         for index in 0..capacity {
             if let Some(node) = self.tables[&env].slots[index].node {
-                self.remove_subtree(node, removed);
+                self.remove_subtree(node, &mut || true, removed);
             }
         }
         debug_assert_eq!(self.tables[&env].occupied, 0);
         self.tables.remove(&env);
+    }
+
+    /// The first of `node`'s children, if it is live and has any.
+    pub fn first_child(&self, node: NodeId) -> Option<NodeId> {
+        self.live(node)?.first_child
     }
 
     /// Everything about `node`, or `None` if it is no longer live.
@@ -549,16 +619,24 @@ impl<O> CapabilitySpace<O> {
     }
 
     /// Removes `top` and everything below it, reporting children before
-    /// their parents.
+    /// their parents; after each node below `top` it asks `go_on`, and
+    /// stops (`Stopped`) if told to, leaving the rest linked as it was.
     ///
     /// Rather than a stack, it walks the tree's own links: go down to a leaf,
     /// remove it, go back up to its parent and repeat. Removing a leaf
     /// unlinks it, so the parent's next child (or, once none is left, the
     /// parent itself) comes next. Each node is descended into once, so this
-    /// is linear in the subtree, and needs no memory at all.
-    fn remove_subtree(&mut self, top: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+    /// is linear in the subtree, and needs no memory at all; a removal that
+    /// stops starts again from `top`, so each share also walks down the
+    /// subtree's depth once.
+    fn remove_subtree(
+        &mut self,
+        top: NodeId,
+        go_on: &mut dyn FnMut() -> bool,
+        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+    ) -> Progress {
         // LAB 2.4 BEGIN: remove a subtree without recursion
-        let mut current = top;
+        let mut current = self.resume_point(top);
         loop {
             while let Some(child) = self.node_ref(current).first_child {
                 current = child;
@@ -566,15 +644,41 @@ impl<O> CapabilitySpace<O> {
             let parent = self.node_ref(current).parent;
             self.remove_leaf(current, removed);
             if current == top {
-                return;
+                return Progress::Done;
             }
-            current = parent.expect("a node below the top has a parent");
+            let parent = parent.expect("a node below the top has a parent");
+            if !go_on() {
+                self.stopped_at(top, parent);
+                return Progress::Stopped;
+            }
+            current = parent;
         }
         // LAB 2.4 STUB
-        // // Lab 2.4: walk down to a leaf, `remove_leaf` it, go back up to its parent,
-        // // and repeat until `top` itself is gone. No recursion, no allocation.
-        // let _ = (top, removed);
+        // // Lab 2.4: from `self.resume_point(top)`, walk down to a leaf, `remove_leaf`
+        // // it, go back up to its parent, and repeat until `top` itself is gone
+        // // (`Done`). After each leaf below `top`, if `go_on` says no, note the
+        // // parent with `self.stopped_at(top, parent)` and return `Stopped`.
+        // // No recursion, no allocation.
+        // let _ = (top, go_on, removed);
+        // Progress::Done
         // LAB 2.4 END
+    }
+
+    /// Where removing `top`'s subtree goes on: the node the last removal
+    /// of it stopped at, if that is still live, else `top`. A node never
+    /// moves in the tree, so one that was below `top` and is still live is
+    /// still below it; starting there spares a share the walk down from
+    /// `top`, which in a chain 100,000 deep would be most of its work.
+    fn resume_point(&self, top: NodeId) -> NodeId {
+        match self.resume {
+            Some((stopped_top, at)) if stopped_top == top && self.live(at).is_some() => at,
+            _ => top,
+        }
+    }
+
+    /// A removal of `top`'s subtree stopped with `at` next.
+    fn stopped_at(&mut self, top: NodeId, at: NodeId) {
+        self.resume = Some((top, at));
     }
 
     fn remove_leaf(&mut self, id: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
@@ -1431,6 +1535,96 @@ mod tests {
             .collect();
         assert_eq!(roots, [root], "only the root is reported as one");
         assert_eq!(space.node_count(), unrelated.len());
+        check_structure(&space);
+    }
+
+    /// Revokes or drops in shares of `share` removals, counting the calls.
+    fn in_shares(
+        share: usize,
+        mut call: impl FnMut(&mut dyn FnMut() -> bool, &mut dyn FnMut(Removed<u32>)) -> Progress,
+    ) -> (usize, Vec<Removed<u32>>) {
+        let mut reports = Vec::new();
+        for calls in 1.. {
+            let mut left = share;
+            let mut go_on = || {
+                left -= 1;
+                left > 0
+            };
+            let before = reports.len();
+            let progress = call(&mut go_on, &mut |removed| reports.push(removed));
+            assert!(reports.len() > before, "every share removes something");
+            if progress == Progress::Done {
+                return (calls, reports);
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn revoke_in_shares_removes_what_one_revoke_removes_in_the_same_order() {
+        for share in [1, 2, 3, 100] {
+            let Forest {
+                space: mut at_once,
+                root,
+                ..
+            } = forest();
+            let Forest {
+                mut space, root: r, ..
+            } = forest();
+            assert_eq!(root, r);
+            let (_, whole) = removing(|removed| at_once.revoke(A, root, removed));
+            let (calls, reports) = in_shares(share, |go_on, removed| {
+                space.revoke_some(A, root, go_on, removed).unwrap()
+            });
+            assert_eq!(reports, whole, "share of {share}");
+            assert_eq!(calls, whole.len().div_ceil(share), "share of {share}");
+            assert_eq!(
+                format!("{:?}", space.tables),
+                format!("{:?}", at_once.tables)
+            );
+            assert_eq!(space.node_count(), at_once.node_count());
+            check_structure(&space);
+        }
+    }
+
+    #[test]
+    fn a_revoke_taken_again_also_removes_what_was_derived_meanwhile() {
+        // A chain root → 1 → 2 → 3: one share removes 3 and stops at 2.
+        let mut space = space(&[A, B], 8);
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let root = space.insert_root(A, 1, keep).unwrap();
+        let one = space.grant(A, root, B, keep).unwrap();
+        let two = space.grant(B, one, A, keep).unwrap();
+        space.grant(A, two, B, keep).unwrap();
+        let mut once = || false;
+        let (progress, reports) =
+            removing(|removed| space.revoke_some(A, root, &mut once, removed).unwrap());
+        assert_eq!((progress, reports.len()), (Progress::Stopped, 1));
+        // Meanwhile a copy of 2 and one of the root, outside the chain.
+        let late = space.derive(A, two, keep).unwrap();
+        let beside = space.derive(A, root, keep).unwrap();
+        let (_, reports) = removing(|removed| space.revoke(A, root, removed).unwrap());
+        assert_eq!(reports.len(), 4, "late, 2, 1 and beside");
+        for (env, handle) in [(A, late), (A, two), (B, one), (A, beside)] {
+            assert_eq!(space.lookup(env, handle).unwrap_err(), Error::StaleHandle);
+        }
+        assert_eq!(space.node_count(), 1);
+        check_structure(&space);
+    }
+
+    #[test]
+    fn drop_in_shares_keeps_the_capability_until_the_end() {
+        let Forest { mut space, a1, .. } = forest();
+        let (calls, reports) = in_shares(1, |go_on, removed| {
+            let progress = space.drop_some(A, a1, go_on, removed).unwrap();
+            if progress == Progress::Stopped {
+                assert!(space.lookup(A, a1).is_ok(), "named until it goes");
+            }
+            progress
+        });
+        assert_eq!(calls, 5, "a1, b1, c1, a2, c2: one a call");
+        assert_eq!(reports.last().unwrap().handle, a1, "itself last");
+        assert_eq!(space.lookup(A, a1).unwrap_err(), Error::StaleHandle);
         check_structure(&space);
     }
 

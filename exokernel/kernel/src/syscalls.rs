@@ -6,15 +6,20 @@
 //! checks; the work is in `environment`. Every argument is untrusted: a bad
 //! one gets a typed error, never a kernel fault.
 
+use exo_abi::counters::Counter;
 use exo_abi::syscall::{EnvironmentAccount, Sysnum, default_kernel_bytes};
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::caps::Progress;
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
-use crate::environment::{EnvironmentId, Lend, System};
+use crate::environment::{EnvironmentId, Lend, System, share};
 use crate::memory::{frames, heap};
 use crate::{arch::cpu, console, trace};
+
+/// The bytes of `syscall`'s opcode (`0f 05`).
+const SYSCALL_LENGTH: u64 = 2;
 
 /// The longest console write taken in one call.
 const MAX_CONSOLE_WRITE: u64 = 4096;
@@ -26,8 +31,18 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
     let mut more = None;
+    let mut again = false;
     let result = Sysnum::try_from(frame.rax)
-        .and_then(|number| call(system, caller, number, arguments, &mut more));
+        .and_then(|number| call(system, caller, number, arguments, &mut more, &mut again));
+    if again {
+        // Stopped part-way (`environment/teardown.rs`): back on the
+        // `syscall` instruction, registers as they were, so the call goes
+        // on when the caller runs again. Every encoding of `syscall` ends
+        // in its two opcode bytes, whatever prefixes come before them.
+        frame.rip -= SYSCALL_LENGTH;
+        cpu::current().count(Counter::CallsTakenAgain);
+        return;
+    }
     let (status, first, second) = match result {
         Ok((first, second)) => (0, first, second),
         Err(error) => (error.code(), 0, 0),
@@ -65,17 +80,20 @@ fn call(
     number: Sysnum,
     [a, b, c, d, e, _]: [u64; 6],
     more: &mut Option<[u64; 3]>,
+    again: &mut bool,
 ) -> Result<(u64, u64), Error> {
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
+    // A call that works a share at a time: no values; taken again if it stopped.
+    let mut finished = |progress: Progress| {
+        *again = progress == Progress::Stopped;
+        (0, 0)
+    };
     match number {
         // 0–4: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
-        Sysnum::Exit => {
-            system.exit(caller, a);
-            Ok((0, 0))
-        }
+        Sysnum::Exit => Ok(finished(system.exit(caller, a, &mut share()))),
         Sysnum::Yield => {
             system.request_yield();
             Ok((0, 0))
@@ -88,8 +106,10 @@ fn call(
         Sysnum::CapabilityGrant => system
             .grant(caller, handle(a), handle(b), c)
             .map(|h| one(h.to_raw())),
-        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a)).map(none),
-        Sysnum::CapabilityDrop => system.drop_capability(caller, handle(a)).map(none),
+        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a), &mut share()).map(finished),
+        Sysnum::CapabilityDrop => system
+            .drop_capability(caller, handle(a), &mut share())
+            .map(finished),
         Sysnum::CapabilityIdentify => system
             .identify(caller, handle(a))
             .map(|info| (info.pack(), info.value)),
@@ -120,14 +140,9 @@ fn call(
             let target = system.target(caller, handle(a), Rights::CONTROL)?;
             system.start_environment(target, b, c, d).map(none)
         }
-        Sysnum::EnvironmentDestroy => {
-            let target = system.target(caller, handle(a), Rights::DESTROY)?;
-            system.destroy(
-                target,
-                format_args!("destroyed by environment {}", caller.0),
-            );
-            Ok((0, 0))
-        }
+        Sysnum::EnvironmentDestroy => system
+            .destroy_call(caller, handle(a), &mut share())
+            .map(finished),
         Sysnum::SetUpcall => system.set_upcall(caller, handle(a), [b, c, d, e]).map(none),
         Sysnum::RequestFrames => system.request_frames(caller, handle(a), b, c).map(none),
         Sysnum::EnvironmentInfo => {

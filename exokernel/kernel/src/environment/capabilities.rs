@@ -1,4 +1,5 @@
-//! The capability system calls: derive, grant, revoke, drop, identify.
+//! The capability system calls: derive, grant, identify (revoke and drop,
+//! which work a share at a time, are in `teardown.rs`).
 //!
 //! The capability space (`exo_kernel_core::caps`) keeps the tables and the
 //! derivation tree; here each operation is checked against the caller's
@@ -44,22 +45,6 @@ impl System {
         self.new_capability(to, |capabilities| {
             capabilities.grant(caller, handle, to, rights)
         })
-    }
-
-    pub fn revoke(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
-        let result = self.removing(false, |capabilities, on_removed| {
-            capabilities.revoke(caller, handle, on_removed)
-        });
-        self.reap();
-        result
-    }
-
-    pub fn drop_capability(&mut self, caller: EnvironmentId, handle: Handle) -> Result<(), Error> {
-        let result = self.removing(false, |capabilities, on_removed| {
-            capabilities.drop_capability(caller, handle, on_removed)
-        });
-        self.reap();
-        result
     }
 
     pub fn identify(&self, caller: EnvironmentId, handle: Handle) -> Result<CapabilityInfo, Error> {

@@ -180,6 +180,10 @@ impl System {
                 pool_next: None,
                 doomed: false,
                 doomed_next: None,
+                frozen: false,
+                teardown_slot: 0,
+                teardown_at: None,
+                finishing: None,
                 usage: Usage::default(),
                 usage_mark: Usage::default(),
                 name: [0; 2],
@@ -275,8 +279,8 @@ impl System {
         }
     }
 
-    /// `id` ends itself with `status`.
-    pub fn exit(&mut self, id: EnvironmentId, status: u64) {
+    /// `id` ends with `status`, its family already gone (`teardown.rs`).
+    pub(super) fn exited(&mut self, id: EnvironmentId, status: u64) {
         if Some(id) == self.first {
             self.first_exit_status = Some(status);
         }

@@ -41,6 +41,7 @@ mod pool;
 mod revocation;
 mod schedule;
 mod slots;
+mod teardown;
 mod upcall;
 pub mod user_memory;
 mod waiting;
@@ -72,6 +73,7 @@ use crate::{println, trace};
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first_program::start_first_program;
 pub use schedule::{after_trap, first_context, init};
+pub use teardown::share;
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +220,17 @@ struct Environment {
     /// Whether it is on the doomed list, and the next one on it.
     doomed: bool,
     doomed_next: Option<EnvironmentId>,
+    /// While a teardown takes it down a share at a time (`teardown.rs`):
+    /// whether it is held still (it runs no more), and the first slot of
+    /// its table not yet emptied.
+    frozen: bool,
+    teardown_slot: u32,
+    /// On the top of a family being taken down: the member being emptied now.
+    teardown_at: Option<EnvironmentId>,
+    /// Its own `EnvironmentDestroy` that stopped part-way: the handle it
+    /// named and the environment that named, so the call taken again goes
+    /// on even if the handle (a copy of the root) went with the family.
+    finishing: Option<(Handle, EnvironmentId)>,
     /// Its system calls, exceptions and upcalls until it last left the CPU,
     /// and the CPU's counts when it last got it (`inspect.rs`).
     usage: Usage,
@@ -310,7 +323,7 @@ impl Environment {
     }
 
     fn is_runnable(&self) -> bool {
-        self.state == State::Runnable
+        self.state == State::Runnable && !self.frozen
     }
 }
 
