@@ -121,6 +121,7 @@ pub const LABS: &[Lab] = &[
                     tests: &[
                         "caps::tests::revoke_removes_exactly_the_descendants_children_first",
                         "caps::tests::revoke_needs_the_revoke_right",
+                        "caps::tests::revoke_in_shares_removes_what_one_revoke_removes_in_the_same_order",
                     ],
                 }],
             },
@@ -134,6 +135,7 @@ pub const LABS: &[Lab] = &[
                         tests: &[
                             "caps::tests::a_deep_chain_is_removed_without_recursion",
                             "caps::tests::drop_removes_the_capability_and_its_subtree",
+                            "caps::tests::drop_in_shares_keeps_the_capability_until_the_end",
                             "caps::tests::destroy_table_takes_descendants_elsewhere_and_leaves_ancestors",
                             "caps::tests::random_operations_agree_with_a_naive_model",
                         ],
