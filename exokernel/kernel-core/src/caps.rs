@@ -125,6 +125,33 @@ pub enum Progress {
     Stopped,
 }
 
+/// What the one who asked for a removal does around each capability
+/// removed. A closure that takes [`Removed`] only hears of each removal and
+/// never stops one.
+pub trait Removal<O> {
+    /// `leaf` is about to be removed: undo what was built on it (the kernel:
+    /// the pages mapped through it), as much as this share allows; false if
+    /// some is left, and the removal stops before the leaf and starts with
+    /// it again when it goes on.
+    fn prepare(&mut self, _leaf: NodeId) -> bool {
+        true
+    }
+
+    /// The capability is gone from the tree and its table.
+    fn removed(&mut self, removed: Removed<O>);
+
+    /// Whether to go on, after a capability was removed.
+    fn go_on(&mut self) -> bool {
+        true
+    }
+}
+
+impl<O, F: FnMut(Removed<O>) + ?Sized> Removal<O> for F {
+    fn removed(&mut self, removed: Removed<O>) {
+        self(removed)
+    }
+}
+
 /// The capability tables of all environments and the tree across them.
 #[derive(Debug)]
 pub struct CapabilitySpace<O> {
@@ -294,24 +321,23 @@ impl<O> CapabilitySpace<O> {
         &mut self,
         env: EnvironmentId,
         handle: Handle,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removed: &mut (impl Removal<O> + ?Sized),
     ) -> Result<(), Error> {
-        let progress = self.revoke_some(env, handle, &mut || true, removed)?;
+        let progress = self.revoke_some(env, handle, removed)?;
         debug_assert_eq!(progress, Progress::Done);
         Ok(())
     }
 
-    /// [`Self::revoke`] a share at a time: after each capability removed it
-    /// asks `go_on` whether to continue, and stops if not, returning
-    /// `Stopped`; revoking again goes on from where it stopped. So the
-    /// kernel, which runs with interrupts off, can let the clock in between
-    /// shares of a tree of any size, as seL4's preemptible revoke does.
+    /// [`Self::revoke`] a share at a time, as `removal` allows (see
+    /// [`Removal`]): it stops when told to, returning `Stopped`, and
+    /// revoking again goes on from where it stopped. So the kernel, which
+    /// runs with interrupts off, can let the clock in between shares of a
+    /// tree of any size, as seL4's preemptible revoke does.
     pub fn revoke_some(
         &mut self,
         env: EnvironmentId,
         handle: Handle,
-        go_on: &mut dyn FnMut() -> bool,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removal: &mut (impl Removal<O> + ?Sized),
     ) -> Result<Progress, Error> {
         let id = self.resolve(env, handle)?;
         // LAB 2.3 BEGIN: revoke: every descendant, children first
@@ -319,19 +345,19 @@ impl<O> CapabilitySpace<O> {
             return Err(Error::MissingRights);
         }
         while let Some(child) = self.node_ref(id).first_child {
-            if self.remove_subtree(child, go_on, removed) == Progress::Stopped {
+            if self.remove_subtree(child, removal) == Progress::Stopped {
                 return Ok(Progress::Stopped);
             }
-            if self.node_ref(id).first_child.is_some() && !go_on() {
+            if self.node_ref(id).first_child.is_some() && !removal.go_on() {
                 return Ok(Progress::Stopped);
             }
         }
         // LAB 2.3 STUB
         // // Lab 2.3: check the REVOKE right, then remove each child's subtree
         // // (`remove_subtree`) until the capability has no child left; stop
-        // // with `Stopped` as soon as a subtree stops, or `go_on` says so
-        // // between two children.
-        // let _ = (id, go_on, removed);
+        // // with `Stopped` as soon as a subtree stops, or `removal.go_on()`
+        // // says so between two children.
+        // let _ = (id, removal);
         // LAB 2.3 END
         Ok(Progress::Done)
     }
@@ -345,9 +371,9 @@ impl<O> CapabilitySpace<O> {
         &mut self,
         env: EnvironmentId,
         handle: Handle,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removed: &mut (impl Removal<O> + ?Sized),
     ) -> Result<(), Error> {
-        let progress = self.drop_some(env, handle, &mut || true, removed)?;
+        let progress = self.drop_some(env, handle, removed)?;
         debug_assert_eq!(progress, Progress::Done);
         Ok(())
     }
@@ -359,11 +385,10 @@ impl<O> CapabilitySpace<O> {
         &mut self,
         env: EnvironmentId,
         handle: Handle,
-        go_on: &mut dyn FnMut() -> bool,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removal: &mut (impl Removal<O> + ?Sized),
     ) -> Result<Progress, Error> {
         let id = self.resolve(env, handle)?;
-        Ok(self.remove_subtree(id, go_on, removed))
+        Ok(self.remove_subtree(id, removal))
     }
 
     /// Removes `node` and all its descendants, as [`Self::drop_capability`]
@@ -372,8 +397,8 @@ impl<O> CapabilitySpace<O> {
     ///
     /// An id whose node was already removed is ignored, even if its index
     /// now belongs to a newer node: the id's generation tells them apart.
-    pub fn remove_node(&mut self, node: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
-        self.remove_node_some(node, &mut || true, removed);
+    pub fn remove_node(&mut self, node: NodeId, removed: &mut (impl Removal<O> + ?Sized)) {
+        self.remove_node_some(node, removed);
     }
 
     /// [`Self::remove_node`] a share at a time, as [`Self::revoke_some`]:
@@ -381,11 +406,10 @@ impl<O> CapabilitySpace<O> {
     pub fn remove_node_some(
         &mut self,
         node: NodeId,
-        go_on: &mut dyn FnMut() -> bool,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removal: &mut (impl Removal<O> + ?Sized),
     ) -> Progress {
         match self.live(node) {
-            Some(_) => self.remove_subtree(node, go_on, removed),
+            Some(_) => self.remove_subtree(node, removal),
             None => Progress::Done,
         }
     }
@@ -394,18 +418,14 @@ impl<O> CapabilitySpace<O> {
     /// wherever they are, then the table itself; `env` may get a new table
     /// afterwards. Capabilities in other tables that this table's were
     /// derived from stay. Without a table, nothing happens.
-    pub fn destroy_table(
-        &mut self,
-        env: EnvironmentId,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
-    ) {
+    pub fn destroy_table(&mut self, env: EnvironmentId, removed: &mut (impl Removal<O> + ?Sized)) {
         let Some(capacity) = self.tables.get(&env).map(|table| table.slots.len()) else {
             return;
         };
         // Read each slot afresh: removing one subtree may empty later slots.
         for index in 0..capacity {
             if let Some(node) = self.tables[&env].slots[index].node {
-                self.remove_subtree(node, &mut || true, removed);
+                self.remove_subtree(node, removed);
             }
         }
         debug_assert_eq!(self.tables[&env].occupied, 0);
@@ -619,7 +639,8 @@ impl<O> CapabilitySpace<O> {
     }
 
     /// Removes `top` and everything below it, reporting children before
-    /// their parents; after each node below `top` it asks `go_on`, and
+    /// their parents; before each node it asks `removal` to undo what was
+    /// built on it, and after each node below `top` whether to go on, and
     /// stops (`Stopped`) if told to, leaving the rest linked as it was.
     ///
     /// Rather than a stack, it walks the tree's own links: go down to a leaf,
@@ -627,13 +648,11 @@ impl<O> CapabilitySpace<O> {
     /// unlinks it, so the parent's next child (or, once none is left, the
     /// parent itself) comes next. Each node is descended into once, so this
     /// is linear in the subtree, and needs no memory at all; a removal that
-    /// stops starts again from `top`, so each share also walks down the
-    /// subtree's depth once.
+    /// stopped goes on from where it stopped (`resume_point`).
     fn remove_subtree(
         &mut self,
         top: NodeId,
-        go_on: &mut dyn FnMut() -> bool,
-        removed: &mut (impl FnMut(Removed<O>) + ?Sized),
+        removal: &mut (impl Removal<O> + ?Sized),
     ) -> Progress {
         // LAB 2.4 BEGIN: remove a subtree without recursion
         let mut current = self.resume_point(top);
@@ -641,25 +660,31 @@ impl<O> CapabilitySpace<O> {
             while let Some(child) = self.node_ref(current).first_child {
                 current = child;
             }
+            if !removal.prepare(current) {
+                self.stopped_at(top, current);
+                return Progress::Stopped;
+            }
             let parent = self.node_ref(current).parent;
-            self.remove_leaf(current, removed);
+            self.remove_leaf(current, removal);
             if current == top {
                 return Progress::Done;
             }
             let parent = parent.expect("a node below the top has a parent");
-            if !go_on() {
+            if !removal.go_on() {
                 self.stopped_at(top, parent);
                 return Progress::Stopped;
             }
             current = parent;
         }
         // LAB 2.4 STUB
-        // // Lab 2.4: from `self.resume_point(top)`, walk down to a leaf, `remove_leaf`
-        // // it, go back up to its parent, and repeat until `top` itself is gone
-        // // (`Done`). After each leaf below `top`, if `go_on` says no, note the
-        // // parent with `self.stopped_at(top, parent)` and return `Stopped`.
-        // // No recursion, no allocation.
-        // let _ = (top, go_on, removed);
+        // // Lab 2.4: from `self.resume_point(top)`, walk down to a leaf; let
+        // // `removal.prepare` undo what was built on it (if it says it could not
+        // // finish, note the leaf with `self.stopped_at(top, leaf)` and return
+        // // `Stopped`); `remove_leaf` it, go back up to its parent, and repeat
+        // // until `top` itself is gone (`Done`). After each leaf below `top`, if
+        // // `removal.go_on()` says no, note the parent with `stopped_at` and
+        // // return `Stopped`. No recursion, no allocation.
+        // let _ = (top, removal);
         // Progress::Done
         // LAB 2.4 END
     }
@@ -681,7 +706,7 @@ impl<O> CapabilitySpace<O> {
         self.resume = Some((top, at));
     }
 
-    fn remove_leaf(&mut self, id: NodeId, removed: &mut (impl FnMut(Removed<O>) + ?Sized)) {
+    fn remove_leaf(&mut self, id: NodeId, removal: &mut (impl Removal<O> + ?Sized)) {
         let entry = self
             .entries
             .get_mut(id.index)
@@ -716,7 +741,7 @@ impl<O> CapabilitySpace<O> {
             .vacate(node.handle.index());
 
         self.give_back_empty_chunks();
-        removed(Removed {
+        removal.removed(Removed {
             node: id,
             owner: node.owner,
             handle: node.handle,
@@ -1538,20 +1563,37 @@ mod tests {
         check_structure(&space);
     }
 
+    /// A removal that goes on for `left` capabilities, keeping their reports.
+    struct Share {
+        left: usize,
+        reports: Vec<Removed<u32>>,
+    }
+
+    impl Removal<u32> for Share {
+        fn removed(&mut self, removed: Removed<u32>) {
+            self.reports.push(removed);
+        }
+
+        fn go_on(&mut self) -> bool {
+            self.left -= 1;
+            self.left > 0
+        }
+    }
+
     /// Revokes or drops in shares of `share` removals, counting the calls.
     fn in_shares(
         share: usize,
-        mut call: impl FnMut(&mut dyn FnMut() -> bool, &mut dyn FnMut(Removed<u32>)) -> Progress,
+        mut call: impl FnMut(&mut Share) -> Progress,
     ) -> (usize, Vec<Removed<u32>>) {
         let mut reports = Vec::new();
         for calls in 1.. {
-            let mut left = share;
-            let mut go_on = || {
-                left -= 1;
-                left > 0
+            let mut removal = Share {
+                left: share,
+                reports: core::mem::take(&mut reports),
             };
-            let before = reports.len();
-            let progress = call(&mut go_on, &mut |removed| reports.push(removed));
+            let before = removal.reports.len();
+            let progress = call(&mut removal);
+            reports = removal.reports;
             assert!(reports.len() > before, "every share removes something");
             if progress == Progress::Done {
                 return (calls, reports);
@@ -1573,8 +1615,8 @@ mod tests {
             } = forest();
             assert_eq!(root, r);
             let (_, whole) = removing(|removed| at_once.revoke(A, root, removed));
-            let (calls, reports) = in_shares(share, |go_on, removed| {
-                space.revoke_some(A, root, go_on, removed).unwrap()
+            let (calls, reports) = in_shares(share, |removal| {
+                space.revoke_some(A, root, removal).unwrap()
             });
             assert_eq!(reports, whole, "share of {share}");
             assert_eq!(calls, whole.len().div_ceil(share), "share of {share}");
@@ -1596,10 +1638,12 @@ mod tests {
         let one = space.grant(A, root, B, keep).unwrap();
         let two = space.grant(B, one, A, keep).unwrap();
         space.grant(A, two, B, keep).unwrap();
-        let mut once = || false;
-        let (progress, reports) =
-            removing(|removed| space.revoke_some(A, root, &mut once, removed).unwrap());
-        assert_eq!((progress, reports.len()), (Progress::Stopped, 1));
+        let mut once = Share {
+            left: 1,
+            reports: Vec::new(),
+        };
+        let progress = space.revoke_some(A, root, &mut once).unwrap();
+        assert_eq!((progress, once.reports.len()), (Progress::Stopped, 1));
         // Meanwhile a copy of 2 and one of the root, outside the chain.
         let late = space.derive(A, two, keep).unwrap();
         let beside = space.derive(A, root, keep).unwrap();
@@ -1612,11 +1656,47 @@ mod tests {
         check_structure(&space);
     }
 
+    /// A removal whose undoing of each leaf takes two shares.
+    struct SlowUndo {
+        prepared: BTreeSet<NodeId>,
+        reports: Vec<Removed<u32>>,
+    }
+
+    impl Removal<u32> for SlowUndo {
+        fn prepare(&mut self, leaf: NodeId) -> bool {
+            !self.prepared.insert(leaf) // done the second time it is asked
+        }
+
+        fn removed(&mut self, removed: Removed<u32>) {
+            assert!(self.prepared.contains(&removed.node), "undone first");
+            self.reports.push(removed);
+        }
+    }
+
+    #[test]
+    fn a_leaf_not_yet_undone_stays_until_it_is() {
+        let Forest {
+            mut space, root, ..
+        } = forest();
+        let (_, whole) = removing(|removed| forest().space.revoke(A, root, removed));
+        let mut undo = SlowUndo {
+            prepared: BTreeSet::new(),
+            reports: Vec::new(),
+        };
+        let mut calls = 1;
+        while space.revoke_some(A, root, &mut undo).unwrap() == Progress::Stopped {
+            calls += 1;
+        }
+        assert_eq!(calls, whole.len() + 1, "one stop before each leaf");
+        assert_eq!(undo.reports, whole);
+        check_structure(&space);
+    }
+
     #[test]
     fn drop_in_shares_keeps_the_capability_until_the_end() {
         let Forest { mut space, a1, .. } = forest();
-        let (calls, reports) = in_shares(1, |go_on, removed| {
-            let progress = space.drop_some(A, a1, go_on, removed).unwrap();
+        let (calls, reports) = in_shares(1, |removal| {
+            let progress = space.drop_some(A, a1, removal).unwrap();
             if progress == Progress::Stopped {
                 assert!(space.lookup(A, a1).is_ok(), "named until it goes");
             }

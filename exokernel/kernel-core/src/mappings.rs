@@ -356,28 +356,38 @@ impl MappingIndex {
     /// Forgets every page mapped through `node`, handing each to `forgotten`
     /// as (environment, page). Allocates nothing.
     pub fn take_node(&mut self, node: NodeId, mut forgotten: impl FnMut(EnvironmentId, u64)) {
-        let mut forget = |environment, first: u64, pages: u64| {
-            for page in (0..pages).map(|index| first + index * FRAME_SIZE) {
-                forgotten(environment, page);
+        while self.take_run(node, &mut forgotten) {}
+    }
+
+    /// Forgets one run of pages mapped through `node`, handing each page to
+    /// `forgotten` as [`Self::take_node`] does; false if `node` had none. So
+    /// a capability mapped at 65,536 pages can be undone a run at a time.
+    pub fn take_run(
+        &mut self,
+        node: NodeId,
+        mut forgotten: impl FnMut(EnvironmentId, u64),
+    ) -> bool {
+        let (environment, first, pages) = match self.side_run(node) {
+            Some(&mut run) if run.is_of(node) => {
+                self.clear_side_run(node);
+                (run.environment, run.first(), run.pages())
+            }
+            _ => {
+                let all = (node, EnvironmentId(0), 0)..=(node, EnvironmentId(u32::MAX), u64::MAX);
+                let Some((&key, &pages)) = self.other_runs.range(all).next() else {
+                    return false;
+                };
+                self.other_runs.remove(&key);
+                self.other_runs.give_back_when_empty();
+                (key.1, key.2, pages)
             }
         };
-        if let Some(&mut run) = self.side_run(node)
-            && run.is_of(node)
-        {
-            self.clear_side_run(node);
-            self.pages -= run.pages();
-            self.forget_untagged(node, run.environment, run.first(), run.pages());
-            forget(run.environment, run.first(), run.pages());
+        self.pages -= pages;
+        self.forget_untagged(node, environment, first, pages);
+        for page in (0..pages).map(|index| first + index * FRAME_SIZE) {
+            forgotten(environment, page);
         }
-        let all = (node, EnvironmentId(0), 0)..=(node, EnvironmentId(u32::MAX), u64::MAX);
-        while let Some((&key, &pages)) = self.other_runs.range(all.clone()).next() {
-            self.other_runs.remove(&key);
-            self.pages -= pages;
-            let (_, environment, first) = key;
-            self.forget_untagged(node, environment, first, pages);
-            forget(environment, first, pages);
-        }
-        self.other_runs.give_back_when_empty();
+        true
     }
 
     /// How many pages are recorded.

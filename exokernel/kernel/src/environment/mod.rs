@@ -54,7 +54,7 @@ use exo_abi::syscall::{EnvironmentAccount, Event};
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::accounts::Account;
-use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removed};
+use exo_kernel_core::caps::{CapabilitySpace, NodeId, Removal, Removed};
 use exo_kernel_core::mappings::MappingIndex;
 use exo_kernel_core::memory_map::FRAME_SIZE;
 use exo_kernel_core::scheduler::Scheduler;
@@ -502,7 +502,18 @@ impl System {
     fn removing<T>(
         &mut self,
         forced: bool,
-        operation: impl FnOnce(&mut CapabilitySpace<Object>, &mut dyn FnMut(Removed<Object>)) -> T,
+        operation: impl FnOnce(&mut CapabilitySpace<Object>, &mut Undo<'_, '_>) -> T,
+    ) -> T {
+        self.removing_within(forced, None, operation)
+    }
+
+    /// [`Self::removing`] for an operation that works a share at a time:
+    /// `go_on` says whether its share allows more.
+    fn removing_within<T>(
+        &mut self,
+        forced: bool,
+        go_on: Option<&mut dyn FnMut() -> bool>,
+        operation: impl FnOnce(&mut CapabilitySpace<Object>, &mut Undo<'_, '_>) -> T,
     ) -> T {
         let System {
             capabilities,
@@ -514,68 +525,17 @@ impl System {
             pool,
             ..
         } = self;
-        let mut on_removed = |removed: Removed<Object>| {
-            mappings.take_node(removed.node, |id, page| {
-                if let Some(environment) = environments.get_mut(&id) {
-                    let _ = environment.space.unmap(page);
-                    environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
-                }
-            });
-            net.removed(removed.object, removed.node, removed.owner, &mut |payer| {
-                if let Some(payer) = environments.get_mut(&payer) {
-                    payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
-                }
-            });
-            if let Some(owner) = environments.get_mut(&removed.owner) {
-                owner.capability_removed();
-            }
-            if !removed.was_root {
-                return;
-            }
-            match removed.object {
-                Object::Frame { first, order } => {
-                    lent_frames::free(first * FRAME_SIZE, u32::from(order))
-                        .expect("a root frame capability owns its frames");
-                    if let Some(owner) = environments.get_mut(&removed.owner) {
-                        let count = 1 << order;
-                        owner.frames.uncharge(count);
-                        owner.frames_held = owner.frames_held.saturating_sub(count);
-                        if forced {
-                            owner.frames_taken_by_force += count;
-                        } else {
-                            owner.check_revocation_met();
-                        }
-                    }
-                }
-                Object::Environment(id) => {
-                    if doomed.push(environments, id) {
-                        println!(
-                            "environment {} destroyed: its root capability was removed",
-                            id.0
-                        );
-                    }
-                }
-                Object::Slot(slot) => {
-                    // Freed now, unless its owner's destruction freed it already.
-                    if let Some((owner, payer)) = slices.free(slot) {
-                        if let Some(environment) = environments.get_mut(&owner) {
-                            environment.slots_held -= 1;
-                            pool.join(environments, owner);
-                        }
-                        if let Some(payer) = environments.get_mut(&payer) {
-                            payer.slots.uncharge(1);
-                        }
-                    }
-                }
-                Object::Endpoint { .. }
-                | Object::Notification { .. }
-                | Object::Nic
-                | Object::Address(_)
-                | Object::Binding(_)
-                | Object::Filter { .. } => {}
-            }
+        let mut undo = Undo {
+            environments,
+            mappings,
+            doomed,
+            slices,
+            net,
+            pool,
+            forced,
+            go_on,
         };
-        operation(capabilities, &mut on_removed)
+        operation(capabilities, &mut undo)
     }
 
     /// The page-aligned user addresses `address .. + pages` pages, checked.
@@ -616,5 +576,108 @@ fn current() -> Option<EnvironmentId> {
     match cpu::current().environment() {
         0 => None,
         id => Some(EnvironmentId(id)),
+    }
+}
+
+/// What removing a capability means for the rest of the system (`System::removing`).
+struct Undo<'a, 'g> {
+    environments: &'a mut BTreeMap<EnvironmentId, Box<Environment>>,
+    mappings: &'a mut MappingIndex,
+    doomed: &'a mut Doomed,
+    slices: &'a mut SliceVector,
+    net: &'a mut net::Network,
+    pool: &'a mut pool::PoolTurns,
+    /// The kernel is taking frames back after a deadline.
+    forced: bool,
+    /// The share of a call that works a share at a time (`teardown.rs`).
+    go_on: Option<&'g mut dyn FnMut() -> bool>,
+}
+
+impl Undo<'_, '_> {
+    /// Unmaps one run of pages mapped through `node`; false if none was left.
+    fn unmap_run(&mut self, node: NodeId) -> bool {
+        let environments = &mut *self.environments;
+        self.mappings.take_run(node, |id, page| {
+            if let Some(environment) = environments.get_mut(&id) {
+                let _ = environment.space.unmap(page);
+                environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
+            }
+        })
+    }
+}
+
+impl Removal<Object> for Undo<'_, '_> {
+    /// The pages mapped through `leaf` go a run at a time, within the share:
+    /// one capability can be mapped at 65,536 pages.
+    fn prepare(&mut self, leaf: NodeId) -> bool {
+        while self.unmap_run(leaf) {
+            if !self.go_on() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn removed(&mut self, removed: Removed<Object>) {
+        // Its pages were unmapped by `prepare`, which every removal asks first.
+        let environments = &mut *self.environments;
+        self.net
+            .removed(removed.object, removed.node, removed.owner, &mut |payer| {
+                if let Some(payer) = environments.get_mut(&payer) {
+                    payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
+                }
+            });
+        if let Some(owner) = environments.get_mut(&removed.owner) {
+            owner.capability_removed();
+        }
+        if !removed.was_root {
+            return;
+        }
+        match removed.object {
+            Object::Frame { first, order } => {
+                lent_frames::free(first * FRAME_SIZE, u32::from(order))
+                    .expect("a root frame capability owns its frames");
+                if let Some(owner) = environments.get_mut(&removed.owner) {
+                    let count = 1 << order;
+                    owner.frames.uncharge(count);
+                    owner.frames_held = owner.frames_held.saturating_sub(count);
+                    if self.forced {
+                        owner.frames_taken_by_force += count;
+                    } else {
+                        owner.check_revocation_met();
+                    }
+                }
+            }
+            Object::Environment(id) => {
+                if self.doomed.push(environments, id) {
+                    println!(
+                        "environment {} destroyed: its root capability was removed",
+                        id.0
+                    );
+                }
+            }
+            Object::Slot(slot) => {
+                // Freed now, unless its owner's destruction freed it already.
+                if let Some((owner, payer)) = self.slices.free(slot) {
+                    if let Some(environment) = environments.get_mut(&owner) {
+                        environment.slots_held -= 1;
+                        self.pool.join(environments, owner);
+                    }
+                    if let Some(payer) = environments.get_mut(&payer) {
+                        payer.slots.uncharge(1);
+                    }
+                }
+            }
+            Object::Endpoint { .. }
+            | Object::Notification { .. }
+            | Object::Nic
+            | Object::Address(_)
+            | Object::Binding(_)
+            | Object::Filter { .. } => {}
+        }
+    }
+
+    fn go_on(&mut self) -> bool {
+        self.go_on.as_mut().is_none_or(|go_on| go_on())
     }
 }

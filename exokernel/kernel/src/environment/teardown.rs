@@ -62,8 +62,8 @@ impl System {
         handle: Handle,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Result<Progress, Error> {
-        let result = self.removing(false, |capabilities, on_removed| {
-            capabilities.revoke_some(caller, handle, go_on, on_removed)
+        let result = self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+            capabilities.revoke_some(caller, handle, undo)
         });
         self.reap();
         result
@@ -86,8 +86,8 @@ impl System {
         if let (Object::Environment(target), true) = (*capability.object, is_root) {
             return Ok(self.take_down(caller, target, Ending::DestroyedBy(caller), go_on));
         }
-        let result = self.removing(false, |capabilities, on_removed| {
-            capabilities.drop_some(caller, handle, go_on, on_removed)
+        let result = self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+            capabilities.drop_some(caller, handle, undo)
         });
         self.reap();
         result
@@ -161,9 +161,10 @@ impl System {
                     continue; // nothing done yet: no reason to stop
                 }
                 Next::Remove(node) => {
-                    let progress = self.removing(false, |capabilities, on_removed| {
-                        capabilities.remove_node_some(node, go_on, on_removed)
-                    });
+                    let progress =
+                        self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+                            capabilities.remove_node_some(node, undo)
+                        });
                     self.reap();
                     if progress == Progress::Stopped {
                         return Progress::Stopped;
@@ -173,9 +174,10 @@ impl System {
                     // What names it goes, a share at a time; then it does.
                     let root = self.environment(current).root;
                     while let Some(copy) = self.capabilities.first_child(root) {
-                        let progress = self.removing(false, |capabilities, on_removed| {
-                            capabilities.remove_node_some(copy, go_on, on_removed)
-                        });
+                        let progress =
+                            self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+                                capabilities.remove_node_some(copy, undo)
+                            });
                         if progress == Progress::Stopped {
                             return Progress::Stopped;
                         }
