@@ -162,6 +162,16 @@ struct Revocation {
     held_when_asked: u64,
     /// Whether the upcall announcing it has been delivered.
     delivered: bool,
+    /// Once its deadline passed and the kernel takes what is missing, a
+    /// share at a time (`revocation.rs`): what had been given back by then,
+    /// and the frames taken by force so far.
+    enforcing: Option<Enforcing>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Enforcing {
+    given: u64,
+    taken: u64,
 }
 
 #[derive(Debug)]
@@ -348,6 +358,9 @@ pub struct System {
     scheduler: Scheduler,
     /// Who may be in the best-effort pool, in the order of their turns.
     pool: pool::PoolTurns,
+    /// Where the taking of expired requests stopped when its share ran out:
+    /// the last environment whose request was closed (`revocation.rs`).
+    enforced_after: Option<EnvironmentId>,
     /// The earliest open revocation deadline (`u64::MAX`: none), so the
     /// trap path looks at every request only when one may have expired.
     earliest_deadline: u64,
@@ -375,6 +388,7 @@ impl System {
             first_exit_status: None,
             scheduler: Scheduler::new(),
             pool: pool::PoolTurns::EMPTY,
+            enforced_after: None,
             earliest_deadline: u64::MAX,
             timers: Timers::new(),
             net: net::Network::new(),

@@ -19,7 +19,9 @@ use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
-use super::{EnvironmentId, Object, Revocation, System};
+use exo_kernel_core::caps::Progress;
+
+use super::{Enforcing, EnvironmentId, Object, Revocation, System};
 use crate::arch::cpu;
 use crate::{println, time, trace};
 
@@ -48,6 +50,7 @@ impl System {
             allowed_ticks: deadline_ticks,
             held_when_asked: environment.frames_held,
             delivered: false,
+            enforcing: None,
         });
         self.earliest_deadline = self.earliest_deadline.min(deadline);
         trace::record(Kind::RevocationRequest, target.0, [wanted, deadline]);
@@ -57,24 +60,30 @@ impl System {
         Ok(())
     }
 
-    /// Closes every request whose deadline has passed, or whose environment
-    /// has given back what was asked: what is missing at the deadline is
-    /// taken by force. Allocates nothing.
+    /// Closes every request whose deadline has passed: what is missing is
+    /// taken by force. Allocates nothing. A share of a tick at a time
+    /// (`teardown.rs`): what is left waits for the next tick, so requests
+    /// that expire together, each for frames copied into thousands of
+    /// tables, cannot keep the CPU from whoever holds it.
     pub(super) fn enforce_deadlines(&mut self) {
         let now = time::ticks();
         if now < self.earliest_deadline {
             return;
         }
+        let mut go_on = super::share();
         // One pass in id order: each search starts after the last request
         // closed. Searching from the start each time made k requests that
         // expire together cost k times every environment, interrupts off
         // (900 on one tick held the CPU for 132 ticks).
-        let mut after = None;
-        while let Some((id, missing)) = self.close_one_expired(now, after) {
-            after = Some(id);
-            if missing > 0 {
-                self.take_frames_by_force(id, missing);
+        let mut after = self.enforced_after.take();
+        while let Some(id) = self.next_expired(now, after) {
+            if self.enforce(id, &mut go_on) == Progress::Stopped || !go_on() {
+                // The rest at the next tick, from here.
+                self.enforced_after = after;
+                self.earliest_deadline = now + 1;
+                return;
             }
+            after = Some(id);
         }
         self.earliest_deadline = self
             .environments
@@ -84,33 +93,69 @@ impl System {
             .unwrap_or(u64::MAX);
     }
 
-    /// Closes one request whose deadline is `now` or past, of an environment
-    /// with an id above `after` (any, for `None`), if there is one; returns
-    /// its environment and how many frames it still owes.
-    fn close_one_expired(
-        &mut self,
-        now: u64,
-        after: Option<EnvironmentId>,
-    ) -> Option<(EnvironmentId, u64)> {
+    /// The first environment above `after` (any, for `None`) whose request's
+    /// deadline is `now` or past.
+    fn next_expired(&self, now: u64, after: Option<EnvironmentId>) -> Option<EnvironmentId> {
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let (_, environment) = self
-            .environments
-            .range_mut((from, Bound::Unbounded))
-            .find(|(_, environment)| environment.revocation.is_some_and(|r| r.deadline <= now))?;
-        let request = environment.revocation.take()?;
-        let given = environment.given_back_since(&request);
-        environment.frames_given_back += given;
-        if given > 0 {
-            trace::record(Kind::FramesGivenBack, environment.id.0, [given, 0]);
+        self.environments
+            .range((from, Bound::Unbounded))
+            .find(|(_, environment)| environment.revocation.is_some_and(|r| r.deadline <= now))
+            .map(|(&id, _)| id)
+    }
+
+    /// A share of closing `id`'s expired request: what it still owes is
+    /// taken by force, then the request is closed; `Stopped` if the share
+    /// ran out first (the request stays open, its deadline passed).
+    fn enforce(&mut self, id: EnvironmentId, go_on: &mut dyn FnMut() -> bool) -> Progress {
+        let environment = self.environment(id);
+        let Some(mut request) = environment.revocation else {
+            return Progress::Done;
+        };
+        // What it gave back is counted when the deadline is first seen:
+        // what is taken from here on falls below that too, but is not given.
+        let mut enforcing = request.enforcing.unwrap_or(Enforcing {
+            given: environment.given_back_since(&request),
+            taken: 0,
+        });
+        // Nothing left to tell it: the deadline is past.
+        request.delivered = true;
+        let owed = environment.still_owed(&request);
+        let (taken, progress) = self.take_frames_by_force(id, owed, go_on);
+        enforcing.taken += taken;
+        let environment = self.environment(id);
+        if progress == Progress::Stopped {
+            request.enforcing = Some(enforcing);
+            environment.revocation = Some(request);
+            return Progress::Stopped;
         }
-        Some((environment.id, environment.still_owed(&request)))
+        environment.revocation = None;
+        environment.frames_given_back += enforcing.given;
+        if enforcing.given > 0 {
+            trace::record(Kind::FramesGivenBack, id.0, [enforcing.given, 0]);
+        }
+        if owed > 0 {
+            trace::record(Kind::FramesTaken, id.0, [enforcing.taken, 0]);
+            println!(
+                "environment {}: revocation deadline passed; took {} frames by force",
+                id.0, enforcing.taken
+            );
+        }
+        Progress::Done
     }
 
     /// Takes at least `wanted` frames from `id`: the root frame
-    /// capabilities in the highest slots of its table first. Allocates
-    /// nothing: the table is read slot by slot, from the top.
-    fn take_frames_by_force(&mut self, id: EnvironmentId, wanted: u64) {
+    /// capabilities in the highest slots of its table first. Returns how
+    /// many it took, and `Stopped` if the share ran out first (a capability
+    /// whose copies were being removed is taken at the next share).
+    /// Allocates nothing: the table is read slot by slot, from the top.
+    fn take_frames_by_force(
+        &mut self,
+        id: EnvironmentId,
+        wanted: u64,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> (u64, Progress) {
         let mut frames = 0;
+        let mut progress = Progress::Done;
         let mut index = self.capabilities.table_slots(id);
         while frames < wanted && index > 0 {
             index -= 1;
@@ -128,20 +173,18 @@ impl System {
             if !is_root {
                 continue;
             }
-            self.removing(true, |capabilities, on_removed| {
-                capabilities.remove_node(node, on_removed);
+            progress = self.removing_within(true, Some(&mut *go_on), |capabilities, undo| {
+                capabilities.remove_node_some(node, undo)
             });
+            if progress == Progress::Stopped {
+                break;
+            }
             frames += 1u64 << order;
         }
-        self.reap();
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
         }
-        trace::record(Kind::FramesTaken, id.0, [frames, 0]);
-        println!(
-            "environment {}: revocation deadline passed; took {frames} frames by force",
-            id.0
-        );
+        (frames, progress)
     }
 }
 
@@ -170,6 +213,7 @@ impl super::Environment {
     /// back (called when a root frame capability goes).
     pub(super) fn check_revocation_met(&mut self) {
         if let Some(request) = self.revocation
+            && request.enforcing.is_none()
             && self.given_back_since(&request) >= request.wanted
         {
             self.frames_given_back += request.wanted;
