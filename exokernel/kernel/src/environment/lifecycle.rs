@@ -182,6 +182,7 @@ impl System {
                 doomed_next: None,
                 frozen: false,
                 teardown_slot: 0,
+                teardown_address: 0,
                 teardown_at: None,
                 finishing: None,
                 usage: Usage::default(),

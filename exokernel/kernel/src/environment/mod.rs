@@ -235,6 +235,9 @@ struct Environment {
     /// its table not yet emptied.
     frozen: bool,
     teardown_slot: u32,
+    /// The first address whose pages mapped through others' capabilities
+    /// the teardown has not forgotten.
+    teardown_address: u64,
     /// On the top of a family being taken down: the member being emptied now.
     teardown_at: Option<EnvironmentId>,
     /// Its own `EnvironmentDestroy` that stopped part-way: the handle it

@@ -24,6 +24,9 @@
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::{NodeId, Progress};
 
+use exo_kernel_core::memory_map::FRAME_SIZE;
+
+use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
 use crate::time;
@@ -171,7 +174,12 @@ impl System {
                     }
                 }
                 Next::Emptied => {
-                    // What names it goes, a share at a time; then it does.
+                    // The pages others mapped in it (the caller's own stay:
+                    // its `syscall` may run from one), what names it, a
+                    // share at a time; then it goes.
+                    if current != caller && self.unmap_others(current, go_on) == Progress::Stopped {
+                        return Progress::Stopped;
+                    }
                     let root = self.environment(current).root;
                     while let Some(copy) = self.capabilities.first_child(root) {
                         let progress =
@@ -240,6 +248,36 @@ impl System {
         }
         self.environment(member).teardown_slot = slot;
         next
+    }
+
+    /// A share of unmapping the pages mapped in `member` through others'
+    /// capabilities (its own went with its table), a run at a time, from
+    /// the address where the last share stopped; their records go too.
+    fn unmap_others(&mut self, member: EnvironmentId, go_on: &mut dyn FnMut() -> bool) -> Progress {
+        let environment = self
+            .environments
+            .get_mut(&member)
+            .expect("a member being emptied exists");
+        while let Some((page, tag)) = environment.space.next_mapped(environment.teardown_address) {
+            let mut next = page + FRAME_SIZE;
+            // The kernel's own pages (the facts page) have no record: they stay.
+            if let Some(node) = self.mappings.node_of(&self.capabilities, member, page, tag)
+                && let Some((first, pages)) = self.mappings.remove_run_holding(node, member, page)
+            {
+                for index in 0..pages {
+                    let _ = environment.space.unmap(first + index * FRAME_SIZE);
+                }
+                environment
+                    .kernel_bytes
+                    .uncharge(pages * MAPPING_RECORD_BYTES);
+                next = first + pages * FRAME_SIZE;
+            }
+            environment.teardown_address = next;
+            if !go_on() {
+                return Progress::Stopped;
+            }
+        }
+        Progress::Done
     }
 
     /// Whether `id` is a strict descendant of `top` (created by it, or by one

@@ -19,6 +19,8 @@
 //! `USER_MAP_END` (or the kernel's own window pages). It walks the user
 //! half's tables itself; the kernel half is never walked here.
 
+use core::ops::ControlFlow;
+
 use exo_abi::Error;
 use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_END};
 use exo_abi::mapping::MapFlags;
@@ -296,7 +298,21 @@ impl AddressSpace {
     /// Calls `mapped(page, tag)` for every page mapped in the user half, in
     /// address order. Allocates nothing.
     pub fn for_each_mapped(&self, mut mapped: impl FnMut(u64, u16)) {
-        walk_tables(self.pml4, 4, 0, &mut mapped);
+        let _ = walk_tables(self.pml4, 4, 0, 0, &mut |page, tag| {
+            mapped(page, tag);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// The first page mapped in the user half at or above `from`, and its
+    /// tag: for taking an environment's pages apart a share at a time.
+    pub fn next_mapped(&self, from: u64) -> Option<(u64, u16)> {
+        let mut found = None;
+        let _ = walk_tables(self.pml4, 4, 0, from, &mut |page, tag| {
+            found = Some((page, tag));
+            ControlFlow::Break(())
+        });
+        found
     }
 
     /// The physical address and flags behind user address `address`.
@@ -344,22 +360,36 @@ fn user_slots(level: u8) -> usize {
 }
 
 /// Calls `leaf(page, tag)` for every used entry of the last-level tables
-/// below `table` (at `level`, covering addresses from `base`).
-fn walk_tables(table: u64, level: u8, base: u64, leaf: &mut dyn FnMut(u64, u16)) {
+/// below `table` (at `level`, covering addresses from `base`) for a page at
+/// or above `from`, in address order, until `leaf` breaks.
+fn walk_tables(
+    table: u64,
+    level: u8,
+    base: u64,
+    from: u64,
+    leaf: &mut dyn FnMut(u64, u16) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     // SAFETY: `table` is a page table of the address space being walked,
     // reached through present entries; it is only read.
     let entries = unsafe { table_at(table) };
     let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
-    for (index, entry) in entries.iter().enumerate().take(user_slots(level)) {
+    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
+    for (index, entry) in entries
+        .iter()
+        .enumerate()
+        .take(user_slots(level))
+        .skip(first)
+    {
         let address = base + index as u64 * span;
         if level == 1 {
             if !entry.is_unused() {
-                leaf(address, tag_in(entry));
+                leaf(address, tag_in(entry))?;
             }
         } else if entry.flags().contains(Flags::PRESENT) {
-            walk_tables(entry.addr().as_u64(), level - 1, address, leaf);
+            walk_tables(entry.addr().as_u64(), level - 1, address, from, leaf)?;
         }
     }
+    ControlFlow::Continue(())
 }
 
 /// Frees the page table at physical `table`, of `level` (4: a PML4), and
