@@ -183,6 +183,7 @@ impl System {
                 frozen: false,
                 teardown_slot: 0,
                 teardown_address: 0,
+                teardown_tables: 0,
                 teardown_at: None,
                 finishing: None,
                 usage: Usage::default(),

@@ -236,8 +236,10 @@ struct Environment {
     frozen: bool,
     teardown_slot: u32,
     /// The first address whose pages mapped through others' capabilities
-    /// the teardown has not forgotten.
+    /// the teardown has not forgotten, and the first whose last-level page
+    /// table it has not freed (`u64::MAX`: all done).
     teardown_address: u64,
+    teardown_tables: u64,
     /// On the top of a family being taken down: the member being emptied now.
     teardown_at: Option<EnvironmentId>,
     /// Its own `EnvironmentDestroy` that stopped part-way: the handle it

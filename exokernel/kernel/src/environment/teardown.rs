@@ -29,7 +29,11 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
+use crate::memory::address_space::Scan;
 use crate::time;
+
+/// Entries of page tables one step of a teardown looks at: one table's.
+const STEP_ENTRIES: u64 = 512;
 
 /// How a family's top ends once its family is gone.
 #[derive(Clone, Copy, Debug)]
@@ -252,31 +256,54 @@ impl System {
 
     /// A share of unmapping the pages mapped in `member` through others'
     /// capabilities (its own went with its table), a run at a time, from
-    /// the address where the last share stopped; their records go too.
+    /// the address where the last share stopped, their records with them;
+    /// then of freeing its last-level page tables, so that its end walks
+    /// only the few above them. Each step looks at no more than
+    /// [`STEP_ENTRIES`] entries of its tables: a member may have made
+    /// thousands of tables, each paid for with a frame.
     fn unmap_others(&mut self, member: EnvironmentId, go_on: &mut dyn FnMut() -> bool) -> Progress {
         let environment = self
             .environments
             .get_mut(&member)
             .expect("a member being emptied exists");
-        while let Some((page, tag)) = environment.space.next_mapped(environment.teardown_address) {
-            let mut next = page + FRAME_SIZE;
-            // The kernel's own pages (the facts page) have no record: they stay.
-            if let Some(node) = self.mappings.node_of(&self.capabilities, member, page, tag)
-                && let Some((first, pages)) = self.mappings.remove_run_holding(node, member, page)
-            {
-                for index in 0..pages {
-                    let _ = environment.space.unmap(first + index * FRAME_SIZE);
+        loop {
+            let from = environment.teardown_address;
+            match environment.space.next_mapped(from, STEP_ENTRIES) {
+                Scan::End => break,
+                Scan::Paused(at) => environment.teardown_address = at,
+                Scan::Mapped(page, tag) => {
+                    let mut next = page + FRAME_SIZE;
+                    // The kernel's own pages (the facts page) have no record.
+                    if let Some(node) = self.mappings.node_of(&self.capabilities, member, page, tag)
+                        && let Some((first, pages)) =
+                            self.mappings.remove_run_holding(node, member, page)
+                    {
+                        for index in 0..pages {
+                            let _ = environment.space.unmap(first + index * FRAME_SIZE);
+                        }
+                        environment
+                            .kernel_bytes
+                            .uncharge(pages * MAPPING_RECORD_BYTES);
+                        next = first + pages * FRAME_SIZE;
+                    }
+                    environment.teardown_address = next;
                 }
-                environment
-                    .kernel_bytes
-                    .uncharge(pages * MAPPING_RECORD_BYTES);
-                next = first + pages * FRAME_SIZE;
             }
-            environment.teardown_address = next;
             if !go_on() {
                 return Progress::Stopped;
             }
         }
+        environment.teardown_address = u64::MAX; // nothing left: the next share skips the walk
+        while let Some(at) = environment
+            .space
+            .free_last_level_tables(environment.teardown_tables, STEP_ENTRIES)
+        {
+            environment.teardown_tables = at;
+            if !go_on() {
+                return Progress::Stopped;
+            }
+        }
+        environment.teardown_tables = u64::MAX;
         Progress::Done
     }
 
