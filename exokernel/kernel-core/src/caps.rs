@@ -740,7 +740,10 @@ impl<O> CapabilitySpace<O> {
             .expect("a live node's table exists")
             .vacate(node.handle.index());
 
-        self.give_back_empty_chunks();
+        // One chunk at most: the chunks below it may have emptied long ago,
+        // and giving them all back at once is work as large as the tree
+        // they held (`tidy` gives back the rest, a chunk at a time).
+        self.tidy();
         removal.removed(Removed {
             node: id,
             owner: node.owner,
@@ -808,15 +811,21 @@ impl<O> CapabilitySpace<O> {
     /// Gives the arena's last chunks back to the heap while nothing in them
     /// is live, so that memory the kernel took for capabilities comes back
     /// when they go. Frees, never allocates.
-    fn give_back_empty_chunks(&mut self) {
-        while let Some(range) = self.entries.last_chunk_if_vacant() {
-            for index in range {
-                let generation = self.entries.get(index).expect("in range").generation;
-                self.generation_floor = self.generation_floor.max(generation.wrapping_add(1));
-                self.unlink_free(index);
-            }
-            self.entries.pop_chunk();
+    /// Gives the arena's last chunk back to the heap if none of its entries
+    /// is live; returns whether it did. A removal gives back at most one
+    /// chunk; the kernel calls this until it returns false, a share at a
+    /// time, to give back what a large removal left vacant.
+    pub fn tidy(&mut self) -> bool {
+        let Some(range) = self.entries.last_chunk_if_vacant() else {
+            return false;
+        };
+        for index in range {
+            let generation = self.entries.get(index).expect("in range").generation;
+            self.generation_floor = self.generation_floor.max(generation.wrapping_add(1));
+            self.unlink_free(index);
         }
+        self.entries.pop_chunk();
+        true
     }
 
     fn live(&self, id: NodeId) -> Option<&Node<O>> {
@@ -1286,11 +1295,21 @@ mod tests {
             space.node(old).is_none(),
             "an id from a given-back chunk names nothing"
         );
-        // Dropped in another order, the chunks still all go back.
+        // Dropped in another order, the last removal gives back one chunk,
+        // and `tidy` the rest, one a call.
         for handle in &again {
             space.drop_capability(env, *handle, &mut |_| {}).unwrap();
         }
-        assert_eq!(space.entries.len(), 0);
+        assert_eq!(
+            space.entries.len(),
+            300 - 300 % 64,
+            "the last chunk went back"
+        );
+        let mut tidied = 0;
+        while space.tidy() {
+            tidied += 1;
+        }
+        assert_eq!((tidied, space.entries.len()), (4, 0));
     }
 
     #[test]
