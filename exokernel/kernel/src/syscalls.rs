@@ -31,18 +31,15 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
     let mut more = None;
-    let mut again = false;
-    let result = Sysnum::try_from(frame.rax)
-        .and_then(|number| call(system, caller, number, arguments, &mut more, &mut again));
-    if again {
-        // Stopped part-way (`environment/teardown.rs`): back on the
-        // `syscall` instruction, registers as they were, so the call goes
-        // on when the caller runs again. Every encoding of `syscall` ends
-        // in its two opcode bytes, whatever prefixes come before them.
-        frame.rip -= SYSCALL_LENGTH;
-        cpu::current().count(Counter::CallsTakenAgain);
-        return;
-    }
+    let result = match Sysnum::try_from(frame.rax) {
+        Ok(number) if works_in_shares(number) => match in_shares(system, caller, number, arguments)
+        {
+            Ok(Progress::Stopped) => return take_again(frame),
+            Ok(Progress::Done) => Ok((0, 0)),
+            Err(error) => Err(error),
+        },
+        number => number.and_then(|number| call(system, caller, number, arguments, &mut more)),
+    };
     let (status, first, second) = match result {
         Ok((first, second)) => (0, first, second),
         Err(error) => (error.code(), 0, 0),
@@ -53,6 +50,50 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     if let Some([rdi, r8, r9]) = more {
         (frame.rdi, frame.r8, frame.r9) = (rdi, r8, r9);
     }
+}
+
+/// Whether `number` is a call that works a share of a tick at a time
+/// (`environment/teardown.rs`): revoke, drop, destroy, exit.
+fn works_in_shares(number: Sysnum) -> bool {
+    matches!(
+        number,
+        Sysnum::Exit
+            | Sysnum::CapabilityRevoke
+            | Sysnum::CapabilityDrop
+            | Sysnum::EnvironmentDestroy
+    )
+}
+
+/// Runs a share of call `number`, one of those [`works_in_shares`] names.
+/// Out of line, as `take_again`: these calls are rare, and under TCG the
+/// system-call path costs by its jumps.
+#[inline(never)]
+fn in_shares(
+    system: &mut System,
+    caller: EnvironmentId,
+    number: Sysnum,
+    [a, ..]: [u64; 6],
+) -> Result<Progress, Error> {
+    let go_on = &mut share();
+    match number {
+        Sysnum::Exit => Ok(system.exit(caller, a, go_on)),
+        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a), go_on),
+        Sysnum::CapabilityDrop => system.drop_capability(caller, handle(a), go_on),
+        Sysnum::EnvironmentDestroy => system.destroy_call(caller, handle(a), go_on),
+        _ => Err(Error::UnknownSystemCall),
+    }
+}
+
+/// A call that stopped part-way (`environment/teardown.rs`): back on the
+/// `syscall` instruction, registers as they were, so the call goes on when
+/// the caller runs again. Every encoding of `syscall` ends in its two opcode
+/// bytes, whatever prefixes come before them. Out of line: under TCG the
+/// system-call path costs by its jumps, and this one is rare.
+#[cold]
+#[inline(never)]
+fn take_again(frame: &mut TrapFrame) {
+    frame.rip -= SYSCALL_LENGTH;
+    cpu::current().count(Counter::CallsTakenAgain);
 }
 
 /// 37: the kernel heap's bytes in use and its capacity. Anyone may ask: the figures say
@@ -80,20 +121,18 @@ fn call(
     number: Sysnum,
     [a, b, c, d, e, _]: [u64; 6],
     more: &mut Option<[u64; 3]>,
-    again: &mut bool,
 ) -> Result<(u64, u64), Error> {
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
-    // A call that works a share at a time: no values; taken again if it stopped.
-    let mut finished = |progress: Progress| {
-        *again = progress == Progress::Stopped;
-        (0, 0)
-    };
     match number {
         // 0–4: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
-        Sysnum::Exit => Ok(finished(system.exit(caller, a, &mut share()))),
+        // Taken by `in_shares` before `call` is: they may stop part-way.
+        Sysnum::Exit
+        | Sysnum::CapabilityRevoke
+        | Sysnum::CapabilityDrop
+        | Sysnum::EnvironmentDestroy => Err(Error::UnknownSystemCall),
         Sysnum::Yield => {
             system.request_yield();
             Ok((0, 0))
@@ -106,10 +145,6 @@ fn call(
         Sysnum::CapabilityGrant => system
             .grant(caller, handle(a), handle(b), c)
             .map(|h| one(h.to_raw())),
-        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a), &mut share()).map(finished),
-        Sysnum::CapabilityDrop => system
-            .drop_capability(caller, handle(a), &mut share())
-            .map(finished),
         Sysnum::CapabilityIdentify => system
             .identify(caller, handle(a))
             .map(|info| (info.pack(), info.value)),
@@ -140,9 +175,6 @@ fn call(
             let target = system.target(caller, handle(a), Rights::CONTROL)?;
             system.start_environment(target, b, c, d).map(none)
         }
-        Sysnum::EnvironmentDestroy => system
-            .destroy_call(caller, handle(a), &mut share())
-            .map(finished),
         Sysnum::SetUpcall => system.set_upcall(caller, handle(a), [b, c, d, e]).map(none),
         Sysnum::RequestFrames => system.request_frames(caller, handle(a), b, c).map(none),
         Sysnum::EnvironmentInfo => {

@@ -15,6 +15,8 @@ const CALIBRATION_MS: u64 = 50;
 
 static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Time-stamp counter cycles per timer tick, divided out once at boot.
+static TSC_PER_TICK: AtomicU64 = AtomicU64::new(0);
 static APIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 
 /// Measures the clocks and starts the periodic timer at `hz` interrupts per second.
@@ -33,6 +35,7 @@ pub fn init(hz: u64) {
     APIC_TIMER_HZ.store(apic_hz, Ordering::Relaxed);
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
     TIMER_HZ.store(hz, Ordering::Relaxed);
+    TSC_PER_TICK.store(tsc_hz / hz.max(1), Ordering::Relaxed);
     let period = u32::try_from(apic_hz / hz).unwrap_or(u32::MAX);
     apic::start_periodic(period);
 }
@@ -50,6 +53,11 @@ pub fn timer_hz() -> u64 {
 /// The time-stamp counter's measured rate, in Hz.
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Time-stamp counter cycles per timer tick.
+pub fn tsc_per_tick() -> u64 {
+    TSC_PER_TICK.load(Ordering::Relaxed)
 }
 
 /// The local APIC timer's measured count rate (after its divider), in Hz.

@@ -57,7 +57,7 @@ enum Next {
 /// A share of work for one system call: says whether to go on, which it
 /// may until a quarter of a tick has passed since it was made.
 pub fn share() -> impl FnMut() -> bool {
-    let end = cpu::rdtsc() + time::tsc_hz() / time::timer_hz().max(1) / 4;
+    let end = cpu::rdtsc() + time::tsc_per_tick() / 4;
     move || cpu::rdtsc() < end
 }
 
