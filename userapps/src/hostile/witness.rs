@@ -277,8 +277,11 @@ fn run(address: u64) -> u64 {
     let away = facts::tsc_hz() / facts::ticks_per_second() / AWAY_FRACTION;
     let mut lap = LapClock::begin(user::tsc());
     loop {
-        lap.read(user::tsc(), away);
+        // The ask first, then the reading: a lap ended on an ask must take in a reading
+        // made after the ask was seen, or a gap just before the ask (an attack while the
+        // witness was between the two) would fall into the next lap instead.
         let laps_asked = words.read(LAPS_ASKED);
+        lap.read(user::tsc(), away);
         if words.read(LAPS_ENDED) != laps_asked {
             lap.report(words);
             words.write(LAPS_ENDED, laps_asked);
