@@ -91,11 +91,12 @@ const TREE_LEND: Lend = Lend {
 };
 /// The most tables a tree spreads over.
 const WIDE_TABLES: usize = 24;
-/// Copies in each of a storm's two tables, and the storms.
+/// A storm's tables, the copies granted into each, and the storms.
 const STORM_TABLES: usize = 2;
 const STORM_COPIES: u64 = 1_000;
 const STORM_ROUNDS: u64 = 10;
 
+/// The children the chain runs through, a table each.
 const CHAIN_TABLES: usize = 16;
 /// Each chain child's accounts: its image, and a full table of capabilities.
 const CHAIN_LEND: Lend = Lend {
