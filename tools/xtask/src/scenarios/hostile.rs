@@ -31,6 +31,16 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-kernel-work",
+        // 1 ms slots on the instruction clock, 8 of them: the witness holds 2, and may wait
+        // for the CPU at most a round (8 ticks) and 3.
+        kernel_command_line: "log=info slots=8 slot_us=1000",
+        serial_must_show: &["slice vector: 8 slots of 1000 us"],
+        checks: Some(19),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-kernel-memory",
         checks: Some(36),
         timeout: LONG_TIMEOUT,

@@ -1,0 +1,576 @@
+//! No one system call takes another environment's CPU time: work that grows with what the
+//! caller built and paid for is done in the caller's own time.
+//!
+//! The kernel runs with interrupts off, so while a call runs nobody else does. A witness
+//! holds [`WITNESS_SLOTS`] slots of the slice vector, which it takes for itself
+//! (`hostile/witness.rs`); the parent runs in the pool and makes, one at a time, the calls
+//! whose work grows with what it built, each timed by a lap of the witness:
+//!
+//! | attack | what is built | the one call |
+//! |---|---|---|
+//! | a wide tree | a frame capability granted into [`WIDE_TABLES`] empty environments until their tables are full, a copy mapped at [`TREE_PAGES`] pages in each: 24,576 copies | `CapabilityRevoke` of the root |
+//! | a deep chain | a frame capability derived in each of [`CHAIN_TABLES`] children as deep as its table allows, each copy from the one before, the deepest granted on to the next: 16,353 deep | `CapabilityDrop` of the root |
+//! | a fan | a child that creates sleeping children until its kernel memory runs out: 956 | `EnvironmentDestroy` of the child |
+//! | a fan's creator | the same fan | the child's own `Exit` |
+//! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
+//!
+//! After each, the call returned `Ok` and took everything it had to, the witness is alive,
+//! and it never waited for the CPU longer than a round of the vector and [`SLACK_TICKS`]
+//! ticks: a holder of slots runs in them whatever the others' calls make the kernel do.
+//! The environments a tree or the chain was built in are then destroyed, timed the same
+//! way in a lap of their own, and every frame and byte of kernel memory is back. Over the
+//! storms the witness also ran at least [`LEAST_SHARE_PERCENT`]% of the time its slots
+//! promise. A kernel that does such a call in one go takes the CPU from the witness for
+//! as long as the call lasts: with every call done at once, interrupts off, the witness
+//! waited 274 ticks of the instruction clock during the wide tree's revocation, 19 while
+//! its environments were destroyed, 152 during the chain's drop, 509 during each fan's
+//! end, 25 during a storm, and ran 147‰ of the storms' time where its slots promise 250‰.
+//!
+//! Times are read from the guest's time-stamp counter, which the scenarios run on the
+//! instruction clock (`-icount`): counts of instructions, the same every run.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use exo_abi::layout::PAGE_SIZE;
+use exo_abi::mapping::MapFlags;
+use exo_abi::syscall::{EnvironmentAccount, EnvironmentState, Event};
+use exo_abi::user::{self, Lend};
+use exo_abi::{Error, Handle, Rights};
+use userapps::check::{self, ok};
+use userapps::hostile::batch;
+use userapps::hostile::chain::{self, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS};
+use userapps::hostile::conservation::Baseline;
+use userapps::hostile::shared::Words;
+use userapps::hostile::witness::{Lap, Witness};
+use userapps::layout::MANAGED_START;
+use userapps::memory::{self, drop_capability, revoke_capability_timed};
+use userapps::spawn::Child;
+use userapps::{facts, println};
+
+userapps::entry!(main);
+
+const NAME: &str = "hostile-kernel-work";
+
+/// Slots the witness holds, of the 8 the scenario boots with: a quarter of the CPU.
+const WITNESS_SLOTS: u64 = 2;
+/// Ticks beyond a round of the slice vector the witness may wait for the CPU.
+const SLACK_TICKS: u64 = 3;
+/// Of the time its slots promise, the least the witness may run during the storms.
+const LEAST_SHARE_PERCENT: u64 = 80;
+
+/// The page the parent shares with the chain's children and the fan's creator.
+const SHARED: Words = Words::at(MANAGED_START);
+/// Words of `SHARED`: for chain child `i`, the handle of its part of the chain, its handle
+/// for the next child, how deep it derived, and the error that stopped it (0 while it
+/// works).
+const HANDLE: u64 = 0;
+const NEXT: u64 = HANDLE + CHAIN_TABLES as u64;
+const DEPTH: u64 = NEXT + CHAIN_TABLES as u64;
+const STOPPED_BY: u64 = DEPTH + CHAIN_TABLES as u64;
+/// The fan's creator's words: its children, the error that stopped it making more, 1 once
+/// every child sleeps, 1 when it may exit (set by the parent), and the counter just before
+/// its `Exit`.
+const FAN_CHILDREN: u64 = STOPPED_BY + CHAIN_TABLES as u64;
+const FAN_STOPPED_BY: u64 = FAN_CHILDREN + 1;
+const FAN_ASLEEP: u64 = FAN_CHILDREN + 2;
+const FAN_GO: u64 = FAN_CHILDREN + 3;
+const FAN_EXIT_TSC: u64 = FAN_CHILDREN + 4;
+
+/// Where a tree's copy is mapped in each of its environments (2 MiB aligned: one page
+/// table), and at how many pages: one `MapBatch` each. Not 512, a full batch: that one
+/// call holds the CPU for about 6 ticks of the instruction clock itself.
+const TREE_PAGES_AT: u64 = MANAGED_START + 0x100_0000;
+const TREE_PAGES: u64 = 64;
+/// Each tree environment's accounts: its page tables and mapping records, and grants until
+/// its table is full.
+const TREE_LEND: Lend = Lend {
+    frames: 16,
+    kernel_bytes: 400_000,
+    slots: 0,
+};
+/// The most tables a tree spreads over.
+const WIDE_TABLES: usize = 24;
+/// A storm's tables, the copies granted into each, and the storms.
+const STORM_TABLES: usize = 2;
+const STORM_COPIES: u64 = 1_000;
+const STORM_ROUNDS: u64 = 10;
+
+/// The children the chain runs through, a table each.
+const CHAIN_TABLES: usize = 16;
+/// Each chain child's accounts: its image, and a full table of capabilities.
+const CHAIN_LEND: Lend = Lend {
+    frames: 96,
+    kernel_bytes: 320_000,
+    slots: 0,
+};
+
+/// The fan's creator's frame quota: its image's page tables, and frames for 1,000
+/// children of `FAN_CHILD_QUOTA` (the kernel memory this quota brings runs out a little
+/// before); it must make at least [`FAN_LEAST`].
+const FAN_QUOTA: u64 = 64 + 1_000 * FAN_CHILD_QUOTA;
+const FAN_LEAST: u64 = 900;
+
+/// How long building anything may take, in ticks.
+const PATIENCE_TICKS: u64 = 60_000;
+
+fn main(_argument: u64) -> u64 {
+    let shared_page = SHARED.allocate().expect("allocate the shared page");
+    // What the parent keeps for good exists before the baseline: the page tables of the
+    // witness's page and of spawning, and a table grown to hold the chain's children's
+    // frames and a tree's environments at once.
+    let warm_up = Witness::start_holding(WITNESS_SLOTS).expect("start a witness");
+    let children: [Child; CHAIN_TABLES] =
+        core::array::from_fn(|_| Child::create_lending(CHAIN_LEND).expect("a child"));
+    let tree = Tree::grow(WIDE_TABLES, 1, 1);
+    tree.revoke();
+    tree.clear();
+    drop(children);
+    warm_up.stop();
+    let baseline = Baseline::take();
+
+    let witness = Witness::start_holding(WITNESS_SLOTS).expect("start the witness");
+    let during = Baseline::take();
+    println!(
+        "{NAME}: the witness holds {WITNESS_SLOTS} of {} slots, a tick ({} cycles) each; it \
+         may wait {} ticks for the CPU",
+        facts::slots(),
+        tick_cycles(),
+        allowed_gap() / tick_cycles()
+    );
+
+    wide_tree(&witness);
+    during.expect_came_back(NAME, "the wide tree");
+
+    deep_chain(shared_page, &witness);
+    during.expect_came_back(NAME, "the deep chain");
+
+    let code = chain::code_frame();
+    fan_destroyed(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the fan destroyed");
+    fan_exits(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the fan's creator's exit");
+
+    storms(&witness);
+    during.expect_came_back(NAME, "the storms");
+
+    witness.check_unharmed("every attack");
+    witness.stop();
+    baseline.expect_came_back(NAME, "every attack and the witness");
+    check::all_passed(NAME);
+    0
+}
+
+/// Cycles of the time-stamp counter in one tick.
+fn tick_cycles() -> u64 {
+    facts::tsc_hz() / facts::ticks_per_second()
+}
+
+/// The longest the witness may wait for the CPU: a round of the slice vector (a slot is a
+/// tick) and [`SLACK_TICKS`], in cycles.
+fn allowed_gap() -> u64 {
+    (facts::slots() + SLACK_TICKS) * tick_cycles()
+}
+
+/// Ends the witness's lap around an attack whose call took `cycles` as its caller saw it
+/// (an `Exit`: until the parent saw the environment gone), prints both, and checks that
+/// the witness is alive and waited for the CPU no longer than allowed.
+fn waited_little(witness: &Witness, cycles: u64, attack: core::fmt::Arguments) -> Lap {
+    let lap = witness.lap();
+    let tick = tick_cycles();
+    println!(
+        "{NAME}: {attack}: {} ticks; the witness's longest wait for the CPU {} ticks, and it \
+         ran {} of {} ticks",
+        cycles / tick,
+        lap.largest_gap / tick,
+        lap.ran / tick,
+        lap.length / tick
+    );
+    witness.check_unharmed("an attack");
+    assert!(
+        lap.largest_gap <= allowed_gap(),
+        "{attack}: the witness waited {} ticks for the CPU, more than {}",
+        lap.largest_gap / tick,
+        allowed_gap() / tick
+    );
+    ok(format_args!(
+        "{attack}: the witness never waited more than a round and {SLACK_TICKS} ticks"
+    ));
+    lap
+}
+
+/// A tree as wide as [`WIDE_TABLES`] tables hold, revoked in one call.
+fn wide_tree(witness: &Witness) {
+    let tree = Tree::grow(WIDE_TABLES, u64::MAX, TREE_PAGES);
+    let copies = tree.copies;
+    witness.lap();
+    let cycles = tree.revoke();
+    waited_little(
+        witness,
+        cycles,
+        format_args!("revoking a tree of {copies} copies"),
+    );
+    ok(format_args!(
+        "one CapabilityRevoke took a tree of {copies} copies through {WIDE_TABLES} tables, \
+         with every page mapped through it"
+    ));
+    torn_down(
+        witness,
+        format_args!("destroying the tree's {WIDE_TABLES} environments"),
+        || tree.clear(),
+    );
+}
+
+/// Times `teardown` — destroying what an attack left, itself work that grows with what
+/// was built — in a lap of the witness's own, and checks it as [`waited_little`] does.
+fn torn_down(witness: &Witness, what: core::fmt::Arguments, teardown: impl FnOnce()) {
+    witness.lap();
+    let start = user::tsc();
+    teardown();
+    waited_little(witness, user::tsc() - start, what);
+}
+
+/// A frame capability copied into the tables of empty environments made for it.
+struct Tree {
+    root: Handle,
+    environments: [Handle; WIDE_TABLES],
+    width: usize,
+    /// Capabilities each environment held before the copies.
+    held_before: [u64; WIDE_TABLES],
+    /// Copies in all: derived and granted.
+    copies: u64,
+}
+
+impl Tree {
+    /// A fresh frame's capability, copied into `width` new environments: a copy derived
+    /// and mapped at `pages` pages in each, then `per_table` grants into each (or until its
+    /// table or kernel memory is full, for `u64::MAX`).
+    fn grow(width: usize, per_table: u64, pages: u64) -> Self {
+        let (root, _) = user::frame_allocate(0).expect("allocate the tree's frame");
+        let mut tree = Tree {
+            root,
+            environments: [Handle::SELF_ENVIRONMENT; WIDE_TABLES],
+            width,
+            held_before: [0; WIDE_TABLES],
+            copies: 0,
+        };
+        for index in 0..width {
+            let environment = user::environment_create_lending(TREE_LEND).expect("a table");
+            tree.environments[index] = environment;
+            tree.held_before[index] = held(environment);
+            let copy = user::capability_derive(root, Rights::FRAME).expect("derive a copy");
+            let addresses = (0..pages).map(|page| TREE_PAGES_AT + page * PAGE_SIZE);
+            let (mapped, outcome) =
+                batch::map_frame_at(environment, copy, addresses, MapFlags::WRITE);
+            assert_eq!((mapped, outcome), (pages, Ok(())), "map the copy");
+            tree.copies += 1;
+            for _ in 0..per_table {
+                match user::capability_grant(root, environment, Rights::READ) {
+                    Ok(_) => tree.copies += 1,
+                    Err(Error::TableFull | Error::KernelMemoryExceeded) => break,
+                    Err(error) => panic!("grant into a tree's table: {error:?}"),
+                }
+            }
+        }
+        tree
+    }
+
+    /// Revokes the root in one call and checks every copy and page went; returns the
+    /// call's cycles.
+    fn revoke(&self) -> u64 {
+        let cycles = revoke_capability_timed(self.root).expect("revoke the tree");
+        for (&environment, &before) in self.environments[..self.width]
+            .iter()
+            .zip(&self.held_before)
+        {
+            assert_eq!(held(environment), before, "a copy outlived the revocation");
+            for page in [0, TREE_PAGES - 1] {
+                assert_eq!(
+                    memory::unmap(environment, TREE_PAGES_AT + page * PAGE_SIZE),
+                    Err(Error::NotMapped),
+                    "a page of the tree is still mapped"
+                );
+            }
+        }
+        cycles
+    }
+
+    /// Destroys its environments and drops its root.
+    fn clear(self) {
+        for &environment in &self.environments[..self.width] {
+            user::environment_destroy(environment).expect("destroy a tree's environment");
+        }
+        drop_capability(self.root).expect("drop the tree's root");
+    }
+}
+
+/// Capabilities in `environment`'s table.
+fn held(environment: Handle) -> u64 {
+    user::environment_info(environment, EnvironmentAccount::CapabilitiesHeld)
+        .expect("capabilities held")
+}
+
+/// A chain through [`CHAIN_TABLES`] children, each copy derived from the one before,
+/// dropped at its root in one call.
+fn deep_chain(shared_page: Handle, witness: &Witness) {
+    SHARED.clear();
+    let children: [Child; CHAIN_TABLES] =
+        core::array::from_fn(|_| Child::create_lending(CHAIN_LEND).expect("a chain child"));
+    for (index, child) in children.iter().enumerate() {
+        SHARED
+            .share_with(shared_page, child.environment())
+            .expect("share the page");
+        if let Some(next) = children.get(index + 1) {
+            let give =
+                user::capability_grant(next.environment(), child.environment(), Rights::GIVE)
+                    .expect("let a child give to the next");
+            SHARED.write(NEXT + index as u64, give.to_raw());
+        }
+    }
+    let before: [u64; CHAIN_TABLES] =
+        core::array::from_fn(|index| held(children[index].environment()));
+    let (root, _) = user::frame_allocate(0).expect("allocate the chain's frame");
+    let first = user::capability_grant(root, children[0].environment(), Rights::FRAME)
+        .expect("grant the chain to the first child");
+    SHARED.write(HANDLE, first.to_raw());
+    let mut depth = 0;
+    for (index, child) in children.iter().enumerate() {
+        let index = index as u64;
+        child.start(chain_link, index).expect("start a chain child");
+        wait_for("a chain child to derive", || {
+            SHARED.read(STOPPED_BY + index) != 0
+        });
+        let stopped_by = Error::try_from(SHARED.read(STOPPED_BY + index));
+        assert!(
+            matches!(
+                stopped_by,
+                Ok(Error::TableFull | Error::KernelMemoryExceeded)
+            ),
+            "a chain child stopped deriving with {stopped_by:?}"
+        );
+        depth += 1 + SHARED.read(DEPTH + index);
+    }
+
+    witness.lap();
+    let start = user::tsc();
+    drop_capability(root).expect("drop the chain's root");
+    let cycles = user::tsc() - start;
+    waited_little(
+        witness,
+        cycles,
+        format_args!("dropping a chain {depth} deep"),
+    );
+    for (index, child) in children.iter().enumerate() {
+        assert_eq!(
+            held(child.environment()),
+            before[index],
+            "child {index} kept part of the chain"
+        );
+    }
+    ok(format_args!(
+        "one CapabilityDrop took a chain {depth} deep through {CHAIN_TABLES} tables"
+    ));
+    torn_down(
+        witness,
+        format_args!("destroying the chain's {CHAIN_TABLES} children"),
+        || drop(children),
+    );
+}
+
+/// A chain child: derives from its handle until it can derive no more, grants the deepest
+/// copy to the next child (if any), reports, and sleeps for ever: it holds its part.
+fn chain_link(index: u64) -> u64 {
+    let mut deepest = Handle::from_raw(SHARED.read(HANDLE + index));
+    let mut depth = 0;
+    let stopped_by = loop {
+        match user::capability_derive(deepest, Rights::FRAME) {
+            Ok(handle) => {
+                deepest = handle;
+                depth += 1;
+            }
+            Err(error) => break error,
+        }
+    };
+    if (index as usize) + 1 < CHAIN_TABLES {
+        // The grant needs a slot in the next table, not in ours.
+        let next = Handle::from_raw(SHARED.read(NEXT + index));
+        let granted = user::capability_grant(deepest, next, Rights::FRAME).expect("grant on");
+        SHARED.write(HANDLE + index + 1, granted.to_raw());
+    }
+    SHARED.write(DEPTH + index, depth);
+    SHARED.write(STOPPED_BY + index, stopped_by.code());
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
+}
+
+/// A fan's creator, started and waited for until every child of it sleeps; returns it
+/// and how many children it made.
+fn fan(shared_page: Handle, code_frame: Handle) -> (Child, u64) {
+    SHARED.clear();
+    let creator = Child::create(FAN_QUOTA).expect("create the fan's creator");
+    SHARED
+        .share_with(shared_page, creator.environment())
+        .expect("share the page");
+    let code = user::capability_grant(code_frame, creator.environment(), FAN_CODE_RIGHTS)
+        .expect("grant the code page");
+    creator
+        .start(make_fan, code.to_raw())
+        .expect("start the fan's creator");
+    wait_for("the fan to sleep", || SHARED.read(FAN_ASLEEP) != 0);
+    let children = SHARED.read(FAN_CHILDREN);
+    let stopped_by = Error::try_from(SHARED.read(FAN_STOPPED_BY));
+    assert!(
+        children >= FAN_LEAST,
+        "the fan made {children} children, stopped by {stopped_by:?}"
+    );
+    (creator, children)
+}
+
+/// A fan destroyed from outside in one call.
+fn fan_destroyed(shared_page: Handle, code_frame: Handle, witness: &Witness) {
+    let (members, _) = family();
+    let (creator, children) = fan(shared_page, code_frame);
+    witness.lap();
+    let start = user::tsc();
+    user::environment_destroy(creator.environment()).expect("destroy the fan");
+    let cycles = user::tsc() - start;
+    waited_little(
+        witness,
+        cycles,
+        format_args!("destroying a fan of {children}"),
+    );
+    assert!(
+        !creator.is_alive(),
+        "the fan's creator outlived its destruction"
+    );
+    assert_eq!(family().0, members, "a child of the fan outlived it");
+    ok(format_args!(
+        "one EnvironmentDestroy took a fan of {children} sleepers and their creator"
+    ));
+    creator.destroy();
+}
+
+/// A fan whose creator exits: its `Exit` takes the fan.
+fn fan_exits(shared_page: Handle, code_frame: Handle, witness: &Witness) {
+    let (members, _) = family();
+    let (creator, children) = fan(shared_page, code_frame);
+    witness.lap();
+    SHARED.write(FAN_GO, 1);
+    wait_for("the fan's creator to be gone", || {
+        !creator.is_alive() && family().0 == members
+    });
+    let seen_gone = user::tsc();
+    let exited = SHARED.read(FAN_EXIT_TSC);
+    assert!(exited != 0, "the fan's creator ended before its Exit");
+    waited_little(
+        witness,
+        seen_gone - exited,
+        format_args!("the Exit of the creator of a fan of {children}"),
+    );
+    ok(format_args!(
+        "the Exit of a fan's creator took its {children} sleepers with it"
+    ));
+    creator.destroy();
+}
+
+/// The fan's creator: creates children of `FAN_CHILD_QUOTA` frames, each sleeping in the
+/// chain's code (a level whose quota is below `chain::FLOOR` makes no child), until it can
+/// make no more; reports; waits until every child sleeps; and exits when told to.
+fn make_fan(code: u64) -> u64 {
+    let code = Handle::from_raw(code);
+    let mut children = 0;
+    let stopped_by = loop {
+        match sleeper(code) {
+            Ok(()) => children += 1,
+            Err(error) => break error,
+        }
+    };
+    SHARED.write(FAN_CHILDREN, children);
+    SHARED.write(FAN_STOPPED_BY, stopped_by.code());
+    while family().1 < children {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    SHARED.write(FAN_ASLEEP, 1);
+    while SHARED.read(FAN_GO) == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    SHARED.write(FAN_EXIT_TSC, user::tsc());
+    0
+}
+
+/// One child of the fan, started in the chain's code; an environment made but not started
+/// is destroyed again.
+fn sleeper(code: Handle) -> Result<(), Error> {
+    let child = user::environment_create(FAN_CHILD_QUOTA)?;
+    let started = user::map(code, child, chain::code_page(), MapFlags::EXECUTE)
+        .and_then(|()| user::environment_start(child, chain::level(), 0, 0));
+    if started.is_err() {
+        user::environment_destroy(child)?;
+    }
+    started
+}
+
+/// This environment's family, itself not counted: how many, and how many of them sleep
+/// in `Wait`.
+fn family() -> (u64, u64) {
+    let own = Handle::SELF_ENVIRONMENT;
+    let mut after = memory::own_id().expect("own id");
+    let (mut members, mut asleep) = (0, 0);
+    while let Some(id) = user::environment_next(own, after).expect("list own family") {
+        let state = user::environment_inspect(own, id, EnvironmentAccount::State);
+        members += 1;
+        asleep += u64::from(state == Ok(EnvironmentState::Waiting as u64));
+        after = id;
+    }
+    (members, asleep)
+}
+
+/// [`STORM_ROUNDS`] trees built and revoked one after another, the witness's share of
+/// the CPU measured over all of them.
+fn storms(witness: &Witness) {
+    witness.lap();
+    let mut longest = 0;
+    for _ in 0..STORM_ROUNDS {
+        let tree = Tree::grow(STORM_TABLES, STORM_COPIES, TREE_PAGES);
+        assert_eq!(tree.copies, STORM_TABLES as u64 * (STORM_COPIES + 1));
+        longest = longest.max(tree.revoke());
+        tree.clear();
+    }
+    let copies = STORM_TABLES as u64 * (STORM_COPIES + 1);
+    let lap = waited_little(
+        witness,
+        longest,
+        format_args!("{STORM_ROUNDS} storms of {copies} copies built and revoked (the longest)"),
+    );
+    ok(format_args!(
+        "{STORM_ROUNDS} CapabilityRevoke calls each took a tree of {copies} copies"
+    ));
+    // ran / length >= LEAST_SHARE_PERCENT% of slots held / slots.
+    let promised = lap.length * WITNESS_SLOTS / facts::slots();
+    println!(
+        "{NAME}: over the storms the witness ran {} per mille of the time; its slots \
+         promise {} per mille",
+        1000 * lap.ran / lap.length,
+        1000 * WITNESS_SLOTS / facts::slots()
+    );
+    assert!(
+        100 * lap.ran >= LEAST_SHARE_PERCENT * promised,
+        "over the storms the witness ran {} of {} cycles its slots promise",
+        lap.ran,
+        promised
+    );
+    ok(format_args!(
+        "over the storms the witness ran at least {LEAST_SHARE_PERCENT}% of what its slots \
+         promise"
+    ));
+}
+
+/// Sleeps a tick at a time until `condition` holds; panics after [`PATIENCE_TICKS`].
+fn wait_for(what: &str, condition: impl Fn() -> bool) {
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    while !condition() {
+        assert!(facts::ticks() < deadline, "waited too long for {what}");
+        let _ = user::wait(Event::TIMER, 1);
+    }
+}
