@@ -58,6 +58,9 @@ const WITNESS_SLOTS: u64 = 2;
 const SLACK_TICKS: u64 = 3;
 /// Of the time its slots promise, the least the witness may run during the storms.
 const LEAST_SHARE_PERCENT: u64 = 80;
+/// Laps at least this many ticks long must also give the witness that share; shorter
+/// ones are a few rounds of the vector, where one slot more or less is a large part.
+const SHARE_LAP_TICKS: u64 = 100;
 
 /// The page the parent shares with the chain's children and the fan's creator.
 const SHARED: Words = Words::at(MANAGED_START);
@@ -174,7 +177,9 @@ fn allowed_gap() -> u64 {
 
 /// Ends the witness's lap around an attack whose call took `cycles` as its caller saw it
 /// (an `Exit`: until the parent saw the environment gone), prints both, and checks that
-/// the witness is alive and waited for the CPU no longer than allowed.
+/// the witness is alive, waited for the CPU no longer than allowed and, over a lap of
+/// [`SHARE_LAP_TICKS`] or more, ran at least [`LEAST_SHARE_PERCENT`]% of what its slots
+/// promise (a call that overran its share of a tick in every round took a tenth of it).
 fn waited_little(witness: &Witness, cycles: u64, attack: core::fmt::Arguments) -> Lap {
     let lap = witness.lap();
     let tick = tick_cycles();
@@ -192,6 +197,13 @@ fn waited_little(witness: &Witness, cycles: u64, attack: core::fmt::Arguments) -
         "{attack}: the witness waited {} ticks for the CPU, more than {}",
         lap.largest_gap / tick,
         allowed_gap() / tick
+    );
+    let promised = lap.length * WITNESS_SLOTS / facts::slots();
+    assert!(
+        lap.length < SHARE_LAP_TICKS * tick || 100 * lap.ran >= LEAST_SHARE_PERCENT * promised,
+        "{attack}: the witness ran {} of the {} cycles its slots promise",
+        lap.ran,
+        promised
     );
     ok(format_args!(
         "{attack}: the witness never waited more than a round and {SLACK_TICKS} ticks"

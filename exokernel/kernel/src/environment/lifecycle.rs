@@ -183,7 +183,6 @@ impl System {
                 frozen: false,
                 teardown_slot: 0,
                 teardown_address: 0,
-                teardown_tables: 0,
                 teardown_at: None,
                 finishing: None,
                 usage: Usage::default(),

@@ -235,11 +235,8 @@ struct Environment {
     /// its table not yet emptied.
     frozen: bool,
     teardown_slot: u32,
-    /// The first address whose pages mapped through others' capabilities
-    /// the teardown has not forgotten, and the first whose last-level page
-    /// table it has not freed (`u64::MAX`: all done).
+    /// The first address of its user half the teardown has not taken apart.
     teardown_address: u64,
-    teardown_tables: u64,
     /// On the top of a family being taken down: the member being emptied now.
     teardown_at: Option<EnvironmentId>,
     /// Its own `EnvironmentDestroy` that stopped part-way: the handle it

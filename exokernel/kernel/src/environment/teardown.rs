@@ -24,12 +24,9 @@
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::{NodeId, Progress};
 
-use exo_kernel_core::memory_map::FRAME_SIZE;
-
 use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
-use crate::memory::address_space::Scan;
 use crate::time;
 
 /// Entries of page tables one step of a teardown looks at: one table's.
@@ -203,7 +200,7 @@ impl System {
                     // The pages others mapped in it (the caller's own stay:
                     // its `syscall` may run from one), what names it, a
                     // share at a time; then it goes.
-                    if current != caller && self.unmap_others(current, go_on) == Progress::Stopped {
+                    if current != caller && self.take_apart(current, go_on) == Progress::Stopped {
                         return Progress::Stopped;
                     }
                     let root = self.environment(current).root;
@@ -276,57 +273,46 @@ impl System {
         next
     }
 
-    /// A share of unmapping the pages mapped in `member` through others'
-    /// capabilities (its own went with its table), a run at a time, from
-    /// the address where the last share stopped, their records with them;
-    /// then of freeing its last-level page tables, so that its end walks
-    /// only the few above them. Each step looks at no more than
-    /// [`STEP_ENTRIES`] entries of its tables: a member may have made
-    /// thousands of tables, each paid for with a frame.
-    fn unmap_others(&mut self, member: EnvironmentId, go_on: &mut dyn FnMut() -> bool) -> Progress {
+    /// A share of taking `member`'s address space apart: the pages others
+    /// mapped in it through their capabilities (its own went with its table)
+    /// are forgotten, a run at a time, and its page tables below the top one
+    /// freed, in one walk from the address where the last share stopped,
+    /// [`STEP_ENTRIES`] entries a step. A member may have made thousands of
+    /// tables, each paid for with a frame; what is left for its end is the
+    /// top table alone.
+    fn take_apart(&mut self, member: EnvironmentId, go_on: &mut dyn FnMut() -> bool) -> Progress {
         let environment = self
             .environments
             .get_mut(&member)
             .expect("a member being emptied exists");
-        loop {
-            let from = environment.teardown_address;
-            match environment.space.next_mapped(from, STEP_ENTRIES) {
-                Scan::End => break,
-                Scan::Paused(at) => environment.teardown_address = at,
-                Scan::Mapped(page, tag) => {
-                    let mut next = page + FRAME_SIZE;
-                    // The kernel's own pages (the facts page) have no record.
-                    if let Some(node) = self.mappings.node_of(&self.capabilities, member, page, tag)
-                        && let Some((first, pages)) =
-                            self.mappings.remove_run_holding(node, member, page)
+        let (mappings, capabilities) = (&mut self.mappings, &self.capabilities);
+        let mut forgotten = 0;
+        let progress = loop {
+            let paused = environment.space.take_apart(
+                environment.teardown_address,
+                STEP_ENTRIES,
+                &mut |page, tag| {
+                    // The kernel's own pages (the facts page) have no record;
+                    // a run's first page forgets the whole run.
+                    if let Some(node) = mappings.node_of(capabilities, member, page, tag)
+                        && let Some((_, pages)) = mappings.remove_run_holding(node, member, page)
                     {
-                        for index in 0..pages {
-                            let _ = environment.space.unmap(first + index * FRAME_SIZE);
-                        }
-                        environment
-                            .kernel_bytes
-                            .uncharge(pages * MAPPING_RECORD_BYTES);
-                        next = first + pages * FRAME_SIZE;
+                        forgotten += pages;
                     }
-                    environment.teardown_address = next;
-                }
-            }
+                },
+            );
+            let Some(at) = paused else {
+                break Progress::Done;
+            };
+            environment.teardown_address = at;
             if !go_on() {
-                return Progress::Stopped;
+                break Progress::Stopped;
             }
-        }
-        environment.teardown_address = u64::MAX; // nothing left: the next share skips the walk
-        while let Some(at) = environment
-            .space
-            .free_last_level_tables(environment.teardown_tables, STEP_ENTRIES)
-        {
-            environment.teardown_tables = at;
-            if !go_on() {
-                return Progress::Stopped;
-            }
-        }
-        environment.teardown_tables = u64::MAX;
-        Progress::Done
+        };
+        environment
+            .kernel_bytes
+            .uncharge(forgotten * MAPPING_RECORD_BYTES);
+        progress
     }
 
     /// Whether `id` is a strict descendant of `top` (created by it, or by one

@@ -19,8 +19,6 @@
 //! `USER_MAP_END` (or the kernel's own window pages). It walks the user
 //! half's tables itself; the kernel half is never walked here.
 
-use core::ops::ControlFlow;
-
 use exo_abi::Error;
 use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_END};
 use exo_abi::mapping::MapFlags;
@@ -298,44 +296,28 @@ impl AddressSpace {
     /// Calls `mapped(page, tag)` for every page mapped in the user half, in
     /// address order. Allocates nothing.
     pub fn for_each_mapped(&self, mut mapped: impl FnMut(u64, u16)) {
-        let mut unlimited = u64::MAX;
-        let _ = walk_tables(self.pml4, 4, 0, 0, &mut unlimited, &mut |page, tag| {
-            mapped(page, tag);
-            ControlFlow::Continue(())
-        });
+        walk_tables(self.pml4, 4, 0, &mut mapped);
     }
 
-    /// The first page mapped in the user half at or above `from`, and its
-    /// tag, looking at no more than `budget` entries of the page tables:
-    /// for taking an environment's pages apart a share at a time, however
-    /// many empty tables it made.
-    pub fn next_mapped(&self, from: u64, budget: u64) -> Scan {
+    /// Takes the user half apart a step at a time, from address `from` on:
+    /// hands each page still mapped to `forget(page, tag)` and frees every
+    /// table below the top one, each emptied as it goes, looking at no more
+    /// than `budget` entries. Returns where it paused, or `None` once
+    /// nothing is left below the top table. For an environment being taken
+    /// down, never the running one: it is one walk, where forgetting its
+    /// pages and then destroying its tables would be two, and a step may
+    /// stop inside any table.
+    pub fn take_apart(
+        &mut self,
+        from: u64,
+        budget: u64,
+        forget: &mut dyn FnMut(u64, u16),
+    ) -> Option<u64> {
+        assert!(!self.is_loaded(), "taking the active address space apart");
         let mut budget = budget;
-        let stop = walk_tables(self.pml4, 4, 0, from, &mut budget, &mut |page, tag| {
-            ControlFlow::Break(Stop::Mapped(page, tag))
-        });
-        match stop {
-            ControlFlow::Break(Stop::Mapped(page, tag)) => Scan::Mapped(page, tag),
-            ControlFlow::Break(Stop::Paused(at)) => Scan::Paused(at),
-            ControlFlow::Continue(()) => Scan::End,
-        }
-    }
-
-    /// Frees the last-level page tables covering addresses at or above
-    /// `from`, looking at no more than `budget` entries of the tables above
-    /// them; returns where it paused, or `None` once none is left. Whatever
-    /// they mapped is no longer reachable: for an environment being taken
-    /// apart, never the running one, so that `destroy` has only the few
-    /// tables above them left to walk.
-    pub fn free_last_level_tables(&mut self, from: u64, budget: u64) -> Option<u64> {
-        assert!(
-            !self.is_loaded(),
-            "freeing the active address space's tables"
-        );
-        let mut budget = budget;
-        let freed = free_last_level(self.pml4, 4, 0, from, &mut budget);
-        self.table_frames -= freed.0;
-        freed.1
+        let (freed, paused) = take_apart_below(self.pml4, 4, 0, from, &mut budget, forget);
+        self.table_frames -= freed;
+        paused
     }
 
     /// The physical address and flags behind user address `address`.
@@ -382,82 +364,38 @@ fn user_slots(level: u8) -> usize {
     }
 }
 
-/// Where a walk of the page tables stopped.
-enum Stop {
-    /// At this page, mapped, with this tag.
-    Mapped(u64, u16),
-    /// Its budget of entries ran out at this address.
-    Paused(u64),
-}
-
-/// What [`AddressSpace::next_mapped`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scan {
-    /// The page and its tag.
-    Mapped(u64, u16),
-    /// Nothing yet: its budget of entries ran out; go on from this address.
-    Paused(u64),
-    /// Nothing mapped from there on.
-    End,
-}
-
-/// Visits the entries of the tables below `table` (at `level`, covering
-/// addresses from `base`) for addresses at or above `from`, in address
-/// order, each at a cost of one from `budget` (it pauses when that runs
-/// out), and calls `leaf(page, tag)` for each used last-level entry, until
-/// `leaf` breaks.
-fn walk_tables(
-    table: u64,
-    level: u8,
-    base: u64,
-    from: u64,
-    budget: &mut u64,
-    leaf: &mut dyn FnMut(u64, u16) -> ControlFlow<Stop>,
-) -> ControlFlow<Stop> {
+/// Calls `leaf(page, tag)` for every used entry of the last-level tables
+/// below `table` (at `level`, covering addresses from `base`).
+fn walk_tables(table: u64, level: u8, base: u64, leaf: &mut dyn FnMut(u64, u16)) {
     // SAFETY: `table` is a page table of the address space being walked,
     // reached through present entries; it is only read.
     let entries = unsafe { table_at(table) };
     let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
-    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
-    for (index, entry) in entries
-        .iter()
-        .enumerate()
-        .take(user_slots(level))
-        .skip(first)
-    {
+    for (index, entry) in entries.iter().enumerate().take(user_slots(level)) {
         let address = base + index as u64 * span;
-        if *budget == 0 {
-            return ControlFlow::Break(Stop::Paused(address.max(from)));
-        }
-        *budget -= 1;
         if level == 1 {
             if !entry.is_unused() {
-                leaf(address, tag_in(entry))?;
+                leaf(address, tag_in(entry));
             }
         } else if entry.flags().contains(Flags::PRESENT) {
-            walk_tables(
-                entry.addr().as_u64(),
-                level - 1,
-                address,
-                from,
-                budget,
-                leaf,
-            )?;
+            walk_tables(entry.addr().as_u64(), level - 1, address, leaf);
         }
     }
-    ControlFlow::Continue(())
 }
 
-/// Frees the last-level tables below `table` (at `level` ≥ 2, covering
-/// addresses from `base`) for addresses at or above `from`, and clears the
-/// entries that pointed to them, each entry looked at costing one from
-/// `budget`; returns how many it freed and where it paused, if it did.
-fn free_last_level(
+/// Hands each used entry of the tables below `table` (at `level`, covering
+/// addresses from `base`) at or above `from` to `forget` and clears it, and
+/// frees each table below `table` once it is empty, each entry looked at
+/// costing one from `budget`; returns how many tables it freed and where it
+/// paused, if it did. What is done is cleared, so going on from the same
+/// address finds only what is left.
+fn take_apart_below(
     table: u64,
     level: u8,
     base: u64,
     from: u64,
     budget: &mut u64,
+    forget: &mut dyn FnMut(u64, u16),
 ) -> (u64, Option<u64>) {
     // SAFETY: `table` is a page table of an address space being taken
     // apart, not loaded, reached through present entries.
@@ -465,28 +403,32 @@ fn free_last_level(
     let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
     let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
     let mut freed = 0;
-    for index in (first..user_slots(level)).take_while(|&index| index < 512) {
+    for index in first.min(512)..user_slots(level) {
         let address = base + index as u64 * span;
         if *budget == 0 {
             return (freed, Some(address.max(from)));
         }
         *budget -= 1;
         let entry = &mut entries[index];
+        if level == 1 {
+            if !entry.is_unused() {
+                forget(address, tag_in(entry));
+                entry.set_unused();
+            }
+            continue;
+        }
         if !entry.flags().contains(Flags::PRESENT) {
             continue;
         }
-        if level == 2 {
-            frames::free(entry.addr().as_u64()).expect("page-table frame was not allocated");
-            entry.set_unused();
-            freed += 1;
-        } else {
-            let (below, paused) =
-                free_last_level(entry.addr().as_u64(), level - 1, address, from, budget);
-            freed += below;
-            if paused.is_some() {
-                return (freed, paused);
-            }
+        let below = entry.addr().as_u64();
+        let (more, paused) = take_apart_below(below, level - 1, address, from, budget, forget);
+        freed += more;
+        if paused.is_some() {
+            return (freed, paused);
         }
+        frames::free(below).expect("page-table frame was not allocated");
+        entry.set_unused();
+        freed += 1;
     }
     (freed, None)
 }
