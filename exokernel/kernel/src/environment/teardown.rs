@@ -187,12 +187,7 @@ impl System {
                     continue; // nothing done yet: no reason to stop
                 }
                 Next::Remove(node) => {
-                    let progress =
-                        self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
-                            capabilities.remove_node_some(node, undo)
-                        });
-                    self.reap();
-                    if progress == Progress::Stopped {
+                    if self.remove_some(node, go_on) == Progress::Stopped {
                         return Progress::Stopped;
                     }
                 }
@@ -204,26 +199,22 @@ impl System {
                         return Progress::Stopped;
                     }
                     let root = self.environment(current).root;
-                    while let Some(copy) = self.capabilities.first_child(root) {
-                        let progress =
-                            self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
-                                capabilities.remove_node_some(copy, undo)
-                            });
-                        if progress == Progress::Stopped {
-                            return Progress::Stopped;
-                        }
-                    }
                     if current == target {
+                        // Its copies first; its root goes with its end.
+                        while let Some(copy) = self.capabilities.first_child(root) {
+                            if self.remove_some(copy, go_on) == Progress::Stopped {
+                                return Progress::Stopped;
+                            }
+                        }
                         self.end(target, ending);
                         return Progress::Done;
                     }
-                    // Its root is in its creator's table, which is where
-                    // the walk came down from.
+                    // Its copies, then its root, which destroys it. The root
+                    // is in its creator's table, where the walk came down from.
                     let parent = self.environment(current).parent;
-                    self.removing(false, |capabilities, on_removed| {
-                        capabilities.remove_node(root, on_removed)
-                    });
-                    self.reap();
+                    if self.remove_some(root, go_on) == Progress::Stopped {
+                        return Progress::Stopped;
+                    }
                     current = parent.expect("a member below the top has a creator");
                     self.environment(target).teardown_at = Some(current);
                 }
@@ -232,6 +223,16 @@ impl System {
                 return Progress::Stopped;
             }
         }
+    }
+
+    /// A share of removing `node` with everything derived from it, itself
+    /// last; whoever that dooms is reaped.
+    fn remove_some(&mut self, node: NodeId, go_on: &mut dyn FnMut() -> bool) -> Progress {
+        let progress = self.removing_within(false, Some(go_on), |capabilities, undo| {
+            capabilities.remove_node_some(node, undo)
+        });
+        self.reap();
+        progress
     }
 
     /// The next thing to remove from `member`'s table, from the first slot
