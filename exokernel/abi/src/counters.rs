@@ -44,13 +44,17 @@ pub enum Counter {
     FramesRefused,
     /// System calls that stopped part-way, their share of a tick used, and
     /// were taken again from their `syscall` instruction (revoke, drop,
-    /// destroy, exit).
+    /// destroy).
     CallsTakenAgain,
+    /// Shares of a tick in which the kernel took down an environment that
+    /// ends (by `Exit` or a fault it could not handle) in that
+    /// environment's own time, instead of running it.
+    EndingShares,
 }
 
 impl Counter {
     /// How many counters there are.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
 
     /// Every counter, in numbering order.
     pub const ALL: [Counter; Self::COUNT] = [
@@ -72,6 +76,7 @@ impl Counter {
         Self::FramesSent,
         Self::FramesRefused,
         Self::CallsTakenAgain,
+        Self::EndingShares,
     ];
 
     /// The counters of entries into the kernel: each interrupt, exception
@@ -105,6 +110,7 @@ impl Counter {
             Self::FramesSent => "frames_sent",
             Self::FramesRefused => "frames_refused",
             Self::CallsTakenAgain => "calls_taken_again",
+            Self::EndingShares => "ending_shares",
         }
     }
 }

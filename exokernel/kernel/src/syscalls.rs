@@ -53,14 +53,11 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
 }
 
 /// Whether `number` is a call that works a share of a tick at a time
-/// (`environment/teardown.rs`): revoke, drop, destroy, exit.
+/// (`environment/teardown.rs`): revoke, drop, destroy.
 fn works_in_shares(number: Sysnum) -> bool {
     matches!(
         number,
-        Sysnum::Exit
-            | Sysnum::CapabilityRevoke
-            | Sysnum::CapabilityDrop
-            | Sysnum::EnvironmentDestroy
+        Sysnum::CapabilityRevoke | Sysnum::CapabilityDrop | Sysnum::EnvironmentDestroy
     )
 }
 
@@ -76,7 +73,6 @@ fn in_shares(
 ) -> Result<Progress, Error> {
     let go_on = &mut share();
     match number {
-        Sysnum::Exit => Ok(system.exit(caller, a, go_on)),
         Sysnum::CapabilityRevoke => system.revoke(caller, handle(a), go_on),
         Sysnum::CapabilityDrop => system.drop_capability(caller, handle(a), go_on),
         Sysnum::EnvironmentDestroy => system.destroy_call(caller, handle(a), go_on),
@@ -128,11 +124,15 @@ fn call(
         // 0–4: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => console_write(system, caller, a, b).map(one),
         Sysnum::ConsoleRead => console_read(system, caller, a, b).map(one),
+        // The caller ends: the scheduler takes it down in its own time.
+        Sysnum::Exit => {
+            system.exit(caller, a);
+            Ok((0, 0))
+        }
         // Taken by `in_shares` before `call` is: they may stop part-way.
-        Sysnum::Exit
-        | Sysnum::CapabilityRevoke
-        | Sysnum::CapabilityDrop
-        | Sysnum::EnvironmentDestroy => Err(Error::UnknownSystemCall),
+        Sysnum::CapabilityRevoke | Sysnum::CapabilityDrop | Sysnum::EnvironmentDestroy => {
+            Err(Error::UnknownSystemCall)
+        }
         Sysnum::Yield => {
             system.request_yield();
             Ok((0, 0))

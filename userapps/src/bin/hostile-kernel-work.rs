@@ -12,6 +12,8 @@
 //! | a deep chain | a frame capability derived in each of [`CHAIN_TABLES`] children as deep as its table allows, each copy from the one before, the deepest granted on to the next: 16,353 deep | `CapabilityDrop` of the root |
 //! | a fan | a child that creates sleeping children until its kernel memory runs out: 956 | `EnvironmentDestroy` of the child |
 //! | a fan's creator | the same fan | the child's own `Exit` |
+//! | a fan's creator that faults | the same fan | none: `ud2`, with no handler for it |
+//! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -25,6 +27,9 @@
 //! waited 274 ticks of the instruction clock during the wide tree's revocation, 19 while
 //! its environments were destroyed, 152 during the chain's drop, 509 during each fan's
 //! end, 25 during a storm, and ran 147‰ of the storms' time where its slots promise 250‰.
+//! A kernel that took an environment down at once when it faulted kept the witness
+//! waiting 504 ticks for the fan of the creator that faults, and one that removed an
+//! exiting environment's own table at once, 151 ticks for the tree's holder.
 //!
 //! Times are read from the guest's time-stamp counter, which the scenarios run on the
 //! instruction clock (`-icount`): counts of instructions, the same every run.
@@ -42,6 +47,7 @@ use userapps::hostile::batch;
 use userapps::hostile::chain::{self, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
+use userapps::hostile::traps::UserTrap;
 use userapps::hostile::witness::{Lap, Witness};
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, drop_capability, revoke_capability_timed};
@@ -72,13 +78,29 @@ const NEXT: u64 = HANDLE + CHAIN_TABLES as u64;
 const DEPTH: u64 = NEXT + CHAIN_TABLES as u64;
 const STOPPED_BY: u64 = DEPTH + CHAIN_TABLES as u64;
 /// The fan's creator's words: its children, the error that stopped it making more, 1 once
-/// every child sleeps, 1 when it may exit (set by the parent), and the counter just before
-/// its `Exit`.
+/// every child sleeps, how it is to end when it may (set by the parent: [`END_EXIT`] or
+/// [`END_FAULT`]), and the counter just before it ends.
 const FAN_CHILDREN: u64 = STOPPED_BY + CHAIN_TABLES as u64;
 const FAN_STOPPED_BY: u64 = FAN_CHILDREN + 1;
 const FAN_ASLEEP: u64 = FAN_CHILDREN + 2;
 const FAN_GO: u64 = FAN_CHILDREN + 3;
 const FAN_EXIT_TSC: u64 = FAN_CHILDREN + 4;
+/// The words of the tree's holder: the copy it holds, its handles for the tree's tables,
+/// the copies it granted, 1 once it has, how it is to end when it may (set by the parent),
+/// and the counter just before it ends.
+const HOLDER_COPY: u64 = 0;
+const HOLDER_TABLES: u64 = HOLDER_COPY + 1;
+const HOLDER_GRANTED: u64 = HOLDER_TABLES + WIDE_TABLES as u64;
+const HOLDER_READY: u64 = HOLDER_GRANTED + 1;
+const HOLDER_GO: u64 = HOLDER_GRANTED + 2;
+const HOLDER_END_TSC: u64 = HOLDER_GRANTED + 3;
+/// How a child ends when its parent lets it (`FAN_GO`, `HOLDER_GO`).
+const END_EXIT: u64 = 1;
+const END_FAULT: u64 = 2;
+/// The tree's holder's frame quota: its image and stack.
+const HOLDER_QUOTA: u64 = 64;
+/// The least copies the holder must grant for the attack to count.
+const HOLDER_LEAST: u64 = 20_000;
 
 /// Where a tree's copy is mapped in each of its environments (2 MiB aligned: one page
 /// table), and at how many pages: one `MapBatch` each. Not 512, a full batch: that one
@@ -151,8 +173,14 @@ fn main(_argument: u64) -> u64 {
     let code = chain::code_frame();
     fan_destroyed(shared_page, code, &witness);
     during.expect_came_back(NAME, "the fan destroyed");
-    fan_exits(shared_page, code, &witness);
+    fan_ends(shared_page, code, &witness, END_EXIT);
     during.expect_came_back(NAME, "the fan's creator's exit");
+    fan_ends(shared_page, code, &witness, END_FAULT);
+    during.expect_came_back(NAME, "the fan's creator's fault");
+    for how in [END_EXIT, END_FAULT] {
+        holder_ends(shared_page, &witness, how);
+        during.expect_came_back(NAME, "the tree's holder's end");
+    }
 
     storms(&witness);
     during.expect_came_back(NAME, "the storms");
@@ -463,32 +491,34 @@ fn fan_destroyed(shared_page: Handle, code_frame: Handle, witness: &Witness) {
     creator.destroy();
 }
 
-/// A fan whose creator exits: its `Exit` takes the fan.
-fn fan_exits(shared_page: Handle, code_frame: Handle, witness: &Witness) {
+/// A fan whose creator ends by itself, as `how` says: its `Exit` or its fault takes the fan.
+fn fan_ends(shared_page: Handle, code_frame: Handle, witness: &Witness, how: u64) {
     let (members, _) = family();
     let (creator, children) = fan(shared_page, code_frame);
+    let ends = end_name(how);
     witness.lap();
-    SHARED.write(FAN_GO, 1);
+    SHARED.write(FAN_GO, how);
     wait_for("the fan's creator to be gone", || {
         !creator.is_alive() && family().0 == members
     });
     let seen_gone = user::tsc();
     let exited = SHARED.read(FAN_EXIT_TSC);
-    assert!(exited != 0, "the fan's creator ended before its Exit");
+    assert!(exited != 0, "the fan's creator ended before its {ends}");
     waited_little(
         witness,
         seen_gone - exited,
-        format_args!("the Exit of the creator of a fan of {children}"),
+        format_args!("the {ends} of the creator of a fan of {children}"),
     );
     ok(format_args!(
-        "the Exit of a fan's creator took its {children} sleepers with it"
+        "the {ends} of a fan's creator took its {children} sleepers with it"
     ));
     creator.destroy();
 }
 
 /// The fan's creator: creates children of `FAN_CHILD_QUOTA` frames, each sleeping in the
 /// chain's code (a level whose quota is below `chain::FLOOR` makes no child), until it can
-/// make no more; reports; waits until every child sleeps; and exits when told to.
+/// make no more; reports; waits until every child sleeps; and exits or faults when told to
+/// (it has no upcall handler: the fault ends it).
 fn make_fan(code: u64) -> u64 {
     let code = Handle::from_raw(code);
     let mut children = 0;
@@ -504,11 +534,97 @@ fn make_fan(code: u64) -> u64 {
         let _ = user::wait(Event::TIMER, 1);
     }
     SHARED.write(FAN_ASLEEP, 1);
-    while SHARED.read(FAN_GO) == 0 {
+    end_when_told(FAN_GO, FAN_EXIT_TSC)
+}
+
+/// Waits until the parent writes how to end in word `go`, writes the counter in word
+/// `tsc`, and ends so: returns (to `Exit`) or faults (with no upcall handler, that ends
+/// the environment).
+fn end_when_told(go: u64, tsc: u64) -> u64 {
+    while SHARED.read(go) == 0 {
         let _ = user::wait(Event::TIMER, 1);
     }
-    SHARED.write(FAN_EXIT_TSC, user::tsc());
+    SHARED.write(tsc, user::tsc());
+    if SHARED.read(go) == END_FAULT {
+        UserTrap::InvalidOpcode.attempt();
+    }
     0
+}
+
+/// What [`end_when_told`] calls each way to end.
+fn end_name(how: u64) -> &'static str {
+    if how == END_FAULT { "fault" } else { "Exit" }
+}
+
+/// A child holding a tree's copy, granted on into every table of the tree, ends as `how`
+/// says: the copies below its own capability go with it, in its own time.
+fn holder_ends(shared_page: Handle, witness: &Witness, how: u64) {
+    SHARED.clear();
+    let tree = Tree::grow(WIDE_TABLES, 0, 0);
+    let holder = Child::create(HOLDER_QUOTA).expect("create the tree's holder");
+    let to_holder = |handle, rights| {
+        user::capability_grant(handle, holder.environment(), rights)
+            .expect("grant to the tree's holder")
+    };
+    SHARED
+        .share_with(shared_page, holder.environment())
+        .expect("share the page");
+    let copy = to_holder(tree.root, Rights::READ | Rights::GRANT);
+    SHARED.write(HOLDER_COPY, copy.to_raw());
+    for (index, &table) in tree.environments.iter().enumerate() {
+        SHARED.write(
+            HOLDER_TABLES + index as u64,
+            to_holder(table, Rights::GIVE).to_raw(),
+        );
+    }
+    holder.start(hold_tree, 0).expect("start the tree's holder");
+    wait_for("the holder to fill the tables", || {
+        SHARED.read(HOLDER_READY) != 0
+    });
+    let granted = SHARED.read(HOLDER_GRANTED);
+    assert!(
+        granted >= HOLDER_LEAST,
+        "the holder granted {granted} copies"
+    );
+    let ends = end_name(how);
+    witness.lap();
+    SHARED.write(HOLDER_GO, how);
+    wait_for("the tree's holder to be gone", || !holder.is_alive());
+    let seen_gone = user::tsc();
+    waited_little(
+        witness,
+        seen_gone - SHARED.read(HOLDER_END_TSC),
+        format_args!("the {ends} of the holder of {granted} copies"),
+    );
+    for (&environment, &before) in tree.environments.iter().zip(&tree.held_before) {
+        assert_eq!(held(environment), before, "a copy outlived its holder");
+    }
+    ok(format_args!(
+        "the {ends} of a child took the {granted} copies it granted into {WIDE_TABLES} \
+         tables outside its family"
+    ));
+    holder.destroy();
+    tree.clear();
+}
+
+/// The tree's holder: grants its copy into each of the tree's tables until it is full,
+/// reports, and ends when told to.
+fn hold_tree(_argument: u64) -> u64 {
+    let copy = Handle::from_raw(SHARED.read(HOLDER_COPY));
+    let mut granted = 0;
+    for index in 0..WIDE_TABLES as u64 {
+        let table = Handle::from_raw(SHARED.read(HOLDER_TABLES + index));
+        loop {
+            match user::capability_grant(copy, table, Rights::READ) {
+                Ok(_) => granted += 1,
+                Err(Error::TableFull | Error::KernelMemoryExceeded) => break,
+                Err(error) => panic!("grant into a tree's table: {error:?}"),
+            }
+        }
+    }
+    SHARED.write(HOLDER_GRANTED, granted);
+    SHARED.write(HOLDER_READY, 1);
+    end_when_told(HOLDER_GO, HOLDER_END_TSC)
 }
 
 /// One child of the fan, started in the chain's code; an environment made but not started

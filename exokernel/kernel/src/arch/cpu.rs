@@ -210,6 +210,15 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Takes the interrupts that are pending, if any, and goes on at once: a
+/// window in long kernel work for the clock to come in.
+pub fn take_pending_interrupts() {
+    // `sti` lets interrupts in only after the instruction that follows it.
+    x86_64::instructions::interrupts::enable();
+    x86_64::instructions::nop();
+    x86_64::instructions::interrupts::disable();
+}
+
 /// Waits for the next interrupt with interrupts enabled, then disables them
 /// again: the kernel itself always runs with interrupts off.
 pub fn wait_for_interrupt() {

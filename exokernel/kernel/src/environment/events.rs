@@ -32,7 +32,8 @@ impl System {
     }
 
     /// A CPU exception in user mode: an upcall to the environment's
-    /// handler, or, without one (or inside it), the end of the environment.
+    /// handler, or, without one (or inside it), the end of the environment,
+    /// which is taken down in its own time (`teardown.rs`).
     pub fn user_exception(&mut self, frame: &mut TrapFrame, cr2: u64) {
         let Some(id) = current() else { return };
         let info = [frame.vector, frame.error_code, cr2];
@@ -58,12 +59,12 @@ impl System {
             cr2,
             failure,
         };
-        self.destroy(id, reason);
+        self.fail(id, reason);
     }
 }
 
-/// Why a fault destroyed an environment, written straight to the console:
-/// destroying must not allocate.
+/// Why a fault ended an environment, written straight to the console:
+/// ending one must not allocate.
 struct FaultReason<'a> {
     frame: &'a TrapFrame,
     cr2: u64,

@@ -184,6 +184,7 @@ impl System {
                 teardown_slot: 0,
                 teardown_address: 0,
                 teardown_at: None,
+                ending: None,
                 finishing: None,
                 usage: Usage::default(),
                 usage_mark: Usage::default(),
@@ -287,6 +288,13 @@ impl System {
         }
         // A normal end is the program's business: the log, not the console.
         log::debug!("environment {} exited with status {status}", id.0);
+        self.doomed.push(&mut self.environments, id);
+        self.reap();
+    }
+
+    /// `id` ends after a fault, its family already gone (`teardown.rs`);
+    /// why was reported when it faulted.
+    pub(super) fn faulted(&mut self, id: EnvironmentId) {
         self.doomed.push(&mut self.environments, id);
         self.reap();
     }

@@ -73,6 +73,7 @@ use crate::{println, trace};
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first_program::start_first_program;
 pub use schedule::{after_trap, first_context, init};
+use teardown::Ending;
 pub use teardown::share;
 
 /// What a capability names.
@@ -239,6 +240,10 @@ struct Environment {
     teardown_address: u64,
     /// On the top of a family being taken down: the member being emptied now.
     teardown_at: Option<EnvironmentId>,
+    /// Once it ends by its own `Exit` or a fault it could not handle: how.
+    /// It runs no more code of its own; whenever it would run, the kernel
+    /// takes it down a share at a time instead (`teardown.rs`).
+    ending: Option<Ending>,
     /// Its own `EnvironmentDestroy` that stopped part-way: the handle it
     /// named and the environment that named, so the call taken again goes
     /// on even if the handle (a copy of the root) went with the family.

@@ -23,6 +23,7 @@ use alloc::collections::BTreeMap;
 use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallReason;
+use exo_kernel_core::caps::Progress;
 use exo_kernel_core::scheduler;
 
 use super::inspect::Usage;
@@ -66,10 +67,20 @@ pub fn after_trap(frame: &mut TrapFrame) {
                     system.update_facts(next);
                 }
             }
+            if system.is_ending(next) {
+                // It runs no more: its time goes to taking it down, a share
+                // at a time, with a chance for the clock to end its slot
+                // between shares.
+                if system.end_a_share(next) == Progress::Stopped {
+                    drop(system);
+                    cpu::take_pending_interrupts();
+                }
+                continue;
+            }
             if system.deliver_upcalls(next, slot_start, frame) {
                 return;
             }
-            continue; // it died receiving an upcall: choose again
+            continue; // it ended receiving an upcall: its time goes to that
         }
         if system.environments.is_empty() {
             let status = system.first_exit_status;
@@ -95,7 +106,7 @@ impl System {
     /// decision chose the caller and delivered its upcalls; it still holds
     /// if no slot has started (only a timer tick starts one), the caller
     /// neither yielded nor donated its slot (it may be running on one
-    /// donated to it) and can still run, no deadline
+    /// donated to it) and can still run (not ending), no deadline
     /// has come (time moves only with ticks), and no revocation request
     /// waits to be delivered to it.
     pub fn caller_continues(&self) -> bool {
@@ -112,7 +123,9 @@ impl System {
         current()
             .and_then(|id| self.environments.get(&id))
             .is_some_and(|caller| {
-                caller.is_runnable() && caller.revocation.is_none_or(|request| request.delivered)
+                caller.is_runnable()
+                    && caller.ending.is_none()
+                    && caller.revocation.is_none_or(|request| request.delivered)
             })
     }
 
@@ -166,7 +179,7 @@ impl System {
 
     /// Delivers what `id` must hear before it runs: the start of a slot (if
     /// it asked) and an open revocation request. Returns false if that
-    /// destroyed it.
+    /// ended it.
     fn deliver_upcalls(
         &mut self,
         id: EnvironmentId,
@@ -194,8 +207,8 @@ impl System {
         self.deliver_revocation_request(id, frame)
     }
 
-    /// Enters `id`'s upcall with `reason`; destroys it if its exception
-    /// stack cannot take the frame. Returns whether it is still alive.
+    /// Enters `id`'s upcall with `reason`; ends it if its exception stack
+    /// cannot take the frame. Returns whether it may run.
     fn enter_or_destroy(
         &mut self,
         id: EnvironmentId,
@@ -210,14 +223,14 @@ impl System {
                 true
             }
             Err(_) => {
-                self.destroy(id, "its exception stack is not mapped writable");
+                self.fail(id, "its exception stack is not mapped writable");
                 false
             }
         }
     }
 
     /// Enters `id`'s upcall entry for an open revocation request it has not
-    /// been told about. Returns false if that destroyed it.
+    /// been told about. Returns false if that ended it.
     fn deliver_revocation_request(&mut self, id: EnvironmentId, frame: &mut TrapFrame) -> bool {
         let environment = self.environment(id);
         let Some(mut request) = environment.revocation.filter(|request| !request.delivered) else {

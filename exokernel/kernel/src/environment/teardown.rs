@@ -1,5 +1,5 @@
-//! Work a system call does a share at a time: revoking, dropping, and taking
-//! a family of environments down (`EnvironmentDestroy`, `Exit`).
+//! Work done a share at a time: revoking, dropping, and taking a family of
+//! environments down (`EnvironmentDestroy`, `Exit`, a fatal fault).
 //!
 //! The kernel runs with interrupts off, so a call that did all its work at
 //! once would keep the CPU from whoever holds the next slots for as long as
@@ -20,14 +20,23 @@
 //! descended into: the child is held still and emptied in turn, and once its
 //! table is empty the capabilities that name it go, its root last, which
 //! destroys it — cheaply, for it holds nothing any more.
+//!
+//! An environment that ends by itself — its `Exit`, or a fault it has no
+//! handler for — runs no more code of its own: it is *ending*. Whenever the
+//! scheduler would run it (its slots, a pool turn, time donated to it),
+//! `schedule.rs` works a share of its teardown instead, its own table and
+//! address space included. So its end, however much it built, is paid for
+//! in its own time, and nobody else waits for it.
 
+use exo_abi::counters::Counter;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::{NodeId, Progress};
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::{EnvironmentId, Object, System};
 use crate::arch::cpu;
-use crate::time;
+use crate::memory::paging;
+use crate::{println, time};
 
 /// Entries of page tables one step of a teardown looks at: one table's.
 const STEP_ENTRIES: u64 = 512;
@@ -39,6 +48,8 @@ pub enum Ending {
     DestroyedBy(EnvironmentId),
     /// By its own `Exit` with this status.
     Exited(u64),
+    /// By a fault it could not handle, reported when it happened.
+    Faulted,
 }
 
 /// What a teardown does next in the member it is emptying.
@@ -142,18 +153,56 @@ impl System {
         Ok(progress)
     }
 
-    /// `Exit`, a share at a time: `id`'s family comes down, then `id`.
-    pub fn exit(
-        &mut self,
-        id: EnvironmentId,
-        status: u64,
-        go_on: &mut dyn FnMut() -> bool,
-    ) -> Progress {
-        self.take_down(id, id, Ending::Exited(status), go_on)
+    /// `Exit`: `id` ends with `status`, and is taken down in its own time.
+    pub fn exit(&mut self, id: EnvironmentId, status: u64) {
+        self.begin_ending(id, Ending::Exited(status));
+    }
+
+    /// Reports why `id` failed (a fault it could not handle) and ends it: it
+    /// is taken down in its own time.
+    pub(super) fn fail(&mut self, id: EnvironmentId, reason: impl core::fmt::Display) {
+        if self.environment(id).ending.is_none() {
+            println!("environment {} destroyed: {reason}", id.0);
+        }
+        self.begin_ending(id, Ending::Faulted);
+    }
+
+    /// `id` ends as `ending` says: it runs no more, and is taken down in its
+    /// own time ([`Self::end_a_share`]). The first way an environment ends
+    /// is the one that counts.
+    fn begin_ending(&mut self, id: EnvironmentId, ending: Ending) {
+        let environment = self.environment(id);
+        environment.ending.get_or_insert(ending);
+    }
+
+    /// Whether `id` is ending: the scheduler works its teardown instead of
+    /// running it.
+    pub(super) fn is_ending(&self, id: EnvironmentId) -> bool {
+        self.environments
+            .get(&id)
+            .is_some_and(|environment| environment.ending.is_some())
+    }
+
+    /// A share of taking down `id`, which is ending and has the CPU: its
+    /// family, its table, its address space, then itself. `Done` once it is
+    /// gone.
+    pub(super) fn end_a_share(&mut self, id: EnvironmentId) -> Progress {
+        let environment = self.environment(id);
+        let ending = environment.ending.expect("an ending environment");
+        // Its user half is taken apart under it: the kernel's own tables
+        // serve while it does, as none of its code runs again.
+        if environment.space.is_loaded() {
+            paging::load_kernel_tables();
+        }
+        cpu::current().count(Counter::EndingShares);
+        let go_on = &mut share();
+        let progress = self.take_down(id, id, ending, go_on);
+        self.tidy_after(progress, go_on)
     }
 
     /// A share of taking `target` and its family down for `caller`, deepest
-    /// first; `Done` once `target` is gone (or was gone already).
+    /// first; `Done` once `target` is gone (or was gone already), or once
+    /// `target`, taking itself down, is ending.
     fn take_down(
         &mut self,
         caller: EnvironmentId,
@@ -164,10 +213,16 @@ impl System {
         let Some(top) = self.environments.get(&target) else {
             return Progress::Done;
         };
+        if caller == target && top.ending.is_none() {
+            // Its own pages go too, so none of its code may run again: it
+            // ends, and the scheduler takes it down in its own time.
+            self.begin_ending(target, ending);
+            return Progress::Done;
+        }
         // Asked once, at the first share: a family never moves.
         if top.teardown_at.is_none() && self.is_below(caller, target) {
             // The caller would go with the family before the call is done,
-            // and nobody would go on with it: all at once, as a fault does.
+            // and nobody would go on with it: all at once.
             self.end(target, ending);
             return Progress::Done;
         }
@@ -177,10 +232,12 @@ impl System {
             .unwrap_or(target);
         self.environment(target).teardown_at = Some(current);
         loop {
+            // Held still, but for an ending environment taking itself down:
+            // the scheduler must still give it its time to do so.
             if current != caller {
                 self.environment(current).frozen = true;
             }
-            match self.next_to_remove(current, current == caller) {
+            match self.next_to_remove(current) {
                 Next::Descend(child) => {
                     current = child;
                     self.environment(target).teardown_at = Some(child);
@@ -192,10 +249,9 @@ impl System {
                     }
                 }
                 Next::Emptied => {
-                    // The pages others mapped in it (the caller's own stay:
-                    // its `syscall` may run from one), what names it, a
-                    // share at a time; then it goes.
-                    if current != caller && self.take_apart(current, go_on) == Progress::Stopped {
+                    // The pages others mapped in it, what names it, a share
+                    // at a time; then it goes.
+                    if self.take_apart(current, go_on) == Progress::Stopped {
                         return Progress::Stopped;
                     }
                     let root = self.environment(current).root;
@@ -236,12 +292,8 @@ impl System {
     }
 
     /// The next thing to remove from `member`'s table, from the first slot
-    /// not yet emptied on. With `children_only` (the member is the caller,
-    /// taking itself down), only its children: a call taken again runs its
-    /// `syscall` instruction from the caller's own pages, so they stay
-    /// until the member's end takes what is left at once — at most a
-    /// table's 4,096 capabilities.
-    fn next_to_remove(&mut self, member: EnvironmentId, children_only: bool) -> Next {
+    /// not yet emptied on.
+    fn next_to_remove(&mut self, member: EnvironmentId) -> Next {
         let slots = self.capabilities.table_slots(member);
         let mut slot = self.environment(member).teardown_slot;
         let mut next = Next::Emptied;
@@ -260,10 +312,6 @@ impl System {
                         continue;
                     }
                     Object::Environment(child) if is_root => Next::Descend(child),
-                    _ if children_only => {
-                        slot += 1;
-                        continue;
-                    }
                     _ => Next::Remove(node),
                 };
                 break;
@@ -329,13 +377,15 @@ impl System {
         false
     }
 
-    /// Ends `target` as `ending` says: doomed, reported and reaped.
+    /// Ends `target` as `ending` says — or as it began to end by itself, if
+    /// it did: doomed, reported and reaped.
     fn end(&mut self, target: EnvironmentId, ending: Ending) {
-        match ending {
+        match self.environment(target).ending.unwrap_or(ending) {
             Ending::DestroyedBy(by) => {
                 self.destroy(target, format_args!("destroyed by environment {}", by.0));
             }
             Ending::Exited(status) => self.exited(target, status),
+            Ending::Faulted => self.faulted(target),
         }
     }
 }
