@@ -13,6 +13,7 @@
 //! | a fan | a child that creates sleeping children until its kernel memory runs out: 956 | `EnvironmentDestroy` of the child |
 //! | a fan's creator | the same fan | the child's own `Exit` |
 //! | a fan's creator that faults | the same fan | none: `ud2`, with no handler for it |
+//! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
@@ -29,7 +30,8 @@
 //! end, 25 during a storm, and ran 147‰ of the storms' time where its slots promise 250‰.
 //! A kernel that took an environment down at once when it faulted kept the witness
 //! waiting 504 ticks for the fan of the creator that faults, and one that removed an
-//! exiting environment's own table at once, 151 ticks for the tree's holder.
+//! exiting environment's own table at once, 151 ticks for the tree's holder; one that
+//! destroyed a family at once when a member asked, 504 ticks for that fan.
 //!
 //! Times are read from the guest's time-stamp counter, which the scenarios run on the
 //! instruction clock (`-icount`): counts of instructions, the same every run.
@@ -85,6 +87,8 @@ const FAN_STOPPED_BY: u64 = FAN_CHILDREN + 1;
 const FAN_ASLEEP: u64 = FAN_CHILDREN + 2;
 const FAN_GO: u64 = FAN_CHILDREN + 3;
 const FAN_EXIT_TSC: u64 = FAN_CHILDREN + 4;
+/// How the fan's creator will be told to end, set before it starts.
+const FAN_PLAN: u64 = FAN_CHILDREN + 5;
 /// The words of the tree's holder: the copy it holds, its handles for the tree's tables,
 /// the copies it granted, 1 once it has, how it is to end when it may (set by the parent),
 /// and the counter just before it ends.
@@ -94,9 +98,11 @@ const HOLDER_GRANTED: u64 = HOLDER_TABLES + WIDE_TABLES as u64;
 const HOLDER_READY: u64 = HOLDER_GRANTED + 1;
 const HOLDER_GO: u64 = HOLDER_GRANTED + 2;
 const HOLDER_END_TSC: u64 = HOLDER_GRANTED + 3;
-/// How a child ends when its parent lets it (`FAN_GO`, `HOLDER_GO`).
+/// How a child ends when its parent lets it (`FAN_GO`, `HOLDER_GO`): its `Exit`, a fault,
+/// or (the fan's creator only) destroyed by a child it made for that (`FAN_PLAN`).
 const END_EXIT: u64 = 1;
 const END_FAULT: u64 = 2;
+const END_BY_MEMBER: u64 = 3;
 /// The tree's holder's frame quota: its image and stack.
 const HOLDER_QUOTA: u64 = 64;
 /// The least copies the holder must grant for the attack to count.
@@ -177,6 +183,8 @@ fn main(_argument: u64) -> u64 {
     during.expect_came_back(NAME, "the fan's creator's exit");
     fan_ends(shared_page, code, &witness, END_FAULT);
     during.expect_came_back(NAME, "the fan's creator's fault");
+    fan_ends(shared_page, code, &witness, END_BY_MEMBER);
+    during.expect_came_back(NAME, "the fan's creator destroyed from inside");
     for how in [END_EXIT, END_FAULT] {
         holder_ends(shared_page, &witness, how);
         during.expect_came_back(NAME, "the tree's holder's end");
@@ -445,9 +453,10 @@ fn chain_link(index: u64) -> u64 {
 }
 
 /// A fan's creator, started and waited for until every child of it sleeps; returns it
-/// and how many children it made.
-fn fan(shared_page: Handle, code_frame: Handle) -> (Child, u64) {
+/// and how many children it made. `plan` is how it will be told to end, if it knows.
+fn fan(shared_page: Handle, code_frame: Handle, plan: u64) -> (Child, u64) {
     SHARED.clear();
+    SHARED.write(FAN_PLAN, plan);
     let creator = Child::create(FAN_QUOTA).expect("create the fan's creator");
     SHARED
         .share_with(shared_page, creator.environment())
@@ -470,7 +479,7 @@ fn fan(shared_page: Handle, code_frame: Handle) -> (Child, u64) {
 /// A fan destroyed from outside in one call.
 fn fan_destroyed(shared_page: Handle, code_frame: Handle, witness: &Witness) {
     let (members, _) = family();
-    let (creator, children) = fan(shared_page, code_frame);
+    let (creator, children) = fan(shared_page, code_frame, 0);
     witness.lap();
     let start = user::tsc();
     user::environment_destroy(creator.environment()).expect("destroy the fan");
@@ -491,10 +500,11 @@ fn fan_destroyed(shared_page: Handle, code_frame: Handle, witness: &Witness) {
     creator.destroy();
 }
 
-/// A fan whose creator ends by itself, as `how` says: its `Exit` or its fault takes the fan.
+/// A fan whose creator ends as `how` says, not by its parent's hand: its `Exit`, its
+/// fault, or a child of its own destroying it takes the fan.
 fn fan_ends(shared_page: Handle, code_frame: Handle, witness: &Witness, how: u64) {
     let (members, _) = family();
-    let (creator, children) = fan(shared_page, code_frame);
+    let (creator, children) = fan(shared_page, code_frame, how);
     let ends = end_name(how);
     witness.lap();
     SHARED.write(FAN_GO, how);
@@ -517,10 +527,14 @@ fn fan_ends(shared_page: Handle, code_frame: Handle, witness: &Witness, how: u64
 
 /// The fan's creator: creates children of `FAN_CHILD_QUOTA` frames, each sleeping in the
 /// chain's code (a level whose quota is below `chain::FLOOR` makes no child), until it can
-/// make no more; reports; waits until every child sleeps; and exits or faults when told to
-/// (it has no upcall handler: the fault ends it).
+/// make no more; reports; waits until every child sleeps; and ends when told to
+/// ([`end_when_told`]). Planned to be destroyed by a member, it first makes the child that
+/// will: one that starts in the chain's code at `chain::destroyer`, given the creator's
+/// own capability with `DESTROY` (every environment holds one, in slot 0).
 fn make_fan(code: u64) -> u64 {
     let code = Handle::from_raw(code);
+    let destroyer = (SHARED.read(FAN_PLAN) == END_BY_MEMBER)
+        .then(|| destroyer(code).expect("make the child that destroys the fan's creator"));
     let mut children = 0;
     let stopped_by = loop {
         match sleeper(code) {
@@ -534,26 +548,53 @@ fn make_fan(code: u64) -> u64 {
         let _ = user::wait(Event::TIMER, 1);
     }
     SHARED.write(FAN_ASLEEP, 1);
-    end_when_told(FAN_GO, FAN_EXIT_TSC)
+    end_when_told(FAN_GO, FAN_EXIT_TSC, destroyer)
+}
+
+/// A child of this environment, not yet started, that will destroy it: the chain's code
+/// page mapped, and this environment's own capability granted with `DESTROY` only.
+/// Returns the child and its handle for this environment.
+fn destroyer(code: Handle) -> Result<(Handle, Handle), Error> {
+    assert_eq!(
+        chain::destroyer() & !(PAGE_SIZE - 1),
+        chain::code_page(),
+        "the destroyer's code is on the chain's page"
+    );
+    let child = user::environment_create(FAN_CHILD_QUOTA)?;
+    user::map(code, child, chain::code_page(), MapFlags::EXECUTE)?;
+    let handle = user::capability_grant(Handle::SELF_ENVIRONMENT, child, Rights::DESTROY)?;
+    Ok((child, handle))
 }
 
 /// Waits until the parent writes how to end in word `go`, writes the counter in word
-/// `tsc`, and ends so: returns (to `Exit`) or faults (with no upcall handler, that ends
-/// the environment).
-fn end_when_told(go: u64, tsc: u64) -> u64 {
+/// `tsc`, and ends so: returns (to `Exit`), faults (with no upcall handler, that ends the
+/// environment), or starts `destroyer` (made by [`destroyer`]) and waits to be destroyed.
+fn end_when_told(go: u64, tsc: u64, destroyer: Option<(Handle, Handle)>) -> u64 {
     while SHARED.read(go) == 0 {
         let _ = user::wait(Event::TIMER, 1);
     }
     SHARED.write(tsc, user::tsc());
-    if SHARED.read(go) == END_FAULT {
-        UserTrap::InvalidOpcode.attempt();
+    match (SHARED.read(go), destroyer) {
+        (END_FAULT, _) => UserTrap::InvalidOpcode.attempt(),
+        (END_BY_MEMBER, Some((child, handle))) => {
+            user::environment_start(child, chain::destroyer(), 0, handle.to_raw())
+                .expect("start the child that destroys its creator");
+            loop {
+                let _ = user::wait(Event::TIMER, 1);
+            }
+        }
+        _ => {}
     }
     0
 }
 
 /// What [`end_when_told`] calls each way to end.
 fn end_name(how: u64) -> &'static str {
-    if how == END_FAULT { "fault" } else { "Exit" }
+    match how {
+        END_FAULT => "fault",
+        END_BY_MEMBER => "destruction by its own child",
+        _ => "Exit",
+    }
 }
 
 /// A child holding a tree's copy, granted on into every table of the tree, ends as `how`
@@ -624,7 +665,7 @@ fn hold_tree(_argument: u64) -> u64 {
     }
     SHARED.write(HOLDER_GRANTED, granted);
     SHARED.write(HOLDER_READY, 1);
-    end_when_told(HOLDER_GO, HOLDER_END_TSC)
+    end_when_told(HOLDER_GO, HOLDER_END_TSC, None)
 }
 
 /// One child of the fan, started in the chain's code; an environment made but not started

@@ -32,11 +32,18 @@ pub const CODE_RIGHTS: Rights = Rights::READ
 
 unsafe extern "C" {
     fn hostile_chain_level();
+    fn hostile_chain_destroyer();
 }
 
 /// Where every level starts (its argument: its handle for the code page).
 pub fn level() -> u64 {
     hostile_chain_level as *const () as u64
+}
+
+/// Where an environment starts that destroys the one its argument names (a handle with
+/// `Rights::DESTROY` in its table) and then waits for ever: on the same page as [`level`].
+pub fn destroyer() -> u64 {
+    hostile_chain_destroyer as *const () as u64
 }
 
 /// The page holding [`level`]'s code.
@@ -117,6 +124,11 @@ hostile_chain_level:
     xor esi, esi
     syscall
     jmp 2b
+    .global hostile_chain_destroyer
+hostile_chain_destroyer:
+    mov eax, {destroy}
+    syscall
+    jmp 2b
     .balign 256
 "#,
     info = const Sysnum::EnvironmentInfo as u64,
@@ -132,6 +144,7 @@ hostile_chain_level:
     start = const Sysnum::EnvironmentStart as u64,
     wait = const Sysnum::Wait as u64,
     call = const Event::CALL.bits(),
+    destroy = const Sysnum::EnvironmentDestroy as u64,
 );
 
 /// The rights a fan's capability for the code page carries: map it into its children.

@@ -33,7 +33,7 @@ use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::{NodeId, Progress};
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
-use super::{EnvironmentId, Object, System};
+use super::{EnvironmentId, Object, State, System};
 use crate::arch::cpu;
 use crate::memory::paging;
 use crate::{println, time};
@@ -169,10 +169,36 @@ impl System {
 
     /// `id` ends as `ending` says: it runs no more, and is taken down in its
     /// own time ([`Self::end_a_share`]). The first way an environment ends
-    /// is the one that counts.
+    /// is the one that counts. Blocked, it is woken out of what it waited
+    /// in (its queued call withdrawn, its timer disarmed): its time must
+    /// come for its end to be worked. Its callers wait until it is gone.
     fn begin_ending(&mut self, id: EnvironmentId, ending: Ending) {
         let environment = self.environment(id);
-        environment.ending.get_or_insert(ending);
+        if environment.ending.is_some() {
+            return;
+        }
+        environment.ending = Some(ending);
+        let timer = environment.timer.take();
+        let state = environment.state;
+        let queued = environment.queued.take().map(|_| {
+            let before = environment.previous_caller.take();
+            (before, environment.next_caller.take())
+        });
+        if let Some(deadline) = timer {
+            self.timers.disarm(id, deadline);
+        }
+        match state {
+            State::Runnable => return,
+            State::Calling { server } => {
+                // Being served, it is no longer waiting once woken: the
+                // server's reply finds it gone.
+                if let Some((before, after)) = queued {
+                    self.unqueue(server, id, before, after);
+                }
+            }
+            State::Waiting { .. } | State::Created => {}
+        }
+        self.wake(id, [Error::PeerGone.code(), 0, 0]);
     }
 
     /// Whether `id` is ending: the scheduler works its teardown instead of
@@ -188,7 +214,6 @@ impl System {
     /// gone.
     pub(super) fn end_a_share(&mut self, id: EnvironmentId) -> Progress {
         let environment = self.environment(id);
-        let ending = environment.ending.expect("an ending environment");
         // Its user half is taken apart under it: the kernel's own tables
         // serve while it does, as none of its code runs again.
         if environment.space.is_loaded() {
@@ -196,13 +221,13 @@ impl System {
         }
         cpu::current().count(Counter::EndingShares);
         let go_on = &mut share();
-        let progress = self.take_down(id, id, ending, go_on);
+        let progress = self.walk_down(id, id, go_on);
         self.tidy_after(progress, go_on)
     }
 
-    /// A share of taking `target` and its family down for `caller`, deepest
-    /// first; `Done` once `target` is gone (or was gone already), or once
-    /// `target`, taking itself down, is ending.
+    /// A share of taking `target` and its family down for `caller`'s call;
+    /// `Done` once `target` is gone (or was gone already) — or, if `caller`
+    /// is in the family, once `target` is ending.
     fn take_down(
         &mut self,
         caller: EnvironmentId,
@@ -213,19 +238,32 @@ impl System {
         let Some(top) = self.environments.get(&target) else {
             return Progress::Done;
         };
-        if caller == target && top.ending.is_none() {
-            // Its own pages go too, so none of its code may run again: it
-            // ends, and the scheduler takes it down in its own time.
+        // Asked once, at the first share: a family never moves. (A member
+        // that calls once a walk is under way joins it in its own time.)
+        if caller == target || (top.teardown_at.is_none() && self.is_below(caller, target)) {
+            // The caller would go with the family before its call was done
+            // (its own pages with it), and nobody would go on with the call:
+            // the top ends instead, and is taken down in its own time.
             self.begin_ending(target, ending);
             return Progress::Done;
         }
-        // Asked once, at the first share: a family never moves.
-        if top.teardown_at.is_none() && self.is_below(caller, target) {
-            // The caller would go with the family before the call is done,
-            // and nobody would go on with it: all at once.
-            self.end(target, ending);
+        self.walk_down(caller, target, go_on)
+    }
+
+    /// A share of taking `target` and its family down, deepest first, for
+    /// `driver`: the destroyer, or `target` itself when it is ending. `Done`
+    /// once `target` is gone; it ends as its `ending` says, or as
+    /// `DestroyedBy(driver)`.
+    fn walk_down(
+        &mut self,
+        driver: EnvironmentId,
+        target: EnvironmentId,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Progress {
+        let Some(top) = self.environments.get(&target) else {
             return Progress::Done;
-        }
+        };
+        let ending = top.ending.unwrap_or(Ending::DestroyedBy(driver));
         let mut current = top
             .teardown_at
             .filter(|at| self.environments.contains_key(at))
@@ -234,7 +272,7 @@ impl System {
         loop {
             // Held still, but for an ending environment taking itself down:
             // the scheduler must still give it its time to do so.
-            if current != caller {
+            if current != driver {
                 self.environment(current).frozen = true;
             }
             match self.next_to_remove(current) {
@@ -377,10 +415,9 @@ impl System {
         false
     }
 
-    /// Ends `target` as `ending` says — or as it began to end by itself, if
-    /// it did: doomed, reported and reaped.
+    /// Ends `target` as `ending` says: doomed, reported and reaped.
     fn end(&mut self, target: EnvironmentId, ending: Ending) {
-        match self.environment(target).ending.unwrap_or(ending) {
+        match ending {
             Ending::DestroyedBy(by) => {
                 self.destroy(target, format_args!("destroyed by environment {}", by.0));
             }
