@@ -14,12 +14,16 @@ use exo_kernel_core::caps::Progress;
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
-use crate::environment::{EnvironmentId, Lend, System, share};
+use crate::environment::{EnvironmentId, Lend, MapProgress, Step, System, share};
 use crate::memory::{frames, heap};
 use crate::{arch::cpu, console, trace};
 
 /// The bytes of `syscall`'s opcode (`0f 05`).
 const SYSCALL_LENGTH: u64 = 2;
+
+/// Where a call taken again carries its progress in `rax`: above the
+/// number, in the high half.
+const PROGRESS_SHIFT: u32 = 32;
 
 /// The longest console write taken in one call.
 const MAX_CONSOLE_WRITE: u64 = 4096;
@@ -32,13 +36,22 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     ];
     let mut more = None;
     let result = match Sysnum::try_from(frame.rax) {
-        Ok(number) if works_in_shares(number) => match in_shares(system, caller, number, arguments)
-        {
-            Ok(Progress::Stopped) => return take_again(frame),
-            Ok(Progress::Done) => Ok((0, 0)),
-            Err(error) => Err(error),
+        Ok(number) if works_in_shares(number) => {
+            in_shares(system, caller, number, 0, arguments, &mut more)
+        }
+        Ok(number) => call(system, caller, number, arguments, &mut more),
+        // A call taken again with its progress in `rax`'s high half.
+        Err(error) => match taken_again(frame.rax) {
+            Some((number, progress)) => {
+                in_shares(system, caller, number, progress, arguments, &mut more)
+            }
+            None => Err(error),
         },
-        number => number.and_then(|number| call(system, caller, number, arguments, &mut more)),
+    };
+    let registers = match more {
+        None => None,
+        Some(More::Registers(registers)) => Some(registers),
+        Some(More::Stopped(progress)) => return take_again(frame, progress),
     };
     let (status, first, second) = match result {
         Ok((first, second)) => (0, first, second),
@@ -47,13 +60,40 @@ pub fn dispatch(system: &mut System, frame: &mut TrapFrame) {
     frame.rax = status;
     frame.rdx = first;
     frame.rsi = second;
-    if let Some([rdi, r8, r9]) = more {
+    if let Some([rdi, r8, r9]) = registers {
         (frame.rdi, frame.r8, frame.r9) = (rdi, r8, r9);
     }
 }
 
+/// What a call leaves besides `rax`, `rdx` and `rsi`.
+enum More {
+    /// Results for `rdi`, `r8` and `r9` (`Wait` taking a queued call).
+    Registers([u64; 3]),
+    /// It stopped part-way, its share used, with this progress: it is to be
+    /// taken again ([`take_again`]).
+    Stopped(u64),
+}
+
+/// The answer of a call that may stop part-way: its values, or, once it
+/// stopped, none (`more` says so).
+fn answer<T>(
+    step: Result<Step<T>, Error>,
+    more: &mut Option<More>,
+    values: impl FnOnce(T) -> (u64, u64),
+) -> Result<(u64, u64), Error> {
+    match step? {
+        Step::Done(answer) => Ok(values(answer)),
+        Step::Stopped(progress) => {
+            *more = Some(More::Stopped(progress));
+            Ok((0, 0))
+        }
+    }
+}
+
 /// Whether `number` is a call that works a share of a tick at a time
-/// (`environment/teardown.rs`): revoke, drop, destroy.
+/// whatever its arguments (`environment/teardown.rs`): revoke, drop,
+/// destroy. (Allocating and mapping frames may too, for a large run or a
+/// batch, but are mostly short: `call` takes them.)
 fn works_in_shares(number: Sysnum) -> bool {
     matches!(
         number,
@@ -61,34 +101,76 @@ fn works_in_shares(number: Sysnum) -> bool {
     )
 }
 
-/// Runs a share of call `number`, one of those [`works_in_shares`] names.
-/// Out of line, as `take_again`: these calls are rare, and under TCG the
+/// The call and progress in `rax` of a call taken again that carries its
+/// progress there (`Map`, `MapBatch`): the number in the low half, the
+/// progress, never 0, in the high half. `None` for any other value.
+#[cold]
+fn taken_again(rax: u64) -> Option<(Sysnum, u64)> {
+    let progress = rax >> PROGRESS_SHIFT;
+    let number = Sysnum::try_from(rax & ((1 << PROGRESS_SHIFT) - 1)).ok()?;
+    let carries = matches!(number, Sysnum::Map | Sysnum::MapBatch);
+    (carries && progress != 0).then_some((number, progress))
+}
+
+/// Runs a share of call `number` — one of those [`works_in_shares`] names,
+/// or a `Map` or `MapBatch` taken again — from `progress` (0 for a fresh
+/// call). Out of line, as `take_again`: these are rare, and under TCG the
 /// system-call path costs by its jumps.
 #[inline(never)]
 fn in_shares(
     system: &mut System,
     caller: EnvironmentId,
     number: Sysnum,
-    [a, ..]: [u64; 6],
-) -> Result<Progress, Error> {
+    progress: u64,
+    [a, b, c, d, e, _]: [u64; 6],
+    more: &mut Option<More>,
+) -> Result<(u64, u64), Error> {
     let go_on = &mut share();
+    let removal = |progress| {
+        Ok(match progress {
+            Progress::Done => Step::Done(()),
+            Progress::Stopped => Step::Stopped(0),
+        })
+    };
+    let none = |()| (0, 0);
     match number {
-        Sysnum::CapabilityRevoke => system.revoke(caller, handle(a), go_on),
-        Sysnum::CapabilityDrop => system.drop_capability(caller, handle(a), go_on),
-        Sysnum::EnvironmentDestroy => system.destroy_call(caller, handle(a), go_on),
+        Sysnum::CapabilityRevoke => {
+            let step = system.revoke(caller, handle(a), go_on).and_then(removal);
+            answer(step, more, none)
+        }
+        Sysnum::CapabilityDrop => {
+            let step = system.drop_capability(caller, handle(a), go_on);
+            answer(step.and_then(removal), more, none)
+        }
+        Sysnum::EnvironmentDestroy => {
+            let step = system.destroy_call(caller, handle(a), go_on);
+            answer(step.and_then(removal), more, none)
+        }
+        Sysnum::Map => {
+            let progress = MapProgress::unpack(progress)?;
+            let step = system.map_some(caller, [a, b, c, d, e], progress, go_on);
+            answer(step, more, none)
+        }
+        Sysnum::MapBatch => {
+            let step = system.map_batch(caller, handle(a), [b, c], progress, go_on);
+            answer(step, more, |values| values)
+        }
         _ => Err(Error::UnknownSystemCall),
     }
 }
 
 /// A call that stopped part-way (`environment/teardown.rs`): back on the
 /// `syscall` instruction, registers as they were, so the call goes on when
-/// the caller runs again. Every encoding of `syscall` ends in its two opcode
-/// bytes, whatever prefixes come before them. Out of line: under TCG the
-/// system-call path costs by its jumps, and this one is rare.
+/// the caller runs again — but for `rax`'s high half, which carries
+/// `progress` if it is not 0 (where the kernel's records do not keep it).
+/// Every encoding of `syscall` ends in its two opcode bytes, whatever
+/// prefixes come before them. Out of line: under TCG the system-call path
+/// costs by its jumps, and this one is rare.
 #[cold]
 #[inline(never)]
-fn take_again(frame: &mut TrapFrame) {
+fn take_again(frame: &mut TrapFrame, progress: u64) {
     frame.rip -= SYSCALL_LENGTH;
+    frame.rax = (frame.rax & ((1 << PROGRESS_SHIFT) - 1)) | progress << PROGRESS_SHIFT;
     cpu::current().count(Counter::CallsTakenAgain);
 }
 
@@ -110,13 +192,13 @@ fn handle(raw: u64) -> Handle {
 
 /// Runs system call `number`; its results for `rdx` and `rsi`, and in `more`
 /// those for `rdi`, `r8` and `r9` of the one call that has them (`Wait`
-/// taking a queued call).
+/// taking a queued call), or that it stopped part-way.
 fn call(
     system: &mut System,
     caller: EnvironmentId,
     number: Sysnum,
     [a, b, c, d, e, _]: [u64; 6],
-    more: &mut Option<[u64; 3]>,
+    more: &mut Option<More>,
 ) -> Result<(u64, u64), Error> {
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
@@ -148,17 +230,26 @@ fn call(
         Sysnum::CapabilityIdentify => system
             .identify(caller, handle(a))
             .map(|info| (info.pack(), info.value)),
-        // 20–25: frames and mappings (`environment/memory.rs`).
-        Sysnum::FrameAllocate => system
-            .allocate_frames(caller, a, None)
-            .map(|(h, frame)| (h.to_raw(), frame)),
-        Sysnum::FrameAllocateAt => system
-            .allocate_frames(caller, b, Some(a))
-            .map(|(h, frame)| (h.to_raw(), frame)),
-        Sysnum::Map => system.map(caller, handle(a), handle(b), c, d, e).map(none),
+        // 20–25: frames and mappings (`environment/memory.rs`); a large run
+        // or a batch may stop part-way.
+        Sysnum::FrameAllocate => {
+            let step = system.allocate_frames_some(caller, a, None, &mut share());
+            answer(step, more, |(handle, frame)| (handle.to_raw(), frame))
+        }
+        Sysnum::FrameAllocateAt => {
+            let step = system.allocate_frames_some(caller, b, Some(a), &mut share());
+            answer(step, more, |(handle, frame)| (handle.to_raw(), frame))
+        }
+        Sysnum::Map => {
+            let step = system.map_some(caller, [a, b, c, d, e], MapProgress::FRESH, &mut share());
+            answer(step, more, none)
+        }
+        Sysnum::MapBatch => {
+            let step = system.map_batch(caller, handle(a), [b, c], 0, &mut share());
+            answer(step, more, |values| values)
+        }
         Sysnum::Unmap => system.unmap(caller, handle(a), b).map(none),
         Sysnum::Protect => system.protect(caller, handle(a), b, c).map(none),
-        Sysnum::MapBatch => system.map_batch(caller, handle(a), b, c),
         // 30–37: environments (`environment/lifecycle.rs`, `upcall.rs`,
         // `revocation.rs`, `mod.rs`) and the kernel's own counts.
         Sysnum::EnvironmentCreate => {
@@ -200,7 +291,12 @@ fn call(
             .slot_allocate(caller, handle(a), b)
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
-        Sysnum::Wait => system.wait(caller, a, b, more),
+        Sysnum::Wait => {
+            let mut registers = None;
+            let woken = system.wait(caller, a, b, &mut registers);
+            *more = registers.map(More::Registers);
+            woken
+        }
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),
         Sysnum::Reply => system.reply(caller, [a, b], c).map(none),

@@ -1,6 +1,8 @@
 //! Chapter 2's memory and capability checks, one `ok:` line each: map, unmap, protect and
-//! batched map of its own pages; every bad mapping refused with its own error; stale and
-//! guessed handles; derive, grant into a child, recursive revoke; a frame asked for by number.
+//! batched map of its own pages; runs of 1,024 pages, which the kernel maps a part at a
+//! time, alone and batched, all or nothing; every bad mapping refused with its own error;
+//! stale and guessed handles; derive, grant into a child, recursive revoke; a frame asked
+//! for by number.
 //!
 //! The first failure panics with what was expected and what happened (exit status 101).
 #![no_std]
@@ -9,10 +11,11 @@
 
 use exo_abi::layout::{KERNEL_HALF_START, PAGE_SIZE, USER_END, USER_MAP_END};
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
-use exo_abi::syscall::CapabilityKind;
-use exo_abi::user::{self, entry};
+use exo_abi::syscall::{CapabilityKind, EnvironmentAccount, Sysnum};
+use exo_abi::user::{self, Lend, entry};
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, expect_error, ok};
+use userapps::hostile;
 use userapps::layout::MANAGED_START;
 use userapps::memory::{self, read_u64, write_u64};
 use userapps::println;
@@ -42,6 +45,7 @@ const PATIENCE: u64 = 1_000_000;
 fn main(_argument: u64) -> u64 {
     map_write_read_protect_unmap();
     batched_map();
+    large_runs();
     bad_mappings_are_refused();
     bad_arguments_are_refused();
     stale_and_guessed_handles();
@@ -188,6 +192,149 @@ fn batched_map() {
     );
     assert!(user::translate(page(20)).is_some() && user::translate(page(22)).is_none());
     ok("map_batch stops at the first failing request (1 applied, then Misaligned)");
+}
+
+/// Where the large-run checks map: 2 MiB aligned, in a part of the managed window no other
+/// check uses.
+const LARGE_AT: u64 = MANAGED_START + 0x1000_0000_0000;
+/// The largest run, in pages, and the bytes between the runs of a batch.
+const RUN_PAGES: u64 = 1 << 10;
+const RUN_BYTES: u64 = RUN_PAGES * PAGE_SIZE;
+
+/// Runs of 1,024 pages, which the kernel maps a part at a time, a share of a tick each:
+/// mapped whole, alone and four in a batch; all or nothing when a late part fails; and a
+/// call carrying progress the kernel never gave it refused.
+fn large_runs() {
+    let (run, _) = user::frame_allocate(10).expect("allocate a run of 1,024 frames");
+    user::map(run, SELF, LARGE_AT, MapFlags::WRITE).expect("map a run of 1,024 frames");
+    let edges = [0, 63, 64, 511, 512, RUN_PAGES - 1];
+    for index in edges {
+        write_u64(LARGE_AT + index * PAGE_SIZE, index + 1);
+    }
+    for index in edges {
+        assert_eq!(read_u64(LARGE_AT + index * PAGE_SIZE), index + 1);
+    }
+    memory::drop_capability(run).expect("drop the run");
+    assert_eq!(
+        user::translate(LARGE_AT + (RUN_PAGES - 1) * PAGE_SIZE),
+        None
+    );
+    ok(
+        "a run of 1,024 frames mapped whole, written and read at its parts' edges, and gone with its capability",
+    );
+
+    let runs: [Handle; 4] =
+        core::array::from_fn(|_| user::frame_allocate(10).expect("allocate a run").0);
+    let requests: [MapRequest; 4] = core::array::from_fn(|index| MapRequest {
+        frame: runs[index].to_raw(),
+        address: LARGE_AT + index as u64 * RUN_BYTES,
+        flags: MapFlags::WRITE.bits(),
+    });
+    assert_eq!(
+        user::map_batch(SELF, &requests),
+        (4, Ok(())),
+        "a batch of four runs"
+    );
+    let last = LARGE_AT + 4 * RUN_BYTES - PAGE_SIZE;
+    write_u64(last, 4);
+    assert_eq!(read_u64(last), 4);
+    for run in runs {
+        memory::drop_capability(run).expect("drop a run");
+    }
+    ok("a batch of four runs of 1,024 frames, every page mapped");
+
+    // A child whose quota leaves frames for the page tables of the run's first 512 pages
+    // only (a new top-level slot: three tables), then for all of them.
+    let lend = |frames| Lend {
+        frames,
+        kernel_bytes: 200_000,
+        slots: 0,
+    };
+    let probe = user::environment_create_lending(lend(64)).expect("create a probe");
+    let base = user::environment_info(probe, EnvironmentAccount::FramesCharged).expect("charged");
+    user::environment_destroy(probe).expect("destroy the probe");
+    let (run, _) = user::frame_allocate(10).expect("allocate a run");
+    let child = user::environment_create_lending(lend(base + 3)).expect("create a child");
+    let bytes = |child| {
+        user::environment_info(child, EnvironmentAccount::KernelBytesCharged).expect("bytes")
+    };
+    let before = bytes(child);
+    assert_eq!(
+        user::map(run, child, LARGE_AT, MapFlags::WRITE),
+        Err(Error::QuotaExceeded),
+        "a run whose page tables run out half-way"
+    );
+    for index in [0, 63, 511, 512, RUN_PAGES - 1] {
+        assert_eq!(
+            memory::unmap(child, LARGE_AT + index * PAGE_SIZE),
+            Err(Error::NotMapped),
+            "page {index} of a run that could not be mapped whole"
+        );
+    }
+    assert_eq!(bytes(child), before, "mapping records left behind");
+    user::environment_destroy(child).expect("destroy the child");
+    let child = user::environment_create_lending(lend(base + 4)).expect("create a child");
+    user::map(run, child, LARGE_AT, MapFlags::WRITE).expect("map the run with one frame more");
+    memory::unmap(child, LARGE_AT + (RUN_PAGES - 1) * PAGE_SIZE).expect("its last page");
+    ok(
+        "a run whose page tables run out at page 512 maps nothing (QuotaExceeded); with one frame more, all of it",
+    );
+
+    // A call taken again carries its progress in rax's high half; one the kernel never
+    // gave is refused, and maps nothing.
+    let (one, _) = allocate();
+    let map = |number: u64, frame: Handle, progress: u64| {
+        let arguments = [
+            frame.to_raw(),
+            child.to_raw(),
+            LARGE_AT + RUN_BYTES,
+            0,
+            0,
+            0,
+        ];
+        hostile::call(number | progress << 32, arguments).expect("a call that takes nothing away")
+    };
+    let invalid = Err(Error::InvalidArgument.code());
+    let forged = [
+        (Sysnum::Map, run, RUN_PAGES, "all its pages done"),
+        (Sysnum::Map, run, 4095, "more pages done than it has"),
+        (
+            Sysnum::Map,
+            run,
+            1 << 20 | 200 << 12 | 64,
+            "a failure with no such error",
+        ),
+        (Sysnum::Map, run, 1 << 21, "bits beyond the progress"),
+        (Sysnum::Map, one, 1, "progress on a run of one page"),
+    ];
+    for (number, frame, progress, what) in forged {
+        assert_eq!(map(number as u64, frame, progress), invalid, "{what}");
+    }
+    let batch = [MapRequest {
+        frame: one.to_raw(),
+        address: LARGE_AT + RUN_BYTES,
+        flags: 0,
+    }];
+    let raw_batch = |progress: u64| {
+        let arguments = [child.to_raw(), batch.as_ptr() as u64, 1, 0, 0, 0];
+        hostile::call(Sysnum::MapBatch as u64 | progress << 32, arguments)
+            .expect("a call that takes nothing away")
+    };
+    assert_eq!(raw_batch(1 << 21), invalid, "a batch past its last request");
+    assert_eq!(
+        map(Sysnum::FrameAllocate as u64, one, 1),
+        Err(Error::UnknownSystemCall.code()),
+        "progress on a call that never carries it"
+    );
+    assert_eq!(
+        memory::unmap(child, LARGE_AT + RUN_BYTES),
+        Err(Error::NotMapped),
+        "a forged call mapped a page"
+    );
+    user::environment_destroy(child).expect("destroy the child");
+    memory::drop_capability(run).expect("drop the run");
+    memory::drop_capability(one).expect("drop the frame");
+    ok("progress the kernel never gave, in rax's high half, is refused (7 forms)");
 }
 
 fn bad_mappings_are_refused() {

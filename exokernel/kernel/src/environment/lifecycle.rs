@@ -185,6 +185,7 @@ impl System {
                 teardown_address: 0,
                 teardown_at: None,
                 ending: None,
+                allocating: None,
                 finishing: None,
                 usage: Usage::default(),
                 usage_mark: Usage::default(),

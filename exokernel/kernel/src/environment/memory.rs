@@ -7,7 +7,7 @@
 //! page tables are the fast path. Every mapping is recorded against the
 //! capability that authorised it, so removing the capability unmaps it.
 
-use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
+use exo_abi::mapping::{MAX_BATCH, MAX_FRAME_ORDER, MapFlags, MapRequest};
 use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::NodeId;
@@ -17,19 +17,40 @@ use exo_kernel_core::memory_map::FRAME_SIZE;
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
 use super::user_memory::UserRange;
-use super::{EnvironmentId, Object, System};
+use super::{Allocating, EnvironmentId, Object, Step, System};
 use crate::memory::lent_frames;
 use x86_64::structures::paging::PageTableFlags as PageFlags;
 
 impl System {
-    /// Allocates `2^order` zeroed frames for `owner`, charged to its quota.
-    /// `at` asks for the run starting at that frame number.
+    /// Allocates `2^order` zeroed frames for `owner`, charged to its quota,
+    /// all at once (the first program's image).
     pub fn allocate_frames(
         &mut self,
         owner: EnvironmentId,
         order: u64,
         at: Option<u64>,
     ) -> Result<(Handle, u64), Error> {
+        match self.allocate_frames_some(owner, order, at, &mut || true)? {
+            Step::Done(allocated) => Ok(allocated),
+            Step::Stopped(_) => unreachable!("a share that never ends"),
+        }
+    }
+
+    /// `FrameAllocate`: `2^order` zeroed frames for `owner`, charged to its
+    /// quota; `at` asks for the run starting at that frame number. The run
+    /// is zeroed a piece at a time (`lent_frames::Zeroing`) while `go_on`
+    /// allows — a run of order 10 takes about five ticks — and a call that
+    /// stops keeps the run, taken and charged, in `owner`'s record: taken
+    /// again, it goes on with it. Runs of one order are alike, so whichever
+    /// call of that order and place comes next takes it; a call for another
+    /// gives it back first.
+    pub fn allocate_frames_some(
+        &mut self,
+        owner: EnvironmentId,
+        order: u64,
+        at: Option<u64>,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Step<(Handle, u64)>, Error> {
         if order > u64::from(exo_abi::mapping::MAX_FRAME_ORDER) {
             return Err(Error::InvalidArgument);
         }
@@ -41,50 +62,63 @@ impl System {
             .environments
             .get_mut(&owner)
             .expect("the caller is a live environment");
-        environment.charge(count)?;
-        if let Err(error) = environment.charge_kernel(capability_bytes) {
-            environment.frames.uncharge(count);
-            return Err(error);
-        }
-        // Zeroed by `lent_frames`: a frame may have held another
-        // environment's data, and is never handed on so.
-        let allocated = match at {
-            None => lent_frames::allocate(order as u32, None).map_err(|_| Error::OutOfMemory),
-            Some(first) => {
-                lent_frames::allocate(order as u32, Some(first.saturating_mul(FRAME_SIZE))).map_err(
-                    |error| match error {
-                        FrameError::Misaligned => Error::Misaligned,
-                        _ => Error::FrameUnavailable,
-                    },
-                )
-            }
-        };
-        let inserted = allocated.and_then(|address| {
-            let object = Object::Frame {
-                first: address / FRAME_SIZE,
-                order: order as u8,
-            };
-            match self.capabilities.insert_root(owner, object, Rights::FRAME) {
-                Ok(handle) => Ok((handle, address / FRAME_SIZE)),
-                Err(error) => {
-                    lent_frames::free(address, order as u32).expect("just allocated");
-                    Err(error)
+        let mut run = match environment.allocating.take() {
+            Some(pending) if pending.order == order && pending.at == at => pending.run,
+            other => {
+                if let Some(other) = other {
+                    // Its run goes back as `other` is dropped.
+                    environment.frames.uncharge(1 << other.order);
+                }
+                environment.charge(count)?;
+                // Zeroed here: a frame may have held another environment's
+                // data, and is never handed on so.
+                let address = at.map(|first| first.saturating_mul(FRAME_SIZE));
+                match lent_frames::Zeroing::take(order as u32, address) {
+                    Ok(run) => run,
+                    Err(error) => {
+                        environment.frames.uncharge(count);
+                        return Err(match (at, error) {
+                            (None, _) => Error::OutOfMemory,
+                            (Some(_), FrameError::Misaligned) => Error::Misaligned,
+                            (Some(_), _) => Error::FrameUnavailable,
+                        });
+                    }
                 }
             }
-        });
-        match inserted {
-            Ok(_) => environment.frames_held += count,
-            Err(_) => {
-                environment.frames.uncharge(count);
-                environment.kernel_bytes.uncharge(capability_bytes);
+        };
+        while !run.zero_piece() {
+            if !go_on() {
+                environment.allocating = Some(Allocating { order, at, run });
+                return Ok(Step::Stopped(0));
             }
         }
-        inserted
+        if let Err(error) = environment.charge_kernel(capability_bytes) {
+            environment.frames.uncharge(count);
+            return Err(error); // the run goes back as it is dropped
+        }
+        let address = run.lend();
+        let object = Object::Frame {
+            first: address / FRAME_SIZE,
+            order: order as u8,
+        };
+        match self.capabilities.insert_root(owner, object, Rights::FRAME) {
+            Ok(handle) => {
+                environment.frames_held += count;
+                Ok(Step::Done((handle, address / FRAME_SIZE)))
+            }
+            Err(error) => {
+                lent_frames::free(address, order as u32).expect("just allocated");
+                environment.frames.uncharge(count);
+                environment.kernel_bytes.uncharge(capability_bytes);
+                Err(error)
+            }
+        }
     }
 
     /// Maps the frames `frame` names (all, or the `part` of them packed as
     /// `MapPart`) at `address` in the environment `target` names, both
-    /// capabilities in `caller`'s table.
+    /// capabilities in `caller`'s table; all at once (the first program's
+    /// image).
     pub fn map(
         &mut self,
         caller: EnvironmentId,
@@ -94,14 +128,38 @@ impl System {
         flags: u64,
         part: u64,
     ) -> Result<(), Error> {
+        let request = [frame.to_raw(), target.to_raw(), address, flags, part];
+        match self.map_some(caller, request, MapProgress::FRESH, &mut || true)? {
+            Step::Done(()) => Ok(()),
+            Step::Stopped(_) => unreachable!("a share that never ends"),
+        }
+    }
+
+    /// `Map` of `[frame, target, address, flags, part]`, a share at a time
+    /// from `progress`. A run of more than [`MAP_PART_PAGES`] pages — up to
+    /// 1,024, about 2.5 ticks of work — is mapped a part at a time, each
+    /// part with a mapping record of its own, while `go_on` allows; a call
+    /// that stops answers `Stopped` with its progress packed, which the call
+    /// taken again brings back (`syscalls.rs`). All or nothing as at once:
+    /// the whole range is checked free first, and if a part fails (another
+    /// environment mapped into the range meanwhile, or the page tables'
+    /// frames ran out) the parts before it are unmapped again, a share at a
+    /// time, before the error is answered.
+    pub fn map_some(
+        &mut self,
+        caller: EnvironmentId,
+        [frame, target, address, flags, part]: [u64; 5],
+        progress: MapProgress,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Step<()>, Error> {
         let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
-        let capability = self.capabilities.lookup(caller, frame)?;
+        let capability = self.capabilities.lookup(caller, Handle::from_raw(frame))?;
         let Object::Frame { first, order } = *capability.object else {
             return Err(Error::WrongKind);
         };
         let node = capability.node;
         Self::check_map_rights(capability.rights, flags)?;
-        let target = self.target(caller, target, Rights::MAP)?;
+        let target = self.target(caller, Handle::from_raw(target), Rights::MAP)?;
         let run = 1u64 << order;
         let (skip, pages) = match MapPart::unpack(part) {
             None => (0, run),
@@ -115,7 +173,113 @@ impl System {
         };
         Self::check_user_pages(address, pages)?;
         let physical = (first + skip) * FRAME_SIZE;
-        self.map_pages(target, node, physical, pages, address, flags)
+        if progress == MapProgress::FRESH && pages <= MAP_PART_PAGES {
+            return self
+                .map_pages(target, node, physical, pages, address, flags)
+                .map(Step::Done);
+        }
+        // Progress comes back from the caller's registers: whatever it says
+        // must be a state some share could have left.
+        let MapProgress {
+            pages: mut done,
+            failed,
+        } = progress;
+        if done >= pages || pages <= MAP_PART_PAGES {
+            return Err(Error::InvalidArgument);
+        }
+        if let Some(error) = failed {
+            return self.unmap_parts(target, node, address, done, error, go_on);
+        }
+        if done == 0 && self.environment(target).space.any_mapped(address, pages) {
+            return Err(Error::AlreadyMapped);
+        }
+        let page = |index: u64| address + index * FRAME_SIZE;
+        loop {
+            let part = (pages - done).min(MAP_PART_PAGES);
+            let frames = physical + done * FRAME_SIZE;
+            if let Err(error) = self.map_pages(target, node, frames, part, page(done), flags) {
+                return self.unmap_parts(target, node, address, done, error, go_on);
+            }
+            done += part;
+            if done == pages {
+                self.merge_parts(target, node, address, pages);
+                return Ok(Step::Done(()));
+            }
+            if !go_on() {
+                return Ok(Step::Stopped(MapProgress::mapped(done).pack()));
+            }
+        }
+    }
+
+    /// Makes the records of a large run's parts, mapped at `address` in
+    /// `target` through `node`, one record for the run, as a `Map` done at
+    /// once leaves it — unless a page of it was unmapped meanwhile, when the
+    /// parts stay as they are. (A record a part each would crowd the index:
+    /// every spawned child maps the boot archive's runs.)
+    fn merge_parts(&mut self, target: EnvironmentId, node: NodeId, address: u64, pages: u64) {
+        let end = address + pages * FRAME_SIZE;
+        let mut parts = [(0, 0); (1 << MAX_FRAME_ORDER) / MAP_PART_PAGES as usize];
+        let mut taken = 0;
+        let mut at = address;
+        while at < end && taken < parts.len() {
+            match self.mappings.remove_run_holding(node, target, at) {
+                Some((first, length)) => {
+                    parts[taken] = (first, length);
+                    taken += 1;
+                    if first != at {
+                        break;
+                    }
+                    at += length * FRAME_SIZE;
+                }
+                None => break,
+            }
+        }
+        if at == end {
+            self.mappings.insert(node, target, address, pages);
+        } else {
+            for &(first, length) in &parts[..taken] {
+                self.mappings.insert(node, target, first, length);
+            }
+        }
+    }
+
+    /// Unmaps again the first `done` pages a `Map` of a large run mapped at
+    /// `address` in `target` through `node`, from the last part down, a
+    /// part at a time while `go_on` allows; then answers `error`. A page
+    /// someone else unmapped (or mapped again through another capability)
+    /// meanwhile is left alone.
+    fn unmap_parts(
+        &mut self,
+        target: EnvironmentId,
+        node: NodeId,
+        address: u64,
+        mut done: u64,
+        error: Error,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Step<()>, Error> {
+        let environment = self
+            .environments
+            .get_mut(&target)
+            .expect("a target is a live environment");
+        while done > 0 {
+            let start = (done - 1) / MAP_PART_PAGES * MAP_PART_PAGES;
+            for index in start..done {
+                let page = address + index * FRAME_SIZE;
+                if self.mappings.remove_page(node, target, page) {
+                    let _ = environment.space.unmap(page);
+                    environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
+                }
+            }
+            done = start;
+            if done > 0 && !go_on() {
+                let progress = MapProgress {
+                    pages: done,
+                    failed: Some(error),
+                };
+                return Ok(Step::Stopped(progress.pack()));
+            }
+        }
+        Err(error)
     }
 
     /// Maps `pages` frames from physical `physical` at `address` in
@@ -253,15 +417,20 @@ impl System {
         self.environment(target).space.protect(address, flags)
     }
 
-    /// Applies the `count` requests at user address `requests` in order;
-    /// returns how many succeeded and the code of the first failure (0 if none).
+    /// `MapBatch`: maps each of the `count` requests at `requests` (in the
+    /// caller's memory) into the environment `target` names, as `Map` would,
+    /// in order, and stops at the first that fails: answers how many were
+    /// mapped and that one's error code (0 if none failed). A share at a
+    /// time, from `progress` (the request it got to, and how far that
+    /// request's own `Map` got), which a call that stops answers packed.
     pub fn map_batch(
         &mut self,
         caller: EnvironmentId,
         target: Handle,
-        requests: u64,
-        count: u64,
-    ) -> Result<(u64, u64), Error> {
+        [requests, count]: [u64; 2],
+        progress: u64,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Step<(u64, u64)>, Error> {
         if count > MAX_BATCH {
             return Err(Error::InvalidArgument);
         }
@@ -275,31 +444,92 @@ impl System {
         // read into a buffer on the stack, never the heap.
         let whole = UserRange::new(requests, count * SIZE)?;
         self.check_user_readable(caller, whole)?;
-        for done in 0..count {
+        let mut done = progress >> MapProgress::BITS;
+        let mut within = MapProgress::unpack(progress & ((1 << MapProgress::BITS) - 1))?;
+        if progress != 0 && done >= count {
+            return Err(Error::InvalidArgument);
+        }
+        while done < count {
             let mut chunk = [0u8; SIZE as usize];
             let range = UserRange::new(requests + done * SIZE, SIZE)?;
             self.read_user(caller, range, &mut chunk)?;
             let field = |index: usize| {
                 u64::from_le_bytes(chunk[index * 8..index * 8 + 8].try_into().expect("8 bytes"))
             };
-            let request = MapRequest {
-                frame: field(0),
-                address: field(1),
-                flags: field(2),
-            };
-            let frame = Handle::from_raw(request.frame);
-            let mapped = self.map(
-                caller,
-                frame,
-                target,
-                request.address,
-                request.flags,
+            let request = [
+                field(0),
+                target.to_raw(),
+                field(1),
+                field(2),
                 MapPart::WHOLE,
-            );
-            if let Err(error) = mapped {
-                return Ok((done, error.code()));
+            ];
+            match self.map_some(caller, request, within, go_on) {
+                Ok(Step::Done(())) => {}
+                Ok(Step::Stopped(part)) => {
+                    return Ok(Step::Stopped(done << MapProgress::BITS | part));
+                }
+                Err(error) => return Ok(Step::Done((done, error.code()))),
+            }
+            done += 1;
+            within = MapProgress::FRESH;
+            if done < count && !go_on() {
+                return Ok(Step::Stopped(done << MapProgress::BITS));
             }
         }
-        Ok((count, 0))
+        Ok(Step::Done((count, 0)))
+    }
+}
+
+/// Pages a `Map` of a large run maps before it looks at its share again:
+/// about a sixth of a tick under TCG.
+pub const MAP_PART_PAGES: u64 = 64;
+
+/// How far a `Map` of a large run got when its share ran out: the pages it
+/// mapped, and, once a part failed, the error it answers when it has
+/// unmapped them again. The call taken again carries it packed in
+/// [`MapProgress::BITS`] bits (`syscalls.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapProgress {
+    pages: u64,
+    failed: Option<Error>,
+}
+
+impl MapProgress {
+    /// A call that has done nothing yet.
+    pub const FRESH: Self = Self {
+        pages: 0,
+        failed: None,
+    };
+    /// Bits of the packed form: 12 of pages (a run has at most 1,024), 8 of
+    /// error code, 1 that says there is one.
+    pub const BITS: u32 = 21;
+    const PAGE_BITS: u32 = 12;
+    const ERROR_BITS: u32 = 8;
+
+    fn mapped(pages: u64) -> Self {
+        Self {
+            pages,
+            failed: None,
+        }
+    }
+
+    pub fn pack(self) -> u64 {
+        let failed = self.failed.map_or(0, |error| {
+            error.code() << Self::PAGE_BITS | 1 << (Self::PAGE_BITS + Self::ERROR_BITS)
+        });
+        self.pages | failed
+    }
+
+    /// The progress `raw` packs; `InvalidArgument` if no share could have
+    /// left it (it comes back from the caller's registers).
+    pub fn unpack(raw: u64) -> Result<Self, Error> {
+        let pages = raw & ((1 << Self::PAGE_BITS) - 1);
+        let code = (raw >> Self::PAGE_BITS) & ((1 << Self::ERROR_BITS) - 1);
+        let failed = match raw >> (Self::PAGE_BITS + Self::ERROR_BITS) {
+            0 if code == 0 => None,
+            1 => Some(Error::try_from(code).map_err(|_| Error::InvalidArgument)?),
+            _ => return Err(Error::InvalidArgument),
+        };
+        Ok(Self { pages, failed })
     }
 }

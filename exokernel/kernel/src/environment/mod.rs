@@ -72,6 +72,7 @@ use crate::{println, trace};
 
 pub use exo_kernel_core::caps::EnvironmentId;
 pub use first_program::start_first_program;
+pub use memory::MapProgress;
 pub use schedule::{after_trap, first_context, init};
 use teardown::Ending;
 pub use teardown::share;
@@ -175,6 +176,27 @@ struct Enforcing {
     taken: u64,
 }
 
+/// A large run `FrameAllocate` is zeroing a share at a time (`memory.rs`):
+/// the call's order and place, and the run, taken and charged.
+#[derive(Debug)]
+struct Allocating {
+    order: u64,
+    at: Option<u64>,
+    run: lent_frames::Zeroing,
+}
+
+/// What a share of a call that works in shares came to (`teardown.rs`,
+/// `memory.rs`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step<T> {
+    /// The call is done, with this answer.
+    Done(T),
+    /// Its share ran out with this much done: it is to be taken again
+    /// (`syscalls.rs`), which carries the figure back (0 where the
+    /// environment's record keeps what was done).
+    Stopped(u64),
+}
+
 #[derive(Debug)]
 struct Environment {
     id: EnvironmentId,
@@ -244,6 +266,8 @@ struct Environment {
     /// It runs no more code of its own; whenever it would run, the kernel
     /// takes it down a share at a time instead (`teardown.rs`).
     ending: Option<Ending>,
+    /// The run its `FrameAllocate` is zeroing, if that call stopped part-way.
+    allocating: Option<Allocating>,
     /// Its own `EnvironmentDestroy` that stopped part-way: the handle it
     /// named and the environment that named, so the call taken again goes
     /// on even if the handle (a copy of the root) went with the family.

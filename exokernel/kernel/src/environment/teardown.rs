@@ -63,10 +63,14 @@ enum Next {
 }
 
 /// A share of work for one system call: says whether to go on, which it
-/// may until a quarter of a tick has passed since it was made.
+/// may until a quarter of a tick has passed since it was first asked. (A
+/// call with little to do never asks, and never reads the clock.)
 pub fn share() -> impl FnMut() -> bool {
-    let end = cpu::rdtsc() + time::tsc_per_tick() / 4;
-    move || cpu::rdtsc() < end
+    let mut end = None;
+    move || {
+        let now = cpu::rdtsc();
+        now < *end.get_or_insert_with(|| now + time::tsc_per_tick() / 4)
+    }
 }
 
 impl System {

@@ -7,7 +7,7 @@ use super::scenario::{DEFAULT, LONG_TIMEOUT, Scenario};
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "memory-test",
-        checks: Some(43),
+        checks: Some(47),
         ..DEFAULT
     },
     Scenario {
