@@ -15,7 +15,7 @@
 //! | a fan's creator that faults | the same fan | none: `ud2`, with no handler for it |
 //! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
-//! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks |
+//! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -43,6 +43,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use exo_abi::counters::Counter;
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::{EnvironmentAccount, EnvironmentState, Event};
@@ -860,6 +861,33 @@ fn long_calls(witness: &Witness) {
         assert_eq!(held(target), before, "a mapping outlived its frame");
     }
     user::environment_destroy(target).expect("destroy the target");
+    long_console_write();
+}
+
+/// A `ConsoleWrite` of 4 KiB: every byte an exit to QEMU, 11 ms of real time under TCG
+/// (2.6 ticks of the instruction clock), and done at once it kept a witness waiting 44
+/// ticks of real time. It prints a share at a time, taken again from its `syscall` with
+/// what it printed in `rax`'s high half, and answers 4,096.
+fn long_console_write() {
+    let mut text = [b'.'; 4096];
+    for line in text.chunks_mut(64) {
+        line[63] = b'\n';
+    }
+    let before = facts::counter(Counter::CallsTakenAgain);
+    assert_eq!(
+        user::console_write(&text),
+        Ok(4096),
+        "a 4 KiB console write"
+    );
+    let _ = user::wait(Event::TIMER, 1); // the facts page is at most a tick old
+    let taken = facts::counter(Counter::CallsTakenAgain) - before;
+    assert!(
+        taken >= 2,
+        "a 4 KiB console write was taken again {taken} times"
+    );
+    ok(format_args!(
+        "a 4 KiB ConsoleWrite printed a share at a time (taken again {taken} times)"
+    ));
 }
 
 /// Sleeps a tick at a time until `condition` holds; panics after [`PATIENCE_TICKS`].
