@@ -14,6 +14,7 @@
 //! | re-grower | dropping 8 frames, then allocating 8 fresh ones and keeping them | given back and taken ≥ 8 together |
 //! | sleeper | nothing: no upcall handler, asleep in `Wait` | ≥ 4 taken, holdings 4 lower |
 //! | hoarder | nothing, asked for 1,000 of its 16 | all 16 taken, alive |
+//! | stasher | allocating runs of 1,024 frames over and over, and, once its scheduler upcall finds it in a `FrameAllocate` stopped part-way, never going back to it: the run, taken and charged, out of its table's sight | that run taken by force (≥ 1,024), holdings below 1,024 |
 //!
 //! "Holdings" are its frames charged, read when it was asked and again once it is quiet.
 //! The re-grower is not a dodge: its 8 frames were free for the system to hand out
@@ -30,7 +31,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::MapFlags;
-use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::syscall::{EnvironmentAccount, Event, Sysnum};
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Handle, Rights, user};
 use userapps::check::{self, ok};
@@ -49,6 +50,10 @@ const SHARED: Words = Words::at(MANAGED_START);
 const HELD: u64 = 0;
 const REQUESTS_SEEN: u64 = 1;
 const QUIET: u64 = 2;
+/// 1 once the stasher's scheduler upcall found it in a stopped `FrameAllocate`.
+const STASHED: u64 = 3;
+/// The run a stasher allocates: 1,024 frames, about five ticks of zeroing.
+const STASHED_RUN: u64 = 1 << 10;
 /// Where a child maps its frames, and the fresh ones a re-grower keeps: under one page
 /// table with the shared page, so that holdings change by frames alone.
 const HELD_PAGES: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
@@ -76,16 +81,18 @@ enum Behaviour {
     ReGrower,
     Sleeper,
     Hoarder,
+    Stasher,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 6] = [
+    const ALL: [Behaviour; 7] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
         Behaviour::ReGrower,
         Behaviour::Sleeper,
         Behaviour::Hoarder,
+        Behaviour::Stasher,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -104,6 +111,15 @@ impl Behaviour {
             Behaviour::ReGrower => "the re-grower",
             Behaviour::Sleeper => "the sleeper",
             Behaviour::Hoarder => "the hoarder",
+            Behaviour::Stasher => "the stasher",
+        }
+    }
+
+    /// Its frame quota: a stasher's allocates runs of 1,024.
+    fn quota(self) -> u64 {
+        match self {
+            Behaviour::Stasher => CHILD_QUOTA + STASHED_RUN,
+            _ => CHILD_QUOTA,
         }
     }
 
@@ -137,7 +153,7 @@ fn main(_argument: u64) -> u64 {
 fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     let name = behaviour.name();
     SHARED.clear();
-    let child = Child::create(CHILD_QUOTA).expect("create a child");
+    let child = Child::create(behaviour.quota()).expect("create a child");
     SHARED
         .share_with(shared_page, child.environment())
         .expect("share the page");
@@ -194,6 +210,19 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
             assert_eq!((taken, fell), (own, own), "{name}: all its frames go");
             ok("a hoarder asked for more than it holds lost all its frames and lives on");
         }
+        Behaviour::Stasher => {
+            assert_eq!(
+                SHARED.read(STASHED),
+                1,
+                "{name} never stopped in a FrameAllocate"
+            );
+            assert!(taken >= STASHED_RUN, "{name}: only {taken} taken");
+            assert!(after < STASHED_RUN, "{name} still holds {after} frames");
+            check::ok(format_args!(
+                "{name}'s run, left in a FrameAllocate stopped part-way, was taken by force \
+                 ({taken} frames; holdings {after})"
+            ));
+        }
     }
     witness.check_unharmed(name);
     child.destroy();
@@ -221,6 +250,10 @@ fn hold_frames(behaviour: u64) -> u64 {
             note_request(frame);
         }),
         Behaviour::Sleeper => None,
+        Behaviour::Stasher => {
+            upcall::register_scheduler(stash).expect("register the scheduler upcall");
+            None
+        }
     };
     if let Some(handler) = handler {
         upcall::register(handler).expect("register the upcall handler");
@@ -240,6 +273,12 @@ fn hold_frames(behaviour: u64) -> u64 {
             }
         }
         Behaviour::Churner => churn(),
+        Behaviour::Stasher => loop {
+            // Every allocation spans slots: zeroing 4 MiB takes about five ticks.
+            if let Ok((run, _)) = user::frame_allocate(10) {
+                let _ = memory::drop_capability(run);
+            }
+        },
         _ => {
             SHARED.write(QUIET, 1);
             loop {
@@ -268,6 +307,21 @@ fn churn() -> ! {
             }
         }
         user::yield_now();
+    }
+}
+
+/// The stasher's upcall, at each slot start: once it finds the child stopped in a
+/// `FrameAllocate` (`rip` back on its `syscall`), it never goes back to it, so the run
+/// stays taken; while it spins here in its handler no other upcall comes, and the
+/// deadline decides.
+fn stash(frame: &mut UpcallFrame) {
+    let in_allocate = frame.registers.rax & 0xffff_ffff == Sysnum::FrameAllocate as u64;
+    if frame.reason() == Some(UpcallReason::SliceStart) && in_allocate {
+        SHARED.write(STASHED, 1);
+        SHARED.write(QUIET, 1);
+        loop {
+            user::yield_now();
+        }
     }
 }
 

@@ -143,8 +143,8 @@ impl System {
         Progress::Done
     }
 
-    /// Takes at least `wanted` frames from `id`: the root frame
-    /// capabilities in the highest slots of its table first. Returns how
+    /// Takes at least `wanted` frames from `id`: a run it is allocating,
+    /// then the root frame capabilities in the highest slots of its table. Returns how
     /// many it took, and `Stopped` if the share ran out first (a capability
     /// whose copies were being removed is taken at the next share).
     /// Allocates nothing: the table is read slot by slot, from the top.
@@ -155,6 +155,16 @@ impl System {
         go_on: &mut dyn FnMut() -> bool,
     ) -> (u64, Progress) {
         let mut frames = 0;
+        // A run its stopped `FrameAllocate` was zeroing is frames it holds
+        // out of its table's sight: it goes first (dropped, it goes back).
+        let environment = self.environment(id);
+        if wanted > 0
+            && let Some(pending) = environment.allocating.take()
+        {
+            frames = 1 << pending.order;
+            environment.frames.uncharge(frames);
+            environment.frames_taken_by_force += frames;
+        }
         let mut progress = Progress::Done;
         let mut index = self.capabilities.table_slots(id);
         while frames < wanted && index > 0 {

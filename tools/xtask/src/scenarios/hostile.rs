@@ -77,7 +77,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(7),
+        checks: Some(8),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
