@@ -337,6 +337,9 @@ pub enum EnvironmentState {
     Waiting = 2,
     /// Blocked in `Call`, until the server replies.
     Calling = 3,
+    /// Running no more: it exited, faulted, or a destroyer is taking its
+    /// family down; it goes once what it holds is gone, a share at a time.
+    Ending = 4,
 }
 
 /// The kernel-memory allowance a child gets when its creator passes 0: this

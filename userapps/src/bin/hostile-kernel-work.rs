@@ -529,9 +529,19 @@ fn fan_ends(shared_page: Handle, code_frame: Handle, witness: &Witness, how: u64
     let ends = end_name(how);
     witness.lap();
     SHARED.write(FAN_GO, how);
+    // While its family comes down it shows as ending; then it is gone.
+    let seen_ending = core::cell::Cell::new(false);
+    let ending = Ok(EnvironmentState::Ending as u64);
     wait_for("the fan's creator to be gone", || {
+        if creator.account(EnvironmentAccount::State) == ending {
+            seen_ending.set(true);
+        }
         !creator.is_alive() && family().0 == members
     });
+    assert!(
+        seen_ending.get(),
+        "the fan's creator never showed as ending after its {ends}"
+    );
     let seen_gone = user::tsc();
     let exited = SHARED.read(FAN_EXIT_TSC);
     assert!(exited != 0, "the fan's creator ended before its {ends}");

@@ -179,7 +179,7 @@ impl System {
             EnvironmentAccount::Parent => {
                 environment.parent.map_or(0, |parent| u64::from(parent.0))
             }
-            EnvironmentAccount::State => state_number(environment.state) as u64,
+            EnvironmentAccount::State => state_number(environment) as u64,
             EnvironmentAccount::SystemCalls => usage.system_calls,
             EnvironmentAccount::Exceptions => usage.exceptions,
             EnvironmentAccount::Upcalls => usage.upcalls,
@@ -208,8 +208,11 @@ impl System {
     }
 }
 
-fn state_number(state: State) -> EnvironmentState {
-    match state {
+fn state_number(environment: &Environment) -> EnvironmentState {
+    if environment.ending.is_some() || environment.frozen {
+        return EnvironmentState::Ending;
+    }
+    match environment.state {
         State::Created => EnvironmentState::Created,
         State::Runnable => EnvironmentState::Runnable,
         State::Waiting { .. } => EnvironmentState::Waiting,

@@ -153,11 +153,12 @@ impl Row {
 }
 
 fn state_name(state: u64) -> &'static str {
-    const NAMES: [(EnvironmentState, &str); 4] = [
+    const NAMES: [(EnvironmentState, &str); 5] = [
         (EnvironmentState::Created, "created"),
         (EnvironmentState::Runnable, "ready"),
         (EnvironmentState::Waiting, "waiting"),
         (EnvironmentState::Calling, "calling"),
+        (EnvironmentState::Ending, "ending"),
     ];
     NAMES
         .iter()
