@@ -114,8 +114,8 @@ const HOLDER_QUOTA: u64 = 64;
 const HOLDER_LEAST: u64 = 20_000;
 
 /// Where a tree's copy is mapped in each of its environments (2 MiB aligned: one page
-/// table), and at how many pages: one `MapBatch` each. Not 512, a full batch: that one
-/// call holds the CPU for about 6 ticks of the instruction clock itself.
+/// table), and at how many pages: one `MapBatch` each. (Full batches have a storm of
+/// their own, `long_calls`.)
 const TREE_PAGES_AT: u64 = MANAGED_START + 0x100_0000;
 const TREE_PAGES: u64 = 64;
 /// Each tree environment's accounts: its page tables and mapping records, and grants until

@@ -144,8 +144,8 @@ impl System {
     }
 
     /// Takes at least `wanted` frames from `id`: a run it is allocating,
-    /// then the root frame capabilities in the highest slots of its table. Returns how
-    /// many it took, and `Stopped` if the share ran out first (a capability
+    /// then the root frame capabilities in the highest slots of its table.
+    /// Returns how many it took, and `Stopped` if the share ran out first (a capability
     /// whose copies were being removed is taken at the next share).
     /// Allocates nothing: the table is read slot by slot, from the top.
     fn take_frames_by_force(
