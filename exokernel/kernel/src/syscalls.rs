@@ -210,7 +210,7 @@ fn call(
     let none = |()| (0, 0);
     let one = |value: u64| (value, 0);
     match number {
-        // 0–4: the console (here), exit and yield (`environment/lifecycle.rs`, `waiting.rs`).
+        // 0–4: the console (here), exit and yield (`environment/teardown.rs`, `waiting.rs`).
         Sysnum::ConsoleWrite => {
             let step = console_write(system, caller, [a, b], 0, &mut share());
             answer(step, more, one)
