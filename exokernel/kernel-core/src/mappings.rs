@@ -357,6 +357,51 @@ impl MappingIndex {
         Some((first, pages))
     }
 
+    /// Makes the runs of `node` in `environment` that tile the `pages` pages
+    /// from `first` exactly one run — the parts a `Map` of a large run
+    /// recorded one at a time; returns false, changing nothing, if they do
+    /// not tile them (a page of a part was unmapped meanwhile).
+    pub fn join(
+        &mut self,
+        node: NodeId,
+        environment: EnvironmentId,
+        first: u64,
+        pages: u64,
+    ) -> bool {
+        let end = first + pages * FRAME_SIZE;
+        let mut at = first;
+        while at < end {
+            match self.run_at(node, environment, at) {
+                Some(length) => at += length * FRAME_SIZE,
+                None => return false,
+            }
+        }
+        if at != end {
+            return false;
+        }
+        let mut at = first;
+        while at < end {
+            let (_, length) = self
+                .remove_run_holding(node, environment, at)
+                .expect("a run just found");
+            at += length * FRAME_SIZE;
+        }
+        self.insert(node, environment, first, pages);
+        true
+    }
+
+    /// The length of `node`'s run in `environment` that starts at `page`.
+    fn run_at(&mut self, node: NodeId, environment: EnvironmentId, page: u64) -> Option<u64> {
+        if let Some(&mut run) = self.side_run(node)
+            && run.is_of(node)
+            && run.environment == environment
+            && run.first() == page
+        {
+            return Some(run.pages());
+        }
+        self.other_runs.get(&(node, environment, page)).copied()
+    }
+
     /// Forgets every page mapped through `node`, handing each to `forgotten`
     /// as (environment, page). Allocates nothing.
     pub fn take_node(&mut self, node: NodeId, mut forgotten: impl FnMut(EnvironmentId, u64)) {
@@ -508,6 +553,32 @@ mod tests {
         );
         assert_eq!(take_node(&mut index, a).len(), 4);
         assert!(index.is_empty() && index.records() == 0);
+    }
+
+    #[test]
+    fn parts_that_tile_a_run_are_joined() {
+        let [a] = nodes(1)[..] else { unreachable!() };
+        let one = EnvironmentId(1);
+        let mut index = MappingIndex::new();
+        for part in 0..4 {
+            index.insert(a, one, 0x100_000 + part * 64 * PAGE, 64);
+        }
+        assert_eq!((index.len(), index.records()), (256, 4));
+        assert!(!index.join(a, one, 0x100_000, 257), "a page past the parts");
+        assert_eq!((index.len(), index.records()), (256, 4));
+        assert!(index.join(a, one, 0x100_000, 256));
+        assert_eq!((index.len(), index.records()), (256, 1));
+        assert_eq!(
+            index.remove_run_holding(a, one, 0x100_000 + 255 * PAGE),
+            Some((0x100_000, 256))
+        );
+        // A part cut in two by an unmapped page does not tile.
+        for part in 0..2 {
+            index.insert(a, one, 0x100_000 + part * 64 * PAGE, 64);
+        }
+        assert!(index.remove_page(a, one, 0x100_000 + 70 * PAGE));
+        assert!(!index.join(a, one, 0x100_000, 128));
+        assert_eq!((index.len(), index.records()), (127, 3));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! page tables are the fast path. Every mapping is recorded against the
 //! capability that authorised it, so removing the capability unmaps it.
 
-use exo_abi::mapping::{MAX_BATCH, MAX_FRAME_ORDER, MapFlags, MapRequest};
+use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
 use exo_abi::syscall::MapPart;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::caps::NodeId;
@@ -202,43 +202,15 @@ impl System {
             }
             done += part;
             if done == pages {
-                self.merge_parts(target, node, address, pages);
+                // One record for the run, as a `Map` done at once leaves it
+                // (a record a part would crowd the index: every spawned child
+                // maps the boot archive's runs) — unless a page of it was
+                // unmapped meanwhile, when the parts stay as they are.
+                self.mappings.join(node, target, address, pages);
                 return Ok(Step::Done(()));
             }
             if !go_on() {
                 return Ok(Step::Stopped(MapProgress::mapped(done).pack()));
-            }
-        }
-    }
-
-    /// Makes the records of a large run's parts, mapped at `address` in
-    /// `target` through `node`, one record for the run, as a `Map` done at
-    /// once leaves it — unless a page of it was unmapped meanwhile, when the
-    /// parts stay as they are. (A record a part each would crowd the index:
-    /// every spawned child maps the boot archive's runs.)
-    fn merge_parts(&mut self, target: EnvironmentId, node: NodeId, address: u64, pages: u64) {
-        let end = address + pages * FRAME_SIZE;
-        let mut parts = [(0, 0); (1 << MAX_FRAME_ORDER) / MAP_PART_PAGES as usize];
-        let mut taken = 0;
-        let mut at = address;
-        while at < end && taken < parts.len() {
-            match self.mappings.remove_run_holding(node, target, at) {
-                Some((first, length)) => {
-                    parts[taken] = (first, length);
-                    taken += 1;
-                    if first != at {
-                        break;
-                    }
-                    at += length * FRAME_SIZE;
-                }
-                None => break,
-            }
-        }
-        if at == end {
-            self.mappings.insert(node, target, address, pages);
-        } else {
-            for &(first, length) in &parts[..taken] {
-                self.mappings.insert(node, target, first, length);
             }
         }
     }

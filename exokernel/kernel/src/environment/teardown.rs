@@ -30,10 +30,10 @@
 
 use exo_abi::counters::Counter;
 use exo_abi::{Error, Handle, Rights};
-use exo_kernel_core::caps::{NodeId, Progress};
+use exo_kernel_core::caps::{CapabilitySpace, NodeId, Progress};
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
-use super::{EnvironmentId, Object, State, System};
+use super::{EnvironmentId, Object, State, System, Undo};
 use crate::arch::cpu;
 use crate::memory::paging;
 use crate::{println, time};
@@ -81,10 +81,9 @@ impl System {
         handle: Handle,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Result<Progress, Error> {
-        let result = self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+        let result = self.removing_some(&mut *go_on, |capabilities, undo| {
             capabilities.revoke_some(caller, handle, undo)
         });
-        self.reap();
         Ok(self.tidy_after(result?, go_on))
     }
 
@@ -119,13 +118,11 @@ impl System {
             .node(capability.node)
             .is_some_and(|node| node.parent.is_none());
         let progress = if let (Object::Environment(target), true) = (*capability.object, is_root) {
-            self.take_down(caller, target, Ending::DestroyedBy(caller), go_on)
+            self.take_down(caller, target, go_on)
         } else {
-            let result = self.removing_within(false, Some(&mut *go_on), |capabilities, undo| {
+            self.removing_some(&mut *go_on, |capabilities, undo| {
                 capabilities.drop_some(caller, handle, undo)
-            });
-            self.reap();
-            result?
+            })?
         };
         // Done, the handle names nothing: a call taken again could not go
         // on with the tidying, which the ticks finish (`events.rs`).
@@ -147,7 +144,7 @@ impl System {
             Some((named, target)) if named == handle => target,
             _ => self.target(caller, handle, Rights::DESTROY)?,
         };
-        let progress = self.take_down(caller, target, Ending::DestroyedBy(caller), go_on);
+        let progress = self.take_down(caller, target, go_on);
         let progress = self.tidy_after(progress, go_on);
         if progress == Progress::Stopped
             && let Some(caller) = self.environments.get_mut(&caller)
@@ -229,14 +226,14 @@ impl System {
         self.tidy_after(progress, go_on)
     }
 
-    /// A share of taking `target` and its family down for `caller`'s call;
-    /// `Done` once `target` is gone (or was gone already) — or, if `caller`
-    /// is in the family, once `target` is ending.
+    /// A share of taking `target` and its family down for `caller`'s call
+    /// (`EnvironmentDestroy`, or `CapabilityDrop` of its root); `Done` once
+    /// `target` is gone (or was gone already) — or, if `caller` is in the
+    /// family, once `target` is ending.
     fn take_down(
         &mut self,
         caller: EnvironmentId,
         target: EnvironmentId,
-        ending: Ending,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Progress {
         let Some(top) = self.environments.get(&target) else {
@@ -248,7 +245,7 @@ impl System {
             // The caller would go with the family before its call was done
             // (its own pages with it), and nobody would go on with the call:
             // the top ends instead, and is taken down in its own time.
-            self.begin_ending(target, ending);
+            self.begin_ending(target, Ending::DestroyedBy(caller));
             return Progress::Done;
         }
         self.walk_down(caller, target, go_on)
@@ -324,13 +321,23 @@ impl System {
     }
 
     /// A share of removing `node` with everything derived from it, itself
-    /// last; whoever that dooms is reaped.
+    /// last.
     fn remove_some(&mut self, node: NodeId, go_on: &mut dyn FnMut() -> bool) -> Progress {
-        let progress = self.removing_within(false, Some(go_on), |capabilities, undo| {
+        self.removing_some(go_on, |capabilities, undo| {
             capabilities.remove_node_some(node, undo)
-        });
+        })
+    }
+
+    /// A share of a capability-space removal (`Self::removing_within`);
+    /// whoever it dooms is reaped.
+    fn removing_some<T>(
+        &mut self,
+        go_on: &mut dyn FnMut() -> bool,
+        operation: impl FnOnce(&mut CapabilitySpace<Object>, &mut Undo<'_, '_>) -> T,
+    ) -> T {
+        let result = self.removing_within(false, Some(go_on), operation);
         self.reap();
-        progress
+        result
     }
 
     /// The next thing to remove from `member`'s table, from the first slot
