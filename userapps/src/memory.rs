@@ -186,6 +186,24 @@ fn own_page_outside_window_backed_by(start: u64, end: u64) -> Option<u64> {
     None
 }
 
+/// The page-table entry at `level` (4: the PML4's, down to 1: the page table's) on the
+/// walk to user address `address`, read through the page-table view; `None` if an entry
+/// above it is not present. At level 4 the address may be any `slot << 39`, the kernel
+/// half's too: those entries name the tables every address space shares.
+pub fn view_entry(address: u64, level: u32) -> Option<u64> {
+    assert!((1..=4).contains(&level), "paging level {level}");
+    assert!(
+        level == 4 || address < exo_abi::layout::USER_END,
+        "the view walks only the user half below the PML4"
+    );
+    for above in (level + 1..=4).rev() {
+        if read_view(page_table_entry_address(address, above)) & entry::PRESENT == 0 {
+            return None;
+        }
+    }
+    Some(read_view(page_table_entry_address(address, level)))
+}
+
 fn read_view(address: u64) -> u64 {
     // SAFETY: the kernel maps the page-table view read-only into every environment; the
     // walk reads a table only through an entry above it that is present and user-accessible.

@@ -54,6 +54,15 @@ impl System {
         if order > u64::from(exo_abi::mapping::MAX_FRAME_ORDER) {
             return Err(Error::InvalidArgument);
         }
+        // A frame number whose address does not fit in 64 bits names no frame.
+        let address = match at {
+            Some(first) => Some(
+                first
+                    .checked_mul(FRAME_SIZE)
+                    .ok_or(Error::FrameUnavailable)?,
+            ),
+            None => None,
+        };
         let count = 1 << order;
         let capability_bytes = self.capability_cost(owner);
         // One look-up for the whole call: the record is borrowed beside the
@@ -72,7 +81,6 @@ impl System {
                 environment.charge(count)?;
                 // Zeroed here: a frame may have held another environment's
                 // data, and is never handed on so.
-                let address = at.map(|first| first.saturating_mul(FRAME_SIZE));
                 match lent_frames::Zeroing::take(order as u32, address) {
                     Ok(run) => run,
                     Err(error) => {

@@ -53,6 +53,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-physical",
+        checks: Some(15),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-bindings",
         checks: Some(4),
         ..DEFAULT
