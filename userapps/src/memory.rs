@@ -14,7 +14,7 @@
 //! caller's memory, so they pass through unchecked.
 #![allow(unsafe_code)] // volatile accesses to the window, and the ABI's unsafe wrappers
 
-use exo_abi::layout::{PAGE_SIZE, PAGE_TABLE_VIEW_SLOT, page_table_entry_address};
+use exo_abi::layout::{PAGE_SIZE, PAGE_TABLE_VIEW_SLOT, USER_MAP_END, page_table_entry_address};
 use exo_abi::mapping::MapFlags;
 use exo_abi::syscall::CapabilityKind;
 use exo_abi::user::{self, entry};
@@ -52,7 +52,8 @@ pub fn write_u64(address: u64, value: u64) {
 }
 
 /// Removes the page at `address` from `environment`: anywhere in another environment, only
-/// in the managed window of the caller's own.
+/// in the managed window of the caller's own (or the kernel's window above
+/// `USER_MAP_END`, where the kernel refuses it).
 pub fn unmap(environment: Handle, address: u64) -> Result<(), Error> {
     refuse_own_page_outside_window(environment, address, "unmap");
     // SAFETY: checked just above: the page is another environment's or in the window.
@@ -100,7 +101,9 @@ pub fn own_id() -> Result<u64, Error> {
 }
 
 fn refuse_own_page_outside_window(environment: Handle, address: u64, what: &str) {
-    if is_managed(address) {
+    // From `USER_MAP_END` up the pages are the kernel's (start-info, facts, the page-table
+    // view) or none at all: no Rust memory of ours, and a request there is refused.
+    if is_managed(address) || address >= USER_MAP_END {
         return;
     }
     // An environment capability names its environment's id; the call itself reports a bad

@@ -13,6 +13,7 @@
 //! | a neighbour's 16 frames, each filled with its secret, while it lives | `FrameUnavailable` |
 //! | the same frames once it is destroyed, and once another has exited (its teardown runs in its own time) | each, zeroed |
 //! | every frame number of the machine and some past it, one after another | each a zeroed frame or `FrameUnavailable`; never a frame seen in use |
+//! | `Unmap`, `Protect` (writable) and `Map` over the pages the kernel keeps in the user half: start-info, facts, the page-table view | `KernelAddress`, and each still maps the same frame |
 //!
 //! Throughout, a witness runs; at the end every frame and byte of kernel memory is back.
 #![no_std]
@@ -115,6 +116,8 @@ fn main(_argument: u64) -> u64 {
         Error::InvalidArgument,
     );
 
+    kernel_pages_stay(shared);
+
     for ending in [SLEEP, EXIT] {
         neighbour(shared, ending);
     }
@@ -158,6 +161,39 @@ fn frames_in_use() -> [(&'static str, u64); 13] {
         ("the boot file system's first page", mapped(BOOTFS)),
         ("the page it shares with children", mapped(SHARED.address())),
     ]
+}
+
+/// `Unmap`, `Protect` and `Map` over the pages the kernel keeps in the user half are
+/// refused, and the pages stay as they were.
+fn kernel_pages_stay(frame: Handle) {
+    let view_of_pml4 = PAGE_TABLE_VIEW_SLOT * 0o1_001_001_001 << 12;
+    for (what, address) in [
+        ("the start-info page", START_INFO),
+        ("the facts page", FACTS),
+        ("the page-table view's page for the PML4", view_of_pml4),
+    ] {
+        let before = user::translate(address);
+        assert!(before.is_some(), "{what} is mapped");
+        let attempts = [
+            ("Unmap", memory::unmap(Handle::SELF_ENVIRONMENT, address)),
+            (
+                "Protect",
+                memory::protect(Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE),
+            ),
+            (
+                "Map",
+                user::map(frame, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE),
+            ),
+        ];
+        for (call, result) in attempts {
+            assert_eq!(result, Err(Error::KernelAddress), "{call} of {what}");
+        }
+        assert_eq!(user::translate(address), before, "{what} moved");
+    }
+    ok(
+        "Unmap, Protect and Map over start-info, facts and the view: KernelAddress, each \
+        page as it was",
+    );
 }
 
 /// Asks for `frame` alone and for the aligned run of 16 around it: both refused, and

@@ -54,7 +54,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-physical",
-        checks: Some(15),
+        checks: Some(16),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
