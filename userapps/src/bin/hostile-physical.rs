@@ -166,7 +166,8 @@ fn frames_in_use() -> [(&'static str, u64); 13] {
 /// `Unmap`, `Protect` and `Map` over the pages the kernel keeps in the user half are
 /// refused, and the pages stay as they were.
 fn kernel_pages_stay(frame: Handle) {
-    let view_of_pml4 = PAGE_TABLE_VIEW_SLOT * 0o1_001_001_001 << 12;
+    // The view's slot at all four levels: the PML4 itself.
+    let view_of_pml4 = (PAGE_TABLE_VIEW_SLOT * 0o1_001_001_001) << 12;
     for (what, address) in [
         ("the start-info page", START_INFO),
         ("the facts page", FACTS),
