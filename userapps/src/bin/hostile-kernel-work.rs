@@ -16,6 +16,7 @@
 //! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
+//! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it: the refiller's maps are all refused while it is taken down |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -33,6 +34,9 @@
 //! waiting 504 ticks for the fan of the creator that faults, and one that removed an
 //! exiting environment's own table at once, 151 ticks for the tree's holder; one that
 //! destroyed a family at once when a member asked, 504 ticks for that fan. A kernel that
+//! let the refiller map into an environment being taken down saw it make 8,033 pages
+//! again behind the teardown, under page directories the teardown then freed with them
+//! still below: 8,042 frames never came back. A kernel that
 //! zeroed and mapped a large run, or applied a batch, in one go let those calls cost the
 //! witness its share: it waited 14 ticks and ran 121‰ of the time beside allocations of
 //! 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
@@ -51,7 +55,7 @@ use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, ok};
 use userapps::hostile::batch;
-use userapps::hostile::chain::{self, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS};
+use userapps::hostile::chain::{self, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS, RefillWords};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::traps::UserTrap;
@@ -160,6 +164,23 @@ const LONG_LEND: Lend = Lend {
     slots: 0,
 };
 
+/// The refill attack: an environment with a page in each of [`REFILL_TABLES`] page tables
+/// (2 MiB apart from [`REFILL_AT`]), lent frames for them twice over, is destroyed while a
+/// refiller maps the same frame at the same addresses again and again.
+const REFILL_TABLES: u64 = 8_000;
+const REFILL_AT: u64 = MANAGED_START + 0x2000_0000_0000;
+const TWO_MIB: u64 = 1 << 21;
+const REFILL_LEND: Lend = Lend {
+    frames: 2 * REFILL_TABLES + 64,
+    kernel_bytes: 4_000_000,
+    slots: 0,
+};
+/// The refiller's frame quota: page tables for its code page, the shared page and its
+/// facts page, and the facts page.
+const REFILLER_QUOTA: u64 = 16;
+/// Where in `SHARED` the refiller's words (`chain::RefillWords`) begin.
+const REFILL_WORDS: u64 = 128;
+
 /// How long building anything may take, in ticks.
 const PATIENCE_TICKS: u64 = 60_000;
 
@@ -207,6 +228,9 @@ fn main(_argument: u64) -> u64 {
         holder_ends(shared_page, &witness, how);
         during.expect_came_back(NAME, "the tree's holder's end");
     }
+
+    refilled_behind(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the refill behind a teardown");
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -848,6 +872,88 @@ impl LongCall {
         }
         cycles
     }
+}
+
+/// An environment of [`REFILL_TABLES`] page tables destroyed while another maps into it
+/// behind the teardown: a teardown takes an address space apart a step at a time, from
+/// the bottom up, and whatever is in it when the last step ends goes at once; a refiller
+/// holding a capability for it with `MAP` makes the pages (and their page tables) again
+/// below where the teardown has got to. Nothing may be made in an environment being
+/// taken down, so what goes at once stays what the steps left.
+fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness) {
+    let target = user::environment_create_lending(REFILL_LEND).expect("the environment");
+    let (frame, _) = user::frame_allocate(0).expect("a frame to map");
+    let addresses = (0..REFILL_TABLES).map(|table| REFILL_AT + table * TWO_MIB);
+    let mapped = batch::map_frame_at(target, frame, addresses, MapFlags::empty());
+    assert_eq!(mapped, (REFILL_TABLES, Ok(())), "a page in each table");
+
+    assert_eq!(
+        chain::refiller() & !(PAGE_SIZE - 1),
+        chain::code_page(),
+        "the refiller's code is on the chain's page"
+    );
+    let refiller = user::environment_create(REFILLER_QUOTA).expect("the refiller");
+    user::map(code, refiller, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+    SHARED.share_with(shared_page, refiller).expect("its words");
+    let word = |which: RefillWords| REFILL_WORDS + which as u64;
+    let granted = |capability, rights| {
+        user::capability_grant(capability, refiller, rights).expect("grant the refiller")
+    };
+    SHARED.write(
+        word(RefillWords::Target),
+        granted(target, Rights::MAP).to_raw(),
+    );
+    SHARED.write(
+        word(RefillWords::Frame),
+        granted(frame, Rights::READ | Rights::MAP).to_raw(),
+    );
+    SHARED.write(word(RefillWords::First), REFILL_AT);
+    SHARED.write(word(RefillWords::Stride), TWO_MIB);
+    SHARED.write(word(RefillWords::Count), REFILL_TABLES);
+    SHARED.write(word(RefillWords::Mapped), 0);
+    SHARED.write(word(RefillWords::Refused), 0);
+    user::environment_start(
+        refiller,
+        chain::refiller(),
+        0,
+        SHARED.address() + 8 * word(RefillWords::Target),
+    )
+    .expect("start the refiller");
+    // A pass over the row first: every address is mapped, and every map refused.
+    wait_for("the refiller's first pass", || {
+        user::environment_info(refiller, EnvironmentAccount::SystemCalls)
+            .is_ok_and(|calls| calls > REFILL_TABLES)
+    });
+    assert_eq!(
+        SHARED.read(word(RefillWords::Mapped)),
+        0,
+        "nothing to map yet"
+    );
+
+    torn_down(
+        witness,
+        format_args!(
+            "destroying an environment of {REFILL_TABLES} page tables while another maps into \
+             it"
+        ),
+        || user::environment_destroy(target).expect("destroy it"),
+    );
+    let (remade, refused) = (
+        SHARED.read(word(RefillWords::Mapped)),
+        SHARED.read(word(RefillWords::Refused)),
+    );
+    println!(
+        "{NAME}: during the teardown the refiller made {remade} pages again and had {refused} \
+         refused"
+    );
+    assert!(refused > 0, "the refiller mapped during the teardown");
+    assert_eq!(remade, 0, "pages made in an environment being taken down");
+    ok(format_args!(
+        "nothing made in an environment being taken down: {refused} maps refused \
+         (InvalidState)"
+    ));
+    user::environment_destroy(refiller).expect("destroy the refiller");
+    drop_capability(frame).expect("drop the frame");
 }
 
 /// Each [`LongCall`] made again and again for [`LONG_STORM_TICKS`], timed by a lap of the

@@ -33,6 +33,7 @@ pub const CODE_RIGHTS: Rights = Rights::READ
 unsafe extern "C" {
     fn hostile_chain_level();
     fn hostile_chain_destroyer();
+    fn hostile_chain_refiller();
 }
 
 /// Where every level starts (its argument: its handle for the code page).
@@ -44,6 +45,32 @@ pub fn level() -> u64 {
 /// `Rights::DESTROY` in its table) and then waits for ever: on the same page as [`level`].
 pub fn destroyer() -> u64 {
     hostile_chain_destroyer as *const () as u64
+}
+
+/// Where an environment starts that maps one frame, again and again, at a row of addresses
+/// in another environment: its argument is the address of [`RefillWords`] it may write.
+/// Mapping where a page is already mapped fails and costs little; where a teardown has
+/// taken the page away, it makes the page (and its page table) again. On the same page as
+/// [`level`].
+pub fn refiller() -> u64 {
+    hostile_chain_refiller as *const () as u64
+}
+
+/// The words a [`refiller`] reads (its handles, the row of addresses) and counts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum RefillWords {
+    /// Its handle for the environment it maps into (with `Rights::MAP`).
+    Target = 0,
+    /// Its handle for the frame it maps.
+    Frame = 1,
+    /// The first address of the row, the distance between two, and how many.
+    First = 2,
+    Stride = 3,
+    Count = 4,
+    /// What it counts: maps that succeeded, and maps refused with `InvalidState`.
+    Mapped = 5,
+    Refused = 6,
 }
 
 /// The page holding [`level`]'s code.
@@ -129,6 +156,29 @@ hostile_chain_destroyer:
     mov eax, {destroy}
     syscall
     jmp 2b
+    // rbp the words (`RefillWords`), r14 the next address, rbx the addresses left.
+    .global hostile_chain_refiller
+hostile_chain_refiller:
+    mov rbp, rdi
+5:  mov r14, [rbp + 16]
+    mov rbx, [rbp + 32]
+6:  mov eax, {map}
+    mov rdi, [rbp + 8]
+    mov rsi, [rbp]
+    mov rdx, r14
+    xor r10d, r10d
+    xor r8d, r8d
+    syscall
+    test rax, rax
+    jnz 7f
+    inc qword ptr [rbp + 40]
+7:  cmp rax, {invalid_state}
+    jne 8f
+    inc qword ptr [rbp + 48]
+8:  add r14, [rbp + 24]
+    dec rbx
+    jnz 6b
+    jmp 5b
     .balign 256
 "#,
     info = const Sysnum::EnvironmentInfo as u64,
@@ -145,6 +195,7 @@ hostile_chain_destroyer:
     wait = const Sysnum::Wait as u64,
     call = const Event::CALL.bits(),
     destroy = const Sysnum::EnvironmentDestroy as u64,
+    invalid_state = const Error::InvalidState as u64,
 );
 
 /// The rights a fan's capability for the code page carries: map it into its children.

@@ -101,12 +101,17 @@ impl System {
     }
 
     /// Puts one new capability into `owner`'s table with `insert`, charged
-    /// to `owner`; nothing is charged if `insert` fails.
+    /// to `owner`; nothing is charged if `insert` fails. `InvalidState` if
+    /// `owner` is being taken down (`teardown.rs`): a grant or a call's
+    /// capability makes nothing in a table a teardown has begun to empty.
     pub(super) fn new_capability(
         &mut self,
         owner: EnvironmentId,
         insert: impl FnOnce(&mut CapabilitySpace<Object>) -> Result<Handle, Error>,
     ) -> Result<Handle, Error> {
+        if self.being_taken_down(owner) {
+            return Err(Error::InvalidState);
+        }
         let bytes = self.capability_cost(owner);
         self.charge_kernel(owner, bytes)?;
         insert(&mut self.capabilities).inspect_err(|_| {

@@ -167,7 +167,7 @@ impl System {
         };
         let node = capability.node;
         Self::check_map_rights(capability.rights, flags)?;
-        let target = self.target(caller, Handle::from_raw(target), Rights::MAP)?;
+        let target = self.target_to_build_in(caller, Handle::from_raw(target), Rights::MAP)?;
         let run = 1u64 << order;
         let (skip, pages) = match MapPart::unpack(part) {
             None => (0, run),
@@ -417,7 +417,7 @@ impl System {
         // The target is checked once here as well as by each request: a batch
         // of none, or one whose first request fails, must still refuse a
         // handle that is stale or names no environment, as every call does.
-        self.target(caller, target, Rights::MAP)?;
+        self.target_to_build_in(caller, target, Rights::MAP)?;
         const SIZE: u64 = size_of::<MapRequest>() as u64;
         // The whole array must be readable before the first request is
         // applied, so a bad buffer changes nothing; then each request is

@@ -535,6 +535,22 @@ impl System {
         Ok(id)
     }
 
+    /// As [`Self::target`], for a call that makes something in the
+    /// environment (maps a page, binds a slot): `InvalidState` if it is being
+    /// taken down (`teardown.rs`).
+    pub fn target_to_build_in(
+        &self,
+        caller: EnvironmentId,
+        handle: Handle,
+        needed: Rights,
+    ) -> Result<EnvironmentId, Error> {
+        let id = self.target(caller, handle, needed)?;
+        if self.being_taken_down(id) {
+            return Err(Error::InvalidState);
+        }
+        Ok(id)
+    }
+
     /// Runs a capability-space operation that may remove capabilities, and
     /// carries out what each removal means: pages mapped through it are
     /// unmapped everywhere, a root frame capability's frames go back to the

@@ -21,7 +21,7 @@ impl System {
         target: Handle,
         slot: u64,
     ) -> Result<(Handle, u64), Error> {
-        let owner = self.target(caller, target, Rights::CONTROL)?;
+        let owner = self.target_to_build_in(caller, target, Rights::CONTROL)?;
         let wanted = match slot {
             ANY_SLOT => None,
             index => Some(u32::try_from(index).map_err(|_| Error::InvalidArgument)?),

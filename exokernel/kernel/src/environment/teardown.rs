@@ -202,6 +202,18 @@ impl System {
         self.wake(id, [Error::PeerGone.code(), 0, 0]);
     }
 
+    /// Whether `id` is being taken down: held still by a teardown, or
+    /// ending. Nothing new is made in it — no capability in its table, no
+    /// page in its address space, no slot — for a teardown goes through each
+    /// once, from the bottom up, a share at a time, and whatever is there
+    /// when it ends goes at once: made again behind it, it would all go in
+    /// that one step.
+    pub(super) fn being_taken_down(&self, id: EnvironmentId) -> bool {
+        self.environments
+            .get(&id)
+            .is_some_and(|environment| environment.frozen || environment.ending.is_some())
+    }
+
     /// Whether `id` is ending: the scheduler works its teardown instead of
     /// running it.
     pub(super) fn is_ending(&self, id: EnvironmentId) -> bool {
