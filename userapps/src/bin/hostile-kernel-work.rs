@@ -16,7 +16,7 @@
 //! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
-//! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it: the refiller's maps are all refused while it is taken down |
+//! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it; again, its own (it ends, and is taken down in its own time): the refiller's maps are all refused while it is taken down |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -229,8 +229,10 @@ fn main(_argument: u64) -> u64 {
         during.expect_came_back(NAME, "the tree's holder's end");
     }
 
-    refilled_behind(shared_page, code, &witness);
-    during.expect_came_back(NAME, "the refill behind a teardown");
+    for by_itself in [false, true] {
+        refilled_behind(shared_page, code, &witness, by_itself);
+        during.expect_came_back(NAME, "the refill behind a teardown");
+    }
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -874,13 +876,14 @@ impl LongCall {
     }
 }
 
-/// An environment of [`REFILL_TABLES`] page tables destroyed while another maps into it
-/// behind the teardown: a teardown takes an address space apart a step at a time, from
-/// the bottom up, and whatever is in it when the last step ends goes at once; a refiller
-/// holding a capability for it with `MAP` makes the pages (and their page tables) again
-/// below where the teardown has got to. Nothing may be made in an environment being
-/// taken down, so what goes at once stays what the steps left.
-fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness) {
+/// An environment of [`REFILL_TABLES`] page tables taken down while another maps into it
+/// behind the teardown — destroyed by the parent, or (`by_itself`) destroying itself, so
+/// that it is ending and taken down in its own time: a teardown takes an address space
+/// apart a step at a time, from the bottom up, freeing each table once it has walked what
+/// is below it; a refiller holding a capability for it with `MAP` makes pages (and page
+/// tables) again below where the teardown has got to. Nothing may be made in an
+/// environment being taken down, so the teardown frees everything it made.
+fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness, by_itself: bool) {
     let target = user::environment_create_lending(REFILL_LEND).expect("the environment");
     let (frame, _) = user::frame_allocate(0).expect("a frame to map");
     let addresses = (0..REFILL_TABLES).map(|table| REFILL_AT + table * TWO_MIB);
@@ -930,13 +933,29 @@ fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness) {
         "nothing to map yet"
     );
 
+    let how = if by_itself {
+        "destroying itself"
+    } else {
+        "destroyed"
+    };
     torn_down(
         witness,
         format_args!(
-            "destroying an environment of {REFILL_TABLES} page tables while another maps into \
-             it"
+            "an environment of {REFILL_TABLES} page tables {how} while another maps into it"
         ),
-        || user::environment_destroy(target).expect("destroy it"),
+        || {
+            if !by_itself {
+                return user::environment_destroy(target).expect("destroy it");
+            }
+            // It runs the chain's destroyer on its own handle: it ends, and is taken
+            // down in its own time.
+            user::map(code, target, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+            let own = Handle::SELF_ENVIRONMENT.to_raw();
+            user::environment_start(target, chain::destroyer(), 0, own).expect("start it");
+            wait_for("the environment's end", || {
+                user::environment_info(target, EnvironmentAccount::Id).is_err()
+            });
+        },
     );
     let (remade, refused) = (
         SHARED.read(word(RefillWords::Mapped)),
