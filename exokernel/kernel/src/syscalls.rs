@@ -273,7 +273,7 @@ fn call(
                 .map(|(_, h)| one(h.to_raw()))
         }
         Sysnum::EnvironmentStart => {
-            let target = system.target(caller, handle(a), Rights::CONTROL)?;
+            let target = system.target_to_build_in(caller, handle(a), Rights::CONTROL)?;
             system.start_environment(target, b, c, d).map(none)
         }
         Sysnum::SetUpcall => system.set_upcall(caller, handle(a), [b, c, d, e]).map(none),

@@ -536,8 +536,8 @@ impl System {
     }
 
     /// As [`Self::target`], for a call that makes something in the
-    /// environment (maps a page, binds a slot): `InvalidState` if it is being
-    /// taken down (`teardown.rs`).
+    /// environment (maps a page, binds a slot) or sets it going:
+    /// `InvalidState` if it is being taken down (`teardown.rs`).
     pub fn target_to_build_in(
         &self,
         caller: EnvironmentId,

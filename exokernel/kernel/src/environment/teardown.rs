@@ -204,10 +204,12 @@ impl System {
 
     /// Whether `id` is being taken down: held still by a teardown, or
     /// ending. Nothing new is made in it — no capability in its table, no
-    /// page in its address space, no slot — for a teardown goes through each
-    /// once, from the bottom up, a share at a time, and whatever is there
-    /// when it ends goes at once: made again behind it, it would all go in
-    /// that one step.
+    /// page in its address space, no slot — and it is not started. A
+    /// teardown goes through a member's table and address space once, from
+    /// the bottom up, behind cursors in its record: a page made behind the
+    /// address cursor would sit in a page table the walk has passed, under
+    /// a directory it frees once it has walked it, and its frames would
+    /// never come back (`hostile-kernel-work`'s refill attack).
     pub(super) fn being_taken_down(&self, id: EnvironmentId) -> bool {
         self.environments
             .get(&id)
