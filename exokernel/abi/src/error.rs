@@ -15,7 +15,10 @@ numbered_enum! {
         /// used at the handle's generation: it names nothing and never did.
         InvalidHandle = 2,
         /// The handle's generation is not its slot's: the capability it named
-        /// was dropped or revoked (the slot may have been reused since).
+        /// was dropped or revoked (the slot may have been reused since). Also a
+        /// capability on its way out — a revoke or drop that works in shares
+        /// has begun at it or stopped at it: nothing more is derived from,
+        /// granted from or mapped through it.
         StaleHandle = 3,
         /// The capability is of another kind than the call needs.
         WrongKind = 4,

@@ -223,6 +223,10 @@ struct Node<O> {
     next_sibling: Option<NodeId>,
     /// Kept so a node leaves its parent's child list in O(1).
     previous_sibling: Option<NodeId>,
+    /// A removal that may stop part-way has begun at it or stopped at it
+    /// ([`CapabilitySpace::is_going`]): it takes no new child, and the
+    /// kernel maps nothing more through it.
+    going: bool,
 }
 
 impl<O> Default for CapabilitySpace<O> {
@@ -310,6 +314,16 @@ impl<O> CapabilitySpace<O> {
     pub fn lookup(&self, env: EnvironmentId, handle: Handle) -> Result<Capability<'_, O>, Error> {
         let id = self.resolve(env, handle)?;
         Ok(self.capability(id))
+    }
+
+    /// Whether a removal that may stop part-way has begun at `node` (it is
+    /// the top of one) or stopped at it: a node on its way out. It takes no
+    /// new child (`derive`, `grant` and `insert_child` are `StaleHandle`),
+    /// and the kernel maps nothing more through it. Otherwise the holder of
+    /// a copy being revoked could map through it, or derive from it, as fast
+    /// as the removal undid its work, and the removal would never end.
+    pub fn is_going(&self, node: NodeId) -> bool {
+        self.node_ref(node).going
     }
 
     /// Removes every descendant of the capability, in any table, reporting
@@ -560,6 +574,9 @@ impl<O> CapabilitySpace<O> {
         rights: Rights,
         parent: Option<NodeId>,
     ) -> Result<Handle, Error> {
+        if parent.is_some_and(|parent| self.node_ref(parent).going) {
+            return Err(Error::StaleHandle);
+        }
         let table = self.tables.get_mut(&owner).ok_or(Error::InvalidState)?;
         let index = table.lowest_free().ok_or(Error::TableFull)?;
         let growth = table.growth_on_insert();
@@ -591,6 +608,7 @@ impl<O> CapabilitySpace<O> {
             first_child: None,
             next_sibling: None,
             previous_sibling: None,
+            going: false,
         })?;
         let table = self.tables.get_mut(&owner).expect("found above");
         let new_slots = table.slots.len() + growth as usize;
@@ -694,15 +712,21 @@ impl<O> CapabilitySpace<O> {
     /// moves in the tree, so one that was below `top` and is still live is
     /// still below it; starting there spares a share the walk down from
     /// `top`, which in a chain 100,000 deep would be most of its work.
-    fn resume_point(&self, top: NodeId) -> NodeId {
+    /// `top` is going from now on (`is_going`).
+    fn resume_point(&mut self, top: NodeId) -> NodeId {
+        self.node_mut(top).going = true;
         match self.resume {
             Some((stopped_top, at)) if stopped_top == top && self.live(at).is_some() => at,
             _ => top,
         }
     }
 
-    /// A removal of `top`'s subtree stopped with `at` next.
+    /// A removal of `top`'s subtree stopped with `at` next; `at` is going
+    /// from now on (`is_going`), so that its holder, running before the
+    /// removal goes on, can neither map more through it for the removal to
+    /// undo nor hang new children below it.
     fn stopped_at(&mut self, top: NodeId, at: NodeId) {
+        self.node_mut(at).going = true;
         self.resume = Some((top, at));
     }
 
@@ -1663,12 +1687,24 @@ mod tests {
         };
         let progress = space.revoke_some(A, root, &mut once).unwrap();
         assert_eq!((progress, once.reports.len()), (Progress::Stopped, 1));
-        // Meanwhile a copy of 2 and one of the root, outside the chain.
-        let late = space.derive(A, two, keep).unwrap();
+        // Meanwhile: 1, where the removal began, and 2, where it stopped, are
+        // going and take no child; the root, which a revoke keeps, does.
+        for (env, handle) in [(B, one), (A, two)] {
+            assert!(space.is_going(node_of(&space, env, handle)));
+            assert_eq!(
+                space.derive(env, handle, keep).unwrap_err(),
+                Error::StaleHandle
+            );
+            assert_eq!(
+                space.grant(env, handle, A, keep).unwrap_err(),
+                Error::StaleHandle
+            );
+        }
+        assert!(!space.is_going(node_of(&space, A, root)));
         let beside = space.derive(A, root, keep).unwrap();
         let (_, reports) = removing(|removed| space.revoke(A, root, removed).unwrap());
-        assert_eq!(reports.len(), 4, "late, 2, 1 and beside");
-        for (env, handle) in [(A, late), (A, two), (B, one), (A, beside)] {
+        assert_eq!(reports.len(), 3, "2, 1 and beside");
+        for (env, handle) in [(A, two), (B, one), (A, beside)] {
             assert_eq!(space.lookup(env, handle).unwrap_err(), Error::StaleHandle);
         }
         assert_eq!(space.node_count(), 1);
@@ -1704,6 +1740,16 @@ mod tests {
         };
         let mut calls = 1;
         while space.revoke_some(A, root, &mut undo).unwrap() == Progress::Stopped {
+            // The leaf whose undoing stopped is going: its holder can build
+            // nothing more on it before the removal goes on.
+            let (stopped_top, leaf) = space.resume.expect("a removal stopped");
+            assert!(space.is_going(stopped_top) && space.is_going(leaf));
+            let handle = space.node(leaf).unwrap().handle;
+            let owner = space.node(leaf).unwrap().owner;
+            assert_eq!(
+                space.derive(owner, handle, Rights::empty()).unwrap_err(),
+                Error::StaleHandle
+            );
             calls += 1;
         }
         assert_eq!(calls, whole.len() + 1, "one stop before each leaf");

@@ -17,6 +17,7 @@
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
 //! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it; again, its own (it ends, and is taken down in its own time): the refiller's maps are all refused while it is taken down |
+//! | a remap | a run of 64 frames whose copy its holder, with [`REMAP_SLOTS`] slots to the parent's one, maps at [`REMAP_ROW`] places and again wherever it is taken away | `CapabilityRevoke` of the run: it ends, every map through the copy refused from its first share |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -50,7 +51,7 @@
 use exo_abi::counters::Counter;
 use exo_abi::layout::PAGE_SIZE;
 use exo_abi::mapping::{MAX_BATCH, MapFlags, MapRequest};
-use exo_abi::syscall::{EnvironmentAccount, EnvironmentState, Event};
+use exo_abi::syscall::{ANY_SLOT, EnvironmentAccount, EnvironmentState, Event};
 use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, ok};
@@ -178,6 +179,18 @@ const REFILL_LEND: Lend = Lend {
 /// The refiller's frame quota: page tables for its code page, the shared page and its
 /// facts page, and the facts page.
 const REFILLER_QUOTA: u64 = 16;
+/// The remap attack: a run of 64 frames, its copy mapped by its holder at [`REMAP_ROW`]
+/// places from [`REMAP_AT`] and again wherever a revoke has taken it away; the holder has
+/// [`REMAP_SLOTS`] slots of the 8, the revoker the one the witness leaves to the pool.
+const REMAP_ORDER: u32 = 6;
+const REMAP_ROW: u64 = 256;
+const REMAP_AT: u64 = MANAGED_START + 0x3000_0000_0000;
+const REMAP_SLOTS: u64 = 5;
+const REMAP_LEND: Lend = Lend {
+    frames: 64,
+    kernel_bytes: 8_000_000,
+    slots: 0,
+};
 /// Where in `SHARED` the refiller's words (`chain::RefillWords`) begin.
 const REFILL_WORDS: u64 = 128;
 
@@ -233,6 +246,8 @@ fn main(_argument: u64) -> u64 {
         refilled_behind(shared_page, code, &witness, by_itself);
         during.expect_came_back(NAME, "the refill behind a teardown");
     }
+    remapped_while_revoked(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the remap during a revoke");
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -915,6 +930,7 @@ fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness, by_itse
     SHARED.write(word(RefillWords::Count), REFILL_TABLES);
     SHARED.write(word(RefillWords::Mapped), 0);
     SHARED.write(word(RefillWords::Refused), 0);
+    SHARED.write(word(RefillWords::RefusedWith), Error::InvalidState.code());
     user::environment_start(
         refiller,
         chain::refiller(),
@@ -973,6 +989,75 @@ fn refilled_behind(shared_page: Handle, code: Handle, witness: &Witness, by_itse
     ));
     user::environment_destroy(refiller).expect("destroy the refiller");
     drop_capability(frame).expect("drop the frame");
+}
+
+/// A run revoked while the holder of its copy maps it again and again, with five times
+/// the revoker's CPU: the revoke takes the copy's pages a run at a time, and a holder
+/// that mapped again as fast as they went would keep the revoke from ever ending, and
+/// the frames from ever coming back. A capability a removal has begun at takes nothing
+/// more: every map through it is `StaleHandle` from the revoke's first share on.
+fn remapped_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) {
+    let (run, _) = user::frame_allocate(REMAP_ORDER).expect("a run of 64 frames");
+    let holder = user::environment_create_lending(REMAP_LEND).expect("the holder");
+    user::map(code, holder, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+    SHARED.share_with(shared_page, holder).expect("its words");
+    let copy = user::capability_grant(run, holder, Rights::READ | Rights::MAP)
+        .expect("grant the holder a copy");
+    let word = |which: RefillWords| REFILL_WORDS + which as u64;
+    for (which, value) in [
+        (RefillWords::Target, Handle::SELF_ENVIRONMENT.to_raw()),
+        (RefillWords::Frame, copy.to_raw()),
+        (RefillWords::First, REMAP_AT),
+        (RefillWords::Stride, PAGE_SIZE << REMAP_ORDER),
+        (RefillWords::Count, REMAP_ROW),
+        (RefillWords::Mapped, 0),
+        (RefillWords::Refused, 0),
+        (RefillWords::RefusedWith, Error::StaleHandle.code()),
+    ] {
+        SHARED.write(word(which), value);
+    }
+    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
+        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
+        slot
+    });
+    user::environment_start(
+        holder,
+        chain::refiller(),
+        0,
+        SHARED.address() + 8 * word(RefillWords::Target),
+    )
+    .expect("start the holder");
+    wait_for("the holder's copy mapped along its row", || {
+        SHARED.read(word(RefillWords::Mapped)) >= REMAP_ROW
+    });
+
+    witness.lap();
+    let mapped = SHARED.read(word(RefillWords::Mapped));
+    let cycles = revoke_capability_timed(run).expect("revoke the run");
+    waited_little(
+        witness,
+        cycles,
+        format_args!(
+            "revoking a run mapped {} times by a holder with {REMAP_SLOTS} slots mapping it again",
+            REMAP_ROW
+        ),
+    );
+    let (remade, refused) = (
+        SHARED.read(word(RefillWords::Mapped)) - mapped,
+        SHARED.read(word(RefillWords::Refused)),
+    );
+    println!("{NAME}: during the revoke the holder mapped {remade} runs again, {refused} refused");
+    assert!(refused > 0, "the holder mapped during the revoke");
+    assert_eq!(remade, 0, "runs mapped through a copy being revoked");
+    ok(format_args!(
+        "a revoke ends however fast the holder maps: {refused} maps through the copy refused \
+         (StaleHandle)"
+    ));
+    user::environment_destroy(holder).expect("destroy the holder");
+    for slot in slots {
+        drop_capability(slot).expect("drop a slot's capability");
+    }
+    drop_capability(run).expect("drop the run");
 }
 
 /// Each [`LongCall`] made again and again for [`LONG_STORM_TICKS`], timed by a lap of the

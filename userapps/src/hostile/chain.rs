@@ -68,9 +68,11 @@ pub enum RefillWords {
     First = 2,
     Stride = 3,
     Count = 4,
-    /// What it counts: maps that succeeded, and maps refused with `InvalidState`.
+    /// What it counts: maps that succeeded, and maps refused with the error
+    /// whose code is in `RefusedWith`.
     Mapped = 5,
     Refused = 6,
+    RefusedWith = 7,
 }
 
 /// The page holding [`level`]'s code.
@@ -172,7 +174,7 @@ hostile_chain_refiller:
     test rax, rax
     jnz 7f
     inc qword ptr [rbp + 40]
-7:  cmp rax, {invalid_state}
+7:  cmp rax, [rbp + 56]
     jne 8f
     inc qword ptr [rbp + 48]
 8:  add r14, [rbp + 24]
@@ -195,7 +197,6 @@ hostile_chain_refiller:
     wait = const Sysnum::Wait as u64,
     call = const Event::CALL.bits(),
     destroy = const Sysnum::EnvironmentDestroy as u64,
-    invalid_state = const Error::InvalidState as u64,
 );
 
 /// The rights a fan's capability for the code page carries: map it into its children.

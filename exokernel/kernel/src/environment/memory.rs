@@ -166,6 +166,10 @@ impl System {
             return Err(Error::WrongKind);
         };
         let node = capability.node;
+        if self.capabilities.is_going(node) {
+            // On its way out: a revoke or drop of it has begun.
+            return Err(Error::StaleHandle);
+        }
         Self::check_map_rights(capability.rights, flags)?;
         let target = self.target_to_build_in(caller, Handle::from_raw(target), Rights::MAP)?;
         let run = 1u64 << order;
