@@ -37,7 +37,9 @@
 //! destroyed a family at once when a member asked, 504 ticks for that fan. A kernel that
 //! let the refiller map into an environment being taken down saw it make 8,033 pages
 //! again behind the teardown, under page directories the teardown then freed with them
-//! still below: 8,042 frames never came back. A kernel that
+//! still below: 8,042 frames never came back. A kernel that let the holder map through a
+//! copy being revoked never finished the remap attack's revoke (15 minutes of TCG). A
+//! kernel that
 //! zeroed and mapped a large run, or applied a batch, in one go let those calls cost the
 //! witness its share: it waited 14 ticks and ran 121‰ of the time beside allocations of
 //! 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
