@@ -67,13 +67,13 @@ impl System {
             // It could never take its own call.
             return Err(Error::NotReceiving);
         }
-        if self.being_taken_down(server) {
-            // It runs no more: as good as gone.
-            return Err(Error::PeerGone);
-        }
         // A server receives while it waits for calls and is not still
         // serving one: each call gets its reply before the next is taken.
         let target = self.environment(server);
+        if target.is_being_taken_down() {
+            // It runs no more: as good as gone.
+            return Err(Error::PeerGone);
+        }
         let receiving = target.serving.is_none()
             && matches!(target.state, State::Waiting { events, .. } if events.contains(Event::CALL));
         if !receiving {
@@ -195,11 +195,9 @@ impl System {
     ) -> Result<(), Error> {
         let client = self.environment(server).serving.ok_or(Error::NoCaller)?;
         // A caller being taken down is as good as gone: it runs no more.
-        let waiting = self
-            .environments
-            .get(&client)
-            .is_some_and(|environment| environment.state == State::Calling { server })
-            && !self.being_taken_down(client);
+        let waiting = self.environments.get(&client).is_some_and(|environment| {
+            environment.state == State::Calling { server } && !environment.is_being_taken_down()
+        });
         if !waiting {
             self.environment(server).serving = None;
             return Err(Error::PeerGone);

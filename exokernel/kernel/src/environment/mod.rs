@@ -366,6 +366,11 @@ impl Environment {
     fn is_runnable(&self) -> bool {
         self.state == State::Runnable && !self.frozen
     }
+
+    /// Held still by a teardown, or ending (`System::being_taken_down`).
+    fn is_being_taken_down(&self) -> bool {
+        self.frozen || self.ending.is_some()
+    }
 }
 
 /// Everything the kernel knows about environments and what they hold.

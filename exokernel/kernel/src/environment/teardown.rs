@@ -213,7 +213,7 @@ impl System {
     pub(super) fn being_taken_down(&self, id: EnvironmentId) -> bool {
         self.environments
             .get(&id)
-            .is_some_and(|environment| environment.frozen || environment.ending.is_some())
+            .is_some_and(|environment| environment.is_being_taken_down())
     }
 
     /// Whether `id` is ending: the scheduler works its teardown instead of
