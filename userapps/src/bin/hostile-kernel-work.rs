@@ -18,6 +18,7 @@
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
 //! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it; again, its own (it ends, and is taken down in its own time): the refiller's maps are all refused while it is taken down |
 //! | a remap | a run of 64 frames whose copy its holder, with [`REMAP_SLOTS`] slots to the parent's one, maps at [`REMAP_ROW`] places and again wherever it is taken away | `CapabilityRevoke` of the run: it ends, every map through the copy refused from its first share |
+//! | derivations | a frame whose copy's holder, with [`REMAP_SLOTS`] slots, derives a copy of it and then copies of that copy for ever | `CapabilityRevoke` of the frame: it ends, every derivation refused once a share has stopped at the copy |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -58,7 +59,7 @@ use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, ok};
 use userapps::hostile::batch;
-use userapps::hostile::chain::{self, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS, RefillWords};
+use userapps::hostile::chain::{self, DeriveWords, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS, RefillWords};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::traps::UserTrap;
@@ -193,6 +194,8 @@ const REMAP_LEND: Lend = Lend {
     kernel_bytes: 8_000_000,
     slots: 0,
 };
+/// How many capabilities the deriving holder holds before the revoke: its table nearly full.
+const DERIVED_LEAST: u64 = 1_000;
 /// Where in `SHARED` the refiller's words (`chain::RefillWords`) begin.
 const REFILL_WORDS: u64 = 128;
 
@@ -250,6 +253,8 @@ fn main(_argument: u64) -> u64 {
     }
     remapped_while_revoked(shared_page, code, &witness);
     during.expect_came_back(NAME, "the remap during a revoke");
+    derived_while_revoked(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the derivations during a revoke");
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -1060,6 +1065,76 @@ fn remapped_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) 
         drop_capability(slot).expect("drop a slot's capability");
     }
     drop_capability(run).expect("drop the run");
+}
+
+/// A frame revoked while the holder of its copy derives from a copy of that copy again and
+/// again, with five times the revoker's CPU: the revoke removes the copies a leaf at a
+/// time, going back up to their parent after each, and a holder that hung new ones below
+/// the parent as fast as they went would keep the revoke from ever ending. The node a
+/// share of the removal stops at is going: from the first stop there, every derivation
+/// is `StaleHandle`.
+fn derived_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) {
+    let (frame, _) = user::frame_allocate(0).expect("a frame");
+    let holder = user::environment_create_lending(REMAP_LEND).expect("the holder");
+    user::map(code, holder, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+    SHARED.share_with(shared_page, holder).expect("its words");
+    assert_eq!(
+        chain::deriver() & !(PAGE_SIZE - 1),
+        chain::code_page(),
+        "the deriver's code is on the chain's page"
+    );
+    let copy = user::capability_grant(frame, holder, Rights::READ).expect("grant a copy");
+    let word = |which: DeriveWords| REFILL_WORDS + which as u64;
+    for (which, value) in [
+        (DeriveWords::From, copy.to_raw()),
+        (DeriveWords::Copy, 0),
+        (DeriveWords::Derived, 0),
+        (DeriveWords::Refused, 0),
+        (DeriveWords::RefusedWith, Error::StaleHandle.code()),
+    ] {
+        SHARED.write(word(which), value);
+    }
+    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
+        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
+        slot
+    });
+    user::environment_start(
+        holder,
+        chain::deriver(),
+        0,
+        SHARED.address() + 8 * word(DeriveWords::From),
+    )
+    .expect("start the holder");
+    wait_for("the holder's table full of copies", || {
+        user::environment_info(holder, EnvironmentAccount::CapabilitiesHeld)
+            .is_ok_and(|held| held >= DERIVED_LEAST)
+    });
+
+    witness.lap();
+    let derived = SHARED.read(word(DeriveWords::Derived));
+    let cycles = revoke_capability_timed(frame).expect("revoke the frame");
+    waited_little(
+        witness,
+        cycles,
+        format_args!(
+            "revoking a frame whose holder, with {REMAP_SLOTS} slots, derives below its copy"
+        ),
+    );
+    let (more, refused) = (
+        SHARED.read(word(DeriveWords::Derived)) - derived,
+        SHARED.read(word(DeriveWords::Refused)),
+    );
+    println!("{NAME}: during the revoke the holder derived {more} copies more, {refused} refused");
+    assert!(refused > 0, "the holder derived during the revoke");
+    ok(format_args!(
+        "a revoke ends however fast the holder derives: {more} derived, then {refused} \
+         refused (StaleHandle)"
+    ));
+    user::environment_destroy(holder).expect("destroy the holder");
+    for slot in slots {
+        drop_capability(slot).expect("drop a slot's capability");
+    }
+    drop_capability(frame).expect("drop the frame");
 }
 
 /// Each [`LongCall`] made again and again for [`LONG_STORM_TICKS`], timed by a lap of the

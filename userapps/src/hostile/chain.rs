@@ -34,6 +34,7 @@ unsafe extern "C" {
     fn hostile_chain_level();
     fn hostile_chain_destroyer();
     fn hostile_chain_refiller();
+    fn hostile_chain_deriver();
 }
 
 /// Where every level starts (its argument: its handle for the code page).
@@ -75,6 +76,28 @@ pub enum RefillWords {
     RefusedWith = 7,
 }
 
+/// Where an environment starts that derives a copy of a capability it holds, then derives
+/// from that copy again and again for ever: its argument is the address of
+/// [`DeriveWords`] it may write. On the same page as [`level`].
+pub fn deriver() -> u64 {
+    hostile_chain_deriver as *const () as u64
+}
+
+/// The words a [`deriver`] reads and counts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum DeriveWords {
+    /// Its handle for the capability it derives its copy from.
+    From = 0,
+    /// Its copy's handle, once derived (0 until then).
+    Copy = 1,
+    /// What it counts: copies derived from the copy, and derivations refused with the
+    /// error whose code is in `RefusedWith`.
+    Derived = 2,
+    Refused = 3,
+    RefusedWith = 4,
+}
+
 /// The page holding [`level`]'s code.
 pub fn code_page() -> u64 {
     level() & !(PAGE_SIZE - 1)
@@ -101,12 +124,12 @@ pub fn start(child: Handle, code_frame: Handle) -> Result<(), Error> {
     user::environment_start(child, level(), 0, granted.to_raw())
 }
 
-// 256 bytes, 256-aligned: the code never crosses a page boundary. Registers only:
-// r12 the code page's handle, r13 the child; each call's error parks the level.
+// At most 512 bytes, 512-aligned: the code never crosses a page boundary. Registers
+// only: r12 the code page's handle, r13 the child; each call's error parks the level.
 global_asm!(
     r#"
     .section .text.hostile_chain, "ax"
-    .balign 256
+    .balign 512
     .global hostile_chain_level
 hostile_chain_level:
     mov r12, rdi
@@ -181,7 +204,31 @@ hostile_chain_refiller:
     dec rbx
     jnz 6b
     jmp 5b
-    .balign 256
+    // rbp the words (`DeriveWords`), r12 the copy; no rights asked, none needed.
+    .global hostile_chain_deriver
+hostile_chain_deriver:
+    mov rbp, rdi
+    mov eax, {derive}
+    mov rdi, [rbp]
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 2b
+    mov r12, rdx
+    mov [rbp + 8], rdx
+9:  mov eax, {derive}
+    mov rdi, r12
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 10f
+    inc qword ptr [rbp + 16]
+    jmp 9b
+10: cmp rax, [rbp + 32]
+    jne 9b
+    inc qword ptr [rbp + 24]
+    jmp 9b
+    .balign 512
 "#,
     info = const Sysnum::EnvironmentInfo as u64,
     frame_quota = const EnvironmentAccount::FrameQuota as u64,
@@ -197,6 +244,7 @@ hostile_chain_refiller:
     wait = const Sysnum::Wait as u64,
     call = const Event::CALL.bits(),
     destroy = const Sysnum::EnvironmentDestroy as u64,
+    derive = const Sysnum::CapabilityDerive as u64,
 );
 
 /// The rights a fan's capability for the code page carries: map it into its children.
