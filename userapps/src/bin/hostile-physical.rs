@@ -59,7 +59,7 @@ const DEVICE_FRAMES: [(&str, u64); 3] = [
     ("the I/O APIC's registers", 0xfec00),
     ("the VGA window", 0xb8),
 ];
-/// Frame numbers the sweep tries past the last it finds usable.
+/// Frame numbers the sweep tries past the end of RAM.
 const PAST_RAM: u64 = 4096;
 /// How far the frames the sweep gets may be from the free frames before it: the kernel's
 /// own allocations meanwhile (its heap, the witness's tables) move the count a little.
@@ -89,16 +89,20 @@ fn main(_argument: u64) -> u64 {
             Error::FrameUnavailable,
         );
     }
-    for (what, frame) in [
-        ("a frame whose address is 2^64 - 4096", u64::MAX / PAGE_SIZE),
+    for (what, frame, order) in [
+        (
+            "a frame whose address is 2^64 - 4096",
+            u64::MAX / PAGE_SIZE,
+            0,
+        ),
         (
             "a frame whose address wraps past 2^64",
             u64::MAX / PAGE_SIZE + 1,
+            0,
         ),
-        ("the largest frame number", u64::MAX),
-        ("a run of 2 whose address wraps", u64::MAX - 1),
+        ("the largest frame number", u64::MAX, 0),
+        ("a run of 2 whose address wraps", u64::MAX - 1, 1),
     ] {
-        let order = u32::from(frame == u64::MAX - 1);
         expect_error(
             what,
             user::frame_allocate_at(frame, order),
