@@ -56,7 +56,8 @@ pub fn write_u64(address: u64, value: u64) {
 /// `USER_MAP_END`, where the kernel refuses it).
 pub fn unmap(environment: Handle, address: u64) -> Result<(), Error> {
     refuse_own_page_outside_window(environment, address, "unmap");
-    // SAFETY: checked just above: the page is another environment's or in the window.
+    // SAFETY: checked just above: the page is another environment's, in the window, or in
+    // the kernel's window above `USER_MAP_END`, where no Rust memory of ours lies.
     unsafe { user::unmap(environment, address) }
 }
 
