@@ -409,7 +409,8 @@ impl MappingIndex {
     }
 
     /// Forgets one run of pages mapped through `node` — or, of a run longer
-    /// than [`TAKE_PAGES`], its first `TAKE_PAGES` — handing each page to
+    /// than [`TAKE_PAGES`], `TAKE_PAGES` of it (the first in the side table,
+    /// the last in the B-tree: neither allocates) — handing each page to
     /// `forgotten` as [`Self::take_node`] does; false if `node` had none. So
     /// a capability mapped at 65,536 pages can be undone a little at a time.
     pub fn take_run(
@@ -430,17 +431,23 @@ impl MappingIndex {
             }
             _ => {
                 let all = (node, EnvironmentId(0), 0)..=(node, EnvironmentId(u32::MAX), u64::MAX);
-                let Some((&key, &pages)) = self.other_runs.range(all).next() else {
+                let Some((&key, pages)) = self.other_runs.range_mut(all).next() else {
                     return false;
                 };
-                self.other_runs.remove(&key);
-                if pages > TAKE_PAGES {
-                    let (node, environment, first) = key;
-                    let rest = (node, environment, first + TAKE_PAGES * FRAME_SIZE);
-                    self.other_runs.insert(rest, pages - TAKE_PAGES);
+                let (_, environment, first) = key;
+                if *pages > TAKE_PAGES {
+                    // Its last pages, the run shortened where it lies: taken
+                    // from the front, its key would change, and putting the
+                    // rest back could split a node of the tree — an
+                    // allocation in the middle of a removal.
+                    *pages -= TAKE_PAGES;
+                    (environment, first + *pages * FRAME_SIZE, TAKE_PAGES)
+                } else {
+                    let pages = *pages;
+                    self.other_runs.remove(&key);
+                    self.other_runs.give_back_when_empty();
+                    (environment, first, pages)
                 }
-                self.other_runs.give_back_when_empty();
-                (key.1, key.2, pages.min(TAKE_PAGES))
             }
         };
         self.pages -= pages;

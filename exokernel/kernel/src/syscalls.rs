@@ -382,12 +382,15 @@ fn console_write(
     if length > MAX_CONSOLE_WRITE || (done != 0 && done >= length) {
         return Err(Error::InvalidArgument);
     }
-    // All of what is left is readable, or none of it is printed.
-    system.check_user_readable(caller, UserRange::new(address + done, length - done)?)?;
+    // All of what is left is readable, or none of it is printed. (`done`
+    // comes back from the caller's registers: added to a buffer at the top
+    // of memory it must not wrap round to the bottom.)
+    let from = |done: u64| address.checked_add(done).ok_or(Error::BadUserBuffer);
+    system.check_user_readable(caller, UserRange::new(from(done)?, length - done)?)?;
     while done < length {
         let mut bytes = [0; PRINTED_AT_ONCE];
         let piece = (length - done).min(PRINTED_AT_ONCE as u64);
-        let range = UserRange::new(address + done, piece)?;
+        let range = UserRange::new(from(done)?, piece)?;
         system.read_user(caller, range, &mut bytes[..piece as usize])?;
         console::write_bytes(u64::from(caller.0), &bytes[..piece as usize]);
         done += piece;

@@ -209,7 +209,7 @@ impl System {
 }
 
 fn state_number(environment: &Environment) -> EnvironmentState {
-    if environment.ending.is_some() || environment.frozen {
+    if environment.is_being_taken_down() {
         return EnvironmentState::Ending;
     }
     match environment.state {

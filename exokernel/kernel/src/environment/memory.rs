@@ -465,8 +465,9 @@ impl System {
 }
 
 /// Pages a `Map` of a large run maps before it looks at its share again:
-/// about a sixth of a tick under TCG.
-pub const MAP_PART_PAGES: u64 = 64;
+/// as many as a removal takes of a run at once, about a sixth of a tick
+/// under TCG.
+pub const MAP_PART_PAGES: u64 = exo_kernel_core::mappings::TAKE_PAGES;
 
 /// How far a `Map` of a large run got when its share ran out: the pages it
 /// mapped, and, once a part failed, the error it answers when it has

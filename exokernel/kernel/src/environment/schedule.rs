@@ -199,7 +199,7 @@ impl System {
                 .is_some_and(|upcall| upcall.at_slot_start && !upcall.is_handling(frame.rsp));
             if wants {
                 let info = [self.slices.current() as u64, time::ticks(), 0];
-                if !self.enter_or_destroy(id, frame, UpcallReason::SliceStart, info) {
+                if !self.enter_or_end(id, frame, UpcallReason::SliceStart, info) {
                     return false;
                 }
             }
@@ -209,7 +209,7 @@ impl System {
 
     /// Enters `id`'s upcall with `reason`; ends it if its exception stack
     /// cannot take the frame. Returns whether it may run.
-    fn enter_or_destroy(
+    fn enter_or_end(
         &mut self,
         id: EnvironmentId,
         frame: &mut TrapFrame,
@@ -247,7 +247,7 @@ impl System {
         environment.revocation = Some(request);
         self.earliest_deadline = self.earliest_deadline.min(request.deadline);
         let info = [request.wanted, request.deadline, 0];
-        self.enter_or_destroy(id, frame, UpcallReason::RevokeFrames, info)
+        self.enter_or_end(id, frame, UpcallReason::RevokeFrames, info)
     }
 }
 
