@@ -223,10 +223,11 @@ struct Node<O> {
     next_sibling: Option<NodeId>,
     /// Kept so a node leaves its parent's child list in O(1).
     previous_sibling: Option<NodeId>,
-    /// A removal that may stop part-way has begun at it or stopped at it
-    /// ([`CapabilitySpace::is_going`]): it takes no new child, and the
-    /// kernel maps nothing more through it.
-    going: bool,
+    /// A removal that may stop part-way has begun at it or stopped at or
+    /// below it ([`CapabilitySpace::is_going`]): the arena index of the node
+    /// where the removal that marked it last began. A going node takes no
+    /// new child, and the kernel maps nothing more through it.
+    going: Option<u32>,
 }
 
 impl<O> Default for CapabilitySpace<O> {
@@ -323,7 +324,7 @@ impl<O> CapabilitySpace<O> {
     /// a copy being revoked could map through it, or derive from it, as fast
     /// as the removal undid its work, and the removal would never end.
     pub fn is_going(&self, node: NodeId) -> bool {
-        self.node_ref(node).going
+        self.node_ref(node).going.is_some()
     }
 
     /// Removes every descendant of the capability, in any table, reporting
@@ -574,7 +575,7 @@ impl<O> CapabilitySpace<O> {
         rights: Rights,
         parent: Option<NodeId>,
     ) -> Result<Handle, Error> {
-        if parent.is_some_and(|parent| self.node_ref(parent).going) {
+        if parent.is_some_and(|parent| self.is_going(parent)) {
             return Err(Error::StaleHandle);
         }
         let table = self.tables.get_mut(&owner).ok_or(Error::InvalidState)?;
@@ -608,7 +609,7 @@ impl<O> CapabilitySpace<O> {
             first_child: None,
             next_sibling: None,
             previous_sibling: None,
-            going: false,
+            going: None,
         })?;
         let table = self.tables.get_mut(&owner).expect("found above");
         let new_slots = table.slots.len() + growth as usize;
@@ -707,26 +708,64 @@ impl<O> CapabilitySpace<O> {
         // LAB 2.4 END
     }
 
-    /// Where removing `top`'s subtree goes on: the node the last removal
-    /// of it stopped at, if that is still live, else `top`. A node never
-    /// moves in the tree, so one that was below `top` and is still live is
-    /// still below it; starting there spares a share the walk down from
-    /// `top`, which in a chain 100,000 deep would be most of its work.
-    /// `top` is going from now on (`is_going`).
+    /// Where removing `top`'s subtree goes on: the first leaf below the
+    /// node the last removal of it stopped at, if that is still live, else
+    /// the first leaf below `top`. A node never moves in the tree, so one
+    /// that was below `top` and is still live is still below it; starting
+    /// there spares a share the walk down from `top`, which in a chain
+    /// 100,000 deep would be most of its work.
+    ///
+    /// `top` and every node on the way down are going from now on
+    /// (`is_going`; `stopped_at` says why): marked as the walk passes, for
+    /// the price of one store a node.
     fn resume_point(&mut self, top: NodeId) -> NodeId {
-        self.node_mut(top).going = true;
-        match self.resume {
+        let mark = Some(top.index);
+        self.node_mut(top).going = mark;
+        let mut current = match self.resume {
             Some((stopped_top, at)) if stopped_top == top && self.live(at).is_some() => at,
             _ => top,
+        };
+        loop {
+            let node = self.node_mut(current);
+            node.going = mark;
+            match node.first_child {
+                Some(child) => current = child,
+                None => return current,
+            }
         }
     }
 
-    /// A removal of `top`'s subtree stopped with `at` next; `at` is going
-    /// from now on (`is_going`), so that its holder, running before the
-    /// removal goes on, can neither map more through it for the removal to
-    /// undo nor hang new children below it.
+    /// A removal of `top`'s subtree stopped with `at` next. `at` and every
+    /// node above it up to `top` are going from now on (`is_going`), so that
+    /// their holders, running before the removal goes on, can neither map
+    /// more through them for the removal to undo nor hang new children
+    /// below them.
+    ///
+    /// Marking the whole path is what makes a removal end however fast the
+    /// holders derive: a going node's children are fixed, the removal takes
+    /// them one after another, and a removal that never ended would need a
+    /// path of going nodes that never ended either, while the live nodes are
+    /// as few as the tables' slots. Were only `at` marked, a holder could
+    /// hang copies below its parent, or higher, as fast as they went.
+    ///
+    /// `resume_point` marked the way down from where the share began; the
+    /// walk up from `at` marks what the share went down into since, and
+    /// stops at `top` or at the first node this removal marked before: by
+    /// induction everything above that is going already, so each node is
+    /// marked once, for no more than the walk down to it cost. A node
+    /// another removal marked (one begun below `top`) gets this removal's
+    /// mark, and the walk goes on past it. A mark is never stale: a node
+    /// goes before the top whose removal marked it.
     fn stopped_at(&mut self, top: NodeId, at: NodeId) {
-        self.node_mut(at).going = true;
+        let mut node = at;
+        while node != top {
+            let below = self.node_mut(node);
+            if below.going == Some(top.index) {
+                break;
+            }
+            below.going = Some(top.index);
+            node = below.parent.expect("a node below the top has a parent");
+        }
         self.resume = Some((top, at));
     }
 
@@ -1707,6 +1746,89 @@ mod tests {
         for (env, handle) in [(A, two), (B, one), (A, beside)] {
             assert_eq!(space.lookup(env, handle).unwrap_err(), Error::StaleHandle);
         }
+        assert_eq!(space.node_count(), 1);
+        check_structure(&space);
+    }
+
+    /// A chain `root` (A) → 1 → 2 → 3 → 4 → 5 (B), and beside 2 an older
+    /// child of 1, `side`, which the removal reaches last: each node's handle.
+    fn chain_with_a_side(space: &mut CapabilitySpace<u32>) -> (Handle, Vec<Handle>, Handle) {
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let root = space.insert_root(A, 1, keep).unwrap();
+        let one = space.grant(A, root, B, keep).unwrap();
+        let side = space.derive(B, one, keep).unwrap();
+        let mut chain = vec![one];
+        for _ in 2..=5 {
+            let last = *chain.last().unwrap();
+            chain.push(space.derive(B, last, keep).unwrap());
+        }
+        (root, chain, side)
+    }
+
+    #[test]
+    fn a_stopped_removal_marks_the_whole_path_up_to_its_top() {
+        let mut space = space(&[A, B], 16);
+        let (root, chain, side) = chain_with_a_side(&mut space);
+        let mut once = Share {
+            left: 1,
+            reports: Vec::new(),
+        };
+        // The first share removes 5 and stops at 4.
+        let progress = space.revoke_some(A, root, &mut once).unwrap();
+        assert_eq!((progress, once.reports.len()), (Progress::Stopped, 1));
+        // 1 (the top) to 4 (the stop) are going: not only the two ends, or
+        // B could hang copies below 2 or 3 as fast as the removal took them.
+        for &handle in &chain[..4] {
+            assert!(space.is_going(node_of(&space, B, handle)));
+            for refused in [
+                space.derive(B, handle, Rights::empty()),
+                space.grant(B, handle, A, Rights::empty()),
+            ] {
+                assert_eq!(refused.unwrap_err(), Error::StaleHandle);
+            }
+        }
+        // Beside the path, what the removal has not reached yet is not.
+        assert!(!space.is_going(node_of(&space, B, side)));
+        space.derive(B, side, Rights::empty()).unwrap();
+        let (_, reports) = removing(|removed| space.revoke(A, root, removed).unwrap());
+        assert_eq!(reports.len(), 6, "4, 3, 2, below the side, the side and 1");
+        assert_eq!(space.node_count(), 1);
+        check_structure(&space);
+    }
+
+    #[test]
+    fn a_removal_ends_however_fast_its_holders_derive() {
+        // B's table has room for 16. After every share of one removal, B
+        // derives from each capability it holds that takes a child, until
+        // its table is full: far faster than the removal takes them. Were
+        // only the removal's top and its stop going, B would refill below
+        // 2 and 3 for ever.
+        let mut space = space(&[A, B], 16);
+        let (root, _, _) = chain_with_a_side(&mut space);
+        let (mut shares, mut derived) = (0, 0);
+        loop {
+            let mut once = Share {
+                left: 1,
+                reports: Vec::new(),
+            };
+            shares += 1;
+            if space.revoke_some(A, root, &mut once).unwrap() == Progress::Done {
+                break;
+            }
+            assert!(shares < 1_000, "the removal was outrun: {derived} derived");
+            let held: Vec<Handle> = space.capabilities(B).map(|(handle, _)| handle).collect();
+            for handle in held {
+                while space.derive(B, handle, Rights::REVOKE).is_ok() {
+                    derived += 1;
+                }
+            }
+            check_structure(&space);
+        }
+        assert!(
+            derived > 0,
+            "B derived below what the removal had not reached"
+        );
+        assert_eq!(space.len(B), 0);
         assert_eq!(space.node_count(), 1);
         check_structure(&space);
     }

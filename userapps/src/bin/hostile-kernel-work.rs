@@ -19,6 +19,7 @@
 //! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it; again, its own (it ends, and is taken down in its own time): the refiller's maps are all refused while it is taken down |
 //! | a remap | a run of 64 frames whose copy its holder, with [`REMAP_SLOTS`] slots to the parent's one, maps at [`REMAP_ROW`] places and again wherever it is taken away | `CapabilityRevoke` of the run: it ends, every map through the copy refused from its first share |
 //! | derivations | a frame whose copy's holder, with [`REMAP_SLOTS`] slots, derives a copy of it and then copies of that copy for ever | `CapabilityRevoke` of the frame: it ends, every derivation refused once a share has stopped at the copy |
+//! | derivations above the stop | a frame whose copy's holder, with [`REMAP_SLOTS`] slots, derives a copy, a copy of that, and below it as many as its table takes; once the revoke has begun it derives from the first copy, above where the shares stop | `CapabilityRevoke` of the frame: every derivation above the stop refused |
 //! | storms | [`STORM_ROUNDS`] trees of 2,002 copies: a mapped copy and [`STORM_COPIES`] grants in each of two tables | `CapabilityRevoke` of each root, one tree after another |
 //!
 //! After each, the call returned `Ok` and took everything it had to, the witness is alive,
@@ -40,10 +41,11 @@
 //! again behind the teardown, under page directories the teardown then freed with them
 //! still below: 8,042 frames never came back. A kernel that let the holder map through a
 //! copy being revoked never finished the remap attack's revoke (15 minutes of TCG). A
-//! kernel that
-//! zeroed and mapped a large run, or applied a batch, in one go let those calls cost the
-//! witness its share: it waited 14 ticks and ran 121‰ of the time beside allocations of
-//! 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
+//! kernel that marked only the node a share stopped at let the holder derive above it:
+//! 826 copies hung below the first copy while the revoke went on (71 ticks against 40).
+//! A kernel that zeroed and mapped a large run, or applied a batch, in one go let those
+//! calls cost the witness its share: it waited 14 ticks and ran 121‰ of the time beside
+//! allocations of 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
 //!
 //! Times are read from the guest's time-stamp counter, which the scenarios run on the
 //! instruction clock (`-icount`): counts of instructions, the same every run.
@@ -59,7 +61,9 @@ use exo_abi::user::{self, Lend};
 use exo_abi::{Error, Handle, Rights};
 use userapps::check::{self, ok};
 use userapps::hostile::batch;
-use userapps::hostile::chain::{self, DeriveWords, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS, RefillWords};
+use userapps::hostile::chain::{
+    self, AboveWords, DeriveWords, FAN_CHILD_QUOTA, FAN_CODE_RIGHTS, RefillWords,
+};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::traps::UserTrap;
@@ -255,6 +259,8 @@ fn main(_argument: u64) -> u64 {
     during.expect_came_back(NAME, "the remap during a revoke");
     derived_while_revoked(shared_page, code, &witness);
     during.expect_came_back(NAME, "the derivations during a revoke");
+    derived_above_the_stop(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the derivations above a revoke's stop");
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -1129,6 +1135,88 @@ fn derived_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) {
     ok(format_args!(
         "a revoke ends however fast the holder derives: {more} derived, then {refused} \
          refused (StaleHandle)"
+    ));
+    user::environment_destroy(holder).expect("destroy the holder");
+    for slot in slots {
+        drop_capability(slot).expect("drop a slot's capability");
+    }
+    drop_capability(frame).expect("drop the frame");
+}
+
+/// A frame revoked while the holder of its copy derives above where the revoke's shares
+/// stop. The holder builds the copy → an upper copy → a lower copy → a thousand leaves
+/// below the lower, so that the revoke takes shares and each stops among the leaves; once
+/// it sees the revoke begun (a derivation from the copy, the removal's top, refused), it
+/// derives from the upper copy, two levels above. A removal that marked only its top and
+/// the node it stopped at would let those copies hang below the upper copy as fast as the
+/// leaves went, and a holder with the CPU to spare could keep it from ever ending; the
+/// whole path from where it stopped up to its top is going, so every one is refused.
+fn derived_above_the_stop(shared_page: Handle, code: Handle, witness: &Witness) {
+    let (frame, _) = user::frame_allocate(0).expect("a frame");
+    let holder = user::environment_create_lending(REMAP_LEND).expect("the holder");
+    user::map(code, holder, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+    SHARED.share_with(shared_page, holder).expect("its words");
+    assert_eq!(
+        chain::above() & !(PAGE_SIZE - 1),
+        chain::code_page(),
+        "the holder's code is on the chain's page"
+    );
+    let copy = user::capability_grant(frame, holder, Rights::READ).expect("grant a copy");
+    let word = |which: AboveWords| REFILL_WORDS + which as u64;
+    for which in [
+        AboveWords::Upper,
+        AboveWords::Lower,
+        AboveWords::Leaves,
+        AboveWords::Asked,
+        AboveWords::Derived,
+        AboveWords::Refused,
+    ] {
+        SHARED.write(word(which), 0);
+    }
+    SHARED.write(word(AboveWords::From), copy.to_raw());
+    SHARED.write(word(AboveWords::RefusedWith), Error::StaleHandle.code());
+    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
+        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
+        slot
+    });
+    user::environment_start(
+        holder,
+        chain::above(),
+        0,
+        SHARED.address() + 8 * word(AboveWords::From),
+    )
+    .expect("start the holder");
+    wait_for("the holder's table full of leaves", || {
+        SHARED.read(word(AboveWords::Leaves)) >= DERIVED_LEAST
+    });
+
+    witness.lap();
+    let cycles = revoke_capability_timed(frame).expect("revoke the frame");
+    waited_little(
+        witness,
+        cycles,
+        format_args!(
+            "revoking a frame whose holder, with {REMAP_SLOTS} slots, derives above the stop"
+        ),
+    );
+    // Once the revoke is done the copy is gone and the holder is refused too; it may not
+    // have run since.
+    wait_for("the holder to ask after the revoke", || {
+        SHARED.read(word(AboveWords::Refused)) > 0
+    });
+    let (leaves, asked, derived, refused) = (
+        SHARED.read(word(AboveWords::Leaves)),
+        SHARED.read(word(AboveWords::Asked)),
+        SHARED.read(word(AboveWords::Derived)),
+        SHARED.read(word(AboveWords::Refused)),
+    );
+    println!(
+        "{NAME}: {leaves} leaves; once the revoke had begun the holder derived {derived} \
+         copies above the stop, {refused} refused, in {asked} tries"
+    );
+    assert_eq!(derived, 0, "copies derived above where a revoke stopped");
+    ok(format_args!(
+        "every derivation above where a revoke stopped refused: {refused} (StaleHandle)"
     ));
     user::environment_destroy(holder).expect("destroy the holder");
     for slot in slots {

@@ -35,6 +35,7 @@ unsafe extern "C" {
     fn hostile_chain_destroyer();
     fn hostile_chain_refiller();
     fn hostile_chain_deriver();
+    fn hostile_chain_above();
 }
 
 /// Where every level starts (its argument: its handle for the code page).
@@ -96,6 +97,37 @@ pub enum DeriveWords {
     Derived = 2,
     Refused = 3,
     RefusedWith = 4,
+}
+
+/// Where an environment starts that derives a copy of a capability it holds, a copy of
+/// that copy, and below the second as many copies as its table takes; then, again and
+/// again, it asks whether a revoke has begun (a derivation from the capability it was given
+/// refused) and, once one has, derives from the first copy: above where the revoke's shares
+/// stop. Its argument is the address of [`AboveWords`] it may write. On the same page as
+/// [`level`].
+pub fn above() -> u64 {
+    hostile_chain_above as *const () as u64
+}
+
+/// The words an [`above`] reads and counts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum AboveWords {
+    /// Its handle for the capability it was given.
+    From = 0,
+    /// The copy it derives from once a revoke has begun, and that copy's copy, the
+    /// parent of the rest (0 until derived).
+    Upper = 1,
+    Lower = 2,
+    /// How many copies it derived below `Lower`.
+    Leaves = 3,
+    /// What it counts once a revoke has begun: derivations from `From` refused with the
+    /// error whose code is in `RefusedWith` (it asked), and derivations from `Upper`
+    /// that succeeded, and that were refused with that error.
+    Asked = 4,
+    Derived = 5,
+    Refused = 6,
+    RefusedWith = 7,
 }
 
 /// The page holding [`level`]'s code.
@@ -228,6 +260,66 @@ hostile_chain_deriver:
     jne 9b
     inc qword ptr [rbp + 24]
     jmp 9b
+    // rbp the words (`AboveWords`), r12 the capability given, r13 the upper copy, r14 the
+    // lower, r15 the last leaf.
+    .global hostile_chain_above
+hostile_chain_above:
+    mov rbp, rdi
+    mov r12, [rbp]
+    mov eax, {derive}
+    mov rdi, r12
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 2b
+    mov r13, rdx
+    mov [rbp + 8], rdx
+    mov eax, {derive}
+    mov rdi, r13
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 2b
+    mov r14, rdx
+    mov [rbp + 16], rdx
+11: mov eax, {derive}
+    mov rdi, r14
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 12f
+    mov r15, rdx
+    inc qword ptr [rbp + 24]
+    jmp 11b
+12: mov eax, {drop}              // room for the one it asks with
+    mov rdi, r15
+    syscall
+    dec qword ptr [rbp + 24]
+13: mov eax, {derive}
+    mov rdi, r12
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 14f
+    mov rdi, rdx
+    mov eax, {drop}
+    syscall
+    jmp 13b
+14: cmp rax, [rbp + 56]
+    jne 13b
+    inc qword ptr [rbp + 32]
+    mov eax, {derive}
+    mov rdi, r13
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 15f
+    inc qword ptr [rbp + 40]
+    jmp 13b
+15: cmp rax, [rbp + 56]
+    jne 13b
+    inc qword ptr [rbp + 48]
+    jmp 13b
     .balign 512
 "#,
     info = const Sysnum::EnvironmentInfo as u64,
@@ -245,6 +337,7 @@ hostile_chain_deriver:
     call = const Event::CALL.bits(),
     destroy = const Sysnum::EnvironmentDestroy as u64,
     derive = const Sysnum::CapabilityDerive as u64,
+    drop = const Sysnum::CapabilityDrop as u64,
 );
 
 /// The rights a fan's capability for the code page carries: map it into its children.
