@@ -14,6 +14,7 @@
 //! | a fan's creator | the same fan | the child's own `Exit` |
 //! | a fan's creator that faults | the same fan | none: `ud2`, with no handler for it |
 //! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
+//! | a member joining a teardown | a top with [`JOINED_COPIES`] copies of its own capability in the slots before its child's, the child given, by the parent, the top's root capability's `DESTROY` and [`REMAP_SLOTS`] slots | the child's `EnvironmentDestroy` of the top, again and again: the first makes the top end, each later one works the teardown under way, until it comes down to the child itself |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
 //! | a refill | an environment with a page in each of [`REFILL_TABLES`] page tables, and a refiller holding a capability for it with `MAP`, mapping a frame along the same row again and again | `EnvironmentDestroy` of it; again, its own (it ends, and is taken down in its own time): the refiller's maps are all refused while it is taken down |
@@ -43,6 +44,8 @@
 //! copy being revoked never finished the remap attack's revoke (15 minutes of TCG). A
 //! kernel that marked only the node a share stopped at let the holder derive above it:
 //! 826 copies hung below the first copy while the revoke went on (71 ticks against 40).
+//! A kernel that let a member work its top's teardown down to the member itself stopped
+//! with a panic, taking apart the address space the member's call was running on.
 //! A kernel that zeroed and mapped a large run, or applied a batch, in one go let those
 //! calls cost the witness its share: it waited 14 ticks and ran 121‰ of the time beside
 //! allocations of 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
@@ -106,6 +109,11 @@ const FAN_GO: u64 = FAN_CHILDREN + 3;
 const FAN_EXIT_TSC: u64 = FAN_CHILDREN + 4;
 /// How the fan's creator will be told to end, set before it starts.
 const FAN_PLAN: u64 = FAN_CHILDREN + 5;
+/// The member-joins-a-teardown attack: the top writes the parent's handle for its child,
+/// then 1; or what failed (`step << 32 | error code`).
+const JOINED_CHILD: u64 = FAN_PLAN + 1;
+const JOINED_READY: u64 = FAN_PLAN + 2;
+const JOINED_FAILURE: u64 = FAN_PLAN + 3;
 /// The words of the tree's holder: the copy it holds, its handles for the tree's tables,
 /// the copies it granted, 1 once it has, how it is to end when it may (set by the parent),
 /// and the counter just before it ends.
@@ -186,6 +194,16 @@ const REFILL_LEND: Lend = Lend {
 /// The refiller's frame quota: page tables for its code page, the shared page and its
 /// facts page, and the facts page.
 const REFILLER_QUOTA: u64 = 16;
+/// The member-joins-a-teardown attack: copies of its own capability the top makes before its
+/// child, so that its teardown takes shares before it comes down to the child; its lend;
+/// the child's quota.
+const JOINED_COPIES: u64 = 1_000;
+const JOINED_LEND: Lend = Lend {
+    frames: 64,
+    kernel_bytes: 2_000_000,
+    slots: 0,
+};
+const JOINER_QUOTA: u64 = 16;
 /// The remap attack: a run of 64 frames, its copy mapped by its holder at [`REMAP_ROW`]
 /// places from [`REMAP_AT`] and again wherever a revoke has taken it away; the holder has
 /// [`REMAP_SLOTS`] slots of the 8, the revoker the one the witness leaves to the pool.
@@ -246,6 +264,8 @@ fn main(_argument: u64) -> u64 {
     during.expect_came_back(NAME, "the fan's creator's fault");
     fan_ends(shared_page, code, &witness, END_BY_MEMBER);
     during.expect_came_back(NAME, "the fan's creator destroyed from inside");
+    member_joins_a_teardown(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the member joining its top's teardown");
     for how in [END_EXIT, END_FAULT] {
         holder_ends(shared_page, &witness, how);
         during.expect_came_back(NAME, "the tree's holder's end");
@@ -649,6 +669,105 @@ fn destroyer(code: Handle) -> Result<(Handle, Handle), Error> {
     user::map(code, child, chain::code_page(), MapFlags::EXECUTE)?;
     let handle = user::capability_grant(Handle::SELF_ENVIRONMENT, child, Rights::DESTROY)?;
     Ok((child, handle))
+}
+
+/// A member that destroys its family's top again and again (`chain::joiner`). The first
+/// call makes the top end (a member's destroy always does: the member would otherwise go
+/// with the family before its call was done); the top is then taken down in its own time,
+/// and every later call joins that teardown, working it in the member's own time — with
+/// five slots, most of it. The walk comes down the top's table to the member's root, and
+/// there it must stop for this caller: the next step would take apart the address space
+/// the member is running its call on. A kernel that went on panicked there (it checks
+/// that the space it frees is not the one loaded). The top's own time finishes the walk,
+/// the member with it.
+fn member_joins_a_teardown(shared_page: Handle, code_frame: Handle, witness: &Witness) {
+    let (members, _) = family();
+    SHARED.clear();
+    let top = Child::create_lending(JOINED_LEND).expect("create the top");
+    SHARED
+        .share_with(shared_page, top.environment())
+        .expect("share the page");
+    let for_top = user::capability_grant(Handle::SELF_ENVIRONMENT, top.environment(), Rights::GIVE)
+        .expect("give the top a way to hand us its child");
+    top.start(joined_top, for_top.to_raw())
+        .expect("start the top");
+    wait_for("the top to make its child", || {
+        SHARED.read(JOINED_READY) != 0 || SHARED.read(JOINED_FAILURE) != 0
+    });
+    let failure = SHARED.read(JOINED_FAILURE);
+    assert_eq!(
+        failure,
+        0,
+        "the top failed at step {} with {:?}",
+        failure >> 32,
+        Error::try_from(failure & 0xffff_ffff)
+    );
+    let member = Handle::from_raw(SHARED.read(JOINED_CHILD));
+    assert_eq!(
+        chain::joiner() & !(PAGE_SIZE - 1),
+        chain::code_page(),
+        "the joiner's code is on the chain's page"
+    );
+    user::map(code_frame, member, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+    // A copy of the top's root, which the teardown removes only at its very end, after
+    // the member: one in the top's own table would go before the walk came down to it.
+    let destroy_top = user::capability_grant(top.environment(), member, Rights::DESTROY)
+        .expect("grant the member the top's destruction");
+    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
+        let (slot, _) = user::slot_allocate(member, ANY_SLOT).expect("a slot for the member");
+        slot
+    });
+
+    witness.lap();
+    let start = user::tsc();
+    user::environment_start(member, chain::joiner(), 0, destroy_top.to_raw())
+        .expect("start the member");
+    wait_for("the top and its family to be gone", || {
+        !top.is_alive() && family().0 == members
+    });
+    waited_little(
+        witness,
+        user::tsc() - start,
+        format_args!("a member destroying its top while the top is taken down"),
+    );
+    ok(format_args!(
+        "a member that joined its top's teardown {JOINED_COPIES} copies deep was taken down \
+         with it, not under its own call"
+    ));
+    for slot in slots {
+        drop_capability(slot).expect("drop a slot's capability");
+    }
+    top.destroy();
+}
+
+/// The top of [`member_joins_a_teardown`]: fills the slots of its table with
+/// [`JOINED_COPIES`] copies of its own capability, creates its child (whose root lands in
+/// the slot after them), hands the parent a capability for the child through `parent` (a
+/// handle for the parent with `GIVE`), and waits.
+fn joined_top(parent: u64) -> u64 {
+    let parent = Handle::from_raw(parent);
+    let failed = |step: u64, error: Error| -> u64 {
+        SHARED.write(JOINED_FAILURE, step << 32 | error.code());
+        0
+    };
+    for _ in 0..JOINED_COPIES {
+        if let Err(error) = user::capability_derive(Handle::SELF_ENVIRONMENT, Rights::empty()) {
+            return failed(1, error);
+        }
+    }
+    let child = match user::environment_create(JOINER_QUOTA) {
+        Ok(child) => child,
+        Err(error) => return failed(2, error),
+    };
+    let rights = Rights::GIVE | Rights::MAP | Rights::CONTROL;
+    match user::capability_grant(child, parent, rights) {
+        Ok(theirs) => SHARED.write(JOINED_CHILD, theirs.to_raw()),
+        Err(error) => return failed(3, error),
+    }
+    SHARED.write(JOINED_READY, 1);
+    loop {
+        let _ = user::wait(Event::TIMER, 1_000);
+    }
 }
 
 /// Waits until the parent writes how to end in word `go`, writes the counter in word

@@ -33,6 +33,7 @@ pub const CODE_RIGHTS: Rights = Rights::READ
 unsafe extern "C" {
     fn hostile_chain_level();
     fn hostile_chain_destroyer();
+    fn hostile_chain_joiner();
     fn hostile_chain_refiller();
     fn hostile_chain_deriver();
     fn hostile_chain_above();
@@ -47,6 +48,14 @@ pub fn level() -> u64 {
 /// `Rights::DESTROY` in its table) and then waits for ever: on the same page as [`level`].
 pub fn destroyer() -> u64 {
     hostile_chain_destroyer as *const () as u64
+}
+
+/// Where an environment starts that destroys the one its argument names (a handle with
+/// `Rights::DESTROY` in its table) again and again for ever: a member of that one's family
+/// makes it end at the first call, and joins its teardown with every call after. On the
+/// same page as [`level`].
+pub fn joiner() -> u64 {
+    hostile_chain_joiner as *const () as u64
 }
 
 /// Where an environment starts that maps one frame, again and again, at a row of addresses
@@ -213,6 +222,11 @@ hostile_chain_destroyer:
     mov eax, {destroy}
     syscall
     jmp 2b
+    .global hostile_chain_joiner
+hostile_chain_joiner:
+    mov eax, {destroy}
+    syscall
+    jmp hostile_chain_joiner
     // rbp the words (`RefillWords`), r14 the next address, rbx the addresses left.
     .global hostile_chain_refiller
 hostile_chain_refiller:

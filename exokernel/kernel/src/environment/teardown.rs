@@ -254,7 +254,8 @@ impl System {
             return Progress::Done;
         };
         // Asked once, at the first share: a family never moves. (A member
-        // that calls once a walk is under way joins it in its own time.)
+        // that calls once a walk is under way joins it in its own time, until
+        // the walk comes down to the member itself: `walk_down`.)
         if caller == target || (top.teardown_at.is_none() && self.is_below(caller, target)) {
             // The caller would go with the family before its call was done
             // (its own pages with it), and nobody would go on with the call:
@@ -267,8 +268,9 @@ impl System {
 
     /// A share of taking `target` and its family down, deepest first, for
     /// `driver`: the destroyer, or `target` itself when it is ending. `Done`
-    /// once `target` is gone; it ends as its `ending` says, or as
-    /// `DestroyedBy(driver)`.
+    /// once `target` is gone — or, for a driver in the family, once the walk
+    /// has come down to it and `target` ends by itself; it ends as its
+    /// `ending` says, or as `DestroyedBy(driver)`.
     fn walk_down(
         &mut self,
         driver: EnvironmentId,
@@ -278,6 +280,7 @@ impl System {
         let Some(top) = self.environments.get(&target) else {
             return Progress::Done;
         };
+        let ends_itself = top.ending.is_some();
         let ending = top.ending.unwrap_or(Ending::DestroyedBy(driver));
         let mut current = top
             .teardown_at
@@ -286,11 +289,23 @@ impl System {
         self.environment(target).teardown_at = Some(current);
         loop {
             // Held still, but for an ending environment taking itself down:
-            // the scheduler must still give it its time to do so.
-            if current != driver {
+            // the scheduler must still give it its time to do so, whoever
+            // else works the walk meanwhile. (An ending environment runs no
+            // code of its own either way.)
+            if current != driver && !(current == target && ends_itself) {
                 self.environment(current).frozen = true;
             }
             match self.next_to_remove(current) {
+                Next::Descend(child) if child == driver => {
+                    // A member working its top's teardown has come down to
+                    // itself: the next step would take apart the address
+                    // space its call runs on. Its part ends here; the top
+                    // ends (if it was not already) and its own time finishes
+                    // the walk, this member with it, held still then.
+                    self.begin_ending(target, Ending::DestroyedBy(driver));
+                    self.environment(target).frozen = false;
+                    return Progress::Done;
+                }
                 Next::Descend(child) => {
                     current = child;
                     self.environment(target).teardown_at = Some(child);
