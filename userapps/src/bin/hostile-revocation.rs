@@ -15,6 +15,12 @@
 //! | sleeper | nothing: no upcall handler, asleep in `Wait` | ≥ 4 taken, holdings 4 lower |
 //! | hoarder | nothing, asked for 1,000 of its 16 | all 16 taken, alive |
 //! | stasher | allocating runs of 1,024 frames over and over, and, once its scheduler upcall finds it in a `FrameAllocate` stopped part-way, never going back to it: the run, taken and charged, out of its table's sight | that run taken by force (≥ 1,024), holdings below 1,024 |
+//! | grower | nothing; its highest frame has [`GROWER_COPIES`] copies, each mapped, and it derives from them in turn, as fast as it can, all the while | that frame taken by force, and no derivation succeeding past the deadline: the take runs a share at a time, and between shares the grower runs no more |
+//!
+//! The grower is the holder that would keep a take by force from ending: the take removes
+//! the frame's copies a share at a time, and a holder running between shares could hang new
+//! copies below those not yet reached as fast as they went. An environment whose take is
+//! under way runs no more until it is done.
 //!
 //! "Holdings" are its frames charged, read when it was asked and again once it is quiet.
 //! The re-grower is not a dodge: its 8 frames were free for the system to hand out
@@ -58,6 +64,21 @@ const STASHED_RUN: u64 = 1 << 10;
 /// table with the shared page, so that holdings change by frames alone.
 const HELD_PAGES: u64 = MANAGED_START + 0x100 * PAGE_SIZE;
 const FRESH_PAGES: u64 = MANAGED_START + 0x180 * PAGE_SIZE;
+/// The grower's copies of its highest frame, each mapped at a page of its own from
+/// [`GROWN_PAGES`], so that the take has a page to unmap for each; the time-stamp count
+/// [`LATE_TICKS`] past its request's deadline (the parent's reckoning); and its counts:
+/// copies derived from them after that, and refusals.
+const GROWER_COPIES: u64 = 900;
+const GROWN_PAGES: u64 = MANAGED_START + 0x400 * PAGE_SIZE;
+const GROWER_LATE_TSC: u64 = 4;
+const GROWN_LATE: u64 = 5;
+const GROWER_REFUSED: u64 = 6;
+/// Ticks past the deadline after which the grower must not derive: the take begins at the
+/// first trap of the deadline's tick, which the parent's reckoning from the time-stamp
+/// counter may place up to a tick early.
+const LATE_TICKS: u64 = 2;
+/// Refusals the grower sees before it goes quiet: its copies are gone by then.
+const GROWER_QUIET_AFTER: u64 = 1_000;
 
 const FRAMES_HELD: usize = 16;
 const DEADLINE_TICKS: u64 = 30;
@@ -69,6 +90,9 @@ const CHILD_QUOTA: u64 = 128;
 
 /// The frames a child holds, for its handler to choose from (each child its own copy).
 static FRAMES: [AtomicU64; FRAMES_HELD] = [const { AtomicU64::new(0) }; FRAMES_HELD];
+/// The grower's copies of its highest frame.
+static GROWER_COPY_HANDLES: [AtomicU64; GROWER_COPIES as usize] =
+    [const { AtomicU64::new(0) }; GROWER_COPIES as usize];
 /// Frames the last request wanted, and the tick of its deadline.
 static WANTED: AtomicU64 = AtomicU64::new(0);
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
@@ -82,10 +106,11 @@ enum Behaviour {
     Sleeper,
     Hoarder,
     Stasher,
+    Grower,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 7] = [
+    const ALL: [Behaviour; 8] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -93,6 +118,7 @@ impl Behaviour {
         Behaviour::Sleeper,
         Behaviour::Hoarder,
         Behaviour::Stasher,
+        Behaviour::Grower,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -112,13 +138,15 @@ impl Behaviour {
             Behaviour::Sleeper => "the sleeper",
             Behaviour::Hoarder => "the hoarder",
             Behaviour::Stasher => "the stasher",
+            Behaviour::Grower => "the grower",
         }
     }
 
-    /// Its frame quota: a stasher's allocates runs of 1,024.
+    /// Its frame quota: a stasher's allocates runs of 1,024; a grower's brings the kernel
+    /// memory for its copies and their mappings.
     fn quota(self) -> u64 {
         match self {
-            Behaviour::Stasher => CHILD_QUOTA + STASHED_RUN,
+            Behaviour::Stasher | Behaviour::Grower => CHILD_QUOTA + STASHED_RUN,
             _ => CHILD_QUOTA,
         }
     }
@@ -128,6 +156,7 @@ impl Behaviour {
         match self {
             Behaviour::Sleeper => 4,
             Behaviour::Hoarder => 1000,
+            Behaviour::Grower => 1,
             _ => 8,
         }
     }
@@ -166,6 +195,11 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     let account = |which| child.account(which).expect("read the child's accounts");
     let before = account(EnvironmentAccount::FramesCharged);
     let asked = behaviour.asked();
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    SHARED.write(
+        GROWER_LATE_TSC,
+        user::tsc() + (DEADLINE_TICKS + LATE_TICKS) * tick,
+    );
     user::request_frames(child.environment(), asked, DEADLINE_TICKS).expect("ask for frames");
     let _ = user::wait(Event::TIMER, SETTLE_TICKS);
     wait_until(&child, name, "went quiet", || SHARED.read(QUIET) == 1);
@@ -223,6 +257,18 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                  ({taken} frames; holdings {after})"
             ));
         }
+        Behaviour::Grower => {
+            let (late, refused) = (SHARED.read(GROWN_LATE), SHARED.read(GROWER_REFUSED));
+            assert!(taken >= asked, "{name}: only {taken} taken");
+            assert_eq!(
+                late, 0,
+                "{name} derived {late} copies while its frame was being taken"
+            );
+            check::ok(format_args!(
+                "{name}'s frame, with {GROWER_COPIES} mapped copies, was taken by force, and \
+                 no derivation succeeded past its deadline ({refused} refused)"
+            ));
+        }
     }
     witness.check_unharmed(name);
     child.destroy();
@@ -249,7 +295,7 @@ fn hold_frames(behaviour: u64) -> u64 {
         Behaviour::Churner | Behaviour::Hoarder => Some(|frame| {
             note_request(frame);
         }),
-        Behaviour::Sleeper => None,
+        Behaviour::Sleeper | Behaviour::Grower => None,
         Behaviour::Stasher => {
             upcall::register_scheduler(stash).expect("register the scheduler upcall");
             None
@@ -264,6 +310,9 @@ fn hold_frames(behaviour: u64) -> u64 {
         user::map(frame, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE).expect("map");
         slot.store(frame.to_raw(), Ordering::Relaxed);
     }
+    if behaviour == Behaviour::Grower {
+        copy_highest_frame();
+    }
     SHARED.write(HELD, FRAMES_HELD as u64);
     match behaviour {
         Behaviour::Sleeper => {
@@ -273,6 +322,7 @@ fn hold_frames(behaviour: u64) -> u64 {
             }
         }
         Behaviour::Churner => churn(),
+        Behaviour::Grower => grow(),
         Behaviour::Stasher => loop {
             // Every allocation spans slots: zeroing 4 MiB takes about five ticks.
             if let Ok((run, _)) = user::frame_allocate(10) {
@@ -307,6 +357,51 @@ fn churn() -> ! {
             }
         }
         user::yield_now();
+    }
+}
+
+/// Copies its highest frame [`GROWER_COPIES`] times and maps each copy at a page of its
+/// own, before it reports its frames held.
+fn copy_highest_frame() {
+    let highest = held_frames(1).next().expect("a frame");
+    for (index, copy) in GROWER_COPY_HANDLES.iter().enumerate() {
+        let derived = user::capability_derive(highest, Rights::READ | Rights::MAP).expect("derive");
+        let address = GROWN_PAGES + index as u64 * PAGE_SIZE;
+        user::map(
+            derived,
+            Handle::SELF_ENVIRONMENT,
+            address,
+            MapFlags::empty(),
+        )
+        .expect("map");
+        copy.store(derived.to_raw(), Ordering::Relaxed);
+    }
+}
+
+/// Derives from the copies in turn, dropping each new copy at once: were it to run while
+/// the take by force went on, it would find copies the take had not reached yet and hang
+/// new ones below them. Counts what succeeds [`LATE_TICKS`] or more past its deadline, and
+/// goes quiet after [`GROWER_QUIET_AFTER`] refusals.
+fn grow() -> ! {
+    loop {
+        for copy in &GROWER_COPY_HANDLES {
+            let copy = Handle::from_raw(copy.load(Ordering::Relaxed));
+            match user::capability_derive(copy, Rights::READ) {
+                Ok(new) => {
+                    let late = SHARED.read(GROWER_LATE_TSC);
+                    if late != 0 && user::tsc() >= late {
+                        SHARED.add(GROWN_LATE, 1);
+                    }
+                    let _ = memory::drop_capability(new);
+                }
+                Err(_) => {
+                    SHARED.add(GROWER_REFUSED, 1);
+                    if SHARED.read(GROWER_REFUSED) >= GROWER_QUIET_AFTER {
+                        SHARED.write(QUIET, 1);
+                    }
+                }
+            }
+        }
     }
 }
 

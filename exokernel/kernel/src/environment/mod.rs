@@ -364,7 +364,16 @@ impl Environment {
     }
 
     fn is_runnable(&self) -> bool {
-        self.state == State::Runnable && !self.frozen
+        self.state == State::Runnable && !self.frozen && !self.is_being_forced()
+    }
+
+    /// Its revocation deadline passed and what it owes is being taken, a
+    /// share at each tick (`revocation.rs`): it runs no more until that is
+    /// done, or it could hang new copies below the frames' copies the take
+    /// has not reached yet as fast as the take removed them.
+    fn is_being_forced(&self) -> bool {
+        self.revocation
+            .is_some_and(|request| request.enforcing.is_some())
     }
 
     /// Held still by a teardown, or ending (`System::being_taken_down`).

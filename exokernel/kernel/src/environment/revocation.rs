@@ -130,6 +130,8 @@ impl System {
         }
         environment.revocation = None;
         environment.frames_given_back += enforcing.given;
+        // Held while the take went on (`is_being_forced`), it may run again.
+        self.may_join_pool(id);
         if enforcing.given > 0 {
             trace::record(Kind::FramesGivenBack, id.0, [enforcing.given, 0]);
         }

@@ -83,7 +83,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(8),
+        checks: Some(9),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
