@@ -713,10 +713,7 @@ fn member_joins_a_teardown(shared_page: Handle, code_frame: Handle, witness: &Wi
     // the member: one in the top's own table would go before the walk came down to it.
     let destroy_top = user::capability_grant(top.environment(), member, Rights::DESTROY)
         .expect("grant the member the top's destruction");
-    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
-        let (slot, _) = user::slot_allocate(member, ANY_SLOT).expect("a slot for the member");
-        slot
-    });
+    let slots = remap_slots(member);
 
     witness.lap();
     let start = user::tsc();
@@ -734,9 +731,7 @@ fn member_joins_a_teardown(shared_page: Handle, code_frame: Handle, witness: &Wi
         "a member that joined its top's teardown {JOINED_COPIES} copies deep was taken down \
          with it, not under its own call"
     ));
-    for slot in slots {
-        drop_capability(slot).expect("drop a slot's capability");
-    }
+    drop_slots(slots);
     top.destroy();
 }
 
@@ -1148,10 +1143,7 @@ fn remapped_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) 
     ] {
         SHARED.write(word(which), value);
     }
-    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
-        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
-        slot
-    });
+    let slots = remap_slots(holder);
     user::environment_start(
         holder,
         chain::refiller(),
@@ -1186,9 +1178,7 @@ fn remapped_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) 
          (StaleHandle)"
     ));
     user::environment_destroy(holder).expect("destroy the holder");
-    for slot in slots {
-        drop_capability(slot).expect("drop a slot's capability");
-    }
+    drop_slots(slots);
     drop_capability(run).expect("drop the run");
 }
 
@@ -1219,10 +1209,7 @@ fn derived_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) {
     ] {
         SHARED.write(word(which), value);
     }
-    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
-        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
-        slot
-    });
+    let slots = remap_slots(holder);
     user::environment_start(
         holder,
         chain::deriver(),
@@ -1256,9 +1243,7 @@ fn derived_while_revoked(shared_page: Handle, code: Handle, witness: &Witness) {
          refused (StaleHandle)"
     ));
     user::environment_destroy(holder).expect("destroy the holder");
-    for slot in slots {
-        drop_capability(slot).expect("drop a slot's capability");
-    }
+    drop_slots(slots);
     drop_capability(frame).expect("drop the frame");
 }
 
@@ -1294,10 +1279,7 @@ fn derived_above_the_stop(shared_page: Handle, code: Handle, witness: &Witness) 
     }
     SHARED.write(word(AboveWords::From), copy.to_raw());
     SHARED.write(word(AboveWords::RefusedWith), Error::StaleHandle.code());
-    let slots: [Handle; REMAP_SLOTS as usize] = core::array::from_fn(|_| {
-        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
-        slot
-    });
+    let slots = remap_slots(holder);
     user::environment_start(
         holder,
         chain::above(),
@@ -1338,10 +1320,24 @@ fn derived_above_the_stop(shared_page: Handle, code: Handle, witness: &Witness) 
         "every derivation above where a revoke stopped refused: {refused} (StaleHandle)"
     ));
     user::environment_destroy(holder).expect("destroy the holder");
+    drop_slots(slots);
+    drop_capability(frame).expect("drop the frame");
+}
+
+/// [`REMAP_SLOTS`] slots of the slice vector for `holder`, from the parent's quota: with
+/// them it has five times the CPU of the parent's pool time.
+fn remap_slots(holder: Handle) -> [Handle; REMAP_SLOTS as usize] {
+    core::array::from_fn(|_| {
+        let (slot, _) = user::slot_allocate(holder, ANY_SLOT).expect("a slot for the holder");
+        slot
+    })
+}
+
+/// Gives back slots [`remap_slots`] took.
+fn drop_slots(slots: [Handle; REMAP_SLOTS as usize]) {
     for slot in slots {
         drop_capability(slot).expect("drop a slot's capability");
     }
-    drop_capability(frame).expect("drop the frame");
 }
 
 /// Each [`LongCall`] made again and again for [`LONG_STORM_TICKS`], timed by a lap of the
