@@ -15,6 +15,7 @@
 //! | sleeper | nothing: no upcall handler, asleep in `Wait` | ≥ 4 taken, holdings 4 lower |
 //! | hoarder | nothing, asked for 1,000 of its 16 | all 16 taken, alive |
 //! | stasher | allocating runs of 1,024 frames over and over, and, once its scheduler upcall finds it in a `FrameAllocate` stopped part-way, never going back to it: the run, taken and charged, out of its table's sight | that run taken by force (≥ 1,024), holdings below 1,024 |
+//! | replacer | asking for itself, from its handler, one frame within 600,000 ticks: every environment holds `CONTROL` over itself, and a request replaced any open one | its own request refused (`InvalidState`), 8 taken by force at the parent's deadline |
 //! | grower | nothing; its highest frame has [`GROWER_COPIES`] copies, each mapped, and it derives from them in turn, as fast as it can, all the while | that frame taken by force, and no derivation succeeding past the deadline: the take runs a share at a time, and between shares the grower runs no more |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
@@ -73,6 +74,9 @@ const GROWN_PAGES: u64 = MANAGED_START + 0x400 * PAGE_SIZE;
 const GROWER_LATE_TSC: u64 = 4;
 const GROWN_LATE: u64 = 5;
 const GROWER_REFUSED: u64 = 6;
+/// 1 once the replacer asked for itself, and the error code it got (0: none).
+const REPLACE_TRIED: u64 = 7;
+const REPLACE_ERROR: u64 = 8;
 /// Ticks past the deadline after which the grower must not derive: the take begins at the
 /// first trap of the deadline's tick, which the parent's reckoning from the time-stamp
 /// counter may place up to a tick early.
@@ -106,11 +110,12 @@ enum Behaviour {
     Sleeper,
     Hoarder,
     Stasher,
+    Replacer,
     Grower,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 8] = [
+    const ALL: [Behaviour; 9] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -118,6 +123,7 @@ impl Behaviour {
         Behaviour::Sleeper,
         Behaviour::Hoarder,
         Behaviour::Stasher,
+        Behaviour::Replacer,
         Behaviour::Grower,
     ];
 
@@ -138,6 +144,7 @@ impl Behaviour {
             Behaviour::Sleeper => "the sleeper",
             Behaviour::Hoarder => "the hoarder",
             Behaviour::Stasher => "the stasher",
+            Behaviour::Replacer => "the replacer",
             Behaviour::Grower => "the grower",
         }
     }
@@ -257,6 +264,29 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                  ({taken} frames; holdings {after})"
             ));
         }
+        Behaviour::Replacer => {
+            assert_eq!(
+                SHARED.read(REPLACE_TRIED),
+                1,
+                "{name} never asked for itself"
+            );
+            let error = exo_abi::Error::try_from(SHARED.read(REPLACE_ERROR));
+            assert_eq!(
+                error,
+                Ok(exo_abi::Error::InvalidState),
+                "{name}'s request for itself"
+            );
+            assert_eq!(given, 0, "{name}: nothing it did gave a frame back");
+            assert!(taken >= asked, "{name}: {taken} taken, fewer than {asked}");
+            assert_eq!(
+                fell, asked,
+                "{name}: holdings fell by exactly what was asked"
+            );
+            check::ok(format_args!(
+                "{name}'s request for itself was refused (InvalidState) and the parent's \
+                 deadline took {fell} frames"
+            ));
+        }
         Behaviour::Grower => {
             let (late, refused) = (SHARED.read(GROWN_LATE), SHARED.read(GROWER_REFUSED));
             assert!(taken >= asked, "{name}: only {taken} taken");
@@ -295,6 +325,7 @@ fn hold_frames(behaviour: u64) -> u64 {
         Behaviour::Churner | Behaviour::Hoarder => Some(|frame| {
             note_request(frame);
         }),
+        Behaviour::Replacer => Some(replace_request),
         Behaviour::Sleeper | Behaviour::Grower => None,
         Behaviour::Stasher => {
             upcall::register_scheduler(stash).expect("register the scheduler upcall");
@@ -440,6 +471,17 @@ fn held_frames(count: u64) -> impl Iterator<Item = Handle> {
         .rev()
         .take(count as usize)
         .map(|slot| Handle::from_raw(slot.load(Ordering::Relaxed)))
+}
+
+/// Answers a request by asking for itself, once: one frame, by the latest deadline there
+/// is. Had it replaced the parent's, its deadline would be 600,000 ticks away and one frame.
+fn replace_request(frame: &mut UpcallFrame) {
+    note_request(frame);
+    if SHARED.read(REPLACE_TRIED) == 0 {
+        let result = user::request_frames(Handle::SELF_ENVIRONMENT, 1, 600_000);
+        SHARED.write(REPLACE_ERROR, result.err().map_or(0, |error| error.code()));
+        SHARED.write(REPLACE_TRIED, 1);
+    }
 }
 
 /// The honest answer: drop the frames wanted.

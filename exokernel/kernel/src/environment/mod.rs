@@ -168,6 +168,9 @@ struct Revocation {
     /// share at a time (`revocation.rs`): what had been given back by then,
     /// and the frames taken by force so far.
     enforcing: Option<Enforcing>,
+    /// Made by an environment neither the one asked nor below it: the one
+    /// asked and its family may not replace it (`request_frames`).
+    from_outside: bool,
 }
 
 #[derive(Clone, Copy, Debug)]

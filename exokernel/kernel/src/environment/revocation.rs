@@ -42,6 +42,17 @@ impl System {
             return Err(Error::InvalidArgument);
         }
         let target = self.target(caller, target, Rights::CONTROL)?;
+        // Every environment holds `CONTROL` over itself and may lend it to
+        // its children: the one asked, or its family, could otherwise put
+        // off a request made from outside for ever, or ask one frame for
+        // eight, by replacing it.
+        let from_outside = caller != target && !self.is_below(caller, target);
+        if let Some(open) = self.environment(target).revocation {
+            // Past its deadline, the take by force goes on.
+            if open.enforcing.is_some() || (open.from_outside && !from_outside) {
+                return Err(Error::InvalidState);
+            }
+        }
         let deadline = time::ticks() + deadline_ticks;
         let environment = self.environment(target);
         environment.revocation = Some(Revocation {
@@ -51,6 +62,7 @@ impl System {
             held_when_asked: environment.frames_held,
             delivered: false,
             enforcing: None,
+            from_outside,
         });
         self.earliest_deadline = self.earliest_deadline.min(deadline);
         trace::record(Kind::RevocationRequest, target.0, [wanted, deadline]);

@@ -304,6 +304,9 @@ impl System {
                     // the walk, this member with it, held still then.
                     self.begin_ending(target, Ending::DestroyedBy(driver));
                     self.environment(target).frozen = false;
+                    // Runnable again, it takes pool turns (a frozen one
+                    // may have left the line).
+                    self.may_join_pool(target);
                     return Progress::Done;
                 }
                 Next::Descend(child) => {
@@ -444,7 +447,7 @@ impl System {
 
     /// Whether `id` is a strict descendant of `top` (created by it, or by one
     /// of its descendants).
-    fn is_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
+    pub(super) fn is_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
         let mut at = self.environments.get(&id).and_then(|e| e.parent);
         while let Some(ancestor) = at {
             if ancestor == top {

@@ -83,7 +83,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(9),
+        checks: Some(10),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
