@@ -57,6 +57,13 @@ impl Timers {
         self.armed.first().map(|&(deadline, _)| deadline)
     }
 
+    /// The earliest timer if its deadline is `now` or before, left armed:
+    /// the environment and its deadline.
+    pub fn first_expired(&self, now: u64) -> Option<(EnvironmentId, u64)> {
+        let &(deadline, id) = self.armed.first()?;
+        (deadline <= now).then_some((id, deadline))
+    }
+
     /// Takes out the earliest timer if its deadline is `now` or before:
     /// the environment and its deadline.
     pub fn take_expired(&mut self, now: u64) -> Option<(EnvironmentId, u64)> {
@@ -117,6 +124,19 @@ mod tests {
         timers.arm(id(1), Some(50), 20);
         assert_eq!(timers.len(), 1);
         assert_eq!(expired(&mut timers, 100), [(1, 20)]);
+    }
+
+    #[test]
+    fn the_first_expired_timer_stays_until_disarmed() {
+        let mut timers = Timers::new();
+        timers.arm(id(2), None, 10);
+        timers.arm(id(1), None, 20);
+        assert_eq!(timers.first_expired(9), None);
+        assert_eq!(timers.first_expired(10), Some((id(2), 10)));
+        assert_eq!(timers.first_expired(10), Some((id(2), 10)));
+        timers.disarm(id(2), 10);
+        assert_eq!(timers.first_expired(10), None);
+        assert_eq!(timers.first_expired(20), Some((id(1), 20)));
     }
 
     #[test]

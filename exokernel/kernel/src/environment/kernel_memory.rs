@@ -31,11 +31,12 @@ use crate::memory::heap;
 /// An environment's own record: its boxed record, one block of the buddy
 /// heap (the record's size rounded up to a power of two), its entry in
 /// the environments' B-tree, with room for half-full nodes and rounding (4x),
-/// and the one timer it may have armed (`Timers`).
+/// and the one timer and one revocation deadline it may have armed (each an
+/// entry of a `Timers`).
 pub const ENVIRONMENT_BYTES: u64 = (size_of::<Environment>().next_power_of_two()
     + 4 * size_of::<(EnvironmentId, alloc::boxed::Box<Environment>)>())
     as u64
-    + exo_kernel_core::timers::TIMER_BYTES;
+    + 2 * exo_kernel_core::timers::TIMER_BYTES;
 
 // A quota of 5 frames (the fewest a new environment needs: its page tables
 // and facts page, 2.4) comes with a default allowance that pays for its own

@@ -165,6 +165,7 @@ impl System {
                 frames_taken_by_force: 0,
                 frames_given_back: 0,
                 revocation: None,
+                revocation_armed: None,
                 facts,
                 slots_held: 0,
                 slots_run: 0,
@@ -316,6 +317,9 @@ impl System {
             self.scheduler.forget(id);
             if let Some(deadline) = environment.timer {
                 self.timers.disarm(id, deadline);
+            }
+            if let Some(deadline) = environment.revocation_armed {
+                self.revocation_deadlines.disarm(id, deadline);
             }
             if environment.in_pool_line {
                 let (before, after) = (environment.pool_previous, environment.pool_next);

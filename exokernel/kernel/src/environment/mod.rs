@@ -248,6 +248,10 @@ struct Environment {
     pending_signals: u64,
     /// The deadline its timer is armed for in `System::timers`, if it is.
     timer: Option<u64>,
+    /// The deadline its revocation request is armed for in
+    /// `System::revocation_deadlines`, if one is (the request may have been
+    /// met since: the entry goes when it expires, or with the next request).
+    revocation_armed: Option<u64>,
     /// Whether it is in the pool's line (`pool.rs`), and who is before and
     /// after it there.
     in_pool_line: bool,
@@ -406,11 +410,11 @@ pub struct System {
     scheduler: Scheduler,
     /// Who may be in the best-effort pool, in the order of their turns.
     pool: pool::PoolTurns,
-    /// Where the taking of expired requests stopped when its share ran out:
-    /// the last environment whose request was closed (`revocation.rs`).
-    enforced_after: Option<EnvironmentId>,
-    /// The earliest open revocation deadline (`u64::MAX`: none), so the
-    /// trap path looks at every request only when one may have expired.
+    /// The deadlines of open revocation requests, earliest first: the
+    /// taking of expired ones looks only at those (`revocation.rs`).
+    revocation_deadlines: Timers,
+    /// The earliest of them (`u64::MAX`: none), or the next tick while a
+    /// take is under way, so the trap path looks only when one may be due.
     earliest_deadline: u64,
     /// The timers of `Wait`s, earliest first: a slot start looks only at
     /// those that expired (`waiting.rs`).
@@ -436,7 +440,7 @@ impl System {
             first_exit_status: None,
             scheduler: Scheduler::new(),
             pool: pool::PoolTurns::EMPTY,
-            enforced_after: None,
+            revocation_deadlines: Timers::new(),
             earliest_deadline: u64::MAX,
             timers: Timers::new(),
             net: net::Network::new(),

@@ -242,7 +242,16 @@ impl System {
         if upcall.is_handling(frame.rsp) {
             return true; // busy in its handler: ask when it is done
         }
-        request.deadline = request.deadline.max(time::ticks() + request.allowed_ticks);
+        // The time allowed counts again from here; its deadline's entry
+        // moves with it (unless the heap is too full to move it, when the
+        // first deadline stands).
+        let deadline = request.deadline.max(time::ticks() + request.allowed_ticks);
+        if deadline != request.deadline && crate::memory::heap::has_room() {
+            request.deadline = deadline;
+            let previous = environment.revocation_armed.replace(deadline);
+            self.revocation_deadlines.arm(id, previous, deadline);
+        }
+        let environment = self.environment(id);
         request.delivered = true;
         environment.revocation = Some(request);
         self.earliest_deadline = self.earliest_deadline.min(request.deadline);

@@ -101,7 +101,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-deadlines",
-        checks: Some(3),
+        checks: Some(4),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
