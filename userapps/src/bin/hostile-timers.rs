@@ -13,6 +13,7 @@
 //! | 40 children asleep until one tick | all woken, none before it |
 //! | sleepers destroyed mid-`Wait` (with a timer, and without) | gone; their tick passes harmlessly |
 //! | 3,800 environments asleep, made by four fans (`chain.rs`) | the witness's share of the CPU as it was without them |
+//! | 3,800 environments asleep until one tick (`chain::fan_of_alarms`), while this one holds every free slot and spins across it | it loses the CPU for at most a tick: the slot start that wakes them wakes a quarter of a tick's worth, the next one the next |
 //!
 //! The last is the one that found a hole: see `crowd`.
 #![no_std]
@@ -20,11 +21,11 @@
 #![forbid(unsafe_code)]
 
 use exo_abi::mapping::MapFlags;
-use exo_abi::syscall::{EnvironmentAccount, EnvironmentState, Event};
+use exo_abi::syscall::{ANY_SLOT, EnvironmentAccount, EnvironmentState, Event};
 use exo_abi::user::Wakeup;
 use exo_abi::{Error, Handle, Rights, user};
 use userapps::check::{self, expect_error, ok};
-use userapps::hostile::chain;
+use userapps::hostile::chain::{self, ALARM_PERIOD};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
@@ -63,6 +64,10 @@ const WINDOW_TICKS: u64 = 400;
 const TAG: u64 = 0x71e;
 /// Ticks between two looks at a fan growing.
 const CENSUS_TICKS: u64 = 50;
+/// The most slots this environment takes to watch the alarms, and how long it watches
+/// after theirs, in ticks.
+const MAX_SLOTS: usize = 64;
+const ALARM_WATCH_TICKS: u64 = 10;
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
@@ -82,6 +87,7 @@ fn main(_argument: u64) -> u64 {
     destroyed_waiters();
     witness.check_unharmed("the waits and signals");
     crowd(&witness);
+    alarms();
 
     witness.expect_progress(1, PATIENCE_TICKS, "the crowd");
     witness.check_unharmed("the crowd");
@@ -359,16 +365,88 @@ fn witness_rounds(witness: &Witness) -> u64 {
     witness.rounds() - start.1
 }
 
+/// [`FANS`] fans of alarms (`chain::fan_of_alarms`): about 3,800 environments asleep until
+/// the same tick. This environment then takes every free slot, so that from then on only
+/// it runs and what it loses is the kernel's, and spins across that tick. Their timers
+/// once all expired in one go at the slot start of that tick, interrupts off: 38 ticks
+/// lost; now a slot start wakes a quarter of a tick's worth, the next slot start more.
+fn alarms() {
+    let code_frame = chain::code_frame();
+    let endpoint = user::endpoint_create(TAG).expect("create the fans' endpoint");
+    let mut fans = [Handle::SELF_ENVIRONMENT; FANS];
+    let mut asleep = 0;
+    for fan in &mut fans {
+        *fan = start_fan_at(code_frame, endpoint, chain::fan_of_alarms());
+        asleep += wait_until_asleep(*fan);
+    }
+    // Every one asleep now sleeps until the next multiple of the period.
+    let alarm = (facts::ticks() | (ALARM_PERIOD - 1)) + 1;
+    let mut slots = [Handle::SELF_ENVIRONMENT; MAX_SLOTS];
+    let mut held = 0;
+    while held < MAX_SLOTS
+        && let Ok((slot, _)) = user::slot_allocate(Handle::SELF_ENVIRONMENT, ANY_SLOT)
+    {
+        slots[held] = slot;
+        held += 1;
+    }
+    assert!(held > 0, "no slot to hold");
+    let now = facts::ticks();
+    assert!(
+        now + 2 < alarm,
+        "the alarms were set too late: {now} for {alarm}"
+    );
+    let _ = user::wait(Event::TIMER, alarm - 2 - now);
+    let lost = spin_until(alarm + ALARM_WATCH_TICKS);
+    for &slot in &slots[..held] {
+        memory::drop_capability(slot).expect("drop a slot's capability");
+    }
+    for fan in fans {
+        user::environment_destroy(fan).expect("destroy a fan");
+    }
+    memory::drop_capability(endpoint).expect("drop the endpoint");
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    println!(
+        "hostile-timers: {asleep} environments asleep until tick {alarm}: holding {held} \
+         slots, this one lost the CPU for at most {lost} cycles ({} ticks)",
+        lost / tick
+    );
+    assert!(
+        lost <= tick,
+        "{asleep} timers expiring on one tick kept the CPU {lost} cycles"
+    );
+    ok(format_args!(
+        "{asleep} environments asleep until one tick kept the CPU from the holder of every \
+         slot for at most a tick"
+    ));
+}
+
+/// Spins until `tick`; returns the most cycles between two readings of the time-stamp
+/// counter.
+fn spin_until(tick: u64) -> u64 {
+    let (mut lost, mut last) = (0, user::tsc());
+    while facts::ticks() < tick {
+        let now = user::tsc();
+        lost = lost.max(now - last);
+        last = now;
+    }
+    lost
+}
+
 /// A fan of sleepers (`chain::fan`): it makes children until its kernel memory runs
 /// out, and they and it wait for calls that never come.
 fn start_fan(code_frame: Handle, endpoint: Handle) -> Handle {
+    start_fan_at(code_frame, endpoint, chain::fan(false))
+}
+
+/// A fan started at `entry` (`chain::fan`, `chain::fan_of_alarms`).
+fn start_fan_at(code_frame: Handle, endpoint: Handle, entry: u64) -> Handle {
     let fan = user::environment_create(FAN_QUOTA).expect("create a fan");
     user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("map its code");
     let code = user::capability_grant(code_frame, fan, chain::FAN_CODE_RIGHTS).expect("grant");
     let called = user::capability_grant(endpoint, fan, Rights::CALL | Rights::GRANT)
         .expect("grant the endpoint");
     let argument = chain::fan_argument(code, called).expect("small handles");
-    user::environment_start(fan, chain::fan(false), 0, argument).expect("start the fan");
+    user::environment_start(fan, entry, 0, argument).expect("start the fan");
     fan
 }
 

@@ -360,7 +360,18 @@ pub const FAN_CODE_RIGHTS: Rights = Rights::READ.union(Rights::EXECUTE).union(Ri
 unsafe extern "C" {
     fn hostile_fan_of_callers();
     fn hostile_fan_of_sleepers();
+    fn hostile_fan_of_alarms();
 }
+
+/// Where a fan starts whose children each sleep until the next tick that is a multiple of
+/// [`ALARM_PERIOD`], again and again: all that were asleep before such a tick wake on it
+/// together. The argument is [`fan_argument`] (the endpoint goes unused).
+pub fn fan_of_alarms() -> u64 {
+    hostile_fan_of_alarms as *const () as u64
+}
+
+/// Ticks between two alarms of a [`fan_of_alarms`]'s children: a power of two.
+pub const ALARM_PERIOD: u64 = 1 << 10;
 
 /// Where a fan starts: it creates children of [`FAN_CHILD_QUOTA`] frames until its quota
 /// or table runs out and then waits for ever. With `calling`, each child makes one `Call`
@@ -400,6 +411,10 @@ global_asm!(
     .global hostile_fan_of_callers
 hostile_fan_of_callers:
     lea r15, [rip + hostile_fan_caller]
+    jmp 4f
+    .global hostile_fan_of_alarms
+hostile_fan_of_alarms:
+    lea r15, [rip + hostile_fan_alarm]
     jmp 4f
     .global hostile_fan_of_sleepers
 hostile_fan_of_sleepers:
@@ -463,6 +478,19 @@ hostile_fan_caller:
     mov r10, -1
     syscall
     jmp 2b
+
+    // Sleeps until the next multiple of the period, the tick read on the facts page.
+hostile_fan_alarm:
+    mov rax, {facts_ticks}
+    mov rax, [rax]
+    mov rsi, rax
+    or rsi, {period_mask}
+    inc rsi
+    sub rsi, rax
+    mov eax, {wait}
+    mov edi, {timer_event}
+    syscall
+    jmp hostile_fan_alarm
     .balign 256
 "#,
     create = const Sysnum::EnvironmentCreate as u64,
@@ -476,4 +504,7 @@ hostile_fan_caller:
     wait = const Sysnum::Wait as u64,
     call_event = const Event::CALL.bits(),
     call = const Sysnum::Call as u64,
+    facts_ticks = const exo_abi::layout::FACTS + core::mem::offset_of!(exo_abi::facts::Facts, ticks) as u64,
+    period_mask = const ALARM_PERIOD - 1,
+    timer_event = const Event::TIMER.bits(),
 );

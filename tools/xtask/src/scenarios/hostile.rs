@@ -113,7 +113,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-timers",
-        checks: Some(11),
+        checks: Some(12),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
