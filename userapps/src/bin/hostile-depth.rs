@@ -45,6 +45,11 @@ const LISTING_TICKS: u64 = 50;
 const FAN_CALLERS: u64 = 900;
 const FAN_QUOTA: u64 = 30 + 1000 * chain::FAN_CHILD_QUOTA;
 const FAN_TAG: u64 = 0xfa2;
+/// The longest the witness may wait for the CPU while queued callers are answered: the
+/// callers woken with their errors each take a turn of the pool beside it (3 ticks
+/// measured for 953), but none of it may be one call's (22 when one `Wait` answered them
+/// all).
+const QUEUE_GAP_TICKS: u64 = 8;
 /// How long the chain may take to build, in ticks.
 const BUILD_TICKS: u64 = 60_000;
 
@@ -107,6 +112,7 @@ fn main(_argument: u64) -> u64 {
     witness.check_unharmed("the chain");
 
     fans(code_frame);
+    passed_and_revoked(code_frame, &witness);
     witness.expect_progress(1, BUILD_TICKS, "the fans");
     witness.check_unharmed("the fans");
     witness.stop();
@@ -176,6 +182,67 @@ fn fans(code_frame: Handle) {
     check::ok(format_args!(
         "{callers} callers queued on this environment, destroyed with their creator in one \
          call, took about as long as as many sleepers and left nothing in the queue"
+    ));
+}
+
+/// A fan of at least [`FAN_CALLERS`] environments queued on this one, each passing in
+/// its call a copy of the endpoint it calls through; then this environment revokes the
+/// endpoint, which takes every passed copy while the calls wait, and waits for a call.
+/// Each queued caller whose capability cannot be passed any more is answered with that
+/// error and the next one looked at: a kernel that did so for all of them in one `Wait`
+/// kept the CPU, interrupts off, for as long as the queue was long: the witness waited 22
+/// ticks for 953. The `Wait` now works a quarter of a tick at a time and is taken again,
+/// and the witness waits for the CPU at most [`QUEUE_GAP_TICKS`] ticks.
+fn passed_and_revoked(code_frame: Handle, witness: &Witness) {
+    let endpoint = user::endpoint_create(FAN_TAG).expect("create the endpoint");
+    let fan = user::environment_create(FAN_QUOTA).expect("create the fan");
+    user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("map its code");
+    let code = user::capability_grant(code_frame, fan, chain::FAN_CODE_RIGHTS).expect("grant");
+    let called = user::capability_grant(endpoint, fan, Rights::CALL | Rights::GRANT)
+        .expect("grant the endpoint");
+    let argument = chain::fan_argument(code, called).expect("small handles");
+    user::environment_start(fan, chain::fan_of_passers(), 0, argument).expect("start the fan");
+    let deadline = facts::ticks() + BUILD_TICKS;
+    let callers = loop {
+        let (members, calling) = census(fan, EnvironmentState::Calling);
+        let parked = user::environment_info(fan, EnvironmentAccount::State)
+            == Ok(EnvironmentState::Waiting as u64);
+        if parked && calling + 1 == members && calling >= FAN_CALLERS {
+            break calling;
+        }
+        assert!(
+            facts::ticks() < deadline,
+            "the fan made {members} environments, {calling} of them calling"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    };
+    memory::revoke_capability(endpoint).expect("revoke the endpoint");
+    witness.lap();
+    let woken = user::wait(Event::CALL | Event::TIMER, 1);
+    let lap = witness.lap();
+    assert!(
+        matches!(woken, Ok(Wakeup::Timer)),
+        "a wait for calls whose capabilities were all revoked gave {woken:?}"
+    );
+    // Every caller got its error and waits for good in the chain's code.
+    let (members, waiting) = census(fan, EnvironmentState::Waiting);
+    assert_eq!(waiting, members, "{members} in the fan, {waiting} waiting");
+    user::environment_destroy(fan).expect("destroy the fan");
+    memory::drop_capability(endpoint).expect("drop the endpoint");
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    println!(
+        "hostile-depth: {callers} queued callers whose passed capabilities were revoked: \
+         the witness's longest wait for the CPU {} ticks",
+        lap.largest_gap / tick
+    );
+    assert!(
+        lap.largest_gap <= QUEUE_GAP_TICKS * tick,
+        "answering {callers} queued callers kept the witness waiting {} cycles",
+        lap.largest_gap
+    );
+    check::ok(format_args!(
+        "{callers} queued callers whose passed capabilities were revoked were answered \
+         without keeping the witness waiting more than {QUEUE_GAP_TICKS} ticks"
     ));
 }
 

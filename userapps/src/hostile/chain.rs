@@ -361,6 +361,14 @@ unsafe extern "C" {
     fn hostile_fan_of_callers();
     fn hostile_fan_of_sleepers();
     fn hostile_fan_of_alarms();
+    fn hostile_fan_of_passers();
+}
+
+/// Where a fan starts whose children each make one `Call` through the endpoint the fan
+/// grants them (with `CALL` and `GRANT`), passing that same endpoint capability with it,
+/// then wait for ever. The argument is [`fan_argument`].
+pub fn fan_of_passers() -> u64 {
+    hostile_fan_of_passers as *const () as u64
 }
 
 /// Where a fan starts whose children each sleep until the next tick that is a multiple of
@@ -403,7 +411,7 @@ pub fn fan_argument(code: Handle, endpoint: Handle) -> Option<u64> {
 const _: () = assert!(exo_abi::syscall::NO_CAPABILITY == u64::MAX);
 
 // The fan: r12 the code page's handle, r13 the endpoint's, r14 a child, r15 where the
-// children start.
+// children start, rbx the rights their endpoint capability carries.
 global_asm!(
     r#"
     .section .text.hostile_chain, "ax"
@@ -411,14 +419,20 @@ global_asm!(
     .global hostile_fan_of_callers
 hostile_fan_of_callers:
     lea r15, [rip + hostile_fan_caller]
+    jmp 5f
+    .global hostile_fan_of_passers
+hostile_fan_of_passers:
+    lea r15, [rip + hostile_fan_passer]
+    mov ebx, {call_grant}
     jmp 4f
     .global hostile_fan_of_alarms
 hostile_fan_of_alarms:
     lea r15, [rip + hostile_fan_alarm]
-    jmp 4f
+    jmp 5f
     .global hostile_fan_of_sleepers
 hostile_fan_of_sleepers:
     lea r15, [rip + 2f]
+5:  mov ebx, {call_right}
 4:  // Unsqueeze the two handles: 16-bit index, 16-bit generation each.
     mov r12d, edi
     mov rax, r12
@@ -453,7 +467,7 @@ hostile_fan_of_sleepers:
     mov eax, {grant}
     mov rdi, r13
     mov rsi, r14
-    mov rdx, {call_right}
+    mov rdx, rbx
     syscall
     test rax, rax
     jnz 2f
@@ -479,6 +493,14 @@ hostile_fan_caller:
     syscall
     jmp 2b
 
+hostile_fan_passer:
+    mov r10, rdi
+    mov eax, {call}
+    xor esi, esi
+    xor edx, edx
+    syscall
+    jmp 2b
+
     // Sleeps until the next multiple of the period, the tick read on the facts page.
 hostile_fan_alarm:
     mov rax, {facts_ticks}
@@ -500,6 +522,7 @@ hostile_fan_alarm:
     execute = const MapFlags::EXECUTE.bits(),
     grant = const Sysnum::CapabilityGrant as u64,
     call_right = const Rights::CALL.bits(),
+    call_grant = const Rights::CALL.union(Rights::GRANT).bits(),
     start = const Sysnum::EnvironmentStart as u64,
     wait = const Sysnum::Wait as u64,
     call_event = const Event::CALL.bits(),

@@ -19,6 +19,17 @@ use super::{EnvironmentId, Object, QueuedCall, State, System};
 use crate::arch::cpu;
 use crate::trace;
 
+/// What a `Wait` for calls finds in its queue (`take_queued_call`).
+pub(super) enum Queued {
+    /// A call to serve: (`CALL`, entry tag) and `rdi`, `r8`, `r9`.
+    Call([u64; 2], [u64; 3]),
+    /// Nobody waiting.
+    Empty,
+    /// The share ran out answering callers whose capabilities could not be
+    /// passed: the `Wait` is taken again.
+    Stopped,
+}
+
 impl System {
     /// A new endpoint into `caller`; calls through it carry `entry`.
     pub fn endpoint_create(&mut self, caller: EnvironmentId, entry: u64) -> Result<Handle, Error> {
@@ -50,6 +61,24 @@ impl System {
         .map(Handle::to_raw)
     }
 
+    /// Whether `from` could pass `raw` (`pass_capability`) as things stand:
+    /// it names a live capability of its own with `GRANT`, not on its way
+    /// out. What the receiver's table or account will allow is seen when
+    /// the call is taken.
+    fn check_passable(&self, from: EnvironmentId, raw: u64) -> Result<(), Error> {
+        if raw == NO_CAPABILITY {
+            return Ok(());
+        }
+        let capability = self.capabilities.lookup(from, Handle::from_raw(raw))?;
+        if !capability.rights.contains(Rights::GRANT) {
+            return Err(Error::MissingRights);
+        }
+        if self.capabilities.is_going(capability.node) {
+            return Err(Error::StaleHandle);
+        }
+        Ok(())
+    }
+
     /// Calls the server of `endpoint` with `arguments` and capability `passed`.
     pub fn call(
         &mut self,
@@ -77,6 +106,9 @@ impl System {
         let receiving = target.serving.is_none()
             && matches!(target.state, State::Waiting { events, .. } if events.contains(Event::CALL));
         if !receiving {
+            // A capability that cannot be passed now is refused now, not
+            // when the server comes to the call.
+            self.check_passable(caller, passed)?;
             self.enqueue(
                 caller,
                 server,
@@ -128,14 +160,19 @@ impl System {
     /// `server` serves, and returns what `Wait` returns: (`CALL`, entry tag)
     /// and the arguments and passed capability for `rdi`, `r8`, `r9`. A
     /// caller whose capability can no longer be passed gets that error as
-    /// its call's result, and the next one is taken.
+    /// its call's result, and the next one is taken — while `go_on` allows:
+    /// thousands of callers whose capabilities a revoke took while they
+    /// waited would otherwise all be answered in one go, interrupts off.
     pub(super) fn take_queued_call(
         &mut self,
         server: EnvironmentId,
-    ) -> Option<([u64; 2], [u64; 3])> {
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Queued {
         while let Some((first, last)) = self.environment(server).callers {
             let caller = self.environment(first);
-            let call = caller.queued.take()?;
+            let Some(call) = caller.queued.take() else {
+                return Queued::Empty;
+            };
             let next = caller.next_caller.take();
             self.environment(server).callers = next.map(|next| (next, last));
             if let Some(next) = next {
@@ -147,15 +184,20 @@ impl System {
                     cpu::current().count(Counter::ProtectedCalls);
                     trace::record(Kind::Call, first.0, [u64::from(server.0), call.entry]);
                     let [argument0, argument1] = call.arguments;
-                    return Some((
+                    return Queued::Call(
                         [Event::CALL.bits(), call.entry],
                         [argument0, argument1, passed],
-                    ));
+                    );
                 }
-                Err(error) => self.wake(first, [error.code(), 0, 0]),
+                Err(error) => {
+                    self.wake(first, [error.code(), 0, 0]);
+                    if !go_on() {
+                        return Queued::Stopped;
+                    }
+                }
             }
         }
-        None
+        Queued::Empty
     }
 
     /// Takes `removed` (gone already; `before` and `after` were its

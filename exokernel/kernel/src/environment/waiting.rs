@@ -6,12 +6,22 @@ use exo_abi::counters::Counter;
 use exo_abi::syscall::{Event, Sysnum};
 use exo_abi::{Error, Handle, Rights};
 
+use super::calls::Queued;
 use super::{EnvironmentId, State, System};
 use crate::arch::cpu;
 use crate::time;
 
 /// The length of the `syscall` instruction (0F 05), the only way into `Wait`.
 const SYSCALL_LENGTH: u64 = 2;
+
+/// What a `Wait` leaves beside its two results.
+pub enum WaitMore {
+    /// Results for `rdi`, `r8` and `r9`: the call it took.
+    Registers([u64; 3]),
+    /// Its share ran out before it found a call to take: it is to be taken
+    /// again, as it was made.
+    TakeAgain,
+}
 
 impl System {
     /// Gives the rest of the current slot to the environment `target` names.
@@ -37,7 +47,7 @@ impl System {
         caller: EnvironmentId,
         events: u64,
         timeout: u64,
-        more: &mut Option<[u64; 3]>,
+        more: &mut Option<WaitMore>,
     ) -> Result<(u64, u64), Error> {
         let events = Event::from_bits(events)
             .filter(|events| !events.is_empty())
@@ -51,12 +61,18 @@ impl System {
             let bits = core::mem::take(&mut environment.pending_signals);
             return Ok((Event::NOTIFY.bits(), bits));
         }
-        if events.contains(Event::CALL)
-            && environment.serving.is_none()
-            && let Some(([event, entry], registers)) = self.take_queued_call(caller)
-        {
-            *more = Some(registers);
-            return Ok((event, entry));
+        if events.contains(Event::CALL) && environment.serving.is_none() {
+            match self.take_queued_call(caller, &mut super::share()) {
+                Queued::Call([event, entry], registers) => {
+                    *more = Some(WaitMore::Registers(registers));
+                    return Ok((event, entry));
+                }
+                Queued::Stopped => {
+                    *more = Some(WaitMore::TakeAgain);
+                    return Ok((0, 0));
+                }
+                Queued::Empty => {}
+            }
         }
         let deadline = match events.contains(Event::TIMER) {
             true => time::ticks().saturating_add(timeout),

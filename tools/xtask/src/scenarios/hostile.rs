@@ -26,7 +26,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-depth",
-        checks: Some(5),
+        checks: Some(6),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
