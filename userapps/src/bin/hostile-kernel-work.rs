@@ -14,6 +14,7 @@
 //! | a fan's creator | the same fan | the child's own `Exit` |
 //! | a fan's creator that faults | the same fan | none: `ud2`, with no handler for it |
 //! | a fan's creator destroyed from inside | the same fan, and a child the creator gave its own capability with `DESTROY` | the child's `EnvironmentDestroy` of its creator |
+//! | a server's queue | a child serving an endpoint it never waits on, and [`QUEUE_FANS`] fans whose children each call it and queue: about 2,850 | `EnvironmentDestroy` of the server: every caller answered `PeerGone` |
 //! | a member joining a teardown | a top with [`JOINED_COPIES`] copies of its own capability in the slots before its child's, the child given, by the parent, the top's root capability's `DESTROY` and [`REMAP_SLOTS`] slots | the child's `EnvironmentDestroy` of the top, again and again: the first makes the top end, each later one works the teardown under way, until it comes down to the child itself |
 //! | a tree's holder | a child holding a copy of a frame capability, granted on from it into [`WIDE_TABLES`] of the parent's environments until they are full: 24,576 copies outside its family | its own `Exit`; again with a fault |
 //! | long calls | nothing: each call's work is bounded, but long — a run of 1,024 frames allocated (4 MiB to zero), one mapped whole, a full batch of 512 pages, a batch of [`BATCH_RUNS`] runs of 1,024 | each, again and again for [`LONG_STORM_TICKS`] ticks; then a 4 KiB `ConsoleWrite`, which must be taken again |
@@ -45,7 +46,9 @@
 //! kernel that marked only the node a share stopped at let the holder derive above it:
 //! 826 copies hung below the first copy while the revoke went on (71 ticks against 40).
 //! A kernel that let a member work its top's teardown down to the member itself stopped
-//! with a panic, taking apart the address space the member's call was running on.
+//! with a panic, taking apart the address space the member's call was running on. One
+//! that answered a destroyed server's 2,868 queued callers when it reaped the server kept
+//! the witness waiting 23 ticks.
 //! A kernel that zeroed and mapped a large run, or applied a batch, in one go let those
 //! calls cost the witness its share: it waited 14 ticks and ran 121‰ of the time beside
 //! allocations of 1,024 frames, 86‰ beside maps of them, 168‰ beside full batches.
@@ -114,6 +117,10 @@ const FAN_PLAN: u64 = FAN_CHILDREN + 5;
 const JOINED_CHILD: u64 = FAN_PLAN + 1;
 const JOINED_READY: u64 = FAN_PLAN + 2;
 const JOINED_FAILURE: u64 = FAN_PLAN + 3;
+/// The queued-callers attack: the server writes the parent's handle for its endpoint,
+/// then 1.
+const QUEUE_ENDPOINT: u64 = FAN_PLAN + 4;
+const QUEUE_READY: u64 = FAN_PLAN + 5;
 /// The words of the tree's holder: the copy it holds, its handles for the tree's tables,
 /// the copies it granted, 1 once it has, how it is to end when it may (set by the parent),
 /// and the counter just before it ends.
@@ -204,6 +211,9 @@ const JOINED_LEND: Lend = Lend {
     slots: 0,
 };
 const JOINER_QUOTA: u64 = 16;
+/// The queued-callers attack: fans of callers, and the endpoint's tag.
+const QUEUE_FANS: usize = 3;
+const QUEUE_TAG: u64 = 0x9e;
 /// The remap attack: a run of 64 frames, its copy mapped by its holder at [`REMAP_ROW`]
 /// places from [`REMAP_AT`] and again wherever a revoke has taken it away; the holder has
 /// [`REMAP_SLOTS`] slots of the 8, the revoker the one the witness leaves to the pool.
@@ -264,6 +274,8 @@ fn main(_argument: u64) -> u64 {
     during.expect_came_back(NAME, "the fan's creator's fault");
     fan_ends(shared_page, code, &witness, END_BY_MEMBER);
     during.expect_came_back(NAME, "the fan's creator destroyed from inside");
+    server_with_a_queue(shared_page, code, &witness);
+    during.expect_came_back(NAME, "the server with a queue");
     member_joins_a_teardown(shared_page, code, &witness);
     during.expect_came_back(NAME, "the member joining its top's teardown");
     for how in [END_EXIT, END_FAULT] {
@@ -669,6 +681,94 @@ fn destroyer(code: Handle) -> Result<(Handle, Handle), Error> {
     user::map(code, child, chain::code_page(), MapFlags::EXECUTE)?;
     let handle = user::capability_grant(Handle::SELF_ENVIRONMENT, child, Rights::DESTROY)?;
     Ok((child, handle))
+}
+
+/// A server destroyed with thousands of callers queued on it: [`QUEUE_FANS`] fans of
+/// children that each call it once while it never waits for calls. Each queued caller is
+/// answered `PeerGone`; a kernel that answered them all when the server was reaped did it
+/// in one go, interrupts off. They are now answered a share at a time as the teardown
+/// comes to the server.
+fn server_with_a_queue(shared_page: Handle, code_frame: Handle, witness: &Witness) {
+    let (members, _) = family();
+    SHARED.clear();
+    let server = Child::create_lending(JOINED_LEND).expect("create the server");
+    SHARED
+        .share_with(shared_page, server.environment())
+        .expect("share the page");
+    let for_server =
+        user::capability_grant(Handle::SELF_ENVIRONMENT, server.environment(), Rights::GIVE)
+            .expect("give the server a way to hand us its endpoint");
+    server
+        .start(busy_server, for_server.to_raw())
+        .expect("start the server");
+    wait_for("the server's endpoint", || SHARED.read(QUEUE_READY) != 0);
+    let endpoint = Handle::from_raw(SHARED.read(QUEUE_ENDPOINT));
+    let fans: [Handle; QUEUE_FANS] = core::array::from_fn(|_| {
+        let fan = user::environment_create(FAN_QUOTA).expect("create a fan");
+        user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("its code");
+        let code = user::capability_grant(code_frame, fan, FAN_CODE_RIGHTS).expect("grant");
+        let called = user::capability_grant(endpoint, fan, Rights::CALL | Rights::GRANT)
+            .expect("grant the endpoint");
+        let argument = chain::fan_argument(code, called).expect("small handles");
+        user::environment_start(fan, chain::fan(true), 0, argument).expect("start the fan");
+        fan
+    });
+    let least = QUEUE_FANS as u64 * FAN_LEAST;
+    wait_for("the fans' children queued on the server", || {
+        in_family(EnvironmentState::Calling) >= least
+    });
+    let callers = in_family(EnvironmentState::Calling);
+
+    witness.lap();
+    let start = user::tsc();
+    user::environment_destroy(server.environment()).expect("destroy the server");
+    waited_little(
+        witness,
+        user::tsc() - start,
+        format_args!("destroying a server with {callers} callers queued"),
+    );
+    wait_for("every caller answered", || {
+        in_family(EnvironmentState::Calling) == 0
+    });
+    ok(format_args!(
+        "a server destroyed with {callers} callers queued answered them all (PeerGone)"
+    ));
+    for fan in fans {
+        user::environment_destroy(fan).expect("destroy a fan");
+    }
+    let _ = drop_capability(endpoint);
+    server.destroy();
+    assert_eq!(family().0, members, "a fan outlived its destruction");
+}
+
+/// How many of this environment's family, itself not counted, are in `state`.
+fn in_family(state: EnvironmentState) -> u64 {
+    let own = Handle::SELF_ENVIRONMENT;
+    let mut after = memory::own_id().expect("own id");
+    let mut count = 0;
+    while let Some(id) = user::environment_next(own, after).expect("list own family") {
+        let found = user::environment_inspect(own, id, EnvironmentAccount::State);
+        count += u64::from(found == Ok(state as u64));
+        after = id;
+    }
+    count
+}
+
+/// The server of [`server_with_a_queue`]: makes an endpoint, hands the parent a copy
+/// through `parent` (a handle for the parent with `GIVE`), and never waits for calls.
+fn busy_server(parent: u64) -> u64 {
+    let Ok(endpoint) = user::endpoint_create(QUEUE_TAG) else {
+        return 1;
+    };
+    let rights = Rights::CALL | Rights::GRANT;
+    let Ok(theirs) = user::capability_grant(endpoint, Handle::from_raw(parent), rights) else {
+        return 2;
+    };
+    SHARED.write(QUEUE_ENDPOINT, theirs.to_raw());
+    SHARED.write(QUEUE_READY, 1);
+    loop {
+        let _ = user::wait(Event::TIMER, 1_000);
+    }
 }
 
 /// A member that destroys its family's top again and again (`chain::joiner`). The first

@@ -320,9 +320,12 @@ impl System {
                     }
                 }
                 Next::Emptied => {
-                    // The pages others mapped in it, what names it, a share
-                    // at a time; then it goes.
-                    if self.take_apart(current, go_on) == Progress::Stopped {
+                    // Its queued callers are told it is gone, the pages
+                    // others mapped in it go and what names it, a share at
+                    // a time; then it goes.
+                    if self.answer_queued_callers(current, go_on) == Progress::Stopped
+                        || self.take_apart(current, go_on) == Progress::Stopped
+                    {
                         return Progress::Stopped;
                     }
                     let root = self.environment(current).root;
@@ -350,6 +353,31 @@ impl System {
                 return Progress::Stopped;
             }
         }
+    }
+
+    /// Answers the callers queued on `server`, which is being taken down
+    /// (it takes no new ones), with `PeerGone`, a share at a time: its reap
+    /// would answer them all in one go, and one server can have thousands.
+    fn answer_queued_callers(
+        &mut self,
+        server: EnvironmentId,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Progress {
+        while let Some((first, last)) = self.environment(server).callers {
+            let caller = self.environment(first);
+            caller.queued = None;
+            caller.previous_caller = None;
+            let next = caller.next_caller.take();
+            self.environment(server).callers = next.map(|next| (next, last));
+            if let Some(next) = next {
+                self.environment(next).previous_caller = None;
+            }
+            self.wake(first, [Error::PeerGone.code(), 0, 0]);
+            if !go_on() {
+                return Progress::Stopped;
+            }
+        }
+        Progress::Done
     }
 
     /// A share of removing `node` with everything derived from it, itself
