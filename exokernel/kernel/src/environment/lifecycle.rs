@@ -146,11 +146,15 @@ impl System {
             // The first environment holds its own root capability too.
             let _ = kernel_bytes.charge(CAPABILITY_BYTES);
         }
+        let depth = creator
+            .and_then(|creator| self.environments.get(&creator))
+            .map_or(0, |creator| creator.depth.saturating_add(1));
         self.environments.insert(
             id,
             Box::new(Environment {
                 id,
                 parent: creator,
+                depth,
                 state: State::Created,
                 space,
                 saved: TrapFrame::default(),

@@ -205,6 +205,10 @@ pub enum Step<T> {
 struct Environment {
     id: EnvironmentId,
     parent: Option<EnvironmentId>,
+    /// How many creators are above it (the first environment: 0), so that
+    /// whether one environment is below another is decided by walking only
+    /// the levels between them (`System::is_below`).
+    depth: u32,
     state: State,
     space: AddressSpace,
     /// The user context while it is not running.

@@ -475,15 +475,20 @@ impl System {
 
     /// Whether `id` is a strict descendant of `top` (created by it, or by one
     /// of its descendants).
+    /// Only the levels between the two are walked: one no deeper than `top`
+    /// is not below it.
     pub(super) fn is_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
-        let mut at = self.environments.get(&id).and_then(|e| e.parent);
-        while let Some(ancestor) = at {
-            if ancestor == top {
-                return true;
-            }
-            at = self.environments.get(&ancestor).and_then(|e| e.parent);
+        let (Some(below), Some(above)) = (self.environments.get(&id), self.environments.get(&top))
+        else {
+            return false;
+        };
+        let mut at = Some(below);
+        for _ in above.depth..below.depth {
+            at = at
+                .and_then(|environment| environment.parent)
+                .and_then(|parent| self.environments.get(&parent));
         }
-        false
+        below.depth > above.depth && at.is_some_and(|ancestor| ancestor.id == top)
     }
 
     /// Ends `target` as `ending` says: doomed, reported and reaped.
