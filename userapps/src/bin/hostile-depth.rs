@@ -195,27 +195,12 @@ fn fans(code_frame: Handle) {
 /// and the witness waits for the CPU at most [`QUEUE_GAP_TICKS`] ticks.
 fn passed_and_revoked(code_frame: Handle, witness: &Witness) {
     let endpoint = user::endpoint_create(FAN_TAG).expect("create the endpoint");
-    let fan = user::environment_create(FAN_QUOTA).expect("create the fan");
-    user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("map its code");
-    let code = user::capability_grant(code_frame, fan, chain::FAN_CODE_RIGHTS).expect("grant");
-    let called = user::capability_grant(endpoint, fan, Rights::CALL | Rights::GRANT)
-        .expect("grant the endpoint");
-    let argument = chain::fan_argument(code, called).expect("small handles");
-    user::environment_start(fan, chain::fan_of_passers(), 0, argument).expect("start the fan");
-    let deadline = facts::ticks() + BUILD_TICKS;
-    let callers = loop {
-        let (members, calling) = census(fan, EnvironmentState::Calling);
-        let parked = user::environment_info(fan, EnvironmentAccount::State)
-            == Ok(EnvironmentState::Waiting as u64);
-        if parked && calling + 1 == members && calling >= FAN_CALLERS {
-            break calling;
-        }
-        assert!(
-            facts::ticks() < deadline,
-            "the fan made {members} environments, {calling} of them calling"
-        );
-        let _ = user::wait(Event::TIMER, 1);
-    };
+    let (fan, callers) = started_fan(
+        code_frame,
+        endpoint,
+        chain::fan_of_passers(),
+        EnvironmentState::Calling,
+    );
     memory::revoke_capability(endpoint).expect("revoke the endpoint");
     witness.lap();
     let woken = user::wait(Event::CALL | Event::TIMER, 1);
@@ -250,37 +235,49 @@ fn passed_and_revoked(code_frame: Handle, witness: &Witness) {
 /// is blocked, destroys the fan; returns how many children it had and the ticks of the
 /// guest's instruction clock the destruction took.
 fn fan(code_frame: Handle, endpoint: Handle, calling: bool) -> (u64, u64) {
+    let blocked = match calling {
+        true => EnvironmentState::Calling,
+        false => EnvironmentState::Waiting,
+    };
+    let (fan, children) = started_fan(code_frame, endpoint, chain::fan(calling), blocked);
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    let start = user::tsc();
+    user::environment_destroy(fan).expect("destroy the fan");
+    (children, (user::tsc() - start) / tick)
+}
+
+/// Starts a fan at `entry` (`chain::fan`, `chain::fan_of_passers`) whose children reach
+/// `endpoint`, and waits until every child is `blocked` and the fan itself waits; returns
+/// the fan and how many children it has (at least [`FAN_CALLERS`]).
+fn started_fan(
+    code_frame: Handle,
+    endpoint: Handle,
+    entry: u64,
+    blocked: EnvironmentState,
+) -> (Handle, u64) {
     let fan = user::environment_create(FAN_QUOTA).expect("create the fan");
     user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("map its code");
     let code = user::capability_grant(code_frame, fan, chain::FAN_CODE_RIGHTS).expect("grant");
     let called = user::capability_grant(endpoint, fan, Rights::CALL | Rights::GRANT)
         .expect("grant the endpoint");
     let argument = chain::fan_argument(code, called).expect("small handles");
-    user::environment_start(fan, chain::fan(calling), 0, argument).expect("start the fan");
-    let blocked = match calling {
-        true => EnvironmentState::Calling,
-        false => EnvironmentState::Waiting,
-    };
+    user::environment_start(fan, entry, 0, argument).expect("start the fan");
     let deadline = facts::ticks() + BUILD_TICKS;
-    let children = loop {
+    loop {
         let (members, in_state) = census(fan, blocked);
         let parked = user::environment_info(fan, EnvironmentAccount::State)
             == Ok(EnvironmentState::Waiting as u64);
         // The fan itself waits too: among sleepers it counts itself.
-        let children = in_state - u64::from(!calling);
+        let children = in_state - u64::from(blocked == EnvironmentState::Waiting);
         if parked && children + 1 == members && children >= FAN_CALLERS {
-            break children;
+            return (fan, children);
         }
         assert!(
             facts::ticks() < deadline,
-            "the fan made {members} environments, {children} of them blocked"
+            "the fan made {members} environments, {children} of them {blocked:?}"
         );
         let _ = user::wait(Event::TIMER, 1);
-    };
-    let tick = facts::tsc_hz() / facts::ticks_per_second();
-    let start = user::tsc();
-    user::environment_destroy(fan).expect("destroy the fan");
-    (children, (user::tsc() - start) / tick)
+    }
 }
 
 /// How many environments are in `top`'s family, `top` included, and how many of them are

@@ -329,15 +329,8 @@ fn endless_sleeper(with_timer: u64) -> u64 {
 /// witness keeps 99% of its rounds beside 3,816.
 fn crowd(witness: &Witness) {
     let alone = witness_rounds(witness);
-    let code_frame = chain::code_frame();
     let endpoint = user::endpoint_create(TAG).expect("create the fans' endpoint");
-    let mut fans = [Handle::SELF_ENVIRONMENT; FANS];
-    let mut asleep = 0;
-    for fan in &mut fans {
-        *fan = start_fan(code_frame, endpoint);
-        asleep += wait_until_asleep(*fan);
-        println!("hostile-timers: {asleep} asleep at tick {}", facts::ticks());
-    }
+    let (fans, asleep) = asleep_fans(endpoint, chain::fan(false));
     let crowded = witness_rounds(witness);
     println!(
         "hostile-timers: the witness ran {alone} rounds in {WINDOW_TICKS} ticks alone, \
@@ -371,14 +364,8 @@ fn witness_rounds(witness: &Witness) -> u64 {
 /// once all expired in one go at the slot start of that tick, interrupts off: 38 ticks
 /// lost; now a slot start wakes a quarter of a tick's worth, the next slot start more.
 fn alarms() {
-    let code_frame = chain::code_frame();
     let endpoint = user::endpoint_create(TAG).expect("create the fans' endpoint");
-    let mut fans = [Handle::SELF_ENVIRONMENT; FANS];
-    let mut asleep = 0;
-    for fan in &mut fans {
-        *fan = start_fan_at(code_frame, endpoint, chain::fan_of_alarms());
-        asleep += wait_until_asleep(*fan);
-    }
+    let (fans, asleep) = asleep_fans(endpoint, chain::fan_of_alarms());
     // Every one asleep now sleeps until the next multiple of the period.
     let alarm = (facts::ticks() | (ALARM_PERIOD - 1)) + 1;
     let mut slots = [Handle::SELF_ENVIRONMENT; MAX_SLOTS];
@@ -432,14 +419,24 @@ fn spin_until(tick: u64) -> u64 {
     lost
 }
 
-/// A fan of sleepers (`chain::fan`): it makes children until its kernel memory runs
-/// out, and they and it wait for calls that never come.
-fn start_fan(code_frame: Handle, endpoint: Handle) -> Handle {
-    start_fan_at(code_frame, endpoint, chain::fan(false))
+/// [`FANS`] fans started at `entry`, each asleep with all its children; returns them
+/// and how many environments they are.
+fn asleep_fans(endpoint: Handle, entry: u64) -> ([Handle; FANS], u64) {
+    let code_frame = chain::code_frame();
+    let mut fans = [Handle::SELF_ENVIRONMENT; FANS];
+    let mut asleep = 0;
+    for fan in &mut fans {
+        *fan = start_fan(code_frame, endpoint, entry);
+        asleep += wait_until_asleep(*fan);
+        println!("hostile-timers: {asleep} asleep at tick {}", facts::ticks());
+    }
+    (fans, asleep)
 }
 
-/// A fan started at `entry` (`chain::fan`, `chain::fan_of_alarms`).
-fn start_fan_at(code_frame: Handle, endpoint: Handle, entry: u64) -> Handle {
+/// A fan started at `entry`: of sleepers (`chain::fan`), which wait for calls that never
+/// come, or of alarms (`chain::fan_of_alarms`). It makes children until its kernel
+/// memory runs out.
+fn start_fan(code_frame: Handle, endpoint: Handle, entry: u64) -> Handle {
     let fan = user::environment_create(FAN_QUOTA).expect("create a fan");
     user::map(code_frame, fan, chain::code_page(), MapFlags::EXECUTE).expect("map its code");
     let code = user::capability_grant(code_frame, fan, chain::FAN_CODE_RIGHTS).expect("grant");
