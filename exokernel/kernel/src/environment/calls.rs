@@ -168,16 +168,10 @@ impl System {
         server: EnvironmentId,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Queued {
-        while let Some((first, last)) = self.environment(server).callers {
-            let caller = self.environment(first);
-            let Some(call) = caller.queued.take() else {
+        while let Some((first, call)) = self.pop_queued_caller(server) {
+            let Some(call) = call else {
                 return Queued::Empty;
             };
-            let next = caller.next_caller.take();
-            self.environment(server).callers = next.map(|next| (next, last));
-            if let Some(next) = next {
-                self.environment(next).previous_caller = None;
-            }
             match self.pass_capability(first, call.passed, server) {
                 Ok(passed) => {
                     self.environment(server).serving = Some(first);
@@ -198,6 +192,25 @@ impl System {
             }
         }
         Queued::Empty
+    }
+
+    /// Takes the first caller out of `server`'s queue, with its call (which
+    /// every queued caller has); it is still blocked, and the caller's to
+    /// answer.
+    pub(super) fn pop_queued_caller(
+        &mut self,
+        server: EnvironmentId,
+    ) -> Option<(EnvironmentId, Option<QueuedCall>)> {
+        let (first, last) = self.environment(server).callers?;
+        let caller = self.environment(first);
+        let call = caller.queued.take();
+        caller.previous_caller = None;
+        let next = caller.next_caller.take();
+        self.environment(server).callers = next.map(|next| (next, last));
+        if let Some(next) = next {
+            self.environment(next).previous_caller = None;
+        }
+        Some((first, call))
     }
 
     /// Takes `removed` (gone already; `before` and `after` were its

@@ -363,15 +363,7 @@ impl System {
         server: EnvironmentId,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Progress {
-        while let Some((first, last)) = self.environment(server).callers {
-            let caller = self.environment(first);
-            caller.queued = None;
-            caller.previous_caller = None;
-            let next = caller.next_caller.take();
-            self.environment(server).callers = next.map(|next| (next, last));
-            if let Some(next) = next {
-                self.environment(next).previous_caller = None;
-            }
+        while let Some((first, _)) = self.pop_queued_caller(server) {
             self.wake(first, [Error::PeerGone.code(), 0, 0]);
             if !go_on() {
                 return Progress::Stopped;
