@@ -576,13 +576,14 @@ impl System {
     /// `NetKick`: drains the binding's transmit ring and polls it again.
     pub fn net_kick(&mut self, caller: EnvironmentId, binding: Handle) -> Result<(), Error> {
         let id = self.binding_of(caller, binding)?;
+        // Without a card, nothing changes: the ring is not polled.
+        let mut nic = NIC.lock();
+        let nic = nic.as_mut().ok_or(Error::NoDevice)?;
         let binding = self.binding(id);
         binding.counters.kicks += 1;
         binding.counters.syscalls += 1;
         self.net.set_polling(id, true);
         trace::record(Kind::Kick, caller.0, [u64::from(id.0), 0]);
-        let mut nic = NIC.lock();
-        let nic = nic.as_mut().ok_or(Error::NoDevice)?;
         let mut budget = DRAIN_ENTRIES;
         self.drain(id, nic, &mut budget);
         Ok(())
