@@ -14,7 +14,7 @@ use exo_kernel_core::caps::Progress;
 
 use crate::arch::trap::TrapFrame;
 use crate::environment::user_memory::UserRange;
-use crate::environment::{EnvironmentId, Lend, MapProgress, Step, System, WaitMore, share};
+use crate::environment::{EnvironmentId, Lend, MapProgress, Step, System, share};
 use crate::memory::{frames, heap};
 use crate::{arch::cpu, console, trace};
 
@@ -302,13 +302,10 @@ fn call(
             .map(|(h, index)| (h.to_raw(), index)),
         Sysnum::YieldTo => system.yield_to(caller, handle(a)).map(none),
         Sysnum::Wait => {
-            let mut left = None;
-            let woken = system.wait(caller, a, b, &mut left);
-            *more = left.map(|left| match left {
-                WaitMore::Registers(registers) => More::Registers(registers),
-                WaitMore::TakeAgain => More::Stopped(0),
-            });
-            woken
+            let mut registers = None;
+            let step = system.wait(caller, a, b, &mut registers);
+            *more = registers.map(More::Registers);
+            answer(step, more, |woken| woken)
         }
         Sysnum::EndpointCreate => system.endpoint_create(caller, a).map(|h| one(h.to_raw())),
         Sysnum::Call => system.call(caller, handle(a), [b, c], d).map(none),

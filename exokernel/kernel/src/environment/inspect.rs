@@ -145,26 +145,7 @@ impl System {
 
     /// Whether `id` is a live environment and `top` or below it.
     fn is_at_or_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
-        if !self.environments.contains_key(&id) {
-            return false;
-        }
-        // Up the chain of parents, which has no cycle: a parent is always
-        // older than its child, so its id is smaller, and the walk can stop
-        // below `top`'s id.
-        let mut next = Some(id);
-        while let Some(step) = next {
-            if step == top {
-                return true;
-            }
-            if step < top {
-                return false;
-            }
-            next = self
-                .environments
-                .get(&step)
-                .and_then(|environment| environment.parent);
-        }
-        false
+        self.environments.contains_key(&id) && (id == top || self.is_below(id, top))
     }
 
     /// Any of `environment`'s accounts, with its counts up to now.

@@ -76,7 +76,6 @@ pub use memory::MapProgress;
 pub use schedule::{after_trap, first_context, init};
 use teardown::Ending;
 pub use teardown::share;
-pub use waiting::WaitMore;
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,21 +7,12 @@ use exo_abi::syscall::{Event, Sysnum};
 use exo_abi::{Error, Handle, Rights};
 
 use super::calls::Queued;
-use super::{EnvironmentId, State, System};
+use super::{EnvironmentId, State, Step, System};
 use crate::arch::cpu;
 use crate::time;
 
 /// The length of the `syscall` instruction (0F 05), the only way into `Wait`.
 const SYSCALL_LENGTH: u64 = 2;
-
-/// What a `Wait` leaves beside its two results.
-pub enum WaitMore {
-    /// Results for `rdi`, `r8` and `r9`: the call it took.
-    Registers([u64; 3]),
-    /// Its share ran out before it found a call to take: it is to be taken
-    /// again, as it was made.
-    TakeAgain,
-}
 
 impl System {
     /// Gives the rest of the current slot to the environment `target` names.
@@ -47,8 +38,8 @@ impl System {
         caller: EnvironmentId,
         events: u64,
         timeout: u64,
-        more: &mut Option<WaitMore>,
-    ) -> Result<(u64, u64), Error> {
+        more: &mut Option<[u64; 3]>,
+    ) -> Result<Step<(u64, u64)>, Error> {
         let events = Event::from_bits(events)
             .filter(|events| !events.is_empty())
             .ok_or(Error::InvalidArgument)?;
@@ -59,18 +50,17 @@ impl System {
         let environment = self.environment(caller);
         if events.contains(Event::NOTIFY) && environment.pending_signals != 0 {
             let bits = core::mem::take(&mut environment.pending_signals);
-            return Ok((Event::NOTIFY.bits(), bits));
+            return Ok(Step::Done((Event::NOTIFY.bits(), bits)));
         }
         if events.contains(Event::CALL) && environment.serving.is_none() {
             match self.take_queued_call(caller, &mut super::share()) {
                 Queued::Call([event, entry], registers) => {
-                    *more = Some(WaitMore::Registers(registers));
-                    return Ok((event, entry));
+                    *more = Some(registers);
+                    return Ok(Step::Done((event, entry)));
                 }
-                Queued::Stopped => {
-                    *more = Some(WaitMore::TakeAgain);
-                    return Ok((0, 0));
-                }
+                // Its share ran out before it found a call to take: it is
+                // taken again, as it was made.
+                Queued::Stopped => return Ok(Step::Stopped(0)),
                 Queued::Empty => {}
             }
         }
@@ -90,7 +80,7 @@ impl System {
         }
         self.environment(caller).state = State::Waiting { events, deadline };
         self.scheduler.yield_requested = true;
-        Ok((0, 0))
+        Ok(Step::Done((0, 0)))
     }
 
     /// Makes `id`, blocked in `Wait`, runnable so that an upcall can run
