@@ -10,7 +10,6 @@
 //! RFC 792 (ICMP), RFC 768 (UDP) and RFC 9293 (TCP).
 
 use alloc::collections::BTreeMap;
-use core::ops::Bound::{Excluded, Unbounded};
 
 use exo_abi::Error;
 use exo_abi::net::{Filter, LIMITED_BROADCAST, MAX_FRAME, MIN_FRAME, Protocol};
@@ -61,8 +60,8 @@ pub enum Destination {
     /// To the binding that owns this filter's packets, if any
     /// ([`FilterTable::owner`]).
     Filter(FilterKey),
-    /// An ARP reply for this address: to every binding with a filter on it,
-    /// since each library OS keeps its own neighbour cache.
+    /// An ARP reply for this address: to the bindings with a filter on it
+    /// that asked (each library OS keeps its own neighbour cache).
     ArpReply(Ipv4),
     /// To nobody.
     Unmatched(Unmatched),
@@ -227,6 +226,18 @@ pub fn classify(frame: &[u8], mac: Mac) -> Destination {
     }
 }
 
+/// The address an ARP request in `frame` asks from: the one its reply will
+/// be for (`Destination::ArpReply`). `None` for any other frame.
+pub fn arp_request_from(frame: &[u8]) -> Option<Ipv4> {
+    if frame.len() < ETHERNET_HEADER || be16(frame, 12) != ETHERTYPE_ARP {
+        return None;
+    }
+    match arp(&frame[ETHERNET_HEADER..]) {
+        Some((ARP_REQUEST, _, sender, _)) => Some(sender),
+        _ => None,
+    }
+}
+
 /// What a binding must own to send `frame` from the NIC with address `mac`.
 pub fn claim(frame: &[u8], mac: Mac) -> Result<Claim, Refusal> {
     if !(MIN_FRAME..=MAX_FRAME).contains(&frame.len()) {
@@ -347,22 +358,12 @@ impl<B: Copy + Ord> FilterTable<B> {
     }
 
     /// Every binding with a filter on `address`, once each, in order.
-    pub fn bindings_on(&self, address: Ipv4) -> impl Iterator<Item = B> + '_ {
-        core::iter::successors(self.next_binding_on(address, None), move |&binding| {
-            self.next_binding_on(address, Some(binding))
-        })
-    }
-
-    /// The first binding with filters on `address` after `after` (from the
-    /// first, for `None`): a walk over them that holds no borrow of the
-    /// table between steps and allocates nothing.
-    pub fn next_binding_on(&self, address: Ipv4, after: Option<B>) -> Option<B> {
-        let bindings = self.by_address.get(&address)?;
-        let mut rest = match after {
-            None => bindings.range(..),
-            Some(after) => bindings.range((Excluded(after), Unbounded)),
-        };
-        rest.next().map(|(&binding, _)| binding)
+    #[cfg(test)]
+    fn bindings_on(&self, address: Ipv4) -> impl Iterator<Item = B> + '_ {
+        self.by_address
+            .get(&address)
+            .into_iter()
+            .flat_map(|bindings| bindings.keys().copied())
     }
 
     /// Whether `binding` may send a frame that needs `claim`.

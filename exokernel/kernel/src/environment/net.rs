@@ -29,7 +29,9 @@ use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 use exo_kernel_core::btree::GiveBackWhenEmpty;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId};
-use exo_kernel_core::demux::{self, Destination, FilterKey, FilterTable, Ipv4, Mac, Refusal};
+use exo_kernel_core::demux::{
+    self, Claim, Destination, FilterKey, FilterTable, Ipv4, Mac, Refusal,
+};
 use exo_kernel_core::memory_map::FRAME_SIZE;
 
 use super::user_memory::UserRange;
@@ -81,8 +83,9 @@ pub(super) struct Network {
     /// behind this one, so the next starts where it stopped and every busy
     /// ring has its turn.
     last_polled: Option<BindingId>,
-    /// The original capability of each claimed address.
-    addresses: BTreeMap<Ipv4, NodeId>,
+    /// Each claimed address: its original capability, and the bindings
+    /// waiting for an ARP reply on it.
+    addresses: BTreeMap<Ipv4, Claimed>,
     /// Every binding's filters, by binding and key. One B-tree for all, not a
     /// list in each binding: a list keeps the room its removed filters took, so
     /// a binding given many filters and then none would keep, uncharged, what
@@ -119,8 +122,36 @@ struct Binding {
     /// The next polled binding and the one before, while this one is polled.
     next_polled: Option<BindingId>,
     previous_polled: Option<BindingId>,
+    /// The address it waits for an ARP reply on, if it asked, and the next
+    /// and previous asker there (`Claimed::first_asker`).
+    asking: Option<Ipv4>,
+    next_asker: Option<BindingId>,
+    previous_asker: Option<BindingId>,
     counters: Counters,
 }
+
+/// A claimed address (`Network::addresses`).
+#[derive(Debug)]
+struct Claimed {
+    /// Its original capability.
+    node: NodeId,
+    /// The first and the last of the bindings that sent an ARP request from
+    /// it and have had no reply since, oldest first; each links to the next
+    /// (`Binding::next_asker`). A reply goes to the oldest few
+    /// ([`ARP_REPLY_FANOUT`]), so what a reply costs the kernel is paid for
+    /// by requests, one each, and no number of bindings makes it larger.
+    first_asker: Option<BindingId>,
+    last_asker: Option<BindingId>,
+}
+
+/// The most bindings one ARP reply is copied to: the oldest askers on its
+/// address. The rest wait for the next reply (each asked, so each has one
+/// coming). Copied to every binding on the address, the replies to a
+/// program with 500 bindings on it asking the gateway in bursts kept a
+/// slot holder from the CPU, interrupts off, for 32 to 43 ticks of the
+/// instruction clock in one stretch (`hostile-arp`; 6 now, a round of its
+/// slice vector).
+const ARP_REPLY_FANOUT: u32 = 8;
 
 /// A filter feeding a binding (`Network::bound`, keyed by binding and key).
 #[derive(Clone, Copy, Debug)]
@@ -264,6 +295,70 @@ impl Network {
         self.bindings.get_mut(&id).expect("polled bindings exist")
     }
 
+    /// Binding `id` sent an ARP request from `address`: it waits for a
+    /// reply there, behind the askers before it. One that asks again keeps
+    /// its place; one that asks from another address moves there.
+    fn ask(&mut self, id: BindingId, address: Ipv4) {
+        let Some(binding) = self.bindings.get(&id) else {
+            return;
+        };
+        if binding.asking == Some(address) {
+            return;
+        }
+        self.stop_asking(id);
+        let Some(claimed) = self.addresses.get_mut(&address) else {
+            return;
+        };
+        let last = claimed.last_asker.replace(id);
+        if claimed.first_asker.is_none() {
+            claimed.first_asker = Some(id);
+        }
+        if let Some(last) = last {
+            self.asker(last).next_asker = Some(id);
+        }
+        let binding = self.asker(id);
+        binding.asking = Some(address);
+        binding.previous_asker = last;
+        binding.next_asker = None;
+    }
+
+    /// Takes binding `id` out of the askers it waits among, if it does.
+    fn stop_asking(&mut self, id: BindingId) {
+        let Some(binding) = self.bindings.get_mut(&id) else {
+            return;
+        };
+        let Some(address) = binding.asking.take() else {
+            return;
+        };
+        let next = binding.next_asker.take();
+        let previous = binding.previous_asker.take();
+        match previous {
+            Some(previous) => self.asker(previous).next_asker = next,
+            None => self.claimed(address).first_asker = next,
+        }
+        match next {
+            Some(next) => self.asker(next).previous_asker = previous,
+            None => self.claimed(address).last_asker = previous,
+        }
+    }
+
+    /// The oldest asker on `address`, taken out of the askers.
+    fn next_asker(&mut self, address: Ipv4) -> Option<BindingId> {
+        let first = self.addresses.get(&address)?.first_asker?;
+        self.stop_asking(first);
+        Some(first)
+    }
+
+    fn claimed(&mut self, address: Ipv4) -> &mut Claimed {
+        self.addresses
+            .get_mut(&address)
+            .expect("an asker's address is claimed")
+    }
+
+    fn asker(&mut self, id: BindingId) -> &mut Binding {
+        self.bindings.get_mut(&id).expect("askers exist")
+    }
+
     /// Carries out the removal of a network capability (`System::removing`).
     /// Forgets the network object whose original capability `node` was,
     /// handing each environment that paid for a record that went to `paid`
@@ -277,7 +372,14 @@ impl Network {
     ) {
         match object {
             // Only an original counts: derived and granted copies go first.
-            Object::Address(address) if self.addresses.get(&address) == Some(&node) => {
+            Object::Address(address)
+                if self
+                    .addresses
+                    .get(&address)
+                    .is_some_and(|claimed| claimed.node == node) =>
+            {
+                // Its askers: each paid for a send from it.
+                while self.next_asker(address).is_some() {}
                 self.addresses.remove(&address);
                 self.addresses.give_back_when_empty();
                 paid(owner);
@@ -289,6 +391,7 @@ impl Network {
                     .is_some_and(|binding| binding.node == node) =>
             {
                 self.set_polling(id, false);
+                self.stop_asking(id);
                 self.bindings.remove(&id);
                 self.bindings.give_back_when_empty();
                 // Its filters, one at a time from the lowest key: nothing is collected.
@@ -435,7 +538,14 @@ impl System {
             capabilities.insert_child(caller, parent, Object::Address(address), Rights::NET)
         })?;
         let node = self.capabilities.lookup(caller, handle)?.node;
-        self.net.addresses.insert(address, node);
+        self.net.addresses.insert(
+            address,
+            Claimed {
+                node,
+                first_asker: None,
+                last_asker: None,
+            },
+        );
         Ok(handle)
     }
 
@@ -505,6 +615,9 @@ impl System {
             idle_ticks: 0,
             next_polled: None,
             previous_polled: None,
+            asking: None,
+            next_asker: None,
+            previous_asker: None,
             counters: Counters::default(),
         };
         binding.set_polling_flag(false);
@@ -672,7 +785,12 @@ impl System {
         let allowed = demux::claim(frame, mac).map(|claim| self.net.filters.allows(id, claim));
         let binding = self.binding(id);
         match allowed {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                if let Some(address) = demux::arp_request_from(frame) {
+                    self.net.ask(id, address);
+                }
+                Ok(())
+            }
             Err(Refusal::Malformed) => {
                 binding.counters.tx_errors += 1;
                 Err(Error::InvalidArgument)
@@ -756,12 +874,14 @@ impl System {
                 }
             }
             Destination::ArpReply(address) => {
-                // Each binding on the address, without collecting them: the
-                // receive path allocates nothing a sender could make large.
-                let mut after = None;
-                while let Some(id) = self.net.filters.next_binding_on(address, after) {
-                    after = Some(id);
-                    delivered |= self.deliver_to(id, frame);
+                // To the oldest askers that still have a filter on the address.
+                for _ in 0..ARP_REPLY_FANOUT {
+                    let Some(id) = self.net.next_asker(address) else {
+                        break;
+                    };
+                    if self.net.filters.allows(id, Claim::Address(address)) {
+                        delivered |= self.deliver_to(id, frame);
+                    }
                 }
             }
             Destination::Unmatched(_) => {}

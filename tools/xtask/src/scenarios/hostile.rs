@@ -64,6 +64,15 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-arp",
+        // 1 ms slots on the instruction clock, 8 of them: the witness holds 2, and may wait
+        // for the CPU at most a round (8 ticks) and 3.
+        kernel_command_line: "log=info slots=8 slot_us=1000",
+        serial_must_show: &["slice vector: 8 slots of 1000 us"],
+        checks: Some(3),
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-teardown",
         kernel_command_line: "log=info init_argument=10000",
         // The cycle count comes from the command line: the program cannot know it.

@@ -1,0 +1,215 @@
+//! What an ARP reply costs the kernel is paid for by the requests that asked for it, and
+//! no number of bindings makes one larger.
+//!
+//! Every environment shares the card's one MAC, so an ARP reply for an address is copied,
+//! in the NIC's interrupt, into the rings of bindings on that address (docs/05-network.md
+//! 5.3). The parent claims 10.0.2.15 on a binding of its own and grants a child `BIND` on
+//! it, as a library OS sharing its address would. The child, hostile, puts [`BINDINGS`]
+//! bindings on the address (one run of frames under all of them, a filter each) and then
+//! sends ARP requests to QEMU's gateway as fast as it can: from every binding once, and
+//! from its first in bursts. Meanwhile:
+//!
+//! 1. a witness holding slots must never wait for the CPU longer than a round of the
+//!    slice vector and [`SLACK_TICKS`]. Before replies went only to the bindings that
+//!    asked, each reply was copied into all 500 rings with interrupts off: the witness
+//!    waited 32 to 43 ticks in one stretch;
+//! 2. the parent, asking the gateway from its own binding, must get its reply each round
+//!    within [`REPLY_TICKS`]: the hostile's askers are served oldest first, a few a reply,
+//!    so the parent's turn comes however many asked before it.
+//!
+//! Then the child is destroyed, and every frame and byte of kernel memory comes back.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use exo_abi::net::{Filter, MAX_FRAME};
+use exo_abi::syscall::Event;
+use exo_abi::{Handle, Rights, user};
+use userapps::hostile::conservation::Baseline;
+use userapps::hostile::shared::Words;
+use userapps::hostile::witness::Witness;
+use userapps::layout::MANAGED_START;
+use userapps::net::{AliasedRun, Binding, GATEWAY, GUEST, Station, build_arp};
+use userapps::spawn::Child;
+use userapps::{check, facts, println};
+
+userapps::entry!(main);
+
+const NAME: &str = "hostile-arp";
+/// Parent and child, at the managed window's third page (the witness has the second).
+const SHARED: Words = Words::at(MANAGED_START + 2 * 4096);
+/// The child's bindings on the address, once made.
+const BOUND: u64 = 0;
+/// Set by the parent: begin asking.
+const GO: u64 = 1;
+/// ARP requests the child has sent.
+const SENT: u64 = 2;
+/// The MAC, for the child's requests.
+const MAC: u64 = 3;
+const BINDINGS: u64 = 500;
+/// Requests the child sends from its first binding between passes over all of them.
+const BURST: u64 = 32;
+/// The child's frames: its image, 4 frames of rings, and page tables.
+const CHILD_QUOTA: u64 = 256;
+/// A kernel-memory allowance for 500 bindings and filters and their capabilities.
+const CHILD_KERNEL_BYTES: u64 = 4 << 20;
+const PARENT_RINGS: u64 = MANAGED_START + 0x10_0000;
+const CHILD_RINGS: u64 = MANAGED_START + 0x20_0000;
+/// Rounds the parent asks the gateway, and how long each reply may take, in ticks.
+const ROUNDS: u64 = 20;
+const REPLY_TICKS: u64 = 100;
+/// What the witness may wait beyond a round of the slice vector, in ticks.
+const SLACK_TICKS: u64 = 3;
+
+fn main(_argument: u64) -> u64 {
+    let shared_page = SHARED.allocate().expect("allocate the shared page");
+    let binding = Binding::new(PARENT_RINGS, None).expect("bind the parent's rings");
+    let mut station = Station::start(binding, &[Filter::udp(7010)]).expect("a station");
+    settle(&mut station.binding);
+    let baseline = Baseline::after_a_witness_and_a_child(CHILD_QUOTA);
+    let witness = Witness::start_holding(2).expect("a witness");
+    SHARED.clear();
+    let mut mac = [0; 8];
+    mac[..6].copy_from_slice(&station.mac);
+    SHARED.write(MAC, u64::from_le_bytes(mac));
+    let child = Child::create_lending(user::Lend {
+        frames: CHILD_QUOTA,
+        kernel_bytes: CHILD_KERNEL_BYTES,
+        slots: 0,
+    })
+    .expect("create the child");
+    SHARED
+        .share_with(shared_page, child.environment())
+        .expect("share the page");
+    let address = user::capability_grant(station.address, child.environment(), Rights::BIND)
+        .expect("grant the address");
+    child
+        .start(asker, address.to_raw())
+        .expect("start the child");
+    let deadline = facts::ticks() + 10_000;
+    while SHARED.read(BOUND) == 0 {
+        assert!(
+            child.is_alive() && facts::ticks() < deadline,
+            "the child never bound"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    println!(
+        "{NAME}: the child has {} bindings on 10.0.2.15",
+        SHARED.read(BOUND)
+    );
+    let _ = witness.lap();
+    SHARED.write(GO, 1);
+
+    let mut longest = 0;
+    for _ in 0..ROUNDS {
+        longest = longest.max(ask_gateway(&mut station));
+    }
+    let lap = witness.lap();
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    let allowed = (facts::slots() + SLACK_TICKS) * tick;
+    println!(
+        "{NAME}: {} requests from the child; the witness's longest wait for the CPU {} ticks \
+         (allowed {}); the parent's slowest reply {longest} ticks",
+        SHARED.read(SENT),
+        lap.largest_gap / tick,
+        allowed / tick
+    );
+    witness.check_unharmed("the replies");
+    assert!(
+        lap.largest_gap <= allowed,
+        "ARP replies kept the witness from the CPU {} ticks",
+        lap.largest_gap / tick
+    );
+    assert!(child.is_alive(), "the child died");
+    assert!(SHARED.read(SENT) > ROUNDS * BURST, "the child hardly asked");
+    check::ok("ARP replies to a binding's many askers never keep a slot holder waiting");
+    assert!(
+        longest <= REPLY_TICKS,
+        "the parent's ARP reply took {longest} ticks"
+    );
+    check::ok("a library OS sharing its address gets its ARP replies among many askers");
+
+    child.destroy();
+    witness.stop();
+    baseline.expect_came_back(NAME, "the child and the witness");
+    check::all_passed(NAME);
+    0
+}
+
+/// Takes whatever is in the receive ring (the reply to the station's first request).
+fn settle(binding: &mut Binding) {
+    let _ = user::wait(Event::TIMER, 20);
+    while binding.rings.receive(|_| ()).is_some() {}
+}
+
+/// Asks the gateway for its MAC and waits for the reply; returns the ticks it took.
+fn ask_gateway(station: &mut Station) -> u64 {
+    let mut frame = [0; MAX_FRAME];
+    let length = build_arp(1, station.mac, GUEST, [0; 6], GATEWAY, &mut frame);
+    let began = facts::ticks();
+    station
+        .binding
+        .send(&frame[..length])
+        .expect("send the ARP request");
+    loop {
+        let reply = station.binding.rings.receive(|frame| {
+            frame.len() >= 42 && frame[12..14] == [8, 6] && frame[20..22] == [0, 2]
+        });
+        match reply {
+            Some(true) => return facts::ticks() - began,
+            Some(false) => {}
+            None => {
+                assert!(
+                    facts::ticks() - began <= 10 * REPLY_TICKS,
+                    "no ARP reply for the parent"
+                );
+                let _ = user::wait(Event::TIMER, 1);
+            }
+        }
+    }
+}
+
+/// The child: [`BINDINGS`] bindings on the granted address, then ARP requests to the
+/// gateway from each and in bursts from the first, without end.
+fn asker(argument: u64) -> u64 {
+    let address = Handle::from_raw(argument);
+    let run = AliasedRun::new(2, CHILD_RINGS).expect("map the run");
+    let mut bindings = [Handle::from_raw(0); BINDINGS as usize];
+    let mut made = 0;
+    for (index, slot) in bindings.iter_mut().enumerate() {
+        let Ok(binding) = run.bind() else { break };
+        if user::net_filter(binding, address, Filter::udp(20_000 + index as u16)).is_err() {
+            break;
+        }
+        *slot = binding;
+        made += 1;
+    }
+    SHARED.write(BOUND, made as u64);
+    while SHARED.read(GO) == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let bindings = &bindings[..made];
+    let first = bindings[0];
+    let mut mac = [0; 6];
+    mac.copy_from_slice(&SHARED.read(MAC).to_le_bytes()[..6]);
+    let mut frame = [0; MAX_FRAME];
+    let length = build_arp(1, mac, GUEST, [0; 6], GATEWAY, &mut frame);
+    let mut sent = 0;
+    loop {
+        for (index, &binding) in bindings.iter().enumerate() {
+            if user::net_send(binding, &frame[..length]).is_ok() {
+                sent += 1;
+                SHARED.write(SENT, sent);
+            }
+            if index as u64 % BURST == 0 {
+                for _ in 0..BURST {
+                    if user::net_send(first, &frame[..length]).is_ok() {
+                        sent += 1;
+                        SHARED.write(SENT, sent);
+                    }
+                }
+            }
+        }
+    }
+}
