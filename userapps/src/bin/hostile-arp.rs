@@ -202,7 +202,7 @@ fn asker(argument: u64) -> u64 {
                 sent += 1;
                 SHARED.write(SENT, sent);
             }
-            if index as u64 % BURST == 0 {
+            if (index as u64).is_multiple_of(BURST) {
                 for _ in 0..BURST {
                     if user::net_send(first, &frame[..length]).is_ok() {
                         sent += 1;
