@@ -14,7 +14,8 @@
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpcallReason {
-    /// A CPU exception: `info = [vector, error code, faulting address (cr2)]`.
+    /// A CPU exception: `info = [vector, error code, faulting address]`; the
+    /// address (CR2) is a page fault's only, 0 for any other exception.
     Fault = 1,
     /// The kernel asks for frames back: `info = [frames wanted, deadline tick, 0]`.
     /// Frames not given back (dropped) by the deadline are taken by force.

@@ -50,11 +50,16 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
                 fatal_exception(frame)
             }
-            let cr2 = Cr2::read_raw();
-            let address = if frame.vector == PAGE_FAULT { cr2 } else { 0 };
+            // CR2 holds the last page fault's address, whoever took it: only
+            // a page fault's own is the faulting environment's to see.
+            let address = if frame.vector == PAGE_FAULT {
+                Cr2::read_raw()
+            } else {
+                0
+            };
             trace::record_here(Kind::Exception, [frame.vector, address]);
             let mut system = SYSTEM.lock();
-            system.user_exception(frame, cr2);
+            system.user_exception(frame, address);
             // Delivered as an upcall to the environment that took it: as
             // after a system call, the decision may still hold.
             if system.caller_continues() {

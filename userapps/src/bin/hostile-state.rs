@@ -18,7 +18,9 @@
 //!    loads ring 3 may not make (each refused with #GP or #UD: MSRs, control and debug
 //!    registers, descriptor tables, `swapgs`, `wrfsbase`, `sysret`, ports, the kernel's
 //!    selectors, the TSS's, an LDT's), and `int n` for all 256 vectors (#GP for every
-//!    gate but the breakpoint's, which ring 3 may use). Each arrives as one upcall.
+//!    gate but the breakpoint's, which ring 3 may use). Each arrives as one upcall, and
+//!    none carries an address: just before, a neighbour took a page fault at an address of
+//!    its own, which CR2 keeps (the kernel once passed it on in every upcall's `info[2]`).
 //!    Then it single-steps `mov ss` followed by `syscall`: a CPU holds the trap of a
 //!    `mov ss` back until after the next instruction, which here enters ring 0 (on the
 //!    CPUs of the 2018 "POP SS" advisories, with a data breakpoint); it must come back
@@ -85,6 +87,8 @@ const PATTERNS: [u64; 2] = [0x1111_2222_3333_0000, 0x4444_5555_6666_0000];
 const SEGMENTS: [[u16; 4]; 2] = [[0x1b, 0x18, 0x1b, 0x18], [0x18, 0x1b, 0x18, 0x1b]];
 /// Where the traps child writes the descriptor it leaves at `LDT_DESCRIPTOR`.
 const LDT_ALIAS: u64 = MANAGED_START + 0x10_0000;
+/// Where a child faults just before the traps child runs: mapped nowhere.
+const SECRET_ADDRESS: u64 = 0x1234_5678_9ab8;
 /// What a refused MMX read leaves.
 const UNREAD: u64 = 0x0bad;
 
@@ -94,12 +98,16 @@ const BREAKPOINT: u64 = 3;
 const INVALID_OPCODE: u64 = 6;
 const DEVICE_NOT_AVAILABLE: u64 = 7;
 const GENERAL_PROTECTION: u64 = 13;
+const PAGE_FAULT: u64 = 14;
 
 /// What the child's upcall handler is to do: skip instructions of this length (0: no
 /// exception is expected), counting them, and the vector of the last.
 static SKIP_LENGTH: AtomicU64 = AtomicU64::new(0);
 static SKIPPED: AtomicU64 = AtomicU64::new(0);
 static LAST_VECTOR: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Upcalls for exceptions other than a page fault that carried an address, and the last.
+static ADDRESSES_SEEN: AtomicU64 = AtomicU64::new(0);
+static LAST_ADDRESS: AtomicU64 = AtomicU64::new(0);
 /// Vectors outside {#UD, #NM} seen while skipping floating-point instructions.
 static ODD_VECTORS: AtomicU64 = AtomicU64::new(0);
 
@@ -168,6 +176,15 @@ fn main(_argument: u64) -> u64 {
     failed += segments_failed as u64;
     witness.check_unharmed("the neighbours");
 
+    // A neighbour's page fault, at an address it would keep to itself: CR2 keeps it
+    // until the next page fault, whoever takes that.
+    let faulting = Child::create(CHILD_QUOTA).expect("create the faulting child");
+    faulting
+        .start(|_| memory::read_u64(SECRET_ADDRESS), 0)
+        .expect("start the faulting child");
+    faulting.wait();
+    faulting.destroy();
+
     // 2 and 3: one child each, judged by what it reports.
     for (number, what) in [
         (
@@ -178,8 +195,9 @@ fn main(_argument: u64) -> u64 {
         (
             TRAPS,
             "x87, MMX, SSE, AVX, 25 privileged instructions and segment loads, and int n \
-             for all 256 vectors each ended in the one upcall they should; a single-stepped \
-             `mov ss` then `syscall` trapped only in ring 3",
+             for all 256 vectors each ended in the one upcall they should, none carrying the \
+             address of a neighbour's page fault; a single-stepped `mov ss` then `syscall` \
+             trapped only in ring 3",
         ),
     ] {
         let child = start_child(shared_page, number);
@@ -487,6 +505,15 @@ fn traps() -> u64 {
             failures += 1;
         }
     }
+    let seen = ADDRESSES_SEEN.load(Ordering::Relaxed);
+    if seen != 0 {
+        println!(
+            "FAIL: {seen} upcalls for exceptions other than a page fault carried an address, \
+             the last {:#x} (a neighbour faulted at {SECRET_ADDRESS:#x})",
+            LAST_ADDRESS.load(Ordering::Relaxed)
+        );
+        failures += 1;
+    }
     failures
 }
 
@@ -513,6 +540,10 @@ fn handler(frame: &mut UpcallFrame) {
     match frame.reason() {
         Some(UpcallReason::Fault) if length != 0 => {
             let vector = frame.info[0];
+            if vector != PAGE_FAULT && frame.info[2] != 0 {
+                ADDRESSES_SEEN.fetch_add(1, Ordering::Relaxed);
+                LAST_ADDRESS.store(frame.info[2], Ordering::Relaxed);
+            }
             SKIPPED.fetch_add(1, Ordering::Relaxed);
             LAST_VECTOR.store(vector, Ordering::Relaxed);
             if length == MMX_LENGTH && vector != INVALID_OPCODE && vector != DEVICE_NOT_AVAILABLE {

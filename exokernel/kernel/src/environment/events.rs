@@ -34,9 +34,9 @@ impl System {
     /// A CPU exception in user mode: an upcall to the environment's
     /// handler, or, without one (or inside it), the end of the environment,
     /// which is taken down in its own time (`teardown.rs`).
-    pub fn user_exception(&mut self, frame: &mut TrapFrame, cr2: u64) {
+    pub fn user_exception(&mut self, frame: &mut TrapFrame, address: u64) {
         let Some(id) = current() else { return };
-        let info = [frame.vector, frame.error_code, cr2];
+        let info = [frame.vector, frame.error_code, address];
         let environment = self.environment(id);
         let failure = match environment.enter_upcall(frame, UpcallReason::Fault, info) {
             Ok(()) => {
@@ -56,7 +56,7 @@ impl System {
         };
         let reason = FaultReason {
             frame,
-            cr2,
+            address,
             failure,
         };
         self.fail(id, reason);
@@ -67,7 +67,8 @@ impl System {
 /// ending one must not allocate.
 struct FaultReason<'a> {
     frame: &'a TrapFrame,
-    cr2: u64,
+    /// A page fault's address (CR2).
+    address: u64,
     failure: &'a str,
 }
 
@@ -77,7 +78,7 @@ impl core::fmt::Display for FaultReason<'_> {
         write!(f, "{mnemonic} {name} at rip={:#x}", self.frame.rip)?;
         if self.frame.vector == PAGE_FAULT {
             let cause = PageFaultCause(self.frame.error_code);
-            write!(f, ", address {:#x} ({cause})", self.cr2)?;
+            write!(f, ", address {:#x} ({cause})", self.address)?;
         }
         write!(f, ": {}", self.failure)
     }
