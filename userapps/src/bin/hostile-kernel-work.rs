@@ -93,6 +93,14 @@ const LEAST_SHARE_PERCENT: u64 = 80;
 /// ones are a few rounds of the vector, where one slot more or less is a large part.
 const SHARE_LAP_TICKS: u64 = 100;
 
+/// Levels of the sparse chain, at most: as many as the kernel memory lent lets it make.
+const SPARSE_LEVELS: u64 = 64;
+/// What each sparse level keeps for good of what it is lent: its record, its table's
+/// growth to 1,024 slots, and the margin it keeps.
+const SPARSE_LEVEL_KEEPS: u64 = 24_000;
+/// Kernel memory the parent keeps when it lends to the sparse chain.
+const SPARSE_RESERVE: u64 = 2 << 20;
+
 /// The page the parent shares with the chain's children and the fan's creator.
 const SHARED: Words = Words::at(MANAGED_START);
 /// Words of `SHARED`: for chain child `i`, the handle of its part of the chain, its handle
@@ -220,6 +228,9 @@ const QUEUE_TAG: u64 = 0x9e;
 const REMAP_ORDER: u32 = 6;
 const REMAP_ROW: u64 = 256;
 const REMAP_AT: u64 = MANAGED_START + 0x3000_0000_0000;
+/// Where the parent writes the sparse chain's copy of its code (and, a page above, reads
+/// the page it copies): beside the shared page, under page tables it keeps.
+const SPARSE_COPY_AT: u64 = MANAGED_START + 16 * PAGE_SIZE;
 const REMAP_SLOTS: u64 = 5;
 const REMAP_LEND: Lend = Lend {
     frames: 64,
@@ -293,6 +304,8 @@ fn main(_argument: u64) -> u64 {
     during.expect_came_back(NAME, "the derivations during a revoke");
     derived_above_the_stop(shared_page, code, &witness);
     during.expect_came_back(NAME, "the derivations above a revoke's stop");
+    sparse_chain(&witness);
+    during.expect_came_back(NAME, "the sparse chain");
 
     long_calls(&witness);
     during.expect_came_back(NAME, "the long calls");
@@ -383,6 +396,75 @@ fn torn_down(witness: &Witness, what: core::fmt::Arguments, teardown: impl FnOnc
     let start = user::tsc();
     teardown();
     waited_little(witness, user::tsc() - start, what);
+}
+
+/// A chain whose every level's table holds its child's root in its last slot, after a
+/// thousand empty ones (`chain::sparse_level`), destroyed at its top. The walk down finds
+/// each level's child only after scanning its table. It once went down every level in one
+/// share, and looked each empty slot up in the map of tables, there and when it reaped
+/// each level: 83 levels kept the witness waiting 93 ticks.
+fn sparse_chain(witness: &Witness) {
+    let own = Handle::SELF_ENVIRONMENT;
+    let left = user::environment_info(own, EnvironmentAccount::KernelBytesLimit)
+        .expect("kernel bytes limit")
+        - user::environment_info(own, EnvironmentAccount::KernelBytesCharged)
+            .expect("kernel bytes charged");
+    let kernel_bytes =
+        (SPARSE_LEVELS * (chain::SPARSE_FLOOR + SPARSE_LEVEL_KEEPS)).min(left - SPARSE_RESERVE);
+    let top = user::environment_create_lending(Lend {
+        frames: SPARSE_LEVELS * chain::FLOOR,
+        kernel_bytes,
+        slots: 0,
+    })
+    .expect("the sparse chain's top");
+    // The levels run a copy of the page holding their code, in a frame of ours that can
+    // be revoked (a page of our image may not be: it holds our own code).
+    let page = chain::sparse_code_page();
+    let (code, _) = user::frame_allocate(0).expect("a frame for the code");
+    let source = SPARSE_COPY_AT + PAGE_SIZE;
+    user::map(code, own, SPARSE_COPY_AT, MapFlags::WRITE).expect("map the copy");
+    user::map(chain::frame_of(page), own, source, MapFlags::empty()).expect("map the code");
+    for offset in (0..PAGE_SIZE).step_by(8) {
+        memory::write_u64(SPARSE_COPY_AT + offset, memory::read_u64(source + offset));
+    }
+    memory::unmap(own, SPARSE_COPY_AT).expect("unmap the copy");
+    memory::unmap(own, source).expect("unmap the code");
+    user::map(code, top, page, MapFlags::EXECUTE).expect("its code");
+    let granted = user::capability_grant(code, top, chain::CODE_RIGHTS).expect("grant its code");
+    user::environment_start(top, chain::sparse_level(), 0, granted.to_raw()).expect("start it");
+    // Built once the family stops growing and every level sleeps (the witness runs).
+    let mut last = (0, 0);
+    let mut unchanged = 0;
+    while unchanged < 5 {
+        let now = family();
+        unchanged = if now == last && now.0 == now.1 + 1 {
+            unchanged + 1
+        } else {
+            0
+        };
+        last = now;
+        let _ = user::wait(Event::TIMER, 20);
+    }
+    let levels = last.1;
+    assert!(
+        levels >= SPARSE_LEVELS / 2,
+        "a sparse chain of only {levels} levels"
+    );
+    // The levels never run again: take their capabilities for the page back, so that
+    // each table holds only its child's root.
+    revoke_capability_timed(code).expect("revoke the code's copies");
+    torn_down(
+        witness,
+        format_args!(
+            "destroying a chain of {levels} levels, each child's root in its table's last slot"
+        ),
+        || user::environment_destroy(top).expect("destroy the sparse chain"),
+    );
+    assert_eq!(family(), (1, 0), "a level of the sparse chain outlived it");
+    drop_capability(code).expect("drop the code's frame");
+    ok(format_args!(
+        "destroying a chain of {levels} levels whose roots sit behind a thousand empty slots"
+    ));
 }
 
 /// A frame capability copied into the tables of empty environments made for it.

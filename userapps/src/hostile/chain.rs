@@ -147,7 +147,11 @@ pub fn code_page() -> u64 {
 /// This environment's capability for the page holding the chain's code (a page of the
 /// first program's image, listed on its start-info page).
 pub fn code_frame() -> Handle {
-    let page = code_page();
+    frame_of(code_page())
+}
+
+/// This environment's capability for `page` of its image (listed on its start-info page).
+pub fn frame_of(page: u64) -> Handle {
     let entry = user::start_info()
         .pages()
         .iter()
@@ -530,4 +534,151 @@ hostile_fan_alarm:
     facts_ticks = const exo_abi::layout::FACTS + core::mem::offset_of!(exo_abi::facts::Facts, ticks) as u64,
     period_mask = const ALARM_PERIOD - 1,
     timer_event = const Event::TIMER.bits(),
+);
+
+unsafe extern "C" {
+    fn hostile_sparse_level();
+}
+
+/// Where a level of a *sparse* chain starts (its argument: its handle for the page holding
+/// this code, [`sparse_code_page`]). It fills its table with copies of its own capability,
+/// drops the last copy, creates the next level — whose root capability lands in that last
+/// slot — lending it all the frames and all but [`SPARSE_MARGIN`] of the kernel memory it
+/// has left, maps it the page and starts it here; then drops its own capability, and the
+/// copies with it, and waits for ever. While it has at least [`SPARSE_FLOOR`] bytes of
+/// kernel memory left after filling its table, it makes a next level. Each level's table
+/// then holds its child's root in its last slot, after a thousand empty ones, and the page's
+/// capability.
+pub fn sparse_level() -> u64 {
+    hostile_sparse_level as *const () as u64
+}
+
+/// The page holding [`sparse_level`]'s code (not [`code_page`]).
+pub fn sparse_code_page() -> u64 {
+    sparse_level() & !(PAGE_SIZE - 1)
+}
+
+/// Kernel memory a sparse level needs left after filling its table to make the next.
+pub const SPARSE_FLOOR: u64 = 300_000;
+/// Kernel memory a sparse level keeps of what it has left when it makes the next.
+pub const SPARSE_MARGIN: u64 = 1024;
+
+// Registers only: r12 the page's handle, r13 the child, r14 the last copy, rbx the kernel
+// memory to lend, rbp the frames.
+global_asm!(
+    r#"
+    .section .text.hostile_chain, "ax"
+    .balign 256
+    .global hostile_sparse_level
+hostile_sparse_level:
+    mov r12, rdi
+    xor r14d, r14d
+1:  mov eax, {derive}
+    xor edi, edi
+    xor esi, esi
+    syscall
+    test rax, rax
+    jnz 2f
+    mov r14, rdx
+    jmp 1b
+2:  test r14, r14
+    jz 9f
+    mov eax, {drop}
+    mov rdi, r14
+    syscall
+    mov eax, {info}
+    xor edi, edi
+    mov esi, {kernel_limit}
+    syscall
+    test rax, rax
+    jnz 9f
+    mov rbx, rdx
+    mov eax, {info}
+    xor edi, edi
+    mov esi, {kernel_charged}
+    syscall
+    test rax, rax
+    jnz 9f
+    sub rbx, rdx
+    jb 9f
+    cmp rbx, {floor}
+    jb 9f
+    sub rbx, {margin}
+    mov eax, {info}
+    xor edi, edi
+    mov esi, {frame_quota}
+    syscall
+    test rax, rax
+    jnz 9f
+    mov rbp, rdx
+    mov eax, {info}
+    xor edi, edi
+    mov esi, {frames_charged}
+    syscall
+    test rax, rax
+    jnz 9f
+    sub rbp, rdx
+    jb 9f
+    cmp rbp, {frame_floor}
+    jb 9f
+    mov eax, {create}
+    mov rdi, rbp
+    mov rsi, rbx
+    xor edx, edx
+    syscall
+    test rax, rax
+    jnz 9f
+    mov r13, rdx
+    mov eax, {map}
+    mov rdi, r12
+    mov rsi, r13
+    lea rdx, [rip + hostile_sparse_level]
+    and rdx, -{page}
+    mov r10, {execute}
+    xor r8d, r8d
+    syscall
+    test rax, rax
+    jnz 9f
+    mov eax, {grant}
+    mov rdi, r12
+    mov rsi, r13
+    mov rdx, {rights}
+    syscall
+    test rax, rax
+    jnz 9f
+    mov r10, rdx
+    mov eax, {start}
+    mov rdi, r13
+    lea rsi, [rip + hostile_sparse_level]
+    xor edx, edx
+    syscall
+9:  mov eax, {drop}
+    xor edi, edi
+    syscall
+3:  mov eax, {wait}
+    mov edi, {call}
+    xor esi, esi
+    syscall
+    jmp 3b
+    .balign 256
+"#,
+    derive = const Sysnum::CapabilityDerive as u64,
+    drop = const Sysnum::CapabilityDrop as u64,
+    info = const Sysnum::EnvironmentInfo as u64,
+    kernel_limit = const EnvironmentAccount::KernelBytesLimit as u64,
+    kernel_charged = const EnvironmentAccount::KernelBytesCharged as u64,
+    frame_quota = const EnvironmentAccount::FrameQuota as u64,
+    frames_charged = const EnvironmentAccount::FramesCharged as u64,
+    floor = const SPARSE_FLOOR,
+    margin = const SPARSE_MARGIN,
+    frame_floor = const FLOOR,
+    create = const Sysnum::EnvironmentCreate as u64,
+    map = const Sysnum::Map as u64,
+    page = const PAGE_SIZE,
+    execute = const MapFlags::EXECUTE.bits(),
+    grant = const Sysnum::CapabilityGrant as u64,
+    rights = const CODE_RIGHTS.bits(),
+    start = const Sysnum::EnvironmentStart as u64,
+    wait = const Sysnum::Wait as u64,
+    call = const Event::CALL.bits(),
 );

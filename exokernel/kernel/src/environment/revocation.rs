@@ -186,11 +186,14 @@ impl System {
         }
         let mut progress = Progress::Done;
         let mut index = self.capabilities.table_slots(id);
-        while frames < wanted && index > 0 {
-            index -= 1;
-            let Some(capability) = self.capabilities.capability_at(id, index) else {
-                continue;
-            };
+        while frames < wanted
+            && let Some(occupied) = self.capabilities.occupied_before(id, index)
+        {
+            index = occupied;
+            let capability = self
+                .capabilities
+                .capability_at(id, index)
+                .expect("an occupied slot holds a capability");
             let Object::Frame { order, .. } = *capability.object else {
                 continue;
             };

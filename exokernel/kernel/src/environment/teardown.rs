@@ -310,9 +310,13 @@ impl System {
                     return Progress::Done;
                 }
                 Next::Descend(child) => {
+                    // Held still before the walk may stop here, and a step
+                    // like any other: a chain has a level per member (83
+                    // levels, each root behind 1,023 empty slots, once kept
+                    // a slot holder waiting 93 ticks, `hostile-kernel-work`).
+                    self.environment(child).frozen = true;
                     current = child;
                     self.environment(target).teardown_at = Some(child);
-                    continue; // nothing done yet: no reason to stop
                 }
                 Next::Remove(node) => {
                     if self.remove_some(node, go_on) == Progress::Stopped {
@@ -395,29 +399,33 @@ impl System {
     /// The next thing to remove from `member`'s table, from the first slot
     /// not yet emptied on.
     fn next_to_remove(&mut self, member: EnvironmentId) -> Next {
-        let slots = self.capabilities.table_slots(member);
         let mut slot = self.environment(member).teardown_slot;
         let mut next = Next::Emptied;
-        while slot < slots {
-            if let Some(capability) = self.capabilities.capability_at(member, slot) {
-                let node = capability.node;
-                let is_root = self
-                    .capabilities
-                    .node(node)
-                    .is_some_and(|node| node.parent.is_none());
-                next = match *capability.object {
-                    // The first environment holds its own root: it goes
-                    // last, as the member's end (`end`).
-                    Object::Environment(child) if is_root && child == member => {
-                        slot += 1;
-                        continue;
-                    }
-                    Object::Environment(child) if is_root => Next::Descend(child),
-                    _ => Next::Remove(node),
-                };
-                break;
-            }
-            slot += 1;
+        while let Some(occupied) = self.capabilities.occupied_from(member, slot) {
+            slot = occupied;
+            let capability = self
+                .capabilities
+                .capability_at(member, slot)
+                .expect("an occupied slot holds a capability");
+            let node = capability.node;
+            let is_root = self
+                .capabilities
+                .node(node)
+                .is_some_and(|node| node.parent.is_none());
+            next = match *capability.object {
+                // The first environment holds its own root: it goes
+                // last, as the member's end (`end`).
+                Object::Environment(child) if is_root && child == member => {
+                    slot += 1;
+                    continue;
+                }
+                Object::Environment(child) if is_root => Next::Descend(child),
+                _ => Next::Remove(node),
+            };
+            break;
+        }
+        if matches!(next, Next::Emptied) {
+            slot = slot.max(self.capabilities.table_slots(member));
         }
         self.environment(member).teardown_slot = slot;
         next
