@@ -1307,6 +1307,29 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_finds_the_occupied_slots_past_empty_ones() {
+        let mut space = space(&[A], 1024);
+        let handles: Vec<Handle> = (0..100)
+            .map(|n| space.insert_root(A, n, ALL).unwrap())
+            .collect();
+        for &handle in &handles[..99] {
+            removing(|sink| space.drop_capability(A, handle, sink))
+                .0
+                .unwrap();
+        }
+        let last = handles[99].index();
+        assert_eq!(space.occupied_from(A, 0), Some(last));
+        assert_eq!(space.occupied_from(A, last), Some(last));
+        assert_eq!(space.occupied_from(A, last + 1), None);
+        assert_eq!(space.occupied_from(A, 5000), None);
+        assert_eq!(space.occupied_before(A, 5000), Some(last));
+        assert_eq!(space.occupied_before(A, last), None);
+        assert_eq!(space.occupied_from(B, 0), None, "no table");
+        removing(|sink| space.destroy_table(A, sink));
+        assert_eq!(space.node_count(), 0);
+    }
+
+    #[test]
     fn a_child_made_from_a_capability_goes_with_it() {
         let mut space = space(&[A, B], 8);
         let frames = space
