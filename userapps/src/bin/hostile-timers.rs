@@ -14,6 +14,7 @@
 //! | sleepers destroyed mid-`Wait` (with a timer, and without) | gone; their tick passes harmlessly |
 //! | 3,800 environments asleep, made by four fans (`chain.rs`) | the witness's share of the CPU as it was without them |
 //! | 3,800 environments asleep until one tick (`chain::fan_of_alarms`), while this one holds every free slot and spins across it | it loses the CPU for at most a tick: the slot start that wakes them wakes a quarter of a tick's worth, the next one the next |
+//! | the same, while this one, holding every free slot, sleeps until the tick after theirs | it wakes at most a tick late: a slot start wakes its owner first (it once woke 132 ticks late, its slots lent to the sleepers meanwhile) |
 //!
 //! The last is the one that found a hole: see `crowd`.
 #![no_std]
@@ -68,6 +69,8 @@ const CENSUS_TICKS: u64 = 50;
 /// after theirs, in ticks.
 const MAX_SLOTS: usize = 64;
 const ALARM_WATCH_TICKS: u64 = 10;
+/// How late the holder of every slot may wake, asleep until the tick after the alarms.
+const ALARM_LATE_TICKS: u64 = 1;
 
 fn main(_argument: u64) -> u64 {
     let shared_page = SHARED.allocate().expect("allocate the shared page");
@@ -384,6 +387,11 @@ fn alarms() {
     );
     let _ = user::wait(Event::TIMER, alarm - 2 - now);
     let lost = spin_until(alarm + ALARM_WATCH_TICKS);
+    // Their next alarm, and this one asleep until the tick after it: it must wake at its
+    // own slot's start, however many of their timers expired first.
+    let deadline = alarm + ALARM_PERIOD + 1;
+    let _ = user::wait(Event::TIMER, deadline - facts::ticks());
+    let late = facts::ticks() - deadline;
     for &slot in &slots[..held] {
         memory::drop_capability(slot).expect("drop a slot's capability");
     }
@@ -404,6 +412,18 @@ fn alarms() {
     ok(format_args!(
         "{asleep} environments asleep until one tick kept the CPU from the holder of every \
          slot for at most a tick"
+    ));
+    println!(
+        "hostile-timers: the holder of every slot, asleep until the tick after theirs, woke \
+         {late} ticks late"
+    );
+    assert!(
+        late <= ALARM_LATE_TICKS,
+        "{asleep} timers expiring a tick earlier woke the holder of every slot {late} ticks late"
+    );
+    ok(format_args!(
+        "{asleep} timers expiring a tick before its own kept the holder of every slot asleep \
+         at most {ALARM_LATE_TICKS} ticks past its deadline"
     ));
 }
 

@@ -133,10 +133,18 @@ impl System {
     /// if none can run: the decision is kernel-core's (`scheduler.rs`); a
     /// slot start first wakes whoever's timer has passed.
     fn choose_next(&mut self) -> Option<(EnvironmentId, bool)> {
+        let owner = self.slices.owner(self.slices.current());
         if self.scheduler.slot_started {
+            // The slot's owner first, whatever others' timers expired with
+            // its: the wakes below stop at a quarter of a tick, and a
+            // sleeper not woken at its own slot's start would lose the slot
+            // to the pool (3,816 sleepers set for one tick before it once
+            // kept the holder of every slot asleep 132 ticks past its own).
+            if let Some(owner) = owner {
+                self.wake_if_due(owner);
+            }
             self.wake_timers();
         }
-        let owner = self.slices.owner(self.slices.current());
         let mut candidates = EnvironmentTable {
             environments: &mut self.environments,
             pool: &mut self.pool,

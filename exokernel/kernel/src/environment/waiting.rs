@@ -109,6 +109,29 @@ impl System {
         self.may_join_pool(id);
     }
 
+    /// Wakes `id` if it sleeps on a timer that has passed (and takes the
+    /// timer out of `timers`): a few steps, however many others expired.
+    pub(super) fn wake_if_due(&mut self, id: EnvironmentId) {
+        let now = time::ticks();
+        let Some(environment) = self.environments.get_mut(&id) else {
+            return;
+        };
+        let Some(deadline) = environment.timer.filter(|&deadline| deadline <= now) else {
+            return;
+        };
+        environment.timer = None;
+        self.timers.disarm(id, deadline);
+        if let State::Waiting {
+            events,
+            deadline: waiting_for,
+        } = self.environment(id).state
+            && events.contains(Event::TIMER)
+            && waiting_for == deadline
+        {
+            self.wake(id, [0, Event::TIMER.bits(), 0]);
+        }
+    }
+
     /// Wakes the environments whose timers have passed: the timers are kept
     /// in deadline order, so this looks at the expired ones and no other
     /// environment. One whose wait ended otherwise (a signal, a call, an

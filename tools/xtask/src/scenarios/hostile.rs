@@ -122,7 +122,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-timers",
-        checks: Some(12),
+        checks: Some(13),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
