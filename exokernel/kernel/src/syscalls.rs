@@ -102,7 +102,7 @@ fn works_in_shares(number: Sysnum) -> bool {
 }
 
 /// The call and progress in `rax` of a call taken again that carries its
-/// progress there (`Map`, `MapBatch`, `ConsoleWrite`): the number in the low half, the
+/// progress there (`Map`, `MapBatch`, `ConsoleWrite`, `EnvironmentNext`): the number in the low half, the
 /// progress, never 0, in the high half. `None` for any other value.
 #[cold]
 fn taken_again(rax: u64) -> Option<(Sysnum, u64)> {
@@ -110,13 +110,13 @@ fn taken_again(rax: u64) -> Option<(Sysnum, u64)> {
     let number = Sysnum::try_from(rax & ((1 << PROGRESS_SHIFT) - 1)).ok()?;
     let carries = matches!(
         number,
-        Sysnum::Map | Sysnum::MapBatch | Sysnum::ConsoleWrite
+        Sysnum::Map | Sysnum::MapBatch | Sysnum::ConsoleWrite | Sysnum::EnvironmentNext
     );
     (carries && progress != 0).then_some((number, progress))
 }
 
 /// Runs a share of call `number` — one of those [`works_in_shares`] names,
-/// or a `Map`, `MapBatch` or `ConsoleWrite` taken again — from `progress` (0 for a fresh
+/// or a `Map`, `MapBatch`, `ConsoleWrite` or `EnvironmentNext` taken again — from `progress` (0 for a fresh
 /// call). Out of line, as `take_again`: these are rare, and under TCG the
 /// system-call path costs by its jumps.
 #[inline(never)]
@@ -161,6 +161,11 @@ fn in_shares(
         Sysnum::ConsoleWrite => {
             let step = console_write(system, caller, [a, b], progress, go_on);
             answer(step, more, |written| (written, 0))
+        }
+        Sysnum::EnvironmentNext => {
+            let top = system.target(caller, handle(a), Rights::INSPECT)?;
+            let step = system.environment_next(top, b, progress, go_on);
+            answer(Ok(step), more, |id| (id, 0))
         }
         _ => Err(Error::UnknownSystemCall),
     }
@@ -330,7 +335,8 @@ fn call(
         // 60–62: seeing the system (`environment/inspect.rs`).
         Sysnum::EnvironmentNext => {
             let top = system.target(caller, handle(a), Rights::INSPECT)?;
-            Ok(one(system.environment_next(top, b)))
+            let step = system.environment_next(top, b, 0, &mut share());
+            answer(Ok(step), more, one)
         }
         Sysnum::EnvironmentInspect => {
             let top = system.target(caller, handle(a), Rights::INSPECT)?;

@@ -425,8 +425,13 @@ pub struct System {
     timers: Timers,
     /// Addresses, bindings and filters.
     net: net::Network,
-    /// `EnvironmentNext` listings so far, numbering each for `family_mark`.
+    /// `EnvironmentNext` listings so far, numbering each for `family_mark`,
+    /// and the top the last one listed the family of: whether an environment
+    /// is at or below a top never changes while it lives (its creators do
+    /// not change, and a family goes with its top), so listings of the same
+    /// top share one number and every verdict left by the ones before.
     family_listings: u64,
+    family_listing_top: Option<EnvironmentId>,
 }
 
 pub static SYSTEM: Mutex<System> = Mutex::new(System::new());
@@ -449,6 +454,7 @@ impl System {
             timers: Timers::new(),
             net: net::Network::new(),
             family_listings: 0,
+            family_listing_top: None,
         }
     }
 
