@@ -96,6 +96,11 @@ pub(super) struct Network {
     /// copy's node: they go when it goes, as pages mapped through a frame
     /// capability do (filters attached through the original go with the binding).
     through_copies: BTreeSet<(NodeId, BindingId, FilterKey)>,
+    /// Every binding by the environment that made it, so that an
+    /// environment's packet counts add up its own bindings, not every one
+    /// there is (500 of a neighbour's once made each `EnvironmentInfo` of
+    /// them cost 40 times an `Id`). Paid for in `NETWORK_OBJECT_BYTES`.
+    owned: BTreeSet<(EnvironmentId, BindingId)>,
     next_binding: u32,
 }
 
@@ -231,6 +236,7 @@ impl Network {
             addresses: BTreeMap::new(),
             bound: BTreeMap::new(),
             through_copies: BTreeSet::new(),
+            owned: BTreeSet::new(),
             next_binding: 1,
         }
     }
@@ -392,7 +398,10 @@ impl Network {
             {
                 self.set_polling(id, false);
                 self.stop_asking(id);
-                self.bindings.remove(&id);
+                if let Some(binding) = self.bindings.remove(&id) {
+                    self.owned.remove(&(binding.owner, id));
+                    self.owned.give_back_when_empty();
+                }
                 self.bindings.give_back_when_empty();
                 // Its filters, one at a time from the lowest key: nothing is collected.
                 while let Some((&(_, key), &filter)) = self
@@ -457,7 +466,8 @@ const LOWEST_FILTER_KEY: FilterKey = FilterKey {
 };
 
 /// What one network object's records may cost the kernel beyond its
-/// capability: a binding's record, or an address's or filter's entries.
+/// capability: a binding's record and its entry among its owner's, or an
+/// address's or filter's entries.
 pub(super) const NETWORK_OBJECT_BYTES: u64 = 4 * size_of::<Binding>() as u64;
 
 impl System {
@@ -477,13 +487,10 @@ impl System {
     /// The counts of every live binding `owner` made, added up.
     pub(super) fn net_counts_of(&self, owner: EnvironmentId) -> Counters {
         let mut total = Counters::default();
-        for binding in self
-            .net
-            .bindings
-            .values()
-            .filter(|binding| binding.owner == owner)
-        {
-            let counts = &binding.counters;
+        let first = (owner, BindingId(0));
+        let last = (owner, BindingId(u32::MAX));
+        for (_, id) in self.net.owned.range(first..=last) {
+            let counts = &self.net.bindings[id].counters;
             total.rx_packets += counts.rx_packets;
             total.tx_packets += counts.tx_packets;
             total.rx_drops += counts.rx_drops;
@@ -623,6 +630,7 @@ impl System {
         binding.set_polling_flag(false);
         binding.publish();
         self.net.bindings.insert(id, binding);
+        self.net.owned.insert((caller, id));
         Ok((handle, u64::from(entries)))
     }
 
