@@ -157,7 +157,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-drains",
-        checks: Some(3),
+        checks: Some(4),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
