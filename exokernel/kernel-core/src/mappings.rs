@@ -609,7 +609,9 @@ mod tests {
 
     #[test]
     fn an_untagged_node_s_parts_are_joined_and_its_pages_still_found() {
-        let [a] = untaggable_nodes(1)[..] else { unreachable!() };
+        let [a] = untaggable_nodes(1)[..] else {
+            unreachable!()
+        };
         let one = EnvironmentId(1);
         let mut index = MappingIndex::new();
         for part in 0..4 {
@@ -617,7 +619,11 @@ mod tests {
         }
         assert!(index.join(a, one, 0x100_000, 256));
         assert_eq!((index.len(), index.records()), (256, 1));
-        assert_eq!(index.untagged.len(), 256, "one entry a page, none lost or doubled");
+        assert_eq!(
+            index.untagged.len(),
+            256,
+            "one entry a page, none lost or doubled"
+        );
         assert_eq!(index.untagged.get(&(one, 0x100_000 + 255 * PAGE)), Some(&a));
         assert_eq!(
             index.remove_run_holding(a, one, 0x100_000),

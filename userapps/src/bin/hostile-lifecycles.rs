@@ -14,6 +14,7 @@
 //! | a child lending a new environment all the frames it has left | the child lives (and can allocate nothing more) |
 //! | a server exiting with two calls queued and two children alive | the callers `PeerGone`; the children gone |
 //! | a server destroyed in its upcall handler (it faulted while serving a call, and spins there) | its caller `PeerGone` |
+//! | a server with two calls queued, held still by a destroyer destroyed before it could go on | the callers `PeerGone` at once, not when the server is gone |
 //!
 //! A witness runs throughout; at the end every frame and byte of kernel memory is back.
 #![no_std]
@@ -58,6 +59,15 @@ const RING_SIZES: [usize; 2] = [2, 5];
 const MAX_RING: usize = 5;
 /// Callers queued on one server.
 const QUEUED: usize = 3;
+/// Copies of its endpoint the stuffed server makes: more than one share of a destroy
+/// removes.
+const STUFFED: u64 = 1000;
+/// The stuffed server's kernel memory: room for its copies.
+const STUFFED_BYTES: u64 = 512 * 1024;
+/// Where the destroyer of `abandoned_destroy` finds its handle and reports.
+const DESTROYER_SLOT: u64 = 2;
+/// How long the callers of a server held still may wait to be told, in ticks.
+const TOLD_TICKS: u64 = 100;
 
 fn main(_argument: u64) -> u64 {
     let page = SHARED.allocate().expect("allocate the shared page");
@@ -88,6 +98,7 @@ fn main(_argument: u64) -> u64 {
     whole_quota(page);
     exit_with_callers(page, registry);
     destroyed_in_handler(page, registry);
+    abandoned_destroy(page, registry);
 
     witness.expect_progress(1, PATIENCE_TICKS, "every attack");
     witness.check_unharmed("every attack");
@@ -504,6 +515,92 @@ fn faulting_server(slot: u64) -> u64 {
     0
 }
 
+/// A server with two calls queued, held still by a destroyer that never goes on with its
+/// call: the destroyer, given `DESTROY` for the server, is itself destroyed once the
+/// server is held still and the call has stopped part-way (the server's table holds
+/// [`STUFFED`] capabilities, more than a share removes). The callers must be told the
+/// server is gone: it will never answer. They once waited for as long as the server was
+/// held still — for good, had its creator not destroyed it in the end.
+fn abandoned_destroy(page: Handle, registry: Handle) {
+    SHARED.clear();
+    let (server, endpoint) = start_server_lent(page, registry, stuffed_server, STUFFED_BYTES);
+    wait_for("the server to stuff its table", || SHARED.read(GO) == 1);
+    let callers: [Child; 2] =
+        core::array::from_fn(|slot| start_caller(page, endpoint, slot as u64));
+    wait_for("both callers to queue", || {
+        callers.iter().all(|child| {
+            child.account(EnvironmentAccount::State) == Ok(EnvironmentState::Calling as u64)
+        })
+    });
+    let destroyer = Child::create(CHILD_QUOTA).expect("create the destroyer");
+    share(page, &destroyer);
+    let theirs = user::capability_grant(
+        server.environment(),
+        destroyer.environment(),
+        Rights::DESTROY,
+    )
+    .expect("grant DESTROY on the server");
+    SHARED.write(ARGUMENT + DESTROYER_SLOT, theirs.to_raw());
+    destroyer
+        .start(destroy_once, DESTROYER_SLOT)
+        .expect("start the destroyer");
+    wait_for("the server to be held still", || {
+        server.account(EnvironmentAccount::State) == Ok(EnvironmentState::Ending as u64)
+    });
+    destroyer.destroy();
+    assert_eq!(
+        SHARED.read(NESTED + DESTROYER_SLOT),
+        0,
+        "the destroyer finished before it was destroyed"
+    );
+    let deadline = facts::ticks() + TOLD_TICKS;
+    while SHARED.read(NESTED) == 0 || SHARED.read(NESTED + 1) == 0 {
+        assert!(
+            facts::ticks() < deadline,
+            "the callers of a server held still by an abandoned destroy were never told"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let peer_gone = Error::PeerGone.code();
+    assert_eq!(
+        [SHARED.read(NESTED), SHARED.read(NESTED + 1)],
+        [peer_gone; 2]
+    );
+    let _ = memory::drop_capability(endpoint);
+    drop(callers);
+    server.destroy();
+    ok(
+        "a server held still by a destroyer that never went on: its queued callers PeerGone \
+         at once",
+    );
+}
+
+/// A server that fills its table with copies of its endpoint, says so, and spins.
+fn stuffed_server(slot: u64) -> u64 {
+    let endpoint = user::endpoint_create(SERVER_TAG).expect("create an endpoint");
+    let registry = Handle::from_raw(SHARED.read(ARGUMENT + slot));
+    user::call_endpoint(registry, [0, 0], Some(endpoint)).expect("register");
+    for _ in 0..STUFFED {
+        if user::capability_derive(endpoint, Rights::CALL).is_err() {
+            break;
+        }
+    }
+    SHARED.write(GO, 1);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Destroys the environment its slot's handle names, once, and reports how it went.
+fn destroy_once(slot: u64) -> u64 {
+    let target = Handle::from_raw(SHARED.read(ARGUMENT + slot));
+    let result = user::environment_destroy(target);
+    SHARED.write(NESTED + slot, result_word(result));
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
+}
+
 /// Starts a child that calls `endpoint` through `ring_starter` from slot `slot` of the
 /// shared page.
 fn start_caller(page: Handle, endpoint: Handle, slot: u64) -> Child {
@@ -519,7 +616,22 @@ fn start_caller(page: Handle, endpoint: Handle, slot: u64) -> Child {
 /// Starts a server running `entry` and takes the endpoint it registers through
 /// `registry`.
 fn start_server(page: Handle, registry: Handle, entry: fn(u64) -> u64) -> (Child, Handle) {
-    let server = Child::create(CHILD_QUOTA).expect("create the server");
+    start_server_lent(page, registry, entry, 0)
+}
+
+/// As [`start_server`], with `kernel_bytes` of kernel memory (0: the default).
+fn start_server_lent(
+    page: Handle,
+    registry: Handle,
+    entry: fn(u64) -> u64,
+    kernel_bytes: u64,
+) -> (Child, Handle) {
+    let server = Child::create_lending(user::Lend {
+        frames: CHILD_QUOTA,
+        kernel_bytes,
+        slots: 0,
+    })
+    .expect("create the server");
     share(page, &server);
     let theirs =
         user::capability_grant(registry, server.environment(), Rights::CALL).expect("grant");

@@ -294,6 +294,12 @@ impl System {
             // code of its own either way.)
             if current != driver && !(current == target && ends_itself) {
                 self.environment(current).frozen = true;
+                // It will never answer: whoever waits on it is told now,
+                // not when the walk has emptied it, which it may never do
+                // if its driver stops going on with it.
+                if self.let_go_of_callers(current, go_on) == Progress::Stopped {
+                    return Progress::Stopped;
+                }
             }
             match self.next_to_remove(current) {
                 Next::Descend(child) if child == driver => {
@@ -357,6 +363,25 @@ impl System {
                 return Progress::Stopped;
             }
         }
+    }
+
+    /// Tells the client `server` was serving and the callers queued on it,
+    /// which is held still and will never answer, that it is gone: the
+    /// client at once, the queue a share at a time.
+    fn let_go_of_callers(
+        &mut self,
+        server: EnvironmentId,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Progress {
+        if let Some(client) = self.environment(server).serving.take()
+            && self
+                .environments
+                .get(&client)
+                .is_some_and(|client| client.state == (State::Calling { server }))
+        {
+            self.wake(client, [Error::PeerGone.code(), 0, 0]);
+        }
+        self.answer_queued_callers(server, go_on)
     }
 
     /// Answers the callers queued on `server`, which is being taken down

@@ -128,7 +128,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-lifecycles",
-        checks: Some(14),
+        checks: Some(15),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
