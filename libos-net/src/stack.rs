@@ -12,8 +12,9 @@
 //! Only one binding may hold the address's ARP filter and one its ICMP
 //! filter; a stack takes each if it is free, and otherwise tries again from
 //! time to time, so that when the holder ends another stack answers ARP
-//! requests and pings in its place. ARP replies reach every stack on the
-//! address (the kernel's rule), so each keeps its own neighbour cache.
+//! requests and pings in its place. An ARP reply reaches the stacks on the
+//! address that asked about its sender (the kernel's rule), so each keeps
+//! its own neighbour cache.
 
 use alloc::collections::BTreeMap;
 use alloc::vec;

@@ -60,9 +60,10 @@ pub enum Destination {
     /// To the binding that owns this filter's packets, if any
     /// ([`FilterTable::owner`]).
     Filter(FilterKey),
-    /// An ARP reply for this address: to the bindings with a filter on it
-    /// that asked (each library OS keeps its own neighbour cache).
-    ArpReply(Ipv4),
+    /// An ARP reply for `address` from `host`: to the bindings with a
+    /// filter on the address that asked about the host (each library OS
+    /// keeps its own neighbour cache).
+    ArpReply { address: Ipv4, host: Ipv4 },
     /// To nobody.
     Unmatched(Unmatched),
 }
@@ -202,7 +203,10 @@ pub fn classify(frame: &[u8], mac: Mac) -> Destination {
                 address: target,
                 filter: Filter::arp(),
             }),
-            Some((ARP_REPLY, _, _, target)) => Destination::ArpReply(target),
+            Some((ARP_REPLY, _, sender, target)) => Destination::ArpReply {
+                address: target,
+                host: sender,
+            },
             _ => Drop(Unmatched::Malformed),
         },
         ETHERTYPE_IPV4 => {
@@ -226,14 +230,15 @@ pub fn classify(frame: &[u8], mac: Mac) -> Destination {
     }
 }
 
-/// The address an ARP request in `frame` asks from: the one its reply will
-/// be for (`Destination::ArpReply`). `None` for any other frame.
-pub fn arp_request_from(frame: &[u8]) -> Option<Ipv4> {
+/// The address an ARP request in `frame` asks from and the host it asks
+/// about: its reply will be for that address, from that host
+/// (`Destination::ArpReply`). `None` for any other frame.
+pub fn arp_request_from(frame: &[u8]) -> Option<(Ipv4, Ipv4)> {
     if frame.len() < ETHERNET_HEADER || be16(frame, 12) != ETHERTYPE_ARP {
         return None;
     }
     match arp(&frame[ETHERNET_HEADER..]) {
-        Some((ARP_REQUEST, _, sender, _)) => Some(sender),
+        Some((ARP_REQUEST, _, sender, target)) => Some((sender, target)),
         _ => None,
     }
 }
@@ -481,7 +486,10 @@ mod tests {
         let is_at = arp_packet(ARP_REPLY, GATEWAY, HOST, GUEST);
         assert_eq!(
             classify(&ethernet(OURS, GATEWAY, ETHERTYPE_ARP, &is_at), OURS),
-            Destination::ArpReply(GUEST)
+            Destination::ArpReply {
+                address: GUEST,
+                host: HOST
+            }
         );
     }
 

@@ -141,6 +141,10 @@ struct Binding {
     /// The address it waits for an ARP reply on, if it asked, and the next
     /// and previous asker there (`Claimed::first_asker`).
     asking: Option<Ipv4>,
+    /// The hosts it asked about and has had no reply from, the latest
+    /// [`ASKED_HOSTS`] (0: none): a reply goes only to bindings that asked
+    /// its sender.
+    asked_hosts: [Ipv4; ASKED_HOSTS],
     next_asker: Option<BindingId>,
     previous_asker: Option<BindingId>,
     counters: Counters,
@@ -169,6 +173,10 @@ struct Claimed {
 /// slice vector).
 const ARP_REPLY_FANOUT: u32 = 8;
 
+/// How many hosts a binding may wait to hear from at once: a library OS
+/// resolving several neighbours asks several before any answers.
+const ASKED_HOSTS: usize = 4;
+
 /// A filter feeding a binding (`Network::bound`, keyed by binding and key).
 #[derive(Clone, Copy, Debug)]
 struct BoundFilter {
@@ -195,6 +203,31 @@ impl Binding {
         self.counters.tx_bytes += length;
         cpu::current().count(Counter::FramesSent);
         trace::record(Kind::FrameSent, self.owner.0, [u64::from(id.0), length]);
+    }
+
+    /// Notes that it asked about `host`, forgetting the oldest it asked
+    /// about if it waits for [`ASKED_HOSTS`] already.
+    fn note_asked(&mut self, host: Ipv4) {
+        if self.asked_hosts.contains(&host) {
+            return;
+        }
+        self.asked_hosts.rotate_right(1);
+        self.asked_hosts[0] = host;
+    }
+
+    /// Whether it asked about `host` and waits for its reply: if so, it
+    /// hears from it now and waits for it no more.
+    fn heard_from(&mut self, host: Ipv4) -> bool {
+        let Some(asked) = self.asked_hosts.iter_mut().find(|asked| **asked == host) else {
+            return false;
+        };
+        *asked = 0;
+        true
+    }
+
+    /// Whether it waits for a reply from anyone.
+    fn waits_for_a_reply(&self) -> bool {
+        self.asked_hosts.iter().any(|&host| host != 0)
     }
 
     /// Sets the flag the producer reads; `Network::set_polling` also keeps
@@ -337,17 +370,20 @@ impl Network {
         self.bindings.get_mut(&id).expect("polled bindings exist")
     }
 
-    /// Binding `id` sent an ARP request from `address`: it waits for a
-    /// reply there, behind the askers before it. One that asks again keeps
-    /// its place; one that asks from another address moves there.
-    fn ask(&mut self, id: BindingId, address: Ipv4) {
-        let Some(binding) = self.bindings.get(&id) else {
+    /// Binding `id` sent an ARP request from `address` about `host`: it
+    /// waits for a reply there, behind the askers before it. One that asks
+    /// again keeps its place (and waits for `host` too); one that asks from
+    /// another address moves there.
+    fn ask(&mut self, id: BindingId, address: Ipv4, host: Ipv4) {
+        let Some(binding) = self.bindings.get_mut(&id) else {
             return;
         };
         if binding.asking == Some(address) {
+            binding.note_asked(host);
             return;
         }
         self.stop_asking(id);
+        self.asker(id).note_asked(host);
         let Some(claimed) = self.addresses.get_mut(&address) else {
             return;
         };
@@ -372,6 +408,7 @@ impl Network {
         let Some(address) = binding.asking.take() else {
             return;
         };
+        binding.asked_hosts = [0; ASKED_HOSTS];
         let next = binding.next_asker.take();
         let previous = binding.previous_asker.take();
         match previous {
@@ -384,11 +421,49 @@ impl Network {
         }
     }
 
-    /// The oldest asker on `address`, taken out of the askers.
-    fn next_asker(&mut self, address: Ipv4) -> Option<BindingId> {
-        let first = self.addresses.get(&address)?.first_asker?;
-        self.stop_asking(first);
-        Some(first)
+    /// The oldest asker on `address` after `after` (from the first, for
+    /// `None`) that asked about `host`: it hears from `host`, and leaves the
+    /// askers once it waits for nobody else. A walk over the askers, each
+    /// of which paid for a request, comparing; nothing is allocated.
+    fn asker_of(
+        &mut self,
+        address: Ipv4,
+        host: Ipv4,
+        after: Option<BindingId>,
+    ) -> Option<BindingId> {
+        let mut cursor = match after {
+            Some(after) => self.bindings.get(&after)?.next_asker,
+            None => self.addresses.get(&address)?.first_asker,
+        };
+        while let Some(id) = cursor {
+            let binding = self.asker(id);
+            cursor = binding.next_asker;
+            if binding.heard_from(host) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Takes every asker off `address`'s queue (the address goes).
+    fn forget_askers(&mut self, address: Ipv4) {
+        while let Some(first) = self.addresses.get(&address).and_then(|a| a.first_asker) {
+            self.stop_asking(first);
+        }
+    }
+
+    /// Filter `key` of binding `id` went: a binding with no filter left on
+    /// the key's address may not send ARP from it, and waits there no more.
+    fn filter_gone(&mut self, key: FilterKey, id: BindingId) {
+        self.filters.remove(key, id);
+        if self
+            .bindings
+            .get(&id)
+            .is_some_and(|binding| binding.asking == Some(key.address))
+            && !self.filters.allows(id, Claim::Address(key.address))
+        {
+            self.stop_asking(id);
+        }
     }
 
     fn claimed(&mut self, address: Ipv4) -> &mut Claimed {
@@ -420,8 +495,9 @@ impl Network {
                     .get(&address)
                     .is_some_and(|claimed| claimed.node == node) =>
             {
-                // Its askers: each paid for a send from it.
-                while self.next_asker(address).is_some() {}
+                // None are left: each went with its binding's last filter
+                // on the address, and those went first.
+                self.forget_askers(address);
                 self.addresses.remove(&address);
                 self.addresses.give_back_when_empty();
                 paid(owner);
@@ -455,7 +531,7 @@ impl Network {
                 {
                     self.bound.remove(&(id, key));
                     self.through_copies.remove(&(filter.through, id, key));
-                    self.filters.remove(key, id);
+                    self.filter_gone(key, id);
                     paid(filter.payer);
                 }
                 self.bound.give_back_when_empty();
@@ -478,7 +554,7 @@ impl Network {
                         .bound
                         .remove(&(id, key))
                         .expect("a filter attached through a copy is bound");
-                    self.filters.remove(key, id);
+                    self.filter_gone(key, id);
                     paid(filter.payer);
                 }
                 self.bound.give_back_when_empty();
@@ -494,7 +570,7 @@ impl Network {
                 self.bound.give_back_when_empty();
                 self.through_copies.remove(&(filter.through, binding, key));
                 self.through_copies.give_back_when_empty();
-                self.filters.remove(key, binding);
+                self.filter_gone(key, binding);
                 paid(filter.payer);
             }
             _ => {}
@@ -668,6 +744,7 @@ impl System {
             next_owned_polled: None,
             previous_owned_polled: None,
             asking: None,
+            asked_hosts: [0; ASKED_HOSTS],
             next_asker: None,
             previous_asker: None,
             counters: Counters::default(),
@@ -840,8 +917,8 @@ impl System {
         let binding = self.binding(id);
         match allowed {
             Ok(true) => {
-                if let Some(address) = demux::arp_request_from(frame) {
-                    self.net.ask(id, address);
+                if let Some((address, host)) = demux::arp_request_from(frame) {
+                    self.net.ask(id, address, host);
                 }
                 Ok(())
             }
@@ -927,14 +1004,18 @@ impl System {
                     delivered = self.deliver_to(id, frame);
                 }
             }
-            Destination::ArpReply(address) => {
-                // To the oldest askers that still have a filter on the address.
+            Destination::ArpReply { address, host } => {
+                // To the oldest askers that asked about its sender.
+                let mut after = None;
                 for _ in 0..ARP_REPLY_FANOUT {
-                    let Some(id) = self.net.next_asker(address) else {
+                    let Some(id) = self.net.asker_of(address, host, after) else {
                         break;
                     };
-                    if self.net.filters.allows(id, Claim::Address(address)) {
-                        delivered |= self.deliver_to(id, frame);
+                    after = Some(id);
+                    delivered |= self.deliver_to(id, frame);
+                    if !self.binding(id).waits_for_a_reply() {
+                        after = self.binding(id).previous_asker;
+                        self.net.stop_asking(id);
                     }
                 }
             }
@@ -1016,7 +1097,8 @@ impl System {
 
     /// `owner` is leaving the CPU: send what its polled rings hold, as far
     /// as one drain's budget goes, visiting at most [`DRAIN_VISITS`] of
-    /// them, the most recently kicked first. Its own list, not every
+    /// them, the one polled latest first (a kick of a ring polled already
+    /// does not move it). Its own list, not every
     /// binding's: a walk of the owner's bindings met its idle ones first (a
     /// reflector beside 1,000 idle bindings of its own waited a tick for
     /// every echo), and a walk of everyone's polled rings met a neighbour's
