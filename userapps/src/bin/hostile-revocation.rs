@@ -17,6 +17,8 @@
 //! | stasher | allocating runs of 1,024 frames over and over, and, once its scheduler upcall finds it in a `FrameAllocate` stopped part-way, never going back to it: the run, taken and charged, out of its table's sight | that run taken by force (≥ 1,024), holdings below 1,024 |
 //! | replacer | asking for itself, from its handler, one frame within 600,000 ticks: every environment holds `CONTROL` over itself, and a request replaced any open one | its own request refused (`InvalidState`); as the churner, 8 taken by force at the parent's deadline |
 //! | grower | nothing; its highest frame has [`GROWER_COPIES`] copies, each mapped, and it derives from them in turn, as fast as it can, all the while | that frame taken by force, and no derivation succeeding past the deadline: the take runs a share at a time, and between shares the grower runs no more |
+//! | honest scheduler | as the honest child, from a handler also entered at every slot start (`SCHEDULER`, as a library OS with threads has), asleep in `Wait` when asked | 8 given back, none taken (it was never told once: the slot start's upcall found it first, every time) |
+//! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
 //! the frame's copies a share at a time, and a holder running between shares could hang new
@@ -42,6 +44,7 @@ use exo_abi::syscall::{EnvironmentAccount, Event, Sysnum};
 use exo_abi::upcall::{UpcallFrame, UpcallReason};
 use exo_abi::{Handle, Rights, user};
 use userapps::check::{self, ok};
+use userapps::hostile::chain;
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
 use userapps::hostile::witness::Witness;
@@ -77,6 +80,12 @@ const GROWER_REFUSED: u64 = 6;
 /// 1 once the replacer asked for itself, and the error code it got (0: none).
 const REPLACE_TRIED: u64 = 7;
 const REPLACE_ERROR: u64 = 8;
+/// The hider's handle for the page of `chain::hider`'s code, and the capabilities it held
+/// before it made its child.
+const HIDER_CODE: u64 = 9;
+const HIDER_HELD_BEFORE: u64 = 10;
+/// Frames the hider lends its child: its page tables, facts page and the 16 it hides.
+const HIDER_CHILD_QUOTA: u64 = 32;
 /// Ticks past the deadline after which the grower must not derive: the take begins at the
 /// first trap of the deadline's tick, which the parent's reckoning from the time-stamp
 /// counter may place up to a tick early.
@@ -112,10 +121,12 @@ enum Behaviour {
     Stasher,
     Replacer,
     Grower,
+    Hider,
+    Scheduler,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 9] = [
+    const ALL: [Behaviour; 11] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -125,6 +136,8 @@ impl Behaviour {
         Behaviour::Stasher,
         Behaviour::Replacer,
         Behaviour::Grower,
+        Behaviour::Hider,
+        Behaviour::Scheduler,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -146,6 +159,8 @@ impl Behaviour {
             Behaviour::Stasher => "the stasher",
             Behaviour::Replacer => "the replacer",
             Behaviour::Grower => "the grower",
+            Behaviour::Hider => "the hider",
+            Behaviour::Scheduler => "the honest scheduler",
         }
     }
 
@@ -193,6 +208,16 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     SHARED
         .share_with(shared_page, child.environment())
         .expect("share the page");
+    if behaviour == Behaviour::Hider {
+        let code = chain::frame_of(chain::hider_page());
+        let theirs = user::capability_grant(
+            code,
+            child.environment(),
+            Rights::READ | Rights::EXECUTE | Rights::MAP,
+        )
+        .expect("grant the hider's code");
+        SHARED.write(HIDER_CODE, theirs.to_raw());
+    }
     child
         .start(hold_frames, behaviour as u64)
         .expect("start the child");
@@ -224,6 +249,18 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
         Behaviour::Honest => {
             assert_eq!((given, taken, fell), (asked, 0, asked), "{name}");
             ok("an honest child gave back what was asked and lost nothing by force");
+        }
+        Behaviour::Scheduler => {
+            assert_eq!(
+                (given, taken, fell),
+                (asked, 0, asked),
+                "{name}: told {} times",
+                SHARED.read(REQUESTS_SEEN)
+            );
+            ok(
+                "an honest child entered at every slot start, asleep when asked, heard the \
+                 request, gave back what was asked and lost nothing by force",
+            );
         }
         Behaviour::Churner | Behaviour::Copier | Behaviour::Sleeper | Behaviour::Replacer => {
             if behaviour == Behaviour::Replacer {
@@ -276,6 +313,19 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                  ({taken} frames; holdings {after})"
             ));
         }
+        Behaviour::Hider => {
+            let held = account(EnvironmentAccount::CapabilitiesHeld);
+            assert!(taken >= asked, "{name}: only {taken} taken");
+            assert_eq!(
+                held,
+                SHARED.read(HIDER_HELD_BEFORE),
+                "{name} still holds its child or the copies of its frames"
+            );
+            check::ok(format_args!(
+                "{name}, holding its frames in a child of its own, lost the child at the \
+                 deadline ({taken} frames taken) and the copies with it"
+            ));
+        }
         Behaviour::Grower => {
             let (late, refused) = (SHARED.read(GROWN_LATE), SHARED.read(GROWER_REFUSED));
             assert!(taken >= asked, "{name}: only {taken} taken");
@@ -315,14 +365,21 @@ fn hold_frames(behaviour: u64) -> u64 {
             note_request(frame);
         }),
         Behaviour::Replacer => Some(replace_request),
-        Behaviour::Sleeper | Behaviour::Grower => None,
+        Behaviour::Sleeper | Behaviour::Grower | Behaviour::Hider => None,
         Behaviour::Stasher => {
             upcall::register_scheduler(stash).expect("register the scheduler upcall");
+            None
+        }
+        Behaviour::Scheduler => {
+            upcall::register_scheduler(give_back_at_any_upcall).expect("register");
             None
         }
     };
     if let Some(handler) = handler {
         upcall::register(handler).expect("register the upcall handler");
+    }
+    if behaviour == Behaviour::Hider {
+        hide_frames();
     }
     for (index, slot) in FRAMES.iter().enumerate() {
         let (frame, _) = user::frame_allocate(0).expect("allocate");
@@ -335,7 +392,7 @@ fn hold_frames(behaviour: u64) -> u64 {
     }
     SHARED.write(HELD, FRAMES_HELD as u64);
     match behaviour {
-        Behaviour::Sleeper => {
+        Behaviour::Sleeper | Behaviour::Scheduler => {
             SHARED.write(QUIET, 1);
             loop {
                 let _ = user::wait(Event::NOTIFY, 0);
@@ -355,6 +412,30 @@ fn hold_frames(behaviour: u64) -> u64 {
                 user::yield_now();
             }
         }
+    }
+}
+
+/// Holds no frame of its own: a child of its own allocates [`FRAMES_HELD`] and grants it
+/// copies (`chain::hider`). Then it only yields.
+fn hide_frames() -> ! {
+    let own =
+        |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).expect("read own accounts");
+    let held_before = own(EnvironmentAccount::CapabilitiesHeld);
+    SHARED.write(HIDER_HELD_BEFORE, held_before);
+    let code = Handle::from_raw(SHARED.read(HIDER_CODE));
+    let child = user::environment_create(HIDER_CHILD_QUOTA).expect("create the hiding child");
+    user::map(code, child, chain::hider_page(), MapFlags::EXECUTE).expect("map its code");
+    let give = user::capability_grant(Handle::SELF_ENVIRONMENT, child, Rights::GIVE)
+        .expect("let it give to us");
+    user::environment_start(child, chain::hider(), 0, give.to_raw()).expect("start it");
+    // Its root and the copies of its frames.
+    while own(EnvironmentAccount::CapabilitiesHeld) < held_before + 1 + chain::HIDDEN_FRAMES {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    SHARED.write(HELD, FRAMES_HELD as u64);
+    SHARED.write(QUIET, 1);
+    loop {
+        user::yield_now();
     }
 }
 
@@ -471,6 +552,14 @@ fn replace_request(frame: &mut UpcallFrame) {
         SHARED.write(REPLACE_ERROR, result.err().map_or(0, |error| error.code()));
         SHARED.write(REPLACE_TRIED, 1);
     }
+}
+
+/// The honest answer, from a handler entered at slot starts too: those it returns from.
+fn give_back_at_any_upcall(frame: &mut UpcallFrame) {
+    if frame.reason() == Some(UpcallReason::SliceStart) {
+        return;
+    }
+    give_back(frame);
 }
 
 /// The honest answer: drop the frames wanted.

@@ -682,3 +682,63 @@ hostile_sparse_level:
     wait = const Sysnum::Wait as u64,
     call = const Event::CALL.bits(),
 );
+
+unsafe extern "C" {
+    fn hostile_hider();
+}
+
+/// Where an environment starts that allocates [`HIDDEN_FRAMES`] frames, grants a copy of
+/// each (with [`HIDDEN_RIGHTS`]) to the environment its argument names (a handle with
+/// `Rights::GIVE` in its table), and waits for ever: it holds frames for its creator, who
+/// uses them through the copies and holds none of its own. Its code lies within one page
+/// ([`hider_page`]), not necessarily [`code_page`].
+pub fn hider() -> u64 {
+    hostile_hider as *const () as u64
+}
+
+/// The page holding [`hider`]'s code.
+pub fn hider_page() -> u64 {
+    hider() & !(PAGE_SIZE - 1)
+}
+
+/// Frames a [`hider`] allocates and gives copies of.
+pub const HIDDEN_FRAMES: u64 = 16;
+/// The rights of the copies a [`hider`] gives.
+pub const HIDDEN_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::MAP);
+
+// At most 128 bytes, 128-aligned: within one page. r12 its handle for the environment it
+// gives to, rbx the frames left.
+global_asm!(
+    r#"
+    .section .text.hostile_hider, "ax"
+    .balign 128
+    .global hostile_hider
+hostile_hider:
+    mov r12, rdi
+    mov ebx, {hidden}
+1:  mov eax, {allocate}
+    xor edi, edi
+    syscall
+    test rax, rax
+    jnz 2f
+    mov rdi, rdx
+    mov rsi, r12
+    mov edx, {hidden_rights}
+    mov eax, {grant}
+    syscall
+    dec rbx
+    jnz 1b
+2:  mov eax, {wait}
+    mov edi, {call}
+    xor esi, esi
+    syscall
+    jmp 2b
+    .balign 128
+"#,
+    hidden = const HIDDEN_FRAMES,
+    allocate = const Sysnum::FrameAllocate as u64,
+    hidden_rights = const HIDDEN_RIGHTS.bits(),
+    grant = const Sysnum::CapabilityGrant as u64,
+    wait = const Sysnum::Wait as u64,
+    call = const Event::CALL.bits(),
+);

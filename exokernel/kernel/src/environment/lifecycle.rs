@@ -77,15 +77,20 @@ impl System {
             environment.kernel_bytes.uncharge(lend.kernel_bytes);
             return Err(Error::SlotQuotaExceeded);
         }
+        environment.frames_lent += lend.frames;
         Ok(())
     }
 
-    /// Returns what `lend` lent to `creator`'s accounts.
+    /// Returns what `lend` lent to `creator`'s accounts. Frames a child
+    /// was lent count as given back by its creator when it goes (a
+    /// revocation request counts them: `revocation.rs`).
     fn give_back(&mut self, creator: EnvironmentId, lend: Lend) {
         if let Some(environment) = self.environments.get_mut(&creator) {
             environment.frames.uncharge(lend.frames);
             environment.kernel_bytes.uncharge(lend.kernel_bytes);
             environment.slots.uncharge(lend.slots);
+            environment.frames_lent = environment.frames_lent.saturating_sub(lend.frames);
+            environment.check_revocation_met();
         }
     }
 
@@ -166,6 +171,7 @@ impl System {
                 slots: Account::with_limit(lend.slots),
                 lent: lend,
                 frames_held: 0,
+                frames_lent: 0,
                 frames_taken_by_force: 0,
                 frames_given_back: 0,
                 revocation: None,

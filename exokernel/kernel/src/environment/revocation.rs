@@ -7,11 +7,14 @@
 //! environment could act on it. The library OS chooses which frames to give
 //! up and drops their capabilities. What counts as given back is how far its
 //! holdings fell below what it held when asked, so frames allocated after
-//! the request and dropped again satisfy nothing. If the deadline passes
-//! with frames still missing, the kernel takes them by force — the root frame capabilities in
-//! the highest slots of its table first — unmapping them wherever they are
-//! mapped and invalidating every capability derived from them, and records
-//! that it did. Nothing is ever lost to the system.
+//! the request and dropped again satisfy nothing. Its holdings are the frames
+//! it allocated and the frames it lent its children: a child that kept its
+//! frames in a child of its own would otherwise hold none. If the deadline
+//! passes with frames still missing, the kernel takes them by force — the
+//! root frame capabilities in the highest slots of its table first, then its
+//! children, newest first — unmapping them wherever they are mapped and
+//! invalidating every capability derived from them, and records that it
+//! did. Nothing is ever lost to the system.
 
 use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
@@ -63,7 +66,7 @@ impl System {
             wanted,
             deadline,
             allowed_ticks: deadline_ticks,
-            held_when_asked: environment.frames_held,
+            held_when_asked: environment.frames_counted(),
             delivered: false,
             enforcing: None,
             from_outside,
@@ -134,8 +137,12 @@ impl System {
             given: environment.given_back_since(&request),
             taken: 0,
         });
-        // Nothing left to tell it: the deadline is past.
+        // Nothing left to tell it: the deadline is past. Marked as being
+        // taken before anything is: a child destroyed by the take gives
+        // back what it was lent, which must not close the request as given.
         request.delivered = true;
+        request.enforcing = Some(enforcing);
+        environment.revocation = Some(request);
         let owed = environment.still_owed(&request);
         let (taken, progress) = self.take_frames_by_force(id, owed, go_on);
         enforcing.taken += taken;
@@ -163,7 +170,8 @@ impl System {
     }
 
     /// Takes at least `wanted` frames from `id`: a run it is allocating,
-    /// then the root frame capabilities in the highest slots of its table.
+    /// then the root frame capabilities in the highest slots of its table,
+    /// then its children, newest first, each counting what it was lent.
     /// Returns how many it took, and `Stopped` if the share ran out first (a capability
     /// whose copies were being removed is taken at the next share).
     /// Allocates nothing: the table is read slot by slot, from the top.
@@ -187,6 +195,7 @@ impl System {
         let mut progress = Progress::Done;
         let mut index = self.capabilities.table_slots(id);
         while frames < wanted
+            && progress == Progress::Done
             && let Some(occupied) = self.capabilities.occupied_before(id, index)
         {
             index = occupied;
@@ -208,10 +217,23 @@ impl System {
             progress = self.removing_within(true, Some(&mut *go_on), |capabilities, undo| {
                 capabilities.remove_node_some(node, undo)
             });
-            if progress == Progress::Stopped {
-                break;
+            if progress == Progress::Done {
+                frames += 1u64 << order;
             }
-            frames += 1u64 << order;
+        }
+        // Then its children, newest first, each with what it was lent: the
+        // frames its family allocated are out of its own table's sight (a
+        // child that kept its frames in a child of its own, and used them
+        // through copies, once kept every one past the deadline).
+        while frames < wanted
+            && progress == Progress::Done
+            && let Some((child, lent)) = self.newest_child(id)
+        {
+            progress = self.take_down(id, child, go_on);
+            if progress == Progress::Done {
+                frames += lent;
+                self.environment(id).frames_taken_by_force += lent;
+            }
         }
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
@@ -220,13 +242,45 @@ impl System {
     }
 }
 
+impl System {
+    /// The child of `id`'s whose root capability sits highest in its table,
+    /// and the frames it was lent.
+    fn newest_child(&self, id: EnvironmentId) -> Option<(EnvironmentId, u64)> {
+        let mut index = self.capabilities.table_slots(id);
+        while let Some(occupied) = self.capabilities.occupied_before(id, index) {
+            index = occupied;
+            let capability = self
+                .capabilities
+                .capability_at(id, index)
+                .expect("an occupied slot holds a capability");
+            if let Object::Environment(child) = *capability.object
+                && child != id
+                && self
+                    .capabilities
+                    .node(capability.node)
+                    .is_some_and(|node| node.parent.is_none())
+                && let Some(environment) = self.environments.get(&child)
+            {
+                return Some((child, environment.lent.frames));
+            }
+        }
+        None
+    }
+}
+
 impl super::Environment {
+    /// The frames a revocation request counts as its own: those it holds
+    /// through root frame capabilities and those it lent to its children.
+    fn frames_counted(&self) -> u64 {
+        self.frames_held + self.frames_lent
+    }
+
     /// Frames given back since `request` was made, up to what it asked for:
     /// how far its holdings fell below what it held when asked.
     fn given_back_since(&self, request: &Revocation) -> u64 {
         request
             .held_when_asked
-            .saturating_sub(self.frames_held)
+            .saturating_sub(self.frames_counted())
             .min(request.wanted)
     }
 
@@ -238,7 +292,7 @@ impl super::Environment {
     /// churner, once it ran in another order).
     fn still_owed(&self, request: &Revocation) -> u64 {
         let owed_level = request.held_when_asked.saturating_sub(request.wanted);
-        self.frames_held.saturating_sub(owed_level)
+        self.frames_counted().saturating_sub(owed_level)
     }
 
     /// Closes the open request early if what it asked for has been given

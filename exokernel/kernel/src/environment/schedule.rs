@@ -28,7 +28,7 @@ use exo_kernel_core::scheduler;
 
 use super::inspect::Usage;
 use super::pool::PoolTurns;
-use super::{EnvironmentId, SYSTEM, System, current};
+use super::{EnvironmentId, SYSTEM, State, System, current};
 use crate::arch::cpu;
 use crate::arch::trap::TrapFrame;
 use crate::qemu::{self, ExitCode};
@@ -161,12 +161,29 @@ impl System {
             // transmit rings are worth draining.
             self.net_drain_owned_by(id);
         }
+        let mut untold = None;
         if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {
             environment.saved = frame.clone();
             environment.segments = cpu::UserSegments::read();
             environment.usage = environment.usage.plus_since(environment.usage_mark);
+            // Going to sleep with a revocation request it has not heard, and
+            // not in its handler: it hears it first (`interrupt_wait`), or it
+            // could sleep past the deadline, the request never told.
+            if environment
+                .revocation
+                .is_some_and(|request| !request.delivered)
+                && matches!(environment.state, State::Waiting { .. })
+                && environment
+                    .upcall
+                    .is_some_and(|upcall| !upcall.is_handling(frame.rsp))
+            {
+                untold = Some(environment.id);
+            }
         }
         cpu::current().set_environment(0);
+        if let Some(id) = untold {
+            self.interrupt_wait(id);
+        }
     }
 
     /// Makes `next` the running environment (the previous one is parked);
@@ -201,6 +218,15 @@ impl System {
             trace::record(Kind::SlotStart, id.0, [slot as u64, u64::from(owner)]);
             // Once per slot, not on every trap: the system-call path stays short.
             self.update_facts(id);
+        }
+        // A revocation request first: entered at a slot start, the slot's
+        // upcall would have it find the environment in its handler every
+        // time, and a program with one (`SCHEDULER`) never heard a request
+        // before its deadline took the frames.
+        if !self.deliver_revocation_request(id, frame) {
+            return false;
+        }
+        if slot_start {
             let environment = self.environment(id);
             let wants = environment
                 .upcall
@@ -212,7 +238,7 @@ impl System {
                 }
             }
         }
-        self.deliver_revocation_request(id, frame)
+        true
     }
 
     /// Enters `id`'s upcall with `reason`; ends it if its exception stack

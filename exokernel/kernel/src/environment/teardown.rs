@@ -244,7 +244,7 @@ impl System {
     /// (`EnvironmentDestroy`, or `CapabilityDrop` of its root); `Done` once
     /// `target` is gone (or was gone already) — or, if `caller` is in the
     /// family, once `target` is ending.
-    fn take_down(
+    pub(super) fn take_down(
         &mut self,
         caller: EnvironmentId,
         target: EnvironmentId,
@@ -323,6 +323,9 @@ impl System {
                     self.environment(child).frozen = true;
                     current = child;
                     self.environment(target).teardown_at = Some(child);
+                    if self.let_go_of_callers(child, go_on) == Progress::Stopped {
+                        return Progress::Stopped;
+                    }
                 }
                 Next::Remove(node) => {
                     if self.remove_some(node, go_on) == Progress::Stopped {

@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(10),
+        checks: Some(12),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
