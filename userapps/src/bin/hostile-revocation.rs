@@ -18,6 +18,7 @@
 //! | replacer | asking for itself, from its handler, one frame within 600,000 ticks: every environment holds `CONTROL` over itself, and a request replaced any open one | its own request refused (`InvalidState`); as the churner, 8 taken by force at the parent's deadline |
 //! | grower | nothing; its highest frame has [`GROWER_COPIES`] copies, each mapped, and it derives from them in turn, as fast as it can, all the while | that frame taken by force, and no derivation succeeding past the deadline: the take runs a share at a time, and between shares the grower runs no more |
 //! | honest scheduler | as the honest child, from a handler also entered at every slot start (`SCHEDULER`, as a library OS with threads has), asleep in `Wait` when asked | 8 given back, none taken (it was never told once: the slot start's upcall found it first, every time) |
+//! | honest caller | as the honest child, blocked in a `Call` the parent (the server) never takes when asked | 8 given back, none taken (its queued call is withdrawn so that it hears the request, and made again after) |
 //! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
@@ -84,6 +85,8 @@ const REPLACE_ERROR: u64 = 8;
 /// before it made its child.
 const HIDER_CODE: u64 = 9;
 const HIDER_HELD_BEFORE: u64 = 10;
+/// The honest caller's handle for the endpoint it calls.
+const CALLED: u64 = 11;
 /// Frames the hider lends its child: its page tables, facts page and the 16 it hides.
 const HIDER_CHILD_QUOTA: u64 = 32;
 /// Ticks past the deadline after which the grower must not derive: the take begins at the
@@ -123,10 +126,11 @@ enum Behaviour {
     Grower,
     Hider,
     Scheduler,
+    Caller,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 11] = [
+    const ALL: [Behaviour; 12] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -138,6 +142,7 @@ impl Behaviour {
         Behaviour::Grower,
         Behaviour::Hider,
         Behaviour::Scheduler,
+        Behaviour::Caller,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -161,6 +166,7 @@ impl Behaviour {
             Behaviour::Grower => "the grower",
             Behaviour::Hider => "the hider",
             Behaviour::Scheduler => "the honest scheduler",
+            Behaviour::Caller => "the honest caller",
         }
     }
 
@@ -208,6 +214,14 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     SHARED
         .share_with(shared_page, child.environment())
         .expect("share the page");
+    // The caller's endpoint: ours, and we never wait for calls.
+    let endpoint = (behaviour == Behaviour::Caller).then(|| {
+        let endpoint = user::endpoint_create(0).expect("create an endpoint");
+        let theirs = user::capability_grant(endpoint, child.environment(), Rights::CALL)
+            .expect("grant the endpoint");
+        SHARED.write(CALLED, theirs.to_raw());
+        endpoint
+    });
     if behaviour == Behaviour::Hider {
         let code = chain::frame_of(chain::hider_page());
         let theirs = user::capability_grant(
@@ -249,6 +263,18 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
         Behaviour::Honest => {
             assert_eq!((given, taken, fell), (asked, 0, asked), "{name}");
             ok("an honest child gave back what was asked and lost nothing by force");
+        }
+        Behaviour::Caller => {
+            assert_eq!(
+                (given, taken, fell),
+                (asked, 0, asked),
+                "{name}: told {} times",
+                SHARED.read(REQUESTS_SEEN)
+            );
+            ok(
+                "an honest child queued in a Call nobody takes heard the request, gave back \
+                 what was asked and lost nothing by force",
+            );
         }
         Behaviour::Scheduler => {
             assert_eq!(
@@ -341,6 +367,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     }
     witness.check_unharmed(name);
     child.destroy();
+    if let Some(endpoint) = endpoint {
+        memory::drop_capability(endpoint).expect("drop the endpoint");
+    }
 }
 
 /// Sleeps until `condition` holds, or panics (naming the child and what it waits for) if
@@ -358,7 +387,7 @@ fn wait_until(child: &Child, name: &str, what: &str, condition: impl Fn() -> boo
 fn hold_frames(behaviour: u64) -> u64 {
     let behaviour = Behaviour::from_number(behaviour);
     let handler: Option<fn(&mut UpcallFrame)> = match behaviour {
-        Behaviour::Honest => Some(give_back),
+        Behaviour::Honest | Behaviour::Caller => Some(give_back),
         Behaviour::Copier => Some(drop_copies),
         Behaviour::ReGrower => Some(give_back_then_grow),
         Behaviour::Churner | Behaviour::Hoarder => Some(|frame| {
@@ -396,6 +425,13 @@ fn hold_frames(behaviour: u64) -> u64 {
             SHARED.write(QUIET, 1);
             loop {
                 let _ = user::wait(Event::NOTIFY, 0);
+            }
+        }
+        Behaviour::Caller => {
+            SHARED.write(QUIET, 1);
+            let endpoint = Handle::from_raw(SHARED.read(CALLED));
+            loop {
+                let _ = user::call_endpoint(endpoint, [0, 0], None);
             }
         }
         Behaviour::Churner => churn(),

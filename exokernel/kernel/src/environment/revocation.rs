@@ -78,6 +78,7 @@ impl System {
         // Asleep, it could not answer before the deadline: it runs its
         // upcall first, then waits again.
         self.interrupt_wait(target);
+        self.interrupt_call(target);
         Ok(())
     }
 

@@ -166,13 +166,17 @@ impl System {
             environment.saved = frame.clone();
             environment.segments = cpu::UserSegments::read();
             environment.usage = environment.usage.plus_since(environment.usage_mark);
-            // Going to sleep with a revocation request it has not heard, and
-            // not in its handler: it hears it first (`interrupt_wait`), or it
-            // could sleep past the deadline, the request never told.
+            // Going to sleep (or to a server's queue) with a revocation
+            // request it has not heard, and not in its handler: it hears it
+            // first (`interrupt_wait`, `interrupt_call`), or it could sleep
+            // past the deadline, the request never told.
             if environment
                 .revocation
                 .is_some_and(|request| !request.delivered)
-                && matches!(environment.state, State::Waiting { .. })
+                && matches!(
+                    environment.state,
+                    State::Waiting { .. } | State::Calling { .. }
+                )
                 && environment
                     .upcall
                     .is_some_and(|upcall| !upcall.is_handling(frame.rsp))
@@ -183,6 +187,7 @@ impl System {
         cpu::current().set_environment(0);
         if let Some(id) = untold {
             self.interrupt_wait(id);
+            self.interrupt_call(id);
         }
     }
 

@@ -109,6 +109,35 @@ impl System {
         self.may_join_pool(id);
     }
 
+    /// Makes `id`, blocked in `Call` in a server's queue (the server has
+    /// not taken the call), runnable so that an upcall can run first, with
+    /// its call withdrawn and made again when it resumes, at the end of the
+    /// queue: its `rip` back on the `syscall` instruction, its arguments
+    /// restored. Nothing if it is not queued or has no upcall entry: a call
+    /// a server has taken is the server's to answer.
+    pub(super) fn interrupt_call(&mut self, id: EnvironmentId) {
+        let environment = self.environment(id);
+        let State::Calling { server } = environment.state else {
+            return;
+        };
+        if environment.upcall.is_none() {
+            return;
+        }
+        let Some(call) = environment.queued.take() else {
+            return;
+        };
+        let before = environment.previous_caller.take();
+        let after = environment.next_caller.take();
+        let saved = &mut environment.saved;
+        saved.rip = saved.rip.wrapping_sub(SYSCALL_LENGTH);
+        saved.rax = Sysnum::Call as u64;
+        [saved.rsi, saved.rdx] = call.arguments;
+        saved.r10 = call.passed;
+        environment.state = State::Runnable;
+        self.unqueue(server, id, before, after);
+        self.may_join_pool(id);
+    }
+
     /// Wakes `id` if it sleeps on a timer that has passed (and takes the
     /// timer out of `timers`): a few steps, however many others expired.
     pub(super) fn wake_if_due(&mut self, id: EnvironmentId) {

@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(12),
+        checks: Some(13),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
