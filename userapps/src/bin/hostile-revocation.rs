@@ -260,33 +260,21 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
     );
     assert!(child.is_alive(), "{name} did not survive the revocation");
     match behaviour {
-        Behaviour::Honest => {
-            assert_eq!((given, taken, fell), (asked, 0, asked), "{name}");
-            ok("an honest child gave back what was asked and lost nothing by force");
-        }
-        Behaviour::Caller => {
+        Behaviour::Honest | Behaviour::Caller | Behaviour::Scheduler => {
             assert_eq!(
                 (given, taken, fell),
                 (asked, 0, asked),
                 "{name}: told {} times",
                 SHARED.read(REQUESTS_SEEN)
             );
-            ok(
-                "an honest child queued in a Call nobody takes heard the request, gave back \
-                 what was asked and lost nothing by force",
-            );
-        }
-        Behaviour::Scheduler => {
-            assert_eq!(
-                (given, taken, fell),
-                (asked, 0, asked),
-                "{name}: told {} times",
-                SHARED.read(REQUESTS_SEEN)
-            );
-            ok(
-                "an honest child entered at every slot start, asleep when asked, heard the \
-                 request, gave back what was asked and lost nothing by force",
-            );
+            let how = match behaviour {
+                Behaviour::Caller => ", queued in a Call nobody takes,",
+                Behaviour::Scheduler => ", entered at every slot start and asleep when asked,",
+                _ => "",
+            };
+            check::ok(format_args!(
+                "an honest child{how} gave back what was asked and lost nothing by force"
+            ));
         }
         Behaviour::Churner | Behaviour::Copier | Behaviour::Sleeper | Behaviour::Replacer => {
             if behaviour == Behaviour::Replacer {
