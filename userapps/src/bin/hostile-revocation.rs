@@ -19,6 +19,8 @@
 //! | grower | nothing; its highest frame has [`GROWER_COPIES`] copies, each mapped, and it derives from them in turn, as fast as it can, all the while | that frame taken by force, and no derivation succeeding past the deadline: the take runs a share at a time, and between shares the grower runs no more |
 //! | honest scheduler | as the honest child, from a handler also entered at every slot start (`SCHEDULER`, as a library OS with threads has), asleep in `Wait` when asked | 8 given back, none taken (it was never told once: the slot start's upcall found it first, every time) |
 //! | honest caller | as the honest child, blocked in a `Call` the parent (the server) never takes when asked | 8 given back, none taken (its queued call is withdrawn so that it hears the request, and made again after) |
+//! | late stasher | as the stasher, but only once asked: its run begun after the request | the run taken, and 8 of its own frames (the run alone, taken first, once stood for the frames asked) |
+//! | sacrificer | destroying, in its handler, an empty child it lent 64 frames | none given back, 8 of its own frames taken (a child counted by what it was lent once stood for them) |
 //! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
@@ -87,6 +89,11 @@ const HIDER_CODE: u64 = 9;
 const HIDER_HELD_BEFORE: u64 = 10;
 /// The honest caller's handle for the endpoint it calls.
 const CALLED: u64 = 11;
+/// The sacrificer's empty child, and 1 once it destroyed it for a request.
+const SACRIFICE: u64 = 12;
+const SACRIFICED: u64 = 13;
+/// Frames the sacrificer lends its empty child: far more than asked.
+const SACRIFICED_QUOTA: u64 = 64;
 /// Frames the hider lends its child: its page tables, facts page and the 16 it hides.
 const HIDER_CHILD_QUOTA: u64 = 32;
 /// Ticks past the deadline after which the grower must not derive: the take begins at the
@@ -127,10 +134,12 @@ enum Behaviour {
     Hider,
     Scheduler,
     Caller,
+    LateStasher,
+    Sacrificer,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 12] = [
+    const ALL: [Behaviour; 14] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -143,6 +152,8 @@ impl Behaviour {
         Behaviour::Hider,
         Behaviour::Scheduler,
         Behaviour::Caller,
+        Behaviour::LateStasher,
+        Behaviour::Sacrificer,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -167,6 +178,8 @@ impl Behaviour {
             Behaviour::Hider => "the hider",
             Behaviour::Scheduler => "the honest scheduler",
             Behaviour::Caller => "the honest caller",
+            Behaviour::LateStasher => "the late stasher",
+            Behaviour::Sacrificer => "the sacrificer",
         }
     }
 
@@ -174,7 +187,9 @@ impl Behaviour {
     /// memory for its copies and their mappings.
     fn quota(self) -> u64 {
         match self {
-            Behaviour::Stasher | Behaviour::Grower => CHILD_QUOTA + STASHED_RUN,
+            Behaviour::Stasher | Behaviour::LateStasher | Behaviour::Grower => {
+                CHILD_QUOTA + STASHED_RUN
+            }
             _ => CHILD_QUOTA,
         }
     }
@@ -314,6 +329,30 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
             assert_eq!((taken, fell), (own, own), "{name}: all its frames go");
             ok("a hoarder asked for more than it holds lost all its frames and lives on");
         }
+        Behaviour::LateStasher | Behaviour::Sacrificer => {
+            let held = account(EnvironmentAccount::FramesHeld);
+            if behaviour == Behaviour::LateStasher {
+                assert_eq!(SHARED.read(STASHED), 1, "{name} never stashed a run");
+            } else {
+                assert_eq!(
+                    SHARED.read(SACRIFICED),
+                    1,
+                    "{name} never destroyed its child"
+                );
+            }
+            assert_eq!(given, 0, "{name}: nothing it did gave a frame back");
+            assert!(
+                held <= FRAMES_HELD as u64 - asked,
+                "{name} still holds {held} of its {FRAMES_HELD} frames ({taken} taken)"
+            );
+            check::ok(format_args!(
+                "{name} lost {asked} of its own frames ({taken} taken in all): {}",
+                match behaviour {
+                    Behaviour::LateStasher => "a run stashed after the request stood for none",
+                    _ => "a child made to be lost stood for none",
+                }
+            ));
+        }
         Behaviour::Stasher => {
             assert_eq!(
                 SHARED.read(STASHED),
@@ -383,10 +422,11 @@ fn hold_frames(behaviour: u64) -> u64 {
         }),
         Behaviour::Replacer => Some(replace_request),
         Behaviour::Sleeper | Behaviour::Grower | Behaviour::Hider => None,
-        Behaviour::Stasher => {
+        Behaviour::Stasher | Behaviour::LateStasher => {
             upcall::register_scheduler(stash).expect("register the scheduler upcall");
             None
         }
+        Behaviour::Sacrificer => Some(sacrifice),
         Behaviour::Scheduler => {
             upcall::register_scheduler(give_back_at_any_upcall).expect("register");
             None
@@ -407,6 +447,10 @@ fn hold_frames(behaviour: u64) -> u64 {
     if behaviour == Behaviour::Grower {
         copy_highest_frame();
     }
+    if behaviour == Behaviour::Sacrificer {
+        let child = user::environment_create(SACRIFICED_QUOTA).expect("create the child");
+        SHARED.write(SACRIFICE, child.to_raw());
+    }
     SHARED.write(HELD, FRAMES_HELD as u64);
     match behaviour {
         Behaviour::Sleeper | Behaviour::Scheduler => {
@@ -424,6 +468,22 @@ fn hold_frames(behaviour: u64) -> u64 {
         }
         Behaviour::Churner => churn(),
         Behaviour::Grower => grow(),
+        Behaviour::LateStasher => {
+            while SHARED.read(REQUESTS_SEEN) == 0 {
+                user::yield_now();
+            }
+            loop {
+                if let Ok((run, _)) = user::frame_allocate(10) {
+                    let _ = memory::drop_capability(run);
+                }
+            }
+        }
+        Behaviour::Sacrificer => {
+            SHARED.write(QUIET, 1);
+            loop {
+                user::yield_now();
+            }
+        }
         Behaviour::Stasher => loop {
             // Every allocation spans slots: zeroing 4 MiB takes about five ticks.
             if let Ok((run, _)) = user::frame_allocate(10) {
@@ -535,6 +595,10 @@ fn grow() -> ! {
 /// stays taken; while it spins here in its handler no other upcall comes, and the
 /// deadline decides.
 fn stash(frame: &mut UpcallFrame) {
+    if frame.reason() == Some(UpcallReason::RevokeFrames) {
+        note_request(frame);
+        return;
+    }
     let in_allocate = frame.registers.rax & 0xffff_ffff == Sysnum::FrameAllocate as u64;
     if frame.reason() == Some(UpcallReason::SliceStart) && in_allocate {
         SHARED.write(STASHED, 1);
@@ -575,6 +639,15 @@ fn replace_request(frame: &mut UpcallFrame) {
         let result = user::request_frames(Handle::SELF_ENVIRONMENT, 1, 600_000);
         SHARED.write(REPLACE_ERROR, result.err().map_or(0, |error| error.code()));
         SHARED.write(REPLACE_TRIED, 1);
+    }
+}
+
+/// Answers a request by destroying the empty child it made for the purpose.
+fn sacrifice(frame: &mut UpcallFrame) {
+    note_request(frame);
+    let child = Handle::from_raw(SHARED.read(SACRIFICE));
+    if user::environment_destroy(child).is_ok() {
+        SHARED.write(SACRIFICED, 1);
     }
 }
 

@@ -81,16 +81,13 @@ impl System {
         Ok(())
     }
 
-    /// Returns what `lend` lent to `creator`'s accounts. Frames a child
-    /// was lent count as given back by its creator when it goes (a
-    /// revocation request counts them: `revocation.rs`).
+    /// Returns what `lend` lent to `creator`'s accounts.
     fn give_back(&mut self, creator: EnvironmentId, lend: Lend) {
         if let Some(environment) = self.environments.get_mut(&creator) {
             environment.frames.uncharge(lend.frames);
             environment.kernel_bytes.uncharge(lend.kernel_bytes);
             environment.slots.uncharge(lend.slots);
             environment.frames_lent = environment.frames_lent.saturating_sub(lend.frames);
-            environment.check_revocation_met();
         }
     }
 

@@ -217,8 +217,11 @@ impl System {
                 // One record for the run, as a `Map` done at once leaves it
                 // (a record a part would crowd the index: every spawned child
                 // maps the boot archive's runs) — unless a page of it was
-                // unmapped meanwhile, when the parts stay as they are.
-                self.mappings.join(node, target, address, pages);
+                // unmapped meanwhile, when the parts stay as they are, or the
+                // heap is nearly full (a joined run may take a new node).
+                if crate::memory::heap::has_room() {
+                    self.mappings.join(node, target, address, pages);
+                }
                 return Ok(Step::Done(()));
             }
             if !go_on() {
@@ -335,6 +338,12 @@ impl System {
     ) -> Result<(), Error> {
         let target = self.target(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
+        // A page cut out of the middle of a run leaves two, which may take
+        // a new node of the index: paid for when the run was mapped (by the
+        // page), but the heap must have room now, or this would panic.
+        if !crate::memory::heap::has_room() {
+            return Err(Error::OutOfMemory);
+        }
         let environment = self
             .environments
             .get_mut(&target)

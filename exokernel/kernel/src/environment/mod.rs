@@ -229,8 +229,9 @@ struct Environment {
     lent: Lend,
     /// Frames it holds through root frame capabilities (its allocations).
     frames_held: u64,
-    /// Frames of quota it has lent to its children that are alive: with
-    /// `frames_held`, what a revocation request counts (`revocation.rs`).
+    /// Frames of quota it has lent to its children that are alive: its
+    /// frames charged, less these, are the frames it holds itself (what a
+    /// forced take counts a child by: `revocation.rs`).
     frames_lent: u64,
     frames_taken_by_force: u64,
     frames_given_back: u64,

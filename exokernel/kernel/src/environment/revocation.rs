@@ -7,14 +7,15 @@
 //! environment could act on it. The library OS chooses which frames to give
 //! up and drops their capabilities. What counts as given back is how far its
 //! holdings fell below what it held when asked, so frames allocated after
-//! the request and dropped again satisfy nothing. Its holdings are the frames
-//! it allocated and the frames it lent its children: a child that kept its
-//! frames in a child of its own would otherwise hold none. If the deadline
-//! passes with frames still missing, the kernel takes them by force — the
-//! root frame capabilities in the highest slots of its table first, then its
-//! children, newest first — unmapping them wherever they are mapped and
-//! invalidating every capability derived from them, and records that it
-//! did. Nothing is ever lost to the system.
+//! the request and dropped again satisfy nothing. What it did not hold of its
+//! own when asked is owed by its family: a child that kept its frames in a
+//! child of its own would otherwise owe nothing. If the deadline passes with
+//! frames still missing, the kernel takes them by force — a run it is
+//! allocating, the root frame capabilities in the highest slots of its table,
+//! then its children, newest first, each counted by the frames it held
+//! itself — unmapping them wherever they are mapped and invalidating every
+//! capability derived from them, and records that it did. Nothing is ever
+//! lost to the system.
 
 use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
@@ -139,8 +140,7 @@ impl System {
             taken: 0,
         });
         // Nothing left to tell it: the deadline is past. Marked as being
-        // taken before anything is: a child destroyed by the take gives
-        // back what it was lent, which must not close the request as given.
+        // taken before anything is (`is_being_forced`).
         request.delivered = true;
         request.enforcing = Some(enforcing);
         environment.revocation = Some(request);
@@ -172,7 +172,7 @@ impl System {
 
     /// Takes at least `wanted` frames from `id`: a run it is allocating,
     /// then the root frame capabilities in the highest slots of its table,
-    /// then its children, newest first, each counting what it was lent.
+    /// then its children, newest first, each counting the frames it held.
     /// Returns how many it took, and `Stopped` if the share ran out first (a capability
     /// whose copies were being removed is taken at the next share).
     /// Allocates nothing: the table is read slot by slot, from the top.
@@ -222,18 +222,20 @@ impl System {
                 frames += 1u64 << order;
             }
         }
-        // Then its children, newest first, each with what it was lent: the
-        // frames its family allocated are out of its own table's sight (a
-        // child that kept its frames in a child of its own, and used them
-        // through copies, once kept every one past the deadline).
+        // Then its children, newest first, each counted by the frames it
+        // held itself: the frames its family allocated are out of its own
+        // table's sight (a child that kept its frames in a child of its own,
+        // and used them through copies, once kept every one past the
+        // deadline). Counted by what it was lent instead, an empty child
+        // made to be lost would have stood for frames nobody held.
         while frames < wanted
             && progress == Progress::Done
-            && let Some((child, lent)) = self.newest_child(id)
+            && let Some((child, held)) = self.newest_child(id)
         {
             progress = self.take_down(id, child, go_on);
             if progress == Progress::Done {
-                frames += lent;
-                self.environment(id).frames_taken_by_force += lent;
+                frames += held;
+                self.environment(id).frames_taken_by_force += held;
             }
         }
         for _ in 0..frames {
@@ -245,7 +247,8 @@ impl System {
 
 impl System {
     /// The child of `id`'s whose root capability sits highest in its table,
-    /// and the frames it was lent.
+    /// and the frames it holds itself: all its frames are charged, less what
+    /// it lent its own children.
     fn newest_child(&self, id: EnvironmentId) -> Option<(EnvironmentId, u64)> {
         let mut index = self.capabilities.table_slots(id);
         while let Some(occupied) = self.capabilities.occupied_before(id, index) {
@@ -262,7 +265,11 @@ impl System {
                     .is_some_and(|node| node.parent.is_none())
                 && let Some(environment) = self.environments.get(&child)
             {
-                return Some((child, environment.lent.frames));
+                let held = environment
+                    .frames
+                    .charged()
+                    .saturating_sub(environment.frames_lent);
+                return Some((child, held));
             }
         }
         None
@@ -271,9 +278,15 @@ impl System {
 
 impl super::Environment {
     /// The frames a revocation request counts as its own: those it holds
-    /// through root frame capabilities and those it lent to its children.
+    /// through root frame capabilities and a run its stopped `FrameAllocate`
+    /// is zeroing (the take removes that run first: not counted, a run begun
+    /// after the request and left there stood for the frames asked).
     fn frames_counted(&self) -> u64 {
-        self.frames_held + self.frames_lent
+        let pending = self
+            .allocating
+            .as_ref()
+            .map_or(0, |pending| 1u64 << pending.order);
+        self.frames_held + pending
     }
 
     /// Frames given back since `request` was made, up to what it asked for:
@@ -291,9 +304,13 @@ impl super::Environment {
     /// table, where fresh ones sit, so an environment that held one when
     /// the deadline came kept one of those asked (`hostile-revocation`'s
     /// churner, once it ran in another order).
+    ///
+    /// What it did not hold of its own when asked is owed by its family:
+    /// the take goes on to its children once its own frames are gone.
     fn still_owed(&self, request: &Revocation) -> u64 {
         let owed_level = request.held_when_asked.saturating_sub(request.wanted);
-        self.frames_counted().saturating_sub(owed_level)
+        let by_family = request.wanted.saturating_sub(request.held_when_asked);
+        self.frames_counted().saturating_sub(owed_level) + by_family
     }
 
     /// Closes the open request early if what it asked for has been given

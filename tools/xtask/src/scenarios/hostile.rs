@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(13),
+        checks: Some(15),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
