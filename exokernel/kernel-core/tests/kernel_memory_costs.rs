@@ -215,3 +215,34 @@ fn untaggable_node() -> (CapabilitySpace<Object>, NodeId) {
     }
     panic!("no node too high to tag");
 }
+
+#[test]
+fn an_emptied_table_keeps_little_more_than_its_growths_were_charged() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Table 0 fills the arena first, so that table 1's capabilities reuse its entries
+    // and what stays after them is table 1's slots alone.
+    let mut space = space_with_tables(2);
+    let fill = |space: &mut CapabilitySpace<Object>, env: EnvironmentId| {
+        let handles: Vec<_> = (0..513)
+            .map(|_| {
+                space
+                    .insert_root(env, [0; MAX_OBJECT_SIZE], Rights::MAP)
+                    .unwrap()
+            })
+            .collect();
+        for handle in handles {
+            space.drop_capability(env, handle, &mut |_| {}).unwrap();
+        }
+    };
+    fill(&mut space, EnvironmentId(0));
+    let kept = cost_of(1, || fill(&mut space, EnvironmentId(1)));
+    // 513 capabilities made the table grow 17 times.
+    let charged = 17 * u64::from(TABLE_GROWTH) * SLOT_BYTES as u64;
+    println!("an emptied table of 17 growths keeps {kept} bytes, charged {charged}");
+    assert!(
+        kept <= charged + charged / 32,
+        "an emptied table keeps {kept} bytes, its growths were charged {charged}"
+    );
+}
