@@ -177,6 +177,11 @@ struct Revocation {
 struct Enforcing {
     given: u64,
     taken: u64,
+    /// Of those taken, the frames its children held (destroyed by the take).
+    from_family: u64,
+    /// The child being taken down, if its take stopped part-way, and the
+    /// frames it held when the take began.
+    child: Option<(EnvironmentId, u64)>,
 }
 
 /// A large run `FrameAllocate` is zeroing a share at a time (`memory.rs`):

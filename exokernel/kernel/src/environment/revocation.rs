@@ -138,15 +138,23 @@ impl System {
         let mut enforcing = request.enforcing.unwrap_or(Enforcing {
             given: environment.given_back_since(&request),
             taken: 0,
+            from_family: 0,
+            child: None,
         });
         // Nothing left to tell it: the deadline is past. Marked as being
         // taken before anything is (`is_being_forced`).
         request.delivered = true;
         request.enforcing = Some(enforcing);
         environment.revocation = Some(request);
-        let owed = environment.still_owed(&request);
-        let (taken, progress) = self.take_frames_by_force(id, owed, go_on);
+        // Its own frames are recounted at each share; what its children
+        // made up is not among them, and is owed no more.
+        let owed = environment
+            .still_owed(&request)
+            .saturating_sub(enforcing.from_family);
+        let (taken, from_family, progress) =
+            self.take_frames_by_force(id, owed, &mut enforcing.child, go_on);
         enforcing.taken += taken;
+        enforcing.from_family += from_family;
         let environment = self.environment(id);
         if progress == Progress::Stopped {
             request.enforcing = Some(enforcing);
@@ -173,15 +181,17 @@ impl System {
     /// Takes at least `wanted` frames from `id`: a run it is allocating,
     /// then the root frame capabilities in the highest slots of its table,
     /// then its children, newest first, each counting the frames it held.
-    /// Returns how many it took, and `Stopped` if the share ran out first (a capability
-    /// whose copies were being removed is taken at the next share).
+    /// Returns how many it took, how many of them with its children, and
+    /// `Stopped` if the share ran out first (a capability whose copies were
+    /// being removed is taken at the next share).
     /// Allocates nothing: the table is read slot by slot, from the top.
     fn take_frames_by_force(
         &mut self,
         id: EnvironmentId,
         wanted: u64,
+        child_taken: &mut Option<(EnvironmentId, u64)>,
         go_on: &mut dyn FnMut() -> bool,
-    ) -> (u64, Progress) {
+    ) -> (u64, u64, Progress) {
         let mut frames = 0;
         // A run its stopped `FrameAllocate` was zeroing is frames it holds
         // out of its table's sight: it goes first (dropped, it goes back).
@@ -228,20 +238,29 @@ impl System {
         // and used them through copies, once kept every one past the
         // deadline). Counted by what it was lent instead, an empty child
         // made to be lost would have stood for frames nobody held.
-        while frames < wanted
-            && progress == Progress::Done
-            && let Some((child, held)) = self.newest_child(id)
-        {
+        // A child whose take stopped part-way goes on first, counted by what
+        // it held when its take began (what it holds falls as it goes).
+        let mut from_family = 0;
+        while frames < wanted && progress == Progress::Done {
+            let next = child_taken
+                .filter(|(child, _)| self.environments.contains_key(child))
+                .or_else(|| self.newest_child(id));
+            let Some((child, held)) = next else {
+                break;
+            };
+            *child_taken = Some((child, held));
             progress = self.take_down(id, child, go_on);
             if progress == Progress::Done {
+                *child_taken = None;
                 frames += held;
+                from_family += held;
                 self.environment(id).frames_taken_by_force += held;
             }
         }
         for _ in 0..frames {
             cpu::current().count(Counter::FramesTakenByForce);
         }
-        (frames, progress)
+        (frames, from_family, progress)
     }
 }
 
