@@ -192,7 +192,7 @@ fn check(bytes: &[u8]) {
     let claim = demux::claim(&frame, OURS);
     let delivered = matches!(
         destination,
-        Destination::Filter(_) | Destination::ArpReply(_)
+        Destination::Filter(_) | Destination::ArpReply { .. }
     );
 
     if frame.len() > MAX_FRAME || frame.len() < 14 {
