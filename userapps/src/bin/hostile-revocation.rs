@@ -21,6 +21,7 @@
 //! | honest caller | as the honest child, blocked in a `Call` the parent (the server) never takes when asked | 8 given back, none taken (its queued call is withdrawn so that it hears the request, and made again after) |
 //! | late stasher | as the stasher, but only once asked: its run begun after the request | the run taken, and 8 of its own frames (the run alone, taken first, once stood for the frames asked) |
 //! | sacrificer | destroying, in its handler, an empty child it lent 64 frames | none given back, 8 of its own frames taken (a child counted by what it was lent once stood for them) |
+//! | asked for everything | `u64::MAX` frames asked; it allocates 4 more and keeps them | every frame it holds taken (a sum that wrapped once took 3), alive |
 //! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
@@ -92,6 +93,8 @@ const CALLED: u64 = 11;
 /// The sacrificer's empty child, and 1 once it destroyed it for a request.
 const SACRIFICE: u64 = 12;
 const SACRIFICED: u64 = 13;
+/// Frames the child asked for everything allocates when asked.
+const GROWN: u64 = 4;
 /// Frames the sacrificer lends its empty child: far more than asked.
 const SACRIFICED_QUOTA: u64 = 64;
 /// Frames the hider lends its child: its page tables, facts page and the 16 it hides.
@@ -136,10 +139,11 @@ enum Behaviour {
     Caller,
     LateStasher,
     Sacrificer,
+    Insatiable,
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 14] = [
+    const ALL: [Behaviour; 15] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -154,6 +158,7 @@ impl Behaviour {
         Behaviour::Caller,
         Behaviour::LateStasher,
         Behaviour::Sacrificer,
+        Behaviour::Insatiable,
     ];
 
     /// The behaviour whose number (`behaviour as u64`) is `number`.
@@ -180,6 +185,7 @@ impl Behaviour {
             Behaviour::Caller => "the honest caller",
             Behaviour::LateStasher => "the late stasher",
             Behaviour::Sacrificer => "the sacrificer",
+            Behaviour::Insatiable => "the child asked for everything",
         }
     }
 
@@ -199,6 +205,7 @@ impl Behaviour {
         match self {
             Behaviour::Sleeper => 4,
             Behaviour::Hoarder => 1000,
+            Behaviour::Insatiable => u64::MAX,
             Behaviour::Grower => 1,
             _ => 8,
         }
@@ -329,6 +336,17 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
             assert_eq!((taken, fell), (own, own), "{name}: all its frames go");
             ok("a hoarder asked for more than it holds lost all its frames and lives on");
         }
+        Behaviour::Insatiable => {
+            let held = account(EnvironmentAccount::FramesHeld);
+            assert_eq!(
+                held, 0,
+                "{name} still holds {held} frames ({taken} taken): a count that wrapped"
+            );
+            check::ok(format_args!(
+                "{name} (u64::MAX frames), which then allocated {GROWN} more, lost every \
+                 frame it held ({taken}) and lives on"
+            ));
+        }
         Behaviour::LateStasher | Behaviour::Sacrificer => {
             let held = account(EnvironmentAccount::FramesHeld);
             if behaviour == Behaviour::LateStasher {
@@ -427,6 +445,7 @@ fn hold_frames(behaviour: u64) -> u64 {
             None
         }
         Behaviour::Sacrificer => Some(sacrifice),
+        Behaviour::Insatiable => Some(grow_when_asked),
         Behaviour::Scheduler => {
             upcall::register_scheduler(give_back_at_any_upcall).expect("register");
             None
@@ -639,6 +658,16 @@ fn replace_request(frame: &mut UpcallFrame) {
         let result = user::request_frames(Handle::SELF_ENVIRONMENT, 1, 600_000);
         SHARED.write(REPLACE_ERROR, result.err().map_or(0, |error| error.code()));
         SHARED.write(REPLACE_TRIED, 1);
+    }
+}
+
+/// Answers a request by allocating [`GROWN`] more frames and keeping them.
+fn grow_when_asked(frame: &mut UpcallFrame) {
+    note_request(frame);
+    for index in 0..GROWN {
+        let (fresh, _) = user::frame_allocate(0).expect("allocate a fresh frame");
+        let address = FRESH_PAGES + index * PAGE_SIZE;
+        user::map(fresh, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE).expect("map it");
     }
 }
 

@@ -329,7 +329,11 @@ impl super::Environment {
     fn still_owed(&self, request: &Revocation) -> u64 {
         let owed_level = request.held_when_asked.saturating_sub(request.wanted);
         let by_family = request.wanted.saturating_sub(request.held_when_asked);
-        self.frames_counted().saturating_sub(owed_level) + by_family
+        // `wanted` may be anything up to `u64::MAX`: a sum that wrapped
+        // would take fewer frames than the request said.
+        self.frames_counted()
+            .saturating_sub(owed_level)
+            .saturating_add(by_family)
     }
 
     /// Closes the open request early if what it asked for has been given

@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(15),
+        checks: Some(16),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
