@@ -23,6 +23,7 @@
 //! | sacrificer | destroying, in its handler, an empty child it lent 64 frames | none given back, 8 of its own frames taken (a child counted by what it was lent once stood for them) |
 //! | asked for everything | `u64::MAX` frames asked; it allocates 4 more and keeps them | every frame it holds taken (a sum that wrapped once took 3), alive |
 //! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
+//! | spinning hider | as the hider, but its child spins (`chain::spinning_hider`); asked last, with no witness, so that at the deadline the child's address space is the one loaded | as the hider (the take once took that address space apart under the CPU: a kernel panic) |
 //!
 //! The grower is the holder that would keep a take by force from ending: the take removes
 //! the frame's copies a share at a time, and a holder running between shares could hang new
@@ -135,6 +136,7 @@ enum Behaviour {
     Replacer,
     Grower,
     Hider,
+    SpinningHider,
     Scheduler,
     Caller,
     LateStasher,
@@ -143,7 +145,7 @@ enum Behaviour {
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 15] = [
+    const ALL: [Behaviour; 16] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -154,6 +156,7 @@ impl Behaviour {
         Behaviour::Replacer,
         Behaviour::Grower,
         Behaviour::Hider,
+        Behaviour::SpinningHider,
         Behaviour::Scheduler,
         Behaviour::Caller,
         Behaviour::LateStasher,
@@ -181,6 +184,7 @@ impl Behaviour {
             Behaviour::Replacer => "the replacer",
             Behaviour::Grower => "the grower",
             Behaviour::Hider => "the hider",
+            Behaviour::SpinningHider => "the spinning hider",
             Behaviour::Scheduler => "the honest scheduler",
             Behaviour::Caller => "the honest caller",
             Behaviour::LateStasher => "the late stasher",
@@ -198,6 +202,11 @@ impl Behaviour {
             }
             _ => CHILD_QUOTA,
         }
+    }
+
+    /// Whether it holds its frames in a child of its own.
+    fn hides(self) -> bool {
+        matches!(self, Behaviour::Hider | Behaviour::SpinningHider)
     }
 
     /// Frames the parent asks for.
@@ -218,18 +227,22 @@ fn main(_argument: u64) -> u64 {
 
     let witness = Witness::start().expect("start the witness");
     for behaviour in Behaviour::ALL {
-        run(behaviour, shared_page, &witness);
+        if behaviour != Behaviour::SpinningHider {
+            run(behaviour, shared_page, Some(&witness));
+        }
     }
     witness.expect_progress(1, PATIENCE_TICKS, "every revocation");
     witness.check_unharmed("every revocation");
     witness.stop();
+    // Alone, so that nobody else runs when its deadline comes: the CPU is its child's.
+    run(Behaviour::SpinningHider, shared_page, None);
     baseline.expect_came_back("hostile-revocation", "every revocation");
     check::all_passed("hostile-revocation");
     0
 }
 
 /// Asks a child behaving like `behaviour` for frames and checks how it ended.
-fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
+fn run(behaviour: Behaviour, shared_page: Handle, witness: Option<&Witness>) {
     let name = behaviour.name();
     SHARED.clear();
     let child = Child::create(behaviour.quota()).expect("create a child");
@@ -244,7 +257,7 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
         SHARED.write(CALLED, theirs.to_raw());
         endpoint
     });
-    if behaviour == Behaviour::Hider {
+    if behaviour.hides() {
         let code = chain::frame_of(chain::hider_page());
         let theirs = user::capability_grant(
             code,
@@ -384,7 +397,7 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
                  ({taken} frames; holdings {after})"
             ));
         }
-        Behaviour::Hider => {
+        Behaviour::Hider | Behaviour::SpinningHider => {
             let held = account(EnvironmentAccount::CapabilitiesHeld);
             assert!(taken >= asked, "{name}: only {taken} taken");
             assert_eq!(
@@ -410,7 +423,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: &Witness) {
             ));
         }
     }
-    witness.check_unharmed(name);
+    if let Some(witness) = witness {
+        witness.check_unharmed(name);
+    }
     child.destroy();
     if let Some(endpoint) = endpoint {
         memory::drop_capability(endpoint).expect("drop the endpoint");
@@ -439,7 +454,9 @@ fn hold_frames(behaviour: u64) -> u64 {
             note_request(frame);
         }),
         Behaviour::Replacer => Some(replace_request),
-        Behaviour::Sleeper | Behaviour::Grower | Behaviour::Hider => None,
+        Behaviour::Sleeper | Behaviour::Grower | Behaviour::Hider | Behaviour::SpinningHider => {
+            None
+        }
         Behaviour::Stasher | Behaviour::LateStasher => {
             upcall::register_scheduler(stash).expect("register the scheduler upcall");
             None
@@ -454,8 +471,10 @@ fn hold_frames(behaviour: u64) -> u64 {
     if let Some(handler) = handler {
         upcall::register(handler).expect("register the upcall handler");
     }
-    if behaviour == Behaviour::Hider {
-        hide_frames();
+    match behaviour {
+        Behaviour::Hider => hide_frames(chain::hider()),
+        Behaviour::SpinningHider => hide_frames(chain::spinning_hider()),
+        _ => {}
     }
     for (index, slot) in FRAMES.iter().enumerate() {
         let (frame, _) = user::frame_allocate(0).expect("allocate");
@@ -518,9 +537,10 @@ fn hold_frames(behaviour: u64) -> u64 {
     }
 }
 
-/// Holds no frame of its own: a child of its own allocates [`FRAMES_HELD`] and grants it
-/// copies (`chain::hider`). Then it only yields.
-fn hide_frames() -> ! {
+/// Holds no frame of its own: a child of its own, started at `entry` (`chain::hider` or
+/// `chain::spinning_hider`), allocates [`FRAMES_HELD`] and grants it copies. Then it only
+/// yields.
+fn hide_frames(entry: u64) -> ! {
     let own =
         |which| user::environment_info(Handle::SELF_ENVIRONMENT, which).expect("read own accounts");
     let held_before = own(EnvironmentAccount::CapabilitiesHeld);
@@ -530,7 +550,7 @@ fn hide_frames() -> ! {
     user::map(code, child, chain::hider_page(), MapFlags::EXECUTE).expect("map its code");
     let give = user::capability_grant(Handle::SELF_ENVIRONMENT, child, Rights::GIVE)
         .expect("let it give to us");
-    user::environment_start(child, chain::hider(), 0, give.to_raw()).expect("start it");
+    user::environment_start(child, entry, 0, give.to_raw()).expect("start it");
     // Its root and the copies of its frames.
     while own(EnvironmentAccount::CapabilitiesHeld) < held_before + 1 + chain::HIDDEN_FRAMES {
         let _ = user::wait(Event::TIMER, 1);

@@ -685,6 +685,7 @@ hostile_sparse_level:
 
 unsafe extern "C" {
     fn hostile_hider();
+    fn hostile_spinning_hider();
 }
 
 /// Where an environment starts that allocates [`HIDDEN_FRAMES`] frames, grants a copy of
@@ -696,7 +697,14 @@ pub fn hider() -> u64 {
     hostile_hider as *const () as u64
 }
 
-/// The page holding [`hider`]'s code.
+/// Where an environment starts that does what a [`hider`] does but then spins for ever
+/// instead of waiting: when its creator's frames are taken by force, it is the one on the
+/// CPU, or the last to have been. Its code lies in [`hider_page`] too.
+pub fn spinning_hider() -> u64 {
+    hostile_spinning_hider as *const () as u64
+}
+
+/// The page holding [`hider`]'s and [`spinning_hider`]'s code.
 pub fn hider_page() -> u64 {
     hider() & !(PAGE_SIZE - 1)
 }
@@ -707,14 +715,19 @@ pub const HIDDEN_FRAMES: u64 = 16;
 pub const HIDDEN_RIGHTS: Rights = Rights::READ.union(Rights::WRITE).union(Rights::MAP);
 
 // At most 128 bytes, 128-aligned: within one page. r12 its handle for the environment it
-// gives to, rbx the frames left.
+// gives to, rbx the frames left, r13 1 if it spins at the end.
 global_asm!(
     r#"
     .section .text.hostile_hider, "ax"
     .balign 128
     .global hostile_hider
+    .global hostile_spinning_hider
 hostile_hider:
-    mov r12, rdi
+    xor r13d, r13d
+    jmp 0f
+hostile_spinning_hider:
+    mov r13d, 1
+0:  mov r12, rdi
     mov ebx, {hidden}
 1:  mov eax, {allocate}
     xor edi, edi
@@ -728,11 +741,14 @@ hostile_hider:
     syscall
     dec rbx
     jnz 1b
+    test r13, r13
+    jnz 3f
 2:  mov eax, {wait}
     mov edi, {call}
     xor esi, esi
     syscall
     jmp 2b
+3:  jmp 3b
     .balign 128
 "#,
     hidden = const HIDDEN_FRAMES,

@@ -471,6 +471,14 @@ impl System {
             .environments
             .get_mut(&member)
             .expect("a member being emptied exists");
+        // A walk in others' time (a forced take at a tick, a destroy) may
+        // reach the member that ran last, its address space still loaded:
+        // the kernel's own tables serve until the next switch, as the member
+        // runs no more. (Taken apart loaded, its freed tables could still be
+        // walked through the CPU's caches, and once stopped the kernel.)
+        if environment.space.is_loaded() {
+            paging::load_kernel_tables();
+        }
         let (mappings, capabilities) = (&mut self.mappings, &self.capabilities);
         let mut forgotten = 0;
         let progress = loop {

@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(16),
+        checks: Some(17),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
