@@ -12,6 +12,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod accounts;
+pub mod ancestry;
 pub mod btree;
 pub mod caps;
 pub mod cmdline;

@@ -13,7 +13,10 @@
 //! the whole chain, leave none of it visible, and give back every frame and byte of
 //! kernel memory. Before that, an environment created before the chain and not above it
 //! lists its own family: the kernel must rule out every level of the chain without
-//! walking from each to the root again. A witness runs throughout.
+//! walking from each to the root again. Then it inspects the deepest level through its
+//! own capability, again and again: whether the bottom is below it must be decided in a
+//! few dozen steps (kernel-core's `ancestry`), not a walk up all the levels between them.
+//! A witness runs throughout.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -50,6 +53,10 @@ const FAN_TAG: u64 = 0xfa2;
 /// measured for 953), but none of it may be one call's (22 when one `Wait` answered them
 /// all).
 const QUEUE_GAP_TICKS: u64 = 8;
+/// Questions about the bottom of the chain, and the most cycles of the instruction clock
+/// one may take: a walk up the chain's 1,666 levels took 2,651,608, the jumps 21,880.
+const BOTTOM_QUESTIONS: u64 = 100;
+const BOTTOM_CYCLES: u64 = 100_000;
 /// How long the chain may take to build, in ticks.
 const BUILD_TICKS: u64 = 60_000;
 
@@ -88,6 +95,7 @@ fn main(_argument: u64) -> u64 {
     witness.check_unharmed("building the chain");
     list_outsider(outsider, &witness);
     user::environment_destroy(outsider).expect("destroy the outsider");
+    ask_about_the_bottom(deepest);
 
     user::environment_destroy(top).expect("destroy the top of the chain");
     let own = Handle::SELF_ENVIRONMENT;
@@ -158,6 +166,39 @@ fn list_outsider(outsider: Handle, witness: &Witness) {
     check::ok(format_args!(
         "EnvironmentNext past a {}-deep chain it is not above took less than {LISTING_TICKS} \
          ticks and kept the witness from the CPU at most {QUEUE_GAP_TICKS}",
+        expected_depth(QUOTA)
+    ));
+}
+
+/// `EnvironmentInspect` of the deepest level, asked [`BOTTOM_QUESTIONS`] times through
+/// this environment's own capability: each answer decides that the bottom is below it. A
+/// kernel that decided it by walking up every level between them took the whole chain's
+/// walk in every call, one lookup a level, interrupts off, and a program could ask in a
+/// loop for ever; with a jump per environment to an ancestor higher up (kernel-core's
+/// `ancestry`) it takes a few dozen steps. The quickest call (the others may have lost
+/// the CPU to the witness between the two readings of the clock) must take at most
+/// [`BOTTOM_CYCLES`] of the guest's instruction clock.
+fn ask_about_the_bottom(deepest: u64) {
+    let mut quickest = u64::MAX;
+    for _ in 0..BOTTOM_QUESTIONS {
+        let start = user::tsc();
+        let id =
+            user::environment_inspect(Handle::SELF_ENVIRONMENT, deepest, EnvironmentAccount::Id)
+                .expect("inspect the deepest level");
+        quickest = quickest.min(user::tsc() - start);
+        assert_eq!(id, deepest, "the deepest level's id");
+    }
+    println!(
+        "hostile-depth: EnvironmentInspect of the level {} below: {quickest} cycles",
+        expected_depth(QUOTA)
+    );
+    assert!(
+        quickest <= BOTTOM_CYCLES,
+        "EnvironmentInspect of the chain's bottom took {quickest} cycles"
+    );
+    check::ok(format_args!(
+        "EnvironmentInspect of an environment {} levels below took {quickest} cycles (at \
+         most {BOTTOM_CYCLES})",
         expected_depth(QUOTA)
     ));
 }

@@ -20,6 +20,7 @@ use exo_abi::handle::TABLE_CAPACITY;
 
 use exo_abi::syscall::TABLE_GROWTH_BYTES;
 use exo_kernel_core::accounts::Account;
+use exo_kernel_core::ancestry;
 
 use super::inspect::Usage;
 use super::kernel_memory::{CAPABILITY_BYTES, ENVIRONMENT_BYTES};
@@ -151,12 +152,16 @@ impl System {
         let depth = creator
             .and_then(|creator| self.environments.get(&creator))
             .map_or(0, |creator| creator.depth.saturating_add(1));
+        let jump = creator.map_or(id, |creator| {
+            ancestry::jump_for(creator, |id| self.ancestry_link(id))
+        });
         self.environments.insert(
             id,
             Box::new(Environment {
                 id,
                 parent: creator,
                 depth,
+                jump,
                 state: State::Created,
                 space,
                 saved: TrapFrame::default(),

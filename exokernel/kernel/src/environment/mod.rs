@@ -209,10 +209,12 @@ pub enum Step<T> {
 struct Environment {
     id: EnvironmentId,
     parent: Option<EnvironmentId>,
-    /// How many creators are above it (the first environment: 0), so that
-    /// whether one environment is below another is decided by walking only
-    /// the levels between them (`System::is_below`).
+    /// How many creators are above it (the first environment: 0), and an
+    /// ancestor to jump to (itself for the first), so that whether one
+    /// environment is below another takes O(log depth) steps
+    /// (`System::is_below`, kernel-core's `ancestry`).
     depth: u32,
+    jump: EnvironmentId,
     state: State,
     space: AddressSpace,
     /// The user context while it is not running.

@@ -30,6 +30,7 @@
 
 use exo_abi::counters::Counter;
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::ancestry;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId, Progress};
 
 use super::kernel_memory::MAPPING_RECORD_BYTES;
@@ -510,21 +511,26 @@ impl System {
     }
 
     /// Whether `id` is a strict descendant of `top` (created by it, or by one
-    /// of its descendants).
-    /// Only the levels between the two are walked: one no deeper than `top`
-    /// is not below it.
+    /// of its descendants): in O(log depth) steps (kernel-core's `ancestry`).
     pub(super) fn is_below(&self, id: EnvironmentId, top: EnvironmentId) -> bool {
-        let (Some(below), Some(above)) = (self.environments.get(&id), self.environments.get(&top))
-        else {
+        let Some(above) = self.environments.get(&top) else {
             return false;
         };
-        let mut at = Some(below);
-        for _ in above.depth..below.depth {
-            at = at
-                .and_then(|environment| environment.parent)
-                .and_then(|parent| self.environments.get(&parent));
-        }
-        below.depth > above.depth && at.is_some_and(|ancestor| ancestor.id == top)
+        let mut steps = 0;
+        id != top
+            && ancestry::ancestor_at(id, above.depth, |id| self.ancestry_link(id), &mut steps)
+                == Some(top)
+    }
+
+    /// What kernel-core's `ancestry` needs to know of `id`, if it lives.
+    pub(super) fn ancestry_link(&self, id: EnvironmentId) -> Option<ancestry::Link<EnvironmentId>> {
+        self.environments
+            .get(&id)
+            .map(|environment| ancestry::Link {
+                depth: environment.depth,
+                parent: environment.parent,
+                jump: environment.jump,
+            })
     }
 
     /// Ends `target` as `ending` says: doomed, reported and reaped.

@@ -26,7 +26,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-depth",
-        checks: Some(6),
+        checks: Some(7),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
