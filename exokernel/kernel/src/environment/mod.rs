@@ -697,6 +697,17 @@ struct Undo<'a, 'g> {
 }
 
 impl Undo<'_, '_> {
+    /// Forgets one filter attached through `node`, a binding's capability;
+    /// false if none was left.
+    fn forget_a_filter_through(&mut self, node: NodeId) -> bool {
+        let environments = &mut *self.environments;
+        self.net.forget_a_filter_through(node, &mut |payer| {
+            if let Some(payer) = environments.get_mut(&payer) {
+                payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
+            }
+        })
+    }
+
     /// Unmaps one run of pages mapped through `node`; false if none was left.
     fn unmap_run(&mut self, node: NodeId) -> bool {
         let environments = &mut *self.environments;
@@ -710,10 +721,17 @@ impl Undo<'_, '_> {
 }
 
 impl Removal<Object> for Undo<'_, '_> {
-    /// The pages mapped through `leaf` go a run at a time, within the share:
-    /// one capability can be mapped at 65,536 pages.
+    /// The pages mapped through `leaf` go a run at a time, and the filters
+    /// attached through it one at a time, within the share: one capability
+    /// can be mapped at 65,536 pages, and a binding's feed a thousand filters.
     fn prepare(&mut self, leaf: NodeId) -> bool {
         while self.unmap_run(leaf) {
+            if !self.go_on() {
+                return false;
+            }
+        }
+        // So do the filters attached through it: one binding can feed thousands.
+        while self.forget_a_filter_through(leaf) {
             if !self.go_on() {
                 return false;
             }

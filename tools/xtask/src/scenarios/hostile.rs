@@ -157,7 +157,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-drains",
-        checks: Some(4),
+        checks: Some(5),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
