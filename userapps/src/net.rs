@@ -76,6 +76,16 @@ impl Binding {
         Ok((frames, handle))
     }
 
+    /// As [`idle_run`](Self::idle_run), but bound through a copy of the run's
+    /// capability with only `rights`: (frames, binding).
+    pub fn idle_run_through(order: u32, rights: Rights) -> Result<(Handle, Handle), Error> {
+        let (frames, _) = user::frame_allocate(order)?;
+        let copy = user::capability_derive(frames, rights)?;
+        // SAFETY: as in `idle`: mapped nowhere.
+        let (handle, _) = unsafe { user::net_bind(copy, None) }?;
+        Ok((frames, handle))
+    }
+
     /// Waits until the kernel has taken everything queued on the transmit
     /// ring (removing a binding discards what it still holds).
     pub fn flush(&mut self) -> Result<(), Error> {

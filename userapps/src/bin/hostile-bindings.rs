@@ -22,6 +22,11 @@
 //! traffic (and could send as its address and port) though the parent had taken the
 //! copy back; the child's second filter was refused with `AddressInUse`.
 //!
+//! Last, rights only shrink along the tree: a binding made through a copy of frames
+//! without `GRANT` and `REVOKE`, and a filter and an address made through copies without
+//! them, carry neither (they once came with both, so a holder could pass on what it had
+//! been given to keep).
+//!
 //! Then the child is destroyed, and every frame and byte of kernel memory comes back.
 #![no_std]
 #![no_main]
@@ -127,12 +132,44 @@ fn main(_argument: u64) -> u64 {
     check::ok("a filter made through a copy of a binding's capability goes with the copy");
 
     child.destroy();
+    made_rights_only_shrink(nic);
     memory::drop_capability(own_binding).expect("drop the binding");
     memory::drop_capability(ring_frames).expect("drop the ring frames");
     memory::drop_capability(notification).expect("drop the notification");
     baseline.expect_came_back("hostile-bindings", "the child");
     check::all_passed("hostile-bindings");
     0
+}
+
+/// Network objects made through copies without `GRANT` and `REVOKE` carry neither.
+fn made_rights_only_shrink(nic: Handle) {
+    let passing = Rights::GRANT | Rights::REVOKE;
+    let rights_of = |handle| user::capability_identify(handle).expect("identify").rights;
+    let (frames, binding) =
+        Binding::idle_run_through(net::MIN_RING_ORDER, Rights::READ | Rights::WRITE)
+            .expect("a binding through a copy without GRANT");
+    let nic_copy = user::capability_derive(nic, Rights::BIND).expect("a copy of the NIC");
+    let address = user::net_claim(nic_copy, net::ipv4(10, 68, 0, 1)).expect("claim");
+    let address_copy = user::capability_derive(address, Rights::BIND).expect("a copy");
+    let filter = user::net_filter(binding, address_copy, Filter::udp(7)).expect("a filter");
+    for (what, handle) in [
+        ("a binding", binding),
+        ("an address", address),
+        ("a filter", filter),
+    ] {
+        let rights = rights_of(handle);
+        println!("hostile-bindings: {what} made through a copy without them: {rights:?}");
+        assert!(
+            !rights.intersects(passing),
+            "{what} made through a copy without GRANT and REVOKE carries {rights:?}"
+        );
+    }
+    memory::drop_capability(address).expect("drop the address");
+    memory::drop_capability(nic_copy).expect("drop the NIC's copy");
+    memory::drop_capability(frames).expect("drop the frames and the binding");
+    check::ok(
+        "a binding, an address and a filter made through copies without GRANT and REVOKE carry neither",
+    );
 }
 
 /// Asks the child for round `number` and waits until it took the reply; returns the bits

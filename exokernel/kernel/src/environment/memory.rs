@@ -244,6 +244,12 @@ impl System {
         error: Error,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Result<Step<()>, Error> {
+        // A page taken out of a run may cut it in two, which takes a node,
+        // as `Unmap` does: with the heap nearly full the parts stay mapped
+        // (recorded and charged), and the call answers as `Unmap` would.
+        if !crate::memory::heap::has_room() {
+            return Err(Error::OutOfMemory);
+        }
         let environment = self
             .environments
             .get_mut(&target)

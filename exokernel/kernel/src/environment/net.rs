@@ -219,6 +219,10 @@ impl Binding {
     /// Whether it asked about `host` and waits for its reply: if so, it
     /// hears from it now and waits for it no more.
     fn heard_from(&mut self, host: Ipv4) -> bool {
+        // An empty slot is 0: a reply "from" 0.0.0.0 answers nobody.
+        if host == 0 {
+            return false;
+        }
         let Some(asked) = self.asked_hosts.iter_mut().find(|asked| **asked == host) else {
             return false;
         };
@@ -672,6 +676,18 @@ impl System {
             .expect("a live binding capability names a live binding")
     }
 
+    /// The rights of a network object made from the capability `handle`
+    /// names: `rights`, less whichever of `GRANT` and `REVOKE` that one
+    /// lacks, so that rights only shrink along the tree (chapter 2.3). (A
+    /// binding made from a copy of frames without `GRANT` once came with it.)
+    fn rights_made_from(&self, caller: EnvironmentId, handle: Handle, rights: Rights) -> Rights {
+        let held = self
+            .capabilities
+            .lookup(caller, handle)
+            .map_or(Rights::empty(), |capability| capability.rights);
+        rights.difference((Rights::GRANT | Rights::REVOKE).difference(held))
+    }
+
     /// `NetClaim`: the address `address` for `caller`, made from the NIC capability.
     pub fn net_claim(
         &mut self,
@@ -689,8 +705,9 @@ impl System {
         if self.net.addresses.contains_key(&address) {
             return Err(Error::AddressInUse);
         }
+        let rights = self.rights_made_from(caller, nic, Rights::NET);
         let handle = self.new_network_object(caller, |capabilities| {
-            capabilities.insert_child(caller, parent, Object::Address(address), Rights::NET)
+            capabilities.insert_child(caller, parent, Object::Address(address), rights)
         })?;
         let node = self.capabilities.lookup(caller, handle)?.node;
         self.net.addresses.insert(
@@ -739,8 +756,9 @@ impl System {
             return Err(Error::TableFull);
         }
         let id = BindingId(self.net.next_binding);
+        let rights = self.rights_made_from(caller, frames, Rights::NET);
         let handle = self.new_network_object(caller, |capabilities| {
-            capabilities.insert_child(caller, parent, Object::Binding(id), Rights::NET)
+            capabilities.insert_child(caller, parent, Object::Binding(id), rights)
         })?;
         self.net.next_binding += 1;
         let node = self.capabilities.lookup(caller, handle)?.node;
@@ -799,6 +817,7 @@ impl System {
                 Object::Binding(id) => Some(id),
                 _ => None,
             })?;
+        let rights = self.rights_made_from(caller, address, Rights::GRANT | Rights::REVOKE);
         let (address, parent) =
             self.capability_as(caller, address, Rights::BIND, |object| match object {
                 Object::Address(address) => Some(address),
@@ -819,7 +838,7 @@ impl System {
         }
         let made = self.new_capability(caller, |capabilities| {
             let object = Object::Filter { binding: id, key };
-            capabilities.insert_child(caller, parent, object, Rights::GRANT | Rights::REVOKE)
+            capabilities.insert_child(caller, parent, object, rights)
         });
         let handle = match made {
             Ok(handle) => handle,

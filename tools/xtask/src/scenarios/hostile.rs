@@ -60,7 +60,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-bindings",
-        checks: Some(4),
+        checks: Some(5),
         ..DEFAULT
     },
     Scenario {
