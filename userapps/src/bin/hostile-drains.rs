@@ -19,6 +19,15 @@
 //! must leave within [`FRAME_TICKS`] while the rings are still full. A third attack fills
 //! the 800 rings before kicking each, so that all are polled and busy beside the parent's.
 //!
+//! A fourth attack fills the rings with frames the kernel must send: every entry an ARP
+//! request from an address the attacker claimed, padded to the longest frame, each ring
+//! with a filter on that address, and then sleeps. A drain that sends ends in the device's
+//! interrupt for the frames' completion, and every interrupt drained again: back to back,
+//! the parent lost the CPU for 55 ticks at once, and ran 40% of the time. Now the tick's
+//! drain and the interrupts' together take a few entries a tick (the attacker's own waits
+//! and kicks drain its rings in its own time), and the parent must run at least
+//! [`LEAST_SHARE_PERCENT`]% of the time.
+//!
 //! Last, a binding as a CPU attack of another kind: a child gives one binding
 //! [`FILTERS`] filters, then drops it. Its filters once went with it in one step of the
 //! removal, interrupts off, and the parent lost the CPU for 13.1 ticks; they now go one at
@@ -28,6 +37,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use exo_abi::counters::Counter;
 use exo_abi::mapping::MapFlags;
 use exo_abi::net::{Filter, MAX_FRAME, control, tx_slot_offset};
 use exo_abi::syscall::Event;
@@ -67,6 +77,11 @@ const PATIENCE_TICKS: u64 = 20_000;
 /// parent next leaves the CPU, which drains the parent's own polled rings first (behind
 /// 800 of the attacker's, one once waited 736 ticks for its turn in a tick's drain).
 const FRAME_TICKS: u64 = 3;
+/// The least share of the CPU, in percent, the parent must keep beside rings full of frames
+/// to send (with no other program running: the attacker sleeps once it has filled them).
+const LEAST_SHARE_PERCENT: u64 = 75;
+/// Cycles one turn of the watching loop takes at most when nothing interrupts it.
+const LOOP_CYCLES: u64 = 10_000;
 /// The filters the last attack gives its one binding (a table holds 1,024 capabilities),
 /// the kernel memory lent for them (under a kilobyte each), and the address they are on.
 const FILTERS: u16 = 1_000;
@@ -76,6 +91,15 @@ const FILTER_LEND: Lend = Lend {
     slots: 0,
 };
 const FILTERED_ADDRESS: [u8; 4] = [10, 67, 0, 1];
+/// The rings of the attack with frames to send (a binding and a filter each: a table
+/// holds 1,024 capabilities), its allowance, and the address its frames come from.
+const VALID_RINGS: u64 = 400;
+const VALID_LEND: Lend = Lend {
+    frames: CHILD_QUOTA,
+    kernel_bytes: 4 << 20,
+    slots: 0,
+};
+const VALID_ADDRESS: [u8; 4] = [10, 0, 2, 16];
 
 /// A page the parent and the attacker share: how many bindings it made, and when to fill.
 const SHARED_PAGE: u64 = MANAGED_START;
@@ -124,6 +148,7 @@ fn main(_argument: u64) -> u64 {
         "{FEW} and {MANY} full transmit rings of one environment kept the CPU no more than \
          {MOST_TICKS} ticks at once"
     ));
+    valid_frames(shared);
     filtered_binding_dropped(shared);
     check::all_passed("hostile-drains");
     0
@@ -201,6 +226,101 @@ fn attack(shared: Handle, bindings: u64, victim: &mut Binding, mac: [u8; 6]) -> 
     lost
 }
 
+/// A child fills [`VALID_RINGS`] rings on one run with frames the kernel sends (`sender`)
+/// while the parent watches: it may lose the CPU no longer than beside the spoofs.
+fn valid_frames(shared: Handle) {
+    write_u64(BOUND, 0);
+    write_u64(FILLED, 0);
+    let child = Child::create_lending(VALID_LEND).expect("create the attacker");
+    user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
+    let nic = user::start_info().nic().expect("a network card");
+    let rights = user::capability_identify(nic)
+        .expect("identify the NIC")
+        .rights;
+    let granted = user::capability_grant(nic, child.environment(), rights & Rights::NET)
+        .expect("grant the NIC");
+    child
+        .start(sender, granted.to_raw())
+        .expect("start the attacker");
+    yield_until("the attacker binds", || read_u64(BOUND) != 0);
+    assert_eq!(read_u64(BOUND), VALID_RINGS, "the attacker's rings");
+    let before = facts::counter(Counter::FramesSent);
+    write_u64(FILLED, FILL);
+    let (lost, share) = watch_with_share(WATCH_TICKS);
+    assert_eq!(
+        read_u64(FILLED),
+        DONE,
+        "the attacker did not fill its rings"
+    );
+    let sent = facts::counter(Counter::FramesSent) - before;
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    println!(
+        "hostile-drains: {VALID_RINGS} rings full of frames to send ({sent} sent meanwhile) \
+         kept the CPU for at most {}/100 of a tick; the parent ran {share}% of the time",
+        100 * lost / tick
+    );
+    assert!(sent > 0, "none of the attacker's frames was sent");
+    assert!(
+        share >= LEAST_SHARE_PERCENT,
+        "beside {VALID_RINGS} rings full of frames to send the parent ran {share}% of the time"
+    );
+    assert!(
+        lost <= MOST_TICKS * tick,
+        "{VALID_RINGS} rings full of frames to send kept the CPU for {lost} cycles, a tick is \
+         {tick}"
+    );
+    check::ok(format_args!(
+        "{VALID_RINGS} transmit rings full of frames the kernel sends kept the CPU no more \
+         than {MOST_TICKS} ticks at once, and left the parent {share}% of it"
+    ));
+    child.destroy();
+}
+
+/// Claims [`VALID_ADDRESS`] with the NIC capability its argument names, binds one run
+/// [`VALID_RINGS`] times, each binding with a filter on the address, and makes every
+/// transmit entry an ARP request from the address, padded to the longest frame; kicks
+/// each binding so the kernel polls it, and, when the parent says so, fills every ring
+/// with one store; then sleeps.
+fn sender(nic: u64) -> u64 {
+    let nic = Handle::from_raw(nic);
+    let [a, b, c, d] = VALID_ADDRESS;
+    let from = exo_abi::net::ipv4(a, b, c, d);
+    let address = user::net_claim(nic, from).expect("claim an address");
+    let mac = net::mac(nic).expect("the MAC");
+    let run = AliasedRun::new(ATTACK_ORDER, ATTACK_RINGS).expect("map the run");
+    let entries = run.entries;
+    let mut frame = [0; MAX_FRAME];
+    let length = net::build_arp(1, mac, from, [0; 6], GATEWAY, &mut frame);
+    let longest = MAX_FRAME as u64;
+    for pair in 0..u64::from(entries) / 2 {
+        let at = ATTACK_RINGS + control::TX_DESCRIPTORS + 8 * pair;
+        write_u64(at, longest | longest << 32);
+    }
+    for slot in 0..entries {
+        let at = ATTACK_RINGS + tx_slot_offset(entries, slot);
+        for (word, bytes) in frame[..length].chunks(8).enumerate() {
+            let mut padded = [0; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            write_u64(at + 8 * word as u64, u64::from_le_bytes(padded));
+        }
+    }
+    for port in 0..VALID_RINGS {
+        let binding = run.bind().expect("bind the run again");
+        user::net_filter(binding, address, Filter::udp(20_000 + port as u16))
+            .expect("a filter on the address");
+        user::net_kick(binding).expect("kick the binding");
+    }
+    write_u64(BOUND, VALID_RINGS);
+    while read_u64(FILLED) != FILL {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    write_u64(ATTACK_RINGS + control::TX_PRODUCER, u64::from(entries));
+    write_u64(FILLED, DONE);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
+}
+
 /// A child gives one binding [`FILTERS`] filters and drops it while the parent watches:
 /// the parent may lose the CPU no longer than beside the rings.
 fn filtered_binding_dropped(shared: Handle) {
@@ -274,15 +394,26 @@ fn filterer(nic: u64) -> u64 {
 /// Spins for `ticks` ticks; returns the most cycles between two readings of the
 /// time-stamp counter.
 fn watch(ticks: u64) -> u64 {
+    watch_with_share(ticks).0
+}
+
+/// As [`watch`], and the share of the time it ran, in percent: the cycles between two
+/// readings of the counter that took longer than a loop's turn could are the CPU lost.
+fn watch_with_share(ticks: u64) -> (u64, u64) {
     let end = facts::ticks() + ticks;
-    let mut lost = 0;
-    let mut last = user::tsc();
+    let (mut lost, mut lost_in_all) = (0, 0);
+    let start = user::tsc();
+    let mut last = start;
     while facts::ticks() < end {
         let now = user::tsc();
         lost = lost.max(now - last);
+        if now - last > LOOP_CYCLES {
+            lost_in_all += now - last;
+        }
         last = now;
     }
-    lost
+    let length = (last - start).max(1);
+    (lost, 100 - 100 * lost_in_all / length)
 }
 
 /// Binds one run `bindings` times with every transmit entry a maximum-length spoof, kicks

@@ -157,7 +157,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-drains",
-        checks: Some(5),
+        checks: Some(6),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
