@@ -1169,19 +1169,35 @@ impl System {
     /// first. Unlike the drains at ticks and interrupts, it moves nobody's
     /// turn.
     pub fn net_drain_owned_by(&mut self, owner: EnvironmentId) {
+        let mut budget = DRAIN_ENTRIES;
+        self.drain_owned_by(owner, &mut budget);
+    }
+
+    /// `owner` was preempted: as [`net_drain_owned_by`](Self::net_drain_owned_by),
+    /// but within what the background drains may still take before the next
+    /// tick ([`BACKGROUND_DRAIN_ENTRIES`]), since this runs in the time of
+    /// whoever comes next. (A full drain at every preemption let a program
+    /// that kept rings full and spun take a quarter of its neighbour's turns:
+    /// `hostile-drains`.)
+    pub fn net_drain_preempted(&mut self, owner: EnvironmentId) {
+        let mut budget = self.net.background_budget;
+        self.drain_owned_by(owner, &mut budget);
+        self.net.background_budget = budget;
+    }
+
+    fn drain_owned_by(&mut self, owner: EnvironmentId, budget: &mut u32) {
         let Some(&Some(first)) = self.net.polled_by_owner.get(&owner) else {
             return;
         };
         let mut nic = NIC.lock();
         let Some(nic) = nic.as_mut() else { return };
-        let mut budget = DRAIN_ENTRIES;
         let mut cursor = Some(first);
         for _ in 0..DRAIN_VISITS {
-            let Some(id) = cursor.filter(|_| budget > 0) else {
+            let Some(id) = cursor.filter(|_| *budget > 0) else {
                 return;
             };
             cursor = self.binding(id).next_owned_polled;
-            self.drain_busy(id, nic, &mut budget);
+            self.drain_busy(id, nic, budget);
         }
     }
 

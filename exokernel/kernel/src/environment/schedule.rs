@@ -158,8 +158,18 @@ impl System {
     fn park_current(&mut self, frame: &TrapFrame) {
         if let Some(id) = current() {
             // Leaving the CPU, however it happens, is when its polled
-            // transmit rings are worth draining.
-            self.net_drain_owned_by(id);
+            // transmit rings are worth draining: all of a drain if it
+            // blocked (its own time), what the background drains may still
+            // take if it was preempted or yielded (the next one's).
+            if self
+                .environments
+                .get(&id)
+                .is_some_and(|environment| environment.is_runnable())
+            {
+                self.net_drain_preempted(id);
+            } else {
+                self.net_drain_owned_by(id);
+            }
         }
         let mut untold = None;
         if let Some(environment) = current().and_then(|id| self.environments.get_mut(&id)) {

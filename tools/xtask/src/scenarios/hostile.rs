@@ -157,7 +157,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-drains",
-        checks: Some(6),
+        checks: Some(7),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
