@@ -20,6 +20,7 @@
 //! | honest scheduler | as the honest child, from a handler also entered at every slot start (`SCHEDULER`, as a library OS with threads has), asleep in `Wait` when asked | 8 given back, none taken (it was never told once: the slot start's upcall found it first, every time) |
 //! | honest caller | as the honest child, blocked in a `Call` the parent (the server) never takes when asked | 8 given back, none taken (its queued call is withdrawn so that it hears the request, and made again after) |
 //! | late stasher | as the stasher, but only once asked: its run begun after the request | the run taken, and 8 of its own frames (the run alone, taken first, once stood for the frames asked) |
+//! | child with an accomplice | nothing; it gives a sibling (the accomplice) `CONTROL` over itself, and the sibling asks it, every tick, for one frame within 600,000 ticks | the sibling's replacement of the parent's request refused (`InvalidState`: only the maker of a request from outside, or one above it, may replace it); 8 taken by force (a request from outside once fell to any holder of `CONTROL`) |
 //! | sacrificer | destroying, in its handler, an empty child it lent 64 frames | none given back, 8 of its own frames taken (a child counted by what it was lent once stood for them) |
 //! | asked for everything | `u64::MAX` frames asked; it allocates 4 more and keeps them | every frame it holds taken (a sum that wrapped once took 3), alive |
 //! | hider | nothing; it holds no frame of its own: a child of its own (`chain::hider`) allocated 16 and granted it copies | ≥ 8 taken: the child, which its holdings count by what it was lent, destroyed, and the copies gone with its frames (nothing was taken once: it held none) |
@@ -94,6 +95,11 @@ const CALLED: u64 = 11;
 /// The sacrificer's empty child, and 1 once it destroyed it for a request.
 const SACRIFICE: u64 = 12;
 const SACRIFICED: u64 = 13;
+/// The accomplice's handle for the child's environment (with `GIVE`), the child's
+/// capability for itself in the accomplice's table, and 1 once that is there.
+const ACCOMPLICE: u64 = 14;
+const ACCOMPLICE_CONTROL: u64 = 15;
+const ACCOMPLICE_READY: u64 = 16;
 /// Frames the child asked for everything allocates when asked.
 const GROWN: u64 = 4;
 /// Frames the sacrificer lends its empty child: far more than asked.
@@ -134,6 +140,7 @@ enum Behaviour {
     Hoarder,
     Stasher,
     Replacer,
+    Accomplice,
     Grower,
     Hider,
     SpinningHider,
@@ -145,7 +152,7 @@ enum Behaviour {
 }
 
 impl Behaviour {
-    const ALL: [Behaviour; 16] = [
+    const ALL: [Behaviour; 17] = [
         Behaviour::Honest,
         Behaviour::Churner,
         Behaviour::Copier,
@@ -154,6 +161,7 @@ impl Behaviour {
         Behaviour::Hoarder,
         Behaviour::Stasher,
         Behaviour::Replacer,
+        Behaviour::Accomplice,
         Behaviour::Grower,
         Behaviour::Hider,
         Behaviour::SpinningHider,
@@ -182,6 +190,7 @@ impl Behaviour {
             Behaviour::Hoarder => "the hoarder",
             Behaviour::Stasher => "the stasher",
             Behaviour::Replacer => "the replacer",
+            Behaviour::Accomplice => "the child with an accomplice",
             Behaviour::Grower => "the grower",
             Behaviour::Hider => "the hider",
             Behaviour::SpinningHider => "the spinning hider",
@@ -257,6 +266,20 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: Option<&Witness>) {
         SHARED.write(CALLED, theirs.to_raw());
         endpoint
     });
+    let accomplice = (behaviour == Behaviour::Accomplice).then(|| {
+        let accomplice = Child::create(CHILD_QUOTA).expect("create the accomplice");
+        SHARED
+            .share_with(shared_page, accomplice.environment())
+            .expect("share the page");
+        let theirs =
+            user::capability_grant(accomplice.environment(), child.environment(), Rights::GIVE)
+                .expect("let the child give to its accomplice");
+        SHARED.write(ACCOMPLICE, theirs.to_raw());
+        accomplice
+            .start(replace_for_a_sibling, 0)
+            .expect("start the accomplice");
+        accomplice
+    });
     if behaviour.hides() {
         let code = chain::frame_of(chain::hider_page());
         let theirs = user::capability_grant(
@@ -311,7 +334,22 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: Option<&Witness>) {
                 "an honest child{how} gave back what was asked and lost nothing by force"
             ));
         }
-        Behaviour::Churner | Behaviour::Copier | Behaviour::Sleeper | Behaviour::Replacer => {
+        Behaviour::Churner
+        | Behaviour::Copier
+        | Behaviour::Sleeper
+        | Behaviour::Replacer
+        | Behaviour::Accomplice => {
+            if behaviour == Behaviour::Accomplice {
+                let refused = SHARED.read(REPLACE_ERROR);
+                println!(
+                    "hostile-revocation: {name}: the accomplice asked {} times, refused {refused}",
+                    SHARED.read(REPLACE_TRIED)
+                );
+                assert!(
+                    refused > 0,
+                    "{name}'s accomplice replaced the parent's request"
+                );
+            }
             if behaviour == Behaviour::Replacer {
                 assert_eq!(
                     SHARED.read(REPLACE_TRIED),
@@ -427,6 +465,9 @@ fn run(behaviour: Behaviour, shared_page: Handle, witness: Option<&Witness>) {
         witness.check_unharmed(name);
     }
     child.destroy();
+    if let Some(accomplice) = accomplice {
+        accomplice.destroy();
+    }
     if let Some(endpoint) = endpoint {
         memory::drop_capability(endpoint).expect("drop the endpoint");
     }
@@ -454,6 +495,9 @@ fn hold_frames(behaviour: u64) -> u64 {
             note_request(frame);
         }),
         Behaviour::Replacer => Some(replace_request),
+        Behaviour::Accomplice => Some(|frame| {
+            note_request(frame);
+        }),
         Behaviour::Sleeper | Behaviour::Grower | Behaviour::Hider | Behaviour::SpinningHider => {
             None
         }
@@ -488,6 +532,13 @@ fn hold_frames(behaviour: u64) -> u64 {
     if behaviour == Behaviour::Sacrificer {
         let child = user::environment_create(SACRIFICED_QUOTA).expect("create the child");
         SHARED.write(SACRIFICE, child.to_raw());
+    }
+    if behaviour == Behaviour::Accomplice {
+        let sibling = Handle::from_raw(SHARED.read(ACCOMPLICE));
+        let control = user::capability_grant(Handle::SELF_ENVIRONMENT, sibling, Rights::CONTROL)
+            .expect("give the accomplice CONTROL over itself");
+        SHARED.write(ACCOMPLICE_CONTROL, control.to_raw());
+        SHARED.write(ACCOMPLICE_READY, 1);
     }
     SHARED.write(HELD, FRAMES_HELD as u64);
     match behaviour {
@@ -678,6 +729,24 @@ fn replace_request(frame: &mut UpcallFrame) {
         let result = user::request_frames(Handle::SELF_ENVIRONMENT, 1, 600_000);
         SHARED.write(REPLACE_ERROR, result.err().map_or(0, |error| error.code()));
         SHARED.write(REPLACE_TRIED, 1);
+    }
+}
+
+/// The accomplice: once the child has given it `CONTROL` over itself, asks it for one
+/// frame within 600,000 ticks, every tick, for ever; counts its tries, and its refusals
+/// with `InvalidState` (a request of the parent's open).
+fn replace_for_a_sibling(_argument: u64) -> u64 {
+    while SHARED.read(ACCOMPLICE_READY) == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let sibling = Handle::from_raw(SHARED.read(ACCOMPLICE_CONTROL));
+    loop {
+        let result = user::request_frames(sibling, 1, 600_000);
+        if result == Err(exo_abi::Error::InvalidState) {
+            SHARED.write(REPLACE_ERROR, SHARED.read(REPLACE_ERROR) + 1);
+        }
+        SHARED.write(REPLACE_TRIED, SHARED.read(REPLACE_TRIED) + 1);
+        let _ = user::wait(Event::TIMER, 1);
     }
 }
 

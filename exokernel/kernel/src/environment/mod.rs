@@ -168,9 +168,11 @@ struct Revocation {
     /// share at a time (`revocation.rs`): what had been given back by then,
     /// and the frames taken by force so far.
     enforcing: Option<Enforcing>,
-    /// Made by an environment neither the one asked nor below it: the one
-    /// asked and its family may not replace it (`request_frames`).
+    /// Made by an environment neither the one asked nor below it: only its
+    /// maker (`made_by`), or one above the maker, may replace it
+    /// (`request_frames`).
     from_outside: bool,
+    made_by: EnvironmentId,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -45,13 +45,16 @@ impl System {
         }
         let target = self.target(caller, target, Rights::CONTROL)?;
         // Every environment holds `CONTROL` over itself and may lend it to
-        // its children: the one asked, or its family, could otherwise put
-        // off a request made from outside for ever, or ask one frame for
-        // eight, by replacing it.
+        // its children, or pass it to anyone it can reach: the one asked,
+        // its family or an accomplice could otherwise put off a request
+        // made from outside for ever, or ask one frame for eight, by
+        // replacing it. Only the maker, or one above it, may.
         let from_outside = caller != target && !self.is_below(caller, target);
         if let Some(open) = self.environment(target).revocation {
+            let may_replace =
+                !open.from_outside || caller == open.made_by || self.is_below(open.made_by, caller);
             // Past its deadline, the take by force goes on.
-            if open.enforcing.is_some() || (open.from_outside && !from_outside) {
+            if open.enforcing.is_some() || !may_replace {
                 return Err(Error::InvalidState);
             }
         }
@@ -71,6 +74,7 @@ impl System {
             delivered: false,
             enforcing: None,
             from_outside,
+            made_by: caller,
         });
         let previous = environment.revocation_armed.replace(deadline);
         self.revocation_deadlines.arm(target, previous, deadline);

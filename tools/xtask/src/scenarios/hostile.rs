@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(17),
+        checks: Some(18),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
