@@ -124,6 +124,7 @@ fn main(_argument: u64) -> u64 {
 
     refusals();
     witness.check_unharmed("the refused registrations");
+    running_target();
     for attack in Attack::ALL {
         SHARED.clear();
         let child = Child::create(CHILD_QUOTA).expect("create a child");
@@ -221,6 +222,35 @@ fn refusals() {
         cases.len()
     ));
     child.destroy();
+}
+
+/// A registration for another environment once it runs: refused (`InvalidState`), an
+/// entry or a removal alike. `CONTROL` over a running environment once let its holder
+/// move the environment's entry to code of its choosing, or to a stack that cannot take
+/// the frame, which ended it at its next upcall: `CONTROL` was `DESTROY`, and more.
+fn running_target() {
+    let child = Child::create(CHILD_QUOTA).expect("create a child");
+    child.start(spin, 0).expect("start the child");
+    let target = child.environment();
+    let (top, size) = (STACK_PAGE + PAGE_SIZE, PAGE_SIZE);
+    for (what, entry) in [("an entry", MANAGED_START), ("a removal", 0)] {
+        let answer = hostile::set_upcall(target, entry, top, size, 0);
+        assert_eq!(
+            answer,
+            Err(Error::InvalidState.code()),
+            "SetUpcall of {what} for a running child"
+        );
+    }
+    assert!(child.is_alive(), "the running child died");
+    check::ok("a registration for another environment once it runs is refused");
+    child.destroy();
+}
+
+/// Spins for ever.
+fn spin(_argument: u64) -> u64 {
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 /// Waits for a child's attack to end as it must.

@@ -13,7 +13,7 @@ use exo_abi::{Error, Handle, Rights};
 
 use super::lifecycle::USER_RFLAGS;
 use super::user_memory::UserRange;
-use super::{Environment, EnvironmentId, System, UpcallEntry};
+use super::{Environment, EnvironmentId, State, System, UpcallEntry};
 use crate::arch::trap::{RESUME_VECTOR, TrapFrame};
 use crate::memory::lent_frames;
 
@@ -33,6 +33,13 @@ impl System {
     ) -> Result<(), Error> {
         let options = UpcallOptions::from_bits(options).ok_or(Error::InvalidArgument)?;
         let target = self.target(caller, target, Rights::CONTROL)?;
+        // Another's entry only before it starts: moved under a running
+        // environment, it would run code the holder chose on the target's
+        // next fault or slot, or end it at once with a stack that does not
+        // take the frame (`CONTROL` is not `DESTROY`).
+        if target != caller && self.environment(target).state != State::Created {
+            return Err(Error::InvalidState);
+        }
         if entry == 0 {
             self.environment(target).upcall = None;
             return Ok(());

@@ -98,7 +98,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-upcalls",
-        checks: Some(13),
+        checks: Some(14),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
