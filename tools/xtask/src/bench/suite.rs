@@ -256,11 +256,15 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut network = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         let mut step = |what: &str| progress.step(&format!("round {round}/{rounds}: {what}"));
+        // The two data paths take turns at going first, so that whatever the
+        // order does shows in the rounds' spread, not in every round alike.
+        let rings_first = round % 2 == 1;
         network.push(network_round(
             &kernel,
             &linux_guest,
             accelerator,
             load,
+            rings_first,
             &mut step,
         )?);
     }
@@ -315,19 +319,27 @@ fn micro_round(
     Ok(MicroRound { exo, linux })
 }
 
-/// One round of the network load: exo's servers on the rings, on system calls, then the
-/// Linux guest's; `step` announces each boot.
+/// One round of the network load: exo's servers on the rings and on system calls (the
+/// rings first if `rings_first`), then the Linux guest's; `step` announces each boot.
 fn network_round(
     kernel: &Path,
     linux_guest: &LinuxGuest,
     accelerator: Accelerator,
     load: Load,
+    rings_first: bool,
     step: &mut impl FnMut(&str),
 ) -> Result<NetworkRound, String> {
-    step("exo: network, ring path");
-    let rings = network::on_exo(kernel, DataPath::Rings, accelerator, load)?;
-    step("exo: network, system-call path");
-    let calls = network::on_exo(kernel, DataPath::SystemCalls, accelerator, load)?;
+    let mut on_path = |path: DataPath| {
+        step(&format!("exo: network, {} path", path.describe()));
+        network::on_exo(kernel, path, accelerator, load)
+    };
+    let (rings, calls) = if rings_first {
+        let rings = on_path(DataPath::Rings)?;
+        (rings, on_path(DataPath::SystemCalls)?)
+    } else {
+        let calls = on_path(DataPath::SystemCalls)?;
+        (on_path(DataPath::Rings)?, calls)
+    };
     step("exo: UDP reflector (the UDP floor), alone and beside idle bindings");
     let reflector = network::on_reflector(kernel, accelerator, load, 0)?;
     let reflector_beside_idle = network::on_reflector(kernel, accelerator, load, IDLE_BINDINGS)?;
