@@ -235,12 +235,12 @@ fn attack(shared: Handle, bindings: u64, victim: &mut Binding, mac: [u8; 6]) -> 
     lost
 }
 
-/// A child fills [`VALID_RINGS`] rings on one run with frames the kernel sends (`sender`)
-/// while the parent watches: it may lose the CPU no longer than beside the spoofs.
-fn valid_frames(shared: Handle, spins: bool) {
+/// An attacker lent `lend`, sharing the page, started at `entry` with a NIC capability's
+/// handle (the network rights of ours) or'd with `flags` as its argument.
+fn attacker_with_the_nic(shared: Handle, lend: Lend, entry: fn(u64) -> u64, flags: u64) -> Child {
     write_u64(BOUND, 0);
     write_u64(FILLED, 0);
-    let child = Child::create_lending(VALID_LEND).expect("create the attacker");
+    let child = Child::create_lending(lend).expect("create the attacker");
     user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
     let nic = user::start_info().nic().expect("a network card");
     let rights = user::capability_identify(nic)
@@ -248,8 +248,16 @@ fn valid_frames(shared: Handle, spins: bool) {
         .rights;
     let granted = user::capability_grant(nic, child.environment(), rights & Rights::NET)
         .expect("grant the NIC");
-    let argument = granted.to_raw() | if spins { SPINS } else { 0 };
-    child.start(sender, argument).expect("start the attacker");
+    child
+        .start(entry, granted.to_raw() | flags)
+        .expect("start the attacker");
+    child
+}
+
+/// A child fills [`VALID_RINGS`] rings on one run with frames the kernel sends (`sender`)
+/// while the parent watches: it may lose the CPU no longer than beside the spoofs.
+fn valid_frames(shared: Handle, spins: bool) {
+    let child = attacker_with_the_nic(shared, VALID_LEND, sender, if spins { SPINS } else { 0 });
     yield_until("the attacker binds", || read_u64(BOUND) != 0);
     assert_eq!(read_u64(BOUND), VALID_RINGS, "the attacker's rings");
     let before = facts::counter(Counter::FramesSent);
@@ -336,19 +344,7 @@ fn sender(argument: u64) -> u64 {
 /// A child gives one binding [`FILTERS`] filters and drops it while the parent watches:
 /// the parent may lose the CPU no longer than beside the rings.
 fn filtered_binding_dropped(shared: Handle) {
-    write_u64(BOUND, 0);
-    write_u64(FILLED, 0);
-    let child = Child::create_lending(FILTER_LEND).expect("create the attacker");
-    user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
-    let nic = user::start_info().nic().expect("a network card");
-    let rights = user::capability_identify(nic)
-        .expect("identify the NIC")
-        .rights;
-    let granted = user::capability_grant(nic, child.environment(), rights & Rights::NET)
-        .expect("grant the NIC");
-    child
-        .start(filterer, granted.to_raw())
-        .expect("start the attacker");
+    let child = attacker_with_the_nic(shared, FILTER_LEND, filterer, 0);
     yield_until("the attacker filters", || read_u64(BOUND) != 0);
     assert_eq!(
         read_u64(BOUND),
