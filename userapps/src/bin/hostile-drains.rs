@@ -84,7 +84,7 @@ const FRAME_TICKS: u64 = 3;
 /// The least share of the CPU the parent must keep beside rings full of frames to send, in
 /// percent of its fair share: all of it beside an attacker asleep once it has filled them,
 /// half of it beside one that spins.
-const LEAST_SHARE_PERCENT: u64 = 75;
+const LEAST_SHARE_PERCENT: u64 = 70;
 /// Cycles one turn of the watching loop takes at most when nothing interrupts it.
 const LOOP_CYCLES: u64 = 10_000;
 /// The filters the last attack gives its one binding (a table holds 1,024 capabilities),
