@@ -516,10 +516,8 @@ impl System {
         let Some(above) = self.environments.get(&top) else {
             return false;
         };
-        let mut steps = 0;
         id != top
-            && ancestry::ancestor_at(id, above.depth, |id| self.ancestry_link(id), &mut steps)
-                == Some(top)
+            && ancestry::ancestor_at(id, above.depth, |id| self.ancestry_link(id)) == Some(top)
     }
 
     /// What kernel-core's `ancestry` needs to know of `id`, if it lives.
