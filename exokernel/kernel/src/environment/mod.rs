@@ -704,9 +704,7 @@ impl Undo<'_, '_> {
     fn forget_a_filter_through(&mut self, node: NodeId) -> bool {
         let environments = &mut *self.environments;
         self.net.forget_a_filter_through(node, &mut |payer| {
-            if let Some(payer) = environments.get_mut(&payer) {
-                payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
-            }
+            refund_network_object(environments, payer)
         })
     }
 
@@ -719,6 +717,16 @@ impl Undo<'_, '_> {
                 environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
             }
         })
+    }
+}
+
+/// Gives `payer` back the charge for a network record that went.
+fn refund_network_object(
+    environments: &mut BTreeMap<EnvironmentId, Box<Environment>>,
+    payer: EnvironmentId,
+) {
+    if let Some(payer) = environments.get_mut(&payer) {
+        payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
     }
 }
 
@@ -746,9 +754,7 @@ impl Removal<Object> for Undo<'_, '_> {
         let environments = &mut *self.environments;
         self.net
             .removed(removed.object, removed.node, removed.owner, &mut |payer| {
-                if let Some(payer) = environments.get_mut(&payer) {
-                    payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
-                }
+                refund_network_object(environments, payer)
             });
         if let Some(owner) = environments.get_mut(&removed.owner) {
             owner.capability_removed();
