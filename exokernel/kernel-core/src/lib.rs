@@ -13,6 +13,7 @@ extern crate std;
 
 pub mod accounts;
 pub mod ancestry;
+pub mod askers;
 pub mod btree;
 pub mod caps;
 pub mod cmdline;

@@ -6,11 +6,13 @@
 //! cost would let accounts promise more than the heap holds.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use exo_abi::Rights;
 use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES, MAX_OBJECT_SIZE};
+use exo_kernel_core::askers::{ASKED_HOSTS, ASKS_BYTES, Askers, Asks, Bounded};
 use exo_kernel_core::caps::{CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH};
 use exo_kernel_core::mappings::{MappingIndex, tag_of};
 
@@ -21,6 +23,29 @@ static IN_USE: AtomicUsize = AtomicUsize::new(0);
 /// The tests share the counter: one measures at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+thread_local! {
+    /// Whether this thread's allocations count: only a measuring test's do, not what the
+    /// harness's other threads allocate meanwhile (starting the next test, say).
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While it lives, this thread measures and no other does.
+struct Measuring(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+fn measuring() -> Measuring {
+    let one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    COUNTED.set(true);
+    Measuring(one)
+}
+
+impl Drop for Measuring {
+    fn drop(&mut self) {
+        COUNTED.set(false);
+    }
+}
+
 fn block_size(layout: Layout) -> usize {
     layout.size().max(layout.align()).max(8).next_power_of_two()
 }
@@ -28,13 +53,17 @@ fn block_size(layout: Layout) -> usize {
 // SAFETY: forwards to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for BuddyCounting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        IN_USE.fetch_add(block_size(layout), Ordering::Relaxed);
+        if COUNTED.get() {
+            IN_USE.fetch_add(block_size(layout), Ordering::Relaxed);
+        }
         // SAFETY: the caller's promises are passed on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(block_size(layout), Ordering::Relaxed);
+        if COUNTED.get() {
+            IN_USE.fetch_sub(block_size(layout), Ordering::Relaxed);
+        }
         // SAFETY: as above.
         unsafe { System.dealloc(pointer, layout) }
     }
@@ -64,9 +93,7 @@ fn space_with_tables(environments: u32) -> CapabilitySpace<Object> {
 
 #[test]
 fn a_capability_costs_no_more_than_its_charge() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = measuring();
     // Several sizes, so a chunk of the arena is caught barely used too.
     for per_table in [1, 33, 200, 1000] {
         let tables = 50;
@@ -100,9 +127,7 @@ fn a_capability_costs_no_more_than_its_charge() {
 
 #[test]
 fn a_mapping_record_costs_no_more_than_its_charge() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = measuring();
     let mut space = space_with_tables(1);
     let nodes: Vec<NodeId> = (0..64)
         .map(|_| {
@@ -168,9 +193,7 @@ fn a_mapping_record_costs_no_more_than_its_charge() {
 
 #[test]
 fn untagged_pages_thinned_out_cost_at_most_a_sixteenth_past_their_charge() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = measuring();
     // One untaggable node, one page at a time at every other page (so no two runs
     // join), then every k-th page unmapped: B-tree nodes left as empty as removals
     // leave them. Every 7th costs 199 bytes a page, 4% past the charge: raising the
@@ -218,9 +241,7 @@ fn untaggable_node() -> (CapabilitySpace<Object>, NodeId) {
 
 #[test]
 fn an_emptied_table_keeps_little_more_than_its_growths_were_charged() {
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = measuring();
     // Table 0 fills the arena first, so that the other tables' capabilities reuse its
     // entries and what stays after them is their slots alone; sixteen of them, so that
     // what the test harness's other threads allocate meanwhile is lost in the average.
@@ -250,4 +271,53 @@ fn an_emptied_table_keeps_little_more_than_its_growths_were_charged() {
         kept <= charged + charged / 32,
         "an emptied table keeps {kept} bytes, its growths were charged {charged}"
     );
+}
+
+#[test]
+fn a_bindings_asks_cost_no_more_than_their_charge() {
+    let _one = measuring();
+    // Each binding waits for as many hosts as it may, on one of a few addresses; then
+    // every k-th binding hears from all of them and leaves, so nodes are left as empty
+    // as removals leave them. One binding alone has a node to itself.
+    for (bindings, k) in [
+        (1u32, 0u32),
+        (3, 2),
+        (10_000, 0),
+        (10_000, 2),
+        (10_000, 3),
+        (10_000, 7),
+    ] {
+        let mut askers = Askers::<Name>::new();
+        let mut places = vec![Asks::default(); bindings as usize];
+        let before = IN_USE.load(Ordering::Relaxed);
+        for (binding, asks) in places.iter_mut().enumerate() {
+            let (name, address) = (Name(binding as u32), binding as u32 % 3 + 1);
+            for host in 1..=ASKED_HOSTS as u32 {
+                askers.ask(name, asks, address, host * 7 + binding as u32 % 5);
+            }
+        }
+        let mut left = 0;
+        for (binding, asks) in places.iter_mut().enumerate() {
+            if k != 0 && binding as u32 % k == k - 1 {
+                askers.leave(Name(binding as u32), asks);
+            } else {
+                left += 1;
+            }
+        }
+        let after = IN_USE.load(Ordering::Relaxed);
+        let cost = (after.saturating_sub(before) as u64) / left;
+        assert!(
+            cost <= ASKS_BYTES,
+            "{bindings} bindings, every {k}th gone: {cost} bytes a binding"
+        );
+    }
+}
+
+/// A binding's name, as the kernel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Name(u32);
+
+impl Bounded for Name {
+    const MIN: Self = Name(0);
+    const MAX: Self = Name(u32::MAX);
 }
