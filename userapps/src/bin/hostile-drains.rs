@@ -65,9 +65,15 @@ const MANY: u64 = 800;
 const KICKED_FULL: u64 = 1 << 32;
 /// The attacker's run: 256 frames, rings of 128 entries.
 const ATTACK_ORDER: u32 = 8;
-/// The attacker's frame quota: its image, stack and run; the kernel memory that comes with
-/// it (512 bytes a frame) pays for [`MANY`] bindings.
+/// The attacker's frame quota: its image, stack and run.
 const CHILD_QUOTA: u64 = 2048;
+/// Its allowance: the frames, and kernel memory for [`MANY`] bindings (about 2 KiB each
+/// with their capabilities; the 512 bytes a frame that come with a plain quota are 1 MiB).
+const ATTACK_LEND: Lend = Lend {
+    frames: CHILD_QUOTA,
+    kernel_bytes: 4 << 20,
+    slots: 0,
+};
 /// The parent's UDP port, and how many frames it sends under attack.
 const VICTIM_PORT: u16 = 7010;
 const VICTIM_FRAMES: u64 = 8;
@@ -97,13 +103,8 @@ const FILTER_LEND: Lend = Lend {
 };
 const FILTERED_ADDRESS: [u8; 4] = [10, 67, 0, 1];
 /// The rings of the attack with frames to send (a binding and a filter each: a table
-/// holds 1,024 capabilities), its allowance, and the address its frames come from.
+/// holds 1,024 capabilities), and the address its frames come from.
 const VALID_RINGS: u64 = 400;
-const VALID_LEND: Lend = Lend {
-    frames: CHILD_QUOTA,
-    kernel_bytes: 4 << 20,
-    slots: 0,
-};
 const VALID_ADDRESS: [u8; 4] = [10, 0, 2, 16];
 /// In the sender's argument: spin once the rings are full, sharing the pool with the
 /// parent, instead of sleeping.
@@ -169,7 +170,7 @@ fn main(_argument: u64) -> u64 {
 fn attack(shared: Handle, bindings: u64, victim: &mut Binding, mac: [u8; 6]) -> u64 {
     write_u64(BOUND, 0);
     write_u64(FILLED, 0);
-    let child = Child::create(CHILD_QUOTA).expect("create the attacker");
+    let child = Child::create_lending(ATTACK_LEND).expect("create the attacker");
     user::map(shared, child.environment(), SHARED_PAGE, MapFlags::WRITE).expect("share the page");
     child.start(attacker, bindings).expect("start the attacker");
     yield_until("the attacker binds", || read_u64(BOUND) != 0);
@@ -257,7 +258,7 @@ fn attacker_with_the_nic(shared: Handle, lend: Lend, entry: fn(u64) -> u64, flag
 /// A child fills [`VALID_RINGS`] rings on one run with frames the kernel sends (`sender`)
 /// while the parent watches: it may lose the CPU no longer than beside the spoofs.
 fn valid_frames(shared: Handle, spins: bool) {
-    let child = attacker_with_the_nic(shared, VALID_LEND, sender, if spins { SPINS } else { 0 });
+    let child = attacker_with_the_nic(shared, ATTACK_LEND, sender, if spins { SPINS } else { 0 });
     yield_until("the attacker binds", || read_u64(BOUND) != 0);
     assert_eq!(read_u64(BOUND), VALID_RINGS, "the attacker's rings");
     let before = facts::counter(Counter::FramesSent);

@@ -9,7 +9,8 @@
 //! | an environment's record, facts bookkeeping and timer | the environment itself, at creation | `ENVIRONMENT_BYTES` |
 //! | a capability (tree node and table slot) | the environment whose table holds it | `CAPABILITY_BYTES` |
 //! | a mapping record (one mapped page, both index directions) | the environment the page is mapped in | `MAPPING_RECORD_BYTES` |
-//! | a claimed address, a binding, a filter | the environment that made it | `net::NETWORK_OBJECT_BYTES`, and a capability |
+//! | a claimed address, a filter | the environment that made it | `net::NETWORK_OBJECT_BYTES`, and a capability |
+//! | a binding | the environment that made it | `net::BINDING_BYTES`, and a capability |
 //! | a child's allowance | the creator, until the child is gone | what it lent |
 //!
 //! A child's allowance is lent out of its creator's, like frames, so the

@@ -703,8 +703,8 @@ impl Undo<'_, '_> {
     /// false if none was left.
     fn forget_a_filter_through(&mut self, node: NodeId) -> bool {
         let environments = &mut *self.environments;
-        self.net.forget_a_filter_through(node, &mut |payer| {
-            refund_network_object(environments, payer)
+        self.net.forget_a_filter_through(node, &mut |payer, bytes| {
+            refund_network_object(environments, payer, bytes)
         })
     }
 
@@ -720,13 +720,14 @@ impl Undo<'_, '_> {
     }
 }
 
-/// Gives `payer` back the charge for a network record that went.
+/// Gives `payer` back the charge, `bytes`, for a network record that went.
 fn refund_network_object(
     environments: &mut BTreeMap<EnvironmentId, Box<Environment>>,
     payer: EnvironmentId,
+    bytes: u64,
 ) {
     if let Some(payer) = environments.get_mut(&payer) {
-        payer.kernel_bytes.uncharge(net::NETWORK_OBJECT_BYTES);
+        payer.kernel_bytes.uncharge(bytes);
     }
 }
 
@@ -752,10 +753,12 @@ impl Removal<Object> for Undo<'_, '_> {
     fn removed(&mut self, removed: Removed<Object>) {
         // Its pages were unmapped by `prepare`, which every removal asks first.
         let environments = &mut *self.environments;
-        self.net
-            .removed(removed.object, removed.node, removed.owner, &mut |payer| {
-                refund_network_object(environments, payer)
-            });
+        self.net.removed(
+            removed.object,
+            removed.node,
+            removed.owner,
+            &mut |payer, bytes| refund_network_object(environments, payer, bytes),
+        );
         if let Some(owner) = environments.get_mut(&removed.owner) {
             owner.capability_removed();
         }

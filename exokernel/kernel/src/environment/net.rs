@@ -27,6 +27,7 @@ use exo_abi::net::{
 use exo_abi::syscall::NO_CAPABILITY;
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
+use exo_kernel_core::askers::{ASKS_BYTES, Askers, Asks, Bounded};
 use exo_kernel_core::btree::GiveBackWhenEmpty;
 use exo_kernel_core::caps::{CapabilitySpace, NodeId};
 use exo_kernel_core::demux::{
@@ -77,6 +78,11 @@ const BACKGROUND_DRAIN_ENTRIES: u32 = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BindingId(u32);
 
+impl Bounded for BindingId {
+    const MIN: Self = BindingId(u32::MIN);
+    const MAX: Self = BindingId(u32::MAX);
+}
+
 /// The network half of the system state.
 #[derive(Debug)]
 pub(super) struct Network {
@@ -93,9 +99,11 @@ pub(super) struct Network {
     /// behind this one, so the next starts where it stopped and every busy
     /// ring has its turn.
     last_polled: Option<BindingId>,
-    /// Each claimed address: its original capability, and the bindings
-    /// waiting for an ARP reply on it.
-    addresses: BTreeMap<Ipv4, Claimed>,
+    /// Each claimed address, by its original capability.
+    addresses: BTreeMap<Ipv4, NodeId>,
+    /// The bindings waiting for an ARP reply, by the address they asked from
+    /// and the host they asked (each binding's place: `Binding::asks`).
+    askers: Askers<BindingId>,
     /// Every binding's filters, by binding and key. One B-tree for all, not a
     /// list in each binding: a list keeps the room its removed filters took, so
     /// a binding given many filters and then none would keep, uncharged, what
@@ -110,14 +118,14 @@ pub(super) struct Network {
     /// Every binding by the environment that made it, so that an
     /// environment's packet counts add up its own bindings, not every one
     /// there is (500 of a neighbour's once made each `EnvironmentInfo` of
-    /// them cost 40 times an `Id`). Paid for in `NETWORK_OBJECT_BYTES`.
+    /// them cost 40 times an `Id`). Paid for in `BINDING_BYTES`.
     owned: BTreeSet<(EnvironmentId, BindingId)>,
     /// For each environment with a binding, the first of its polled ones;
     /// each links to the next of the same owner (`Binding::next_owned_polled`).
     /// When an environment leaves the CPU its own polled rings are drained,
     /// not the first of everyone's: behind 800 of a neighbour's, a ring that
     /// was already polled once waited 736 ticks for its turn. Made with the
-    /// owner's first binding (paid in `NETWORK_OBJECT_BYTES`), so polling
+    /// owner's first binding (paid in `BINDING_BYTES`), so polling
     /// allocates nothing.
     polled_by_owner: BTreeMap<EnvironmentId, Option<BindingId>>,
     next_binding: u32,
@@ -152,44 +160,21 @@ struct Binding {
     /// The same among its owner's polled bindings (`Network::polled_by_owner`).
     next_owned_polled: Option<BindingId>,
     previous_owned_polled: Option<BindingId>,
-    /// The address it waits for an ARP reply on, if it asked, and the next
-    /// and previous asker there (`Claimed::first_asker`).
-    asking: Option<Ipv4>,
-    /// The hosts it asked about and has had no reply from, the latest
-    /// [`ASKED_HOSTS`] (0: none): a reply goes only to bindings that asked
-    /// its sender.
-    asked_hosts: [Ipv4; ASKED_HOSTS],
-    next_asker: Option<BindingId>,
-    previous_asker: Option<BindingId>,
+    /// Its place among the bindings waiting for an ARP reply
+    /// (`Network::askers`): the address it asked from, the hosts it asked.
+    asks: Asks,
     counters: Counters,
 }
 
-/// A claimed address (`Network::addresses`).
-#[derive(Debug)]
-struct Claimed {
-    /// Its original capability.
-    node: NodeId,
-    /// The first and the last of the bindings that sent an ARP request from
-    /// it and have had no reply since, oldest first; each links to the next
-    /// (`Binding::next_asker`). A reply goes to the oldest few
-    /// ([`ARP_REPLY_FANOUT`]), so what a reply costs the kernel is paid for
-    /// by requests, one each, and no number of bindings makes it larger.
-    first_asker: Option<BindingId>,
-    last_asker: Option<BindingId>,
-}
-
-/// The most bindings one ARP reply is copied to: the oldest askers on its
-/// address. The rest wait for the next reply (each asked, so each has one
-/// coming). Copied to every binding on the address, the replies to a
-/// program with 500 bindings on it asking the gateway in bursts kept a
-/// slot holder from the CPU, interrupts off, for 32 to 43 ticks of the
-/// instruction clock in one stretch (`hostile-arp`; 6 now, a round of its
-/// slice vector).
+/// The most bindings one ARP reply is copied to: the oldest that asked its
+/// sender from its address, so what a reply costs the kernel is paid for by
+/// requests, one each, and no number of bindings makes it larger. The rest
+/// wait for the next reply (each asked, so each has one coming). Copied to
+/// every binding on the address, the replies to a program with 500 bindings
+/// on it asking the gateway in bursts kept a slot holder from the CPU,
+/// interrupts off, for 32 to 43 ticks of the instruction clock in one
+/// stretch (`hostile-arp`; 6 now, a round of its slice vector).
 const ARP_REPLY_FANOUT: u32 = 8;
-
-/// How many hosts a binding may wait to hear from at once: a library OS
-/// resolving several neighbours asks several before any answers.
-const ASKED_HOSTS: usize = 4;
 
 /// A filter feeding a binding (`Network::bound`, keyed by binding and key).
 #[derive(Clone, Copy, Debug)]
@@ -217,35 +202,6 @@ impl Binding {
         self.counters.tx_bytes += length;
         cpu::current().count(Counter::FramesSent);
         trace::record(Kind::FrameSent, self.owner.0, [u64::from(id.0), length]);
-    }
-
-    /// Notes that it asked about `host`, forgetting the oldest it asked
-    /// about if it waits for [`ASKED_HOSTS`] already.
-    fn note_asked(&mut self, host: Ipv4) {
-        if self.asked_hosts.contains(&host) {
-            return;
-        }
-        self.asked_hosts.rotate_right(1);
-        self.asked_hosts[0] = host;
-    }
-
-    /// Whether it asked about `host` and waits for its reply: if so, it
-    /// hears from it now and waits for it no more.
-    fn heard_from(&mut self, host: Ipv4) -> bool {
-        // An empty slot is 0: a reply "from" 0.0.0.0 answers nobody.
-        if host == 0 {
-            return false;
-        }
-        let Some(asked) = self.asked_hosts.iter_mut().find(|asked| **asked == host) else {
-            return false;
-        };
-        *asked = 0;
-        true
-    }
-
-    /// Whether it waits for a reply from anyone.
-    fn waits_for_a_reply(&self) -> bool {
-        self.asked_hosts.iter().any(|&host| host != 0)
     }
 
     /// Sets the flag the producer reads; `Network::set_polling` also keeps
@@ -296,6 +252,7 @@ impl Network {
             first_polled: None,
             last_polled: None,
             addresses: BTreeMap::new(),
+            askers: Askers::new(),
             bound: BTreeMap::new(),
             through_copies: BTreeSet::new(),
             owned: BTreeSet::new(),
@@ -390,85 +347,27 @@ impl Network {
     }
 
     /// Binding `id` sent an ARP request from `address` about `host`: it
-    /// waits for a reply there, behind the askers before it. One that asks
-    /// again keeps its place (and waits for `host` too); one that asks from
-    /// another address moves there.
+    /// waits for a reply there (`Askers::ask`).
     fn ask(&mut self, id: BindingId, address: Ipv4, host: Ipv4) {
-        let Some(binding) = self.bindings.get_mut(&id) else {
-            return;
-        };
-        if binding.asking == Some(address) {
-            binding.note_asked(host);
-            return;
+        if let Some(binding) = self.bindings.get_mut(&id) {
+            self.askers.ask(id, &mut binding.asks, address, host);
         }
-        self.stop_asking(id);
-        self.asker(id).note_asked(host);
-        let Some(claimed) = self.addresses.get_mut(&address) else {
-            return;
-        };
-        let last = claimed.last_asker.replace(id);
-        if claimed.first_asker.is_none() {
-            claimed.first_asker = Some(id);
-        }
-        if let Some(last) = last {
-            self.asker(last).next_asker = Some(id);
-        }
-        let binding = self.asker(id);
-        binding.asking = Some(address);
-        binding.previous_asker = last;
-        binding.next_asker = None;
     }
 
     /// Takes binding `id` out of the askers it waits among, if it does.
     fn stop_asking(&mut self, id: BindingId) {
-        let Some(binding) = self.bindings.get_mut(&id) else {
-            return;
-        };
-        let Some(address) = binding.asking.take() else {
-            return;
-        };
-        binding.asked_hosts = [0; ASKED_HOSTS];
-        let next = binding.next_asker.take();
-        let previous = binding.previous_asker.take();
-        match previous {
-            Some(previous) => self.asker(previous).next_asker = next,
-            None => self.claimed(address).first_asker = next,
-        }
-        match next {
-            Some(next) => self.asker(next).previous_asker = previous,
-            None => self.claimed(address).last_asker = previous,
+        if let Some(binding) = self.bindings.get_mut(&id) {
+            self.askers.leave(id, &mut binding.asks);
         }
     }
 
-    /// The oldest asker on `address` after `after` (from the first, for
-    /// `None`) that asked about `host`: it hears from `host`, and leaves the
-    /// askers once it waits for nobody else. A walk over the askers, each
-    /// of which paid for a request, comparing; nothing is allocated.
-    fn asker_of(
-        &mut self,
-        address: Ipv4,
-        host: Ipv4,
-        after: Option<BindingId>,
-    ) -> Option<BindingId> {
-        let mut cursor = match after {
-            Some(after) => self.bindings.get(&after)?.next_asker,
-            None => self.addresses.get(&address)?.first_asker,
-        };
-        while let Some(id) = cursor {
-            let binding = self.asker(id);
-            cursor = binding.next_asker;
-            if binding.heard_from(host) {
-                return Some(id);
-            }
-        }
-        None
-    }
-
-    /// Takes every asker off `address`'s queue (the address goes).
-    fn forget_askers(&mut self, address: Ipv4) {
-        while let Some(first) = self.addresses.get(&address).and_then(|a| a.first_asker) {
-            self.stop_asking(first);
-        }
+    /// The oldest binding that asked `host` from `address` and waits for its
+    /// reply: it hears from `host` now, and waits for it no more.
+    fn answer(&mut self, address: Ipv4, host: Ipv4) -> Option<BindingId> {
+        let id = self.askers.oldest(address, host)?;
+        let binding = self.bindings.get_mut(&id).expect("askers exist");
+        self.askers.heard(id, &mut binding.asks, host);
+        Some(id)
     }
 
     /// Filter `key` of binding `id` went: a binding with no filter left on
@@ -478,21 +377,11 @@ impl Network {
         if self
             .bindings
             .get(&id)
-            .is_some_and(|binding| binding.asking == Some(key.address))
+            .is_some_and(|binding| binding.asks.address() == Some(key.address))
             && !self.filters.allows(id, Claim::Address(key.address))
         {
             self.stop_asking(id);
         }
-    }
-
-    fn claimed(&mut self, address: Ipv4) -> &mut Claimed {
-        self.addresses
-            .get_mut(&address)
-            .expect("an asker's address is claimed")
-    }
-
-    fn asker(&mut self, id: BindingId) -> &mut Binding {
-        self.bindings.get_mut(&id).expect("askers exist")
     }
 
     /// Forgets one filter attached through the binding capability `through`,
@@ -503,7 +392,7 @@ impl Network {
     pub fn forget_a_filter_through(
         &mut self,
         through: NodeId,
-        paid: &mut dyn FnMut(EnvironmentId),
+        paid: &mut dyn FnMut(EnvironmentId, u64),
     ) -> bool {
         let Some(&(_, id, key)) = self
             .through_copies
@@ -518,7 +407,7 @@ impl Network {
         if let Some(filter) = self.bound.remove(&(id, key)) {
             self.bound.give_back_when_empty();
             self.filter_gone(key, id);
-            paid(filter.payer);
+            paid(filter.payer, NETWORK_OBJECT_BYTES);
         }
         true
     }
@@ -532,7 +421,7 @@ impl Network {
         object: Object,
         node: NodeId,
         owner: EnvironmentId,
-        paid: &mut impl FnMut(EnvironmentId),
+        paid: &mut impl FnMut(EnvironmentId, u64),
     ) {
         match object {
             // Only an original counts: derived and granted copies go first.
@@ -540,14 +429,14 @@ impl Network {
                 if self
                     .addresses
                     .get(&address)
-                    .is_some_and(|claimed| claimed.node == node) =>
+                    .is_some_and(|&original| original == node) =>
             {
-                // None are left: each went with its binding's last filter
+                // No binding waits on it: each stopped with its last filter
                 // on the address, and those went first.
-                self.forget_askers(address);
+                debug_assert!(self.askers.any_on(address).is_none());
                 self.addresses.remove(&address);
                 self.addresses.give_back_when_empty();
-                paid(owner);
+                paid(owner, NETWORK_OBJECT_BYTES);
             }
             Object::Binding(id)
                 if self
@@ -579,11 +468,11 @@ impl Network {
                     self.bound.remove(&(id, key));
                     self.through_copies.remove(&(filter.through, id, key));
                     self.filter_gone(key, id);
-                    paid(filter.payer);
+                    paid(filter.payer, NETWORK_OBJECT_BYTES);
                 }
                 self.bound.give_back_when_empty();
                 self.through_copies.give_back_when_empty();
-                paid(owner);
+                paid(owner, BINDING_BYTES);
             }
             // A copy (or one whose binding is gone): the filters attached
             // through it go with it. Revoking a copy takes back the right to
@@ -602,7 +491,7 @@ impl Network {
                         .remove(&(id, key))
                         .expect("a filter attached through a copy is bound");
                     self.filter_gone(key, id);
-                    paid(filter.payer);
+                    paid(filter.payer, NETWORK_OBJECT_BYTES);
                 }
                 self.bound.give_back_when_empty();
                 self.through_copies.give_back_when_empty();
@@ -618,7 +507,7 @@ impl Network {
                 self.through_copies.remove(&(filter.through, binding, key));
                 self.through_copies.give_back_when_empty();
                 self.filter_gone(key, binding);
-                paid(filter.payer);
+                paid(filter.payer, NETWORK_OBJECT_BYTES);
             }
             _ => {}
         }
@@ -631,22 +520,28 @@ const LOWEST_FILTER_KEY: FilterKey = FilterKey {
     filter: Filter::arp(),
 };
 
-/// What one network object's records may cost the kernel beyond its
-/// capability: a binding's record and its entry among its owner's, or an
-/// address's or filter's entries.
+/// What a claimed address's or a filter's records may cost the kernel
+/// beyond its capability: their entries, each far smaller than a binding's
+/// record, four times which this is.
 pub(super) const NETWORK_OBJECT_BYTES: u64 = 4 * size_of::<Binding>() as u64;
+
+/// What a binding's records may cost the kernel beyond its capability: its
+/// record and its entry among its owner's, as any network object's, and its
+/// place among ARP askers.
+pub(super) const BINDING_BYTES: u64 = NETWORK_OBJECT_BYTES + ASKS_BYTES;
 
 impl System {
     /// Makes a network object's original capability with `insert`, charging
-    /// `caller` for the capability and the object's records.
+    /// `caller` for the capability and the object's records, `bytes`.
     fn new_network_object(
         &mut self,
         caller: EnvironmentId,
+        bytes: u64,
         insert: impl FnOnce(&mut CapabilitySpace<Object>) -> Result<Handle, Error>,
     ) -> Result<Handle, Error> {
-        self.charge_kernel(caller, NETWORK_OBJECT_BYTES)?;
+        self.charge_kernel(caller, bytes)?;
         self.new_capability(caller, insert).inspect_err(|_| {
-            self.uncharge_kernel(caller, NETWORK_OBJECT_BYTES);
+            self.uncharge_kernel(caller, bytes);
         })
     }
 
@@ -720,18 +615,11 @@ impl System {
             return Err(Error::AddressInUse);
         }
         let rights = self.rights_made_from(caller, nic, Rights::NET);
-        let handle = self.new_network_object(caller, |capabilities| {
+        let handle = self.new_network_object(caller, NETWORK_OBJECT_BYTES, |capabilities| {
             capabilities.insert_child(caller, parent, Object::Address(address), rights)
         })?;
         let node = self.capabilities.lookup(caller, handle)?.node;
-        self.net.addresses.insert(
-            address,
-            Claimed {
-                node,
-                first_asker: None,
-                last_asker: None,
-            },
-        );
+        self.net.addresses.insert(address, node);
         Ok(handle)
     }
 
@@ -771,7 +659,7 @@ impl System {
         }
         let id = BindingId(self.net.next_binding);
         let rights = self.rights_made_from(caller, frames, Rights::NET);
-        let handle = self.new_network_object(caller, |capabilities| {
+        let handle = self.new_network_object(caller, BINDING_BYTES, |capabilities| {
             capabilities.insert_child(caller, parent, Object::Binding(id), rights)
         })?;
         self.net.next_binding += 1;
@@ -804,10 +692,7 @@ impl System {
             previous_polled: None,
             next_owned_polled: None,
             previous_owned_polled: None,
-            asking: None,
-            asked_hosts: [0; ASKED_HOSTS],
-            next_asker: None,
-            previous_asker: None,
+            asks: Asks::default(),
             counters: Counters::default(),
         };
         binding.set_polling_flag(false);
@@ -1065,18 +950,12 @@ impl System {
                 }
             }
             Destination::ArpReply { address, host } => {
-                // To the oldest askers that asked about its sender.
-                let mut after = None;
+                // To the oldest that asked its sender from its address.
                 for _ in 0..ARP_REPLY_FANOUT {
-                    let Some(id) = self.net.asker_of(address, host, after) else {
+                    let Some(id) = self.net.answer(address, host) else {
                         break;
                     };
-                    after = Some(id);
                     delivered |= self.deliver_to(id, frame);
-                    if !self.binding(id).waits_for_a_reply() {
-                        after = self.binding(id).previous_asker;
-                        self.net.stop_asking(id);
-                    }
                 }
             }
             Destination::Unmatched(_) => {}
