@@ -342,7 +342,9 @@ impl System {
         target: Handle,
         address: u64,
     ) -> Result<(), Error> {
-        let target = self.target(caller, target, Rights::MAP)?;
+        // Not in one being taken down: its walk forgets a run at its first
+        // page and clears the rest as it reaches them.
+        let target = self.target_to_build_in(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
         // A page cut out of the middle of a run leaves two, which may take
         // a new node of the index: paid for when the run was mapped (by the
@@ -363,7 +365,9 @@ impl System {
         if let Some(node) = node {
             let recorded = self.mappings.remove_page(node, target, address);
             debug_assert!(recorded, "the tags and the index disagree");
-            environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
+            if recorded {
+                environment.kernel_bytes.uncharge(MAPPING_RECORD_BYTES);
+            }
         }
         Ok(())
     }
@@ -378,7 +382,7 @@ impl System {
         flags: u64,
     ) -> Result<(), Error> {
         let flags = MapFlags::from_bits(flags).ok_or(Error::InvalidArgument)?;
-        let target = self.target(caller, target, Rights::MAP)?;
+        let target = self.target_to_build_in(caller, target, Rights::MAP)?;
         Self::check_user_pages(address, 1)?;
         let tag = self
             .environment(target)

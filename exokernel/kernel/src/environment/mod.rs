@@ -579,9 +579,10 @@ impl System {
         Ok(id)
     }
 
-    /// As [`Self::target`], for a call that makes something in the
-    /// environment (maps a page, binds a slot) or sets it going:
-    /// `InvalidState` if it is being taken down (`teardown.rs`).
+    /// As [`Self::target`], for a call that makes or changes something in
+    /// the environment (maps, unmaps or protects a page, binds a slot) or
+    /// sets it going: `InvalidState` if it is being taken down
+    /// (`teardown.rs`).
     pub fn target_to_build_in(
         &self,
         caller: EnvironmentId,
