@@ -45,6 +45,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     gdt::init();
     idt::init();
     syscall::init();
+    let umip = cpu::prevent_user_mode_instructions();
 
     // SAFETY: this is the address the PVH loader passed in `ebx`, and
     // nothing has touched memory outside the kernel image yet.
@@ -78,6 +79,10 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
         (counts.usable * 4096) >> 20,
         counts.total
     );
+    // Logged once the heap is up: the logger may allocate.
+    if !umip {
+        log::warn!("no UMIP on this CPU: ring 3 can read the descriptor tables' addresses");
+    }
     println!("heap: {} MiB", heap_size >> 20);
 
     pic::disable();

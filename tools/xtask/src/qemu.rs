@@ -235,6 +235,17 @@ impl QemuConfig {
         argument
     }
 
+    /// The CPU model: under TCG, QEMU's default with UMIP, so that the kernel can make
+    /// `sgdt`, `sidt`, `sldt`, `smsw` and `str` fault in ring 3 (they would hand out where
+    /// its tables are). Under KVM the default model: `-cpu host` aborts on these machines
+    /// (PLATFORM-NOTES), and the host's CPU decides.
+    fn cpu_arguments(&self) -> Vec<String> {
+        match self.accelerator {
+            Accelerator::Tcg => vec!["-cpu".to_string(), "qemu64,+umip".to_string()],
+            Accelerator::Kvm => Vec::new(),
+        }
+    }
+
     /// The serial port on QEMU's standard streams. On a terminal, QEMU's multiplexer is
     /// between them for its escape key (Ctrl-A x ends QEMU), and QEMU leaves Ctrl-C alone
     /// (`signal=off`): the byte reaches the guest as on a serial line.
@@ -279,6 +290,7 @@ impl QemuConfig {
                 "1",
             ])
             .args(["-accel", &self.accelerator.to_string()])
+            .args(self.cpu_arguments())
             // A reset or triple fault must end the run, not loop through the boot again.
             .arg("-no-reboot")
             .args(["-display", "none", "-monitor", "none"])
@@ -502,6 +514,12 @@ mod tests {
         assert_eq!(after("-kernel"), "/k/exo-kernel");
         assert_eq!(after("-append"), "test=boot log=info");
         assert_eq!(after("-accel"), "kvm");
+        assert!(values_of(&arguments, "-cpu").is_empty());
+        config.accelerator = Accelerator::Tcg;
+        assert_eq!(
+            values_of(&arguments_of(&config.command()), "-cpu"),
+            ["qemu64,+umip"]
+        );
         assert_eq!(
             values_of(&arguments, "-device"),
             [

@@ -194,7 +194,7 @@ fn main(_argument: u64) -> u64 {
         ),
         (
             TRAPS,
-            "x87, MMX, SSE, AVX, 25 privileged instructions and segment loads, and int n \
+            "x87, MMX, SSE, AVX, 30 privileged instructions and segment loads, and int n \
              for all 256 vectors each ended in the one upcall they should, none carrying the \
              address of a neighbour's page fault; a single-stepped `mov ss` then `syscall` \
              trapped only in ring 3",

@@ -373,6 +373,16 @@ pub enum Privileged {
     /// have written a valid descriptor: a CPU whose LDT register still holds its reset
     /// value (base 0, limit 0xffff) would read it from there, in the user's own memory.
     LdtSelector,
+    /// `sgdt [rax]`: where the kernel's GDT is (#GP with CR4.UMIP).
+    StoreGdt,
+    /// `sidt [rax]`: where the kernel's IDT is.
+    StoreIdt,
+    /// `sldt eax`.
+    StoreLdt,
+    /// `str eax`: the task register's selector.
+    StoreTaskRegister,
+    /// `smsw eax`: the low bits of CR0.
+    StoreMachineStatus,
 }
 
 /// The linear address an LDT at base 0 would hold descriptor 512 at, and the selector
@@ -384,7 +394,7 @@ pub const LDT_SELECTOR: u16 = (LDT_DESCRIPTOR as u16) | 4 | 3;
 pub const USER_DATA_DESCRIPTOR: u64 = 0x00cf_f300_0000_ffff;
 
 impl Privileged {
-    pub const ALL: [Privileged; 25] = [
+    pub const ALL: [Privileged; 30] = [
         Privileged::ReadMsr,
         Privileged::WriteMsr,
         Privileged::WriteCr3,
@@ -410,6 +420,11 @@ impl Privileged {
         Privileged::KernelDataRpl3,
         Privileged::TaskStateAsData,
         Privileged::LdtSelector,
+        Privileged::StoreGdt,
+        Privileged::StoreIdt,
+        Privileged::StoreLdt,
+        Privileged::StoreTaskRegister,
+        Privileged::StoreMachineStatus,
     ];
 
     /// Bytes of the instruction, for a handler that skips it.
@@ -431,6 +446,12 @@ impl Privileged {
             | Privileged::KernelDataRpl3
             | Privileged::TaskStateAsData
             | Privileged::LdtSelector => 3,
+            // 0F 01 /0, 0F 01 /1, 0F 00 /0, 0F 00 /1, 0F 01 /4.
+            Privileged::StoreGdt
+            | Privileged::StoreIdt
+            | Privileged::StoreLdt
+            | Privileged::StoreTaskRegister
+            | Privileged::StoreMachineStatus => 3,
             Privileged::PortInPci => 1,
             _ => 2,
         }
@@ -438,12 +459,14 @@ impl Privileged {
 
     /// Executes it; returns only if the upcall handler skipped it.
     pub fn attempt(self) {
-        // What the table loads and `invlpg` name: ten mapped bytes of this stack.
-        let here = [0u64; 2];
+        // What the table loads and stores and `invlpg` name: ten mapped bytes of this stack.
+        let mut here = [0u64; 2];
         // SAFETY: in ring 3 each raises #GP or #UD before any effect (the test checks
         // which); were one to complete it would change CPU state, not this program's
         // memory. The selectors are loaded into registers this runtime does not use, and
-        // memory operands point at `here`, which is mapped.
+        // memory operands point at `here`, which is mapped, this function's own and
+        // mutable: a store that completed (`sgdt`, `sidt` without UMIP) writes ten bytes
+        // of it.
         unsafe {
             match self {
                 Privileged::ReadMsr => {
@@ -481,6 +504,11 @@ impl Privileged {
                 Privileged::KernelDataRpl3 => asm!("mov es, ax", in("ax") 0x13u16),
                 Privileged::TaskStateAsData => asm!("mov fs, ax", in("ax") 0x28u16),
                 Privileged::LdtSelector => asm!("mov gs, ax", in("ax") LDT_SELECTOR),
+                Privileged::StoreGdt => asm!(".byte 0x0f, 0x01, 0x00", in("rax") &raw mut here),
+                Privileged::StoreIdt => asm!(".byte 0x0f, 0x01, 0x08", in("rax") &raw mut here),
+                Privileged::StoreLdt => asm!(".byte 0x0f, 0x00, 0xc0", out("eax") _),
+                Privileged::StoreTaskRegister => asm!(".byte 0x0f, 0x00, 0xc8", out("eax") _),
+                Privileged::StoreMachineStatus => asm!(".byte 0x0f, 0x01, 0xe0", out("eax") _),
             }
         }
     }

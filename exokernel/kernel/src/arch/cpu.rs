@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 use core::arch::asm;
+use core::arch::x86_64::{__cpuid, __cpuid_count};
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -14,6 +15,7 @@ use exo_abi::counters::Counter;
 use exo_abi::trace::Record;
 use spin::Mutex;
 use x86_64::VirtAddr;
+use x86_64::registers::control::{Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 
 /// State private to one CPU.
@@ -102,6 +104,21 @@ pub fn init_boot_cpu(kernel_stack_top: u64) {
     // KERNEL_GS_BASE until `swapgs` exchanges them on entry and exit.
     GsBase::write(VirtAddr::new(address));
     KernelGsBase::write(VirtAddr::zero());
+}
+
+/// Makes `sgdt`, `sidt`, `sldt`, `smsw` and `str` fault in ring 3 (CR4.UMIP),
+/// if the CPU offers it: they would hand ring 3 where the kernel's tables are
+/// and what CR0 holds, and no kernel value may come back in a register.
+/// Whether it could (QEMU's TCG offers it with `-cpu qemu64,+umip`).
+pub fn prevent_user_mode_instructions() -> bool {
+    // CPUID leaf 7, sub-leaf 0, ECX bit 2 (Intel SDM vol. 2A, CPUID).
+    let offered = __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 2) != 0;
+    if offered {
+        // SAFETY: UMIP only makes those five instructions fault at CPL 3;
+        // the kernel never uses them in ring 3.
+        unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION)) };
+    }
+    offered
 }
 
 /// This CPU's state.
