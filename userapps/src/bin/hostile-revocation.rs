@@ -31,6 +31,11 @@
 //! copies below those not yet reached as fast as they went. An environment whose take is
 //! under way runs no more until it is done.
 //!
+//! Then a creator whose child gave `CONTROL` over itself to an environment outside the
+//! creator's family, which asked first for one frame within 600,000 ticks, must still be
+//! able to ask its child for frames (it was `InvalidState`: only the maker of a request
+//! from outside, or one above the maker, could replace it).
+//!
 //! "Holdings" are its frames charged, read when it was asked and again once it is quiet.
 //! The re-grower is not a dodge: its 8 frames were free for the system to hand out
 //! between its drop and its allocation, which its quota allows; it only must not be
@@ -100,6 +105,17 @@ const SACRIFICED: u64 = 13;
 const ACCOMPLICE: u64 = 14;
 const ACCOMPLICE_CONTROL: u64 = 15;
 const ACCOMPLICE_READY: u64 = 16;
+/// For the creator and the outsider (`creator_not_locked_out`): the creator's handle for
+/// the outsider (with `GIVE`), the outsider's capability for the creator's child (with
+/// `CONTROL`), the outsider's request's error code and 1 once made, and the creator's.
+const OUTSIDER: u64 = 17;
+const OUTSIDER_CONTROL: u64 = 18;
+const OUTSIDER_ASKED: u64 = 19;
+const OUTSIDER_ERROR: u64 = 20;
+const CREATOR_ASKED: u64 = 21;
+const CREATOR_ERROR: u64 = 22;
+/// An outcome word's value for `Ok`.
+const OK: u64 = u64::MAX;
 /// Frames the child asked for everything allocates when asked.
 const GROWN: u64 = 4;
 /// Frames the sacrificer lends its empty child: far more than asked.
@@ -240,6 +256,7 @@ fn main(_argument: u64) -> u64 {
             run(behaviour, shared_page, Some(&witness));
         }
     }
+    creator_not_locked_out(shared_page);
     witness.expect_progress(1, PATIENCE_TICKS, "every revocation");
     witness.check_unharmed("every revocation");
     witness.stop();
@@ -248,6 +265,90 @@ fn main(_argument: u64) -> u64 {
     baseline.expect_came_back("hostile-revocation", "every revocation");
     check::all_passed("hostile-revocation");
     0
+}
+
+/// A creator whose child gave `CONTROL` over itself to an environment outside the
+/// creator's family (here the creator gives it, for the child), which asked the child for
+/// one frame within 600,000 ticks first: the creator may still ask the child for frames,
+/// replacing that request (once `InvalidState` for ten minutes: only the maker of a
+/// request from outside, or one above the maker, could replace it).
+fn creator_not_locked_out(shared_page: Handle) {
+    SHARED.clear();
+    let creator = Child::create(CHILD_QUOTA).expect("create the creator");
+    let outsider = Child::create(CHILD_QUOTA).expect("create the outsider");
+    for child in [&creator, &outsider] {
+        SHARED
+            .share_with(shared_page, child.environment())
+            .expect("share the page");
+    }
+    let theirs =
+        user::capability_grant(outsider.environment(), creator.environment(), Rights::GIVE)
+            .expect("let the creator give to the outsider");
+    SHARED.write(OUTSIDER, theirs.to_raw());
+    outsider.start(ask_first, 0).expect("start the outsider");
+    creator.start(create_and_ask, 0).expect("start the creator");
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    while SHARED.read(CREATOR_ASKED) == 0 {
+        assert!(
+            creator.is_alive() && outsider.is_alive(),
+            "the creator or the outsider died"
+        );
+        assert!(facts::ticks() < deadline, "the creator never asked");
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let outcome = |word| match SHARED.read(word) {
+        OK => Ok(()),
+        code => Err(code),
+    };
+    assert_eq!(outcome(OUTSIDER_ERROR), Ok(()), "the outsider's request");
+    assert_eq!(
+        outcome(CREATOR_ERROR),
+        Ok(()),
+        "the creator's request after the outsider's (error code)"
+    );
+    creator.destroy();
+    outsider.destroy();
+    check::ok(
+        "a creator replaced the request of an environment outside its family that its \
+         child had given CONTROL over itself",
+    );
+}
+
+/// The creator: makes an empty child, gives the outsider `CONTROL` over it, waits until the
+/// outsider has asked it for a frame, then asks it for 8 within 30 ticks.
+fn create_and_ask(_argument: u64) -> u64 {
+    let child = user::environment_create(5).expect("create the child");
+    let outsider = Handle::from_raw(SHARED.read(OUTSIDER));
+    let control = user::capability_grant(child, outsider, Rights::CONTROL)
+        .expect("give the outsider CONTROL");
+    SHARED.write(OUTSIDER_CONTROL, control.to_raw());
+    while SHARED.read(OUTSIDER_ASKED) == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let result = user::request_frames(child, 8, DEADLINE_TICKS);
+    SHARED.write(CREATOR_ERROR, result.err().map_or(OK, |error| error.code()));
+    SHARED.write(CREATOR_ASKED, 1);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
+}
+
+/// The outsider: once it holds `CONTROL` over the creator's child, asks it for one frame
+/// within 600,000 ticks.
+fn ask_first(_argument: u64) -> u64 {
+    while SHARED.read(OUTSIDER_CONTROL) == 0 {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let child = Handle::from_raw(SHARED.read(OUTSIDER_CONTROL));
+    let result = user::request_frames(child, 1, 600_000);
+    SHARED.write(
+        OUTSIDER_ERROR,
+        result.err().map_or(OK, |error| error.code()),
+    );
+    SHARED.write(OUTSIDER_ASKED, 1);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
 }
 
 /// Asks a child behaving like `behaviour` for frames and checks how it ended.

@@ -48,11 +48,16 @@ impl System {
         // its children, or pass it to anyone it can reach: the one asked,
         // its family or an accomplice could otherwise put off a request
         // made from outside for ever, or ask one frame for eight, by
-        // replacing it. Only the maker, or one above it, may.
+        // replacing it. Only the maker may, or one above it, or one above
+        // the target that the maker is not above: an accomplice outside
+        // the target's creator's family, its request made first, once kept
+        // the creator from asking for ten minutes.
         let from_outside = caller != target && !self.is_below(caller, target);
         if let Some(open) = self.environment(target).revocation {
-            let may_replace =
-                !open.from_outside || caller == open.made_by || self.is_below(open.made_by, caller);
+            let may_replace = !open.from_outside
+                || caller == open.made_by
+                || self.is_below(open.made_by, caller)
+                || (self.is_below(target, caller) && !self.is_below(caller, open.made_by));
             // Past its deadline, the take by force goes on.
             if open.enforcing.is_some() || !may_replace {
                 return Err(Error::InvalidState);

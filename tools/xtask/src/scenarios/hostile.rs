@@ -92,7 +92,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(18),
+        checks: Some(19),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
