@@ -541,6 +541,31 @@ impl<O> CapabilitySpace<O> {
         }
     }
 
+    /// Removes every descendant of `node`, as [`Self::revoke_some`] does, a
+    /// share at a time, for the kernel's own use (the copies of an ending
+    /// environment's root). `node` is going from now on, so that while the
+    /// removal is stopped its holder cannot hang new children below it as
+    /// fast as they go. A dead id is `Done`.
+    pub fn remove_children_some(
+        &mut self,
+        node: NodeId,
+        removal: &mut (impl Removal<O> + ?Sized),
+    ) -> Progress {
+        if self.live(node).is_none() {
+            return Progress::Done;
+        }
+        self.node_mut(node).going = Some(node.index);
+        while let Some(child) = self.node_ref(node).first_child {
+            if self.remove_subtree(child, removal) == Progress::Stopped {
+                return Progress::Stopped;
+            }
+            if self.node_ref(node).first_child.is_some() && !removal.go_on() {
+                return Progress::Stopped;
+            }
+        }
+        Progress::Done
+    }
+
     /// Removes every capability in `env`'s table with all its descendants,
     /// wherever they are, then the table itself; `env` may get a new table
     /// afterwards. Capabilities in other tables that this table's were
@@ -1898,6 +1923,26 @@ mod tests {
         for (env, handle) in [(A, two), (B, one), (A, beside)] {
             assert_eq!(space.lookup(env, handle).unwrap_err(), Error::StaleHandle);
         }
+        assert_eq!(space.node_count(), 1);
+        check_structure(&space);
+    }
+
+    #[test]
+    fn removing_a_roots_children_goes_in_shares_and_the_root_takes_no_new_child() {
+        // A root with 10 leaf copies in two tables: a share of 3 removals a call.
+        let mut space = space(&[A, B], 16);
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let root = space.insert_root(A, 1, keep).unwrap();
+        for index in 0..10 {
+            let to = if index % 2 == 0 { A } else { B };
+            space.grant(A, root, to, keep).unwrap();
+        }
+        let node = node_of(&space, A, root);
+        let (calls, reports) = in_shares(3, |removal| space.remove_children_some(node, removal));
+        assert_eq!((calls, reports.len()), (4, 10));
+        // Going from the first share on: its holder derives nothing more.
+        assert!(space.is_going(node));
+        assert_eq!(space.derive(A, root, keep).unwrap_err(), Error::StaleHandle);
         assert_eq!(space.node_count(), 1);
         check_structure(&space);
     }

@@ -48,6 +48,9 @@ impl Usage {
     }
 }
 
+/// The most parents one decision of `EnvironmentNext` walks up, marking.
+const MARKED_WALK: u32 = 8;
+
 impl System {
     /// `EnvironmentNext`: the smallest id above `after` of `top` or an
     /// environment below it, or 0; looked for from id `from` on (0 for a
@@ -99,7 +102,11 @@ impl System {
 
     /// `is_at_or_below` for a live `id`, for listing number `listing`: the
     /// walk up stops at an environment this listing already decided, and
-    /// leaves the verdict on every one it passed.
+    /// leaves the verdict on every one it passed. It passes at most
+    /// [`MARKED_WALK`]; beyond them `is_below` decides, in a few dozen
+    /// steps however deep the family: a listing begun afresh at the bottom
+    /// of a chain (alternating two tops starts a new one each call) walked
+    /// every level twice, 1,666 of them in one call.
     fn is_at_or_below_marking(
         &mut self,
         id: EnvironmentId,
@@ -107,10 +114,14 @@ impl System {
         listing: u64,
     ) -> bool {
         let mut next = Some(id);
+        let mut passed = 0;
         let below = loop {
             let Some(step) = next.filter(|&step| step > top) else {
                 break next == Some(top);
             };
+            if passed == MARKED_WALK {
+                break self.is_below(step, top);
+            }
             let Some(environment) = self.environments.get(&step) else {
                 break false;
             };
@@ -118,17 +129,18 @@ impl System {
                 break environment.family_mark & 1 == 1;
             }
             next = environment.parent;
+            passed += 1;
         };
+        // Every one passed is an ancestor of `id` younger than `top`: below
+        // `top` exactly if `id` is.
         let mark = (listing << 1) | u64::from(below);
         let mut next = Some(id);
-        while let Some(step) = next.filter(|&step| step > top) {
-            match self.environments.get_mut(&step) {
-                Some(environment) if environment.family_mark != mark => {
-                    environment.family_mark = mark;
-                    next = environment.parent;
-                }
-                _ => break, // decided already: so is everything above it
-            }
+        for _ in 0..passed {
+            let Some(environment) = next.and_then(|step| self.environments.get_mut(&step)) else {
+                break;
+            };
+            environment.family_mark = mark;
+            next = environment.parent;
         }
         below
     }

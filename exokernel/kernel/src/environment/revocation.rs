@@ -237,8 +237,15 @@ impl System {
             progress = self.removing_within(true, Some(&mut *go_on), |capabilities, undo| {
                 capabilities.remove_node_some(node, undo)
             });
+            // One capability at a time within the share: a request's frames
+            // taken in one go, at the start of whoever's slot it was, kept a
+            // slot holder from the CPU 44 ticks (`hostile-shares`: 4 of
+            // 1,000 frames each, due on the same tick).
             if progress == Progress::Done {
                 frames += 1u64 << order;
+                if frames < wanted && !go_on() {
+                    progress = Progress::Stopped;
+                }
             }
         }
         // Then its children, newest first, each counted by the frames it

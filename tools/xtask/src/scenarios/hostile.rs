@@ -26,7 +26,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-depth",
-        checks: Some(7),
+        checks: Some(8),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
@@ -70,6 +70,16 @@ pub const SCENARIOS: &[Scenario] = &[
         kernel_command_line: "log=info slots=8 slot_us=1000",
         serial_must_show: &["slice vector: 8 slots of 1000 us"],
         checks: Some(6),
+        ..DEFAULT
+    },
+    Scenario {
+        name: "hostile-shares",
+        // 1 ms slots on the instruction clock, 8 of them: the witness holds 2, and may wait
+        // for the CPU at most a round (8 ticks) and 3.
+        kernel_command_line: "log=info slots=8 slot_us=1000",
+        serial_must_show: &["slice vector: 8 slots of 1000 us"],
+        checks: Some(3),
+        timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
     Scenario {

@@ -1,0 +1,177 @@
+//! Kernel work whose size a program chooses is done a share at a time, wherever it runs:
+//! in the caller's own time, or at the start of someone else's slot.
+//!
+//! A witness holding 2 of the 8 slots of the vector runs throughout, and after each attack
+//! must not have waited for the CPU longer than a round of the vector and
+//! [`SLACK_TICKS`]:
+//!
+//! | attack | what the kernel does | before |
+//! |---|---|---|
+//! | an environment, never started, whose root capability has [`HELPERS`] × ~1,000 direct copies granted into helpers' tables, is destroyed | removes the copies a share at a time, and the root takes no new copy meanwhile | every copy at once, interrupts off: the witness waited 104 ticks |
+//! | [`HOARDERS`] children each hold [`HOARD`] frames of their own, one capability each, and are asked for all of them within the same tick; none answers | takes them by force, a capability at a time within the share | a request's frames at once, two requests a tick: the witness waited 44 ticks |
+//!
+//! Then every helper and child is destroyed, and every frame and byte of kernel memory
+//! comes back.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::user::Lend;
+use exo_abi::{Error, Handle, Rights, user};
+use userapps::hostile::conservation::Baseline;
+use userapps::hostile::witness::Witness;
+use userapps::spawn::Child;
+use userapps::{check, facts, println};
+
+userapps::entry!(main);
+
+const NAME: &str = "hostile-shares";
+/// What the witness may wait beyond a round of the slice vector, in ticks.
+const SLACK_TICKS: u64 = 3;
+/// Helpers whose tables hold copies of the doomed environment's root, and what each is
+/// lent: page tables, and kernel memory for a full table of copies.
+const HELPERS: u64 = 16;
+const HELPER_LEND: Lend = Lend {
+    frames: 5,
+    kernel_bytes: 256 << 10,
+    slots: 0,
+};
+/// The doomed environment's quota: empty.
+const DOOMED_QUOTA: u64 = 5;
+/// Hoarders, the frames each allocates (a capability each), and its quota: those, its
+/// image, stack and page tables.
+const HOARDERS: u64 = 4;
+const HOARD: u64 = 1_000;
+const HOARDER_QUOTA: u64 = HOARD + 100;
+/// How far ahead the hoarders' deadline is, in ticks: past the time it takes to ask all.
+const DEADLINE_TICKS: u64 = 20;
+/// How long the children may take to do anything, in ticks.
+const PATIENCE_TICKS: u64 = 20_000;
+
+fn main(_argument: u64) -> u64 {
+    // Our table grows to hold the helpers, or the hoarders with their frames, and keeps
+    // the room.
+    let helpers: [Handle; HELPERS as usize + 1] = core::array::from_fn(|_| {
+        user::environment_create(DOOMED_QUOTA).expect("create an environment to warm up")
+    });
+    for environment in helpers {
+        user::environment_destroy(environment).expect("destroy it");
+    }
+    let hoarders: [Child; HOARDERS as usize] =
+        core::array::from_fn(|_| Child::create(HOARDER_QUOTA).expect("create a child to warm up"));
+    drop(hoarders);
+    let baseline = Baseline::after_a_witness_and_a_child(HOARDER_QUOTA);
+    let witness = Witness::start_holding(2).expect("a witness");
+    copies_of_a_root(&witness);
+    hoarders_taken_at_once(&witness);
+    witness.stop();
+    baseline.expect_came_back(NAME, "the helpers, the hoarders and the witness");
+    check::all_passed(NAME);
+    0
+}
+
+/// The longest the witness waited for the CPU since its last lap, checked against a round
+/// of the vector and [`SLACK_TICKS`]; `what` names the attack.
+fn expect_witness_kept_running(witness: &Witness, what: &str) {
+    let lap = witness.lap();
+    let tick = facts::tsc_hz() / facts::ticks_per_second();
+    let allowed = facts::slots() + SLACK_TICKS;
+    println!(
+        "{NAME}: {what}: the witness's longest wait for the CPU {} ticks (allowed {allowed})",
+        lap.largest_gap / tick
+    );
+    assert!(
+        lap.largest_gap <= allowed * tick,
+        "{what} kept the witness from the CPU {} ticks",
+        lap.largest_gap / tick
+    );
+    witness.check_unharmed(what);
+}
+
+/// An environment whose root has a copy in every free slot of [`HELPERS`] helpers' tables
+/// is destroyed: the copies go a share at a time.
+fn copies_of_a_root(witness: &Witness) {
+    let doomed = user::environment_create(DOOMED_QUOTA).expect("create the doomed");
+    let mut helpers = [Handle::from_raw(0); HELPERS as usize];
+    let mut copies = 0u64;
+    for helper in &mut helpers {
+        *helper = user::environment_create_lending(HELPER_LEND).expect("create a helper");
+        loop {
+            match user::capability_grant(doomed, *helper, Rights::empty()) {
+                Ok(_) => copies += 1,
+                Err(Error::TableFull) => break,
+                Err(error) => panic!("a copy of the doomed's root: {error:?}"),
+            }
+        }
+    }
+    println!("{NAME}: {copies} copies of the doomed environment's root in {HELPERS} tables");
+    assert!(copies >= HELPERS * 1_000, "only {copies} copies");
+    let _ = witness.lap();
+    user::environment_destroy(doomed).expect("destroy the doomed");
+    expect_witness_kept_running(witness, "destroying an environment with its root's copies");
+    for helper in helpers {
+        user::environment_destroy(helper).expect("destroy a helper");
+    }
+    check::ok(format_args!(
+        "{copies} copies of a destroyed environment's root went a share at a time"
+    ));
+}
+
+/// [`HOARDERS`] children hold [`HOARD`] frames each and never answer: asked for all of
+/// them, with one deadline, they lose them by force a capability at a time.
+fn hoarders_taken_at_once(witness: &Witness) {
+    let hoarders: [Child; HOARDERS as usize] = core::array::from_fn(|_| {
+        let child = Child::create(HOARDER_QUOTA).expect("create a hoarder");
+        child.start(hoarder, 0).expect("start a hoarder");
+        child
+    });
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for child in &hoarders {
+        while child.account(EnvironmentAccount::FramesHeld) != Ok(HOARD) {
+            assert!(child.is_alive(), "a hoarder died");
+            assert!(facts::ticks() < deadline, "a hoarder never got its frames");
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+    let _ = witness.lap();
+    // All within one tick, so that the deadlines fall on the same one.
+    let asked = facts::ticks();
+    for child in &hoarders {
+        user::request_frames(child.environment(), HOARD, DEADLINE_TICKS)
+            .expect("ask a hoarder for its frames");
+    }
+    assert!(
+        facts::ticks() - asked < DEADLINE_TICKS,
+        "asking took too long"
+    );
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for child in &hoarders {
+        while child.account(EnvironmentAccount::FramesTakenByForce) != Ok(HOARD) {
+            assert!(child.is_alive(), "a hoarder died");
+            assert!(
+                facts::ticks() < deadline,
+                "a hoarder's frames were never taken"
+            );
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+    expect_witness_kept_running(witness, "taking frames by force from hoarders");
+    for child in hoarders {
+        child.destroy();
+    }
+    check::ok(format_args!(
+        "{} frames taken by force from {HOARDERS} hoarders a capability at a time",
+        HOARDERS * HOARD
+    ));
+}
+
+/// A hoarder: allocates [`HOARD`] frames, a capability each, and sleeps for ever.
+fn hoarder(_argument: u64) -> u64 {
+    for _ in 0..HOARD {
+        user::frame_allocate(0).expect("a frame");
+    }
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
+}
