@@ -168,10 +168,9 @@ pub struct CapabilitySpace<O> {
     /// Whether `reserve` fixed the arena's size.
     arena_reserved: bool,
     live_nodes: usize,
-    /// The last removal that stopped part-way: its top and where it goes
-    /// on (`resume_point`). One for the whole space: a removal that finds
-    /// another's here starts from its own top.
-    resume: Option<(NodeId, NodeId)>,
+    /// Nodes `resume_point` has walked down through, for the tests.
+    #[cfg(test)]
+    walked_down: usize,
 }
 
 #[derive(Debug)]
@@ -340,6 +339,12 @@ struct Node<O> {
     /// where the removal that marked it last began. A going node takes no
     /// new child, and the kernel maps nothing more through it.
     going: Option<u32>,
+    /// For the top of a removal that stopped part-way: where it goes on
+    /// (`resume_point`). Kept in the top, not once for the whole space:
+    /// two removals stopping in turns made each share of the other walk
+    /// down from its top again, uncounted, in a chain as deep as an account
+    /// allows.
+    resume: Option<NodeId>,
 }
 
 impl<O> Default for CapabilitySpace<O> {
@@ -358,7 +363,8 @@ impl<O> CapabilitySpace<O> {
             generation_floor: 0,
             arena_reserved: false,
             live_nodes: 0,
-            resume: None,
+            #[cfg(test)]
+            walked_down: 0,
         }
     }
 
@@ -769,6 +775,7 @@ impl<O> CapabilitySpace<O> {
             next_sibling: None,
             previous_sibling: None,
             going: None,
+            resume: None,
         })?;
         let table = self.tables.get_mut(&owner).expect("found above");
         if let Some(chunk) = chunk {
@@ -875,11 +882,15 @@ impl<O> CapabilitySpace<O> {
     fn resume_point(&mut self, top: NodeId) -> NodeId {
         let mark = Some(top.index);
         self.node_mut(top).going = mark;
-        let mut current = match self.resume {
-            Some((stopped_top, at)) if stopped_top == top && self.live(at).is_some() => at,
+        let mut current = match self.node_ref(top).resume {
+            Some(at) if self.live(at).is_some() => at,
             _ => top,
         };
         loop {
+            #[cfg(test)]
+            {
+                self.walked_down += 1;
+            }
             let node = self.node_mut(current);
             node.going = mark;
             match node.first_child {
@@ -920,7 +931,7 @@ impl<O> CapabilitySpace<O> {
             below.going = Some(top.index);
             node = below.parent.expect("a node below the top has a parent");
         }
-        self.resume = Some((top, at));
+        self.node_mut(top).resume = Some(at);
     }
 
     fn remove_leaf(&mut self, id: NodeId, removal: &mut (impl Removal<O> + ?Sized)) {
@@ -2047,6 +2058,59 @@ mod tests {
         }
     }
 
+    /// Every removal that stopped part-way: its top and where it goes on.
+    fn stopped_removals(space: &CapabilitySpace<u32>) -> Vec<(NodeId, NodeId)> {
+        (0..1024)
+            .filter_map(|index| space.node_at_index(index))
+            .filter_map(|top| space.node_ref(top).resume.map(|at| (top, at)))
+            .filter(|&(_, at)| space.live(at).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn removals_stopping_in_turns_each_go_on_where_they_stopped() {
+        // Two chains 50 deep, in A's table and B's, dropped a share of 2 at a time in
+        // turns: each share goes on from where its own removal stopped, walking down no
+        // more than a node or two (from its top, it would walk the whole chain again).
+        let mut space = space(&[A, B], 64);
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let mut tops = Vec::new();
+        for env in [A, B] {
+            let top = space.insert_root(env, 1, keep).unwrap();
+            let mut last = top;
+            for _ in 1..50 {
+                last = space.derive(env, last, keep).unwrap();
+            }
+            tops.push((env, top));
+        }
+        let mut removed = [0, 0];
+        'shares: for _ in 0..100 {
+            for (which, &(env, top)) in tops.iter().enumerate() {
+                let mut share = Share {
+                    left: 2,
+                    reports: Vec::new(),
+                };
+                let walked = space.walked_down;
+                let progress = space.drop_some(env, top, &mut share).unwrap();
+                removed[which] += share.reports.len();
+                if removed[which] > 2 {
+                    assert!(space.walked_down - walked <= 2, "walked down from the top");
+                }
+                if progress == Progress::Done {
+                    assert_eq!(removed[which], 50);
+                    break 'shares;
+                }
+                assert_eq!(share.reports.len(), 2, "a share of 2 removals");
+                // Each resumes at the stop of its own removal.
+                let top_node = node_of(&space, env, top);
+                let stopped = stopped_removals(&space);
+                assert!(stopped.iter().any(|&(stopped_top, _)| stopped_top == top_node));
+            }
+        }
+        assert_eq!(removed[0], 50);
+        check_structure(&space);
+    }
+
     #[test]
     fn a_leaf_not_yet_undone_stays_until_it_is() {
         let Forest {
@@ -2061,7 +2125,7 @@ mod tests {
         while space.revoke_some(A, root, &mut undo).unwrap() == Progress::Stopped {
             // The leaf whose undoing stopped is going: its holder can build
             // nothing more on it before the removal goes on.
-            let (stopped_top, leaf) = space.resume.expect("a removal stopped");
+            let (stopped_top, leaf) = stopped_removals(&space)[0];
             assert!(space.is_going(stopped_top) && space.is_going(leaf));
             let handle = space.node(leaf).unwrap().handle;
             let owner = space.node(leaf).unwrap().owner;
