@@ -2104,7 +2104,11 @@ mod tests {
                 // Each resumes at the stop of its own removal.
                 let top_node = node_of(&space, env, top);
                 let stopped = stopped_removals(&space);
-                assert!(stopped.iter().any(|&(stopped_top, _)| stopped_top == top_node));
+                assert!(
+                    stopped
+                        .iter()
+                        .any(|&(stopped_top, _)| stopped_top == top_node)
+                );
             }
         }
         assert_eq!(removed[0], 50);

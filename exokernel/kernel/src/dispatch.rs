@@ -17,8 +17,8 @@ use exo_abi::trace::Kind;
 use x86_64::registers::control::Cr2;
 
 use crate::arch::trap::{
-    MACHINE_CHECK, NMI, PAGE_FAULT, PageFaultCause, SYSCALL_VECTOR, TrapFrame, exception_name,
-    write_registers,
+    DOUBLE_FAULT, MACHINE_CHECK, NMI, PAGE_FAULT, PageFaultCause, SYSCALL_VECTOR, TrapFrame,
+    exception_name, write_registers,
 };
 use crate::arch::{apic, cpu, vectors};
 use crate::console::FatalWriter;
@@ -46,8 +46,10 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         }
         0..=31 => {
             this_cpu.count(Counter::Exceptions);
-            // NMI and machine check report the machine, not the code running.
-            if !from_user || frame.vector == NMI || frame.vector == MACHINE_CHECK {
+            // NMI and machine check report the machine, not the code running;
+            // a double fault's saved CS is the first fault's, and it means the
+            // kernel could not deliver that one.
+            if !from_user || matches!(frame.vector, NMI | DOUBLE_FAULT | MACHINE_CHECK) {
                 fatal_exception(frame)
             }
             // CR2 holds the last page fault's address, whoever took it: only

@@ -91,6 +91,7 @@ const EXCEPTIONS: [(&str, &str); 32] = [
 
 pub const PAGE_FAULT: u64 = 14;
 pub const NMI: u64 = 2;
+pub const DOUBLE_FAULT: u64 = 8;
 pub const MACHINE_CHECK: u64 = 18;
 
 /// Writes every register of `frame`, a few to a line.
