@@ -36,6 +36,10 @@
 //! able to ask its child for frames (it was `InvalidState`: only the maker of a request
 //! from outside, or one above the maker, could replace it).
 //!
+//! And a child that holds no frame of its own but left 40 page tables behind (a frame
+//! mapped and unmapped every 2 MiB, then dropped), asked for 8 and never answering, must
+//! lose 8 of those tables by force and live on (the take once saw none of them).
+//!
 //! "Holdings" are its frames charged, read when it was asked and again once it is quiet.
 //! The re-grower is not a dodge: its 8 frames were free for the system to hand out
 //! between its drop and its allocation, which its quota allows; it only must not be
@@ -116,6 +120,11 @@ const CREATOR_ASKED: u64 = 21;
 const CREATOR_ERROR: u64 = 22;
 /// An outcome word's value for `Ok`.
 const OK: u64 = u64::MAX;
+/// For the table leaver (`tables_taken`): 1 once it has left its tables, and how many it
+/// leaves, one every 2 MiB from [`TABLES_AT`].
+const TABLES_LEFT: u64 = 23;
+const TABLES: u64 = 40;
+const TABLES_AT: u64 = MANAGED_START + 0x10_0000_0000;
 /// Frames the child asked for everything allocates when asked.
 const GROWN: u64 = 4;
 /// Frames the sacrificer lends its empty child: far more than asked.
@@ -257,6 +266,7 @@ fn main(_argument: u64) -> u64 {
         }
     }
     creator_not_locked_out(shared_page);
+    tables_taken(shared_page);
     witness.expect_progress(1, PATIENCE_TICKS, "every revocation");
     witness.check_unharmed("every revocation");
     witness.stop();
@@ -312,6 +322,76 @@ fn creator_not_locked_out(shared_page: Handle) {
         "a creator replaced the request of an environment outside its family that its \
          child had given CONTROL over itself",
     );
+}
+
+/// A child that holds no frame of its own, but left [`TABLES`] page tables behind (a
+/// frame mapped and unmapped every 2 MiB, then dropped), asked for 8 frames and never
+/// answering: 8 of those tables are taken by force, and the child lives on (they were out
+/// of the take's sight: it took nothing).
+fn tables_taken(shared_page: Handle) {
+    SHARED.clear();
+    let child = Child::create(CHILD_QUOTA).expect("create the table leaver");
+    SHARED
+        .share_with(shared_page, child.environment())
+        .expect("share the page");
+    child
+        .start(leave_tables, 0)
+        .expect("start the table leaver");
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    while SHARED.read(TABLES_LEFT) == 0 {
+        assert!(child.is_alive(), "the table leaver died");
+        assert!(
+            facts::ticks() < deadline,
+            "the table leaver never left its tables"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let account = |which| {
+        child
+            .account(which)
+            .expect("read the table leaver's accounts")
+    };
+    let before = account(EnvironmentAccount::FramesCharged);
+    assert_eq!(
+        account(EnvironmentAccount::FramesHeld),
+        0,
+        "the table leaver holds frames"
+    );
+    user::request_frames(child.environment(), 8, DEADLINE_TICKS).expect("ask the table leaver");
+    let closed = facts::ticks() + DEADLINE_TICKS + SETTLE_TICKS;
+    while facts::ticks() < closed {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let taken = account(EnvironmentAccount::FramesTakenByForce);
+    let after = account(EnvironmentAccount::FramesCharged);
+    println!(
+        "hostile-revocation: the table leaver: {taken} taken by force, frames charged \
+         {before} -> {after}"
+    );
+    assert!(child.is_alive(), "the table leaver died");
+    assert_eq!(
+        (taken, before - after),
+        (8, 8),
+        "the table leaver's tables taken"
+    );
+    child.destroy();
+    check::ok("8 page tables that mapped nothing taken by force from a child holding no frame");
+}
+
+/// The table leaver: maps a frame at every 2 MiB from [`TABLES_AT`] and unmaps it, leaving
+/// a page table each, drops the frame, and sleeps.
+fn leave_tables(_argument: u64) -> u64 {
+    let (frame, _) = user::frame_allocate(0).expect("a frame");
+    for table in 0..TABLES {
+        let address = TABLES_AT + table * (2 << 20);
+        user::map(frame, Handle::SELF_ENVIRONMENT, address, MapFlags::WRITE).expect("map");
+        memory::unmap(Handle::SELF_ENVIRONMENT, address).expect("unmap");
+    }
+    memory::drop_capability(frame).expect("drop the frame");
+    SHARED.write(TABLES_LEFT, 1);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
 }
 
 /// The creator: makes an empty child, gives the outsider `CONTROL` over it, waits until the

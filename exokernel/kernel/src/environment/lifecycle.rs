@@ -15,7 +15,7 @@ use exo_abi::mapping::MapFlags;
 use exo_abi::trace::Kind;
 use exo_abi::{Error, Handle, Rights};
 
-use crate::memory::address_space::AddressSpace;
+use crate::memory::address_space::{AddressSpace, FRESH_TABLE_FRAMES};
 use exo_abi::handle::TABLE_CAPACITY;
 
 use exo_abi::syscall::TABLE_GROWTH_BYTES;
@@ -420,5 +420,6 @@ fn new_address_space(quota: u64) -> Result<(AddressSpace, u64), Error> {
         lent_frames::free(facts, 0).expect("just allocated");
         return Err(error);
     }
+    debug_assert_eq!(space.table_frames(), FRESH_TABLE_FRAMES);
     Ok((space, facts))
 }

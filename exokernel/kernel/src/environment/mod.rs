@@ -179,8 +179,13 @@ struct Revocation {
 struct Enforcing {
     given: u64,
     taken: u64,
-    /// Of those taken, the frames its children held (destroyed by the take).
-    from_family: u64,
+    /// Of those taken, the frames it did not hold through frame
+    /// capabilities of its own: its page tables that mapped nothing, and
+    /// what its children held (destroyed by the take).
+    not_held: u64,
+    /// Where the take's search for page tables that map nothing goes on
+    /// (`u64::MAX`: done).
+    tables_from: u64,
     /// The child being taken down, if its take stopped part-way, and the
     /// frames it held when the take began.
     child: Option<(EnvironmentId, u64)>,

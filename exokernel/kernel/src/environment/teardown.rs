@@ -40,7 +40,7 @@ use crate::memory::paging;
 use crate::{println, time};
 
 /// Entries of page tables one step of a teardown looks at: one table's.
-const STEP_ENTRIES: u64 = 512;
+pub(super) const STEP_ENTRIES: u64 = 512;
 
 /// How a family's top ends once its family is gone.
 #[derive(Clone, Copy, Debug)]

@@ -116,6 +116,10 @@ impl TableFrames {
     }
 }
 
+/// The page tables of a fresh environment's address space: its PML4 and the
+/// three below it for the facts page (`environment::lifecycle`).
+pub const FRESH_TABLE_FRAMES: u64 = 4;
+
 /// The page tables of one environment.
 #[derive(Debug)]
 pub struct AddressSpace {
@@ -320,6 +324,22 @@ impl AddressSpace {
         paused
     }
 
+    /// Frees up to `most` tables of the user half that map nothing, from
+    /// address `from` on, looking at no more than `budget` entries; returns
+    /// how many it freed and where it paused, or `None` once it reached the
+    /// end. A table a `Map` made stays when its pages go; a take by force of
+    /// frames gives these back (`revocation.rs`). Nothing mapped changes.
+    pub fn free_empty_tables(&mut self, from: u64, budget: u64, most: u64) -> (u64, Option<u64>) {
+        let mut limits = (budget, most);
+        let (freed, paused) = free_empty_below(self.pml4, 4, 0, from, &mut limits);
+        self.table_frames -= freed;
+        if freed > 0 && self.is_loaded() {
+            // The paging-structure caches may hold the entries just cleared.
+            tlb::flush_all();
+        }
+        (freed, paused)
+    }
+
     /// The physical address and flags behind user address `address`.
     pub fn translate(&self, address: u64) -> Option<(u64, Flags)> {
         let mut leaf = self.walk(address, None).ok()??;
@@ -429,6 +449,63 @@ fn take_apart_below(
         frames::free(below).expect("page-table frame was not allocated");
         entry.set_unused();
         freed += 1;
+    }
+    (freed, None)
+}
+
+/// Frees each table below `table` (at `level`, covering addresses from
+/// `base`) at or above `from` that maps nothing, each entry looked at costing
+/// one from the first of `limits` (a budget) and each table freed one from
+/// the second (the most); returns how many tables it freed and where it
+/// paused, if it did. Going on from the same address finds only what is
+/// left.
+fn free_empty_below(
+    table: u64,
+    level: u8,
+    base: u64,
+    from: u64,
+    limits: &mut (u64, u64),
+) -> (u64, Option<u64>) {
+    // SAFETY: `table` is a page table of the address space being tidied,
+    // reached through present entries; the caller flushes the TLB if it is
+    // loaded.
+    let entries = unsafe { table_at(table) };
+    let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
+    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
+    let mut freed = 0;
+    for index in first.min(512)..user_slots(level) {
+        let address = base + index as u64 * span;
+        let (budget, most) = limits;
+        if *budget == 0 || *most == 0 {
+            return (freed, Some(address.max(from)));
+        }
+        *budget -= 1;
+        let entry = &mut entries[index];
+        if !entry.flags().contains(Flags::PRESENT) {
+            continue;
+        }
+        let below = entry.addr().as_u64();
+        if level > 2 {
+            let (more, paused) = free_empty_below(below, level - 1, address, from, limits);
+            freed += more;
+            if paused.is_some() {
+                return (freed, paused);
+            }
+        }
+        // SAFETY: as above, only read.
+        if unsafe { table_at(below) }
+            .iter()
+            .all(PageTableEntry::is_unused)
+        {
+            if limits.1 == 0 {
+                // The tables below it took the last of `most`: it is next.
+                return (freed, Some(address.max(from)));
+            }
+            frames::free(below).expect("page-table frame was not allocated");
+            entry.set_unused();
+            freed += 1;
+            limits.1 -= 1;
+        }
     }
     (freed, None)
 }

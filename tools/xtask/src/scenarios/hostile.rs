@@ -102,7 +102,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-revocation",
-        checks: Some(19),
+        checks: Some(20),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
