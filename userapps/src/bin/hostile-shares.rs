@@ -10,6 +10,10 @@
 //! | an environment, never started, whose root capability has [`HELPERS`] × ~1,000 direct copies granted into helpers' tables, is destroyed | removes the copies a share at a time, and the root takes no new copy meanwhile | every copy at once, interrupts off: the witness waited 104 ticks |
 //! | [`HOARDERS`] children each hold [`HOARD`] frames of their own, one capability each, and are asked for all of them within the same tick; none answers | takes them by force, a capability at a time within the share | a request's frames at once, two requests a tick: the witness waited 44 ticks |
 //!
+//! And beside [`SLEEPERS`] children in the pool sleeping a tick at a time, the witness must
+//! run at least [`LEAST_SHARE_PERCENT`]% of what its slots promise: their wakes are done in
+//! time no owner uses (at every slot start, in its owner's time, they took 11%: 885‰).
+//!
 //! Then every helper and child is destroyed, and every frame and byte of kernel memory
 //! comes back.
 #![no_std]
@@ -46,29 +50,44 @@ const HOARD: u64 = 1_000;
 const HOARDER_QUOTA: u64 = HOARD + 100;
 /// How far ahead the hoarders' deadline is, in ticks: past the time it takes to ask all.
 const DEADLINE_TICKS: u64 = 20;
+/// Sleepers, their quota (image, stack and page tables), how long the witness is watched
+/// beside them, and the least share of its slots it must run there, in percent.
+const SLEEPERS: usize = 48;
+const SLEEPER_QUOTA: u64 = 64;
+const WATCH_TICKS: u64 = 200;
+const LEAST_SHARE_PERCENT: u64 = 95;
 /// How long the children may take to do anything, in ticks.
 const PATIENCE_TICKS: u64 = 20_000;
 
 fn main(_argument: u64) -> u64 {
-    // Our table grows to hold the helpers, or the hoarders with their frames, and keeps
-    // the room.
+    warm_up();
+    let baseline = Baseline::after_a_witness_and_a_child(HOARDER_QUOTA);
+    let witness = Witness::start_holding(2).expect("a witness");
+    copies_of_a_root(&witness);
+    hoarders_taken_at_once(&witness);
+    sleepers_waking_every_tick(&witness);
+    witness.stop();
+    baseline.expect_came_back(
+        NAME,
+        "the helpers, the hoarders, the sleepers and the witness",
+    );
+    check::all_passed(NAME);
+    0
+}
+
+/// Grows our table to hold the helpers, or the sleepers with their frames: it keeps the
+/// room, which must exist before the baseline. Not inlined: the children are large.
+#[inline(never)]
+fn warm_up() {
     let helpers: [Handle; HELPERS as usize + 1] = core::array::from_fn(|_| {
         user::environment_create(DOOMED_QUOTA).expect("create an environment to warm up")
     });
     for environment in helpers {
         user::environment_destroy(environment).expect("destroy it");
     }
-    let hoarders: [Child; HOARDERS as usize] =
-        core::array::from_fn(|_| Child::create(HOARDER_QUOTA).expect("create a child to warm up"));
-    drop(hoarders);
-    let baseline = Baseline::after_a_witness_and_a_child(HOARDER_QUOTA);
-    let witness = Witness::start_holding(2).expect("a witness");
-    copies_of_a_root(&witness);
-    hoarders_taken_at_once(&witness);
-    witness.stop();
-    baseline.expect_came_back(NAME, "the helpers, the hoarders and the witness");
-    check::all_passed(NAME);
-    0
+    let sleepers: [Child; SLEEPERS] =
+        core::array::from_fn(|_| Child::create(SLEEPER_QUOTA).expect("create a child to warm up"));
+    drop(sleepers);
 }
 
 /// The longest the witness waited for the CPU since its last lap, checked against a round
@@ -164,6 +183,48 @@ fn hoarders_taken_at_once(witness: &Witness) {
         "{} frames taken by force from {HOARDERS} hoarders a capability at a time",
         HOARDERS * HOARD
     ));
+}
+
+/// [`SLEEPERS`] children in the pool sleep a tick at a time, for ever: their timers expire
+/// at every slot start. The witness must still run at least [`LEAST_SHARE_PERCENT`]% of
+/// what its 2 slots of 8 promise, over [`WATCH_TICKS`]. Not inlined: the children are
+/// large.
+#[inline(never)]
+fn sleepers_waking_every_tick(witness: &Witness) {
+    let sleepers: [Child; SLEEPERS] = core::array::from_fn(|_| {
+        let child = Child::create(SLEEPER_QUOTA).expect("create a sleeper");
+        child.start(sleeper, 0).expect("start a sleeper");
+        child
+    });
+    let _ = user::wait(Event::TIMER, 10);
+    let _ = witness.lap();
+    let _ = user::wait(Event::TIMER, WATCH_TICKS);
+    let lap = witness.lap();
+    let promised = lap.length * 2 / facts::slots();
+    println!(
+        "{NAME}: beside {SLEEPERS} sleepers waking every tick, the witness ran {}‰ of what its \
+         slots promise",
+        lap.ran * 1000 / promised
+    );
+    assert!(
+        lap.ran * 100 >= promised * LEAST_SHARE_PERCENT,
+        "beside sleepers waking every tick the witness ran {}‰ of its share",
+        lap.ran * 1000 / promised
+    );
+    witness.check_unharmed("sleepers waking every tick");
+    for child in sleepers {
+        child.destroy();
+    }
+    check::ok(format_args!(
+        "{SLEEPERS} sleepers waking every tick left a slot holder its share"
+    ));
+}
+
+/// A sleeper: a tick at a time, for ever.
+fn sleeper(_argument: u64) -> u64 {
+    loop {
+        let _ = user::wait(Event::TIMER, 1);
+    }
 }
 
 /// A hoarder: allocates [`HOARD`] frames, a capability each, and sleeps for ever.
