@@ -127,6 +127,19 @@ impl SliceVector {
         }
     }
 
+    /// Undoes the allocation of `id`, which nothing has named yet (its
+    /// caller could not pay, or had no room for its capability): the slot is
+    /// free again at the same generation. Freed instead, each refused
+    /// `SlotAllocate` moved the generation on, for nothing: 2^32 of them
+    /// would bring it back round to a stale capability's.
+    pub fn unallocate(&mut self, id: SlotId) {
+        if let Some(slot) = self.slots.get_mut(id.index as usize)
+            && slot.generation == id.generation
+        {
+            slot.owner = None;
+        }
+    }
+
     /// Frees every slot `owner` holds, handing each one's payer to
     /// `released`; returns how many.
     pub fn release_all(
@@ -235,6 +248,24 @@ mod tests {
         assert_eq!(vector.release_all(B, |_| {}), 1);
         assert_eq!(vector.free(second), None, "released with its owner");
         assert_eq!(vector.owner(0), None);
+    }
+
+    #[test]
+    fn an_allocation_undone_leaves_the_generation_where_it_was() {
+        let mut vector = SliceVector::empty();
+        vector.resize(1);
+        let first = vector.allocate(A, A, Some(0)).unwrap();
+        assert_eq!(vector.free(first), Some((A, A)));
+        // Refused a million times (no quota, no room): the slot is free, and a stale
+        // id of it stays stale however often that happens.
+        for _ in 0..1_000_000 {
+            let id = vector.allocate(B, B, Some(0)).unwrap();
+            vector.unallocate(id);
+        }
+        assert_eq!(vector.owner(0), None);
+        let second = vector.allocate(C, C, Some(0)).unwrap();
+        assert_eq!(second.generation, first.generation + 1);
+        assert_eq!(vector.free(first), None);
     }
 
     #[test]

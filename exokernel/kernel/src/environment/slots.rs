@@ -36,7 +36,7 @@ impl System {
                 SlotError::Taken | SlotError::NoneFree => Error::SlotUnavailable,
             })?;
         if self.environment(caller).slots.charge(1).is_err() {
-            self.slices.free(id);
+            self.slices.unallocate(id);
             return Err(Error::SlotQuotaExceeded);
         }
         let inserted = self.new_capability(caller, |capabilities| {
@@ -48,7 +48,7 @@ impl System {
                 Ok((handle, u64::from(id.index)))
             }
             Err(error) => {
-                self.slices.free(id);
+                self.slices.unallocate(id);
                 self.environment(caller).slots.uncharge(1);
                 Err(error)
             }
