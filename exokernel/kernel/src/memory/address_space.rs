@@ -492,11 +492,16 @@ fn free_empty_below(
                 return (freed, paused);
             }
         }
-        // SAFETY: as above, only read.
-        if unsafe { table_at(below) }
+        // SAFETY: as above, only read. The entries read count too: a
+        // directory of 511 tables each with its last page mapped would
+        // otherwise cost 512 times the budget.
+        let used = unsafe { table_at(below) }
             .iter()
-            .all(PageTableEntry::is_unused)
-        {
+            .position(|entry| !entry.is_unused());
+        limits.0 = limits
+            .0
+            .saturating_sub(used.map_or(512, |index| index as u64 + 1));
+        if used.is_none() {
             if limits.1 == 0 {
                 // The tables below it took the last of `most`: it is next.
                 return (freed, Some(address.max(from)));
