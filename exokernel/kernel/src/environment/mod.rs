@@ -75,7 +75,7 @@ pub use first_program::start_first_program;
 pub use memory::MapProgress;
 pub use schedule::{after_trap, first_context, init};
 use teardown::Ending;
-pub use teardown::share;
+pub use teardown::{share, share_of};
 
 /// What a capability names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -149,12 +149,7 @@ impl System {
         // slot's start, and the pool runs only here; woken at every slot
         // start, 48 sleepers of a tick each took 11% of a slot holder's
         // time (`hostile-shares`).
-        let owners_time = owner.is_some_and(|owner| {
-            self.environments
-                .get(&owner)
-                .is_some_and(|environment| environment.is_runnable())
-        });
-        if !owners_time {
+        if !self.owner_can_run() {
             self.wake_timers();
         }
         let mut candidates = EnvironmentTable {
@@ -163,6 +158,16 @@ impl System {
         };
         self.scheduler
             .choose_next(current(), owner, &mut candidates)
+    }
+
+    /// Whether the current slot has an owner that can run: its time is its
+    /// own, and the kernel's chores for others (waking their timers, taking
+    /// frames by force) stay out of it, or nearly.
+    pub(super) fn owner_can_run(&self) -> bool {
+        self.slices
+            .owner(self.slices.current())
+            .and_then(|owner| self.environments.get(&owner))
+            .is_some_and(|environment| environment.is_runnable())
     }
 
     /// Saves the running environment's context from `frame` and leaves the

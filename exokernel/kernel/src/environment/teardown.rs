@@ -67,10 +67,15 @@ enum Next {
 /// may until a quarter of a tick has passed since it was first asked. (A
 /// call with little to do never asks, and never reads the clock.)
 pub fn share() -> impl FnMut() -> bool {
+    share_of(4)
+}
+
+/// As [`share`], for a `1 / parts` of a tick.
+pub fn share_of(parts: u64) -> impl FnMut() -> bool {
     let mut end = None;
     move || {
         let now = cpu::rdtsc();
-        now < *end.get_or_insert_with(|| now + time::tsc_per_tick() / 4)
+        now < *end.get_or_insert_with(|| now + time::tsc_per_tick() / parts)
     }
 }
 
