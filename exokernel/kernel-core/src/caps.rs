@@ -339,12 +339,28 @@ struct Node<O> {
     /// where the removal that marked it last began. A going node takes no
     /// new child, and the kernel maps nothing more through it.
     going: Option<u32>,
-    /// For the top of a removal that stopped part-way: where it goes on
-    /// (`resume_point`). Kept in the top, not once for the whole space:
-    /// two removals stopping in turns made each share of the other walk
-    /// down from its top again, uncounted, in a chain as deep as an account
-    /// allows.
-    resume: Option<NodeId>,
+    /// Its part in a removal that stopped part-way ([`Resume`]).
+    resume: Resume,
+}
+
+/// Where removals that stopped part-way go on, kept in the nodes, not once
+/// for the whole space: two removals stopping in turns made each share of
+/// the other walk down from its top again, uncounted, in a chain as deep as
+/// an account allows. One field, not two: a node is a capability's whole
+/// cost, and each byte of it is charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resume {
+    None,
+    /// The top of a removal that stopped: where it goes on (`resume_point`).
+    At(NodeId),
+    /// The resume point of the removal whose top this names (the latest): a
+    /// removal that takes this node away as a leaf moves that resume point
+    /// up to its parent, still below the top. Two removals eating one chain
+    /// from its bottom, one's top below the other's, otherwise took each
+    /// other's resume points, and each share walked down from its top. (A
+    /// top's own resume point comes first: a removal stopping at another's
+    /// top is found through the going mark the top's parent carries.)
+    Of(NodeId),
 }
 
 impl<O> Default for CapabilitySpace<O> {
@@ -775,7 +791,7 @@ impl<O> CapabilitySpace<O> {
             next_sibling: None,
             previous_sibling: None,
             going: None,
-            resume: None,
+            resume: Resume::None,
         })?;
         let table = self.tables.get_mut(&owner).expect("found above");
         if let Some(chunk) = chunk {
@@ -883,7 +899,7 @@ impl<O> CapabilitySpace<O> {
         let mark = Some(top.index);
         self.node_mut(top).going = mark;
         let mut current = match self.node_ref(top).resume {
-            Some(at) if self.live(at).is_some() => at,
+            Resume::At(at) if self.live(at).is_some() => at,
             _ => top,
         };
         loop {
@@ -931,7 +947,17 @@ impl<O> CapabilitySpace<O> {
             below.going = Some(top.index);
             node = below.parent.expect("a node below the top has a parent");
         }
-        self.node_mut(top).resume = Some(at);
+        self.node_mut(top).resume = Resume::At(at);
+        self.note_resume_point(at, top);
+    }
+
+    /// `at` is where the removal of `top` goes on, unless `at` is itself the
+    /// top of a stopped removal (see [`Resume::Of`]).
+    fn note_resume_point(&mut self, at: NodeId, top: NodeId) {
+        let node = self.node_mut(at);
+        if !matches!(node.resume, Resume::At(_)) {
+            node.resume = Resume::Of(top);
+        }
     }
 
     fn remove_leaf(&mut self, id: NodeId, removal: &mut (impl Removal<O> + ?Sized)) {
@@ -962,6 +988,28 @@ impl<O> CapabilitySpace<O> {
         }
         if let Some(next) = node.next_sibling {
             self.node_mut(next).previous_sibling = node.previous_sibling;
+        }
+        // Another removal's resume point: it goes on from the parent. That
+        // removal is the one this node names, or the one whose walk marked
+        // the parent (a top of another removal names none).
+        if let Some(parent) = node.parent {
+            let marked_by = self
+                .node_ref(parent)
+                .going
+                .and_then(|index| self.node_at_index(index));
+            let named = match node.resume {
+                Resume::Of(top) => Some(top),
+                _ => None,
+            };
+            for top in [named, marked_by].into_iter().flatten() {
+                if self
+                    .live(top)
+                    .is_some_and(|top| top.resume == Resume::At(id))
+                {
+                    self.node_mut(top).resume = Resume::At(parent);
+                    self.note_resume_point(parent, top);
+                }
+            }
         }
         self.tables
             .get_mut(&node.owner)
@@ -2062,7 +2110,10 @@ mod tests {
     fn stopped_removals(space: &CapabilitySpace<u32>) -> Vec<(NodeId, NodeId)> {
         (0..1024)
             .filter_map(|index| space.node_at_index(index))
-            .filter_map(|top| space.node_ref(top).resume.map(|at| (top, at)))
+            .filter_map(|top| match space.node_ref(top).resume {
+                Resume::At(at) => Some((top, at)),
+                _ => None,
+            })
             .filter(|&(_, at)| space.live(at).is_some())
             .collect()
     }
@@ -2112,6 +2163,63 @@ mod tests {
             }
         }
         assert_eq!(removed[0], 50);
+        check_structure(&space);
+    }
+
+    #[test]
+    fn nested_removals_eating_one_chain_each_go_on_near_where_they_stopped() {
+        // One chain 100 deep, A's top at its root, B's 30 below it: both dropped a share
+        // of 2 at a time in turns. Both eat the chain from its bottom and take each
+        // other's resume points away as leaves; each share still walks down a node or two.
+        let mut space = space(&[A, B], 128);
+        let keep = Rights::GRANT | Rights::REVOKE;
+        let top = space.insert_root(A, 1, keep).unwrap();
+        let mut last = top;
+        let mut below = None;
+        for depth in 1..100 {
+            let env = if depth == 30 { B } else { A };
+            let from = if depth == 30 { A } else { env };
+            last = match from {
+                f if f == env => space.derive(env, last, keep).unwrap(),
+                _ => space.grant(from, last, env, keep).unwrap(),
+            };
+            if depth == 30 {
+                below = Some(last);
+            }
+            if depth == 30 {
+                // The rest of the chain below B's, in A's table again.
+                last = space.grant(B, last, A, keep).unwrap();
+            }
+        }
+        let removals = [(A, top), (B, below.unwrap())];
+        let mut done = [false, false];
+        for _ in 0..200 {
+            for (which, &(env, handle)) in removals.iter().enumerate() {
+                if done[which] {
+                    continue;
+                }
+                let mut share = Share {
+                    left: 2,
+                    reports: Vec::new(),
+                };
+                let walked = space.walked_down;
+                let Ok(node) = space.lookup(env, handle).map(|capability| capability.node) else {
+                    done[which] = true; // taken by the removal above it
+                    continue;
+                };
+                let first = !matches!(space.node_ref(node).resume, Resume::At(_));
+                done[which] = space.drop_some(env, handle, &mut share).unwrap() == Progress::Done;
+                if !first {
+                    let steps = space.walked_down - walked;
+                    assert!(steps <= 3, "removal {which} walked down {steps}");
+                }
+            }
+            if done == [true, true] {
+                break;
+            }
+        }
+        assert_eq!(done, [true, true]);
+        assert_eq!(space.node_count(), 0);
         check_structure(&space);
     }
 
