@@ -10,10 +10,15 @@
 //! |---|---|---|
 //! | an environment, never started, whose root capability has [`HELPERS`] × ~1,000 direct copies granted into helpers' tables, is destroyed | removes the copies a share at a time, and the root takes no new copy meanwhile | every copy at once, interrupts off: the witness waited 104 ticks |
 //! | [`HOARDERS`] children each hold [`HOARD`] frames of their own, one capability each, and are asked for all of them within the same tick; none answers | takes them by force, a capability at a time within the share, a thirty-second of a tick in a slot holder's time and a quarter elsewhere | a request's frames at once, two requests a tick: the witness waited 44 ticks; a quarter of every tick, its own slots' too: it ran 697‰ |
+//! | [`SCANNERS`] children each hold [`SCANNED_FRAMES`] frames in their lowest slots under copies of their own capability in every other slot, asked for them with one deadline | reads each table from the top once, a share at a time, where the last share left off | every table read again at every share, uncounted: the witness waited 34 ticks and ran 459‰ |
 //!
 //! And beside [`SLEEPERS`] children in the pool sleeping a tick at a time, the witness must
-//! run as much: their wakes are done in time no owner uses (at every slot start, in its
-//! owner's time, they took 11%: 885‰).
+//! run as much: their wakes are done only when the slot's owner is not about to run (at
+//! every slot start, in its owner's time, they took 11%: 885‰). And those wakes must
+//! still come in slots whose owner yields them: the parent, in the pool, sleeps 5 ticks
+//! while a child holding the other 6 slots yields each, and must wake within a round of
+//! the vector (a kernel that woke them only in slots whose owner could not run never
+//! woke it).
 //!
 //! Then every helper and child is destroyed, and every frame and byte of kernel memory
 //! comes back.
@@ -21,7 +26,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use exo_abi::syscall::{EnvironmentAccount, Event};
+use exo_abi::syscall::{ANY_SLOT, EnvironmentAccount, Event};
 use exo_abi::user::Lend;
 use exo_abi::{Error, Handle, Rights, user};
 use userapps::hostile::conservation::Baseline;
@@ -49,6 +54,16 @@ const DOOMED_QUOTA: u64 = 5;
 const HOARDERS: u64 = 4;
 const HOARD: u64 = 1_000;
 const HOARDER_QUOTA: u64 = HOARD + 100;
+/// Scanners, the frames each holds below the copies of its own capability that fill its
+/// table, at least how many copies, and what each is lent.
+const SCANNERS: usize = 8;
+const SCANNED_FRAMES: u64 = 3;
+const SCANNER_COPIES: u64 = 1_000;
+const SCANNER_LEND: Lend = Lend {
+    frames: 64,
+    kernel_bytes: 512 << 10,
+    slots: 0,
+};
 /// How far ahead the hoarders' deadline is, in ticks: past the time it takes to ask all.
 const DEADLINE_TICKS: u64 = 20;
 /// Sleepers, their quota (image, stack and page tables), and how long the witness is
@@ -59,6 +74,8 @@ const WATCH_TICKS: u64 = 200;
 /// The least share of what its slots promise the witness must run beside each attack, in
 /// percent.
 const LEAST_SHARE_PERCENT: u64 = 90;
+/// How long the parent sleeps in slots their owner yields.
+const YIELDED_SLEEP_TICKS: u64 = 5;
 /// How long the children may take to do anything, in ticks.
 const PATIENCE_TICKS: u64 = 20_000;
 
@@ -68,7 +85,9 @@ fn main(_argument: u64) -> u64 {
     let witness = Witness::start_holding(2).expect("a witness");
     copies_of_a_root(&witness);
     hoarders_taken_at_once(&witness);
+    frames_under_other_capabilities(&witness);
     sleepers_waking_every_tick(&witness);
+    woken_in_yielded_slots();
     witness.stop();
     baseline.expect_came_back(
         NAME,
@@ -232,10 +251,117 @@ fn sleepers_waking_every_tick(witness: &Witness) {
     ));
 }
 
+/// A child holds every slot the witness does not and yields each at once: the rest of
+/// each goes to the pool, and a pool member's timer must be woken there (a kernel that
+/// woke others' timers only in slots whose owner could not run never woke ours).
+fn woken_in_yielded_slots() {
+    let yielder = Child::create_lending(Lend {
+        frames: SLEEPER_QUOTA,
+        kernel_bytes: 0,
+        slots: facts::slots() - 2,
+    })
+    .expect("create the yielder");
+    yielder
+        .start(yield_every_slot, facts::slots() - 2)
+        .expect("start the yielder");
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    while yielder.account(EnvironmentAccount::SlotsHeld) != Ok(facts::slots() - 2) {
+        assert!(yielder.is_alive(), "the yielder died");
+        assert!(
+            facts::ticks() < deadline,
+            "the yielder never took its slots"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let asked = facts::ticks();
+    let _ = user::wait(Event::TIMER, YIELDED_SLEEP_TICKS);
+    let slept = facts::ticks() - asked;
+    println!("{NAME}: asleep for {YIELDED_SLEEP_TICKS} ticks in yielded slots: woke after {slept}");
+    assert!(
+        slept <= YIELDED_SLEEP_TICKS + facts::slots(),
+        "asleep for {YIELDED_SLEEP_TICKS} ticks in yielded slots, woke after {slept}"
+    );
+    yielder.destroy();
+    check::ok("a timer in the pool woke in slots their owner yielded");
+}
+
+/// The yielder: takes `slots` slots and yields each as soon as it gets it, for ever.
+fn yield_every_slot(slots: u64) -> u64 {
+    for _ in 0..slots {
+        user::slot_allocate(Handle::SELF_ENVIRONMENT, ANY_SLOT).expect("take a slot");
+    }
+    loop {
+        user::yield_now();
+    }
+}
+
 /// A sleeper: a tick at a time, for ever.
 fn sleeper(_argument: u64) -> u64 {
     loop {
         let _ = user::wait(Event::TIMER, 1);
+    }
+}
+
+/// [`SCANNERS`] children each hold [`SCANNED_FRAMES`] frames in their lowest slots and
+/// copies of their own capability in every slot above, asked for those frames with one
+/// deadline, never answering: the take reads each table from the top, a share at a time
+/// (it once read every table again at every share, uncounted).
+fn frames_under_other_capabilities(witness: &Witness) {
+    let scanners: [Child; SCANNERS] = core::array::from_fn(|_| {
+        let child = Child::create_lending(SCANNER_LEND).expect("create a scanner");
+        child.start(fill_table, 0).expect("start a scanner");
+        child
+    });
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for child in &scanners {
+        while child
+            .account(EnvironmentAccount::CapabilitiesHeld)
+            .unwrap_or(0)
+            < SCANNER_COPIES
+        {
+            assert!(child.is_alive(), "a scanner died");
+            assert!(
+                facts::ticks() < deadline,
+                "a scanner never filled its table"
+            );
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+    let _ = witness.lap();
+    for child in &scanners {
+        user::request_frames(child.environment(), SCANNED_FRAMES, DEADLINE_TICKS)
+            .expect("ask a scanner for its frames");
+    }
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for child in &scanners {
+        while child.account(EnvironmentAccount::FramesTakenByForce) != Ok(SCANNED_FRAMES) {
+            assert!(child.is_alive(), "a scanner died");
+            assert!(
+                facts::ticks() < deadline,
+                "a scanner's frames were never taken"
+            );
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+    expect_witness_kept_running(witness, "taking frames from under other capabilities");
+    for child in scanners {
+        child.destroy();
+    }
+    check::ok(format_args!(
+        "frames taken by force from under {SCANNER_COPIES} other capabilities in each of \
+         {SCANNERS} tables"
+    ));
+}
+
+/// A scanner: [`SCANNED_FRAMES`] frames, then copies of its own capability until its
+/// table is full; sleeps.
+fn fill_table(_argument: u64) -> u64 {
+    for _ in 0..SCANNED_FRAMES {
+        user::frame_allocate(0).expect("a frame");
+    }
+    while user::capability_derive(Handle::SELF_ENVIRONMENT, Rights::empty()).is_ok() {}
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
     }
 }
 

@@ -186,6 +186,10 @@ struct Enforcing {
     /// Where the take's search for page tables that map nothing goes on
     /// (`u64::MAX`: done).
     tables_from: u64,
+    /// Where its reading of the table for frame capabilities, and for
+    /// children, goes on: the slots below these (`u32::MAX`: from the top).
+    frames_below: u32,
+    children_below: u32,
     /// The child being taken down, if its take stopped part-way, and the
     /// frames it held when the take began.
     child: Option<(EnvironmentId, u64)>,

@@ -33,6 +33,9 @@ use crate::{println, time, trace};
 /// a thirty-second.
 const OWNERS_TIME_PARTS: u64 = 32;
 
+/// Slots of a table a take by force reads between two looks at its share.
+const SLOTS_A_STEP: u32 = 32;
+
 /// The longest deadline a request may give, in timer ticks.
 const MAX_DEADLINE_TICKS: u64 = 600_000;
 
@@ -118,7 +121,7 @@ impl System {
         // In a slot holder's own time a sliver of a tick, elsewhere a quarter:
         // a quarter at every tick took 30% of a slot holder's time while 4
         // children's 1,000 frames each were taken (`hostile-shares`).
-        let parts = if self.owner_can_run() {
+        let parts = if self.owner_runs_next() {
             OWNERS_TIME_PARTS
         } else {
             4
@@ -163,6 +166,8 @@ impl System {
             taken: 0,
             not_held: 0,
             tables_from: 0,
+            frames_below: u32::MAX,
+            children_below: u32::MAX,
             child: None,
         });
         // Nothing left to tell it: the deadline is past. Marked as being
@@ -230,12 +235,25 @@ impl System {
             environment.frames_taken_by_force += frames;
         }
         let mut progress = Progress::Done;
-        let mut index = self.capabilities.table_slots(id);
+        // The table is read from the top down, where the last share left
+        // off, and the slots read count against the share too: 1,023
+        // capabilities of other kinds above its frames were once read again
+        // at every share, uncounted.
+        let mut index = enforcing
+            .frames_below
+            .min(self.capabilities.table_slots(id));
+        let mut read = 0;
         while frames < wanted
             && progress == Progress::Done
             && let Some(occupied) = self.capabilities.occupied_before(id, index)
         {
             index = occupied;
+            read += 1;
+            if read % SLOTS_A_STEP == 0 && !go_on() {
+                progress = Progress::Stopped;
+                index += 1; // this one not read yet
+                break;
+            }
             let capability = self
                 .capabilities
                 .capability_at(id, index)
@@ -263,8 +281,11 @@ impl System {
                 if frames < wanted && !go_on() {
                     progress = Progress::Stopped;
                 }
+            } else {
+                index += 1; // its copies were being removed: this one again
             }
         }
+        enforcing.frames_below = index;
         // Then its page tables that map nothing: a table a `Map` made stays
         // when its pages go, and a child that mapped and unmapped a page at
         // every 2 MiB kept its quota in tables out of the take's sight. Not
@@ -299,18 +320,27 @@ impl System {
         // made to be lost would have stood for frames nobody held.
         // A child whose take stopped part-way goes on first, counted by what
         // it held when its take began (what it holds falls as it goes).
-        let child_taken = &mut enforcing.child;
         while frames < wanted && progress == Progress::Done {
-            let next = child_taken
+            let next = match enforcing
+                .child
                 .filter(|(child, _)| self.environments.contains_key(child))
-                .or_else(|| self.newest_child(id));
+            {
+                Some(taken) => Some(taken),
+                None => match self.newest_child(id, &mut enforcing.children_below, go_on) {
+                    Some(found) => found,
+                    None => {
+                        progress = Progress::Stopped;
+                        break;
+                    }
+                },
+            };
             let Some((child, held)) = next else {
                 break;
             };
-            *child_taken = Some((child, held));
+            enforcing.child = Some((child, held));
             progress = self.take_down(id, child, go_on);
             if progress == Progress::Done {
-                *child_taken = None;
+                enforcing.child = None;
                 frames += held;
                 not_held += held;
                 self.environment(id).frames_taken_by_force += held;
@@ -324,13 +354,27 @@ impl System {
 }
 
 impl System {
-    /// The child of `id`'s whose root capability sits highest in its table,
-    /// and the frames it holds itself: all its frames are charged, less what
-    /// it lent its own children.
-    fn newest_child(&self, id: EnvironmentId) -> Option<(EnvironmentId, u64)> {
-        let mut index = self.capabilities.table_slots(id);
+    /// The child of `id`'s whose root capability sits highest in its table
+    /// below slot `below`, and the frames it holds itself: all its frames are
+    /// charged, less what it lent its own children; `Some(None)` if there is
+    /// none. Reads the table down from `below`, which it moves down as it
+    /// goes, and the slots read count against the share: `None` if it ran
+    /// out first.
+    fn newest_child(
+        &self,
+        id: EnvironmentId,
+        below: &mut u32,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Option<Option<(EnvironmentId, u64)>> {
+        let mut index = (*below).min(self.capabilities.table_slots(id));
+        let mut read = 0;
         while let Some(occupied) = self.capabilities.occupied_before(id, index) {
+            read += 1;
+            if read % SLOTS_A_STEP == 0 && !go_on() {
+                return None;
+            }
             index = occupied;
+            *below = index + 1; // it, again, while its child is taken
             let capability = self
                 .capabilities
                 .capability_at(id, index)
@@ -347,10 +391,11 @@ impl System {
                     .frames
                     .charged()
                     .saturating_sub(environment.frames_lent);
-                return Some((child, held));
+                return Some(Some((child, held)));
             }
+            *below = index;
         }
-        None
+        Some(None)
     }
 }
 

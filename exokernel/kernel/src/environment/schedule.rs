@@ -47,6 +47,7 @@ pub fn after_trap(frame: &mut TrapFrame) {
     let previous = current().map_or(0, |id| id.0);
     loop {
         let mut system = SYSTEM.lock();
+        system.wake_slot_owner();
         system.enforce_deadlines();
         let choice = system.choose_next();
         if choice.map(|(next, _)| next) != current() {
@@ -134,22 +135,12 @@ impl System {
     /// slot start first wakes whoever's timer has passed.
     fn choose_next(&mut self) -> Option<(EnvironmentId, bool)> {
         let owner = self.slices.owner(self.slices.current());
-        if self.scheduler.slot_started {
-            // The slot's owner first, whatever others' timers expired with
-            // its: a sleeper not woken at its own slot's start would lose
-            // the slot to the pool (3,816 sleepers set for one tick before
-            // it once kept the holder of every slot asleep 132 ticks past
-            // its own).
-            if let Some(owner) = owner {
-                self.wake_if_due(owner);
-            }
-        }
-        // The others in time that is not an owner's: the pool's, or an
-        // owner's that cannot use it. A slot holder is woken at its own
-        // slot's start, and the pool runs only here; woken at every slot
-        // start, 48 sleepers of a tick each took 11% of a slot holder's
-        // time (`hostile-shares`).
-        if !self.owner_can_run() {
+        // The others' timers whenever the slot's owner is not about to run:
+        // a slot holder is woken at its own slot's start, and the pool runs
+        // only when the owner does not. Woken at every slot start, 48
+        // sleepers of a tick each took 11% of a slot holder's time
+        // (`hostile-shares`).
+        if !self.owner_runs_next() {
             self.wake_timers();
         }
         let mut candidates = EnvironmentTable {
@@ -160,14 +151,39 @@ impl System {
             .choose_next(current(), owner, &mut candidates)
     }
 
-    /// Whether the current slot has an owner that can run: its time is its
-    /// own, and the kernel's chores for others (waking their timers, taking
-    /// frames by force) stay out of it, or nearly.
-    pub(super) fn owner_can_run(&self) -> bool {
-        self.slices
-            .owner(self.slices.current())
-            .and_then(|owner| self.environments.get(&owner))
+    /// At a slot's start, wakes its owner if its timer has passed, whatever
+    /// others' timers expired with its: a sleeper not woken at its own
+    /// slot's start would lose the slot to the pool (3,816 sleepers set for
+    /// one tick before it once kept the holder of every slot asleep 132
+    /// ticks past its own).
+    fn wake_slot_owner(&mut self) {
+        if self.scheduler.slot_started
+            && let Some(owner) = self.slices.owner(self.slices.current())
+        {
+            self.wake_if_due(owner);
+        }
+    }
+
+    /// Whether the current slot's owner runs next: it can run, and the slot
+    /// starts, or it is running and neither yields nor donates. That time is
+    /// its own, and the kernel's chores for others (waking their timers,
+    /// taking frames by force) stay out of it, or nearly.
+    pub(super) fn owner_runs_next(&self) -> bool {
+        let Some(owner) = self.slices.owner(self.slices.current()) else {
+            return false;
+        };
+        if !self
+            .environments
+            .get(&owner)
             .is_some_and(|environment| environment.is_runnable())
+        {
+            return false;
+        }
+        let scheduler = &self.scheduler;
+        scheduler.slot_started
+            || (current() == Some(owner)
+                && !scheduler.yield_requested
+                && scheduler.donation.is_none())
     }
 
     /// Saves the running environment's context from `frame` and leaves the

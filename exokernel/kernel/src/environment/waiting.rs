@@ -65,7 +65,9 @@ impl System {
             }
         }
         let deadline = match events.contains(Event::TIMER) {
-            true => time::ticks().saturating_add(timeout),
+            // At the next tick at the soonest: timers are looked at between
+            // ticks too, when the pool runs.
+            true => time::ticks().saturating_add(timeout.max(1)),
             false => u64::MAX,
         };
         if events.contains(Event::TIMER) {
