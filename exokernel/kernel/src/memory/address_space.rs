@@ -19,6 +19,8 @@
 //! `USER_MAP_END` (or the kernel's own window pages). It walks the user
 //! half's tables itself; the kernel half is never walked here.
 
+use core::ops::Range;
+
 use exo_abi::Error;
 use exo_abi::layout::{PAGE_TABLE_VIEW_SLOT, USER_END};
 use exo_abi::mapping::MapFlags;
@@ -384,6 +386,15 @@ fn user_slots(level: u8) -> usize {
     }
 }
 
+/// What each entry of a table at `level` covers, and the indices of its
+/// user entries that cover addresses at or above `from`, for a table that
+/// covers addresses from `base`.
+fn entries_from(level: u8, base: u64, from: u64) -> (u64, Range<usize>) {
+    let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
+    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
+    (span, first.min(512)..user_slots(level))
+}
+
 /// Calls `leaf(page, tag)` for every used entry of the last-level tables
 /// below `table` (at `level`, covering addresses from `base`).
 fn walk_tables(table: u64, level: u8, base: u64, leaf: &mut dyn FnMut(u64, u16)) {
@@ -420,10 +431,9 @@ fn take_apart_below(
     // SAFETY: `table` is a page table of an address space being taken
     // apart, not loaded, reached through present entries.
     let entries = unsafe { table_at(table) };
-    let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
-    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
+    let (span, indices) = entries_from(level, base, from);
     let mut freed = 0;
-    for index in first.min(512)..user_slots(level) {
+    for index in indices {
         let address = base + index as u64 * span;
         if *budget == 0 {
             return (freed, Some(address.max(from)));
@@ -470,10 +480,9 @@ fn free_empty_below(
     // reached through present entries; the caller flushes the TLB if it is
     // loaded.
     let entries = unsafe { table_at(table) };
-    let span = FRAME_SIZE << (9 * (u32::from(level) - 1));
-    let first = usize::try_from(from.saturating_sub(base) / span).unwrap_or(usize::MAX);
+    let (span, indices) = entries_from(level, base, from);
     let mut freed = 0;
-    for index in first.min(512)..user_slots(level) {
+    for index in indices {
         let address = base + index as u64 * span;
         let (budget, most) = limits;
         if *budget == 0 || *most == 0 {
