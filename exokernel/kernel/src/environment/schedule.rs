@@ -131,8 +131,9 @@ impl System {
     }
 
     /// The environment to run now and whether it starts a slot, or `None`
-    /// if none can run: the decision is kernel-core's (`scheduler.rs`); a
-    /// slot start first wakes whoever's timer has passed.
+    /// if none can run: the decision is kernel-core's (`scheduler.rs`);
+    /// first, unless the slot's owner is about to run, whoever's timer has
+    /// passed is woken.
     fn choose_next(&mut self) -> Option<(EnvironmentId, bool)> {
         let owner = self.slices.owner(self.slices.current());
         // The others' timers whenever the slot's owner is not about to run:
