@@ -176,14 +176,9 @@ fn hoarders_taken_at_once(witness: &Witness) {
         child.start(hoarder, 0).expect("start a hoarder");
         child
     });
-    let deadline = facts::ticks() + PATIENCE_TICKS;
-    for child in &hoarders {
-        while child.account(EnvironmentAccount::FramesHeld) != Ok(HOARD) {
-            assert!(child.is_alive(), "a hoarder died");
-            assert!(facts::ticks() < deadline, "a hoarder never got its frames");
-            let _ = user::wait(Event::TIMER, 1);
-        }
-    }
+    wait_for_each(&hoarders, "a hoarder never got its frames", |child| {
+        child.account(EnvironmentAccount::FramesHeld) == Ok(HOARD)
+    });
     let _ = witness.lap();
     // All within one tick, so that the deadlines fall on the same one.
     let asked = facts::ticks();
@@ -195,17 +190,9 @@ fn hoarders_taken_at_once(witness: &Witness) {
         facts::ticks() - asked < DEADLINE_TICKS,
         "asking took too long"
     );
-    let deadline = facts::ticks() + PATIENCE_TICKS;
-    for child in &hoarders {
-        while child.account(EnvironmentAccount::FramesTakenByForce) != Ok(HOARD) {
-            assert!(child.is_alive(), "a hoarder died");
-            assert!(
-                facts::ticks() < deadline,
-                "a hoarder's frames were never taken"
-            );
-            let _ = user::wait(Event::TIMER, 1);
-        }
-    }
+    wait_for_each(&hoarders, "a hoarder's frames were never taken", |child| {
+        child.account(EnvironmentAccount::FramesTakenByForce) == Ok(HOARD)
+    });
     expect_witness_kept_running(witness, "taking frames by force from hoarders");
     for child in hoarders {
         child.destroy();
@@ -264,15 +251,11 @@ fn woken_in_yielded_slots() {
     yielder
         .start(yield_every_slot, facts::slots() - 2)
         .expect("start the yielder");
-    let deadline = facts::ticks() + PATIENCE_TICKS;
-    while yielder.account(EnvironmentAccount::SlotsHeld) != Ok(facts::slots() - 2) {
-        assert!(yielder.is_alive(), "the yielder died");
-        assert!(
-            facts::ticks() < deadline,
-            "the yielder never took its slots"
-        );
-        let _ = user::wait(Event::TIMER, 1);
-    }
+    wait_for_each(
+        core::slice::from_ref(&yielder),
+        "the yielder never took its slots",
+        |child| child.account(EnvironmentAccount::SlotsHeld) == Ok(facts::slots() - 2),
+    );
     let asked = facts::ticks();
     let _ = user::wait(Event::TIMER, YIELDED_SLEEP_TICKS);
     let slept = facts::ticks() - asked;
@@ -312,37 +295,20 @@ fn frames_under_other_capabilities(witness: &Witness) {
         child.start(fill_table, 0).expect("start a scanner");
         child
     });
-    let deadline = facts::ticks() + PATIENCE_TICKS;
-    for child in &scanners {
-        while child
+    wait_for_each(&scanners, "a scanner never filled its table", |child| {
+        child
             .account(EnvironmentAccount::CapabilitiesHeld)
             .unwrap_or(0)
-            < SCANNER_COPIES
-        {
-            assert!(child.is_alive(), "a scanner died");
-            assert!(
-                facts::ticks() < deadline,
-                "a scanner never filled its table"
-            );
-            let _ = user::wait(Event::TIMER, 1);
-        }
-    }
+            >= SCANNER_COPIES
+    });
     let _ = witness.lap();
     for child in &scanners {
         user::request_frames(child.environment(), SCANNED_FRAMES, DEADLINE_TICKS)
             .expect("ask a scanner for its frames");
     }
-    let deadline = facts::ticks() + PATIENCE_TICKS;
-    for child in &scanners {
-        while child.account(EnvironmentAccount::FramesTakenByForce) != Ok(SCANNED_FRAMES) {
-            assert!(child.is_alive(), "a scanner died");
-            assert!(
-                facts::ticks() < deadline,
-                "a scanner's frames were never taken"
-            );
-            let _ = user::wait(Event::TIMER, 1);
-        }
-    }
+    wait_for_each(&scanners, "a scanner's frames were never taken", |child| {
+        child.account(EnvironmentAccount::FramesTakenByForce) == Ok(SCANNED_FRAMES)
+    });
     expect_witness_kept_running(witness, "taking frames from under other capabilities");
     for child in scanners {
         child.destroy();
@@ -351,6 +317,19 @@ fn frames_under_other_capabilities(witness: &Witness) {
         "frames taken by force from under {SCANNER_COPIES} other capabilities in each of \
          {SCANNERS} tables"
     ));
+}
+
+/// Waits a tick at a time until `ready` holds for each of `children`; panics, saying what
+/// never happened, if one of them dies first or [`PATIENCE_TICKS`] pass.
+fn wait_for_each(children: &[Child], never: &str, ready: impl Fn(&Child) -> bool) {
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for child in children {
+        while !ready(child) {
+            assert!(child.is_alive(), "a child died: {never}");
+            assert!(facts::ticks() < deadline, "{never}");
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
 }
 
 /// A scanner: [`SCANNED_FRAMES`] frames, then copies of its own capability until its
