@@ -23,7 +23,7 @@ use exo_abi::{Error, Handle, Rights};
 
 use exo_kernel_core::caps::Progress;
 
-use super::teardown::STEP_ENTRIES;
+use super::teardown::{SHARE_PARTS, STEP_ENTRIES};
 use super::{Enforcing, EnvironmentId, Object, Revocation, System};
 use crate::arch::cpu;
 use crate::memory::address_space::FRESH_TABLE_FRAMES;
@@ -124,7 +124,7 @@ impl System {
         let parts = if self.owner_runs_next() {
             OWNERS_TIME_PARTS
         } else {
-            4
+            SHARE_PARTS
         };
         let mut go_on = super::share_of(parts);
         while let Some((id, deadline)) = self.revocation_deadlines.first_expired(now) {

@@ -67,8 +67,11 @@ enum Next {
 /// may until a quarter of a tick has passed since it was first asked. (A
 /// call with little to do never asks, and never reads the clock.)
 pub fn share() -> impl FnMut() -> bool {
-    share_of(4)
+    share_of(SHARE_PARTS)
 }
+
+/// A share is a quarter of a tick.
+pub(super) const SHARE_PARTS: u64 = 4;
 
 /// As [`share`], for a `1 / parts` of a tick.
 pub fn share_of(parts: u64) -> impl FnMut() -> bool {

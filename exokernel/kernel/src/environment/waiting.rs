@@ -172,6 +172,11 @@ impl System {
     /// clock, at whoever's slot start it was: `hostile-timers`' alarms).
     pub(super) fn wake_timers(&mut self) {
         let now = time::ticks();
+        // Asked whenever the slot's owner is not about to run: with nothing
+        // expired, it reads no clock.
+        if self.timers.earliest().is_none_or(|deadline| deadline > now) {
+            return;
+        }
         let mut go_on = super::share();
         while go_on()
             && let Some((id, deadline)) = self.timers.take_expired(now)
