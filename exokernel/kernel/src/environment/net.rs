@@ -347,8 +347,14 @@ impl Network {
     }
 
     /// Binding `id` sent an ARP request from `address` about `host`: it
-    /// waits for a reply there (`Askers::ask`).
+    /// waits for a reply there (`Askers::ask`). Its entry was paid for with
+    /// the binding; the heap has room for it unless the accounts are wrong,
+    /// and then the binding is not noted (it hears no reply, and asks again)
+    /// rather than the kernel panicking.
     fn ask(&mut self, id: BindingId, address: Ipv4, host: Ipv4) {
+        if !crate::memory::heap::has_room() {
+            return;
+        }
         if let Some(binding) = self.bindings.get_mut(&id) {
             self.askers.ask(id, &mut binding.asks, address, host);
         }
