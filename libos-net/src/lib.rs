@@ -47,7 +47,7 @@ mod stack;
 
 use core::fmt;
 
-pub use link::{Path, Statistics};
+pub use link::{Flush, Path, Statistics};
 pub use sockets::{MAX_TCP_BUFFER, MIN_TCP_BUFFER, PollEntry, Readiness, SocketId};
 pub use stack::{Config, Credentials, Stack};
 

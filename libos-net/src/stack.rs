@@ -31,7 +31,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 
 use crate::NetError;
 use crate::capabilities::drop_capability;
-use crate::link::{Link, Path, Statistics};
+use crate::link::{Flush, Link, Path, Statistics};
 use crate::sockets::{Entry, Pending};
 
 /// How a stack is set up.
@@ -43,6 +43,8 @@ pub struct Config {
     /// Where frames for other networks go.
     pub gateway: Option<Ipv4Addr>,
     pub path: Path,
+    /// On the rings, when written frames go out (`Flush::EachPoll` by default).
+    pub flush: Flush,
     /// The binding's run of frames is `2^ring_order` pages (2 to 8): one
     /// control page, then the receive and transmit slots, half each.
     pub ring_order: u32,
@@ -71,6 +73,7 @@ impl Config {
             prefix_length: 24,
             gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
             path: Path::Rings,
+            flush: Flush::EachPoll,
             ring_order: 7,
             ring_base,
             notify_bit: 1 << 16,
@@ -207,6 +210,11 @@ impl Stack {
         self.link.path()
     }
 
+    /// When frames written into the rings go out.
+    pub fn flush_policy(&self) -> Flush {
+        self.config.flush
+    }
+
     /// The link's counters: frames each way, refused ones by reason,
     /// system calls made.
     pub fn statistics(&self) -> Statistics {
@@ -251,6 +259,11 @@ impl Stack {
             if !self.link.gate.take_held_back() {
                 break;
             }
+        }
+        // Frames still to process will be polled at once, and may add to
+        // what goes out: the flush waits for the last of them.
+        if self.config.flush == Flush::EachPoll && !self.link.frames_waiting() {
+            self.link.flush();
         }
         let retry = self.service_retry();
         if retry

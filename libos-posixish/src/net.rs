@@ -12,7 +12,9 @@
 //!
 //! **The stack** is made on first use: its rings at `layout::NET_RINGS`,
 //! the data path from the variable `NET_PATH` (`rings`, the default, or
-//! `syscalls` for one system call per frame).
+//! `syscalls` for one system call per frame); on the rings, `NET_FLUSH=entry`
+//! leaves written frames for the kernel's next entry instead of kicking the
+//! ring after each poll that wrote some (`libos_net::Flush`).
 //!
 //! **Blocking.** A call that cannot go on now (`WouldBlock`) parks the
 //! calling thread on a wait queue. When every thread is blocked, the thread
@@ -30,7 +32,7 @@ use exo_abi::counters::Counter;
 use exo_abi::net::mac_from_u64;
 use exo_abi::trace::Kind;
 use exo_abi::{Handle, Rights, user};
-use libos_net::{Config, Credentials, NetError, Path, PollEntry, SocketId, Stack};
+use libos_net::{Config, Credentials, Flush, NetError, Path, PollEntry, SocketId, Stack};
 
 use crate::facts::kernel_counter;
 use crate::thread::{Leaving, Mutex, MutexGuard, NoPreemption, WaitQueue, switch_away};
@@ -181,6 +183,7 @@ pub(crate) fn before_exec() {
 fn process_config() -> Config {
     let mut config = Config::qemu_user_network(layout::NET_RINGS);
     config.path = chosen_path();
+    config.flush = chosen_flush();
     config
 }
 
@@ -189,6 +192,14 @@ fn chosen_path() -> Path {
     match variables::var("NET_PATH").as_deref() {
         Some("syscalls") => Path::SystemCalls,
         _ => Path::Rings,
+    }
+}
+
+/// When frames on the rings go out, as `NET_FLUSH` asks.
+fn chosen_flush() -> Flush {
+    match variables::var("NET_FLUSH").as_deref() {
+        Some("entry") => Flush::NextEntry,
+        _ => Flush::EachPoll,
     }
 }
 
@@ -564,7 +575,16 @@ pub fn tcp_server(
 pub fn report() -> String {
     let stack = match STACK.try_lock() {
         Some(guard) => match guard.as_ref() {
-            Some(stack) => alloc::format!("{} (path: {})", stack.statistics(), stack.path()),
+            Some(stack) => match stack.path() {
+                Path::Rings => alloc::format!(
+                    "{} (path: rings, {})",
+                    stack.statistics(),
+                    stack.flush_policy()
+                ),
+                Path::SystemCalls => {
+                    alloc::format!("{} (path: {})", stack.statistics(), stack.path())
+                }
+            },
             None => return String::from("no stack"),
         },
         None => return String::from("busy"),

@@ -177,7 +177,8 @@ const ECHO_STREAMS: [u64; 2] = [100, 64 * 1024];
 pub const ECHO_TCP_CONNECTIONS: usize = ECHO_STREAMS.len();
 
 /// net-echo: a Linux client's datagrams come back from udp-echo byte for byte, and its
-/// TCP streams from tcp-echo, each closed once echoed. (Before the servers start, the
+/// TCP streams from tcp-echo, each closed once echoed; each server, on the rings, kicked
+/// them out after its polls, at most once a frame it sent. (Before the servers start, the
 /// guest pings QEMU's gateway, which answers every ping; the table entry checks that.)
 pub fn echo_over_udp_and_tcp(host: &HostSide) -> Result<(), String> {
     host.wait_for(UDP_ECHO_READY)?;
@@ -189,7 +190,31 @@ pub fn echo_over_udp_and_tcp(host: &HostSide) -> Result<(), String> {
         echo_stream(host.tcp(ECHO_PORT)?, length, index as u64, &name)?;
     }
     finish_udp_echo(host, &udp, ECHO_UDP_COUNT)?;
-    expect_tcp_echo_served(host, ECHO_TCP_CONNECTIONS, ECHO_STREAMS.iter().sum())
+    expect_tcp_echo_served(host, ECHO_TCP_CONNECTIONS, ECHO_STREAMS.iter().sum())?;
+    for stack in [UDP_ECHO_STACK, TCP_ECHO_STACK] {
+        expect_kicked_after_polls(&host.serial_line(stack)?)?;
+    }
+    Ok(())
+}
+
+/// A server on the rings with the default `Flush::EachPoll`: its only data-path system
+/// calls are kicks, one after each poll that wrote frames, so at least one and at most one
+/// a frame it sent.
+fn expect_kicked_after_polls(line: &str) -> Result<(), String> {
+    if !line.contains("(path: rings, kicked after each poll)") {
+        return Err(format!(
+            "{line:?}: not on the rings, kicked after each poll"
+        ));
+    }
+    let counts = StackCounts::parse(line)?;
+    if !(1..=counts.frames_out).contains(&counts.system_calls) {
+        return Err(format!(
+            "{line:?}: {} kicks for {} frames sent; a kick after each poll that sent makes \
+             1 to {}",
+            counts.system_calls, counts.frames_out, counts.frames_out
+        ));
+    }
+    Ok(())
 }
 
 /// Sends datagrams to udp-echo, paced, until it says it has echoed `count` and exits:
@@ -482,6 +507,25 @@ pub fn streams_into_tcp_discard(host: &HostSide) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ring_server_kicks_at_least_once_and_at_most_once_a_frame_sent() {
+        let line = |calls: u64, path: &str| {
+            format!(
+                "udp-echo: stack: frames in 40, out 30, malformed 0 (truncated 0, bad checksum \
+                 0, bad header 0), send errors 0, system calls {calls}, half-open connections \
+                 dropped 0 (path: {path}); since it started, the kernel was entered 90 times, \
+                 70 of them system calls (all programs)"
+            )
+        };
+        let after_polls = "rings, kicked after each poll";
+        assert!(expect_kicked_after_polls(&line(1, after_polls)).is_ok());
+        assert!(expect_kicked_after_polls(&line(30, after_polls)).is_ok());
+        assert!(expect_kicked_after_polls(&line(0, after_polls)).is_err());
+        assert!(expect_kicked_after_polls(&line(31, after_polls)).is_err());
+        assert!(expect_kicked_after_polls(&line(3, "rings, sent at the next entry")).is_err());
+        assert!(expect_kicked_after_polls(&line(70, "system calls")).is_err());
+    }
 
     #[test]
     fn statistics_lines_are_read_field_by_field() {
