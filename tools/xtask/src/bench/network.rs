@@ -94,17 +94,29 @@ pub struct NetworkFigures {
     pub per_packet: Option<[PerPacket; 3]>,
 }
 
-/// exo's data path, as `NET_PATH` names it.
+/// exo's data path, as `NET_PATH` and `NET_FLUSH` name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataPath {
+    /// The rings, kicked after each poll that wrote frames (the default).
     Rings,
+    /// The rings, written frames left for the kernel's next entry
+    /// (`NET_FLUSH=entry`): no system call per packet, and the answer waits
+    /// for the rest of the server's event loop.
+    RingsAtNextEntry,
     SystemCalls,
 }
 
 impl DataPath {
+    pub const ALL: [DataPath; 3] = [
+        DataPath::Rings,
+        DataPath::RingsAtNextEntry,
+        DataPath::SystemCalls,
+    ];
+
     pub fn describe(self) -> &'static str {
         match self {
             DataPath::Rings => "rings",
+            DataPath::RingsAtNextEntry => "rings, sent at the next entry",
             DataPath::SystemCalls => "system calls",
         }
     }
@@ -114,6 +126,7 @@ impl DataPath {
 fn exo_script(path: DataPath, load: &Load) -> String {
     let path = match path {
         DataPath::Rings => "",
+        DataPath::RingsAtNextEntry => "export NET_FLUSH=entry\n",
         DataPath::SystemCalls => "export NET_PATH=syscalls\n",
     };
     format!(
@@ -296,11 +309,13 @@ mod tests {
     fn the_script_runs_each_server_once_on_the_path_asked() {
         let load = Load::quick();
         let rings = exo_script(DataPath::Rings, &load);
-        assert!(!rings.contains("NET_PATH"));
+        assert!(!rings.contains("NET_PATH") && !rings.contains("NET_FLUSH"));
         assert!(rings.contains(&format!("udp-echo -n {}\n", load.udp_datagrams())));
         assert!(rings.contains("tcp-echo -n 1\ntcp-discard -n 1\npoweroff\n"));
         let calls = exo_script(DataPath::SystemCalls, &load);
         assert!(calls.starts_with("export NET_PATH=syscalls\n"));
+        let lazy = exo_script(DataPath::RingsAtNextEntry, &load);
+        assert!(lazy.starts_with("export NET_FLUSH=entry\n") && !lazy.contains("NET_PATH"));
     }
 
     #[test]

@@ -198,8 +198,8 @@ struct MicroRound {
 
 /// One round of the network load: exo's servers on each path, and the Linux guest's.
 struct NetworkRound {
-    rings: NetworkFigures,
-    calls: NetworkFigures,
+    /// exo's servers on each of `DataPath::ALL`, in the order they ran.
+    exo: Vec<(DataPath, NetworkFigures)>,
     linux: NetworkFigures,
     /// The UDP load against `udp-reflector`: the floor of the UDP rows.
     reflector: UdpEchoReport,
@@ -213,11 +213,11 @@ struct NetworkRound {
 /// one environment's capability table holds, so the reflector's children hold most of them.
 const IDLE_BINDINGS: u64 = 1000;
 
-/// The steps the progress line counts: building exo and the Linux guest, then nine steps
-/// a round (four for the microbenchmarks, five for the network; the reflector's two boots
-/// are one step).
+/// The steps the progress line counts: building exo and the Linux guest, then ten steps
+/// a round (four for the microbenchmarks, six for the network: exo's three paths, the
+/// reflector's two boots as one, the sink, the Linux guest).
 fn steps(rounds: usize) -> usize {
-    2 + 9 * rounds
+    2 + 10 * rounds
 }
 
 pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
@@ -256,21 +256,21 @@ pub fn run(options: BenchOptions) -> Result<ExitCode, String> {
     let mut network = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         let mut step = |what: &str| progress.step(&format!("round {round}/{rounds}: {what}"));
-        // The two data paths take turns at going first, so that whatever the
+        // The data paths take turns at going first, so that whatever the
         // order does shows in the rounds' spread, not in every round alike.
-        let rings_first = round % 2 == 1;
+        let first = (round - 1) % DataPath::ALL.len();
         network.push(network_round(
             &kernel,
             &linux_guest,
             accelerator,
             load,
-            rings_first,
+            first,
             &mut step,
         )?);
     }
 
     let mut rows = micro_rows(&micro, host.as_deref());
-    for path in [DataPath::Rings, DataPath::SystemCalls] {
+    for path in DataPath::ALL {
         rows.extend(network_rows(path, &network));
     }
     rows.push(idle_bindings_row(&network));
@@ -319,27 +319,23 @@ fn micro_round(
     Ok(MicroRound { exo, linux })
 }
 
-/// One round of the network load: exo's servers on the rings and on system calls (the
-/// rings first if `rings_first`), then the Linux guest's; `step` announces each boot.
+/// One round of the network load: exo's servers on each data path, starting with
+/// `DataPath::ALL[first]`, then the Linux guest's; `step` announces each boot.
 fn network_round(
     kernel: &Path,
     linux_guest: &LinuxGuest,
     accelerator: Accelerator,
     load: Load,
-    rings_first: bool,
+    first: usize,
     step: &mut impl FnMut(&str),
 ) -> Result<NetworkRound, String> {
-    let mut on_path = |path: DataPath| {
+    let paths = DataPath::ALL.len();
+    let mut exo = Vec::with_capacity(paths);
+    for turn in 0..paths {
+        let path = DataPath::ALL[(first + turn) % paths];
         step(&format!("exo: network, {} path", path.describe()));
-        network::on_exo(kernel, path, accelerator, load)
-    };
-    let (rings, calls) = if rings_first {
-        let rings = on_path(DataPath::Rings)?;
-        (rings, on_path(DataPath::SystemCalls)?)
-    } else {
-        let calls = on_path(DataPath::SystemCalls)?;
-        (on_path(DataPath::Rings)?, calls)
-    };
+        exo.push((path, network::on_exo(kernel, path, accelerator, load)?));
+    }
     step("exo: UDP reflector (the UDP floor), alone and beside idle bindings");
     let reflector = network::on_reflector(kernel, accelerator, load, 0)?;
     let reflector_beside_idle = network::on_reflector(kernel, accelerator, load, IDLE_BINDINGS)?;
@@ -351,8 +347,7 @@ fn network_round(
     let linux = network::drive_plain(&forwards, &load);
     drop(peer);
     Ok(NetworkRound {
-        rings,
-        calls,
+        exo,
         linux: linux?,
         reflector,
         reflector_beside_idle,
@@ -467,10 +462,12 @@ fn idle_bindings_row(rounds: &[NetworkRound]) -> Row {
 
 /// exo's figures of `round` on `path`.
 fn exo_figures(round: &NetworkRound, path: DataPath) -> &NetworkFigures {
-    match path {
-        DataPath::Rings => &round.rings,
-        DataPath::SystemCalls => &round.calls,
-    }
+    round
+        .exo
+        .iter()
+        .find(|(ran, _)| *ran == path)
+        .map(|(_, figures)| figures)
+        .expect("a round runs every data path")
 }
 
 /// The network rows for exo on `path`, beside the Linux guest, over the rounds: each
@@ -662,16 +659,23 @@ mod tests {
         // Round 2's host was slow for everyone: its figures are all halved.
         let rounds = [
             NetworkRound {
-                rings: figures(100.0, 3000.0, 600.0),
-                calls: figures(200.0, 2000.0, 400.0),
+                exo: vec![
+                    (DataPath::Rings, figures(100.0, 3000.0, 600.0)),
+                    (DataPath::RingsAtNextEntry, figures(150.0, 2500.0, 500.0)),
+                    (DataPath::SystemCalls, figures(200.0, 2000.0, 400.0)),
+                ],
                 linux: figures(200.0, 2000.0, 400.0),
                 reflector: figures(90.0, 0.0, 0.0).udp,
                 reflector_beside_idle: figures(90.0, 0.0, 0.0).udp,
                 sink: figures(0.0, 0.0, 1200.0).bulk,
             },
             NetworkRound {
-                rings: figures(200.0, 1500.0, 300.0),
-                calls: figures(400.0, 1000.0, 200.0),
+                // Another order: the rows find each path's figures by name.
+                exo: vec![
+                    (DataPath::SystemCalls, figures(400.0, 1000.0, 200.0)),
+                    (DataPath::Rings, figures(200.0, 1500.0, 300.0)),
+                    (DataPath::RingsAtNextEntry, figures(300.0, 1250.0, 250.0)),
+                ],
                 linux: figures(400.0, 1000.0, 200.0),
                 reflector: figures(160.0, 0.0, 0.0).udp,
                 reflector_beside_idle: figures(160.0, 0.0, 0.0).udp,
@@ -702,5 +706,13 @@ mod tests {
         assert!(calls.iter().all(|row| row.ratio() == Some(1.0)));
         assert!(calls.iter().all(|row| row.target.is_none()));
         assert!(calls[0].name.ends_with("(exo: system calls)"));
+        let lazy = network_rows(DataPath::RingsAtNextEntry, &rounds);
+        assert!(lazy.iter().all(|row| row.target.is_none()));
+        assert_eq!(row(&lazy, "TCP request/response").ratio(), Some(1.25));
+        assert!(
+            lazy[0]
+                .name
+                .ends_with("(exo: rings, sent at the next entry)")
+        );
     }
 }
