@@ -27,14 +27,22 @@
 //! them, carry neither (they once came with both, so a holder could pass on what it had
 //! been given to keep).
 //!
-//! Then the child is destroyed, and every frame and byte of kernel memory comes back.
+//! A removal forgets the filters attached through a binding's capability a share at a time,
+//! and while it has stopped part-way the capability is on its way out. A second child puts
+//! [`REFILL_FILTERS`] filters on its own address through a copy of the parent's binding,
+//! and once the parent revokes the copy, attaches filters through it again and again until
+//! it is gone. Each must be refused (`StaleHandle`) while the copy is still there: one more
+//! filter to forget at every share would keep the removal from ever ending, and the
+//! revoker waiting. Before this was checked, every one was attached.
+//!
+//! Then the children are destroyed, and every frame and byte of kernel memory comes back.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use exo_abi::net::{self, Filter, MAX_FRAME};
 use exo_abi::syscall::Event;
-use exo_abi::user::{self, Wakeup};
+use exo_abi::user::{self, Lend, Wakeup};
 use exo_abi::{Error, Handle, Rights};
 use userapps::hostile::conservation::Baseline;
 use userapps::hostile::shared::Words;
@@ -59,6 +67,27 @@ const BINDING_HANDLE: u64 = 4;
 const FILTER_RESULT: u64 = 5;
 /// The port of the filter rounds 3 and 4 attach.
 const FILTER_PORT: u16 = 9;
+/// The refill round's words: the child's copy of the parent's binding, its progress
+/// (`FILTERED`, then `REVOKING` from the parent, then `GONE`), the filters it attached
+/// and was refused while the copy was still there, and the last refusal.
+const REFILL_COPY: u64 = 6;
+const REFILL_STATE: u64 = 7;
+const REFILL_MADE: u64 = 8;
+const REFILL_REFUSED: u64 = 9;
+const REFILL_ERROR: u64 = 10;
+const FILTERED: u64 = 1;
+const REVOKING: u64 = 2;
+const GONE: u64 = 3;
+/// Filters the refiller attaches through the copy before the revocation: forgetting them
+/// takes many shares.
+const REFILL_FILTERS: u16 = 500;
+/// The refiller's address, and its lending: kernel memory for its filters.
+const REFILL_ADDRESS: [u8; 4] = [10, 69, 0, 1];
+const REFILL_LEND: Lend = Lend {
+    frames: QUOTA,
+    kernel_bytes: 4 << 20,
+    slots: 0,
+};
 /// The child's rings, in its managed window.
 const RING_PAGES: u64 = MANAGED_START + 0x100_0000_0000;
 const QUOTA: u64 = 256;
@@ -132,6 +161,7 @@ fn main(_argument: u64) -> u64 {
     check::ok("a filter made through a copy of a binding's capability goes with the copy");
 
     child.destroy();
+    refills_refused_while_going(shared_page, nic);
     made_rights_only_shrink(nic);
     memory::drop_capability(own_binding).expect("drop the binding");
     memory::drop_capability(ring_frames).expect("drop the ring frames");
@@ -139,6 +169,102 @@ fn main(_argument: u64) -> u64 {
     baseline.expect_came_back("hostile-bindings", "the child");
     check::all_passed("hostile-bindings");
     0
+}
+
+/// A child attaches [`REFILL_FILTERS`] filters through a copy of our binding; we revoke the
+/// copy, and each filter it attaches through the copy meanwhile must be refused while the
+/// copy is still there.
+fn refills_refused_while_going(shared_page: Handle, nic: Handle) {
+    let child = Child::create_lending(REFILL_LEND).expect("create the refiller");
+    SHARED
+        .share_with(shared_page, child.environment())
+        .expect("share the page");
+    let rights = user::capability_identify(nic).expect("identify").rights;
+    let granted = user::capability_grant(nic, child.environment(), rights & Rights::NET)
+        .expect("grant the NIC");
+    let (ring_frames, binding) =
+        Binding::idle_run(net::MIN_RING_ORDER).expect("a binding of the parent's");
+    let copy = user::capability_grant(binding, child.environment(), Rights::BIND)
+        .expect("grant a copy of the binding");
+    SHARED.write(REFILL_COPY, copy.to_raw());
+    SHARED.write(REFILL_STATE, 0);
+    child
+        .start(refiller, granted.to_raw())
+        .expect("start the refiller");
+    wait_for_state(FILTERED, &child);
+    SHARED.write(REFILL_STATE, REVOKING);
+    memory::revoke_capability(binding).expect("revoke the copy");
+    wait_for_state(GONE, &child);
+    let (made, refused) = (SHARED.read(REFILL_MADE), SHARED.read(REFILL_REFUSED));
+    let error = Error::try_from(SHARED.read(REFILL_ERROR));
+    println!(
+        "hostile-bindings: while the copy with {REFILL_FILTERS} filters was revoked, the \
+         refiller attached {made} through it and was refused {refused} times ({error:?})"
+    );
+    assert!(
+        refused > 0 && error == Ok(Error::StaleHandle),
+        "a binding's copy on its way out still took filters: {made} attached, {refused} \
+         refused ({error:?})"
+    );
+    check::ok("a binding's copy being revoked takes no new filter while it is on its way out");
+    child.destroy();
+    memory::drop_capability(binding).expect("drop the binding");
+    memory::drop_capability(ring_frames).expect("drop the ring frames");
+}
+
+/// Waits until the refiller says `state`.
+fn wait_for_state(state: u64, child: &Child) {
+    let deadline = facts::ticks() + ROUND_TICKS;
+    while SHARED.read(REFILL_STATE) != state {
+        assert!(child.is_alive(), "the refiller died before state {state}");
+        assert!(
+            facts::ticks() < deadline,
+            "the refiller did not reach state {state}"
+        );
+        let _ = user::wait(Event::TIMER, 1);
+    }
+}
+
+/// The refiller: claims [`REFILL_ADDRESS`] with the NIC capability its argument names,
+/// attaches [`REFILL_FILTERS`] filters through the parent's copy, and once the parent
+/// revokes it, attaches (and drops) one filter after another through it until it is gone,
+/// counting those attached and those refused while it was still there.
+fn refiller(nic: u64) -> u64 {
+    let [a, b, c, d] = REFILL_ADDRESS;
+    let address =
+        user::net_claim(Handle::from_raw(nic), net::ipv4(a, b, c, d)).expect("claim an address");
+    let copy = Handle::from_raw(SHARED.read(REFILL_COPY));
+    for port in 1..=REFILL_FILTERS {
+        user::net_filter(copy, address, Filter::udp(port))
+            .unwrap_or_else(|error| panic!("filter {port} refused: {error:?}"));
+    }
+    SHARED.write(REFILL_STATE, FILTERED);
+    while SHARED.read(REFILL_STATE) != REVOKING {
+        let _ = user::wait(Event::TIMER, 1);
+    }
+    let (mut made, mut refused) = (0u64, 0u64);
+    let mut port = REFILL_FILTERS;
+    loop {
+        port = port.checked_add(1).unwrap_or(REFILL_FILTERS + 1);
+        match user::net_filter(copy, address, Filter::udp(port)) {
+            Ok(filter) => {
+                made += 1;
+                memory::drop_capability(filter).expect("drop the filter");
+            }
+            Err(error) if user::capability_identify(copy).is_ok() => {
+                refused += 1;
+                SHARED.write(REFILL_ERROR, error.code());
+            }
+            // The copy is gone.
+            Err(_) => break,
+        }
+    }
+    SHARED.write(REFILL_MADE, made);
+    SHARED.write(REFILL_REFUSED, refused);
+    SHARED.write(REFILL_STATE, GONE);
+    loop {
+        let _ = user::wait(Event::NOTIFY, 0);
+    }
 }
 
 /// Network objects made through copies without `GRANT` and `REVOKE` carry neither.

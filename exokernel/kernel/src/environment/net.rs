@@ -722,6 +722,13 @@ impl System {
                 Object::Binding(id) => Some(id),
                 _ => None,
             })?;
+        if self.capabilities.is_going(through) {
+            // A removal stopped at this copy while forgetting the filters
+            // attached through it: one more each time would keep it from
+            // ever ending (`Undo::prepare`), as a `Map` through a frame
+            // capability on its way out would.
+            return Err(Error::StaleHandle);
+        }
         let rights = self.rights_made_from(caller, address, Rights::GRANT | Rights::REVOKE);
         let (address, parent) =
             self.capability_as(caller, address, Rights::BIND, |object| match object {

@@ -60,7 +60,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-bindings",
-        checks: Some(5),
+        checks: Some(6),
         ..DEFAULT
     },
     Scenario {
