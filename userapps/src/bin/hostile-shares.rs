@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | an environment, never started, whose root capability has [`HELPERS`] × ~1,000 direct copies granted into helpers' tables, is destroyed | removes the copies a share at a time, and the root takes no new copy meanwhile | every copy at once, interrupts off: the witness waited 104 ticks |
 //! | [`HOARDERS`] children each hold [`HOARD`] frames of their own, one capability each, and are asked for all of them within the same tick; none answers | takes them by force, a capability at a time within the share, a thirty-second of a tick in a slot holder's time and a quarter elsewhere | a request's frames at once, two requests a tick: the witness waited 44 ticks; a quarter of every tick, its own slots' too: it ran 697‰ |
+//! | [`ENDERS`] children line up in the pool, each asked for a frame with its upcall stack not mapped | ends each when the request cannot be delivered as it is chosen, and takes it down, with the clock's interrupt let in after every ending | each ending straight after the last, interrupts off: the witness waited 48 ticks and ran 358‰ |
 //! | [`SCANNERS`] children each hold [`SCANNED_FRAMES`] frames in their lowest slots under copies of their own capability in every other slot, asked for them with one deadline | reads each table from the top once, a share at a time, where the last share left off | every table read again at every share, uncounted: the witness waited 34 ticks and ran 459‰ |
 //!
 //! And beside [`SLEEPERS`] children in the pool sleeping a tick at a time, the witness must
@@ -26,13 +27,15 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+use exo_abi::layout::PAGE_SIZE;
 use exo_abi::syscall::{ANY_SLOT, EnvironmentAccount, Event};
 use exo_abi::user::Lend;
 use exo_abi::{Error, Handle, Rights, user};
 use userapps::hostile::conservation::Baseline;
+use userapps::hostile::set_upcall;
 use userapps::hostile::witness::Witness;
 use userapps::spawn::Child;
-use userapps::{check, facts, println};
+use userapps::{check, facts, memory, println};
 
 userapps::entry!(main);
 
@@ -64,6 +67,15 @@ const SCANNER_LEND: Lend = Lend {
     kernel_bytes: 512 << 10,
     slots: 0,
 };
+/// Children lined up in the pool that end as each is chosen (an empty environment each),
+/// where their code, stack and upcall stack would be (nothing is mapped there), and the most
+/// slots the vector may have (the parent holds all but the witness's while it lines them
+/// up).
+const ENDERS: usize = 150;
+const ENDER_CODE: u64 = 0x40_0000;
+const ENDER_STACK_TOP: u64 = 0x80_0000;
+const ENDER_UPCALL_STACK_TOP: u64 = 0xc0_0000;
+const MOST_SLOTS: usize = 64;
 /// How far ahead the hoarders' deadline is, in ticks: past the time it takes to ask all.
 const DEADLINE_TICKS: u64 = 20;
 /// Sleepers, their quota (image, stack and page tables), and how long the witness is
@@ -86,6 +98,7 @@ fn main(_argument: u64) -> u64 {
     copies_of_a_root(&witness);
     hoarders_taken_at_once(&witness);
     frames_under_other_capabilities(&witness);
+    endings_in_a_row(&witness);
     sleepers_waking_every_tick(&witness);
     woken_in_yielded_slots();
     witness.stop();
@@ -235,6 +248,48 @@ fn sleepers_waking_every_tick(witness: &Witness) {
     }
     check::ok(format_args!(
         "{SLEEPERS} sleepers waking every tick left a slot holder its share"
+    ));
+}
+
+/// [`ENDERS`] empty children, each with an upcall entry whose stack is not mapped and
+/// asked for a frame, start one after another while we hold every slot the witness does
+/// not, so that they stand in a row in the pool line. Then we let the slots go: as each is
+/// chosen the kernel cannot deliver its request, ends it and takes it down, and chooses
+/// the next. The clock must get in between, or the witness's slots wait for the whole
+/// row. Not inlined: the row is large.
+#[inline(never)]
+fn endings_in_a_row(witness: &Witness) {
+    let _ = witness.lap();
+    let mut slots = [Handle::from_raw(0); MOST_SLOTS];
+    let held = &mut slots[..facts::slots() as usize - 2];
+    for slot in held.iter_mut() {
+        *slot = user::slot_allocate(Handle::SELF_ENVIRONMENT, ANY_SLOT)
+            .expect("take a slot")
+            .0;
+    }
+    let enders: [Handle; ENDERS] = core::array::from_fn(|_| {
+        let ender = user::environment_create(DOOMED_QUOTA).expect("create an ender");
+        set_upcall(ender, ENDER_CODE, ENDER_UPCALL_STACK_TOP, PAGE_SIZE, 0)
+            .unwrap_or_else(|code| panic!("an ender's upcall entry: {code:#x}"));
+        user::request_frames(ender, 1, PATIENCE_TICKS).expect("ask an ender for a frame");
+        user::environment_start(ender, ENDER_CODE, ENDER_STACK_TOP, 0).expect("start it");
+        ender
+    });
+    for slot in held.iter() {
+        memory::drop_capability(*slot).expect("give a slot back");
+    }
+    // Each looked at until it is gone, once: a look at every one at every wake-up
+    // would be most of the work.
+    let deadline = facts::ticks() + PATIENCE_TICKS;
+    for ender in enders {
+        while user::environment_info(ender, EnvironmentAccount::Id).is_ok() {
+            assert!(facts::ticks() < deadline, "an ender never ended");
+            let _ = user::wait(Event::TIMER, 1);
+        }
+    }
+    expect_witness_kept_running(witness, "children ending one after another as chosen");
+    check::ok(format_args!(
+        "{ENDERS} children ending one after another as chosen let the clock in between"
     ));
 }
 

@@ -23,7 +23,6 @@ use alloc::collections::BTreeMap;
 use exo_abi::counters::Counter;
 use exo_abi::trace::Kind;
 use exo_abi::upcall::UpcallReason;
-use exo_kernel_core::caps::Progress;
 use exo_kernel_core::scheduler;
 
 use super::inspect::Usage;
@@ -70,18 +69,21 @@ pub fn after_trap(frame: &mut TrapFrame) {
             }
             if system.is_ending(next) {
                 // It runs no more: its time goes to taking it down, a share
-                // at a time, with a chance for the clock to end its slot
-                // between shares.
-                if system.end_a_share(next) == Progress::Stopped {
-                    drop(system);
-                    cpu::take_pending_interrupts();
-                }
-                continue;
-            }
-            if system.deliver_upcalls(next, slot_start, frame) {
+                // at a time.
+                system.end_a_share(next);
+            } else if system.deliver_upcalls(next, slot_start, frame) {
                 return;
             }
-            continue; // it ended receiving an upcall: its time goes to that
+            // It ended receiving an upcall, or a share of its ending was
+            // done: the clock gets in before the next decision, after a
+            // teardown that finished as after one that stopped. Otherwise a
+            // row of environments, each ended as it is chosen, would be
+            // taken down one after another with interrupts off, and the
+            // slots of all the others would wait for the whole row
+            // (`hostile-shares`).
+            drop(system);
+            cpu::take_pending_interrupts();
+            continue;
         }
         if system.environments.is_empty() {
             let status = system.first_exit_status;

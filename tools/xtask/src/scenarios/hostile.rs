@@ -78,7 +78,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // for the CPU at most a round (8 ticks) and 3.
         kernel_command_line: "log=info slots=8 slot_us=1000",
         serial_must_show: &["slice vector: 8 slots of 1000 us"],
-        checks: Some(6),
+        checks: Some(7),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
