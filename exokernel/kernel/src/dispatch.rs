@@ -23,7 +23,7 @@ use crate::arch::trap::{
 use crate::arch::{apic, cpu, vectors};
 use crate::console::FatalWriter;
 use crate::environment::{self, SYSTEM};
-use crate::{console, qemu, syscalls, trace};
+use crate::{console, qemu, syscalls, time, trace};
 
 /// Called by `trap_common` with the saved frame.
 #[unsafe(no_mangle)]
@@ -70,6 +70,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         }
         vector if vector == u64::from(vectors::TIMER) => {
             this_cpu.count(Counter::TimerTicks);
+            time::tick_taken();
             apic::end_of_interrupt();
             // Input that arrived since the last tick, so that Ctrl-C is
             // counted while no program reads the console.

@@ -18,6 +18,8 @@ static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// Time-stamp counter cycles per timer tick, divided out once at boot.
 static TSC_PER_TICK: AtomicU64 = AtomicU64::new(0);
 static APIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+/// The time-stamp counter when the last tick was taken.
+static LAST_TICK_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Measures the clocks and starts the periodic timer at `hz` interrupts per second.
 pub fn init(hz: u64) {
@@ -38,6 +40,18 @@ pub fn init(hz: u64) {
     TSC_PER_TICK.store(tsc_hz / hz.max(1), Ordering::Relaxed);
     let period = u32::try_from(apic_hz / hz).unwrap_or(u32::MAX);
     apic::start_periodic(period);
+}
+
+/// A tick is being taken: notes when, for [`next_tick_tsc`].
+pub fn tick_taken() {
+    LAST_TICK_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
+}
+
+/// About when the next tick comes, on the time-stamp counter: a tick after
+/// the last was taken. (Taken late, with interrupts off, the last makes
+/// this late by as much.)
+pub fn next_tick_tsc() -> u64 {
+    LAST_TICK_TSC.load(Ordering::Relaxed) + tsc_per_tick()
 }
 
 /// Timer interrupts since boot on this CPU.
