@@ -232,9 +232,14 @@ pub fn classify(frame: &[u8], mac: Mac) -> Destination {
 
 /// The address an ARP request in `frame` asks from and the host it asks
 /// about: its reply will be for that address, from that host
-/// (`Destination::ArpReply`). `None` for any other frame.
+/// (`Destination::ArpReply`). `None` for any other frame, and for a request
+/// not sent to the broadcast address: one sent to a station that is not
+/// the host asked gets no reply, and would hold a place among the askers
+/// that only others' replies could clear (500 such, asked from one address,
+/// would make an honest asker wait for 63 of its own replies).
 pub fn arp_request_from(frame: &[u8]) -> Option<(Ipv4, Ipv4)> {
-    if frame.len() < ETHERNET_HEADER || be16(frame, 12) != ETHERTYPE_ARP {
+    if frame.len() < ETHERNET_HEADER || be16(frame, 12) != ETHERTYPE_ARP || frame[0..6] != BROADCAST
+    {
         return None;
     }
     match arp(&frame[ETHERNET_HEADER..]) {
@@ -460,6 +465,25 @@ mod tests {
             address: GUEST,
             filter,
         }
+    }
+
+    #[test]
+    fn only_a_broadcast_arp_request_is_an_ask() {
+        let request = arp_packet(ARP_REQUEST, OURS, GUEST, HOST);
+        let broadcast = ethernet(BROADCAST, OURS, ETHERTYPE_ARP, &request);
+        assert_eq!(arp_request_from(&broadcast), Some((GUEST, HOST)));
+        // To the host's own station, or to one that is not there: no ask.
+        for station in [GATEWAY, [0x02, 0, 0, 0, 0, 1]] {
+            let unicast = ethernet(station, OURS, ETHERTYPE_ARP, &request);
+            assert_eq!(arp_request_from(&unicast), None);
+        }
+        let reply = ethernet(
+            BROADCAST,
+            OURS,
+            ETHERTYPE_ARP,
+            &arp_packet(ARP_REPLY, OURS, GUEST, HOST),
+        );
+        assert_eq!(arp_request_from(&reply), None);
     }
 
     #[test]

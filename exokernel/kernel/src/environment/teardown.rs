@@ -86,9 +86,8 @@ pub fn share_of(parts: u64) -> impl FnMut() -> bool {
     let mut end = None;
     move || {
         let now = cpu::rdtsc();
-        now < *end.get_or_insert_with(|| {
-            (now + time::tsc_per_tick() / parts).min(time::next_tick_tsc())
-        })
+        now < *end
+            .get_or_insert_with(|| (now + time::tsc_per_tick() / parts).min(time::next_tick_tsc()))
     }
 }
 
