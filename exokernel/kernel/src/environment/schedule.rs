@@ -52,7 +52,8 @@ pub fn after_trap(frame: &mut TrapFrame) {
         if choice.map(|(next, _)| next) != current() {
             // Whoever ran stops here: its context moves from the trap frame
             // to its environment, where wake-ups and replies write results.
-            system.park_current(frame);
+            let slot_start = choice.is_some_and(|(_, start)| start);
+            system.park_current(frame, slot_start);
         }
         if let Some((next, slot_start)) = choice {
             if system.switch_to(next, frame) {
@@ -190,21 +191,26 @@ impl System {
     }
 
     /// Saves the running environment's context from `frame` and leaves the
-    /// CPU with no running environment.
-    fn park_current(&mut self, frame: &TrapFrame) {
+    /// CPU with no running environment; `slot_start`: a slot starts, and
+    /// the time is the next one's.
+    fn park_current(&mut self, frame: &TrapFrame, slot_start: bool) {
         if let Some(id) = current() {
             // Leaving the CPU, however it happens, is when its polled
             // transmit rings are worth draining: all of a drain if it
-            // blocked (its own time), what the background drains may still
-            // take if it was preempted or yielded (the next one's).
-            if self
-                .environments
-                .get(&id)
-                .is_some_and(|environment| environment.is_runnable())
-            {
-                self.net_drain_preempted(id);
-            } else {
+            // blocked in a call of its own (its own time), what the
+            // background drains may still take if it was preempted, yielded,
+            // or held still at a slot start (the next one's: a program whose
+            // frames are taken by force at another's slot start cannot run,
+            // and its full rings once drained in that slot's time).
+            let blocked_by_itself = !slot_start
+                && self
+                    .environments
+                    .get(&id)
+                    .is_some_and(|environment| !environment.is_runnable());
+            if blocked_by_itself {
                 self.net_drain_owned_by(id);
+            } else {
+                self.net_drain_preempted(id);
             }
         }
         let mut untold = None;
