@@ -46,6 +46,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     idt::init();
     syscall::init();
     let umip = cpu::prevent_user_mode_instructions();
+    let smep = cpu::prevent_kernel_running_user_pages();
 
     // SAFETY: this is the address the PVH loader passed in `ebx`, and
     // nothing has touched memory outside the kernel image yet.
@@ -82,6 +83,11 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     // Logged once the heap is up: the logger may allocate.
     if !umip {
         log::warn!("no UMIP on this CPU: ring 3 can read the descriptor tables' addresses");
+    }
+    if smep {
+        println!("cpu: the kernel faults on running user pages (SMEP)");
+    } else {
+        log::warn!("no SMEP on this CPU: the kernel could run code from user pages");
     }
     println!("heap: {} MiB", heap_size >> 20);
 

@@ -237,11 +237,13 @@ impl QemuConfig {
 
     /// The CPU model: under TCG, QEMU's default with UMIP, so that the kernel can make
     /// `sgdt`, `sidt`, `sldt`, `smsw` and `str` fault in ring 3 (they would hand out where
-    /// its tables are). Under KVM the default model: `-cpu host` aborts on these machines
-    /// (PLATFORM-NOTES), and the host's CPU decides.
+    /// its tables are), and with SMEP, so that the kernel faults if it ever runs a user
+    /// page. (Not SMAP: QEMU 7.2's TCG takes a ring-3 `iretq`'s stack reads for the
+    /// kernel's, and every upcall return faulted.) Under KVM the default model: `-cpu
+    /// host` aborts on these machines (PLATFORM-NOTES), and the host's CPU decides.
     fn cpu_arguments(&self) -> Vec<String> {
         match self.accelerator {
-            Accelerator::Tcg => vec!["-cpu".to_string(), "qemu64,+umip".to_string()],
+            Accelerator::Tcg => vec!["-cpu".to_string(), "qemu64,+umip,+smep".to_string()],
             Accelerator::Kvm => Vec::new(),
         }
     }
@@ -518,7 +520,7 @@ mod tests {
         config.accelerator = Accelerator::Tcg;
         assert_eq!(
             values_of(&arguments_of(&config.command()), "-cpu"),
-            ["qemu64,+umip"]
+            ["qemu64,+umip,+smep"]
         );
         assert_eq!(
             values_of(&arguments, "-device"),

@@ -97,6 +97,13 @@ trap_common:
     test byte ptr [rsp + 24], 3
     jz trap_from_kernel
     swapgs
+    // An interrupt gate clears IF and TF but not AC, which ring 3 may set
+    // (`popfq`): the kernel runs with it clear, as after `syscall` (SFMASK),
+    // so that it would not lift SMAP were that on. The user's RFLAGS, saved
+    // in the frame, keep it.
+    pushfq
+    and dword ptr [rsp], {not_ac}
+    popfq
 trap_save_registers:
     push_general_registers
 trap_dispatch_frame:
@@ -196,7 +203,12 @@ trap_from_kernel:
     debug_vector = const DEBUG_VECTOR,
     resume_flag = const RESUME_FLAG,
     entry_debug_traps = sym ENTRY_DEBUG_TRAPS,
+    not_ac = const !ALIGNMENT_CHECK_FLAG,
 );
+
+/// RFLAGS.AC, the low double word's bit 18: alignment checks in ring 3, and
+/// SMAP lifted in ring 0.
+const ALIGNMENT_CHECK_FLAG: i32 = 1 << 18;
 
 /// #DB.
 const DEBUG_VECTOR: u64 = 1;

@@ -20,6 +20,8 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-state",
+        // The kernel set CR4.SMEP (xtask's TCG model offers it).
+        serial_must_show: &["cpu: the kernel faults on running user pages (SMEP)"],
         checks: Some(5),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
