@@ -331,10 +331,30 @@ fn large_runs() {
         Err(Error::NotMapped),
         "a forged call mapped a page"
     );
+    // `EnvironmentNext` keeps where it goes on in the caller's record, not in `rax`
+    // (the id may be one outside the family): a forged figure there is ignored, and the
+    // listing starts afresh, finding the child.
+    let next = |progress: u64| {
+        let arguments = [Handle::SELF_ENVIRONMENT.to_raw(), 0, 0, 0, 0, 0];
+        hostile::call(Sysnum::EnvironmentNext as u64 | progress << 32, arguments)
+            .expect("a call that takes nothing away")
+    };
+    let fresh = next(0);
+    assert!(
+        matches!(fresh, Ok((id, _)) if id != 0),
+        "our own family: {fresh:?}"
+    );
+    for forged in [1, u64::from(u32::MAX)] {
+        assert_eq!(
+            next(forged),
+            fresh,
+            "EnvironmentNext went on from a figure in rax it never gave ({forged})"
+        );
+    }
     user::environment_destroy(child).expect("destroy the child");
     memory::drop_capability(run).expect("drop the run");
     memory::drop_capability(one).expect("drop the frame");
-    ok("progress the kernel never gave, in rax's high half, is refused (7 forms)");
+    ok("progress the kernel never gave, in rax's high half, is refused or ignored (9 forms)");
 }
 
 fn bad_mappings_are_refused() {

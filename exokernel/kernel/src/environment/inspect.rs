@@ -51,10 +51,26 @@ impl Usage {
 /// The most parents one decision of `EnvironmentNext` walks up, marking.
 const MARKED_WALK: u32 = 8;
 
+/// Where a stopped `EnvironmentNext` goes on: kept in the caller's record,
+/// not in its `rax`, since the id it goes on from may be one outside the
+/// family, whose existence the caller may not learn.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ListingResume {
+    top: EnvironmentId,
+    after: u32,
+    next: EnvironmentId,
+}
+
+/// What a stopped `EnvironmentNext` leaves in the caller's `rax`: only that
+/// it was taken again.
+const LISTING_TAKEN_AGAIN: u64 = 1;
+
 impl System {
-    /// `EnvironmentNext`: the smallest id above `after` of `top` or an
-    /// environment below it, or 0; looked for from id `from` on (0 for a
-    /// fresh call), a share at a time: `Stopped` with the id to go on from.
+    /// `EnvironmentNext` for `caller`: the smallest id above `after` of `top`
+    /// or an environment below it, or 0; a share at a time. `taken_again`:
+    /// the call stopped before (its `rax` carried progress), and goes on
+    /// where `caller`'s record says, if the record is of the same listing
+    /// (another thread's listing of something else starts this one again).
     ///
     /// Every younger environment may have to be ruled out, each by a walk up
     /// its parents. Walked afresh, a chain of them as deep as an account
@@ -69,21 +85,25 @@ impl System {
     /// stops when its share is used, and goes on when the caller runs again.
     pub fn environment_next(
         &mut self,
+        caller: EnvironmentId,
         top: EnvironmentId,
         after: u64,
-        from: u64,
+        taken_again: bool,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Step<u64> {
+        let resume = self.environment(caller).listing.take();
         let Ok(after) = u32::try_from(after) else {
             return Step::Done(0);
         };
+        let from = resume
+            .filter(|resume| taken_again && resume.top == top && resume.after == after)
+            .map_or(EnvironmentId(0), |resume| resume.next);
         if self.family_listing_top != Some(top) {
             self.family_listings += 1;
             self.family_listing_top = Some(top);
         }
         let listing = self.family_listings;
         // Nothing older than `top` is below it.
-        let from = EnvironmentId(u32::try_from(from).unwrap_or(u32::MAX));
         let mut first = EnvironmentId(after.saturating_add(1)).max(top).max(from);
         while let Some(id) = self.environments.range(first..).map(|(&id, _)| id).next() {
             if self.is_at_or_below_marking(id, top, listing) {
@@ -94,7 +114,9 @@ impl System {
             };
             first = EnvironmentId(next);
             if !go_on() {
-                return Step::Stopped(u64::from(next));
+                let next = EnvironmentId(next);
+                self.environment(caller).listing = Some(ListingResume { top, after, next });
+                return Step::Stopped(LISTING_TAKEN_AGAIN);
             }
         }
         Step::Done(0)

@@ -204,6 +204,7 @@ impl System {
                 usage_mark: Usage::default(),
                 name: [0; 2],
                 family_mark: 0,
+                listing: None,
             }),
         );
         cpu::current().count(Counter::EnvironmentsCreated);

@@ -315,6 +315,8 @@ struct Environment {
     /// left by one, and in bit 0 whether it is in that listing's family
     /// (`inspect.rs`); 0 before any.
     family_mark: u64,
+    /// Where its last `EnvironmentNext` that stopped goes on (`inspect.rs`).
+    listing: Option<inspect::ListingResume>,
 }
 
 /// Environments to be destroyed, linked through their own records, so that
