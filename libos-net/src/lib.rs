@@ -40,6 +40,7 @@ extern crate alloc;
 mod capabilities;
 mod checksum;
 pub mod dhcp;
+mod entries;
 pub mod front_door;
 mod link;
 mod sockets;

@@ -32,7 +32,8 @@ use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::NetError;
-use crate::stack::{Stack, new_tcp_socket};
+use crate::entries::{Entry, Listener, new_tcp_socket};
+use crate::stack::Stack;
 
 /// A socket of one stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,47 +47,6 @@ const ICMP_BYTES: usize = 4 * 1024;
 /// process's heap.
 pub const MIN_TCP_BUFFER: usize = 2 * 1024;
 pub const MAX_TCP_BUFFER: usize = 256 * 1024;
-
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub port: u16,
-    pub backlog: u32,
-    /// Receive buffer of each connection it accepts, in bytes.
-    pub receive_buffer: usize,
-    /// Sockets listening or completing a handshake.
-    pub listening: Vec<Pending>,
-    /// How many times the stack has looked at its sockets
-    /// (`Stack::tend_sockets`): the clock of [`Pending::half_open_since`].
-    pub rounds: u64,
-    /// Connections ready for `accept`, oldest first.
-    pub accepted: VecDeque<SocketHandle>,
-}
-
-/// A socket of a listener's, listening or completing a handshake.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Pending {
-    pub handle: SocketHandle,
-    /// The round that first found it half-open (SYN-RECEIVED): the oldest
-    /// goes first when requests find the backlog full.
-    pub half_open_since: Option<u64>,
-}
-
-#[derive(Debug)]
-pub(crate) enum Entry {
-    Listener(Listener),
-    Tcp {
-        handle: SocketHandle,
-        port: u16,
-    },
-    Udp {
-        handle: SocketHandle,
-        port: u16,
-    },
-    Icmp {
-        handle: SocketHandle,
-        identifier: u16,
-    },
-}
 
 /// What a socket is ready for; `poll` reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -31,8 +31,8 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 
 use crate::NetError;
 use crate::capabilities::drop_capability;
+use crate::entries::{Entry, Pending, new_tcp_socket};
 use crate::link::{Flush, Link, Path, Statistics};
-use crate::sockets::{Entry, Pending};
 
 /// How a stack is set up.
 #[derive(Clone, Copy, Debug)]
@@ -530,15 +530,4 @@ fn oldest_half_open(listening: &[Pending]) -> Option<usize> {
         .filter_map(|index| Some((listening[index].half_open_since?, index)))
         .min()
         .map(|(_, index)| index)
-}
-
-/// A TCP socket with `receive` and `send` bytes of buffer; Nagle off, as
-/// servers of small requests want.
-pub(crate) fn new_tcp_socket(receive: usize, send: usize) -> tcp::Socket<'static> {
-    let mut socket = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; receive]),
-        tcp::SocketBuffer::new(vec![0; send]),
-    );
-    socket.set_nagle_enabled(false);
-    socket
 }
