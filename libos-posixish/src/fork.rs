@@ -53,6 +53,7 @@ use exo_abi::upcall::{Registers, UpcallFrame};
 use exo_abi::user::entry;
 use exo_abi::{Handle, Rights, user};
 
+use crate::child::Child;
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
@@ -60,7 +61,7 @@ use crate::layout::{
     STACK_TOP,
 };
 use crate::pager_units::flags;
-use crate::process::{self, Child};
+use crate::process;
 use crate::{Errno, info_page, paging, raw};
 
 /// Where the child's start frame sits below the top of its exception stack.
@@ -124,7 +125,9 @@ pub fn fork_with_quota(quota: u64) -> Result<u64, Errno> {
     #[allow(unsafe_code)]
     let child = unsafe { raw::capture_registers(&mut registers) };
     if child {
-        // The child: it resumes here, with its own memory.
+        // The child: it resumes here, with its own memory. The parent's
+        // children came with the copy, and are not its own.
+        process::forget_inherited_children();
         inherit::after_fork_in_child();
         return Ok(0);
     }

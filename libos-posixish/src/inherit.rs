@@ -21,9 +21,9 @@ use alloc::vec::Vec;
 use exo_abi::layout::BOOTFS;
 use exo_abi::{Handle, Rights, user};
 
+use crate::child::Child;
 use crate::info_page::{self, InfoPage};
-use crate::process::Child;
-use crate::{Errno, bootfs, fs, image_cache, net, process, thread};
+use crate::{Errno, bootfs, fs, image_cache, net, thread};
 
 /// Whether a child gets this process's network address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,23 +106,16 @@ fn share_bootfs(child: &mut Child, info: &mut InfoPage) -> Result<(), Errno> {
     Ok(())
 }
 
-/// A child that could not be built or started: the descriptor holders
-/// counted for it go back.
-pub(crate) fn give_back(child: &Child) {
-    fs::close_handed_on(&child.handed_on);
-}
-
 /// Before `fork` copies memory: the descriptor table must exist, since the
 /// child finds its descriptors in its copy of it.
 pub(crate) fn before_fork() {
     fs::prepare_for_fork();
 }
 
-/// In a forked child, first thing: what came with the copy of the parent's
-/// memory but is the parent's. As POSIX says, only the thread that forked
-/// exists in it.
+/// In a forked child, first thing (after `process` forgets the parent's
+/// children): what came with the copy of the parent's memory but is the
+/// parent's. As POSIX says, only the thread that forked exists in it.
 pub(crate) fn after_fork_in_child() {
-    process::forget_inherited_children();
     image_cache::forget_inherited();
     thread::after_fork_in_child();
     fs::after_fork_in_child();

@@ -31,6 +31,7 @@
 extern crate alloc;
 
 pub mod bootfs;
+mod child;
 pub mod colour;
 mod entry;
 pub mod errno;
