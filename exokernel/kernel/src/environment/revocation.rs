@@ -127,6 +127,10 @@ impl System {
             SHARE_PARTS
         };
         let mut go_on = super::share_of(parts);
+        // The share's clock starts here, so that the first request closed
+        // counts in it: asked first after it, the share let a second one
+        // close at every slot start (each with its line on the console).
+        let _ = go_on();
         while let Some((id, deadline)) = self.revocation_deadlines.first_expired(now) {
             let open = self.environments.get(&id).and_then(|e| e.revocation);
             if open.is_some_and(|request| request.deadline == deadline)
