@@ -34,7 +34,7 @@ use crate::child::Child;
 use crate::info_page::{InfoPage, StringsTooLong};
 use crate::inherit::{self, Descriptors, Network};
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
-use crate::{Errno, bootfs, exit_status, facts, fs, image_cache, raw, scratch};
+use crate::{Errno, bootfs, exit_status, facts, fs, image_cache, raw};
 
 pub use crate::exit_status::{ExitStatus, publish};
 pub use crate::info_page::{ProcessInfo, own as info, own_arguments as arguments};

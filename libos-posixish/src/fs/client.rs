@@ -199,8 +199,10 @@ pub fn has_server() -> bool {
     current_endpoint().is_some()
 }
 
-/// The file server's endpoint if this process has one (without starting it).
-pub(crate) fn current_endpoint() -> Option<Handle> {
+/// The file server's endpoint if this process has one (without starting
+/// it): for a program that speaks the server's protocol (`protocol.rs`)
+/// itself.
+pub fn current_endpoint() -> Option<Handle> {
     STATE
         .lock()
         .as_ref()

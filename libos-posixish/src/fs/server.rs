@@ -26,6 +26,13 @@ use crate::{Errno, bootfs, exit_status, info_page, raw};
 
 /// A pipe holds at most this many bytes; a writer then waits.
 const PIPE_CAPACITY: usize = 16 * 1024;
+/// Notifications registered as pipe waiters, at most. Calls carry no
+/// caller's name, so there is no bound per client; a registration beyond
+/// this is refused (`EAGAIN`), and its client rechecks its pipes every tick
+/// instead of sleeping until woken. Without it, one client registering
+/// again and again filled this server's capability table, and every file
+/// call of every process failed.
+const MAX_WAITERS: usize = 256;
 
 /// A file as it is open: where reads and writes happen next.
 #[derive(Debug)]
@@ -67,7 +74,12 @@ pub fn run() -> ! {
     loop {
         match user::wait(Event::CALL, 0) {
             Ok(Wakeup::Call(call)) if call.arguments[0] == operation::REGISTER_WAITER => {
+                let registered = server.waiters.iter().flatten().count();
                 let answer = match call.capability {
+                    Some(notification) if registered >= MAX_WAITERS => {
+                        raw::drop_notification(notification);
+                        [Errno::EAGAIN as u64, 0]
+                    }
                     Some(notification) if is_notification(notification) => {
                         [0, insert(&mut server.waiters, notification) as u64]
                     }

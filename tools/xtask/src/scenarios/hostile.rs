@@ -133,6 +133,11 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-fsd",
+        checks: Some(2),
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-timers",
         checks: Some(13),
         timeout: LONG_TIMEOUT,
