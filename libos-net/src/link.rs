@@ -41,8 +41,9 @@ pub enum Path {
 }
 
 /// When frames written into the transmit ring go out while the kernel
-/// polls it (`NEED_WAKEUP` clear). The kernel drains a polled ring at every
-/// entry from its owner, every tick and every interrupt; on one CPU the
+/// polls it (`NEED_WAKEUP` clear). The kernel drains a polled ring at its
+/// owner's `Wait`, whenever the owner leaves the CPU, and at every tick and
+/// interrupt; on one CPU the
 /// first of those after a frame is written is usually the program's next
 /// `Wait`, and whatever the program does before it (the rest of its event
 /// loop) adds to the frame's latency. Which to pay, that latency or a
@@ -301,11 +302,17 @@ impl Link {
     }
 
     /// Asks the kernel to send what the transmit ring holds, if frames
-    /// were written since the last kick (rings only; the per-packet path
-    /// sends each frame at once).
+    /// were written since the last kick and the kernel has not taken them
+    /// all already (at a `Wait`, a tick or an interrupt). Rings only: the
+    /// per-packet path sends each frame at once.
     pub fn flush(&self) {
-        if self.unsent.get() {
+        let Frames::Rings(rings) = &self.frames else {
+            return;
+        };
+        if self.unsent.get() && rings.tx_free() < rings.entries() {
             self.kick();
+        } else {
+            self.unsent.set(false);
         }
     }
 

@@ -164,7 +164,7 @@ fn in_shares(
         }
         Sysnum::EnvironmentNext => {
             let top = system.target(caller, handle(a), Rights::INSPECT)?;
-            let step = system.environment_next(caller, top, b, progress != 0, go_on);
+            let step = system.environment_next(caller, top, b, go_on);
             answer(Ok(step), more, |id| (id, 0))
         }
         _ => Err(Error::UnknownSystemCall),
@@ -335,7 +335,7 @@ fn call(
         // 60–62: seeing the system (`environment/inspect.rs`).
         Sysnum::EnvironmentNext => {
             let top = system.target(caller, handle(a), Rights::INSPECT)?;
-            let step = system.environment_next(caller, top, b, false, &mut share());
+            let step = system.environment_next(caller, top, b, &mut share());
             answer(Ok(step), more, one)
         }
         Sysnum::EnvironmentInspect => {

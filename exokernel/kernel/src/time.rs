@@ -18,7 +18,7 @@ static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// Time-stamp counter cycles per timer tick, divided out once at boot.
 static TSC_PER_TICK: AtomicU64 = AtomicU64::new(0);
 static APIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
-/// The time-stamp counter when the last tick was taken.
+/// The time-stamp counter when the last tick fired.
 static LAST_TICK_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Measures the clocks and starts the periodic timer at `hz` interrupts per second.
@@ -40,16 +40,23 @@ pub fn init(hz: u64) {
     TSC_PER_TICK.store(tsc_hz / hz.max(1), Ordering::Relaxed);
     let period = u32::try_from(apic_hz / hz).unwrap_or(u32::MAX);
     apic::start_periodic(period);
+    tick_taken();
 }
 
-/// A tick is being taken: notes when, for [`next_tick_tsc`].
+/// A tick is being taken: notes when it fired, for [`next_tick_tsc`]. Not
+/// when it is taken, which may be late (interrupts off): a guess from the
+/// time taken would grow later by that much at every tick, and a program
+/// that kept the kernel busy across each could make the guess as late as
+/// it liked. The timer's own count says how far into its period it is.
 pub fn tick_taken() {
-    LAST_TICK_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
+    let into = u128::from(apic::counts_into_period());
+    let tsc_into = into * u128::from(tsc_hz()) / u128::from(apic_timer_hz().max(1));
+    let fired = cpu::rdtsc().saturating_sub(u64::try_from(tsc_into).unwrap_or(u64::MAX));
+    LAST_TICK_TSC.store(fired, Ordering::Relaxed);
 }
 
-/// About when the next tick comes, on the time-stamp counter: a tick after
-/// the last was taken. (Taken late, with interrupts off, the last makes
-/// this late by as much.)
+/// When the next tick comes, on the time-stamp counter: a period after the
+/// last fired.
 pub fn next_tick_tsc() -> u64 {
     LAST_TICK_TSC.load(Ordering::Relaxed) + tsc_per_tick()
 }

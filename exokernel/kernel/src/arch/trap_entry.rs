@@ -100,7 +100,10 @@ trap_common:
     // An interrupt gate clears IF and TF but not AC, which ring 3 may set
     // (`popfq`): the kernel runs with it clear, as after `syscall` (SFMASK),
     // so that it would not lift SMAP were that on. The user's RFLAGS, saved
-    // in the frame, keep it.
+    // in the frame, keep it. Only a trap that finds it set pays: under TCG
+    // `popfq` ends the translated block.
+    test dword ptr [rsp + 32], {ac}
+    jz trap_save_registers
     pushfq
     and dword ptr [rsp], {not_ac}
     popfq
@@ -203,6 +206,7 @@ trap_from_kernel:
     debug_vector = const DEBUG_VECTOR,
     resume_flag = const RESUME_FLAG,
     entry_debug_traps = sym ENTRY_DEBUG_TRAPS,
+    ac = const ALIGNMENT_CHECK_FLAG,
     not_ac = const !ALIGNMENT_CHECK_FLAG,
 );
 

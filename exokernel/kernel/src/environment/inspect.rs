@@ -55,10 +55,52 @@ const MARKED_WALK: u32 = 8;
 /// not in its `rax`, since the id it goes on from may be one outside the
 /// family, whose existence the caller may not learn.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct ListingResume {
+struct ListingResume {
     top: EnvironmentId,
     after: u32,
     next: EnvironmentId,
+}
+
+/// How many listings of one environment may be stopped at once, each
+/// going on where it stopped: one per thread of a library OS listing
+/// something else (a record is shared by every listing of the same top
+/// from the same id, which finds the same answer). A fifth that stops
+/// replaces the oldest, which starts again.
+const LISTINGS: usize = 4;
+
+/// An environment's stopped listings, and which of them stopped first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Listings {
+    resumes: [Option<ListingResume>; LISTINGS],
+    oldest: usize,
+}
+
+impl Listings {
+    /// Where a listing of `top` after `after` goes on: where one stopped,
+    /// or the start. Ids are never reused and an environment's creators
+    /// never change, so every id a stopped listing passed is still outside
+    /// the family, and any call of the same listing may skip them.
+    fn from(&self, top: EnvironmentId, after: u32) -> EnvironmentId {
+        self.resumes
+            .iter()
+            .flatten()
+            .find(|resume| resume.top == top && resume.after == after)
+            .map_or(EnvironmentId(0), |resume| resume.next)
+    }
+
+    /// A listing stopped with `next` to go on from.
+    fn stopped(&mut self, resume: ListingResume) {
+        let same = |held: &Option<ListingResume>| {
+            held.is_some_and(|held| held.top == resume.top && held.after == resume.after)
+        };
+        match self.resumes.iter().position(same) {
+            Some(place) => self.resumes[place] = Some(resume),
+            None => {
+                self.resumes[self.oldest] = Some(resume);
+                self.oldest = (self.oldest + 1) % LISTINGS;
+            }
+        }
+    }
 }
 
 /// What a stopped `EnvironmentNext` leaves in the caller's `rax`: only that
@@ -67,10 +109,9 @@ const LISTING_TAKEN_AGAIN: u64 = 1;
 
 impl System {
     /// `EnvironmentNext` for `caller`: the smallest id above `after` of `top`
-    /// or an environment below it, or 0; a share at a time. `taken_again`:
-    /// the call stopped before (its `rax` carried progress), and goes on
-    /// where `caller`'s record says, if the record is of the same listing
-    /// (another thread's listing of something else starts this one again).
+    /// or an environment below it, or 0; a share at a time, going on where
+    /// a listing of the same `top` from the same `after` stopped, if one
+    /// did (`Listings`).
     ///
     /// Every younger environment may have to be ruled out, each by a walk up
     /// its parents. Walked afresh, a chain of them as deep as an account
@@ -88,16 +129,12 @@ impl System {
         caller: EnvironmentId,
         top: EnvironmentId,
         after: u64,
-        taken_again: bool,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Step<u64> {
-        let resume = self.environment(caller).listing.take();
         let Ok(after) = u32::try_from(after) else {
             return Step::Done(0);
         };
-        let from = resume
-            .filter(|resume| taken_again && resume.top == top && resume.after == after)
-            .map_or(EnvironmentId(0), |resume| resume.next);
+        let from = self.environment(caller).listings.from(top, after);
         if self.family_listing_top != Some(top) {
             self.family_listings += 1;
             self.family_listing_top = Some(top);
@@ -115,7 +152,8 @@ impl System {
             first = EnvironmentId(next);
             if !go_on() {
                 let next = EnvironmentId(next);
-                self.environment(caller).listing = Some(ListingResume { top, after, next });
+                let resume = ListingResume { top, after, next };
+                self.environment(caller).listings.stopped(resume);
                 return Step::Stopped(LISTING_TAKEN_AGAIN);
             }
         }

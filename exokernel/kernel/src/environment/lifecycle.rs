@@ -204,7 +204,7 @@ impl System {
                 usage_mark: Usage::default(),
                 name: [0; 2],
                 family_mark: 0,
-                listing: None,
+                listings: Default::default(),
             }),
         );
         cpu::current().count(Counter::EnvironmentsCreated);

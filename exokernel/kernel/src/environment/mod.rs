@@ -315,8 +315,9 @@ struct Environment {
     /// left by one, and in bit 0 whether it is in that listing's family
     /// (`inspect.rs`); 0 before any.
     family_mark: u64,
-    /// Where its last `EnvironmentNext` that stopped goes on (`inspect.rs`).
-    listing: Option<inspect::ListingResume>,
+    /// Where its last few `EnvironmentNext` listings that stopped go on
+    /// (`inspect.rs`).
+    listings: inspect::Listings,
 }
 
 /// Environments to be destroyed, linked through their own records, so that
