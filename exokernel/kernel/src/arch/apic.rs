@@ -82,14 +82,14 @@ pub fn stop_measuring() -> u32 {
     elapsed
 }
 
-/// Interrupts on `vectors::TIMER` every `counts` timer counts (at the rate
-/// `stop_measuring` measured).
 /// Counts the periodic timer has gone down since its period began: it
 /// counts down from the initial count and reloads it at every tick.
 pub fn counts_into_period() -> u32 {
     read(TIMER_INITIAL_COUNT).wrapping_sub(read(TIMER_CURRENT_COUNT))
 }
 
+/// Interrupts on `vectors::TIMER` every `counts` timer counts (at the rate
+/// `stop_measuring` measured).
 pub fn start_periodic(counts: u32) {
     write(TIMER_DIVIDE, DIVIDE_BY_16);
     write(LVT_TIMER, LVT_PERIODIC | u32::from(vectors::TIMER));
