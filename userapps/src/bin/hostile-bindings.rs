@@ -214,13 +214,19 @@ fn refills_refused_while_going(shared_page: Handle, nic: Handle) {
 
 /// Waits until the refiller says `state`.
 fn wait_for_state(state: u64, child: &Child) {
+    wait_until(child, format_args!("the refiller's state {state}"), || {
+        SHARED.read(REFILL_STATE) == state
+    });
+}
+
+/// Sleeps a tick at a time until `done`; panics, naming `what`, if `child`
+/// dies first or [`ROUND_TICKS`] pass. Only the timer: signals stay pending
+/// until `round` asks for them.
+fn wait_until(child: &Child, what: core::fmt::Arguments, done: impl Fn() -> bool) {
     let deadline = facts::ticks() + ROUND_TICKS;
-    while SHARED.read(REFILL_STATE) != state {
-        assert!(child.is_alive(), "the refiller died before state {state}");
-        assert!(
-            facts::ticks() < deadline,
-            "the refiller did not reach state {state}"
-        );
+    while !done() {
+        assert!(child.is_alive(), "the child died before {what}");
+        assert!(facts::ticks() < deadline, "the child never reached {what}");
         let _ = user::wait(Event::TIMER, 1);
     }
 }
@@ -302,16 +308,9 @@ fn made_rights_only_shrink(nic: Handle) {
 /// the parent's notifications set meanwhile (0: none).
 fn round(number: u64, child: &Child) -> u64 {
     SHARED.write(ROUND_ASKED, number);
-    let deadline = facts::ticks() + ROUND_TICKS;
-    while SHARED.read(ROUND_DONE) < number {
-        assert!(child.is_alive(), "the child died in round {number}");
-        assert!(
-            facts::ticks() < deadline,
-            "the child did not finish round {number}"
-        );
-        // Only the timer: signals stay pending until asked for below.
-        let _ = user::wait(Event::TIMER, 1);
-    }
+    wait_until(child, format_args!("round {number}"), || {
+        SHARED.read(ROUND_DONE) >= number
+    });
     match user::wait(Event::NOTIFY | Event::TIMER, 1).expect("wait") {
         Wakeup::Notify(bits) => bits,
         _ => 0,
