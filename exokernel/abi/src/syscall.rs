@@ -349,8 +349,11 @@ pub enum EnvironmentState {
 /// fixed costs.
 pub const DEFAULT_KERNEL_BYTES_PER_FRAME: u64 = 512;
 
-/// Kernel bytes charged for one capability in an environment's table (its
-/// node in the derivation tree and its table slot). Each growth of a table,
+/// Kernel bytes charged for one capability in an environment's table: its
+/// node in the derivation tree (a 128-byte block of the heap) and the chunk
+/// of the mapping index's side table a run mapped through it may keep (64).
+/// The arena that indexes the nodes is the kernel's own, allocated whole at
+/// boot, so nothing of a capability stays once it goes. Each growth of a table,
 /// by [`TABLE_GROWTH`] slots, is charged [`TABLE_GROWTH_BYTES`] besides, until
 /// the environment is gone.
 pub const CAPABILITY_BYTES: u64 = 224;

@@ -16,11 +16,17 @@
 /// kernel checks its own against this at compile time.
 pub const MAX_OBJECT_SIZE: usize = 32;
 
-/// Kernel bytes one capability costs: its node in the derivation tree's
-/// arena and its slot in a table. The arena grows a chunk of 64 nodes at a
-/// time, so the figure covers a chunk's spare room too; `tests/kernel_memory_costs.rs`
-/// measures it. Part of the ABI, so a library OS can plan.
+/// Kernel bytes one capability costs: its node's block of the heap, and the
+/// chunk of the mapping index's side table it may keep (its slot in a table
+/// is charged with the table's growth, the arena entry that indexes it is
+/// the kernel's own); `tests/kernel_memory_costs.rs` measures it. Part of
+/// the ABI, so a library OS can plan.
 pub use exo_abi::syscall::CAPABILITY_BYTES;
+
+// A capability's charge holds its node's block and a side-table chunk.
+const _: () = assert!(
+    crate::caps::NODE_BLOCK_BYTES + crate::mappings::CHUNK_BYTES <= CAPABILITY_BYTES as usize
+);
 
 /// Kernel bytes one mapped page's records cost: an entry in each direction
 /// of the mapping index, in B-tree nodes that may be only half full and are

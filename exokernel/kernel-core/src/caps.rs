@@ -162,11 +162,6 @@ pub struct CapabilitySpace<O> {
     entries: Arena<Entry<O>>,
     /// The most recently vacated entry, reused first.
     free_head: Option<u32>,
-    /// The generation new entries start at: above every generation an entry
-    /// had in a chunk given back, so no old `NodeId` can name a new node.
-    generation_floor: u32,
-    /// Whether `reserve` fixed the arena's size.
-    arena_reserved: bool,
     live_nodes: usize,
     /// Nodes `resume_point` has walked down through, for the tests.
     #[cfg(test)]
@@ -304,23 +299,52 @@ impl core::ops::IndexMut<usize> for Slots {
     }
 }
 
+/// One entry of the node arena: 16 bytes, whatever the node's size, so that
+/// the arena the kernel allocates whole at boot ([`CapabilitySpace::reserve`])
+/// is small. The node itself is a block of the heap of its own, paid for
+/// with the capability and given back when it goes.
 #[derive(Debug)]
 struct Entry<O> {
     /// Changes every time the entry is vacated, like a slot's.
     generation: u32,
-    state: EntryState<O>,
+    /// While vacant: the next vacant entry on the free list ([`NO_ENTRY`]
+    /// at its end).
+    next_free: u32,
+    /// The live node; `None` while vacant.
+    node: Option<NodeBox<O>>,
 }
 
-#[derive(Debug)]
-enum EntryState<O> {
-    Live(Node<O>),
-    /// On the free list, which is doubly linked so that an entry can leave
-    /// it from anywhere (when its chunk is given back).
-    Vacant {
-        next_free: Option<u32>,
-        previous_free: Option<u32>,
-    },
+/// The end of the free list.
+const NO_ENTRY: u32 = u32::MAX;
+
+/// A node in a heap block of its own. An array of one, because a boxed
+/// slice made with `Vec::try_reserve_exact` is the stable way to allocate
+/// without aborting when the heap is full (`Box::try_new` is not stable).
+type NodeBox<O> = Box<[Node<O>; 1]>;
+
+/// Boxes `node`, or `OutOfMemory`.
+fn boxed<O>(node: Node<O>) -> Result<NodeBox<O>, Error> {
+    let mut one = Vec::new();
+    one.try_reserve_exact(1).map_err(|_| Error::OutOfMemory)?;
+    one.push(node);
+    Ok(one
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one node")))
 }
+
+/// The bytes the arena keeps for each capability it can hold, live or not:
+/// the kernel allocates them at boot, for as many capabilities as the
+/// accounts can pay for, and counts them as its own.
+pub const ENTRY_BYTES: usize = size_of::<Entry<()>>();
+
+const _: () = assert!(ENTRY_BYTES == 16);
+
+/// The heap block a node takes, with an object of up to
+/// [`MAX_OBJECT_SIZE`](crate::accounts::MAX_OBJECT_SIZE) bytes: its size
+/// rounded up to a power of two, as the kernel heap's buddy allocator does.
+pub const NODE_BLOCK_BYTES: usize =
+    size_of::<Node<[u64; crate::accounts::MAX_OBJECT_SIZE / 8]>>().next_power_of_two();
 
 #[derive(Debug)]
 struct Node<O> {
@@ -376,8 +400,6 @@ impl<O> CapabilitySpace<O> {
             tables: BTreeMap::new(),
             entries: Arena::new(),
             free_head: None,
-            generation_floor: 0,
-            arena_reserved: false,
             live_nodes: 0,
             #[cfg(test)]
             walked_down: 0,
@@ -633,7 +655,7 @@ impl<O> CapabilitySpace<O> {
     /// removing their records when the node goes.
     pub fn node_at_index(&self, index: u32) -> Option<NodeId> {
         let entry = self.entries.get(index)?;
-        matches!(entry.state, EntryState::Live(_)).then_some(NodeId {
+        entry.node.as_ref().map(|_| NodeId {
             index,
             generation: entry.generation,
         })
@@ -666,14 +688,14 @@ impl<O> CapabilitySpace<O> {
         self.live_nodes
     }
 
-    /// Reserves, once, the list that tracks the node arena's chunks for up
-    /// to `capabilities` capabilities, so that it never grows afterwards and
-    /// the kernel's memory in use comes back exactly when capabilities go.
-    /// Past that many, inserting fails with `OutOfMemory`.
+    /// Allocates, once, the node arena whole: an entry for each of up to
+    /// `capabilities` capabilities ([`ENTRY_BYTES`] each). It never grows
+    /// or shrinks afterwards, so a capability's memory is its node's block
+    /// alone, and comes back exactly when it goes: an arena that grew with
+    /// the most capabilities ever held kept their entries when they went,
+    /// charged to nobody. Past that many, inserting fails with `OutOfMemory`.
     pub fn reserve(&mut self, capabilities: u32) -> Result<(), Error> {
-        self.entries.reserve(capabilities)?;
-        self.arena_reserved = true;
-        Ok(())
+        self.entries.reserve(capabilities)
     }
 
     /// Whether `env` has a table.
@@ -770,9 +792,6 @@ impl<O> CapabilitySpace<O> {
         };
         // Reserve the arena entry too, so the table grows only if the node fits.
         if self.free_head.is_none() {
-            if self.arena_reserved && self.entries.is_full() {
-                return Err(Error::OutOfMemory);
-            }
             self.entries.try_reserve_one()?;
         }
         // A slot the growth makes starts at generation 0.
@@ -809,24 +828,26 @@ impl<O> CapabilitySpace<O> {
     }
 
     /// Stores `node` in a vacant arena entry, or a new one. Fails (with no
-    /// change) only if memory for a new entry cannot be had.
+    /// change) only if memory for its block or a new entry cannot be had.
     fn allocate_node(&mut self, node: Node<O>) -> Result<NodeId, Error> {
+        let node = boxed(node)?;
         let index = match self.free_head {
             Some(index) => {
-                self.unlink_free(index);
                 let entry = self.entries.get_mut(index).expect("a listed entry exists");
-                entry.state = EntryState::Live(node);
+                debug_assert!(entry.node.is_none(), "the free list names a live node");
+                entry.node = Some(node);
+                self.free_head = (entry.next_free != NO_ENTRY).then_some(entry.next_free);
                 index
             }
             None => {
                 self.entries.try_reserve_one()?;
                 self.entries.push(Entry {
-                    generation: self.generation_floor,
-                    state: EntryState::Live(node),
+                    generation: 0,
+                    next_free: NO_ENTRY,
+                    node: Some(node),
                 })
             }
         };
-        self.entries.count_live(index, true);
         self.live_nodes += 1;
         Ok(NodeId {
             index,
@@ -965,17 +986,14 @@ impl<O> CapabilitySpace<O> {
             .entries
             .get_mut(id.index)
             .expect("a live node's entry exists");
-        let vacant = EntryState::Vacant {
-            next_free: None,
-            previous_free: None,
-        };
-        let EntryState::Live(node) = core::mem::replace(&mut entry.state, vacant) else {
+        let Some(boxed) = entry.node.take() else {
             unreachable!("removing a vacant node");
         };
+        let [node] = *boxed;
         debug_assert!(node.first_child.is_none(), "only leaves are removed");
         entry.generation = entry.generation.wrapping_add(1);
-        self.push_free(id.index);
-        self.entries.count_live(id.index, false);
+        entry.next_free = self.free_head.unwrap_or(NO_ENTRY);
+        self.free_head = Some(id.index);
         self.live_nodes -= 1;
 
         match node.previous_sibling {
@@ -1016,10 +1034,6 @@ impl<O> CapabilitySpace<O> {
             .expect("a live node's table exists")
             .vacate(node.handle.index());
 
-        // One chunk at most: the chunks below it may have emptied long ago,
-        // and giving them all back at once is work as large as the tree
-        // they held (`tidy` gives back the rest, a chunk at a time).
-        self.tidy();
         removal.removed(Removed {
             node: id,
             owner: node.owner,
@@ -1030,84 +1044,10 @@ impl<O> CapabilitySpace<O> {
         });
     }
 
-    /// Puts the vacant entry `index` at the head of the free list.
-    fn push_free(&mut self, index: u32) {
-        let old_head = self.free_head.replace(index);
-        if let Some(old_head) = old_head {
-            self.set_free_links(old_head, |_, previous| *previous = Some(index));
-        }
-        self.set_free_links(index, |next, previous| {
-            *next = old_head;
-            *previous = None;
-        });
-    }
-
-    /// Takes the vacant entry `index` off the free list, wherever it is.
-    fn unlink_free(&mut self, index: u32) {
-        let Some(Entry {
-            state:
-                EntryState::Vacant {
-                    next_free,
-                    previous_free,
-                },
-            ..
-        }) = self.entries.get(index)
-        else {
-            unreachable!("the free list names a live node");
-        };
-        let (next, previous) = (*next_free, *previous_free);
-        match previous {
-            Some(previous) => self.set_free_links(previous, |link, _| *link = next),
-            None => self.free_head = next,
-        }
-        if let Some(next) = next {
-            self.set_free_links(next, |_, link| *link = previous);
-        }
-    }
-
-    /// Edits the free-list links (next, previous) of the vacant entry `index`.
-    fn set_free_links(
-        &mut self,
-        index: u32,
-        edit: impl FnOnce(&mut Option<u32>, &mut Option<u32>),
-    ) {
-        match self.entries.get_mut(index) {
-            Some(Entry {
-                state:
-                    EntryState::Vacant {
-                        next_free,
-                        previous_free,
-                    },
-                ..
-            }) => edit(next_free, previous_free),
-            _ => unreachable!("the free list names a live node"),
-        }
-    }
-
-    /// Gives the arena's last chunks back to the heap while nothing in them
-    /// is live, so that memory the kernel took for capabilities comes back
-    /// when they go. Frees, never allocates.
-    /// Gives the arena's last chunk back to the heap if none of its entries
-    /// is live; returns whether it did. A removal gives back at most one
-    /// chunk; the kernel calls this until it returns false, a share at a
-    /// time, to give back what a large removal left vacant.
-    pub fn tidy(&mut self) -> bool {
-        let Some(range) = self.entries.last_chunk_if_vacant() else {
-            return false;
-        };
-        for index in range {
-            let generation = self.entries.get(index).expect("in range").generation;
-            self.generation_floor = self.generation_floor.max(generation.wrapping_add(1));
-            self.unlink_free(index);
-        }
-        self.entries.pop_chunk();
-        true
-    }
-
     fn live(&self, id: NodeId) -> Option<&Node<O>> {
         let entry = self.entries.get(id.index)?;
-        match &entry.state {
-            EntryState::Live(node) if entry.generation == id.generation => Some(node),
+        match &entry.node {
+            Some(node) if entry.generation == id.generation => Some(&node[0]),
             _ => None,
         }
     }
@@ -1121,8 +1061,9 @@ impl<O> CapabilitySpace<O> {
         match self.entries.get_mut(id.index) {
             Some(Entry {
                 generation,
-                state: EntryState::Live(node),
-            }) if *generation == id.generation => node,
+                node: Some(node),
+                ..
+            }) if *generation == id.generation => &mut node[0],
             _ => panic!("a linked node is live"),
         }
     }
@@ -1228,21 +1169,17 @@ impl Table {
 /// Entries in fixed-size chunks: growing never moves or copies what is
 /// there, and never asks the heap for one large block (a `Vec` that doubled
 /// would, and a buddy heap of 8 MiB runs cannot give one past a run). The
-/// last chunk goes back to the heap once nothing in it is live.
+/// kernel allocates every chunk at boot (`reserve`) and keeps them; a space
+/// that reserved nothing (the host's tests) grows a chunk at a time.
 #[derive(Debug)]
 struct Arena<T> {
-    chunks: Vec<Chunk<T>>,
+    chunks: Vec<Vec<T>>,
     len: u32,
+    /// Whether `reserve` allocated every chunk there will be.
+    fixed: bool,
 }
 
-#[derive(Debug)]
-struct Chunk<T> {
-    entries: Vec<T>,
-    /// How many of its entries are live.
-    live: u32,
-}
-
-/// Entries per chunk: a few KiB each.
+/// Entries per chunk: a kilobyte of 16-byte entries, one block of the heap.
 const ARENA_CHUNK: u32 = 64;
 
 impl<T> Arena<T> {
@@ -1250,40 +1187,47 @@ impl<T> Arena<T> {
         Self {
             chunks: Vec::new(),
             len: 0,
+            fixed: false,
         }
     }
 
     fn get(&self, index: u32) -> Option<&T> {
         self.chunks
             .get((index / ARENA_CHUNK) as usize)?
-            .entries
             .get((index % ARENA_CHUNK) as usize)
     }
 
     fn get_mut(&mut self, index: u32) -> Option<&mut T> {
         self.chunks
             .get_mut((index / ARENA_CHUNK) as usize)?
-            .entries
             .get_mut((index % ARENA_CHUNK) as usize)
     }
 
-    /// Room for the list of chunks to hold `entries` entries without
-    /// growing: the kernel reserves it once, so that the list's size does
-    /// not depend on what environments did before.
+    /// Allocates, once, the chunks for `entries` entries, and fixes the
+    /// arena at that size.
     fn reserve(&mut self, entries: u32) -> Result<(), Error> {
         let chunks = entries.div_ceil(ARENA_CHUNK) as usize;
         self.chunks
             .try_reserve_exact(chunks.saturating_sub(self.chunks.len()))
-            .map_err(|_| Error::OutOfMemory)
+            .map_err(|_| Error::OutOfMemory)?;
+        while self.chunks.len() < chunks {
+            self.chunks.push(Self::chunk()?);
+        }
+        self.fixed = true;
+        Ok(())
     }
 
-    /// Whether a new entry would need a chunk the list has no room for.
-    fn is_full(&self) -> bool {
-        (self.len / ARENA_CHUNK) as usize >= self.chunks.len()
-            && self.chunks.len() == self.chunks.capacity()
+    /// An empty chunk with room for [`ARENA_CHUNK`] entries.
+    fn chunk() -> Result<Vec<T>, Error> {
+        let mut entries = Vec::new();
+        entries
+            .try_reserve_exact(ARENA_CHUNK as usize)
+            .map_err(|_| Error::OutOfMemory)?;
+        Ok(entries)
     }
 
-    /// Makes room for one more entry, so that `push` cannot fail.
+    /// Makes room for one more entry, so that `push` cannot fail:
+    /// `OutOfMemory` if a fixed arena is full.
     fn try_reserve_one(&mut self) -> Result<(), Error> {
         if self.len == u32::MAX {
             return Err(Error::OutOfMemory);
@@ -1291,50 +1235,21 @@ impl<T> Arena<T> {
         if (self.len / ARENA_CHUNK) < self.chunks.len() as u32 {
             return Ok(()); // the chunk the next entry goes in is there
         }
-        let mut entries = Vec::new();
-        entries
-            .try_reserve_exact(ARENA_CHUNK as usize)
-            .map_err(|_| Error::OutOfMemory)?;
+        if self.fixed {
+            return Err(Error::OutOfMemory);
+        }
+        let chunk = Self::chunk()?;
         self.chunks.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        self.chunks.push(Chunk { entries, live: 0 });
+        self.chunks.push(chunk);
         Ok(())
     }
 
     /// Appends `entry` (after `try_reserve_one`); returns its index.
     fn push(&mut self, entry: T) -> u32 {
         let index = self.len;
-        self.chunks[(index / ARENA_CHUNK) as usize]
-            .entries
-            .push(entry);
+        self.chunks[(index / ARENA_CHUNK) as usize].push(entry);
         self.len += 1;
         index
-    }
-
-    /// Counts entry `index` as live, or as vacant again.
-    fn count_live(&mut self, index: u32, live: bool) {
-        let chunk = &mut self.chunks[(index / ARENA_CHUNK) as usize];
-        if live {
-            chunk.live += 1;
-        } else {
-            chunk.live -= 1;
-        }
-    }
-
-    /// The indices of the last chunk, if it has entries and none is live.
-    fn last_chunk_if_vacant(&self) -> Option<core::ops::Range<u32>> {
-        let last = self.chunks.last()?;
-        if last.live > 0 {
-            return None;
-        }
-        let start = (self.chunks.len() as u32 - 1) * ARENA_CHUNK;
-        Some(start..start + last.entries.len() as u32)
-    }
-
-    /// Drops the last chunk (its entries must be off the free list).
-    fn pop_chunk(&mut self) {
-        if let Some(chunk) = self.chunks.pop() {
-            self.len -= chunk.entries.len() as u32;
-        }
     }
 
     /// How many entries there are, vacant ones included.
@@ -1346,7 +1261,7 @@ impl<T> Arena<T> {
     /// Every entry, in index order.
     #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = &T> {
-        self.chunks.iter().flat_map(|chunk| chunk.entries.iter())
+        self.chunks.iter().flatten()
     }
 }
 
@@ -1410,9 +1325,10 @@ mod tests {
 
         let (mut live, mut non_roots, mut linked_children) = (0, 0, 0);
         for (index, entry) in space.entries.iter().enumerate() {
-            let EntryState::Live(node) = &entry.state else {
+            let Some(node) = &entry.node else {
                 continue;
             };
+            let node = &node[0];
             live += 1;
             let id = NodeId {
                 index: index as u32,
@@ -1452,13 +1368,11 @@ mod tests {
         let mut vacant = 0;
         let mut next = space.free_head;
         while let Some(index) = next {
-            let EntryState::Vacant { next_free, .. } = space.entries.get(index).unwrap().state
-            else {
-                panic!("the free list names a live entry");
-            };
+            let entry = space.entries.get(index).unwrap();
+            assert!(entry.node.is_none(), "the free list names a live entry");
             vacant += 1;
             assert!(vacant <= space.entries.len(), "free list cycle");
-            next = next_free;
+            next = (entry.next_free != NO_ENTRY).then_some(entry.next_free);
         }
         assert_eq!(vacant + live, space.entries.len());
     }
@@ -1567,48 +1481,38 @@ mod tests {
     }
 
     #[test]
-    fn the_arena_gives_its_chunks_back_and_old_ids_stay_dead() {
+    fn a_reserved_arena_never_grows_and_old_ids_stay_dead() {
         let mut space: CapabilitySpace<u32> = CapabilitySpace::new();
+        space.reserve(300).unwrap();
+        let chunks = space.entries.chunks.len();
+        assert_eq!(chunks, 5, "300 entries in chunks of 64");
         let env = EnvironmentId(1);
         space.create_table(env, 1024).unwrap();
-        let handles: Vec<Handle> = (0..300)
+        let handles: Vec<Handle> = (0..320)
             .map(|value| space.insert_root(env, value, Rights::MAP).unwrap())
             .collect();
-        let old = space.lookup(env, handles[299]).unwrap().node;
-        assert_eq!(space.entries.len(), 300);
+        assert_eq!(
+            space.insert_root(env, 0, Rights::MAP),
+            Err(Error::OutOfMemory),
+            "full: the arena is fixed"
+        );
+        let old = space.lookup(env, handles[319]).unwrap().node;
         for handle in handles.iter().rev() {
             space.drop_capability(env, *handle, &mut |_| {}).unwrap();
         }
-        assert_eq!(space.entries.len(), 0, "every chunk went back");
-        assert!(space.entries.chunks.is_empty());
-        assert_eq!(space.free_head, None);
-        // New nodes reuse the indices, never the generations.
-        let again: Vec<Handle> = (0..300)
-            .map(|value| space.insert_root(env, value, Rights::MAP).unwrap())
-            .collect();
-        assert_eq!(
-            space.lookup(env, again[299]).unwrap().node.index(),
-            old.index()
-        );
-        assert!(
-            space.node(old).is_none(),
-            "an id from a given-back chunk names nothing"
-        );
-        // Dropped in another order, the last removal gives back one chunk,
-        // and `tidy` the rest, one a call.
-        for handle in &again {
-            space.drop_capability(env, *handle, &mut |_| {}).unwrap();
+        assert_eq!(space.entries.chunks.len(), chunks, "the chunks stay");
+        assert_eq!(space.entries.len(), 320, "every entry stays, vacant");
+        // New nodes reuse the entries, the last vacated first, never a generation.
+        let again = space.insert_root(env, 0, Rights::MAP).unwrap();
+        let new = space.lookup(env, again).unwrap().node;
+        assert_eq!(new.index(), 0, "the last vacated entry first");
+        for _ in 1..319 {
+            space.insert_root(env, 0, Rights::MAP).unwrap();
         }
-        assert_eq!(
-            space.entries.len(),
-            300 - 300 % 64,
-            "the last chunk went back"
-        );
-        let mut tidied = 0;
-        while space.tidy() {
-            tidied += 1;
-        }
-        assert_eq!((tidied, space.entries.len()), (4, 0));
+        let last = space.insert_root(env, 0, Rights::MAP).unwrap();
+        assert_eq!(space.lookup(env, last).unwrap().node.index(), old.index());
+        assert!(space.node(old).is_none(), "an old id names nothing");
+        check_structure(&space);
     }
 
     #[test]

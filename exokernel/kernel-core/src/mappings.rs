@@ -34,8 +34,8 @@ use crate::caps::{CapabilitySpace, EnvironmentId, NodeId};
 use crate::memory_map::FRAME_SIZE;
 
 /// The runs of pages mapped through each capability node. Never more runs
-/// than pages, so a charge per page pays for the B-tree's; the side table
-/// has a 16-byte entry per node index, paid for with the node.
+/// than pages, so a charge per page pays for the B-tree's; a chunk of the
+/// side table is kept by the runs in it, each paid for with its node.
 #[derive(Debug, Default)]
 pub struct MappingIndex {
     /// The side table, in chunks of [`CHUNK`] node indices: for each node,
@@ -67,9 +67,17 @@ pub fn tag_of(node: NodeId) -> u16 {
     }
 }
 
-/// Node indices a chunk of the side table covers: 63 runs and a count fill
-/// a kilobyte, one block of the kernel heap's buddy allocator.
-const CHUNK: usize = 63;
+/// Node indices a chunk of the side table covers: 3 runs and a count fit
+/// 64 bytes, one block of the kernel heap's buddy allocator. One run keeps
+/// its chunk, so a chunk must cost no more than a capability's charge has
+/// room for beside its node: a kilobyte chunk of 63 let a program that kept
+/// one mapped capability in 63 hold a kilobyte for each, uncharged.
+const CHUNK: usize = 3;
+
+/// The heap block a chunk of the side table takes.
+pub const CHUNK_BYTES: usize = 64;
+
+const _: () = assert!(size_of::<Chunk>() <= CHUNK_BYTES);
 
 #[derive(Debug)]
 struct Chunk {
@@ -691,8 +699,8 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_is_a_kilobyte() {
-        assert!(size_of::<Chunk>() <= 1024);
+    fn a_chunk_is_one_block_of_64_bytes() {
+        assert!(size_of::<Chunk>() <= CHUNK_BYTES);
         assert_eq!(size_of::<Run>(), 16);
     }
 

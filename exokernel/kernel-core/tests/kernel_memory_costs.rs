@@ -94,33 +94,50 @@ fn space_with_tables(environments: u32) -> CapabilitySpace<Object> {
 #[test]
 fn a_capability_costs_no_more_than_its_charge() {
     let _one = measuring();
-    // Several sizes, so a chunk of the arena is caught barely used too.
-    for per_table in [1, 33, 200, 1000] {
+    // Several sizes, so a table's growth is caught barely used too; a run of pages
+    // mapped through every capability, or through one in three (each then keeps a
+    // chunk of the mapping index's side table alone).
+    for (per_table, mapped_one_in) in [(1, 1), (33, 1), (200, 1), (1000, 1), (1000, 3)] {
         let tables = 50;
         let mut space = space_with_tables(tables);
         let count = tables as usize * per_table;
-        // With a run of pages mapped through each capability: the mapping
-        // index keeps a node's first run in a side table indexed by node, a
-        // slot per capability (the pages themselves are charged by the page).
+        // As the kernel does at boot: the arena and the side table's list are its own.
+        space.reserve(count as u32).unwrap();
         let mut index = MappingIndex::new();
-        let cost = cost_of(count, || {
+        index.reserve(count as u32).unwrap();
+        let mut untagged_pages = 0;
+        let cost = cost_of(1, || {
             for id in 0..tables {
                 for page in 0..per_table {
                     let handle = space
                         .insert_root(EnvironmentId(id), [0; MAX_OBJECT_SIZE], Rights::MAP)
                         .unwrap();
                     let node = space.lookup(EnvironmentId(id), handle).unwrap().node;
-                    index.insert(node, EnvironmentId(id), page as u64 * 4096, 1);
+                    if (node.index() as usize).is_multiple_of(mapped_one_in) {
+                        index.insert(node, EnvironmentId(id), page as u64 * 4096, 1);
+                        // A page through a node too high to tag is recorded by the
+                        // page, and charged by the page.
+                        untagged_pages += u64::from(tag_of(node) == 0);
+                    }
                 }
             }
         });
         // The kernel charges each growth of a table beside each capability.
         let growths = per_table.div_ceil(TABLE_GROWTH as usize) as u64;
         let growth_bytes = growths * u64::from(TABLE_GROWTH) * SLOT_BYTES as u64;
-        let charged = CAPABILITY_BYTES + growth_bytes / per_table as u64;
+        let charged = count as u64 * CAPABILITY_BYTES
+            + u64::from(tables) * growth_bytes
+            + untagged_pages * MAPPING_RECORD_BYTES;
+        println!(
+            "{per_table} capabilities in each of {tables} tables, one in {mapped_one_in} \
+             mapped: {} bytes each, charged {}",
+            cost / count as u64,
+            charged / count as u64
+        );
         assert!(
             cost <= charged,
-            "{per_table} capabilities a table cost {cost} bytes each, charged {charged}"
+            "{count} capabilities, one in {mapped_one_in} mapped, cost {cost} bytes, \
+             charged {charged}"
         );
     }
 }
@@ -237,6 +254,56 @@ fn untaggable_node() -> (CapabilitySpace<Object>, NodeId) {
         }
     }
     panic!("no node too high to tag");
+}
+
+#[test]
+fn capabilities_that_went_leave_nothing_behind() {
+    let _one = measuring();
+    // The churn an account could repeat: as many capabilities as it can pay for, each
+    // with a page mapped through it, then all dropped but the newest (which kept the
+    // old arena from giving its last chunk back). What stays must be no more than the
+    // one capability still held is charged: the arena and the side table's list are
+    // the kernel's own, allocated before.
+    let tables = 20;
+    let mut space = space_with_tables(tables);
+    let count = tables * 1000;
+    space.reserve(count).unwrap();
+    let mut index = MappingIndex::new();
+    index.reserve(count).unwrap();
+    let mut made = Vec::with_capacity(count as usize);
+    let kept = cost_of(1, || {
+        for id in 0..tables {
+            for page in 0..1000u64 {
+                let owner = EnvironmentId(id);
+                let handle = space
+                    .insert_root(owner, [0; MAX_OBJECT_SIZE], Rights::MAP)
+                    .unwrap();
+                let node = space.lookup(owner, handle).unwrap().node;
+                if tag_of(node) != 0 {
+                    index.insert(node, owner, page * 4096, 1);
+                }
+                made.push((owner, handle, node));
+            }
+        }
+        let newest = made.pop().expect("made some");
+        for (owner, handle, node) in made.drain(..) {
+            index.take_node(node, |_, _| {});
+            space.drop_capability(owner, handle, &mut |_| {}).unwrap();
+        }
+        made.push(newest);
+    });
+    // Every table's growths stay until it goes; they were charged apart, and each
+    // table's list of them is the thirty-second more of the test below.
+    let growths = u64::from(tables) * 1000u64.div_ceil(u64::from(TABLE_GROWTH));
+    let growth_bytes = growths * u64::from(TABLE_GROWTH) * SLOT_BYTES as u64;
+    let charged = CAPABILITY_BYTES + growth_bytes + growth_bytes / 32;
+    println!(
+        "{count} capabilities made and all but one dropped keep {kept} bytes, charged {charged}"
+    );
+    assert!(
+        kept <= charged,
+        "{count} capabilities made and all but one dropped keep {kept} bytes, charged {charged}"
+    );
 }
 
 #[test]

@@ -22,12 +22,14 @@
 //! | bindings | a binding on a fresh run of 4 frames | any of the three |
 //! | filters | one more UDP, then TCP port filter on one binding | `KernelMemoryExceeded` or `TableFull` |
 //! | emptied filter lists | a binding on a fresh run of 4 frames, given filters until refused, which are then removed | any of the three |
+//! | capability churn | a grandchild lent enough for a full table, filled with copies of one frame capability; once refused, all destroyed but a copy made after them | `KernelMemoryExceeded` or `QuotaExceeded` |
 //!
 //! After each refusal, with the attacker still holding everything it got: its accounts
 //! are within their limits, and the kernel's heap holds no more for the attack than the
-//! parent is charged for it (the allowance it lent the attacker, and its capability to
-//! it) — before this was checked, a binding kept the room its dropped filters had taken,
-//! uncharged, so a child lent 512 KiB made the kernel keep megabytes; the witness — which ran throughout — makes a 4 KiB console
+//! attacker is charged, and the parent for its capability to it — before this was checked, a binding kept the room its dropped filters had taken,
+//! uncharged, so a child lent 512 KiB made the kernel keep megabytes, and the capability
+//! arena kept an entry for every capability the churn had made, 900 KB for a child lent
+//! 2 MiB; the witness — which ran throughout — makes a 4 KiB console
 //! write and a full 512-request `MapBatch`; and the parent spawns a fresh child that runs
 //! to its end. Then the attacker is destroyed and the kernel's free frames and heap bytes
 //! in use, and the parent's own charges, are exactly what they were before it existed.
@@ -78,6 +80,9 @@ const CHURN_QUOTA: u64 = 1024;
 const GRANDCHILD_QUOTA: u64 = 8;
 /// Kernel memory the over-lending attack offers a child: far beyond its own allowance.
 const OVER_LENT_BYTES: u64 = 1 << 20;
+/// The churn's grandchildren: at most this many, each lent enough for a full table.
+const CHURN_HOLDERS: usize = 16;
+const CHURN_HOLDER_BYTES: u64 = 256 << 10;
 const FRESH_QUOTA: u64 = 128;
 /// How long an attack may take, in ticks, before the parent gives up on it.
 const ATTACK_TICKS: u64 = 120_000;
@@ -97,10 +102,11 @@ enum Attack {
     Bindings,
     Filters,
     FilterChurn,
+    CapabilityChurn,
 }
 
 impl Attack {
-    const ALL: [Attack; 12] = [
+    const ALL: [Attack; 13] = [
         Attack::Mappings,
         Attack::Environments,
         Attack::OverLending,
@@ -113,6 +119,7 @@ impl Attack {
         Attack::Bindings,
         Attack::Filters,
         Attack::FilterChurn,
+        Attack::CapabilityChurn,
     ];
 
     /// The attack whose number (`attack as u64`) is `number`.
@@ -125,7 +132,7 @@ impl Attack {
 
     fn quota(self) -> u64 {
         match self {
-            Attack::Environments | Attack::DerivationChain => LARGE_QUOTA,
+            Attack::Environments | Attack::DerivationChain | Attack::CapabilityChurn => LARGE_QUOTA,
             Attack::FilterChurn => CHURN_QUOTA,
             _ => SMALL_QUOTA,
         }
@@ -135,7 +142,9 @@ impl Attack {
     fn expected_refusals(self) -> &'static [Error] {
         use Error::{KernelMemoryExceeded, QuotaExceeded, TableFull};
         match self {
-            Attack::Mappings | Attack::Environments => &[KernelMemoryExceeded, QuotaExceeded],
+            Attack::Mappings | Attack::Environments | Attack::CapabilityChurn => {
+                &[KernelMemoryExceeded, QuotaExceeded]
+            }
             Attack::OverLending => &[KernelMemoryExceeded],
             Attack::Bindings | Attack::FilterChurn => {
                 &[KernelMemoryExceeded, QuotaExceeded, TableFull]
@@ -197,6 +206,7 @@ fn attack_name(attack: Attack) -> &'static str {
         Attack::Bindings => "bindings",
         Attack::Filters => "filters",
         Attack::FilterChurn => "emptied filter lists",
+        Attack::CapabilityChurn => "capability churn",
     }
 }
 
@@ -251,7 +261,7 @@ fn run(attack: Attack, shared_page: Handle, witness: &Witness, baseline: &Baseli
         attack.most_granted()
     );
     accounts_within_limits(&child, name);
-    kernel_memory_paid_for(baseline, name);
+    kernel_memory_paid_for(&child, baseline, name);
     check::ok(format_args!(
         "{name}: refused with {:?} after {count}",
         refusal.expect("checked above")
@@ -282,20 +292,25 @@ fn accounts_within_limits(child: &Child, name: &str) {
     );
 }
 
-/// What the kernel's heap holds beyond the baseline is no more than the parent is charged
-/// beyond it: the allowance it lent the attacker (whatever the attacker made the kernel
-/// keep must be within it) and its own capability to the attacker.
-fn kernel_memory_paid_for(baseline: &Baseline, name: &str) {
+/// What the kernel's heap holds beyond the baseline is no more than is charged for the
+/// attack: what the attacker is charged (whatever it made the kernel keep must be within
+/// that), and the parent beyond the baseline, less the part of the attacker's allowance
+/// it has not used.
+fn kernel_memory_paid_for(child: &Child, baseline: &Baseline, name: &str) {
     let now = Baseline::take();
     let kept = now
         .kernel_bytes_in_use
         .saturating_sub(baseline.kernel_bytes_in_use);
+    let account = |which| child.account(which).expect("read the attacker's accounts");
+    let unused = account(EnvironmentAccount::KernelBytesLimit)
+        .saturating_sub(account(EnvironmentAccount::KernelBytesCharged));
     let paid = now
         .kernel_bytes_charged
-        .saturating_sub(baseline.kernel_bytes_charged);
+        .saturating_sub(baseline.kernel_bytes_charged)
+        .saturating_sub(unused);
     println!(
         "hostile-kernel-memory: {name}: the kernel keeps {kept} bytes more for the attack; \
-         the parent is charged {paid} more"
+         {paid} are charged for it"
     );
     assert!(
         kept <= paid,
@@ -411,7 +426,52 @@ fn repeat(attack: Attack) -> Result<u64, (u64, Error)> {
                 churn_filters(binding, address)
             })
         }
+        Attack::CapabilityChurn => {
+            let frame = frame().map_err(|error| (0, error))?;
+            churn_capabilities(frame)
+        }
     }
+}
+
+/// Fills grandchildren with copies of `frame` until the attacker's account can lend no
+/// more, then destroys them all but keeps a copy made after them: every capability the
+/// account paid for is gone, and the newest, above them all in the kernel's arena, is
+/// held. Returns the copies made and the refusal that ended them.
+fn churn_capabilities(frame: Handle) -> Result<u64, (u64, Error)> {
+    let mut holders = [Handle::SELF_ENVIRONMENT; CHURN_HOLDERS];
+    let (mut count, mut made) = (0, 0u64);
+    let refusal = loop {
+        let lend = Lend {
+            frames: GRANDCHILD_QUOTA,
+            kernel_bytes: CHURN_HOLDER_BYTES,
+            slots: 0,
+        };
+        match user::environment_create_lending(lend) {
+            Ok(holder) if count < CHURN_HOLDERS => {
+                holders[count] = holder;
+                count += 1;
+            }
+            Ok(_) => panic!("lent more than {CHURN_HOLDERS} grandchildren"),
+            Err(error) => break error,
+        }
+        while user::capability_grant(frame, holders[count - 1], Rights::READ | Rights::MAP).is_ok()
+        {
+            made += 1;
+        }
+    };
+    // The account is spent: the last holder goes first, to pay for the newest copy.
+    let undone = |error| (made, error);
+    let (last, others) = holders[..count].split_last().ok_or((0, refusal))?;
+    user::environment_destroy(*last).map_err(undone)?;
+    user::capability_derive(frame, Rights::READ | Rights::MAP).map_err(undone)?;
+    for &holder in others {
+        user::environment_destroy(holder).map_err(undone)?;
+    }
+    println!(
+        "hostile-kernel-memory: capability churn: {made} copies in {count} grandchildren, \
+         all gone but one made after them"
+    );
+    Err((made, refusal))
 }
 
 /// Gives `binding` filters on `address` until the kernel refuses one, then revokes the

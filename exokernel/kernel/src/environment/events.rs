@@ -12,9 +12,6 @@ use crate::arch::cpu;
 use crate::arch::trap::{PAGE_FAULT, PageFaultCause, TrapFrame, exception_name};
 use crate::trace;
 
-/// Chunks of the capability arena (64 entries each) a tick gives back.
-const TIDY_CHUNKS_PER_TICK: u32 = 4;
-
 impl System {
     /// A timer tick: the current slot ends and the next begins. (Whoever
     /// runs in it gets a fresh facts page from `deliver_upcalls`.)
@@ -22,13 +19,6 @@ impl System {
         self.slices.advance();
         self.scheduler.slot_started = true;
         self.net_tick();
-        // What a removal nobody went on with left vacant (an `Exit`, a
-        // fault): a few chunks of the capability arena a tick.
-        for _ in 0..TIDY_CHUNKS_PER_TICK {
-            if !self.capabilities.tidy() {
-                break;
-            }
-        }
     }
 
     /// A CPU exception in user mode: an upcall to the environment's

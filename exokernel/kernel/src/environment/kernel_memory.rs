@@ -87,19 +87,29 @@ impl System {
         CAPABILITY_BYTES + growth * SLOT_BYTES as u64
     }
 
-    /// Reserves, once at boot, the capability arena's list of chunks for as
-    /// many capabilities as the heap could pay for, and the mapping index's
-    /// side table's list likewise, so that their sizes never depend on what
-    /// ran before.
-    pub(super) fn reserve_capability_arena(&mut self) {
-        let capabilities = heap::capacity() as u64 / CAPABILITY_BYTES;
-        let capabilities = u32::try_from(capabilities).unwrap_or(u32::MAX);
+    /// Allocates, once at boot, the capability arena whole, and the list of
+    /// the mapping index's side table, for as many capabilities as the heap
+    /// less its reserve could pay for. They come out of the reserve: neither
+    /// grows or shrinks afterwards, so they are the kernel's own, not a
+    /// charge. (An arena that grew with the most capabilities ever held at
+    /// once kept their entries when they went, charged to nobody: chapter
+    /// 2.7.) Returns the bytes they took.
+    pub(super) fn reserve_capability_arena(&mut self) -> usize {
+        let promised = (heap::capacity() - heap::reserve()) as u64;
+        let capabilities = u32::try_from(promised / CAPABILITY_BYTES).unwrap_or(u32::MAX);
+        let before = heap::used_bytes();
         self.capabilities
             .reserve(capabilities)
-            .expect("the heap holds the capability arena's list");
+            .expect("the heap holds the capability arena");
         self.mappings
             .reserve(capabilities)
             .expect("the heap holds the mapping index's list");
+        let taken = heap::used_bytes() - before;
+        assert!(
+            taken <= heap::reserve() * 3 / 4,
+            "the capability arena leaves the heap's reserve room for the kernel's own"
+        );
+        taken
     }
 
     /// Puts one new capability into `owner`'s table with `insert`, charged

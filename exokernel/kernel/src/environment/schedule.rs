@@ -34,11 +34,16 @@ use crate::qemu::{self, ExitCode};
 use crate::{println, time, trace};
 
 /// Sets the system up once at boot: the slice vector gets its `slots`
-/// slots, and the capability arena its list of chunks.
+/// slots, and the capability arena its entries.
 pub fn init(slots: usize) {
     let mut system = SYSTEM.lock();
     system.slices.resize(slots);
-    system.reserve_capability_arena();
+    let arena = system.reserve_capability_arena();
+    println!(
+        "capability arena: {} KiB, out of the heap's reserve of {} KiB",
+        arena >> 10,
+        crate::memory::heap::reserve() >> 10
+    );
 }
 
 /// Decides which environment `frame` returns to; idles until one can run.

@@ -99,26 +99,9 @@ impl System {
         handle: Handle,
         go_on: &mut dyn FnMut() -> bool,
     ) -> Result<Progress, Error> {
-        let result = self.removing_some(&mut *go_on, |capabilities, undo| {
+        self.removing_some(&mut *go_on, |capabilities, undo| {
             capabilities.revoke_some(caller, handle, undo)
-        });
-        Ok(self.tidy_after(result?, go_on))
-    }
-
-    /// Once a removal is done, gives back the chunks of the capability
-    /// arena it left vacant, a share at a time (a large tree leaves hundreds:
-    /// giving them all back at once took 14 ticks of the test clock);
-    /// `Stopped` if some are left.
-    fn tidy_after(&mut self, progress: Progress, go_on: &mut dyn FnMut() -> bool) -> Progress {
-        if progress == Progress::Stopped {
-            return progress;
-        }
-        while self.capabilities.tidy() {
-            if !go_on() {
-                return Progress::Stopped;
-            }
-        }
-        Progress::Done
+        })
     }
 
     /// `CapabilityDrop`, a share at a time. Dropping the root capability of
@@ -135,17 +118,13 @@ impl System {
             .capabilities
             .node(capability.node)
             .is_some_and(|node| node.parent.is_none());
-        let progress = if let (Object::Environment(target), true) = (*capability.object, is_root) {
-            self.take_down(caller, target, go_on)
+        if let (Object::Environment(target), true) = (*capability.object, is_root) {
+            Ok(self.take_down(caller, target, go_on))
         } else {
             self.removing_some(&mut *go_on, |capabilities, undo| {
                 capabilities.drop_some(caller, handle, undo)
-            })?
-        };
-        // Done, the handle names nothing: a call taken again could not go
-        // on with the tidying, which the ticks finish (`events.rs`).
-        let _ = self.tidy_after(progress, go_on);
-        Ok(progress)
+            })
+        }
     }
 
     /// `EnvironmentDestroy`, a share at a time: `handle` names the
@@ -163,7 +142,6 @@ impl System {
             _ => self.target(caller, handle, Rights::DESTROY)?,
         };
         let progress = self.take_down(caller, target, go_on);
-        let progress = self.tidy_after(progress, go_on);
         if progress == Progress::Stopped
             && let Some(caller) = self.environments.get_mut(&caller)
         {
@@ -254,8 +232,7 @@ impl System {
         }
         cpu::current().count(Counter::EndingShares);
         let go_on = &mut share();
-        let progress = self.walk_down(id, id, go_on);
-        self.tidy_after(progress, go_on)
+        self.walk_down(id, id, go_on)
     }
 
     /// A share of taking `target` and its family down for `caller`'s call

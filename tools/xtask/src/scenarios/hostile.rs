@@ -44,7 +44,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-kernel-memory",
-        checks: Some(36),
+        checks: Some(39),
         timeout: LONG_TIMEOUT,
         ..DEFAULT
     },
