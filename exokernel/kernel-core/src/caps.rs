@@ -30,6 +30,13 @@ pub use exo_abi::syscall::TABLE_GROWTH;
 /// The bytes one table slot takes (the kernel charges table growth by it).
 pub const SLOT_BYTES: usize = size_of::<Slot>();
 
+/// The bytes one table's place in the map of tables takes: its boxed record,
+/// rounded up to a power of two as the heap does, and its entry, four times
+/// for nodes half full and rounding (the kernel charges it to the table's
+/// environment, with its record).
+pub const TABLE_PLACE_BYTES: usize =
+    size_of::<Table>().next_power_of_two() + 4 * size_of::<(EnvironmentId, Box<Table>)>();
+
 // The ABI's figure for a table's growth is this module's.
 const _: () =
     assert!(exo_abi::syscall::TABLE_GROWTH_BYTES == TABLE_GROWTH as u64 * SLOT_BYTES as u64);
@@ -156,7 +163,8 @@ impl<O, F: FnMut(Removed<O>) + ?Sized> Removal<O> for F {
 /// The capability tables of all environments and the tree across them.
 #[derive(Debug)]
 pub struct CapabilitySpace<O> {
-    tables: BTreeMap<EnvironmentId, Table>,
+    /// Boxed: the map's nodes then hold small entries.
+    tables: BTreeMap<EnvironmentId, Box<Table>>,
     /// The node arena. Vacant entries are chained into a free list through
     /// themselves, so removing a node never allocates.
     entries: Arena<Entry<O>>,
@@ -424,7 +432,7 @@ impl<O> CapabilitySpace<O> {
             occupied: 0,
             scan_from: 0,
         };
-        self.tables.insert(env, table);
+        self.tables.insert(env, Box::new(table));
         Ok(())
     }
 
@@ -707,7 +715,9 @@ impl<O> CapabilitySpace<O> {
     /// or [`TABLE_GROWTH`] (fewer near its capacity) when every slot made so
     /// far is occupied.
     pub fn growth_on_insert(&self, env: EnvironmentId) -> u32 {
-        self.tables.get(&env).map_or(0, Table::growth_on_insert)
+        self.tables
+            .get(&env)
+            .map_or(0, |table| table.growth_on_insert())
     }
 
     /// The capability in slot `index` of `env`'s table, if one is there.

@@ -13,7 +13,9 @@ use std::sync::{Mutex, MutexGuard};
 use exo_abi::Rights;
 use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES, MAX_OBJECT_SIZE};
 use exo_kernel_core::askers::{ASKED_HOSTS, ASKS_BYTES, Askers, Asks, Bounded};
-use exo_kernel_core::caps::{CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH};
+use exo_kernel_core::caps::{
+    CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH, TABLE_PLACE_BYTES,
+};
 use exo_kernel_core::mappings::{MappingIndex, tag_of};
 
 /// Counts the bytes a buddy allocator would hand out.
@@ -304,6 +306,44 @@ fn capabilities_that_went_leave_nothing_behind() {
         kept <= charged,
         "{count} capabilities made and all but one dropped keep {kept} bytes, charged {charged}"
     );
+}
+
+#[test]
+fn a_tables_place_costs_no_more_than_its_charge() {
+    let _one = measuring();
+    // Tables made in order, then every k-th destroyed, so the map's nodes are left as
+    // empty as removals leave them; what stays is divided among the tables left. (The
+    // map's first node, 256 bytes however few it holds, is the kernel's own, as with the
+    // environments' map: its reserve holds it.)
+    for (tables, k) in [
+        (1_000u32, 0u32),
+        (10_000, 0),
+        (10_000, 2),
+        (10_000, 3),
+        (10_000, 7),
+    ] {
+        let mut space: CapabilitySpace<Object> = CapabilitySpace::new();
+        let cost = cost_of(1, || {
+            for id in 0..tables {
+                space.create_table(EnvironmentId(id), 1024).unwrap();
+            }
+            if k > 0 {
+                for id in (0..tables).filter(|id| id % k == 0) {
+                    space.destroy_table(EnvironmentId(id), &mut |_| {});
+                }
+            }
+        });
+        let left = (0..tables).filter(|id| k == 0 || id % k != 0).count() as u64;
+        println!(
+            "{tables} tables, one in {} destroyed: {} bytes each, charged {TABLE_PLACE_BYTES}",
+            if k == 0 { "none".into() } else { k.to_string() },
+            cost / left
+        );
+        assert!(
+            cost <= left * TABLE_PLACE_BYTES as u64,
+            "{left} tables' places cost {cost} bytes"
+        );
+    }
 }
 
 #[test]

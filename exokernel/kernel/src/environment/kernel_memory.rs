@@ -6,7 +6,7 @@
 //!
 //! | object | paid by | bytes |
 //! |---|---|---|
-//! | an environment's record, facts bookkeeping and timer | the environment itself, at creation | `ENVIRONMENT_BYTES` |
+//! | an environment's record, its place in the maps of environments and of tables, facts bookkeeping and timer | the environment itself, at creation | `ENVIRONMENT_BYTES` |
 //! | a capability (tree node and table slot) | the environment whose table holds it | `CAPABILITY_BYTES` |
 //! | a mapping record (one mapped page, both index directions) | the environment the page is mapped in | `MAPPING_RECORD_BYTES` |
 //! | a claimed address, a filter | the environment that made it | `net::NETWORK_OBJECT_BYTES`, and a capability |
@@ -30,13 +30,14 @@ use super::{Environment, EnvironmentId, Object, System};
 use crate::memory::heap;
 
 /// An environment's own record: its boxed record, one block of the buddy
-/// heap (the record's size rounded up to a power of two), its entry in
-/// the environments' B-tree, with room for half-full nodes and rounding (4x),
-/// and the one timer and one revocation deadline it may have armed (each an
-/// entry of a `Timers`).
+/// heap (the record's size rounded up to a power of two), its entries in
+/// the environments' B-tree and in the capability space's map of tables,
+/// with room for half-full nodes and rounding (4x each), and the one timer
+/// and one revocation deadline it may have armed (each an entry of a
+/// `Timers`).
 pub const ENVIRONMENT_BYTES: u64 = (size_of::<Environment>().next_power_of_two()
-    + 4 * size_of::<(EnvironmentId, alloc::boxed::Box<Environment>)>())
-    as u64
+    + 4 * size_of::<(EnvironmentId, alloc::boxed::Box<Environment>)>()
+    + exo_kernel_core::caps::TABLE_PLACE_BYTES) as u64
     + 2 * exo_kernel_core::timers::TIMER_BYTES;
 
 // A quota of 5 frames (the fewest a new environment needs: its page tables

@@ -99,9 +99,13 @@ impl System {
         creator: Option<EnvironmentId>,
         lend: Lend,
     ) -> Result<(EnvironmentId, Handle), Error> {
-        // Its own fixed costs come out of what it was lent: its record and
-        // its first capability (slot 0, itself) in kernel memory; its page
-        // tables and facts page in frames.
+        // Its own fixed costs come out of what it was lent: its page tables
+        // and facts page in frames (too few is `QuotaExceeded`, whatever the
+        // allowance); its record and its first capability (slot 0, itself)
+        // in kernel memory.
+        if lend.frames < FRESH_TABLE_FRAMES + 1 {
+            return Err(Error::QuotaExceeded);
+        }
         let own_kernel_bytes = ENVIRONMENT_BYTES + CAPABILITY_BYTES + TABLE_GROWTH_BYTES;
         if own_kernel_bytes > lend.kernel_bytes {
             return Err(Error::KernelMemoryExceeded);
