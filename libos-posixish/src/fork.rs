@@ -54,7 +54,7 @@ use exo_abi::user::entry;
 use exo_abi::{Handle, Rights, user};
 
 use crate::child::Child;
-use crate::inherit::{self, Descriptors, Network};
+use crate::inherit::{self, Descriptors, Role};
 use crate::layout::{
     EXCEPTION_STACK_PAGES, EXCEPTION_STACK_TOP, EXIT_STATUS, FORK_STACK_PAGES, FORK_STACK_TOP,
     HANDOVER, HANDOVER_PAGES, HEAP_START, IMAGE_START, PAGER_REGIONS, PROCESS_INFO, STACK_LIMIT,
@@ -226,7 +226,7 @@ fn build(child: &mut Child, registers: &Registers) -> Result<(), Errno> {
     let (program, rest) = names.split_first().map_or(("?", &[][..]), |(p, r)| (*p, r));
     let mut info = process::new_info_page(program, rest)?;
     // The child's descriptors are its copy of ours: each pipe end gains a holder.
-    inherit::for_child(child, &mut info, Descriptors::Copied, Network::Inherited)?;
+    inherit::for_child(child, &mut info, Descriptors::Copied, Role::Program)?;
     child.map_page(PROCESS_INFO, info.bytes(), MapFlags::empty())?;
     let exit_page = crate::exit_status::page_holding(&child.handed_on);
     child.exit_status_page = child.map_page(EXIT_STATUS, &exit_page, MapFlags::WRITE)?;

@@ -4,7 +4,7 @@
 //!
 //! | moment | hooks, in order |
 //! |---|---|
-//! | a child is built ([`for_child`]) | boot file system runs (`bootfs`), file server endpoint (`fs`), a capability for the parent, network address (`net`, unless withheld), descriptors 0–2 or, for a fork, one more holder of every open descriptor (`fs`) |
+//! | a child is built ([`for_child`]) | boot file system runs (`bootfs`), file server endpoint (`fs`), a capability for the parent (to see it; the file server's also to give it capabilities), network address (`net`, but for the file server), descriptors 0–2 or, for a fork, one more holder of every open descriptor (`fs`) |
 //! | a child is given up before it starts ([`give_back`]) | the descriptor holders counted for it (`fs`) |
 //! | before `fork` copies memory ([`before_fork`]) | the descriptor table is built (`fs`) |
 //! | a forked child's first moment ([`after_fork_in_child`]) | the parent's children (`process`), image cache (`image_cache`), other threads (`thread`), file server handles (`fs`), network stack (`net`) are forgotten |
@@ -25,14 +25,19 @@ use crate::child::Child;
 use crate::info_page::{self, InfoPage};
 use crate::{Errno, bootfs, fs, image_cache, net, thread};
 
-/// Whether a child gets this process's network address.
+/// What a child is, for what it inherits beyond its descriptors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Network {
-    /// It shares the address (its own ports, through the kernel's filters).
-    Inherited,
-    /// It gets none: the file server, whose start must claim no address
-    /// (the shell starts it first, so that `/etc/rc` can still say how).
-    Withheld,
+pub(crate) enum Role {
+    /// A program: it shares this process's network address (its own ports,
+    /// through the kernel's filters), and its capability for this process
+    /// lets it see this process and its family (`ps`), nothing more.
+    Program,
+    /// The file server: it gets no address (the shell starts it first, so
+    /// that `/etc/rc` can still say how), and its capability for this
+    /// process also lets it give this process capabilities, to hand it its
+    /// endpoint. Given to every child, that let any child fill its parent's
+    /// capability table, paid for by the parent.
+    FileServer,
 }
 
 /// What a child's descriptors 0–2 are.
@@ -47,13 +52,14 @@ pub(crate) enum Descriptors {
 
 /// Gives the child what it needs beyond memory, recorded in its info page:
 /// capabilities for the boot file system's runs, the file server's endpoint
-/// (if this process has one), a capability to hand its parent capabilities,
-/// the network address (unless `network` withholds it) and its descriptors.
+/// (if this process has one), a capability for its parent, the network
+/// address (what the child may do with its parent and whether it gets the
+/// address are its `role`'s) and its descriptors.
 pub(crate) fn for_child(
     child: &mut Child,
     info: &mut InfoPage,
     descriptors: Descriptors,
-    network: Network,
+    role: Role,
 ) -> Result<(), Errno> {
     share_bootfs(child, info)?;
     let endpoint = match fs::endpoint_for_child(child.environment)? {
@@ -64,16 +70,19 @@ pub(crate) fn for_child(
         None => None,
     };
     info.set_fs_endpoint(endpoint);
-    // GRANT to pass it on, GIVE for what the child receives, INSPECT so that
-    // it sees its family: this process and everything below it (`ps`).
-    let rights = Rights::GIVE | Rights::INSPECT;
-    let give = user::capability_derive(Handle::SELF_ENVIRONMENT, rights | Rights::GRANT)?;
-    child.frames.push(give);
-    let theirs = user::capability_grant(give, child.environment, rights)?;
+    // GRANT to pass it on, INSPECT so that it sees its family: this process
+    // and everything below it (`ps`); GIVE for what the file server hands us.
+    let rights = match role {
+        Role::Program => Rights::INSPECT,
+        Role::FileServer => Rights::INSPECT | Rights::GIVE,
+    };
+    let parent = user::capability_derive(Handle::SELF_ENVIRONMENT, rights | Rights::GRANT)?;
+    child.frames.push(parent);
+    let theirs = user::capability_grant(parent, child.environment, rights)?;
     info.set_parent_environment(Some(theirs));
-    let address = match network {
-        Network::Inherited => net::address_for_child(child.environment)?,
-        Network::Withheld => None,
+    let address = match role {
+        Role::Program => net::address_for_child(child.environment)?,
+        Role::FileServer => None,
     };
     info.set_net(address);
     match descriptors {

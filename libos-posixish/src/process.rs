@@ -32,7 +32,7 @@ use posixish_policy::program_image::Segment;
 
 use crate::child::Child;
 use crate::info_page::{InfoPage, StringsTooLong};
-use crate::inherit::{self, Descriptors, Network};
+use crate::inherit::{self, Descriptors, Role};
 use crate::layout::{EXIT_STATUS, PROCESS_INFO, STACK_INITIAL_PAGES, STACK_TOP};
 use crate::{Errno, bootfs, exit_status, facts, fs, image_cache, raw};
 
@@ -127,7 +127,7 @@ pub fn spawn_with(
         arguments,
         quota,
         Descriptors::Chosen(stdio),
-        Network::Inherited,
+        Role::Program,
     )
 }
 
@@ -144,7 +144,7 @@ fn start_file_server() -> Result<Handle, Errno> {
         &[],
         DEFAULT_QUOTA,
         Descriptors::Chosen([None; 3]),
-        Network::Withheld,
+        Role::FileServer,
     )?;
     FILE_SERVER.call_once(|| pid);
     loop {
@@ -164,13 +164,13 @@ fn spawn_sharing(
     arguments: &[&str],
     quota: u64,
     descriptors: Descriptors,
-    network: Network,
+    role: Role,
 ) -> Result<u64, Errno> {
     let (image, elf) = load_program(program)?;
     let info = new_info_page(program, arguments)?;
     let environment = user::environment_create(quota)?;
     let mut child = Child::new(environment);
-    match build(&mut child, program, &elf, image, info, descriptors, network) {
+    match build(&mut child, program, &elf, image, info, descriptors, role) {
         Ok(()) => {
             let pid = child.pid;
             record(child);
@@ -242,7 +242,7 @@ fn build(
     image: &[u8],
     mut info: InfoPage,
     descriptors: Descriptors,
-    network: Network,
+    role: Role,
 ) -> Result<(), Errno> {
     for_each_image_page(elf, image, |address, contents, flags| {
         if !flags.contains(MapFlags::WRITE)
@@ -255,7 +255,7 @@ fn build(
     for page in 1..=STACK_INITIAL_PAGES {
         child.map_page(STACK_TOP - page * PAGE_SIZE, &[], MapFlags::WRITE)?;
     }
-    inherit::for_child(child, &mut info, descriptors, network)?;
+    inherit::for_child(child, &mut info, descriptors, role)?;
     child.map_page(PROCESS_INFO, info.bytes(), MapFlags::empty())?;
     let exit_page = exit_status::page_holding(&child.handed_on);
     child.exit_status_page = child.map_page(EXIT_STATUS, &exit_page, MapFlags::WRITE)?;

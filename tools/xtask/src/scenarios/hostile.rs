@@ -134,7 +134,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "hostile-fsd",
-        checks: Some(2),
+        checks: Some(3),
         ..DEFAULT
     },
     Scenario {

@@ -6,15 +6,21 @@
 //! pipes included (refused a registration, a client rechecks its pipe every tick).
 //! Before the bound, the server kept every one: about 900 filled its capability table,
 //! and then every file call of every process failed.
+//!
+//! A child cannot fill its parent's table either: the capability for its parent that the
+//! library OS gives it lets it see the parent, not give it capabilities (only the file
+//! server's does, to hand over its endpoint). Run as `hostile-fsd give`, this program is
+//! that child, and exits 0 if a grant into its parent is refused.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
-use exo_abi::user;
+use exo_abi::{Error, Rights, user};
 use libos_posixish::fs::{self, OpenOptions, protocol::operation};
-use libos_posixish::{Errno, println};
+use libos_posixish::process::{self, ExitStatus};
+use libos_posixish::{Errno, info_page, println};
 
 use userapps_posix::check::{self, check};
 
@@ -26,7 +32,10 @@ const TRIES: usize = 1_100;
 const PATH: &str = "/tmp/hostile-fsd";
 const CONTENTS: &[u8] = b"still served\n";
 
-fn main(_arguments: &[&str]) -> i32 {
+fn main(arguments: &[&str]) -> i32 {
+    if arguments.get(1) == Some(&"give") {
+        return give_to_parent();
+    }
     fs::start().expect("a file server");
     let endpoint = fs::current_endpoint().expect("the file server's endpoint");
     let (mut registered, mut refused) = (0, None);
@@ -86,6 +95,27 @@ fn main(_arguments: &[&str]) -> i32 {
             && read == Ok(CONTENTS.len())
             && &back[..CONTENTS.len()] == CONTENTS,
     );
+    let child = process::spawn("hostile-fsd", &["give"]).expect("spawn a child");
+    let status = process::wait(child).expect("wait for the child");
+    check(
+        "a child's grant into its parent's table is refused",
+        status == ExitStatus::Exited(0),
+    );
     check::all_passed("hostile-fsd");
     0
+}
+
+/// As a child: tries to grant a capability into the parent's table; 0 if refused for
+/// want of the right to give, 1 if it was not.
+fn give_to_parent() -> i32 {
+    let parent = info_page::own()
+        .and_then(|info| info.parent_environment)
+        .expect("a capability for the parent");
+    let gift = user::notification_create(1).expect("a notification");
+    let granted = user::capability_grant(gift, parent, Rights::SIGNAL);
+    println!("hostile-fsd: a child's grant into its parent: {granted:?}");
+    match granted {
+        Err(Error::MissingRights) => 0,
+        _ => 1,
+    }
 }
