@@ -701,7 +701,8 @@ impl<O> CapabilitySpace<O> {
     /// or shrinks afterwards, so a capability's memory is its node's block
     /// alone, and comes back exactly when it goes: an arena that grew with
     /// the most capabilities ever held kept their entries when they went,
-    /// charged to nobody. Past that many, inserting fails with `OutOfMemory`.
+    /// charged to nobody. Past that many live capabilities, inserting fails
+    /// with `OutOfMemory`.
     pub fn reserve(&mut self, capabilities: u32) -> Result<(), Error> {
         self.entries.reserve(capabilities)
     }
@@ -1185,8 +1186,9 @@ impl Table {
 struct Arena<T> {
     chunks: Vec<Vec<T>>,
     len: u32,
-    /// Whether `reserve` allocated every chunk there will be.
-    fixed: bool,
+    /// The most entries there may be, once `reserve` allocated every chunk
+    /// there will be; `None` while the arena may grow.
+    fixed: Option<u32>,
 }
 
 /// Entries per chunk: a kilobyte of 16-byte entries, one block of the heap.
@@ -1197,7 +1199,7 @@ impl<T> Arena<T> {
         Self {
             chunks: Vec::new(),
             len: 0,
-            fixed: false,
+            fixed: None,
         }
     }
 
@@ -1223,7 +1225,7 @@ impl<T> Arena<T> {
         while self.chunks.len() < chunks {
             self.chunks.push(Self::chunk()?);
         }
-        self.fixed = true;
+        self.fixed = Some(entries);
         Ok(())
     }
 
@@ -1239,13 +1241,13 @@ impl<T> Arena<T> {
     /// Makes room for one more entry, so that `push` cannot fail:
     /// `OutOfMemory` if a fixed arena is full.
     fn try_reserve_one(&mut self) -> Result<(), Error> {
-        if self.len == u32::MAX {
+        if self.len == self.fixed.unwrap_or(u32::MAX) {
             return Err(Error::OutOfMemory);
         }
         if (self.len / ARENA_CHUNK) < self.chunks.len() as u32 {
             return Ok(()); // the chunk the next entry goes in is there
         }
-        if self.fixed {
+        if self.fixed.is_some() {
             return Err(Error::OutOfMemory);
         }
         let chunk = Self::chunk()?;
@@ -1498,25 +1500,25 @@ mod tests {
         assert_eq!(chunks, 5, "300 entries in chunks of 64");
         let env = EnvironmentId(1);
         space.create_table(env, 1024).unwrap();
-        let handles: Vec<Handle> = (0..320)
+        let handles: Vec<Handle> = (0..300)
             .map(|value| space.insert_root(env, value, Rights::MAP).unwrap())
             .collect();
         assert_eq!(
             space.insert_root(env, 0, Rights::MAP),
             Err(Error::OutOfMemory),
-            "full: the arena is fixed"
+            "full: the arena is fixed at the entries reserved"
         );
-        let old = space.lookup(env, handles[319]).unwrap().node;
+        let old = space.lookup(env, handles[299]).unwrap().node;
         for handle in handles.iter().rev() {
             space.drop_capability(env, *handle, &mut |_| {}).unwrap();
         }
         assert_eq!(space.entries.chunks.len(), chunks, "the chunks stay");
-        assert_eq!(space.entries.len(), 320, "every entry stays, vacant");
+        assert_eq!(space.entries.len(), 300, "every entry stays, vacant");
         // New nodes reuse the entries, the last vacated first, never a generation.
         let again = space.insert_root(env, 0, Rights::MAP).unwrap();
         let new = space.lookup(env, again).unwrap().node;
         assert_eq!(new.index(), 0, "the last vacated entry first");
-        for _ in 1..319 {
+        for _ in 1..299 {
             space.insert_root(env, 0, Rights::MAP).unwrap();
         }
         let last = space.insert_root(env, 0, Rights::MAP).unwrap();

@@ -41,7 +41,7 @@ pub struct MappingIndex {
     /// The side table, in chunks of [`CHUNK`] node indices: for each node,
     /// one run mapped through it, or an empty run. A chunk exists while it
     /// holds a run, so its memory comes back when the runs go.
-    chunks: Vec<Option<Box<Chunk>>>,
+    chunks: ChunkList,
     /// Every other run: (node, environment, first page) → pages.
     other_runs: BTreeMap<(NodeId, EnvironmentId, u64), u64>,
     /// Each page mapped through a node too high to tag: (environment, page)
@@ -78,6 +78,72 @@ const CHUNK: usize = 3;
 pub const CHUNK_BYTES: usize = 64;
 
 const _: () = assert!(size_of::<Chunk>() <= CHUNK_BYTES);
+
+/// The side table's list of chunks, in pages of [`LIST_PAGE`] places: no
+/// block of it is larger than 4 KiB however large the heap. (One list was a
+/// block of 8 bytes for every 3 capabilities the heap could pay for, more
+/// than one of the heap's 8 MiB runs from about 6 GiB of memory.)
+#[derive(Debug, Default)]
+struct ChunkList {
+    pages: Vec<Box<ListPage>>,
+}
+
+/// Places in a page of the list: 4 KiB of them.
+const LIST_PAGE: usize = 512;
+
+type ListPage = [Option<Box<Chunk>>; LIST_PAGE];
+
+impl ChunkList {
+    const fn new() -> Self {
+        Self { pages: Vec::new() }
+    }
+
+    /// Chunk `number`'s place, if its page exists.
+    fn get_mut(&mut self, number: usize) -> Option<&mut Option<Box<Chunk>>> {
+        let page = self.pages.get_mut(number / LIST_PAGE)?;
+        Some(&mut page[number % LIST_PAGE])
+    }
+
+    /// Chunk `number`'s place, making its page if there is none: never in
+    /// the kernel, which reserved every page at boot (`reserve`).
+    fn place(&mut self, number: usize) -> &mut Option<Box<Chunk>> {
+        while self.pages.len() <= number / LIST_PAGE {
+            self.pages.push(Box::new(core::array::from_fn(|_| None)));
+        }
+        &mut self.pages[number / LIST_PAGE][number % LIST_PAGE]
+    }
+
+    /// Makes the pages for `chunks` chunks' places, or `OutOfMemory`.
+    fn reserve(&mut self, chunks: usize) -> Result<(), exo_abi::Error> {
+        let pages = chunks.div_ceil(LIST_PAGE);
+        self.pages
+            .try_reserve_exact(pages.saturating_sub(self.pages.len()))
+            .map_err(|_| exo_abi::Error::OutOfMemory)?;
+        while self.pages.len() < pages {
+            let mut places = Vec::new();
+            places
+                .try_reserve_exact(LIST_PAGE)
+                .map_err(|_| exo_abi::Error::OutOfMemory)?;
+            places.resize_with(LIST_PAGE, || None);
+            let page: Box<ListPage> = places
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("a page's places"));
+            self.pages.push(page);
+        }
+        Ok(())
+    }
+
+    /// How many chunks exist.
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.pages
+            .iter()
+            .flat_map(|page| page.iter())
+            .flatten()
+            .count()
+    }
+}
 
 #[derive(Debug)]
 struct Chunk {
@@ -167,7 +233,7 @@ fn cut(first: u64, pages: u64, page: u64) -> Cut {
 impl MappingIndex {
     pub const fn new() -> Self {
         Self {
-            chunks: Vec::new(),
+            chunks: ChunkList::new(),
             other_runs: BTreeMap::new(),
             untagged: BTreeMap::new(),
             pages: 0,
@@ -207,15 +273,12 @@ impl MappingIndex {
         }
     }
 
-    /// Reserves, once, the side table's list of chunks for node indices
-    /// below `nodes`, so that it never grows afterwards and the kernel's
-    /// memory in use comes back exactly when mappings go (as
-    /// `CapabilitySpace::reserve` does for the nodes themselves).
+    /// Allocates, once, the side table's list of chunks for node indices
+    /// below `nodes` (the capability arena's entries), so that it never
+    /// grows afterwards and the kernel's memory in use comes back exactly
+    /// when mappings go.
     pub fn reserve(&mut self, nodes: u32) -> Result<(), exo_abi::Error> {
-        let chunks = (nodes as usize).div_ceil(CHUNK);
-        self.chunks
-            .try_reserve_exact(chunks.saturating_sub(self.chunks.len()))
-            .map_err(|_| exo_abi::Error::OutOfMemory)
+        self.chunks.reserve((nodes as usize).div_ceil(CHUNK))
     }
 
     /// The side table's entry for `node`, if its chunk exists.
@@ -229,7 +292,10 @@ impl MappingIndex {
     /// frees its chunk if that was the chunk's last run.
     fn clear_side_run(&mut self, node: NodeId) {
         let index = node.index() as usize;
-        let slot = &mut self.chunks[index / CHUNK];
+        let slot = self
+            .chunks
+            .get_mut(index / CHUNK)
+            .expect("the run's chunk's place exists");
         let chunk = slot.as_deref_mut().expect("the run's chunk exists");
         chunk.runs[index % CHUNK] = Run::EMPTY;
         chunk.count -= 1;
@@ -256,10 +322,7 @@ impl MappingIndex {
     fn record_run(&mut self, node: NodeId, environment: EnvironmentId, first: u64, pages: u64) {
         self.pages += pages;
         let index = node.index() as usize;
-        if self.chunks.len() <= index / CHUNK {
-            self.chunks.resize_with(index / CHUNK + 1, || None);
-        }
-        let chunk = self.chunks[index / CHUNK].get_or_insert_with(|| {
+        let chunk = self.chunks.place(index / CHUNK).get_or_insert_with(|| {
             Box::new(Chunk {
                 runs: [Run::EMPTY; CHUNK],
                 count: 0,
@@ -276,7 +339,7 @@ impl MappingIndex {
                 "a removed node's run was left behind"
             );
             if chunk.count == 0 {
-                self.chunks[index / CHUNK] = None;
+                *self.chunks.place(index / CHUNK) = None;
             }
             self.other_runs.insert((node, environment, first), pages);
         }
@@ -687,7 +750,7 @@ mod tests {
         for (number, &node) in all.iter().enumerate() {
             index.insert(node, one, number as u64 * PAGE, 1);
         }
-        let chunks = |index: &MappingIndex| index.chunks.iter().flatten().count();
+        let chunks = |index: &MappingIndex| index.chunks.count();
         assert_eq!(chunks(&index), 200usize.div_ceil(CHUNK));
         for &node in &all[1..] {
             take_node(&mut index, node);

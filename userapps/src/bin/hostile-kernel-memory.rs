@@ -28,7 +28,7 @@
 //! are within their limits, and the kernel's heap holds no more for the attack than the
 //! attacker is charged, and the parent for its capability to it — before this was checked, a binding kept the room its dropped filters had taken,
 //! uncharged, so a child lent 512 KiB made the kernel keep megabytes, and the capability
-//! arena kept an entry for every capability the churn had made, 900 KB for a child lent
+//! arena kept an entry for every capability the churn had made, 789 KB for a child lent
 //! 2 MiB; the witness — which ran throughout — makes a 4 KiB console
 //! write and a full 512-request `MapBatch`; and the parent spawns a fresh child that runs
 //! to its end. Then the attacker is destroyed and the kernel's free frames and heap bytes

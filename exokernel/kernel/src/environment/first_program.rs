@@ -85,7 +85,7 @@ pub fn start_first_program(
     let mut system = SYSTEM.lock();
     let lend = Lend {
         frames: frames::counts().free,
-        kernel_bytes: (heap::capacity() - heap::reserve()) as u64,
+        kernel_bytes: heap::promised() as u64,
         slots: system.slot_count(),
     };
     let (id, _) = system.create_environment(None, lend)?;

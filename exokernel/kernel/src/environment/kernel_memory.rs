@@ -7,7 +7,7 @@
 //! | object | paid by | bytes |
 //! |---|---|---|
 //! | an environment's record, its place in the maps of environments and of tables, facts bookkeeping and timer | the environment itself, at creation | `ENVIRONMENT_BYTES` |
-//! | a capability (tree node and table slot) | the environment whose table holds it | `CAPABILITY_BYTES` |
+//! | a capability (its node's block, and the side-table chunk a run through it may keep) | the environment whose table holds it | `CAPABILITY_BYTES` |
 //! | a mapping record (one mapped page, both index directions) | the environment the page is mapped in | `MAPPING_RECORD_BYTES` |
 //! | a claimed address, a filter | the environment that made it | `net::NETWORK_OBJECT_BYTES`, and a capability |
 //! | a binding | the environment that made it | `net::BINDING_BYTES`, and a capability |
@@ -89,14 +89,15 @@ impl System {
     }
 
     /// Allocates, once at boot, the capability arena whole, and the list of
-    /// the mapping index's side table, for as many capabilities as the heap
-    /// less its reserve could pay for. They come out of the reserve: neither
-    /// grows or shrinks afterwards, so they are the kernel's own, not a
-    /// charge. (An arena that grew with the most capabilities ever held at
-    /// once kept their entries when they went, charged to nobody: chapter
-    /// 2.7.) Returns the bytes they took.
+    /// the mapping index's side table, for as many capabilities as the
+    /// accounts could pay for at once, and grows the heap by what they took:
+    /// they are the kernel's own, not a charge, and the reserve stays whole
+    /// for what it is for. Neither grows or shrinks afterwards. (An arena
+    /// that grew with the most capabilities ever held at once kept their
+    /// entries when they went, charged to nobody: chapter 2.7.) Returns the
+    /// bytes they took.
     pub(super) fn reserve_capability_arena(&mut self) -> usize {
-        let promised = (heap::capacity() - heap::reserve()) as u64;
+        let promised = heap::promised() as u64;
         let capabilities = u32::try_from(promised / CAPABILITY_BYTES).unwrap_or(u32::MAX);
         let before = heap::used_bytes();
         self.capabilities
@@ -106,10 +107,8 @@ impl System {
             .reserve(capabilities)
             .expect("the heap holds the mapping index's list");
         let taken = heap::used_bytes() - before;
-        assert!(
-            taken <= heap::reserve() * 3 / 4,
-            "the capability arena leaves the heap's reserve room for the kernel's own"
-        );
+        let added = heap::grow(taken);
+        assert!(added >= taken, "frames for the capability arena");
         taken
     }
 

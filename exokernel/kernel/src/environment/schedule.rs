@@ -40,9 +40,8 @@ pub fn init(slots: usize) {
     system.slices.resize(slots);
     let arena = system.reserve_capability_arena();
     println!(
-        "capability arena: {} KiB, out of the heap's reserve of {} KiB",
-        arena >> 10,
-        crate::memory::heap::reserve() >> 10
+        "capability arena: {} KiB, and the heap as much larger",
+        arena >> 10
     );
 }
 
