@@ -8,9 +8,10 @@
 //! kernel-memory account (`environment/kernel_memory.rs`), and those
 //! accounts together never promise more than `promised()`, the eighth less
 //! an eighth of it; that eighth, the reserve, is for the kernel's own
-//! structures and for fragmentation. `has_room` is the last line: an operation that would
-//! allocate is refused with a typed error when the heap is nearly full,
-//! because `alloc` on stable Rust panics when an allocation fails.
+//! structures and for fragmentation. `has_room` is the last line: an
+//! operation that would allocate is refused with a typed error when the
+//! heap is nearly full, because `alloc` on stable Rust panics when an
+//! allocation fails.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
