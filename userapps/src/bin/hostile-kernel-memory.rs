@@ -26,7 +26,8 @@
 //!
 //! After each refusal, with the attacker still holding everything it got: its accounts
 //! are within their limits, and the kernel's heap holds no more for the attack than the
-//! attacker is charged, and the parent for its capability to it — before this was checked, a binding kept the room its dropped filters had taken,
+//! attacker and its family are charged for what they made, and the parent for its
+//! capability to the attacker — before this was checked, a binding kept the room its dropped filters had taken,
 //! uncharged, so a child lent 512 KiB made the kernel keep megabytes, and the capability
 //! arena kept an entry for every capability the churn had made, 789 KB for a child lent
 //! 2 MiB; the witness — which ran throughout — makes a 4 KiB console
@@ -293,17 +294,26 @@ fn accounts_within_limits(child: &Child, name: &str) {
 }
 
 /// What the kernel's heap holds beyond the baseline is no more than is charged for the
-/// attack: what the attacker is charged (whatever it made the kernel keep must be within
-/// that), and the parent beyond the baseline, less the part of the attacker's allowance
-/// it has not used.
+/// attack: what the parent is charged beyond the baseline (the allowance it lent the
+/// attacker, its capability to it), less what the attacker and every environment below it
+/// were lent and have not used.
 fn kernel_memory_paid_for(child: &Child, baseline: &Baseline, name: &str) {
     let now = Baseline::take();
     let kept = now
         .kernel_bytes_in_use
         .saturating_sub(baseline.kernel_bytes_in_use);
-    let account = |which| child.account(which).expect("read the attacker's accounts");
-    let unused = account(EnvironmentAccount::KernelBytesLimit)
-        .saturating_sub(account(EnvironmentAccount::KernelBytesCharged));
+    let (mut unused, mut after) = (0, 0);
+    while let Some(id) =
+        user::environment_next(child.environment(), after).expect("list the attacker's family")
+    {
+        let account = |which| {
+            user::environment_inspect(child.environment(), id, which)
+                .expect("read a family member's accounts")
+        };
+        unused += account(EnvironmentAccount::KernelBytesLimit)
+            .saturating_sub(account(EnvironmentAccount::KernelBytesCharged));
+        after = id;
+    }
     let paid = now
         .kernel_bytes_charged
         .saturating_sub(baseline.kernel_bytes_charged)
