@@ -5,9 +5,9 @@
 //! | moment | hooks, in order |
 //! |---|---|
 //! | a child is built ([`for_child`]) | boot file system runs (`bootfs`), file server endpoint (`fs`), a capability for the parent (to see it; the file server's also to give it capabilities), network address (`net`, but for the file server), descriptors 0–2 or, for a fork, one more holder of every open descriptor (`fs`) |
-//! | a child is given up before it starts ([`give_back`]) | the descriptor holders counted for it (`fs`) |
+//! | a child is given up before it starts (`Child::abandon`, `child.rs`) | the descriptor holders counted for it (`fs`) |
 //! | before `fork` copies memory ([`before_fork`]) | the descriptor table is built (`fs`) |
-//! | a forked child's first moment ([`after_fork_in_child`]) | the parent's children (`process`), image cache (`image_cache`), other threads (`thread`), file server handles (`fs`), network stack (`net`) are forgotten |
+//! | a forked child's first moment ([`after_fork_in_child`]) | the parent's children (`process`, which `fork` asks first), image cache (`image_cache`), other threads (`thread`), file server handles (`fs`), network stack (`net`) are forgotten |
 //! | `exec` writes its info page ([`for_exec`]) | parent, boot file system, file server, capability for the parent, network, descriptors 0–2 stay |
 //! | `exec` can no longer fail ([`before_exec_plan`]) | descriptors above 2 close (`fs`) |
 //! | `exec` jumps ([`before_exec_jump`]) | the network stack goes, with its binding and ports (`net`) |
