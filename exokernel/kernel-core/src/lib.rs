@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod ancestry;
 pub mod askers;
 pub mod btree;
+pub mod buddy;
 pub mod caps;
 pub mod cmdline;
 pub mod console_input;

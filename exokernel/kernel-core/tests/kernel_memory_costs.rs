@@ -1,9 +1,10 @@
 //! The kernel charges a fixed number of bytes for each capability and each
 //! mapping record (`accounts::CAPABILITY_BYTES`, `MAPPING_RECORD_BYTES`).
 //! These tests measure what the structures really take, with an allocator
-//! that rounds every request to a power of two as the kernel heap's buddy
-//! allocator does, and check the charges cover it: a charge below the real
-//! cost would let accounts promise more than the heap holds.
+//! that rounds every request to a block as the kernel heap's buddy
+//! allocator does (`buddy::block_size`), and check the charges cover it: a
+//! charge below the real cost would let accounts promise more than the heap
+//! holds.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -13,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use exo_abi::Rights;
 use exo_kernel_core::accounts::{CAPABILITY_BYTES, MAPPING_RECORD_BYTES, MAX_OBJECT_SIZE};
 use exo_kernel_core::askers::{ASKED_HOSTS, ASKS_BYTES, Askers, Asks, Bounded};
+use exo_kernel_core::buddy;
 use exo_kernel_core::caps::{
     CapabilitySpace, EnvironmentId, NodeId, SLOT_BYTES, TABLE_GROWTH, TABLE_PLACE_BYTES,
 };
@@ -49,7 +51,7 @@ impl Drop for Measuring {
 }
 
 fn block_size(layout: Layout) -> usize {
-    layout.size().max(layout.align()).max(8).next_power_of_two()
+    buddy::block_size(layout.size(), layout.align())
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts.

@@ -12,10 +12,19 @@
 //! operation that would allocate is refused with a typed error when the
 //! heap is nearly full, because `alloc` on stable Rust panics when an
 //! allocation fails.
+//!
+//! The allocator is kernel-core's (`buddy.rs`): every allocation and free
+//! takes a bounded number of steps, however the heap's free blocks lie, so
+//! no program can make the kernel's frees slow for others by the shape it
+//! leaves the heap in. Each run is one of its regions, with the region's
+//! bitmap in its first sixty-fourth; this module gives it the memory and
+//! reads and writes the free blocks' links.
 
+use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use buddy_system_allocator::LockedHeap;
+use exo_kernel_core::buddy::{self, Buddy, Links};
+use spin::Mutex;
 
 use super::{frames, phys_to_virt};
 
@@ -27,8 +36,64 @@ const RUN_ORDER: u32 = 11;
 /// operation that would allocate is refused below it (`has_room`).
 const FLOOR: usize = 256 * 1024;
 
+const FRAME_ORDER: u32 = 12;
+const _: () = assert!(RUN_ORDER + FRAME_ORDER <= buddy::MAX_ORDER);
+
+/// The global allocator: the buddy allocator behind a lock.
+struct KernelHeap(Mutex<Buddy<'static, FreeBlockLinks>>);
+
 #[global_allocator]
-static HEAP: LockedHeap<32> = LockedHeap::empty();
+static HEAP: KernelHeap = KernelHeap(Mutex::new(Buddy::new(FreeBlockLinks)));
+
+// SAFETY: blocks come from regions of frames the heap owns alone (`add_run`),
+// aligned to their size and at least the layout's size and alignment
+// (`buddy::block_order`); a block is handed out once until it is freed.
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let block = self.0.lock().allocate(layout.size(), layout.align());
+        block.map_or(core::ptr::null_mut(), |block| block as *mut u8)
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        self.0
+            .lock()
+            .free(pointer as usize, layout.size(), layout.align())
+    }
+}
+
+/// A free block's links, in its first two words.
+struct FreeBlockLinks;
+
+impl FreeBlockLinks {
+    fn word(block: usize, index: usize) -> *mut usize {
+        (block as *mut usize).wrapping_add(index)
+    }
+}
+
+// SAFETY (each method): the allocator passes only free blocks of its
+// regions, each at least `buddy::MIN_BLOCK` (two words) long and aligned to
+// it, which nothing else uses while they are free.
+impl Links for FreeBlockLinks {
+    fn next(&self, block: usize) -> usize {
+        // SAFETY: as above.
+        unsafe { Self::word(block, 0).read() }
+    }
+
+    fn previous(&self, block: usize) -> usize {
+        // SAFETY: as above.
+        unsafe { Self::word(block, 1).read() }
+    }
+
+    fn set_next(&mut self, block: usize, next: usize) {
+        // SAFETY: as above.
+        unsafe { Self::word(block, 0).write(next) }
+    }
+
+    fn set_previous(&mut self, block: usize, previous: usize) {
+        // SAFETY: as above.
+        unsafe { Self::word(block, 1).write(previous) }
+    }
+}
 
 static CAPACITY: AtomicUsize = AtomicUsize::new(0);
 /// The heap's size before `grow`: what the accounts' promise and the
@@ -40,9 +105,8 @@ static BASE: AtomicUsize = AtomicUsize::new(0);
 pub fn init(usable_frames: u64) -> usize {
     let run_frames = 1u64 << RUN_ORDER;
     let wanted = (usable_frames / HEAP_SHARE).max(run_frames);
-    let taken = add_frames(wanted);
-    assert!(taken > 0, "no frames for the kernel heap");
-    let bytes = taken as usize * 4096;
+    let bytes = add_bytes(wanted as usize * 4096);
+    assert!(bytes > 0, "no frames for the kernel heap");
     CAPACITY.store(bytes, Ordering::Relaxed);
     BASE.store(bytes, Ordering::Relaxed);
     bytes
@@ -53,33 +117,57 @@ pub fn init(usable_frames: u64) -> usize {
 /// the reserve stay what they were. Returns the bytes added (fewer if the
 /// frames ran out).
 pub fn grow(bytes: usize) -> usize {
-    let added = add_frames(bytes.div_ceil(4096) as u64) as usize * 4096;
+    let added = add_bytes(bytes);
     CAPACITY.fetch_add(added, Ordering::Relaxed);
     added
 }
 
-/// Takes `wanted` frames, in runs of at most 8 MiB, for the heap; returns
-/// how many it got.
-fn add_frames(wanted: u64) -> u64 {
-    let mut taken = 0;
-    while taken < wanted {
-        let order = RUN_ORDER.min((wanted - taken).ilog2());
-        let Ok(physical) = frames::allocate_run(order) else {
-            break;
-        };
-        let start = phys_to_virt(physical).as_u64() as usize;
-        let size = (1usize << order) * 4096;
-        // SAFETY: the frames were just allocated for the heap alone, and the
-        // direct map covers them for the kernel's lifetime.
-        unsafe { HEAP.lock().add_to_heap(start, start + size) };
-        taken += 1 << order;
+/// Takes frames, in runs of at most 8 MiB, until the allocator may hand
+/// out at least `wanted` bytes more (each run's bitmap is beside them);
+/// returns how many it may.
+fn add_bytes(wanted: usize) -> usize {
+    let mut added = 0;
+    while added < wanted {
+        let frames = (wanted - added).div_ceil(4096) as u64;
+        match add_run(RUN_ORDER.min(frames.ilog2())) {
+            Some(usable) => added += usable,
+            None => break,
+        }
     }
-    taken
+    added
+}
+
+/// Takes a run of `2^order` frames and makes it one of the allocator's
+/// regions, its bitmap in its first bytes; the bytes it may hand out, or
+/// `None` if there are no such frames (or the allocator holds no more
+/// regions).
+fn add_run(order: u32) -> Option<usize> {
+    let physical = frames::allocate_run(order).ok()?;
+    let start = phys_to_virt(physical).as_u64() as usize;
+    let region_order = order + FRAME_ORDER;
+    let words = buddy::bitmap_words(region_order);
+    // SAFETY: the frames were just allocated for the heap alone, and the
+    // direct map covers them for the kernel's lifetime; the bitmap is their
+    // first `words` words, which the allocator never hands out.
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
+    bitmap.fill(0);
+    let added = HEAP
+        .0
+        .lock()
+        .add_region(start, region_order, bitmap, words * 8);
+    match added {
+        Ok(usable) => Some(usable),
+        Err(error) => {
+            log::warn!("heap: a run of {} KiB refused: {error:?}", 4 << order);
+            frames::free_run(physical, order).expect("frames just allocated");
+            None
+        }
+    }
 }
 
 /// Bytes currently allocated from the heap.
 pub fn used_bytes() -> usize {
-    HEAP.lock().stats_alloc_actual()
+    HEAP.0.lock().allocated()
 }
 
 /// The heap's size in bytes.
