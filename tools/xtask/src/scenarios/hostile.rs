@@ -49,6 +49,12 @@ pub const SCENARIOS: &[Scenario] = &[
         ..DEFAULT
     },
     Scenario {
+        name: "hostile-heap",
+        checks: Some(3),
+        timeout: LONG_TIMEOUT,
+        ..DEFAULT
+    },
+    Scenario {
         name: "hostile-page-tables",
         checks: Some(2),
         timeout: LONG_TIMEOUT,
