@@ -118,6 +118,14 @@ impl Region<'_> {
         self.free[word] & mask != 0
     }
 
+    /// Whether the block is free; if it is, marks it taken.
+    fn take(&mut self, order: u32, block: usize) -> bool {
+        let (word, mask) = self.bit(order, block);
+        let was = self.free[word] & mask != 0;
+        self.free[word] &= !mask;
+        was
+    }
+
     fn mark(&mut self, order: u32, block: usize, free: bool) {
         let (word, mask) = self.bit(order, block);
         if free {
@@ -324,10 +332,10 @@ impl<'a, L: Links> Buddy<'a, L> {
         let mut block = block;
         while k < region.order {
             let buddy = region.start + ((block - region.start) ^ (1 << k));
-            if !region.is_free(k, buddy) {
+            if !region.take(k, buddy) {
                 break;
             }
-            lists.unlink(links, region, k, buddy);
+            lists.unlink_taken(links, k, buddy);
             block = block.min(buddy);
             k += 1;
         }
@@ -392,6 +400,11 @@ impl Lists<'_> {
     /// Takes free `block` of order `k`, in `region`, out of its list.
     fn unlink(&mut self, links: &mut impl Links, region: &mut Region<'_>, k: u32, block: usize) {
         region.mark(k, block, false);
+        self.unlink_taken(links, k, block);
+    }
+
+    /// Takes `block` of order `k`, already marked taken, out of its list.
+    fn unlink_taken(&mut self, links: &mut impl Links, k: u32, block: usize) {
         let (next, previous) = (links.next(block), links.previous(block));
         if previous == 0 {
             self.heads[k as usize] = next;
