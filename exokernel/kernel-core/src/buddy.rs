@@ -18,8 +18,9 @@
 //! size searched them all, in whoever's call freed it — about seven guest
 //! instructions a block.)
 //!
-//! A few blocks of each small order freed last are kept as they are, for
-//! the next allocation of their size ([`KEPT_BLOCKS`], [`KEPT_ORDER`]): a
+//! Up to four freed blocks of each small order are kept as they are, for
+//! the next allocation of their size ([`KEPT_BLOCKS`], [`KEPT_ORDER`]); a
+//! free while four are kept merges as usual. Without them a
 //! capability made and dropped, a page's record made and forgotten, would
 //! otherwise split a large block down and merge it back up each time. They
 //! count as free (`allocated` leaves them out), and are merged back before
@@ -28,9 +29,8 @@
 //! The lists' links live in the free blocks themselves, two words at each
 //! block's start; the allocator reads and writes them through [`Links`],
 //! which the kernel implements on raw memory and the tests on a map. The
-//! bitmaps are given with each region; the kernel keeps each at its
-//! region's start, reserved (`reserved` in [`Buddy::add_region`]): a
-//! sixty-fourth of the region.
+//! bitmaps are given with each region, outside it (a sixty-fourth of its
+//! size), so that a whole region can be handed out as one block.
 
 /// The smallest block: two links.
 pub const MIN_ORDER: u32 = 4;
@@ -87,8 +87,7 @@ pub enum RegionError {
     /// Its order is below a page's or above [`MAX_ORDER`], or its start is 0
     /// or not aligned to its size.
     BadShape,
-    /// Its bitmap has fewer than [`bitmap_words`] words, or the reserved
-    /// bytes are the whole region.
+    /// Its bitmap has fewer than [`bitmap_words`] words.
     BadBitmap,
     /// It overlaps a region already held.
     Overlaps,
@@ -192,27 +191,24 @@ impl<'a, L: Links> Buddy<'a, L> {
     }
 
     /// Takes the region of `2^order` bytes at `start`, with `free`, zeroed,
-    /// as its bitmap; its first `reserved` bytes (where the caller keeps the
-    /// bitmap) are never handed out. Returns the bytes it may hand out.
+    /// as its bitmap (kept outside the region).
     pub fn add_region(
         &mut self,
         start: usize,
         order: u32,
         free: &'a mut [u64],
-        reserved: usize,
-    ) -> Result<usize, RegionError> {
+    ) -> Result<(), RegionError> {
         if !(12..=MAX_ORDER).contains(&order) || start == 0 || !start.is_multiple_of(1 << order) {
             return Err(RegionError::BadShape);
         }
-        let size = 1usize << order;
-        let first = reserved.next_multiple_of(MIN_BLOCK);
-        if free.len() < bitmap_words(order) || first >= size {
+        if free.len() < bitmap_words(order) {
             return Err(RegionError::BadBitmap);
         }
         if self.region_count == MAX_REGIONS {
             return Err(RegionError::Full);
         }
         // Its place in the sorted list, clear of both neighbours.
+        let size = 1usize << order;
         let place = self.regions[..self.region_count]
             .partition_point(|region| region.as_ref().is_some_and(|r| r.start < start));
         let before = place.checked_sub(1).and_then(|index| self.region(index));
@@ -225,19 +221,13 @@ impl<'a, L: Links> Buddy<'a, L> {
         self.regions[place..=self.region_count].rotate_right(1);
         self.regions[place] = Some(Region { start, order, free });
         self.region_count += 1;
-        // The rest, as the largest aligned blocks that tile it.
         let Parts {
             mut lists,
             region,
             links,
         } = self.parts(place);
-        let mut at = first;
-        while at < size {
-            let k = at.trailing_zeros().min((size - at).ilog2());
-            lists.push(links, region, k, start + at);
-            at += 1 << k;
-        }
-        Ok(size - first)
+        lists.push(links, region, order, start);
+        Ok(())
     }
 
     /// A block for `size` bytes aligned to `align`, or `None` if no free block
@@ -423,46 +413,64 @@ impl Lists<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::cell::Cell;
     use std::collections::{BTreeMap, HashMap};
     use std::vec;
     use std::vec::Vec;
 
-    /// Links kept beside the memory, and a record of what was handed out.
+    /// Links kept beside the memory, counting every read and write.
     #[derive(Default)]
-    struct MapLinks(HashMap<usize, (usize, usize)>);
+    struct MapLinks {
+        links: HashMap<usize, (usize, usize)>,
+        touched: Cell<usize>,
+    }
+
+    impl MapLinks {
+        fn touch(&self) {
+            self.touched.set(self.touched.get() + 1);
+        }
+    }
 
     impl Links for MapLinks {
         fn next(&self, block: usize) -> usize {
-            self.0[&block].0
+            self.touch();
+            self.links[&block].0
         }
         fn previous(&self, block: usize) -> usize {
-            self.0[&block].1
+            self.touch();
+            self.links[&block].1
         }
         fn set_next(&mut self, block: usize, next: usize) {
-            self.0.entry(block).or_default().0 = next;
+            self.touch();
+            self.links.entry(block).or_default().0 = next;
         }
         fn set_previous(&mut self, block: usize, previous: usize) {
-            self.0.entry(block).or_default().1 = previous;
+            self.touch();
+            self.links.entry(block).or_default().1 = previous;
         }
     }
 
     const REGION: u32 = 16;
     const BASE: usize = 0x4000_0000;
 
-    fn bitmaps(count: usize, order: u32) -> Vec<Vec<u64>> {
-        (0..count).map(|_| vec![0; bitmap_words(order)]).collect()
+    /// Regions of `orders`, from `BASE` up in the kernel's order (rising), each
+    /// aligned to the largest and a region's room apart.
+    fn heap(orders: &[u32]) -> Buddy<'static, MapLinks> {
+        let mut heap = Buddy::new(MapLinks::default());
+        let step = 2 << orders.iter().max().unwrap();
+        for (index, &order) in orders.iter().enumerate() {
+            let bitmap = vec![0; bitmap_words(order)].leak();
+            heap.add_region(BASE + index * step, order, bitmap).unwrap();
+        }
+        heap
     }
 
-    fn heap(bitmaps: &mut [Vec<u64>], reserved: usize) -> Buddy<'_, MapLinks> {
-        let mut heap = Buddy::new(MapLinks::default());
-        // Out of order, with a gap: regions are found by search.
-        let count = bitmaps.len();
-        for (index, bitmap) in bitmaps.iter_mut().enumerate().rev() {
-            let start = BASE + index * 2 * (1 << REGION);
-            heap.add_region(start, REGION, bitmap, reserved).unwrap();
-        }
-        assert_eq!(heap.region_count, count);
-        heap
+    fn region_bytes(heap: &Buddy<'_, MapLinks>) -> usize {
+        heap.regions
+            .iter()
+            .flatten()
+            .map(|r| 1usize << r.order)
+            .sum()
     }
 
     /// Every free block, by order, from the lists (walked both ways).
@@ -476,6 +484,10 @@ mod tests {
                 assert_eq!(heap.links.previous(block), previous);
                 assert_eq!(block % (1 << k), 0, "a block aligned to its size");
                 let region = heap.region(heap.region_of(block).unwrap()).unwrap();
+                assert!(
+                    region.contains(block + (1 << k) - 1),
+                    "a block inside its region"
+                );
                 assert!(region.is_free(k, block), "a listed block marked free");
                 assert!(blocks.insert(block, k).is_none(), "a block listed twice");
                 previous = block;
@@ -486,8 +498,8 @@ mod tests {
     }
 
     /// The lists and bitmaps agree, no two free buddies are left unmerged,
-    /// and free blocks and `allocated` add up to the regions.
-    fn check(heap: &Buddy<'_, MapLinks>, reserved: usize) {
+    /// and free, kept and handed-out blocks add up to the regions.
+    fn check(heap: &Buddy<'_, MapLinks>) {
         let blocks = free_blocks(heap);
         let mut marked = 0;
         for region in heap.regions.iter().flatten() {
@@ -519,8 +531,7 @@ mod tests {
             }
         }
         let free: usize = blocks.values().map(|&k| 1usize << k).sum();
-        let usable = heap.region_count * ((1 << REGION) - reserved.next_multiple_of(16));
-        assert_eq!(free + kept + heap.allocated(), usable);
+        assert_eq!(free + kept + heap.allocated(), region_bytes(heap));
     }
 
     #[test]
@@ -541,29 +552,33 @@ mod tests {
         assert_eq!(bitmap_bit(12, 12, 0), 510);
         assert_eq!(bitmap_words(12), 8);
         assert_eq!(bitmap_words(23), 1 << 14);
+        for region in 12..=MAX_ORDER {
+            // The last bit, the region's own, is the last the bitmap holds.
+            assert_eq!(bitmap_bit(region, region, 0) / 64, bitmap_words(region) - 1);
+        }
     }
 
     #[test]
     fn a_region_is_handed_out_whole_and_comes_back_whole() {
-        let mut maps = bitmaps(1, REGION);
-        let mut heap = heap(&mut maps, 0);
-        let whole = heap.allocate(1 << REGION, 8).unwrap();
-        assert_eq!(whole, BASE);
-        assert_eq!(heap.allocate(16, 8), None);
-        heap.free(whole, 1 << REGION, 8);
+        for order in [12, REGION, MAX_ORDER] {
+            let mut heap = heap(&[order]);
+            let whole = heap.allocate(1 << order, 8).unwrap();
+            assert_eq!(whole, BASE);
+            assert_eq!(heap.allocate(16, 8), None);
+            heap.free(whole, 1 << order, 8);
+            check(&heap);
+        }
+        let mut heap = heap(&[REGION]);
         let blocks: Vec<usize> = (0..1 << (REGION - 4))
             .map(|_| heap.allocate(16, 8).unwrap())
             .collect();
         assert_eq!(heap.allocate(16, 8), None);
-        check(&heap, 0);
+        check(&heap);
         for block in blocks {
             heap.free(block, 16, 8);
         }
-        check(&heap, 0);
-        assert_eq!(
-            heap.kept_count[4], KEPT_BLOCKS,
-            "the last few freed are kept"
-        );
+        check(&heap);
+        assert_eq!(heap.kept_count[4], KEPT_BLOCKS, "four of them are kept");
         // An allocation that needs them merges them back first.
         let whole = heap.allocate(1 << REGION, 8).unwrap();
         heap.free(whole, 1 << REGION, 8);
@@ -574,171 +589,128 @@ mod tests {
     }
 
     #[test]
-    fn a_block_freed_is_handed_out_again_without_splitting() {
-        let mut maps = bitmaps(1, REGION);
-        let mut heap = heap(&mut maps, 0);
-        let block = heap.allocate(128, 8).unwrap();
-        heap.free(block, 128, 8);
-        let mut heap = Counting::wrap(heap);
-        assert_eq!(heap.allocate(100, 8), Some(block));
-        assert_eq!(heap.links.touched, 0, "no list changed");
-    }
-
-    #[test]
-    fn reserved_bytes_are_never_handed_out() {
-        let reserved = bitmap_words(REGION) * 8;
-        let mut maps = bitmaps(2, REGION);
-        let mut heap = heap(&mut maps, reserved);
-        let mut blocks = Vec::new();
-        while let Some(block) = heap.allocate(48, 16) {
-            blocks.push(block);
-        }
-        for &block in &blocks {
-            let region_start = block & !((1 << REGION) - 1);
-            assert!(block - region_start >= reserved, "{block:#x} in the bitmap");
-        }
-        check(&heap, reserved);
-    }
-
-    #[test]
     fn regions_that_overlap_or_are_badly_shaped_are_refused() {
-        // Each attempt its own bitmap: a region keeps its bitmap for good.
-        let bitmap = |order| vec![0; bitmap_words(order)].leak();
-        let mut heap = Buddy::new(MapLinks::default());
+        let mut heap = heap(&[REGION]);
         let next = BASE + (1 << REGION);
-        assert_eq!(
-            heap.add_region(BASE, REGION, bitmap(REGION), 0),
-            Ok(1 << REGION)
-        );
-        for (start, order, words, reserved, refusal) in [
-            (BASE, REGION, bitmap_words(REGION), 0, RegionError::Overlaps),
-            (next - 4096, 12, 8, 0, RegionError::Overlaps),
+        for (start, order, words, refusal) in [
+            (BASE, REGION, bitmap_words(REGION), RegionError::Overlaps),
+            (next - 4096, 12, 8, RegionError::Overlaps),
+            (
+                BASE - (2 << REGION),
+                REGION + 2,
+                bitmap_words(REGION + 2),
+                RegionError::BadShape,
+            ),
             (
                 BASE + 16,
                 REGION,
                 bitmap_words(REGION),
-                0,
                 RegionError::BadShape,
             ),
-            (next, 11, 8, 0, RegionError::BadShape),
-            (0, REGION, bitmap_words(REGION), 0, RegionError::BadShape),
-            (next, REGION, 1, 0, RegionError::BadBitmap),
+            (next, 11, 8, RegionError::BadShape),
             (
                 next,
-                REGION,
-                bitmap_words(REGION),
-                1 << REGION,
-                RegionError::BadBitmap,
+                MAX_ORDER + 1,
+                bitmap_words(MAX_ORDER),
+                RegionError::BadShape,
             ),
+            (0, REGION, bitmap_words(REGION), RegionError::BadShape),
+            (next, REGION, 1, RegionError::BadBitmap),
             // A larger region needs a larger bitmap.
-            (
-                next,
-                REGION + 1,
-                bitmap_words(REGION),
-                0,
-                RegionError::BadShape,
-            ),
             (
                 BASE - (2 << REGION),
                 REGION + 1,
                 bitmap_words(REGION),
-                0,
                 RegionError::BadBitmap,
             ),
         ] {
             let bitmap = vec![0; words].leak();
-            assert_eq!(
-                heap.add_region(start, order, bitmap, reserved),
-                Err(refusal)
-            );
+            assert_eq!(heap.add_region(start, order, bitmap), Err(refusal));
         }
-        assert!(
-            heap.add_region(BASE - (1 << REGION), REGION, bitmap(REGION), 0)
-                .is_ok()
-        );
-        check(&heap, 0);
+        // Below, between and above: all found again by search.
+        for start in [BASE - (1 << REGION), next + (1 << REGION), next] {
+            let bitmap = vec![0; bitmap_words(REGION)].leak();
+            assert_eq!(heap.add_region(start, REGION, bitmap), Ok(()));
+        }
+        let blocks: Vec<usize> = (0..4)
+            .map(|_| heap.allocate(1 << REGION, 8).unwrap())
+            .collect();
+        let mut sorted = blocks.clone();
+        sorted.sort();
+        let expected: Vec<usize> = (0..4)
+            .map(|i| BASE - (1 << REGION) + i * (1 << REGION))
+            .collect();
+        assert_eq!(sorted, expected);
+        for block in blocks {
+            heap.free(block, 1 << REGION, 8);
+        }
+        check(&heap);
     }
 
-    /// What made the allocator bounded: a free whose buddy is in use, beside
-    /// thousands of free blocks of its size, looks at none of them.
+    /// What made the allocator bounded: a free whose buddy is listed among
+    /// thousands of free blocks of its size, or is in use, reads and writes
+    /// a few links, never the list; so does an allocation.
     #[test]
     fn a_free_beside_many_unmerged_blocks_touches_only_its_neighbours() {
-        let mut maps = bitmaps(1, REGION);
-        let mut heap = heap(&mut maps, 0);
-        let blocks: Vec<usize> = (0..1 << (REGION - 7))
-            .map(|_| heap.allocate(128, 8).unwrap())
-            .collect();
-        for block in blocks.iter().step_by(2) {
+        let mut heap = heap(&[REGION]);
+        let count = 1 << (REGION - 7);
+        let blocks: Vec<usize> = (0..count).map(|_| heap.allocate(128, 8).unwrap()).collect();
+        let mut sorted = blocks.clone();
+        sorted.sort();
+        // The even blocks by address go: every freed block's buddy is in use.
+        for block in sorted.iter().step_by(2) {
             heap.free(*block, 128, 8);
         }
-        let listed = free_blocks(&heap).len();
-        assert_eq!(listed + heap.kept_count[7], 1 << (REGION - 8));
-        let mut heap = Counting::wrap(heap);
-        heap.free(blocks[1], 128, 8);
+        check(&heap);
+        assert_eq!(free_blocks(&heap).len() + KEPT_BLOCKS, count / 2);
+        heap.links.touched.set(0);
+        // Its buddy, the one before it, is listed: it merges once.
+        heap.free(sorted[count - 1], 128, 8);
         assert!(
-            heap.links.touched <= 8,
-            "{} links touched",
-            heap.links.touched
+            heap.links.touched.get() <= 12,
+            "{} links",
+            heap.links.touched.get()
         );
-        heap.links.touched = 0;
-        let again = heap.allocate(128, 8).unwrap();
+        assert_eq!(free_blocks(&heap).get(&sorted[count - 2]), Some(&8));
+        heap.links.touched.set(0);
+        // Its buddy is kept, so in use to the lists: no merge.
+        heap.free(sorted[1], 128, 8);
         assert!(
-            heap.links.touched <= 8,
-            "{} links touched",
-            heap.links.touched
+            heap.links.touched.get() <= 12,
+            "{} links",
+            heap.links.touched.get()
         );
-        assert_eq!(again % 128, 0);
+        for _ in 0..KEPT_BLOCKS {
+            heap.allocate(128, 8).unwrap();
+        }
+        heap.links.touched.set(0);
+        assert!(heap.allocate(128, 8).is_some());
+        assert!(
+            heap.links.touched.get() <= 12,
+            "{} links",
+            heap.links.touched.get()
+        );
+        check(&heap);
     }
 
-    struct Counting {
-        links: MapLinks,
-        touched: usize,
+    #[test]
+    fn a_block_freed_is_handed_out_again_without_splitting() {
+        let mut heap = heap(&[REGION]);
+        let block = heap.allocate(128, 8).unwrap();
+        heap.free(block, 128, 8);
+        let lists = heap.heads;
+        assert_eq!(heap.allocate(100, 8), Some(block));
+        assert_eq!(heap.heads, lists, "no list changed");
+        check(&heap);
     }
 
-    impl Counting {
-        /// `heap`, its links counted from now.
-        fn wrap(heap: Buddy<'_, MapLinks>) -> Buddy<'_, Counting> {
-            Buddy {
-                links: Counting {
-                    links: heap.links,
-                    touched: 0,
-                },
-                heads: heap.heads,
-                nonempty: heap.nonempty,
-                regions: heap.regions,
-                region_count: heap.region_count,
-                allocated: heap.allocated,
-                kept: heap.kept,
-                kept_count: heap.kept_count,
-            }
-        }
-    }
-
-    impl Links for Counting {
-        fn next(&self, block: usize) -> usize {
-            self.links.next(block)
-        }
-        fn previous(&self, block: usize) -> usize {
-            self.links.previous(block)
-        }
-        fn set_next(&mut self, block: usize, next: usize) {
-            self.touched += 1;
-            self.links.set_next(block, next);
-        }
-        fn set_previous(&mut self, block: usize, previous: usize) {
-            self.touched += 1;
-            self.links.set_previous(block, previous);
-        }
-    }
-
-    /// Random allocations and frees of random sizes and alignments: blocks
-    /// never overlap, stay inside their regions, and every check holds
-    /// throughout; freed all, the regions are whole again.
+    /// Random allocations and frees of random sizes and alignments, in
+    /// regions of three sizes: blocks never overlap, stay inside their
+    /// regions, and every check holds throughout; freed all, the regions are
+    /// whole again.
     #[test]
     fn random_use_keeps_every_invariant() {
-        let reserved = bitmap_words(REGION) * 8;
-        let mut maps = bitmaps(3, REGION);
-        let mut heap = heap(&mut maps, reserved);
+        let mut heap = heap(&[REGION, 12, REGION + 2, 13]);
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut random = move || {
             seed ^= seed << 13;
@@ -754,6 +726,8 @@ mod tests {
                 if let Some(block) = heap.allocate(size, align) {
                     assert_eq!(block % align, 0);
                     let end = block + block_size(size, align);
+                    let region = heap.region(heap.region_of(block).unwrap()).unwrap();
+                    assert!(region.contains(end - 1), "{block:#x} leaves its region");
                     if let Some((&other, &(other_size, other_align))) =
                         live.range(..end).next_back()
                     {
@@ -766,13 +740,22 @@ mod tests {
                 heap.free(block, size, align);
             }
             if step % 1000 == 0 {
-                check(&heap, reserved);
+                check(&heap);
             }
         }
         for (block, (size, align)) in live {
             heap.free(block, size, align);
         }
-        check(&heap, reserved);
+        check(&heap);
         assert_eq!(heap.allocated(), 0);
+        heap.merge_kept();
+        let whole: Vec<(usize, u32)> = free_blocks(&heap).into_iter().collect();
+        let regions: Vec<(usize, u32)> = heap
+            .regions
+            .iter()
+            .flatten()
+            .map(|r| (r.start, r.order))
+            .collect();
+        assert_eq!(whole, regions);
     }
 }

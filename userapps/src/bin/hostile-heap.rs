@@ -11,8 +11,8 @@
 //! on the guest's instruction clock (`-icount`: the same count every run). The kernel's
 //! allocator (kernel-core's `buddy.rs`) knows from a bitmap whether a buddy is free and
 //! takes it out of a doubly linked list: the revocation must cost no more after than
-//! [`SLOWER_AT_MOST`] times what it cost before (about the same: 188,720 cycles before,
-//! 192,104 after). On the `buddy_system_allocator` crate, whose free searches the list, it
+//! [`SLOWER_AT_MOST`] times what it cost before (about the same: 187,528 cycles before,
+//! 192,920 after). On the `buddy_system_allocator` crate, whose free searches the list, it
 //! cost 13 times as much (151,176 before, 1,990,336 after), and each free of a block of
 //! that size anywhere in the kernel, in any environment's call, paid the same search. Then
 //! the other children are destroyed, and every frame and byte of kernel memory comes

@@ -16,9 +16,10 @@
 //! The allocator is kernel-core's (`buddy.rs`): every allocation and free
 //! takes a bounded number of steps, however the heap's free blocks lie, so
 //! no program can make the kernel's frees slow for others by the shape it
-//! leaves the heap in. Each run is one of its regions, with the region's
-//! bitmap in its first sixty-fourth; this module gives it the memory and
-//! reads and writes the free blocks' links.
+//! leaves the heap in. Each run is one of its regions, whole, so that an
+//! 8 MiB run is one 8 MiB block; the region's bitmap, a sixty-fourth of its
+//! size, is in frames of its own beside it. This module gives the allocator
+//! the memory and reads and writes the free blocks' links.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -122,44 +123,46 @@ pub fn grow(bytes: usize) -> usize {
     added
 }
 
-/// Takes frames, in runs of at most 8 MiB, until the allocator may hand
-/// out at least `wanted` bytes more (each run's bitmap is beside them);
-/// returns how many it may.
+/// Takes frames, in runs of at most 8 MiB, until the heap has `wanted`
+/// bytes more; returns how many it got (fewer if the frames ran out).
 fn add_bytes(wanted: usize) -> usize {
     let mut added = 0;
     while added < wanted {
         let frames = (wanted - added).div_ceil(4096) as u64;
         match add_run(RUN_ORDER.min(frames.ilog2())) {
-            Some(usable) => added += usable,
+            Some(bytes) => added += bytes,
             None => break,
         }
     }
     added
 }
 
-/// Takes a run of `2^order` frames and makes it one of the allocator's
-/// regions, its bitmap in its first bytes; the bytes it may hand out, or
-/// `None` if there are no such frames (or the allocator holds no more
-/// regions).
+/// Takes a run of `2^order` frames, and frames for its bitmap, and makes
+/// the run one of the allocator's regions; returns its bytes, or `None` if
+/// there are no such frames (or the allocator holds no more regions).
 fn add_run(order: u32) -> Option<usize> {
-    let physical = frames::allocate_run(order).ok()?;
-    let start = phys_to_virt(physical).as_u64() as usize;
     let region_order = order + FRAME_ORDER;
     let words = buddy::bitmap_words(region_order);
-    // SAFETY: the frames were just allocated for the heap alone, and the
-    // direct map covers them for the kernel's lifetime; the bitmap is their
-    // first `words` words, which the allocator never hands out.
-    let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
+    let bitmap_order = (words * 8).div_ceil(4096).next_power_of_two().ilog2();
+    let bitmap_physical = frames::allocate_run(bitmap_order).ok()?;
+    let Ok(physical) = frames::allocate_run(order) else {
+        frames::free_run(bitmap_physical, bitmap_order).expect("frames just allocated");
+        return None;
+    };
+    let start = phys_to_virt(physical).as_u64() as usize;
+    let bitmap = phys_to_virt(bitmap_physical).as_mut_ptr::<u64>();
+    // SAFETY: the bitmap's frames were just allocated for it alone, hold at
+    // least `words` words, and the direct map covers them for the kernel's
+    // lifetime.
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(bitmap, words) };
     bitmap.fill(0);
-    let added = HEAP
-        .0
-        .lock()
-        .add_region(start, region_order, bitmap, words * 8);
+    let added = HEAP.0.lock().add_region(start, region_order, bitmap);
     match added {
-        Ok(usable) => Some(usable),
+        Ok(()) => Some(1 << region_order),
         Err(error) => {
             log::warn!("heap: a run of {} KiB refused: {error:?}", 4 << order);
             frames::free_run(physical, order).expect("frames just allocated");
+            frames::free_run(bitmap_physical, bitmap_order).expect("frames just allocated");
             None
         }
     }
