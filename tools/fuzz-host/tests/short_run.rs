@@ -36,6 +36,7 @@ fn every_target_has_a_short_run_here() {
         "capabilities",
         "demux",
         "demux_frames",
+        "heap",
         "http_request",
         "info_page",
         "memfs",
@@ -63,6 +64,11 @@ fn demux() {
 #[test]
 fn demux_frames() {
     short_run("demux_frames");
+}
+
+#[test]
+fn heap() {
+    short_run("heap");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod bootfs;
 mod capabilities;
 mod demux;
 mod demux_frames;
+mod heap;
 mod http_request;
 mod info_page;
 mod memfs;
@@ -30,6 +31,7 @@ pub const TARGETS: &[Target] = &[
     demux_frames::TARGET,
     ring::TARGET,
     capabilities::TARGET,
+    heap::TARGET,
     info_page::TARGET,
     memfs::TARGET,
     http_request::TARGET,
