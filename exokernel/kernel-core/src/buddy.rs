@@ -141,6 +141,8 @@ pub struct Buddy<'a, L: Links> {
     heads: [usize; MAX_ORDER as usize + 1],
     /// Bit `k` set: order `k`'s list is not empty.
     nonempty: u32,
+    /// Bytes in the lists' blocks of [`LARGE_ORDER`] or larger.
+    large_free: usize,
     /// The regions, sorted by start: the first `region_count`.
     regions: [Option<Region<'a>>; MAX_REGIONS],
     region_count: usize,
@@ -158,6 +160,11 @@ pub struct Buddy<'a, L: Links> {
 /// them a map + touch + unmap, which makes and drops a capability and a
 /// page's record, cost 4,082 guest instructions; with them 3,326.
 pub const KEPT_ORDER: u32 = 12;
+
+/// The order from which free blocks count as large
+/// ([`Buddy::free_in_large_blocks`]): 4 KiB, the largest block a request
+/// makes the kernel allocate.
+pub const LARGE_ORDER: u32 = 12;
 pub const KEPT_BLOCKS: usize = 4;
 
 impl<L: Links> core::fmt::Debug for Buddy<'_, L> {
@@ -176,6 +183,7 @@ impl<'a, L: Links> Buddy<'a, L> {
         Self {
             heads: [0; MAX_ORDER as usize + 1],
             nonempty: 0,
+            large_free: 0,
             regions: [const { None }; MAX_REGIONS],
             region_count: 0,
             allocated: 0,
@@ -188,6 +196,12 @@ impl<'a, L: Links> Buddy<'a, L> {
     /// Bytes in blocks handed out and not yet freed.
     pub fn allocated(&self) -> usize {
         self.allocated
+    }
+
+    /// Bytes free in blocks of [`LARGE_ORDER`] or larger: what allocations
+    /// of up to 4 KiB can have however the smaller free blocks lie.
+    pub fn free_in_large_blocks(&self) -> usize {
+        self.large_free
     }
 
     /// Takes the region of `2^order` bytes at `start`, with `free`, zeroed,
@@ -359,6 +373,7 @@ impl<'a, L: Links> Buddy<'a, L> {
             lists: Lists {
                 heads: &mut self.heads,
                 nonempty: &mut self.nonempty,
+                large_free: &mut self.large_free,
             },
             region: self.regions[region].as_mut().expect("its region"),
             links: &mut self.links,
@@ -370,6 +385,7 @@ impl<'a, L: Links> Buddy<'a, L> {
 struct Lists<'p> {
     heads: &'p mut [usize; MAX_ORDER as usize + 1],
     nonempty: &'p mut u32,
+    large_free: &'p mut usize,
 }
 
 impl Lists<'_> {
@@ -385,6 +401,9 @@ impl Lists<'_> {
         }
         self.heads[k as usize] = block;
         *self.nonempty |= 1 << k;
+        if k >= LARGE_ORDER {
+            *self.large_free += 1 << k;
+        }
     }
 
     /// Takes free `block` of order `k`, in `region`, out of its list.
@@ -406,6 +425,9 @@ impl Lists<'_> {
         }
         if self.heads[k as usize] == 0 {
             *self.nonempty &= !(1 << k);
+        }
+        if k >= LARGE_ORDER {
+            *self.large_free -= 1 << k;
         }
     }
 }
@@ -532,6 +554,12 @@ mod tests {
         }
         let free: usize = blocks.values().map(|&k| 1usize << k).sum();
         assert_eq!(free + kept + heap.allocated(), region_bytes(heap));
+        let large: usize = blocks
+            .values()
+            .filter(|&&k| k >= LARGE_ORDER)
+            .map(|&k| 1usize << k)
+            .sum();
+        assert_eq!(heap.free_in_large_blocks(), large, "free in large blocks");
     }
 
     #[test]
@@ -663,6 +691,8 @@ mod tests {
         }
         check(&heap);
         assert_eq!(free_blocks(&heap).len() + KEPT_BLOCKS, count / 2);
+        // Half the region is free, none of it in a large block.
+        assert_eq!(heap.free_in_large_blocks(), 0);
         heap.links.touched.set(0);
         // Its buddy, the one before it, is listed: it merges once.
         heap.free(sorted[count - 1], 128, 8);
