@@ -5,15 +5,16 @@
 //! program can make it long: here the parent gives [`PAIRS`] pairs of children copies of
 //! one frame capability, one to each child of a pair in turn, so that most copies' nodes
 //! (one 128-byte block of the heap each) have their buddies in the other child; then it
-//! destroys one child of each pair, which leaves about 16,000 free blocks of that size,
-//! none of them able to merge. Before and after, it times its own revocation of
+//! destroys one child of each pair, which leaves 16,368 free blocks of that size, none
+//! of them able to merge (every pair is full before any child goes: the holes one child
+//! leaves would otherwise be filled by the next pair's copies). Before and after, it times its own revocation of
 //! [`COPIES`] copies of a frame capability, each copy's node a block of that size freed,
 //! on the guest's instruction clock (`-icount`: the same count every run). The kernel's
 //! allocator (kernel-core's `buddy.rs`) knows from a bitmap whether a buddy is free and
 //! takes it out of a doubly linked list: the revocation must cost no more after than
-//! [`SLOWER_AT_MOST`] times what it cost before (about the same: 187,528 cycles before,
-//! 192,920 after). On the `buddy_system_allocator` crate, whose free searches the list, it
-//! cost 13 times as much (151,176 before, 1,990,336 after), and each free of a block of
+//! [`SLOWER_AT_MOST`] times what it cost before (about the same: 192,512 cycles before,
+//! 196,616 after). On the `buddy_system_allocator` crate, whose free searches the list, it
+//! cost 197 times as much (151,176 before, 29,768,712 after), and each free of a block of
 //! that size anywhere in the kernel, in any environment's call, paid the same search. Then
 //! the other children are destroyed, and every frame and byte of kernel memory comes
 //! back.
@@ -38,6 +39,8 @@ const COPIES: usize = 32;
 const TIMINGS: usize = 5;
 /// How much slower the revocation may be after the heap was cut up (1.0: as fast).
 const SLOWER_AT_MOST: u64 = 2;
+/// The kernel heap block a copy's node takes (kernel-core's `NODE_BLOCK_BYTES`).
+const NODE_BLOCK_BYTES: u64 = 128;
 /// Each child's frames and kernel memory: enough for a full table of copies.
 const CHILD_FRAMES: u64 = 8;
 const CHILD_KERNEL_BYTES: u64 = 320 << 10;
@@ -45,26 +48,35 @@ const CHILD_KERNEL_BYTES: u64 = 320 << 10;
 fn main(_: u64) -> u64 {
     let (frame, _) = user::frame_allocate(0).expect("a frame");
     // Before the baseline, what the parent keeps for good: its table grown to hold the
-    // kept children and the copies at once.
-    revocation_cycles(frame, PAIRS + 2 + COPIES);
+    // children of every pair and the copies at once.
+    revocation_cycles(frame, 2 * PAIRS + COPIES);
     let baseline = Baseline::take();
     let before = least_revocation_cycles(frame);
 
-    let mut kept = [Handle::SELF_ENVIRONMENT; PAIRS];
-    let mut left_apart = 0;
-    for keeper in &mut kept {
-        let (first, second) = (child(), child());
-        let mut copies = 0;
-        while share(frame, first) && share(frame, second) {
-            copies += 2;
+    // Every pair filled before any child goes: the holes a destroyed child leaves would
+    // otherwise be filled again by the next pair's copies.
+    let mut pairs = [(Handle::SELF_ENVIRONMENT, Handle::SELF_ENVIRONMENT); PAIRS];
+    let mut given = 0;
+    for pair in &mut pairs {
+        *pair = (child(), child());
+        while share(frame, pair.0) && share(frame, pair.1) {
+            given += 2;
         }
-        user::environment_destroy(second).expect("destroy one child of the pair");
-        *keeper = first;
-        left_apart += copies / 2;
     }
+    let in_use = user::kernel_memory().0;
+    for &(_, second) in &pairs {
+        user::environment_destroy(second).expect("destroy one child of the pair");
+    }
+    let freed = in_use - user::kernel_memory().0;
+    assert!(
+        freed >= given / 2 * NODE_BLOCK_BYTES,
+        "destroying the children freed {freed} bytes, less than their copies' nodes"
+    );
     check::ok(format_args!(
-        "{PAIRS} pairs of children given copies in turns, one of each pair destroyed: \
-         about {left_apart} free blocks whose buddies are in use"
+        "{PAIRS} pairs of children given {given} copies, in turns within each pair; one \
+         child of each pair destroyed, {freed} bytes freed: {} blocks whose buddies are in \
+         use",
+        given / 2
     ));
 
     let after = least_revocation_cycles(frame);
@@ -80,8 +92,8 @@ fn main(_: u64) -> u64 {
         "revoking {COPIES} copies took {after} cycles among them, {before} before"
     ));
 
-    for keeper in kept {
-        user::environment_destroy(keeper).expect("destroy the other child");
+    for (first, _) in pairs {
+        user::environment_destroy(first).expect("destroy the other child");
     }
     baseline.expect_came_back("hostile-heap", "the children");
     check::all_passed("hostile-heap");

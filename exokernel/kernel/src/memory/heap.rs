@@ -144,9 +144,11 @@ fn add_run(order: u32) -> Option<usize> {
     let region_order = order + FRAME_ORDER;
     let words = buddy::bitmap_words(region_order);
     let bitmap_order = (words * 8).div_ceil(4096).next_power_of_two().ilog2();
-    let bitmap_physical = frames::allocate_run(bitmap_order).ok()?;
-    let Ok(physical) = frames::allocate_run(order) else {
-        frames::free_run(bitmap_physical, bitmap_order).expect("frames just allocated");
+    // The run first: a bitmap taken first could split the last free run of
+    // its size.
+    let physical = frames::allocate_run(order).ok()?;
+    let Ok(bitmap_physical) = frames::allocate_run(bitmap_order) else {
+        frames::free_run(physical, order).expect("frames just allocated");
         return None;
     };
     let start = phys_to_virt(physical).as_u64() as usize;
@@ -155,7 +157,6 @@ fn add_run(order: u32) -> Option<usize> {
     // least `words` words, and the direct map covers them for the kernel's
     // lifetime.
     let bitmap = unsafe { core::slice::from_raw_parts_mut(bitmap, words) };
-    bitmap.fill(0);
     let added = HEAP.0.lock().add_region(start, region_order, bitmap);
     match added {
         Ok(()) => Some(1 << region_order),
