@@ -45,8 +45,8 @@ pub enum Path {
 /// owner's `Wait`, whenever the owner leaves the CPU, and at every tick and
 /// interrupt; on one CPU the first of those after a frame is written is
 /// usually the program's next `Wait`, and whatever the program does before
-/// it (the rest of its event loop) adds to the frame's latency. Which to pay, that latency or a
-/// system call, is the library OS's choice.
+/// it (the rest of its event loop) adds to the frame's latency. Which to
+/// pay, that latency or a system call, is the library OS's choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flush {
     /// At the end of each poll that wrote frames and left none received

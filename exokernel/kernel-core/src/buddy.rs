@@ -160,12 +160,13 @@ pub struct Buddy<'a, L: Links> {
 /// them a map + touch + unmap, which makes and drops a capability and a
 /// page's record, cost 4,082 guest instructions; with them 3,326.
 pub const KEPT_ORDER: u32 = 12;
+/// The most freed blocks of one order kept as they are.
+pub const KEPT_BLOCKS: usize = 4;
 
 /// The order from which free blocks count as large
 /// ([`Buddy::free_in_large_blocks`]): 4 KiB, the largest block a request
 /// makes the kernel allocate.
 pub const LARGE_ORDER: u32 = 12;
-pub const KEPT_BLOCKS: usize = 4;
 
 impl<L: Links> core::fmt::Debug for Buddy<'_, L> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -24,16 +24,17 @@
 //! | emptied filter lists | a binding on a fresh run of 4 frames, given filters until refused, which are then removed | any of the three |
 //! | capability churn | a grandchild lent enough for a full table, filled with copies of one frame capability; once refused, all destroyed but a copy made after them | `KernelMemoryExceeded` or `QuotaExceeded` |
 //!
-//! After each refusal, with the attacker still holding everything it got: its accounts
-//! are within their limits, and the kernel's heap holds no more for the attack than the
+//! After each refusal, with the attacker still holding everything it got: its accounts are
+//! within their limits, and the kernel's heap holds no more for the attack than the
 //! attacker and its family are charged for what they made, and the parent for its
-//! capability to the attacker — before this was checked, a binding kept the room its dropped filters had taken,
-//! uncharged, so a child lent 512 KiB made the kernel keep megabytes, and the capability
-//! arena kept an entry for every capability the churn had made, 789 KB for a child lent
-//! 2 MiB; the witness — which ran throughout — makes a 4 KiB console
-//! write and a full 512-request `MapBatch`; and the parent spawns a fresh child that runs
-//! to its end. Then the attacker is destroyed and the kernel's free frames and heap bytes
-//! in use, and the parent's own charges, are exactly what they were before it existed.
+//! capability to the attacker — before this was checked, a binding kept the room its
+//! dropped filters had taken, uncharged, so a child lent 512 KiB made the kernel keep
+//! megabytes, and the capability arena kept an entry for every capability the churn had
+//! made, 789 KB for a child lent 2 MiB; the witness — which ran throughout — makes a 4 KiB
+//! console write and a full 512-request `MapBatch`; and the parent spawns a fresh child
+//! that runs to its end. Then the attacker is destroyed and the kernel's free frames and
+//! heap bytes in use, and the parent's own charges, are exactly what they were before it
+//! existed.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]

@@ -18,7 +18,7 @@
 //! no program can make the kernel's frees slow for others by the shape it
 //! leaves the heap in. Each run is one of its regions, whole, so that an
 //! 8 MiB run is one 8 MiB block; the region's bitmap, a sixty-fourth of its
-//! size, is in frames of its own beside it. This module gives the allocator
+//! size (at least a frame), is in frames of its own beside it. This module gives the allocator
 //! the memory and reads and writes the free blocks' links.
 
 use core::alloc::{GlobalAlloc, Layout};
